@@ -1,0 +1,82 @@
+"""Fixtures shared by every app's tests. Tests run on PostgreSQL (make test); see README "Tests"."""
+
+import pytest
+from rest_framework.test import APIClient
+
+from dealercrm.tests.factories import (
+    ConsultantFactory,
+    DealerGroupFactory,
+    GroupAdminFactory,
+    ManagerFactory,
+    StoreFactory,
+)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _require_postgresql(django_db_setup, django_db_blocker):
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.exit(
+            f"The test suite runs on PostgreSQL, not {connection.vendor}: use `make test` "
+            "(or set DATABASE_URL=postgres://...).",
+            returncode=3,
+        )
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # PBKDF2's deliberate slowness would dominate the suite's run time; the hasher is not under test.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(settings):
+    # Throttle counters and cached values must not leak between tests (or into a developer's Redis).
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    from django.core.cache import cache
+
+    cache.clear()
+
+
+@pytest.fixture
+def org(db):
+    """Two stores in one group and a store in another group, with staff in each.
+
+    Attributes: group, store, store2, other_group, other_store, consultant, consultant2 (store),
+    consultant_b (store2), manager (store), manager2 (store2), admin (group), other_manager, other_admin."""
+
+    class Org:
+        pass
+
+    o = Org()
+    o.group = DealerGroupFactory(name="Alpha Auto")
+    o.store = StoreFactory(group=o.group, name="Alpha North")
+    o.store2 = StoreFactory(group=o.group, name="Alpha South")
+    o.other_group = DealerGroupFactory(name="Beta Motors")
+    o.other_store = StoreFactory(group=o.other_group, name="Beta Central")
+    o.consultant = ConsultantFactory(username="c_north", store=o.store)
+    o.consultant2 = ConsultantFactory(username="c2_north", store=o.store)
+    o.consultant_b = ConsultantFactory(username="c_south", store=o.store2)
+    o.manager = ManagerFactory(username="m_north", store=o.store)
+    o.manager2 = ManagerFactory(username="m_south", store=o.store2)
+    o.admin = GroupAdminFactory(username="ga_alpha", dealer_group=o.group)
+    o.other_manager = ManagerFactory(username="m_beta", store=o.other_store)
+    o.other_admin = GroupAdminFactory(username="ga_beta", dealer_group=o.other_group)
+    return o
+
+
+@pytest.fixture
+def api():
+    """An API client; `api.force_authenticate(user)` or use `api_as(user)`."""
+    return APIClient()
+
+
+@pytest.fixture
+def api_as():
+    def make(user):
+        client = APIClient()
+        client.force_authenticate(user)
+        return client
+
+    return make

@@ -1,0 +1,17 @@
+"""The v1 API router. Apps register their viewsets here so one router lists every route."""
+
+from django.urls import include, path
+from rest_framework.routers import DefaultRouter
+
+from . import views
+
+router = DefaultRouter()
+router.register("stores", views.StoreViewSet, basename="store")
+router.register("users", views.UserViewSet, basename="user")
+router.register("vehicles/brands", views.VehicleBrandViewSet, basename="vehicle-brand")
+router.register("vehicles/series", views.VehicleSeriesViewSet, basename="vehicle-series")
+
+urlpatterns = [
+    path("auth/token/", views.TokenView.as_view(), name="auth-token"),
+    path("", include(router.urls)),
+]

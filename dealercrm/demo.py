@@ -1,0 +1,59 @@
+"""The demo dealer group that `seed_demo` builds. Re-runnable: every row is found or created by a natural key,
+and every demo password is reset to settings.DEMO_PASSWORD. Later apps add their history on top of it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import transaction
+
+from .models import DealerGroup, Role, Store, User
+
+DEMO_GROUP = "Demo Auto Group"
+# (store name, manager (username, display name), consultants [(username, display name), ...])
+DEMO_STORES = [
+    (
+        "浦东店",
+        ("pudong_manager", "张伟"),
+        [("pudong_sales1", "李娜"), ("pudong_sales2", "王强"), ("pudong_sales3", "刘洋"), ("pudong_sales4", "陈静")],
+    ),
+    (
+        "闵行店",
+        ("minhang_manager", "赵敏"),
+        [("minhang_sales1", "孙磊"), ("minhang_sales2", "周婷"), ("minhang_sales3", "吴昊"), ("minhang_sales4", "郑丽")],
+    ),
+]
+
+
+@dataclass
+class DemoOrganisation:
+    group: DealerGroup
+    stores: list[Store] = field(default_factory=list)
+    logins: list[User] = field(default_factory=list)
+
+
+def _staff(username: str, **attrs) -> User:
+    user, _ = User.objects.update_or_create(username=username, defaults={**attrs, "is_active": True})
+    user.set_password(settings.DEMO_PASSWORD)
+    user.save(update_fields=["password"])
+    return user
+
+
+@transaction.atomic
+def demo_organisation_seed() -> DemoOrganisation:
+    """Create or refresh the demo group, its two stores, their managers and consultants, and `admin`."""
+    group, _ = DealerGroup.objects.get_or_create(name=DEMO_GROUP)
+    org = DemoOrganisation(group=group)
+    org.logins.append(_staff("admin", role=Role.GROUP_ADMIN, dealer_group=group, store=None, display_name="王总"))
+    for store_name, (manager, manager_name), consultants in DEMO_STORES:
+        store, _ = Store.objects.get_or_create(group=group, name=store_name)
+        org.stores.append(store)
+        org.logins.append(
+            _staff(manager, role=Role.MANAGER, dealer_group=group, store=store, display_name=manager_name)
+        )
+        for username, display_name in consultants:
+            org.logins.append(
+                _staff(username, role=Role.CONSULTANT, dealer_group=group, store=store, display_name=display_name)
+            )
+    return org

@@ -1,0 +1,28 @@
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from .models import Role, Store
+
+
+class StaffCreateForm(forms.Form):
+    """Page input for adding staff; the rules themselves live in services.staff_create."""
+
+    username = forms.RegexField(
+        label=_("Username"),
+        regex=r"^[\w.@+-]+\Z",
+        max_length=150,
+        error_messages={"invalid": _("Letters, digits and @/./+/-/_ only.")},
+    )
+    display_name = forms.CharField(label=_("Display name"), max_length=60, required=False)
+    role = forms.ChoiceField(label=_("Role"), choices=Role.choices)
+    store = forms.ModelChoiceField(label=_("Store"), queryset=Store.objects.none(), required=False)
+    password = forms.CharField(label=_("Initial password"), widget=forms.PasswordInput, min_length=8)
+
+    def __init__(self, *args, actor, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["store"].queryset = Store.objects.visible_to(actor)
+        if actor.role == Role.MANAGER:
+            # A manager staffs consultants in their own store: nothing else to choose.
+            self.fields["role"].choices = [(Role.CONSULTANT, Role.CONSULTANT.label)]
+            self.fields["store"].initial = actor.store_id
+            self.fields["store"].widget = forms.HiddenInput()

@@ -1,0 +1,170 @@
+"""The organisation every other app hangs off: dealer group → store → staff, and the vehicle catalogue."""
+
+from django.contrib.auth.models import AbstractUser, UserManager
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import get_language
+from django.utils.translation import gettext_lazy as _
+
+from .scoping import Role, Scope, ScopedQuerySet
+
+__all__ = ["DealerGroup", "Store", "User", "Role", "VehicleBrand", "VehicleSeries", "Segment"]
+
+
+class DealerGroup(models.Model):
+    """A dealer group (经销商集团): the tenant. Group admins configure it and compare its stores."""
+
+    scope = Scope(group="pk", store="stores")
+
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    objects = ScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("dealer group")
+        verbose_name_plural = _("dealer groups")
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class Store(models.Model):
+    """A dealership store (4S店). Leads and customers belong to a store, never to a consultant alone."""
+
+    scope = Scope(group="group", store="pk")
+
+    group = models.ForeignKey(
+        DealerGroup, on_delete=models.PROTECT, related_name="stores", verbose_name=_("dealer group")
+    )
+    name = models.CharField(_("name"), max_length=100)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    objects = ScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("store")
+        verbose_name_plural = _("stores")
+        ordering = ["group_id", "name"]
+        constraints = [models.UniqueConstraint(fields=["group", "name"], name="store_unique_name_in_group")]
+
+    def __str__(self):
+        return self.name
+
+
+class UserQuerySet(ScopedQuerySet):
+    def consultants(self):
+        return self.filter(role=Role.CONSULTANT)
+
+    def active(self):
+        return self.filter(is_active=True)
+
+
+class StaffManager(UserManager.from_queryset(UserQuerySet)):
+    pass
+
+
+class User(AbstractUser):
+    """A member of staff with exactly one role. Consultants and managers work in one store; a group admin
+    belongs to a dealer group. Staff are deactivated, never deleted, so their records stay with the store."""
+
+    scope = Scope(group="dealer_group", store="store", owner="pk")
+    Role = Role
+
+    role = models.CharField(_("role"), max_length=20, choices=Role.choices, blank=True)
+    dealer_group = models.ForeignKey(
+        DealerGroup,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="staff",
+        verbose_name=_("dealer group"),
+    )
+    store = models.ForeignKey(
+        Store, on_delete=models.PROTECT, null=True, blank=True, related_name="staff", verbose_name=_("store")
+    )
+    display_name = models.CharField(_("display name"), max_length=60, blank=True)
+
+    objects = StaffManager()
+
+    class Meta:
+        verbose_name = _("staff member")
+        verbose_name_plural = _("staff")
+        ordering = ["username"]
+        constraints = [
+            # Consultants and managers work in a store; every role belongs to a dealer group.
+            models.CheckConstraint(
+                condition=~Q(role__in=[Role.CONSULTANT, Role.MANAGER]) | Q(store__isnull=False),
+                name="user_store_required_for_store_roles",
+            ),
+            models.CheckConstraint(
+                condition=Q(role="") | Q(dealer_group__isnull=False),
+                name="user_group_required_for_roles",
+            ),
+        ]
+
+    def __str__(self):
+        return self.display_name or self.username
+
+    @property
+    def is_consultant(self) -> bool:
+        return self.role == Role.CONSULTANT
+
+    @property
+    def is_manager(self) -> bool:
+        return self.role == Role.MANAGER
+
+    @property
+    def is_group_admin(self) -> bool:
+        return self.role == Role.GROUP_ADMIN
+
+
+class Segment(models.TextChoices):
+    COMPACT = "compact", _("Compact car")
+    MIDSIZE = "midsize", _("Mid-size car")
+    LARGE = "large", _("Large car")
+    SUV = "suv", _("SUV")
+    MPV = "mpv", _("MPV")
+    PICKUP = "pickup", _("Pickup")
+
+
+class _BilingualName(models.Model):
+    """Catalogue rows carry a Chinese and an English name; ``label`` follows the active language."""
+
+    name = models.CharField(_("name (Chinese)"), max_length=60)
+    name_en = models.CharField(_("name (English)"), max_length=60)
+
+    class Meta:
+        abstract = True
+
+    @property
+    def label(self) -> str:
+        return self.name_en if (get_language() or "").startswith("en") else self.name
+
+    def __str__(self):
+        return self.label
+
+
+class VehicleBrand(_BilingualName):
+    """A vehicle brand; ``is_own`` marks the brands this installation sells, the rest are competitors."""
+
+    is_own = models.BooleanField(_("our brand"), default=False)
+
+    class Meta:
+        verbose_name = _("vehicle brand")
+        verbose_name_plural = _("vehicle brands")
+        ordering = ["-is_own", "name_en"]
+        constraints = [models.UniqueConstraint(fields=["name_en"], name="vehiclebrand_unique_name_en")]
+
+
+class VehicleSeries(_BilingualName):
+    brand = models.ForeignKey(VehicleBrand, on_delete=models.PROTECT, related_name="series", verbose_name=_("brand"))
+    segment = models.CharField(_("segment"), max_length=20, choices=Segment.choices)
+    is_active = models.BooleanField(_("on sale"), default=True)
+
+    class Meta:
+        verbose_name = _("vehicle series")
+        verbose_name_plural = _("vehicle series")
+        ordering = ["brand__name_en", "name_en"]
+        constraints = [models.UniqueConstraint(fields=["brand", "name_en"], name="vehicleseries_unique_in_brand")]
