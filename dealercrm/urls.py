@@ -3,10 +3,13 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from leads.views import consultant as leads_views
+
 from . import views
 
 urlpatterns = [
-    path("", views.home, name="home"),
+    path("", leads_views.workspace, name="home"),
+    path("", include("leads.urls")),
     path("team/", views.team, name="team"),
     path("accounts/login/", views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

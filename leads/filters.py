@@ -1,0 +1,81 @@
+"""One FilterSet for the /leads/ page and /api/v1/leads/ (STYLE: one filter, two interfaces)."""
+
+from datetime import datetime, time, timedelta
+
+import django_filters
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from dealercrm.models import User, VehicleSeries
+
+from .models import Channel, Grade, Lead, Source, Status, local_day_start
+from .phones import phone_search_digits
+
+
+def _day_start(value) -> datetime:
+    return timezone.make_aware(datetime.combine(value, time.min))
+
+
+class LeadFilterSet(django_filters.FilterSet):
+    q = django_filters.CharFilter(method="filter_q", label=_("Name or phone"))
+    grade = django_filters.MultipleChoiceFilter(choices=Grade.choices, label=_("Grade"))
+    status = django_filters.ChoiceFilter(choices=Status.choices, label=_("Status"))
+    source = django_filters.ChoiceFilter(choices=Source.choices, label=_("Source"))
+    channel = django_filters.ModelChoiceFilter(queryset=Channel.objects.filter(is_active=True), label=_("Channel"))
+    series = django_filters.ModelChoiceFilter(
+        queryset=VehicleSeries.objects.filter(brand__is_own=True).select_related("brand"), label=_("Series")
+    )
+    assigned_to = django_filters.ModelChoiceFilter(queryset=User.objects.none(), label=_("Consultant"))
+    due = django_filters.ChoiceFilter(
+        method="filter_due",
+        choices=[("today", _("Due today")), ("week", _("Due within 7 days"))],
+        label=_("Follow-up due"),
+    )
+    overdue = django_filters.BooleanFilter(method="filter_overdue", label=_("Overdue"))
+    first_visit_after = django_filters.DateFilter(method="filter_first_visit_after", label=_("First visit from"))
+    first_visit_before = django_filters.DateFilter(method="filter_first_visit_before", label=_("First visit to"))
+    ordering = django_filters.OrderingFilter(
+        fields=(("first_visit_at", "first_visit"), ("next_follow_up_at", "next_follow_up"), ("grade", "grade"),
+                ("name", "name")),
+        label=_("Order by"),
+    )
+
+    class Meta:
+        model = Lead
+        fields = ["q", "grade", "status", "source", "channel", "series", "assigned_to"]
+
+    def __init__(self, *args, request=None, **kwargs):
+        super().__init__(*args, request=request, **kwargs)
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            # Consultants the caller may see: a manager's store, a group admin's group; a consultant only themself.
+            self.filters["assigned_to"].queryset = User.objects.visible_to(user).filter(role__in=["consultant", "manager"])
+
+    def filter_q(self, queryset, name, value):
+        value = value.strip()
+        if not value:
+            return queryset
+        condition = Q(name__icontains=value)
+        digits = phone_search_digits(value)
+        if len(digits) >= 4:
+            condition |= Q(phone__contains=digits)
+        return queryset.filter(condition)
+
+    def filter_due(self, queryset, name, value):
+        start = local_day_start()
+        days = 1 if value == "today" else 7
+        return queryset.filter(status=Status.ACTIVE, next_follow_up_at__gte=start,
+                               next_follow_up_at__lt=start + timedelta(days=days))
+
+    def filter_overdue(self, queryset, name, value):
+        if value is None:
+            return queryset
+        overdue = queryset.overdue()
+        return overdue if value else queryset.exclude(pk__in=overdue.values("pk"))
+
+    def filter_first_visit_after(self, queryset, name, value):
+        return queryset.filter(first_visit_at__gte=_day_start(value))
+
+    def filter_first_visit_before(self, queryset, name, value):
+        return queryset.filter(first_visit_at__lt=_day_start(value) + timedelta(days=1))

@@ -1,0 +1,428 @@
+"""Prospects on the A–E grade ladder (DOMAIN.md §3–§4, §7), their visits, follow-ups, history and deals."""
+
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+from django.utils.translation import get_language
+from django.utils.translation import gettext_lazy as _
+from simple_history.models import HistoricalRecords
+
+from dealercrm.scoping import Scope, ScopedQuerySet
+
+def local_day_start(now=None) -> datetime:
+    """Midnight at the start of ``now``'s day in the current time zone (Asia/Shanghai by default)."""
+    local = timezone.localtime(now or timezone.now())
+    return local.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+LEAD_SCOPE = Scope(group="store__group", store="store", owner="assigned_to")
+# Rows that hang off a lead are seen by whoever sees the lead.
+CHILD_SCOPE = Scope(group="lead__store__group", store="lead__store", owner="lead__assigned_to")
+
+
+class Grade(models.TextChoices):
+    A = "A", _("A · closes within 3 months")
+    B = "B", _("B · closes in 4–6 months")
+    C = "C", _("C · wants a car, no urgency")
+    D = "D", _("D · no plan now")
+    E = "E", _("E · first contact only")
+
+
+GRADE_ORDER = ["E", "D", "C", "B", "A"]  # bottom to top of the ladder
+
+
+class Source(models.TextChoices):
+    WALK_IN = "walk_in", _("Walk-in")
+    REFERRAL = "referral", _("Referral")
+    OUTBOUND = "outbound", _("Outbound")
+
+
+class Status(models.TextChoices):
+    ACTIVE = "active", _("Active")
+    WON = "won", _("Won")
+    MERGED = "merged", _("Merged into another lead")
+
+
+class Gender(models.TextChoices):
+    UNKNOWN = "", _("Unknown")
+    MALE = "male", _("Male")
+    FEMALE = "female", _("Female")
+
+
+class PurchaseType(models.TextChoices):
+    FIRST = "first", _("First car")
+    REPLACEMENT = "replacement", _("Replacement")
+    ADDITIONAL = "additional", _("Additional car")
+
+
+class Channel(models.Model):
+    """Where a customer came from, within a source (DOMAIN §7). An editable list shared by every group."""
+
+    source = models.CharField(_("source"), max_length=20, choices=Source.choices)
+    code = models.SlugField(_("code"), max_length=40, unique=True)
+    name = models.CharField(_("name (Chinese)"), max_length=40)
+    name_en = models.CharField(_("name (English)"), max_length=40)
+    is_active = models.BooleanField(_("in use"), default=True)
+    sort_order = models.PositiveSmallIntegerField(_("order"), default=0)
+
+    class Meta:
+        verbose_name = _("channel")
+        verbose_name_plural = _("channels")
+        ordering = ["sort_order", "code"]
+
+    def __str__(self):
+        return self.name_en if (get_language() or "").startswith("en") else self.name
+
+
+class GradeRule(models.Model):
+    """Per dealer group and grade: what the grade means, how often to follow up, how long a lead may sit in it."""
+
+    scope = Scope(group="group", store="group__stores")
+
+    group = models.ForeignKey(
+        "dealercrm.DealerGroup", on_delete=models.CASCADE, related_name="grade_rules", verbose_name=_("dealer group")
+    )
+    grade = models.CharField(_("grade"), max_length=1, choices=Grade.choices)
+    meaning = models.CharField(_("meaning"), max_length=200)
+    follow_up_days = models.PositiveSmallIntegerField(_("follow-up interval (days)"), validators=[MinValueValidator(1)])
+    max_dwell_days = models.PositiveSmallIntegerField(_("max dwell (days)"), validators=[MinValueValidator(1)])
+
+    objects = ScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("grade rule")
+        verbose_name_plural = _("grade rules")
+        ordering = ["group_id", "grade"]
+        constraints = [models.UniqueConstraint(fields=["group", "grade"], name="graderule_unique_grade_in_group")]
+
+    def __str__(self):
+        return f"{self.grade}: {self.follow_up_days}d / {self.max_dwell_days}d"
+
+
+class LeadQuerySet(ScopedQuerySet):
+    def active(self):
+        return self.filter(status=Status.ACTIVE)
+
+    def not_merged(self):
+        return self.exclude(status=Status.MERGED)
+
+    def overdue(self, now=None):
+        """Active leads whose follow-up date has passed (DOMAIN §3: 逾期未跟进): due before today, local time."""
+        return self.filter(status=Status.ACTIVE, next_follow_up_at__lt=local_day_start(now))
+
+    def due_on(self, now=None):
+        """Active leads whose next follow-up falls due today (local time)."""
+        start = local_day_start(now)
+        return self.filter(
+            status=Status.ACTIVE, next_follow_up_at__gte=start, next_follow_up_at__lt=start + timedelta(days=1)
+        )
+
+
+class Lead(models.Model):
+    """One customer at one store. Within a store the phone number identifies the customer.
+
+    ``grade`` is null until the customer is qualified; ``grade_since`` starts the dwell clock of the current grade.
+    ``version`` grows with every write, so two people editing one lead cannot silently overwrite each other."""
+
+    scope = LEAD_SCOPE
+
+    store = models.ForeignKey("dealercrm.Store", on_delete=models.PROTECT, related_name="leads", verbose_name=_("store"))
+    assigned_to = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="leads",
+        verbose_name=_("consultant"),
+    )
+    name = models.CharField(_("name"), max_length=60)
+    phone = models.CharField(_("phone"), max_length=20, blank=True, help_text=_("E.164, e.g. +8613800138000"))
+    gender = models.CharField(_("gender"), max_length=10, choices=Gender.choices, blank=True)
+    source = models.CharField(_("source"), max_length=20, choices=Source.choices)
+    channel = models.ForeignKey(
+        Channel, on_delete=models.PROTECT, null=True, blank=True, related_name="leads", verbose_name=_("channel")
+    )
+    series = models.ForeignKey(
+        "dealercrm.VehicleSeries",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="leads",
+        verbose_name=_("series of interest"),
+    )
+    budget = models.DecimalField(
+        _("budget (CNY)"), max_digits=12, decimal_places=2, null=True, blank=True, validators=[MinValueValidator(0)]
+    )
+    purchase_type = models.CharField(_("purchase type"), max_length=20, choices=PurchaseType.choices, blank=True)
+    district = models.CharField(_("district"), max_length=60, blank=True)
+    industry = models.CharField(_("industry"), max_length=60, blank=True)
+    grade = models.CharField(_("grade"), max_length=1, choices=Grade.choices, null=True, blank=True)
+    status = models.CharField(_("status"), max_length=20, choices=Status.choices, default=Status.ACTIVE)
+    first_visit_at = models.DateTimeField(_("first visit"), default=timezone.now)
+    last_contact_at = models.DateTimeField(_("last contact"), null=True, blank=True)
+    next_follow_up_at = models.DateTimeField(_("next follow-up due"), null=True, blank=True)
+    grade_since = models.DateTimeField(_("grade held since"), null=True, blank=True)
+    merged_into = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("merged into")
+    )
+    notes = models.TextField(_("notes"), blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+", verbose_name=_("created by")
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    version = models.PositiveIntegerField(_("version"), default=1)
+
+    history = HistoricalRecords(excluded_fields=["updated_at", "version"])
+    objects = LeadQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("lead")
+        verbose_name_plural = _("leads")
+        ordering = ["-first_visit_at", "-id"]
+        constraints = [
+            # A phone identifies one customer per store; merged leads hand their phone to the survivor.
+            models.UniqueConstraint(
+                fields=["store", "phone"],
+                condition=~Q(phone="") & ~Q(status="merged"),
+                name="lead_unique_phone_in_store",
+            ),
+            models.CheckConstraint(condition=Q(grade__in=GRADE_ORDER) | Q(grade__isnull=True), name="lead_grade_valid"),
+            models.CheckConstraint(condition=Q(budget__gte=0) | Q(budget__isnull=True), name="lead_budget_not_negative"),
+        ]
+        indexes = [
+            models.Index(fields=["store", "first_visit_at"], name="lead_store_first_visit"),
+            models.Index(fields=["assigned_to", "status", "next_follow_up_at"], name="lead_owner_status_due"),
+            models.Index(fields=["store", "status", "grade"], name="lead_store_status_grade"),
+            models.Index(
+                fields=["store", "next_follow_up_at"], condition=Q(status="active"), name="lead_store_open_due"
+            ),
+        ]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == Status.ACTIVE
+
+    @property
+    def masked_phone(self) -> str:
+        from .phones import phone_mask
+
+        return phone_mask(self.phone)
+
+
+class ChildQuerySet(ScopedQuerySet):
+    pass
+
+
+class VisitStep(models.TextChoices):
+    NEEDS_ANALYSIS = "needs_analysis", _("Needs analysis")
+    TEST_DRIVE = "test_drive", _("Test drive")
+    QUOTE = "quote", _("Quote")
+    TRADE_IN = "trade_in", _("Trade-in appraisal")
+
+
+class Visit(models.Model):
+    """A showroom visit. The first visit creates the lead; later ones are re-visits (not counted in N)."""
+
+    scope = CHILD_SCOPE
+
+    lead = models.ForeignKey(Lead, on_delete=models.PROTECT, related_name="visits", verbose_name=_("lead"))
+    arrived_at = models.DateTimeField(_("arrived"), default=timezone.now)
+    left_at = models.DateTimeField(_("left"), null=True, blank=True)
+    is_first = models.BooleanField(_("first visit"), default=False)
+    needs_analysis = models.BooleanField(_("needs analysis"), default=False)
+    test_drive = models.BooleanField(_("test drive"), default=False)
+    quote = models.BooleanField(_("quote"), default=False)
+    trade_in = models.BooleanField(_("trade-in appraisal"), default=False)
+    companions = models.PositiveSmallIntegerField(_("companions"), default=0)
+    note = models.TextField(_("note"), blank=True)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+", verbose_name=_("recorded by")
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    objects = ChildQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("visit")
+        verbose_name_plural = _("visits")
+        ordering = ["-arrived_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(left_at__isnull=True) | Q(left_at__gte=F("arrived_at")), name="visit_leaves_after_arriving"
+            )
+        ]
+        indexes = [models.Index(fields=["lead", "arrived_at"], name="visit_lead_arrived")]
+
+    @property
+    def steps(self) -> list[str]:
+        return [str(step.label) for step in VisitStep if getattr(self, step.value)]
+
+    @property
+    def minutes_on_lot(self) -> int | None:
+        if not self.left_at:
+            return None
+        return int((self.left_at - self.arrived_at).total_seconds() // 60)
+
+
+class FollowUpMethod(models.TextChoices):
+    PHONE = "phone", _("Phone call")
+    SHOWROOM = "showroom", _("Showroom")
+    WECHAT = "wechat", _("WeChat")
+    SMS = "sms", _("SMS")
+    HOME_VISIT = "home_visit", _("Home visit")
+    TEST_DRIVE = "test_drive", _("Test drive")
+
+
+class FollowUpOutcome(models.TextChoices):
+    REACHED = "reached", _("Reached, talked")
+    APPOINTMENT = "appointment", _("Booked a visit")
+    NO_ANSWER = "no_answer", _("No answer")
+    NOT_NOW = "not_now", _("Not interested now")
+
+
+class ReviewStatus(models.TextChoices):
+    PENDING = "pending", _("Pending review")
+    APPROVED = "approved", _("Approved")
+    REJECTED = "rejected", _("Rejected")
+
+
+class FollowUp(models.Model):
+    """A follow-up record. Managers review it (DOMAIN §4, control point 5)."""
+
+    scope = CHILD_SCOPE
+
+    lead = models.ForeignKey(Lead, on_delete=models.PROTECT, related_name="follow_ups", verbose_name=_("lead"))
+    occurred_at = models.DateTimeField(_("when"), default=timezone.now)
+    method = models.CharField(_("method"), max_length=20, choices=FollowUpMethod.choices)
+    content = models.TextField(_("content"))
+    outcome = models.CharField(_("outcome"), max_length=20, choices=FollowUpOutcome.choices, blank=True)
+    grade_before = models.CharField(_("grade before"), max_length=1, choices=Grade.choices, null=True, blank=True)
+    grade_after = models.CharField(_("grade after"), max_length=1, choices=Grade.choices, null=True, blank=True)
+    next_follow_up_at = models.DateTimeField(_("next follow-up due"), null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="follow_ups", verbose_name=_("by")
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    review_status = models.CharField(
+        _("review"), max_length=20, choices=ReviewStatus.choices, default=ReviewStatus.PENDING
+    )
+    review_comment = models.TextField(_("review comment"), blank=True)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        verbose_name=_("reviewed by"),
+    )
+    reviewed_at = models.DateTimeField(_("reviewed at"), null=True, blank=True)
+
+    objects = ChildQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("follow-up")
+        verbose_name_plural = _("follow-ups")
+        ordering = ["-occurred_at"]
+        indexes = [
+            models.Index(fields=["lead", "occurred_at"], name="followup_lead_occurred"),
+            models.Index(fields=["created_by", "occurred_at"], name="followup_author_occurred"),
+            models.Index(fields=["review_status"], condition=Q(review_status="pending"), name="followup_pending"),
+        ]
+
+
+class GradeChange(models.Model):
+    """Append-only: every change of a lead's grade. Promotion rates are computed from these rows."""
+
+    scope = CHILD_SCOPE
+
+    lead = models.ForeignKey(Lead, on_delete=models.PROTECT, related_name="grade_changes", verbose_name=_("lead"))
+    from_grade = models.CharField(_("from"), max_length=1, choices=Grade.choices, null=True, blank=True)
+    to_grade = models.CharField(_("to"), max_length=1, choices=Grade.choices)
+    changed_at = models.DateTimeField(_("when"), default=timezone.now)
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+", verbose_name=_("by")
+    )
+    reason = models.CharField(_("reason"), max_length=200, blank=True)
+    follow_up = models.ForeignKey(
+        FollowUp, on_delete=models.PROTECT, null=True, blank=True, related_name="grade_changes",
+        verbose_name=_("follow-up"),
+    )
+
+    objects = ChildQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("grade change")
+        verbose_name_plural = _("grade changes")
+        ordering = ["-changed_at", "-id"]
+        indexes = [models.Index(fields=["lead", "changed_at"], name="gradechange_lead_when")]
+
+    @property
+    def is_promotion(self) -> bool:
+        if self.from_grade is None:
+            return False
+        return GRADE_ORDER.index(self.to_grade) > GRADE_ORDER.index(self.from_grade)
+
+
+class AssignmentChange(models.Model):
+    """Append-only: every change of who holds a lead (manual, round-robin, bulk move, merge)."""
+
+    scope = CHILD_SCOPE
+
+    lead = models.ForeignKey(Lead, on_delete=models.PROTECT, related_name="assignment_changes", verbose_name=_("lead"))
+    from_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        verbose_name=_("from"),
+    )
+    to_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        verbose_name=_("to"),
+    )
+    changed_at = models.DateTimeField(_("when"), default=timezone.now)
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+", verbose_name=_("by")
+    )
+    reason = models.CharField(_("reason"), max_length=200, blank=True)
+
+    objects = ChildQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("assignment change")
+        verbose_name_plural = _("assignment changes")
+        ordering = ["-changed_at", "-id"]
+
+
+class Deal(models.Model):
+    """The lead's sale; recording it makes the lead won (a terminal state, not a grade)."""
+
+    scope = CHILD_SCOPE
+
+    lead = models.OneToOneField(Lead, on_delete=models.PROTECT, related_name="deal", verbose_name=_("lead"))
+    series = models.ForeignKey(
+        "dealercrm.VehicleSeries", on_delete=models.PROTECT, null=True, blank=True, related_name="deals",
+        verbose_name=_("vehicle series"),
+    )
+    price = models.DecimalField(_("price (CNY)"), max_digits=12, decimal_places=2, validators=[MinValueValidator(0)])
+    ordered_at = models.DateField(_("order date"))
+    delivered_at = models.DateField(_("delivery date"), null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+", verbose_name=_("by")
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    objects = ChildQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("deal")
+        verbose_name_plural = _("deals")
+        ordering = ["-ordered_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(price__gte=0), name="deal_price_not_negative"),
+            models.CheckConstraint(
+                condition=Q(delivered_at__isnull=True) | Q(delivered_at__gte=F("ordered_at")),
+                name="deal_delivered_after_ordered",
+            ),
+        ]

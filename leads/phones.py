@@ -1,0 +1,48 @@
+"""Phone numbers (personal information under PIPL): parse and normalise with `phonenumbers`, mask for display."""
+
+import phonenumbers
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
+
+REGION = "CN"
+
+
+def phone_normalize(raw: str | None) -> str:
+    """Parse a phone number typed by staff (``138 0013 8000``, ``+86 138-0013-8000``, ``021 6888 8888``) and return
+    it in E.164 (``+8613800138000``); ``""`` for blank input. Raises ValidationError when it is not a valid number."""
+    raw = (raw or "").strip()
+    if not raw:
+        return ""
+    try:
+        number = phonenumbers.parse(raw, REGION)
+    except phonenumbers.NumberParseException as exc:
+        raise ValidationError(_("Enter a valid phone number."), code="invalid_phone") from exc
+    if not phonenumbers.is_valid_number(number):
+        raise ValidationError(_("Enter a valid phone number."), code="invalid_phone")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def phone_display(e164: str) -> str:
+    """The national form for a Chinese number (138 0013 8000), international otherwise."""
+    if not e164:
+        return ""
+    number = phonenumbers.parse(e164, REGION)
+    fmt = phonenumbers.PhoneNumberFormat.NATIONAL if number.country_code == 86 else phonenumbers.PhoneNumberFormat.INTERNATIONAL
+    return phonenumbers.format_number(number, fmt)
+
+
+def phone_mask(e164: str) -> str:
+    """Mask the middle digits: +8613800138000 → 138****8000 (DOMAIN: shown to those without the right)."""
+    if not e164:
+        return ""
+    number = phonenumbers.parse(e164, REGION)
+    national = str(number.national_number)
+    if len(national) <= 7:
+        return national[:2] + "*" * (len(national) - 4) + national[-2:]
+    return national[:3] + "****" + national[-4:]
+
+
+def phone_search_digits(text: str) -> str:
+    """The digits of a search term, without a leading +86/86, for matching stored E.164 numbers."""
+    digits = "".join(ch for ch in text if ch.isdigit())
+    return digits[2:] if digits.startswith("86") and len(digits) > 11 else digits

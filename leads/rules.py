@@ -1,0 +1,31 @@
+"""The grade ladder's default rules (DOMAIN §3) and pure date arithmetic on them. No ORM here."""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+
+@dataclass(frozen=True)
+class RuleDefault:
+    meaning: str
+    follow_up_days: int
+    max_dwell_days: int
+
+
+DEFAULT_RULES: dict[str, RuleDefault] = {
+    "A": RuleDefault("Can close within 3 months; already choosing a model. Key push, close tracking.", 3, 90),
+    "B": RuleDefault("Can close in 4–6 months; waits on some event. Keep close contact, catch the B→A moment.", 7, 120),
+    "C": RuleDefault("Wants a new car, no urgency or confidence yet. Fixed-cycle care, use case customers.", 14, 150),
+    "D": RuleDefault("Satisfied with the current car, no plan now. Fixed-cycle care, change the view with evidence.", 30, 180),
+    "E": RuleDefault("Only initial information obtained. Qualify: grade it or drop it.", 3, 14),
+}
+UNGRADED_FOLLOW_UP_DAYS = 1  # a walk-in without a grade is qualified the next day
+
+
+def next_follow_up_due(after: datetime, follow_up_days: int) -> datetime:
+    """When the next follow-up is due when none is given: the grade's interval after ``after``."""
+    return after + timedelta(days=follow_up_days)
+
+
+def dwell_deadline(grade_since: datetime, max_dwell_days: int) -> datetime:
+    """The moment a lead that has held its grade since ``grade_since`` becomes stale."""
+    return grade_since + timedelta(days=max_dwell_days)

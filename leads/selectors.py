@@ -1,0 +1,177 @@
+"""Reads on leads: scoped lists, the timeline, the consultant's workspace and the manager's queues."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
+
+from dealercrm.models import Role, Store, User
+
+from .models import GRADE_ORDER, AssignmentChange, Deal, FollowUp, GradeChange, Lead, ReviewStatus, Status, Visit, local_day_start
+
+
+def lead_list(*, user: User) -> QuerySet[Lead]:
+    """Every lead ``user`` may see (merged ones excluded), with what a list row shows joined in one query."""
+    return (
+        Lead.objects.visible_to(user)
+        .not_merged()
+        .select_related("assigned_to", "channel", "series__brand", "store")
+    )
+
+
+def grade_counts(leads: QuerySet[Lead]) -> dict[str, int]:
+    """Active leads per grade A–E plus ``None`` (ungraded), in one aggregate query."""
+    aggregates = {g: Count("pk", filter=Q(grade=g)) for g in GRADE_ORDER}
+    aggregates["ungraded"] = Count("pk", filter=Q(grade__isnull=True))
+    row = leads.filter(status=Status.ACTIVE).aggregate(**aggregates)
+    return {g: row[g] for g in reversed(GRADE_ORDER)} | {"ungraded": row["ungraded"]}
+
+
+@dataclass
+class Workspace:
+    due_today: list[Lead]
+    overdue: list[Lead]
+    ladder: dict[str, int]
+    recent: list[Lead]
+    overdue_count: int
+    due_today_count: int
+    pending_reviews: int = 0
+
+
+def workspace(*, user: User, now: datetime | None = None, limit: int = 20) -> Workspace:
+    """What a consultant (or, for their store, a manager) works through today. A fixed number of queries."""
+    leads = lead_list(user=user)
+    overdue = leads.overdue(now).order_by("next_follow_up_at")
+    due = leads.due_on(now).order_by("next_follow_up_at")
+    start = local_day_start(now)
+    counts = leads.filter(status=Status.ACTIVE).aggregate(
+        overdue=Count("pk", filter=Q(next_follow_up_at__lt=start)),
+        due=Count("pk", filter=Q(next_follow_up_at__gte=start, next_follow_up_at__lt=start + timedelta(days=1))),
+    )
+    pending = 0
+    if user.is_superuser or user.role in (Role.MANAGER, Role.GROUP_ADMIN):
+        pending = FollowUp.objects.visible_to(user).filter(review_status=ReviewStatus.PENDING).count()
+    return Workspace(
+        due_today=list(due[:limit]),
+        overdue=list(overdue[:limit]),
+        ladder=grade_counts(leads),
+        recent=list(leads.order_by("-first_visit_at", "-pk")[:8]),
+        overdue_count=counts["overdue"],
+        due_today_count=counts["due"],
+        pending_reviews=pending,
+    )
+
+
+@dataclass
+class TimelineEntry:
+    kind: str  # visit | follow_up | grade | assignment | deal
+    at: datetime
+    obj: object
+    sort_key: tuple = field(default=(), repr=False)
+
+
+def lead_timeline(*, lead: Lead) -> list[TimelineEntry]:
+    """Visits, follow-ups, grade changes, assignment changes and the deal of one lead, newest first. Five queries
+    whatever the lead's history length."""
+    entries: list[TimelineEntry] = []
+    for visit in Visit.objects.filter(lead=lead).select_related("recorded_by"):
+        entries.append(TimelineEntry("visit", visit.arrived_at, visit))
+    for fu in FollowUp.objects.filter(lead=lead).select_related("created_by", "reviewed_by"):
+        entries.append(TimelineEntry("follow_up", fu.occurred_at, fu))
+    for change in GradeChange.objects.filter(lead=lead).select_related("changed_by"):
+        entries.append(TimelineEntry("grade", change.changed_at, change))
+    for change in AssignmentChange.objects.filter(lead=lead).select_related("from_user", "to_user", "changed_by"):
+        entries.append(TimelineEntry("assignment", change.changed_at, change))
+    for deal in Deal.objects.filter(lead=lead).select_related("series__brand", "created_by"):
+        at = timezone.make_aware(datetime.combine(deal.ordered_at, datetime.min.time()))
+        entries.append(TimelineEntry("deal", max(at, deal.created_at), deal))
+    order = {"deal": 0, "grade": 1, "follow_up": 2, "assignment": 3, "visit": 4}
+    entries.sort(key=lambda e: (e.at, -order[e.kind]), reverse=True)
+    return entries
+
+
+@dataclass
+class ConsultantLoad:
+    consultant: User
+    grades: dict[str, int]
+    ungraded: int
+    active: int
+    overdue: int
+
+
+def allocation_matrix(*, user: User, store: Store) -> list[ConsultantLoad]:
+    """Control point 4: each active consultant of the store × active leads per grade, overdue and total. One query."""
+    today = local_day_start()
+    active = Q(leads__status=Status.ACTIVE)
+    annotations = {f"g_{g}": Count("leads", filter=active & Q(leads__grade=g)) for g in GRADE_ORDER}
+    consultants = (
+        User.objects.visible_to(user)
+        .filter(store=store, role=Role.CONSULTANT)
+        .filter(Q(is_active=True) | active)
+        .annotate(
+            **annotations,
+            ungraded=Count("leads", filter=active & Q(leads__grade__isnull=True)),
+            active_total=Count("leads", filter=active),
+            overdue=Count("leads", filter=active & Q(leads__next_follow_up_at__lt=today)),
+        )
+        .order_by("-is_active", "display_name", "username")
+        .distinct()
+    )
+    return [
+        ConsultantLoad(
+            consultant=c,
+            grades={g: getattr(c, f"g_{g}") for g in reversed(GRADE_ORDER)},
+            ungraded=c.ungraded,
+            active=c.active_total,
+            overdue=c.overdue,
+        )
+        for c in consultants
+    ]
+
+
+def review_queue(*, user: User) -> QuerySet[FollowUp]:
+    """Follow-ups waiting for the manager's review, oldest first."""
+    return (
+        FollowUp.objects.visible_to(user)
+        .filter(review_status=ReviewStatus.PENDING)
+        .select_related("lead", "created_by")
+        .order_by("occurred_at", "pk")
+    )
+
+
+def duplicate_candidates(*, user: User, limit: int = 50) -> list[tuple[Lead, Lead]]:
+    """Pairs of active leads in one store with the same name where at least one has no phone: the likely duplicates
+    a manager may want to merge (a phone already makes a second lead impossible)."""
+    leads = lead_list(user=user).filter(status=Status.ACTIVE)
+    names = (
+        leads.values("store_id", "name")
+        .annotate(n=Count("pk"), anonymous=Count("pk", filter=Q(phone="")))
+        .filter(n__gt=1, anonymous__gt=0)
+        .order_by("name")[:limit]
+    )
+    keys = {(row["store_id"], row["name"]) for row in names}
+    if not keys:
+        return []
+    condition = Q()
+    for store_id, name in keys:
+        condition |= Q(store_id=store_id, name=name)
+    groups: dict[tuple[int, str], list[Lead]] = {}
+    for lead in leads.filter(condition).order_by("first_visit_at"):
+        groups.setdefault((lead.store_id, lead.name), []).append(lead)
+    return [(group[0], other) for group in groups.values() for other in group[1:]][:limit]
+
+
+def lead_phone_for(*, user: User, lead: Lead) -> str:
+    """The phone as ``user`` may see it: in full for the lead's consultant and whoever manages its store, masked
+    (138****8000) for anyone else. Exports by consultants always mask (they call phone_mask directly)."""
+    from .phones import phone_display, phone_mask
+    from .services import manages_store
+
+    if not lead.phone:
+        return ""
+    if lead.assigned_to_id == user.pk or manages_store(user, lead.store):
+        return phone_display(lead.phone)
+    return phone_mask(lead.phone)

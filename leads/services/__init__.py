@@ -1,0 +1,30 @@
+"""Writes on leads. Pages, the API, commands and tasks all call these; each is one transaction."""
+
+from ._common import DuplicatePhone, StaleVersion, grade_rules_for, manages_store
+from .assignment import lead_assign, leads_bulk_reassign, leads_round_robin, round_robin_next
+from .deals import deal_record
+from .followups import follow_up_log, follow_up_review
+from .merge import lead_merge
+from .visits import VisitResult, interval_days, lead_create, lead_grade_change, lead_update, visit_add, visit_log
+
+__all__ = [
+    "DuplicatePhone",
+    "StaleVersion",
+    "VisitResult",
+    "deal_record",
+    "follow_up_log",
+    "follow_up_review",
+    "grade_rules_for",
+    "interval_days",
+    "lead_assign",
+    "lead_create",
+    "lead_grade_change",
+    "lead_merge",
+    "lead_update",
+    "leads_bulk_reassign",
+    "leads_round_robin",
+    "manages_store",
+    "round_robin_next",
+    "visit_add",
+    "visit_log",
+]

@@ -1,0 +1,100 @@
+"""Helpers shared by the lead services: permission checks, row locks, grade rules."""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.utils.translation import gettext as _
+
+from dealercrm.models import Role, Store, User
+
+from ..models import GradeRule, Lead
+from ..rules import DEFAULT_RULES
+
+
+class DuplicatePhone(ValidationError):
+    """A lead with this phone already exists in the store; ``lead_id`` names it (API: 409)."""
+
+    def __init__(self, lead_id: int):
+        self.lead_id = lead_id
+        super().__init__(
+            {"phone": [_("A customer with this phone already exists in this store (lead #%(id)s).") % {"id": lead_id}]},
+        )
+
+
+class StaleVersion(Exception):
+    """The lead changed since the client read it (API: 409/412)."""
+
+    def __init__(self, current_version: int):
+        self.current_version = current_version
+        super().__init__(f"lead is at version {current_version}")
+
+
+def manages_store(user: User, store: Store) -> bool:
+    """Managers of the store, group admins of its group and superusers manage a store's leads."""
+    if not user.is_active:
+        return False
+    if user.is_superuser:
+        return True
+    if user.role == Role.MANAGER:
+        return user.store_id == store.pk
+    if user.role == Role.GROUP_ADMIN:
+        return user.dealer_group_id == store.group_id
+    return False
+
+
+def require_manager(user: User, store: Store) -> None:
+    if not manages_store(user, store):
+        raise PermissionDenied(_("Only the store's manager can do this."))
+
+
+def require_can_work(user: User, lead: Lead) -> None:
+    """The lead's consultant, or whoever manages its store, may work the lead."""
+    if manages_store(user, lead.store):
+        return
+    if user.is_active and user.role == Role.CONSULTANT and lead.assigned_to_id == user.pk and user.store_id == lead.store_id:
+        return
+    raise PermissionDenied(_("This lead is not yours."))
+
+
+def require_active(lead: Lead) -> None:
+    if not lead.is_active:
+        raise ValidationError(
+            {"lead": [_("This lead is %(status)s; it cannot be changed.") % {"status": lead.get_status_display()}]}
+        )
+
+
+def lock(lead: Lead, expected_version: int | None = None) -> Lead:
+    """Re-read ``lead`` under a row lock so concurrent writes on one lead serialise; check the client's version."""
+    locked = Lead.objects.select_for_update().select_related("store").get(pk=lead.pk)
+    if expected_version is not None and locked.version != expected_version:
+        raise StaleVersion(locked.version)
+    return locked
+
+
+def bump(lead: Lead, fields: list[str]) -> None:
+    lead.version += 1
+    lead.save(update_fields=[*fields, "version", "updated_at"])
+
+
+def grade_rules_for(group_id: int) -> dict[str, GradeRule]:
+    """The group's grade rules by grade, creating the DOMAIN defaults for any grade the group has not set."""
+    rules = {rule.grade: rule for rule in GradeRule.objects.filter(group_id=group_id)}
+    missing = [g for g in DEFAULT_RULES if g not in rules]
+    if missing:
+        GradeRule.objects.bulk_create(
+            [
+                GradeRule(group_id=group_id, grade=g, meaning=DEFAULT_RULES[g].meaning,
+                          follow_up_days=DEFAULT_RULES[g].follow_up_days, max_dwell_days=DEFAULT_RULES[g].max_dwell_days)
+                for g in missing
+            ],
+            ignore_conflicts=True,
+        )
+        rules = {rule.grade: rule for rule in GradeRule.objects.filter(group_id=group_id)}
+    return rules
+
+
+def validate_assignee(store: Store, user: User | None) -> None:
+    if user is None:
+        return
+    if not user.is_active or user.store_id != store.pk or user.role not in (Role.CONSULTANT, Role.MANAGER):
+        raise ValidationError({"assigned_to": [_("Choose an active consultant of this store.")]})

@@ -1,0 +1,100 @@
+"""Who holds which lead: manual assignment, round-robin and the bulk move of a departing consultant's leads."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Count, Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from simple_history.utils import bulk_update_with_history
+
+from dealercrm.models import Role, Store, User
+
+from ..models import AssignmentChange, Lead, Status
+from ._common import bump, lock, require_manager, validate_assignee
+
+
+def _consultants_by_load(store: Store) -> list[User]:
+    """The store's active consultants, the one holding the fewest active leads first (ties: longest-serving)."""
+    return list(
+        User.objects.filter(store=store, role=Role.CONSULTANT, is_active=True)
+        .annotate(load=Count("leads", filter=Q(leads__status=Status.ACTIVE)))
+        .order_by("load", "date_joined", "pk")
+    )
+
+
+def round_robin_next(store: Store) -> User | None:
+    """The consultant who should get the next new lead of the store: the least loaded active one."""
+    consultants = _consultants_by_load(store)
+    return consultants[0] if consultants else None
+
+
+@transaction.atomic
+def lead_assign(*, actor: User, lead: Lead, to_user: User | None, reason: str = "") -> Lead:
+    """Give a lead to another consultant of its store (manager's action), with a row in the assignment history.
+    ``to_user=None`` leaves it unassigned (the reclaim pool)."""
+    lead = lock(lead)
+    require_manager(actor, lead.store)
+    validate_assignee(lead.store, to_user)
+    if lead.assigned_to_id == (to_user.pk if to_user else None):
+        return lead
+    AssignmentChange.objects.create(lead=lead, from_user=lead.assigned_to, to_user=to_user, changed_by=actor,
+                                    reason=reason or _("Assigned by the manager"))
+    lead.assigned_to = to_user
+    bump(lead, ["assigned_to"])
+    return lead
+
+
+def _move(actor: User, leads: list[Lead], targets: Iterable[User], reason: str) -> int:
+    """Assign each lead to the next target in turn; history rows and field history are written in bulk."""
+    targets = list(targets)
+    if not targets:
+        raise ValidationError({"to_user": [_("The store has no other active consultant to take these leads.")]})
+    now = timezone.now()
+    changes = []
+    for i, lead in enumerate(leads):
+        target = targets[i % len(targets)]
+        changes.append(AssignmentChange(lead=lead, from_user_id=lead.assigned_to_id, to_user=target,
+                                        changed_at=now, changed_by=actor, reason=reason))
+        lead.assigned_to = target
+        lead.version += 1
+    AssignmentChange.objects.bulk_create(changes)
+    bulk_update_with_history(leads, Lead, ["assigned_to", "version", "updated_at"], default_user=actor,
+                             default_change_reason=reason, batch_size=500)
+    return len(leads)
+
+
+@transaction.atomic
+def leads_round_robin(*, actor: User, store: Store, leads: Iterable[Lead] | None = None) -> int:
+    """Share leads out across the store's active consultants, least loaded first. Default: every active lead of the
+    store that nobody holds. Returns how many were assigned."""
+    require_manager(actor, store)
+    qs = Lead.objects.select_for_update().filter(store=store, status=Status.ACTIVE)
+    qs = qs.filter(pk__in=[lead.pk for lead in leads]) if leads is not None else qs.filter(assigned_to__isnull=True)
+    batch = list(qs.order_by("first_visit_at", "pk"))
+    if not batch:
+        return 0
+    return _move(actor, batch, _consultants_by_load(store), _("Round-robin"))
+
+
+@transaction.atomic
+def leads_bulk_reassign(*, actor: User, from_user: User, to_user: User | None = None) -> int:
+    """Move every active lead ``from_user`` holds (a consultant who leaves or is overloaded) to ``to_user``, or round
+    robin across the store's other active consultants. All or nothing. Returns how many moved."""
+    if from_user.store is None:
+        raise ValidationError({"from_user": [_("This person holds no store's leads.")]})
+    require_manager(actor, from_user.store)
+    if to_user is not None:
+        validate_assignee(from_user.store, to_user)
+        if to_user.pk == from_user.pk:
+            raise ValidationError({"to_user": [_("Choose someone else.")]})
+    batch = list(
+        Lead.objects.select_for_update().filter(assigned_to=from_user, status=Status.ACTIVE).order_by("first_visit_at")
+    )
+    if not batch:
+        return 0
+    targets = [to_user] if to_user else [u for u in _consultants_by_load(from_user.store) if u.pk != from_user.pk]
+    return _move(actor, batch, targets, _("Moved from %(name)s") % {"name": from_user})

@@ -1,0 +1,40 @@
+"""Recording the sale."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from dealercrm.models import User, VehicleSeries
+
+from ..models import Deal, Lead, Status
+from ._common import bump, lock, require_active, require_can_work
+
+
+@transaction.atomic
+def deal_record(*, actor: User, lead: Lead, price: Decimal, series: VehicleSeries | None = None,
+                ordered_at: date | None = None, delivered_at: date | None = None) -> Deal:
+    """Record the lead's sale (price in CNY, Decimal) and make the lead won: one transaction, whole or nothing."""
+    if not isinstance(price, Decimal):
+        raise ValidationError({"price": [_("The price must be a decimal amount.")]})
+    if price < 0:
+        raise ValidationError({"price": [_("The price cannot be negative.")]})
+    ordered_at = ordered_at or timezone.localdate()
+    if delivered_at is not None and delivered_at < ordered_at:
+        raise ValidationError({"delivered_at": [_("Delivery cannot precede the order.")]})
+    lead = lock(lead)
+    require_can_work(actor, lead)
+    require_active(lead)
+    deal = Deal.objects.create(lead=lead, series=series or lead.series, price=price, ordered_at=ordered_at,
+                               delivered_at=delivered_at, created_by=actor)
+    lead.status = Status.WON
+    lead.next_follow_up_at = None
+    lead.last_contact_at = timezone.now()
+    lead._change_reason = "deal"
+    bump(lead, ["status", "next_follow_up_at", "last_contact_at"])
+    return deal

@@ -1,0 +1,261 @@
+"""Logging showroom visits (which creates leads), editing leads and changing grades."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from dealercrm.models import Role, Store, User, VehicleSeries
+
+from ..models import GRADE_ORDER, AssignmentChange, Channel, GradeChange, Lead, Source, Status, Visit, VisitStep
+from ..phones import phone_normalize
+from ..rules import UNGRADED_FOLLOW_UP_DAYS, next_follow_up_due
+from ._common import (
+    DuplicatePhone,
+    bump,
+    grade_rules_for,
+    lock,
+    manages_store,
+    require_active,
+    require_can_work,
+    validate_assignee,
+)
+
+
+@dataclass
+class VisitResult:
+    lead: Lead
+    visit: Visit
+    is_revisit: bool
+
+
+def interval_days(group_id: int, grade: str | None) -> int:
+    """Follow-up interval in days for ``grade`` in the group (ungraded leads: the next day)."""
+    if not grade:
+        return UNGRADED_FOLLOW_UP_DAYS
+    return grade_rules_for(group_id)[grade].follow_up_days
+
+
+def _phone_or_error(raw: str | None) -> str:
+    try:
+        return phone_normalize(raw)
+    except ValidationError as exc:
+        raise ValidationError({"phone": exc.messages}) from exc
+
+
+def _pick_assignee(actor: User, store: Store, assigned_to: User | None) -> User | None:
+    if actor.role == Role.CONSULTANT:
+        if assigned_to is not None and assigned_to.pk != actor.pk:
+            raise PermissionDenied(_("A consultant logs visits for their own customers only."))
+        if actor.store_id != store.pk:
+            raise PermissionDenied(_("You do not work in this store."))
+        return actor
+    if not manages_store(actor, store):
+        raise PermissionDenied(_("You do not work in this store."))
+    if assigned_to is None:
+        from .assignment import round_robin_next
+
+        return round_robin_next(store)
+    validate_assignee(store, assigned_to)
+    return assigned_to
+
+
+def _visit_create(lead: Lead, actor: User, *, arrived_at, left_at, steps, companions, note, is_first) -> Visit:
+    if left_at is not None and left_at < arrived_at:
+        raise ValidationError({"left_at": [_("The customer cannot leave before arriving.")]})
+    unknown = set(steps) - set(VisitStep.values)
+    if unknown:
+        raise ValidationError({"steps": [_("Unknown step: %(step)s") % {"step": ", ".join(sorted(unknown))}]})
+    return Visit.objects.create(
+        lead=lead,
+        arrived_at=arrived_at,
+        left_at=left_at,
+        is_first=is_first,
+        companions=companions,
+        note=note,
+        recorded_by=actor,
+        **{step: True for step in steps},
+    )
+
+
+@transaction.atomic
+def visit_log(
+    *,
+    actor: User,
+    store: Store,
+    name: str,
+    source: str,
+    phone: str | None = "",
+    channel: Channel | None = None,
+    series: VehicleSeries | None = None,
+    grade: str | None = None,
+    assigned_to: User | None = None,
+    arrived_at: datetime | None = None,
+    left_at: datetime | None = None,
+    steps: tuple[str, ...] | list[str] = (),
+    companions: int = 0,
+    note: str = "",
+    gender: str = "",
+    budget: Decimal | None = None,
+    purchase_type: str = "",
+    district: str = "",
+    industry: str = "",
+    allow_revisit: bool = True,
+) -> VisitResult:
+    """Log a showroom visit. A phone already known in the store makes it a re-visit of that lead (or, with
+    ``allow_revisit=False``, raises DuplicatePhone); otherwise a new lead is created with this first visit.
+
+    An anonymous walk-in (no phone) is still a lead: N counts it, K does not. Consultants log for themselves;
+    a manager may name the consultant or leave it to round-robin. Times are aware datetimes (default: now)."""
+    arrived_at = arrived_at or timezone.now()
+    phone = _phone_or_error(phone)
+    name = (name or "").strip()
+    if not name:
+        raise ValidationError({"name": [_("Enter a name, or Mr./Ms. and a surname.")]})
+    if source not in Source.values:
+        raise ValidationError({"source": [_("Unknown source.")]})
+    if grade is not None and grade not in GRADE_ORDER:
+        raise ValidationError({"grade": [_("Unknown grade.")]})
+    if channel is not None and channel.source != source:
+        raise ValidationError({"channel": [_("This channel belongs to another source.")]})
+    assignee = _pick_assignee(actor, store, assigned_to)
+    visit_args = dict(arrived_at=arrived_at, left_at=left_at, steps=steps, companions=companions, note=note)
+
+    if phone:
+        existing = Lead.objects.select_for_update().not_merged().filter(store=store, phone=phone).first()
+        if existing is not None:
+            if not allow_revisit:
+                raise DuplicatePhone(existing.pk)
+            return _revisit(existing, actor, visit_args)
+
+    lead = Lead(
+        store=store,
+        assigned_to=assignee,
+        name=name,
+        phone=phone,
+        gender=gender,
+        source=source,
+        channel=channel,
+        series=series,
+        budget=budget,
+        purchase_type=purchase_type,
+        district=district,
+        industry=industry,
+        grade=grade,
+        grade_since=arrived_at if grade else None,
+        first_visit_at=arrived_at,
+        last_contact_at=arrived_at,
+        next_follow_up_at=next_follow_up_due(arrived_at, interval_days(store.group_id, grade)),
+        created_by=actor,
+    )
+    try:
+        with transaction.atomic():
+            lead.save()
+    except IntegrityError:
+        # Another request created this phone's lead between our check and our insert.
+        existing = Lead.objects.not_merged().get(store=store, phone=phone)
+        if not allow_revisit:
+            raise DuplicatePhone(existing.pk) from None
+        return _revisit(lock(existing), actor, visit_args)
+    if grade:
+        GradeChange.objects.create(lead=lead, from_grade=None, to_grade=grade, changed_at=arrived_at,
+                                   changed_by=actor, reason=_("Graded at the first visit"))
+    AssignmentChange.objects.create(lead=lead, from_user=None, to_user=assignee, changed_at=arrived_at,
+                                    changed_by=actor, reason=_("First visit"))
+    visit = _visit_create(lead, actor, is_first=True, **visit_args)
+    return VisitResult(lead=lead, visit=visit, is_revisit=False)
+
+
+def _revisit(lead: Lead, actor: User, visit_args: dict) -> VisitResult:
+    visit = _visit_create(lead, actor, is_first=False, **visit_args)
+    if lead.last_contact_at is None or visit.arrived_at > lead.last_contact_at:
+        lead.last_contact_at = visit.arrived_at
+        bump(lead, ["last_contact_at"])
+    return VisitResult(lead=lead, visit=visit, is_revisit=True)
+
+
+def lead_create(**kwargs) -> Lead:
+    """Create a lead with its first visit now; a phone already in the store raises DuplicatePhone."""
+    return visit_log(allow_revisit=False, **kwargs).lead
+
+
+@transaction.atomic
+def visit_add(*, actor: User, lead: Lead, arrived_at: datetime | None = None, left_at: datetime | None = None,
+              steps=(), companions: int = 0, note: str = "") -> Visit:
+    """Record a re-visit of a known lead."""
+    lead = lock(lead)
+    require_can_work(actor, lead)
+    visit_args = dict(arrived_at=arrived_at or timezone.now(), left_at=left_at, steps=steps, companions=companions,
+                      note=note)
+    return _revisit(lead, actor, visit_args).visit
+
+
+EDITABLE_FIELDS = (
+    "name", "phone", "gender", "source", "channel", "series", "budget", "purchase_type", "district", "industry", "notes",
+)
+
+
+@transaction.atomic
+def lead_update(*, actor: User, lead: Lead, expected_version: int | None = None, **changes) -> Lead:
+    """Edit a lead's customer fields (not its grade, owner or store: those have their own services, which keep the
+    history). ``expected_version`` makes the write conditional: StaleVersion when someone saved in between."""
+    unknown = set(changes) - set(EDITABLE_FIELDS)
+    if unknown:
+        raise ValidationError({field: [_("This field cannot be changed here.")] for field in unknown})
+    lead = lock(lead, expected_version)
+    require_can_work(actor, lead)
+    if "phone" in changes:
+        changes["phone"] = _phone_or_error(changes["phone"])
+        if changes["phone"]:
+            holder = (
+                Lead.objects.not_merged().filter(store=lead.store, phone=changes["phone"]).exclude(pk=lead.pk)
+                .values_list("pk", flat=True).first()
+            )
+            if holder:
+                raise DuplicatePhone(holder)
+    if "name" in changes and not (changes["name"] or "").strip():
+        raise ValidationError({"name": [_("This field may not be blank.")]})
+    source = changes.get("source", lead.source)
+    channel = changes.get("channel", lead.channel)
+    if channel is not None and channel.source != source:
+        raise ValidationError({"channel": [_("This channel belongs to another source.")]})
+    changed = [field for field, value in changes.items() if getattr(lead, field) != value]
+    for field in changed:
+        setattr(lead, field, changes[field])
+    if changed:
+        lead._change_reason = "edit"
+        bump(lead, changed)
+    return lead
+
+
+@transaction.atomic
+def lead_grade_change(*, actor: User, lead: Lead, to_grade: str, reason: str = "", follow_up=None,
+                      at: datetime | None = None, expected_version: int | None = None) -> Lead:
+    """Move a lead to ``to_grade``, recording who, when, from, to and why. Restarts the dwell clock and, unless a
+    follow-up sets it, the next follow-up falls due after the new grade's interval."""
+    if to_grade not in GRADE_ORDER:
+        raise ValidationError({"grade": [_("Unknown grade.")]})
+    lead = lock(lead, expected_version)
+    require_can_work(actor, lead)
+    require_active(lead)
+    if lead.grade == to_grade:
+        return lead
+    at = at or timezone.now()
+    GradeChange.objects.create(lead=lead, from_grade=lead.grade, to_grade=to_grade, changed_at=at, changed_by=actor,
+                               reason=reason, follow_up=follow_up)
+    lead.grade = to_grade
+    lead.grade_since = at
+    fields = ["grade", "grade_since"]
+    if follow_up is None:
+        lead.next_follow_up_at = next_follow_up_due(at, interval_days(lead.store.group_id, to_grade))
+        fields.append("next_follow_up_at")
+    bump(lead, fields)
+    return lead
+
+

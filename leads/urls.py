@@ -1,0 +1,25 @@
+from django.urls import path
+
+from .views import consultant, manager
+
+app_name = "leads"
+
+urlpatterns = [
+    # The consultant's day (managers see the same pages for their whole store).
+    path("leads/", consultant.lead_list, name="list"),
+    path("leads/visit/", consultant.visit_log, name="visit"),
+    path("leads/<int:pk>/", consultant.lead_detail, name="detail"),
+    path("leads/<int:pk>/edit/", consultant.lead_edit, name="edit"),
+    path("leads/<int:pk>/follow-up/", consultant.follow_up_add, name="follow_up"),
+    path("leads/<int:pk>/grade/", consultant.grade_change, name="grade"),
+    path("leads/<int:pk>/deal/", consultant.deal_add, name="deal"),
+    path("leads/<int:pk>/revisit/", consultant.revisit_add, name="revisit"),
+    # The manager's queues.
+    path("leads/<int:pk>/assign/", manager.lead_assign, name="assign"),
+    path("leads/allocation/", manager.allocation, name="allocation"),
+    path("leads/allocation/round-robin/", manager.round_robin, name="round_robin"),
+    path("leads/allocation/bulk-move/", manager.bulk_move, name="bulk_move"),
+    path("leads/reviews/", manager.review_queue, name="reviews"),
+    path("leads/reviews/<int:pk>/", manager.review, name="review"),
+    path("leads/merge/", manager.merge, name="merge"),
+]
