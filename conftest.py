@@ -1,6 +1,9 @@
 """Fixtures shared by every app's tests. Tests run on PostgreSQL (make test); see README "Tests"."""
 
+import os
+
 import pytest
+from pytest_django.fixtures import _set_suffix_to_test_databases
 from rest_framework.test import APIClient
 
 from dealercrm.tests.factories import (
@@ -10,6 +13,13 @@ from dealercrm.tests.factories import (
     ManagerFactory,
     StoreFactory,
 )
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
+    # One test database per pytest process (test_dealercrm_<pid>), so two runs on one machine never share
+    # (and drop) each other's database.
+    _set_suffix_to_test_databases(suffix=str(os.getpid()))
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -52,6 +52,12 @@ class LeadFilterSet(django_filters.FilterSet):
             # Consultants the caller may see: a manager's store, a group admin's group; a consultant only themself.
             self.filters["assigned_to"].queryset = User.objects.visible_to(user).filter(role__in=["consultant", "manager"])
 
+    def filter_queryset(self, queryset):
+        # A unique tie-breaker, so page-number pagination is stable whatever the chosen order.
+        queryset = super().filter_queryset(queryset)
+        order = queryset.query.order_by or Lead._meta.ordering
+        return queryset.order_by(*order, "-pk") if "-pk" not in order and "pk" not in order else queryset
+
     def filter_q(self, queryset, name, value):
         value = value.strip()
         if not value:

@@ -45,4 +45,5 @@ def phone_mask(e164: str) -> str:
 def phone_search_digits(text: str) -> str:
     """The digits of a search term, without a leading +86/86, for matching stored E.164 numbers."""
     digits = "".join(ch for ch in text if ch.isdigit())
-    return digits[2:] if digits.startswith("86") and len(digits) > 11 else digits
+    has_country_code = text.strip().startswith("+86") or (digits.startswith("86") and len(digits) > 11)
+    return digits[2:] if has_country_code else digits

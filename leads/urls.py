@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import consultant, manager
+from .views import consultant, export, history, manager, rules
 
 app_name = "leads"
 
@@ -8,12 +8,14 @@ urlpatterns = [
     # The consultant's day (managers see the same pages for their whole store).
     path("leads/", consultant.lead_list, name="list"),
     path("leads/visit/", consultant.visit_log, name="visit"),
+    path("leads/export.csv", export.lead_export, name="export"),
     path("leads/<int:pk>/", consultant.lead_detail, name="detail"),
     path("leads/<int:pk>/edit/", consultant.lead_edit, name="edit"),
     path("leads/<int:pk>/follow-up/", consultant.follow_up_add, name="follow_up"),
     path("leads/<int:pk>/grade/", consultant.grade_change, name="grade"),
     path("leads/<int:pk>/deal/", consultant.deal_add, name="deal"),
     path("leads/<int:pk>/revisit/", consultant.revisit_add, name="revisit"),
+    path("leads/<int:pk>/history/", history.lead_history, name="history"),
     # The manager's queues.
     path("leads/<int:pk>/assign/", manager.lead_assign, name="assign"),
     path("leads/allocation/", manager.allocation, name="allocation"),
@@ -22,4 +24,6 @@ urlpatterns = [
     path("leads/reviews/", manager.review_queue, name="reviews"),
     path("leads/reviews/<int:pk>/", manager.review, name="review"),
     path("leads/merge/", manager.merge, name="merge"),
+    # The group admin's settings.
+    path("settings/grade-rules/", rules.grade_rules, name="grade_rules"),
 ]

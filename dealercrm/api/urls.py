@@ -3,6 +3,8 @@
 from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
+from leads.api.views import FollowUpViewSet, LeadViewSet
+
 from . import views
 
 router = DefaultRouter()
@@ -10,6 +12,8 @@ router.register("stores", views.StoreViewSet, basename="store")
 router.register("users", views.UserViewSet, basename="user")
 router.register("vehicles/brands", views.VehicleBrandViewSet, basename="vehicle-brand")
 router.register("vehicles/series", views.VehicleSeriesViewSet, basename="vehicle-series")
+router.register("leads", LeadViewSet, basename="lead")
+router.register("follow-ups", FollowUpViewSet, basename="follow-up")
 
 urlpatterns = [
     path("auth/token/", views.TokenView.as_view(), name="auth-token"),

@@ -5,6 +5,7 @@ from .assignment import lead_assign, leads_bulk_reassign, leads_round_robin, rou
 from .deals import deal_record
 from .followups import follow_up_log, follow_up_review
 from .merge import lead_merge
+from .rules import grade_rules_update
 from .visits import VisitResult, interval_days, lead_create, lead_grade_change, lead_update, visit_add, visit_log
 
 __all__ = [
@@ -15,6 +16,7 @@ __all__ = [
     "follow_up_log",
     "follow_up_review",
     "grade_rules_for",
+    "grade_rules_update",
     "interval_days",
     "lead_assign",
     "lead_create",

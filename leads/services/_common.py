@@ -7,7 +7,7 @@ from django.utils.translation import gettext as _
 
 from dealercrm.models import Role, Store, User
 
-from ..models import GradeRule, Lead
+from ..models import GradeRule, Lead, Status
 from ..rules import DEFAULT_RULES
 
 
@@ -66,13 +66,17 @@ def require_active(lead: Lead) -> None:
 def lock(lead: Lead, expected_version: int | None = None) -> Lead:
     """Re-read ``lead`` under a row lock so concurrent writes on one lead serialise; check the client's version."""
     locked = Lead.objects.select_for_update().select_related("store").get(pk=lead.pk)
+    if locked.status == Status.MERGED:
+        raise ValidationError({"lead": [_("This lead has been merged; work on the lead it was merged into.")]})
     if expected_version is not None and locked.version != expected_version:
         raise StaleVersion(locked.version)
     return locked
 
 
-def bump(lead: Lead, fields: list[str]) -> None:
+def bump(lead: Lead, fields: list[str], *, actor: User) -> None:
+    """Save ``fields`` with the next version; the field history records ``actor`` even outside a request."""
     lead.version += 1
+    lead._history_user = actor
     lead.save(update_fields=[*fields, "version", "updated_at"])
 
 

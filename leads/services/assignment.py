@@ -33,10 +33,11 @@ def round_robin_next(store: Store) -> User | None:
 
 
 @transaction.atomic
-def lead_assign(*, actor: User, lead: Lead, to_user: User | None, reason: str = "") -> Lead:
+def lead_assign(*, actor: User, lead: Lead, to_user: User | None, reason: str = "",
+                expected_version: int | None = None) -> Lead:
     """Give a lead to another consultant of its store (manager's action), with a row in the assignment history.
     ``to_user=None`` leaves it unassigned (the reclaim pool)."""
-    lead = lock(lead)
+    lead = lock(lead, expected_version)
     require_manager(actor, lead.store)
     validate_assignee(lead.store, to_user)
     if lead.assigned_to_id == (to_user.pk if to_user else None):
@@ -44,7 +45,7 @@ def lead_assign(*, actor: User, lead: Lead, to_user: User | None, reason: str = 
     AssignmentChange.objects.create(lead=lead, from_user=lead.assigned_to, to_user=to_user, changed_by=actor,
                                     reason=reason or _("Assigned by the manager"))
     lead.assigned_to = to_user
-    bump(lead, ["assigned_to"])
+    bump(lead, ["assigned_to"], actor=actor)
     return lead
 
 

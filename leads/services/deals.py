@@ -36,5 +36,5 @@ def deal_record(*, actor: User, lead: Lead, price: Decimal, series: VehicleSerie
     lead.next_follow_up_at = None
     lead.last_contact_at = timezone.now()
     lead._change_reason = "deal"
-    bump(lead, ["status", "next_follow_up_at", "last_contact_at"])
+    bump(lead, ["status", "next_follow_up_at", "last_contact_at"], actor=actor)
     return deal

@@ -75,7 +75,7 @@ def follow_up_log(
     if lead.last_contact_at is None or occurred_at > lead.last_contact_at:
         lead.last_contact_at = occurred_at
         fields.append("last_contact_at")
-    bump(lead, fields)
+    bump(lead, fields, actor=actor)
     return follow_up
 
 

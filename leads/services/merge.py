@@ -45,7 +45,7 @@ def lead_merge(*, actor: User, keep: Lead, absorb: Lead) -> Lead:
     absorb.merged_into = keep
     absorb.next_follow_up_at = None
     absorb._change_reason = f"merged into #{keep.pk}"
-    bump(absorb, ["status", "merged_into", "next_follow_up_at"])
+    bump(absorb, ["status", "merged_into", "next_follow_up_at"], actor=actor)
 
     fields = []
     for field in FILL_BLANKS:
@@ -68,5 +68,5 @@ def lead_merge(*, actor: User, keep: Lead, absorb: Lead) -> Lead:
     if first_visit:
         Visit.objects.filter(pk=first_visit.pk).update(is_first=True)
     keep._change_reason = f"absorbed #{absorb.pk}"
-    bump(keep, fields)
+    bump(keep, fields, actor=actor)
     return keep

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -49,6 +49,11 @@ def _phone_or_error(raw: str | None) -> str:
         raise ValidationError({"phone": exc.messages}) from exc
 
 
+def _check_budget(budget: Decimal | None) -> None:
+    if budget is not None and budget < 0:
+        raise ValidationError({"budget": [_("The budget cannot be negative.")]})
+
+
 def _pick_assignee(actor: User, store: Store, assigned_to: User | None) -> User | None:
     if actor.role == Role.CONSULTANT:
         if assigned_to is not None and assigned_to.pk != actor.pk:
@@ -67,8 +72,12 @@ def _pick_assignee(actor: User, store: Store, assigned_to: User | None) -> User 
 
 
 def _visit_create(lead: Lead, actor: User, *, arrived_at, left_at, steps, companions, note, is_first) -> Visit:
+    if arrived_at > timezone.now() + timedelta(minutes=5):
+        raise ValidationError({"arrived_at": [_("A visit cannot be in the future.")]})
     if left_at is not None and left_at < arrived_at:
         raise ValidationError({"left_at": [_("The customer cannot leave before arriving.")]})
+    if companions < 0:
+        raise ValidationError({"companions": [_("Ensure this value is greater than or equal to 0.")]})
     unknown = set(steps) - set(VisitStep.values)
     if unknown:
         raise ValidationError({"steps": [_("Unknown step: %(step)s") % {"step": ", ".join(sorted(unknown))}]})
@@ -124,6 +133,7 @@ def visit_log(
         raise ValidationError({"grade": [_("Unknown grade.")]})
     if channel is not None and channel.source != source:
         raise ValidationError({"channel": [_("This channel belongs to another source.")]})
+    _check_budget(budget)
     assignee = _pick_assignee(actor, store, assigned_to)
     visit_args = dict(arrived_at=arrived_at, left_at=left_at, steps=steps, companions=companions, note=note)
 
@@ -154,6 +164,7 @@ def visit_log(
         next_follow_up_at=next_follow_up_due(arrived_at, interval_days(store.group_id, grade)),
         created_by=actor,
     )
+    lead._history_user = actor
     try:
         with transaction.atomic():
             lead.save()
@@ -176,7 +187,7 @@ def _revisit(lead: Lead, actor: User, visit_args: dict) -> VisitResult:
     visit = _visit_create(lead, actor, is_first=False, **visit_args)
     if lead.last_contact_at is None or visit.arrived_at > lead.last_contact_at:
         lead.last_contact_at = visit.arrived_at
-        bump(lead, ["last_contact_at"])
+        bump(lead, ["last_contact_at"], actor=actor)
     return VisitResult(lead=lead, visit=visit, is_revisit=True)
 
 
@@ -219,6 +230,7 @@ def lead_update(*, actor: User, lead: Lead, expected_version: int | None = None,
             )
             if holder:
                 raise DuplicatePhone(holder)
+    _check_budget(changes.get("budget"))
     if "name" in changes and not (changes["name"] or "").strip():
         raise ValidationError({"name": [_("This field may not be blank.")]})
     source = changes.get("source", lead.source)
@@ -230,7 +242,7 @@ def lead_update(*, actor: User, lead: Lead, expected_version: int | None = None,
         setattr(lead, field, changes[field])
     if changed:
         lead._change_reason = "edit"
-        bump(lead, changed)
+        bump(lead, changed, actor=actor)
     return lead
 
 
@@ -255,7 +267,7 @@ def lead_grade_change(*, actor: User, lead: Lead, to_grade: str, reason: str = "
     if follow_up is None:
         lead.next_follow_up_at = next_follow_up_due(at, interval_days(lead.store.group_id, to_grade))
         fields.append("next_follow_up_at")
-    bump(lead, fields)
+    bump(lead, fields, actor=actor)
     return lead
 
 

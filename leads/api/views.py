@@ -1,0 +1,422 @@
+"""The leads REST API: leads (list, create, read, edit), their visits, follow-ups, deal, assignment and timeline, and
+the follow-up review queue. Every read is ``visible_to(request.user)`` (ScopedViewSetMixin): a lead the caller may
+not see is a 404. Every write goes through ``leads.services``; their PermissionDenied is a 403, their
+ValidationError a 400 with field messages (dealercrm.api.exceptions)."""
+
+from django.db import transaction
+from django.db.models import BooleanField, Case, Q, Value, When
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+    extend_schema_view,
+    inline_serializer,
+)
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.generics import get_object_or_404
+from rest_framework.response import Response
+
+from dealercrm.api.pagination import StandardPagination
+from dealercrm.scoping import ScopedViewSetMixin
+
+from .. import selectors, services
+from ..filters import LeadFilterSet
+from ..models import FollowUp, Lead, Status, local_day_start
+from .serializers import (
+    TIMELINE_SERIALIZERS,
+    DealCreateSerializer,
+    DealSerializer,
+    FollowUpCreateSerializer,
+    FollowUpReviewSerializer,
+    FollowUpSerializer,
+    LeadAssignSerializer,
+    LeadCreateSerializer,
+    LeadSerializer,
+    LeadUpdateSerializer,
+    VisitCreateSerializer,
+    VisitSerializer,
+    timeline_data,
+)
+
+# --- schema pieces ----------------------------------------------------------------------------------------------
+
+TAGS = ["leads"]
+E400 = OpenApiResponse(description=gettext_lazy("Invalid input: an object of field names to messages."))
+E403 = OpenApiResponse(description=gettext_lazy("The caller may see the lead but not do this (e.g. not a manager)."))
+E404 = OpenApiResponse(description=gettext_lazy("No such lead, or one the caller may not see."))
+DUPLICATE_PHONE = inline_serializer(
+    "LeadDuplicatePhone",
+    {"phone": serializers.ListField(child=serializers.CharField()), "existing_lead": serializers.IntegerField()},
+)
+STALE_VERSION = inline_serializer(
+    "LeadStaleVersion", {"detail": serializers.CharField(), "version": serializers.IntegerField()}
+)
+IF_MATCH = OpenApiParameter(
+    "If-Match",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    description=gettext_lazy('The ETag of the lead as read, e.g. "3". A lead changed since: 412.'),
+)
+ETAG = OpenApiParameter(
+    "ETag",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    description=gettext_lazy("The lead's version, for If-Match."),
+    response=[200, 201],
+)
+
+
+def _etag(version: int) -> str:
+    return f'"{version}"'
+
+
+def _if_match(request) -> list[int] | None:
+    """The versions an If-Match header accepts; None when there is no header (or ``*``). Weak tags never match
+    (RFC 9110 compares If-Match strongly), nor does anything that is not one of our ETags."""
+    header = request.headers.get("If-Match")
+    if header is None or header.strip() == "*":
+        return None
+    versions = []
+    for tag in header.split(","):
+        tag = tag.strip()
+        if len(tag) > 2 and tag[0] == tag[-1] == '"' and tag[1:-1].isdigit():
+            versions.append(int(tag[1:-1]))
+    return versions
+
+
+class _Stale(Exception):
+    def __init__(self, current: int, status_code: int):
+        self.current, self.status_code = current, status_code
+
+
+def _stale_response(exc: _Stale) -> Response:
+    response = Response(
+        {"detail": _("Someone changed this lead since you read it. Reload it and try again."), "version": exc.current},
+        status=exc.status_code,
+    )
+    response["ETag"] = _etag(exc.current)
+    return response
+
+
+def _duplicate_response(exc: services.DuplicatePhone) -> Response:
+    return Response({"phone": exc.message_dict["phone"], "existing_lead": exc.lead_id}, status=status.HTTP_409_CONFLICT)
+
+
+# --- leads ------------------------------------------------------------------------------------------------------
+
+
+@extend_schema_view(
+    list=extend_schema(
+        tags=TAGS,
+        summary=gettext_lazy("Leads the caller may see"),
+        description=gettext_lazy(
+            "A consultant sees their own leads, a manager the store's, a group admin the group's. Merged leads are "
+            "left out. Filters are those of the /leads/ page; `grade` may be repeated."
+        ),
+    ),
+)
+class LeadViewSet(ScopedViewSetMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
+    """Leads. Pagination is the project's StandardPagination rather than a cursor: the list is ordered by the
+    FilterSet's ``ordering`` choices (grade, name, due date...), which a cursor cannot follow (it imposes its own
+    fixed ordering); clients and the org API already speak ``page``/``page_size``/``count``; and the page sizes a
+    store's lead list needs keep OFFSET cheap. A unique tie-breaker keeps pages stable under any ordering."""
+
+    # The same rows and joins as selectors.lead_list; visible_to is applied by ScopedViewSetMixin.
+    queryset = Lead.objects.not_merged().select_related("assigned_to", "channel", "series__brand", "store")
+    serializer_class = LeadSerializer
+    filterset_class = LeadFilterSet
+    pagination_class = StandardPagination
+
+    def get_queryset(self):
+        # Same rule as LeadQuerySet.overdue(), computed in SQL so a page costs one query whatever its size.
+        overdue = Q(status=Status.ACTIVE, next_follow_up_at__lt=local_day_start())
+        is_overdue = Case(When(overdue, then=Value(True)), default=Value(False), output_field=BooleanField())
+        return super().get_queryset().annotate(is_overdue=is_overdue)
+
+    def filter_queryset(self, queryset):
+        queryset = super().filter_queryset(queryset)
+        order = list(queryset.query.order_by)
+        if order and not {"pk", "-pk", "id", "-id"} & {o for o in order if isinstance(o, str)}:
+            queryset = queryset.order_by(*order, "-pk")
+        return queryset
+
+    def get_object(self) -> Lead:
+        # Detail routes look the lead up in the scoped queryset only: the list's filters (status, due...) in a query
+        # string must not turn a visible lead into a 404, nor a stray parameter on a POST into a 400.
+        lead = get_object_or_404(self.get_queryset(), pk=self.kwargs[self.lookup_url_kwarg or self.lookup_field])
+        self.check_object_permissions(self.request, lead)
+        return lead
+
+    def _answer(self, lead_pk: int, status_code: int = status.HTTP_200_OK) -> Response:
+        lead = self.get_queryset().get(pk=lead_pk)
+        response = Response(LeadSerializer(lead, context=self.get_serializer_context()).data, status=status_code)
+        response["ETag"] = _etag(lead.version)
+        return response
+
+    @extend_schema(
+        tags=TAGS,
+        summary=gettext_lazy("Retrieve a lead"),
+        description=gettext_lazy("The ETag header carries the lead's version, for If-Match on PATCH."),
+        parameters=[ETAG],
+        responses={200: LeadSerializer, 404: E404},
+    )
+    def retrieve(self, request, *args, **kwargs):
+        lead = self.get_object()
+        response = Response(self.get_serializer(lead).data)
+        response["ETag"] = _etag(lead.version)
+        return response
+
+    @extend_schema(
+        tags=TAGS,
+        summary=gettext_lazy("Create a lead with its first visit (now)"),
+        description=gettext_lazy(
+            "A consultant creates leads for themself in their store. A manager may name a consultant of the store "
+            "in `assigned_to` or leave it to round-robin. Group admins and superusers name the `store`. "
+            "400: invalid input (phone, grade, source, blank name...). 403: the caller may not create leads for "
+            "that store or consultant. 409: a customer with this phone already exists in the store; "
+            "`existing_lead` names that lead (log a re-visit on it instead)."
+        ),
+        request=LeadCreateSerializer,
+        parameters=[ETAG],
+        responses={
+            201: LeadSerializer,
+            400: E400,
+            403: E403,
+            409: OpenApiResponse(DUPLICATE_PHONE, description=gettext_lazy("The phone is already a lead's.")),
+        },
+    )
+    def create(self, request, *args, **kwargs):
+        data = LeadCreateSerializer(data=request.data, context=self.get_serializer_context())
+        data.is_valid(raise_exception=True)
+        try:
+            lead = services.lead_create(actor=request.user, **data.validated_data)
+        except services.DuplicatePhone as exc:
+            return _duplicate_response(exc)
+        return self._answer(lead.pk, status.HTTP_201_CREATED)
+
+    @extend_schema(
+        tags=TAGS,
+        summary=gettext_lazy("Edit a lead"),
+        description=gettext_lazy(
+            "Customer fields, `grade` (recorded in the grade history) and `assigned_to` (managers only; recorded in "
+            "the assignment history), all or nothing. `store` and `status` cannot change here (400). Send the "
+            "version read as `If-Match: \"<version>\"` (412 when the lead changed since) or as `version` in the "
+            "body (409). 403: not allowed (e.g. a consultant reassigning). 409 also: the new phone is another "
+            "lead's (`existing_lead`)."
+        ),
+        request=LeadUpdateSerializer,
+        parameters=[IF_MATCH, ETAG],
+        responses={
+            200: LeadSerializer,
+            400: E400,
+            403: E403,
+            404: E404,
+            409: OpenApiResponse(
+                PolymorphicProxySerializer(
+                    "LeadUpdateConflict", serializers=[STALE_VERSION, DUPLICATE_PHONE], resource_type_field_name=None
+                ),
+                description=gettext_lazy("Body `version` is not the current one, or the phone is another lead's."),
+            ),
+            412: OpenApiResponse(
+                STALE_VERSION, description=gettext_lazy("If-Match does not match the current version.")
+            ),
+        },
+    )
+    def partial_update(self, request, *args, **kwargs):
+        lead = self.get_object()
+        data = LeadUpdateSerializer(data=request.data, context=self.get_serializer_context())
+        data.is_valid(raise_exception=True)
+        changes = dict(data.validated_data)
+        errors = {}
+        if "store" in changes and changes.pop("store") != lead.store_id:
+            errors["store"] = [_("A lead cannot move to another store.")]
+        if "status" in changes and changes.pop("status") != lead.status:
+            errors["status"] = [_("The status changes with a deal or a merge, not here.")]
+        if errors:
+            raise serializers.ValidationError(errors)
+        if_match = _if_match(request)
+        body_version = changes.pop("version", None)
+        grade = changes.pop("grade", None)
+        reassign = "assigned_to" in changes
+        assignee = changes.pop("assigned_to", None)
+        try:
+            with transaction.atomic():
+                # Hold the row from the version check to the last write, so no one can slip a change in between.
+                locked = Lead.objects.select_for_update().filter(pk=lead.pk)
+                current, holder = locked.values_list("version", "assigned_to_id").get()
+                if if_match is not None and current not in if_match:
+                    raise _Stale(current, status.HTTP_412_PRECONDITION_FAILED)
+                if body_version is not None and body_version != current:
+                    raise _Stale(current, status.HTTP_409_CONFLICT)
+                if changes:
+                    lead = services.lead_update(actor=request.user, lead=lead, **changes)
+                if grade is not None:
+                    lead = services.lead_grade_change(actor=request.user, lead=lead, to_grade=grade)
+                # Sending back the current holder is not a reassignment (nor a 403 for the consultant holding it).
+                if reassign and holder != (assignee.pk if assignee else None):
+                    lead = services.lead_assign(actor=request.user, lead=lead, to_user=assignee)
+        except _Stale as exc:
+            return _stale_response(exc)
+        except services.DuplicatePhone as exc:
+            return _duplicate_response(exc)
+        return self._answer(lead.pk)
+
+    @extend_schema(
+        tags=TAGS,
+        summary=gettext_lazy("Log a re-visit"),
+        description=gettext_lazy(
+            "A later showroom visit of a known customer (not counted in N). 400: invalid input (e.g. leaving before "
+            "arriving, unknown step). 403: not the lead's consultant or manager."
+        ),
+        request=VisitCreateSerializer,
+        responses={201: VisitSerializer, 400: E400, 403: E403, 404: E404},
+    )
+    @action(detail=True, methods=["post"])
+    def visits(self, request, pk=None):
+        lead = self.get_object()
+        data = VisitCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        visit = services.visit_add(actor=request.user, lead=lead, **data.validated_data)
+        return Response(VisitSerializer(visit).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        methods=["GET"],
+        tags=TAGS,
+        summary=gettext_lazy("The lead's follow-ups"),
+        description=gettext_lazy("Newest first, paginated."),
+        filters=False,
+        responses={200: FollowUpSerializer(many=True), 404: E404},
+    )
+    @extend_schema(
+        methods=["POST"],
+        tags=TAGS,
+        summary=gettext_lazy("Log a follow-up"),
+        description=gettext_lazy(
+            "A `grade_after` different from the lead's grade changes the grade (recorded in the grade history). "
+            "Without `next_follow_up_at` the next follow-up falls due after the (new) grade's interval. The record "
+            "waits for the manager's review. 400: invalid input, a time in the future or before the first visit, "
+            "or a lead that is won or merged. 403: not the lead's consultant or manager."
+        ),
+        request=FollowUpCreateSerializer,
+        responses={201: FollowUpSerializer, 400: E400, 403: E403, 404: E404},
+    )
+    @action(detail=True, methods=["get", "post"], url_path="follow-ups")
+    def follow_ups(self, request, pk=None):
+        lead = self.get_object()
+        if request.method == "GET":
+            queryset = (
+                FollowUp.objects.visible_to(request.user)
+                .filter(lead=lead)
+                .select_related("lead", "created_by", "reviewed_by")
+                .order_by("-occurred_at", "-pk")
+            )
+            page = self.paginate_queryset(queryset)
+            return self.get_paginated_response(FollowUpSerializer(page, many=True).data)
+        data = FollowUpCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        follow_up = services.follow_up_log(actor=request.user, lead=lead, **data.validated_data)
+        return Response(FollowUpSerializer(follow_up).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        tags=TAGS,
+        summary=gettext_lazy("Record the deal"),
+        description=gettext_lazy(
+            "Records the sale (price in CNY as a decimal string, kept exact) and makes the lead won. 400: invalid "
+            "input, a negative price, delivery before the order, or a lead already won or merged. 403: not the "
+            "lead's consultant or manager."
+        ),
+        request=DealCreateSerializer,
+        responses={201: DealSerializer, 400: E400, 403: E403, 404: E404},
+    )
+    @action(detail=True, methods=["post"])
+    def deal(self, request, pk=None):
+        lead = self.get_object()
+        data = DealCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        deal = services.deal_record(actor=request.user, lead=lead, **data.validated_data)
+        return Response(DealSerializer(deal).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        tags=TAGS,
+        summary=gettext_lazy("Assign the lead to a consultant"),
+        description=gettext_lazy(
+            "Managers only (403 for anyone else). `assigned_to: null` puts the lead in the reclaim pool. 400: not an "
+            "active consultant of the lead's store."
+        ),
+        request=LeadAssignSerializer,
+        parameters=[ETAG],
+        responses={200: LeadSerializer, 400: E400, 403: E403, 404: E404},
+    )
+    @action(detail=True, methods=["post"])
+    def assign(self, request, pk=None):
+        lead = self.get_object()
+        data = LeadAssignSerializer(data=request.data, context=self.get_serializer_context())
+        data.is_valid(raise_exception=True)
+        lead = services.lead_assign(actor=request.user, lead=lead, to_user=data.validated_data["assigned_to"],
+                                    reason=data.validated_data["reason"])
+        return self._answer(lead.pk)
+
+    @extend_schema(
+        tags=TAGS,
+        summary=gettext_lazy("The lead's timeline"),
+        description=gettext_lazy(
+            "Visits, follow-ups, grade changes, assignment changes and the deal, newest first. Each entry is "
+            "`{kind, at, ...}` with the fields of its kind."
+        ),
+        filters=False,
+        responses={
+            200: PolymorphicProxySerializer(
+                "LeadTimelineEntry",
+                serializers={kind: serializer for kind, serializer in TIMELINE_SERIALIZERS.items()},
+                resource_type_field_name="kind",
+                many=True,
+            ),
+            404: E404,
+        },
+    )
+    @action(detail=True, methods=["get"], pagination_class=None)
+    def timeline(self, request, pk=None):
+        return Response(timeline_data(selectors.lead_timeline(lead=self.get_object())))
+
+
+# --- follow-up review -------------------------------------------------------------------------------------------
+
+
+@extend_schema_view(
+    list=extend_schema(
+        tags=TAGS,
+        summary=gettext_lazy("Follow-ups the caller may see"),
+        description=gettext_lazy("`review_status=pending` gives a manager's review queue."),
+    ),
+    retrieve=extend_schema(tags=TAGS, summary=gettext_lazy("Retrieve a follow-up"), responses={200: FollowUpSerializer,
+                                                                                                 404: E404}),
+)
+class FollowUpViewSet(ScopedViewSetMixin, viewsets.ReadOnlyModelViewSet):
+    """Follow-up records, scoped through their lead. Written through /leads/{id}/follow-ups/, reviewed here."""
+
+    queryset = FollowUp.objects.select_related("lead", "created_by", "reviewed_by").order_by("-occurred_at", "-pk")
+    serializer_class = FollowUpSerializer
+    filterset_fields = ["review_status", "method"]
+
+    @extend_schema(
+        tags=TAGS,
+        summary=gettext_lazy("Approve or reject a follow-up"),
+        description=gettext_lazy(
+            "The store's manager approves the record or rejects it with a comment saying what to fix. 400: a "
+            "rejection without a comment, or a record already reviewed. 403: not the store's manager."
+        ),
+        request=FollowUpReviewSerializer,
+        responses={200: FollowUpSerializer, 400: E400, 403: E403, 404: E404},
+    )
+    @action(detail=True, methods=["post"])
+    def review(self, request, pk=None):
+        follow_up = self.get_object()
+        data = FollowUpReviewSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        follow_up = services.follow_up_review(actor=request.user, follow_up=follow_up, **data.validated_data)
+        return Response(FollowUpSerializer(follow_up).data)

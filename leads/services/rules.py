@@ -1,0 +1,44 @@
+"""The group admin's grade rules: meaning, follow-up interval and max dwell per grade."""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from dealercrm.models import DealerGroup, Role, User
+
+from ..models import GRADE_ORDER, GradeRule
+from ._common import grade_rules_for
+
+
+@transaction.atomic
+def grade_rules_update(*, actor: User, group: DealerGroup, rules: dict[str, dict]) -> dict[str, GradeRule]:
+    """Set the group's rules; ``rules`` maps a grade to {"meaning", "follow_up_days", "max_dwell_days"}.
+    Group admins of the group (and superusers) only. Days are whole days from 1 to 365."""
+    if not (actor.is_superuser or (actor.role == Role.GROUP_ADMIN and actor.dealer_group_id == group.pk)):
+        raise PermissionDenied(_("Only the group admin sets the grade rules."))
+    errors = {}
+    for grade, values in rules.items():
+        if grade not in GRADE_ORDER:
+            errors[grade] = [_("Unknown grade.")]
+            continue
+        for field in ("follow_up_days", "max_dwell_days"):
+            value = values.get(field)
+            if not isinstance(value, int) or not 1 <= value <= 365:
+                errors[f"{grade}.{field}"] = [_("Enter a whole number of days from 1 to 365.")]
+        if values.get("follow_up_days", 0) and values.get("max_dwell_days", 0) and (
+            isinstance(values["follow_up_days"], int) and isinstance(values["max_dwell_days"], int)
+            and values["follow_up_days"] > values["max_dwell_days"]
+        ):
+            errors[f"{grade}.follow_up_days"] = [_("The follow-up interval cannot exceed the max dwell.")]
+    if errors:
+        raise ValidationError(errors)
+    current = grade_rules_for(group.pk)
+    for grade, values in rules.items():
+        rule = current[grade]
+        rule.meaning = (values.get("meaning") or rule.meaning).strip()
+        rule.follow_up_days = values["follow_up_days"]
+        rule.max_dwell_days = values["max_dwell_days"]
+        rule.save(update_fields=["meaning", "follow_up_days", "max_dwell_days"])
+    return current

@@ -1,0 +1,59 @@
+"""The group admin's grade-rule settings page."""
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from dealercrm.models import DealerGroup, Role
+
+from .. import services
+from ..models import GRADE_ORDER
+
+
+class GradeRuleForm(forms.Form):
+    meaning = forms.CharField(label=gettext_lazy("Meaning"), max_length=200)
+    follow_up_days = forms.IntegerField(label=gettext_lazy("Follow up every (days)"), min_value=1, max_value=365)
+    max_dwell_days = forms.IntegerField(label=gettext_lazy("Max dwell (days)"), min_value=1, max_value=365)
+
+
+@login_required
+def grade_rules(request):
+    """Group admins set, per grade, its meaning, follow-up interval and max dwell (DOMAIN §3 defaults)."""
+    user = request.user
+    if not (user.is_superuser or user.role == Role.GROUP_ADMIN):
+        raise PermissionDenied
+    group = DealerGroup.objects.visible_to(user).filter(pk=user.dealer_group_id).first() if user.dealer_group_id else None
+    if group is None:
+        group = DealerGroup.objects.visible_to(user).first()
+    if group is None:
+        raise PermissionDenied
+    current = services.grade_rules_for(group.pk)
+    grades = list(reversed(GRADE_ORDER))
+    forms_by_grade = {
+        g: GradeRuleForm(
+            request.POST or None,
+            prefix=g,
+            initial={"meaning": current[g].meaning, "follow_up_days": current[g].follow_up_days,
+                     "max_dwell_days": current[g].max_dwell_days},
+        )
+        for g in grades
+    }
+    if request.method == "POST" and all(f.is_valid() for f in forms_by_grade.values()):
+        try:
+            services.grade_rules_update(actor=user, group=group,
+                                        rules={g: f.cleaned_data for g, f in forms_by_grade.items()})
+        except ValidationError as exc:
+            for key, errors in exc.message_dict.items():
+                grade, _dot, field = key.partition(".")
+                target = forms_by_grade.get(grade)
+                for error in errors:
+                    if target is not None:
+                        target.add_error(field or None, error)
+        else:
+            messages.success(request, _("Grade rules saved."))
+            return redirect("leads:grade_rules")
+    return render(request, "leads/grade_rules.html", {"group": group, "rows": list(forms_by_grade.items())})
