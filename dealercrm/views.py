@@ -2,7 +2,6 @@ from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Count, Q
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
 from django.utils.translation import gettext as _
@@ -10,7 +9,7 @@ from django.utils.translation import gettext_lazy
 
 from . import services
 from .forms import StaffCreateForm
-from .models import Role, Store, User
+from .models import Role, User
 
 
 class LoginView(auth_views.LoginView):
@@ -23,21 +22,6 @@ class PasswordChangeView(auth_views.PasswordChangeView):
     def form_valid(self, form):
         messages.success(self.request, gettext_lazy("Your password has been changed."))
         return super().form_valid(form)
-
-
-@login_required
-def home(request):
-    """The landing page. Later apps add their workspaces; for now it shows where the user stands."""
-    user = request.user
-    stores = (
-        Store.objects.visible_to(user)
-        .annotate(
-            consultants=Count("staff", filter=Q(staff__role=Role.CONSULTANT, staff__is_active=True)),
-            managers=Count("staff", filter=Q(staff__role=Role.MANAGER, staff__is_active=True)),
-        )
-        .order_by("name")
-    )
-    return render(request, "dealercrm/home.html", {"stores": stores})
 
 
 @login_required

@@ -105,7 +105,8 @@ class ConsultantLoad:
 def allocation_matrix(*, user: User, store: Store) -> list[ConsultantLoad]:
     """Control point 4: each active consultant of the store × active leads per grade, overdue and total. One query."""
     today = local_day_start()
-    active = Q(leads__status=Status.ACTIVE)
+    # Only this store's leads: a consultant who moved here from another store brings no figures with them.
+    active = Q(leads__status=Status.ACTIVE, leads__store=store)
     annotations = {f"g_{g}": Count("leads", filter=active & Q(leads__grade=g)) for g in GRADE_ORDER}
     consultants = (
         User.objects.visible_to(user)
@@ -143,25 +144,32 @@ def review_queue(*, user: User) -> QuerySet[FollowUp]:
 
 
 def duplicate_candidates(*, user: User, limit: int = 50) -> list[tuple[Lead, Lead]]:
-    """Pairs of active leads in one store with the same name where at least one has no phone: the likely duplicates
-    a manager may want to merge (a phone already makes a second lead impossible)."""
+    """Likely duplicates a manager may want to merge: in one store, an anonymous walk-in and a lead of the same name
+    with a phone (a phone already makes a second lead impossible). Each anonymous lead is paired with the phoned
+    lead nearest to it in time; the phoned lead comes first (the one to keep). Two queries."""
     leads = lead_list(user=user).filter(status=Status.ACTIVE)
     names = (
         leads.values("store_id", "name")
-        .annotate(n=Count("pk"), anonymous=Count("pk", filter=Q(phone="")))
-        .filter(n__gt=1, anonymous__gt=0)
+        .annotate(anonymous=Count("pk", filter=Q(phone="")), phoned=Count("pk", filter=~Q(phone="")))
+        .filter(anonymous__gt=0, phoned__gt=0)
         .order_by("name")[:limit]
     )
-    keys = {(row["store_id"], row["name"]) for row in names}
-    if not keys:
-        return []
     condition = Q()
-    for store_id, name in keys:
-        condition |= Q(store_id=store_id, name=name)
+    for row in names:
+        condition |= Q(store_id=row["store_id"], name=row["name"])
+    if not condition:
+        return []
     groups: dict[tuple[int, str], list[Lead]] = {}
-    for lead in leads.filter(condition).order_by("first_visit_at"):
+    for lead in leads.filter(condition).order_by("first_visit_at", "pk"):
         groups.setdefault((lead.store_id, lead.name), []).append(lead)
-    return [(group[0], other) for group in groups.values() for other in group[1:]][:limit]
+    pairs = []
+    for group in groups.values():
+        phoned = [lead for lead in group if lead.phone]
+        for anonymous in (lead for lead in group if not lead.phone):
+            nearest = min(phoned, key=lambda lead: abs(lead.first_visit_at - anonymous.first_visit_at))
+            pairs.append((nearest, anonymous))
+    pairs.sort(key=lambda pair: pair[1].first_visit_at, reverse=True)
+    return pairs[:limit]
 
 
 def lead_phone_for(*, user: User, lead: Lead) -> str:

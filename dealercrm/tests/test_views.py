@@ -1,4 +1,4 @@
-"""Pages through the Django test client: login, home, language, team, password change."""
+"""Pages through the Django test client: login, the home page (the lead workspace), language, team, password change."""
 
 import pytest
 from django.urls import reverse
@@ -26,7 +26,8 @@ def test_wrong_credentials_are_told_on_the_login_page(org, client):
 
 def test_login_then_home_shows_the_users_store(org, client):
     resp = client.post(reverse("login"), {"username": "m_north", "password": TEST_PASSWORD}, follow=True)
-    assert resp.redirect_chain[-1][0] == reverse("home")
+    assert resp.redirect_chain[-1][0] == reverse("home") == "/"
+    assert "leads/workspace.html" in [t.name for t in resp.templates]
     body = resp.content.decode()
     assert "Alpha North" in body
     assert "Alpha South" not in body
@@ -49,8 +50,10 @@ def test_language_switch_turns_the_page_english(org, client):
 
 def test_group_admin_sees_every_store_of_the_group_on_home(org, client):
     client.force_login(org.admin)
-    body = client.get(reverse("home")).content.decode()
+    resp = client.get(reverse("home"))
+    body = resp.content.decode()
     assert "Alpha North" in body and "Alpha South" in body and "Beta Central" not in body
+    assert [store.name for store in resp.context["stores"]] == ["Alpha North", "Alpha South"]
 
 
 def test_team_page_lists_scoped_staff_and_adds_a_consultant(org, client):

@@ -93,7 +93,9 @@ def leads_bulk_reassign(*, actor: User, from_user: User, to_user: User | None = 
         if to_user.pk == from_user.pk:
             raise ValidationError({"to_user": [_("Choose someone else.")]})
     batch = list(
-        Lead.objects.select_for_update().filter(assigned_to=from_user, status=Status.ACTIVE).order_by("first_visit_at")
+        Lead.objects.select_for_update()
+        .filter(assigned_to=from_user, store=from_user.store, status=Status.ACTIVE)
+        .order_by("first_visit_at")
     )
     if not batch:
         return 0

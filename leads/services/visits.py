@@ -161,7 +161,8 @@ def visit_log(
         grade_since=arrived_at if grade else None,
         first_visit_at=arrived_at,
         last_contact_at=arrived_at,
-        next_follow_up_at=next_follow_up_due(arrived_at, interval_days(store.group_id, grade)),
+        # An anonymous walk-in cannot be called back: nothing falls due until a phone is added.
+        next_follow_up_at=next_follow_up_due(arrived_at, interval_days(store.group_id, grade)) if phone else None,
         created_by=actor,
     )
     lead._history_user = actor
@@ -238,8 +239,13 @@ def lead_update(*, actor: User, lead: Lead, expected_version: int | None = None,
     if channel is not None and channel.source != source:
         raise ValidationError({"channel": [_("This channel belongs to another source.")]})
     changed = [field for field, value in changes.items() if getattr(lead, field) != value]
+    if "phone" in changed and changes["phone"] and not lead.phone and lead.next_follow_up_at is None and lead.is_active:
+        # The first contact number of an anonymous walk-in: the follow-up clock starts now.
+        lead.next_follow_up_at = next_follow_up_due(timezone.now(), interval_days(lead.store.group_id, lead.grade))
+        changed.append("next_follow_up_at")
     for field in changed:
-        setattr(lead, field, changes[field])
+        if field != "next_follow_up_at":
+            setattr(lead, field, changes[field])
     if changed:
         lead._change_reason = "edit"
         bump(lead, changed, actor=actor)

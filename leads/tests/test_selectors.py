@@ -72,8 +72,17 @@ def test_duplicate_candidates_pair_an_anonymous_walk_in_with_a_named_lead(org):
     LeadFactory(store=org.store2, assigned_to=org.consultant_b, name="孙先生", phone="")
     LeadFactory(store=org.store, assigned_to=org.consultant, name="周女士")
     LeadFactory(store=org.store, assigned_to=org.consultant, name="周女士")  # both have phones: not a candidate
+    LeadFactory(store=org.store, assigned_to=org.consultant, name="李女士", phone="")
+    LeadFactory(store=org.store, assigned_to=org.consultant, name="李女士", phone="")  # both anonymous: not either
     pairs = selectors.duplicate_candidates(user=org.manager)
-    assert [{p[0].pk, p[1].pk} for p in pairs] == [{a.pk, b.pk}]
+    assert [(p[0].pk, p[1].pk) for p in pairs] == [(b.pk, a.pk)]
+
+
+def test_an_anonymous_walk_in_has_nothing_due_until_a_phone_is_added(org):
+    lead = services.visit_log(actor=org.consultant, store=org.store, name="吴先生", source="walk_in").lead
+    assert lead.next_follow_up_at is None
+    lead = services.lead_update(actor=org.consultant, lead=lead, phone="13600136000")
+    assert lead.next_follow_up_at is not None and lead.phone == "+8613600136000"
 
 
 def test_phone_is_full_for_owner_and_managers_masked_for_others(org):

@@ -41,7 +41,7 @@ def test_a_first_visit_creates_a_lead_with_its_history(org):
 def test_an_anonymous_walk_in_is_still_a_lead(org):
     lead = walk_in(org, phone="").lead
     assert lead.phone == "" and lead.grade is None
-    assert lead.next_follow_up_at == lead.first_visit_at + timedelta(days=1)
+    assert lead.next_follow_up_at is None  # nobody to call back
 
 
 def test_a_known_phone_records_a_revisit_not_a_second_lead(org):

@@ -1,28 +1,51 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 
 from dealercrm.demo import demo_organisation_seed
 from dealercrm.models import DealerGroup
+from leads.demo import MONTHS, demo_history_seed
 
 
 class Command(BaseCommand):
-    help = "Create or refresh the demo dealer group (two stores, managers, consultants, group admin `admin`)."
+    help = (
+        "Create or refresh the demo dealer group (two stores, managers, consultants, group admin `admin`) and give "
+        "its stores six months of lead history (once: skipped when they already have leads)."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--force", action="store_true", help="Run even with DEBUG off (never in production).")
         parser.add_argument(
             "--if-empty", action="store_true", help="Do nothing when the database already holds a dealer group."
         )
+        parser.add_argument("--no-history", action="store_true", help="Only the organisation: no leads, visits, deals.")
 
-    def handle(self, *args, force=False, if_empty=False, **options):
+    def handle(self, *args, force=False, if_empty=False, no_history=False, **options):
         if not settings.DEBUG and not force:
             raise CommandError("seed_demo resets demo passwords; it refuses to run with DEBUG off (use --force).")
         if if_empty and DealerGroup.objects.exists():
             self.stdout.write("The database already holds data; demo seed skipped.")
             return
-        org = demo_organisation_seed()
+        with transaction.atomic():
+            org = demo_organisation_seed()
+            history = None if no_history else demo_history_seed(stores=org.stores)
         self.stdout.write(self.style.SUCCESS(f"Demo group {org.group.name!r} with {len(org.stores)} stores is ready."))
         self.stdout.write(f"Logins (every password is {settings.DEMO_PASSWORD}):")
         for user in org.logins:
             where = user.store.name if user.store else org.group.name
             self.stdout.write(f"  {user.username:<18} {user.get_role_display():<10} {where}  {user.display_name}")
+        if history is None:
+            return
+        if history.skipped:
+            self.stdout.write("Demo lead history skipped: the demo stores already have leads.")
+        else:
+            self.stdout.write(self.style.SUCCESS(
+                f"Demo lead history: {MONTHS} months for {len(history.stores)} stores in {history.seconds:.1f} s."
+            ))
+        for s in history.stores:
+            grades = " ".join(f"{grade}={count}" for grade, count in s.grades.items())
+            self.stdout.write(
+                f"  {s.store.name}: {s.leads} leads, {s.anonymous_share:.0%} anonymous, {s.valid} valid; "
+                f"active {grades}; {s.followed} followed up; {s.deals} deals; "
+                f"{s.overdue} overdue, {s.due_today} due today"
+            )

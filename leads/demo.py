@@ -1,0 +1,616 @@
+"""Six months of believable lead history for the demo stores (`seed_demo`): first visits, grades, follow-ups and
+their reviews, grade and assignment changes, re-visits, deals, a few duplicates.
+
+Deterministic (one seeded `random.Random`) but relative to "now", so the demo always looks current. Rows are written
+with `bulk_create` in batches, not through the services, yet keep the services' invariants: the first visit is the
+only `is_first` visit and `first_visit_at` is its arrival; a graded lead's grade is the `to_grade` of its latest
+GradeChange and `grade_since` that change's time; grades move one rung per follow-up; the next follow-up is due the
+grade's interval after the last follow-up (or after the first visit); a won lead has one Deal and nothing due.
+One deliberate difference: a lead without a phone (anonymous walk-in) has nothing due, since nobody can call it
+(`visit_log` would schedule it for the next day, so every anonymous walk-in would be overdue forever).
+No simple_history rows are written: one "created" row per lead would carry the final state at the first-visit time,
+which is not what happened; GradeChange and AssignmentChange hold the business history."""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Count, Exists, F, OuterRef, Q
+from django.utils import timezone
+
+from dealercrm.models import Role, Store, User, VehicleSeries
+
+from .models import (
+    GRADE_ORDER,
+    AssignmentChange,
+    Channel,
+    Deal,
+    FollowUp,
+    GradeChange,
+    Lead,
+    ReviewStatus,
+    Status,
+    Visit,
+    local_day_start,
+)
+from .phones import phone_normalize
+from .rules import UNGRADED_FOLLOW_UP_DAYS
+from .services import grade_rules_for
+
+SEED = 20261123
+SHANGHAI = ZoneInfo("Asia/Shanghai")  # the demo stores' showroom clock
+MONTHS = 6
+BATCH = 500
+DUPLICATES_PER_STORE = 6
+
+# Traffic: first visits per weekday (Mon=0), scaled by the season (calendar month) and the store.
+BASE_PER_DAY = 7.1  # with the weekend uplift ≈ 250 first visits a month
+WEEKDAY = [1.0, 0.9, 0.95, 1.0, 1.05, 1.7, 1.5]
+SEASON = {1: 0.94, 2: 0.92, 3: 1.0, 4: 1.03, 5: 1.0, 6: 1.01, 7: 0.95, 8: 0.96, 9: 1.05, 10: 1.08, 11: 1.02, 12: 1.06}
+STORE_TRAFFIC = [1.03, 0.97]
+ARRIVAL_HOURS = {9: 1, 10: 3, 11: 3, 12: 1.5, 13: 2, 14: 3, 15: 3.2, 16: 3, 17: 2, 18: 1.5, 19: 0.8}
+CALL_HOURS = {9: 1, 10: 3, 11: 2.5, 12: 1, 13: 1.5, 14: 3, 15: 3, 16: 2.5, 17: 2, 18: 1, 19: 1.5, 20: 1}
+
+# Source → [(channel code, weight, chance the visitor leaves no phone)]. Walk-in most, then referral, then outbound.
+SOURCES = {"walk_in": 0.62, "referral": 0.22, "outbound": 0.16}
+CHANNELS = {
+    "walk_in": [("showroom", 0.65, 0.75), ("phone_in", 0.10, 0.05), ("internet", 0.25, 0.05)],
+    "referral": [("base_client", 0.5, 0.15), ("friend", 0.4, 0.2), ("employee", 0.1, 0.1)],
+    "outbound": [("event", 0.4, 0.35), ("exhibition", 0.25, 0.45), ("street", 0.25, 0.4), ("fleet", 0.1, 0.1)],
+}
+# Grade given at the first visit, E..A (a pyramid); referrals come warmer, outbound colder.
+FIRST_GRADE = {"walk_in": [36, 29, 19, 11, 5], "referral": [28, 28, 24, 14, 6], "outbound": [44, 31, 16, 7, 2]}
+ANONYMOUS_GRADE = {None: 55, "E": 38, "D": 5, "C": 2}
+
+# Consultants by position in the store (sales1..sales4): share of new leads, diligence (chance a lead gets followed
+# up), closing weight, and chance a follow-up promotes a lead from each rung. DOMAIN §3: the best close B→A, the
+# experienced C→B, newer staff carry E→D→C.
+SHARE = [0.23, 0.25, 0.26, 0.26]
+DILIGENCE = [0.70, 0.66, 0.62, 0.52]
+CLOSING = [1.6, 1.2, 0.8, 0.7]
+PROMOTE = [
+    {"E": 0.30, "D": 0.20, "C": 0.26, "B": 0.30},
+    {"E": 0.32, "D": 0.22, "C": 0.32, "B": 0.18},
+    {"E": 0.42, "D": 0.30, "C": 0.16, "B": 0.10},
+    {"E": 0.38, "D": 0.26, "C": 0.13, "B": 0.08},
+]
+DEMOTE = 0.04
+DEAL_SHARE = (0.115, 0.135)  # of valid-info leads
+
+# Typical transaction price (CNY) by series; other series by segment.
+PRICES = {"Corolla": 120_000, "Camry": 200_000, "Avalon": 260_000, "RAV4": 190_000, "Highlander": 280_000,
+          "Sienna": 310_000, "bZ3X": 140_000}
+SEGMENT_PRICES = {"compact": 120_000, "midsize": 200_000, "large": 250_000, "suv": 200_000, "mpv": 300_000,
+                  "pickup": 150_000}
+OWN_INTEREST = {"Corolla": 20, "Camry": 18, "RAV4": 18, "Highlander": 12, "Sienna": 8, "bZ3X": 8, "Avalon": 6}
+
+DISTRICTS = ["浦东新区", "闵行区", "徐汇区", "长宁区", "静安区", "普陀区", "虹口区", "杨浦区", "黄浦区", "宝山区",
+             "嘉定区", "松江区", "青浦区", "奉贤区", "金山区", "崇明区"]
+HOME_DISTRICT = ["浦东新区", "闵行区"]  # by store position
+INDUSTRIES = ["IT/互联网", "金融", "制造业", "教育", "医疗", "个体经营", "公务员/事业单位", "物流运输", "房地产",
+              "餐饮", "外贸", "建筑"]
+SURNAMES = ("王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈"
+            "姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严武戴莫孔向汤")
+GIVEN = {
+    "male": ["伟", "强", "磊", "军", "洋", "勇", "杰", "涛", "斌", "超", "明", "刚", "辉", "鹏", "飞", "鑫", "波", "宇",
+             "浩", "凯", "建国", "志强", "建华", "文博", "晓东", "子涵", "宇轩", "浩然", "俊杰", "海峰", "立新", "振华",
+             "晨阳", "国平", "家豪", "永辉", "天宇", "明哲"],
+    "female": ["芳", "娜", "敏", "静", "丽", "艳", "娟", "霞", "燕", "玲", "婷", "雪", "琳", "颖", "倩", "洁", "慧",
+               "莉", "欣", "悦", "秀英", "丽华", "晓燕", "雅婷", "欣怡", "诗涵", "梦瑶", "思琪", "婉清", "佳慧", "雨萱",
+               "美玲", "春梅", "文静"],
+}
+MOBILE_PREFIXES = ["130", "131", "132", "133", "135", "136", "137", "138", "139", "150", "151", "152", "153", "155",
+                   "156", "157", "158", "159", "166", "173", "175", "176", "177", "178", "180", "181", "182", "183",
+                   "185", "186", "187", "188", "189", "191", "198", "199"]
+
+# Follow-up texts. {series}: series of interest, {rival}: a competitor, {budget}/{price}: 万元.
+TEXTS = {
+    "phone": ["电话回访，客户对{series}的外观和空间比较满意，主要关注油耗和保值率",
+              "电话沟通，客户还在对比{rival}，已把两款车的配置对比表发给客户",
+              "电话回访，客户说家里还在商量，预算{budget}万左右，下周再联系",
+              "电话回访，客户询问{series}现车颜色和提车周期",
+              "致电介绍本月金融政策（两年零息），客户有兴趣，约周末来店详谈",
+              "电话回访，客户关心置换补贴，已约二手车评估师周六看车",
+              "电话回访，客户对{series}的动力和静音比较认可，觉得后排空间稍小"],
+    "wechat": ["微信发送{series}配置表和本月优惠，客户已读，询问首付比例",
+               "微信推送周末试驾活动邀请，客户回复周六上午有空",
+               "微信分享车主提车视频和口碑案例，客户咨询保养费用",
+               "微信回复客户关于{series}混动版油耗的问题，附车主实测数据"],
+    "sms": ["短信告知本周末店内团购活动和限时优惠", "短信发送置换补贴政策和金融方案，提醒客户有问题随时联系"],
+    "showroom": ["客户再次到店，看了{series}实车，重点了解安全配置", "客户带家人到店看车，现场报价{price}万，客户表示回去商量"],
+    "test_drive": ["安排{series}试驾，客户对舒适性评价高，关注后排空间和储物", "客户试驾{series}，对操控满意，询问保险和上牌费用"],
+    "home_visit": ["上门拜访，送{series}车型资料和小礼品，客户家人一起了解用车需求"],
+    "no_answer": ["电话未接通，已发微信留言", "两次致电无人接听，已发短信提醒回电", "客户电话关机，明天再联系"],
+    "not_now": ["客户表示近期不考虑购车，年底再说，保持定期关怀", "客户说最近工作忙，购车计划暂缓，下月再联系"],
+    "D": ["完成需求分析：客户现有车况良好，暂无明确换车计划，纳入定期关怀",
+          "了解到客户开{rival}五年了，暂时没有换车打算，后续定期联系"],
+    "C": ["客户有换车想法但不着急，推荐了{series}车主口碑案例，约时间试驾", "客户开始认真考虑购车，关注{series}，时间未定"],
+    "B": ["客户确定半年内购车，等年终奖发下来再决定，保持紧密联系",
+          "客户已试驾{series}，在和{rival}之间比较，预计三四个月内决定"],
+    "A": ["客户基本选定{series}，在谈价格和金融方案，约本周到店确认", "客户确认预算{budget}万，意向{series}，要求正式报价，重点跟进"],
+    "down": ["客户家里有变动，购车计划推迟到明年", "客户预算收紧，暂缓购车，降级观察", "客户更倾向{rival}，意向减弱"],
+    "won": ["客户确认购买{series}，约定到店签合同、交定金", "价格和金融方案已谈妥，客户同意本周到店签单"],
+}
+METHODS = {"phone": 45, "wechat": 28, "sms": 5, "showroom": 10, "test_drive": 6, "home_visit": 6}
+OUTCOMES = {"reached": 45, "appointment": 15, "no_answer": 28, "not_now": 12}
+UP_OUTCOMES, DOWN_OUTCOMES = {"reached": 6, "appointment": 4}, {"not_now": 6, "reached": 4}
+REJECTIONS = ["记录过于简单，请补充客户需求和下次跟进计划", "没写清客户对价格的反馈，请补充",
+              "定级依据不足，请写明客户预计购车时间", "跟进方式与内容不符，请核实后补充"]
+VISIT_NOTES = ["看了{series}，关注空间和油耗", "和家人一起来，对比{rival}", "了解{series}的金融方案", "随便看看"]
+REASSIGN_REASONS = ["客户要求更换顾问", "平衡顾问工作量", "原顾问休假，临时移交"]
+
+
+@dataclass
+class StoreSummary:
+    store: Store
+    leads: int
+    anonymous: int
+    valid: int
+    grades: dict[str, int]  # active leads per grade, A..E
+    followed: int
+    deals: int
+    revisited: int
+    overdue: int
+    due_today: int
+
+    @property
+    def anonymous_share(self) -> float:
+        return self.anonymous / self.leads if self.leads else 0.0
+
+
+@dataclass
+class DemoHistory:
+    skipped: bool
+    stores: list[StoreSummary]
+    seconds: float
+
+
+@transaction.atomic
+def demo_history_seed(*, stores: list[Store], now: datetime | None = None) -> DemoHistory:
+    """Write six months of lead history (to ``now``, default the current time) for each of ``stores``, whose staff
+    are a manager and consultants. Skipped, writing nothing, when any of the stores already has a lead."""
+    started = time.perf_counter()
+    now = timezone.localtime(now or timezone.now(), SHANGHAI)
+    if Lead.objects.filter(store__in=stores).exists():
+        return DemoHistory(skipped=True, stores=demo_history_summary(stores=stores, now=now), seconds=0.0)
+    rng = random.Random(SEED)
+    catalogue = list(VehicleSeries.objects.filter(is_active=True).select_related("brand").order_by("pk"))
+    channels = {c.code: c for c in Channel.objects.filter(is_active=True)}
+    phones: set[str] = set()
+    plans: list[_Plan] = []
+    for position, store in enumerate(stores):
+        plans += _StorePlanner(rng, store, position % 2, now, catalogue, channels, phones).plan()
+    _insert(plans, stores)
+    return DemoHistory(skipped=False, stores=demo_history_summary(stores=stores, now=now),
+                       seconds=time.perf_counter() - started)
+
+
+def demo_history_summary(*, stores: list[Store], now: datetime | None = None) -> list[StoreSummary]:
+    """Per store: leads, anonymous, valid-info (phone and grade), active leads per grade, followed-up valid leads,
+    deals, leads with a re-visit, overdue and due-today active leads. One query per store."""
+    start = local_day_start(now)
+    valid = ~Q(phone="") & Q(grade__isnull=False)
+    summaries = []
+    for store in stores:
+        row = (
+            Lead.objects.filter(store=store).not_merged()
+            .annotate(has_follow_up=Exists(FollowUp.objects.filter(lead=OuterRef("pk"))),
+                      has_revisit=Exists(Visit.objects.filter(lead=OuterRef("pk"), is_first=False)))
+            .aggregate(
+                leads=Count("pk"), anonymous=Count("pk", filter=Q(phone="")), valid=Count("pk", filter=valid),
+                followed=Count("pk", filter=valid & Q(has_follow_up=True)),
+                deals=Count("pk", filter=Q(status=Status.WON)), revisited=Count("pk", filter=Q(has_revisit=True)),
+                overdue=Count("pk", filter=Q(status=Status.ACTIVE, next_follow_up_at__lt=start)),
+                due_today=Count("pk", filter=Q(status=Status.ACTIVE, next_follow_up_at__gte=start,
+                                               next_follow_up_at__lt=start + timedelta(days=1))),
+                **{g: Count("pk", filter=Q(status=Status.ACTIVE, grade=g)) for g in GRADE_ORDER},
+            )
+        )
+        summaries.append(StoreSummary(store=store, grades={g: row.pop(g) for g in reversed(GRADE_ORDER)}, **row))
+    return summaries
+
+
+@dataclass(eq=False)
+class _Plan:
+    lead: Lead
+    pitch: VehicleSeries | None  # the series of ours the consultant talks about (and sells)
+    visits: list[Visit] = field(default_factory=list)
+    follow_ups: list[FollowUp] = field(default_factory=list)
+    grade_changes: list[GradeChange] = field(default_factory=list)
+    assignments: list[AssignmentChange] = field(default_factory=list)
+    deal: Deal | None = None
+    owners: list[tuple[datetime, User]] = field(default_factory=list)  # who held the lead from when
+
+    def owner_at(self, at: datetime) -> User:
+        return [user for since, user in self.owners if since <= at][-1]
+
+
+class _StorePlanner:
+    def __init__(self, rng, store, position, now, catalogue, channels, phones):
+        self.rng, self.store, self.position, self.now = rng, store, position, now
+        self.today = now.date()
+        staff = User.objects.filter(store=store, is_active=True)
+        self.manager = staff.filter(role=Role.MANAGER).order_by("username").first()
+        self.consultants = list(staff.filter(role=Role.CONSULTANT).order_by("username"))
+        if not self.consultants:
+            raise ValueError(f"Store {store} has no active consultant to hold the demo leads.")
+        self.skill = {c.pk: i % len(SHARE) for i, c in enumerate(self.consultants)}
+        self.interval = {g: rule.follow_up_days for g, rule in grade_rules_for(store.group_id).items()}
+        self.own = [s for s in catalogue if s.brand.is_own]
+        self.rivals = [s for s in catalogue if not s.brand.is_own]
+        self.channels, self.phones = channels, phones
+
+    # --- random helpers -------------------------------------------------------------------------------------
+    def pick(self, weights: dict):
+        return self.rng.choices(list(weights), weights=list(weights.values()))[0]
+
+    def at(self, day: date, hours: dict, latest_minute: int = 59) -> datetime:
+        hour = self.pick(hours)
+        minute = self.rng.randint(0, latest_minute if hour == max(hours) else 59)
+        return datetime(day.year, day.month, day.day, hour, minute, self.rng.randint(0, 59), tzinfo=SHANGHAI)
+
+    def call_time(self, day: date, not_before: datetime) -> datetime:
+        """A follow-up moment on ``day`` during working hours, after ``not_before`` and not in the future."""
+        moment = self.at(day, CALL_HOURS)
+        if moment <= not_before:
+            moment = not_before + timedelta(minutes=self.rng.randint(20, 180))
+        if moment > self.now and moment - timedelta(days=1) > not_before:
+            moment -= timedelta(days=1)  # later today has not happened yet: the same hour yesterday
+        return min(moment, self.now - timedelta(minutes=self.rng.randint(5, 60)))
+
+    def text(self, template: str, plan: _Plan) -> str:
+        """Fill a text with the series the consultant pitches (ours), a rival's and prices in 万元."""
+        lead = plan.lead
+        rival = lead.series if lead.series and not lead.series.brand.is_own else (
+            self.rival(plan.pitch) if self.rivals else None)
+        price = self.price(plan.pitch) / 10_000
+        return template.format(series=plan.pitch.name if plan.pitch else "卡罗拉",
+                               rival=rival.name if rival else "同级车", price=f"{price:.1f}",
+                               budget=int(lead.budget / 10_000) if lead.budget else int(price))
+
+    def rival(self, series: VehicleSeries | None) -> VehicleSeries:
+        same = [s for s in self.rivals if series and s.segment == series.segment]
+        return self.rng.choice(same or self.rivals)
+
+    def own_series(self) -> VehicleSeries | None:
+        if not self.own:
+            return None
+        return self.rng.choices(self.own, weights=[OWN_INTEREST.get(s.name_en, 5) for s in self.own])[0]
+
+    def price(self, series: VehicleSeries | None) -> int:
+        if series is None:
+            return 150_000
+        return PRICES.get(series.name_en) or SEGMENT_PRICES.get(series.segment, 150_000)
+
+    def phone(self) -> str:
+        while True:
+            number = f"+86{self.rng.choice(MOBILE_PREFIXES)}{self.rng.randrange(10**8):08d}"
+            if number in self.phones:
+                continue
+            try:
+                valid = phone_normalize(number) == number
+            except ValidationError:
+                valid = False
+            if valid:
+                self.phones.add(number)
+                return number
+
+    def name(self, gender: str, anonymous: bool) -> str:
+        surname = self.rng.choices(SURNAMES, weights=[1 / (i + 4) for i in range(len(SURNAMES))])[0]
+        if anonymous and self.rng.random() < 0.85:
+            return surname + ("先生" if gender != "female" else "女士")
+        return surname + self.rng.choice(GIVEN[gender or "male"])
+
+    # --- the plan ----------------------------------------------------------------------------------------------
+    def plan(self) -> list[_Plan]:
+        plans = [self.new_lead(arrived) for arrived in self.arrivals()]
+        plans += self.duplicates(plans)
+        plans.sort(key=lambda p: p.lead.first_visit_at)
+        valid = [p for p in plans if p.lead.phone and p.lead.grade]
+        won = self.choose_deals(valid)
+        for plan in plans:
+            if plan in won:
+                self.work_won(plan)
+            elif plan.lead.phone and plan.lead.grade and self.followed(plan):
+                self.work_active(plan)
+            else:
+                self.leave(plan)
+            self.review(plan)
+            lead = plan.lead
+            lead.last_contact_at = max([lead.first_visit_at, *(v.arrived_at for v in plan.visits),
+                                        *(f.occurred_at for f in plan.follow_ups)])
+            lead.version = 1 + len(plan.follow_ups) + len(plan.grade_changes) + len(plan.visits) + len(plan.owners)
+        return plans
+
+    def arrivals(self) -> list[datetime]:
+        start_month = self.today.month - MONTHS
+        year, month = self.today.year + (start_month - 1) // 12, (start_month - 1) % 12 + 1
+        day, moments = date(year, month, min(self.today.day, 28)), []
+        while day <= self.today:
+            mu = BASE_PER_DAY * WEEKDAY[day.weekday()] * SEASON[day.month] * STORE_TRAFFIC[self.position]
+            for _ in range(max(0, round(self.rng.gauss(mu, 0.12 * mu)))):
+                moments.append(self.at(day, ARRIVAL_HOURS, latest_minute=15))
+            day += timedelta(days=1)
+        return sorted(m for m in moments if m <= self.now)
+
+    def new_lead(self, arrived: datetime, *, name: str = "", gender: str | None = None, anonymous=None) -> _Plan:
+        rng = self.rng
+        source = self.pick(SOURCES)
+        code, _, no_phone = rng.choices(CHANNELS[source], weights=[c[1] for c in CHANNELS[source]])[0]
+        anonymous = rng.random() < no_phone if anonymous is None else anonymous
+        gender = gender if gender is not None else ("male" if rng.random() < 0.63 else "female")
+        series = None
+        if rng.random() < (0.6 if anonymous else 0.9):
+            series = self.rival(None) if self.rivals and rng.random() < 0.12 else self.own_series()
+        if anonymous:
+            grade = self.pick(ANONYMOUS_GRADE)
+        elif (self.now - arrived).days < 2 and rng.random() < 0.25:
+            grade = None  # qualified at tomorrow's call
+        else:
+            grade = rng.choices(GRADE_ORDER, weights=FIRST_GRADE[source])[0]
+        consultant = rng.choices(self.consultants, weights=[SHARE[self.skill[c.pk]] for c in self.consultants])[0]
+        informed = 0.3 if anonymous else 0.9
+        lead = Lead(
+            store=self.store, assigned_to=consultant, name=name or self.name(gender, anonymous),
+            phone="" if anonymous else self.phone(), gender=gender, source=source,
+            channel=self.channels.get(code), series=series,
+            budget=_yuan(self.price(series) * rng.uniform(0.85, 1.2), 5000) if rng.random() < informed else None,
+            purchase_type=(self.pick({"first": 45, "replacement": 40, "additional": 15})
+                           if rng.random() < informed else ""),
+            district=((HOME_DISTRICT[self.position] if rng.random() < 0.45 else rng.choice(DISTRICTS))
+                      if rng.random() < informed else ""),
+            industry=rng.choice(INDUSTRIES) if not anonymous and rng.random() < 0.55 else "",
+            grade=grade, grade_since=arrived if grade else None, first_visit_at=arrived, created_by=consultant,
+            next_follow_up_at=None if anonymous else arrived + timedelta(
+                days=self.interval[grade] if grade else UNGRADED_FOLLOW_UP_DAYS),
+        )
+        pitch = series if series and series.brand.is_own else (
+            self.rng.choice([s for s in self.own if series and s.segment == series.segment] or [None])
+            or self.own_series())
+        plan = _Plan(lead=lead, pitch=pitch, owners=[(arrived, consultant)])
+        test_drive = rng.random() < (0.08 if anonymous else 0.25)
+        plan.visits.append(self.visit(lead, arrived, consultant, is_first=True, test_drive=test_drive,
+                                      quote=rng.random() < (0.05 if anonymous else 0.18),
+                                      note=self.text(rng.choice(VISIT_NOTES), plan) if rng.random() < 0.5 else ""))
+        plan.visits[0].needs_analysis = rng.random() < 0.85
+        if grade:
+            plan.grade_changes.append(GradeChange(lead=lead, from_grade=None, to_grade=grade, changed_at=arrived,
+                                                  changed_by=consultant, reason="首次到店定级"))
+        plan.assignments.append(AssignmentChange(lead=lead, from_user=None, to_user=consultant, changed_at=arrived,
+                                                 changed_by=consultant, reason="首次到店"))
+        return plan
+
+    def visit(self, lead, arrived, by, *, is_first=False, test_drive=False, quote=False, note="") -> Visit:
+        minutes = self.rng.randint(25, 110) + (35 if test_drive else 0) + (20 if quote else 0)
+        closing = arrived.replace(hour=20, minute=0, second=0)
+        left = max(min(arrived + timedelta(minutes=minutes), closing), arrived + timedelta(minutes=15))
+        return Visit(lead=lead, arrived_at=arrived, left_at=left if left <= self.now else None, is_first=is_first,
+                     test_drive=test_drive, quote=quote, companions=self.pick({0: 40, 1: 35, 2: 18, 3: 7}),
+                     trade_in=lead.purchase_type == "replacement" and self.rng.random() < 0.3, note=note,
+                     recorded_by=by)
+
+    def duplicates(self, plans: list[_Plan]) -> list[_Plan]:
+        """An anonymous walk-in who comes back weeks later, gives the same name and a phone: a second lead."""
+        pool = [p for p in plans if not p.lead.phone and (self.now - p.lead.first_visit_at).days > 20]
+        named = [p for p in pool if not p.lead.name.endswith(("先生", "女士"))]
+        chosen = self.rng.sample(named, min(4, len(named)))
+        chosen += self.rng.sample([p for p in pool if p not in chosen], min(DUPLICATES_PER_STORE - len(chosen),
+                                                                             len(pool) - len(chosen)))
+        twins = []
+        for first in chosen:
+            age = (self.now - first.lead.first_visit_at).days
+            day = first.lead.first_visit_at.date() + timedelta(days=self.rng.randint(3, min(30, age - 1)))
+            twins.append(self.new_lead(self.at(day, ARRIVAL_HOURS, 15), name=first.lead.name,
+                                       gender=first.lead.gender, anonymous=False))
+        return twins
+
+    def choose_deals(self, valid: list[_Plan]) -> set[_Plan]:
+        """About 12% of valid leads, warmer and older leads and better closers first (weighted, without
+        replacement: Efraimidis–Spirakis keys)."""
+        target = round(self.rng.uniform(*DEAL_SHARE) * len(valid))
+        warmth = {"E": 1.0, "D": 1.1, "C": 2.2, "B": 4.0, "A": 6.0}
+        keyed = []
+        for plan in valid:
+            age = (self.now - plan.lead.first_visit_at).days
+            if age < 12:
+                continue
+            weight = (warmth[plan.lead.grade] * CLOSING[self.skill[plan.lead.assigned_to_id]] * min(age, 60) / 60
+                      * (1.5 if plan.lead.source == "referral" else 0.8 if plan.lead.source == "outbound" else 1))
+            keyed.append((self.rng.random() ** (1 / weight), plan))
+        keyed.sort(key=lambda pair: pair[0], reverse=True)
+        return {plan for _, plan in keyed[:target]}
+
+    def followed(self, plan: _Plan) -> bool:
+        age = (self.now - plan.lead.first_visit_at).days
+        chance = DILIGENCE[self.skill[plan.lead.assigned_to_id]] * (0.4 if age < 3 else 0.8 if age < 10 else 1)
+        return self.rng.random() < chance
+
+    def handover(self, plan: _Plan, earliest: datetime, latest: datetime) -> None:
+        """A few leads change hands (the manager's reassignment) somewhere between ``earliest`` and ``latest``."""
+        if not plan.lead.phone or self.manager is None or latest - earliest < timedelta(days=10):
+            return
+        if self.rng.random() > 0.03:
+            return
+        when = earliest + (latest - earliest) * self.rng.uniform(0.2, 0.8)
+        old = plan.lead.assigned_to
+        new = self.rng.choice([c for c in self.consultants if c.pk != old.pk] or [old])
+        plan.owners.append((when, new))
+        plan.lead.assigned_to = new
+        plan.assignments.append(AssignmentChange(lead=plan.lead, from_user=old, to_user=new, changed_at=when,
+                                                 changed_by=self.manager, reason=self.rng.choice(REASSIGN_REASONS)))
+
+    def grade_path(self, plan: _Plan, steps: int, target: str | None = None) -> list[str | None]:
+        """The grade after each of ``steps`` follow-ups (None: unchanged). With ``target``, climb to it one rung at
+        a time at random follow-ups; otherwise promote or (rarely) demote by the consultant's skill."""
+        grade, skill = plan.lead.grade, PROMOTE[self.skill[plan.lead.assigned_to_id]]
+        if target:
+            rungs = GRADE_ORDER[GRADE_ORDER.index(grade) + 1: GRADE_ORDER.index(target) + 1]
+            at = sorted(self.rng.sample(range(steps), len(rungs)))
+            path: list[str | None] = [None] * steps
+            for index, rung in zip(at, rungs):
+                path[index] = rung
+            return path
+        path = []
+        for _ in range(steps):
+            rung = GRADE_ORDER.index(grade)
+            if grade != "A" and self.rng.random() < skill[grade]:
+                grade = GRADE_ORDER[rung + 1]
+                path.append(grade)
+            elif grade != "E" and self.rng.random() < DEMOTE:
+                grade = GRADE_ORDER[rung - 1]
+                path.append(grade)
+            else:
+                path.append(None)
+        return path
+
+    def follow_ups(self, plan: _Plan, path: list[str | None], last: datetime, *, won: bool = False) -> None:
+        """Follow-ups ending at ``last``: the first a day or two after the first visit, the rest in between; each
+        grade change in ``path`` rides on its follow-up with a GradeChange row."""
+        lead, rng = plan.lead, self.rng
+        t0, earlier = lead.first_visit_at, set()
+        while len(earlier) < len(path) - 1:
+            offset = (last - t0) * rng.uniform(0.01, 1)
+            if not earlier:
+                offset = min(offset, timedelta(days=rng.uniform(0.6, 3.0)))
+            moment = self.at((t0 + offset).date(), CALL_HOURS)
+            earlier.add(moment if t0 < moment < last else t0 + offset)
+        moments = [*sorted(earlier), last]
+        grade = lead.grade
+        for index, (moment, new_grade) in enumerate(zip(moments, path)):
+            by = plan.owner_at(moment)
+            if won and index == len(path) - 1:
+                method, outcome, key = rng.choice(["phone", "wechat"]), "appointment", "won"
+            elif new_grade and GRADE_ORDER.index(new_grade) > GRADE_ORDER.index(grade):
+                method, outcome, key = self.pick(METHODS), self.pick(UP_OUTCOMES), new_grade
+            elif new_grade:
+                method, outcome, key = self.pick({"phone": 3, "wechat": 1}), self.pick(DOWN_OUTCOMES), "down"
+            else:
+                outcome = self.pick(OUTCOMES)
+                method = "phone" if outcome == "no_answer" else self.pick(METHODS)
+                key = outcome if outcome in ("no_answer", "not_now") else method
+            if method in ("showroom", "test_drive", "home_visit") and not 9 <= moment.hour < 19:
+                key = "wechat" if key == method else key  # nobody visits after hours: it was a message
+                method = "wechat"
+            follow_up = FollowUp(lead=lead, occurred_at=moment, method=method, outcome=outcome,
+                                 content=self.text(rng.choice(TEXTS[key]), plan), grade_before=grade,
+                                 grade_after=new_grade or grade, created_by=by)
+            if new_grade:
+                plan.grade_changes.append(GradeChange(lead=lead, from_grade=grade, to_grade=new_grade,
+                                                      changed_at=moment, changed_by=by, reason="跟进后调整",
+                                                      follow_up=follow_up))
+                grade, lead.grade, lead.grade_since = new_grade, new_grade, moment
+            follow_up.next_follow_up_at = moment + timedelta(days=self.interval[grade])
+            plan.follow_ups.append(follow_up)
+            if method in ("showroom", "test_drive"):
+                plan.visits.append(self.visit(lead, moment, by, test_drive=method == "test_drive",
+                                              quote=rng.random() < 0.4, note="再次到店"))
+
+    def work_active(self, plan: _Plan) -> None:
+        """An active lead that was followed up 1–4 times. Most were worked recently, so their next follow-up is
+        coming up; some are due today and a few slipped (overdue)."""
+        lead, rng = plan.lead, self.rng
+        t0 = lead.first_visit_at
+        age = (self.now.date() - t0.date()).days
+        if age < 1:
+            return self.leave(plan)  # first call tomorrow
+        lead.series = lead.series or plan.pitch  # learnt at the first calls
+        steps = min(self.pick({1: 12, 2: 33, 3: 33, 4: 22}), max(1, age // 3))
+        self.handover(plan, t0, self.now - timedelta(days=5))
+        path = self.grade_path(plan, steps)
+        interval = self.interval[next((g for g in reversed(path) if g), lead.grade)]
+        slip = self.pick({"overdue": 10, "today": 7, "coming": 83})
+        back = {"overdue": interval + rng.randint(1, 12), "today": interval, "coming": rng.randint(0, interval - 1)}
+        last = self.call_time(self.today - timedelta(days=back[slip]), t0)
+        if last <= t0 + timedelta(hours=steps * 6):
+            # A young lead: its follow-ups so far fit between the first visit and now.
+            last = self.call_time(t0.date() + timedelta(days=rng.randint(1, age)), t0)
+        self.follow_ups(plan, path, last)
+        lead.next_follow_up_at = plan.follow_ups[-1].next_follow_up_at
+
+    def work_won(self, plan: _Plan) -> None:
+        """A lead that climbed to A (sometimes B), ordered after its last follow-up and took delivery weeks later."""
+        lead, rng = plan.lead, self.rng
+        t0 = lead.first_visit_at
+        lead.series = lead.series or plan.pitch
+        age = (self.now - t0).days
+        target = "A" if rng.random() < 0.86 else "B"
+        if GRADE_ORDER.index(lead.grade) > GRADE_ORDER.index(target):
+            target = lead.grade
+        rungs = GRADE_ORDER.index(target) - GRADE_ORDER.index(lead.grade)
+        cycle = min(age - 1, rng.randint(6 + 8 * rungs, 25 + 15 * rungs))
+        ordered = self.at(t0.date() + timedelta(days=cycle), ARRIVAL_HOURS, 15)
+        if ordered > self.now:  # later today: it was yesterday
+            ordered -= timedelta(days=1)
+        steps = max(2, rungs + self.pick({0: 2, 1: 2, 2: 1}))
+        self.handover(plan, t0, ordered - timedelta(days=3))
+        last = self.call_time(ordered.date() - timedelta(days=rng.randint(1, 4)), t0)
+        self.follow_ups(plan, self.grade_path(plan, steps, target), min(last, ordered - timedelta(hours=1)), won=True)
+        by = plan.owner_at(ordered)
+        plan.visits.append(self.visit(lead, ordered, by, quote=True, test_drive=rng.random() < 0.3,
+                                      note="签订购车合同，交定金"))
+        delivered = ordered.date() + timedelta(days=rng.randint(3, 35))
+        price = self.price(plan.pitch) * rng.uniform(0.92, 1.05)  # list price less the discount, or options added
+        plan.deal = Deal(lead=lead, series=plan.pitch, created_by=by, price=_yuan(price, 100),
+                         ordered_at=ordered.date(), delivered_at=delivered if delivered <= self.today else None)
+        plan.deal.created_at = ordered + timedelta(minutes=rng.randint(30, 90))
+        lead.status, lead.next_follow_up_at = Status.WON, None
+
+    def leave(self, plan: _Plan) -> None:
+        """A lead nobody followed up: the due date set at the first visit stands. Some come back on their own."""
+        lead = plan.lead
+        self.handover(plan, lead.first_visit_at, self.now - timedelta(days=5))
+        age = (self.now - lead.first_visit_at).days
+        if lead.phone and age > 3 and self.rng.random() < 0.12:
+            day = lead.first_visit_at.date() + timedelta(days=self.rng.randint(2, age - 1))
+            moment = self.at(day, ARRIVAL_HOURS, 15)
+            plan.visits.append(self.visit(lead, moment, plan.owner_at(moment), test_drive=self.rng.random() < 0.5,
+                                          quote=self.rng.random() < 0.4, note="客户自行再次到店"))
+
+    def review(self, plan: _Plan) -> None:
+        """The manager approves most follow-ups within a day or two and rejects a few; the last days' wait."""
+        for follow_up in plan.follow_ups:
+            reviewed = follow_up.occurred_at + timedelta(hours=self.rng.uniform(3, 48))
+            if self.manager is None or reviewed > self.now - timedelta(hours=12) or self.rng.random() < 0.05:
+                continue
+            follow_up.reviewed_by, follow_up.reviewed_at = self.manager, reviewed
+            if self.rng.random() < 0.08:
+                follow_up.review_status, follow_up.review_comment = ReviewStatus.REJECTED, self.rng.choice(REJECTIONS)
+            else:
+                follow_up.review_status = ReviewStatus.APPROVED
+
+
+def _yuan(amount: float, step: int) -> Decimal:
+    """``amount`` CNY rounded to a multiple of ``step``, as a Decimal with fen."""
+    return Decimal(round(amount / step) * step).quantize(Decimal("0.01"))
+
+
+def _insert(plans: list[_Plan], stores: list[Store]) -> None:
+    """Write the plans in batches, parents first; then give every row its historical creation time (bulk_create
+    stamps auto_now_add fields with the current time)."""
+    Lead.objects.bulk_create([p.lead for p in plans], batch_size=BATCH)
+    for model, rows in [
+        (Visit, [v for p in plans for v in sorted(p.visits, key=lambda v: v.arrived_at)]),
+        (FollowUp, [f for p in plans for f in p.follow_ups]),
+        (GradeChange, [g for p in plans for g in p.grade_changes]),
+        (AssignmentChange, [a for p in plans for a in p.assignments]),
+    ]:
+        model.objects.bulk_create(rows, batch_size=BATCH)
+    deals = [p.deal for p in plans if p.deal]
+    created = {id(deal): deal.created_at for deal in deals}
+    Deal.objects.bulk_create(deals, batch_size=BATCH)
+    for deal in deals:
+        deal.created_at = created[id(deal)]
+    Deal.objects.bulk_update(deals, ["created_at"], batch_size=BATCH)
+    Lead.objects.filter(store__in=stores).update(created_at=F("first_visit_at"), updated_at=F("last_contact_at"))
+    Visit.objects.filter(lead__store__in=stores).update(created_at=F("arrived_at"))
+    FollowUp.objects.filter(lead__store__in=stores).update(created_at=F("occurred_at"))
+
+
+__all__ = ["DemoHistory", "StoreSummary", "demo_history_seed", "demo_history_summary"]

@@ -1,0 +1,47 @@
+"""Presentation helpers for lead pages. Pure formatting: no database queries here (STYLE)."""
+
+from django import template
+from django.utils.html import format_html
+from django.utils.translation import gettext as _
+
+from leads.models import GRADE_ORDER, Grade
+
+register = template.Library()
+
+_LABELS = dict(Grade.choices)
+
+
+@register.filter
+def grade_badge(grade, size=""):
+    """``{{ lead.grade|grade_badge }}`` → a coloured A–E badge (A strongest, E lightest); a dashed one when
+    the lead is not graded yet. ``|grade_badge:"lg"`` for the large header badge."""
+    extra = f" grade-badge-{size}" if size else ""
+    if grade in GRADE_ORDER:
+        return format_html('<span class="grade-badge grade-{}{}" title="{}">{}</span>', grade.lower(), extra,
+                           _LABELS[grade], grade)
+    return format_html('<span class="grade-badge grade-none{}" title="{}">–</span>', extra, _("Not graded yet"))
+
+
+@register.filter
+def grade_label(grade):
+    """The meaning of a grade (``A · closes within 3 months``), or "Not graded yet"."""
+    return _LABELS.get(grade, _("Not graded yet"))
+
+
+@register.filter
+def grade_up(from_grade, to_grade):
+    """True when moving from ``from_grade`` to ``to_grade`` climbs the ladder (E→D→C→B→A)."""
+    if from_grade not in GRADE_ORDER or to_grade not in GRADE_ORDER:
+        return False
+    return GRADE_ORDER.index(to_grade) > GRADE_ORDER.index(from_grade)
+
+
+@register.filter
+def cny(amount):
+    """A CNY amount as ``¥215,000`` (whole yuan, grouped by thousands as car prices are quoted)."""
+    if amount in (None, ""):
+        return ""
+    try:
+        return f"¥{amount:,.0f}"
+    except (TypeError, ValueError):
+        return f"¥{amount}"
