@@ -7,7 +7,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from dealercrm.models import User, VehicleSeries
+from dealercrm.models import Store, User, VehicleSeries
 
 from .models import Channel, Grade, Lead, Source, Status, local_day_start
 from .phones import phone_search_digits
@@ -20,6 +20,8 @@ def _day_start(value) -> datetime:
 class LeadFilterSet(django_filters.FilterSet):
     q = django_filters.CharFilter(method="filter_q", label=_("Name or phone"))
     grade = django_filters.MultipleChoiceFilter(choices=Grade.choices, label=_("Grade"))
+    ungraded = django_filters.BooleanFilter(field_name="grade", lookup_expr="isnull", label=_("Ungraded"))
+    store = django_filters.ModelChoiceFilter(queryset=Store.objects.none(), label=_("Store"))
     status = django_filters.ChoiceFilter(choices=Status.choices, label=_("Status"))
     source = django_filters.ChoiceFilter(choices=Source.choices, label=_("Source"))
     channel = django_filters.ModelChoiceFilter(queryset=Channel.objects.filter(is_active=True), label=_("Channel"))
@@ -43,7 +45,7 @@ class LeadFilterSet(django_filters.FilterSet):
 
     class Meta:
         model = Lead
-        fields = ["q", "grade", "status", "source", "channel", "series", "assigned_to"]
+        fields = ["q", "grade", "ungraded", "status", "source", "channel", "series", "assigned_to", "store"]
 
     def __init__(self, *args, request=None, **kwargs):
         super().__init__(*args, request=request, **kwargs)
@@ -51,6 +53,7 @@ class LeadFilterSet(django_filters.FilterSet):
         if user is not None and user.is_authenticated:
             # Consultants the caller may see: a manager's store, a group admin's group; a consultant only themself.
             self.filters["assigned_to"].queryset = User.objects.visible_to(user).filter(role__in=["consultant", "manager"])
+            self.filters["store"].queryset = Store.objects.visible_to(user)
 
     def filter_queryset(self, queryset):
         # A unique tie-breaker, so page-number pagination is stable whatever the chosen order.

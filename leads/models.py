@@ -9,6 +9,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 from simple_history.models import HistoricalRecords
 
 from dealercrm.scoping import Scope, ScopedQuerySet
@@ -42,7 +43,7 @@ class Source(models.TextChoices):
 
 
 class Status(models.TextChoices):
-    ACTIVE = "active", _("Active")
+    ACTIVE = "active", pgettext_lazy("lead status", "Active")
     WON = "won", _("Won")
     MERGED = "merged", _("Merged into another lead")
 

@@ -183,3 +183,15 @@ def lead_phone_for(*, user: User, lead: Lead) -> str:
     if lead.assigned_to_id == user.pk or manages_store(user, lead.store):
         return phone_display(lead.phone)
     return phone_mask(lead.phone)
+
+
+def grade_rule_limits(*, group_id: int) -> dict[str, tuple[int, int]]:
+    """(follow-up days, max dwell days) per grade for the group: its own rules, DOMAIN defaults where unset.
+    A read: unlike services.grade_rules_for it creates nothing. One query."""
+    from .models import GradeRule
+    from .rules import DEFAULT_RULES
+
+    limits = {g: (r.follow_up_days, r.max_dwell_days) for g, r in DEFAULT_RULES.items()}
+    for rule in GradeRule.objects.filter(group_id=group_id).only("grade", "follow_up_days", "max_dwell_days"):
+        limits[rule.grade] = (rule.follow_up_days, rule.max_dwell_days)
+    return limits

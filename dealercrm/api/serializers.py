@@ -38,7 +38,7 @@ class UserCreateSerializer(serializers.Serializer):
     store = serializers.PrimaryKeyRelatedField(queryset=Store.objects.none(), required=False, allow_null=True)
     display_name = serializers.CharField(max_length=60, required=False, allow_blank=True, default="")
     dealer_group = serializers.PrimaryKeyRelatedField(
-        queryset=DealerGroup.objects.all(), required=False, allow_null=True, help_text=_("Superusers only.")
+        queryset=DealerGroup.objects.all(), required=False, allow_null=True, help_text=("Superusers only.")
     )
 
     def __init__(self, *args, **kwargs):

@@ -1,4 +1,3 @@
-from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.authtoken.views import ObtainAuthToken
@@ -86,7 +85,7 @@ class UserViewSet(ScopedViewSetMixin, viewsets.ReadOnlyModelViewSet):
     @extend_schema(
         tags=["organisation"],
         summary="Deactivate a member of staff",
-        description=str(_("They can no longer log in; their records stay with the store.")),
+        description="They can no longer log in; their records stay with the store.",
         request=None,
         responses={200: UserSerializer, 403: OpenApiResponse(description="Not allowed")},
     )

@@ -194,7 +194,7 @@ def timeline_data(entries) -> list[dict]:
 class _CustomerFields(serializers.Serializer):
     """Customer fields shared by create and edit. The phone is normalised (and rejected) by the service."""
 
-    phone = serializers.CharField(max_length=40, required=False, allow_blank=True, help_text=_("Any common format."))
+    phone = serializers.CharField(max_length=40, required=False, allow_blank=True, help_text=("Any common format."))
     source = serializers.ChoiceField(choices=Source.choices)
     channel = serializers.PrimaryKeyRelatedField(queryset=Channel.objects.filter(is_active=True), required=False,
                                                  allow_null=True)
@@ -239,10 +239,10 @@ class LeadUpdateSerializer(_CustomerFields):
     name = serializers.CharField(max_length=60, required=False)
     grade = serializers.ChoiceField(choices=Grade.choices, required=False)
     assigned_to = serializers.PrimaryKeyRelatedField(queryset=User.objects.none(), required=False, allow_null=True,
-                                                     help_text=_("Managers only."))
-    store = serializers.IntegerField(required=False, help_text=_("Read-only: a lead never changes store."))
+                                                     help_text=("Managers only."))
+    store = serializers.IntegerField(required=False, help_text=("Read-only: a lead never changes store."))
     status = serializers.ChoiceField(choices=Status.choices, required=False,
-                                     help_text=_("Read-only: a deal or a merge changes it."))
+                                     help_text=("Read-only: a deal or a merge changes it."))
     version = serializers.IntegerField(required=False, min_value=1)
 
     def __init__(self, *args, **kwargs):
@@ -253,7 +253,7 @@ class LeadUpdateSerializer(_CustomerFields):
 
 class LeadAssignSerializer(serializers.Serializer):
     assigned_to = serializers.PrimaryKeyRelatedField(queryset=User.objects.none(), allow_null=True,
-                                                     help_text=_("null: nobody (the reclaim pool)."))
+                                                     help_text=("null: nobody (the reclaim pool)."))
     reason = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
 
     def __init__(self, *args, **kwargs):
@@ -262,7 +262,7 @@ class LeadAssignSerializer(serializers.Serializer):
 
 
 class VisitCreateSerializer(serializers.Serializer):
-    arrived_at = serializers.DateTimeField(required=False, allow_null=True, help_text=_("Default: now."))
+    arrived_at = serializers.DateTimeField(required=False, allow_null=True, help_text=("Default: now."))
     left_at = serializers.DateTimeField(required=False, allow_null=True)
     steps = serializers.ListField(child=serializers.ChoiceField(choices=VisitStep.choices), required=False,
                                   default=list)
@@ -276,21 +276,21 @@ class FollowUpCreateSerializer(serializers.Serializer):
     outcome = serializers.ChoiceField(choices=FollowUpOutcome.choices, required=False, allow_blank=True, default="")
     grade_after = serializers.ChoiceField(choices=Grade.choices, required=False, allow_null=True)
     next_follow_up_at = serializers.DateTimeField(
-        required=False, allow_null=True, help_text=_("Default: after the (new) grade's follow-up interval.")
+        required=False, allow_null=True, help_text=("Default: after the (new) grade's follow-up interval.")
     )
-    occurred_at = serializers.DateTimeField(required=False, allow_null=True, help_text=_("Default: now."))
+    occurred_at = serializers.DateTimeField(required=False, allow_null=True, help_text=("Default: now."))
 
 
 class FollowUpReviewSerializer(serializers.Serializer):
     approve = serializers.BooleanField()
     comment = serializers.CharField(required=False, allow_blank=True, default="",
-                                    help_text=_("Required when rejecting."))
+                                    help_text=("Required when rejecting."))
 
 
 class DealCreateSerializer(serializers.Serializer):
     # No lower bound here: the sign is the service's rule (a 400 with its message).
-    price = serializers.DecimalField(max_digits=12, decimal_places=2, help_text=_("CNY, as a decimal string."))
+    price = serializers.DecimalField(max_digits=12, decimal_places=2, help_text=("CNY, as a decimal string."))
     series = serializers.PrimaryKeyRelatedField(queryset=_series_of_interest(), required=False, allow_null=True,
-                                                help_text=_("Default: the lead's series of interest."))
-    ordered_at = serializers.DateField(required=False, allow_null=True, help_text=_("Default: today."))
+                                                help_text=("Default: the lead's series of interest."))
+    ordered_at = serializers.DateField(required=False, allow_null=True, help_text=("Default: today."))
     delivered_at = serializers.DateField(required=False, allow_null=True)

@@ -6,7 +6,6 @@ ValidationError a 400 with field messages (dealercrm.api.exceptions)."""
 from django.db import transaction
 from django.db.models import BooleanField, Case, Q, Value, When
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -46,9 +45,9 @@ from .serializers import (
 # --- schema pieces ----------------------------------------------------------------------------------------------
 
 TAGS = ["leads"]
-E400 = OpenApiResponse(description=gettext_lazy("Invalid input: an object of field names to messages."))
-E403 = OpenApiResponse(description=gettext_lazy("The caller may see the lead but not do this (e.g. not a manager)."))
-E404 = OpenApiResponse(description=gettext_lazy("No such lead, or one the caller may not see."))
+E400 = OpenApiResponse(description=("Invalid input: an object of field names to messages."))
+E403 = OpenApiResponse(description=("The caller may see the lead but not do this (e.g. not a manager)."))
+E404 = OpenApiResponse(description=("No such lead, or one the caller may not see."))
 DUPLICATE_PHONE = inline_serializer(
     "LeadDuplicatePhone",
     {"phone": serializers.ListField(child=serializers.CharField()), "existing_lead": serializers.IntegerField()},
@@ -60,13 +59,13 @@ IF_MATCH = OpenApiParameter(
     "If-Match",
     OpenApiTypes.STR,
     OpenApiParameter.HEADER,
-    description=gettext_lazy('The ETag of the lead as read, e.g. "3". A lead changed since: 412.'),
+    description=('The ETag of the lead as read, e.g. "3". A lead changed since: 412.'),
 )
 ETAG = OpenApiParameter(
     "ETag",
     OpenApiTypes.STR,
     OpenApiParameter.HEADER,
-    description=gettext_lazy("The lead's version, for If-Match."),
+    description=("The lead's version, for If-Match."),
     response=[200, 201],
 )
 
@@ -113,8 +112,8 @@ def _duplicate_response(exc: services.DuplicatePhone) -> Response:
 @extend_schema_view(
     list=extend_schema(
         tags=TAGS,
-        summary=gettext_lazy("Leads the caller may see"),
-        description=gettext_lazy(
+        summary=("Leads the caller may see"),
+        description=(
             "A consultant sees their own leads, a manager the store's, a group admin the group's. Merged leads are "
             "left out. Filters are those of the /leads/ page; `grade` may be repeated."
         ),
@@ -160,8 +159,8 @@ class LeadViewSet(ScopedViewSetMixin, mixins.ListModelMixin, viewsets.GenericVie
 
     @extend_schema(
         tags=TAGS,
-        summary=gettext_lazy("Retrieve a lead"),
-        description=gettext_lazy("The ETag header carries the lead's version, for If-Match on PATCH."),
+        summary=("Retrieve a lead"),
+        description=("The ETag header carries the lead's version, for If-Match on PATCH."),
         parameters=[ETAG],
         responses={200: LeadSerializer, 404: E404},
     )
@@ -173,8 +172,8 @@ class LeadViewSet(ScopedViewSetMixin, mixins.ListModelMixin, viewsets.GenericVie
 
     @extend_schema(
         tags=TAGS,
-        summary=gettext_lazy("Create a lead with its first visit (now)"),
-        description=gettext_lazy(
+        summary=("Create a lead with its first visit (now)"),
+        description=(
             "A consultant creates leads for themself in their store. A manager may name a consultant of the store "
             "in `assigned_to` or leave it to round-robin. Group admins and superusers name the `store`. "
             "400: invalid input (phone, grade, source, blank name...). 403: the caller may not create leads for "
@@ -187,7 +186,7 @@ class LeadViewSet(ScopedViewSetMixin, mixins.ListModelMixin, viewsets.GenericVie
             201: LeadSerializer,
             400: E400,
             403: E403,
-            409: OpenApiResponse(DUPLICATE_PHONE, description=gettext_lazy("The phone is already a lead's.")),
+            409: OpenApiResponse(DUPLICATE_PHONE, description=("The phone is already a lead's.")),
         },
     )
     def create(self, request, *args, **kwargs):
@@ -201,8 +200,8 @@ class LeadViewSet(ScopedViewSetMixin, mixins.ListModelMixin, viewsets.GenericVie
 
     @extend_schema(
         tags=TAGS,
-        summary=gettext_lazy("Edit a lead"),
-        description=gettext_lazy(
+        summary=("Edit a lead"),
+        description=(
             "Customer fields, `grade` (recorded in the grade history) and `assigned_to` (managers only; recorded in "
             "the assignment history), all or nothing. `store` and `status` cannot change here (400). Send the "
             "version read as `If-Match: \"<version>\"` (412 when the lead changed since) or as `version` in the "
@@ -220,10 +219,10 @@ class LeadViewSet(ScopedViewSetMixin, mixins.ListModelMixin, viewsets.GenericVie
                 PolymorphicProxySerializer(
                     "LeadUpdateConflict", serializers=[STALE_VERSION, DUPLICATE_PHONE], resource_type_field_name=None
                 ),
-                description=gettext_lazy("Body `version` is not the current one, or the phone is another lead's."),
+                description=("Body `version` is not the current one, or the phone is another lead's."),
             ),
             412: OpenApiResponse(
-                STALE_VERSION, description=gettext_lazy("If-Match does not match the current version.")
+                STALE_VERSION, description=("If-Match does not match the current version.")
             ),
         },
     )
@@ -268,8 +267,8 @@ class LeadViewSet(ScopedViewSetMixin, mixins.ListModelMixin, viewsets.GenericVie
 
     @extend_schema(
         tags=TAGS,
-        summary=gettext_lazy("Log a re-visit"),
-        description=gettext_lazy(
+        summary=("Log a re-visit"),
+        description=(
             "A later showroom visit of a known customer (not counted in N). 400: invalid input (e.g. leaving before "
             "arriving, unknown step). 403: not the lead's consultant or manager."
         ),
@@ -287,16 +286,16 @@ class LeadViewSet(ScopedViewSetMixin, mixins.ListModelMixin, viewsets.GenericVie
     @extend_schema(
         methods=["GET"],
         tags=TAGS,
-        summary=gettext_lazy("The lead's follow-ups"),
-        description=gettext_lazy("Newest first, paginated."),
+        summary=("The lead's follow-ups"),
+        description=("Newest first, paginated."),
         filters=False,
         responses={200: FollowUpSerializer(many=True), 404: E404},
     )
     @extend_schema(
         methods=["POST"],
         tags=TAGS,
-        summary=gettext_lazy("Log a follow-up"),
-        description=gettext_lazy(
+        summary=("Log a follow-up"),
+        description=(
             "A `grade_after` different from the lead's grade changes the grade (recorded in the grade history). "
             "Without `next_follow_up_at` the next follow-up falls due after the (new) grade's interval. The record "
             "waits for the manager's review. 400: invalid input, a time in the future or before the first visit, "
@@ -324,8 +323,8 @@ class LeadViewSet(ScopedViewSetMixin, mixins.ListModelMixin, viewsets.GenericVie
 
     @extend_schema(
         tags=TAGS,
-        summary=gettext_lazy("Record the deal"),
-        description=gettext_lazy(
+        summary=("Record the deal"),
+        description=(
             "Records the sale (price in CNY as a decimal string, kept exact) and makes the lead won. 400: invalid "
             "input, a negative price, delivery before the order, or a lead already won or merged. 403: not the "
             "lead's consultant or manager."
@@ -343,8 +342,8 @@ class LeadViewSet(ScopedViewSetMixin, mixins.ListModelMixin, viewsets.GenericVie
 
     @extend_schema(
         tags=TAGS,
-        summary=gettext_lazy("Assign the lead to a consultant"),
-        description=gettext_lazy(
+        summary=("Assign the lead to a consultant"),
+        description=(
             "Managers only (403 for anyone else). `assigned_to: null` puts the lead in the reclaim pool. 400: not an "
             "active consultant of the lead's store."
         ),
@@ -363,8 +362,8 @@ class LeadViewSet(ScopedViewSetMixin, mixins.ListModelMixin, viewsets.GenericVie
 
     @extend_schema(
         tags=TAGS,
-        summary=gettext_lazy("The lead's timeline"),
-        description=gettext_lazy(
+        summary=("The lead's timeline"),
+        description=(
             "Visits, follow-ups, grade changes, assignment changes and the deal, newest first. Each entry is "
             "`{kind, at, ...}` with the fields of its kind."
         ),
@@ -390,10 +389,10 @@ class LeadViewSet(ScopedViewSetMixin, mixins.ListModelMixin, viewsets.GenericVie
 @extend_schema_view(
     list=extend_schema(
         tags=TAGS,
-        summary=gettext_lazy("Follow-ups the caller may see"),
-        description=gettext_lazy("`review_status=pending` gives a manager's review queue."),
+        summary=("Follow-ups the caller may see"),
+        description=("`review_status=pending` gives a manager's review queue."),
     ),
-    retrieve=extend_schema(tags=TAGS, summary=gettext_lazy("Retrieve a follow-up"), responses={200: FollowUpSerializer,
+    retrieve=extend_schema(tags=TAGS, summary=("Retrieve a follow-up"), responses={200: FollowUpSerializer,
                                                                                                  404: E404}),
 )
 class FollowUpViewSet(ScopedViewSetMixin, viewsets.ReadOnlyModelViewSet):
@@ -405,8 +404,8 @@ class FollowUpViewSet(ScopedViewSetMixin, viewsets.ReadOnlyModelViewSet):
 
     @extend_schema(
         tags=TAGS,
-        summary=gettext_lazy("Approve or reject a follow-up"),
-        description=gettext_lazy(
+        summary=("Approve or reject a follow-up"),
+        description=(
             "The store's manager approves the record or rejects it with a comment saying what to fix. 400: a "
             "rejection without a comment, or a record already reviewed. 403: not the store's manager."
         ),

@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 
 from dealercrm.models import Role, Store, User, VehicleSeries
 
-from ..models import GRADE_ORDER, AssignmentChange, Channel, GradeChange, Lead, Source, Status, Visit, VisitStep
+from ..models import GRADE_ORDER, AssignmentChange, Channel, GradeChange, Lead, Source, Visit, VisitStep
 from ..phones import phone_normalize
 from ..rules import UNGRADED_FOLLOW_UP_DAYS, next_follow_up_due
 from ._common import (

@@ -9,7 +9,6 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -17,6 +16,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from dealercrm.models import Role, Store, User
+from dealercrm.selectors import store_cards
 
 from .. import selectors, services
 from ..filters import LeadFilterSet
@@ -58,18 +58,6 @@ def _with_phones(user: User, leads):
     return leads
 
 
-def _store_cards(user: User):
-    """The stores the user may see with their managers and consultants counted: one query."""
-    return (
-        Store.objects.visible_to(user)
-        .annotate(
-            consultants=Count("staff", filter=Q(staff__role=Role.CONSULTANT, staff__is_active=True)),
-            managers=Count("staff", filter=Q(staff__role=Role.MANAGER, staff__is_active=True)),
-        )
-        .order_by("name")
-    )
-
-
 # --- workspace ------------------------------------------------------------------------------------------------
 
 
@@ -94,7 +82,7 @@ def workspace(request: HttpRequest) -> HttpResponse:
     context = _workspace_context(user)
     is_group_level = user.is_superuser or user.role == Role.GROUP_ADMIN
     if is_group_level:
-        context["stores"] = _store_cards(user)
+        context["stores"] = store_cards(user=user)
     if context["can_log_visits"]:
         context["quick_form"] = QuickVisitForm()
     context["is_group_level"] = is_group_level
@@ -214,6 +202,9 @@ def _detail_context(request: HttpRequest, lead: Lead, **forms) -> dict:
         "timeline": timeline,
         "deal": next((entry.obj for entry in timeline if entry.kind == "deal"), None),
         "dwell_days": (now - lead.grade_since).days if lead.grade_since else None,
+        "max_dwell_days": (
+            selectors.grade_rule_limits(group_id=lead.store.group_id)[lead.grade][1] if lead.grade else None
+        ),
         "is_overdue": bool(lead.is_active and lead.next_follow_up_at and lead.next_follow_up_at < local_day_start()),
         "open_form": next(iter(forms), "follow_up"),
     }
