@@ -1,4 +1,5 @@
 from django import forms
+from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from .models import Role, Store
@@ -26,3 +27,14 @@ class StaffCreateForm(forms.Form):
             self.fields["role"].choices = [(Role.CONSULTANT, Role.CONSULTANT.label)]
             self.fields["store"].initial = actor.store_id
             self.fields["store"].widget = forms.HiddenInput()
+
+
+def add_service_errors(form: forms.Form, exc: ValidationError) -> None:
+    """Show a service's ValidationError on the form: on the field it names, else above the form."""
+    if hasattr(exc, "error_dict"):
+        for field, errors in exc.message_dict.items():
+            for error in errors:
+                form.add_error(field if field in form.fields else None, error)
+    else:
+        for error in exc.messages:
+            form.add_error(None, error)

@@ -8,7 +8,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from . import services
-from .forms import StaffCreateForm
+from .forms import StaffCreateForm, add_service_errors
 from .models import Role, User
 
 
@@ -37,9 +37,7 @@ def team(request):
             try:
                 user = services.staff_create(actor=actor, **form.cleaned_data)
             except ValidationError as exc:
-                for field, errors in exc.message_dict.items():
-                    for error in errors:
-                        form.add_error(field if field in form.fields else None, error)
+                add_service_errors(form, exc)
             except PermissionDenied:
                 form.add_error(None, _("You may not add this member of staff."))
             else:

@@ -4,7 +4,6 @@ ValidationError messages are copied back onto these forms' fields (see ``add_ser
 from __future__ import annotations
 
 from django import forms
-from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -75,17 +74,6 @@ def own_series():
     return VehicleSeries.objects.filter(brand__is_own=True, is_active=True).select_related("brand")
 
 
-def add_service_errors(form: forms.Form, exc: ValidationError) -> None:
-    """Show a service's ValidationError on the form: on the field it names, else above the form."""
-    if hasattr(exc, "error_dict"):
-        for field, errors in exc.message_dict.items():
-            for error in errors:
-                form.add_error(field if field in form.fields else None, error)
-    else:
-        for error in exc.messages:
-            form.add_error(None, error)
-
-
 class PhoneField(forms.CharField):
     """A phone typed as staff type it (138 0013 8000, +86 …); cleaned to E.164 or ``""``."""
 
@@ -101,6 +89,17 @@ class PhoneField(forms.CharField):
 
     def clean(self, value):
         return phone_normalize(super().clean(value))
+
+
+class _VisitTimesMixin:
+    """The customer leaves after arriving (checked here to show it on the field; the service checks it too)."""
+
+    def clean(self):
+        cleaned = super().clean()
+        arrived, left = cleaned.get("arrived_at"), cleaned.get("left_at")
+        if arrived and left and left < arrived:
+            self.add_error("left_at", _("The customer cannot leave before arriving."))
+        return cleaned
 
 
 class QuickVisitForm(forms.Form):
@@ -137,7 +136,7 @@ class QuickVisitForm(forms.Form):
         return {key: data.get(key) for key in ("name", "phone", "source", "channel", "series", "grade")}
 
 
-class VisitForm(QuickVisitForm):
+class VisitForm(_VisitTimesMixin, QuickVisitForm):
     """Every field of a showroom visit (the full /leads/visit/ page)."""
 
     store = forms.ModelChoiceField(label=_("Store"), queryset=Store.objects.none(), required=False)
@@ -175,13 +174,6 @@ class VisitForm(QuickVisitForm):
             self.fields["store"].queryset = Store.objects.visible_to(user).order_by("name")
             self.fields["store"].required = True
             self.fields["assigned_to"].label_from_instance = lambda u: f"{u} · {u.store}"
-
-    def clean(self):
-        cleaned = super().clean()
-        arrived, left = cleaned.get("arrived_at"), cleaned.get("left_at")
-        if arrived and left and left < arrived:
-            self.add_error("left_at", _("The customer cannot leave before arriving."))
-        return cleaned
 
     def service_kwargs(self) -> dict:
         data = self.cleaned_data
@@ -255,7 +247,7 @@ class DealForm(forms.Form):
         return cleaned
 
 
-class RevisitForm(forms.Form):
+class RevisitForm(_VisitTimesMixin, forms.Form):
     arrived_at = forms.DateTimeField(label=_("Arrived"), required=False, widget=DateTimeLocalInput())
     left_at = forms.DateTimeField(label=_("Left"), required=False, widget=DateTimeLocalInput())
     steps = forms.MultipleChoiceField(label=_("Steps taken"), choices=VisitStep.choices, required=False,
@@ -266,13 +258,6 @@ class RevisitForm(forms.Form):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["arrived_at"].initial = timezone.localtime().replace(second=0, microsecond=0)
-
-    def clean(self):
-        cleaned = super().clean()
-        arrived, left = cleaned.get("arrived_at"), cleaned.get("left_at")
-        if arrived and left and left < arrived:
-            self.add_error("left_at", _("The customer cannot leave before arriving."))
-        return cleaned
 
     def service_kwargs(self) -> dict:
         data = self.cleaned_data

@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from dealercrm.models import Role, Store, User
+from dealercrm.forms import add_service_errors
 from dealercrm.selectors import store_cards
 
 from .. import selectors, services
@@ -28,7 +29,6 @@ from ..forms import (
     QuickVisitForm,
     RevisitForm,
     VisitForm,
-    add_service_errors,
     style_filter_form,
 )
 from ..models import Lead, local_day_start

@@ -19,6 +19,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
+from dealercrm.forms import add_service_errors
 from dealercrm.models import Role, Store, User
 
 from .. import selectors, services
@@ -93,13 +94,6 @@ def _safe_next(request, fallback: str) -> str:
     ):
         return candidate
     return fallback
-
-
-def _add_service_errors(form, exc: ValidationError) -> None:
-    """Put a service's ValidationError on the form: on the field it names when the form has it, else on top."""
-    for field, errors in exc.message_dict.items():
-        for error in errors:
-            form.add_error(field if field in form.fields else None, error)
 
 
 def _with_facts(leads):
@@ -304,7 +298,7 @@ def bulk_move(request):
     try:
         moved = services.leads_bulk_reassign(actor=request.user, from_user=source, to_user=target)
     except ValidationError as exc:
-        _add_service_errors(form, exc)
+        add_service_errors(form, exc)
         return _page(request, "leads/manager/bulk_move.html", {"store": store, "form": form})
     if target:
         text = ngettext(
@@ -337,7 +331,7 @@ def lead_assign(request, pk):
                 actor=request.user, lead=lead, to_user=form.cleaned_data["to_user"], reason=form.cleaned_data["reason"]
             )
         except ValidationError as exc:
-            _add_service_errors(form, exc)
+            add_service_errors(form, exc)
         else:
             messages.success(
                 request, _("%(lead)s (#%(id)s) is now with %(name)s.")
@@ -402,7 +396,7 @@ def review(request, pk):
                 actor=request.user, follow_up=follow_up, approve=form.approve, comment=form.cleaned_data["comment"]
             )
         except ValidationError as exc:
-            _add_service_errors(form, exc)
+            add_service_errors(form, exc)
         else:
             follow_up = FollowUp.objects.select_related("lead__store", "created_by", "reviewed_by").get(pk=pk)
             if not request.htmx:
@@ -437,7 +431,7 @@ def merge(request):
             try:
                 services.lead_merge(actor=user, keep=keep, absorb=absorb)
             except ValidationError as exc:
-                _add_service_errors(form, exc)
+                add_service_errors(form, exc)
             else:
                 messages.success(
                     request,
