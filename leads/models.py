@@ -166,6 +166,8 @@ class Lead(models.Model):
     first_visit_at = models.DateTimeField(_("first visit"), default=timezone.now)
     last_contact_at = models.DateTimeField(_("last contact"), null=True, blank=True)
     next_follow_up_at = models.DateTimeField(_("next follow-up due"), null=True, blank=True)
+    # Kept by the follow-up service (and merge): the funnel's "followed-up" (F) is one indexed column, not a join.
+    first_follow_up_at = models.DateTimeField(_("first follow-up"), null=True, blank=True, editable=False)
     grade_since = models.DateTimeField(_("grade held since"), null=True, blank=True)
     merged_into = models.ForeignKey(
         "self", on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("merged into")

@@ -319,9 +319,9 @@ class _StorePlanner:
         plan.visits[0].needs_analysis = rng.random() < 0.85
         if grade:
             plan.grade_changes.append(GradeChange(lead=lead, from_grade=None, to_grade=grade, changed_at=arrived,
-                                                  changed_by=consultant, reason="首次到店定级"))
+                                                  changed_by=consultant, reason="Graded at the first visit"))
         plan.assignments.append(AssignmentChange(lead=lead, from_user=None, to_user=consultant, changed_at=arrived,
-                                                 changed_by=consultant, reason="首次到店"))
+                                                 changed_by=consultant, reason="First visit"))
         return plan
 
     def visit(self, lead, arrived, by, *, is_first=False, test_drive=False, quote=False, note="") -> Visit:
@@ -440,7 +440,7 @@ class _StorePlanner:
                                  grade_after=new_grade or grade, created_by=by)
             if new_grade:
                 plan.grade_changes.append(GradeChange(lead=lead, from_grade=grade, to_grade=new_grade,
-                                                      changed_at=moment, changed_by=by, reason="跟进后调整",
+                                                      changed_at=moment, changed_by=by, reason="Follow-up",
                                                       follow_up=follow_up))
                 grade, lead.grade, lead.grade_since = new_grade, new_grade, moment
             follow_up.next_follow_up_at = moment + timedelta(days=self.interval[grade])
@@ -531,6 +531,8 @@ def _yuan(amount: float, step: int) -> Decimal:
 def _insert(plans: list[_Plan], stores: list[Store]) -> None:
     """Write the plans in batches, parents first; then give every row its historical creation time (bulk_create
     stamps auto_now_add fields with the current time)."""
+    for plan in plans:
+        plan.lead.first_follow_up_at = min((f.occurred_at for f in plan.follow_ups), default=None)
     Lead.objects.bulk_create([p.lead for p in plans], batch_size=BATCH)
     for model, rows in [
         (Visit, [v for p in plans for v in sorted(p.visits, key=lambda v: v.arrived_at)]),

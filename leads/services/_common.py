@@ -73,6 +73,10 @@ def lock(lead: Lead, expected_version: int | None = None) -> Lead:
     return locked
 
 
+# Reasons the system writes (history, grade and assignment changes) are stored as English source strings marked
+# with gettext_noop and translated when shown ({% translate change.reason %}), so every reader sees their language.
+
+
 def bump(lead: Lead, fields: list[str], *, actor: User) -> None:
     """Save ``fields`` with the next version; the field history records ``actor`` even outside a request."""
     lead.version += 1

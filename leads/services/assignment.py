@@ -9,6 +9,7 @@ from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 from simple_history.utils import bulk_update_with_history
 
 from dealercrm.models import Role, Store, User
@@ -43,7 +44,7 @@ def lead_assign(*, actor: User, lead: Lead, to_user: User | None, reason: str = 
     if lead.assigned_to_id == (to_user.pk if to_user else None):
         return lead
     AssignmentChange.objects.create(lead=lead, from_user=lead.assigned_to, to_user=to_user, changed_by=actor,
-                                    reason=reason or _("Assigned by the manager"))
+                                    reason=reason or gettext_noop("Assigned by the manager"))
     lead.assigned_to = to_user
     bump(lead, ["assigned_to"], actor=actor)
     return lead
@@ -78,7 +79,7 @@ def leads_round_robin(*, actor: User, store: Store, leads: Iterable[Lead] | None
     batch = list(qs.order_by("first_visit_at", "pk"))
     if not batch:
         return 0
-    return _move(actor, batch, _consultants_by_load(store), _("Round-robin"))
+    return _move(actor, batch, _consultants_by_load(store), gettext_noop("Round-robin"))
 
 
 @transaction.atomic
@@ -100,4 +101,4 @@ def leads_bulk_reassign(*, actor: User, from_user: User, to_user: User | None = 
     if not batch:
         return 0
     targets = [to_user] if to_user else [u for u in _consultants_by_load(from_user.store) if u.pk != from_user.pk]
-    return _move(actor, batch, targets, _("Moved from %(name)s") % {"name": from_user})
+    return _move(actor, batch, targets, gettext_noop("Bulk move of a consultant's leads"))

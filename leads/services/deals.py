@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from dealercrm.models import User, VehicleSeries
 
@@ -35,6 +36,6 @@ def deal_record(*, actor: User, lead: Lead, price: Decimal, series: VehicleSerie
     lead.status = Status.WON
     lead.next_follow_up_at = None
     lead.last_contact_at = timezone.now()
-    lead._change_reason = "deal"
+    lead._change_reason = gettext_noop("Deal recorded")
     bump(lead, ["status", "next_follow_up_at", "last_contact_at"], actor=actor)
     return deal

@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from dealercrm.models import User
 
@@ -66,12 +67,15 @@ def follow_up_log(
     )
     if grade_after and grade_after != lead.grade:
         lead = lead_grade_change(actor=actor, lead=lead, to_grade=grade_after, follow_up=follow_up, at=occurred_at,
-                                 reason=_("Follow-up"))
+                                 reason=gettext_noop("Follow-up"))
     due = next_follow_up_at or next_follow_up_due(occurred_at, interval_days(lead.store.group_id, lead.grade))
     follow_up.next_follow_up_at = due
     follow_up.save(update_fields=["next_follow_up_at"])
     lead.next_follow_up_at = due
     fields = ["next_follow_up_at"]
+    if lead.first_follow_up_at is None or occurred_at < lead.first_follow_up_at:
+        lead.first_follow_up_at = occurred_at
+        fields.append("first_follow_up_at")
     if lead.last_contact_at is None or occurred_at > lead.last_contact_at:
         lead.last_contact_at = occurred_at
         fields.append("last_contact_at")

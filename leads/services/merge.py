@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Min
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from dealercrm.models import User
 
@@ -44,7 +45,7 @@ def lead_merge(*, actor: User, keep: Lead, absorb: Lead) -> Lead:
     absorb.status = Status.MERGED
     absorb.merged_into = keep
     absorb.next_follow_up_at = None
-    absorb._change_reason = f"merged into #{keep.pk}"
+    absorb._change_reason = gettext_noop("Merged into another lead")
     bump(absorb, ["status", "merged_into", "next_follow_up_at"], actor=actor)
 
     fields = []
@@ -62,11 +63,12 @@ def lead_merge(*, actor: User, keep: Lead, absorb: Lead) -> Lead:
     earliest = Visit.objects.filter(lead=keep).aggregate(first=Min("arrived_at"))["first"]
     keep.first_visit_at = min(keep.first_visit_at, absorb.first_visit_at, *([earliest] if earliest else []))
     keep.last_contact_at = max(filter(None, [keep.last_contact_at, absorb.last_contact_at]), default=None)
-    fields += ["first_visit_at", "last_contact_at"]
+    keep.first_follow_up_at = min(filter(None, [keep.first_follow_up_at, absorb.first_follow_up_at]), default=None)
+    fields += ["first_visit_at", "last_contact_at", "first_follow_up_at"]
     first_visit = Visit.objects.filter(lead=keep).order_by("arrived_at", "pk").first()
     Visit.objects.filter(lead=keep).exclude(pk=getattr(first_visit, "pk", None)).update(is_first=False)
     if first_visit:
         Visit.objects.filter(pk=first_visit.pk).update(is_first=True)
-    keep._change_reason = f"absorbed #{absorb.pk}"
+    keep._change_reason = gettext_noop("Absorbed a duplicate lead")
     bump(keep, fields, actor=actor)
     return keep

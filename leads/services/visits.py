@@ -10,6 +10,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from dealercrm.models import Role, Store, User, VehicleSeries
 
@@ -177,9 +178,9 @@ def visit_log(
         return _revisit(lock(existing), actor, visit_args)
     if grade:
         GradeChange.objects.create(lead=lead, from_grade=None, to_grade=grade, changed_at=arrived_at,
-                                   changed_by=actor, reason=_("Graded at the first visit"))
+                                   changed_by=actor, reason=gettext_noop("Graded at the first visit"))
     AssignmentChange.objects.create(lead=lead, from_user=None, to_user=assignee, changed_at=arrived_at,
-                                    changed_by=actor, reason=_("First visit"))
+                                    changed_by=actor, reason=gettext_noop("First visit"))
     visit = _visit_create(lead, actor, is_first=True, **visit_args)
     return VisitResult(lead=lead, visit=visit, is_revisit=False)
 
@@ -247,7 +248,7 @@ def lead_update(*, actor: User, lead: Lead, expected_version: int | None = None,
         if field != "next_follow_up_at":
             setattr(lead, field, changes[field])
     if changed:
-        lead._change_reason = "edit"
+        lead._change_reason = gettext_noop("Edited")
         bump(lead, changed, actor=actor)
     return lead
 

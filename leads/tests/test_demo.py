@@ -246,3 +246,11 @@ def test_seed_demo_reports_the_history_or_skips_it(stores, settings, capsys):
     call_command("seed_demo", no_history=True)
     assert "history" not in capsys.readouterr().out
     assert Lead.objects.count() == leads
+
+
+def test_first_follow_up_is_the_earliest_follow_up(stores):
+    from django.db.models import Min
+
+    leads = Lead.objects.filter(store__in=stores).annotate(first=Min("follow_ups__occurred_at"))
+    assert leads.exclude(first=None).count() > 0
+    assert not [lead.pk for lead in leads if lead.first_follow_up_at != lead.first]

@@ -276,7 +276,7 @@ def test_bulk_reassign_moves_everything_a_departing_consultant_holds(org):
     won.refresh_from_db()
     theirs.refresh_from_db()
     assert won.assigned_to == org.consultant and theirs.assigned_to == org.consultant2
-    assert Lead.objects.get(pk=mine[0].pk).history.first().history_change_reason.startswith("Moved from")
+    assert Lead.objects.get(pk=mine[0].pk).history.first().history_change_reason == "Bulk move of a consultant's leads"
 
 
 def test_round_robin_shares_unassigned_leads_evenly(org):
@@ -364,3 +364,13 @@ def test_a_merged_lead_cannot_be_worked(org):
     ):
         with pytest.raises(ValidationError):
             call()
+
+
+def test_first_follow_up_is_kept_on_the_lead(org):
+    lead = LeadFactory(store=org.store, assigned_to=org.consultant, first_visit_at=timezone.now() - timedelta(days=5))
+    assert lead.first_follow_up_at is None
+    first = services.follow_up_log(actor=org.consultant, lead=lead, method="phone", content="一",
+                                   occurred_at=timezone.now() - timedelta(days=2))
+    services.follow_up_log(actor=org.consultant, lead=lead, method="phone", content="二")
+    lead.refresh_from_db()
+    assert lead.first_follow_up_at == first.occurred_at

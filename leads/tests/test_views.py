@@ -308,7 +308,7 @@ def test_detail_shows_the_header_and_timeline(org, client, series):
     VisitFactory(lead=lead, test_drive=True)
     client.force_login(org.consultant)
     page = body(client.get(reverse("leads:detail", args=[lead.pk])))
-    assert "郑先生" in page and "星耀 L7" in page and "138 0013 8000" in page
+    assert "郑先生" in page and series.name_en in page and "138 0013 8000" in page
     assert "Test drive" in page or "试驾" in page
     assert 'id="pane-follow-up"' in page
 

@@ -69,6 +69,21 @@ def shot():
     return take
 
 
+def zh(text: str) -> str:
+    """The zh-hans translation of a UI source string: browser tests look at the pages in Chinese."""
+    from django.utils import translation
+
+    with translation.override("zh-hans"):
+        return translation.gettext(text)
+
+
+def zh_n(singular: str, plural: str, n: int) -> str:
+    from django.utils import translation
+
+    with translation.override("zh-hans"):
+        return translation.ngettext(singular, plural, n) % {"counter": n}
+
+
 def login(page, live_server, username, password):
     page.goto(f"{live_server.url}/accounts/login/")
     page.fill("input[name=username]", username)

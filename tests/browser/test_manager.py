@@ -11,7 +11,7 @@ from dealercrm.tests.factories import TEST_PASSWORD, ConsultantFactory
 from leads.models import FollowUp, Lead, ReviewStatus
 from leads.tests.factories import FollowUpFactory, LeadFactory, VisitFactory
 
-from .conftest import login
+from .conftest import login, zh, zh_n
 
 
 def top(page):
@@ -79,26 +79,26 @@ def test_manager_reviews_follow_ups_and_reads_the_allocation(org, live_server, p
     login(page, live_server, "m_north", TEST_PASSWORD)
 
     page.goto(f"{live_server.url}/leads/reviews/")
-    expect(page.get_by_role("heading", name="Follow-up reviews")).to_be_visible()
+    expect(page.get_by_role("heading", name=zh("Follow-up reviews"))).to_be_visible()
     cards = page.locator("article.mgr-review-card")
     expect(cards).to_have_count(len(NOTES))
 
     # Rejecting without a comment: the card stays, with the field error.
     first = page.locator(f"#review-{follow_ups[2].pk}")
-    first.get_by_role("button", name="Reject").click()
-    expect(first.locator(".invalid-feedback")).to_contain_text("Say why the record is rejected.")
+    first.get_by_role("button", name=zh("Reject")).click()
+    expect(first.locator(".invalid-feedback")).to_contain_text(zh("Say why the record is rejected."))
     assert FollowUp.objects.get(pk=follow_ups[2].pk).review_status == ReviewStatus.PENDING
 
     # With a comment: the card turns into its rejected state in place.
     comment = "请写清客户没接电话后的下一步安排。"
     first.get_by_role("textbox").fill(comment)
-    first.get_by_role("button", name="Reject").click()
+    first.get_by_role("button", name=zh("Reject")).click()
     expect(first).to_have_class(re.compile(r"\bmgr-review-rejected\b"))
     expect(first).to_contain_text(comment)
-    expect(first.get_by_role("button", name="Reject")).to_have_count(0)
+    expect(first.get_by_role("button", name=zh("Reject"))).to_have_count(0)
 
     approved = page.locator(f"#review-{follow_ups[0].pk}")
-    approved.get_by_role("button", name="Approve").click()
+    approved.get_by_role("button", name=zh("Approve")).click()
     expect(approved).to_have_class(re.compile(r"\bmgr-review-approved\b"))
 
     fu = FollowUp.objects.get(pk=follow_ups[2].pk)
@@ -128,7 +128,7 @@ def test_manager_reassigns_from_the_drilldown(org, live_server, page, shot):
     row = drill.locator("tbody tr").first
     lead_id = int(row.get_attribute("id").removeprefix("lead-row-"))
     row.get_by_role("combobox").select_option(label="陈静")
-    row.get_by_role("button", name="Reassign").click()
+    row.get_by_role("button", name=zh("Reassign")).click()
 
     done = page.locator(f"#lead-row-{lead_id}")
     expect(done).to_have_class(re.compile(r"\bmgr-row-done\b"))
@@ -161,7 +161,8 @@ def test_merge_page_shows_the_pair_and_the_confirmation(org, live_server, page, 
     expect(pair).to_contain_text("张伟")
     shot(top(page), "manager-merge-zh")
     pair.locator("a.btn-primary").click()
-    expect(page.get_by_text("All visits, follow-ups and history of")).to_be_visible()
+    expect(page.get_by_role("button", name=zh("Merge"))).to_be_visible()
+    expect(page.locator("main")).to_contain_text("张伟")
     shot(top(page), "manager-merge-confirm-zh")
 
 
@@ -169,15 +170,15 @@ def test_manager_moves_a_departed_consultants_leads(org, live_server, page, shot
     _store_with_work(org)
     login(page, live_server, "m_north", TEST_PASSWORD)
     page.goto(f"{live_server.url}/leads/allocation/")
-    page.locator("tr.mgr-row-departed").get_by_role("link", name="Move leads").click()
-    expect(page.get_by_role("heading", name="Move a consultant's leads")).to_be_visible()
-    page.get_by_role("button", name="Review the move").click()
+    page.locator("tr.mgr-row-departed").get_by_role("link", name=zh("Move leads")).click()
+    expect(page.get_by_role("heading", name=zh("Move a consultant's leads"))).to_be_visible()
+    page.get_by_role("button", name=zh("Review the move")).click()
 
-    expect(page.get_by_role("heading", name="Confirm the move")).to_be_visible()
+    expect(page.get_by_role("heading", name=zh("Confirm the move"))).to_be_visible()
     expect(page.locator(".mgr-confirm")).to_contain_text("4")
     shot(top(page), "manager-bulk-move-confirm-zh")
     assert Lead.objects.filter(assigned_to__username="c4_north", status="active").count() == 4
-    page.get_by_role("button", name="Move 4 leads").click()
+    page.get_by_role("button", name=zh_n("Move %(counter)s lead", "Move %(counter)s leads", 4)).click()
 
     expect(page.locator(".alert-success")).to_contain_text("4")
     expect(page.locator("tr.mgr-row-departed")).to_have_count(0)
