@@ -44,7 +44,8 @@ class RoundRobinForm(StoreScopedForm):
 class BulkMoveForm(StoreScopedForm):
     """Move every active lead of one consultant (often one who is leaving) to another, or share them out."""
 
-    from_user = ConsultantChoiceField(label=_("Move the leads of"), queryset=User.objects.none())
+    from_user = ConsultantChoiceField(label=_("Move the leads of"), queryset=User.objects.none(),
+                                      empty_label=_("Choose a consultant…"))
     to_user = ConsultantChoiceField(
         label=_("To"),
         queryset=User.objects.none(),
