@@ -3,6 +3,7 @@
 from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
+from funnel.api.views import MarketEstimateViewSet, TargetViewSet
 from leads.api.views import FollowUpViewSet, LeadViewSet
 
 from . import views
@@ -14,8 +15,11 @@ router.register("vehicles/brands", views.VehicleBrandViewSet, basename="vehicle-
 router.register("vehicles/series", views.VehicleSeriesViewSet, basename="vehicle-series")
 router.register("leads", LeadViewSet, basename="lead")
 router.register("follow-ups", FollowUpViewSet, basename="follow-up")
+router.register("funnel/targets", TargetViewSet, basename="funnel-target")
+router.register("funnel/market-estimates", MarketEstimateViewSet, basename="funnel-market-estimate")
 
 urlpatterns = [
     path("auth/token/", views.TokenView.as_view(), name="auth-token"),
+    path("funnel/", include("funnel.api.urls")),
     path("", include(router.urls)),
 ]

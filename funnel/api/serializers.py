@@ -1,0 +1,177 @@
+from datetime import timedelta
+
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from rest_framework import serializers
+
+from dealercrm.models import Store, User
+from leads.models import Source
+
+from ..models import MarketEstimate, Target
+from ..selectors import GROUP_BY
+
+MAX_DAYS = 3 * 366  # a longer range is a mistake or an attack, not a question a manager asks
+
+
+# --- query input ------------------------------------------------------------------------------------------------
+
+
+class SliceQuerySerializer(serializers.Serializer):
+    """The slice and period of a metrics or ladder query. Defaults: the current month to date."""
+
+    store = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False)
+    start = serializers.DateField(required=False)
+    end = serializers.DateField(required=False)
+    consultant = serializers.IntegerField(required=False, min_value=1)
+    source = serializers.ChoiceField(choices=Source.choices, required=False)
+    channel = serializers.IntegerField(required=False, min_value=1)
+    series = serializers.IntegerField(required=False, min_value=1)
+
+    def validate(self, attrs):
+        today = timezone.localdate()
+        attrs.setdefault("end", today)
+        attrs.setdefault("start", attrs["end"].replace(day=1))
+        if attrs["start"] > attrs["end"]:
+            raise serializers.ValidationError({"start": [_("The start must not be after the end.")]})
+        if attrs["end"] - attrs["start"] > timedelta(days=MAX_DAYS):
+            raise serializers.ValidationError({"end": [_("Ask for at most three years at a time.")]})
+        return attrs
+
+
+class MetricsQuerySerializer(SliceQuerySerializer):
+    group_by = serializers.ChoiceField(choices=GROUP_BY, required=False)
+
+
+class LeverPlanInputSerializer(serializers.Serializer):
+    target_units = serializers.IntegerField(min_value=0)
+    N = serializers.IntegerField(min_value=0)
+    K = serializers.FloatField(min_value=0, max_value=1)
+    F = serializers.FloatField(min_value=0, max_value=1)
+    C = serializers.FloatField(min_value=0, max_value=1)
+
+
+class RungRatesSerializer(serializers.Serializer):
+    def get_fields(self):
+        rate = {"min_value": 0, "max_value": 1, "required": False, "allow_null": True}
+        return {rung: serializers.FloatField(**rate) for rung in ("E->D", "D->C", "C->B", "B->A")}
+
+
+class LadderPlanInputSerializer(serializers.Serializer):
+    target_units = serializers.IntegerField(min_value=0, required=False)
+    target_revenue = serializers.DecimalField(max_digits=14, decimal_places=2, min_value=0, required=False)
+    average_order_value = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=0, required=False)
+    promotion_rates = RungRatesSerializer(required=False)
+    store = serializers.IntegerField(min_value=1, required=False)
+
+    def validate(self, attrs):
+        if attrs.get("target_units") is None:
+            if attrs.get("target_revenue") is None or not attrs.get("average_order_value"):
+                raise serializers.ValidationError(
+                    {"target_units": [_("Give target_units, or target_revenue with a positive average_order_value.")]}
+                )
+        return attrs
+
+
+class ProgressQuerySerializer(serializers.Serializer):
+    store = serializers.IntegerField(min_value=1, required=False)
+    month = serializers.DateField(required=False, input_formats=["%Y-%m", "%Y-%m-%d"])
+
+
+# --- output (documentation of the shapes the selectors return) --------------------------------------------------
+
+
+def _rate(help_text=""):
+    return serializers.FloatField(allow_null=True, min_value=0, max_value=1, help_text=help_text)
+
+
+class NBySourceSerializer(serializers.Serializer):
+    walk_in = serializers.IntegerField()
+    referral = serializers.IntegerField()
+    outbound = serializers.IntegerField()
+
+
+class GradeSharesSerializer(serializers.Serializer):
+    def get_fields(self):
+        return {g: _rate() for g in "ABCDE"}
+
+
+class FiguresSerializer(serializers.Serializer):
+    N = serializers.IntegerField(help_text="Cohort size: leads whose first visit falls in the period.")
+    N_by_source = NBySourceSerializer()
+    revisits = serializers.IntegerField(help_text="Re-visits in the period (not in N).")
+    valid = serializers.IntegerField(help_text="Cohort leads with a phone and a grade (as of the period's end).")
+    K = _rate("valid / N")
+    P = GradeSharesSerializer(help_text="Each grade's share among the graded valid leads; sums to 1.")
+    followed = serializers.IntegerField(help_text="Valid leads with a follow-up after the first visit (or won).")
+    F = _rate("followed / valid")
+    deals = serializers.IntegerField(help_text="Won leads of the cohort, whenever the deal was signed.")
+    C = _rate("deals / followed")
+    M = serializers.IntegerField(allow_null=True, help_text="Market estimate prorated over the period.")
+    penetration = _rate("N / M")
+
+
+class GroupFiguresSerializer(FiguresSerializer):
+    key = serializers.CharField(help_text="The group: a date (YYYY-MM-DD, the period's first day) or an id/code.")
+    label = serializers.CharField(allow_null=True)
+
+
+class GroupedMetricsSerializer(serializers.Serializer):
+    results = GroupFiguresSerializer(many=True)
+    total = FiguresSerializer()
+
+
+class RungsSerializer(serializers.Serializer):
+    def get_fields(self):
+        return {rung: _rate() for rung in ("E->D", "D->C", "C->B", "B->A", "E->A")}
+
+
+class LadderSerializer(serializers.Serializer):
+    counts = GradeSharesSerializer()
+    promotion_rates = RungsSerializer()
+
+
+class LeverPlanSerializer(serializers.Serializer):
+    projected_units = serializers.FloatField()
+    required = serializers.DictField(child=serializers.FloatField(allow_null=True))
+    unreachable = serializers.ListField(child=serializers.CharField())
+
+
+# --- targets and market estimates -------------------------------------------------------------------------------
+
+
+class MarketEstimateSerializer(serializers.ModelSerializer):
+    store = serializers.PrimaryKeyRelatedField(queryset=Store.objects.none())
+
+    class Meta:
+        model = MarketEstimate
+        fields = ["id", "store", "month", "estimate", "note", "updated_at"]
+        read_only_fields = ["id", "updated_at"]
+        validators = []  # one per store and month: the service replaces the existing row
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        request = self.context.get("request")
+        if request is not None:
+            self.fields["store"].queryset = Store.objects.visible_to(request.user)
+
+
+class TargetSerializer(serializers.ModelSerializer):
+    store = serializers.PrimaryKeyRelatedField(queryset=Store.objects.none())
+    consultant = serializers.PrimaryKeyRelatedField(queryset=User.objects.none(), required=False, allow_null=True)
+    revenue = serializers.DecimalField(max_digits=14, decimal_places=2, min_value=0, required=False, default=0)
+    average_order_value = serializers.DecimalField(
+        max_digits=12, decimal_places=2, min_value=0, required=False, allow_null=True
+    )
+
+    class Meta:
+        model = Target
+        fields = ["id", "store", "consultant", "month", "units", "revenue", "average_order_value", "updated_at"]
+        read_only_fields = ["id", "updated_at"]
+        validators = []
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        request = self.context.get("request")
+        if request is not None:
+            self.fields["store"].queryset = Store.objects.visible_to(request.user)
+            self.fields["consultant"].queryset = User.objects.visible_to(request.user)

@@ -1,0 +1,11 @@
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("metrics/", views.MetricsView.as_view(), name="funnel-metrics"),
+    path("ladder/", views.LadderView.as_view(), name="funnel-ladder"),
+    path("plan/", views.PlanView.as_view(), name="funnel-plan"),
+    path("ladder-plan/", views.LadderPlanView.as_view(), name="funnel-ladder-plan"),
+    path("progress/", views.ProgressView.as_view(), name="funnel-progress"),
+]

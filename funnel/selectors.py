@@ -1,0 +1,397 @@
+"""The funnel's reads: M/N/P/K/F/C for any slice and period, the ladder and its promotion rates, target progress.
+
+Definitions (DOMAIN §4, cohort basis): the cohort of a period is the leads whose *first* visit falls in it (merged
+leads excluded); what became of them is counted so far.
+
+- N: the cohort's size; N by source. Re-visits: re-visits (not first visits) whose arrival falls in the period, of
+  the slice's leads; they are not in N.
+- valid: a reachable phone and a grade (the grade as of the period's end; a won lead counts as valid).
+- K = valid / N. P: each grade's share among the valid leads with a grade, as of the period's end (sums to 1).
+- followed: valid leads with at least one follow-up after the first visit (or won). F = followed / valid.
+- deals: the cohort's won leads, whenever the deal was signed (a deal after the period still counts for its
+  cohort). C = deals / followed. So deals = N·K·F·C.
+- M: the managers' monthly estimates of the slice's stores, prorated by the days the period covers of each month;
+  penetration = N / M.
+
+Each figure family is one conditional-aggregation query: one for the cohort, one for re-visits, one for M,
+whatever the slice, period or grouping (never a Python loop over leads)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+
+from django.db import connection
+from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models.functions import TruncDay, TruncMonth, TruncWeek
+from django.utils import timezone
+
+from dealercrm.models import Store, User
+from leads.models import GRADE_ORDER, Deal, GradeChange, Lead, Source, Status, Visit
+
+from . import calc
+from .models import MarketEstimate, Target
+
+GRADES = ("A", "B", "C", "D", "E")
+GROUP_BY = ("day", "week", "month", "consultant", "source", "channel", "series", "store")
+TIME_KEYS = {"day": TruncDay, "week": TruncWeek, "month": TruncMonth}
+# For the other keys: the lead field grouped by and the field naming the group.
+FIELD_KEYS = {
+    "consultant": ("assigned_to", "assigned_to__display_name"),
+    "source": ("source", None),
+    "channel": ("channel", "channel__name"),
+    "series": ("series", "series__name"),
+    "store": ("store", "store__name"),
+}
+
+
+@dataclass
+class Slice:
+    """Which leads: scoped to ``user`` first, then narrowed. Empty lists/None mean "everything the user sees"."""
+
+    user: User
+    start: date
+    end: date  # inclusive
+    stores: list[Store] = field(default_factory=list)
+    consultant: User | None = None
+    source: str | None = None
+    channel_id: int | None = None
+    series_id: int | None = None
+
+    @property
+    def start_at(self) -> datetime:
+        return timezone.make_aware(datetime.combine(self.start, time.min))
+
+    @property
+    def end_at(self) -> datetime:
+        """The exclusive upper bound: midnight after ``end``, local time."""
+        return timezone.make_aware(datetime.combine(self.end + timedelta(days=1), time.min))
+
+    def leads(self) -> QuerySet[Lead]:
+        """The slice's leads (any first-visit date)."""
+        qs = Lead.objects.visible_to(self.user).not_merged()
+        if self.stores:
+            qs = qs.filter(store__in=[s.pk for s in self.stores])
+        if self.consultant is not None:
+            qs = qs.filter(assigned_to=self.consultant)
+        if self.source:
+            qs = qs.filter(source=self.source)
+        if self.channel_id:
+            qs = qs.filter(channel_id=self.channel_id)
+        if self.series_id:
+            qs = qs.filter(series_id=self.series_id)
+        return qs
+
+    def cohort(self) -> QuerySet[Lead]:
+        return self.leads().filter(first_visit_at__gte=self.start_at, first_visit_at__lt=self.end_at)
+
+
+def _n(condition: Q | None = None) -> Count:
+    # Count a NOT NULL column the covering index holds, not "id": it keeps index-only scans possible.
+    return Count("status", filter=condition) if condition is not None else Count("status")
+
+
+def _grade_field(qs: QuerySet[Lead], s: Slice) -> tuple[QuerySet[Lead], str]:
+    """The grade as of the period's end: the current grade when the period reaches today, otherwise the latest
+    grade change before the period's end (one indexed lookup per lead)."""
+    if s.end_at > timezone.now():
+        return qs, "grade"
+    before_end = (
+        GradeChange.objects.filter(lead=OuterRef("pk"), changed_at__lt=s.end_at)
+        .order_by("-changed_at", "-pk")
+        .values("to_grade")[:1]
+    )
+    return qs.annotate(grade_at_end=Subquery(before_end)), "grade_at_end"
+
+
+def _cohort_aggregates(grade_field: str) -> dict:
+    has_phone = ~Q(phone="")
+    won = Q(status=Status.WON)
+    valid = has_phone & (Q(**{f"{grade_field}__isnull": False}) | won)
+    followed = valid & (Q(first_follow_up_at__isnull=False) | won)
+    aggregates = {
+        "N": _n(),
+        **{f"N_{source}": _n(Q(source=source)) for source in Source.values},
+        "valid": _n(valid),
+        "followed": _n(followed),
+        "deals": _n(won),
+        **{f"P_{g}": _n(has_phone & Q(**{grade_field: g})) for g in GRADES},
+    }
+    return aggregates
+
+
+def _empty_counts() -> dict:
+    return {"N": 0, **{f"N_{s}": 0 for s in Source.values}, "valid": 0, "followed": 0, "deals": 0,
+            **{f"P_{g}": 0 for g in GRADES}, "revisits": 0, "M": 0.0}
+
+
+def _figures(counts: dict, *, with_m: bool = True) -> dict:
+    """The API's shape from summed counts: rates computed, P from the grade counts."""
+    graded = sum(counts[f"P_{g}"] for g in GRADES)
+    m = round(counts["M"]) if with_m and counts["M"] else None
+    return {
+        "N": counts["N"],
+        "N_by_source": {s: counts[f"N_{s}"] for s in Source.values},
+        "revisits": counts["revisits"],
+        "valid": counts["valid"],
+        "K": calc.rate(counts["valid"], counts["N"]),
+        "P": {g: calc.rate(counts[f"P_{g}"], graded) for g in GRADES},
+        "followed": counts["followed"],
+        "F": calc.rate(counts["followed"], counts["valid"]),
+        "deals": counts["deals"],
+        "C": calc.rate(counts["deals"], counts["followed"]),
+        "M": m,
+        "penetration": calc.rate(counts["N"], m) if m else None,
+    }
+
+
+def _key(value, group_by: str):
+    if group_by in TIME_KEYS:
+        return timezone.localtime(value).date().isoformat() if isinstance(value, datetime) else value.isoformat()
+    return value
+
+
+def _m_by_key(s: Slice, group_by: str | None) -> dict:
+    """M per group key (store, or day/week/month) prorated over the period; None-keyed total otherwise."""
+    estimates = MarketEstimate.objects.visible_to(s.user).filter(
+        month__gte=s.start.replace(day=1), month__lte=s.end
+    )
+    store_ids = [st.pk for st in s.stores] if s.stores else None
+    if store_ids is not None:
+        estimates = estimates.filter(store__in=store_ids)
+    elif s.consultant is not None and s.consultant.store_id:
+        estimates = estimates.filter(store=s.consultant.store_id)
+    totals: dict = defaultdict(float)
+    for store_id, month, estimate in estimates.values_list("store_id", "month", "estimate"):
+        if group_by == "store":
+            totals[store_id] += calc.prorate(estimate, month=month, start=s.start, end=s.end)
+        elif group_by in TIME_KEYS:
+            first, last = calc.month_bounds(month)
+            day = max(first, s.start)
+            while day <= min(last, s.end):
+                key = _time_bucket(day, group_by)
+                totals[key] += estimate / last.day
+                day += timedelta(days=1)
+        else:
+            totals[None] += calc.prorate(estimate, month=month, start=s.start, end=s.end)
+    return totals
+
+
+def _time_bucket(day: date, group_by: str) -> str:
+    if group_by == "month":
+        return day.replace(day=1).isoformat()
+    if group_by == "week":
+        return (day - timedelta(days=day.weekday())).isoformat()
+    return day.isoformat()
+
+
+def funnel_metrics(s: Slice, *, group_by: str | None = None) -> dict:
+    """The funnel's figures for the slice and period (see the module docstring for definitions). Without
+    ``group_by``: one figure set. With it: ``{"results": [{"key", "label", ...figures}], "total": {...}}``.
+    Three queries whatever the data size or grouping."""
+    if group_by is not None and group_by not in GROUP_BY:
+        raise ValueError(f"unknown group_by {group_by!r}")
+    cohort, grade_field = _grade_field(s.cohort(), s)
+    aggregates = _cohort_aggregates(grade_field)
+    revisits = Visit.objects.filter(
+        is_first=False, arrived_at__gte=s.start_at, arrived_at__lt=s.end_at, lead__in=s.leads().values("pk")
+    )
+    m_totals = _m_by_key(s, group_by)
+
+    if group_by is None:
+        counts = _empty_counts()
+        counts.update(cohort.aggregate(**aggregates))
+        counts["revisits"] = revisits.count()
+        counts["M"] = m_totals.get(None, 0.0)
+        return _figures(counts)
+
+    tz = timezone.get_current_timezone()
+    if group_by in TIME_KEYS:
+        trunc = TIME_KEYS[group_by]
+        lead_rows = cohort.annotate(k=trunc("first_visit_at", tzinfo=tz)).values("k").annotate(**aggregates)
+        visit_rows = revisits.annotate(k=trunc("arrived_at", tzinfo=tz)).values("k").annotate(n=Count("pk"))
+        label_field = None
+    else:
+        key_field, label_field = FIELD_KEYS[group_by]
+        names = [key_field] + ([label_field] if label_field else [])
+        lead_rows = cohort.annotate(k=F(key_field)).values("k", *names[1:]).annotate(**aggregates)
+        visit_rows = revisits.annotate(k=F(f"lead__{key_field}")).values("k").annotate(n=Count("pk"))
+
+    groups: dict = {}
+    labels: dict = {}
+    for row in lead_rows.order_by():
+        key = _key(row.pop("k"), group_by)
+        if label_field:
+            labels[key] = row.pop(label_field, None)
+        counts = groups.setdefault(key, _empty_counts())
+        for name, value in row.items():
+            counts[name] += value
+    for row in visit_rows.order_by():
+        key = _key(row["k"], group_by)
+        groups.setdefault(key, _empty_counts())["revisits"] += row["n"]
+    with_m = group_by == "store" or group_by in TIME_KEYS
+    if with_m:
+        for key, m in m_totals.items():
+            groups.setdefault(key, _empty_counts())["M"] += m
+
+    total = _empty_counts()
+    for counts in groups.values():
+        for name, value in counts.items():
+            total[name] += value
+    if not with_m:
+        total["M"] = m_totals.get(None, 0.0)
+    results = []
+    for key in sorted(groups, key=lambda k: (k is None, str(k))):
+        if group_by == "source":
+            label = str(Source(key).label)
+        elif label_field:
+            label = labels.get(key)
+        else:
+            label = key
+        results.append({"key": key, "label": label, **_figures(groups[key], with_m=with_m)})
+    return {"results": results, "total": _figures(total)}
+
+
+# --- the ladder -------------------------------------------------------------------------------------------------
+
+NEXT_GRADE = {"E": "D", "D": "C", "C": "B", "B": "A"}
+RUNG_NAMES = {"E": "E->D", "D": "D->C", "C": "C->B", "B": "B->A"}
+
+
+def ladder_counts(s: Slice) -> dict:
+    """Active leads per grade now, in total and per consultant. One query."""
+    rows = (
+        s.leads().filter(status=Status.ACTIVE)
+        .values("assigned_to", "assigned_to__display_name", "assigned_to__username")
+        .annotate(**{g: _n(Q(grade=g)) for g in GRADES}, ungraded=_n(Q(grade__isnull=True)))
+        .order_by()
+    )
+    total = dict.fromkeys(GRADES, 0) | {"ungraded": 0}
+    by_consultant = []
+    for row in rows:
+        counts = {g: row[g] for g in GRADES} | {"ungraded": row["ungraded"]}
+        for name, value in counts.items():
+            total[name] += value
+        by_consultant.append({
+            "consultant": row["assigned_to"],
+            "name": row["assigned_to__display_name"] or row["assigned_to__username"],
+            "counts": counts,
+        })
+    by_consultant.sort(key=lambda r: (r["consultant"] is None, r["name"] or ""))
+    return {"counts": total, "by_consultant": by_consultant}
+
+
+def promotion_rates(s: Slice, *, by_consultant: bool = False) -> dict:
+    """Promotion rates over the period from the grade-change history (DOMAIN §3).
+
+    For X in E, D, C, B: among the slice's leads that held grade X at some moment of the period, the share that
+    moved up from X to the next grade by the period's end. E->A: among leads that held E during the period, the
+    share that reached A (after holding E) by the period's end. Returns ``{"rates": {...}, "held": {...},
+    "promoted": {...}}``, and with ``by_consultant`` the same per current consultant. One SQL query: a window over
+    each lead's grade changes turns them into spells (grade, since, until, next grade)."""
+    lead_sql, lead_params = s.leads().values("pk").query.sql_with_params()
+    gc, lead = GradeChange._meta.db_table, Lead._meta.db_table
+    adapt = connection.ops.adapt_datetimefield_value
+    start, end = adapt(s.start_at), adapt(s.end_at)
+    who = "l.assigned_to_id" if by_consultant else "NULL"
+    next_case = "CASE sp.grade " + " ".join(f"WHEN '{x}' THEN '{y}'" for x, y in NEXT_GRADE.items()) + " END"
+    sql = f"""
+        WITH spells AS (
+            SELECT gc.lead_id, {who} AS who, gc.to_grade AS grade, gc.changed_at AS since,
+                   LEAD(gc.changed_at) OVER (PARTITION BY gc.lead_id ORDER BY gc.changed_at, gc.id) AS until,
+                   LEAD(gc.to_grade) OVER (PARTITION BY gc.lead_id ORDER BY gc.changed_at, gc.id) AS next_grade
+            FROM {gc} gc JOIN {lead} l ON l.id = gc.lead_id
+            WHERE gc.lead_id IN ({lead_sql}) AND gc.changed_at < %s
+        ),
+        held AS (
+            SELECT * FROM spells sp WHERE sp.until IS NULL OR sp.until >= %s
+        ),
+        e_held AS (
+            SELECT lead_id, who, MIN(since) AS e_since FROM held WHERE grade = 'E' GROUP BY lead_id, who
+        )
+        SELECT sp.who, sp.grade, COUNT(DISTINCT sp.lead_id),
+               COUNT(DISTINCT CASE WHEN sp.until IS NOT NULL AND sp.next_grade = {next_case} THEN sp.lead_id END)
+        FROM held sp WHERE sp.grade IN ('E', 'D', 'C', 'B')
+        GROUP BY sp.who, sp.grade
+        UNION ALL
+        SELECT e.who, 'E->A', COUNT(*),
+               COUNT(CASE WHEN EXISTS (SELECT 1 FROM spells a WHERE a.lead_id = e.lead_id AND a.grade = 'A'
+                                       AND a.since > e.e_since) THEN 1 END)
+        FROM e_held e GROUP BY e.who
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*lead_params, end, start])
+        rows = cursor.fetchall()
+    buckets: dict = defaultdict(lambda: {"held": {}, "promoted": {}})
+    for who, grade, held, promoted in rows:
+        name = RUNG_NAMES.get(grade, grade)
+        buckets[who]["held"][name] = held
+        buckets[who]["promoted"][name] = promoted
+
+    def shape(bucket) -> dict:
+        names = [*RUNG_NAMES.values(), "E->A"]
+        held = {n: bucket["held"].get(n, 0) for n in names}
+        promoted = {n: bucket["promoted"].get(n, 0) for n in names}
+        return {"rates": {n: calc.rate(promoted[n], held[n]) for n in names}, "held": held, "promoted": promoted}
+
+    if not by_consultant:
+        return shape(buckets[None])
+    return {who: shape(bucket) for who, bucket in buckets.items()}
+
+
+# --- targets ----------------------------------------------------------------------------------------------------
+
+
+def target_progress(*, user: User, store: Store, month: date, today: date | None = None) -> dict:
+    """The month's targets for the store and its consultants against deals ordered in the month (units, revenue),
+    with a run-rate projection to month end. Three queries."""
+    today = today or timezone.localdate()
+    first, last = calc.month_bounds(month)
+    targets = list(
+        Target.objects.visible_to(user).filter(store=store, month=first).select_related("consultant")
+    )
+    deals = (
+        Deal.objects.visible_to(user)
+        .filter(lead__store=store, ordered_at__gte=first, ordered_at__lte=last)
+        .values("lead__assigned_to")
+        .annotate(units=Count("pk"), revenue=Sum("price"))
+        .order_by()
+    )
+    done = {row["lead__assigned_to"]: row for row in deals}
+    store_units = sum(row["units"] for row in done.values())
+    store_revenue = sum((row["revenue"] for row in done.values()), start=0)
+
+    def line(target: Target | None, units: int, revenue) -> dict:
+        return {
+            "target_units": target.units if target else None,
+            "target_revenue": target.revenue if target else None,
+            "average_order_value": target.average_order_value if target else None,
+            "units": units,
+            "revenue": revenue,
+            "projected_units": calc.run_rate(done=units, month=first, today=today),
+            "progress": calc.rate(units, target.units) if target else None,
+        }
+
+    store_target = next((t for t in targets if t.consultant_id is None), None)
+    consultants = []
+    for target in targets:
+        if target.consultant_id is None:
+            continue
+        row = done.get(target.consultant_id, {})
+        consultants.append({"consultant": target.consultant_id, "name": str(target.consultant),
+                            **line(target, row.get("units", 0), row.get("revenue") or 0)})
+    return {"month": first.isoformat(), "store": line(store_target, store_units, store_revenue),
+            "consultants": consultants}
+
+
+def measured_promotion_rates(*, user: User, store: Store | None, today: date | None = None) -> dict:
+    """The promotion rates of the last 12 months for a store (or everything the user sees): the ladder plan's
+    default when no rates are given."""
+    today = today or timezone.localdate()
+    s = Slice(user=user, start=today - timedelta(days=365), end=today, stores=[store] if store else [])
+    return promotion_rates(s)["rates"]
+
+
+__all__ = ["GROUP_BY", "GRADE_ORDER", "Slice", "funnel_metrics", "ladder_counts", "promotion_rates",
+           "target_progress", "measured_promotion_rates"]
