@@ -39,3 +39,17 @@ messages: venv
 
 clean:
 	rm -rf $(VENV) staticfiles
+
+# The benchmark data set (benchmarks/README.md): LEADS leads in their own database, created and migrated when
+# missing. Refuses when the bench group is already there: `make bench-seed BENCH_ARGS=--reset` reloads it.
+BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/dealercrm_bench
+LEADS ?= 1000000
+BENCH_ARGS ?=
+
+.PHONY: bench-seed
+bench-seed: venv
+	$(PY) -c 'import sys, benchmarks; print("database", sys.argv[1].rsplit("/", 1)[-1], "created" if benchmarks.ensure_database(sys.argv[1]) else "exists")' \
+		"$(BENCH_DATABASE_URL)"
+	DEBUG=0 SECRET_KEY=$${SECRET_KEY:-bench-only} DATABASE_URL="$(BENCH_DATABASE_URL)" $(PY) manage.py migrate --verbosity 0
+	DEBUG=0 SECRET_KEY=$${SECRET_KEY:-bench-only} DATABASE_URL="$(BENCH_DATABASE_URL)" \
+		$(PY) manage.py seed_bench --leads $(LEADS) $(BENCH_ARGS)

@@ -11,7 +11,7 @@ How it is fast: leads are generated in first-visit order as plain tuples (no mod
 `chunk` leads, and times are kept as epoch seconds and turned into COPY text by table look-up (psycopg's datetime
 dumper would be the largest single cost). A writer thread COPYs chunk i while the main thread builds chunk i+1,
 so Python and PostgreSQL each keep one of the two cores busy. Foreign keys are checked set-based after the load
-(one anti-join per constraint) instead of row by row (see `_load`)."""
+(one anti-join per constraint) instead of row by row (see `_Loader.load`)."""
 
 from __future__ import annotations
 
@@ -254,10 +254,12 @@ def _organisation(rng: random.Random, count: int) -> _Org:
     rows = Store.objects.bulk_create([Store(group=group, name=name) for name, _ in sites])
     staff = [User(username="bench_admin", password=password, role=Role.GROUP_ADMIN, dealer_group=group,
                   display_name="钱总")]
-    plan = []
-    for number, store in enumerate(rows, 1):
-        consultants = rng.randint(*CONSULTANTS)
-        plan.append(consultants)
+    # Store traffic: the busiest store sees two to four times the quietest one's, and has a few more consultants.
+    weights = [rng.lognormvariate(0, 0.45) for _ in rows]
+    low, high = min(weights), max(weights)
+    plan = [CONSULTANTS[0] + round((CONSULTANTS[1] - CONSULTANTS[0]) * (w - low) / ((high - low) or 1))
+            for w in weights]
+    for number, (store, consultants) in enumerate(zip(rows, plan), 1):
         staff.append(User(username=f"bench{number:02d}_manager", password=password, role=Role.MANAGER,
                           dealer_group=group, store=store, display_name=_person(rng, rng.random() < 0.7)))
         staff += [User(username=f"bench{number:02d}_sales{n:02d}", password=password, role=Role.CONSULTANT,
@@ -265,10 +267,9 @@ def _organisation(rng: random.Random, count: int) -> _Org:
                   for n in range(1, consultants + 1)]
     users = iter(User.objects.bulk_create(staff)[1:])
     stores = []
-    for store, (_, district), consultants in zip(rows, sites, plan):
+    for store, (_, district), consultants, weight in zip(rows, sites, plan, weights):
         manager = next(users).pk
         team = [(next(users).pk, n % len(SHARE)) for n in range(consultants)]
-        weight = rng.lognormvariate(0, 0.45)  # a flagship store sees three to four times a small one's traffic
         stores.append(_Store(store.pk, district, weight, manager, team,
                              _table([((c, skill), SHARE[skill] * rng.uniform(0.8, 1.25)) for c, skill in team])))
     return _Org(group=group, stores=stores, staff=len(staff))
@@ -846,7 +847,7 @@ class _Loader:
         tick = time.perf_counter()
         with connection.cursor() as cursor:
             if self.fk_mode == "set-based":
-                _check_foreign_keys(cursor, names, self.log)
+                _check_foreign_keys(cursor, names)
             else:
                 cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # run the queued per-row checks now, timed
                 cursor.execute("SET CONSTRAINTS ALL DEFERRED")
@@ -900,7 +901,7 @@ class _Loader:
                         future.exception()
 
 
-def _check_foreign_keys(cursor, tables: list[str], log) -> None:
+def _check_foreign_keys(cursor, tables: list[str]) -> None:
     """Verify every foreign key of the loaded tables over all their rows, one anti-join per constraint."""
     cursor.execute("""
         SELECT c.conname, c.conrelid::regclass::text, a.attname, c.confrelid::regclass::text, af.attname

@@ -11,6 +11,7 @@ urlpatterns = [
     path("", leads_views.workspace, name="home"),
     path("", include("leads.urls")),
     path("team/", views.team, name="team"),
+    path("funnel/", include("funnel.urls")),
     path("accounts/login/", views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/password/", views.PasswordChangeView.as_view(), name="password_change"),

@@ -309,16 +309,17 @@ def promotion_rates(s: Slice, *, by_consultant: bool = False) -> dict:
         ),
         e_held AS (
             SELECT lead_id, who, MIN(since) AS e_since FROM held WHERE grade = 'E' GROUP BY lead_id, who
+        ),
+        a_last AS (
+            SELECT lead_id, MAX(since) AS a_since FROM spells WHERE grade = 'A' GROUP BY lead_id
         )
         SELECT sp.who, sp.grade, COUNT(DISTINCT sp.lead_id),
                COUNT(DISTINCT CASE WHEN sp.until IS NOT NULL AND sp.next_grade = {next_case} THEN sp.lead_id END)
         FROM held sp WHERE sp.grade IN ('E', 'D', 'C', 'B')
         GROUP BY sp.who, sp.grade
         UNION ALL
-        SELECT e.who, 'E->A', COUNT(*),
-               COUNT(CASE WHEN EXISTS (SELECT 1 FROM spells a WHERE a.lead_id = e.lead_id AND a.grade = 'A'
-                                       AND a.since > e.e_since) THEN 1 END)
-        FROM e_held e GROUP BY e.who
+        SELECT e.who, 'E->A', COUNT(*), COUNT(CASE WHEN a.a_since > e.e_since THEN 1 END)
+        FROM e_held e LEFT JOIN a_last a ON a.lead_id = e.lead_id GROUP BY e.who
     """
     with connection.cursor() as cursor:
         cursor.execute(sql, [*lead_params, end, start])
@@ -395,3 +396,272 @@ def measured_promotion_rates(*, user: User, store: Store | None, today: date | N
 
 __all__ = ["GROUP_BY", "GRADE_ORDER", "Slice", "funnel_metrics", "ladder_counts", "promotion_rates",
            "target_progress", "measured_promotion_rates"]
+
+
+# --- the dashboard's reads: nine control points per consultant, the monthly trend, progress per store -----------
+
+
+@dataclass
+class ControlPointRow:
+    """One consultant's line of the control-point table (DOMAIN §4, the nine control points). ``consultant_id``
+    None is the leads nobody holds. Rates are 0..1 (4 decimals) or None; counts are whole numbers."""
+
+    consultant_id: int | None
+    name: str | None
+    store_name: str | None = None
+    is_active: bool = True
+    N: int = 0
+    valid: int = 0
+    K: float | None = None
+    followed: int = 0
+    F: float | None = None
+    deals: int = 0
+    C: float | None = None
+    promotion: dict = field(default_factory=dict)  # "E->D" … "B->A", "E->A" → rate
+    held: dict = field(default_factory=dict)
+    promoted: dict = field(default_factory=dict)
+    follow_ups: int = 0
+    follow_ups_per_day: float | None = None
+    rejected: int = 0
+    overdue: int = 0
+    stale: int = 0
+    ladder: dict = field(default_factory=dict)  # "A" … "E", "ungraded" → active leads now
+    active: int = 0
+
+
+@dataclass
+class ControlPoints:
+    rows: list[ControlPointRow]
+    total: ControlPointRow
+    days: int  # the days the follow-ups are spread over
+
+
+def _period_days(s: Slice, today: date) -> int:
+    """The period's working days up to today. Showrooms open seven days a week (weekends are the busiest), so
+    every calendar day counts."""
+    return calc.overlap_days(s.start, s.end, s.start, today)
+
+
+def _group_ids(s: Slice) -> list[int]:
+    if s.stores:
+        return sorted({st.group_id for st in s.stores})
+    if s.user.dealer_group_id:
+        return [s.user.dealer_group_id]
+    from dealercrm.models import DealerGroup
+
+    return list(DealerGroup.objects.values_list("pk", flat=True))
+
+
+def stale_condition(*, group_ids: list[int], now: datetime) -> Q:
+    """Active leads held in their grade longer than the grade's max dwell (DOMAIN §3, 滞留), as one Q over the
+    lead's ``grade`` and ``grade_since`` with each group's own thresholds. One query per dealer group."""
+    from leads.selectors import grade_rule_limits
+
+    condition = Q(pk__in=[])
+    for group_id in group_ids:
+        limits = grade_rule_limits(group_id=group_id)
+        by_grade = Q(pk__in=[])
+        for grade, (_follow_up_days, max_dwell_days) in limits.items():
+            by_grade |= Q(grade=grade, grade_since__lt=now - timedelta(days=max_dwell_days))
+        condition |= (by_grade & Q(store__group_id=group_id)) if len(group_ids) > 1 else by_grade
+    return Q(status=Status.ACTIVE) & condition
+
+
+def control_points(s: Slice, *, now: datetime | None = None) -> ControlPoints:
+    """Per consultant of the slice (a consultant's own slice: their row only), the nine control points:
+
+    - cohort figures of the period: N, valid, K, followed, F, deals, C (definitions as in ``funnel_metrics``);
+    - promotion rates over the period (as ``promotion_rates``), with the counts behind them;
+    - follow-ups written in the period by the consultant on the slice's leads, per working day (every day of the
+      period up to today), and how many of those records the manager rejected;
+    - now: active leads per grade, overdue (next follow-up due before today) and stale (held in the grade longer
+      than the group's max dwell) leads.
+
+    ``total`` sums every row (leads nobody holds included). Six queries plus one per dealer group (the grade
+    rules), whatever the number of consultants or leads: each figure family is one conditional aggregate grouped
+    by consultant."""
+    now = now or timezone.now()
+    today = timezone.localtime(now).date()
+    from leads.models import FollowUp, ReviewStatus, local_day_start
+
+    # 1. The cohort, grouped by consultant.
+    cohort, grade_field = _grade_field(s.cohort(), s)
+    aggregates = _cohort_aggregates(grade_field)
+    cohort_rows = {
+        row["assigned_to"]: row
+        for row in cohort.values("assigned_to").annotate(
+            N=aggregates["N"], valid=aggregates["valid"], followed=aggregates["followed"], deals=aggregates["deals"]
+        ).order_by()
+    }
+    # 2. Promotion rates per consultant.
+    promotions = promotion_rates(s, by_consultant=True)
+    # 3. Follow-ups written in the period on the slice's leads, by author.
+    follow_ups = FollowUp.objects.filter(
+        lead__in=s.leads().values("pk"), occurred_at__gte=s.start_at, occurred_at__lt=s.end_at
+    )
+    if s.consultant is not None:
+        follow_ups = follow_ups.filter(created_by=s.consultant)
+    follow_up_rows = {
+        row["created_by"]: row
+        for row in follow_ups.values("created_by").annotate(
+            n=Count("pk"), rejected=Count("pk", filter=Q(review_status=ReviewStatus.REJECTED))
+        ).order_by()
+    }
+    # 4. The state now: the ladder, overdue and stale leads, in one pass over the active leads.
+    stale = stale_condition(group_ids=_group_ids(s), now=now)
+    now_rows = {
+        row["assigned_to"]: row
+        for row in s.leads().filter(status=Status.ACTIVE).values("assigned_to").annotate(
+            **{g: _n(Q(grade=g)) for g in GRADES},
+            ungraded=_n(Q(grade__isnull=True)),
+            active=_n(),
+            overdue=_n(Q(next_follow_up_at__lt=local_day_start(now))),
+            stale=_n(stale),
+        ).order_by()
+    }
+    # 5. Who the rows are: the slice's active consultants, and whoever else holds figures (a consultant who left,
+    # moved store or changed role), so that the rows add up to the store's figures.
+    keyed = (*cohort_rows, *promotions, *now_rows)
+    with_figures = {k for k in keyed if k is not None}
+    # A follow-up author who is not a consultant (a manager logging a call) is no row of this table.
+    authors = [k for k in follow_up_rows if k is not None]
+    consultants = User.objects.visible_to(s.user).filter(role=User.Role.CONSULTANT, is_active=True)
+    if s.consultant is not None:
+        consultants = consultants.filter(pk=s.consultant.pk)
+    elif s.stores:
+        consultants = consultants.filter(store__in=[st.pk for st in s.stores])
+    people = list(
+        User.objects.filter(
+            Q(pk__in=consultants.values("pk")) | Q(pk__in=with_figures)
+            | Q(pk__in=authors, role=User.Role.CONSULTANT)
+        )
+        .select_related("store").order_by("store__name", "display_name", "username")
+    )
+    keys: list = [p.pk for p in people]
+    if None in keyed:
+        keys.append(None)
+    names = {p.pk: p for p in people}
+
+    days = _period_days(s, today)
+    empty_rates = {"rates": {}, "held": {}, "promoted": {}}
+
+    def build(key) -> ControlPointRow:
+        person = names.get(key)
+        c, fu, nw = cohort_rows.get(key, {}), follow_up_rows.get(key, {}), now_rows.get(key, {})
+        pr = promotions.get(key, empty_rates)
+        return _control_row(
+            consultant_id=key, name=str(person) if person else None,
+            store_name=person.store.name if person and person.store_id else None,
+            is_active=person.is_active if person else True,
+            counts={name: c.get(name, 0) for name in ("N", "valid", "followed", "deals")},
+            held=pr["held"], promoted=pr["promoted"],
+            follow_ups=fu.get("n", 0), rejected=fu.get("rejected", 0), days=days,
+            now_counts={name: nw.get(name, 0) for name in (*GRADES, "ungraded", "active", "overdue", "stale")},
+        )
+
+    rows = [build(key) for key in keys]
+
+    def summed(attr: str) -> dict:
+        # Each lead counts under one consultant only, so the per-consultant counts add up to the store's.
+        return {n: sum(getattr(r, attr).get(n, 0) for r in rows) for n in [*RUNG_NAMES.values(), "E->A"]}
+
+    total = _control_row(
+        consultant_id=None, name=None,
+        counts={name: sum(getattr(r, name) for r in rows) for name in ("N", "valid", "followed", "deals")},
+        held=summed("held"), promoted=summed("promoted"),
+        follow_ups=sum(r.follow_ups for r in rows), rejected=sum(r.rejected for r in rows), days=days,
+        now_counts={
+            **{g: sum(r.ladder[g] for r in rows) for g in (*GRADES, "ungraded")},
+            **{name: sum(getattr(r, name) for r in rows) for name in ("active", "overdue", "stale")},
+        },
+    )
+    return ControlPoints(rows=rows, total=total, days=days)
+
+
+def _control_row(*, consultant_id, name, counts, held, promoted, follow_ups, rejected, days, now_counts,
+                 store_name=None, is_active=True) -> ControlPointRow:
+    names = [*RUNG_NAMES.values(), "E->A"]
+    held = {n: held.get(n, 0) for n in names}
+    promoted = {n: promoted.get(n, 0) for n in names}
+    return ControlPointRow(
+        consultant_id=consultant_id, name=name, store_name=store_name, is_active=is_active,
+        N=counts["N"], valid=counts["valid"], K=calc.rate(counts["valid"], counts["N"]),
+        followed=counts["followed"], F=calc.rate(counts["followed"], counts["valid"]),
+        deals=counts["deals"], C=calc.rate(counts["deals"], counts["followed"]),
+        promotion={n: calc.rate(promoted[n], held[n]) for n in names}, held=held, promoted=promoted,
+        follow_ups=follow_ups, follow_ups_per_day=round(follow_ups / days, 2) if days else None,
+        rejected=rejected,
+        overdue=now_counts["overdue"], stale=now_counts["stale"], active=now_counts["active"],
+        ladder={g: now_counts[g] for g in (*GRADES, "ungraded")},
+    )
+
+
+def monthly_trend(s: Slice, *, months: int = 12) -> list[dict]:
+    """The funnel month by month: the ``months`` calendar months up to the one holding ``s.end`` (the last month
+    cut at ``s.end``), oldest first, every month present (an empty month has N 0 and null rates). Each item is
+    ``{"month": "YYYY-MM-01", **figures}``. Three queries (``funnel_metrics`` grouped by month)."""
+    first = s.end.replace(day=1)
+    for _i in range(months - 1):
+        first = (first - timedelta(days=1)).replace(day=1)
+    trend_slice = Slice(user=s.user, start=first, end=s.end, stores=s.stores, consultant=s.consultant,
+                        source=s.source, channel_id=s.channel_id, series_id=s.series_id)
+    grouped = {row["key"]: row for row in funnel_metrics(trend_slice, group_by="month")["results"]}
+    empty = _figures(_empty_counts())
+    series = []
+    month = first
+    while month <= s.end:
+        key = month.isoformat()
+        row = grouped.get(key)
+        figures = {k: v for k, v in row.items() if k not in ("key", "label")} if row else dict(empty)
+        series.append({"month": key, **figures})
+        month = (month.replace(day=28) + timedelta(days=4)).replace(day=1)
+    return series
+
+
+def target_progress_by_store(*, user: User, stores: list[Store], month: date, today: date | None = None) -> list[dict]:
+    """Each store's month target (units, revenue in CNY) against the deals ordered in the month, with the run-rate
+    projection: the group admin's comparison. Two queries whatever the number of stores."""
+    today = today or timezone.localdate()
+    first, last = calc.month_bounds(month)
+    store_ids = [st.pk for st in stores]
+    targets = {
+        t.store_id: t
+        for t in Target.objects.visible_to(user).filter(store__in=store_ids, month=first, consultant__isnull=True)
+    }
+    done = {
+        row["lead__store"]: row
+        for row in Deal.objects.visible_to(user)
+        .filter(lead__store__in=store_ids, ordered_at__gte=first, ordered_at__lte=last)
+        .values("lead__store").annotate(units=Count("pk"), revenue=Sum("price")).order_by()
+    }
+    lines = []
+    for store in stores:
+        target, row = targets.get(store.pk), done.get(store.pk, {})
+        units, revenue = row.get("units", 0), row.get("revenue") or 0
+        lines.append({
+            "store": store.pk, "name": store.name,
+            "target_units": target.units if target else None,
+            "target_revenue": target.revenue if target else None,
+            "units": units, "revenue": revenue,
+            "projected_units": calc.run_rate(done=units, month=first, today=today),
+            "progress": calc.rate(units, target.units) if target else None,
+        })
+    return lines
+
+
+__all__ = [
+    "GRADE_ORDER",
+    "GROUP_BY",
+    "ControlPointRow",
+    "ControlPoints",
+    "Slice",
+    "control_points",
+    "funnel_metrics",
+    "ladder_counts",
+    "measured_promotion_rates",
+    "monthly_trend",
+    "promotion_rates",
+    "stale_condition",
+    "target_progress",
+    "target_progress_by_store",
+]

@@ -1,0 +1,411 @@
+"""The funnel pages: the dashboard's figures on the hand-built October cohort (see conftest.py), who sees what,
+bounded query counts, the control-point table, the planner partial, and the manager's M and target entry."""
+
+from datetime import date, timedelta
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from dealercrm.tests.factories import ConsultantFactory, StoreFactory, UserFactory
+from funnel.models import MarketEstimate, Target
+from funnel.tests.conftest import NOW, at, make_lead
+from leads.models import FollowUp, GradeRule, Lead, ReviewStatus
+
+pytestmark = pytest.mark.django_db
+
+DASHBOARD = reverse("funnel:dashboard")
+PLANNER = reverse("funnel:planner")
+MARKET = reverse("funnel:market")
+TARGETS = reverse("funnel:targets")
+OCTOBER = {"period": "custom", "start": "2026-10-01", "end": "2026-10-31"}
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+def client_for(user) -> Client:
+    client = Client(HTTP_ACCEPT_LANGUAGE="en")  # assertions read the English source strings
+    client.force_login(user)
+    return client
+
+
+def kpi(response, name: str) -> str:
+    """The text of a KPI tile (``data-kpi="K"``) in the rendered page."""
+    html = response.content.decode()
+    marker = f'data-kpi="{name}">'
+    start = html.index(marker) + len(marker)
+    return html[start:html.index("<", start)]
+
+
+def rows_by_consultant(response) -> dict:
+    return {p["row"].consultant_id: p["row"] for p in response.context["point_rows"]}
+
+
+# --- the dashboard's figures ---------------------------------------------------------------------------------------
+
+
+def test_the_manager_sees_octobers_exact_figures(cohort):
+    org = cohort.org
+    response = client_for(org.manager).get(DASHBOARD, OCTOBER)
+    assert response.status_code == 200
+    m = response.context["metrics"]
+    assert (m["N"], m["valid"], m["K"], m["followed"], m["F"], m["deals"], m["C"], m["M"]) == (
+        6, 4, 0.6667, 3, 0.75, 2, 0.6667, 300)
+    # Formatted as percentages with one decimal, "—" for nothing.
+    assert (kpi(response, "N"), kpi(response, "K"), kpi(response, "F"), kpi(response, "C")) == (
+        "6", "66.7%", "75.0%", "66.7%")
+    assert (kpi(response, "deals"), kpi(response, "M"), kpi(response, "penetration")) == ("2", "300", "2.0%")
+    # The charts get the same figures, with their labels, through json_script.
+    charts = response.context["charts"]
+    assert [step["value"] for step in charts["funnel"]] == [6, 4, 3, 2]
+    assert [step["rate_label"] for step in charts["funnel"]] == ["", "K 66.7%", "F 75.0%", "C 66.7%"]
+    assert charts["labels"]["valid"] == "Valid info"
+    assert 'id="fnl-chart-data" type="application/json"' in response.content.decode()
+    assert {g: item["share"] for g, item in zip("ABCDE", response.context["p_mix"], strict=True)} == {
+        "A": 0.25, "B": 0.25, "C": 0.0, "D": 0.25, "E": 0.25}
+    # The trend: 12 months to October, every month present.
+    trend = charts["trend"]
+    assert trend["months"][0] == "2025-11" and trend["months"][-1] == "2026-10"
+    assert (trend["N"][-1], trend["deals"][-1], trend["N"][0], trend["K"][0]) == (6, 2, 0, None)
+    # Sources in DOMAIN order, with conversion.
+    sources = {row["key"]: row for row in response.context["sources"]}
+    assert [row["key"] for row in response.context["sources"]] == ["walk_in", "referral", "outbound"]
+    assert (sources["walk_in"]["N"], sources["referral"]["N"], sources["outbound"]["N"]) == (4, 1, 1)
+
+
+def test_the_control_point_table_covers_each_consultant(cohort):
+    org = cohort.org
+    response = client_for(org.manager).get(DASHBOARD, OCTOBER)
+    rows = rows_by_consultant(response)
+    assert set(rows) == {org.consultant.pk, org.consultant2.pk}
+    c1, c2 = rows[org.consultant.pk], rows[org.consultant2.pk]
+    assert (c1.N, c1.valid, c1.K, c1.followed, c1.F, c1.deals, c1.C) == (4, 2, 0.5, 1, 0.5, 1, 1.0)
+    assert (c2.N, c2.valid, c2.K, c2.followed, c2.F, c2.deals, c2.C) == (2, 2, 1.0, 2, 1.0, 1, 0.5)
+    # Promotion rates per consultant add up to the store's (conftest: E->D 2/3, D->C 1/5, C->B 2/3, B->A 2/3).
+    total = response.context["points"].total
+    assert total.promotion == {"E->D": 0.6667, "D->C": 0.2, "C->B": 0.6667, "B->A": 0.6667, "E->A": 0.3333}
+    assert (total.N, total.deals) == (6, 2)
+    # Follow-ups written in October: L1 (c1), L5 and L6 (c2), over October's 31 days.
+    assert (c1.follow_ups, c2.follow_ups, response.context["points"].days) == (1, 2, 31)
+    assert c2.follow_ups_per_day == round(2 / 31, 2)
+    # The ladder now: active leads per grade (L1 and L6 are won).
+    assert c1.ladder == {"A": 1, "B": 0, "C": 0, "D": 2, "E": 2, "ungraded": 2}  # E: L3 and November's lead
+    html = response.content.decode()
+    assert "E→D" in html and "Store total" in html
+
+
+def test_stale_overdue_and_rejections_on_a_hand_built_store(org, frozen):
+    """Stale: held longer than the grade's max dwell, with the group's own rule where it has one (C: 30 days here,
+    150 by default). Overdue: active, due before today. Rejections: the consultant's records of the period."""
+    GradeRule.objects.create(group=org.group, grade="C", meaning="test", follow_up_days=14, max_dwell_days=30)
+    c1, c2, s = org.consultant, org.consultant2, org.store
+
+    def lead(person, grade, held_days, *, due=None, status="active", store=s):
+        return Lead.objects.create(
+            store=store, assigned_to=person, name="x", source="walk_in", grade=grade, status=status,
+            grade_since=NOW - timedelta(days=held_days), first_visit_at=NOW - timedelta(days=held_days),
+            next_follow_up_at=due,
+        )
+
+    lead(c1, "A", 91, due=NOW - timedelta(days=1))         # stale, overdue
+    lead(c1, "A", 89, due=NOW - timedelta(hours=2))        # due today: neither
+    lead(c1, "E", 15, due=NOW + timedelta(days=1))         # stale (E: 14 days)
+    lead(c1, "C", 40)                                      # stale under the group's rule only
+    lead(c1, "D", 200, due=NOW - timedelta(days=9), status="won")  # won: neither
+    fresh = lead(c2, "B", 10, due=NOW - timedelta(days=3))  # overdue only
+    lead(c2, "B", 121)                                     # stale (B: 120 days)
+    lead(org.consultant_b, "A", 300, due=NOW - timedelta(days=5), store=org.store2)  # another store's
+    FollowUp.objects.create(lead=fresh, occurred_at=NOW - timedelta(days=2), method="phone", content="…",
+                            created_by=c2, review_status=ReviewStatus.REJECTED)
+    FollowUp.objects.create(lead=fresh, occurred_at=NOW - timedelta(days=1), method="phone", content="…",
+                            created_by=c2, review_status=ReviewStatus.APPROVED)
+
+    response = client_for(org.manager).get(DASHBOARD, {"period": "this_month"})
+    rows = rows_by_consultant(response)
+    assert (rows[c1.pk].stale, rows[c1.pk].overdue, rows[c1.pk].rejected) == (3, 1, 0)
+    assert (rows[c2.pk].stale, rows[c2.pk].overdue, rows[c2.pk].rejected, rows[c2.pk].follow_ups) == (1, 1, 1, 2)
+    total = response.context["points"].total
+    assert (total.stale, total.overdue, total.rejected) == (4, 2, 1)  # the other store's lead is not here
+    assert response.context["points"].days == 23  # 2026-11-01 … today (the 23rd)
+
+
+# --- who sees what -------------------------------------------------------------------------------------------------
+
+
+def test_a_consultant_sees_only_their_own_numbers_and_row(cohort):
+    org = cohort.org
+    response = client_for(org.consultant).get(DASHBOARD, OCTOBER)
+    assert response.status_code == 200
+    m = response.context["metrics"]
+    assert (m["N"], m["K"], m["F"], m["C"], m["deals"]) == (4, 0.5, 0.5, 1.0, 1)
+    assert list(rows_by_consultant(response)) == [org.consultant.pk]
+    assert response.context["is_consultant"] and not response.context["can_manage"]
+    html = response.content.decode()
+    assert str(org.consultant2) not in html
+    assert MARKET not in html  # no links to the manager's entry pages
+
+
+@pytest.mark.parametrize("param", ["consultant", "store"])
+def test_a_consultant_gets_404_for_anyone_elses_figures(cohort, param):
+    org = cohort.org
+    other = {"consultant": org.consultant2.pk, "store": org.store2.pk}[param]
+    assert client_for(org.consultant).get(DASHBOARD, {**OCTOBER, param: other}).status_code == 404
+    assert client_for(org.consultant).get(DASHBOARD, {**OCTOBER, param: "garbage"}).status_code == 404
+
+
+def test_the_group_admin_picks_either_store_or_all(cohort):
+    org = cohort.org
+    admin = client_for(org.admin)
+    assert admin.get(DASHBOARD, {**OCTOBER, "store": org.store.pk}).context["metrics"]["N"] == 6
+    assert admin.get(DASHBOARD, {**OCTOBER, "store": org.store2.pk}).context["metrics"]["N"] == 1
+    everything = admin.get(DASHBOARD, OCTOBER)  # default for a group admin: every store of the group
+    assert everything.context["store"] is None and everything.context["metrics"]["N"] == 7
+    assert admin.get(DASHBOARD, {**OCTOBER, "store": "all"}).context["metrics"]["N"] == 7
+    # Per store progress for the group's comparison.
+    assert [line["name"] for line in everything.context["progress_stores"]] == ["Alpha North", "Alpha South"]
+    # One consultant of the store: their numbers.
+    one = admin.get(DASHBOARD, {**OCTOBER, "store": org.store.pk, "consultant": org.consultant2.pk})
+    assert one.context["metrics"]["N"] == 2 and list(rows_by_consultant(one)) == [org.consultant2.pk]
+
+
+def test_foreign_stores_are_404(cohort):
+    org = cohort.org
+    assert client_for(org.other_admin).get(DASHBOARD, {**OCTOBER, "store": org.store.pk}).status_code == 404
+    assert client_for(org.manager).get(DASHBOARD, {**OCTOBER, "store": org.store2.pk}).status_code == 404
+    assert client_for(org.other_admin).get(DASHBOARD, {"consultant": org.consultant.pk}).status_code == 404
+
+
+def test_the_dashboard_needs_a_role(org):
+    nobody = UserFactory(username="nobody", role="", store=None, dealer_group=None)
+    assert client_for(nobody).get(DASHBOARD).status_code == 403
+    assert Client().get(DASHBOARD).status_code == 302
+
+
+def test_htmx_gets_the_dashboard_body_only(cohort):
+    response = client_for(cohort.org.manager).get(DASHBOARD, OCTOBER, **HTMX, HTTP_HX_TARGET="fnl-dashboard")
+    html = response.content.decode()
+    assert response.status_code == 200 and "<html" not in html and 'id="fnl-dashboard"' in html
+
+
+def test_bad_dates_show_errors_and_this_month(cohort):
+    response = client_for(cohort.org.manager).get(DASHBOARD, {"period": "custom", "start": "2026-10-31",
+                                                              "end": "2026-10-01"})
+    assert response.status_code == 200
+    assert "The end comes before the start." in response.content.decode()
+    assert response.context["start"] == date(2026, 11, 1)
+
+
+def test_a_missing_m_links_the_manager_to_the_entry_page(cohort):
+    org = cohort.org
+    response = client_for(org.manager).get(DASHBOARD, {"period": "this_month"})  # November: no M
+    assert response.context["metrics"]["M"] is None
+    assert kpi(response, "penetration") == "—"
+    assert f'href="{MARKET}?store={org.store.pk}"' in response.content.decode()
+
+
+# --- query counts --------------------------------------------------------------------------------------------------
+
+
+def _count(client) -> int:
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(DASHBOARD, OCTOBER).status_code == 200
+    return len(queries)
+
+
+def test_the_dashboard_runs_a_fixed_number_of_queries(cohort, django_assert_max_num_queries):
+    org = cohort.org
+    client = client_for(org.manager)
+    with django_assert_max_num_queries(30):
+        client.get(DASHBOARD, OCTOBER)
+    before = _count(client)
+    # More consultants, leads, follow-ups, grade changes and targets: not one query more.
+    for i in range(3):
+        person = ConsultantFactory(username=f"more{i}", store=org.store)
+        Target.objects.create(store=org.store, consultant=person, month=date(2026, 10, 1), units=3)
+        for j in range(4):
+            make_lead(org.store, person, f"M{i}{j}", first=at(10, 5 + j), phone=f"+8613900{i:02d}{j:04d}",
+                      grades=[("E", at(10, 5 + j)), ("D", at(10, 9 + j))], follow_ups=[at(10, 10 + j)])
+    assert _count(client) == before
+
+
+def test_the_group_admins_all_stores_view_is_bounded_too(cohort, django_assert_max_num_queries):
+    client = client_for(cohort.org.admin)
+    with django_assert_max_num_queries(30):
+        assert client.get(DASHBOARD, OCTOBER).status_code == 200
+    before = _count(client)
+    for i in range(3):  # more stores in the group: their progress lines come from the same two queries
+        StoreFactory(group=cohort.org.group, name=f"Alpha {i}")
+    assert _count(client) == before
+
+
+# --- the planner ---------------------------------------------------------------------------------------------------
+
+
+def test_the_planner_works_the_domain_example(org):
+    response = client_for(org.manager).post(PLANNER, {"target_units": 90, "N": 1500, "K": 60, "F": 40, "C": 20},
+                                            **HTMX)
+    assert response.status_code == 200
+    plan = response.context["planner"]
+    assert plan["projected"] == "72.0"
+    levers = {lever["key"]: lever for lever in plan["levers"]}
+    assert {k: lever["required"] for k, lever in levers.items()} == {
+        "N": "1,875", "K": "75.0%", "F": "50.0%", "C": "25.0%"}
+    assert not any(lever["unreachable"] for lever in levers.values())
+    html = response.content.decode()
+    assert "<html" not in html and 'data-plan="projected">72.0<' in html
+    assert 'data-plan="required-N">1,875<' in html
+    assert len(plan["ladder"]) == 5 and plan["ladder"][0]["need"] == "90"  # A = the unit target
+
+
+def test_the_planner_flags_unreachable_levers(org):
+    response = client_for(org.manager).post(PLANNER, {"target_units": 90, "N": 100, "K": 60, "F": 40, "C": 20},
+                                            **HTMX)
+    levers = {lever["key"]: lever for lever in response.context["planner"]["levers"]}
+    assert [k for k, lever in levers.items() if lever["unreachable"]] == ["K", "F", "C"]
+    assert levers["K"]["required"] == "1125.0%"
+    assert "out of reach" in response.content.decode()
+
+
+def test_the_planner_reports_bad_input(org):
+    response = client_for(org.manager).post(PLANNER, {"target_units": "-3", "N": "lots", "K": 150, "F": 40, "C": ""},
+                                            **HTMX)
+    assert response.status_code == 200
+    assert response.context["planner"] is None
+    assert set(response.context["planner_form"].errors) == {"target_units", "N", "K", "C"}
+    assert 'aria-invalid="true"' in response.content.decode()
+
+
+def test_the_planner_keeps_to_the_users_scope(org):
+    data = {"target_units": 9, "N": 100, "K": 60, "F": 40, "C": 20}
+    assert client_for(org.manager).post(PLANNER, {**data, "store": org.store2.pk}, **HTMX).status_code == 404
+    assert client_for(org.consultant).post(PLANNER, {**data, "consultant": org.consultant2.pk},
+                                           **HTMX).status_code == 404
+
+
+# --- M entry -------------------------------------------------------------------------------------------------------
+
+
+def test_the_manager_sees_and_sets_m(cohort):
+    org = cohort.org
+    client = client_for(org.manager)
+    page = client.get(MARKET)
+    assert page.status_code == 200
+    rows = {row["month"]: row for row in page.context["rows"]}
+    assert len(rows) == 12
+    october = rows[date(2026, 10, 1)]
+    assert (october["estimate"].estimate, october["N"], october["penetration"]) == (300, 6, "2.0%")
+    assert rows[date(2026, 11, 1)]["estimate"] is None
+
+    response = client.post(MARKET, {"store": org.store.pk, "month": "2026-12", "estimate": "320", "note": "上牌数"})
+    assert response.status_code == 302
+    row = MarketEstimate.objects.get(store=org.store, month=date(2026, 12, 1))
+    assert (row.estimate, row.note, row.entered_by) == (320, "上牌数", org.manager)
+
+
+@pytest.mark.parametrize("data", [
+    {"month": "2026-12", "estimate": "-5"},
+    {"month": "December", "estimate": "300"},
+    {"month": "2026-12", "estimate": ""},
+])
+def test_bad_m_is_a_form_error_and_nothing_is_written(org, data):
+    response = client_for(org.manager).post(MARKET, {"store": org.store.pk, **data})
+    assert response.status_code == 200 and response.context["form"].errors
+    assert not MarketEstimate.objects.exists()
+
+
+def test_m_entry_is_for_managers(org):
+    assert client_for(org.consultant).get(MARKET).status_code == 403
+    data = {"store": org.store.pk, "month": "2026-12", "estimate": "300"}
+    assert client_for(org.consultant).post(MARKET, data).status_code == 403
+    assert client_for(org.other_admin).post(MARKET, data).status_code == 404
+    assert client_for(org.manager2).get(MARKET, {"store": org.store.pk}).status_code == 404
+    assert not MarketEstimate.objects.exists()
+    assert client_for(org.admin).post(MARKET, {**data, "store": org.store2.pk}).status_code == 302
+    assert MarketEstimate.objects.get().store == org.store2
+
+
+# --- target entry --------------------------------------------------------------------------------------------------
+
+
+def test_the_manager_sets_store_and_consultant_targets(org, frozen):
+    client = client_for(org.manager)
+    assert client.get(TARGETS).status_code == 200
+    response = client.post(TARGETS, {"store": org.store.pk, "month": "2026-11", "units": "20",
+                                     "revenue": "3000000"})
+    assert response.status_code == 302
+    store_target = Target.objects.get(store=org.store, consultant=None)
+    assert (store_target.month, store_target.units, store_target.average_order_value) == (
+        date(2026, 11, 1), 20, Decimal("150000.00"))
+    client.post(TARGETS, {"store": org.store.pk, "month": "2026-11", "units": "6",
+                          "consultant": org.consultant.pk})
+    assert Target.objects.get(consultant=org.consultant).units == 6
+
+    page = client.get(TARGETS, {"month": "2026-11"})
+    lines = {line["consultant"]: line for line in page.context["lines"]}
+    assert lines[None]["target_units"] == 20 and lines[org.consultant.pk]["target_units"] == 6
+    assert lines[org.consultant2.pk].get("unset")
+    # The dashboard shows the month's progress against them.
+    dashboard = client.get(DASHBOARD, {"period": "this_month"})
+    assert dashboard.context["progress_store"]["target_units"] == 20
+    assert [line["name"] for line in dashboard.context["progress_consultants"]] == [str(org.consultant)]
+
+
+@pytest.mark.parametrize("data", [
+    {"month": "2026-11", "units": "-1"},
+    {"month": "2026-11", "units": "5", "revenue": "-10"},
+    {"month": "2026-11", "units": "5", "average_order_value": "0"},
+    {"month": "11/2026", "units": "5"},
+    {"month": "2026-11", "units": "5", "consultant": "other-store"},
+])
+def test_bad_targets_are_form_errors_and_nothing_is_written(org, data):
+    if data.get("consultant") == "other-store":
+        data = {**data, "consultant": org.consultant_b.pk}
+    response = client_for(org.manager).post(TARGETS, {"store": org.store.pk, **data})
+    assert response.status_code == 200 and response.context["form"].errors
+    assert not Target.objects.exists()
+
+
+def test_target_entry_is_for_managers(org):
+    assert client_for(org.consultant).get(TARGETS).status_code == 403
+    response = client_for(org.consultant).post(TARGETS, {"store": org.store.pk, "month": "2026-11", "units": "5"})
+    assert response.status_code == 403
+    assert client_for(org.other_admin).get(TARGETS, {"store": org.store.pk}).status_code == 404
+    assert not Target.objects.exists()
+
+
+# --- periods and navigation ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("period", "expected"), [
+    ("this_month", (date(2026, 11, 1), date(2026, 11, 23))),
+    ("last_month", (date(2026, 10, 1), date(2026, 10, 31))),
+    ("this_quarter", (date(2026, 10, 1), date(2026, 11, 23))),
+    ("last_90", (date(2026, 8, 26), date(2026, 11, 23))),
+    ("this_year", (date(2026, 1, 1), date(2026, 11, 23))),
+])
+def test_named_periods(period, expected):
+    from funnel.forms import period_range
+
+    assert period_range(period, today=date(2026, 11, 23)) == expected
+
+
+def test_last_month_on_the_dashboard_is_october(cohort):
+    response = client_for(cohort.org.manager).get(DASHBOARD, {"period": "last_month"})
+    assert (response.context["start"], response.context["end"]) == (date(2026, 10, 1), date(2026, 10, 31))
+    assert response.context["metrics"]["N"] == 6
+
+
+@pytest.mark.parametrize("who", ["consultant", "manager", "admin"])
+def test_everyone_with_a_role_has_the_funnel_in_the_navbar(org, who):
+    html = client_for(getattr(org, who)).get(reverse("home")).content.decode()
+    assert f'href="{DASHBOARD}"' in html
+
+
+def test_channel_names_follow_the_pages_language(cohort):
+    from leads.models import Channel
+
+    Lead.objects.filter(pk=cohort.leads["L1"].pk).update(channel=Channel.objects.get(code="showroom"))
+    response = client_for(cohort.org.manager).get(DASHBOARD, OCTOBER)
+    assert sorted(c["name"] for c in response.context["charts"]["channels"]) == ["No channel", "Showroom"]

@@ -1,0 +1,12 @@
+from django.urls import path
+
+from . import views
+
+app_name = "funnel"
+
+urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+    path("planner/", views.planner, name="planner"),
+    path("market/", views.market, name="market"),
+    path("targets/", views.targets, name="targets"),
+]
