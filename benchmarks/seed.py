@@ -100,10 +100,10 @@ PHONE_STEP = 61_803_399  # odd and not a multiple of 5: k → k·STEP mod 10⁸ 
 
 # The columns each table gets, in row order; model fields not listed get their default (see _Table).
 LEAD_FIELDS = ["id", "store_id", "assigned_to_id", "name", "phone", "gender", "source", "channel_id", "series_id",
-               "budget", "purchase_type", "district", "industry", "grade", "status", "first_visit_at",
+               "budget", "purchase_type", "district", "industry", "grade", "status", "first_visit_at", "first_visit_day",
                "last_contact_at", "next_follow_up_at", "first_follow_up_at", "grade_since", "merged_into_id", "notes",
                "created_by_id", "created_at", "updated_at", "version"]
-VISIT_FIELDS = ["id", "lead_id", "arrived_at", "left_at", "is_first", "needs_analysis", "test_drive", "quote",
+VISIT_FIELDS = ["id", "lead_id", "store_id", "arrived_at", "left_at", "is_first", "needs_analysis", "test_drive", "quote",
                 "trade_in", "companions", "note", "recorded_by_id", "created_at"]
 FOLLOW_UP_FIELDS = ["id", "lead_id", "occurred_at", "method", "content", "outcome", "grade_before", "grade_after",
                     "next_follow_up_at", "created_by_id", "created_at", "review_status", "review_comment",
@@ -515,6 +515,7 @@ class _Generator:
         lead_id = self.next_id["lead"]
         self.next_id["lead"] += 1
         self._changes = self._revisits = 0  # counted by _follow_ups
+        self._store_id = store.id  # every visit of the lead is at its store
         age = (now - t0) / DAY
         source = self.source_pick[int(r() * TAB)]
         channel_id, no_phone = self.channel_pick[source][int(r() * TAB)]
@@ -614,7 +615,8 @@ class _Generator:
         self.leads.append((
             lead_id, store.id, owner, name, phone, gender, source, channel_id,
             series_id, budget, purchase, district, industry,
-            grade, status, ts(t0), ts(last_contact), ts(due) if due is not None else None,
+            grade, status, ts(t0), self.dates[(t0 + self.offset) // DAY - self.day0], ts(last_contact),
+            ts(due) if due is not None else None,
             ts(first_follow_up) if first_follow_up is not None else None, ts(since) if since is not None else None,
             None, "", consultant, ts(t0), ts(last_contact), version,
         ))
@@ -731,7 +733,7 @@ class _Generator:
         minutes = 25 + int(r() * 86) + (35 if test_drive else 0) + (20 if quote else 0)
         closing = arrived - (arrived + self.offset) % DAY + 20 * HOUR
         left = max(min(arrived + minutes * 60, closing), arrived + 900)
-        self.visits.append((lead_id, self.ts(arrived), self.ts(left) if left <= self.now else None, first,
+        self.visits.append((lead_id, self._store_id, self.ts(arrived), self.ts(left) if left <= self.now else None, first,
                             first and r() < 0.85, test_drive, quote, replacement and r() < 0.3,
                             self.companions[int(r() * TAB)], note, by, self.ts(arrived)))
         self.visit_keys.append(arrived)

@@ -57,8 +57,8 @@ class DashboardForm(forms.Form):
 
     store = forms.ChoiceField(label=_("Store"), required=False)
     period = forms.ChoiceField(label=_("Period"), choices=PERIODS, required=False)
-    start = forms.DateField(label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    end = forms.DateField(label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    start = forms.DateField(label=_("Start date"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    end = forms.DateField(label=_("End date"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
     consultant = forms.ChoiceField(label=_("Consultant"), required=False)
 
     MAX_DAYS = 3 * 366

@@ -164,6 +164,9 @@ class Lead(models.Model):
     grade = models.CharField(_("grade"), max_length=1, choices=Grade.choices, null=True, blank=True)
     status = models.CharField(_("status"), max_length=20, choices=Status.choices, default=Status.ACTIVE)
     first_visit_at = models.DateTimeField(_("first visit"), default=timezone.now)
+    # The local calendar day of the first visit, kept by save(): the funnel's cohorts filter and group on it
+    # (a low-cardinality column PostgreSQL can estimate, no time-zone arithmetic per row).
+    first_visit_day = models.DateField(_("first visit day"), editable=False)
     last_contact_at = models.DateTimeField(_("last contact"), null=True, blank=True)
     next_follow_up_at = models.DateTimeField(_("next follow-up due"), null=True, blank=True)
     # Kept by the follow-up service (and merge): the funnel's "followed-up" (F) is one indexed column, not a join.
@@ -199,6 +202,13 @@ class Lead(models.Model):
         ]
         indexes = [
             models.Index(fields=["store", "first_visit_at"], name="lead_store_first_visit"),
+            # The funnel's cohort scan for a store: an index-only scan on PostgreSQL.
+            models.Index(
+                fields=["store", "first_visit_day"],
+                include=["status", "source", "grade", "phone", "first_follow_up_at", "assigned_to", "grade_since",
+                         "first_visit_at"],
+                name="lead_store_cohort",
+            ),
             models.Index(fields=["assigned_to", "status", "next_follow_up_at"], name="lead_owner_status_due"),
             models.Index(fields=["store", "status", "grade"], name="lead_store_status_grade"),
             models.Index(
@@ -208,6 +218,13 @@ class Lead(models.Model):
 
     def __str__(self):
         return self.name
+
+    def save(self, *args, **kwargs):
+        self.first_visit_day = timezone.localtime(self.first_visit_at).date()
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "first_visit_at" in update_fields:
+            kwargs["update_fields"] = {*update_fields, "first_visit_day"}
+        super().save(*args, **kwargs)
 
     @property
     def is_active(self) -> bool:
@@ -237,6 +254,9 @@ class Visit(models.Model):
     scope = CHILD_SCOPE
 
     lead = models.ForeignKey(Lead, on_delete=models.PROTECT, related_name="visits", verbose_name=_("lead"))
+    # The lead's store, kept by save(): re-visits per store and period are counted without joining the leads.
+    store = models.ForeignKey("dealercrm.Store", on_delete=models.PROTECT, related_name="+", editable=False,
+                              verbose_name=_("store"))
     arrived_at = models.DateTimeField(_("arrived"), default=timezone.now)
     left_at = models.DateTimeField(_("left"), null=True, blank=True)
     is_first = models.BooleanField(_("first visit"), default=False)
@@ -262,7 +282,16 @@ class Visit(models.Model):
                 condition=Q(left_at__isnull=True) | Q(left_at__gte=F("arrived_at")), name="visit_leaves_after_arriving"
             )
         ]
-        indexes = [models.Index(fields=["lead", "arrived_at"], name="visit_lead_arrived")]
+        indexes = [
+            models.Index(fields=["lead", "arrived_at"], name="visit_lead_arrived"),
+            models.Index(fields=["store", "arrived_at"], condition=Q(is_first=False), include=["lead"],
+                         name="visit_store_revisits"),
+        ]
+
+    def save(self, *args, **kwargs):
+        if self.store_id is None:
+            self.store_id = self.lead.store_id
+        super().save(*args, **kwargs)
 
     @property
     def steps(self) -> list[str]:
@@ -361,7 +390,10 @@ class GradeChange(models.Model):
         verbose_name = _("grade change")
         verbose_name_plural = _("grade changes")
         ordering = ["-changed_at", "-id"]
-        indexes = [models.Index(fields=["lead", "changed_at"], name="gradechange_lead_when")]
+        indexes = [
+            # The grade as of a date is the latest change before it: an index-only lookup per lead.
+            models.Index(fields=["lead", "changed_at"], include=["to_grade"], name="gradechange_lead_when"),
+        ]
 
     @property
     def is_promotion(self) -> bool:
