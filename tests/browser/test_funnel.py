@@ -86,6 +86,7 @@ def _a_year_of_traffic(org) -> tuple:
                 phone=f"+86139{phone_no:08d}" if has_phone else "", source=source,
                 channel=rng.choice(channels[source]) if channels.get(source) else None,
                 grade=grade, status=Status.WON if won else Status.ACTIVE, first_visit_at=at,
+                first_visit_day=at.date(),  # bulk_create does not call save(), which keeps it
                 grade_since=at if grade else None, first_follow_up_at=at + timedelta(days=2) if followed else None,
                 next_follow_up_at=at + timedelta(days=rng.choice((3, 7, 14, 30, 60))),
             )
