@@ -1,6 +1,7 @@
 """The organisation every other app hangs off: dealer group → store → staff, and the vehicle catalogue."""
 
 from django.contrib.auth.models import AbstractUser, UserManager
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import get_language
@@ -8,7 +9,7 @@ from django.utils.translation import gettext_lazy as _
 
 from .scoping import Role, Scope, ScopedQuerySet
 
-__all__ = ["DealerGroup", "Store", "User", "Role", "VehicleBrand", "VehicleSeries", "Segment"]
+__all__ = ["DealerGroup", "Store", "User", "Role", "VehicleBrand", "VehicleSeries", "Segment", "JobRun", "Notification"]
 
 
 class DealerGroup(models.Model):
@@ -17,6 +18,10 @@ class DealerGroup(models.Model):
     scope = Scope(group="pk", store="stores")
 
     name = models.CharField(_("name"), max_length=100, unique=True)
+    # A lead overdue this many days goes back to its store's pool (公海) for others to claim (DOMAIN §3).
+    reclaim_after_days = models.PositiveSmallIntegerField(
+        _("reclaim overdue leads after (days)"), default=7, validators=[MinValueValidator(1)]
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     objects = ScopedQuerySet.as_manager()
@@ -168,3 +173,87 @@ class VehicleSeries(_BilingualName):
         verbose_name_plural = _("vehicle series")
         ordering = ["brand__name_en", "name_en"]
         constraints = [models.UniqueConstraint(fields=["brand", "name_en"], name="vehicleseries_unique_in_brand")]
+
+
+class JobRun(models.Model):
+    """One run of a background job (flag stale leads, flag overdue follow-ups, reclaim, digests): when it ran, what it
+    changed, how it ended. Bulk jobs write no field history, so this row and the per-lead flag events are their audit
+    trail; group admins read them on the jobs page."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", _("Running")
+        SUCCEEDED = "succeeded", _("Succeeded")
+        FAILED = "failed", _("Failed")
+
+    job = models.CharField(_("job"), max_length=60)
+    task_id = models.CharField(_("task id"), max_length=100, blank=True)
+    started_at = models.DateTimeField(_("started"), auto_now_add=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    status = models.CharField(_("status"), max_length=20, choices=Status.choices, default=Status.RUNNING)
+    flagged = models.PositiveIntegerField(_("flagged"), default=0)
+    cleared = models.PositiveIntegerField(_("cleared"), default=0)
+    notified = models.PositiveIntegerField(_("notified"), default=0)
+    error = models.TextField(_("error"), blank=True)
+
+    class Meta:
+        verbose_name = _("job run")
+        verbose_name_plural = _("job runs")
+        ordering = ["-started_at", "-id"]
+        indexes = [models.Index(fields=["job", "-started_at"], name="jobrun_job_started")]
+
+    def __str__(self):
+        return f"{self.job} {self.started_at:%Y-%m-%d %H:%M} {self.status}"
+
+
+class NotificationQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        """Notifications are personal: everyone, managers and admins included, sees only their own."""
+        if user is None or not user.is_authenticated or not user.is_active:
+            return self.none()
+        return self.filter(recipient=user)
+
+    def unread(self):
+        return self.filter(read_at__isnull=True)
+
+
+class Notification(models.Model):
+    """An in-app message to one member of staff. ``kind`` and ``params`` are stored, the text is rendered in the
+    reader's language when shown. ``dedupe_key`` makes a job's notification idempotent: a second run of the same
+    digest for the same day notifies nobody twice."""
+
+    class Kind(models.TextChoices):
+        DIGEST = "digest", _("Daily digest")
+        STORE_SUMMARY = "store_summary", _("Store summary")
+        ASSIGNED = "assigned", _("Leads assigned to you")
+        REVIEW_REJECTED = "review_rejected", _("Follow-up rejected")
+        RECLAIMED = "reclaimed", _("Leads moved to the pool")
+
+    recipient = models.ForeignKey(
+        User, on_delete=models.PROTECT, related_name="notifications", verbose_name=_("recipient")
+    )
+    kind = models.CharField(_("kind"), max_length=30, choices=Kind.choices)
+    params = models.JSONField(_("details"), default=dict, blank=True)
+    url = models.CharField(_("link"), max_length=200, blank=True)
+    dedupe_key = models.CharField(_("deduplication key"), max_length=100, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    read_at = models.DateTimeField(_("read at"), null=True, blank=True)
+
+    objects = NotificationQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("notification")
+        verbose_name_plural = _("notifications")
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["recipient", "dedupe_key"], condition=~Q(dedupe_key=""), name="notification_once_per_key"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["recipient", "-created_at"], name="notification_recipient"),
+            # The bell's unread count on every page: a tiny partial index.
+            models.Index(fields=["recipient"], condition=Q(read_at__isnull=True), name="notification_unread"),
+        ]
+
+    def __str__(self):
+        return f"{self.recipient}: {self.kind}"

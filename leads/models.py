@@ -172,6 +172,16 @@ class Lead(models.Model):
     # Kept by the follow-up service (and merge): the funnel's "followed-up" (F) is one indexed column, not a join.
     first_follow_up_at = models.DateTimeField(_("first follow-up"), null=True, blank=True, editable=False)
     grade_since = models.DateTimeField(_("grade held since"), null=True, blank=True)
+    # The jobs' flags (DOMAIN §3). The dwell clock runs from the later of grade_since and dwell_kept_at (a manager
+    # kept the stale lead with a reason); a lead past its grade's max dwell is stale since the moment it passed it,
+    # and stale_max_dwell_days keeps the rule that fired, so the flag explains itself.
+    dwell_kept_at = models.DateTimeField(_("kept by the manager at"), null=True, blank=True)
+    stale_since = models.DateTimeField(_("stale since"), null=True, blank=True)
+    stale_max_dwell_days = models.PositiveSmallIntegerField(_("max dwell that fired (days)"), null=True, blank=True)
+    # The missed due date of an overdue lead (cleared by the next follow-up).
+    overdue_since = models.DateTimeField(_("overdue since"), null=True, blank=True)
+    # When the lead went back to the store's pool (公海), unassigned; cleared when someone claims it.
+    pooled_at = models.DateTimeField(_("in the pool since"), null=True, blank=True)
     merged_into = models.ForeignKey(
         "self", on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("merged into")
     )
@@ -214,6 +224,9 @@ class Lead(models.Model):
             models.Index(
                 fields=["store", "next_follow_up_at"], condition=Q(status="active"), name="lead_store_open_due"
             ),
+            models.Index(fields=["store", "stale_since"], condition=Q(stale_since__isnull=False),
+                         name="lead_store_stale"),
+            models.Index(fields=["store", "pooled_at"], condition=Q(pooled_at__isnull=False), name="lead_store_pool"),
         ]
 
     def __str__(self):
@@ -239,6 +252,48 @@ class Lead(models.Model):
 
 class ChildQuerySet(ScopedQuerySet):
     pass
+
+
+class FlagKind(models.TextChoices):
+    STALE = "stale", _("Stale")
+    OVERDUE = "overdue", _("Overdue")
+    POOL = "pool", _("Pool")
+
+
+class FlagAction(models.TextChoices):
+    RAISED = "raised", _("Raised")
+    CLEARED = "cleared", _("Cleared")
+    KEPT = "kept", _("Kept by the manager")
+
+
+class FlagEvent(models.Model):
+    """Append-only: a flag raised or cleared on a lead, by a job run (``job_run``) or a person (``by``). The jobs
+    update leads in bulk, which writes no field history, so this is their per-lead audit trail."""
+
+    scope = CHILD_SCOPE
+
+    lead = models.ForeignKey(Lead, on_delete=models.PROTECT, related_name="flag_events", verbose_name=_("lead"))
+    kind = models.CharField(_("flag"), max_length=20, choices=FlagKind.choices)
+    action = models.CharField(_("action"), max_length=20, choices=FlagAction.choices)
+    at = models.DateTimeField(_("when"), default=timezone.now)
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        verbose_name=_("by"),
+    )
+    job_run = models.ForeignKey(
+        "dealercrm.JobRun", on_delete=models.PROTECT, null=True, blank=True, related_name="flag_events",
+        verbose_name=_("job run"),
+    )
+    # Source strings (gettext_noop) for system reasons, translated when shown; a manager's own words otherwise.
+    reason = models.CharField(_("reason"), max_length=300, blank=True)
+
+    objects = ChildQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("flag event")
+        verbose_name_plural = _("flag events")
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["lead", "at"], name="flagevent_lead_at")]
 
 
 class VisitStep(models.TextChoices):

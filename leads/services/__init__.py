@@ -3,12 +3,14 @@
 from ._common import DuplicatePhone, StaleVersion, grade_rules_for, manages_store
 from .assignment import lead_assign, leads_bulk_reassign, leads_round_robin, round_robin_next
 from .deals import deal_record
+from .flags import AlreadyClaimed, lead_claim, lead_keep, lead_move_to_pool
 from .followups import follow_up_log, follow_up_review
 from .merge import lead_merge
 from .rules import grade_rules_update
 from .visits import VisitResult, interval_days, lead_create, lead_grade_change, lead_update, visit_add, visit_log
 
 __all__ = [
+    "AlreadyClaimed",
     "DuplicatePhone",
     "StaleVersion",
     "VisitResult",
@@ -19,9 +21,12 @@ __all__ = [
     "grade_rules_update",
     "interval_days",
     "lead_assign",
+    "lead_claim",
     "lead_create",
     "lead_grade_change",
+    "lead_keep",
     "lead_merge",
+    "lead_move_to_pool",
     "lead_update",
     "leads_bulk_reassign",
     "leads_round_robin",

@@ -14,8 +14,9 @@ from simple_history.utils import bulk_update_with_history
 
 from dealercrm.models import Role, Store, User
 
-from ..models import AssignmentChange, Lead, Status
+from ..models import AssignmentChange, FlagAction, FlagEvent, FlagKind, Lead, Status
 from ._common import bump, lock, require_manager, validate_assignee
+from .flags import _take_from_pool
 
 
 def _consultants_by_load(store: Store) -> list[User]:
@@ -43,6 +44,9 @@ def lead_assign(*, actor: User, lead: Lead, to_user: User | None, reason: str = 
     validate_assignee(lead.store, to_user)
     if lead.assigned_to_id == (to_user.pk if to_user else None):
         return lead
+    if to_user is not None and lead.pooled_at is not None and lead.assigned_to_id is None:
+        return _take_from_pool(lead, actor=actor, to_user=to_user,
+                               reason=reason or gettext_noop("Assigned from the pool by the manager"))
     AssignmentChange.objects.create(lead=lead, from_user=lead.assigned_to, to_user=to_user, changed_by=actor,
                                     reason=reason or gettext_noop("Assigned by the manager"))
     lead.assigned_to = to_user
@@ -56,15 +60,20 @@ def _move(actor: User, leads: list[Lead], targets: Iterable[User], reason: str) 
     if not targets:
         raise ValidationError({"to_user": [_("The store has no other active consultant to take these leads.")]})
     now = timezone.now()
-    changes = []
+    changes, pool_events = [], []
     for i, lead in enumerate(leads):
         target = targets[i % len(targets)]
         changes.append(AssignmentChange(lead=lead, from_user_id=lead.assigned_to_id, to_user=target,
                                         changed_at=now, changed_by=actor, reason=reason))
         lead.assigned_to = target
         lead.version += 1
+        if lead.pooled_at is not None:
+            pool_events.append(FlagEvent(lead=lead, kind=FlagKind.POOL, action=FlagAction.CLEARED, at=now, by=actor,
+                                         reason=reason))
+            lead.pooled_at = None
     AssignmentChange.objects.bulk_create(changes)
-    bulk_update_with_history(leads, Lead, ["assigned_to", "version", "updated_at"], default_user=actor,
+    FlagEvent.objects.bulk_create(pool_events)
+    bulk_update_with_history(leads, Lead, ["assigned_to", "pooled_at", "version", "updated_at"], default_user=actor,
                              default_change_reason=reason, batch_size=500)
     return len(leads)
 

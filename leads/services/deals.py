@@ -15,6 +15,7 @@ from dealercrm.models import User, VehicleSeries
 
 from ..models import Deal, Lead, Status
 from ._common import bump, lock, require_active, require_can_work
+from .flags import clear_flags
 
 
 @transaction.atomic
@@ -37,5 +38,7 @@ def deal_record(*, actor: User, lead: Lead, price: Decimal, series: VehicleSerie
     lead.next_follow_up_at = None
     lead.last_contact_at = timezone.now()
     lead._change_reason = gettext_noop("Deal recorded")
-    bump(lead, ["status", "next_follow_up_at", "last_contact_at"], actor=actor)
+    flags = clear_flags(lead, actor=actor, at=lead.last_contact_at, reason=gettext_noop("Deal recorded"), stale=True,
+                        overdue=True, pool=True)
+    bump(lead, ["status", "next_follow_up_at", "last_contact_at", *flags], actor=actor)
     return deal

@@ -15,6 +15,7 @@ from dealercrm.models import User
 from ..models import GRADE_ORDER, FollowUp, FollowUpMethod, FollowUpOutcome, Lead, ReviewStatus
 from ..rules import next_follow_up_due
 from ._common import bump, lock, require_active, require_can_work, require_manager
+from .flags import clear_flags
 from .visits import interval_days, lead_grade_change
 
 
@@ -72,7 +73,8 @@ def follow_up_log(
     follow_up.next_follow_up_at = due
     follow_up.save(update_fields=["next_follow_up_at"])
     lead.next_follow_up_at = due
-    fields = ["next_follow_up_at"]
+    fields = ["next_follow_up_at",
+              *clear_flags(lead, actor=actor, at=occurred_at, reason=gettext_noop("Followed up"), overdue=True)]
     if lead.first_follow_up_at is None or occurred_at < lead.first_follow_up_at:
         lead.first_follow_up_at = occurred_at
         fields.append("first_follow_up_at")

@@ -27,6 +27,7 @@ from ._common import (
     require_can_work,
     validate_assignee,
 )
+from .flags import clear_flags
 
 
 @dataclass
@@ -270,7 +271,8 @@ def lead_grade_change(*, actor: User, lead: Lead, to_grade: str, reason: str = "
                                reason=reason, follow_up=follow_up)
     lead.grade = to_grade
     lead.grade_since = at
-    fields = ["grade", "grade_since"]
+    fields = ["grade", "grade_since",
+              *clear_flags(lead, actor=actor, at=at, reason=gettext_noop("Grade changed"), stale=True)]
     if follow_up is None:
         lead.next_follow_up_at = next_follow_up_due(at, interval_days(lead.store.group_id, to_grade))
         fields.append("next_follow_up_at")
