@@ -17,15 +17,21 @@ $(VENV)/.installed: requirements.txt
 	$(PY) -m pip install --quiet -r requirements.txt
 	@touch $@
 
-# The embedded default: SQLite and in-process jobs unless DATABASE_URL / REDIS_URL are set.
+# The embedded default: SQLite and in-process jobs unless DATABASE_URL / REDIS_URL are set. run_jobs catches the
+# daily jobs up at start (no beat runs here); it is idempotent, so restarting is harmless.
 run: venv
 	DEBUG=$${DEBUG:-1} $(PY) manage.py prepare --seed-demo
+	DEBUG=$${DEBUG:-1} $(PY) manage.py run_jobs
 	DEBUG=$${DEBUG:-1} $(PY) manage.py runserver 127.0.0.1:8000
 
 test: venv
 	@DATABASE_URL="$(TEST_DATABASE_URL)" $(PY) scripts/check-services || exit 1
 	DEBUG=1 SECRET_KEY=test-only DATABASE_URL="$(TEST_DATABASE_URL)" REDIS_URL="$(TEST_REDIS_URL)" \
 		$(PY) -m pytest $(PYTEST_ARGS)
+
+# The daily jobs, now, in this process (what the worker runs on schedule).
+jobs: venv
+	DEBUG=$${DEBUG:-1} $(PY) manage.py run_jobs
 
 worker: venv
 	$(PY) -m celery -A dealercrm worker --loglevel=INFO

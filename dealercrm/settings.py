@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -197,7 +198,31 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TASK_TIME_LIMIT = 30 * 60
 CELERY_TASK_SOFT_TIME_LIMIT = 25 * 60
 CELERY_TIMEZONE = TIME_ZONE
-CELERY_BEAT_SCHEDULE: dict = {}
+# The daily jobs (leads.tasks), in TIME_ZONE (Asia/Shanghai). Overdue runs hourly: cheap when there is nothing to do,
+# and a missed midnight run is made up within the hour. Each job sweeps by condition, so order and misses are harmless;
+# `expires` drops a run that waited in the queue past the next one. Run exactly one beat.
+CELERY_BEAT_SCHEDULE = {
+    "flag-overdue-follow-ups": {
+        "task": "leads.tasks.flag_overdue_follow_ups",
+        "schedule": crontab(minute=10),
+        "options": {"expires": 50 * 60},
+    },
+    "flag-stale-leads": {
+        "task": "leads.tasks.flag_stale_leads",
+        "schedule": crontab(hour=0, minute=20),
+        "options": {"expires": 12 * 3600},
+    },
+    "reclaim-overdue-leads": {
+        "task": "leads.tasks.reclaim_overdue_leads",
+        "schedule": crontab(hour=0, minute=30),
+        "options": {"expires": 12 * 3600},
+    },
+    "send-daily-digests": {
+        "task": "leads.tasks.send_daily_digests",
+        "schedule": crontab(hour=8, minute=0),
+        "options": {"expires": 4 * 3600},
+    },
+}
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

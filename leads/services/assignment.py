@@ -7,12 +7,14 @@ from collections.abc import Iterable
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Count, Q
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 from simple_history.utils import bulk_update_with_history
 
-from dealercrm.models import Role, Store, User
+from dealercrm.models import Notification, Role, Store, User
+from dealercrm.notifications import Draft, notify, notify_many
 
 from ..models import AssignmentChange, FlagAction, FlagEvent, FlagKind, Lead, Status
 from ._common import bump, lock, require_manager, validate_assignee
@@ -45,13 +47,36 @@ def lead_assign(*, actor: User, lead: Lead, to_user: User | None, reason: str = 
     if lead.assigned_to_id == (to_user.pk if to_user else None):
         return lead
     if to_user is not None and lead.pooled_at is not None and lead.assigned_to_id is None:
-        return _take_from_pool(lead, actor=actor, to_user=to_user,
+        lead = _take_from_pool(lead, actor=actor, to_user=to_user,
                                reason=reason or gettext_noop("Assigned from the pool by the manager"))
-    AssignmentChange.objects.create(lead=lead, from_user=lead.assigned_to, to_user=to_user, changed_by=actor,
-                                    reason=reason or gettext_noop("Assigned by the manager"))
-    lead.assigned_to = to_user
-    bump(lead, ["assigned_to"], actor=actor)
+    else:
+        AssignmentChange.objects.create(lead=lead, from_user=lead.assigned_to, to_user=to_user, changed_by=actor,
+                                        reason=reason or gettext_noop("Assigned by the manager"))
+        lead.assigned_to = to_user
+        bump(lead, ["assigned_to"], actor=actor)
+    if to_user is not None and to_user.pk != actor.pk:
+        # In the same transaction: a failed assignment notifies nobody.
+        notify(recipient=to_user, kind=Notification.Kind.ASSIGNED, params={"count": 1, "name": lead.name},
+               url=_lead_url(lead))
     return lead
+
+
+def _lead_url(lead: Lead) -> str:
+    return reverse("leads:detail", args=[lead.pk])
+
+
+def _notify_assigned(actor: User, leads: list[Lead]) -> None:
+    """One ``assigned`` notification per consultant who got leads, with the count (and the name when just one)."""
+    per_target: dict[int, list[Lead]] = {}
+    for lead in leads:
+        if lead.assigned_to_id is not None and lead.assigned_to_id != actor.pk:
+            per_target.setdefault(lead.assigned_to_id, []).append(lead)
+    notify_many(
+        Draft(target, Notification.Kind.ASSIGNED,
+              {"count": len(got), **({"name": got[0].name} if len(got) == 1 else {})},
+              _lead_url(got[0]) if len(got) == 1 else reverse("leads:list"))
+        for target, got in per_target.items()
+    )
 
 
 def _move(actor: User, leads: list[Lead], targets: Iterable[User], reason: str) -> int:
@@ -75,6 +100,7 @@ def _move(actor: User, leads: list[Lead], targets: Iterable[User], reason: str) 
     FlagEvent.objects.bulk_create(pool_events)
     bulk_update_with_history(leads, Lead, ["assigned_to", "pooled_at", "version", "updated_at"], default_user=actor,
                              default_change_reason=reason, batch_size=500)
+    _notify_assigned(actor, leads)
     return len(leads)
 
 

@@ -6,11 +6,13 @@ from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
-from dealercrm.models import User
+from dealercrm.models import Notification, User
+from dealercrm.notifications import notify
 
 from ..models import GRADE_ORDER, FollowUp, FollowUpMethod, FollowUpOutcome, Lead, ReviewStatus
 from ..rules import next_follow_up_due
@@ -100,4 +102,8 @@ def follow_up_review(*, actor: User, follow_up: FollowUp, approve: bool, comment
     follow_up.reviewed_by = actor
     follow_up.reviewed_at = timezone.now()
     follow_up.save(update_fields=["review_status", "review_comment", "reviewed_by", "reviewed_at"])
+    if not approve and follow_up.created_by_id != actor.pk:
+        notify(recipient=follow_up.created_by, kind=Notification.Kind.REVIEW_REJECTED,
+               params={"name": follow_up.lead.name, "comment": comment},
+               url=reverse("leads:detail", args=[follow_up.lead_id]))
     return follow_up

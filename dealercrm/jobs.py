@@ -1,0 +1,65 @@
+"""Recording background job runs (``JobRun``): one row per run with its start, end, counts and, when it fails, the
+error. The jobs themselves live in their apps (``leads.services.jobs``); they wrap their work in :func:`job_run`."""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from django.utils import timezone
+
+from .models import JobRun
+
+logger = logging.getLogger(__name__)
+
+
+@contextmanager
+def job_run(job: str, *, task_id: str = "") -> Iterator[JobRun]:
+    """Record one run of ``job``. The row is written (committed) at once with status ``running``; the body adds to
+    ``run.flagged``, ``run.cleared`` and ``run.notified`` and may call :func:`job_run_save` inside each batch's
+    transaction, so the counts commit with the rows they count. On exit the run is ``succeeded``; when the body raises,
+    it is ``failed`` with the error text and the exception propagates (Celery then retries or records it).
+
+    Meant to run outside any transaction, so the run row and each batch commit on their own (inside one, as in the
+    tests, each batch is a savepoint and everything commits or rolls back with the caller)."""
+    run = JobRun.objects.create(job=job, task_id=task_id or "")
+    logger.info("job %s started (run %s)", job, run.pk)
+    try:
+        yield run
+    except BaseException as exc:
+        run.status = JobRun.Status.FAILED
+        run.finished_at = timezone.now()
+        run.error = "".join(traceback.format_exception_only(type(exc), exc)).strip()[:4000]
+        try:
+            # Only the outcome: the counts stay as the committed batches left them (see job_run_save).
+            JobRun.objects.filter(pk=run.pk).update(status=run.status, finished_at=run.finished_at, error=run.error)
+        except Exception:  # noqa: BLE001 - the job's own error matters more; the database may be what failed
+            logger.exception("job %s: could not record the failure of run %s", job, run.pk)
+        logger.warning("job %s failed (run %s): %s", job, run.pk, run.error)
+        raise
+    run.status = JobRun.Status.SUCCEEDED
+    run.finished_at = timezone.now()
+    run.save(update_fields=["status", "finished_at", "flagged", "cleared", "notified"])
+    logger.info("job %s succeeded (run %s): flagged %s, cleared %s, notified %s", job, run.pk, run.flagged,
+                run.cleared, run.notified)
+
+
+def job_run_save(run: JobRun) -> None:
+    """Save the run's counts so far; call it inside a batch's transaction so they commit together with the batch."""
+    JobRun.objects.filter(pk=run.pk).update(flagged=run.flagged, cleared=run.cleared, notified=run.notified)
+
+
+
+def job_summary(run: JobRun) -> dict:
+    """A run's outcome as plain JSON values (a task's result, ``run_jobs``' output)."""
+    return {
+        "job": run.job,
+        "run": run.pk,
+        "status": run.status,
+        "flagged": run.flagged,
+        "cleared": run.cleared,
+        "notified": run.notified,
+        "seconds": round((run.finished_at - run.started_at).total_seconds(), 3) if run.finished_at else None,
+    }

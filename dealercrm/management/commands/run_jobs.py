@@ -1,0 +1,35 @@
+"""Run the daily jobs in-process, now: what the Celery worker runs on schedule (leads.tasks), for the embedded default
+(no Redis: `make run` calls this at start) and for operators."""
+
+from django.core.management.base import BaseCommand, CommandError
+
+from dealercrm.jobs import job_summary
+from leads.services.jobs import JOBS, RUNNERS
+
+
+class Command(BaseCommand):
+    help = ("Run the daily jobs now, in this process (flag overdue follow-ups, flag stale leads, reclaim long-overdue "
+            "leads to the pool, send the daily digests) and print what each did. Safe to repeat: a second run changes "
+            "nothing and notifies nobody twice.")
+
+    def add_arguments(self, parser):
+        parser.add_argument("--only", action="append", choices=JOBS, metavar="JOB",
+                            help=f"Run only this job (repeatable). One of: {', '.join(JOBS)}.")
+
+    def handle(self, *args, only=None, **options):
+        failed = []
+        for name in JOBS:
+            if only and name not in only:
+                continue
+            try:
+                summary = job_summary(RUNNERS[name]())
+            except Exception as exc:  # noqa: BLE001 - the run is recorded failed; report it and go on with the next job
+                failed.append(name)
+                self.stderr.write(f"{name}: failed: {exc}")
+                continue
+            self.stdout.write(
+                f"{name}: flagged {summary['flagged']}, cleared {summary['cleared']}, notified {summary['notified']} "
+                f"({summary['seconds']} s, run {summary['run']})"
+            )
+        if failed:
+            raise CommandError(f"failed: {', '.join(failed)} (see the job runs)")

@@ -1,0 +1,372 @@
+"""The daily jobs (DOMAIN §3): flag stale leads, flag overdue follow-ups, reclaim long-overdue leads to the store's
+pool (公海), and send the daily digests. Celery tasks (``leads.tasks``) and ``manage.py run_jobs`` call these.
+
+How they are built (RELIABILITY.md, PERFORMANCE.md):
+
+- **Set-based, bounded batches.** A job never loops over leads in Python: for each rule (a group's grade, a group's
+  reclaim delay) it takes the next ``batch_size`` candidate ids in id order (keyset, ``SELECT … FOR UPDATE SKIP
+  LOCKED`` on PostgreSQL, so a lead someone is editing is left for the next run), updates them with one ``UPDATE``
+  and writes their history rows with one ``INSERT`` each, in one transaction per batch. An interrupted run leaves
+  every lead either fully flagged with its event or untouched; the next run carries on from the conditions.
+- **Conditions, not deltas.** Every run sweeps by condition and date (never "since the last run"), so a missed or
+  repeated run is harmless; a lead already flagged is not a candidate, so running twice changes nothing, and the
+  notifications carry a key that a second run cannot write twice.
+- **Their own audit trail.** ``QuerySet.update()`` writes no field history, so each changed lead gets a
+  ``FlagEvent`` (and, when reclaimed, an ``AssignmentChange``) linked to the ``JobRun`` that records the run.
+- **Portable.** Plain ORM (``update()``, ``bulk_create``), so the embedded SQLite default runs them too.
+
+Each job takes ``now`` (default: the current time), ``task_id`` (the Celery task's id, for the run record) and
+``batch_size``, and returns its ``JobRun`` with the counts."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.db.models import Count, DateTimeField, ExpressionWrapper, F, Q, QuerySet
+from django.db.models.functions import Coalesce, Greatest
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
+from django.utils.translation import gettext_noop
+
+from dealercrm.jobs import job_run, job_run_save
+from dealercrm.models import DealerGroup, JobRun, Notification, Role, Store, User
+from dealercrm.notifications import Draft, notify_many
+
+from ..models import (
+    GRADE_ORDER,
+    AssignmentChange,
+    FlagAction,
+    FlagEvent,
+    FlagKind,
+    FollowUp,
+    Lead,
+    ReviewStatus,
+    Status,
+    local_day_start,
+)
+from ..selectors import grade_rule_limits
+
+logger = logging.getLogger(__name__)
+
+BATCH_SIZE = 5000
+NOTIFY_CHUNK = 1000
+
+JOB_STALE = "flag_stale_leads"
+JOB_OVERDUE = "flag_overdue_follow_ups"
+JOB_RECLAIM = "reclaim_overdue_leads"
+JOB_DIGESTS = "send_daily_digests"
+JOBS = (JOB_OVERDUE, JOB_STALE, JOB_RECLAIM, JOB_DIGESTS)  # the order run_jobs runs them in
+
+# Reasons are stored as English source strings and translated when shown (see leads.services._common).
+REASON_STALE = gettext_noop("Held the grade longer than its max dwell")
+REASON_NOT_STALE = gettext_noop("No longer past the grade's max dwell")
+REASON_OVERDUE = gettext_noop("Follow-up date passed without a follow-up")
+REASON_NOT_OVERDUE = gettext_noop("No longer overdue")
+REASON_RECLAIMED = gettext_noop("Reclaimed to the pool: follow-up overdue too long")
+REASON_LEFT_POOL = gettext_noop("No longer in the pool")
+
+
+def _batch_done(job: str, batch: int) -> None:
+    """Called after each committed batch. A seam for the tests (an interrupted run); does nothing."""
+
+
+def _url(name: str, fallback: str = "") -> str:
+    try:
+        return reverse(name)
+    except NoReverseMatch:
+        return fallback
+
+
+# --- the batch loop -------------------------------------------------------------------------------------------
+
+
+def _in_batches(run: JobRun, candidates: QuerySet[Lead], apply: Callable[[list[tuple]], int], *, counter: str,
+                batch_size: int, fields: Iterable[str] = (),
+                committed: Callable[[list[tuple]], None] | None = None) -> int:
+    """Apply ``apply`` to the candidates, ``batch_size`` rows at a time, each batch one transaction.
+
+    ``candidates`` must stop matching a row once ``apply`` has changed it. Each batch locks the next rows in id order
+    (skipping rows locked by someone else: the next run takes them), so what ``apply`` gets is exactly what it may
+    change; ``apply`` receives ``(pk, *fields)`` tuples and returns how many it changed, which is added to the run's
+    ``counter`` and saved with the batch; ``committed`` gets the rows once their batch is done. Returns the total."""
+    total, last, batch = 0, 0, 0
+    while True:
+        with transaction.atomic():
+            rows = list(
+                candidates.filter(pk__gt=last)
+                .select_for_update(skip_locked=True)
+                .order_by("pk")
+                .values_list("pk", *fields)[:batch_size]
+            )
+            if not rows:
+                return total
+            last = rows[-1][0]
+            changed = apply(rows)
+            total += changed
+            setattr(run, counter, getattr(run, counter) + changed)
+            job_run_save(run)
+        if committed is not None:
+            committed(rows)
+        batch += 1
+        _batch_done(run.job, batch)
+
+
+def _events(ids: Iterable[int], *, kind: str, action: str, at: datetime, run: JobRun, reason: str) -> None:
+    FlagEvent.objects.bulk_create(
+        [FlagEvent(lead_id=pk, kind=kind, action=action, at=at, job_run=run, reason=reason) for pk in ids],
+        batch_size=BATCH_SIZE,
+    )
+
+
+def _clear(run: JobRun, candidates: QuerySet[Lead], *, kind: str, values: dict, at: datetime, reason: str,
+           batch_size: int) -> int:
+    """Clear a flag (``values``: its columns set to None) on the candidates, with a ``cleared`` event each."""
+
+    def apply(rows):
+        ids = [row[0] for row in rows]
+        Lead.objects.filter(pk__in=ids).update(**values)
+        _events(ids, kind=kind, action=FlagAction.CLEARED, at=at, run=run, reason=reason)
+        return len(ids)
+
+    return _in_batches(run, candidates, apply, counter="cleared", batch_size=batch_size)
+
+
+def _stores_by_group() -> dict[int, list[int]]:
+    stores: dict[int, list[int]] = {}
+    for store_id, group_id in Store.objects.order_by("pk").values_list("pk", "group_id"):
+        stores.setdefault(group_id, []).append(store_id)
+    return stores
+
+
+# --- stale ----------------------------------------------------------------------------------------------------
+
+
+def _past_dwell(threshold: datetime) -> Q:
+    """The dwell clock (the later of ``grade_since`` and ``dwell_kept_at``) started before ``threshold``."""
+    return Q(grade_since__lt=threshold) & (Q(dwell_kept_at__isnull=True) | Q(dwell_kept_at__lt=threshold))
+
+
+def leads_flag_stale(*, now: datetime | None = None, task_id: str = "", batch_size: int = BATCH_SIZE) -> JobRun:
+    """Flag the active graded leads that have held their grade longer than their group's max dwell for it (DOMAIN
+    §3: 滞留). The dwell clock runs from the later of ``grade_since`` and ``dwell_kept_at`` (a manager kept the lead);
+    a flagged lead gets ``stale_since`` = clock + max dwell (the moment it turned stale), ``stale_max_dwell_days`` =
+    the rule that fired, and a raised event. Flags whose condition no longer holds (the lead is won or merged, or its
+    group's rule now allows longer) are cleared first. One pass per (group, grade) rule."""
+    now = now or timezone.now()
+    with job_run(JOB_STALE, task_id=task_id) as run:
+        flagged = Lead.objects.filter(stale_since__isnull=False)
+        clear = {"stale_since": None, "stale_max_dwell_days": None}
+        _clear(run, flagged.filter(~Q(status=Status.ACTIVE) | Q(grade__isnull=True) | Q(grade_since__isnull=True)),
+               kind=FlagKind.STALE, values=clear, at=now, reason=REASON_NOT_STALE, batch_size=batch_size)
+        for group_id, store_ids in _stores_by_group().items():
+            limits = grade_rule_limits(group_id=group_id)
+            for grade in GRADE_ORDER:
+                max_dwell = limits[grade][1]
+                threshold = now - timedelta(days=max_dwell)
+                in_rule = Lead.objects.filter(store_id__in=store_ids, status=Status.ACTIVE, grade=grade)
+                _clear(run, in_rule.filter(stale_since__isnull=False, grade_since__isnull=False)
+                       .exclude(_past_dwell(threshold)),
+                       kind=FlagKind.STALE, values=clear, at=now, reason=REASON_NOT_STALE, batch_size=batch_size)
+                clock = Greatest(F("grade_since"), Coalesce(F("dwell_kept_at"), F("grade_since")))
+                stale_since = ExpressionWrapper(clock + timedelta(days=max_dwell), output_field=DateTimeField())
+
+                def apply(rows, stale_since=stale_since, max_dwell=max_dwell):
+                    ids = [row[0] for row in rows]
+                    Lead.objects.filter(pk__in=ids).update(stale_since=stale_since, stale_max_dwell_days=max_dwell)
+                    _events(ids, kind=FlagKind.STALE, action=FlagAction.RAISED, at=now, run=run, reason=REASON_STALE)
+                    return len(ids)
+
+                _in_batches(run, in_rule.filter(_past_dwell(threshold), stale_since__isnull=True), apply,
+                            counter="flagged", batch_size=batch_size)
+    return run
+
+
+# --- overdue --------------------------------------------------------------------------------------------------
+
+
+def _overdue(now: datetime) -> Q:
+    """DOMAIN §3 逾期未跟进, as ``LeadQuerySet.overdue``: an active lead with a phone (an anonymous walk-in has nothing
+    due) whose next follow-up fell due before today (local time)."""
+    return Q(status=Status.ACTIVE, next_follow_up_at__lt=local_day_start(now)) & ~Q(phone="")
+
+
+def leads_flag_overdue(*, now: datetime | None = None, task_id: str = "", batch_size: int = BATCH_SIZE) -> JobRun:
+    """Flag overdue follow-ups: ``overdue_since`` = the missed due date, with a raised event. A flag whose condition
+    no longer holds (followed up with a later due date, won, merged, or the due date moved) is cleared first. The
+    follow-up service clears the flag at once; this catches every other way out."""
+    now = now or timezone.now()
+    with job_run(JOB_OVERDUE, task_id=task_id) as run:
+        _clear(run, Lead.objects.filter(overdue_since__isnull=False).exclude(_overdue(now)), kind=FlagKind.OVERDUE,
+               values={"overdue_since": None}, at=now, reason=REASON_NOT_OVERDUE, batch_size=batch_size)
+
+        def apply(rows):
+            ids = [row[0] for row in rows]
+            Lead.objects.filter(pk__in=ids).update(overdue_since=F("next_follow_up_at"))
+            _events(ids, kind=FlagKind.OVERDUE, action=FlagAction.RAISED, at=now, run=run, reason=REASON_OVERDUE)
+            return len(ids)
+
+        _in_batches(run, Lead.objects.filter(_overdue(now), overdue_since__isnull=True), apply, counter="flagged",
+                    batch_size=batch_size)
+    return run
+
+
+# --- reclaim --------------------------------------------------------------------------------------------------
+
+
+def reclaim_threshold(now: datetime, reclaim_after_days: int) -> datetime:
+    """A lead whose follow-up fell due before this moment has been overdue (since the start of the day after its due
+    date) for at least ``reclaim_after_days`` whole days."""
+    return local_day_start(now) - timedelta(days=reclaim_after_days)
+
+
+def leads_reclaim(*, now: datetime | None = None, task_id: str = "", batch_size: int = BATCH_SIZE) -> JobRun:
+    """Reclaim pool (公海): an active lead with a phone, held by someone, overdue for its group's
+    ``reclaim_after_days`` or more, goes back to its store's pool: unassigned, ``pooled_at`` = now, the version bumped
+    (an edit made on the old version is refused), an assignment-history row and a raised pool event. The holders who
+    lost leads and their stores' managers get a ``reclaimed`` notification with the count. A pool flag left on a lead
+    that is assigned again, won or merged is cleared first."""
+    now = now or timezone.now()
+    lost: Counter[int] = Counter()
+    by_store: Counter[int] = Counter()
+    with job_run(JOB_RECLAIM, task_id=task_id) as run:
+        try:
+            _clear(run, Lead.objects.filter(pooled_at__isnull=False)
+                   .filter(~Q(status=Status.ACTIVE) | Q(assigned_to__isnull=False)),
+                   kind=FlagKind.POOL, values={"pooled_at": None}, at=now, reason=REASON_LEFT_POOL,
+                   batch_size=batch_size)
+            stores = _stores_by_group()
+            for group_id, days in DealerGroup.objects.order_by("pk").values_list("pk", "reclaim_after_days"):
+                if group_id not in stores:
+                    continue
+
+                def apply(rows):
+                    ids = [pk for pk, _holder, _store in rows]
+                    Lead.objects.filter(pk__in=ids).update(assigned_to=None, pooled_at=now, version=F("version") + 1,
+                                                           updated_at=now)
+                    AssignmentChange.objects.bulk_create(
+                        [AssignmentChange(lead_id=pk, from_user_id=holder, to_user=None, changed_at=now,
+                                          changed_by=None, reason=REASON_RECLAIMED) for pk, holder, _store in rows],
+                        batch_size=BATCH_SIZE,
+                    )
+                    _events(ids, kind=FlagKind.POOL, action=FlagAction.RAISED, at=now, run=run,
+                            reason=REASON_RECLAIMED)
+                    return len(ids)
+
+                def committed(rows):
+                    # Counted once the batch is done, for the notifications at the end (or on a failure).
+                    lost.update(holder for _pk, holder, _store in rows)
+                    by_store.update(store for _pk, _holder, store in rows)
+
+                candidates = Lead.objects.filter(
+                    store_id__in=stores[group_id], status=Status.ACTIVE, assigned_to__isnull=False,
+                    next_follow_up_at__lt=reclaim_threshold(now, days),
+                ).exclude(phone="")
+                _in_batches(run, candidates, apply, counter="flagged", batch_size=batch_size,
+                            fields=("assigned_to_id", "store_id"), committed=committed)
+        except BaseException:
+            # The batches committed so far stay reclaimed and the next run will not see them again: tell their
+            # holders now, or nobody ever will.
+            try:
+                run.notified += _notify_reclaimed(run, lost, by_store)
+                job_run_save(run)
+            except Exception:  # noqa: BLE001 - the job's own error is the one to raise
+                logger.exception("reclaim run %s: could not notify after a failure", run.pk)
+            raise
+        run.notified += _notify_reclaimed(run, lost, by_store)
+    return run
+
+
+def _notify_reclaimed(run: JobRun, lost: Counter[int], by_store: Counter[int]) -> int:
+    """One ``reclaimed`` notification per holder who lost leads and per manager of a store that got some back. The
+    key names the run, so a notification is never written twice for one run."""
+    if not lost:
+        return 0
+    pool_url = _url("leads:pool", "/leads/pool/")
+    drafts = [Draft(holder, Notification.Kind.RECLAIMED, {"count": n}, pool_url, f"reclaimed:{run.pk}")
+              for holder, n in sorted(lost.items())]
+    managers = User.objects.filter(role=Role.MANAGER, is_active=True, store_id__in=list(by_store))
+    drafts += [Draft(pk, Notification.Kind.RECLAIMED, {"count": by_store[store_id]}, pool_url,
+                     f"reclaimed:{run.pk}")
+               for pk, store_id in managers.order_by("pk").values_list("pk", "store_id") if pk not in lost]
+    return _notify_in_chunks(drafts)
+
+
+def _notify_in_chunks(drafts: list[Draft]) -> int:
+    written = 0
+    for i in range(0, len(drafts), NOTIFY_CHUNK):
+        with transaction.atomic():
+            written += notify_many(drafts[i:i + NOTIFY_CHUNK])
+    return written
+
+
+# --- digests --------------------------------------------------------------------------------------------------
+
+
+def notifications_send_digests(*, now: datetime | None = None, task_id: str = "") -> JobRun:
+    """The morning notifications. Each active consultant: a ``digest`` of their follow-ups due today, overdue ones,
+    their stale leads and the leads reclaimed from them in the last 24 hours (none when all four are 0). Each active
+    manager: a ``store_summary`` of the store's overdue and stale leads, its pool and the follow-ups waiting for
+    review. Keyed by the local date, so a second run the same day notifies nobody twice. The counts come from four
+    grouped aggregate queries whatever the number of people."""
+    now = now or timezone.now()
+    start = local_day_start(now)
+    day = start.date().isoformat()
+    with job_run(JOB_DIGESTS, task_id=task_id) as run:
+        active = Lead.objects.filter(status=Status.ACTIVE)
+        overdue = Q(next_follow_up_at__lt=start)
+        per_holder = {
+            row.pop("assigned_to"): row
+            for row in active.filter(assigned_to__isnull=False).values("assigned_to").annotate(
+                due_today=Count("pk", filter=Q(next_follow_up_at__gte=start,
+                                               next_follow_up_at__lt=start + timedelta(days=1))),
+                overdue=Count("pk", filter=overdue),
+                stale=Count("pk", filter=Q(stale_since__isnull=False)),
+            ).order_by()
+        }
+        reclaimed = dict(
+            AssignmentChange.objects.filter(reason=REASON_RECLAIMED, changed_by__isnull=True,
+                                            changed_at__gt=now - timedelta(hours=24), changed_at__lte=now)
+            .values("from_user").annotate(n=Count("pk")).order_by().values_list("from_user", "n")
+        )
+        home = _url("home", "/")
+        drafts = []
+        consultants = User.objects.filter(role=Role.CONSULTANT, is_active=True, store__isnull=False)
+        for pk in consultants.order_by("pk").values_list("pk", flat=True):
+            counts = {"due_today": 0, "overdue": 0, "stale": 0, **per_holder.get(pk, {}),
+                      "reclaimed": reclaimed.get(pk, 0)}
+            if any(counts.values()):
+                drafts.append(Draft(pk, Notification.Kind.DIGEST, counts, home, f"digest:{day}"))
+
+        per_store = {
+            row.pop("store"): row
+            for row in active.values("store").annotate(
+                overdue=Count("pk", filter=overdue),
+                stale=Count("pk", filter=Q(stale_since__isnull=False)),
+                pool=Count("pk", filter=Q(assigned_to__isnull=True, pooled_at__isnull=False)),
+            ).order_by()
+        }
+        pending = dict(
+            FollowUp.objects.filter(review_status=ReviewStatus.PENDING).values("lead__store")
+            .annotate(n=Count("pk")).order_by().values_list("lead__store", "n")
+        )
+        stale_url = _url("leads:stale", _url("leads:list", "/leads/"))
+        managers = User.objects.filter(role=Role.MANAGER, is_active=True, store__isnull=False)
+        for pk, store_id, store_name in managers.order_by("pk").values_list("pk", "store_id", "store__name"):
+            counts = {"overdue": 0, "stale": 0, "pool": 0, **per_store.get(store_id, {}),
+                      "pending_reviews": pending.get(store_id, 0)}
+            drafts.append(Draft(pk, Notification.Kind.STORE_SUMMARY, {"store": store_name, **counts}, stale_url,
+                                f"store_summary:{day}"))
+        run.notified = _notify_in_chunks(drafts)
+    return run
+
+
+RUNNERS: dict[str, Callable[..., JobRun]] = {
+    JOB_OVERDUE: leads_flag_overdue,
+    JOB_STALE: leads_flag_stale,
+    JOB_RECLAIM: leads_reclaim,
+    JOB_DIGESTS: notifications_send_digests,
+}
