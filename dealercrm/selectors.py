@@ -1,8 +1,11 @@
 """Reads on the organisation."""
 
-from django.db.models import Count, Q, QuerySet
+from dataclasses import dataclass
 
-from .models import Role, Store, User
+from django.db.models import Count, F, Q, QuerySet, Window
+from django.db.models.functions import RowNumber
+
+from .models import JobRun, Role, Store, User
 
 
 def store_cards(*, user: User) -> QuerySet[Store]:
@@ -15,3 +18,28 @@ def store_cards(*, user: User) -> QuerySet[Store]:
         )
         .order_by("name")
     )
+
+
+@dataclass
+class JobHistory:
+    name: str
+    runs: list[JobRun]
+
+    @property
+    def last(self) -> JobRun:
+        return self.runs[0]
+
+
+def job_runs_recent(*, per_job: int = 10) -> list[JobHistory]:
+    """The last ``per_job`` runs of every job that has run, newest first, jobs by name. One query (a window function
+    numbers each job's runs; the (job, -started_at) index serves it). Each run gets ``duration`` (a timedelta) and
+    ``seconds`` (a float), None while running."""
+    numbered = JobRun.objects.annotate(
+        rank=Window(RowNumber(), partition_by=[F("job")], order_by=[F("started_at").desc(), F("pk").desc()])
+    ).filter(rank__lte=per_job).order_by("job", "-started_at", "-pk")
+    jobs: dict[str, JobHistory] = {}
+    for run in numbered:
+        run.duration = run.finished_at - run.started_at if run.finished_at else None
+        run.seconds = run.duration.total_seconds() if run.duration is not None else None
+        jobs.setdefault(run.job, JobHistory(run.job, [])).runs.append(run)
+    return list(jobs.values())

@@ -5,12 +5,17 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from leads.views import consultant as leads_views
 
-from . import views
+from . import views, views_notifications
 
 urlpatterns = [
     path("", leads_views.workspace, name="home"),
     path("", include("leads.urls")),
     path("team/", views.team, name="team"),
+    path("notifications/", views_notifications.notification_list, name="notifications"),
+    path("notifications/bell/", views_notifications.bell, name="notifications_bell"),
+    path("notifications/<int:pk>/read/", views_notifications.notification_read, name="notification_read"),
+    path("notifications/read-all/", views_notifications.notifications_read_all, name="notifications_read_all"),
+    path("jobs/", views.job_runs, name="job_runs"),
     path("funnel/", include("funnel.urls")),
     path("accounts/login/", views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

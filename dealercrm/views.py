@@ -7,7 +7,7 @@ from django.urls import reverse_lazy
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from . import services
+from . import selectors, services
 from .forms import StaffCreateForm, add_service_errors
 from .models import Role, User
 
@@ -45,3 +45,26 @@ def team(request):
                 return redirect("team")
     staff = User.objects.visible_to(actor).select_related("store").order_by("store__name", "role", "username")
     return render(request, "dealercrm/team.html", {"staff": staff, "form": form})
+
+
+# The background jobs by the name they record (leads.services.jobs); an unknown name is shown as it is.
+JOB_LABELS = {
+    "leads_flag_stale": gettext_lazy("Flag stale leads"),
+    "leads_flag_overdue": gettext_lazy("Flag overdue follow-ups"),
+    "leads_reclaim": gettext_lazy("Reclaim overdue leads to the pool"),
+    "notifications_send_digests": gettext_lazy("Send the daily digests"),
+}
+RUNS_PER_JOB = 10
+
+
+@login_required
+def job_runs(request):
+    """`/jobs/`: the last runs of each background job (start, duration, status, counts, error). Group admins and
+    superusers; anyone else gets a 403. Runs are not per group (a job sweeps every store), so admins see them all."""
+    user = request.user
+    if not (user.is_superuser or user.role == Role.GROUP_ADMIN):
+        raise PermissionDenied(_("Only group admins can see the job runs."))
+    jobs = selectors.job_runs_recent(per_job=RUNS_PER_JOB)
+    for job in jobs:
+        job.label = JOB_LABELS.get(job.name, job.name)
+    return render(request, "dealercrm/job_runs.html", {"jobs": jobs, "per_job": RUNS_PER_JOB})

@@ -7,7 +7,7 @@ from django.utils.translation import gettext_lazy as _
 
 from dealercrm.models import Role, Store, User
 
-from .models import Lead, Status
+from .models import Grade, Lead, Status
 
 
 def store_consultants(actor: User, store: Store):
@@ -181,3 +181,46 @@ class MergeForm(forms.Form):
         elif keep.has_deal and absorb.has_deal:
             self.add_error("absorb", _("Both leads have a deal; they are different sales."))
         return cleaned
+
+
+# --- the stale queue and the pool ------------------------------------------------------------------------------------
+
+
+class StaleKeepForm(forms.Form):
+    """Keep a stale lead in its grade: the reason is required (services.lead_keep checks it too)."""
+
+    reason = forms.CharField(
+        label=_("Why it stays in its grade"), max_length=300,
+        error_messages={"required": _("Say why the lead stays in its grade.")},
+        widget=forms.TextInput(attrs={"placeholder": _("e.g. waiting for the new model in May")}),
+    )
+
+
+class StaleRegradeForm(forms.Form):
+    """Move a stale lead to another grade (up or down the ladder)."""
+
+    grade = forms.ChoiceField(label=_("New grade"), choices=Grade.choices)
+
+    def __init__(self, *args, lead: Lead, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.lead = lead
+        # Its current grade is no choice: keeping it there is the "keep" action, with a reason.
+        self.fields["grade"].choices = [("", _("Choose a grade…"))] + [
+            (value, label) for value, label in Grade.choices if value != lead.grade
+        ]
+
+
+class StalePoolForm(forms.Form):
+    reason = forms.CharField(label=_("Reason"), max_length=200, required=False)
+
+
+class PoolAssignForm(forms.Form):
+    """Give a pool lead to a consultant of its store (the manager's side of the pool)."""
+
+    to_user = ConsultantChoiceField(label=_("Consultant"), queryset=User.objects.none(),
+                                    empty_label=_("Choose a consultant…"))
+    version = forms.IntegerField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args, actor: User, store: Store, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["to_user"].queryset = store_consultants(actor, store)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from dealercrm.models import Role, Store, User
@@ -195,3 +195,52 @@ def grade_rule_limits(*, group_id: int) -> dict[str, tuple[int, int]]:
     for rule in GradeRule.objects.filter(group_id=group_id).only("grade", "follow_up_days", "max_dwell_days"):
         limits[rule.grade] = (rule.follow_up_days, rule.max_dwell_days)
     return limits
+
+
+# --- the jobs' flags: the manager's stale queue and the store's pool ------------------------------------------------
+
+
+def _with_last_follow_up(leads: QuerySet[Lead]) -> QuerySet[Lead]:
+    """Annotate the latest follow-up's date, method and outcome (``last_fu_at``, ``last_fu_method``,
+    ``last_fu_outcome``): correlated subqueries on the (lead, occurred_at) index, still one query for the list."""
+    latest = FollowUp.objects.filter(lead=OuterRef("pk")).order_by("-occurred_at", "-pk")
+    return leads.annotate(
+        last_fu_at=Subquery(latest.values("occurred_at")[:1]),
+        last_fu_method=Subquery(latest.values("method")[:1]),
+        last_fu_outcome=Subquery(latest.values("outcome")[:1]),
+    )
+
+
+def stale_queue(*, user: User, store: Store) -> QuerySet[Lead]:
+    """The manager's review queue (DOMAIN §3): the store's active leads flagged stale, longest stale first, with the
+    last-touch evidence (latest follow-up, last contact, next due, consultant) in the same query. Read-only; scoped
+    by ``visible_to``, so a store the user does not manage yields nothing."""
+    return _with_last_follow_up(
+        Lead.objects.visible_to(user)
+        .filter(store=store, status=Status.ACTIVE, stale_since__isnull=False)
+        .select_related("assigned_to", "series__brand", "store")
+        .order_by("stale_since", "pk")
+    )
+
+
+def pool_list(*, user: User, store: Store) -> QuerySet[Lead]:
+    """The store's pool (公海): active leads nobody holds that a job or a manager put back, longest waiting first.
+
+    The one place a consultant sees leads they do not hold: the consultants of the store see its pool (claiming needs
+    it); pages show them masked phones. Managers and group admins see it through ``visible_to``; anyone else,
+    or a consultant of another store, sees nothing."""
+    pooled = Lead.objects.filter(store=store, status=Status.ACTIVE, assigned_to__isnull=True, pooled_at__isnull=False)
+    if user.is_active and user.role == Role.CONSULTANT and not user.is_superuser:
+        if user.store_id != store.pk:
+            return pooled.none()
+    else:
+        pooled = pooled & Lead.objects.visible_to(user)
+    return _with_last_follow_up(pooled.select_related("series__brand", "store").order_by("pooled_at", "pk"))
+
+
+def flag_counts(*, user: User) -> dict[str, int]:
+    """The user's own stale and overdue leads (a consultant's workspace chips), one aggregate query."""
+    return Lead.objects.visible_to(user).filter(status=Status.ACTIVE).aggregate(
+        stale=Count("pk", filter=Q(stale_since__isnull=False)),
+        overdue=Count("pk", filter=Q(overdue_since__isnull=False)),
+    )

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import consultant, export, history, manager, rules
+from .views import consultant, export, history, manager, pool, rules, stale
 
 app_name = "leads"
 
@@ -24,6 +24,12 @@ urlpatterns = [
     path("leads/reviews/", manager.review_queue, name="reviews"),
     path("leads/reviews/<int:pk>/", manager.review, name="review"),
     path("leads/merge/", manager.merge, name="merge"),
+    # The jobs' flags: the manager's stale queue, the store's pool (公海).
+    path("leads/stale/", stale.stale_queue, name="stale"),
+    path("leads/stale/<int:pk>/", stale.stale_action, name="stale_action"),
+    path("leads/pool/", pool.pool, name="pool"),
+    path("leads/pool/<int:pk>/claim/", pool.pool_claim, name="pool_claim"),
+    path("leads/pool/<int:pk>/assign/", pool.pool_assign, name="pool_assign"),
     # The group admin's settings.
     path("settings/grade-rules/", rules.grade_rules, name="grade_rules"),
 ]

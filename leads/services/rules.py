@@ -42,3 +42,16 @@ def grade_rules_update(*, actor: User, group: DealerGroup, rules: dict[str, dict
         rule.max_dwell_days = values["max_dwell_days"]
         rule.save(update_fields=["meaning", "follow_up_days", "max_dwell_days"])
     return current
+
+
+@transaction.atomic
+def group_reclaim_update(*, actor: User, group: DealerGroup, reclaim_after_days: int) -> DealerGroup:
+    """Set after how many overdue days a lead goes back to its store's pool (公海). Group admins of the group (and
+    superusers) only; whole days from 1 to 365."""
+    if not (actor.is_superuser or (actor.role == Role.GROUP_ADMIN and actor.dealer_group_id == group.pk)):
+        raise PermissionDenied(_("Only the group admin sets the grade rules."))
+    if not isinstance(reclaim_after_days, int) or not 1 <= reclaim_after_days <= 365:
+        raise ValidationError({"reclaim_after_days": [_("Enter a whole number of days from 1 to 365.")]})
+    group.reclaim_after_days = reclaim_after_days
+    group.save(update_fields=["reclaim_after_days"])
+    return group

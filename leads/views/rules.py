@@ -8,16 +8,26 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from dealercrm.forms import add_service_errors
 from dealercrm.models import DealerGroup, Role
 
 from .. import services
 from ..models import GRADE_ORDER
+from ..services.rules import group_reclaim_update
 
 
 class GradeRuleForm(forms.Form):
     meaning = forms.CharField(label=gettext_lazy("Meaning"), max_length=200)
     follow_up_days = forms.IntegerField(label=gettext_lazy("Follow up every (days)"), min_value=1, max_value=365)
     max_dwell_days = forms.IntegerField(label=gettext_lazy("Max dwell (days)"), min_value=1, max_value=365)
+
+
+class ReclaimForm(forms.Form):
+    reclaim_after_days = forms.IntegerField(
+        label=gettext_lazy("Take a lead back to the pool after (days overdue)"), min_value=1, max_value=365,
+        help_text=gettext_lazy("A lead whose follow-up is this many days late leaves its consultant for the store's "
+                               "pool, where any consultant of the store can claim it."),
+    )
 
 
 @login_required
@@ -31,18 +41,31 @@ def grade_rules(request):
         group = DealerGroup.objects.visible_to(user).first()
     if group is None:
         raise PermissionDenied
+    reclaim_post = request.method == "POST" and "reclaim_after_days" in request.POST
+    reclaim_form = ReclaimForm(request.POST if reclaim_post else None,
+                               initial={"reclaim_after_days": group.reclaim_after_days})
+    if reclaim_post and reclaim_form.is_valid():
+        try:
+            group_reclaim_update(actor=user, group=group,
+                                 reclaim_after_days=reclaim_form.cleaned_data["reclaim_after_days"])
+        except ValidationError as exc:
+            add_service_errors(reclaim_form, exc)
+        else:
+            messages.success(request, _("Pool setting saved."))
+            return redirect("leads:grade_rules")
     current = services.grade_rules_for(group.pk)
     grades = list(reversed(GRADE_ORDER))
+    rules_post = request.POST if request.method == "POST" and not reclaim_post else None
     forms_by_grade = {
         g: GradeRuleForm(
-            request.POST or None,
+            rules_post,
             prefix=g,
             initial={"meaning": current[g].meaning, "follow_up_days": current[g].follow_up_days,
                      "max_dwell_days": current[g].max_dwell_days},
         )
         for g in grades
     }
-    if request.method == "POST" and all(f.is_valid() for f in forms_by_grade.values()):
+    if rules_post is not None and all(f.is_valid() for f in forms_by_grade.values()):
         try:
             services.grade_rules_update(actor=user, group=group,
                                         rules={g: f.cleaned_data for g, f in forms_by_grade.items()})
@@ -56,4 +79,5 @@ def grade_rules(request):
         else:
             messages.success(request, _("Grade rules saved."))
             return redirect("leads:grade_rules")
-    return render(request, "leads/grade_rules.html", {"group": group, "rows": list(forms_by_grade.items())})
+    return render(request, "leads/grade_rules.html",
+                  {"group": group, "rows": list(forms_by_grade.items()), "reclaim_form": reclaim_form})
