@@ -130,6 +130,11 @@ DATABASE_URL = env_str("DATABASE_URL") or f"sqlite:///{BASE_DIR / 'db.sqlite3'}"
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+elif not env_bool("DB_JIT", False):
+    # PostgreSQL's JIT compiles any plan its cost model rates above jit_above_cost; the funnel's aggregates are rated
+    # far above it (per-lead grade look-ups) yet run in milliseconds, and compiling them took 1.4 s of a 1.6 s query
+    # on the bench data set. An interactive app is better off without it (benchmarks/README.md).
+    DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c jit=off"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Covering indexes (INCLUDE) are a PostgreSQL optimisation; SQLite (the embedded default) builds them without.
 SILENCED_SYSTEM_CHECKS = ["models.W040"]

@@ -1,5 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
+from django.test.utils import override_settings
 
 from benchmarks.funnel import BENCH_GROUP, bench
 from dealercrm.models import DealerGroup
@@ -16,4 +17,6 @@ class Command(BaseCommand):
             raise CommandError("bench_funnel runs on PostgreSQL (the seed_bench database).")
         if not DealerGroup.objects.filter(name=BENCH_GROUP).exists():
             raise CommandError(f"No {BENCH_GROUP!r} here: run `make bench-seed` first (see benchmarks/README.md).")
-        bench(iterations=iterations, out=self.stdout.write)
+        # In-process requests to 'localhost' over plain HTTP, whatever the deployment's host and TLS settings.
+        with override_settings(ALLOWED_HOSTS=["localhost"], SECURE_SSL_REDIRECT=False):
+            bench(iterations=iterations, out=self.stdout.write)
