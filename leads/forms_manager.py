@@ -192,7 +192,7 @@ class StaleKeepForm(forms.Form):
     reason = forms.CharField(
         label=_("Why it stays in its grade"), max_length=300,
         error_messages={"required": _("Say why the lead stays in its grade.")},
-        widget=forms.TextInput(attrs={"placeholder": _("e.g. waiting for the new model in May")}),
+        widget=forms.TextInput(attrs={"placeholder": _("e.g. waits for the new model")}),
     )
 
 
