@@ -216,7 +216,7 @@ class Lead(models.Model):
             models.Index(
                 fields=["store", "first_visit_day"],
                 include=["status", "source", "grade", "phone", "first_follow_up_at", "assigned_to", "grade_since",
-                         "first_visit_at"],
+                         "first_visit_at", "id"],
                 name="lead_store_cohort",
             ),
             models.Index(fields=["assigned_to", "status", "next_follow_up_at"], name="lead_owner_status_due"),
