@@ -35,7 +35,7 @@ def job_run(job: str, *, task_id: str = "") -> Iterator[JobRun]:
         try:
             # Only the outcome: the counts stay as the committed batches left them (see job_run_save).
             JobRun.objects.filter(pk=run.pk).update(status=run.status, finished_at=run.finished_at, error=run.error)
-        except Exception:  # noqa: BLE001 - the job's own error matters more; the database may be what failed
+        except Exception:  # the job's own error matters more; the database may be what failed
             logger.exception("job %s: could not record the failure of run %s", job, run.pk)
         logger.warning("job %s failed (run %s): %s", job, run.pk, run.error)
         raise

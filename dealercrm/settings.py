@@ -265,7 +265,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     # One enum per choice set, whatever the field is called (grade, grade_after, from_grade, ...).
-    "ENUM_NAME_OVERRIDES": {"GradeEnum": "leads.models.Grade"},
+    "ENUM_NAME_OVERRIDES": {"GradeEnum": "leads.models.Grade", "JobRunStatusEnum": "dealercrm.models.JobRun.Status",
+                            "LeadStatusEnum": "leads.models.Status"},
 }
 
 # Content Security Policy (Django 6 built-in): only our own static files; no inline scripts.

@@ -35,6 +35,7 @@ class LeadFilterSet(django_filters.FilterSet):
         label=_("Follow-up due"),
     )
     overdue = django_filters.BooleanFilter(method="filter_overdue", label=_("Overdue"))
+    stale = django_filters.BooleanFilter(method="filter_stale", label=_("Stale"))
     first_visit_after = django_filters.DateFilter(method="filter_first_visit_after", label=_("First visit from"))
     first_visit_before = django_filters.DateFilter(method="filter_first_visit_before", label=_("First visit to"))
     ordering = django_filters.OrderingFilter(
@@ -82,6 +83,12 @@ class LeadFilterSet(django_filters.FilterSet):
             return queryset
         overdue = queryset.overdue()
         return overdue if value else queryset.exclude(pk__in=overdue.values("pk"))
+
+    def filter_stale(self, queryset, name, value):
+        """Flagged stale by the job (past its grade's max dwell, not kept); ``false``: not flagged."""
+        if value is None:
+            return queryset
+        return queryset.filter(stale_since__isnull=not value, **({"status": Status.ACTIVE} if value else {}))
 
     def filter_first_visit_after(self, queryset, name, value):
         return queryset.filter(first_visit_at__gte=_day_start(value))

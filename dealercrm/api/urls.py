@@ -7,6 +7,7 @@ from funnel.api.views import MarketEstimateViewSet, TargetViewSet
 from leads.api.views import FollowUpViewSet, LeadViewSet
 
 from . import views
+from .notifications import JobRunViewSet, NotificationViewSet
 
 router = DefaultRouter()
 router.register("stores", views.StoreViewSet, basename="store")
@@ -17,6 +18,8 @@ router.register("leads", LeadViewSet, basename="lead")
 router.register("follow-ups", FollowUpViewSet, basename="follow-up")
 router.register("funnel/targets", TargetViewSet, basename="funnel-target")
 router.register("funnel/market-estimates", MarketEstimateViewSet, basename="funnel-market-estimate")
+router.register("notifications", NotificationViewSet, basename="notification")
+router.register("job-runs", JobRunViewSet, basename="job-run")
 
 urlpatterns = [
     path("auth/token/", views.TokenView.as_view(), name="auth-token"),

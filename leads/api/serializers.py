@@ -66,6 +66,7 @@ class LeadSerializer(serializers.ModelSerializer):
             "id", "store", "assigned_to", "assigned_to_name", "name", "phone", "phone_masked", "gender", "source",
             "channel", "series", "series_name", "budget", "purchase_type", "district", "industry", "grade", "status",
             "first_visit_at", "last_contact_at", "next_follow_up_at", "grade_since", "is_overdue", "version",
+            "stale_since", "stale_max_dwell_days", "dwell_kept_at", "overdue_since", "pooled_at",
         ]
         read_only_fields = fields
 
@@ -294,3 +295,11 @@ class DealCreateSerializer(serializers.Serializer):
                                                 help_text=("Default: the lead's series of interest."))
     ordered_at = serializers.DateField(required=False, allow_null=True, help_text=("Default: today."))
     delivered_at = serializers.DateField(required=False, allow_null=True)
+
+
+class LeadKeepSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=300, help_text=("Why the lead stays in its grade (required)."))
+
+
+class LeadPoolSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")

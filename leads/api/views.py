@@ -4,7 +4,7 @@ not see is a 404. Every write goes through ``leads.services``; their PermissionD
 ValidationError a 400 with field messages (dealercrm.api.exceptions)."""
 
 from django.db import transaction
-from django.db.models import BooleanField, Case, Q, Value, When
+from django.db.models import BooleanField, Case, Exists, OuterRef, Q, Value, When
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -21,11 +21,12 @@ from rest_framework.generics import get_object_or_404
 from rest_framework.response import Response
 
 from dealercrm.api.pagination import StandardPagination
+from dealercrm.models import Store
 from dealercrm.scoping import ScopedViewSetMixin
 
 from .. import selectors, services
 from ..filters import LeadFilterSet
-from ..models import FollowUp, Lead, Status, local_day_start
+from ..models import FlagEvent, FlagKind, FollowUp, Lead, Status, local_day_start
 from .serializers import (
     TIMELINE_SERIALIZERS,
     DealCreateSerializer,
@@ -35,6 +36,8 @@ from .serializers import (
     FollowUpSerializer,
     LeadAssignSerializer,
     LeadCreateSerializer,
+    LeadKeepSerializer,
+    LeadPoolSerializer,
     LeadSerializer,
     LeadUpdateSerializer,
     VisitCreateSerializer,
@@ -100,6 +103,9 @@ def _stale_response(exc: _Stale) -> Response:
     )
     response["ETag"] = _etag(exc.current)
     return response
+
+
+ALREADY_CLAIMED = inline_serializer("LeadAlreadyClaimed", {"lead": serializers.ListField(child=serializers.CharField())})
 
 
 def _duplicate_response(exc: services.DuplicatePhone) -> Response:
@@ -358,6 +364,107 @@ class LeadViewSet(ScopedViewSetMixin, mixins.ListModelMixin, viewsets.GenericVie
         data.is_valid(raise_exception=True)
         lead = services.lead_assign(actor=request.user, lead=lead, to_user=data.validated_data["assigned_to"],
                                     reason=data.validated_data["reason"])
+        return self._answer(lead.pk)
+
+    # --- the store's pool (公海) and the stale flag -------------------------------------------------------------
+    # A pool lead is held by nobody, so the scoped queryset hides it from consultants (they see only their own
+    # leads). The pool is the one deliberate exception: the consultants of the lead's store see it and may claim it;
+    # anyone else sees what visible_to gives them. The store test is Store.objects.visible_to(user): a consultant's
+    # or manager's own store, a group admin's group; a consultant of another store gets 404.
+
+    def _pool_queryset(self):
+        stores = Store.objects.visible_to(self.request.user)
+        return Lead.objects.filter(
+            store__in=stores, status=Status.ACTIVE, assigned_to__isnull=True, pooled_at__isnull=False
+        )
+
+    @extend_schema(
+        tags=TAGS,
+        summary=("The store's pool (公海)"),
+        description=(
+            "Active leads nobody holds that the reclaim job or a manager put back, longest waiting first. A "
+            "consultant or manager sees their store's pool, a group admin their group's (filter with `store`). "
+            "Phones are masked for consultants until they claim the lead. The list filters apply."
+        ),
+        responses={200: LeadSerializer(many=True)},
+    )
+    @action(detail=False, methods=["get"], url_path="pool")
+    def pool_list(self, request):
+        overdue = Q(status=Status.ACTIVE, next_follow_up_at__lt=local_day_start())
+        queryset = (
+            self._pool_queryset()
+            .select_related("assigned_to", "channel", "series__brand", "store")
+            .annotate(is_overdue=Case(When(overdue, then=Value(True)), default=Value(False),
+                                      output_field=BooleanField()))
+            .order_by("pooled_at", "pk")
+        )
+        queryset = self.filter_queryset(queryset)
+        page = self.paginate_queryset(queryset)
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+    @extend_schema(
+        tags=TAGS,
+        summary=("Claim a lead from the pool"),
+        description=(
+            "A consultant of the lead's store takes it: it is assigned to them (assignment history), its pool and "
+            "overdue flags are cleared and it falls due today. First come first served: 409 when someone else has "
+            "just claimed it. 403: not a consultant of the store (managers assign from the pool with `assign/`). "
+            "404: not a lead of the caller's store's pool."
+        ),
+        request=None,
+        responses={200: LeadSerializer, 403: E403, 404: E404,
+                   409: OpenApiResponse(ALREADY_CLAIMED, description=("Someone else claimed it first."))},
+    )
+    @action(detail=True, methods=["post"])
+    def claim(self, request, pk=None):
+        # The caller's store's leads that are, or were, in the pool: a lead claimed a moment ago by a colleague is
+        # a 409, not a 404; any other lead the caller cannot see stays a 404.
+        was_pooled = Exists(FlagEvent.objects.filter(lead=OuterRef("pk"), kind=FlagKind.POOL))
+        candidates = Lead.objects.filter(store__in=Store.objects.visible_to(request.user)).filter(
+            Q(pooled_at__isnull=False) | was_pooled | Q(pk__in=self.get_queryset().values("pk"))
+        )
+        lead = get_object_or_404(candidates, pk=pk)
+        try:
+            lead = services.lead_claim(actor=request.user, lead=lead)
+        except services.AlreadyClaimed as exc:
+            return Response(exc.message_dict, status=status.HTTP_409_CONFLICT)
+        return self._answer(lead.pk)
+
+    @extend_schema(
+        tags=TAGS,
+        summary=("Keep a stale lead in its grade"),
+        description=(
+            "The store's manager keeps a lead flagged stale, saying why (`reason`, required): the flag is cleared "
+            "and the dwell clock restarts now. 400: no reason, or the lead is not stale. 403: not the store's manager."
+        ),
+        request=LeadKeepSerializer,
+        responses={200: LeadSerializer, 400: E400, 403: E403, 404: E404},
+    )
+    @action(detail=True, methods=["post"])
+    def keep(self, request, pk=None):
+        lead = self.get_object()
+        data = LeadKeepSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        lead = services.lead_keep(actor=request.user, lead=lead, reason=data.validated_data["reason"])
+        return self._answer(lead.pk)
+
+    @extend_schema(
+        tags=TAGS,
+        summary=("Move a lead to the store's pool"),
+        description=(
+            "The store's manager puts the lead back in the pool, unassigned (assignment history; optional "
+            "`reason`), for any consultant of the store to claim. 400: the lead is won or merged. 403: not the "
+            "store's manager."
+        ),
+        request=LeadPoolSerializer,
+        responses={200: LeadSerializer, 400: E400, 403: E403, 404: E404},
+    )
+    @action(detail=True, methods=["post"], url_path="pool")
+    def move_to_pool(self, request, pk=None):
+        lead = self.get_object()
+        data = LeadPoolSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        lead = services.lead_move_to_pool(actor=request.user, lead=lead, reason=data.validated_data["reason"])
         return self._answer(lead.pk)
 
     @extend_schema(
