@@ -112,6 +112,7 @@ def pool_claim(request, pk):
     if not request.htmx:
         messages.success(request, _("%(name)s is yours now.") % {"name": lead.name})
         return redirect("leads:detail", pk=lead.pk)
+    lead.phone_shown = selectors.lead_phone_for(user=user, lead=lead)  # theirs now: in full
     return _row(request, lead, done=True, claimed=True)
 
 
