@@ -236,11 +236,3 @@ def pool_list(*, user: User, store: Store) -> QuerySet[Lead]:
     else:
         pooled = pooled & Lead.objects.visible_to(user)
     return _with_last_follow_up(pooled.select_related("series__brand", "store").order_by("pooled_at", "pk"))
-
-
-def flag_counts(*, user: User) -> dict[str, int]:
-    """The user's own stale and overdue leads (a consultant's workspace chips), one aggregate query."""
-    return Lead.objects.visible_to(user).filter(status=Status.ACTIVE).aggregate(
-        stale=Count("pk", filter=Q(stale_since__isnull=False)),
-        overdue=Count("pk", filter=Q(overdue_since__isnull=False)),
-    )
