@@ -41,6 +41,40 @@ def _timed(name: str, batch_size: int) -> Result:
     return Result(name, time.perf_counter() - started, run)
 
 
+def floor(*, out: Callable[[str], None]) -> None:
+    """The floor: what the overdue and stale flags cost PostgreSQL alone, each as ONE set-based UPDATE with the job's
+    condition (no batches, no locks, no history rows), inside a transaction rolled back."""
+    from datetime import timedelta
+
+    from django.db.models import DateTimeField, ExpressionWrapper, F, Q
+    from django.db.models.functions import Coalesce, Greatest
+    from django.utils import timezone
+
+    from leads.models import Status
+    from leads.selectors import grade_rule_limits
+
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            started = time.perf_counter()
+            n = Lead.objects.filter(jobs._overdue(now), overdue_since__isnull=True).update(
+                overdue_since=F("next_follow_up_at"))
+            out(f"  floor: overdue as one UPDATE      {time.perf_counter() - started:7.2f} s   {n:,} rows")
+            started, n = time.perf_counter(), 0
+            clock = Greatest(F("grade_since"), Coalesce(F("dwell_kept_at"), F("grade_since")))
+            for group_id, store_ids in jobs._stores_by_group().items():
+                for grade, (_interval, days) in grade_rule_limits(group_id=group_id).items():
+                    n += Lead.objects.filter(
+                        jobs._past_dwell(now - timedelta(days=days)), Q(store_id__in=store_ids, grade=grade),
+                        status=Status.ACTIVE, stale_since__isnull=True,
+                    ).update(stale_since=ExpressionWrapper(clock + timedelta(days=days), output_field=DateTimeField()),
+                             stale_max_dwell_days=days)
+            out(f"  floor: stale as one UPDATE a rule {time.perf_counter() - started:7.2f} s   {n:,} rows")
+            raise _Rollback
+    except _Rollback:
+        pass
+
+
 def bench(*, out: Callable[[str], None], batch_size: int = jobs.BATCH_SIZE, only: list[str] | None = None,
           vacuum: bool = True) -> list[tuple[Result, Result]]:
     names = [name for name in jobs.JOBS if not only or name in only]

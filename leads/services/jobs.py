@@ -86,7 +86,7 @@ def _url(name: str, fallback: str = "") -> str:
 
 def _in_batches(run: JobRun, candidates: QuerySet[Lead], apply: Callable[[list[tuple]], int], *, counter: str,
                 batch_size: int, fields: Iterable[str] = (),
-                committed: Callable[[list[tuple]], None] | None = None) -> int:
+                committed: Callable[[list[tuple]], None] | None = None, few: bool = False) -> int:
     """Apply ``apply`` to the candidates, one id range of ``batch_size`` leads at a time, each range one transaction.
 
     Each batch locks the range's candidates (``FOR UPDATE SKIP LOCKED`` on PostgreSQL: a lead someone is editing right
@@ -96,21 +96,25 @@ def _in_batches(run: JobRun, candidates: QuerySet[Lead], apply: Callable[[list[t
 
     Why id ranges rather than "the next N candidates": a range is an index range scan of at most ``batch_size`` rows
     whatever the condition, so a batch costs the same at the start and at the end of a run (with ``ORDER BY id LIMIT
-    N`` PostgreSQL re-read most of a grade's leads for every batch: minutes over a million leads)."""
-    bounds = Lead.objects.aggregate(lo=Min("pk"), hi=Max("pk"))
-    if bounds["lo"] is None:
-        return 0
+    N`` PostgreSQL re-read most of a grade's leads for every batch: minutes over a million leads).
+
+    ``few=True`` is for conditions that hold for few leads, on a partial index (a flag set and no longer due): then
+    the batches are "the next ``batch_size`` candidates after the last id", so a run with nothing to do is one query
+    (walking the ranges, PostgreSQL would read the whole partial index once per range)."""
     total, batch = 0, 0
-    for lo in range(bounds["lo"], bounds["hi"] + 1, batch_size):
+    for bounds in _ranges(batch_size, few):
         with transaction.atomic():
-            rows = list(
-                candidates.filter(pk__gte=lo, pk__lt=lo + batch_size)
-                .select_for_update(skip_locked=True)
-                .order_by()
-                .values_list("pk", *fields)
-            )
-            if not rows:
-                continue
+            locked = candidates.select_for_update(skip_locked=True)
+            if few:
+                rows = list(locked.filter(pk__gt=bounds.last).order_by("pk").values_list("pk", *fields)[:batch_size])
+                if not rows:
+                    return total
+                bounds.last = rows[-1][0]
+            else:
+                rows = list(locked.filter(pk__gte=bounds.lo, pk__lt=bounds.lo + batch_size).order_by()
+                            .values_list("pk", *fields))
+                if not rows:
+                    continue
             changed = apply(rows)
             total += changed
             setattr(run, counter, getattr(run, counter) + changed)
@@ -120,6 +124,25 @@ def _in_batches(run: JobRun, candidates: QuerySet[Lead], apply: Callable[[list[t
         batch += 1
         _batch_done(run.job, batch)
     return total
+
+
+class _Bounds:
+    lo = 0
+    last = 0
+
+
+def _ranges(batch_size: int, few: bool):
+    """The batches' bounds: id ranges over the lead table, or (``few``) an open-ended keyset the loop advances."""
+    bounds = _Bounds()
+    if few:
+        while True:
+            yield bounds
+    hi = Lead.objects.aggregate(lo=Min("pk"), hi=Max("pk"))
+    if hi["lo"] is None:
+        return
+    for lo in range(hi["lo"], hi["hi"] + 1, batch_size):
+        bounds.lo = lo
+        yield bounds
 
 
 def _insert_rows(model, columns: dict[str, object], arrays: dict[str, list]) -> None:
@@ -161,7 +184,7 @@ def _clear(run: JobRun, candidates: QuerySet[Lead], *, kind: str, values: dict, 
         _events(ids, kind=kind, action=FlagAction.CLEARED, at=at, run=run, reason=reason)
         return len(ids)
 
-    return _in_batches(run, candidates, apply, counter="cleared", batch_size=batch_size)
+    return _in_batches(run, candidates, apply, counter="cleared", batch_size=batch_size, few=True)
 
 
 def _stores_by_group() -> dict[int, list[int]]:
