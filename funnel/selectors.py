@@ -284,13 +284,20 @@ RUNG_NAMES = {"E": "E->D", "D": "D->C", "C": "C->B", "B": "B->A"}
 
 
 def ladder_counts(s: Slice) -> dict:
-    """Active leads per grade now, in total and per consultant. One query."""
-    rows = (
+    """Active leads per grade now, in total and per consultant. Two queries: the counts grouped by the consultant's
+    id alone (grouping by their names too would join every lead with the staff table), then the few names."""
+    rows = list(
         s.leads().filter(status=Status.ACTIVE)
-        .values("assigned_to", "assigned_to__display_name", "assigned_to__username")
+        .values("assigned_to")
         .annotate(**{g: _n(Q(grade=g)) for g in GRADES}, ungraded=_n(Q(grade__isnull=True)))
         .order_by()
     )
+    names = {
+        pk: display_name or username
+        for pk, display_name, username in User.objects.filter(
+            pk__in=[row["assigned_to"] for row in rows if row["assigned_to"] is not None]
+        ).values_list("pk", "display_name", "username")
+    }
     total = dict.fromkeys(GRADES, 0) | {"ungraded": 0}
     by_consultant = []
     for row in rows:
@@ -299,7 +306,7 @@ def ladder_counts(s: Slice) -> dict:
             total[name] += value
         by_consultant.append({
             "consultant": row["assigned_to"],
-            "name": row["assigned_to__display_name"] or row["assigned_to__username"],
+            "name": names.get(row["assigned_to"]),
             "counts": counts,
         })
     by_consultant.sort(key=lambda r: (r["consultant"] is None, r["name"] or ""))
@@ -314,18 +321,21 @@ def promotion_rates(s: Slice, *, by_consultant: bool = False) -> dict:
     share that reached A (after holding E) by the period's end. Returns ``{"rates": {...}, "held": {...},
     "promoted": {...}}``, and with ``by_consultant`` the same per current consultant. One SQL query: a window over
     each lead's grade changes turns them into spells (grade, since, until, next grade)."""
-    lead_sql, lead_params = s.leads().values("pk").query.sql_with_params()
+    # No ORDER BY in the IN (...) subquery: the model's default ordering would sort the slice's leads for nothing.
+    lead_sql, lead_params = s.leads().order_by().values("pk").query.sql_with_params()
     gc, lead = GradeChange._meta.db_table, Lead._meta.db_table
     adapt = connection.ops.adapt_datetimefield_value
     start, end = adapt(s.start_at), adapt(s.end_at)
     who = "l.assigned_to_id" if by_consultant else "NULL"
+    # The lead's consultant only when asked for: otherwise the join with every lead is wasted work.
+    join = f"JOIN {lead} l ON l.id = gc.lead_id" if by_consultant else ""
     next_case = "CASE sp.grade " + " ".join(f"WHEN '{x}' THEN '{y}'" for x, y in NEXT_GRADE.items()) + " END"
     sql = f"""
         WITH spells AS (
             SELECT gc.lead_id, {who} AS who, gc.to_grade AS grade, gc.changed_at AS since,
                    LEAD(gc.changed_at) OVER (PARTITION BY gc.lead_id ORDER BY gc.changed_at, gc.id) AS until,
                    LEAD(gc.to_grade) OVER (PARTITION BY gc.lead_id ORDER BY gc.changed_at, gc.id) AS next_grade
-            FROM {gc} gc JOIN {lead} l ON l.id = gc.lead_id
+            FROM {gc} gc {join}
             WHERE gc.lead_id IN ({lead_sql}) AND gc.changed_at < %s
         ),
         held AS (
