@@ -82,19 +82,22 @@ LEAD_FIGURES = """
 """
 
 # One store, one past month: the grade as of the month's end is the latest grade change before it, looked up only
-# for the leads regraded since.
+# for the leads regraded since, once per lead (a derived table; inlined in each FILTER it would run once per figure).
 STORE_MONTH_FLOOR = f"""
-SELECT {LEAD_FIGURES.format(g="g.grade")},
+SELECT {LEAD_FIGURES.format(g="l.g")},
   (SELECT count(*) FROM leads_visit v WHERE v.store_id = %(store)s AND NOT v.is_first
       AND v.arrived_at >= %(start)s AND v.arrived_at < %(end)s) AS revisits,
   (SELECT sum(estimate) FROM funnel_marketestimate WHERE store_id = %(store)s AND month = %(month)s) AS m
-FROM leads_lead l
-CROSS JOIN LATERAL (SELECT CASE WHEN l.grade_since IS NULL OR l.grade_since < %(end)s THEN l.grade ELSE (
-  SELECT gc.to_grade FROM leads_gradechange gc
-  WHERE gc.lead_id = l.id AND gc.changed_at < %(end)s ORDER BY gc.changed_at DESC, gc.id DESC LIMIT 1) END AS grade
-) g
-WHERE l.store_id = %(store)s AND l.first_visit_day >= %(day0)s AND l.first_visit_day <= %(day1)s
-  AND l.status <> 'merged'
+FROM (
+  SELECT l.source, l.phone, l.status, l.first_follow_up_at,
+    CASE WHEN l.grade_since IS NULL OR l.grade_since < %(end)s THEN l.grade ELSE (
+      SELECT gc.to_grade FROM leads_gradechange gc
+      WHERE gc.lead_id = l.id AND gc.changed_at < %(end)s ORDER BY gc.changed_at DESC, gc.id DESC LIMIT 1) END AS g
+  FROM leads_lead l
+  WHERE l.store_id = %(store)s AND l.first_visit_day >= %(day0)s AND l.first_visit_day <= %(day1)s
+    AND l.status <> 'merged'
+  OFFSET 0
+) l
 """
 
 # The whole group, twelve months to today, by month: the current grade is the grade as of the period's end.

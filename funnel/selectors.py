@@ -100,9 +100,6 @@ class Slice:
         return visits.filter(store__in=stores.values("pk"))
 
 
-AS_OF_FENCE = 2**62  # a LIMIT no cohort reaches: an optimisation fence, never a cut-off
-
-
 def _n(condition: Q | None = None) -> Count:
     # Count a NOT NULL column the covering index holds, not "id": it keeps index-only scans possible.
     return Count("status", filter=condition) if condition is not None else Count("status")
@@ -126,20 +123,44 @@ def _grade_field(qs: QuerySet[Lead], s: Slice) -> tuple[QuerySet[Lead], str]:
     return qs.annotate(grade_at_end=as_of), "grade_at_end"
 
 
-def _cohort_aggregates(grade_field: str) -> dict:
-    has_phone = ~Q(phone="")
-    won = Q(status=Status.WON)
-    valid = has_phone & (Q(**{f"{grade_field}__isnull": False}) | won)
-    followed = valid & (Q(first_follow_up_at__isnull=False) | won)
-    aggregates = {
-        "N": _n(),
-        **{f"N_{source}": _n(Q(source=source)) for source in Source.values},
-        "valid": _n(valid),
-        "followed": _n(followed),
-        "deals": _n(won),
-        **{f"P_{g}": _n(has_phone & Q(**{grade_field: g})) for g in GRADES},
+# The cohort's counts are taken per (group key, grade as of the period's end): within one such group the grade is
+# constant, so no count needs the grade in its FILTER, and PostgreSQL computes a past period's as-of grade (a
+# per-lead look-up) once per lead, in the GROUP BY, instead of once per figure. _fold_grade turns a group's counts
+# into the funnel's.
+_HAS_PHONE = ~Q(phone="")
+_WON = Q(status=Status.WON)
+COHORT_AGGREGATES = {
+    "N": _n(),
+    **{f"N_{source}": _n(Q(source=source)) for source in Source.values},
+    "phoned": _n(_HAS_PHONE),
+    "phoned_won": _n(_HAS_PHONE & _WON),
+    "phoned_followed": _n(_HAS_PHONE & (Q(first_follow_up_at__isnull=False) | _WON)),
+    "deals": _n(_WON),
+}
+
+
+def _fold_grade(row: dict, grade: str | None) -> dict:
+    """One (key, as-of grade) group's counts as the funnel's: valid = a phone and a grade (a won lead counts
+    without one); followed = valid and a follow-up after the first visit (or won); P_X = valid with grade X."""
+    graded = grade is not None
+    return {
+        "N": row["N"],
+        **{f"N_{source}": row[f"N_{source}"] for source in Source.values},
+        "valid": row["phoned"] if graded else row["phoned_won"],
+        "followed": row["phoned_followed"] if graded else row["phoned_won"],
+        "deals": row["deals"],
+        **{f"P_{g}": row["phoned"] if grade == g else 0 for g in GRADES},
     }
-    return aggregates
+
+
+def cohort_counts(s: Slice, **keys) -> list[tuple[dict, dict]]:
+    """The slice's cohort counted per ``keys`` (name -> field or expression; none: the whole cohort), one query.
+    Returns ``(key values, counts)`` pairs, several per key (one per as-of grade): callers add them up."""
+    cohort, grade_field = _grade_field(s.cohort(), s)
+    if keys:
+        cohort = cohort.annotate(**{name: F(field) if isinstance(field, str) else field for name, field in keys.items()})
+    rows = cohort.values(*keys, grade_field).annotate(**COHORT_AGGREGATES).order_by()
+    return [({name: row[name] for name in keys}, _fold_grade(row, row[grade_field])) for row in rows]
 
 
 def _empty_counts() -> dict:
@@ -214,18 +235,14 @@ def funnel_metrics(s: Slice, *, group_by: str | None = None) -> dict:
     Three queries whatever the data size or grouping."""
     if group_by is not None and group_by not in GROUP_BY:
         raise ValueError(f"unknown group_by {group_by!r}")
-    cohort, grade_field = _grade_field(s.cohort(), s)
-    aggregates = _cohort_aggregates(grade_field)
     revisits = s.revisits()
     m_totals = _m_by_key(s, group_by)
 
     if group_by is None:
         counts = _empty_counts()
-        if grade_field != "grade":
-            # A past period's grade-as-of-end is a per-lead look-up; inlined in every FILTER it would run once per
-            # figure (seven times). Slicing makes Django aggregate over a derived table, which computes it once.
-            cohort = cohort.order_by()[:AS_OF_FENCE]
-        counts.update(cohort.aggregate(**aggregates))
+        for _key_values, grade_counts in cohort_counts(s):
+            for name, value in grade_counts.items():
+                counts[name] += value
         counts["revisits"] = revisits.count()
         counts["M"] = m_totals.get(None, 0.0)
         return _figures(counts)
@@ -233,23 +250,22 @@ def funnel_metrics(s: Slice, *, group_by: str | None = None) -> dict:
     if group_by in TIME_KEYS:
         # Grouped by day in SQL (a few hundred groups at most, which PostgreSQL estimates and aggregates in
         # parallel), then summed into weeks or months here.
-        lead_rows = cohort.annotate(k=F("first_visit_day")).values("k").annotate(**aggregates)
+        lead_rows = cohort_counts(s, k="first_visit_day")
         visit_rows = revisits.annotate(k=TruncDate("arrived_at")).values("k").annotate(n=Count("pk"))
         label_field = None
     else:
         key_field, label_field = FIELD_KEYS[group_by]
-        names = [key_field] + ([label_field] if label_field else [])
-        lead_rows = cohort.annotate(k=F(key_field)).values("k", *names[1:]).annotate(**aggregates)
+        lead_rows = cohort_counts(s, k=key_field, **({"label": label_field} if label_field else {}))
         visit_rows = revisits.annotate(k=F(f"lead__{key_field}")).values("k").annotate(n=Count("pk"))
 
     groups: dict = {}
     labels: dict = {}
-    for row in lead_rows.order_by():
-        key = _key(row.pop("k"), group_by)
+    for key_values, grade_counts in lead_rows:
+        key = _key(key_values["k"], group_by)
         if label_field:
-            labels[key] = row.pop(label_field, None)
+            labels[key] = key_values["label"]
         counts = groups.setdefault(key, _empty_counts())
-        for name, value in row.items():
+        for name, value in grade_counts.items():
             counts[name] += value
     for row in visit_rows.order_by():
         key = _key(row["k"], group_by)
@@ -519,14 +535,11 @@ def control_points(s: Slice, *, now: datetime | None = None) -> ControlPoints:
     from leads.models import FollowUp, ReviewStatus, local_day_start
 
     # 1. The cohort, grouped by consultant.
-    cohort, grade_field = _grade_field(s.cohort(), s)
-    aggregates = _cohort_aggregates(grade_field)
-    cohort_rows = {
-        row["assigned_to"]: row
-        for row in cohort.values("assigned_to").annotate(
-            N=aggregates["N"], valid=aggregates["valid"], followed=aggregates["followed"], deals=aggregates["deals"]
-        ).order_by()
-    }
+    cohort_rows: dict = {}
+    for key_values, grade_counts in cohort_counts(s, consultant="assigned_to"):
+        row = cohort_rows.setdefault(key_values["consultant"], dict.fromkeys(("N", "valid", "followed", "deals"), 0))
+        for name in row:
+            row[name] += grade_counts[name]
     # 2. Promotion rates per consultant.
     promotions = promotion_rates(s, by_consultant=True)
     # 3. Follow-ups written in the period on the slice's leads, by author.
