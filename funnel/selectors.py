@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
 from django.db import connection
-from django.db.models import Case, Count, F, OuterRef, Q, QuerySet, Subquery, Sum, When
+from django.db.models import Count, F, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -105,62 +105,66 @@ def _n(condition: Q | None = None) -> Count:
     return Count("status", filter=condition) if condition is not None else Count("status")
 
 
-def _grade_field(qs: QuerySet[Lead], s: Slice) -> tuple[QuerySet[Lead], str]:
-    """The grade as of the period's end: the current grade when the period reaches today, or when the lead's grade
-    has not changed since (``grade_since``); otherwise the latest grade change before the period's end (an
-    index-only lookup, made only for the leads regraded after the period)."""
+# The cohort's counting query is SQL over the ORM's cohort (scoped and filtered by ``Slice``): one definition of the
+# figures, computed in one pass, without the per-call cost of composing fourteen filtered aggregates through the ORM
+# (~8 ms of a 30 ms store-month call). A past period's grade as of its end (a per-lead look-up) is computed once per
+# lead in a derived table (OFFSET 0 keeps PostgreSQL from inlining it into every FILTER that reads it).
+_WON_SQL = f"t.status = '{Status.WON.value}'"
+_VALID_SQL = f"t.phone <> '' AND (t.g IS NOT NULL OR {_WON_SQL})"
+_COUNTS_SQL = ", ".join([
+    "count(t.status)",
+    *(f"count(t.status) FILTER (WHERE t.source = '{source}')" for source in Source.values),
+    f"count(t.status) FILTER (WHERE {_VALID_SQL})",
+    f"count(t.status) FILTER (WHERE {_VALID_SQL} AND (t.first_follow_up_at IS NOT NULL OR {_WON_SQL}))",
+    f"count(t.status) FILTER (WHERE {_WON_SQL})",
+    *(f"count(t.status) FILTER (WHERE t.phone <> '' AND t.g = '{g}')" for g in GRADES),
+])
+_COUNT_NAMES = ["N", *(f"N_{source}" for source in Source.values), "valid", "followed", "deals",
+                *(f"P_{g}" for g in GRADES)]
+
+
+def _grade_as_of_end(s: Slice) -> tuple[str, list]:
+    """SQL for the grade as of the period's end, over the cohort's columns (``c.*``): the current grade when the
+    period reaches today, or when the lead's grade has not changed since (``grade_since``); otherwise the latest grade
+    change before the period's end (an index-only look-up, made only for the leads regraded after the period)."""
     if s.end_at > timezone.now():
-        return qs, "grade"
-    before_end = (
-        GradeChange.objects.filter(lead=OuterRef("pk"), changed_at__lt=s.end_at)
-        .order_by("-changed_at", "-pk")
-        .values("to_grade")[:1]
+        return "c.grade", []
+    end = connection.ops.adapt_datetimefield_value(s.end_at)
+    return (
+        "CASE WHEN c.grade_since IS NULL OR c.grade_since < %s THEN c.grade ELSE ("
+        f"SELECT gc.to_grade FROM {GradeChange._meta.db_table} gc WHERE gc.lead_id = c.id AND gc.changed_at < %s "
+        "ORDER BY gc.changed_at DESC, gc.id DESC LIMIT 1) END",
+        [end, end],
     )
-    as_of = Case(
-        When(Q(grade_since__isnull=True) | Q(grade_since__lt=s.end_at), then=F("grade")),
-        default=Subquery(before_end),
+
+
+def cohort_counts(s: Slice, **keys: str) -> list[tuple[dict, dict]]:
+    """The slice's cohort counted per ``keys`` (result name -> lead field path; none: the whole cohort), in one
+    query: N, N by source, valid, followed, deals and the valid leads per grade as of the period's end (the P counts).
+    Returns ``(key values, counts)`` pairs."""
+    aliases = [f"key{i}" for i in range(len(keys))]
+    cohort = s.cohort().order_by().annotate(**{alias: F(path) for alias, path in zip(aliases, keys.values())})
+    columns = ["id", "status", "source", "phone", "first_follow_up_at", "grade", "grade_since"]
+    cohort_sql, cohort_params = cohort.values(*columns, *aliases).query.sql_with_params()
+    grade_sql, grade_params = _grade_as_of_end(s)
+    inner_keys = "".join(f"c.{alias}, " for alias in aliases)
+    fence = " OFFSET 0" if grade_params and connection.vendor == "postgresql" else ""
+    outer_keys = "".join(f"t.{alias}, " for alias in aliases)
+    group_by = f" GROUP BY {', '.join(f't.{alias}' for alias in aliases)}" if aliases else ""
+    sql = (
+        f"SELECT {outer_keys}{_COUNTS_SQL} FROM ("
+        f"SELECT {inner_keys}{grade_sql} AS g, c.status, c.source, c.phone, c.first_follow_up_at "
+        f"FROM ({cohort_sql}) c{fence}) t{group_by}"
     )
-    return qs.annotate(grade_at_end=as_of), "grade_at_end"
-
-
-# The cohort's counts are taken per (group key, grade as of the period's end): within one such group the grade is
-# constant, so no count needs the grade in its FILTER, and PostgreSQL computes a past period's as-of grade (a
-# per-lead look-up) once per lead, in the GROUP BY, instead of once per figure. _fold_grade turns a group's counts
-# into the funnel's.
-_HAS_PHONE = ~Q(phone="")
-_WON = Q(status=Status.WON)
-COHORT_AGGREGATES = {
-    "N": _n(),
-    **{f"N_{source}": _n(Q(source=source)) for source in Source.values},
-    "phoned": _n(_HAS_PHONE),
-    "phoned_won": _n(_HAS_PHONE & _WON),
-    "phoned_followed": _n(_HAS_PHONE & (Q(first_follow_up_at__isnull=False) | _WON)),
-    "deals": _n(_WON),
-}
-
-
-def _fold_grade(row: dict, grade: str | None) -> dict:
-    """One (key, as-of grade) group's counts as the funnel's: valid = a phone and a grade (a won lead counts
-    without one); followed = valid and a follow-up after the first visit (or won); P_X = valid with grade X."""
-    graded = grade is not None
-    return {
-        "N": row["N"],
-        **{f"N_{source}": row[f"N_{source}"] for source in Source.values},
-        "valid": row["phoned"] if graded else row["phoned_won"],
-        "followed": row["phoned_followed"] if graded else row["phoned_won"],
-        "deals": row["deals"],
-        **{f"P_{g}": row["phoned"] if grade == g else 0 for g in GRADES},
-    }
-
-
-def cohort_counts(s: Slice, **keys) -> list[tuple[dict, dict]]:
-    """The slice's cohort counted per ``keys`` (name -> field or expression; none: the whole cohort), one query.
-    Returns ``(key values, counts)`` pairs, several per key (one per as-of grade): callers add them up."""
-    cohort, grade_field = _grade_field(s.cohort(), s)
-    if keys:
-        cohort = cohort.annotate(**{name: F(field) if isinstance(field, str) else field for name, field in keys.items()})
-    rows = cohort.values(*keys, grade_field).annotate(**COHORT_AGGREGATES).order_by()
-    return [({name: row[name] for name in keys}, _fold_grade(row, row[grade_field])) for row in rows]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*grade_params, *cohort_params])
+        rows = cursor.fetchall()
+    fields = [cohort.query.annotations[alias].output_field for alias in aliases]
+    return [
+        ({name: field.to_python(value) for name, field, value in zip(keys, fields, row, strict=False)},
+         dict(zip(_COUNT_NAMES, row[len(keys):], strict=True)))
+        for row in rows
+    ]
 
 
 def _empty_counts() -> dict:
