@@ -138,10 +138,13 @@ def _grade_as_of_end(s: Slice) -> tuple[str, list]:
     )
 
 
-def cohort_counts(s: Slice, **keys: str) -> list[tuple[dict, dict]]:
+def cohort_counts(s: Slice, *, with_revisits: QuerySet[Visit] | None = None, **keys: str) -> list[tuple[dict, dict]]:
     """The slice's cohort counted per ``keys`` (result name -> lead field path; none: the whole cohort), in one
     query: N, N by source, valid, followed, deals and the valid leads per grade as of the period's end (the P counts).
-    Returns ``(key values, counts)`` pairs."""
+    Returns ``(key values, counts)`` pairs. Without keys, ``with_revisits`` is counted in the same statement
+    (``counts["revisits"]``): one round trip for the whole figure set."""
+    if with_revisits is not None and keys:
+        raise ValueError("with_revisits counts one total: it takes no keys")
     aliases = [f"key{i}" for i in range(len(keys))]
     cohort = s.cohort().order_by().annotate(**{alias: F(path) for alias, path in zip(aliases, keys.values())})
     columns = ["id", "status", "source", "phone", "first_follow_up_at", "grade", "grade_since"]
@@ -151,18 +154,22 @@ def cohort_counts(s: Slice, **keys: str) -> list[tuple[dict, dict]]:
     fence = " OFFSET 0" if grade_params and connection.vendor == "postgresql" else ""
     outer_keys = "".join(f"t.{alias}, " for alias in aliases)
     group_by = f" GROUP BY {', '.join(f't.{alias}' for alias in aliases)}" if aliases else ""
+    names, visits_sql, visits_params = _COUNT_NAMES, "", []
+    if with_revisits is not None:
+        sql_, visits_params = with_revisits.order_by().values("pk").query.sql_with_params()
+        visits_sql, names = f", (SELECT count(*) FROM ({sql_}) r)", [*_COUNT_NAMES, "revisits"]
     sql = (
-        f"SELECT {outer_keys}{_COUNTS_SQL} FROM ("
+        f"SELECT {outer_keys}{_COUNTS_SQL}{visits_sql} FROM ("
         f"SELECT {inner_keys}{grade_sql} AS g, c.status, c.source, c.phone, c.first_follow_up_at "
         f"FROM ({cohort_sql}) c{fence}) t{group_by}"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*grade_params, *cohort_params])
+        cursor.execute(sql, [*visits_params, *grade_params, *cohort_params])
         rows = cursor.fetchall()
     fields = [cohort.query.annotations[alias].output_field for alias in aliases]
     return [
         ({name: field.to_python(value) for name, field, value in zip(keys, fields, row, strict=False)},
-         dict(zip(_COUNT_NAMES, row[len(keys):], strict=True)))
+         dict(zip(names, row[len(keys):], strict=True)))
         for row in rows
     ]
 
@@ -236,7 +243,7 @@ def _time_bucket(day: date, group_by: str) -> str:
 def funnel_metrics(s: Slice, *, group_by: str | None = None) -> dict:
     """The funnel's figures for the slice and period (see the module docstring for definitions). Without
     ``group_by``: one figure set. With it: ``{"results": [{"key", "label", ...figures}], "total": {...}}``.
-    Three queries whatever the data size or grouping."""
+    Two queries (three grouped) whatever the data size."""
     if group_by is not None and group_by not in GROUP_BY:
         raise ValueError(f"unknown group_by {group_by!r}")
     revisits = s.revisits()
@@ -244,10 +251,9 @@ def funnel_metrics(s: Slice, *, group_by: str | None = None) -> dict:
 
     if group_by is None:
         counts = _empty_counts()
-        for _key_values, grade_counts in cohort_counts(s):
-            for name, value in grade_counts.items():
+        for _key_values, row_counts in cohort_counts(s, with_revisits=revisits):
+            for name, value in row_counts.items():
                 counts[name] += value
-        counts["revisits"] = revisits.count()
         counts["M"] = m_totals.get(None, 0.0)
         return _figures(counts)
 
