@@ -138,13 +138,15 @@ def _grade_as_of_end(s: Slice) -> tuple[str, list]:
     )
 
 
-def cohort_counts(s: Slice, *, with_revisits: QuerySet[Visit] | None = None, **keys: str) -> list[tuple[dict, dict]]:
+def cohort_counts(s: Slice, *, totals: dict[str, tuple[str, list]] | None = None,
+                  **keys: str) -> list[tuple[dict, dict]]:
     """The slice's cohort counted per ``keys`` (result name -> lead field path; none: the whole cohort), in one
     query: N, N by source, valid, followed, deals and the valid leads per grade as of the period's end (the P counts).
-    Returns ``(key values, counts)`` pairs. Without keys, ``with_revisits`` is counted in the same statement
-    (``counts["revisits"]``): one round trip for the whole figure set."""
-    if with_revisits is not None and keys:
-        raise ValueError("with_revisits counts one total: it takes no keys")
+    Returns ``(key values, counts)`` pairs. Without keys, ``totals`` (name -> scalar SQL and its params) are computed
+    in the same statement: one round trip for the whole figure set."""
+    totals = totals or {}
+    if totals and keys:
+        raise ValueError("totals are one figure each: they take no keys")
     aliases = [f"key{i}" for i in range(len(keys))]
     cohort = s.cohort().order_by().annotate(**{alias: F(path) for alias, path in zip(aliases, keys.values())})
     columns = ["id", "status", "source", "phone", "first_follow_up_at", "grade", "grade_since"]
@@ -154,17 +156,16 @@ def cohort_counts(s: Slice, *, with_revisits: QuerySet[Visit] | None = None, **k
     fence = " OFFSET 0" if grade_params and connection.vendor == "postgresql" else ""
     outer_keys = "".join(f"t.{alias}, " for alias in aliases)
     group_by = f" GROUP BY {', '.join(f't.{alias}' for alias in aliases)}" if aliases else ""
-    names, visits_sql, visits_params = _COUNT_NAMES, "", []
-    if with_revisits is not None:
-        sql_, visits_params = with_revisits.order_by().values("pk").query.sql_with_params()
-        visits_sql, names = f", (SELECT count(*) FROM ({sql_}) r)", [*_COUNT_NAMES, "revisits"]
+    names = [*_COUNT_NAMES, *totals]
+    totals_sql = "".join(f", {sql_}" for sql_, _params in totals.values())
+    totals_params = [param for _sql, params in totals.values() for param in params]
     sql = (
-        f"SELECT {outer_keys}{_COUNTS_SQL}{visits_sql} FROM ("
+        f"SELECT {outer_keys}{_COUNTS_SQL}{totals_sql} FROM ("
         f"SELECT {inner_keys}{grade_sql} AS g, c.status, c.source, c.phone, c.first_follow_up_at "
         f"FROM ({cohort_sql}) c{fence}) t{group_by}"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*visits_params, *grade_params, *cohort_params])
+        cursor.execute(sql, [*totals_params, *grade_params, *cohort_params])
         rows = cursor.fetchall()
     fields = [cohort.query.annotations[alias].output_field for alias in aliases]
     return [
@@ -206,18 +207,34 @@ def _key(value, group_by: str):
     return value
 
 
-def _m_by_key(s: Slice, group_by: str | None) -> dict:
-    """M per group key (store, or day/week/month) prorated over the period; None-keyed total otherwise."""
-    estimates = MarketEstimate.objects.visible_to(s.user).filter(
-        month__gte=s.start.replace(day=1), month__lte=s.end
-    )
-    store_ids = [st.pk for st in s.stores] if s.stores else None
-    if store_ids is not None:
-        estimates = estimates.filter(store__in=store_ids)
+def _estimates(s: Slice) -> QuerySet[MarketEstimate]:
+    """The market estimates (M) of the slice's stores for the months the period touches."""
+    estimates = MarketEstimate.objects.visible_to(s.user)
+    if s.stores:
+        estimates = estimates.filter(store__in=[st.pk for st in s.stores])
     elif s.consultant is not None and s.consultant.store_id:
         estimates = estimates.filter(store=s.consultant.store_id)
+    return estimates.filter(month__gte=s.start.replace(day=1), month__lte=s.end)
+
+
+def _m_total_sql(s: Slice) -> tuple[str, list]:
+    """Scalar SQL for the slice's M prorated over the period: each month's estimates times the share of the month
+    the period covers (computed here, one CASE branch per month)."""
+    sql, params = _estimates(s).order_by().values("month", "estimate").query.sql_with_params()
+    branches, factors = [], []
+    month = s.start.replace(day=1)
+    while month <= s.end:
+        first, last = calc.month_bounds(month)
+        branches.append("WHEN %s THEN %s")
+        factors += [month, calc.overlap_days(s.start, s.end, first, last) / last.day]
+        month = last + timedelta(days=1)
+    return f"(SELECT sum(e.estimate * CASE e.month {' '.join(branches)} END) FROM ({sql}) e)", [*factors, *params]
+
+
+def _m_by_key(s: Slice, group_by: str | None) -> dict:
+    """M per group key (store, or day/week/month) prorated over the period; None-keyed total otherwise."""
     totals: dict = defaultdict(float)
-    for store_id, month, estimate in estimates.values_list("store_id", "month", "estimate"):
+    for store_id, month, estimate in _estimates(s).values_list("store_id", "month", "estimate"):
         if group_by == "store":
             totals[store_id] += calc.prorate(estimate, month=month, start=s.start, end=s.end)
         elif group_by in TIME_KEYS:
@@ -243,19 +260,20 @@ def _time_bucket(day: date, group_by: str) -> str:
 def funnel_metrics(s: Slice, *, group_by: str | None = None) -> dict:
     """The funnel's figures for the slice and period (see the module docstring for definitions). Without
     ``group_by``: one figure set. With it: ``{"results": [{"key", "label", ...figures}], "total": {...}}``.
-    Two queries (three grouped) whatever the data size."""
+    One query (three grouped) whatever the data size."""
     if group_by is not None and group_by not in GROUP_BY:
         raise ValueError(f"unknown group_by {group_by!r}")
     revisits = s.revisits()
-    m_totals = _m_by_key(s, group_by)
-
     if group_by is None:
+        visits_sql, visits_params = revisits.order_by().values("pk").query.sql_with_params()
+        totals = {"revisits": (f"(SELECT count(*) FROM ({visits_sql}) r)", visits_params), "M": _m_total_sql(s)}
         counts = _empty_counts()
-        for _key_values, row_counts in cohort_counts(s, with_revisits=revisits):
+        for _key_values, row_counts in cohort_counts(s, totals=totals):
             for name, value in row_counts.items():
-                counts[name] += value
-        counts["M"] = m_totals.get(None, 0.0)
+                counts[name] += float(value or 0) if name == "M" else value  # M: numeric from PostgreSQL, or NULL
         return _figures(counts)
+
+    m_totals = _m_by_key(s, group_by)
 
     if group_by in TIME_KEYS:
         # Grouped by day in SQL (a few hundred groups at most, which PostgreSQL estimates and aggregates in
