@@ -3,6 +3,8 @@
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.utils.translation import gettext_noop
+
 
 @dataclass(frozen=True)
 class RuleDefault:
@@ -11,12 +13,14 @@ class RuleDefault:
     max_dwell_days: int
 
 
+# The meanings are stored when a group's rules are first created, in the installation's language (LANGUAGE_CODE);
+# from then on they are the group admin's text to edit.
 DEFAULT_RULES: dict[str, RuleDefault] = {
-    "A": RuleDefault("Can close within 3 months; already choosing a model. Key push, close tracking.", 3, 90),
-    "B": RuleDefault("Can close in 4–6 months; waits on some event. Keep close contact, catch the B→A moment.", 7, 120),
-    "C": RuleDefault("Wants a new car, no urgency or confidence yet. Fixed-cycle care, use case customers.", 14, 150),
-    "D": RuleDefault("Satisfied with the current car, no plan now. Fixed-cycle care, change the view with evidence.", 30, 180),
-    "E": RuleDefault("Only initial information obtained. Qualify: grade it or drop it.", 3, 14),
+    "A": RuleDefault(gettext_noop("Can close within 3 months; already choosing a model. Key push, close tracking."), 3, 90),
+    "B": RuleDefault(gettext_noop("Can close in 4–6 months; waits on some event. Keep close contact, catch the B→A moment."), 7, 120),
+    "C": RuleDefault(gettext_noop("Wants a new car, no urgency or confidence yet. Fixed-cycle care, use case customers."), 14, 150),
+    "D": RuleDefault(gettext_noop("Satisfied with the current car, no plan now. Fixed-cycle care, change the view with evidence."), 30, 180),
+    "E": RuleDefault(gettext_noop("Only initial information obtained. Qualify: grade it or drop it."), 3, 14),
 }
 UNGRADED_FOLLOW_UP_DAYS = 1  # a walk-in without a grade is qualified the next day
 

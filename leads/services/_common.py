@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.utils import translation
 from django.utils.translation import gettext as _
 
 from dealercrm.models import Role, Store, User
@@ -84,6 +86,12 @@ def bump(lead: Lead, fields: list[str], *, actor: User) -> None:
     lead.save(update_fields=[*fields, "version", "updated_at"])
 
 
+def _default_meaning(grade: str) -> str:
+    """The DOMAIN default meaning of a grade in the installation's language, not the current request's."""
+    with translation.override(settings.LANGUAGE_CODE):
+        return translation.gettext(DEFAULT_RULES[grade].meaning)
+
+
 def grade_rules_for(group_id: int) -> dict[str, GradeRule]:
     """The group's grade rules by grade, creating the DOMAIN defaults for any grade the group has not set."""
     rules = {rule.grade: rule for rule in GradeRule.objects.filter(group_id=group_id)}
@@ -91,7 +99,7 @@ def grade_rules_for(group_id: int) -> dict[str, GradeRule]:
     if missing:
         GradeRule.objects.bulk_create(
             [
-                GradeRule(group_id=group_id, grade=g, meaning=DEFAULT_RULES[g].meaning,
+                GradeRule(group_id=group_id, grade=g, meaning=_default_meaning(g),
                           follow_up_days=DEFAULT_RULES[g].follow_up_days, max_dwell_days=DEFAULT_RULES[g].max_dwell_days)
                 for g in missing
             ],
