@@ -227,10 +227,9 @@ def _m_total_sql(s: Slice) -> tuple[str, list]:
     branches, factors = [], []
     month = s.start.replace(day=1)
     while month <= s.end:
-        first, last = calc.month_bounds(month)
         branches.append("WHEN %s THEN %s")
-        factors += [month, calc.overlap_days(s.start, s.end, first, last) / last.day]
-        month = last + timedelta(days=1)
+        factors += [month, calc.prorate(1, month=month, start=s.start, end=s.end)]
+        month = calc.month_bounds(month)[1] + timedelta(days=1)
     return f"(SELECT sum(e.estimate * CASE e.month {' '.join(branches)} END) FROM ({sql}) e)", [*factors, *params]
 
 

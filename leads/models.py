@@ -104,9 +104,16 @@ class GradeRule(models.Model):
         return f"{self.grade}: {self.follow_up_days}d / {self.max_dwell_days}d"
 
 
+# The store's pool (公海): active leads nobody holds that the reclaim job or a manager put back.
+IN_POOL = Q(status=Status.ACTIVE, assigned_to__isnull=True, pooled_at__isnull=False)
+
+
 class LeadQuerySet(ScopedQuerySet):
     def active(self):
         return self.filter(status=Status.ACTIVE)
+
+    def in_pool(self):
+        return self.filter(IN_POOL)
 
     def not_merged(self):
         return self.exclude(status=Status.MERGED)

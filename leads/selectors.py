@@ -229,7 +229,7 @@ def pool_list(*, user: User, store: Store) -> QuerySet[Lead]:
     The one place a consultant sees leads they do not hold: the consultants of the store see its pool (claiming needs
     it); pages show them masked phones. Managers and group admins see it through ``visible_to``; anyone else,
     or a consultant of another store, sees nothing."""
-    pooled = Lead.objects.filter(store=store, status=Status.ACTIVE, assigned_to__isnull=True, pooled_at__isnull=False)
+    pooled = Lead.objects.in_pool().filter(store=store)
     if user.is_active and user.role == Role.CONSULTANT and not user.is_superuser:
         if user.store_id != store.pk:
             return pooled.none()

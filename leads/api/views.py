@@ -374,9 +374,7 @@ class LeadViewSet(ScopedViewSetMixin, mixins.ListModelMixin, viewsets.GenericVie
 
     def _pool_queryset(self):
         stores = Store.objects.visible_to(self.request.user)
-        return Lead.objects.filter(
-            store__in=stores, status=Status.ACTIVE, assigned_to__isnull=True, pooled_at__isnull=False
-        )
+        return Lead.objects.in_pool().filter(store__in=stores)
 
     @extend_schema(
         tags=TAGS,

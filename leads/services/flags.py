@@ -13,7 +13,7 @@ from django.utils.translation import gettext_noop
 
 from dealercrm.models import Role, User
 
-from ..models import AssignmentChange, FlagAction, FlagEvent, FlagKind, Lead, Status
+from ..models import AssignmentChange, FlagAction, FlagEvent, FlagKind, Lead
 from ._common import bump, lock, require_active, require_manager
 
 
@@ -116,6 +116,3 @@ def lead_keep(*, actor: User, lead: Lead, reason: str) -> Lead:
     bump(lead, ["stale_since", "stale_max_dwell_days", "dwell_kept_at"], actor=actor)
     return lead
 
-
-def in_pool(lead: Lead) -> bool:
-    return lead.status == Status.ACTIVE and lead.assigned_to_id is None and lead.pooled_at is not None

@@ -38,6 +38,7 @@ from dealercrm.models import DealerGroup, JobRun, Notification, Role, Store, Use
 from dealercrm.notifications import Draft, notify_many
 
 from ..models import (
+    IN_POOL,
     AssignmentChange,
     FlagAction,
     FlagEvent,
@@ -406,7 +407,7 @@ def notifications_send_digests(*, now: datetime | None = None, task_id: str = ""
             for row in active.values("store").annotate(
                 overdue=Count("pk", filter=overdue),
                 stale=Count("pk", filter=Q(stale_since__isnull=False)),
-                pool=Count("pk", filter=Q(assigned_to__isnull=True, pooled_at__isnull=False)),
+                pool=Count("pk", filter=IN_POOL),
             ).order_by()
         }
         pending = dict(
