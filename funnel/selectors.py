@@ -269,10 +269,8 @@ def funnel_metrics(s: Slice, *, group_by: str | None = None) -> dict:
     if group_by is None:
         visits_sql, visits_params = revisits.order_by().values("pk").query.sql_with_params()
         totals = {"revisits": (f"(SELECT count(*) FROM ({visits_sql}) r)", visits_params), "M": _m_total_sql(s)}
-        counts = _empty_counts()
-        for _key_values, row_counts in cohort_counts(s, totals=totals):
-            for name, value in row_counts.items():
-                counts[name] += float(value or 0) if name == "M" else value  # M: numeric from PostgreSQL, or NULL
+        [(_no_keys, counts)] = cohort_counts(s, totals=totals)  # no GROUP BY: exactly one row
+        counts["M"] = float(counts["M"] or 0)  # numeric from PostgreSQL; NULL without estimates
         return _figures(counts)
 
     m_totals = _m_by_key(s, group_by)
@@ -290,12 +288,12 @@ def funnel_metrics(s: Slice, *, group_by: str | None = None) -> dict:
 
     groups: dict = {}
     labels: dict = {}
-    for key_values, grade_counts in lead_rows:
+    for key_values, row_counts in lead_rows:
         key = _key(key_values["k"], group_by)
         if label_field:
             labels[key] = key_values["label"]
         counts = groups.setdefault(key, _empty_counts())
-        for name, value in grade_counts.items():
+        for name, value in row_counts.items():
             counts[name] += value
     for row in visit_rows.order_by():
         key = _key(row["k"], group_by)
@@ -565,11 +563,8 @@ def control_points(s: Slice, *, now: datetime | None = None) -> ControlPoints:
     from leads.models import FollowUp, ReviewStatus, local_day_start
 
     # 1. The cohort, grouped by consultant.
-    cohort_rows: dict = {}
-    for key_values, grade_counts in cohort_counts(s, consultant="assigned_to"):
-        row = cohort_rows.setdefault(key_values["consultant"], dict.fromkeys(("N", "valid", "followed", "deals"), 0))
-        for name in row:
-            row[name] += grade_counts[name]
+    cohort_rows = {key_values["consultant"]: counts
+                   for key_values, counts in cohort_counts(s, consultant="assigned_to")}
     # 2. Promotion rates per consultant.
     promotions = promotion_rates(s, by_consultant=True)
     # 3. Follow-ups written in the period on the slice's leads, by author.
