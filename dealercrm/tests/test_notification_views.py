@@ -8,16 +8,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from dealercrm.models import JobRun, Notification
+from dealercrm.tests.clients import HTMX, client_for
 
 pytestmark = pytest.mark.django_db
-
-HTMX = {"HTTP_HX_REQUEST": "true"}
-
-
-def client_for(user) -> Client:
-    client = Client(HTTP_ACCEPT_LANGUAGE="en")
-    client.force_login(user)
-    return client
 
 
 def note(user, kind=Notification.Kind.DIGEST, **kwargs):

@@ -10,6 +10,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from dealercrm.tests.clients import HTMX, client_for
 from dealercrm.tests.factories import ConsultantFactory, StoreFactory, UserFactory
 from funnel.models import MarketEstimate, Target
 from funnel.tests.conftest import NOW, at, make_lead
@@ -22,13 +23,6 @@ PLANNER = reverse("funnel:planner")
 MARKET = reverse("funnel:market")
 TARGETS = reverse("funnel:targets")
 OCTOBER = {"period": "custom", "start": "2026-10-01", "end": "2026-10-31"}
-HTMX = {"HTTP_HX_REQUEST": "true"}
-
-
-def client_for(user) -> Client:
-    client = Client(HTTP_ACCEPT_LANGUAGE="en")  # assertions read the English source strings
-    client.force_login(user)
-    return client
 
 
 def kpi(response, name: str) -> str:

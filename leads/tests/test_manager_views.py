@@ -8,20 +8,13 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from dealercrm.tests.clients import HTMX, client_for
 from dealercrm.tests.factories import ConsultantFactory
 from leads.models import AssignmentChange, Deal, FollowUp, Lead, ReviewStatus, Status, Visit
 
 from .factories import FollowUpFactory, LeadFactory, VisitFactory
 
 pytestmark = pytest.mark.django_db
-
-HTMX = {"HTTP_HX_REQUEST": "true"}
-
-
-def client_for(user) -> Client:
-    client = Client(HTTP_ACCEPT_LANGUAGE="en")  # assertions read the English source strings
-    client.force_login(user)
-    return client
 
 
 def overdue():

@@ -9,6 +9,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from dealercrm.tests.clients import HTMX, client_for
 from dealercrm.tests.factories import UserFactory
 from leads import services
 from leads.models import AssignmentChange, FlagAction, FlagEvent, FlagKind, GradeChange, Lead
@@ -16,14 +17,6 @@ from leads.models import AssignmentChange, FlagAction, FlagEvent, FlagKind, Grad
 from .factories import FollowUpFactory, LeadFactory
 
 pytestmark = pytest.mark.django_db
-
-HTMX = {"HTTP_HX_REQUEST": "true"}
-
-
-def client_for(user) -> Client:
-    client = Client(HTTP_ACCEPT_LANGUAGE="en")
-    client.force_login(user)
-    return client
 
 
 def stale_lead(store, consultant, *, grade="B", held=134, max_dwell=120, **kwargs):

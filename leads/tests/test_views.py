@@ -7,13 +7,12 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from dealercrm.tests.clients import HTMX
 from dealercrm.tests.factories import VehicleSeriesFactory
 from leads.models import Deal, FollowUp, GradeChange, Lead, ReviewStatus, Visit, local_day_start
 from leads.tests.factories import FollowUpFactory, LeadFactory, VisitFactory
 
 pytestmark = pytest.mark.django_db
-
-HTMX = {"HTTP_HX_REQUEST": "true"}
 
 
 @pytest.fixture
