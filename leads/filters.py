@@ -88,7 +88,7 @@ class LeadFilterSet(django_filters.FilterSet):
         """Flagged stale by the job (past its grade's max dwell, not kept); ``false``: not flagged."""
         if value is None:
             return queryset
-        return queryset.filter(stale_since__isnull=not value, **({"status": Status.ACTIVE} if value else {}))
+        return queryset.filter(stale_flag__isnull=not value, **({"status": Status.ACTIVE} if value else {}))
 
     def filter_first_visit_after(self, queryset, name, value):
         return queryset.filter(first_visit_at__gte=_day_start(value))

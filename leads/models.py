@@ -3,6 +3,7 @@
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.core.exceptions import ObjectDoesNotExist
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import F, Q
@@ -187,14 +188,9 @@ class Lead(models.Model):
     # Kept by the follow-up service (and merge): the funnel's "followed-up" (F) is one indexed column, not a join.
     first_follow_up_at = models.DateTimeField(_("first follow-up"), null=True, blank=True, editable=False)
     grade_since = models.DateTimeField(_("grade held since"), null=True, blank=True)
-    # The jobs' flags (DOMAIN §3). The dwell clock runs from the later of grade_since and dwell_kept_at (a manager
-    # kept the stale lead with a reason); a lead past its grade's max dwell is stale since the moment it passed it,
-    # and stale_max_dwell_days keeps the rule that fired, so the flag explains itself.
+    # The manager kept the stale lead with a reason: the dwell clock runs from the later of grade_since and this
+    # (DOMAIN §3). The stale and overdue flags themselves are rows of StaleFlag / OverdueFlag.
     dwell_kept_at = models.DateTimeField(_("kept by the manager at"), null=True, blank=True)
-    stale_since = models.DateTimeField(_("stale since"), null=True, blank=True)
-    stale_max_dwell_days = models.PositiveSmallIntegerField(_("max dwell that fired (days)"), null=True, blank=True)
-    # The missed due date of an overdue lead (cleared by the next follow-up).
-    overdue_since = models.DateTimeField(_("overdue since"), null=True, blank=True)
     # When the lead went back to the store's pool (公海), unassigned; cleared when someone claims it.
     pooled_at = models.DateTimeField(_("in the pool since"), null=True, blank=True)
     merged_into = models.ForeignKey(
@@ -241,8 +237,6 @@ class Lead(models.Model):
             models.Index(
                 fields=["store", "next_follow_up_at"], condition=Q(status="active"), name="lead_store_open_due"
             ),
-            models.Index(fields=["store", "stale_since"], condition=Q(stale_since__isnull=False),
-                         name="lead_store_stale"),
             models.Index(fields=["store", "pooled_at"], condition=Q(pooled_at__isnull=False), name="lead_store_pool"),
         ]
 
@@ -255,6 +249,31 @@ class Lead(models.Model):
         if update_fields is not None and "first_visit_at" in update_fields:
             kwargs["update_fields"] = {*update_fields, "first_visit_day"}
         super().save(*args, **kwargs)
+
+    def _flag(self, relation: str):
+        try:
+            return getattr(self, relation)
+        except ObjectDoesNotExist:
+            return None
+
+    @property
+    def stale_since(self) -> datetime | None:
+        """When the lead turned stale (its :class:`StaleFlag`), or None. Load with ``select_related("stale_flag")``."""
+        flag = self._flag("stale_flag")
+        return flag.since if flag else None
+
+    @property
+    def stale_max_dwell_days(self) -> int | None:
+        """The max dwell (days) of the rule that flagged the lead stale, or None."""
+        flag = self._flag("stale_flag")
+        return flag.max_dwell_days if flag else None
+
+    @property
+    def overdue_since(self) -> datetime | None:
+        """The missed due date of an overdue lead (its :class:`OverdueFlag`), or None. Load with
+        ``select_related("overdue_flag")``."""
+        flag = self._flag("overdue_flag")
+        return flag.since if flag else None
 
     @property
     def is_active(self) -> bool:
@@ -277,6 +296,39 @@ class FlagKind(models.TextChoices):
     POOL = "pool", _("Pool")
 
 
+class StaleFlag(models.Model):
+    """The stale flag (DOMAIN §3: 滞留): the row exists while the lead is past its grade's max dwell, as the stale job
+    found it, with the moment it turned stale and the rule that fired. The flags are rows of narrow tables of their
+    own rather than columns of the lead: flagging half a million leads is then an insert into a two-index table,
+    not a new version of each wide lead row in every one of the lead's indexes (benchmarks/README.md: 4-5× less).
+    ``store`` is the lead's, copied so that a store's queue is one index range."""
+
+    lead = models.OneToOneField(Lead, on_delete=models.CASCADE, primary_key=True, related_name="stale_flag",
+                                verbose_name=_("lead"))
+    store = models.ForeignKey("dealercrm.Store", on_delete=models.CASCADE, related_name="+", db_index=False,
+                              verbose_name=_("store"))
+    since = models.DateTimeField(_("stale since"))
+    max_dwell_days = models.PositiveSmallIntegerField(_("max dwell that fired (days)"))
+
+    class Meta:
+        verbose_name = _("stale flag")
+        verbose_name_plural = _("stale flags")
+        indexes = [models.Index(fields=["store", "since"], name="staleflag_store_since")]
+
+
+class OverdueFlag(models.Model):
+    """The overdue flag (DOMAIN §3: 逾期未跟进): the row exists while the lead's follow-up is overdue, as the overdue job
+    found it; ``since`` is the missed due date. Cleared by the next follow-up (or the job, for any other way out)."""
+
+    lead = models.OneToOneField(Lead, on_delete=models.CASCADE, primary_key=True, related_name="overdue_flag",
+                                verbose_name=_("lead"))
+    since = models.DateTimeField(_("overdue since"))
+
+    class Meta:
+        verbose_name = _("overdue flag")
+        verbose_name_plural = _("overdue flags")
+
+
 class FlagAction(models.TextChoices):
     RAISED = "raised", _("Raised")
     CLEARED = "cleared", _("Cleared")
@@ -289,17 +341,20 @@ class FlagEvent(models.Model):
 
     scope = CHILD_SCOPE
 
-    lead = models.ForeignKey(Lead, on_delete=models.PROTECT, related_name="flag_events", verbose_name=_("lead"))
+    # No single-column indexes on the keys (the jobs write hundreds of thousands of these in a first run): the
+    # (lead, at) index serves a lead's trail; nobody looks events up by person or run.
+    lead = models.ForeignKey(Lead, on_delete=models.PROTECT, related_name="flag_events", verbose_name=_("lead"),
+                             db_index=False)
     kind = models.CharField(_("flag"), max_length=20, choices=FlagKind.choices)
     action = models.CharField(_("action"), max_length=20, choices=FlagAction.choices)
     at = models.DateTimeField(_("when"), default=timezone.now)
     by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
-        verbose_name=_("by"),
+        verbose_name=_("by"), db_index=False,
     )
     job_run = models.ForeignKey(
         "dealercrm.JobRun", on_delete=models.PROTECT, null=True, blank=True, related_name="flag_events",
-        verbose_name=_("job run"),
+        verbose_name=_("job run"), db_index=False,
     )
     # Source strings (gettext_noop) for system reasons, translated when shown; a manager's own words otherwise.
     reason = models.CharField(_("reason"), max_length=300, blank=True)
@@ -475,22 +530,25 @@ class GradeChange(models.Model):
 
 
 class AssignmentChange(models.Model):
-    """Append-only: every change of who holds a lead (manual, round-robin, bulk move, merge)."""
+    """Append-only: every change of who holds a lead (manual, round-robin, bulk move, merge, the reclaim job)."""
 
     scope = CHILD_SCOPE
 
+    # Looked up by lead (its history) and by time (the morning digest's "reclaimed in the last 24 hours"), never by
+    # person: no indexes on the people, which the reclaim job's first run would pay for on 400k rows.
     lead = models.ForeignKey(Lead, on_delete=models.PROTECT, related_name="assignment_changes", verbose_name=_("lead"))
     from_user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
-        verbose_name=_("from"),
+        verbose_name=_("from"), db_index=False,
     )
     to_user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
-        verbose_name=_("to"),
+        verbose_name=_("to"), db_index=False,
     )
-    changed_at = models.DateTimeField(_("when"), default=timezone.now)
+    changed_at = models.DateTimeField(_("when"), default=timezone.now, db_index=True)
     changed_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+", verbose_name=_("by")
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+", verbose_name=_("by"),
+        db_index=False,
     )
     reason = models.CharField(_("reason"), max_length=200, blank=True)
 

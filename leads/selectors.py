@@ -217,9 +217,9 @@ def stale_queue(*, user: User, store: Store) -> QuerySet[Lead]:
     by ``visible_to``, so a store the user does not manage yields nothing."""
     return _with_last_follow_up(
         Lead.objects.visible_to(user)
-        .filter(store=store, status=Status.ACTIVE, stale_since__isnull=False)
-        .select_related("assigned_to", "series__brand", "store")
-        .order_by("stale_since", "pk")
+        .filter(store=store, status=Status.ACTIVE, stale_flag__store=store)
+        .select_related("assigned_to", "series__brand", "store", "stale_flag")
+        .order_by("stale_flag__since", "pk")
     )
 
 

@@ -59,6 +59,10 @@ class LeadSerializer(serializers.ModelSerializer):
     phone_masked = serializers.CharField(source="masked_phone", read_only=True)
     series_name = serializers.StringRelatedField(source="series", read_only=True)
     is_overdue = serializers.BooleanField(read_only=True)
+    # The jobs' flags (rows of their own tables, read through the lead's properties).
+    stale_since = serializers.DateTimeField(read_only=True, allow_null=True)
+    stale_max_dwell_days = serializers.IntegerField(read_only=True, allow_null=True)
+    overdue_since = serializers.DateTimeField(read_only=True, allow_null=True)
 
     class Meta:
         model = Lead

@@ -132,7 +132,8 @@ class LeadViewSet(ScopedViewSetMixin, mixins.ListModelMixin, viewsets.GenericVie
     store's lead list needs keep OFFSET cheap. A unique tie-breaker keeps pages stable under any ordering."""
 
     # The same rows and joins as selectors.lead_list; visible_to is applied by ScopedViewSetMixin.
-    queryset = Lead.objects.not_merged().select_related("assigned_to", "channel", "series__brand", "store")
+    queryset = Lead.objects.not_merged().select_related(
+        "assigned_to", "channel", "series__brand", "store", "stale_flag", "overdue_flag")
     serializer_class = LeadSerializer
     filterset_class = LeadFilterSet
     pagination_class = StandardPagination
@@ -391,7 +392,7 @@ class LeadViewSet(ScopedViewSetMixin, mixins.ListModelMixin, viewsets.GenericVie
         overdue = Q(status=Status.ACTIVE, next_follow_up_at__lt=local_day_start())
         queryset = (
             self._pool_queryset()
-            .select_related("assigned_to", "channel", "series__brand", "store")
+            .select_related("assigned_to", "channel", "series__brand", "store", "stale_flag", "overdue_flag")
             .annotate(is_overdue=Case(When(overdue, then=Value(True)), default=Value(False),
                                       output_field=BooleanField()))
             .order_by("pooled_at", "pk")

@@ -13,7 +13,7 @@ from django.utils.translation import gettext_noop
 
 from dealercrm.models import Role, User
 
-from ..models import AssignmentChange, FlagAction, FlagEvent, FlagKind, Lead
+from ..models import AssignmentChange, FlagAction, FlagEvent, FlagKind, Lead, OverdueFlag, StaleFlag
 from ._common import bump, lock, require_active, require_manager
 
 
@@ -26,18 +26,13 @@ class AlreadyClaimed(ValidationError):
 
 def clear_flags(lead: Lead, *, actor: User | None, at: datetime, reason: str, stale: bool = False,
                 overdue: bool = False, pool: bool = False) -> list[str]:
-    """Clear the named flags that are set on ``lead`` (already locked), each with its flag event. Returns the lead's
+    """Clear the named flags that are set on ``lead`` (already locked), each with its flag event: the stale and
+    overdue flags are rows of their own tables (deleted here), the pool flag a field of the lead. Returns the lead's
     changed fields for the caller's save."""
     fields, events = [], []
-    if stale and lead.stale_since is not None:
-        lead.stale_since = None
-        lead.stale_max_dwell_days = None
-        fields += ["stale_since", "stale_max_dwell_days"]
-        events.append(FlagKind.STALE)
-    if overdue and lead.overdue_since is not None:
-        lead.overdue_since = None
-        fields.append("overdue_since")
-        events.append(FlagKind.OVERDUE)
+    for wanted, kind, model in ((stale, FlagKind.STALE, StaleFlag), (overdue, FlagKind.OVERDUE, OverdueFlag)):
+        if wanted and model.objects.filter(lead=lead).delete()[0]:
+            events.append(kind)
     if pool and lead.pooled_at is not None:
         lead.pooled_at = None
         fields.append("pooled_at")
@@ -105,14 +100,11 @@ def lead_keep(*, actor: User, lead: Lead, reason: str) -> Lead:
     lead = lock(lead)
     require_manager(actor, lead.store)
     require_active(lead)
-    if lead.stale_since is None:
-        raise ValidationError({"lead": [_("This lead is not stale.")]})
     now = timezone.now()
+    if not StaleFlag.objects.filter(lead=lead).delete()[0]:
+        raise ValidationError({"lead": [_("This lead is not stale.")]})
     FlagEvent.objects.create(lead=lead, kind=FlagKind.STALE, action=FlagAction.KEPT, at=now, by=actor, reason=reason)
-    lead.stale_since = None
-    lead.stale_max_dwell_days = None
     lead.dwell_kept_at = now
     lead._change_reason = reason
-    bump(lead, ["stale_since", "stale_max_dwell_days", "dwell_kept_at"], actor=actor)
+    bump(lead, ["dwell_kept_at"], actor=actor)
     return lead
-

@@ -23,11 +23,12 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from django.db import connection, transaction
-from django.db.models import Count, DateTimeField, ExpressionWrapper, F, Max, Min, Q, QuerySet
+from django.db.models import (Case, Count, DateTimeField, F, Max, Min, PositiveSmallIntegerField, Q,
+                              QuerySet, Value, When)
 from django.db.models.functions import Coalesce, Greatest
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
@@ -45,7 +46,9 @@ from ..models import (
     FlagKind,
     FollowUp,
     Lead,
+    OverdueFlag,
     ReviewStatus,
+    StaleFlag,
     Status,
     local_day_start,
 )
@@ -85,65 +88,58 @@ def _url(name: str, fallback: str = "") -> str:
 # --- the batch loop -------------------------------------------------------------------------------------------
 
 
-def _in_batches(run: JobRun, candidates: QuerySet[Lead], apply: Callable[[list[tuple]], int], *, counter: str,
-                batch_size: int, fields: Iterable[str] = (),
-                committed: Callable[[list[tuple]], None] | None = None, few: bool = False) -> int:
-    """Apply ``apply`` to the candidates, one id range of ``batch_size`` leads at a time, each range one transaction.
+def _in_batches(run: JobRun, step: Callable[[int, int], list], *, counter: str, batch_size: int,
+                committed: Callable[[list], None] | None = None) -> int:
+    """Run ``step(lo, hi)`` over the lead table's ids in ranges of ``batch_size``, each range one transaction.
 
-    Each batch locks the range's candidates (``FOR UPDATE SKIP LOCKED`` on PostgreSQL: a lead someone is editing right
-    now is left for the next run), so what ``apply`` gets is exactly what it may change; it receives ``(pk, *fields)``
-    tuples and returns how many it changed, which is added to the run's ``counter`` and saved with the batch.
-    ``committed`` gets the rows once their batch is done. Returns the total.
+    ``step`` changes the leads of its range that meet the job's condition, with set-based statements, and returns
+    what it changed (one item per lead); their number is added to the run's ``counter`` and saved with the batch.
+    ``committed`` gets them once their batch is done. Returns the total.
 
     Why id ranges rather than "the next N candidates": a range is an index range scan of at most ``batch_size`` rows
     whatever the condition, so a batch costs the same at the start and at the end of a run (with ``ORDER BY id LIMIT
-    N`` PostgreSQL re-read most of a grade's leads for every batch: minutes over a million leads).
-
-    ``few=True`` is for conditions that hold for few leads, on a partial index (a flag set and no longer due): then
-    the batches are "the next ``batch_size`` candidates after the last id", so a run with nothing to do is one query
-    (walking the ranges, PostgreSQL would read the whole partial index once per range)."""
+    N`` PostgreSQL re-read most of a grade's leads for every batch: minutes over a million leads)."""
+    bounds = Lead.objects.aggregate(lo=Min("pk"), hi=Max("pk"))
+    if bounds["lo"] is None:
+        return 0
     total, batch = 0, 0
-    for bounds in _ranges(batch_size, few):
+    for lo in range(bounds["lo"], bounds["hi"] + 1, batch_size):
         with transaction.atomic():
-            locked = candidates.select_for_update(skip_locked=True)
-            if few:
-                rows = list(locked.filter(pk__gt=bounds.last).order_by("pk").values_list("pk", *fields)[:batch_size])
-                if not rows:
-                    return total
-                bounds.last = rows[-1][0]
-            else:
-                rows = list(locked.filter(pk__gte=bounds.lo, pk__lt=bounds.lo + batch_size).order_by()
-                            .values_list("pk", *fields))
-                if not rows:
-                    continue
-            changed = apply(rows)
-            total += changed
-            setattr(run, counter, getattr(run, counter) + changed)
-            job_run_save(run)
+            changed = step(lo, lo + batch_size)
+            if changed:
+                setattr(run, counter, getattr(run, counter) + len(changed))
+                job_run_save(run)
+        if not changed:
+            continue
+        total += len(changed)
         if committed is not None:
-            committed(rows)
+            committed(changed)
         batch += 1
         _batch_done(run.job, batch)
     return total
 
 
-class _Bounds:
-    lo = 0
-    last = 0
+def _clear_in_batches(run: JobRun, candidates: QuerySet, clear: Callable[[QuerySet], list[int]], *, kind: str,
+                      at: datetime, reason: str, batch_size: int) -> int:
+    """Clear a flag whose condition no longer holds: ``candidates`` are the flagged rows (keyed by the lead's id)
+    where it does not; ``clear`` clears the ones its queryset names and returns their lead ids. A cleared event
+    each, one transaction per batch.
 
-
-def _ranges(batch_size: int, few: bool):
-    """The batches' bounds: id ranges over the lead table, or (``few``) an open-ended keyset the loop advances."""
-    bounds = _Bounds()
-    if few:
-        while True:
-            yield bounds
-    hi = Lead.objects.aggregate(lo=Min("pk"), hi=Max("pk"))
-    if hi["lo"] is None:
-        return
-    for lo in range(hi["lo"], hi["hi"] + 1, batch_size):
-        bounds.lo = lo
-        yield bounds
+    Such conditions hold for few leads, so the batches are "the next ``batch_size`` candidates after the last id" on
+    the flag's own table or partial index: a run with nothing to clear is one query (walking the lead table's id
+    ranges would read the whole flag index once per range)."""
+    total, last = 0, 0
+    while True:
+        with transaction.atomic():
+            ids = list(candidates.filter(pk__gt=last).order_by("pk").values_list("pk", flat=True)[:batch_size])
+            if not ids:
+                return total
+            cleared = clear(candidates.filter(pk__in=ids))
+            _events(cleared, kind=kind, action=FlagAction.CLEARED, at=at, run=run, reason=reason)
+            run.cleared += len(cleared)
+            job_run_save(run)
+        total += len(cleared)
+        last = ids[-1]
 
 
 def _insert_rows(model, columns: dict[str, object], arrays: dict[str, list]) -> None:
@@ -153,6 +149,8 @@ def _insert_rows(model, columns: dict[str, object], arrays: dict[str, list]) -> 
     On PostgreSQL one ``INSERT … SELECT unnest(…)``: the rows never become Python objects (Django's ``bulk_create``
     spends ~40 µs of CPU per object, which over the first run's half a million rows outweighed the SQL). Elsewhere
     (the embedded SQLite) ``bulk_create``."""
+    if not next(iter(arrays.values())):
+        return
     if connection.vendor == "postgresql":
         meta = model._meta
         array_cols = [meta.get_field(name).column for name in arrays]
@@ -175,17 +173,42 @@ def _events(ids: list[int], *, kind: str, action: str, at: datetime, run: JobRun
                              "by_id": None}, {"lead_id": list(ids)})
 
 
-def _clear(run: JobRun, candidates: QuerySet[Lead], *, kind: str, values: dict, at: datetime, reason: str,
-           batch_size: int) -> int:
-    """Clear a flag (``values``: its columns set to None) on the candidates, with a ``cleared`` event each."""
+def _raise_flags(model, leads: QuerySet[Lead], columns: dict[str, object]) -> list[int]:
+    """Give each lead of ``leads`` a flag row of ``model`` with ``columns`` (attname → expression over the lead), as
+    ONE ``INSERT … SELECT … ON CONFLICT DO NOTHING RETURNING`` (PostgreSQL and SQLite alike); returns the flagged
+    leads' ids. The leads never come to Python and are not written: the flag is a row of its own narrow table. A lead
+    flagged meanwhile (two runs at once) is a conflict, skipped, not an error."""
+    aliases = {f"flag_{name}": expression for name, expression in columns.items()}
+    rows = leads.order_by().values(**aliases)
+    assert list(rows.query.annotation_select) == list(aliases), "the SELECT must list the columns in order"
+    sql, params = rows.query.sql_with_params()
+    quote, meta = connection.ops.quote_name, model._meta
+    pk = quote(meta.pk.column)
+    names = ", ".join(quote(meta.get_field(name).column) for name in columns)
+    with connection.cursor() as cursor:
+        cursor.execute(f"INSERT INTO {quote(meta.db_table)} ({names}) {sql} ON CONFLICT ({pk}) DO NOTHING "
+                       f"RETURNING {pk}", params)
+        return [row[0] for row in cursor.fetchall()]
 
-    def apply(rows):
-        ids = [row[0] for row in rows]
-        Lead.objects.filter(pk__in=ids).update(**values)
-        _events(ids, kind=kind, action=FlagAction.CLEARED, at=at, run=run, reason=reason)
-        return len(ids)
 
-    return _in_batches(run, candidates, apply, counter="cleared", batch_size=batch_size, few=True)
+def _delete_flags(flags: QuerySet) -> list[int]:
+    """Delete the flag rows ``flags`` names (one ``DELETE … RETURNING``, on PostgreSQL and SQLite alike); returns the
+    ids of the leads they flagged: only the rows this statement deleted, never one someone cleared meanwhile."""
+    meta = flags.model._meta
+    pk = connection.ops.quote_name(meta.pk.column)
+    sql, params = flags.values("pk").query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {connection.ops.quote_name(meta.db_table)} WHERE {pk} IN ({sql}) "
+                       f"RETURNING {pk}", params)
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _on_lead(condition: Q) -> Q:
+    """``condition`` (on a lead) as a condition on a flag row's lead: a join through the flag's key, so PostgreSQL
+    can plan it as one (``lead__in=<subquery>`` under ``exclude`` becomes a per-row ``NOT IN``: quadratic)."""
+    on = Q(*(_on_lead(child) if isinstance(child, Q) else (f"lead__{child[0]}", child[1])
+             for child in condition.children), _connector=condition.connector, _negated=condition.negated)
+    return on
 
 
 def _stores_by_group() -> dict[int, list[int]]:
@@ -206,47 +229,39 @@ def _past_dwell(threshold: datetime) -> Q:
 def leads_flag_stale(*, now: datetime | None = None, task_id: str = "", batch_size: int = BATCH_SIZE) -> JobRun:
     """Flag the active graded leads that have held their grade longer than their group's max dwell for it (DOMAIN
     §3: 滞留). The dwell clock runs from the later of ``grade_since`` and ``dwell_kept_at`` (a manager kept the lead);
-    a flagged lead gets ``stale_since`` = clock + max dwell (the moment it turned stale), ``stale_max_dwell_days`` =
-    the rule that fired, and a raised event. Flags whose condition no longer holds (the lead is won or merged, or its
-    group's rule now allows longer) are cleared first, with a cleared event. The condition is one term per (group,
-    grade) rule; each batch updates its leads with one UPDATE per rule."""
+    a flagged lead gets a :class:`StaleFlag` with ``since`` = clock + max dwell (the moment it turned stale),
+    ``max_dwell_days`` = the rule that fired, and a raised event. Flags whose condition no longer holds (the lead is
+    won or merged, or its group's rule now allows longer) are cleared first, with a cleared event. The condition is
+    one term per (group, grade) rule; each batch is one ``INSERT … SELECT`` whatever the number of rules."""
     now = now or timezone.now()
     with job_run(JOB_STALE, task_id=task_id) as run:
-        stores = _stores_by_group()
-        group_of = {store_id: group_id for group_id, ids in stores.items() for store_id in ids}
-        max_dwell = {}  # (group, grade) -> days
         past, not_past = Q(pk__in=[]), Q(pk__in=[])
-        for group_id, store_ids in stores.items():
+        since, fired = [], []
+        clock = Greatest(F("grade_since"), Coalesce(F("dwell_kept_at"), F("grade_since")))
+        for group_id, store_ids in _stores_by_group().items():
             for grade, (_interval, days) in grade_rule_limits(group_id=group_id).items():
-                max_dwell[group_id, grade] = days
                 rule = Q(store_id__in=store_ids, grade=grade)
                 threshold = now - timedelta(days=days)
                 past |= rule & _past_dwell(threshold)
                 not_past |= rule & Q(grade_since__gte=threshold) | rule & Q(dwell_kept_at__gte=threshold)
+                since.append(When(rule, then=clock + timedelta(days=days)))
+                fired.append(When(rule, then=Value(days)))
 
-        no_longer = Q(stale_since__isnull=False) & (
-            ~Q(status=Status.ACTIVE) | Q(grade__isnull=True) | Q(grade_since__isnull=True) | not_past
-        )
-        _clear(run, Lead.objects.filter(no_longer), kind=FlagKind.STALE, at=now, reason=REASON_NOT_STALE,
-               values={"stale_since": None, "stale_max_dwell_days": None}, batch_size=batch_size)
+        no_longer = ~Q(status=Status.ACTIVE) | Q(grade__isnull=True) | Q(grade_since__isnull=True) | not_past
+        _clear_in_batches(run, StaleFlag.objects.filter(_on_lead(no_longer)),
+                          _delete_flags, kind=FlagKind.STALE, at=now, reason=REASON_NOT_STALE, batch_size=batch_size)
 
-        clock = Greatest(F("grade_since"), Coalesce(F("dwell_kept_at"), F("grade_since")))
+        def step(lo, hi):
+            rows = Lead.objects.filter(past, status=Status.ACTIVE, stale_flag__isnull=True, pk__gte=lo, pk__lt=hi)
+            flagged = _raise_flags(StaleFlag, rows, {
+                "lead_id": F("pk"), "store_id": F("store_id"),
+                "since": Case(*since, output_field=DateTimeField()),
+                "max_dwell_days": Case(*fired, output_field=PositiveSmallIntegerField()),
+            })
+            _events(flagged, kind=FlagKind.STALE, action=FlagAction.RAISED, at=now, run=run, reason=REASON_STALE)
+            return flagged
 
-        def apply(rows):
-            by_rule: dict[int, list[int]] = {}
-            for pk, store_id, grade in rows:
-                by_rule.setdefault(max_dwell[group_of[store_id], grade], []).append(pk)
-            for days, ids in by_rule.items():
-                Lead.objects.filter(pk__in=ids).update(
-                    stale_since=ExpressionWrapper(clock + timedelta(days=days), output_field=DateTimeField()),
-                    stale_max_dwell_days=days,
-                )
-            _events([row[0] for row in rows], kind=FlagKind.STALE, action=FlagAction.RAISED, at=now, run=run,
-                    reason=REASON_STALE)
-            return len(rows)
-
-        candidates = Lead.objects.filter(past, status=Status.ACTIVE, stale_since__isnull=True)
-        _in_batches(run, candidates, apply, counter="flagged", batch_size=batch_size, fields=("store_id", "grade"))
+        _in_batches(run, step, counter="flagged", batch_size=batch_size)
     return run
 
 
@@ -260,22 +275,22 @@ def _overdue(now: datetime) -> Q:
 
 
 def leads_flag_overdue(*, now: datetime | None = None, task_id: str = "", batch_size: int = BATCH_SIZE) -> JobRun:
-    """Flag overdue follow-ups: ``overdue_since`` = the missed due date, with a raised event. A flag whose condition
-    no longer holds (followed up with a later due date, won, merged, or the due date moved) is cleared first. The
-    follow-up service clears the flag at once; this catches every other way out."""
+    """Flag overdue follow-ups: an :class:`OverdueFlag` with ``since`` = the missed due date, and a raised event. A
+    flag whose condition no longer holds (followed up with a later due date, won, merged, or the due date moved) is
+    cleared first. The follow-up service clears the flag at once; this catches every other way out."""
     now = now or timezone.now()
     with job_run(JOB_OVERDUE, task_id=task_id) as run:
-        _clear(run, Lead.objects.filter(overdue_since__isnull=False).exclude(_overdue(now)), kind=FlagKind.OVERDUE,
-               values={"overdue_since": None}, at=now, reason=REASON_NOT_OVERDUE, batch_size=batch_size)
+        _clear_in_batches(run, OverdueFlag.objects.exclude(_on_lead(_overdue(now))),
+                          _delete_flags, kind=FlagKind.OVERDUE, at=now, reason=REASON_NOT_OVERDUE,
+                          batch_size=batch_size)
 
-        def apply(rows):
-            ids = [row[0] for row in rows]
-            Lead.objects.filter(pk__in=ids).update(overdue_since=F("next_follow_up_at"))
-            _events(ids, kind=FlagKind.OVERDUE, action=FlagAction.RAISED, at=now, run=run, reason=REASON_OVERDUE)
-            return len(ids)
+        def step(lo, hi):
+            rows = Lead.objects.filter(_overdue(now), overdue_flag__isnull=True, pk__gte=lo, pk__lt=hi)
+            flagged = _raise_flags(OverdueFlag, rows, {"lead_id": F("pk"), "since": F("next_follow_up_at")})
+            _events(flagged, kind=FlagKind.OVERDUE, action=FlagAction.RAISED, at=now, run=run, reason=REASON_OVERDUE)
+            return flagged
 
-        _in_batches(run, Lead.objects.filter(_overdue(now), overdue_since__isnull=True), apply, counter="flagged",
-                    batch_size=batch_size)
+        _in_batches(run, step, counter="flagged", batch_size=batch_size)
     return run
 
 
@@ -286,6 +301,56 @@ def reclaim_threshold(now: datetime, reclaim_after_days: int) -> datetime:
     """A lead whose follow-up fell due before this moment has been overdue (since the start of the day after its due
     date) for at least ``reclaim_after_days`` whole days."""
     return local_day_start(now) - timedelta(days=reclaim_after_days)
+
+
+def _reclaim_range(candidates: QuerySet[Lead], lo: int, hi: int, *, now: datetime, run: JobRun) -> list[tuple]:
+    """Put the candidates with ids in ``[lo, hi)`` in the pool: unassigned, ``pooled_at`` = now, the version bumped,
+    each with an assignment-history row and a raised pool event. Returns ``(holder, store)`` per lead moved.
+
+    No row locks are taken before the write (a ``SELECT … FOR UPDATE`` writes every row once more before the
+    ``UPDATE`` writes it again): the ``UPDATE`` only touches a lead whose version is still the one the candidates'
+    read saw, so a lead someone followed up, reassigned or edited in between (every write bumps the version) is left
+    for the next run, and the holder in its history row is exactly the one it had.
+
+    On PostgreSQL the whole batch is ONE statement (the update and both history inserts as data-modifying CTEs): the
+    rows never come to Python. Elsewhere (the embedded SQLite, one writer at a time) the same steps through the ORM."""
+    read = candidates.filter(pk__gte=lo, pk__lt=hi).order_by().values("pk", "assigned_to_id", "store_id", "version")
+    if connection.vendor != "postgresql":
+        rows = {pk: (holder, store, version) for pk, holder, store, version in read.values_list(
+            "pk", "assigned_to_id", "store_id", "version")}
+        by_version: dict[int, list[int]] = {}
+        for pk, (_holder, _store, version) in rows.items():
+            by_version.setdefault(version, []).append(pk)
+        for version, ids in by_version.items():
+            Lead.objects.filter(pk__in=ids, version=version).update(
+                assigned_to=None, pooled_at=now, updated_at=now, version=F("version") + 1)
+        ids = list(Lead.objects.filter(pk__in=list(rows), pooled_at=now).values_list("pk", flat=True))
+        _insert_rows(AssignmentChange,
+                     {"to_user_id": None, "changed_at": now, "changed_by_id": None, "reason": REASON_RECLAIMED},
+                     {"lead_id": ids, "from_user_id": [rows[pk][0] for pk in ids]})
+        _events(ids, kind=FlagKind.POOL, action=FlagAction.RAISED, at=now, run=run, reason=REASON_RECLAIMED)
+        return [rows[pk][:2] for pk in ids]
+    sql, params = read.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""WITH moved AS (
+                UPDATE leads_lead SET assigned_to_id = NULL, pooled_at = %s, updated_at = %s,
+                       version = leads_lead.version + 1
+                FROM ({sql}) AS read
+                WHERE leads_lead.id = read.pk AND leads_lead.version = read.version
+                RETURNING leads_lead.id, read.assigned_to_id AS holder, read.store_id
+            ), history AS (
+                INSERT INTO leads_assignmentchange (lead_id, from_user_id, to_user_id, changed_at, changed_by_id, reason)
+                SELECT id, holder, NULL, %s, NULL, %s FROM moved
+            ), events AS (
+                INSERT INTO leads_flagevent (lead_id, kind, action, at, by_id, job_run_id, reason)
+                SELECT id, %s, %s, %s, NULL, %s, %s FROM moved
+            )
+            SELECT holder, store_id FROM moved""",
+            [now, now, *params, now, REASON_RECLAIMED, FlagKind.POOL, FlagAction.RAISED, now, run.pk,
+             REASON_RECLAIMED],
+        )
+        return cursor.fetchall()
 
 
 def leads_reclaim(*, now: datetime | None = None, task_id: str = "", batch_size: int = BATCH_SIZE) -> JobRun:
@@ -299,35 +364,31 @@ def leads_reclaim(*, now: datetime | None = None, task_id: str = "", batch_size:
     by_store: Counter[int] = Counter()
     with job_run(JOB_RECLAIM, task_id=task_id) as run:
         try:
-            _clear(run, Lead.objects.filter(pooled_at__isnull=False)
-                   .filter(~Q(status=Status.ACTIVE) | Q(assigned_to__isnull=False)),
-                   kind=FlagKind.POOL, values={"pooled_at": None}, at=now, reason=REASON_LEFT_POOL,
-                   batch_size=batch_size)
+            def leave_pool(leads: QuerySet[Lead]) -> list[int]:
+                ids = list(leads.select_for_update(skip_locked=True).values_list("pk", flat=True))
+                Lead.objects.filter(pk__in=ids).update(pooled_at=None)
+                return ids
+
+            _clear_in_batches(run, Lead.objects.filter(pooled_at__isnull=False)
+                              .filter(~Q(status=Status.ACTIVE) | Q(assigned_to__isnull=False)), leave_pool,
+                              kind=FlagKind.POOL, at=now, reason=REASON_LEFT_POOL, batch_size=batch_size)
             stores = _stores_by_group()
             overdue_long = Q(pk__in=[])
             for group_id, days in DealerGroup.objects.order_by("pk").values_list("pk", "reclaim_after_days"):
                 if group_id in stores:
                     overdue_long |= Q(store_id__in=stores[group_id], next_follow_up_at__lt=reclaim_threshold(now, days))
+            candidates = Lead.objects.filter(overdue_long, status=Status.ACTIVE, assigned_to__isnull=False).exclude(
+                phone="")
 
-            def apply(rows):
-                ids = [pk for pk, _holder, _store in rows]
-                Lead.objects.filter(pk__in=ids).update(assigned_to=None, pooled_at=now, version=F("version") + 1,
-                                                       updated_at=now)
-                _insert_rows(AssignmentChange,
-                             {"to_user_id": None, "changed_at": now, "changed_by_id": None, "reason": REASON_RECLAIMED},
-                             {"lead_id": ids, "from_user_id": [holder for _pk, holder, _store in rows]})
-                _events(ids, kind=FlagKind.POOL, action=FlagAction.RAISED, at=now, run=run, reason=REASON_RECLAIMED)
-                return len(ids)
+            def step(lo, hi):
+                return _reclaim_range(candidates, lo, hi, now=now, run=run)
 
             def committed(rows):
                 # Counted once the batch is done, for the notifications at the end (or on a failure).
-                lost.update(holder for _pk, holder, _store in rows)
-                by_store.update(store for _pk, _holder, store in rows)
+                lost.update(holder for holder, _store in rows)
+                by_store.update(store for _holder, store in rows)
 
-            candidates = Lead.objects.filter(overdue_long, status=Status.ACTIVE, assigned_to__isnull=False).exclude(
-                phone="")
-            _in_batches(run, candidates, apply, counter="flagged", batch_size=batch_size,
-                        fields=("assigned_to_id", "store_id"), committed=committed)
+            _in_batches(run, step, counter="flagged", batch_size=batch_size, committed=committed)
         except BaseException:
             # The batches committed so far stay reclaimed and the next run will not see them again: tell their
             # holders now, or nobody ever will.
@@ -385,7 +446,7 @@ def notifications_send_digests(*, now: datetime | None = None, task_id: str = ""
                 due_today=Count("pk", filter=Q(next_follow_up_at__gte=start,
                                                next_follow_up_at__lt=start + timedelta(days=1))),
                 overdue=Count("pk", filter=overdue),
-                stale=Count("pk", filter=Q(stale_since__isnull=False)),
+                stale=Count("pk", filter=Q(stale_flag__isnull=False)),
             ).order_by()
         }
         reclaimed = dict(
@@ -406,7 +467,7 @@ def notifications_send_digests(*, now: datetime | None = None, task_id: str = ""
             row.pop("store"): row
             for row in active.values("store").annotate(
                 overdue=Count("pk", filter=overdue),
-                stale=Count("pk", filter=Q(stale_since__isnull=False)),
+                stale=Count("pk", filter=Q(stale_flag__isnull=False)),
                 pool=Count("pk", filter=IN_POOL),
             ).order_by()
         }

@@ -7,7 +7,7 @@ from django.utils import timezone
 from factory.django import DjangoModelFactory
 
 from dealercrm.tests.factories import ConsultantFactory, StoreFactory, VehicleSeriesFactory
-from leads.models import FollowUp, Lead, Visit
+from leads.models import FollowUp, Lead, StaleFlag, Visit
 
 
 class LeadFactory(DjangoModelFactory):
@@ -51,3 +51,15 @@ class FollowUpFactory(DjangoModelFactory):
 
 
 __all__ = ["LeadFactory", "VisitFactory", "FollowUpFactory", "VehicleSeriesFactory"]
+
+
+class StaleFlagFactory(DjangoModelFactory):
+    """A lead flagged stale as the stale job would (``since`` the moment it passed ``max_dwell_days``)."""
+
+    class Meta:
+        model = StaleFlag
+
+    lead = factory.SubFactory(LeadFactory)
+    store = factory.SelfAttribute("lead.store")
+    since = factory.LazyFunction(timezone.now)
+    max_dwell_days = 30

@@ -4,15 +4,19 @@ rules, clearing, idempotence, an interrupted run, the run record, the Celery tas
 from datetime import timedelta
 from io import StringIO
 
+import threading
+
 import pytest
 import time_machine
 from django.core.management import call_command
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from dealercrm.models import JobRun, Notification
 from dealercrm.tests.factories import ConsultantFactory, ManagerFactory
 from leads import services, tasks
-from leads.models import AssignmentChange, FlagEvent, GradeRule, Lead, local_day_start
+from leads.models import AssignmentChange, FlagEvent, GradeRule, Lead, OverdueFlag, local_day_start
 from leads.services import jobs
 from leads.tests.factories import FollowUpFactory, LeadFactory
 
@@ -94,7 +98,7 @@ def test_ungraded_won_and_merged_leads_are_never_stale(org):
     ungraded = lead_of(org.consultant, grade=None, grade_since=None)
     won = lead_of(org.consultant, grade="E", grade_since=now - 99 * DAY, status="won")
     jobs.leads_flag_stale(now=now)
-    assert Lead.objects.filter(pk__in=[ungraded.pk, won.pk], stale_since__isnull=False).count() == 0
+    assert Lead.objects.filter(pk__in=[ungraded.pk, won.pk], stale_flag__isnull=False).count() == 0
 
 
 def test_a_flag_that_no_longer_holds_is_cleared(org):
@@ -103,7 +107,7 @@ def test_a_flag_that_no_longer_holds_is_cleared(org):
     rule_relaxed = lead_of(org.consultant, grade="D", grade_since=now - 200 * DAY)
     still = lead_of(org.consultant, grade="E", grade_since=now - 30 * DAY)
     jobs.leads_flag_stale(now=now)
-    assert Lead.objects.filter(stale_since__isnull=False).count() == 3
+    assert Lead.objects.filter(stale_flag__isnull=False).count() == 3
 
     Lead.objects.filter(pk=won_since.pk).update(status="won")
     services.grade_rules_for(org.group.pk)
@@ -111,7 +115,7 @@ def test_a_flag_that_no_longer_holds_is_cleared(org):
     run = jobs.leads_flag_stale(now=now + DAY)
 
     assert (run.flagged, run.cleared) == (0, 2)
-    assert set(Lead.objects.filter(stale_since__isnull=False).values_list("pk", flat=True)) == {still.pk}
+    assert set(Lead.objects.filter(stale_flag__isnull=False).values_list("pk", flat=True)) == {still.pk}
     for lead in (won_since, rule_relaxed):
         lead.refresh_from_db()
         assert lead.stale_max_dwell_days is None
@@ -122,10 +126,10 @@ def test_running_the_stale_job_twice_changes_nothing(org):
     now = timezone.now()
     lead_of(org.consultant, grade="E", grade_since=now - 30 * DAY)
     first = jobs.leads_flag_stale(now=now)
-    before = list(Lead.objects.values_list("pk", "stale_since", "version"))
+    before = list(Lead.objects.values_list("pk", "stale_flag__since", "version"))
     second = jobs.leads_flag_stale(now=now)
     assert (first.flagged, second.flagged, second.cleared) == (1, 0, 0)
-    assert list(Lead.objects.values_list("pk", "stale_since", "version")) == before
+    assert list(Lead.objects.values_list("pk", "stale_flag__since", "version")) == before
     assert FlagEvent.objects.count() == 1
 
 
@@ -160,7 +164,7 @@ def test_anonymous_and_closed_leads_are_never_overdue(org):
     anonymous = lead_of(org.consultant, phone="", next_follow_up_at=local(5))
     won = lead_of(org.consultant, status="won", next_follow_up_at=local(5))
     assert jobs.leads_flag_overdue().flagged == 0
-    assert not Lead.objects.filter(pk__in=[anonymous.pk, won.pk], overdue_since__isnull=False).exists()
+    assert not Lead.objects.filter(pk__in=[anonymous.pk, won.pk], overdue_flag__isnull=False).exists()
 
 
 def test_overdue_flags_clear_when_a_follow_up_moves_the_date_and_the_job_runs_once(org):
@@ -311,7 +315,7 @@ def test_an_interrupted_run_leaves_whole_batches_and_a_failed_run_and_the_next_r
     run = JobRun.objects.get()
     assert (run.status, run.flagged) == (JobRun.Status.FAILED, 1)
     assert "worker lost" in run.error and run.finished_at is not None
-    flagged = set(Lead.objects.filter(stale_since__isnull=False).values_list("pk", flat=True))
+    flagged = set(Lead.objects.filter(stale_flag__isnull=False).values_list("pk", flat=True))
     assert len(flagged) == 1
     # No half state: every flagged lead has its event, no other lead has one.
     assert set(FlagEvent.objects.values_list("lead_id", flat=True)) == flagged
@@ -319,7 +323,7 @@ def test_an_interrupted_run_leaves_whole_batches_and_a_failed_run_and_the_next_r
     monkeypatch.setattr(jobs, "_batch_done", lambda job, batch: None)
     again = jobs.leads_flag_stale(now=now, batch_size=1)
     assert again.flagged == 2
-    assert Lead.objects.filter(pk__in=[lead.pk for lead in leads], stale_since__isnull=False).count() == 3
+    assert Lead.objects.filter(pk__in=[lead.pk for lead in leads], stale_flag__isnull=False).count() == 3
     assert FlagEvent.objects.count() == 3
 
 
@@ -327,20 +331,24 @@ def test_a_failure_inside_a_batch_rolls_the_whole_batch_back(org, monkeypatch):
     lead_of(org.consultant, next_follow_up_at=local(20))
     lead_of(org.consultant, next_follow_up_at=local(20))
 
-    def broken(*args, **kwargs):
+    def events_fail(*args, **kwargs):  # the batch's flag rows are written, its events fail
         raise RuntimeError("insert failed")
 
-    real = jobs._insert_rows
-    calls = []
-
-    def second_insert_fails(model, columns, arrays):
-        calls.append(model)
-        if len(calls) == 2:  # the batch's lead UPDATE and AssignmentChange rows are written, its events fail
-            broken()
-        real(model, columns, arrays)
-
-    monkeypatch.setattr(jobs, "_insert_rows", second_insert_fails)
+    monkeypatch.setattr(jobs, "_events", events_fail)
     with pytest.raises(RuntimeError):
+        jobs.leads_flag_overdue()
+    assert not OverdueFlag.objects.exists() and not FlagEvent.objects.exists()
+    run = JobRun.objects.get()
+    assert (run.status, run.flagged) == (JobRun.Status.FAILED, 0)
+
+
+def test_a_reclaim_batch_is_one_statement_all_or_nothing(org, monkeypatch):
+    """On PostgreSQL the lead update and both history inserts are one statement: a failing part (here the events'
+    insert, refused by the database) leaves no lead unassigned and no history row."""
+    lead_of(org.consultant, next_follow_up_at=local(20))
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE leads_flagevent ADD CONSTRAINT test_no_events CHECK (false) NOT VALID")
+    with pytest.raises(IntegrityError):
         jobs.leads_reclaim()
     assert not Lead.objects.filter(assigned_to__isnull=True).exists()
     assert not AssignmentChange.objects.exists() and not FlagEvent.objects.exists()
@@ -408,3 +416,59 @@ def test_run_jobs_runs_every_job_and_says_what_each_did(org):
     call_command("run_jobs", "--only", "flag_stale_leads", stdout=out)
     assert out.getvalue().startswith("flag_stale_leads: flagged 0, cleared 0")
     assert JobRun.objects.count() == 5
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_lead_written_while_the_reclaim_reads_it_is_left_for_the_next_run(org):
+    """The reclaim takes no row locks before its UPDATE; it only moves a lead whose version is the one it read. A
+    follow-up logged (version bumped, due date moved) between the read and the write wins: the lead stays put."""
+    lead = lead_of(org.consultant, next_follow_up_at=local(20))
+    written, release, runs, errors = threading.Event(), threading.Event(), [], []
+
+    def follow_up_meanwhile():
+        try:
+            with transaction.atomic():
+                Lead.objects.filter(pk=lead.pk).update(version=F("version") + 1,
+                                                       next_follow_up_at=timezone.now() + DAY)
+                written.set()
+                release.wait(10)  # the reclaim reads the old row, then waits on this one's lock
+        finally:
+            connection.close()
+
+    def reclaim():
+        try:
+            runs.append(jobs.leads_reclaim())
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    writer = threading.Thread(target=follow_up_meanwhile)
+    writer.start()
+    assert written.wait(10)
+    job = threading.Thread(target=reclaim)
+    job.start()
+    job.join(1)  # blocked on the writer's row lock
+    assert job.is_alive()
+    release.set()
+    writer.join(), job.join(10)
+    assert errors == [] and runs[0].flagged == 0
+    lead.refresh_from_db()
+    assert lead.assigned_to == org.consultant and lead.pooled_at is None
+    assert not AssignmentChange.objects.exists() and not FlagEvent.objects.exists()
+
+
+def test_the_embedded_path_reclaims_as_the_postgresql_statement_does(org, monkeypatch):
+    """The embedded SQLite default runs the reclaim through the ORM; forced here on PostgreSQL, it moves the same
+    leads with the same history rows as the one-statement path."""
+    leads = [lead_of(org.consultant, next_follow_up_at=local(20)), lead_of(org.consultant2, next_follow_up_at=local(9))]
+    recent = lead_of(org.consultant, next_follow_up_at=local(2))
+    monkeypatch.setattr(connection, "vendor", "sqlite")
+    run = jobs.leads_reclaim(batch_size=2)
+    assert (run.flagged, run.notified) == (2, 3)
+    assert set(Lead.objects.filter(assigned_to__isnull=True).values_list("pk", flat=True)) == {x.pk for x in leads}
+    assert set(AssignmentChange.objects.values_list("lead_id", "from_user_id")) == {
+        (leads[0].pk, org.consultant.pk), (leads[1].pk, org.consultant2.pk)}
+    assert FlagEvent.objects.filter(kind="pool", action="raised").count() == 2
+    recent.refresh_from_db()
+    assert recent.assigned_to == org.consultant

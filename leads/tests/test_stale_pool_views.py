@@ -14,18 +14,19 @@ from dealercrm.tests.factories import UserFactory
 from leads import services
 from leads.models import AssignmentChange, FlagAction, FlagEvent, FlagKind, GradeChange, Lead
 
-from .factories import FollowUpFactory, LeadFactory
+from .factories import FollowUpFactory, LeadFactory, StaleFlagFactory
 
 pytestmark = pytest.mark.django_db
 
 
 def stale_lead(store, consultant, *, grade="B", held=134, max_dwell=120, **kwargs):
     now = timezone.now()
-    return LeadFactory(
+    lead = LeadFactory(
         store=store, assigned_to=consultant, grade=grade, grade_since=now - timedelta(days=held),
-        first_visit_at=now - timedelta(days=held + 5), stale_since=now - timedelta(days=held - max_dwell),
-        stale_max_dwell_days=max_dwell, **kwargs,
+        first_visit_at=now - timedelta(days=held + 5), **kwargs,
     )
+    StaleFlagFactory(lead=lead, since=now - timedelta(days=held - max_dwell), max_dwell_days=max_dwell)
+    return lead
 
 
 def pool_lead(store, **kwargs):

@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 from dealercrm.models import Notification
 from dealercrm.tests.factories import TEST_PASSWORD
 from leads.models import FlagAction, FlagEvent, Lead
-from leads.tests.factories import FollowUpFactory, LeadFactory
+from leads.tests.factories import FollowUpFactory, LeadFactory, StaleFlagFactory
 
 from .conftest import login, zh
 
@@ -30,8 +30,8 @@ def _stale(org, name, *, grade="B", held=134, max_dwell=120, consultant=None):
         store=org.store, assigned_to=consultant or org.consultant, name=name, grade=grade,
         first_visit_at=now - timedelta(days=held + 3), grade_since=now - timedelta(days=held),
         last_contact_at=now - timedelta(days=30), next_follow_up_at=now - timedelta(days=2),
-        stale_since=now - timedelta(days=held - max_dwell), stale_max_dwell_days=max_dwell,
     )
+    StaleFlagFactory(lead=lead, since=now - timedelta(days=held - max_dwell), max_dwell_days=max_dwell)
     FollowUpFactory(lead=lead, occurred_at=now - timedelta(days=30), method="phone", outcome="no_answer")
     return lead
 

@@ -94,4 +94,4 @@ def test_a_failing_job_is_recorded_failed_and_the_error_reaches_the_caller(org, 
         result.get(timeout=TIMEOUT)
     run = JobRun.objects.get(task_id=result.id)
     assert run.status == JobRun.Status.FAILED and "disk full" in run.error
-    assert Lead.objects.filter(stale_since__isnull=False).count() == 1  # the committed batch stays
+    assert Lead.objects.filter(stale_flag__isnull=False).count() == 1  # the committed batch stays
