@@ -16,13 +16,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.db import connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from dealercrm.models import JobRun
 from leads.models import Lead
 from leads.services import jobs
 
-VACUUM = ["leads_lead", "leads_flagevent", "leads_assignmentchange", "dealercrm_notification", "dealercrm_jobrun"]
+VACUUM = ["leads_lead", "leads_staleflag", "leads_overdueflag", "leads_flagevent", "leads_assignmentchange", "dealercrm_notification", "dealercrm_jobrun"]
 
 
 @dataclass
@@ -47,30 +48,25 @@ def _timed(name: str, batch_size: int, now=None) -> Result:
 
 
 def floor(*, out: Callable[[str], None]) -> None:
-    """The floor: what the overdue and stale flags cost PostgreSQL alone, each as ONE set-based UPDATE with the job's
-    condition (no batches, no locks, no history rows), inside a transaction rolled back."""
-    from django.db.models import DateTimeField, ExpressionWrapper, F, Q
-    from django.db.models.functions import Coalesce, Greatest
-    from leads.models import Status
-    from leads.selectors import grade_rule_limits
+    """The floor: what each job's changes cost PostgreSQL alone, as ONE set-based statement with the job's own
+    condition (no batches, no history rows, no run record), inside a transaction rolled back: the overdue and stale
+    flags as one ``INSERT … SELECT`` each, the reclaim as one ``UPDATE`` of the leads."""
+    from leads.models import OverdueFlag, StaleFlag
 
     now = timezone.now()
     try:
         with transaction.atomic():
             started = time.perf_counter()
-            n = Lead.objects.filter(jobs._overdue(now), overdue_since__isnull=True).update(
-                overdue_since=F("next_follow_up_at"))
-            out(f"  floor: overdue as one UPDATE      {time.perf_counter() - started:7.2f} s   {n:,} rows")
-            started, n = time.perf_counter(), 0
-            clock = Greatest(F("grade_since"), Coalesce(F("dwell_kept_at"), F("grade_since")))
-            for group_id, store_ids in jobs._stores_by_group().items():
-                for grade, (_interval, days) in grade_rule_limits(group_id=group_id).items():
-                    n += Lead.objects.filter(
-                        jobs._past_dwell(now - timedelta(days=days)), Q(store_id__in=store_ids, grade=grade),
-                        status=Status.ACTIVE, stale_since__isnull=True,
-                    ).update(stale_since=ExpressionWrapper(clock + timedelta(days=days), output_field=DateTimeField()),
-                             stale_max_dwell_days=days)
-            out(f"  floor: stale as one UPDATE a rule {time.perf_counter() - started:7.2f} s   {n:,} rows")
+            n = len(jobs._raise_flags(OverdueFlag, jobs.overdue_unflagged(now), jobs.OVERDUE_COLUMNS))
+            out(f"  floor: overdue as one INSERT … SELECT  {time.perf_counter() - started:7.2f} s   {n:,} rows")
+            started = time.perf_counter()
+            stale, columns, _no_longer = jobs.stale_rules(now)
+            n = len(jobs._raise_flags(StaleFlag, stale, columns))
+            out(f"  floor: stale as one INSERT … SELECT    {time.perf_counter() - started:7.2f} s   {n:,} rows")
+            started = time.perf_counter()
+            n = jobs.reclaim_candidates(now).update(assigned_to=None, pooled_at=now, updated_at=now,
+                                                    version=F("version") + 1)
+            out(f"  floor: reclaim as one UPDATE           {time.perf_counter() - started:7.2f} s   {n:,} rows")
             raise _Rollback
     except _Rollback:
         pass

@@ -4,17 +4,23 @@ pool (公海), and send the daily digests. Celery tasks (``leads.tasks``) and ``
 How they are built (RELIABILITY.md, PERFORMANCE.md):
 
 - **Set-based, bounded batches.** A job never loops over leads in Python: its condition is one SQL term per rule (a
-  group's grade, a group's reclaim delay); it walks the leads in id ranges of ``batch_size``, locks each range's
-  candidates (``SELECT … FOR UPDATE SKIP LOCKED`` on PostgreSQL, so a lead someone is editing is left for the next
-  run), updates them with one ``UPDATE`` per rule and writes their history rows with one ``INSERT`` each, in one
-  transaction per batch. An interrupted run leaves
-  every lead either fully flagged with its event or untouched; the next run carries on from the conditions.
+  group's grade, a group's reclaim delay); it walks the lead table in id ranges of ``batch_size``, one transaction
+  per range, and each range is one or two statements whose rows never come to Python: the stale and overdue flags
+  are rows of their own narrow tables (``StaleFlag``, ``OverdueFlag``), raised by ``INSERT … SELECT … RETURNING``
+  with the events inserted from the ids it returns; the reclaim is one ``UPDATE … RETURNING`` of the leads with
+  their history rows (on PostgreSQL, data-modifying CTEs). An interrupted run leaves every lead either fully
+  flagged with its event or untouched; the next run carries on from the conditions.
+- **No locks before the write.** Nothing is ``SELECT … FOR UPDATE``-d first (that writes every row once more): a
+  flag is an insert that a concurrent one makes a conflict, skipped; the reclaim only moves a lead whose version is
+  the one it read. A flag raised from a row a follow-up changed in the same instant is cleared by the next run.
 - **Conditions, not deltas.** Every run sweeps by condition and date (never "since the last run"), so a missed or
   repeated run is harmless; a lead already flagged is not a candidate, so running twice changes nothing, and the
   notifications carry a key that a second run cannot write twice.
-- **Their own audit trail.** ``QuerySet.update()`` writes no field history, so each changed lead gets a
-  ``FlagEvent`` (and, when reclaimed, an ``AssignmentChange``) linked to the ``JobRun`` that records the run.
-- **Portable.** Plain ORM (``update()``, ``bulk_create``), so the embedded SQLite default runs them too.
+- **Their own audit trail.** Bulk statements write no field history, so each changed lead gets a ``FlagEvent``
+  (and, when reclaimed, an ``AssignmentChange``) linked to the ``JobRun`` that records the run.
+- **Portable.** The statements are built from ORM querysets (``sql_with_params``) and run on PostgreSQL and the
+  embedded SQLite alike (``ON CONFLICT``, ``RETURNING``); only the reclaim's one-statement form is PostgreSQL's,
+  with an ORM path for SQLite.
 
 Each job takes ``now`` (default: the current time), ``task_id`` (the Celery task's id, for the run record) and
 ``batch_size``, and returns its ``JobRun`` with the counts."""
@@ -226,6 +232,30 @@ def _past_dwell(threshold: datetime) -> Q:
     return Q(grade_since__lt=threshold) & (Q(dwell_kept_at__isnull=True) | Q(dwell_kept_at__lt=threshold))
 
 
+def stale_rules(now: datetime) -> tuple[QuerySet[Lead], dict, Q]:
+    """The stale condition as of ``now``, one term per (group, grade) rule: the leads to flag (active, past the max
+    dwell, not flagged yet), their :class:`StaleFlag` columns (the moment each turned stale and the rule that fired,
+    as ``CASE`` expressions over the same rules), and the condition under which a flag no longer holds."""
+    past, not_past = Q(pk__in=[]), Q(pk__in=[])
+    since, fired = [], []
+    clock = Greatest(F("grade_since"), Coalesce(F("dwell_kept_at"), F("grade_since")))
+    for group_id, store_ids in _stores_by_group().items():
+        for grade, (_interval, days) in grade_rule_limits(group_id=group_id).items():
+            rule = Q(store_id__in=store_ids, grade=grade)
+            threshold = now - timedelta(days=days)
+            past |= rule & _past_dwell(threshold)
+            not_past |= rule & Q(grade_since__gte=threshold) | rule & Q(dwell_kept_at__gte=threshold)
+            since.append(When(rule, then=clock + timedelta(days=days)))
+            fired.append(When(rule, then=Value(days)))
+    columns = {
+        "lead_id": F("pk"), "store_id": F("store_id"),
+        "since": Case(*since, output_field=DateTimeField()),
+        "max_dwell_days": Case(*fired, output_field=PositiveSmallIntegerField()),
+    }
+    no_longer = ~Q(status=Status.ACTIVE) | Q(grade__isnull=True) | Q(grade_since__isnull=True) | not_past
+    return Lead.objects.filter(past, status=Status.ACTIVE, stale_flag__isnull=True), columns, no_longer
+
+
 def leads_flag_stale(*, now: datetime | None = None, task_id: str = "", batch_size: int = BATCH_SIZE) -> JobRun:
     """Flag the active graded leads that have held their grade longer than their group's max dwell for it (DOMAIN
     §3: 滞留). The dwell clock runs from the later of ``grade_since`` and ``dwell_kept_at`` (a manager kept the lead);
@@ -235,29 +265,12 @@ def leads_flag_stale(*, now: datetime | None = None, task_id: str = "", batch_si
     one term per (group, grade) rule; each batch is one ``INSERT … SELECT`` whatever the number of rules."""
     now = now or timezone.now()
     with job_run(JOB_STALE, task_id=task_id) as run:
-        past, not_past = Q(pk__in=[]), Q(pk__in=[])
-        since, fired = [], []
-        clock = Greatest(F("grade_since"), Coalesce(F("dwell_kept_at"), F("grade_since")))
-        for group_id, store_ids in _stores_by_group().items():
-            for grade, (_interval, days) in grade_rule_limits(group_id=group_id).items():
-                rule = Q(store_id__in=store_ids, grade=grade)
-                threshold = now - timedelta(days=days)
-                past |= rule & _past_dwell(threshold)
-                not_past |= rule & Q(grade_since__gte=threshold) | rule & Q(dwell_kept_at__gte=threshold)
-                since.append(When(rule, then=clock + timedelta(days=days)))
-                fired.append(When(rule, then=Value(days)))
-
-        no_longer = ~Q(status=Status.ACTIVE) | Q(grade__isnull=True) | Q(grade_since__isnull=True) | not_past
+        stale, columns, no_longer = stale_rules(now)
         _clear_in_batches(run, StaleFlag.objects.filter(_on_lead(no_longer)),
                           _delete_flags, kind=FlagKind.STALE, at=now, reason=REASON_NOT_STALE, batch_size=batch_size)
 
         def step(lo, hi):
-            rows = Lead.objects.filter(past, status=Status.ACTIVE, stale_flag__isnull=True, pk__gte=lo, pk__lt=hi)
-            flagged = _raise_flags(StaleFlag, rows, {
-                "lead_id": F("pk"), "store_id": F("store_id"),
-                "since": Case(*since, output_field=DateTimeField()),
-                "max_dwell_days": Case(*fired, output_field=PositiveSmallIntegerField()),
-            })
+            flagged = _raise_flags(StaleFlag, stale.filter(pk__gte=lo, pk__lt=hi), columns)
             _events(flagged, kind=FlagKind.STALE, action=FlagAction.RAISED, at=now, run=run, reason=REASON_STALE)
             return flagged
 
@@ -274,6 +287,14 @@ def _overdue(now: datetime) -> Q:
     return Q(status=Status.ACTIVE, next_follow_up_at__lt=local_day_start(now)) & ~Q(phone="")
 
 
+OVERDUE_COLUMNS = {"lead_id": F("pk"), "since": F("next_follow_up_at")}
+
+
+def overdue_unflagged(now: datetime) -> QuerySet[Lead]:
+    """The overdue leads without an :class:`OverdueFlag` yet (flagged with ``OVERDUE_COLUMNS``)."""
+    return Lead.objects.filter(_overdue(now), overdue_flag__isnull=True)
+
+
 def leads_flag_overdue(*, now: datetime | None = None, task_id: str = "", batch_size: int = BATCH_SIZE) -> JobRun:
     """Flag overdue follow-ups: an :class:`OverdueFlag` with ``since`` = the missed due date, and a raised event. A
     flag whose condition no longer holds (followed up with a later due date, won, merged, or the due date moved) is
@@ -285,8 +306,7 @@ def leads_flag_overdue(*, now: datetime | None = None, task_id: str = "", batch_
                           batch_size=batch_size)
 
         def step(lo, hi):
-            rows = Lead.objects.filter(_overdue(now), overdue_flag__isnull=True, pk__gte=lo, pk__lt=hi)
-            flagged = _raise_flags(OverdueFlag, rows, {"lead_id": F("pk"), "since": F("next_follow_up_at")})
+            flagged = _raise_flags(OverdueFlag, overdue_unflagged(now).filter(pk__gte=lo, pk__lt=hi), OVERDUE_COLUMNS)
             _events(flagged, kind=FlagKind.OVERDUE, action=FlagAction.RAISED, at=now, run=run, reason=REASON_OVERDUE)
             return flagged
 
@@ -353,6 +373,17 @@ def _reclaim_range(candidates: QuerySet[Lead], lo: int, hi: int, *, now: datetim
         return cursor.fetchall()
 
 
+def reclaim_candidates(now: datetime) -> QuerySet[Lead]:
+    """The leads to reclaim as of ``now``: active, with a phone, held by someone, overdue for their group's
+    ``reclaim_after_days`` or more (one term per group)."""
+    stores = _stores_by_group()
+    overdue_long = Q(pk__in=[])
+    for group_id, days in DealerGroup.objects.order_by("pk").values_list("pk", "reclaim_after_days"):
+        if group_id in stores:
+            overdue_long |= Q(store_id__in=stores[group_id], next_follow_up_at__lt=reclaim_threshold(now, days))
+    return Lead.objects.filter(overdue_long, status=Status.ACTIVE, assigned_to__isnull=False).exclude(phone="")
+
+
 def leads_reclaim(*, now: datetime | None = None, task_id: str = "", batch_size: int = BATCH_SIZE) -> JobRun:
     """Reclaim pool (公海): an active lead with a phone, held by someone, overdue for its group's
     ``reclaim_after_days`` or more, goes back to its store's pool: unassigned, ``pooled_at`` = now, the version bumped
@@ -372,13 +403,7 @@ def leads_reclaim(*, now: datetime | None = None, task_id: str = "", batch_size:
             _clear_in_batches(run, Lead.objects.filter(pooled_at__isnull=False)
                               .filter(~Q(status=Status.ACTIVE) | Q(assigned_to__isnull=False)), leave_pool,
                               kind=FlagKind.POOL, at=now, reason=REASON_LEFT_POOL, batch_size=batch_size)
-            stores = _stores_by_group()
-            overdue_long = Q(pk__in=[])
-            for group_id, days in DealerGroup.objects.order_by("pk").values_list("pk", "reclaim_after_days"):
-                if group_id in stores:
-                    overdue_long |= Q(store_id__in=stores[group_id], next_follow_up_at__lt=reclaim_threshold(now, days))
-            candidates = Lead.objects.filter(overdue_long, status=Status.ACTIVE, assigned_to__isnull=False).exclude(
-                phone="")
+            candidates = reclaim_candidates(now)
 
             def step(lo, hi):
                 return _reclaim_range(candidates, lo, hi, now=now, run=run)
