@@ -1,21 +1,22 @@
-"""bench_jobs: time each daily job (leads.services.jobs) over the seed_bench data set, first run and re-run.
+"""bench_jobs: time each daily job (leads.services.jobs) over the seed_bench data set: first run over the backlog,
+no-op re-run, and the next day's run.
 
-The jobs change the data (flags, pool, history rows, notifications), and the funnel benchmarks read the same
-database, so every run happens inside ONE transaction that is rolled back at the end: grades, assignments and flags
-are exactly as before. Inside it each job's batches are savepoints rather than commits (a commit per 5,000 leads costs
-a WAL flush, a few milliseconds: noise at this scale). A rollback leaves dead row versions and clears the visibility
-map of every page it touched, which would slow the funnel's index-only scans, so the touched tables are vacuumed
-afterwards."""
+The jobs change the data (flags, pool, history rows, notifications) and the funnel benchmarks read the same
+database, so they run on a copy of it (``CREATE DATABASE … TEMPLATE``), dropped at the end: for real, each batch
+its own committed transaction and ``JOBS_WORKERS`` connections side by side, as in production. ``floor`` times what
+PostgreSQL alone needs for each job's change, as one statement in a transaction rolled back."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from datetime import timedelta
 
-from django.db import connection, transaction
+from django.conf import settings
+from django.db import connection, connections, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -23,7 +24,6 @@ from dealercrm.models import JobRun
 from leads.models import Lead
 from leads.services import jobs
 
-VACUUM = ["leads_lead", "leads_staleflag", "leads_overdueflag", "leads_flagevent", "leads_assignmentchange", "dealercrm_notification", "dealercrm_jobrun"]
 
 
 @dataclass
@@ -31,10 +31,6 @@ class Result:
     job: str
     seconds: float
     run: JobRun
-
-
-class _Rollback(Exception):
-    pass
 
 
 def _timed(name: str, batch_size: int, now=None) -> Result:
@@ -49,37 +45,68 @@ def _timed(name: str, batch_size: int, now=None) -> Result:
 
 def floor(*, out: Callable[[str], None]) -> None:
     """The floor: what each job's changes cost PostgreSQL alone, as ONE set-based statement with the job's own
-    condition (no batches, no history rows, no run record), inside a transaction rolled back: the overdue and stale
-    flags as one ``INSERT … SELECT`` each, the reclaim as one ``UPDATE`` of the leads."""
+    condition (no batches, no history rows, no run record, one connection), on a copy of the database of its own:
+    the overdue and stale flags as one ``INSERT … SELECT`` each, the reclaim as one ``UPDATE`` of the leads."""
     from leads.models import OverdueFlag, StaleFlag
 
-    now = timezone.now()
+    with _on_a_copy():
+        now = timezone.now()
+        started = time.perf_counter()
+        n = len(jobs._raise_flags(OverdueFlag, jobs.overdue_leads(now), jobs.OVERDUE_COLUMNS))
+        out(f"  floor: overdue as one INSERT … SELECT  {time.perf_counter() - started:7.2f} s   {n:,} rows")
+        started = time.perf_counter()
+        stale, columns, _no_longer = jobs.stale_rules(now)
+        n = len(jobs._raise_flags(StaleFlag, stale, columns))
+        out(f"  floor: stale as one INSERT … SELECT    {time.perf_counter() - started:7.2f} s   {n:,} rows")
+        started = time.perf_counter()
+        n = jobs.reclaim_candidates(now).update(assigned_to=None, pooled_at=now, updated_at=now,
+                                                version=F("version") + 1)
+        out(f"  floor: reclaim as one UPDATE           {time.perf_counter() - started:7.2f} s   {n:,} rows")
+
+
+@contextmanager
+def _on_a_copy() -> Iterator[float]:
+    """Run the body on a copy of the bench database (``CREATE DATABASE … TEMPLATE``: a file copy, the visibility map
+    and statistics included), with every Django connection, in every thread, pointed at it; drop it afterwards.
+    Yields the seconds the copy took."""
+    import psycopg
+    from psycopg import sql
+
+    params = connection.settings_dict
+    source = params["NAME"]
+    copy = f"{source}_jobs_run"
+    maintenance = {"host": params.get("HOST") or None, "port": params.get("PORT") or None,
+                   "user": params.get("USER") or None, "password": params.get("PASSWORD") or None,
+                   "dbname": "postgres", "autocommit": True}
+    connections.close_all()
+    started = time.perf_counter()
+    with psycopg.connect(**{k: v for k, v in maintenance.items() if v is not None}) as admin:
+        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(copy)))
+        admin.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(copy), sql.Identifier(source)))
+    seconds = time.perf_counter() - started
+    params["NAME"] = copy  # the settings dict every connection of this alias is made from
     try:
-        with transaction.atomic():
-            started = time.perf_counter()
-            n = len(jobs._raise_flags(OverdueFlag, jobs.overdue_unflagged(now), jobs.OVERDUE_COLUMNS))
-            out(f"  floor: overdue as one INSERT … SELECT  {time.perf_counter() - started:7.2f} s   {n:,} rows")
-            started = time.perf_counter()
-            stale, columns, _no_longer = jobs.stale_rules(now)
-            n = len(jobs._raise_flags(StaleFlag, stale, columns))
-            out(f"  floor: stale as one INSERT … SELECT    {time.perf_counter() - started:7.2f} s   {n:,} rows")
-            started = time.perf_counter()
-            n = jobs.reclaim_candidates(now).update(assigned_to=None, pooled_at=now, updated_at=now,
-                                                    version=F("version") + 1)
-            out(f"  floor: reclaim as one UPDATE           {time.perf_counter() - started:7.2f} s   {n:,} rows")
-            raise _Rollback
-    except _Rollback:
-        pass
+        yield seconds
+    finally:
+        connections.close_all()
+        params["NAME"] = source
+        with psycopg.connect(**{k: v for k, v in maintenance.items() if v is not None}) as admin:
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(copy)))
 
 
 def bench(*, out: Callable[[str], None], batch_size: int = jobs.BATCH_SIZE, only: list[str] | None = None,
-          vacuum: bool = True) -> list[tuple[Result, Result, Result]]:
+          workers: int | None = None) -> list[tuple[Result, Result, Result]]:
+    """Each job's first run over the backlog, then its re-run, then a run as of the next day, for real (each batch
+    commits, as in production) on a copy of the bench database that is dropped at the end."""
     names = [name for name in jobs.JOBS if not only or name in only]
-    out(f"{Lead.objects.count():,} leads; batch size {batch_size:,}; jobs: {', '.join(names)}")
-    out("Everything below runs in one transaction, rolled back at the end.")
+    workers = workers or settings.JOBS_WORKERS
+    out(f"{Lead.objects.count():,} leads; batch size {batch_size:,}; {workers} worker(s); jobs: {', '.join(names)}")
     pairs: list = []
+    previous = settings.JOBS_WORKERS
+    settings.JOBS_WORKERS = workers
     try:
-        with transaction.atomic():
+        with _on_a_copy() as copied:
+            out(f"Running on a copy of the database (CREATE DATABASE … TEMPLATE: {copied:.1f} s), dropped at the end.")
             firsts = []
             for name in names:
                 first = _timed(name, batch_size)
@@ -99,15 +126,8 @@ def bench(*, out: Callable[[str], None], batch_size: int = jobs.BATCH_SIZE, only
                 pairs[i] = (*pairs[i], nightly)
                 out(f"  {first.job:26} next day   {nightly.seconds:7.2f} s   flagged {nightly.run.flagged:>8,}  "
                     f"cleared {nightly.run.cleared:>7,}  notified {nightly.run.notified:>5,}")
-            raise _Rollback
-    except _Rollback:
-        out("Rolled back: the bench data is as it was.")
-    if vacuum:
-        started = time.perf_counter()
-        with connection.cursor() as cursor:
-            for table in VACUUM:
-                cursor.execute(f'VACUUM (ANALYZE) "{table}"')
-        out(f"VACUUM (ANALYZE) of {', '.join(VACUUM)}: {time.perf_counter() - started:.1f} s")
+    finally:
+        settings.JOBS_WORKERS = previous
     out("")
     out("| job | first run (backlog) | flagged | cleared | notified | re-run (no-op) | next day | flagged |")
     out("|---|---:|---:|---:|---:|---:|---:|---:|")

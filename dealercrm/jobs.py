@@ -8,6 +8,7 @@ import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from django.db.models import F
 from django.utils import timezone
 
 from .models import JobRun
@@ -18,8 +19,8 @@ logger = logging.getLogger(__name__)
 @contextmanager
 def job_run(job: str, *, task_id: str = "") -> Iterator[JobRun]:
     """Record one run of ``job``. The row is written (committed) at once with status ``running``; the body adds to
-    ``run.flagged``, ``run.cleared`` and ``run.notified`` and may call :func:`job_run_save` inside each batch's
-    transaction, so the counts commit with the rows they count. On exit the run is ``succeeded``; when the body raises,
+    ``run.flagged``, ``run.cleared`` and ``run.notified`` with :func:`job_run_count` inside each batch's transaction,
+    so the counts commit with the rows they count. On exit the run is ``succeeded``; when the body raises,
     it is ``failed`` with the error text and the exception propagates (Celery then retries or records it).
 
     Meant to run outside any transaction, so the run row and each batch commit on their own (inside one, as in the
@@ -49,6 +50,14 @@ def job_run(job: str, *, task_id: str = "") -> Iterator[JobRun]:
 def job_run_save(run: JobRun) -> None:
     """Save the run's counts so far; call it inside a batch's transaction so they commit together with the batch."""
     JobRun.objects.filter(pk=run.pk).update(flagged=run.flagged, cleared=run.cleared, notified=run.notified)
+
+
+def job_run_count(run: JobRun, counter: str, n: int) -> None:
+    """Add ``n`` to the run's ``counter`` (``flagged``, ``cleared``, ``notified``), in memory and, as an increment,
+    in the database: inside a batch's transaction the count commits with the rows it counts, in whatever order
+    batches running side by side commit (a batch that rolls back takes its increment with it)."""
+    setattr(run, counter, getattr(run, counter) + n)
+    JobRun.objects.filter(pk=run.pk).update(**{counter: F(counter) + n})
 
 
 

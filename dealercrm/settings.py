@@ -206,6 +206,10 @@ CELERY_TIMEZONE = TIME_ZONE
 # The daily jobs (leads.tasks), in TIME_ZONE (Asia/Shanghai). Overdue runs hourly: cheap when there is nothing to do,
 # and a missed midnight run is made up within the hour. Each job sweeps by condition, so order and misses are harmless;
 # `expires` drops a run that waited in the queue past the next one. Run exactly one beat.
+# How many database connections a job's batches use at once (leads.services.jobs): each batch is its own
+# transaction over its own id range, so on PostgreSQL they run side by side (2 cores: a first run over a backlog
+# takes ~0.6× the time, benchmarks/README.md). 1 runs them one after the other.
+JOBS_WORKERS = int(os.environ.get("JOBS_WORKERS", "2"))
 CELERY_BEAT_SCHEDULE = {
     "flag-overdue-follow-ups": {
         "task": "leads.tasks.flag_overdue_follow_ups",

@@ -472,3 +472,45 @@ def test_the_embedded_path_reclaims_as_the_postgresql_statement_does(org, monkey
     assert FlagEvent.objects.filter(kind="pool", action="raised").count() == 2
     recent.refresh_from_db()
     assert recent.assigned_to == org.consultant
+
+
+@pytest.mark.django_db(transaction=True)
+def test_batches_run_side_by_side_on_their_own_connections_and_count_exactly(org, settings, monkeypatch):
+    settings.JOBS_WORKERS = 2
+    for i in range(12):
+        lead_of(org.consultant if i % 2 else org.consultant2, next_follow_up_at=local(20))
+    threads, pids = set(), set()
+
+    def seen(job, batch):
+        threads.add(threading.current_thread().name)
+        pids.add(connection.connection.info.backend_pid)
+
+    monkeypatch.setattr(jobs, "_batch_done", seen)
+    overdue = jobs.leads_flag_overdue(batch_size=1)
+    assert len(threads) == 2 and len(pids) == 2  # two threads, two PostgreSQL backends
+    assert overdue.flagged == 12 == OverdueFlag.objects.count() == JobRun.objects.get(pk=overdue.pk).flagged
+    reclaim = jobs.leads_reclaim(batch_size=1)
+    assert reclaim.flagged == 12 == JobRun.objects.get(pk=reclaim.pk).flagged
+    assert AssignmentChange.objects.count() == 12 and not Lead.objects.filter(assigned_to__isnull=False).exists()
+    got = {(n.recipient_id, n.params["count"]) for n in Notification.objects.filter(kind="reclaimed")}
+    assert got == {(org.consultant.pk, 6), (org.consultant2.pk, 6), (org.manager.pk, 12)}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failing_batch_stops_the_other_workers_and_the_committed_batches_are_counted(org, settings, monkeypatch):
+    settings.JOBS_WORKERS = 2
+    for _ in range(20):
+        lead_of(org.consultant, next_follow_up_at=local(20))
+
+    def crash_on_the_third(job, batch):
+        if batch == 3:
+            raise RuntimeError("worker lost")
+
+    monkeypatch.setattr(jobs, "_batch_done", crash_on_the_third)
+    with pytest.raises(RuntimeError, match="worker lost"):
+        jobs.leads_flag_overdue(batch_size=1)
+    run = JobRun.objects.get()
+    assert run.status == JobRun.Status.FAILED
+    flagged = OverdueFlag.objects.count()
+    assert 3 <= flagged < 20 and run.flagged == flagged  # every committed batch counted, the rest never started
+    assert FlagEvent.objects.count() == flagged
