@@ -18,7 +18,7 @@ from dealercrm.notifications import Draft, notify, notify_many
 
 from ..models import AssignmentChange, FlagAction, FlagEvent, FlagKind, Lead, Status
 from ._common import bump, lock, require_manager, validate_assignee
-from .flags import _take_from_pool
+from .flags import lead_take_from_pool
 
 
 def _consultants_by_load(store: Store) -> list[User]:
@@ -47,7 +47,7 @@ def lead_assign(*, actor: User, lead: Lead, to_user: User | None, reason: str = 
     if lead.assigned_to_id == (to_user.pk if to_user else None):
         return lead
     if to_user is not None and lead.pooled_at is not None and lead.assigned_to_id is None:
-        lead = _take_from_pool(lead, actor=actor, to_user=to_user,
+        lead = lead_take_from_pool(lead, actor=actor, to_user=to_user,
                                reason=reason or gettext_noop("Assigned from the pool by the manager"))
     else:
         AssignmentChange.objects.create(lead=lead, from_user=lead.assigned_to, to_user=to_user, changed_by=actor,

@@ -43,8 +43,8 @@ def clear_flags(lead: Lead, *, actor: User | None, at: datetime, reason: str, st
     return fields
 
 
-def _take_from_pool(lead: Lead, *, actor: User, to_user: User, reason: str) -> Lead:
-    """Give a pooled lead (locked) to ``to_user``: the pool flag and a missed due date are cleared and the lead falls
+def lead_take_from_pool(lead: Lead, *, actor: User, to_user: User, reason: str) -> Lead:
+    """Give a pooled lead, locked by the caller (``_common.lock``), to ``to_user``: the pool flag and a missed due date are cleared and the lead falls
     due today, so the new holder has a day before it counts as overdue again."""
     now = timezone.now()
     AssignmentChange.objects.create(lead=lead, from_user=None, to_user=to_user, changed_at=now, changed_by=actor,
@@ -68,7 +68,7 @@ def lead_claim(*, actor: User, lead: Lead) -> Lead:
     require_active(lead)
     if lead.assigned_to_id is not None or lead.pooled_at is None:
         raise AlreadyClaimed()
-    return _take_from_pool(lead, actor=actor, to_user=actor, reason=gettext_noop("Claimed from the pool"))
+    return lead_take_from_pool(lead, actor=actor, to_user=actor, reason=gettext_noop("Claimed from the pool"))
 
 
 @transaction.atomic
