@@ -44,8 +44,8 @@ def clear_flags(lead: Lead, *, actor: User | None, at: datetime, reason: str, st
 
 
 def lead_take_from_pool(lead: Lead, *, actor: User, to_user: User, reason: str) -> Lead:
-    """Give a pooled lead, locked by the caller (``_common.lock``), to ``to_user``: the pool flag and a missed due date are cleared and the lead falls
-    due today, so the new holder has a day before it counts as overdue again."""
+    """Give a pooled lead, locked by the caller (``_common.lock``), to ``to_user``: the pool flag and a missed due
+    date are cleared and the lead falls due today, so the new holder has a day before it counts as overdue again."""
     now = timezone.now()
     AssignmentChange.objects.create(lead=lead, from_user=None, to_user=to_user, changed_at=now, changed_by=actor,
                                     reason=reason)
