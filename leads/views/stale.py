@@ -5,6 +5,8 @@ scope is a 404. Reads through leads.selectors, writes through leads.services."""
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
@@ -49,8 +51,19 @@ def _label(choices, value) -> str:
         return value
 
 
-def _card_forms(lead: Lead, actor: User, store, assignees, **bound) -> dict:
-    """The four inline forms of one card; ``bound`` replaces the one that was just posted (with its errors)."""
+class Pane(NamedTuple):
+    """One action of a stale card: its tab and its inline form (``fields``: the template of the form's controls)."""
+
+    action: str
+    label: str
+    form: object
+    fields: str
+    open: bool
+
+
+def _card_panes(lead: Lead, actor: User, store, assignees, open_action: str = "keep", **bound) -> list[Pane]:
+    """The four actions of one card, in tab order; ``bound`` replaces the form that was just posted (with its
+    errors) and ``open_action`` is the tab shown open."""
     prefix = f"stale{lead.pk}"
     forms = {
         "keep": StaleKeepForm(auto_id=f"id_{prefix}_keep_%s"),
@@ -61,7 +74,9 @@ def _card_forms(lead: Lead, actor: User, store, assignees, **bound) -> dict:
     forms.update(bound)
     # The select lists its own choices: share the store's consultants (one query for the page) instead.
     forms["reassign"].assignees = [p for p in assignees if p.pk != lead.assigned_to_id]
-    return forms
+    labels = {"keep": _("Keep"), "regrade": _("Regrade"), "reassign": _("Reassign"), "pool": _("Pool")}
+    return [Pane(action, labels[action], forms[action], f"leads/partials/_stale_fields_{action}.html",
+                 action == open_action) for action in ACTIONS]
 
 
 def _store_url(store) -> str:
@@ -83,8 +98,8 @@ def stale_queue(request):
     today = local_day_start().date()
     for lead in page:
         _dwell(lead, today)
-        lead.forms = _card_forms(lead, request.user, store, assignees)
-    context.update({"page": page, "stale_count": page.paginator.count, "open_action": "keep"})
+        lead.panes = _card_panes(lead, request.user, store, assignees)
+    context.update({"page": page, "stale_count": page.paginator.count})
     return _page(request, "leads/stale.html", context)
 
 
@@ -148,5 +163,5 @@ def stale_action(request, pk):
     lead = selectors.stale_queue(user=actor, store=lead.store).filter(pk=lead.pk).first() or lead
     _dwell(lead, local_day_start().date())
     assignees = list(store_consultants(actor, lead.store))
-    lead.forms = _card_forms(lead, actor, lead.store, assignees, **{action: form})
-    return render(request, "leads/partials/_stale_card.html", {"lead": lead, "open_action": action})
+    lead.panes = _card_panes(lead, actor, lead.store, assignees, action, **{action: form})
+    return render(request, "leads/partials/_stale_card.html", {"lead": lead})
