@@ -75,12 +75,12 @@ def _on_a_copy() -> Iterator[float]:
     params = connection.settings_dict
     source = params["NAME"]
     copy = f"{source}_jobs_run"
-    maintenance = {"host": params.get("HOST") or None, "port": params.get("PORT") or None,
-                   "user": params.get("USER") or None, "password": params.get("PASSWORD") or None,
-                   "dbname": "postgres", "autocommit": True}
+    settings_keys = {"host": "HOST", "port": "PORT", "user": "USER", "password": "PASSWORD"}
+    maintenance = {key: params[name] for key, name in settings_keys.items() if params.get(name)}
+    maintenance.update(dbname="postgres", autocommit=True)
     connections.close_all()
     started = time.perf_counter()
-    with psycopg.connect(**{k: v for k, v in maintenance.items() if v is not None}) as admin:
+    with psycopg.connect(**maintenance) as admin:
         admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(copy)))
         admin.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(copy), sql.Identifier(source)))
     seconds = time.perf_counter() - started
@@ -90,7 +90,7 @@ def _on_a_copy() -> Iterator[float]:
     finally:
         connections.close_all()
         params["NAME"] = source
-        with psycopg.connect(**{k: v for k, v in maintenance.items() if v is not None}) as admin:
+        with psycopg.connect(**maintenance) as admin:
             admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(copy)))
 
 
