@@ -183,6 +183,7 @@ class _StorePlanner:
         self.own = [s for s in catalogue if s.brand.is_own]
         self.rivals = [s for s in catalogue if not s.brand.is_own]
         self.channels, self.phones = channels, phones
+        self.slipped: set[tuple[int, str]] = set()  # (consultant, "today" / "overdue") already planted
 
     # --- random helpers -------------------------------------------------------------------------------------
     def pick(self, weights: dict):
@@ -464,6 +465,11 @@ class _StorePlanner:
         interval = self.interval[next((g for g in reversed(path) if g), lead.grade)]
         slip = self.pick({"overdue": 10, "today": 7, "coming": 83})
         back = {"overdue": interval + rng.randint(1, 12), "today": interval, "coming": rng.randint(0, interval - 1)}
+        # Every consultant opens the demo with something due today and something overdue, whatever the date.
+        holder = plan.owner_at(self.now).pk
+        if age > interval + 12:
+            slip = next((need for need in ("today", "overdue") if (holder, need) not in self.slipped), slip)
+        self.slipped.add((holder, slip))
         last = self.call_time(self.today - timedelta(days=back[slip]), t0)
         if last <= t0 + timedelta(hours=steps * 6):
             # A young lead: its follow-ups so far fit between the first visit and now.
