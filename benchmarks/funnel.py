@@ -94,7 +94,7 @@ FROM (
       SELECT gc.to_grade FROM leads_gradechange gc
       WHERE gc.lead_id = l.id AND gc.changed_at < %(end)s ORDER BY gc.changed_at DESC, gc.id DESC LIMIT 1) END AS g
   FROM leads_lead l
-  WHERE l.store_id = %(store)s AND l.first_visit_day >= %(day0)s AND l.first_visit_day <= %(day1)s
+  WHERE l.store_id = %(store)s AND l.first_visit_at >= %(start)s AND l.first_visit_at < %(end)s
     AND l.status <> 'merged'
   OFFSET 0
 ) l
@@ -106,7 +106,7 @@ WITH leads AS (
   SELECT date_trunc('month', l.first_visit_day)::date AS k, {LEAD_FIGURES.format(g="l.grade")}
   FROM leads_lead l
   WHERE l.store_id IN (SELECT id FROM dealercrm_store WHERE group_id = %(group)s)
-    AND l.first_visit_day >= %(day0)s AND l.first_visit_day <= %(day1)s AND l.status <> 'merged'
+    AND l.first_visit_at >= %(start)s AND l.first_visit_at < %(end)s AND l.status <> 'merged'
   GROUP BY 1
 ), revisits AS (
   SELECT date_trunc('month', v.arrived_at AT TIME ZONE %(tz)s)::date AS k, count(*) AS revisits

@@ -85,8 +85,9 @@ class Slice:
         return Lead.objects.visible_to(self.user).exclude(status=Status.MERGED).filter(**lookups)
 
     def cohort(self) -> QuerySet[Lead]:
-        # The local day of the first visit (Lead.first_visit_day): an indexed range, no time-zone maths per row.
-        return self.leads(first_visit_day__gte=self.start, first_visit_day__lte=self.end)
+        # First visits from local midnight of the first day to local midnight after the last: a range of the
+        # (store, first_visit_at) index, which carries the local day (Lead.first_visit_day) for grouping by day.
+        return self.leads(first_visit_at__gte=self.start_at, first_visit_at__lt=self.end_at)
 
     def revisits(self) -> QuerySet[Visit]:
         """Re-visits arriving in the period, of the slice's leads. When the slice is whole stores and the user sees

@@ -131,6 +131,16 @@ class LeadQuerySet(ScopedQuerySet):
         )
 
 
+# The foreign keys of the append-only audit rows the jobs write by the hundred thousand (FlagEvent,
+# AssignmentChange): no index of their own and no database constraint, as django-simple-history keeps its history
+# rows. PostgreSQL checks a constraint with one query per inserted row (SELECT … FOR KEY SHARE), which made up most
+# of the cost of writing those rows: 406k assignment-history and flag-event rows, 28 s with the checks, 10 s without
+# (benchmarks/README.md). What a constraint would catch cannot happen here: the jobs take each key from the row they
+# just wrote or read in the same statement, leads and users are never deleted (on_delete=PROTECT, which Django
+# still enforces), and a job run is deleted by nobody.
+AUDIT_KEY = {"db_index": False, "db_constraint": False}
+
+
 class Lead(models.Model):
     """One customer at one store. Within a store the phone number identifies the customer.
 
@@ -223,20 +233,24 @@ class Lead(models.Model):
             models.CheckConstraint(condition=Q(grade__in=GRADE_ORDER) | Q(grade__isnull=True), name="lead_grade_valid"),
             models.CheckConstraint(condition=Q(budget__gte=0) | Q(budget__isnull=True), name="lead_budget_not_negative"),
         ]
+        # Every index is written again for each lead the reclaim job puts in the pool (a non-HOT update: it clears
+        # assigned_to): six indexes, one of them partial so a pooled lead skips it (benchmarks/README.md). The
+        # funnel's cohort filter, the store's lead list and its date filters share one (store, first_visit_at) index.
         indexes = [
-            models.Index(fields=["store", "first_visit_at"], name="lead_store_first_visit"),
-            # The funnel's cohort scan for a store: an index-only scan on PostgreSQL.
+            # The funnel's cohort scan for a store (an index-only scan on PostgreSQL) and the store's lead list,
+            # newest first.
             models.Index(
-                fields=["store", "first_visit_day"],
-                include=["status", "source", "grade", "phone", "first_follow_up_at", "assigned_to", "grade_since",
-                         "first_visit_at", "id"],
+                fields=["store", "first_visit_at"],
+                include=["first_visit_day", "status", "source", "grade", "phone", "first_follow_up_at", "assigned_to",
+                         "grade_since", "id"],
                 name="lead_store_cohort",
             ),
-            models.Index(fields=["assigned_to", "status", "next_follow_up_at"], name="lead_owner_status_due"),
-            models.Index(fields=["store", "status", "grade"], name="lead_store_status_grade"),
-            models.Index(
-                fields=["store", "next_follow_up_at"], condition=Q(status="active"), name="lead_store_open_due"
-            ),
+            # A consultant's due and overdue lists; a lead nobody holds is not in it.
+            models.Index(fields=["assigned_to", "status", "next_follow_up_at"], condition=Q(assigned_to__isnull=False),
+                         name="lead_owner_status_due"),
+            # A store's open leads: due and overdue lists and counts, grades, the allocation matrix.
+            models.Index(fields=["store", "next_follow_up_at"], include=["grade", "assigned_to"],
+                         condition=Q(status="active"), name="lead_store_open_due"),
             models.Index(fields=["store", "pooled_at"], condition=Q(pooled_at__isnull=False), name="lead_store_pool"),
         ]
 
@@ -342,9 +356,11 @@ class FlagEvent(models.Model):
     scope = CHILD_SCOPE
 
     # No single-column indexes on the keys (the jobs write hundreds of thousands of these in a first run): the
-    # (lead, at) index serves a lead's trail; nobody looks events up by person or run.
+    # (lead, at) index serves a lead's trail; nobody looks events up by person or run. The keys the jobs write
+    # carry no database constraint (AUDIT_KEY): PostgreSQL checks one row at a time, and those checks were most of
+    # the cost of writing the rows.
     lead = models.ForeignKey(Lead, on_delete=models.PROTECT, related_name="flag_events", verbose_name=_("lead"),
-                             db_index=False)
+                             **AUDIT_KEY)
     kind = models.CharField(_("flag"), max_length=20, choices=FlagKind.choices)
     action = models.CharField(_("action"), max_length=20, choices=FlagAction.choices)
     at = models.DateTimeField(_("when"), default=timezone.now)
@@ -354,7 +370,7 @@ class FlagEvent(models.Model):
     )
     job_run = models.ForeignKey(
         "dealercrm.JobRun", on_delete=models.PROTECT, null=True, blank=True, related_name="flag_events",
-        verbose_name=_("job run"), db_index=False,
+        verbose_name=_("job run"), **AUDIT_KEY,
     )
     # Source strings (gettext_noop) for system reasons, translated when shown; a manager's own words otherwise.
     reason = models.CharField(_("reason"), max_length=300, blank=True)
@@ -535,11 +551,13 @@ class AssignmentChange(models.Model):
     scope = CHILD_SCOPE
 
     # Looked up by lead (its history) and by time (the morning digest's "reclaimed in the last 24 hours"), never by
-    # person: no indexes on the people, which the reclaim job's first run would pay for on 400k rows.
-    lead = models.ForeignKey(Lead, on_delete=models.PROTECT, related_name="assignment_changes", verbose_name=_("lead"))
+    # person: no indexes on the people, which the reclaim job's first run would pay for on 400k rows. The keys the
+    # reclaim writes carry no database constraint (AUDIT_KEY).
+    lead = models.ForeignKey(Lead, on_delete=models.PROTECT, related_name="assignment_changes", verbose_name=_("lead"),
+                             db_index=True, db_constraint=False)
     from_user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
-        verbose_name=_("from"), db_index=False,
+        verbose_name=_("from"), **AUDIT_KEY,
     )
     to_user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+",

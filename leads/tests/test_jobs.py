@@ -209,6 +209,38 @@ def test_a_lead_overdue_longer_than_the_groups_delay_goes_back_to_the_pool(org):
     assert run.notified == 2
 
 
+def test_the_audit_rows_keys_protect_without_a_database_constraint(org):
+    """AssignmentChange and FlagEvent keys have no database constraint (models.AUDIT_KEY, for the jobs' bulk
+    writes); Django's on_delete=PROTECT still keeps their lead, its former holder and the run from being deleted."""
+    from django.db.models import ProtectedError
+
+    lead = lead_of(org.consultant, next_follow_up_at=local(30))
+    run = jobs.leads_reclaim()
+    assert run.flagged == 1
+    with connection.cursor() as cursor:
+        constraints = connection.introspection.get_constraints(cursor, AssignmentChange._meta.db_table)
+        constraints |= connection.introspection.get_constraints(cursor, FlagEvent._meta.db_table)
+    referenced = {c["foreign_key"][0] for c in constraints.values() if c["foreign_key"]}
+    assert not referenced & {Lead._meta.db_table, JobRun._meta.db_table}
+    for victims, protector in [(Lead.objects.filter(pk=lead.pk), AssignmentChange),
+                               (Lead.objects.filter(pk=lead.pk), FlagEvent),
+                               (JobRun.objects.filter(pk=run.pk), FlagEvent),
+                               (type(org.consultant).objects.filter(pk=org.consultant.pk), AssignmentChange)]:
+        with pytest.raises(ProtectedError) as refused:
+            victims.delete()
+        assert any(isinstance(row, protector) for row in refused.value.protected_objects), (victims, protector)
+    assert Lead.objects.filter(pk=lead.pk).exists() and JobRun.objects.filter(pk=run.pk).exists()
+
+
+def test_a_pooled_lead_leaves_its_former_holders_lists(org):
+    lead = lead_of(org.consultant, next_follow_up_at=local(30))
+    jobs.leads_reclaim()
+    mine = Lead.objects.filter(assigned_to=org.consultant)
+    assert not mine.overdue().exists() and not mine.exists()
+    assert Lead.objects.filter(store=org.store).overdue().get() == lead  # still overdue, in the store's pool
+    assert Lead.objects.filter(store=org.store, assigned_to__isnull=True).in_pool().get() == lead
+
+
 def test_the_reclaim_delay_is_per_group(org):
     org.group.reclaim_after_days = 3
     org.group.save()
