@@ -233,9 +233,9 @@ class Lead(models.Model):
             models.CheckConstraint(condition=Q(grade__in=GRADE_ORDER) | Q(grade__isnull=True), name="lead_grade_valid"),
             models.CheckConstraint(condition=Q(budget__gte=0) | Q(budget__isnull=True), name="lead_budget_not_negative"),
         ]
-        # Every index is written again for each lead the reclaim job puts in the pool (a non-HOT update: it clears
-        # assigned_to): six indexes, one of them partial so a pooled lead skips it (benchmarks/README.md). The
-        # funnel's cohort filter, the store's lead list and its date filters share one (store, first_visit_at) index.
+        # Each lead the reclaim job puts in the pool gets a new row version in every index whose predicate it meets
+        # (a non-HOT update: it clears assigned_to): five of these seven (benchmarks/README.md). The funnel's cohort
+        # filter, the store's lead list and its date filters share one (store, first_visit_at) index.
         indexes = [
             # The funnel's cohort scan for a store (an index-only scan on PostgreSQL) and the store's lead list,
             # newest first.
@@ -251,7 +251,14 @@ class Lead(models.Model):
             # A store's open leads: due and overdue lists and counts, grades, the allocation matrix.
             models.Index(fields=["store", "next_follow_up_at"], include=["grade", "assigned_to"],
                          condition=Q(status="active"), name="lead_store_open_due"),
-            models.Index(fields=["store", "pooled_at"], condition=Q(pooled_at__isnull=False), name="lead_store_pool"),
+            # A store's open leads nobody holds: its pool (pooled_at set, in order) and, with the never-assigned
+            # ones, the allocation page's unassigned leads and their counts.
+            models.Index(fields=["store", "pooled_at"], include=["grade", "next_follow_up_at"],
+                         condition=Q(status="active", assigned_to__isnull=True), name="lead_store_unheld"),
+            # The reclaim's first step: leads still marked pooled that someone holds again or that closed. Almost
+            # none, and never a lead the reclaim puts in the pool, so it costs that write nothing.
+            models.Index(fields=["id"], condition=Q(pooled_at__isnull=False) & (~Q(status="active") | Q(
+                assigned_to__isnull=False)), name="lead_left_pool"),
         ]
 
     def __str__(self):
