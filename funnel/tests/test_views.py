@@ -369,6 +369,15 @@ def test_target_entry_is_for_managers(org):
     assert not Target.objects.exists()
 
 
+def test_the_group_admins_store_picker_keeps_the_targets_month(org):
+    response = client_for(org.admin).get(TARGETS, {"store": org.store.pk, "month": "2026-10"})
+    assert response.status_code == 200
+    html = response.content.decode()
+    for store in (org.store, org.store2):
+        assert f'href="?store={store.pk}&amp;month=2026-10"' in html
+    assert f"?store={org.other_store.pk}" not in html
+
+
 # --- periods and navigation ----------------------------------------------------------------------------------------
 
 
