@@ -132,12 +132,12 @@ class LeadQuerySet(ScopedQuerySet):
 
 
 # The foreign keys of the append-only audit rows the jobs write by the hundred thousand (FlagEvent,
-# AssignmentChange): no index of their own and no database constraint, as django-simple-history keeps its history
-# rows. PostgreSQL checks a constraint with one query per inserted row (SELECT … FOR KEY SHARE), which made up most
-# of the cost of writing those rows: 406k assignment-history and flag-event rows, 28 s with the checks, 10 s without
-# (benchmarks/README.md). What a constraint would catch cannot happen here: the jobs take each key from the row they
-# just wrote or read in the same statement, leads and users are never deleted (on_delete=PROTECT, which Django
-# still enforces), and a job run is deleted by nobody.
+# AssignmentChange): no database constraint, and no index of their own (AssignmentChange.lead keeps its index: a
+# lead's history), as django-simple-history keeps its history rows. PostgreSQL checks a constraint with one query per
+# inserted row (SELECT … FOR KEY SHARE), which made up most of the cost of writing those rows: 406k assignment-history
+# and flag-event rows, 28 s with the checks, 10 s without (benchmarks/README.md). What a constraint would catch does
+# not happen here: the jobs take each key from the row they just wrote or read in the same statement, and nothing
+# deletes a lead, a user or a job run but Django, whose on_delete=PROTECT refuses while an audit row points at it.
 AUDIT_KEY = {"db_index": False, "db_constraint": False}
 
 
