@@ -105,8 +105,12 @@ class GradeRule(models.Model):
         return f"{self.grade}: {self.follow_up_days}d / {self.max_dwell_days}d"
 
 
+# Open leads nobody holds: the store's pool and the leads never assigned (the allocation page's "unassigned").
+UNHELD = Q(status=Status.ACTIVE, assigned_to__isnull=True)
 # The store's pool (公海): active leads nobody holds that the reclaim job or a manager put back.
-IN_POOL = Q(status=Status.ACTIVE, assigned_to__isnull=True, pooled_at__isnull=False)
+IN_POOL = UNHELD & Q(pooled_at__isnull=False)
+# Leads still marked pooled that someone holds again or that closed: the reclaim job clears their mark first.
+LEFT_POOL = Q(pooled_at__isnull=False) & (~Q(status=Status.ACTIVE) | Q(assigned_to__isnull=False))
 
 
 class LeadQuerySet(ScopedQuerySet):
@@ -254,11 +258,10 @@ class Lead(models.Model):
             # A store's open leads nobody holds: its pool (pooled_at set, in order) and, with the never-assigned
             # ones, the allocation page's unassigned leads and their counts.
             models.Index(fields=["store", "pooled_at"], include=["grade", "next_follow_up_at"],
-                         condition=Q(status="active", assigned_to__isnull=True), name="lead_store_unheld"),
+                         condition=UNHELD, name="lead_store_unheld"),
             # The reclaim's first step: leads still marked pooled that someone holds again or that closed. Almost
             # none, and never a lead the reclaim puts in the pool, so it costs that write nothing.
-            models.Index(fields=["id"], condition=Q(pooled_at__isnull=False) & (~Q(status="active") | Q(
-                assigned_to__isnull=False)), name="lead_left_pool"),
+            models.Index(fields=["id"], condition=LEFT_POOL, name="lead_left_pool"),
         ]
 
     def __str__(self):

@@ -49,6 +49,7 @@ from dealercrm.notifications import Draft, notify_many
 
 from ..models import (
     IN_POOL,
+    LEFT_POOL,
     AssignmentChange,
     FlagAction,
     FlagEvent,
@@ -454,8 +455,7 @@ def leads_reclaim(*, now: datetime | None = None, task_id: str = "", batch_size:
                 Lead.objects.filter(pk__in=ids).update(pooled_at=None)
                 return ids
 
-            _clear_in_batches(run, Lead.objects.filter(pooled_at__isnull=False)
-                              .filter(~Q(status=Status.ACTIVE) | Q(assigned_to__isnull=False)), leave_pool,
+            _clear_in_batches(run, Lead.objects.filter(LEFT_POOL), leave_pool,
                               kind=FlagKind.POOL, at=now, reason=REASON_LEFT_POOL, batch_size=batch_size)
             candidates = reclaim_candidates(now)
 

@@ -32,7 +32,7 @@ from ..forms_manager import (
     RoundRobinForm,
     store_consultants,
 )
-from ..models import GRADE_ORDER, Deal, FollowUp, Lead, ReviewStatus, Status, Visit, local_day_start
+from ..models import GRADE_ORDER, UNHELD, Deal, FollowUp, Lead, ReviewStatus, Status, Visit, local_day_start
 from ..services.merge import FILL_BLANKS
 
 REVIEWS_PER_PAGE = 20
@@ -123,7 +123,7 @@ def _allocation_context(user: User, store: Store) -> dict:
         "active": sum(r.active for r in rows),
         "overdue": sum(r.overdue for r in rows),
     }
-    unassigned_leads = selectors.lead_list(user=user).filter(store=store, status=Status.ACTIVE, assigned_to=None)
+    unassigned_leads = selectors.lead_list(user=user).filter(UNHELD, store=store)
     unassigned_counts = selectors.grade_counts(unassigned_leads)
     unassigned = {
         "grades": {g: unassigned_counts[g] for g in grades},
@@ -232,7 +232,7 @@ def allocation(request):
         context.update(_drilldown_context(request.user, store, consultant_id))
     unassigned_qs = _flag_overdue(
         selectors.lead_list(user=request.user)
-        .filter(store=store, status=Status.ACTIVE, assigned_to__isnull=True)
+        .filter(UNHELD, store=store)
         .order_by("first_visit_at", "pk")
     )
     context["unassigned_leads"] = list(unassigned_qs[:LEADS_SHOWN]) if context["unassigned"]["active"] else []
