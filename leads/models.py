@@ -47,6 +47,11 @@ class Status(models.TextChoices):
     ACTIVE = "active", pgettext_lazy("lead status", "Active")
     WON = "won", _("Won")
     MERGED = "merged", _("Merged into another lead")
+    # A defeat application (defeats app) is waiting for the manager's verdict: the lead is frozen (nothing falls
+    # due, it is in no queue, the jobs skip it) but still its consultant's. A rejection makes it active again.
+    DEFEAT_PENDING = "defeat_pending", _("Defeat pending verification")
+    # The manager confirmed the defeat: terminal, like won (the customer is in the competitor-customer pool).
+    DEFEATED = "defeated", _("Defeated")
 
 
 class Gender(models.TextChoices):
@@ -601,6 +606,11 @@ class Deal(models.Model):
     price = models.DecimalField(_("price (CNY)"), max_digits=12, decimal_places=2, validators=[MinValueValidator(0)])
     ordered_at = models.DateField(_("order date"))
     delivered_at = models.DateField(_("delivery date"), null=True, blank=True)
+    # What a dealer records at delivery (the base client's vehicle is made from it; baseclients validates the VIN).
+    vin = models.CharField(_("VIN"), max_length=17, blank=True)
+    plate = models.CharField(_("plate"), max_length=10, blank=True)
+    trade_in = models.BooleanField(_("trade-in"), default=False)
+    financed = models.BooleanField(_("financed"), default=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+", verbose_name=_("by")
     )
