@@ -102,6 +102,8 @@ MIDDLEWARE = [
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    # Which database a request reads from, when a replica is configured (dealercrm/db.py).
+    "dealercrm.db.ReplicaMiddleware",
     # Last, so it sees the outcome of authentication (django-axes' requirement).
     "axes.middleware.AxesMiddleware",
 ]
@@ -135,6 +137,20 @@ elif not env_bool("DB_JIT", False):
     # far above it (per-lead grade look-ups) yet run in milliseconds, and compiling them took 1.4 s of a 1.6 s query
     # on the bench data set. An interactive app is better off without it (benchmarks/README.md).
     DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c jit=off"
+# An optional streaming replica for the heavy reads (dashboards, reports, exports, analyses): dealercrm/db.py says
+# which requests read from it. A user who just wrote reads from the primary for REPLICA_PIN_SECONDS.
+DATABASE_REPLICA_URL = env_str("DATABASE_REPLICA_URL") or None
+if DATABASE_REPLICA_URL:
+    DATABASES["replica"] = dj_database_url.parse(DATABASE_REPLICA_URL, conn_max_age=DATABASES["default"]["CONN_MAX_AGE"])
+    DATABASES["replica"]["OPTIONS"] = dict(DATABASES["default"].get("OPTIONS", {}))
+    # Under tests the replica alias reads the test database through the primary's connection settings.
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+    DATABASE_ROUTERS = ["dealercrm.db.ReplicaRouter"]
+REPLICA_PIN_SECONDS = env_int("REPLICA_PIN_SECONDS", 15)
+REPLICA_READ_PATHS = env_list("REPLICA_READ_PATHS", [
+    "/funnel/", "/api/v1/funnel/", "/leads/export", "/reports/", "/api/v1/reports/",
+    "/defeats/analysis", "/api/v1/defeats/metrics/", "/base-clients/analytics", "/api/v1/base-clients/analytics/",
+])
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Covering indexes (INCLUDE) are a PostgreSQL optimisation; SQLite (the embedded default) builds them without.
 SILENCED_SYSTEM_CHECKS = ["models.W040"]
