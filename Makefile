@@ -1,4 +1,4 @@
-# DealerCRM. `make run` serves the demo on 127.0.0.1:8000; `make test` runs the suite on PostgreSQL.
+# DealerCRM. `make run` serves the demo on 127.0.0.1:8000 (`make run PORT=8010` for another port); `make test` runs the suite on PostgreSQL.
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -6,6 +6,8 @@ PY := $(VENV)/bin/python
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/dealercrm
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 PYTEST_ARGS ?=
+# The port `make run` serves on.
+PORT ?= 8000
 
 .PHONY: run test venv migrate worker beat jobs messages check clean
 
@@ -22,7 +24,7 @@ $(VENV)/.installed: requirements.txt
 run: venv
 	DEBUG=$${DEBUG:-1} $(PY) manage.py prepare --seed-demo
 	DEBUG=$${DEBUG:-1} $(PY) manage.py run_jobs
-	DEBUG=$${DEBUG:-1} $(PY) manage.py runserver 127.0.0.1:8000
+	DEBUG=$${DEBUG:-1} $(PY) manage.py runserver 127.0.0.1:$(PORT)
 
 test: venv
 	@DATABASE_URL="$(TEST_DATABASE_URL)" $(PY) scripts/check-services || exit 1

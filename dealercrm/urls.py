@@ -16,6 +16,8 @@ urlpatterns = [
     path("notifications/<int:pk>/read/", views_notifications.notification_read, name="notification_read"),
     path("notifications/read-all/", views_notifications.notifications_read_all, name="notifications_read_all"),
     path("jobs/", views.job_runs, name="job_runs"),
+    path("help/", views.help_page, name="help"),
+    path("help/<slug:name>/", views.help_page, name="help_page"),
     path("funnel/", include("funnel.urls")),
     path("accounts/login/", views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
@@ -26,3 +28,6 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
 ]
+
+handler400 = "dealercrm.error_pages.bad_request"
+handler500 = "dealercrm.error_pages.server_error"

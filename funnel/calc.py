@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import calendar
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import ROUND_CEILING, Decimal
 
 LEVERS = ("N", "K", "F", "C")
@@ -104,6 +104,29 @@ def run_rate(*, done: int | float, month: date, today: date) -> float:
         return 0.0
     elapsed = (today - first).days + 1
     return round(float(done) / elapsed * last.day, 2)
+
+
+def projection_state(*, month: date, today: date, min_days: int) -> str:
+    """Whether a month's figure may be projected: "closed" (the month is over: its figure is final), "future"
+    (nothing yet), "early" (fewer than ``min_days`` days elapsed: a run-rate from a day or two misleads), or
+    "current" (project at the pace so far)."""
+    first, last = month_bounds(month)
+    if today > last:
+        return "closed"
+    if today < first:
+        return "future"
+    if (today - first).days + 1 < min_days:
+        return "early"
+    return "current"
+
+
+def last_complete_month(*, end: date, today: date) -> date:
+    """The first day of the latest month that is over: ``end``'s month when it ended before ``today``, else the
+    month before ``today``'s."""
+    first = end.replace(day=1)
+    if month_bounds(first)[1] < today:
+        return first
+    return (today.replace(day=1) - timedelta(days=1)).replace(day=1)
 
 
 def overlap_days(start: date, end: date, first: date, last: date) -> int:

@@ -40,6 +40,13 @@ def period_range(period: str, *, today: date) -> tuple[date, date]:
     return today.replace(day=1), today
 
 
+class HiddenMonthInput(forms.DateInput):
+    input_type = "hidden"
+
+    def __init__(self, attrs=None):
+        super().__init__(attrs, format="%Y-%m")
+
+
 class MonthField(forms.DateField):
     """A month typed as YYYY-MM (the browser's month picker); cleaned to its first day."""
 
@@ -117,6 +124,8 @@ class PlannerForm(forms.Form):
     C = _percent_field(_("C · close %"))
     store = forms.IntegerField(required=False, widget=forms.HiddenInput)
     consultant = forms.IntegerField(required=False, widget=forms.HiddenInput)
+    # The month the levers were prefilled from (said on the page); the levers may since have been changed.
+    base_month = forms.DateField(required=False, input_formats=("%Y-%m",), widget=HiddenMonthInput)
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("auto_id", "plan_%s")  # beside the dashboard's own selectors on one page
@@ -173,3 +182,7 @@ class TargetForm(forms.Form):
     def __init__(self, *args, consultants, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["consultant"].queryset = consultants
+        # Which row the form edits is chosen on the page (the table's Set/Edit links), not in the form: switching
+        # the row inside a filled form carried the other row's values into the save.
+        self.fields["consultant"].widget = forms.HiddenInput()
+        self.fields["month"].widget = HiddenMonthInput()

@@ -9,6 +9,7 @@ consultant opening a manager's entry page gets a 403. Views only *format* number
 from __future__ import annotations
 
 from datetime import date, timedelta
+from decimal import Decimal
 from functools import wraps
 
 from django.contrib import messages
@@ -123,14 +124,38 @@ def _present_row(row: selectors.ControlPointRow) -> dict:
     }
 
 
-def _present_progress(line: dict) -> dict:
+# A run-rate from the first days of a month misleads (one sale on the 2nd "projects" 15.5): no projection before.
+MIN_PROJECTION_DAYS = 7
+# A monthly cohort younger than this is still converting: its F and C keep rising, so the trend marks it.
+COHORT_MATURE_DAYS = 60
+
+
+def _present_progress(line: dict, *, state: str) -> dict:
+    """A target-progress line for the page. ``state`` is calc.projection_state of its month: a closed month shows
+    its final figure, the current month a run-rate projection once MIN_PROJECTION_DAYS have passed, otherwise
+    nothing is projected. The average order value is the deals' own (revenue ÷ units) when there are any, else the
+    target's."""
+    units = line["units"] or 0
+    target = line["target_units"]
+    if state == "closed":
+        projected, on_track = num(units), (target is not None and units >= target)
+    elif state == "current" and line["projected_units"] is not None:
+        projected = num(line["projected_units"], 1)
+        on_track = target is not None and line["projected_units"] >= target
+    else:
+        projected, on_track = "—", None
+    revenue = line.get("revenue")
+    aov = (Decimal(revenue) / units).quantize(Decimal("0.01")) if units and revenue else None
     return {
         **line,
+        "state": state,
         "progress_pct": pct(line["progress"]),
-        "projected": num(line["projected_units"], 1),
+        "projected": projected,
         # The bar's scale: the target, or the units done when no target is set (a full, neutral bar).
-        "bar_max": line["target_units"] or max(line["units"], 1),
-        "on_track": line["target_units"] is not None and line["projected_units"] >= line["target_units"],
+        "bar_max": target or max(units, 1),
+        "on_track": on_track,
+        "aov": aov or line.get("average_order_value"),
+        "aov_is_actual": aov is not None,
     }
 
 
@@ -176,19 +201,21 @@ def _dashboard(request) -> dict:
 
     s = selectors.Slice(user=user, start=start, end=end, stores=[store] if store else [], consultant=consultant)
     metrics = selectors.funnel_metrics(s)
+    compare_stores = store is None and len(stores) > 1 and not is_consultant
     by_source = selectors.funnel_metrics(s, group_by="source")
     by_channel = selectors.funnel_metrics(s, group_by="channel")
     trend = selectors.monthly_trend(s)
     points = selectors.control_points(s)
 
-    # Target progress for the month holding the period's end.
+    # Target progress for the month holding the period's end (calendar basis: deals ordered in that month).
     month = end.replace(day=1)
+    state = calc.projection_state(month=month, today=today, min_days=MIN_PROJECTION_DAYS)
     progress_store = progress_stores = None
     progress_consultants = []
     if store is not None:
         progress = selectors.target_progress(user=user, store=store, month=month, today=today)
-        progress_store = _present_progress(progress["store"])
-        progress_consultants = [_present_progress(line) for line in progress["consultants"]
+        progress_store = _present_progress(progress["store"], state=state)
+        progress_consultants = [_present_progress(line, state=state) for line in progress["consultants"]
                                 if consultant is None or line["consultant"] == consultant.pk]
         if is_consultant or consultant is not None:
             # One person's page: their own target is the headline, and there is no per-consultant list.
@@ -196,21 +223,32 @@ def _dashboard(request) -> dict:
             progress_store = own or (progress_store if is_consultant else None)
             progress_consultants = []
     else:
-        progress_stores = [_present_progress(line) for line in
+        progress_stores = [_present_progress(line, state=state) for line in
                            selectors.target_progress_by_store(user=user, stores=stores, month=month, today=today)]
+    store_rows = _store_rows(s, progress_stores) if compare_stores else []
 
     # The planner: the period's levers and the month's unit target (the consultant's own when one is chosen).
     target_units = progress_store["target_units"] if progress_store else None
     if progress_stores is not None:
         targets = [line["target_units"] for line in progress_stores if line["target_units"] is not None]
         target_units = sum(targets) if targets else None
+    # The planner's levers start from one whole month that is over (a month target against a month's levers): the
+    # period's own month when it is a closed calendar month, else the last complete month. Said on the page.
+    base_month = calc.last_complete_month(end=end, today=today)
+    base_first, base_last = calc.month_bounds(base_month)
+    if (start, end) == (base_first, base_last):
+        base = metrics
+    else:
+        base = selectors.funnel_metrics(selectors.Slice(
+            user=user, start=base_first, end=base_last, stores=[store] if store else [], consultant=consultant))
     planner_form = PlannerForm(initial={
-        **PlannerForm.initial_from(metrics, target_units=target_units),
+        **PlannerForm.initial_from(base, target_units=target_units),
         "store": store.pk if store else None, "consultant": consultant.pk if consultant else None,
+        "base_month": base_month,
     })
-    planner = _plan(user, store=store, levers={"N": metrics["N"], "K": metrics["K"] or 0, "F": metrics["F"] or 0,
-                                               "C": metrics["C"] or 0},
-                    target_units=target_units, have=points.total.ladder)
+    planner = _plan(user, store=store, levers={"N": base["N"], "K": base["K"] or 0, "F": base["F"] or 0,
+                                               "C": base["C"] or 0},
+                    target_units=target_units, have=points.total.ladder, base_month=base_month)
 
     p_mix = [{"grade": g, "share": metrics["P"][g], "label": pct(metrics["P"][g])} for g in GRADES]
     order = list(Source.values)  # walk-in, referral, outbound: the order DOMAIN §7 lists them
@@ -219,6 +257,8 @@ def _dashboard(request) -> dict:
     names = {c.pk: str(c) for c in Channel.objects.filter(pk__in=[r["key"] for r in by_channel["results"] if r["key"]])}
     channels = [{**row, **_rates(row), "label": names.get(row["key"]) or row["label"] or _("No channel")}
                 for row in by_channel["results"]]
+    for row in trend:
+        row["immature"] = (today - calc.month_bounds(date.fromisoformat(row["month"]))[1]).days < COHORT_MATURE_DAYS
     charts = _chart_data(metrics, trend, sources, channels)
 
     return {
@@ -243,6 +283,12 @@ def _dashboard(request) -> dict:
         "progress_store": progress_store,
         "progress_consultants": progress_consultants,
         "progress_stores": progress_stores,
+        "progress_state": state,
+        "min_projection_days": MIN_PROJECTION_DAYS,
+        "store_rows": store_rows,
+        "compare_stores": compare_stores,
+        "has_immature": any(row["immature"] for row in trend),
+        "mature_days": COHORT_MATURE_DAYS,
         "planner_form": planner_form,
         "planner": planner,
         "charts": charts,
@@ -258,6 +304,7 @@ def _chart_data(metrics: dict, trend: list[dict], sources: list[dict], channels:
             "N": _("Traffic (N)"), "valid": _("Valid info"), "followed": _("Followed up"), "deals": _("Deals"),
             "K": "K", "F": "F", "C": "C", "customers": _("customers"), "share": _("Share"),
             "rates": _("Rate"), "count": _("Customers"), "none": "—",
+            "immature": _("cohort still maturing"),
         },
         "funnel": [
             {"key": "N", "value": metrics["N"], "rate": None, "rate_label": ""},
@@ -275,13 +322,37 @@ def _chart_data(metrics: dict, trend: list[dict], sources: list[dict], channels:
             "K": [row["K"] for row in trend],
             "F": [row["F"] for row in trend],
             "C": [row["C"] for row in trend],
+            "immature": [row["immature"] for row in trend],
         },
         "sources": [{"key": row["key"], "name": row["label"], "value": row["N"]} for row in sources],
         "channels": [{"name": row["label"], "value": row["N"]} for row in channels],
     }
 
 
-def _plan(user: User, *, store: Store | None, levers: dict, target_units: int | None, have: dict) -> dict:
+def _store_rows(s: selectors.Slice, progress_stores: list[dict]) -> list[dict]:
+    """The group admin's comparison: one row per store, the period's cohort funnel (N, K, F, C, deals) beside the
+    month's target progress (calendar basis). One more figure set (three queries), whatever the number of stores."""
+    by_store = {row["key"]: row for row in selectors.funnel_metrics(s, group_by="store")["results"]}
+    rows = []
+    for line in progress_stores:
+        figures = by_store.get(line["store"], {})
+        rows.append({
+            "store": line["store"], "name": line["name"], "N": figures.get("N", 0), "deals": figures.get("deals", 0),
+            **_rates(figures), "progress": line,
+        })
+    return rows
+
+
+def _lever_required(key: str, required, unreachable: bool) -> str:
+    if required is None:
+        return "—"
+    if key == "N":
+        return num(required)
+    return ">100%" if unreachable else pct(required)
+
+
+def _plan(user: User, *, store: Store | None, levers: dict, target_units: int | None, have: dict,
+          base_month: date | None = None) -> dict:
     """The planner's results: the levers' projection and requirements (calc.plan_levers), and the ladder needed
     for the target (calc.plan_ladder on the store's measured promotion rates) beside the ladder held now."""
     target = target_units
@@ -292,11 +363,12 @@ def _plan(user: User, *, store: Store | None, levers: dict, target_units: int | 
                       ("C", _("Close rate"))):
         required = plan.required[key] if target else None
         is_count = key == "N"
+        unreachable = bool(target) and key in plan.unreachable
         lever_rows.append({
             "key": key, "name": name,
             "current": num(current[key]) if is_count else pct(current[key]),
-            "required": (num(required) if is_count else pct(required)) if required is not None else "—",
-            "unreachable": bool(target) and key in plan.unreachable,
+            "required": _lever_required(key, required, unreachable),
+            "unreachable": unreachable,
             "met": required is not None and required <= current[key],
         })
     rates = selectors.measured_promotion_rates(user=user, store=store)
@@ -315,6 +387,7 @@ def _plan(user: User, *, store: Store | None, levers: dict, target_units: int | 
         "levers": lever_rows,
         "ladder": ladder,
         "rates": [(rung, pct(rates.get(rung))) for rung in RUNGS],
+        "base_month": base_month,
     }
 
 
@@ -351,12 +424,17 @@ def planner(request):
             user=request.user, start=today, end=today, stores=[store] if store else [], consultant=consultant,
         ))["counts"]
         context["planner"] = _plan(request.user, store=store, levers=form.levers(),
-                                   target_units=form.cleaned_data.get("target_units"), have=have)
+                                   target_units=form.cleaned_data.get("target_units"), have=have,
+                                   base_month=form.cleaned_data.get("base_month"))
     template = "funnel/partials/_planner.html" if request.htmx else "funnel/planner.html"
     return render(request, template, context)
 
 
 # --- the manager's entry pages -------------------------------------------------------------------------------------
+
+
+# The months the targets page moves between.
+MIN_MONTH, MAX_MONTH = date(2000, 1, 1), date(2099, 12, 1)
 
 
 def _month_list(today: date, months: int = 12) -> list[date]:
@@ -432,20 +510,29 @@ def targets(request):
             month = month_field.clean(raw_month)
         except ValidationError:
             raise Http404 from None
+        if not (MIN_MONTH <= month <= MAX_MONTH):
+            # The page links the months before and after: year 1 or 9999 has none (and no dealer plans there).
+            return render(request, "400.html", {"message": _("Choose a month between %(first)s and %(last)s.") % {
+                "first": f"{MIN_MONTH:%Y-%m}", "last": f"{MAX_MONTH:%Y-%m}"}}, status=400)
     consultants = (User.objects.visible_to(request.user)
                    .filter(store=store, role=Role.CONSULTANT, is_active=True).order_by("display_name", "username"))
-    initial = {"month": month}
-    if request.GET.get("consultant"):
-        initial["consultant"] = _int_or_404(request.GET["consultant"])
-        existing = Target.objects.visible_to(request.user).filter(
-            store=store, month=month, consultant=initial["consultant"]).first()
-    else:
-        existing = Target.objects.visible_to(request.user).filter(
-            store=store, month=month, consultant__isnull=True).first()
+    # The form edits ONE row, chosen from the table (?consultant=, or the store's own row): a save holds only what
+    # was typed for that row, never the values of the row shown before (a store's revenue target silently saved
+    # for a consultant was the trap).
+    editing = None
+    if request.method == "GET" and request.GET.get("consultant"):
+        editing = consultants.filter(pk=_int_or_404(request.GET["consultant"])).first()
+        if editing is None:
+            raise Http404
+    initial = {"month": month, "consultant": editing}
+    existing = Target.objects.visible_to(request.user).filter(store=store, month=month, consultant=editing).first()
     if existing:
         initial.update(units=existing.units, revenue=existing.revenue,
                        average_order_value=existing.average_order_value)
     form = TargetForm(request.POST or None, consultants=consultants, initial=initial)
+    if request.method == "POST":
+        raw_consultant = request.POST.get("consultant", "")
+        editing = consultants.filter(pk=int(raw_consultant)).first() if raw_consultant.isdigit() else None
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -465,22 +552,25 @@ def targets(request):
             return redirect(f"{reverse('funnel:targets')}?store={store.pk}&month={row.month:%Y-%m}")
 
     progress = selectors.target_progress(user=request.user, store=store, month=month, today=today)
+    state = calc.projection_state(month=month, today=today, min_days=MIN_PROJECTION_DAYS)
     by_consultant = {line["consultant"]: line for line in progress["consultants"]}
-    lines = [{"consultant": None, "name": store.name, **_present_progress(progress["store"])}]
+    lines = [{"consultant": None, "name": store.name, **_present_progress(progress["store"], state=state)}]
     for c in consultants:
         line = by_consultant.pop(c.pk, None)
         if line is None:
             line = {"consultant": c.pk, "name": str(c), "target_units": None, "target_revenue": None,
                     "average_order_value": None, "units": None, "revenue": None, "projected_units": None,
                     "progress": None}
-            lines.append({**line, "progress_pct": "—", "projected": "—", "bar_max": 1, "on_track": False,
+            lines.append({**line, "progress_pct": "—", "projected": "—", "bar_max": 1, "on_track": None,
                           "unset": True})
         else:
-            lines.append(_present_progress(line))
-    lines.extend(_present_progress(line) for line in by_consultant.values())  # targets of staff who left
+            lines.append(_present_progress(line, state=state))
+    lines.extend(_present_progress(line, state=state) for line in by_consultant.values())  # staff who left
     previous = (month - timedelta(days=1)).replace(day=1)
     following = (month.replace(day=28) + timedelta(days=4)).replace(day=1)
     return render(request, "funnel/targets.html", {
         "store": store, "stores": stores, "form": form, "lines": lines, "month": month,
-        "previous": previous, "following": following, "can_manage": True,
+        "previous": previous if previous >= MIN_MONTH else None,
+        "following": following if following <= MAX_MONTH else None, "can_manage": True,
+        "editing": editing, "editing_store": editing is None, "progress_state": state,
     })

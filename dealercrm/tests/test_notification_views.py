@@ -150,18 +150,23 @@ def test_job_runs_are_for_group_admins_only(org, who):
 
 
 def test_job_runs_show_the_last_runs_per_job(org, django_assert_max_num_queries):
+    from leads.services.jobs import JOB_OVERDUE, JOB_RECLAIM, JOB_STALE
+
+    # The names the jobs really record (leads.services.jobs), shown as names a manager reads, never the code name.
     for i in range(12):
-        run("leads_flag_stale", i * 60, flagged=i)
-    run("leads_reclaim", 5, status=JobRun.Status.FAILED, error="OperationalError: connection lost")
-    run("leads_flag_overdue", 1, status=JobRun.Status.RUNNING)
+        run(JOB_STALE, i * 60, flagged=i)
+    run(JOB_RECLAIM, 5, status=JobRun.Status.FAILED, error="OperationalError: connection lost")
+    run(JOB_OVERDUE, 1, status=JobRun.Status.RUNNING)
     client = client_for(org.admin)
     with django_assert_max_num_queries(4):
         response = client.get(reverse("job_runs"))
     body = response.content.decode()
     jobs = {job.name: job for job in response.context["jobs"]}
-    assert len(jobs["leads_flag_stale"].runs) == 10
-    assert jobs["leads_flag_stale"].last.flagged == 0  # the newest first
-    assert "Flag stale leads" in body and "Reclaim overdue leads to the pool" in body
+    assert len(jobs[JOB_STALE].runs) == 10
+    assert jobs[JOB_STALE].last.flagged == 0  # the newest first
+    assert "Flag stale leads" in body and "Move long-overdue leads back to the pool" in body
+    assert "Flag overdue follow-ups" in body
+    assert JOB_STALE not in body and JOB_OVERDUE not in body
     assert "OperationalError: connection lost" in body
     assert "2.5 s" in body
 

@@ -1,7 +1,7 @@
 """The funnel pages: the dashboard's figures on the hand-built October cohort (see conftest.py), who sees what,
 bounded query counts, the control-point table, the planner partial, and the manager's M and target entry."""
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -258,8 +258,11 @@ def test_the_planner_flags_unreachable_levers(org):
                                             **HTMX)
     levers = {lever["key"]: lever for lever in response.context["planner"]["levers"]}
     assert [k for k, lever in levers.items() if lever["unreachable"]] == ["K", "F", "C"]
-    assert levers["K"]["required"] == "1125.0%"
-    assert "out of reach" in response.content.decode()
+    # A rate above 100% is not shown as a rate ("K 1125.0%" read as a goal): it reads as what it is.
+    assert levers["K"]["required"] == ">100%"
+    html = response.content.decode()
+    assert html.count("not reachable by this lever alone") == 3
+    assert "1125.0%" not in html
 
 
 def test_the_planner_reports_bad_input(org):
@@ -412,3 +415,121 @@ def test_channel_names_follow_the_pages_language(cohort):
     Lead.objects.filter(pk=cohort.leads["L1"].pk).update(channel=Channel.objects.get(code="showroom"))
     response = client_for(cohort.org.manager).get(DASHBOARD, OCTOBER)
     assert sorted(c["name"] for c in response.context["charts"]["channels"]) == ["No channel", "Showroom"]
+
+
+# --- issue 14: numbers that must not mislead -------------------------------------------------------------------
+
+
+def test_a_closed_month_shows_its_final_figure_and_the_deals_average_order_value(cohort):
+    response = client_for(cohort.org.manager).get(DASHBOARD, OCTOBER)
+    progress = response.context["progress_store"]
+    assert response.context["progress_state"] == "closed"
+    # L6 was ordered on 31 October (150,000): the month is over, so its figure is final, not "by month end".
+    assert (progress["units"], progress["projected"], progress["aov_is_actual"]) == (1, "1", True)
+    assert progress["aov"] == Decimal("150000.00")
+    html = response.content.decode()
+    assert "Month closed: final 1." in html and "by month end" not in html
+    assert 'data-figure="aov">¥150,000' in html or 'data-figure="aov">150,000' in html or "150,000" in html
+
+
+def test_the_current_month_projects_only_after_its_first_days(org):
+    import time_machine
+
+    from funnel.tests.conftest import SH
+
+    make_lead(org.store, org.consultant, "early", first=at(12, 1), phone="+8613800000101",
+              grades=[("A", at(12, 1))], follow_ups=[at(12, 1, 11)], won=at(12, 2, 9))
+    client = client_for(org.manager)
+    with time_machine.travel(datetime(2026, 12, 2, 12, tzinfo=SH), tick=False):
+        response = client.get(DASHBOARD, {"period": "this_month"})
+    assert response.context["progress_state"] == "early"
+    assert response.context["progress_store"]["projected"] == "—"
+    html = response.content.decode()
+    assert "A month-end projection shows from day 7 of the month." in html
+    assert "15.5" not in html and "31.0" not in html
+    with time_machine.travel(datetime(2026, 12, 10, 12, tzinfo=SH), tick=False):
+        response = client.get(DASHBOARD, {"period": "this_month"})
+    assert response.context["progress_state"] == "current"
+    assert response.context["progress_store"]["projected"] == "3.1"  # 1 unit in 10 days of 31
+    assert "At this pace: 3.1 by month end." in response.content.decode()
+
+
+def test_the_planner_starts_from_the_last_complete_month_and_says_so(cohort):
+    response = client_for(cohort.org.manager).get(DASHBOARD, {"period": "this_month"})  # 23 November
+    form = response.context["planner_form"]
+    # October's cohort (N 6, K 66.67%), not 23 days of November (one lead).
+    assert form.initial["N"] == 6 and form.initial["K"] == Decimal("66.67")
+    assert form.initial["base_month"] == date(2026, 10, 1)
+    assert "Base: 2026-10, the last complete month" in response.content.decode()
+    # A closed month chosen as the period is its own base: no second figure set.
+    response = client_for(cohort.org.manager).get(DASHBOARD, OCTOBER)
+    assert response.context["planner_form"].initial["base_month"] == date(2026, 10, 1)
+
+
+def test_each_figure_says_its_basis_and_young_cohorts_are_marked(cohort):
+    response = client_for(cohort.org.manager).get(DASHBOARD, OCTOBER)
+    html = response.content.decode()
+    assert 'data-basis="cohort"' in html and 'data-basis="calendar"' in html
+    trend = response.context["charts"]["trend"]
+    marked = dict(zip(trend["months"], trend["immature"], strict=True))
+    # 23 November: October and September ended less than 60 days ago; August did not.
+    assert (marked["2026-10"], marked["2026-09"], marked["2026-08"]) == (True, True, False)
+    assert 'data-note="immature"' in html
+
+
+def test_control_point_marks_read_as_references_not_counts(cohort):
+    html = client_for(cohort.org.manager).get(DASHBOARD, OCTOBER).content.decode()
+    assert html.count('class="fnl-cp"') >= 8
+    assert f'href="{reverse("help")}#control-points"' in html
+    assert "Control points 2 · 3 · 6 · 7 of the daily sales management" in html
+
+
+def test_the_group_admin_compares_the_stores_side_by_side(cohort, django_assert_max_num_queries):
+    org = cohort.org
+    Target.objects.create(store=org.store, month=date(2026, 10, 1), units=4)
+    client = client_for(org.admin)
+    with django_assert_max_num_queries(36):
+        response = client.get(DASHBOARD, {**OCTOBER, "store": "all"})
+    rows = {row["name"]: row for row in response.context["store_rows"]}
+    assert set(rows) == {"Alpha North", "Alpha South"}
+    north, south = rows["Alpha North"], rows["Alpha South"]
+    assert (north["N"], north["K"], north["deals"], north["progress"]["units"], north["progress"]["target_units"]) == (
+        6, "66.7%", 2, 1, 4)
+    assert (south["N"], south["deals"], south["progress"]["target_units"]) == (1, 0, None)
+    html = response.content.decode()
+    assert 'id="fnl-stores"' in html and f'data-store="{org.store.pk}"' in html
+    # A manager (one store) gets no comparison.
+    assert client_for(org.manager).get(DASHBOARD, OCTOBER).context["store_rows"] == []
+
+
+def test_a_targets_row_holds_only_what_was_typed_for_it(org, frozen):
+    client = client_for(org.manager)
+    client.post(TARGETS, {"store": org.store.pk, "month": "2026-11", "units": "40", "revenue": "5400000"})
+    # The consultant's row opens empty: nothing of the store's row is carried into it.
+    page = client.get(TARGETS, {"store": org.store.pk, "month": "2026-11", "consultant": org.consultant.pk})
+    form = page.context["form"]
+    assert form.initial.get("revenue") is None and form.initial.get("units") is None
+    html = page.content.decode()
+    assert f'<input type="hidden" name="consultant" value="{org.consultant.pk}"' in html
+    assert '<select name="consultant"' not in html  # the row is picked in the table, not switched in the form
+    response = client.post(TARGETS, {"store": org.store.pk, "month": "2026-11", "units": "8",
+                                     "consultant": org.consultant.pk})
+    assert response.status_code == 302
+    target = Target.objects.get(consultant=org.consultant)
+    assert (target.units, target.revenue) == (8, Decimal("0"))
+    assert Target.objects.get(consultant=None).revenue == Decimal("5400000")
+    # A consultant of another store is a 404, not an empty form.
+    assert client.get(TARGETS, {"store": org.store.pk, "consultant": org.consultant_b.pk}).status_code == 404
+
+
+@pytest.mark.parametrize("month", ["9999-12", "0001-01"])
+def test_a_month_without_neighbours_is_a_400_with_a_message(org, month):
+    response = client_for(org.manager).get(TARGETS, {"store": org.store.pk, "month": month})
+    assert response.status_code == 400
+    assert "Choose a month between 2000-01 and 2099-12." in response.content.decode()
+    assert not Target.objects.exists()
+
+
+def test_the_targets_page_at_the_edge_months_has_no_link_beyond(org):
+    html = client_for(org.manager).get(TARGETS, {"store": org.store.pk, "month": "2099-12"}).content.decode()
+    assert "month=2100-01" not in html and "month=2099-11" in html

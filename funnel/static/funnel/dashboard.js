@@ -124,6 +124,7 @@
       grid: { left: 4, right: 4, top: narrow ? 52 : 34, bottom: 4, containLabel: true },
       tooltip: tooltip({ trigger: "axis", formatter: function (items) {
         var lines = [items.length ? items[0].axisValue : ""];
+        if (items.length && (t.immature || [])[items[0].dataIndex]) { lines[0] += " (" + L.immature + ")"; }
         items.forEach(function (p) {
           lines.push(p.seriesName + ": " + (p.seriesIndex > 2 ? pct(p.value) : (p.value === null ? "—" : p.value)));
         });
@@ -138,8 +139,19 @@
         { type: "value", min: 0, max: 1, axisLabel: { color: TEXT, fontSize: 11,
           formatter: function (v) { return Math.round(v * 100) + "%"; } }, splitLine: { show: false } }
       ],
-      series: [bar("N"), bar("valid"), bar("deals"), line("K"), line("F"), line("C")]
+      series: [immatureBand(bar("N")), bar("valid"), bar("deals"), line("K"), line("F"), line("C")]
     });
+    // Young cohorts (their F and C still rising) are shaded, so a low recent C does not read as a collapse.
+    function immatureBand(series) {
+      var areas = [];
+      (t.immature || []).forEach(function (flag, i) {
+        if (flag) { areas.push([{ xAxis: t.months[i] }, { xAxis: t.months[i] }]); }
+      });
+      if (areas.length) {
+        series.markArea = { silent: true, itemStyle: { color: "rgba(134, 142, 150, 0.14)" }, data: areas };
+      }
+      return series;
+    }
   }
 
   function drawSources(data) {
