@@ -249,6 +249,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=8, minute=0),
         "options": {"expires": 4 * 3600},
     },
+    # The month that ended: each store's pack, each group's store comparison (reports/services/files.py).
+    "prepare-monthly-packs": {
+        "task": "reports.tasks.prepare_monthly_packs",
+        "schedule": crontab(day_of_month=1, hour=1, minute=0),
+        "options": {"expires": 20 * 3600},
+    },
 }
 
 REST_FRAMEWORK = {

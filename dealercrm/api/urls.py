@@ -5,6 +5,7 @@ from rest_framework.routers import DefaultRouter
 
 from funnel.api.views import MarketEstimateViewSet, TargetViewSet
 from leads.api.views import FollowUpViewSet, LeadViewSet
+from reports.api.imports import ImportViewSet
 
 from . import views
 from .notifications import JobRunViewSet, NotificationViewSet
@@ -20,9 +21,11 @@ router.register("funnel/targets", TargetViewSet, basename="funnel-target")
 router.register("funnel/market-estimates", MarketEstimateViewSet, basename="funnel-market-estimate")
 router.register("notifications", NotificationViewSet, basename="notification")
 router.register("job-runs", JobRunViewSet, basename="job-run")
+router.register("imports", ImportViewSet, basename="import")
 
 urlpatterns = [
     path("auth/token/", views.TokenView.as_view(), name="auth-token"),
     path("funnel/", include("funnel.api.urls")),
+    path("reports/", include("reports.api.urls")),
     path("", include(router.urls)),
 ]

@@ -1,0 +1,1 @@
+"""The reports app's writes: imports (``imports``) and prepared report files (``files``)."""

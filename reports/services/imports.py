@@ -1,0 +1,538 @@
+"""Importing leads from dealers' workbooks (DOMAIN §8): upload → read and check every row (the dry run) → commit.
+
+Every row goes through the leads services the pages use (``visit_log`` for a new lead or a re-visit, ``lead_update``
+to fill empty fields), so an import cannot create what the UI would refuse: the phone is normalised, a known phone
+of the store is a re-visit, grades, sources, channels, series and consultants must exist.
+
+- **Dry run** (``import_parse``): the file is read with limits (``reports.workbooks``), each row is checked against
+  the database in chunks (one query per chunk for the known phones, one for their visits) and stored as an
+  ``ImportRow`` with what would happen: new lead, re-visit, update, already there, or refused and why.
+- **Commit** (``import_commit``): the rows are re-checked against the database as it is now and applied in batches of
+  ``BATCH_ROWS``; each batch is one transaction that also marks its rows ``done`` and adds to the counts, so a failed
+  or cancelled import leaves whole batches in and the rest out, and the rows marked done are exactly those that went
+  in. Committing again continues with the rows not done.
+- **Idempotent**: a row whose phone is known with a visit at the same moment, or a phone row without a date whose
+  phone is known, or an anonymous row whose lead (same name and first visit) exists, is "already there": importing the
+  same file twice creates nothing the second time."""
+
+from __future__ import annotations
+
+import re
+import time as clock
+from collections.abc import Iterable
+from datetime import date, datetime, time
+from decimal import Decimal, InvalidOperation
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from dealercrm.models import Role, Store, User, VehicleSeries
+from leads.models import GRADE_ORDER, Channel, Gender, Lead, Source, Status, Visit
+from leads.phones import phone_normalize
+from leads.services import lead_update, manages_store, visit_log
+
+from ..models import ImportBatch, ImportKind, ImportRow, RowAction
+from ..workbooks import BadFile, cell_str, open_sheet, parse_date
+
+CHUNK_ROWS = 2000  # rows checked per database look-up in the dry run
+BATCH_ROWS = 500  # rows per committed transaction
+VISIT_HOUR = time(10, 0)  # a date without a time: 10:00 local, the same moment on every import of the file
+
+# field -> (label for the template, header aliases in Chinese and English, normalised)
+LEAD_FIELDS: dict[str, tuple] = {
+    "name": (gettext_lazy("Name"), ["姓名", "客户姓名", "客户名称", "客户", "名称", "name", "customer", "customername"]),
+    "phone": (gettext_lazy("Phone"), ["电话", "手机", "手机号", "手机号码", "联系电话", "联系方式", "phone", "mobile",
+                                      "telephone", "tel", "phonenumber"]),
+    "visit_date": (gettext_lazy("Visit date"), ["到店日期", "到店时间", "首次到店", "首次到店日期", "来店日期", "登记日期",
+                                               "日期", "visitdate", "firstvisit", "date", "visitedon"]),
+    "source": (gettext_lazy("Source"), ["来源", "客户来源", "source"]),
+    "channel": (gettext_lazy("Channel"), ["渠道", "来源渠道", "信息渠道", "channel"]),
+    "series": (gettext_lazy("Series"), ["车系", "意向车系", "意向车型", "车型", "series", "model", "seriesofinterest"]),
+    "grade": (gettext_lazy("Grade"), ["级别", "等级", "客户级别", "意向级别", "grade", "level"]),
+    "consultant": (gettext_lazy("Consultant"), ["销售顾问", "顾问", "所属顾问", "负责人", "consultant",
+                                                "salesconsultant", "salesperson", "owner"]),
+    "gender": (gettext_lazy("Gender"), ["性别", "gender", "sex"]),
+    "budget": (gettext_lazy("Budget (CNY)"), ["预算", "购车预算", "budget", "budgetcny"]),
+    "district": (gettext_lazy("District"), ["区域", "地区", "区县", "district", "region"]),
+    "industry": (gettext_lazy("Industry"), ["行业", "industry"]),
+    "note": (gettext_lazy("Note"), ["备注", "说明", "note", "notes", "remark", "remarks"]),
+}
+# The template's columns, in order; "name" is the one required column.
+TEMPLATE_FIELDS = ["name", "phone", "visit_date", "source", "channel", "series", "grade", "consultant", "gender",
+                   "budget", "district", "industry", "note"]
+SOURCE_WORDS = {
+    "walk_in": ["walk_in", "walk-in", "walkin", "自来", "自然到店", "到店", "来电", "网络"],
+    "referral": ["referral", "推荐", "转介绍", "介绍"],
+    "outbound": ["outbound", "开发", "外拓", "活动", "车展"],
+}
+GENDER_WORDS = {"male": ["male", "m", "男", "先生"], "female": ["female", "f", "女", "女士"]}
+UPDATABLE = ("gender", "budget", "district", "industry", "series")
+
+
+def _norm(text: str) -> str:
+    """A header as compared: lower case, no spaces, no marks such as * or (必填)."""
+    text = re.sub(r"[（(].*?[)）]", "", str(text or ""))
+    return re.sub(r"[\s*_\-:：/]", "", text).lower()
+
+
+ALIASES = {_norm(alias): field for field, (_label, aliases) in LEAD_FIELDS.items() for alias in aliases}
+
+
+def auto_mapping(headers: list[str]) -> dict[str, str]:
+    """Column index (str) -> field, from the headers (Chinese or English); each field at most once."""
+    mapping, used = {}, set()
+    for index, header in enumerate(headers):
+        field = ALIASES.get(_norm(header))
+        if field and field not in used:
+            mapping[str(index)] = field
+            used.add(field)
+    return mapping
+
+
+def looks_like_header(cells: list[str]) -> bool:
+    fields = {ALIASES.get(_norm(c)) for c in cells if c}
+    return "name" in fields and len(fields - {None}) >= 2
+
+
+# --- permissions ----------------------------------------------------------------------------------------------------
+
+def can_import(user: User, store: Store | None = None) -> bool:
+    """Managers for their store, group admins for any store of their group (and superusers); consultants never."""
+    if not user.is_active:
+        return False
+    if store is None:
+        return user.is_superuser or user.role in (Role.MANAGER, Role.GROUP_ADMIN)
+    return manages_store(user, store)
+
+
+# --- upload -------------------------------------------------------------------------------------------------------
+
+@transaction.atomic
+def import_create(*, actor: User, store: Store, kind: str, file_name: str, content: bytes) -> ImportBatch:
+    """Keep an uploaded file as a new import (status ``parsing``); the dry run reads it (``import_parse``, a task)."""
+    if not can_import(actor, store):
+        raise PermissionDenied(_("Only the store's manager or a group admin can import."))
+    if kind != ImportKind.LEADS:
+        raise ValidationError({"kind": [_("Importing base clients is not available yet: the base-client app does "
+                                          "not provide its services.")]})
+    if not content:
+        raise ValidationError({"file": [_("The file is empty.")]})
+    from ..workbooks import MAX_BYTES
+
+    if len(content) > MAX_BYTES:
+        raise ValidationError({"file": [_("The file is larger than %(mb)s MB: split it into several files.")
+                                        % {"mb": MAX_BYTES // 2**20}]})
+    return ImportBatch.objects.create(store=store, kind=kind, file_name=(file_name or "upload")[:200],
+                                      file_size=len(content), content=content, created_by=actor)
+
+
+# --- checking rows ------------------------------------------------------------------------------------------------
+
+class Lookups:
+    """What rows are checked against, loaded once per import: the store's consultants, the series, the channels."""
+
+    def __init__(self, store: Store):
+        self.store = store
+        self.consultants: dict[str, User] = {}
+        ambiguous = set()
+        for user in User.objects.filter(store=store, is_active=True, role__in=[Role.CONSULTANT, Role.MANAGER]):
+            for key in {user.username.lower(), (user.display_name or "").strip().lower()} - {""}:
+                if key in self.consultants and self.consultants[key].pk != user.pk:
+                    ambiguous.add(key)
+                self.consultants[key] = user
+        for key in ambiguous:
+            self.consultants.pop(key, None)
+        self.ambiguous = ambiguous
+        self.series: dict[str, VehicleSeries] = {}
+        for series in VehicleSeries.objects.select_related("brand"):
+            for key in (series.name, series.name_en, f"{series.brand.name}{series.name}",
+                        f"{series.brand.name_en} {series.name_en}"):
+                self.series.setdefault(key.strip().lower(), series)
+        self.channels: dict[tuple[str, str], Channel] = {}
+        for channel in Channel.objects.all():
+            for key in (channel.name, channel.name_en, channel.code):
+                self.channels[(channel.source, key.strip().lower())] = channel
+
+
+def _source(text: str) -> str | None:
+    value = text.strip().lower()
+    if not value:
+        return "walk_in"
+    for source, words in SOURCE_WORDS.items():
+        if value in words or any(w in value for w in words if len(w) > 1 and not w.isascii()):
+            return source
+    return None
+
+
+def _aware(moment) -> datetime:
+    if isinstance(moment, datetime):
+        return timezone.make_aware(moment) if timezone.is_naive(moment) else moment
+    return timezone.make_aware(datetime.combine(moment, VISIT_HOUR))
+
+
+def check_row(cells: dict, lk: Lookups) -> tuple[dict, list[str]]:
+    """One row's values (field -> cell) checked and converted: ``(values, errors)``. Values are JSON-ready: the
+    phone in E.164, the visit moment in ISO, ids for the consultant, series and channel."""
+    errors: list[str] = []
+    v: dict = {}
+    name = cell_str(cells.get("name"))[:60]
+    if not name:
+        errors.append(_("The name is missing."))
+    v["name"] = name
+    try:
+        v["phone"] = phone_normalize(cell_str(cells.get("phone")))
+    except ValidationError:
+        errors.append(_("The phone number %(phone)s is not valid.") % {"phone": cell_str(cells.get("phone"))})
+        v["phone"] = ""
+    try:
+        moment = parse_date(cells.get("visit_date"))
+    except ValueError:
+        errors.append(_("The visit date %(value)s is not a date.") % {"value": cell_str(cells.get("visit_date"))})
+        moment = None
+    if moment is not None:
+        arrived = _aware(moment)
+        if arrived > timezone.now():
+            errors.append(_("The visit date is in the future."))
+        v["arrived_at"] = arrived.isoformat()
+    elif not v["phone"] and not errors:
+        errors.append(_("A row without a phone needs its visit date (otherwise importing the file twice would "
+                        "count the customer twice)."))
+    source = _source(cell_str(cells.get("source")))
+    if source is None:
+        errors.append(_("Unknown source %(value)s: use 自来/推荐/开发 or walk-in/referral/outbound.")
+                      % {"value": cell_str(cells.get("source"))})
+    v["source"] = source or "walk_in"
+    channel = cell_str(cells.get("channel")).lower()
+    if channel:
+        found = lk.channels.get((v["source"], channel))
+        if found is None:
+            errors.append(_("Unknown channel %(value)s for this source.") % {"value": cell_str(cells.get("channel"))})
+        else:
+            v["channel"] = found.pk
+    series = cell_str(cells.get("series")).lower()
+    if series:
+        found = lk.series.get(series)
+        if found is None:
+            errors.append(_("Unknown series %(value)s.") % {"value": cell_str(cells.get("series"))})
+        else:
+            v["series"] = found.pk
+    grade = cell_str(cells.get("grade")).upper().rstrip("级")
+    if grade:
+        if grade not in GRADE_ORDER:
+            errors.append(_("Unknown grade %(value)s: use A, B, C, D or E.") % {"value": cell_str(cells.get("grade"))})
+        else:
+            v["grade"] = grade
+    consultant = cell_str(cells.get("consultant")).lower()
+    if consultant:
+        found = lk.consultants.get(consultant)
+        if found is None:
+            errors.append(
+                (_("Two people of the store are called %(value)s: use the username.") if consultant in lk.ambiguous
+                 else _("No active consultant of this store is called %(value)s."))
+                % {"value": cell_str(cells.get("consultant"))})
+        else:
+            v["consultant"] = found.pk
+    gender = cell_str(cells.get("gender")).lower()
+    if gender:
+        match = next((g for g, words in GENDER_WORDS.items() if gender in words), None)
+        if match is None:
+            errors.append(_("Unknown gender %(value)s.") % {"value": cell_str(cells.get("gender"))})
+        else:
+            v["gender"] = match
+    budget = cell_str(cells.get("budget")).replace(",", "").replace("¥", "").replace("元", "")
+    if budget:
+        try:
+            amount = Decimal(budget.replace("万", "")) * (10000 if "万" in budget else 1)
+            if amount < 0:
+                raise InvalidOperation
+            v["budget"] = str(amount.quantize(Decimal("0.01")))
+        except (InvalidOperation, ValueError):
+            errors.append(_("The budget %(value)s is not an amount.") % {"value": cell_str(cells.get("budget"))})
+    for field in ("district", "industry"):
+        if text := cell_str(cells.get(field))[:60]:
+            v[field] = text
+    if note := cell_str(cells.get("note")):
+        v["note"] = note[:2000]
+    return v, errors
+
+
+def _plan(rows: list[tuple[int, dict, list[str]]], store: Store, seen: dict) -> list[tuple[int, dict, str, str, int | None]]:
+    """Decide each checked row's action against the database (two queries per chunk) and the rows before it in the
+    file (``seen``: phone -> the row number that brings it). Returns (number, values, action, error, lead id)."""
+    phones = {v["phone"] for _n, v, errors in rows if not errors and v["phone"]}
+    known = dict(Lead.objects.not_merged().filter(store=store, phone__in=phones).values_list("phone", "pk"))
+    moments = {(lead_id, arrived) for lead_id, arrived in Visit.objects.filter(
+        lead_id__in=known.values()).values_list("lead_id", "arrived_at")} if known else set()
+    anonymous_at = [datetime.fromisoformat(v["arrived_at"]) for _n, v, errors in rows
+                    if not errors and not v["phone"] and v.get("arrived_at")]
+    anonymous_known = set(Lead.objects.not_merged().filter(
+        store=store, phone="", first_visit_at__in=anonymous_at).values_list("name", "first_visit_at")) \
+        if anonymous_at else set()
+    planned = []
+    for number, v, errors in rows:
+        if errors:
+            planned.append((number, v, RowAction.REFUSED, " ".join(errors), None))
+            continue
+        phone = v["phone"]
+        arrived = datetime.fromisoformat(v["arrived_at"]) if v.get("arrived_at") else None
+        if not phone:
+            key = ("anonymous", v["name"], arrived)
+            if (v["name"], arrived) in anonymous_known or key in seen:
+                planned.append((number, v, RowAction.UNCHANGED, "", None))
+            else:
+                seen[key] = number
+                planned.append((number, v, RowAction.NEW, "", None))
+            continue
+        lead_id = known.get(phone)
+        if lead_id is None:
+            if phone in seen:
+                action = RowAction.REVISIT if arrived is not None and (phone, arrived) not in seen else RowAction.UNCHANGED
+            else:
+                action = RowAction.NEW
+            seen[phone] = number
+            if arrived is not None:
+                seen[(phone, arrived)] = number
+            planned.append((number, v, action, "", None))
+            continue
+        if arrived is not None and (lead_id, arrived) not in moments and (phone, arrived) not in seen:
+            seen[(phone, arrived)] = number
+            planned.append((number, v, RowAction.REVISIT, "", lead_id))
+        elif any(v.get(f) for f in UPDATABLE):
+            planned.append((number, v, RowAction.UPDATE, "", lead_id))
+        else:
+            planned.append((number, v, RowAction.UNCHANGED, "", lead_id))
+    return planned
+
+
+# --- the dry run --------------------------------------------------------------------------------------------------
+
+def import_parse(batch_id: int) -> ImportBatch:
+    """Read the import's file and check every row (the dry run): ``ImportRow`` rows with their planned action, the
+    counts, status ``dry_run_ready``; or status ``failed`` with the reason when the file cannot be read. Rows are
+    written in chunks (progress moves); a second call starts over (with the mapping the user may have fixed)."""
+    batch = ImportBatch.objects.get(pk=batch_id)
+    ImportBatch.objects.filter(pk=batch.pk).update(status=ImportBatch.Status.PARSING, progress=0, error="")
+    ImportRow.objects.filter(batch=batch).delete()
+    counts = dict.fromkeys(["rows", "new", "revisits", "updated", "unchanged", "refused"], 0)
+    try:
+        sheet = open_sheet(bytes(batch.content or b""), batch.file_name, find_header=looks_like_header)
+    except BadFile as exc:
+        ImportBatch.objects.filter(pk=batch.pk).update(status=ImportBatch.Status.FAILED, error=str(exc), **counts)
+        batch.refresh_from_db()
+        return batch
+    try:
+        mapping = batch.mapping or auto_mapping(sheet.headers)
+        if "name" not in mapping.values():
+            raise BadFile(_("No column is mapped to the name: map one and check again."))
+        ImportBatch.objects.filter(pk=batch.pk).update(sheet=sheet.name[:100], header_row=sheet.header_row,
+                                                       headers=sheet.headers, mapping=mapping)
+        lookups = Lookups(batch.store)
+        seen: dict = {}
+        chunk: list = []
+        estimate = None
+
+        def flush():
+            planned = _plan(chunk, batch.store, seen)
+            ImportRow.objects.bulk_create([
+                ImportRow(batch=batch, number=number, data=values, raw=raw_cells[number], action=action, error=error,
+                          lead_id=lead_id)
+                for number, values, action, error, lead_id in planned
+            ], batch_size=1000)
+            for _n, _v, action, _e, _l in planned:
+                counts["rows"] += 1
+                counts[{"new": "new", "revisit": "revisits", "update": "updated", "unchanged": "unchanged",
+                        "refused": "refused"}[action]] += 1
+            raw_cells.clear()
+            chunk.clear()
+            progress = min(99, round(100 * counts["rows"] / estimate)) if estimate else 50
+            ImportBatch.objects.filter(pk=batch.pk).update(progress=progress, **counts)
+
+        raw_cells: dict = {}
+        estimate = None
+        for number, cells in sheet.rows:
+            by_field = {field: cells[int(index)] if int(index) < len(cells) else None
+                        for index, field in mapping.items()}
+            values, errors = check_row(by_field, lookups)
+            raw_cells[number] = [cell_str(c) for c in cells[: max(len(sheet.headers), 1) + 5]]
+            chunk.append((number, values, errors))
+            if len(chunk) >= CHUNK_ROWS:
+                flush()
+        if chunk:
+            flush()
+        if counts["rows"] == 0:
+            raise BadFile(_("The sheet has a header row but no data rows."))
+    except BadFile as exc:
+        ImportRow.objects.filter(batch=batch).delete()
+        ImportBatch.objects.filter(pk=batch.pk).update(status=ImportBatch.Status.FAILED, error=str(exc),
+                                                       **dict.fromkeys(counts, 0))
+        batch.refresh_from_db()
+        return batch
+    finally:
+        sheet.close()
+    ImportBatch.objects.filter(pk=batch.pk).update(status=ImportBatch.Status.DRY_RUN_READY, progress=100, **counts)
+    batch.refresh_from_db()
+    return batch
+
+
+def import_set_mapping(*, actor: User, batch: ImportBatch, mapping: dict[str, str]) -> ImportBatch:
+    """The user's column mapping (column index -> field, "" to ignore a column); the rows are checked again."""
+    if not can_import(actor, batch.store):
+        raise PermissionDenied(_("Only the store's manager or a group admin can import."))
+    if batch.status not in (ImportBatch.Status.DRY_RUN_READY, ImportBatch.Status.FAILED):
+        raise ValidationError({"mapping": [_("This import can no longer be changed.")]})
+    clean = {}
+    for index, field in mapping.items():
+        if not field:
+            continue
+        if field not in LEAD_FIELDS:
+            raise ValidationError({"mapping": [_("Unknown field %(field)s.") % {"field": field}]})
+        if field in clean.values():
+            raise ValidationError({"mapping": [_("%(field)s is mapped to two columns.")
+                                               % {"field": LEAD_FIELDS[field][0]}]})
+        clean[str(int(index))] = field
+    if "name" not in clean.values():
+        raise ValidationError({"mapping": [_("Map a column to the name.")]})
+    ImportBatch.objects.filter(pk=batch.pk).update(mapping=clean, status=ImportBatch.Status.PARSING, progress=0)
+    batch.refresh_from_db()
+    return batch
+
+
+# --- the commit ---------------------------------------------------------------------------------------------------
+
+def import_start_commit(*, actor: User, batch: ImportBatch) -> ImportBatch:
+    """Mark the import as importing (once: a second click changes nothing); the task then runs ``import_commit``."""
+    if not can_import(actor, batch.store):
+        raise PermissionDenied(_("Only the store's manager or a group admin can import."))
+    changed = ImportBatch.objects.filter(
+        pk=batch.pk, status__in=[ImportBatch.Status.DRY_RUN_READY, ImportBatch.Status.FAILED], rows__gt=0,
+    ).update(status=ImportBatch.Status.IMPORTING, committed_by=actor, committed_at=timezone.now(), progress=0,
+             error="")
+    if not changed:
+        batch.refresh_from_db()
+        if batch.status in (ImportBatch.Status.IMPORTING, ImportBatch.Status.DONE):
+            return batch
+        raise ValidationError({"status": [_("This import has not been checked yet.")]})
+    batch.refresh_from_db()
+    return batch
+
+
+def _apply(row: ImportRow, action: str, actor: User, store: Store, lead_id: int | None, lk: dict) -> int | None:
+    v = row.data
+    arrived = datetime.fromisoformat(v["arrived_at"]) if v.get("arrived_at") else None
+    if action in (RowAction.NEW, RowAction.REVISIT):
+        result = visit_log(
+            actor=actor, store=store, name=v["name"], source=v["source"], phone=v["phone"],
+            channel=lk["channels"].get(v.get("channel")), series=lk["series"].get(v.get("series")),
+            grade=v.get("grade"), assigned_to=lk["users"].get(v.get("consultant")), arrived_at=arrived,
+            note=v.get("note", ""), gender=v.get("gender", ""),
+            budget=Decimal(v["budget"]) if v.get("budget") else None,
+            district=v.get("district", ""), industry=v.get("industry", ""),
+        )
+        return result.lead.pk
+    if action == RowAction.UPDATE:
+        lead = Lead.objects.select_related("store").get(pk=lead_id)
+        changes = {}
+        for field in UPDATABLE:
+            if not v.get(field):
+                continue
+            if field == "series":
+                if lead.series_id is None:
+                    changes["series"] = lk["series"].get(v["series"])
+            elif field == "budget":
+                if lead.budget is None:
+                    changes["budget"] = Decimal(v["budget"])
+            elif not getattr(lead, field):
+                changes[field] = v[field]
+        if changes and lead.status != Status.MERGED:
+            lead_update(actor=actor, lead=lead, **changes)
+        return lead.pk
+    return lead_id
+
+
+def import_commit(batch_id: int, *, cancel_check=None) -> ImportBatch:
+    """Apply the import's rows that are not done yet, in batches of ``BATCH_ROWS``; each batch is one transaction
+    (its leads, its rows marked done, its counts). Each row is checked again against the database as it is now, so a
+    re-visit recorded meanwhile, or a second run, creates nothing twice. A row the services refuse is refused (with
+    the service's message) without stopping the batch. ``cancel_check()`` returning true stops between batches."""
+    batch = ImportBatch.objects.select_related("store", "committed_by").get(pk=batch_id)
+    actor, store = batch.committed_by, batch.store
+    started = clock.monotonic()
+    lk_obj = Lookups(store)
+    lk = {
+        "users": {u.pk: u for u in User.objects.filter(store=store)},
+        "series": {s.pk: s for s in lk_obj.series.values()},
+        "channels": {c.pk: c for c in lk_obj.channels.values()},
+    }
+    total = batch.rows or 1
+    done = ImportRow.objects.filter(batch=batch, done=True).count()
+    try:
+        last = 0
+        while True:
+            if cancel_check and cancel_check():
+                raise InterruptedError("cancelled")
+            rows = list(ImportRow.objects.filter(batch=batch, number__gt=last, done=False)
+                        .order_by("number")[:BATCH_ROWS])
+            if not rows:
+                break
+            last = rows[-1].number
+            _commit_batch(batch, rows, actor, store, lk)
+            done += len(rows)
+            ImportBatch.objects.filter(pk=batch.pk).update(progress=min(99, round(100 * done / total)))
+    except BaseException as exc:
+        message = _("Stopped: %(error)s. The rows marked as imported went in; commit again to continue.") % {
+            "error": str(exc)[:300]}
+        ImportBatch.objects.filter(pk=batch.pk).update(status=ImportBatch.Status.FAILED, error=message,
+                                                       seconds=clock.monotonic() - started)
+        if not isinstance(exc, Exception):
+            raise
+        batch.refresh_from_db()
+        return batch
+    _recount(batch)
+    ImportBatch.objects.filter(pk=batch.pk).update(
+        status=ImportBatch.Status.DONE, progress=100, finished_at=timezone.now(),
+        seconds=round(clock.monotonic() - started, 2), content=None,
+    )
+    batch.refresh_from_db()
+    return batch
+
+
+def _commit_batch(batch: ImportBatch, rows: list[ImportRow], actor: User, store: Store, lk: dict) -> None:
+    checked = [(r.number, r.data, [r.error] if r.action == RowAction.REFUSED else []) for r in rows]
+    seen: dict = {}
+    with transaction.atomic():
+        planned = {number: (action, error, lead_id) for number, _v, action, error, lead_id in
+                   _plan(checked, store, seen)}
+        for row in rows:
+            action, error, lead_id = planned[row.number]
+            if action == RowAction.REFUSED:
+                row.action, row.error, row.done = action, error, True
+                continue
+            try:
+                with transaction.atomic():
+                    row.lead_id = _apply(row, action, actor, store, lead_id, lk)
+                row.action, row.error, row.done = action, "", True
+            except (ValidationError, PermissionDenied) as exc:
+                messages = exc.messages if isinstance(exc, ValidationError) else [str(exc)]
+                row.action, row.error, row.done, row.lead_id = RowAction.REFUSED, " ".join(messages), True, None
+        ImportRow.objects.bulk_update(rows, ["action", "error", "done", "lead"])
+
+
+def _recount(batch: ImportBatch) -> None:
+    from django.db.models import Count, Q
+
+    counts = ImportRow.objects.filter(batch=batch).aggregate(
+        rows=Count("pk"), new=Count("pk", filter=Q(action=RowAction.NEW)),
+        revisits=Count("pk", filter=Q(action=RowAction.REVISIT)),
+        updated=Count("pk", filter=Q(action=RowAction.UPDATE)),
+        unchanged=Count("pk", filter=Q(action=RowAction.UNCHANGED)),
+        refused=Count("pk", filter=Q(action=RowAction.REFUSED)),
+        done_rows=Count("pk", filter=Q(done=True) & ~Q(action=RowAction.REFUSED)),
+    )
+    ImportBatch.objects.filter(pk=batch.pk).update(**counts)
+
+
+def refused_rows(batch: ImportBatch) -> Iterable[ImportRow]:
+    return ImportRow.objects.filter(batch=batch, action=RowAction.REFUSED).order_by("number").iterator(chunk_size=2000)

@@ -1,0 +1,18 @@
+from django.urls import path
+
+from . import views, views_imports
+
+app_name = "reports"
+
+urlpatterns = [
+    path("", views.report_catalogue, name="catalogue"),
+    path("files/<int:pk>/", views.report_file, name="file"),
+    path("files/<int:pk>/status/", views.report_file_status, name="file_status"),
+    path("imports/", views_imports.import_list, name="imports"),
+    path("imports/template/", views_imports.import_template, name="import_template"),
+    path("imports/<int:pk>/", views_imports.import_detail, name="import"),
+    path("imports/<int:pk>/commit/", views_imports.import_commit, name="import_commit"),
+    path("imports/<int:pk>/errors.xlsx", views_imports.import_errors, name="import_errors"),
+    path("<slug:name>/", views.report_page, name="report"),
+    path("<slug:name>/print/", views.report_print, name="print"),
+]
