@@ -40,6 +40,14 @@ def request_reads_from_replica(request) -> bool:
     return request.path.startswith(tuple(settings.REPLICA_READ_PATHS))
 
 
+def _reading_from_replica(chunks):
+    token = _reads_from_replica.set(True)
+    try:
+        yield from chunks
+    finally:
+        _reads_from_replica.reset(token)
+
+
 class ReplicaRouter:
     """Reads of a replica-eligible request go to ``replica``; every write, and every other read, to ``default``."""
 
@@ -67,11 +75,15 @@ class ReplicaMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        token = _reads_from_replica.set(request_reads_from_replica(request))
+        replica = request_reads_from_replica(request)
+        token = _reads_from_replica.set(replica)
         try:
             response = self.get_response(request)
         finally:
             _reads_from_replica.reset(token)
+        if replica and response.streaming:
+            # A streamed export runs its queries while the server sends the body, after this method returned.
+            response.streaming_content = _reading_from_replica(response.streaming_content)
         if replica_configured() and request.method not in SAFE_METHODS:
             response.set_cookie(PIN_COOKIE, "1", max_age=settings.REPLICA_PIN_SECONDS, httponly=True,
                                 samesite="Lax", secure=request.is_secure())
