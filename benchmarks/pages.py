@@ -1,0 +1,171 @@
+"""bench_pages: time the pages people open, per role, on the seed_bench data set (benchmarks/README.md).
+
+For each case: the full request in-process (middleware, the view, the template; Django's test client, logged in as
+the role's bench user), warm cache, p50 and p95 over repeated calls; the queries the page ran (captured once) and the
+same SQL replayed through ``connection.cursor()`` (the page's SQL floor), so the ratio says whether the time goes to
+the database or to Python. A write case (a consultant logging a follow-up) runs inside a transaction that is rolled
+back, so the data set is unchanged."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.db import connection, transaction
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from dealercrm.models import DealerGroup, Role, Store, User
+from leads.models import Lead, Status
+
+BENCH_GROUP = "Bench Auto Group"
+
+
+def _percentiles(samples: list[float]) -> tuple[float, float]:
+    samples = sorted(samples)
+    p95 = samples[min(len(samples) - 1, max(0, int(round(0.95 * len(samples))) - 1))]
+    return statistics.median(samples), p95
+
+
+@dataclass
+class Row:
+    page: str
+    role: str
+    goal_ms: float
+    p50: float
+    p95: float
+    queries: int
+    sql_p50: float
+
+    @property
+    def ratio(self) -> float:
+        return self.p50 / self.sql_p50 if self.sql_p50 else float("nan")
+
+    @property
+    def verdict(self) -> str:
+        return "ok" if self.p95 < self.goal_ms else "MISS"
+
+
+def _replay(captured: list[dict]) -> Callable[[], None]:
+    statements = [q["sql"] for q in captured if not q["sql"].startswith(("SAVEPOINT", "RELEASE", "ROLLBACK"))]
+
+    def run():
+        with connection.cursor() as cursor:
+            for sql in statements:
+                cursor.execute(sql)
+                if cursor.description:
+                    cursor.fetchall()
+
+    return run
+
+
+def _time(fn: Callable[[], object], iterations: int, warmup: int = 2) -> tuple[float, float]:
+    for _ in range(warmup):
+        fn()
+    samples = []
+    for _ in range(iterations):
+        started = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - started) * 1000)
+    return _percentiles(samples)
+
+
+def _get(client: Client, url: str) -> Callable[[], None]:
+    def fetch():
+        response = client.get(url)
+        if response.streaming:
+            for _ in response.streaming_content:
+                pass
+        if response.status_code != 200:
+            raise SystemExit(f"{url}: HTTP {response.status_code}")
+
+    return fetch
+
+
+def _case(page: str, role: str, goal_ms: float, client: Client, fetch: Callable[[], None], iterations: int) -> Row:
+    with CaptureQueriesContext(connection) as captured:
+        fetch()
+    p50, p95 = _time(fetch, iterations)
+    sql_p50, _ = _time(_replay(captured.captured_queries), iterations)
+    return Row(page, role, goal_ms, p50, p95, len(captured.captured_queries), sql_p50)
+
+
+def _follow_up_write(client: Client, lead: Lead) -> Callable[[], None]:
+    url = f"/leads/{lead.pk}/follow-up/"
+
+    def post():
+        with transaction.atomic():
+            response = client.post(url, {"method": "phone", "outcome": "reached", "content": "bench follow-up",
+                                         "grade_after": lead.grade or "C"})
+            if response.status_code >= 400 or b"is-invalid" in response.content:
+                raise SystemExit(f"{url}: HTTP {response.status_code}")
+            transaction.set_rollback(True)
+
+    return post
+
+
+def bench(*, iterations: int, out: Callable[[str], None], only: str | None = None) -> list[Row]:
+    group = DealerGroup.objects.get(name=BENCH_GROUP)
+    store = Store.objects.filter(group=group).order_by("pk").first()
+    manager = User.objects.filter(store=store, role=Role.MANAGER).first()
+    admin = User.objects.filter(dealer_group=group, role=Role.GROUP_ADMIN).first()
+    consultant = User.objects.filter(store=store, role=Role.CONSULTANT).order_by("pk").first()
+    lead = Lead.objects.filter(assigned_to=consultant, status=Status.ACTIVE).order_by("-pk").first()
+    today = timezone.localdate()
+    year_ago = (today.replace(day=1) - timedelta(days=335)).replace(day=1)
+    clients = {}
+    for role, user in (("manager", manager), ("group admin", admin), ("consultant", consultant)):
+        client = Client(HTTP_HOST="localhost")
+        client.force_login(user)
+        clients[role] = client
+
+    cases = [
+        ("funnel dashboard, one store, last month", "manager", 300, f"/funnel/?store={store.pk}&period=last_month"),
+        ("funnel dashboard, whole group, this month", "group admin", 1000, "/funnel/?store=all&period=this_month"),
+        ("funnel dashboard, whole group, 12 months", "group admin", 1000,
+         f"/funnel/?store=all&period=custom&start={year_ago}&end={today}"),
+        ("workspace /", "consultant", 150, "/"),
+        ("workspace /", "manager", 300, "/"),
+        ("workspace /", "group admin", 1000, "/"),
+        ("reviews", "manager", 300, "/leads/reviews/"),
+        ("reviews", "group admin", 1000, "/leads/reviews/"),
+        ("allocation", "manager", 300, "/leads/allocation/"),
+        ("allocation", "group admin", 1000, f"/leads/allocation/?store={store.pk}"),
+        ("lead list page 1", "consultant", 150, "/leads/"),
+        ("lead list page 1", "manager", 300, "/leads/"),
+        ("lead list page 1", "group admin", 1000, "/leads/"),
+        ("lead list, grade B", "manager", 300, "/leads/?grade=B"),
+        ("GET /api/v1/leads/ page 1", "group admin", 1000, "/api/v1/leads/"),
+        ("stale queue", "manager", 300, "/leads/stale/"),
+        ("stale queue", "group admin", 1000, "/leads/stale/"),
+        ("pool", "manager", 300, "/leads/pool/"),
+        ("pool", "group admin", 1000, "/leads/pool/"),
+    ]
+    rows = []
+    out(f"{'page':<46} {'role':<12} {'p50 ms':>8} {'p95 ms':>8} {'goal':>6} {'queries':>7} {'SQL ms':>8} "
+        f"{'page/SQL':>8}")
+    for page, role, goal, url in cases:
+        if only and only not in page:
+            continue
+        row = _case(page, role, goal, clients[role], _get(clients[role], url), iterations)
+        rows.append(row)
+        out(f"{row.page:<46} {row.role:<12} {row.p50:>8.1f} {row.p95:>8.1f} {row.goal_ms:>6.0f} {row.queries:>7} "
+            f"{row.sql_p50:>8.1f} {row.ratio:>7.2f}x {row.verdict}")
+    if lead is not None and (not only or only in "follow-up"):
+        row = _case("log a follow-up (POST, rolled back)", "consultant", 100, clients["consultant"],
+                    _follow_up_write(clients["consultant"], lead), iterations)
+        rows.append(row)
+        out(f"{row.page:<46} {row.role:<12} {row.p50:>8.1f} {row.p95:>8.1f} {row.goal_ms:>6.0f} {row.queries:>7} "
+            f"{row.sql_p50:>8.1f} {row.ratio:>7.2f}x {row.verdict}")
+    if not only or only in "export":
+        fetch = _get(clients["manager"], "/leads/export.csv")
+        started = time.perf_counter()
+        fetch()
+        seconds = time.perf_counter() - started
+        count = Lead.objects.filter(store=store).count()
+        out(f"{'store CSV export':<46} {'manager':<12} {seconds:>7.2f}s for {count:,} leads (goal < 5 s)")
+    return rows
