@@ -110,6 +110,12 @@ class GradeRule(models.Model):
         return f"{self.grade}: {self.follow_up_days}d / {self.max_dwell_days}d"
 
 
+# The leads that hold their phone in a store (the unique constraint's condition): open ones, and those waiting for
+# or past a defeat verdict (a defeated customer who returns is reactivated by the defeats app, not duplicated). Won
+# and merged leads do not: a buyer who comes back to buy again starts a new lead. Every store+phone look-up carries
+# this condition so PostgreSQL can use the partial unique index.
+PHONE_HOLDERS = Q(status__in=[Status.ACTIVE, Status.DEFEAT_PENDING, Status.DEFEATED])
+
 # Open leads nobody holds: the store's pool and the leads never assigned (the allocation page's "unassigned").
 UNHELD = Q(status=Status.ACTIVE, assigned_to__isnull=True)
 # The store's pool (公海): active leads nobody holds that the reclaim job or a manager put back.
@@ -127,6 +133,10 @@ class LeadQuerySet(ScopedQuerySet):
 
     def not_merged(self):
         return self.exclude(status=Status.MERGED)
+
+    def phone_holders(self):
+        """The leads that hold their phone in the store (PHONE_HOLDERS): look up a store's phone through this."""
+        return self.filter(PHONE_HOLDERS)
 
     def overdue(self, now=None):
         """Active leads whose follow-up date has passed (DOMAIN §3: 逾期未跟进): due before today, local time."""
@@ -233,10 +243,11 @@ class Lead(models.Model):
         verbose_name_plural = _("leads")
         ordering = ["-first_visit_at", "-id"]
         constraints = [
-            # A phone identifies one customer per store; merged leads hand their phone to the survivor.
+            # A phone identifies one customer per store among the leads that hold it (PHONE_HOLDERS): a buyer who
+            # comes back is a new lead (baseclients), merged leads hand their phone to the survivor.
             models.UniqueConstraint(
                 fields=["store", "phone"],
-                condition=~Q(phone="") & ~Q(status="merged"),
+                condition=~Q(phone="") & PHONE_HOLDERS,
                 name="lead_unique_phone_in_store",
             ),
             models.CheckConstraint(condition=Q(grade__in=GRADE_ORDER) | Q(grade__isnull=True), name="lead_grade_valid"),

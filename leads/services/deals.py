@@ -20,8 +20,13 @@ from .flags import clear_flags
 
 @transaction.atomic
 def deal_record(*, actor: User, lead: Lead, price: Decimal, series: VehicleSeries | None = None,
-                ordered_at: date | None = None, delivered_at: date | None = None) -> Deal:
-    """Record the lead's sale (price in CNY, Decimal) and make the lead won: one transaction, whole or nothing."""
+                ordered_at: date | None = None, delivered_at: date | None = None, vin: str = "", plate: str = "",
+                trade_in: bool = False, financed: bool = False) -> Deal:
+    """Record the lead's sale (price in CNY, Decimal) and make the lead won: one transaction, whole or nothing. The
+    buyer becomes (or, buying again, stays) a base client with the vehicle (VIN and plate validated) in the same
+    transaction: ``deal.purchase.client`` (baseclients)."""
+    from baseclients.services import client_from_deal, validate_vehicle_ids
+
     if not isinstance(price, Decimal):
         raise ValidationError({"price": [_("The price must be a decimal amount.")]})
     if price < 0:
@@ -29,11 +34,13 @@ def deal_record(*, actor: User, lead: Lead, price: Decimal, series: VehicleSerie
     ordered_at = ordered_at or timezone.localdate()
     if delivered_at is not None and delivered_at < ordered_at:
         raise ValidationError({"delivered_at": [_("Delivery cannot precede the order.")]})
+    vin, plate = validate_vehicle_ids(vin=vin, plate=plate)
     lead = lock(lead)
     require_can_work(actor, lead)
     require_active(lead)
     deal = Deal.objects.create(lead=lead, series=series or lead.series, price=price, ordered_at=ordered_at,
-                               delivered_at=delivered_at, created_by=actor)
+                               delivered_at=delivered_at, vin=vin, plate=plate, trade_in=trade_in, financed=financed,
+                               created_by=actor)
     lead.status = Status.WON
     lead.next_follow_up_at = None
     lead.last_contact_at = timezone.now()
@@ -41,4 +48,5 @@ def deal_record(*, actor: User, lead: Lead, price: Decimal, series: VehicleSerie
     flags = clear_flags(lead, actor=actor, at=lead.last_contact_at, reason=gettext_noop("Deal recorded"), stale=True,
                         overdue=True, pool=True)
     bump(lead, ["status", "next_follow_up_at", "last_contact_at", *flags], actor=actor)
+    client_from_deal(actor=actor, deal=deal, lead=lead)
     return deal

@@ -140,7 +140,9 @@ def visit_log(
     visit_args = dict(arrived_at=arrived_at, left_at=left_at, steps=steps, companions=companions, note=note)
 
     if phone:
-        existing = Lead.objects.select_for_update().not_merged().filter(store=store, phone=phone).first()
+        # The lead holding this phone in the store (PHONE_HOLDERS: the partial unique index's condition). A won lead
+        # does not hold it: its buyer coming back starts a new lead, linked to their base client below.
+        existing = Lead.objects.select_for_update().phone_holders().filter(store=store, phone=phone).first()
         if existing is not None:
             if not allow_revisit:
                 raise DuplicatePhone(existing.pk)
@@ -173,7 +175,7 @@ def visit_log(
             lead.save()
     except IntegrityError:
         # Another request created this phone's lead between our check and our insert.
-        existing = Lead.objects.not_merged().get(store=store, phone=phone)
+        existing = Lead.objects.phone_holders().get(store=store, phone=phone)
         if not allow_revisit:
             raise DuplicatePhone(existing.pk) from None
         return _revisit(lock(existing), actor, visit_args)
@@ -182,6 +184,12 @@ def visit_log(
                                    changed_by=actor, reason=gettext_noop("Graded at the first visit"))
     AssignmentChange.objects.create(lead=lead, from_user=None, to_user=assignee, changed_at=arrived_at,
                                     changed_by=actor, reason=gettext_noop("First visit"))
+    if phone:
+        # A buyer back to buy again (the phone is a base client's in the group): the new lead is linked to the card,
+        # and its deal will be a repeat purchase.
+        from baseclients.services import link_returning_buyer
+
+        link_returning_buyer(lead)
     visit = _visit_create(lead, actor, is_first=True, **visit_args)
     return VisitResult(lead=lead, visit=visit, is_revisit=False)
 
@@ -228,7 +236,7 @@ def lead_update(*, actor: User, lead: Lead, expected_version: int | None = None,
         changes["phone"] = _phone_or_error(changes["phone"])
         if changes["phone"]:
             holder = (
-                Lead.objects.not_merged().filter(store=lead.store, phone=changes["phone"]).exclude(pk=lead.pk)
+                Lead.objects.phone_holders().filter(store=lead.store, phone=changes["phone"]).exclude(pk=lead.pk)
                 .values_list("pk", flat=True).first()
             )
             if holder:

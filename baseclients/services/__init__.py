@@ -1,0 +1,53 @@
+"""Writes on base clients. Pages, the API, the deal service and the jobs call these; each is one transaction."""
+
+from ._common import StaleVersion, can_work
+from .care import (
+    care_contact_log,
+    care_task_done,
+    care_task_skip,
+    do_not_contact_clear,
+    do_not_contact_set,
+    flag_overdue,
+    materialise,
+)
+from .clients import (
+    client_assign,
+    client_from_deal,
+    client_update,
+    link_returning_buyer,
+    returning_buyer,
+    validate_vehicle_ids,
+    vehicle_add,
+)
+from .referrals import referral_set
+from .scoring import client_score, decide_tier, retier_group, tier_label
+from .settings import criteria_for, criteria_update, ensure_group_defaults, tier_rule_for, tier_rule_update
+
+__all__ = [
+    "StaleVersion",
+    "can_work",
+    "care_contact_log",
+    "care_task_done",
+    "care_task_skip",
+    "client_assign",
+    "client_from_deal",
+    "client_score",
+    "client_update",
+    "criteria_for",
+    "criteria_update",
+    "decide_tier",
+    "do_not_contact_clear",
+    "do_not_contact_set",
+    "ensure_group_defaults",
+    "flag_overdue",
+    "link_returning_buyer",
+    "materialise",
+    "referral_set",
+    "retier_group",
+    "returning_buyer",
+    "tier_label",
+    "tier_rule_for",
+    "tier_rule_update",
+    "validate_vehicle_ids",
+    "vehicle_add",
+]

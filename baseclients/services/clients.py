@@ -1,0 +1,205 @@
+"""The card: made or extended by every deal (in the deal's transaction), edited, reassigned; vehicles; a returning
+buyer's new lead linked to their card."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from dealercrm.models import Role, User
+from leads.models import Deal, Lead
+from leads.phones import phone_normalize
+
+from ..models import BaseClient, CareStatus, CareTask, ClientKind, ClientLead, Purchase, Referral, Vehicle, VehicleUse
+from ..vehicles import plate_normalize, vin_normalize
+from ._common import StaleVersion, bump, lock_client, require_can_work
+from .care import materialise
+from .scoring import refresh
+
+
+def validate_vehicle_ids(*, vin: str | None, plate: str | None, exclude_vehicle: int | None = None) -> tuple[str, str]:
+    """The VIN and plate normalised; a 400 naming the field when one is malformed or the VIN is another vehicle's."""
+    errors = {}
+    try:
+        vin = vin_normalize(vin)
+    except ValidationError as exc:
+        errors["vin"] = exc.messages
+    try:
+        plate = plate_normalize(plate)
+    except ValidationError as exc:
+        errors["plate"] = exc.messages
+    if not errors and vin:
+        taken = Vehicle.objects.filter(vin=vin)
+        if exclude_vehicle:
+            taken = taken.exclude(pk=exclude_vehicle)
+        if taken.exists():
+            errors["vin"] = [_("A vehicle with this VIN is already on a base client's card.")]
+    if errors:
+        raise ValidationError(errors)
+    return vin, plate
+
+
+def _find_or_create_client(lead: Lead, actor: User) -> BaseClient:
+    link = ClientLead.objects.filter(lead=lead).values_list("client_id", flat=True).first()
+    if link:
+        return lock_client(link)
+    group_id = lead.store.group_id
+    if lead.phone:
+        existing = BaseClient.objects.filter(group_id=group_id, phone=lead.phone).values_list("pk", flat=True).first()
+        if existing:
+            return lock_client(existing)
+    owner = lead.assigned_to or (actor if actor.role == Role.CONSULTANT else None)
+    client = BaseClient(group_id=group_id, store=lead.store, assigned_to=owner, name=lead.name, phone=lead.phone,
+                        region=lead.district, industry=lead.industry)
+    try:
+        with transaction.atomic():
+            client.save()
+    except IntegrityError:
+        # Another deal made this phone's card between our look-up and our insert: extend that one.
+        return lock_client(BaseClient.objects.get(group_id=group_id, phone=lead.phone).pk)
+    return lock_client(client.pk)
+
+
+def client_from_deal(*, actor: User, deal: Deal, lead: Lead) -> BaseClient:
+    """Make or extend the buyer's base client for ``deal`` (call inside the deal's transaction, after the deal row is
+    written): the card of the lead's link or of the phone in the group, or a new one; a purchase (a repeat purchase
+    when the card had one already; a referral deal when the lead names a referrer, credited to the referrer); the
+    vehicle from the deal; facts, tier and care plan refreshed. The deal's VIN and plate are validated by the deal
+    service first (validate_vehicle_ids)."""
+    client = _find_or_create_client(lead, actor)
+    referral = Referral.objects.filter(lead=lead).first()
+    is_repeat = client.purchases > 0
+    Purchase.objects.create(client=client, deal=deal, store_id=lead.store_id, at=deal.ordered_at, is_repeat=is_repeat,
+                            referral=referral)
+    ClientLead.objects.get_or_create(lead=lead, defaults={"client": client})
+    Vehicle.objects.create(client=client, deal=deal, series=deal.series, vin=deal.vin, plate=deal.plate,
+                           ordered_at=deal.ordered_at, delivered_at=deal.delivered_at,
+                           registered_at=deal.delivered_at, insurance_renewal_at=deal.delivered_at)
+    client.purchases += 1
+    fields = ["purchases"]
+    if not is_repeat and deal.delivered_at:
+        client.care_anchor = deal.delivered_at
+        fields.append("care_anchor")
+    client.save(update_fields=fields)
+    refresh(client, actor=actor)
+    materialise(client_ids=[client.pk])
+    if referral is not None and referral.referrer_client_id:
+        referrer = lock_client(referral.referrer_client_id)
+        referrer.referral_deals += 1
+        referrer.save(update_fields=["referral_deals"])
+        refresh(referrer, actor=actor)
+    return client
+
+
+def link_returning_buyer(lead: Lead) -> ClientLead | None:
+    """A new lead whose phone is a base client's in the lead's group (a buyer back to buy again): link it to the
+    card, so its deal is a repeat purchase. Called by the visit service in the lead's transaction."""
+    if not lead.phone:
+        return None
+    client_id = (BaseClient.objects.filter(group_id=lead.store.group_id, phone=lead.phone)
+                 .values_list("pk", flat=True).first())
+    if client_id is None:
+        return None
+    link, _created = ClientLead.objects.get_or_create(lead=lead, defaults={"client_id": client_id})
+    return link
+
+
+def returning_buyer(*, store, phone: str) -> BaseClient | None:
+    """The base client of ``store``'s group with this (raw) phone, or None: the visit form's hint."""
+    try:
+        phone = phone_normalize(phone)
+    except ValidationError:
+        return None
+    if not phone:
+        return None
+    return BaseClient.objects.filter(group_id=store.group_id, phone=phone).first()
+
+
+CARD_FIELDS = ("name", "phone", "kind", "region", "industry", "fleet_size", "birthday", "address")
+
+
+@transaction.atomic
+def client_update(*, actor: User, client: BaseClient, expected_version: int | None = None, **changes) -> BaseClient:
+    """Edit the card. A fleet-size change re-scores the automatic criterion and may move the tier; a birthday change
+    re-plans the greetings."""
+    unknown = set(changes) - set(CARD_FIELDS)
+    if unknown:
+        raise ValidationError({f: [_("This field cannot be changed here.")] for f in unknown})
+    client = lock_client(client, expected_version)
+    require_can_work(actor, client)
+    errors = {}
+    if "phone" in changes:
+        try:
+            changes["phone"] = phone_normalize(changes["phone"])
+        except ValidationError as exc:
+            errors["phone"] = exc.messages
+        else:
+            if changes["phone"] and BaseClient.objects.filter(group_id=client.group_id, phone=changes["phone"]).exclude(
+                    pk=client.pk).exists():
+                errors["phone"] = [_("Another base client of the group has this phone.")]
+    if "name" in changes and not (changes["name"] or "").strip():
+        errors["name"] = [_("This field may not be blank.")]
+    if "kind" in changes and changes["kind"] not in ClientKind.values:
+        errors["kind"] = [_("Choose person or company.")]
+    if "fleet_size" in changes and (not isinstance(changes["fleet_size"], int) or changes["fleet_size"] < 0):
+        errors["fleet_size"] = [_("Ensure this value is greater than or equal to 0.")]
+    if "birthday" in changes and changes["birthday"] and changes["birthday"] > timezone.localdate():
+        errors["birthday"] = [_("A birthday cannot be in the future.")]
+    if errors:
+        raise ValidationError(errors)
+    changed = [f for f, v in changes.items() if getattr(client, f) != v]
+    for f in changed:
+        setattr(client, f, changes[f])
+    if changed:
+        bump(client, changed)
+    if "fleet_size" in changed:
+        refresh(client, actor=actor)
+    if "birthday" in changed:
+        CareTask.objects.filter(client=client, kind="birthday", status=CareStatus.PENDING).delete()
+        materialise(client_ids=[client.pk])
+    return client
+
+
+@transaction.atomic
+def client_assign(*, actor: User, client: BaseClient, to_user: User) -> BaseClient:
+    """Reassign the card (and its pending care tasks) to a consultant of the client's store. Managers only."""
+    from leads.services._common import require_manager, validate_assignee
+
+    client = lock_client(client)
+    require_manager(actor, client.store)
+    validate_assignee(client.store, to_user)
+    if client.assigned_to_id != to_user.pk:
+        client.assigned_to = to_user
+        bump(client, ["assigned_to"])
+        CareTask.objects.filter(client=client, status=CareStatus.PENDING).update(assigned_to=to_user)
+    return client
+
+
+@transaction.atomic
+def vehicle_add(*, actor: User, client: BaseClient, vin: str = "", plate: str = "", series=None,
+                use: str = VehicleUse.PRIVATE, colour: str = "", ordered_at: date | None = None,
+                delivered_at: date | None = None, registered_at: date | None = None,
+                insurance_renewal_at: date | None = None, mileage_km: int | None = None) -> Vehicle:
+    """A vehicle the client owns that was not sold through a deal here (or added by hand)."""
+    client = lock_client(client)
+    require_can_work(actor, client)
+    vin, plate = validate_vehicle_ids(vin=vin, plate=plate)
+    if use not in VehicleUse.values:
+        raise ValidationError({"use": [_("Choose private or commercial.")]})
+    if ordered_at and delivered_at and delivered_at < ordered_at:
+        raise ValidationError({"delivered_at": [_("Delivery cannot precede the order.")]})
+    vehicle = Vehicle.objects.create(client=client, vin=vin, plate=plate, series=series, use=use, colour=colour,
+                                     ordered_at=ordered_at, delivered_at=delivered_at, registered_at=registered_at,
+                                     insurance_renewal_at=insurance_renewal_at, mileage_km=mileage_km)
+    BaseClient.objects.filter(pk=client.pk).update(version=F("version") + 1)
+    materialise(client_ids=[client.pk])
+    return vehicle
+
+
+__all__ = ["StaleVersion", "client_assign", "client_from_deal", "client_update", "link_returning_buyer",
+           "returning_buyer", "validate_vehicle_ids", "vehicle_add"]

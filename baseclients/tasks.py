@@ -1,0 +1,41 @@
+"""Celery tasks for the base-client jobs: thin wrappers over ``baseclients.services.jobs``. Task arguments are ids,
+never phones or VINs."""
+
+from celery import shared_task
+from django.db import InterfaceError, OperationalError
+
+from dealercrm.jobs import job_summary
+
+from .services import jobs
+
+RETRYING = {
+    "bind": True,
+    "acks_late": True,
+    "autoretry_for": (OperationalError, InterfaceError),
+    "retry_backoff": True,
+    "max_retries": 3,
+}
+
+
+@shared_task(**RETRYING)
+def plan_care_tasks(self) -> dict:
+    """Plan care tasks a window ahead (idempotent)."""
+    return job_summary(jobs.care_plan(task_id=self.request.id or ""))
+
+
+@shared_task(**RETRYING)
+def flag_overdue_care_tasks(self) -> dict:
+    """Flag care tasks past their due day."""
+    return job_summary(jobs.care_flag_overdue(task_id=self.request.id or ""))
+
+
+@shared_task(**RETRYING)
+def retier_group(self, group_id: int) -> dict:
+    """Re-tier a group's clients after its tier rule or criteria changed."""
+    return job_summary(jobs.retier(group_id=group_id, task_id=self.request.id or ""))
+
+
+@shared_task(**RETRYING)
+def send_care_digests(self) -> dict:
+    """Tell each consultant their care tasks due today and overdue."""
+    return job_summary(jobs.care_digests(task_id=self.request.id or ""))
