@@ -17,6 +17,23 @@ def _day_start(value) -> datetime:
     return timezone.make_aware(datetime.combine(value, time.min))
 
 
+class LeadOrdering(django_filters.OrderingFilter):
+    """The sort menu in the page's language: django-filter builds "<field> (descending)" from its own catalogue,
+    which has no zh-hans, and labels fields by their code names ("Next follow up")."""
+
+    def build_choices(self, fields, labels):
+        return [
+            ("-first_visit", _("Newest first visit first")),
+            ("first_visit", _("Oldest first visit first")),
+            ("next_follow_up", _("Next follow-up: soonest first")),
+            ("-next_follow_up", _("Next follow-up: latest first")),
+            ("grade", _("Grade: A to E")),
+            ("-grade", _("Grade: E to A")),
+            ("name", _("Name: A to Z")),
+            ("-name", _("Name: Z to A")),
+        ]
+
+
 class LeadFilterSet(django_filters.FilterSet):
     q = django_filters.CharFilter(method="filter_q", label=_("Name or phone"))
     grade = django_filters.MultipleChoiceFilter(choices=Grade.choices, label=_("Grade"))
@@ -38,7 +55,7 @@ class LeadFilterSet(django_filters.FilterSet):
     stale = django_filters.BooleanFilter(method="filter_stale", label=_("Stale"))
     first_visit_after = django_filters.DateFilter(method="filter_first_visit_after", label=_("First visit from"))
     first_visit_before = django_filters.DateFilter(method="filter_first_visit_before", label=_("First visit to"))
-    ordering = django_filters.OrderingFilter(
+    ordering = LeadOrdering(
         fields=(("first_visit_at", "first_visit"), ("next_follow_up_at", "next_follow_up"), ("grade", "grade"),
                 ("name", "name")),
         label=_("Order by"),

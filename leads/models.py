@@ -4,7 +4,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
-from django.core.validators import MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
@@ -122,6 +122,35 @@ UNHELD = Q(status=Status.ACTIVE, assigned_to__isnull=True)
 IN_POOL = UNHELD & Q(pooled_at__isnull=False)
 # Leads still marked pooled that someone holds again or that closed: the reclaim job clears their mark first.
 LEFT_POOL = Q(pooled_at__isnull=False) & (~Q(status=Status.ACTIVE) | Q(assigned_to__isnull=False))
+
+
+class FollowUpPolicy(models.Model):
+    """Per dealer group: how soon a new customer is called back. The first follow-up falls due
+    ``first_follow_up_hours`` after the first visit (at a working hour), then the grade's cadence applies. A group
+    without a row uses the defaults (leads.rules)."""
+
+    scope = Scope(group="group", store="group__stores")
+
+    group = models.OneToOneField(
+        "dealercrm.DealerGroup", on_delete=models.CASCADE, related_name="follow_up_policy",
+        verbose_name=_("dealer group"),
+    )
+    first_follow_up_hours = models.PositiveSmallIntegerField(
+        _("first follow-up within (hours)"), default=24, validators=[MinValueValidator(1), MaxValueValidator(168)],
+    )
+    workday_start_hour = models.PositiveSmallIntegerField(
+        _("working day starts (hour)"), default=9, validators=[MaxValueValidator(23)])
+    workday_end_hour = models.PositiveSmallIntegerField(
+        _("working day ends (hour)"), default=21, validators=[MinValueValidator(1), MaxValueValidator(24)])
+
+    objects = ScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("follow-up policy")
+        verbose_name_plural = _("follow-up policies")
+
+    def __str__(self):
+        return f"{self.first_follow_up_hours} h"
 
 
 class LeadQuerySet(ScopedQuerySet):

@@ -1,8 +1,9 @@
 """The grade ladder's default rules (DOMAIN §3) and pure date arithmetic on them. No ORM here."""
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 
+from django.utils import timezone
 from django.utils.translation import gettext_noop
 
 
@@ -33,3 +34,25 @@ def next_follow_up_due(after: datetime, follow_up_days: int) -> datetime:
 def dwell_deadline(grade_since: datetime, max_dwell_days: int) -> datetime:
     """The moment a lead that has held its grade since ``grade_since`` becomes stale."""
     return grade_since + timedelta(days=max_dwell_days)
+
+
+# The first follow-up (per dealer group, leads.models.FollowUpPolicy): dealers call a new customer back within a day
+# of the first visit, whatever the grade's cadence (14 days for C), at a working hour.
+FIRST_FOLLOW_UP_HOURS = 24
+WORKDAY_START_HOUR = 9
+WORKDAY_END_HOUR = 21
+
+
+def first_follow_up_due(arrived_at: datetime, *, hours: int = FIRST_FOLLOW_UP_HOURS,
+                        workday_start: int = WORKDAY_START_HOUR, workday_end: int = WORKDAY_END_HOUR) -> datetime:
+    """When a new customer's first follow-up falls due: ``hours`` after the visit, moved to the next working hour
+    (local time) when that moment falls outside [workday_start, workday_end). Never later than the next working
+    morning after the deadline: 24 h after a 20:30 visit (20:30 the next day) stays; 24 h after a 22:00 visit moves
+    to 09:00 the day after."""
+    due = timezone.localtime(arrived_at + timedelta(hours=hours))
+    opens = due.replace(hour=workday_start, minute=0, second=0, microsecond=0)
+    if due.time() < time(workday_start):
+        return opens
+    if due.time() >= time(workday_end):
+        return opens + timedelta(days=1)
+    return due

@@ -8,7 +8,7 @@ from django.utils.translation import gettext as _
 
 from dealercrm.models import DealerGroup, Role, User
 
-from ..models import GRADE_ORDER, GradeRule
+from ..models import GRADE_ORDER, FollowUpPolicy, GradeRule
 from ._common import grade_rules_for
 
 
@@ -55,3 +55,25 @@ def group_reclaim_update(*, actor: User, group: DealerGroup, reclaim_after_days:
     group.reclaim_after_days = reclaim_after_days
     group.save(update_fields=["reclaim_after_days"])
     return group
+
+
+@transaction.atomic
+def follow_up_policy_update(*, actor: User, group: DealerGroup, first_follow_up_hours: int,
+                            workday_start_hour: int = 9, workday_end_hour: int = 21) -> FollowUpPolicy:
+    """Set how soon the group's new customers are called back: within ``first_follow_up_hours`` (1 to 168) of the
+    first visit, moved into the working day [start, end). Group admins of the group (and superusers) only."""
+    if not (actor.is_superuser or (actor.role == Role.GROUP_ADMIN and actor.dealer_group_id == group.pk)):
+        raise PermissionDenied(_("Only the group admin sets the grade rules."))
+    errors = {}
+    if not isinstance(first_follow_up_hours, int) or not 1 <= first_follow_up_hours <= 168:
+        errors["first_follow_up_hours"] = [_("Enter a whole number of hours from 1 to 168.")]
+    if not (isinstance(workday_start_hour, int) and isinstance(workday_end_hour, int)
+            and 0 <= workday_start_hour < workday_end_hour <= 24):
+        errors["workday_end_hour"] = [_("The working day must end after it starts (hours 0 to 24).")]
+    if errors:
+        raise ValidationError(errors)
+    policy, _created = FollowUpPolicy.objects.select_for_update().get_or_create(group=group)
+    policy.first_follow_up_hours = first_follow_up_hours
+    policy.workday_start_hour, policy.workday_end_hour = workday_start_hour, workday_end_hour
+    policy.save()
+    return policy

@@ -14,9 +14,19 @@ from django.utils.translation import gettext_noop
 
 from dealercrm.models import Role, Store, User, VehicleSeries
 
-from ..models import GRADE_ORDER, AssignmentChange, Channel, GradeChange, Lead, Source, Visit, VisitStep
+from ..models import (
+    GRADE_ORDER,
+    AssignmentChange,
+    Channel,
+    FollowUpPolicy,
+    GradeChange,
+    Lead,
+    Source,
+    Visit,
+    VisitStep,
+)
 from ..phones import phone_normalize
-from ..rules import UNGRADED_FOLLOW_UP_DAYS, next_follow_up_due
+from ..rules import UNGRADED_FOLLOW_UP_DAYS, first_follow_up_due, next_follow_up_due
 from ._common import (
     DuplicatePhone,
     bump,
@@ -35,6 +45,15 @@ class VisitResult:
     lead: Lead
     visit: Visit
     is_revisit: bool
+
+
+def first_follow_up_for(group_id: int, arrived_at):
+    """When a new customer's first follow-up falls due under the group's FollowUpPolicy (defaults without one)."""
+    policy = FollowUpPolicy.objects.filter(group_id=group_id).first()
+    if policy is None:
+        return first_follow_up_due(arrived_at)
+    return first_follow_up_due(arrived_at, hours=policy.first_follow_up_hours,
+                               workday_start=policy.workday_start_hour, workday_end=policy.workday_end_hour)
 
 
 def interval_days(group_id: int, grade: str | None) -> int:
@@ -166,7 +185,8 @@ def visit_log(
         first_visit_at=arrived_at,
         last_contact_at=arrived_at,
         # An anonymous walk-in cannot be called back: nothing falls due until a phone is added.
-        next_follow_up_at=next_follow_up_due(arrived_at, interval_days(store.group_id, grade)) if phone else None,
+        # A new customer is called back within the group's first follow-up window, then the grade's cadence applies.
+        next_follow_up_at=first_follow_up_for(store.group_id, arrived_at) if phone else None,
         created_by=actor,
     )
     lead._history_user = actor
@@ -251,7 +271,9 @@ def lead_update(*, actor: User, lead: Lead, expected_version: int | None = None,
     changed = [field for field, value in changes.items() if getattr(lead, field) != value]
     if "phone" in changed and changes["phone"] and not lead.phone and lead.next_follow_up_at is None and lead.is_active:
         # The first contact number of an anonymous walk-in: the follow-up clock starts now.
-        lead.next_follow_up_at = next_follow_up_due(timezone.now(), interval_days(lead.store.group_id, lead.grade))
+        lead.next_follow_up_at = (first_follow_up_for(lead.store.group_id, timezone.now())
+                                  if lead.first_follow_up_at is None else
+                                  next_follow_up_due(timezone.now(), interval_days(lead.store.group_id, lead.grade)))
         changed.append("next_follow_up_at")
     for field in changed:
         if field != "next_follow_up_at":

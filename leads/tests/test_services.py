@@ -34,8 +34,12 @@ def test_a_first_visit_creates_a_lead_with_its_history(org):
     assert result.visit.is_first and result.visit.test_drive and result.visit.quote and not result.visit.trade_in
     assert list(lead.grade_changes.values_list("from_grade", "to_grade")) == [(None, "C")]
     assert list(lead.assignment_changes.values_list("from_user", "to_user")) == [(None, org.consultant.pk)]
-    # C's default interval is 14 days.
-    assert lead.next_follow_up_at == lead.first_visit_at + timedelta(days=14)
+    # A new customer is called back within the group's first follow-up window (24 h, at a working hour), not after
+    # C's 14-day interval (issue 14, item 9; leads/tests/test_first_follow_up.py).
+    from leads.rules import first_follow_up_due
+
+    assert lead.next_follow_up_at == first_follow_up_due(lead.first_visit_at)
+    assert lead.next_follow_up_at <= lead.first_visit_at + timedelta(days=1, hours=12)
 
 
 def test_an_anonymous_walk_in_is_still_a_lead(org):

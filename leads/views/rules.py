@@ -13,7 +13,9 @@ from dealercrm.models import DealerGroup, Role
 
 from .. import services
 from ..models import GRADE_ORDER
-from ..services.rules import group_reclaim_update
+from ..models import FollowUpPolicy
+from ..rules import FIRST_FOLLOW_UP_HOURS, WORKDAY_END_HOUR, WORKDAY_START_HOUR
+from ..services.rules import follow_up_policy_update, group_reclaim_update
 
 
 class GradeRuleForm(forms.Form):
@@ -28,6 +30,17 @@ class ReclaimForm(forms.Form):
         help_text=gettext_lazy("A lead whose follow-up is this many days late leaves its consultant for the store's "
                                "pool, where any consultant of the store can claim it."),
     )
+
+
+class FirstFollowUpForm(forms.Form):
+    first_follow_up_hours = forms.IntegerField(
+        label=gettext_lazy("First follow-up within (hours of the first visit)"), min_value=1, max_value=168,
+        help_text=gettext_lazy("A new customer with a phone is due for a call back this soon (at a working hour); "
+                               "after that first follow-up, the grade's interval applies."),
+    )
+    workday_start_hour = forms.IntegerField(label=gettext_lazy("Working day starts (hour)"), min_value=0,
+                                            max_value=23)
+    workday_end_hour = forms.IntegerField(label=gettext_lazy("Working day ends (hour)"), min_value=1, max_value=24)
 
 
 @login_required
@@ -53,9 +66,24 @@ def grade_rules(request):
         else:
             messages.success(request, _("Pool setting saved."))
             return redirect("leads:grade_rules")
+    policy = FollowUpPolicy.objects.filter(group=group).first()
+    first_post = request.method == "POST" and "first_follow_up_hours" in request.POST
+    first_form = FirstFollowUpForm(request.POST if first_post else None, initial={
+        "first_follow_up_hours": policy.first_follow_up_hours if policy else FIRST_FOLLOW_UP_HOURS,
+        "workday_start_hour": policy.workday_start_hour if policy else WORKDAY_START_HOUR,
+        "workday_end_hour": policy.workday_end_hour if policy else WORKDAY_END_HOUR,
+    })
+    if first_post and first_form.is_valid():
+        try:
+            follow_up_policy_update(actor=user, group=group, **first_form.cleaned_data)
+        except ValidationError as exc:
+            add_service_errors(first_form, exc)
+        else:
+            messages.success(request, _("First follow-up rule saved."))
+            return redirect("leads:grade_rules")
     current = services.grade_rules_for(group.pk)
     grades = list(reversed(GRADE_ORDER))
-    rules_post = request.POST if request.method == "POST" and not reclaim_post else None
+    rules_post = request.POST if request.method == "POST" and not reclaim_post and not first_post else None
     forms_by_grade = {
         g: GradeRuleForm(
             rules_post,
@@ -80,4 +108,5 @@ def grade_rules(request):
             messages.success(request, _("Grade rules saved."))
             return redirect("leads:grade_rules")
     return render(request, "leads/grade_rules.html",
-                  {"group": group, "rows": list(forms_by_grade.items()), "reclaim_form": reclaim_form})
+                  {"group": group, "rows": list(forms_by_grade.items()), "reclaim_form": reclaim_form,
+                   "first_form": first_form})
