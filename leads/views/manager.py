@@ -3,7 +3,7 @@ duplicate customers. Managers and group admins only: anyone else gets a 403 on e
 user's scope is a 404. Writes go through leads.services; reads through leads.selectors and ``visible_to``."""
 
 from functools import wraps
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -11,9 +11,11 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, F, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
-from django.http import Http404
+from django.db import transaction
+from django.http import Http404, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
@@ -361,26 +363,81 @@ def lead_assign(request, pk):
 # --- follow-up review (control point 5) ---------------------------------------------------------------------------
 
 
-@manager_required
-def review_queue(request):
-    """Follow-ups waiting for review, oldest first, a page of cards at a time; filter by consultant (and store)."""
-    filters = ReviewFilterForm(request.GET or None, actor=request.user)
-    queue = selectors.review_queue(user=request.user).select_related("lead__store", "lead__assigned_to")
+def _review_queue(user, params) -> tuple[ReviewFilterForm, object, bool]:
+    """The review queue narrowed by the page's filters (consultant, store) and ordered by ``order`` (oldest first,
+    or newest first): the queue page, the bulk approval and the count an htmx review sends back share it."""
+    filter_params = {k: v for k, v in params.items() if k in ("consultant", "store") and v}
+    filters = ReviewFilterForm(filter_params or None, actor=user)
+    queue = selectors.review_queue(user=user).select_related("lead__store", "lead__assigned_to")
     if filters.is_bound and filters.is_valid():
         if filters.cleaned_data.get("consultant"):
             queue = queue.filter(created_by=filters.cleaned_data["consultant"])
         if filters.cleaned_data.get("store"):
             queue = queue.filter(lead__store=filters.cleaned_data["store"])
+    newest = params.get("order") == "newest"
+    if newest:
+        queue = queue.order_by("-occurred_at", "-pk")
+    return filters, queue, newest
+
+
+@manager_required
+def review_queue(request):
+    """Follow-ups waiting for review, oldest first (or newest first), a page of cards at a time; filter by
+    consultant (and store). POST approves the ticked cards (or every card of the page) in one transaction."""
+    if request.method == "POST":
+        return _bulk_approve(request)
+    filters, queue, newest = _review_queue(request.user, request.GET)
     page = Paginator(queue, REVIEWS_PER_PAGE).get_page(request.GET.get("page"))
     for follow_up in page:
         follow_up.review_form = ReviewForm(auto_id=f"id_review{follow_up.pk}_%s")
     query = request.GET.copy()
     query.pop("page", None)
-    context = {"filters": filters, "page": page, "query": query.urlencode(),
+    order_query = request.GET.copy()
+    order_query.pop("page", None)
+    order_query.pop("order", None)
+    oldest = queue.order_by("occurred_at", "pk").first() if page.object_list else None
+    context = {"filters": filters, "page": page, "query": query.urlencode(), "newest": newest,
+               "order_query": order_query.urlencode(),
+               "oldest": oldest, "oldest_days": (timezone.localdate() - timezone.localdate(oldest.occurred_at)).days
+               if oldest else None,
                "many_stores": request.user.is_superuser or request.user.role == Role.GROUP_ADMIN}
-    if not query:
+    if not any(k in query for k in ("consultant", "store")):
         context["pending_reviews"] = page.paginator.count  # unfiltered: the tab badge is this count, no 2nd query
     return _page(request, "leads/manager/reviews.html", context)
+
+
+BULK_MAX = 200
+
+
+def _bulk_approve(request):
+    """Approve the follow-ups ticked on the page (``ids``): each through the review service, all in one transaction
+    (one refused, none approved). Only pending follow-ups the manager may review; others are a 404."""
+    raw = request.POST.getlist("ids")
+    try:
+        ids = sorted({int(i) for i in raw})
+    except ValueError:
+        raise Http404 from None
+    back = _safe_next(request, reverse("leads:reviews"))
+    if not ids:
+        messages.warning(request, _("Tick the follow-ups to approve first."))
+        return redirect(back)
+    if len(ids) > BULK_MAX:
+        messages.error(request, _("Approve at most %(n)s follow-ups at a time.") % {"n": BULK_MAX})
+        return redirect(back)
+    follow_ups = list(selectors.review_queue(user=request.user).filter(pk__in=ids))
+    if len(follow_ups) != len(ids):
+        raise Http404
+    try:
+        with transaction.atomic():
+            for follow_up in follow_ups:
+                services.follow_up_review(actor=request.user, follow_up=follow_up, approve=True)
+    except (ValidationError, PermissionDenied) as exc:
+        messages.error(request, _("Nothing was approved: %(error)s") % {
+            "error": "; ".join(getattr(exc, "messages", [str(exc)]))})
+        return redirect(back)
+    messages.success(request, ngettext("%(n)s follow-up approved.", "%(n)s follow-ups approved.", len(ids))
+                     % {"n": len(ids)})
+    return redirect(back)
 
 
 @manager_required
@@ -404,8 +461,14 @@ def review(request, pk):
                 messages.success(request, text % {"lead": follow_up.lead.name})
                 return redirect(_safe_next(request, reverse("leads:reviews")))
     follow_up.review_form = form
+    next_url = _safe_next(request, reverse("leads:reviews"))
     context = {"fu": follow_up, "many_stores": request.user.is_superuser or request.user.role == Role.GROUP_ADMIN,
-               "next": _safe_next(request, reverse("leads:reviews"))}
+               "next": next_url}
+    if request.htmx and request.method == "POST":
+        # The queue's count drops as the manager reviews: the count of the queue the card came from (its filters
+        # ride in ``next``), swapped out of band.
+        _filters, queue, _newest = _review_queue(request.user, QueryDict(urlsplit(next_url).query))
+        context["pending_count"] = queue.count()
     if request.htmx:
         return render(request, "leads/manager/partials/_review_card.html", context)
     return _page(request, "leads/manager/review.html", context)
