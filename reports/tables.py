@@ -76,11 +76,11 @@ def cell_text(value, kind: str) -> str:
     if value is None or value == "":
         return "—"
     if kind == "pct":
-        return number_format(float(value) * 100, decimal_pos=1, use_l10n=True) + "%"
+        return number_format(round(float(value) * 100, 1), decimal_pos=1, use_l10n=True) + "%"
     if kind == "cny":
-        return "¥" + number_format(Decimal(value), decimal_pos=2, use_l10n=True, force_grouping=True)
+        return "¥" + number_format(Decimal(value).quantize(Decimal("0.01")), decimal_pos=2, use_l10n=True, force_grouping=True)
     if kind == "num":
-        return number_format(value, decimal_pos=2, use_l10n=True)
+        return number_format(round(float(value), 2), decimal_pos=2, use_l10n=True)
     if kind == "int":
         return number_format(value, decimal_pos=0, use_l10n=True, force_grouping=True)
     return str(value)
