@@ -58,6 +58,11 @@ def notify_many(drafts: Iterable[Draft]) -> int:
     return len(rows)
 
 
+# Kinds other apps add without a migration of this app: kind -> function(params) -> text in the active language.
+# Apps register theirs in AppConfig.ready() (e.g. defeats/apps.py).
+EXTRA_TEXTS: dict = {}
+
+
 def notification_text(notification: Notification) -> str:
     """The notification's text in the active language, from its kind and params."""
     p = notification.params or {}
@@ -90,6 +95,8 @@ def notification_text(notification: Notification) -> str:
             "%(count)s overdue leads went back to the store's pool.",
             count,
         ) % {"count": count}
+    if kind in EXTRA_TEXTS:
+        return EXTRA_TEXTS[kind](p)
     return str(notification.get_kind_display())
 
 

@@ -19,6 +19,7 @@ urlpatterns = [
     path("help/", views.help_page, name="help"),
     path("help/<slug:name>/", views.help_page, name="help_page"),
     path("funnel/", include("funnel.urls")),
+    path("defeats/", include("defeats.urls")),
     path("reports/", include("reports.urls")),
     path("accounts/login/", views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

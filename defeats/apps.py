@@ -2,6 +2,41 @@ from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
 
 
+def _texts():
+    from django.utils.translation import gettext, ngettext
+
+    def rejected(p):
+        return gettext("False defeat: %(name)s is back with you, a follow-up is due within %(days)s days. "
+                       "Manager's comment: %(comment)s") % {
+            "name": p.get("name", ""), "days": p.get("days", ""), "comment": p.get("comment", "")}
+
+    def confirmed(p):
+        return gettext("The defeat of %(name)s was confirmed: %(comment)s") % {
+            "name": p.get("name", ""), "comment": p.get("comment", "")}
+
+    def pool(p):
+        return gettext("%(name)s joined your competitor-customer pool.") % {"name": p.get("name", "")}
+
+    def pending(p):
+        count = p.get("count", 0)
+        return ngettext("%(count)s defeat application has waited more than %(days)s days for your verdict.",
+                        "%(count)s defeat applications have waited more than %(days)s days for your verdict.",
+                        count) % {"count": count, "days": p.get("days", "")}
+
+    def nurture(p):
+        count = p.get("count", 0)
+        return ngettext("%(count)s competitor-pool customer is due for a nurture contact.",
+                        "%(count)s competitor-pool customers are due for a nurture contact.", count) % {"count": count}
+
+    return {"defeat_rejected": rejected, "defeat_confirmed": confirmed, "defeat_pool": pool,
+            "defeat_pending": pending, "defeat_nurture": nurture}
+
+
 class DefeatsConfig(AppConfig):
     name = "defeats"
     verbose_name = _("Defeats")
+
+    def ready(self):
+        from dealercrm.notifications import EXTRA_TEXTS
+
+        EXTRA_TEXTS.update(_texts())

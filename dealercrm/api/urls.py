@@ -3,6 +3,8 @@
 from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
+from defeats.api.views import ApplicationViewSet, PoolViewSet, ReasonViewSet, TalkTrackViewSet
+from defeats.api.views import MetricsView as DefeatMetricsView
 from funnel.api.views import MarketEstimateViewSet, TargetViewSet
 from leads.api.views import FollowUpViewSet, LeadViewSet
 from reports.api.imports import ImportViewSet
@@ -21,11 +23,16 @@ router.register("funnel/targets", TargetViewSet, basename="funnel-target")
 router.register("funnel/market-estimates", MarketEstimateViewSet, basename="funnel-market-estimate")
 router.register("notifications", NotificationViewSet, basename="notification")
 router.register("job-runs", JobRunViewSet, basename="job-run")
+router.register("defeats/reasons", ReasonViewSet, basename="defeat-reason")
+router.register("defeats/talk-tracks", TalkTrackViewSet, basename="defeat-talk-track")
+router.register("defeats/applications", ApplicationViewSet, basename="defeat-application")
+router.register("defeats/pool", PoolViewSet, basename="defeat-pool")
 router.register("imports", ImportViewSet, basename="import")
 
 urlpatterns = [
     path("auth/token/", views.TokenView.as_view(), name="auth-token"),
     path("funnel/", include("funnel.api.urls")),
+    path("defeats/metrics/", DefeatMetricsView.as_view(), name="defeat-metrics"),
     path("reports/", include("reports.api.urls")),
     path("", include(router.urls)),
 ]

@@ -1,0 +1,55 @@
+"""List filters of the defeats API (and the lead list's "application pending" is ``status=defeat_pending`` there)."""
+
+import django_filters
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from .models import Application, ApplicationStatus, Kind, PoolEntry, PoolStatus
+
+
+class ApplicationFilterSet(django_filters.FilterSet):
+    status = django_filters.ChoiceFilter(choices=ApplicationStatus.choices, label=_("Status"))
+    kind = django_filters.ChoiceFilter(choices=Kind.choices, label=_("Kind"))
+    store = django_filters.NumberFilter(field_name="store_id", label=_("Store"))
+    consultant = django_filters.NumberFilter(field_name="consultant_id", label=_("Consultant"))
+    lead = django_filters.NumberFilter(field_name="lead_id", label=_("Lead"))
+    reason = django_filters.CharFilter(method="filter_reason", label=_("Reason code"))
+    competitor_brand = django_filters.NumberFilter(field_name="competitor_brand_id", label=_("Competitor brand"))
+    applied_after = django_filters.DateFilter(field_name="applied_at", lookup_expr="date__gte", label=_("Filed from"))
+    applied_before = django_filters.DateFilter(field_name="applied_at", lookup_expr="date__lte", label=_("Filed until"))
+    ordering = django_filters.OrderingFilter(fields=(("applied_at", "applied_at"), ("decided_at", "decided_at")))
+
+    class Meta:
+        model = Application
+        fields = ["status", "kind", "store", "consultant", "lead", "reason", "competitor_brand"]
+
+    def filter_reason(self, queryset, name, value):
+        return queryset.filter(reasons__code=value).distinct()
+
+    def filter_queryset(self, queryset):
+        queryset = super().filter_queryset(queryset)
+        if not queryset.query.order_by:
+            queryset = queryset.order_by("-applied_at", "-pk")
+        return queryset
+
+
+class PoolFilterSet(django_filters.FilterSet):
+    store = django_filters.NumberFilter(field_name="store_id", label=_("Store"))
+    competitor_brand = django_filters.NumberFilter(field_name="competitor_brand_id", label=_("Competitor brand"))
+    competitor_series = django_filters.NumberFilter(field_name="competitor_series_id", label=_("Competitor series"))
+    status = django_filters.ChoiceFilter(choices=PoolStatus.choices, label=_("Status"))
+    due = django_filters.BooleanFilter(method="filter_due", label=_("A contact is due"))
+
+    class Meta:
+        model = PoolEntry
+        fields = ["store", "competitor_brand", "competitor_series", "status"]
+
+    def filter_due(self, queryset, name, value):
+        now = timezone.now()
+        due = Q(status=PoolStatus.IN_POOL) & (Q(next_contact_at__lte=now)
+                                              | Q(replacement_due_on__lte=timezone.localdate(now)))
+        return queryset.filter(due) if value else queryset.exclude(due)
+
+    def filter_queryset(self, queryset):
+        return super().filter_queryset(queryset).order_by("next_contact_at", "pk")

@@ -1,0 +1,138 @@
+"""Page input of the defeat workflow. The rules live in defeats.services; these forms only shape the input."""
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from dealercrm.models import VehicleSeries
+from leads.models import FollowUpMethod, Grade
+
+from .models import DefeatSettings, Kind, Reason, TalkTrack, Verdict
+
+
+class SeriesChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj):
+        return f"{obj.brand.label} · {obj.label}"
+
+
+def competitor_series():
+    return VehicleSeries.objects.filter(brand__is_own=False, is_active=True).select_related("brand").order_by(
+        "brand__name_en", "name_en")
+
+
+def own_series():
+    return VehicleSeries.objects.filter(brand__is_own=True).select_related("brand").order_by("name_en")
+
+
+class ApplicationForm(forms.Form):
+    """The phone-first application: kind as two big toggles, reasons as checkboxes grouped by category."""
+
+    kind = forms.ChoiceField(label=_("Kind"), choices=Kind.choices, widget=forms.RadioSelect, initial=Kind.QUASI)
+    reasons = forms.MultipleChoiceField(label=_("Reasons"), widget=forms.CheckboxSelectMultiple)
+    competitor_series = SeriesChoiceField(label=_("Competitor's series bought"), queryset=VehicleSeries.objects.none(),
+                                          required=False, empty_label=_("— not known / not bought —"))
+    price_gap = forms.DecimalField(label=_("Price gap (CNY)"), max_digits=12, decimal_places=2, required=False,
+                                   help_text=_("How much cheaper the competitor's offer was, when known."))
+    note = forms.CharField(label=_("Note"), widget=forms.Textarea(attrs={"rows": 3}), required=False, max_length=2000)
+    version = forms.IntegerField(widget=forms.HiddenInput, required=False)
+
+    def __init__(self, *args, reasons: list[Reason], **kwargs):
+        super().__init__(*args, **kwargs)
+        active = [r for r in reasons if r.is_active]
+        self.categories = [(p, [c for c in active if c.parent_id == p.pk]) for p in active if p.parent_id is None]
+        self.fields["reasons"].choices = [(r.code, r.label) for r in active if r.parent_id is not None]
+        self.reason_by_code = {r.code: r for r in active}
+        self.fields["competitor_series"].queryset = competitor_series()
+
+    def grouped_reasons(self):
+        """(category, [(code, label, checked, requires_note, requires_competitor)]) for the template."""
+        chosen = set(self.data.getlist("reasons")) if self.is_bound else set()
+        return [(cat, [(c.code, c.label, c.code in chosen, c.requires_note, c.requires_competitor) for c in children])
+                for cat, children in self.categories if children]
+
+
+class VerdictForm(forms.Form):
+    verdict = forms.ChoiceField(label=_("Verdict"), choices=Verdict.choices, widget=forms.HiddenInput)
+    comment = forms.CharField(label=_("Comment"), widget=forms.Textarea(attrs={"rows": 2}), max_length=2000)
+    grade = forms.ChoiceField(label=_("Grade when reactivated"), choices=[("", _("keep the grade")), *Grade.choices],
+                              required=False)
+    assign_to = forms.ModelChoiceField(label=_("Give it to"), queryset=None, required=False,
+                                       empty_label=_("the same consultant"))
+    version = forms.IntegerField(widget=forms.HiddenInput, required=False)
+
+    def __init__(self, *args, assignees=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        from dealercrm.models import User
+
+        self.fields["assign_to"].queryset = User.objects.filter(pk__in=[u.pk for u in assignees])
+
+
+class BulkVerdictForm(forms.Form):
+    ids = forms.TypedMultipleChoiceField(coerce=int, label=_("Applications"), choices=[])
+    verdict = forms.ChoiceField(label=_("Verdict"), choices=Verdict.choices)
+    comment = forms.CharField(label=_("Comment"), max_length=2000)
+
+    def __init__(self, *args, ids=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["ids"].choices = [(i, i) for i in ids]
+        self.fields["ids"].error_messages["required"] = _("Tick at least one application.")
+
+
+class NurtureForm(forms.Form):
+    method = forms.ChoiceField(label=_("Method"), choices=FollowUpMethod.choices, initial=FollowUpMethod.PHONE)
+    content = forms.CharField(label=_("What was said"), widget=forms.Textarea(attrs={"rows": 2}), max_length=2000)
+    came_back = forms.BooleanField(label=_("The customer wants to buy again (win-back)"), required=False)
+    grade = forms.ChoiceField(label=_("Grade"), choices=[("", "—"), *Grade.choices], required=False)
+    assign_to = forms.ModelChoiceField(label=_("Give the lead to"), queryset=None, required=False,
+                                       empty_label=_("the pool owner"))
+
+    def __init__(self, *args, assignees=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        from dealercrm.models import User
+
+        self.fields["assign_to"].queryset = User.objects.filter(pk__in=[u.pk for u in assignees])
+        for name, f in self.fields.items():
+            f.widget.attrs["class"] = {"came_back": "form-check-input", "content": "form-control"}.get(
+                name, "form-select")
+
+
+class SettingsForm(forms.ModelForm):
+    class Meta:
+        model = DefeatSettings
+        fields = ["second_follow_up_days", "pending_alert_days", "nurture_interval_days", "replacement_after_years"]
+
+
+class ReasonForm(forms.Form):
+    code = forms.SlugField(label=_("Code"), max_length=40, required=False,
+                           help_text=_("Letters, digits, - and _; fixed once created."))
+    parent = forms.ModelChoiceField(label=_("Category"), queryset=Reason.objects.none(), required=False,
+                                    empty_label=_("— a category itself —"))
+    name = forms.CharField(label=_("Name (Chinese)"), max_length=80)
+    name_en = forms.CharField(label=_("Name (English)"), max_length=120)
+    requires_note = forms.BooleanField(label=_("Requires a note"), required=False)
+    requires_competitor = forms.BooleanField(label=_("Requires the competitor's series"), required=False)
+    is_active = forms.BooleanField(label=_("In use"), required=False, initial=True)
+    sort_order = forms.IntegerField(label=_("Order"), min_value=0, max_value=32000, initial=0)
+
+    def __init__(self, *args, group_id: int, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["parent"].queryset = Reason.objects.filter(group_id=group_id, parent__isnull=True)
+
+
+class TalkTrackForm(forms.ModelForm):
+    reason = forms.ModelChoiceField(label=_("Reason"), queryset=Reason.objects.none())
+    series = SeriesChoiceField(label=_("Our series"), queryset=VehicleSeries.objects.none(), required=False,
+                               empty_label=_("— every series —"))
+
+    class Meta:
+        model = TalkTrack
+        fields = ["reason", "series", "fact", "problem", "viewpoint"]
+        widgets = {f: forms.Textarea(attrs={"rows": 2}) for f in ("fact", "problem", "viewpoint")}
+
+    def __init__(self, *args, group_id: int, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["reason"].queryset = Reason.objects.filter(group_id=group_id, parent__isnull=False).select_related(
+            "parent")
+        self.fields["series"].queryset = own_series()
+
+    def validate_unique(self):  # the service says it, in the form's words
+        pass

@@ -1,0 +1,327 @@
+"""Lost customers (DOMAIN.md §6, 战败): defeat applications and their verdicts, the two-level reason taxonomy, the
+three-step talk tracks, and the competitor-customer pool (竞品客源) with its nurture contacts.
+
+The lead itself only changes status (``defeat_pending`` while an application waits, ``defeated`` once confirmed,
+``active`` again after a rejection or a win-back); everything else a defeat needs is kept here."""
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import get_language
+from django.utils.translation import gettext_lazy as _
+
+from dealercrm.scoping import Scope, ScopedQuerySet
+
+GROUP_SCOPE = Scope(group="group", store="group__stores")
+
+
+class DefeatSettings(models.Model):
+    """Per dealer group: the defeat workflow's numbers (DOMAIN.md: every default is a group setting)."""
+
+    scope = GROUP_SCOPE
+
+    group = models.OneToOneField("dealercrm.DealerGroup", on_delete=models.CASCADE, related_name="defeat_settings",
+                                 verbose_name=_("dealer group"))
+    second_follow_up_days = models.PositiveSmallIntegerField(
+        _("second follow-up after a false defeat (days)"), default=2,
+        validators=[MinValueValidator(1), MaxValueValidator(60)])
+    pending_alert_days = models.PositiveSmallIntegerField(
+        _("flag applications without a verdict after (days)"), default=3,
+        validators=[MinValueValidator(1), MaxValueValidator(60)])
+    nurture_interval_days = models.PositiveSmallIntegerField(
+        _("nurture contact every (days)"), default=90, validators=[MinValueValidator(7), MaxValueValidator(730)])
+    replacement_after_years = models.PositiveSmallIntegerField(
+        _("replacement re-contact after (years)"), default=3, validators=[MinValueValidator(1), MaxValueValidator(10)])
+
+    objects = ScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("defeat settings")
+        verbose_name_plural = _("defeat settings")
+
+
+class PoolOwner(models.Model):
+    """The store's designated owner of its competitor-customer pool (the seed: the fleet/wholesale manager). Without
+    a row, the store's manager."""
+
+    scope = Scope(group="store__group", store="store")
+
+    store = models.OneToOneField("dealercrm.Store", on_delete=models.CASCADE, related_name="defeat_pool_owner",
+                                 verbose_name=_("store"))
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+",
+                             verbose_name=_("pool owner"))
+
+    objects = ScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("competitor pool owner")
+        verbose_name_plural = _("competitor pool owners")
+
+
+class Reason(models.Model):
+    """A defeat reason of a group's two-level taxonomy: a top-level category (no parent) or a reason under one.
+    Reasons are deactivated, never deleted once an application uses them (PROTECT)."""
+
+    scope = GROUP_SCOPE
+
+    group = models.ForeignKey("dealercrm.DealerGroup", on_delete=models.CASCADE, related_name="defeat_reasons",
+                              verbose_name=_("dealer group"))
+    code = models.SlugField(_("code"), max_length=40)
+    parent = models.ForeignKey("self", on_delete=models.PROTECT, null=True, blank=True, related_name="children",
+                               verbose_name=_("category"))
+    name = models.CharField(_("name (Chinese)"), max_length=80)
+    name_en = models.CharField(_("name (English)"), max_length=120)
+    requires_note = models.BooleanField(_("requires a note"), default=False)
+    requires_competitor = models.BooleanField(_("requires the competitor's series"), default=False)
+    is_active = models.BooleanField(_("in use"), default=True)
+    sort_order = models.PositiveSmallIntegerField(_("order"), default=0)
+
+    objects = ScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("defeat reason")
+        verbose_name_plural = _("defeat reasons")
+        ordering = ["group_id", "sort_order", "code"]
+        constraints = [models.UniqueConstraint(fields=["group", "code"], name="defeatreason_unique_code_in_group")]
+
+    @property
+    def label(self) -> str:
+        return self.name_en if (get_language() or "").startswith("en") else self.name
+
+    def __str__(self):
+        return self.label
+
+
+class TalkTrack(models.Model):
+    """The three-step purchase-criteria talk (设定购买标准三步法) against a reason, optionally for one of our series:
+    said top-down (fact, problem, viewpoint), designed bottom-up."""
+
+    scope = GROUP_SCOPE
+
+    group = models.ForeignKey("dealercrm.DealerGroup", on_delete=models.CASCADE, related_name="defeat_talk_tracks",
+                              verbose_name=_("dealer group"))
+    reason = models.ForeignKey(Reason, on_delete=models.CASCADE, related_name="talk_tracks", verbose_name=_("reason"))
+    series = models.ForeignKey("dealercrm.VehicleSeries", on_delete=models.PROTECT, null=True, blank=True,
+                               related_name="+", verbose_name=_("our series"))
+    fact = models.TextField(_("1. fact statement"))
+    problem = models.TextField(_("2. problem focus"))
+    viewpoint = models.TextField(_("3. viewpoint"))
+    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+",
+                                   verbose_name=_("written by"))
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    objects = ScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("talk track")
+        verbose_name_plural = _("talk tracks")
+        ordering = ["reason__sort_order", "series_id", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["reason", "series"], name="talktrack_one_per_reason_series",
+                                    condition=Q(series__isnull=False)),
+            models.UniqueConstraint(fields=["reason"], name="talktrack_one_per_reason_any_series",
+                                    condition=Q(series__isnull=True)),
+        ]
+
+
+class Kind(models.TextChoices):
+    QUASI = "quasi", _("Quasi-defeat")
+    DEFEAT = "defeat", _("Defeat")
+
+
+class ApplicationStatus(models.TextChoices):
+    PENDING = "pending", _("Awaiting verdict")
+    CONFIRMED = "confirmed", _("Confirmed defeat")
+    REJECTED = "rejected", _("Rejected: false defeat")
+
+
+class Verdict(models.TextChoices):
+    CONFIRM = "confirm", _("Confirm the defeat")
+    REJECT = "reject", _("Reject: false defeat")
+
+
+class Application(models.Model):
+    """A defeat application (战败申请) on a lead and, once decided, its verdict. At most one is pending per lead (a
+    partial unique constraint). ``store``, ``consultant`` and ``our_series`` are copied from the lead when filed, so
+    the analyses group on this table alone and keep the consultant who gave up even after a reassignment."""
+
+    scope = Scope(group="store__group", store="store", owner="consultant")
+
+    lead = models.ForeignKey("leads.Lead", on_delete=models.PROTECT, related_name="defeat_applications",
+                             verbose_name=_("lead"))
+    store = models.ForeignKey("dealercrm.Store", on_delete=models.PROTECT, related_name="+", db_index=False,
+                              verbose_name=_("store"))
+    consultant = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+                                   related_name="+", verbose_name=_("consultant"))
+    our_series = models.ForeignKey("dealercrm.VehicleSeries", on_delete=models.PROTECT, null=True, blank=True,
+                                   related_name="+", verbose_name=_("our series"))
+    source = models.CharField(_("source"), max_length=20, blank=True)
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
+    reasons = models.ManyToManyField(Reason, through="ApplicationReason", through_fields=("application", "reason"),
+                                     related_name="applications",
+                                     verbose_name=_("reasons"))
+    competitor_series = models.ForeignKey("dealercrm.VehicleSeries", on_delete=models.PROTECT, null=True, blank=True,
+                                          related_name="+", verbose_name=_("competitor series"))
+    competitor_brand = models.ForeignKey("dealercrm.VehicleBrand", on_delete=models.PROTECT, null=True, blank=True,
+                                         related_name="+", verbose_name=_("competitor brand"))
+    price_gap = models.DecimalField(_("price gap (CNY)"), max_digits=12, decimal_places=2, null=True, blank=True)
+    note = models.TextField(_("note"), blank=True)
+    status = models.CharField(_("status"), max_length=20, choices=ApplicationStatus.choices,
+                              default=ApplicationStatus.PENDING)
+    applied_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+",
+                                   verbose_name=_("filed by"))
+    applied_at = models.DateTimeField(_("filed at"))
+    # The lead's status before it was frozen (always active today; kept for the record).
+    from_status = models.CharField(_("status before"), max_length=20)
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+                                   related_name="+", verbose_name=_("decided by"))
+    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
+    comment = models.TextField(_("verdict comment"), blank=True)
+    version = models.PositiveIntegerField(_("version"), default=1)
+
+    objects = ScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("defeat application")
+        verbose_name_plural = _("defeat applications")
+        ordering = ["-applied_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["lead"], condition=Q(status="pending"),
+                                    name="defeatapplication_one_pending_per_lead"),
+            models.CheckConstraint(
+                condition=Q(status="pending", decided_at__isnull=True) | (~Q(status="pending")
+                                                                           & Q(decided_at__isnull=False)),
+                name="defeatapplication_decided_has_time"),
+        ]
+        indexes = [
+            # The verification queue (oldest first) and the pending counts.
+            models.Index(fields=["store", "applied_at"], condition=Q(status="pending"),
+                         name="defeatapp_store_pending"),
+            # The metrics: a store's decisions in a period.
+            models.Index(fields=["store", "decided_at"], include=["status", "consultant", "kind"],
+                         name="defeatapp_store_decided"),
+        ]
+
+    def __str__(self):
+        return f"#{self.pk} {self.get_kind_display()} ({self.get_status_display()})"
+
+    @property
+    def is_pending(self) -> bool:
+        return self.status == ApplicationStatus.PENDING
+
+
+class ApplicationReason(models.Model):
+    """One reason of an application; ``parent`` is the reason's category, copied so the analyses group on both
+    levels without a self-join."""
+
+    application = models.ForeignKey(Application, on_delete=models.CASCADE, related_name="reason_rows")
+    reason = models.ForeignKey(Reason, on_delete=models.PROTECT, related_name="+")
+    parent = models.ForeignKey(Reason, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["application", "reason"], name="defeatappreason_unique")]
+
+
+class EventKind(models.TextChoices):
+    APPLIED = "applied", _("Defeat application filed")
+    CONFIRMED = "confirmed", _("Defeat confirmed")
+    REJECTED = "rejected", _("Rejected as a false defeat")
+    NURTURED = "nurtured", _("Nurture contact")
+    WON_BACK = "won_back", _("Won back")
+
+
+class DefeatEvent(models.Model):
+    """Append-only: every step of the workflow on a lead (who, when, what, the comment, the lead's status before and
+    after). The lead's panel shows them as its defeat timeline."""
+
+    scope = Scope(group="lead__store__group", store="lead__store", owner="lead__assigned_to")
+
+    lead = models.ForeignKey("leads.Lead", on_delete=models.PROTECT, related_name="defeat_events",
+                             verbose_name=_("lead"))
+    application = models.ForeignKey(Application, on_delete=models.PROTECT, null=True, blank=True,
+                                    related_name="events", verbose_name=_("application"))
+    kind = models.CharField(_("step"), max_length=20, choices=EventKind.choices)
+    at = models.DateTimeField(_("when"))
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("by"))
+    comment = models.TextField(_("comment"), blank=True)
+    from_status = models.CharField(_("status before"), max_length=20, blank=True)
+    to_status = models.CharField(_("status after"), max_length=20, blank=True)
+    to_user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+                                related_name="+", verbose_name=_("handed to"))
+
+    objects = ScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("defeat event")
+        verbose_name_plural = _("defeat events")
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["lead", "at"], name="defeatevent_lead_at")]
+
+
+class PoolStatus(models.TextChoices):
+    IN_POOL = "in_pool", _("In the pool")
+    WON_BACK = "won_back", _("Won back")
+
+
+class PoolEntry(models.Model):
+    """A confirmed defeat in the store's competitor-customer pool (竞品客源), with its owner and nurture cadence: a
+    contact every ``nurture_interval_days``, and a replacement re-contact ``replacement_after_years`` after the
+    competitor purchase (``purchased_on``: the day the defeat was filed, the best date the store has)."""
+
+    scope = Scope(group="store__group", store="store", owner="owner")
+
+    lead = models.OneToOneField("leads.Lead", on_delete=models.PROTECT, related_name="defeat_pool_entry",
+                                verbose_name=_("lead"))
+    store = models.ForeignKey("dealercrm.Store", on_delete=models.PROTECT, related_name="+", db_index=False,
+                              verbose_name=_("store"))
+    application = models.ForeignKey(Application, on_delete=models.PROTECT, related_name="pool_entries",
+                                    verbose_name=_("application"))
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+",
+                              verbose_name=_("owner"))
+    competitor_brand = models.ForeignKey("dealercrm.VehicleBrand", on_delete=models.PROTECT, null=True, blank=True,
+                                         related_name="+", verbose_name=_("competitor brand"))
+    competitor_series = models.ForeignKey("dealercrm.VehicleSeries", on_delete=models.PROTECT, null=True, blank=True,
+                                          related_name="+", verbose_name=_("competitor series"))
+    purchased_on = models.DateField(_("competitor purchase (about)"), null=True, blank=True)
+    joined_at = models.DateTimeField(_("in the pool since"))
+    last_contact_at = models.DateTimeField(_("last contact"), null=True, blank=True)
+    next_contact_at = models.DateTimeField(_("next contact due"), null=True, blank=True)
+    replacement_due_on = models.DateField(_("replacement re-contact"), null=True, blank=True)
+    status = models.CharField(_("status"), max_length=20, choices=PoolStatus.choices, default=PoolStatus.IN_POOL)
+    won_back_at = models.DateTimeField(_("won back at"), null=True, blank=True)
+    version = models.PositiveIntegerField(_("version"), default=1)
+
+    objects = ScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("competitor pool entry")
+        verbose_name_plural = _("competitor pool")
+        ordering = ["next_contact_at", "pk"]
+        indexes = [
+            models.Index(fields=["store", "next_contact_at"], condition=Q(status="in_pool"),
+                         name="defeatpool_store_due"),
+            models.Index(fields=["store", "won_back_at"], condition=Q(status="won_back"),
+                         name="defeatpool_store_wonback"),
+        ]
+
+
+class NurtureContact(models.Model):
+    """A contact with a pooled customer, logged like a follow-up."""
+
+    scope = Scope(group="entry__store__group", store="entry__store", owner="entry__owner")
+
+    entry = models.ForeignKey(PoolEntry, on_delete=models.PROTECT, related_name="contacts", verbose_name=_("entry"))
+    occurred_at = models.DateTimeField(_("when"))
+    method = models.CharField(_("method"), max_length=20)
+    content = models.TextField(_("content"))
+    came_back = models.BooleanField(_("the customer is coming back"), default=False)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+",
+                                   verbose_name=_("by"))
+
+    objects = ScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("nurture contact")
+        verbose_name_plural = _("nurture contacts")
+        ordering = ["-occurred_at", "-pk"]

@@ -1,0 +1,375 @@
+"""Reads of the defeat workflow: the verification queue with its evidence, the competitor pool, talk tracks, and the
+defeat figures.
+
+Figures (DOMAIN.md §6), for the stores the caller may see and a period of local days [start, end]:
+
+- ``applications``: defeat applications filed in the period; ``pending``: those of them still awaiting a verdict.
+- ``defeats``: applications confirmed in the period (by the verdict's time); ``rejected``: rejected in the period
+  (false defeats, 虚战败); ``decided`` = defeats + rejected.
+- ``deals``: deals ordered in the period (leads.Deal.ordered_at).
+- ``defeat_rate`` = defeats / (deals + defeats): of the leads closed in the period, the share lost (confirmed only;
+  pending applications are shown apart). Null when nothing closed.
+- ``false_defeat_rate`` = rejected / decided. Null when nothing was decided.
+- ``win_backs``: customers of the competitor pool who came back in the period (an active lead again).
+
+``group_by`` one of store, consultant (who held the lead when it was filed; for deals, who holds the won lead),
+our_series (the lead's series; for deals, the deal's), competitor_brand, competitor_series, reason, reason_category,
+source, month. Deals (and so the defeat rate) have no competitor or reason: those groupings give them as null. An
+application with two reasons counts under each of them. Each figure family is one SQL aggregate with conditional
+counts (applications; deals; win-backs); by month the applications take two (filing month, verdict month)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+
+from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models.functions import TruncMonth
+from django.utils import timezone
+
+from dealercrm.models import Role, Store, User, VehicleBrand, VehicleSeries
+from leads.models import Deal, FollowUp, GradeChange, Lead
+
+from .models import (
+    Application,
+    ApplicationStatus,
+    DefeatEvent,
+    EventKind,
+    PoolEntry,
+    PoolStatus,
+    Reason,
+    TalkTrack,
+)
+
+GROUP_BY = ("store", "consultant", "our_series", "competitor_brand", "competitor_series", "reason",
+            "reason_category", "source", "month")
+FIGURES = ("applications", "pending", "decided", "defeats", "rejected", "deals", "defeat_rate", "false_defeat_rate",
+           "win_backs")
+
+# group_by -> (application column, deal column or None, win-back (DefeatEvent) column)
+_KEYS = {
+    "store": ("store", "lead__store", "application__store"),
+    "consultant": ("consultant", "lead__assigned_to", "application__consultant"),
+    "our_series": ("our_series", "series", "application__our_series"),
+    "competitor_brand": ("competitor_brand", None, "application__competitor_brand"),
+    "competitor_series": ("competitor_series", None, "application__competitor_series"),
+    "reason": ("reason_rows__reason", None, "application__reason_rows__reason"),
+    "reason_category": ("reason_rows__parent", None, "application__reason_rows__parent"),
+    "source": ("source", "lead__source", "application__source"),
+}
+
+
+# --- queues -----------------------------------------------------------------------------------------------------
+
+
+def application_list(*, user: User) -> QuerySet[Application]:
+    return (Application.objects.visible_to(user)
+            .select_related("lead", "store", "consultant", "applied_by", "decided_by", "competitor_series__brand",
+                            "competitor_brand", "our_series")
+            .prefetch_related(Prefetch("reasons", queryset=Reason.objects.select_related("parent"))))
+
+
+def verification_queue(*, user: User, store: Store) -> QuerySet[Application]:
+    """The store's pending applications, oldest first, with what the manager decides on: the lead (its grade, last
+    contact, first visit), the reasons and, annotated in the same query, the lead's visit and follow-up counts."""
+    return (application_list(user=user).filter(store=store, status=ApplicationStatus.PENDING)
+            .select_related("lead__series")
+            .annotate(visit_count=Count("lead__visits", distinct=True),
+                      follow_up_count=Count("lead__follow_ups", distinct=True))
+            .order_by("applied_at", "pk"))
+
+
+@dataclass
+class Evidence:
+    follow_ups: list = field(default_factory=list)
+    grades: list = field(default_factory=list)
+
+
+def evidence_for(applications: list[Application], *, follow_ups: int = 3, grades: int = 4) -> dict[int, Evidence]:
+    """The last follow-ups and grade changes of each application's lead: two queries for the whole page (window
+    functions keep only the newest rows per lead)."""
+    from django.db.models import F, Window
+    from django.db.models.functions import RowNumber
+
+    lead_ids = [a.lead_id for a in applications]
+    out: dict[int, Evidence] = {lid: Evidence() for lid in lead_ids}
+    if not lead_ids:
+        return out
+    fus = (FollowUp.objects.filter(lead_id__in=lead_ids)
+           .annotate(rn=Window(RowNumber(), partition_by=[F("lead_id")], order_by=[F("occurred_at").desc()]))
+           .select_related("created_by").order_by("lead_id", "-occurred_at"))
+    for fu in fus:
+        if fu.rn <= follow_ups:
+            out[fu.lead_id].follow_ups.append(fu)
+    gcs = (GradeChange.objects.filter(lead_id__in=lead_ids)
+           .annotate(rn=Window(RowNumber(), partition_by=[F("lead_id")], order_by=[F("changed_at").desc()]))
+           .order_by("lead_id", "-changed_at"))
+    for gc in gcs:
+        if gc.rn <= grades:
+            out[gc.lead_id].grades.append(gc)
+    return out
+
+
+def pool_list(*, user: User, store: Store | None = None, brand_id: int | None = None,
+              series_id: int | None = None, due_only: bool = False, status: str = PoolStatus.IN_POOL,
+              now: datetime | None = None) -> QuerySet[PoolEntry]:
+    """The competitor pool the user may see (owner: their entries; managers: the store's), next contact first."""
+    qs = (PoolEntry.objects.visible_to(user).filter(status=status)
+          .select_related("lead", "store", "owner", "competitor_brand", "competitor_series__brand",
+                          "application__our_series"))
+    if store is not None:
+        qs = qs.filter(store=store)
+    if brand_id:
+        qs = qs.filter(competitor_brand_id=brand_id)
+    if series_id:
+        qs = qs.filter(competitor_series_id=series_id)
+    if due_only:
+        now = now or timezone.now()
+        qs = qs.filter(Q(next_contact_at__lte=now) | Q(replacement_due_on__lte=timezone.localdate(now)))
+    return qs.order_by("next_contact_at", "pk")
+
+
+def lead_defeat_events(*, lead: Lead) -> list[DefeatEvent]:
+    return list(DefeatEvent.objects.filter(lead=lead).select_related("by", "to_user").order_by("-at", "-pk"))
+
+
+def talk_tracks_for(*, group_id: int, reason_ids, series_id: int | None = None) -> list[TalkTrack]:
+    """For each reason, the track written for the series if there is one, else the reason's general track."""
+    rows = list(TalkTrack.objects.filter(group_id=group_id, reason_id__in=list(reason_ids))
+                .filter(Q(series__isnull=True) | Q(series_id=series_id))
+                .select_related("reason", "series"))
+    best = {}
+    for row in rows:
+        if row.reason_id not in best or row.series_id is not None:
+            best[row.reason_id] = row
+    return sorted(best.values(), key=lambda t: (t.reason.sort_order, t.reason_id))
+
+
+def pending_counts(*, user: User, stores: list[Store] | None = None, older_than_days: int | None = None) -> int:
+    qs = Application.objects.visible_to(user).filter(status=ApplicationStatus.PENDING)
+    if stores is not None:
+        qs = qs.filter(store__in=stores)
+    if older_than_days is not None:
+        qs = qs.filter(applied_at__lt=timezone.now() - timedelta(days=older_than_days))
+    return qs.count()
+
+
+# --- figures --------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Period:
+    start: date
+    end: date  # inclusive
+
+    @property
+    def bounds(self) -> tuple[datetime, datetime]:
+        tz = timezone.get_current_timezone()
+        return (datetime.combine(self.start, time.min, tzinfo=tz),
+                datetime.combine(self.end + timedelta(days=1), time.min, tzinfo=tz))
+
+    def year_before(self) -> Period:
+        def back(d: date) -> date:
+            try:
+                return d.replace(year=d.year - 1)
+            except ValueError:  # 29 February
+                return d.replace(year=d.year - 1, day=28)
+
+        return Period(back(self.start), back(self.end))
+
+
+def _rates(row: dict) -> dict:
+    deals, defeats, rejected = row.get("deals"), row.get("defeats") or 0, row.get("rejected") or 0
+    decided = defeats + rejected
+    row["decided"] = decided
+    if deals is None:
+        row["defeat_rate"] = None
+    else:
+        row["defeat_rate"] = round(defeats / (deals + defeats), 4) if deals + defeats else None
+    row["false_defeat_rate"] = round(rejected / decided, 4) if decided else None
+    return row
+
+
+def _scoped_apps(user: User, stores, consultant):
+    qs = Application.objects.visible_to(user)
+    if stores:
+        qs = qs.filter(store__in=stores)
+    if consultant is not None:
+        qs = qs.filter(consultant=consultant)
+    return qs
+
+
+def _scoped_deals(user: User, stores, consultant):
+    qs = Deal.objects.visible_to(user)
+    if stores:
+        qs = qs.filter(lead__store__in=stores)
+    if consultant is not None:
+        qs = qs.filter(lead__assigned_to=consultant)
+    return qs
+
+
+def _scoped_winbacks(user: User, stores, consultant):
+    qs = DefeatEvent.objects.filter(kind=EventKind.WON_BACK,
+                                    application__in=_scoped_apps(user, stores, consultant).values("pk"))
+    return qs
+
+
+def _app_aggregates(lo, hi) -> dict:
+    applied = Q(applied_at__gte=lo, applied_at__lt=hi)
+    decided = Q(decided_at__gte=lo, decided_at__lt=hi)
+    return {
+        "applications": Count("pk", filter=applied, distinct=True),
+        "pending": Count("pk", filter=applied & Q(status=ApplicationStatus.PENDING), distinct=True),
+        "defeats": Count("pk", filter=decided & Q(status=ApplicationStatus.CONFIRMED), distinct=True),
+        "rejected": Count("pk", filter=decided & Q(status=ApplicationStatus.REJECTED), distinct=True),
+    }
+
+
+def defeat_metrics(*, user: User, period: Period, stores: list[Store] | None = None, consultant: User | None = None,
+                   group_by: str | None = None, with_reasons: bool = True) -> dict:
+    """The figures (module docstring) as ``{...figures, "by_reason": [...]}``; with ``group_by``
+    ``{"results": [{"key", "label", ...figures}], "total": {...}}``."""
+    if group_by is not None and group_by not in GROUP_BY:
+        raise ValueError(f"unknown group_by {group_by!r}")
+    lo, hi = period.bounds
+    apps = _scoped_apps(user, stores, consultant).filter(
+        Q(applied_at__gte=lo, applied_at__lt=hi) | Q(decided_at__gte=lo, decided_at__lt=hi))
+    deals = _scoped_deals(user, stores, consultant).filter(ordered_at__gte=period.start, ordered_at__lte=period.end)
+    winbacks = _scoped_winbacks(user, stores, consultant).filter(at__gte=lo, at__lt=hi)
+
+    total = apps.aggregate(**_app_aggregates(lo, hi))
+    total["deals"] = deals.count()
+    total["win_backs"] = winbacks.count()
+    total = _rates(total)
+    if group_by is None:
+        if with_reasons:
+            total["by_reason"] = defeat_metrics(user=user, period=period, stores=stores, consultant=consultant,
+                                                group_by="reason", with_reasons=False)["results"]
+        return total
+
+    rows: dict = defaultdict(lambda: {"applications": 0, "pending": 0, "defeats": 0, "rejected": 0, "deals": 0,
+                                      "win_backs": 0})
+    if group_by == "month":
+        tz = timezone.get_current_timezone()
+        applied = (apps.filter(applied_at__gte=lo, applied_at__lt=hi)
+                   .annotate(k=TruncMonth("applied_at", tzinfo=tz)).values("k")
+                   .annotate(applications=Count("pk"),
+                             pending=Count("pk", filter=Q(status=ApplicationStatus.PENDING))))
+        for r in applied:
+            key = r["k"].date().isoformat()[:7]
+            rows[key]["applications"] += r["applications"]
+            rows[key]["pending"] += r["pending"]
+        decided = (apps.filter(decided_at__gte=lo, decided_at__lt=hi)
+                   .annotate(k=TruncMonth("decided_at", tzinfo=tz)).values("k")
+                   .annotate(defeats=Count("pk", filter=Q(status=ApplicationStatus.CONFIRMED)),
+                             rejected=Count("pk", filter=Q(status=ApplicationStatus.REJECTED))))
+        for r in decided:
+            key = r["k"].date().isoformat()[:7]
+            rows[key]["defeats"] += r["defeats"]
+            rows[key]["rejected"] += r["rejected"]
+        for r in deals.annotate(k=TruncMonth("ordered_at")).values("k").annotate(n=Count("pk")):
+            rows[r["k"].isoformat()[:7]]["deals"] += r["n"]
+        for r in winbacks.annotate(k=TruncMonth("at", tzinfo=tz)).values("k").annotate(n=Count("pk")):
+            rows[r["k"].date().isoformat()[:7]]["win_backs"] += r["n"]
+        labels = {k: k for k in rows}
+    else:
+        app_key, deal_key, wb_key = _KEYS[group_by]
+        for r in apps.values(app_key).annotate(**_app_aggregates(lo, hi)):
+            k = r.pop(app_key)
+            for f, v in r.items():
+                rows[k][f] += v
+        if deal_key is not None:
+            for r in deals.values(deal_key).annotate(n=Count("pk")):
+                rows[r[deal_key]]["deals"] += r["n"]
+        for r in winbacks.values(wb_key).annotate(n=Count("pk", distinct=True)):
+            rows[r[wb_key]]["win_backs"] += r["n"]
+        labels = _labels(group_by, list(rows))
+        if deal_key is None:
+            for r in rows.values():
+                r["deals"] = None
+    results = []
+    for key, row in rows.items():
+        row = _rates(dict(row))
+        results.append({"key": key, "label": labels.get(key, ""), **row})
+    if group_by == "month":
+        results.sort(key=lambda r: r["key"])
+    else:
+        results.sort(key=lambda r: (-(r["defeats"] or 0), -(r["applications"] or 0), str(r["label"])))
+    if group_by in ("reason", "reason_category"):
+        for r in results:
+            r["deals"] = None
+            r["defeat_rate"] = None
+        total_nodeals = dict(total)
+    else:
+        total_nodeals = total
+    return {"results": results, "total": total_nodeals}
+
+
+def _labels(group_by: str, keys: list) -> dict:
+    ids = [k for k in keys if k is not None]
+    if group_by == "store":
+        names = dict(Store.objects.filter(pk__in=ids).values_list("pk", "name"))
+    elif group_by == "consultant":
+        names = {u.pk: str(u) for u in User.objects.filter(pk__in=ids)}
+    elif group_by in ("our_series", "competitor_series"):
+        names = {s.pk: f"{s.brand.label} {s.label}" for s in VehicleSeries.objects.filter(pk__in=ids)
+                 .select_related("brand")}
+    elif group_by == "competitor_brand":
+        names = {b.pk: b.label for b in VehicleBrand.objects.filter(pk__in=ids)}
+    elif group_by in ("reason", "reason_category"):
+        names = {r.pk: r.label for r in Reason.objects.filter(pk__in=ids)}
+    else:
+        from leads.models import Source
+
+        names = {k: str(Source(k).label) if k in Source.values else k for k in ids}
+    names[None] = ""
+    return names
+
+
+def series_competitor_table(*, user: User, period: Period, stores: list[Store] | None = None) -> list[dict]:
+    """The seed's table per our series: its defeats this period and the year before, the main competitor brands
+    (with counts) and the main reasons. Two aggregates over the confirmed applications (brands; reasons)."""
+    prev = period.year_before()
+    lo, hi = period.bounds
+    plo, phi = prev.bounds
+    confirmed = _scoped_apps(user, stores, None).filter(status=ApplicationStatus.CONFIRMED).filter(
+        Q(decided_at__gte=lo, decided_at__lt=hi) | Q(decided_at__gte=plo, decided_at__lt=phi))
+    now_q, prev_q = Q(decided_at__gte=lo, decided_at__lt=hi), Q(decided_at__gte=plo, decided_at__lt=phi)
+    table: dict = {}
+    for r in (confirmed.values("our_series", "competitor_brand")
+              .annotate(n=Count("pk", filter=now_q), p=Count("pk", filter=prev_q))):
+        row = table.setdefault(r["our_series"], {"series": r["our_series"], "defeats": 0, "previous": 0,
+                                                 "brands": [], "reasons": []})
+        row["defeats"] += r["n"]
+        row["previous"] += r["p"]
+        if r["n"]:
+            row["brands"].append((r["competitor_brand"], r["n"]))
+    for r in (confirmed.filter(now_q).values("our_series", "reason_rows__reason").annotate(n=Count("pk"))):
+        if r["our_series"] in table:
+            table[r["our_series"]]["reasons"].append((r["reason_rows__reason"], r["n"]))
+    series = {s.pk: s for s in VehicleSeries.objects.filter(pk__in=[k for k in table if k]).select_related("brand")}
+    brands = {b.pk: b for b in VehicleBrand.objects.filter(pk__in={b for row in table.values()
+                                                                   for b, _n in row["brands"] if b})}
+    reasons = {r.pk: r for r in Reason.objects.filter(pk__in={x for row in table.values()
+                                                              for x, _n in row["reasons"] if x})}
+    out = []
+    for key, row in table.items():
+        row["series"] = series.get(key)
+        row["brands"] = [(brands.get(b), n) for b, n in sorted(row["brands"], key=lambda x: -x[1])][:3]
+        row["reasons"] = [(reasons.get(x), n) for x, n in sorted(row["reasons"], key=lambda x: -x[1])][:3]
+        row["change"] = row["defeats"] - row["previous"]
+        out.append(row)
+    out.sort(key=lambda r: -r["defeats"])
+    return out
+
+
+def store_consultants(store: Store) -> QuerySet[User]:
+    return User.objects.filter(store=store, is_active=True, role__in=[Role.CONSULTANT, Role.MANAGER]).order_by(
+        "role", "username")
+
+
+def last_follow_up_outcome(lead: Lead) -> str | None:
+    return (FollowUp.objects.filter(lead=lead).order_by("-occurred_at", "-pk").values_list("outcome", flat=True)
+            .first())
+

@@ -1,0 +1,507 @@
+"""Writes of the defeat workflow (DOMAIN.md §6). Pages, the API, the stale queue, commands and tasks call these; each
+is one transaction, takes the application's and the lead's row locks (application first, then the lead, always in
+that order) and checks versions, so two managers deciding one application at once give exactly one verdict.
+
+Permission errors are ``PermissionDenied`` (403), bad input ``ValidationError`` with field messages (400), a
+conflict with what someone else just did :class:`Conflict` (409)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
+
+from dealercrm.models import DealerGroup, Role, Store, User, VehicleSeries
+from dealercrm.notifications import Draft, notify_many
+from leads.models import GRADE_ORDER, AssignmentChange, Lead, Status
+from leads.services import StaleVersion, lead_grade_change
+from leads.services._common import bump, lock, manages_store, require_can_work, require_manager, validate_assignee
+from leads.services.flags import clear_flags
+
+from .models import (
+    Application,
+    ApplicationReason,
+    ApplicationStatus,
+    DefeatEvent,
+    DefeatSettings,
+    EventKind,
+    Kind,
+    NurtureContact,
+    PoolEntry,
+    PoolOwner,
+    PoolStatus,
+    Reason,
+    TalkTrack,
+    Verdict,
+)
+from .taxonomy import default_reason_rows
+
+# Notification kinds (dealercrm.notifications renders them through NOTIFICATION_TEXTS, see defeats/apps.py).
+NOTIFY_REJECTED = "defeat_rejected"
+NOTIFY_CONFIRMED = "defeat_confirmed"
+NOTIFY_POOL = "defeat_pool"
+NOTIFY_PENDING = "defeat_pending"
+NOTIFY_NURTURE = "defeat_nurture"
+
+
+class Conflict(ValidationError):
+    """The application or lead changed under the caller: decided by someone else, or a pending application already
+    exists (API: 409)."""
+
+
+class AlreadyDecided(Conflict):
+    def __init__(self, ids: Iterable[int] = ()):
+        ids = sorted(ids)
+        self.ids = ids
+        msg = _("Someone else has already decided this application.")
+        if len(ids) > 1:
+            msg = _("Applications %(ids)s have already been decided.") % {"ids": ", ".join(f"#{i}" for i in ids)}
+        super().__init__({"verdict": [msg]})
+
+
+class AlreadyPending(Conflict):
+    def __init__(self):
+        super().__init__({"lead": [_("This lead already has an application awaiting a verdict.")]})
+
+
+# --- settings and taxonomy ----------------------------------------------------------------------------------------
+
+
+def settings_for(group_id: int) -> DefeatSettings:
+    """The group's defeat settings, created with the defaults on first use."""
+    obj, _created = DefeatSettings.objects.get_or_create(group_id=group_id)
+    return obj
+
+
+def reasons_for(group_id: int) -> list[Reason]:
+    """The group's reasons (all, active or not), seeding DOMAIN.md's defaults for a group that has none yet."""
+    reasons = list(Reason.objects.filter(group_id=group_id).select_related("parent"))
+    if reasons:
+        return reasons
+    with transaction.atomic():
+        by_code = {}
+        for code, parent, name, name_en, note, competitor, order in default_reason_rows():
+            by_code[code], _created = Reason.objects.get_or_create(
+                group_id=group_id, code=code,
+                defaults={"parent": by_code.get(parent), "name": name, "name_en": name_en, "requires_note": note,
+                          "requires_competitor": competitor, "sort_order": order})
+    return list(Reason.objects.filter(group_id=group_id).select_related("parent"))
+
+
+def pool_owner_for(store: Store) -> User | None:
+    """The store's competitor-pool owner: the designated one if still active in the store, else its first active
+    manager."""
+    row = PoolOwner.objects.filter(store=store).select_related("user").first()
+    if row and row.user.is_active and row.user.store_id == store.pk:
+        return row.user
+    return User.objects.filter(store=store, role=Role.MANAGER, is_active=True).order_by("date_joined", "pk").first()
+
+
+def _require_group_admin(actor: User, group_id: int) -> None:
+    if not (actor.is_active and (actor.is_superuser or (actor.role == Role.GROUP_ADMIN
+                                                       and actor.dealer_group_id == group_id))):
+        raise PermissionDenied(_("Only the group's admin can change the defeat settings."))
+
+
+@transaction.atomic
+def settings_update(*, actor: User, group: DealerGroup, **values) -> DefeatSettings:
+    _require_group_admin(actor, group.pk)
+    obj = DefeatSettings.objects.select_for_update().get(pk=settings_for(group.pk).pk)
+    for field, value in values.items():
+        setattr(obj, field, value)
+    obj.full_clean()
+    obj.save()
+    return obj
+
+
+@transaction.atomic
+def pool_owner_set(*, actor: User, store: Store, user: User | None) -> None:
+    """Designate the store's competitor-pool owner (None: back to the store's manager)."""
+    _require_group_admin(actor, store.group_id)
+    if user is None:
+        PoolOwner.objects.filter(store=store).delete()
+        return
+    if not user.is_active or user.store_id != store.pk or user.role not in (Role.CONSULTANT, Role.MANAGER):
+        raise ValidationError({"user": [_("Choose an active member of this store.")]})
+    PoolOwner.objects.update_or_create(store=store, defaults={"user": user})
+
+
+@transaction.atomic
+def reason_save(*, actor: User, group: DealerGroup, reason: Reason | None = None, code: str = "",
+                parent: Reason | None = None, name: str, name_en: str, requires_note: bool = False,
+                requires_competitor: bool = False, is_active: bool = True, sort_order: int = 0) -> Reason:
+    """Add a reason to the group's taxonomy or edit one (its code never changes). Two levels only: a parent must be
+    a category of the same group. Reasons are deactivated, never deleted."""
+    _require_group_admin(actor, group.pk)
+    errors = {}
+    if parent is not None and (parent.group_id != group.pk or parent.parent_id is not None):
+        errors["parent"] = [_("Choose a category (a top-level reason) of this group.")]
+    if reason is not None and parent is not None and reason.children.exists():
+        errors["parent"] = [_("A category with reasons under it cannot move under another.")]
+    if not (name or "").strip() or not (name_en or "").strip():
+        errors["name"] = [_("Give the reason a Chinese and an English name.")]
+    if reason is None:
+        code = (code or "").strip()
+        if not code:
+            errors["code"] = [_("Give the reason a code.")]
+        elif Reason.objects.filter(group=group, code=code).exists():
+            errors["code"] = [_("This code is taken.")]
+    if errors:
+        raise ValidationError(errors)
+    if reason is None:
+        reason = Reason(group=group, code=code)
+    elif reason.group_id != group.pk:
+        raise PermissionDenied(_("This reason belongs to another group."))
+    reason.parent = parent
+    reason.name, reason.name_en = name.strip(), name_en.strip()
+    reason.requires_note, reason.requires_competitor = requires_note, requires_competitor
+    reason.is_active, reason.sort_order = is_active, sort_order
+    reason.full_clean()
+    reason.save()
+    return reason
+
+
+@transaction.atomic
+def talk_track_save(*, actor: User, reason: Reason, fact: str, problem: str, viewpoint: str,
+                    series: VehicleSeries | None = None, track: TalkTrack | None = None) -> TalkTrack:
+    """A manager or group admin writes the three steps against a reason (optionally for one of our series)."""
+    if not actor.is_active or not (actor.is_superuser or actor.role in (Role.MANAGER, Role.GROUP_ADMIN)) or (
+            not actor.is_superuser and (actor.dealer_group_id != reason.group_id)):
+        raise PermissionDenied(_("Only managers write talk tracks."))
+    errors = {}
+    for field, value in (("fact", fact), ("problem", problem), ("viewpoint", viewpoint)):
+        if not (value or "").strip():
+            errors[field] = [_("Write this step.")]
+    if series is not None and not series.brand.is_own:
+        errors["series"] = [_("Choose one of our series.")]
+    if errors:
+        raise ValidationError(errors)
+    if track is None:
+        existing = TalkTrack.objects.filter(reason=reason, series=series).first()
+        track = existing or TalkTrack(group_id=reason.group_id, reason=reason, series=series)
+    track.reason, track.series = reason, series
+    track.fact, track.problem, track.viewpoint = fact.strip(), problem.strip(), viewpoint.strip()
+    track.updated_by = actor
+    try:
+        with transaction.atomic():
+            track.save()
+    except IntegrityError:
+        raise ValidationError({"series": [_("This reason already has a talk track for this series.")]}) from None
+    return track
+
+
+# --- apply ------------------------------------------------------------------------------------------------------
+
+
+def _url(lead_id: int) -> str:
+    return reverse("leads:detail", args=[lead_id])
+
+
+def _resolve_reasons(group_id: int, reasons: Iterable) -> list[Reason]:
+    """Reasons given as Reason rows or codes, checked against the group's active taxonomy."""
+    reasons_for(group_id)
+    wanted = list(dict.fromkeys(r.code if isinstance(r, Reason) else str(r) for r in reasons))
+    if not wanted:
+        raise ValidationError({"reasons": [_("Pick at least one reason.")]})
+    found = {r.code: r for r in Reason.objects.filter(group_id=group_id, code__in=wanted, is_active=True)
+             .select_related("parent")}
+    unknown = [c for c in wanted if c not in found]
+    if unknown:
+        raise ValidationError({"reasons": [_("Unknown reason: %(codes)s.") % {"codes": ", ".join(unknown)}]})
+    return [found[c] for c in wanted]
+
+
+@transaction.atomic
+def application_file(*, actor: User, lead: Lead, kind: str, reasons: Iterable, competitor_series=None,
+                     price_gap: Decimal | None = None, note: str = "", expected_version: int | None = None,
+                     at: datetime | None = None) -> Application:
+    """The lead's consultant (or the store's manager) files a defeat application. The lead is frozen
+    (``defeat_pending``): nothing falls due, its stale and overdue flags are cleared, it leaves every queue and job
+    (they all read active leads), and stays its consultant's."""
+    errors = {}
+    if kind not in Kind.values:
+        errors["kind"] = [_("Choose quasi-defeat or defeat.")]
+    note = (note or "").strip()
+    if price_gap is not None and not isinstance(price_gap, Decimal):
+        errors["price_gap"] = [_("The price gap must be a decimal amount.")]
+    if isinstance(competitor_series, int | str):
+        competitor_series = VehicleSeries.objects.select_related("brand").filter(pk=competitor_series).first()
+        if competitor_series is None:
+            errors["competitor_series"] = [_("Unknown series.")]
+    if competitor_series is not None and competitor_series.brand.is_own:
+        errors["competitor_series"] = [_("Choose a competitor's series, not one of ours.")]
+    lead = lock(lead, expected_version)
+    require_can_work(actor, lead)
+    try:
+        chosen = _resolve_reasons(lead.store.group_id, reasons)
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
+        chosen = []
+    if any(r.requires_note for r in chosen) and not note:
+        names = ", ".join(str(r) for r in chosen if r.requires_note)
+        errors["note"] = [_("Say more: %(reasons)s needs a note.") % {"reasons": names}]
+    if any(r.requires_competitor for r in chosen) and competitor_series is None and "competitor_series" not in errors:
+        errors["competitor_series"] = [_("Which competitor's series did the customer buy?")]
+    if lead.status == Status.DEFEAT_PENDING:
+        raise AlreadyPending()
+    if lead.status != Status.ACTIVE:
+        errors["lead"] = [_("This lead is %(status)s; it cannot be filed as a defeat.")
+                          % {"status": lead.get_status_display()}]
+    if errors:
+        raise ValidationError(errors)
+    now = at or timezone.now()
+    try:
+        with transaction.atomic():
+            application = Application.objects.create(
+                lead=lead, store=lead.store, consultant=lead.assigned_to, our_series_id=lead.series_id,
+                source=lead.source, kind=kind, competitor_series=competitor_series,
+                competitor_brand_id=competitor_series.brand_id if competitor_series else None, price_gap=price_gap,
+                note=note, applied_by=actor, applied_at=now, from_status=lead.status)
+    except IntegrityError:  # the partial unique index: a pending application exists (the lead lock makes it rare)
+        raise AlreadyPending() from None
+    ApplicationReason.objects.bulk_create(
+        [ApplicationReason(application=application, reason=r, parent_id=r.parent_id or r.pk) for r in chosen])
+    DefeatEvent.objects.create(lead=lead, application=application, kind=EventKind.APPLIED, at=now, by=actor,
+                               comment=note, from_status=lead.status, to_status=Status.DEFEAT_PENDING)
+    lead.status = Status.DEFEAT_PENDING
+    lead.next_follow_up_at = None
+    lead._change_reason = gettext_noop("Defeat application filed")
+    flags = clear_flags(lead, actor=actor, at=now, reason=gettext_noop("Defeat application filed"), stale=True,
+                        overdue=True, pool=True)
+    bump(lead, ["status", "next_follow_up_at", *flags], actor=actor)
+    return application
+
+
+# --- verdicts -----------------------------------------------------------------------------------------------------
+
+
+def _lock_applications(ids: list[int]) -> list[Application]:
+    """Lock the applications in id order (so two bulk verdicts never deadlock), then their leads in id order."""
+    apps = list(Application.objects.select_for_update(of=("self",)).filter(pk__in=ids).order_by("pk"))
+    return apps
+
+
+def _decide(actor: User, app: Application, verdict: str, comment: str, *, assign_to: User | None, grade: str | None,
+            now: datetime, drafts: list[Draft]) -> Application:
+    lead = lock(app.lead)
+    require_manager(actor, lead.store)
+    if lead.status != Status.DEFEAT_PENDING:  # cannot happen while the constraint and services hold; be loud
+        raise Conflict({"lead": [_("The lead is no longer awaiting a verdict.")]})
+    app.status = ApplicationStatus.CONFIRMED if verdict == Verdict.CONFIRM else ApplicationStatus.REJECTED
+    app.decided_by, app.decided_at, app.comment = actor, now, comment
+    app.version += 1
+    app.save(update_fields=["status", "decided_by", "decided_at", "comment", "version"])
+    url = _url(lead.pk)
+    if verdict == Verdict.CONFIRM:
+        owner = pool_owner_for(lead.store) or actor
+        s = settings_for(lead.store.group_id)
+        purchased = timezone.localtime(app.applied_at).date()
+        PoolEntry.objects.update_or_create(lead=lead, defaults={
+            "store": lead.store, "application": app, "owner": owner, "competitor_brand_id": app.competitor_brand_id,
+            "competitor_series_id": app.competitor_series_id, "purchased_on": purchased, "joined_at": now,
+            "last_contact_at": None, "next_contact_at": now + timedelta(days=s.nurture_interval_days),
+            "replacement_due_on": purchased.replace(year=purchased.year + s.replacement_after_years)
+            if not (purchased.month == 2 and purchased.day == 29) else purchased + timedelta(
+                days=365 * s.replacement_after_years),
+            "status": PoolStatus.IN_POOL, "won_back_at": None})
+        DefeatEvent.objects.create(lead=lead, application=app, kind=EventKind.CONFIRMED, at=now, by=actor,
+                                   comment=comment, from_status=lead.status, to_status=Status.DEFEATED,
+                                   to_user=owner)
+        if lead.assigned_to_id != owner.pk:
+            AssignmentChange.objects.create(lead=lead, from_user=lead.assigned_to, to_user=owner, changed_at=now,
+                                            changed_by=actor, reason=gettext_noop("Defeat confirmed: competitor pool"))
+        lead.assigned_to = owner
+        lead.status = Status.DEFEATED
+        lead.next_follow_up_at = None
+        lead._change_reason = gettext_noop("Defeat confirmed")
+        bump(lead, ["status", "assigned_to", "next_follow_up_at"], actor=actor)
+        if app.consultant_id and app.consultant_id != actor.pk:
+            drafts.append(Draft(app.consultant_id, NOTIFY_CONFIRMED, {"name": lead.name, "comment": comment}, url))
+        if owner.pk != actor.pk:
+            drafts.append(Draft(owner.pk, NOTIFY_POOL, {"name": lead.name}, reverse("defeats:pool")))
+        return app
+
+    # Rejected: a false defeat (虚战败). Reactivate with a grade, the same or another consultant, a second follow-up.
+    grade = grade or lead.grade
+    to_user = assign_to or app.consultant or lead.assigned_to
+    if to_user is None or not to_user.is_active or to_user.store_id != lead.store_id:
+        raise ValidationError({"assign_to": [_("Choose an active consultant of this store.")]})
+    validate_assignee(lead.store, to_user)
+    s = settings_for(lead.store.group_id)
+    DefeatEvent.objects.create(lead=lead, application=app, kind=EventKind.REJECTED, at=now, by=actor,
+                               comment=comment, from_status=lead.status, to_status=Status.ACTIVE, to_user=to_user)
+    fields = ["status", "next_follow_up_at"]
+    if lead.assigned_to_id != to_user.pk:
+        AssignmentChange.objects.create(lead=lead, from_user=lead.assigned_to, to_user=to_user, changed_at=now,
+                                        changed_by=actor, reason=gettext_noop("False defeat: reassigned"))
+        lead.assigned_to = to_user
+        fields.append("assigned_to")
+    lead.status = Status.ACTIVE
+    lead.next_follow_up_at = now + timedelta(days=s.second_follow_up_days)
+    if lead.dwell_kept_at is None or lead.dwell_kept_at < now:
+        # The dwell clock restarts: the lead is not stale again the moment it comes back.
+        lead.dwell_kept_at = now
+        fields.append("dwell_kept_at")
+    lead._change_reason = gettext_noop("Rejected as a false defeat")
+    bump(lead, fields, actor=actor)
+    if grade != lead.grade:
+        lead = lead_grade_change(actor=actor, lead=lead, to_grade=grade,
+                                 reason=gettext_noop("False defeat: regraded"), at=now)
+        # The grade change set the due date from the grade's interval: the second follow-up is the verdict's.
+        lead.next_follow_up_at = now + timedelta(days=s.second_follow_up_days)
+        bump(lead, ["next_follow_up_at"], actor=actor)
+    params = {"name": lead.name, "comment": comment, "days": s.second_follow_up_days}
+    for who in {app.consultant_id, to_user.pk} - {None, actor.pk}:
+        drafts.append(Draft(who, NOTIFY_REJECTED, params, url))
+    return app
+
+
+def _check_verdict(verdict: str, comment: str, grade: str | None) -> str:
+    errors = {}
+    if verdict not in Verdict.values:
+        errors["verdict"] = [_("Choose confirm or reject.")]
+    comment = (comment or "").strip()
+    if not comment:
+        errors["comment"] = [_("Say why: the verdict's comment is kept with the lead.")]
+    if grade is not None and grade not in GRADE_ORDER:
+        errors["grade"] = [_("Unknown grade.")]
+    if errors:
+        raise ValidationError(errors)
+    return comment
+
+
+@transaction.atomic
+def application_decide(*, actor: User, application: Application, verdict: str, comment: str,
+                       assign_to: User | None = None, grade: str | None = None,
+                       expected_version: int | None = None) -> Application:
+    """The store's manager decides one application: ``confirm`` (the lead is defeated and joins the competitor pool,
+    handed to the pool owner) or ``reject`` (a false defeat: active again with ``grade``, held by ``assign_to`` or
+    its consultant, a second follow-up due in the group's number of days; both consultants are notified). A
+    verdict on an application already decided raises :class:`AlreadyDecided`; with ``expected_version`` a changed
+    application raises ``StaleVersion``."""
+    comment = _check_verdict(verdict, comment, grade)
+    if not manages_store(actor, application.store):
+        raise PermissionDenied(_("Only the store's manager can decide a defeat application."))
+    app = _lock_applications([application.pk])[0]
+    if app.status != ApplicationStatus.PENDING:
+        raise AlreadyDecided([app.pk])
+    if expected_version is not None and app.version != expected_version:
+        raise StaleVersion(app.version)
+    drafts: list[Draft] = []
+    app = _decide(actor, app, verdict, comment, assign_to=assign_to, grade=grade, now=timezone.now(), drafts=drafts)
+    notify_many(drafts)
+    return app
+
+
+@transaction.atomic
+def applications_bulk_decide(*, actor: User, ids: Iterable[int], verdict: str, comment: str) -> list[Application]:
+    """Decide many applications with one comment, all or nothing: an application the actor may not decide is a 403,
+    one someone already decided refuses the whole batch (:class:`AlreadyDecided` names them). A bulk rejection keeps
+    each lead with its consultant and grade."""
+    ids = sorted({int(i) for i in ids})
+    if not ids:
+        raise ValidationError({"ids": [_("Pick at least one application.")]})
+    comment = _check_verdict(verdict, comment, None)
+    apps = _lock_applications(ids)
+    if len(apps) != len(ids):
+        raise ValidationError({"ids": [_("Unknown application.")]})
+    stores = {a.store_id: a for a in apps}
+    for app in stores.values():
+        if not manages_store(actor, app.store):
+            raise PermissionDenied(_("Only the store's manager can decide a defeat application."))
+    decided = [a.pk for a in apps if a.status != ApplicationStatus.PENDING]
+    if decided:
+        raise AlreadyDecided(decided)
+    now, drafts = timezone.now(), []
+    done = [_decide(actor, a, verdict, comment, assign_to=None, grade=None, now=now, drafts=drafts) for a in apps]
+    notify_many(drafts)
+    return done
+
+
+# --- the competitor pool --------------------------------------------------------------------------------------------
+
+
+def _require_pool_worker(actor: User, entry: PoolEntry) -> None:
+    if manages_store(actor, entry.store):
+        return
+    if actor.is_active and actor.pk == entry.owner_id and actor.store_id == entry.store_id:
+        return
+    raise PermissionDenied(_("Only the pool owner or the store's manager can work this customer."))
+
+
+@transaction.atomic
+def nurture_contact_log(*, actor: User, entry: PoolEntry, method: str, content: str, came_back: bool = False,
+                        grade: str | None = None, assign_to: User | None = None,
+                        occurred_at: datetime | None = None) -> NurtureContact:
+    """Log a contact with a pooled customer, like a follow-up; the next one falls due after the group's interval.
+    ``came_back``: the customer wants to buy again: a win-back (the lead is active again with ``grade``, held by
+    ``assign_to`` or the pool owner, a follow-up due today; the lead's history stays)."""
+    from leads.models import FollowUpMethod
+
+    errors = {}
+    if method not in FollowUpMethod.values:
+        errors["method"] = [_("Unknown contact method.")]
+    if not (content or "").strip():
+        errors["content"] = [_("Say what was discussed.")]
+    if came_back and grade not in GRADE_ORDER:
+        errors["grade"] = [_("A customer who comes back needs a grade.")]
+    occurred_at = occurred_at or timezone.now()
+    if occurred_at > timezone.now() + timedelta(minutes=5):
+        errors["occurred_at"] = [_("A contact cannot happen in the future.")]
+    if errors:
+        raise ValidationError(errors)
+    entry = PoolEntry.objects.select_for_update().select_related("store").get(pk=entry.pk)
+    _require_pool_worker(actor, entry)
+    if entry.status != PoolStatus.IN_POOL:
+        raise Conflict({"entry": [_("This customer has already been won back.")]})
+    contact = NurtureContact.objects.create(entry=entry, occurred_at=occurred_at, method=method,
+                                            content=content.strip(), came_back=came_back, created_by=actor)
+    s = settings_for(entry.store.group_id)
+    entry.last_contact_at = occurred_at
+    entry.next_contact_at = occurred_at + timedelta(days=s.nurture_interval_days)
+    entry.version += 1
+    lead = lock(entry.lead)
+    if not came_back:
+        DefeatEvent.objects.create(lead=lead, kind=EventKind.NURTURED, at=occurred_at, by=actor,
+                                   comment=content.strip(), from_status=lead.status, to_status=lead.status)
+        entry.save(update_fields=["last_contact_at", "next_contact_at", "version"])
+        return contact
+    to_user = assign_to or entry.owner
+    validate_assignee(lead.store, to_user)
+    if not manages_store(actor, lead.store) and to_user.pk != actor.pk:
+        raise PermissionDenied(_("Only the store's manager can hand the customer to someone else."))
+    entry.status, entry.won_back_at, entry.next_contact_at = PoolStatus.WON_BACK, occurred_at, None
+    entry.save(update_fields=["last_contact_at", "next_contact_at", "status", "won_back_at", "version"])
+    DefeatEvent.objects.create(lead=lead, application=entry.application, kind=EventKind.WON_BACK, at=occurred_at,
+                               by=actor,
+                               comment=content.strip(), from_status=lead.status, to_status=Status.ACTIVE,
+                               to_user=to_user)
+    fields = ["status", "next_follow_up_at", "last_contact_at", "dwell_kept_at"]
+    if lead.assigned_to_id != to_user.pk:
+        AssignmentChange.objects.create(lead=lead, from_user=lead.assigned_to, to_user=to_user,
+                                        changed_at=occurred_at, changed_by=actor,
+                                        reason=gettext_noop("Won back from the competitor pool"))
+        lead.assigned_to = to_user
+        fields.append("assigned_to")
+    lead.status = Status.ACTIVE
+    lead.next_follow_up_at = max(occurred_at, timezone.now())
+    lead.last_contact_at = occurred_at
+    lead.dwell_kept_at = occurred_at
+    lead._change_reason = gettext_noop("Won back from the competitor pool")
+    bump(lead, fields, actor=actor)
+    if grade != lead.grade:
+        due = lead.next_follow_up_at
+        lead = lead_grade_change(actor=actor, lead=lead, to_grade=grade, reason=gettext_noop("Won back"),
+                                 at=occurred_at)
+        lead.next_follow_up_at = due
+        bump(lead, ["next_follow_up_at"], actor=actor)
+    if to_user.pk != actor.pk:
+        notify_many([Draft(to_user.pk, "assigned", {"count": 1, "name": lead.name}, _url(lead.pk))])
+    return contact

@@ -1,0 +1,19 @@
+from django.urls import path
+
+from . import views
+
+app_name = "defeats"
+
+urlpatterns = [
+    path("leads/<int:pk>/apply/", views.apply, name="apply"),
+    path("leads/<int:pk>/talk-tracks/", views.talk_tracks_preview, name="talk_tracks_preview"),
+    path("verify/", views.queue, name="queue"),
+    path("verify/<int:pk>/", views.decide, name="decide"),
+    path("verify/bulk/", views.bulk_decide, name="bulk_decide"),
+    path("pool/", views.pool, name="pool"),
+    path("pool/<int:pk>/contact/", views.pool_contact, name="pool_contact"),
+    path("settings/", views.settings_page, name="settings"),
+    path("settings/reasons/<int:pk>/", views.reason_edit, name="reason_edit"),
+    path("talk-tracks/", views.talk_tracks, name="talk_tracks"),
+    path("analysis/", views.analysis, name="analysis"),
+]

@@ -1,0 +1,501 @@
+"""The defeat pages: the application on a lead (phone-first), the manager's verification queue (with evidence and bulk
+verdicts), the competitor-customer pool, the reason/talk-track/settings pages (group admin; talk tracks: managers
+too) and the analysis page. Reads through defeats.selectors, writes through defeats.services; a record outside the
+user's scope is a 404, an action they may not take a 403."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import urlencode
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+from django.views.decorators.http import require_POST
+
+from dealercrm.forms import add_service_errors
+from dealercrm.models import DealerGroup, Role, Store, User
+from leads import selectors as lead_selectors
+from leads.models import Lead, Status
+from leads.services import StaleVersion, manages_store
+from leads.views.manager import _pick_store, manager_required
+
+from . import selectors, services
+from .forms import (
+    ApplicationForm,
+    BulkVerdictForm,
+    NurtureForm,
+    ReasonForm,
+    SettingsForm,
+    TalkTrackForm,
+    competitor_series,
+)
+from .models import ApplicationStatus, PoolEntry, PoolOwner, Reason, TalkTrack
+
+QUEUE_PER_PAGE = 20
+POOL_PER_PAGE = 30
+
+
+def _lead_or_404(request, pk: int) -> Lead:
+    return get_object_or_404(lead_selectors.lead_list(user=request.user).select_related("store", "series__brand"),
+                             pk=pk)
+
+
+def _group_for(user: User) -> DealerGroup | None:
+    if user.dealer_group_id:
+        return user.dealer_group
+    if user.store_id:
+        return user.store.group
+    return DealerGroup.objects.order_by("pk").first() if user.is_superuser else None
+
+
+def _admin_required(view):
+    @login_required
+    def wrapped(request, *args, **kwargs):
+        user = request.user
+        if not (user.is_superuser or user.role == Role.GROUP_ADMIN):
+            raise PermissionDenied(_("Only group admins can open this page."))
+        return view(request, *args, **kwargs)
+
+    wrapped.__name__ = view.__name__
+    wrapped.__doc__ = view.__doc__
+    return wrapped
+
+
+# --- apply --------------------------------------------------------------------------------------------------------
+
+
+@login_required
+def apply(request, pk: int):
+    """`/defeats/leads/<id>/apply/`: file a defeat application on the lead (its consultant or the store's manager).
+    Phone-first: one column, big toggles; the talk tracks of the ticked reasons show under them."""
+    lead = _lead_or_404(request, pk)
+    try:
+        from leads.services._common import require_can_work
+
+        require_can_work(request.user, lead)
+    except PermissionDenied:
+        raise
+    reasons = services.reasons_for(lead.store.group_id)
+    if request.method == "POST":
+        form = ApplicationForm(request.POST, reasons=reasons)
+        if form.is_valid():
+            d = form.cleaned_data
+            try:
+                services.application_file(actor=request.user, lead=lead, kind=d["kind"], reasons=d["reasons"],
+                                          competitor_series=d["competitor_series"], price_gap=d["price_gap"],
+                                          note=d["note"], expected_version=d.get("version"))
+            except StaleVersion:
+                form.add_error(None, _("Someone else changed this lead while you were filling this in. "
+                                       "Check it and send again."))
+                lead.refresh_from_db()
+            except ValidationError as exc:
+                add_service_errors(form, exc)
+            else:
+                messages.success(request, _("Application filed: the lead waits for the manager's verdict."))
+                return redirect("leads:detail", pk=lead.pk)
+    else:
+        form = ApplicationForm(initial={"version": lead.version,
+                                        "kind": request.GET.get("kind") or "quasi"}, reasons=reasons)
+    chosen = [r.pk for r in reasons if r.code in set(form.data.getlist("reasons"))] if form.is_bound else []
+    tracks = selectors.talk_tracks_for(group_id=lead.store.group_id, reason_ids=chosen, series_id=lead.series_id)
+    return render(request, "defeats/apply.html", {
+        "lead": lead, "form": form, "tracks": tracks, "frozen": lead.status != Status.ACTIVE,
+        "phone": lead_selectors.lead_phone_for(user=request.user, lead=lead),
+    })
+
+
+@login_required
+def talk_tracks_preview(request, pk: int):
+    """htmx: the talk tracks of the reasons ticked on the apply form (GET ?reasons=code&reasons=code)."""
+    lead = _lead_or_404(request, pk)
+    codes = set(request.GET.getlist("reasons"))
+    ids = [r.pk for r in services.reasons_for(lead.store.group_id) if r.code in codes]
+    tracks = selectors.talk_tracks_for(group_id=lead.store.group_id, reason_ids=ids, series_id=lead.series_id)
+    return render(request, "defeats/partials/_talk_tracks.html", {"tracks": tracks, "lead": lead})
+
+
+# --- verification queue -----------------------------------------------------------------------------------------
+
+
+def _queue_url(store) -> str:
+    return f"{reverse('defeats:queue')}?{urlencode({'store': store.pk})}"
+
+
+@manager_required
+def queue(request):
+    """`/defeats/verify/`: the store's pending applications, oldest first, each with the lead's evidence (grade
+    history, last follow-ups, days since the last contact) and the verdict forms; tick several for a bulk verdict.
+    A group admin picks the store."""
+    store, stores = _pick_store(request, request.GET.get("store"))
+    context = {"store": store, "stores": stores}
+    if store is None:
+        return render(request, "defeats/queue.html", context)
+    page = Paginator(selectors.verification_queue(user=request.user, store=store), QUEUE_PER_PAGE).get_page(
+        request.GET.get("page"))
+    apps = list(page)
+    evidence = selectors.evidence_for(apps)
+    now = timezone.now()
+    settings = services.settings_for(store.group_id)
+    assignees = list(selectors.store_consultants(store))
+    for app in apps:
+        app.evidence = evidence.get(app.lead_id)
+        app.waiting_days = (now - app.applied_at).days
+        app.overdue = app.waiting_days >= settings.pending_alert_days
+        last = app.lead.last_contact_at
+        app.silent_days = (now - last).days if last else None
+        app.phone_shown = lead_selectors.lead_phone_for(user=request.user, lead=app.lead)
+    tracks = {}
+    reason_ids = {r.pk for a in apps for r in a.reasons.all()}
+    for t in selectors.talk_tracks_for(group_id=store.group_id, reason_ids=reason_ids):
+        tracks[t.reason_id] = t
+    for app in apps:
+        app.tracks = [tracks[r.pk] for r in app.reasons.all() if r.pk in tracks]
+    context.update({"page": page, "apps": apps, "count": page.paginator.count, "assignees": assignees,
+                    "settings": settings, "grades": "ABCDE"})
+    return render(request, "defeats/queue.html", context)
+
+
+@manager_required
+@require_POST
+def decide(request, pk: int):
+    """One application's verdict (confirm / reject with grade and consultant)."""
+    app = get_object_or_404(selectors.application_list(user=request.user), pk=pk)
+    verdict = request.POST.get("verdict", "")
+    assign_to = None
+    if request.POST.get("assign_to"):
+        assign_to = selectors.store_consultants(app.store).filter(pk=request.POST["assign_to"]).first()
+        if assign_to is None:
+            messages.error(request, _("Choose an active consultant of this store."))
+            return redirect(_queue_url(app.store))
+    version = request.POST.get("version")
+    try:
+        services.application_decide(actor=request.user, application=app, verdict=verdict,
+                                    comment=request.POST.get("comment", ""), assign_to=assign_to,
+                                    grade=request.POST.get("grade") or None,
+                                    expected_version=int(version) if (version or "").isdigit() else None)
+    except StaleVersion:
+        messages.error(request, _("This application changed while you were deciding; look at it again."))
+    except services.AlreadyDecided as exc:
+        messages.error(request, " ".join(exc.messages))
+    except ValidationError as exc:
+        for msg in exc.messages:
+            messages.error(request, f"{app.lead.name} (#{app.lead_id}): {msg}")
+    else:
+        if verdict == "confirm":
+            messages.success(request, _("%(name)s: defeat confirmed; the customer is in the competitor pool.")
+                             % {"name": app.lead.name})
+        else:
+            messages.success(request, _("%(name)s: false defeat; the lead is active again with a follow-up due.")
+                             % {"name": app.lead.name})
+    return redirect(_queue_url(app.store))
+
+
+@manager_required
+@require_POST
+def bulk_decide(request):
+    """The ticked applications, one verdict and one comment, all or nothing."""
+    ids = [int(i) for i in request.POST.getlist("ids") if i.isdigit()]
+    visible = list(selectors.application_list(user=request.user).filter(pk__in=ids).values_list("pk", "store"))
+    store_id = visible[0][1] if visible else request.POST.get("store")
+    form = BulkVerdictForm(request.POST, ids=[pk for pk, _s in visible])
+    back = f"{reverse('defeats:queue')}?{urlencode({'store': store_id})}" if store_id else reverse("defeats:queue")
+    if len(visible) != len(set(ids)):
+        raise Http404
+    if not form.is_valid():
+        for errors in form.errors.values():
+            for error in errors:
+                messages.error(request, error)
+        return redirect(back)
+    try:
+        done = services.applications_bulk_decide(actor=request.user, ids=form.cleaned_data["ids"],
+                                                 verdict=form.cleaned_data["verdict"],
+                                                 comment=form.cleaned_data["comment"])
+    except ValidationError as exc:
+        for msg in exc.messages:
+            messages.error(request, msg)
+    else:
+        messages.success(request, ngettext("%(count)s application decided.", "%(count)s applications decided.",
+                                           len(done)) % {"count": len(done)})
+    return redirect(back)
+
+
+# --- the competitor pool ------------------------------------------------------------------------------------------
+
+
+@login_required
+def pool(request):
+    """`/defeats/pool/`: confirmed defeats of the store by competitor brand and series, age of their purchase and
+    nurture cadence; log a nurture contact, or a win-back when the customer comes back."""
+    user = request.user
+    if not (user.is_superuser or user.role in (Role.MANAGER, Role.GROUP_ADMIN, Role.CONSULTANT)):
+        raise PermissionDenied
+    store, stores = _pick_store(request, request.GET.get("store"))
+    brand = request.GET.get("brand") or None
+    series = request.GET.get("series") or None
+    due = request.GET.get("due") == "1"
+    won = request.GET.get("status") == "won_back"
+    context = {"store": store, "stores": stores, "due": due, "won": won}
+    if store is None:
+        return render(request, "defeats/pool.html", context)
+    qs = selectors.pool_list(user=user, store=store, brand_id=int(brand) if (brand or "").isdigit() else None,
+                             series_id=int(series) if (series or "").isdigit() else None, due_only=due,
+                             status="won_back" if won else "in_pool")
+    page = Paginator(qs, POOL_PER_PAGE).get_page(request.GET.get("page"))
+    today = timezone.localdate()
+    now = timezone.now()
+    assignees = list(selectors.store_consultants(store))
+    for entry in page:
+        months = ((today.year - entry.purchased_on.year) * 12 + today.month - entry.purchased_on.month
+                  if entry.purchased_on else None)
+        entry.age_label = _age(months)
+        entry.is_due = bool(entry.next_contact_at and entry.next_contact_at <= now) or bool(
+            entry.replacement_due_on and entry.replacement_due_on <= today)
+        entry.replacement_due = bool(entry.replacement_due_on and entry.replacement_due_on <= today)
+        entry.phone_shown = lead_selectors.lead_phone_for(user=user, lead=entry.lead) if (
+            manages_store(user, entry.store) or entry.owner_id == user.pk) else ""
+        entry.can_work = manages_store(user, entry.store) or entry.owner_id == user.pk
+        entry.form = NurtureForm(assignees=assignees, auto_id=f"id_pool{entry.pk}_%s")
+    brands = {s.brand for s in competitor_series()}
+    context.update({"page": page, "count": page.paginator.count, "brands": sorted(brands, key=lambda b: b.label),
+                    "series_choices": competitor_series(), "brand": brand, "series": series,
+                    "owner": services.pool_owner_for(store)})
+    return render(request, "defeats/pool.html", context)
+
+
+def _age(months: int | None) -> str:
+    if months is None:
+        return ""
+    if months < 1:
+        return _("this month")
+    if months < 12:
+        return ngettext("%(n)s month", "%(n)s months", months) % {"n": months}
+    years, rest = divmod(months, 12)
+    if rest == 0:
+        return ngettext("%(n)s year", "%(n)s years", years) % {"n": years}
+    return _("%(y)s y %(m)s m") % {"y": years, "m": rest}
+
+
+@login_required
+@require_POST
+def pool_contact(request, pk: int):
+    entry = get_object_or_404(PoolEntry.objects.visible_to(request.user).select_related("store", "lead"), pk=pk)
+    assignees = list(selectors.store_consultants(entry.store))
+    form = NurtureForm(request.POST, assignees=assignees)
+    back = f"{reverse('defeats:pool')}?{urlencode({'store': entry.store_id})}"
+    if form.is_valid():
+        d = form.cleaned_data
+        try:
+            services.nurture_contact_log(actor=request.user, entry=entry, method=d["method"], content=d["content"],
+                                         came_back=d["came_back"], grade=d["grade"] or None,
+                                         assign_to=d["assign_to"])
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            if d["came_back"]:
+                messages.success(request, _("%(name)s is back: an active lead again, due today.")
+                                 % {"name": entry.lead.name})
+                return redirect("leads:detail", pk=entry.lead_id)
+            messages.success(request, _("Contact logged; the next one is due in the group's interval."))
+            return redirect(back)
+    for errors in form.errors.values():
+        for error in errors:
+            messages.error(request, f"{entry.lead.name}: {error}")
+    return redirect(back)
+
+
+# --- settings: reasons, talk tracks, numbers ---------------------------------------------------------------------
+
+
+@_admin_required
+def settings_page(request):
+    """`/defeats/settings/`: the group's numbers, each store's pool owner and the reason taxonomy (group admin)."""
+    group = _group_for(request.user)
+    if group is None:
+        raise Http404
+    reasons = services.reasons_for(group.pk)
+    obj = services.settings_for(group.pk)
+    form = SettingsForm(instance=obj)
+    reason_form = ReasonForm(group_id=group.pk)
+    if request.method == "POST" and request.POST.get("form") == "settings":
+        form = SettingsForm(request.POST, instance=obj)  # validates in memory; the service writes
+        if form.is_valid():
+            try:
+                services.settings_update(actor=request.user, group=group, **{
+                    f: form.cleaned_data[f] for f in SettingsForm.Meta.fields})
+            except ValidationError as exc:
+                add_service_errors(form, exc)
+            else:
+                messages.success(request, _("Settings saved."))
+                return redirect("defeats:settings")
+    elif request.method == "POST" and request.POST.get("form") == "owner":
+        store = get_object_or_404(Store.objects.visible_to(request.user), pk=request.POST.get("store"))
+        user = None
+        if request.POST.get("user"):
+            user = get_object_or_404(User.objects.filter(store=store), pk=request.POST["user"])
+        try:
+            services.pool_owner_set(actor=request.user, store=store, user=user)
+        except ValidationError as exc:
+            for msg in exc.messages:
+                messages.error(request, msg)
+        else:
+            messages.success(request, _("Pool owner of %(store)s saved.") % {"store": store})
+        return redirect("defeats:settings")
+    elif request.method == "POST" and request.POST.get("form") == "reason":
+        reason_form = ReasonForm(request.POST, group_id=group.pk)
+        if reason_form.is_valid():
+            d = reason_form.cleaned_data
+            try:
+                services.reason_save(actor=request.user, group=group, **d)
+            except ValidationError as exc:
+                add_service_errors(reason_form, exc)
+            else:
+                messages.success(request, _("Reason added."))
+                return redirect("defeats:settings")
+    stores = list(Store.objects.visible_to(request.user).filter(group=group).order_by("name"))
+    owners = {o.store_id: o.user_id for o in PoolOwner.objects.filter(store__in=stores)}
+    for store in stores:
+        store.owner_id = owners.get(store.pk)
+        store.members = list(selectors.store_consultants(store))
+        store.current_owner = services.pool_owner_for(store)
+    used = set(Reason.objects.filter(group=group, applications__isnull=False).values_list("pk", flat=True))
+    tree = [(p, [c for c in reasons if c.parent_id == p.pk]) for p in reasons if p.parent_id is None]
+    return render(request, "defeats/settings.html", {
+        "group": group, "form": form, "reason_form": reason_form, "tree": tree, "used": used, "stores": stores})
+
+
+@_admin_required
+def reason_edit(request, pk: int):
+    group = _group_for(request.user)
+    reason = get_object_or_404(Reason.objects.visible_to(request.user), pk=pk)
+    initial = {f: getattr(reason, f) for f in ("code", "name", "name_en", "requires_note", "requires_competitor",
+                                                "is_active", "sort_order")}
+    initial["parent"] = reason.parent_id
+    form = ReasonForm(request.POST or None, initial=initial, group_id=reason.group_id)
+    form.fields["code"].disabled = True
+    if request.method == "POST" and form.is_valid():
+        d = dict(form.cleaned_data)
+        d.pop("code", None)
+        try:
+            services.reason_save(actor=request.user, group=group or reason.group, reason=reason, **d)
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            messages.success(request, _("Reason saved."))
+            return redirect("defeats:settings")
+    return render(request, "defeats/reason_edit.html", {"reason": reason, "form": form})
+
+
+@manager_required
+def talk_tracks(request):
+    """`/defeats/talk-tracks/`: the three-step talk per reason (and series); managers and group admins write them."""
+    group = _group_for(request.user)
+    if group is None:
+        raise Http404
+    services.reasons_for(group.pk)
+    track = None
+    if request.GET.get("edit"):
+        track = get_object_or_404(TalkTrack.objects.visible_to(request.user), pk=request.GET["edit"])
+    form = TalkTrackForm(request.POST or None, instance=track, group_id=group.pk)
+    if request.method == "POST" and form.is_valid():
+        d = form.cleaned_data
+        try:
+            services.talk_track_save(actor=request.user, reason=d["reason"], series=d["series"], fact=d["fact"],
+                                     problem=d["problem"], viewpoint=d["viewpoint"], track=track)
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            messages.success(request, _("Talk track saved."))
+            return redirect("defeats:talk_tracks")
+    tracks = list(TalkTrack.objects.visible_to(request.user).filter(group=group)
+                  .select_related("reason__parent", "series__brand", "updated_by")
+                  .order_by("reason__sort_order", "series_id"))
+    return render(request, "defeats/talk_tracks.html", {"form": form, "tracks": tracks, "editing": track})
+
+
+# --- analysis -----------------------------------------------------------------------------------------------------
+
+
+@manager_required
+def analysis(request):
+    """`/defeats/analysis/`: defeat rate and false-defeat rate this year against last, the reasons Pareto, the
+    brand × series table per our series, the monthly trend and the figures per consultant."""
+    store_param = request.GET.get("store")
+    stores_all = list(Store.objects.visible_to(request.user).order_by("name"))
+    store = None
+    if store_param:
+        store = next((s for s in stores_all if str(s.pk) == store_param), None)
+        if store is None:
+            raise Http404
+    stores = [store] if store else None
+    today = timezone.localdate()
+    try:
+        year = int(request.GET.get("year") or today.year)
+    except ValueError:
+        raise Http404 from None
+    if not 2000 <= year <= today.year:
+        raise Http404
+    period = selectors.Period(date(year, 1, 1), date(year, 12, 31) if year < today.year else today)
+    prev = period.year_before()
+    user = request.user
+    this = selectors.defeat_metrics(user=user, period=period, stores=stores, with_reasons=False)
+    last = selectors.defeat_metrics(user=user, period=prev, stores=stores, with_reasons=False)
+    reasons = selectors.defeat_metrics(user=user, period=period, stores=stores, group_by="reason")["results"]
+    categories = selectors.defeat_metrics(user=user, period=period, stores=stores,
+                                          group_by="reason_category")["results"]
+    months = selectors.defeat_metrics(user=user, period=period, stores=stores, group_by="month")["results"]
+    months_prev = selectors.defeat_metrics(user=user, period=prev, stores=stores, group_by="month")["results"]
+    consultants = selectors.defeat_metrics(user=user, period=period, stores=stores, group_by="consultant")["results"]
+    brands = selectors.defeat_metrics(user=user, period=period, stores=stores, group_by="competitor_brand")["results"]
+    table = selectors.series_competitor_table(user=user, period=period, stores=stores)
+    tracks = {t.reason_id: t for t in selectors.talk_tracks_for(
+        group_id=_group_for(user).pk if _group_for(user) else 0, reason_ids=[r["key"] for r in reasons if r["key"]])}
+    for r in reasons:
+        r["track"] = tracks.get(r["key"])
+    reasons_defeated = [r for r in reasons if r["defeats"]]
+    chart = {
+        "labels": {"defeats": _("Confirmed defeats"), "cumulative": _("Cumulative share"),
+                   "this_year": str(year), "last_year": str(year - 1), "defeat_rate": _("Defeat rate"),
+                   "false_rate": _("False-defeat rate")},
+        "pareto": [{"label": r["label"], "value": r["defeats"]} for r in reasons_defeated[:12]],
+        "trend": {"this": {m["key"][5:]: m["defeat_rate"] for m in months},
+                  "last": {m["key"][5:]: m["defeat_rate"] for m in months_prev},
+                  "false_this": {m["key"][5:]: m["false_defeat_rate"] for m in months}},
+        "brands": [{"label": b["label"] or _("Unknown"), "value": b["defeats"]} for b in brands if b["defeats"]],
+    }
+    return render(request, "defeats/analysis.html", {
+        "store": store, "stores": stores_all, "year": year, "years": list(range(today.year, today.year - 4, -1)),
+        "this": this, "last": last, "reasons": reasons, "categories": categories, "consultants": consultants,
+        "table": table, "chart": chart, "period": period,
+        "pending_now": selectors.pending_counts(user=user, stores=stores),
+    })
+
+
+def lead_panel_context(*, user: User, lead: Lead) -> dict:
+    """What the lead page's defeat panel shows (defeats/templatetags/defeats_ui.py)."""
+    from leads.services._common import require_can_work
+
+    try:
+        require_can_work(user, lead)
+        can_apply = lead.status == Status.ACTIVE
+    except PermissionDenied:
+        can_apply = False
+    events = selectors.lead_defeat_events(lead=lead)
+    pending = None
+    if lead.status == Status.DEFEAT_PENDING:
+        pending = (selectors.application_list(user=user).filter(lead=lead, status=ApplicationStatus.PENDING).first()
+                   or None)
+    tracks = []
+    if lead.status == Status.ACTIVE and selectors.last_follow_up_outcome(lead) == "not_now":
+        reasons = services.reasons_for(lead.store.group_id)
+        tracks = selectors.talk_tracks_for(group_id=lead.store.group_id, reason_ids=[r.pk for r in reasons],
+                                           series_id=lead.series_id)
+    return {"lead": lead, "can_apply": can_apply, "events": events, "pending": pending, "tracks": tracks,
+            "can_decide": manages_store(user, lead.store)}
