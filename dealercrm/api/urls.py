@@ -5,6 +5,7 @@ from rest_framework.routers import DefaultRouter
 
 from defeats.api.views import ApplicationViewSet, PoolViewSet, ReasonViewSet, TalkTrackViewSet
 from defeats.api.views import MetricsView as DefeatMetricsView
+from baseclients.api.views import BaseClientViewSet, CareTaskViewSet
 from funnel.api.views import MarketEstimateViewSet, TargetViewSet
 from leads.api.views import FollowUpViewSet, LeadViewSet
 from reports.api.imports import ImportViewSet
@@ -23,6 +24,8 @@ router.register("funnel/targets", TargetViewSet, basename="funnel-target")
 router.register("funnel/market-estimates", MarketEstimateViewSet, basename="funnel-market-estimate")
 router.register("notifications", NotificationViewSet, basename="notification")
 router.register("job-runs", JobRunViewSet, basename="job-run")
+router.register("base-clients", BaseClientViewSet, basename="base-client")
+router.register("care-tasks", CareTaskViewSet, basename="care-task")
 router.register("defeats/reasons", ReasonViewSet, basename="defeat-reason")
 router.register("defeats/talk-tracks", TalkTrackViewSet, basename="defeat-talk-track")
 router.register("defeats/applications", ApplicationViewSet, basename="defeat-application")

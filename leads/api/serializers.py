@@ -24,6 +24,8 @@ from ..models import (
     Visit,
     VisitStep,
 )
+from baseclients.api.leads import LeadReferralMixin, deal_base_client, referrer_fields
+
 from ..selectors import lead_phone_for
 
 
@@ -50,7 +52,7 @@ def _series_of_interest():
 # --- output -----------------------------------------------------------------------------------------------------
 
 
-class LeadSerializer(serializers.ModelSerializer):
+class LeadSerializer(LeadReferralMixin, serializers.ModelSerializer):
     """A lead as the caller may see it. ``phone`` is in full for the lead's consultant and whoever manages its store,
     masked otherwise; ``is_overdue`` comes from the queryset's SQL annotation (see LeadViewSet.get_queryset)."""
 
@@ -71,6 +73,7 @@ class LeadSerializer(serializers.ModelSerializer):
             "channel", "series", "series_name", "budget", "purchase_type", "district", "industry", "grade", "status",
             "first_visit_at", "last_contact_at", "next_follow_up_at", "grade_since", "is_overdue", "version",
             "stale_since", "stale_max_dwell_days", "dwell_kept_at", "overdue_since", "pooled_at",
+            "referrer", "referral_types",
         ]
         read_only_fields = fields
 
@@ -132,12 +135,16 @@ class AssignmentChangeSerializer(serializers.ModelSerializer):
 class DealSerializer(serializers.ModelSerializer):
     series_name = serializers.StringRelatedField(source="series", read_only=True)
     created_by_name = serializers.StringRelatedField(source="created_by", read_only=True)
+    base_client = serializers.SerializerMethodField(help_text="The buyer's base client (baseclients).")
 
     class Meta:
         model = Deal
-        fields = ["id", "lead", "series", "series_name", "price", "ordered_at", "delivered_at", "created_by",
-                  "created_by_name", "created_at"]
+        fields = ["id", "lead", "series", "series_name", "price", "ordered_at", "delivered_at", "vin", "plate",
+                  "trade_in", "financed", "base_client", "created_by", "created_by_name", "created_at"]
         read_only_fields = fields
+
+    def get_base_client(self, deal) -> int | None:
+        return deal_base_client(deal)
 
 
 # Timeline entries: the record's own shape plus ``kind`` and ``at`` (the moment the timeline sorts by). The view
@@ -210,6 +217,9 @@ class _CustomerFields(serializers.Serializer):
     purchase_type = serializers.ChoiceField(choices=PurchaseType.choices, required=False, allow_blank=True)
     district = serializers.CharField(max_length=60, required=False, allow_blank=True)
     industry = serializers.CharField(max_length=60, required=False, allow_blank=True)
+    # The referrer (a base client) and referral types: baseclients.api.leads; the views hand them to its service.
+    referrer = referrer_fields()["referrer"]
+    referral_types = referrer_fields()["referral_types"]
 
 
 class LeadCreateSerializer(_CustomerFields):
@@ -299,6 +309,12 @@ class DealCreateSerializer(serializers.Serializer):
                                                 help_text=("Default: the lead's series of interest."))
     ordered_at = serializers.DateField(required=False, allow_null=True, help_text=("Default: today."))
     delivered_at = serializers.DateField(required=False, allow_null=True)
+    vin = serializers.CharField(max_length=30, required=False, allow_blank=True, default="",
+                                help_text="17 characters, check digit verified.")
+    plate = serializers.CharField(max_length=20, required=False, allow_blank=True, default="",
+                                  help_text="e.g. 粤B12345.")
+    trade_in = serializers.BooleanField(required=False, default=False)
+    financed = serializers.BooleanField(required=False, default=False)
 
 
 class LeadKeepSerializer(serializers.Serializer):

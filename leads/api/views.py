@@ -20,6 +20,7 @@ from rest_framework.decorators import action
 from rest_framework.generics import get_object_or_404
 from rest_framework.response import Response
 
+from baseclients.api.leads import apply_referral, pop_referral
 from dealercrm.api.pagination import StandardPagination
 from dealercrm.models import Store
 from dealercrm.scoping import ScopedViewSetMixin
@@ -133,7 +134,7 @@ class LeadViewSet(ScopedViewSetMixin, mixins.ListModelMixin, viewsets.GenericVie
 
     # The same rows and joins as selectors.lead_list; visible_to is applied by ScopedViewSetMixin.
     queryset = Lead.objects.not_merged().select_related(
-        "assigned_to", "channel", "series__brand", "store", "stale_flag", "overdue_flag")
+        "assigned_to", "channel", "series__brand", "store", "stale_flag", "overdue_flag", "referral")
     serializer_class = LeadSerializer
     filterset_class = LeadFilterSet
     pagination_class = StandardPagination
@@ -199,8 +200,11 @@ class LeadViewSet(ScopedViewSetMixin, mixins.ListModelMixin, viewsets.GenericVie
     def create(self, request, *args, **kwargs):
         data = LeadCreateSerializer(data=request.data, context=self.get_serializer_context())
         data.is_valid(raise_exception=True)
+        referral = pop_referral(data.validated_data)
         try:
-            lead = services.lead_create(actor=request.user, **data.validated_data)
+            with transaction.atomic():
+                lead = services.lead_create(actor=request.user, **data.validated_data)
+                apply_referral(actor=request.user, lead=lead, referral=referral)
         except services.DuplicatePhone as exc:
             return _duplicate_response(exc)
         return self._answer(lead.pk, status.HTTP_201_CREATED)
@@ -259,8 +263,10 @@ class LeadViewSet(ScopedViewSetMixin, mixins.ListModelMixin, viewsets.GenericVie
                     raise _Stale(current, status.HTTP_412_PRECONDITION_FAILED)
                 if body_version is not None and body_version != current:
                     raise _Stale(current, status.HTTP_409_CONFLICT)
+                referral = pop_referral(changes)
                 if changes:
                     lead = services.lead_update(actor=request.user, lead=lead, **changes)
+                apply_referral(actor=request.user, lead=lead, referral=referral)
                 if grade is not None:
                     lead = services.lead_grade_change(actor=request.user, lead=lead, to_grade=grade)
                 # Sending back the current holder is not a reassignment (nor a 403 for the consultant holding it).

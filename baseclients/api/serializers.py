@@ -1,0 +1,200 @@
+"""Base-client API shapes. Rules live in ``baseclients.services``: these only parse and type-check."""
+
+from __future__ import annotations
+
+from django.utils.translation import gettext_lazy as _
+from rest_framework import serializers
+
+from dealercrm.models import VehicleSeries
+from leads.models import Deal
+
+from ..models import (
+    BaseClient,
+    CareOutcome,
+    CareTask,
+    ClientKind,
+    Criterion,
+    DoNotContact,
+    Referral,
+    ScoreRecord,
+    TierChange,
+    Vehicle,
+    VehicleUse,
+)
+from ..selectors import client_phone_for
+
+
+def _caller(serializer):
+    request = serializer.context.get("request")
+    user = getattr(request, "user", None)
+    return user if user is not None and user.is_authenticated else None
+
+
+class VehicleSerializer(serializers.ModelSerializer):
+    series_name = serializers.StringRelatedField(source="series", read_only=True)
+
+    class Meta:
+        model = Vehicle
+        fields = ["id", "deal", "series", "series_name", "use", "vin", "plate", "colour", "ordered_at",
+                  "delivered_at", "registered_at", "insurance_renewal_at", "mileage_km"]
+        read_only_fields = fields
+
+
+class ClientDealSerializer(serializers.ModelSerializer):
+    is_repeat = serializers.SerializerMethodField()
+    series_name = serializers.StringRelatedField(source="series", read_only=True)
+
+    class Meta:
+        model = Deal
+        fields = ["id", "lead", "series", "series_name", "price", "ordered_at", "delivered_at", "is_repeat"]
+        read_only_fields = fields
+
+    def get_is_repeat(self, deal) -> bool:
+        return bool(getattr(deal, "purchase", None) and deal.purchase.is_repeat)
+
+
+class ReferralLeadSerializer(serializers.ModelSerializer):
+    lead_name = serializers.CharField(source="lead.name", read_only=True)
+    lead_status = serializers.CharField(source="lead.status", read_only=True)
+    derived_type = serializers.CharField(read_only=True)
+
+    class Meta:
+        model = Referral
+        fields = ["id", "lead", "lead_name", "lead_status", "types", "derived_type", "sequence", "created_at"]
+        read_only_fields = fields
+
+
+class BaseClientListSerializer(serializers.ModelSerializer):
+    phone = serializers.SerializerMethodField()
+    phone_masked = serializers.CharField(source="masked_phone", read_only=True)
+    assigned_to_name = serializers.StringRelatedField(source="assigned_to", read_only=True)
+    repeat_purchases = serializers.SerializerMethodField()
+
+    class Meta:
+        model = BaseClient
+        fields = ["id", "store", "assigned_to", "assigned_to_name", "name", "phone", "phone_masked", "kind",
+                  "region", "industry", "fleet_size", "tier", "tier_basis", "loyalty_score", "power_score",
+                  "purchases", "repeat_purchases", "referral_deals", "version"]
+        read_only_fields = fields
+
+    def get_phone(self, client) -> str:
+        user = _caller(self)
+        return client.masked_phone if user is None else client_phone_for(user=user, client=client)
+
+    def get_repeat_purchases(self, client) -> int:
+        return max(0, client.purchases - 1)
+
+
+class BaseClientSerializer(BaseClientListSerializer):
+    tier_label = serializers.SerializerMethodField()
+    vehicles = VehicleSerializer(many=True, read_only=True)
+    deals = serializers.SerializerMethodField()
+    referral_leads = serializers.SerializerMethodField()
+    do_not_contact = serializers.SerializerMethodField()
+
+    class Meta(BaseClientListSerializer.Meta):
+        fields = [*BaseClientListSerializer.Meta.fields, "tier_label", "tier_since", "birthday", "address",
+                  "vehicles", "deals", "referral_leads", "do_not_contact", "created_at"]
+        read_only_fields = fields
+
+    def get_tier_label(self, client) -> str:
+        from ..services import tier_label
+
+        return tier_label(client, *self.context.get("maxes", (100, 100)))
+
+    def get_deals(self, client) -> list[dict]:
+        deals = Deal.objects.filter(purchase__client=client).select_related("series__brand", "purchase").order_by(
+            "-ordered_at", "-pk")
+        return ClientDealSerializer(deals, many=True).data
+
+    def get_referral_leads(self, client) -> list[dict]:
+        return ReferralLeadSerializer(client.referrals.select_related("lead").order_by("-created_at"), many=True).data
+
+    def get_do_not_contact(self, client) -> list[dict]:
+        return [{"channel": d.channel, "reason": d.reason} for d in DoNotContact.objects.filter(client=client)]
+
+
+class BaseClientUpdateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=60, required=False)
+    phone = serializers.CharField(max_length=30, required=False, allow_blank=True)
+    kind = serializers.ChoiceField(choices=ClientKind.choices, required=False)
+    region = serializers.CharField(max_length=60, required=False, allow_blank=True)
+    industry = serializers.CharField(max_length=60, required=False, allow_blank=True)
+    fleet_size = serializers.IntegerField(min_value=0, max_value=100000, required=False)
+    birthday = serializers.DateField(required=False, allow_null=True)
+    address = serializers.CharField(max_length=200, required=False, allow_blank=True)
+
+
+class ScoresSerializer(serializers.Serializer):
+    scores = serializers.DictField(child=serializers.IntegerField(), allow_empty=False,
+                                   help_text=_("Criterion code → points (0..the criterion's max)."))
+
+
+class CriterionSerializer(serializers.ModelSerializer):
+    label = serializers.CharField(read_only=True)
+
+    class Meta:
+        model = Criterion
+        fields = ["id", "dimension", "code", "label", "name", "name_en", "max_points", "fact", "sort_order"]
+        read_only_fields = fields
+
+
+class ScoreRecordSerializer(serializers.ModelSerializer):
+    by_name = serializers.StringRelatedField(source="by", read_only=True)
+
+    class Meta:
+        model = ScoreRecord
+        fields = ["id", "at", "by", "by_name", "before", "after", "loyalty_before", "loyalty_after", "power_before",
+                  "power_after", "tier_after"]
+        read_only_fields = fields
+
+
+class TierChangeSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = TierChange
+        fields = ["id", "from_tier", "to_tier", "basis", "loyalty", "power", "at", "by", "job_run"]
+        read_only_fields = fields
+
+
+class CareTaskSerializer(serializers.ModelSerializer):
+    base_client = serializers.IntegerField(source="client_id", read_only=True)
+    base_client_name = serializers.CharField(source="client.name", read_only=True)
+    title = serializers.SerializerMethodField()
+    is_overdue = serializers.BooleanField(read_only=True)
+
+    class Meta:
+        model = CareTask
+        fields = ["id", "base_client", "base_client_name", "kind", "title", "channel", "due_on", "status",
+                  "is_overdue", "overdue_flagged_at", "vehicle", "assigned_to", "outcome", "note", "done_at",
+                  "done_by", "version"]
+        read_only_fields = fields
+
+    def get_title(self, task) -> str:
+        return task.item.label if task.item_id else task.get_kind_display()
+
+
+class CareDoneSerializer(serializers.Serializer):
+    outcome = serializers.ChoiceField(choices=CareOutcome.choices)
+    note = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
+
+
+class CareSkipSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=500)
+
+
+class DoNotContactSerializer(serializers.Serializer):
+    channel = serializers.CharField(max_length=20)
+    reason = serializers.CharField(max_length=200)
+
+
+class VehicleCreateSerializer(serializers.Serializer):
+    vin = serializers.CharField(max_length=30, required=False, allow_blank=True, default="")
+    plate = serializers.CharField(max_length=20, required=False, allow_blank=True, default="")
+    series = serializers.PrimaryKeyRelatedField(queryset=VehicleSeries.objects.all(), required=False, allow_null=True)
+    use = serializers.ChoiceField(choices=VehicleUse.choices, required=False, default=VehicleUse.PRIVATE)
+    colour = serializers.CharField(max_length=30, required=False, allow_blank=True, default="")
+    ordered_at = serializers.DateField(required=False, allow_null=True)
+    delivered_at = serializers.DateField(required=False, allow_null=True)
+    registered_at = serializers.DateField(required=False, allow_null=True)
+    insurance_renewal_at = serializers.DateField(required=False, allow_null=True)
+    mileage_km = serializers.IntegerField(min_value=0, required=False, allow_null=True)

@@ -1,0 +1,239 @@
+"""Reads on base clients: scoped lists, the card, the workspace's care list, and the analyses (DOMAIN §5), each a
+fixed number of SQL aggregates whatever the number of clients."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce, ExtractMonth
+from django.utils import timezone
+
+from dealercrm.models import User
+from leads.models import Lead, Status
+
+from .models import (
+    TIER_ORDER,
+    BaseClient,
+    CareStatus,
+    CareTask,
+    Purchase,
+    Referral,
+    ReferralType,
+    Tier,
+    TierChange,
+)
+
+TIERS = [Tier.PREMIUM, Tier.POTENTIAL, Tier.GENERAL]
+
+
+def client_list(*, user: User) -> QuerySet[BaseClient]:
+    return BaseClient.objects.visible_to(user).select_related("assigned_to", "store")
+
+
+def client_phone_for(*, user: User, client: BaseClient) -> str:
+    """In full for those who may work the client (its consultant, its store's managers), masked otherwise."""
+    from leads.phones import phone_display, phone_mask
+
+    from .services import can_work
+
+    if not client.phone:
+        return ""
+    return phone_display(client.phone) if can_work(user, client) else phone_mask(client.phone)
+
+
+def care_list(*, user: User) -> QuerySet[CareTask]:
+    return CareTask.objects.visible_to(user).select_related("client", "item", "vehicle", "assigned_to")
+
+
+@dataclass
+class CareToday:
+    due_today: list[CareTask]
+    overdue: list[CareTask]
+    due_today_count: int
+    overdue_count: int
+
+
+def care_today(*, user: User, limit: int = 10) -> CareToday:
+    """The workspace's care block: the user's own tasks due today and overdue (a manager: the store's). 3 queries."""
+    today = timezone.localdate()
+    tasks = care_list(user=user).filter(status=CareStatus.PENDING, due_on__lte=today)
+    counts = tasks.aggregate(today=Count("pk", filter=Q(due_on=today)), overdue=Count("pk", filter=Q(due_on__lt=today)))
+    return CareToday(
+        due_today=list(tasks.filter(due_on=today).order_by("pk")[:limit]),
+        overdue=list(tasks.filter(due_on__lt=today).order_by("due_on", "pk")[:limit]),
+        due_today_count=counts["today"],
+        overdue_count=counts["overdue"],
+    )
+
+
+def _tier_counts() -> dict:
+    return {t: Count("pk", filter=Q(tier=t)) for t in TIERS} | {"total": Count("pk")}
+
+
+def _scoped(user: User, store=None, consultant=None) -> QuerySet[BaseClient]:
+    qs = BaseClient.objects.visible_to(user)
+    if store is not None:
+        qs = qs.filter(store=store)
+    if consultant is not None:
+        qs = qs.filter(assigned_to=consultant)
+    return qs
+
+
+def _tier_at(day: date):
+    """The client's tier at the end of ``day``: its latest tier change up to then, else the tier it started in."""
+    end = timezone.make_aware(timezone.datetime.combine(day + timedelta(days=1), timezone.datetime.min.time()))
+    latest = TierChange.objects.filter(client=OuterRef("pk"), at__lt=end).order_by("-at", "-pk").values("to_tier")[:1]
+    first = TierChange.objects.filter(client=OuterRef("pk")).order_by("at", "pk").values("from_tier")[:1]
+    return Coalesce(Subquery(latest), Subquery(first), F("tier"))
+
+
+def _shares(row: dict) -> dict:
+    total = row["total"] or 0
+    return {t: (round(100 * row[t] / total, 1) if total else 0.0) for t in TIERS}
+
+
+def concentration(*, user: User, by: str, year: int | None = None, store=None, consultant=None) -> list[dict]:
+    """Region (``by="region"``) or industry concentration: per value, clients per tier and total for ``year`` (the
+    current tiers when it is this year; the tiers at its end otherwise) and for the year before (tiers at its end),
+    with each tier's share, ranked by this year's total into important / ordinary / weak (top 20 % / next 50 % /
+    the rest). Two aggregate queries."""
+    assert by in ("region", "industry")
+    today = timezone.localdate()
+    year = year or today.year
+    qs = _scoped(user, store, consultant)
+    this_end = date(year, 12, 31)
+    if year >= today.year:
+        this_rows = qs.filter(created_at__date__lte=this_end).values(by).annotate(**_tier_counts())
+    else:
+        this_rows = (qs.filter(created_at__date__lte=this_end).annotate(t=_tier_at(this_end)).values(by)
+                     .annotate(**{t: Count("pk", filter=Q(t=t)) for t in TIERS}, total=Count("pk")))
+    last_end = date(year - 1, 12, 31)
+    last_rows = (qs.filter(created_at__date__lte=last_end).annotate(t=_tier_at(last_end)).values(by)
+                 .annotate(**{t: Count("pk", filter=Q(t=t)) for t in TIERS}, total=Count("pk")))
+    last = {r[by]: r for r in last_rows}
+    rows = []
+    for r in sorted(this_rows, key=lambda r: -r["total"]):
+        prev = last.get(r[by], {t: 0 for t in [*TIERS, "total"]})
+        rows.append({"key": r[by] or "", "this_year": {t: r[t] for t in [*TIERS, "total"]},
+                     "this_year_share": _shares(r), "last_year": {t: prev[t] for t in [*TIERS, "total"]},
+                     "last_year_share": _shares(prev)})
+    n = len(rows)
+    for i, row in enumerate(rows):
+        row["rank"] = "important" if i < max(1, round(n * 0.2)) else ("ordinary" if i < round(n * 0.7) else "weak")
+    return rows
+
+
+def monthly_effect(*, user: User, year: int | None = None, store=None, consultant=None) -> list[dict]:
+    """Per month of ``year`` and tier of the referrer/buyer: referral leads and repeat purchases, with totals."""
+    year = year or timezone.localdate().year
+    clients = _scoped(user, store, consultant)
+    refs = (Referral.objects.filter(referrer_client__in=clients, created_at__year=year)
+            .annotate(m=ExtractMonth("created_at")).values("m", "referrer_client__tier").annotate(n=Count("pk")))
+    reps = (Purchase.objects.filter(client__in=clients, is_repeat=True, at__year=year)
+            .annotate(m=ExtractMonth("at")).values("m", "client__tier").annotate(n=Count("pk")))
+    table = {m: {"month": m, **{f"referrals_{t}": 0 for t in TIERS}, **{f"repeats_{t}": 0 for t in TIERS}}
+             for m in range(1, 13)}
+    for r in refs:
+        table[r["m"]][f"referrals_{r['referrer_client__tier']}"] += r["n"]
+    for r in reps:
+        table[r["m"]][f"repeats_{r['client__tier']}"] += r["n"]
+    for row in table.values():
+        row["referrals"] = sum(row[f"referrals_{t}"] for t in TIERS)
+        row["repeats"] = sum(row[f"repeats_{t}"] for t in TIERS)
+    return list(table.values())
+
+
+def referral_structure(*, user: User, year: int | None = None, store=None, consultant=None) -> list[dict]:
+    """Per month: referral leads in total and by type (typed and derived), referral deals, and the share of
+    referrals in all new traffic (N: first visits) of the caller's scope."""
+    year = year or timezone.localdate().year
+    leads = Lead.objects.visible_to(user).not_merged().filter(first_visit_day__year=year)
+    if store is not None:
+        leads = leads.filter(store=store)
+    if consultant is not None:
+        leads = leads.filter(assigned_to=consultant)
+    n = dict(leads.annotate(m=ExtractMonth("first_visit_day")).values("m").annotate(n=Count("pk"))
+             .values_list("m", "n"))
+    refs = Referral.objects.filter(lead__in=leads).annotate(m=ExtractMonth("lead__first_visit_day")).values_list(
+        "m", "types", "sequence", "lead__status")
+    table = {m: {"month": m, "referrals": 0, "referral_deals": 0, "first_time": 0, "repeat": 0,
+                 **{t: 0 for t in ReferralType.values}, "n": n.get(m, 0)} for m in range(1, 13)}
+    for m, types, sequence, status in refs:
+        row = table[m]
+        row["referrals"] += 1
+        row["referral_deals"] += status == Status.WON
+        row["first_time" if sequence <= 1 else "repeat"] += 1
+        for t in types or []:
+            if t in row:
+                row[t] += 1
+    for row in table.values():
+        row["share_of_n"] = round(100 * row["referrals"] / row["n"], 1) if row["n"] else 0.0
+    return list(table.values())
+
+
+def tier_movement(*, user: User, since: date, until: date, store=None) -> list[dict]:
+    """Per consultant: clients moved up and down a tier in [since, until]. One aggregate query."""
+    changes = TierChange.objects.filter(client__in=_scoped(user, store), at__date__gte=since, at__date__lte=until)
+    ups = Q()
+    downs = Q()
+    for i, low in enumerate(TIER_ORDER):
+        for high in TIER_ORDER[i + 1:]:
+            ups |= Q(from_tier=low, to_tier=high)
+            downs |= Q(from_tier=high, to_tier=low)
+    rows = (changes.values("owner", "owner__username", "owner__display_name")
+            .annotate(up=Count("pk", filter=ups), down=Count("pk", filter=downs)).order_by("owner__username"))
+    return [{"consultant": r["owner"], "name": r["owner__display_name"] or r["owner__username"] or "",
+             "up": r["up"], "down": r["down"]} for r in rows]
+
+
+def care_completion(*, user: User, since: date, until: date, store=None, by: str = "consultant") -> list[dict]:
+    """Care completion (the seed's old-customer progress control table) per consultant or per region: tasks
+    planned (due in the period), done on time, done late, overdue (still pending past due). One aggregate query."""
+    today = timezone.localdate()
+    tasks = CareTask.objects.visible_to(user).filter(due_on__gte=since, due_on__lte=until)
+    if store is not None:
+        tasks = tasks.filter(store=store)
+    key = ("assigned_to", "assigned_to__username", "assigned_to__display_name") if by == "consultant" else (
+        "client__region",)
+    rows = tasks.values(*key).annotate(
+        planned=Count("pk"),
+        on_time=Count("pk", filter=Q(status=CareStatus.DONE, done_at__date__lte=F("due_on"))),
+        late=Count("pk", filter=Q(status=CareStatus.DONE, done_at__date__gt=F("due_on"))),
+        skipped=Count("pk", filter=Q(status=CareStatus.SKIPPED)),
+        overdue=Count("pk", filter=Q(status=CareStatus.PENDING, due_on__lt=today)),
+    ).order_by(*key[:1])
+    out = []
+    for r in rows:
+        name = (r.get("assigned_to__display_name") or r.get("assigned_to__username") or "") if by == "consultant" \
+            else (r["client__region"] or "")
+        out.append({"key": r.get("assigned_to") if by == "consultant" else name, "name": name,
+                    **{k: r[k] for k in ("planned", "on_time", "late", "skipped", "overdue")},
+                    "rate": round(100 * (r["on_time"] + r["late"]) / r["planned"], 1) if r["planned"] else 0.0})
+    return out
+
+
+def one_brings_one(*, user: User, store=None) -> list[dict]:
+    """一拓一 per tier: clients, referral leads by them, referral deals, referrals per client."""
+    clients = _scoped(user, store)
+    rows = {r["tier"]: r for r in clients.values("tier").annotate(
+        clients=Count("pk", distinct=True), referrals=Count("referrals", distinct=True))}
+    deals = dict(Purchase.objects.filter(referral__referrer_client__in=clients).values(
+        "referral__referrer_client__tier").annotate(n=Count("pk")).values_list("referral__referrer_client__tier", "n"))
+    out = []
+    for t in TIERS:
+        r = rows.get(t, {"clients": 0, "referrals": 0})
+        out.append({"tier": t, "clients": r["clients"], "referrals": r["referrals"], "referral_deals": deals.get(t, 0),
+                    "per_client": round(r["referrals"] / r["clients"], 2) if r["clients"] else 0.0})
+    return out
+
+
+def phase(rows: list[dict]) -> str:
+    """The 一拓一 roll-out phase: premium first, then potential, then general, then everyone. A tier is "rolled
+    out" once it averages at least one referral per ten clients."""
+    reached = [r["tier"] for r in rows if r["per_client"] >= 0.1]
+    for t in TIERS:
+        if t not in reached:
+            return t
+    return "all"

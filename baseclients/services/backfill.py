@@ -1,0 +1,101 @@
+"""Base clients for the deals recorded before this app (or bulk-loaded by the demo and bench seeds, which write deals
+without the deal service): one card per phone in a dealer group (one per deal without a phone), the purchases
+(repeat from the second on, in order date order), the vehicles, then tiers and care planned set-based. Idempotent:
+deals that have a purchase are skipped."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.db.models import Count, IntegerField, OuterRef, Subquery
+from django.db.models.functions import Coalesce
+
+from dealercrm.models import DealerGroup
+from leads.models import Deal
+
+from ..models import BaseClient, ClientLead, Purchase, Vehicle
+from ..vehicles import plate_normalize, vin_normalize
+from .care import materialise
+from .scoring import retier_group
+
+BATCH = 5000
+
+
+def _valid(fn, value):
+    try:
+        return fn(value)
+    except Exception:  # noqa: BLE001 - a malformed historical value is left out, not fatal
+        return ""
+
+
+def backfill(*, plan_care: bool = True) -> int:
+    """Make base clients for every deal without a purchase. Returns how many deals were taken in."""
+    taken = 0
+    touched_groups: set[int] = set()
+    last = 0
+    seen_vins = set(Vehicle.objects.exclude(vin="").values_list("vin", flat=True))
+    while True:
+        deals = list(
+            Deal.objects.filter(purchase__isnull=True, pk__gt=last)
+            .select_related("lead__store")
+            .order_by("pk")[:BATCH]
+        )
+        if not deals:
+            break
+        last = deals[-1].pk
+        deals.sort(key=lambda d: (d.ordered_at, d.pk))
+        with transaction.atomic():
+            keys = {(d.lead.store.group_id, d.lead.phone) for d in deals if d.lead.phone}
+            phones = {p for _g, p in keys}
+            existing = {(c.group_id, c.phone): c for c in BaseClient.objects.filter(phone__in=phones)
+                        if (c.group_id, c.phone) in keys}
+            new_clients, client_of = [], {}
+            for d in deals:
+                lead = d.lead
+                key = (lead.store.group_id, lead.phone) if lead.phone else ("deal", d.pk)
+                if key in existing or key in client_of:
+                    continue
+                client = BaseClient(group_id=lead.store.group_id, store_id=lead.store_id,
+                                    assigned_to_id=lead.assigned_to_id, name=lead.name, phone=lead.phone,
+                                    region=lead.district, industry=lead.industry,
+                                    care_anchor=d.delivered_at or d.ordered_at, created_at=lead.last_contact_at
+                                    or lead.first_visit_at)
+                client_of[key] = client
+                new_clients.append(client)
+            BaseClient.objects.bulk_create(new_clients, batch_size=BATCH)
+            client_of.update(existing)
+            had_purchase = set(Purchase.objects.filter(client__in=list(existing.values()))
+                               .values_list("client_id", flat=True).distinct())
+            purchases, vehicles, links = [], [], []
+            for d in deals:
+                lead = d.lead
+                key = (lead.store.group_id, lead.phone) if lead.phone else ("deal", d.pk)
+                client = client_of[key]
+                purchases.append(Purchase(client=client, deal=d, store_id=lead.store_id, at=d.ordered_at,
+                                          is_repeat=client.pk in had_purchase))
+                had_purchase.add(client.pk)
+                vin = _valid(vin_normalize, d.vin)
+                if vin in seen_vins:
+                    vin = ""
+                if vin:
+                    seen_vins.add(vin)
+                vehicles.append(Vehicle(client=client, deal=d, series_id=d.series_id, vin=vin,
+                                        plate=_valid(plate_normalize, d.plate), ordered_at=d.ordered_at,
+                                        delivered_at=d.delivered_at, registered_at=d.delivered_at,
+                                        insurance_renewal_at=d.delivered_at))
+                links.append(ClientLead(client=client, lead=lead))
+                touched_groups.add(lead.store.group_id)
+            Purchase.objects.bulk_create(purchases, batch_size=BATCH)
+            Vehicle.objects.bulk_create(vehicles, batch_size=BATCH)
+            ClientLead.objects.bulk_create(links, batch_size=BATCH, ignore_conflicts=True)
+            taken += len(deals)
+    if touched_groups:
+        counts = (Purchase.objects.filter(client=OuterRef("pk")).values("client")
+                  .annotate(n=Count("pk")).values("n"))
+        with transaction.atomic():
+            BaseClient.objects.filter(group_id__in=touched_groups).update(
+                purchases=Coalesce(Subquery(counts, output_field=IntegerField()), 0))
+        for gid in sorted(touched_groups & set(DealerGroup.objects.values_list("pk", flat=True))):
+            retier_group(gid)
+            if plan_care:
+                materialise(group_id=gid)
+    return taken
