@@ -103,3 +103,39 @@ def staff_deactivate(*, actor: User, user: User) -> User:
     user.save(update_fields=["is_active"])
     Token.objects.filter(user=user).delete()
     return user
+
+
+def _require_staff_manager(actor: User, user: User, message: str) -> None:
+    if not staff_can_manage(actor, role=user.role, store=user.store):
+        raise PermissionDenied(message)
+
+
+@transaction.atomic
+def staff_update(*, actor: User, user: User, display_name: str) -> User:
+    """Change a member of staff's display name (what colleagues and customers' records show)."""
+    _require_staff_manager(actor, user, _("You may not change this member of staff."))
+    display_name = (display_name or "").strip()
+    if len(display_name) > 60:
+        raise ValidationError({"display_name": _("At most 60 characters.")})
+    user.display_name = display_name
+    user.save(update_fields=["display_name"])
+    return user
+
+
+@transaction.atomic
+def staff_password_reset(*, actor: User, user: User, password: str) -> User:
+    """Set a new password for a member of staff who forgot theirs (the manager hands it over; they change it after
+    logging in). Their API token is revoked, as after a deactivation. Not for one's own password: the password page."""
+    if actor.pk == user.pk:
+        raise ValidationError({"password": _("Change your own password on the password page.")})
+    _require_staff_manager(actor, user, _("You may not reset this member of staff's password."))
+    if not user.is_active:
+        raise ValidationError({"password": _("This member of staff is deactivated.")})
+    try:
+        validate_password(password, user)
+    except ValidationError as exc:
+        raise ValidationError({"password": exc.messages}) from exc
+    user.set_password(password)
+    user.save(update_fields=["password"])
+    Token.objects.filter(user=user).delete()
+    return user

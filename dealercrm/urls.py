@@ -11,11 +11,14 @@ urlpatterns = [
     path("", leads_views.workspace, name="home"),
     path("", include("leads.urls")),
     path("team/", views.team, name="team"),
+    path("team/<int:pk>/", views.team_member, name="team_member"),
     path("notifications/", views_notifications.notification_list, name="notifications"),
     path("notifications/bell/", views_notifications.bell, name="notifications_bell"),
     path("notifications/<int:pk>/read/", views_notifications.notification_read, name="notification_read"),
     path("notifications/read-all/", views_notifications.notifications_read_all, name="notifications_read_all"),
     path("jobs/", views.job_runs, name="job_runs"),
+    path("help/", views.help_page, name="help"),
+    path("help/<slug:name>/", views.help_page, name="help_page"),
     path("help/", views.help_page, name="help"),
     path("help/<slug:name>/", views.help_page, name="help_page"),
     path("funnel/", include("funnel.urls")),
@@ -30,6 +33,9 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
 ]
+
+handler400 = "dealercrm.error_pages.bad_request"
+handler500 = "dealercrm.error_pages.server_error"
 
 handler400 = "dealercrm.error_pages.bad_request"
 handler500 = "dealercrm.error_pages.server_error"

@@ -1,6 +1,7 @@
 import re
 from pathlib import Path
 
+from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
@@ -8,9 +9,9 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.urls import reverse_lazy
 from django.utils.html import escape
 from django.utils.safestring import mark_safe
-from django.urls import reverse_lazy
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -52,8 +53,56 @@ def team(request):
             else:
                 messages.success(request, _("%(name)s has been added.") % {"name": user})
                 return redirect("team")
-    staff = User.objects.visible_to(actor).select_related("store").order_by("store__name", "role", "username")
-    return render(request, "dealercrm/team.html", {"staff": staff, "form": form})
+    staff = list(User.objects.visible_to(actor).select_related("store").order_by("store__name", "role", "username"))
+    for member in staff:
+        member.manageable = member.pk != actor.pk and services.staff_can_manage(actor, role=member.role,
+                                                                                 store=member.store)
+    return render(request, "dealercrm/team.html", {"staff": staff, "form": form, "can_manage": can_add})
+
+
+class StaffEditForm(forms.Form):
+    display_name = forms.CharField(label=gettext_lazy("Display name"), max_length=60, required=False)
+
+
+class StaffPasswordForm(forms.Form):
+    password = forms.CharField(label=gettext_lazy("New password"), widget=forms.PasswordInput, min_length=8,
+                               help_text=gettext_lazy("Tell it to them in person; they change it after logging in."))
+
+
+@login_required
+def team_member(request, pk: int):
+    """`/team/<id>/`: a manager (their consultants) or group admin (the group's staff) edits the display name,
+    resets the password or deactivates the member. Someone the user may not see is a 404; may see but not manage
+    (a manager and a colleague manager) is a 403."""
+    actor = request.user
+    member = User.objects.visible_to(actor).select_related("store").filter(pk=pk).first()
+    if member is None:
+        raise Http404
+    if not services.staff_can_manage(actor, role=member.role, store=member.store) or member.pk == actor.pk:
+        raise PermissionDenied(_("You may not manage this member of staff."))
+    action = request.POST.get("action") if request.method == "POST" else None
+    edit_form = StaffEditForm(request.POST if action == "edit" else None,
+                              initial={"display_name": member.display_name}, prefix="edit")
+    password_form = StaffPasswordForm(request.POST if action == "password" else None, prefix="pw")
+    try:
+        if action == "edit" and edit_form.is_valid():
+            services.staff_update(actor=actor, user=member, **edit_form.cleaned_data)
+            messages.success(request, _("%(name)s has been updated.") % {"name": member})
+            return redirect("team")
+        if action == "password" and password_form.is_valid():
+            services.staff_password_reset(actor=actor, user=member, **password_form.cleaned_data)
+            messages.success(request, _("%(name)s has a new password. Tell it to them in person.") % {"name": member})
+            return redirect("team")
+        if action == "deactivate":
+            services.staff_deactivate(actor=actor, user=member)
+            messages.success(request, _("%(name)s has been deactivated: they can no longer log in. Move their leads "
+                                        "to colleagues on the allocation page.") % {"name": member})
+            return redirect("team")
+    except ValidationError as exc:
+        add_service_errors(password_form if action == "password" else edit_form, exc)
+    return render(request, "dealercrm/team_member.html", {
+        "member": member, "edit_form": edit_form, "password_form": password_form,
+    })
 
 
 # The background jobs by the name they record (leads.services.jobs); an unknown name is shown as it is.
