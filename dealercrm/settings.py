@@ -257,6 +257,10 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+# The largest API request body (JSON): no request of the API comes near it. Form posts are bounded by Django's
+# DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB) and DATA_UPLOAD_MAX_NUMBER_FIELDS (1000).
+API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 1024 * 1024)
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # Token first: an anonymous call then gets 401 with a WWW-Authenticate header, not 403.
@@ -266,6 +270,12 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "dealercrm.api.pagination.StandardPagination",
+    # JSON bodies over API_MAX_BODY_BYTES (413) or nested deeper than 20 levels (400) are refused before parsing.
+    "DEFAULT_PARSER_CLASSES": [
+        "dealercrm.api.parsers.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "PAGE_SIZE": 25,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "dealercrm.api.exceptions.exception_handler",

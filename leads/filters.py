@@ -7,10 +7,27 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from dealercrm.models import Store, User, VehicleSeries
+from dealercrm.api.dates import date_in_range
+from dealercrm.models import Role, Store, User, VehicleSeries
 
 from .models import Channel, Grade, Lead, Source, Status, local_day_start
 from .phones import phone_search_digits
+
+
+def phone_readable_by(user) -> Q:
+    """The leads whose phone ``user`` sees in full (the rule of selectors.lead_phone_for, as a condition): the
+    lead's consultant, whoever manages its store (its manager, its group's admins) and superusers. Anyone else
+    sees the phone masked, so it must not match a search or filter either."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return Q(pk__in=[])
+    if user.is_superuser:
+        return Q()
+    mine = Q(assigned_to_id=user.pk)
+    if user.role == Role.MANAGER and user.store_id:
+        return mine | Q(store_id=user.store_id)
+    if user.role == Role.GROUP_ADMIN and user.dealer_group_id:
+        return mine | Q(store__group_id=user.dealer_group_id)
+    return mine
 
 
 def _day_start(value) -> datetime:
@@ -53,8 +70,12 @@ class LeadFilterSet(django_filters.FilterSet):
     )
     overdue = django_filters.BooleanFilter(method="filter_overdue", label=_("Overdue"))
     stale = django_filters.BooleanFilter(method="filter_stale", label=_("Stale"))
-    first_visit_after = django_filters.DateFilter(method="filter_first_visit_after", label=_("First visit from"))
-    first_visit_before = django_filters.DateFilter(method="filter_first_visit_before", label=_("First visit to"))
+    # Bounded (dealercrm.api.dates): 9999-12-31 "to" overflowed the day after; 0001-01-01 in Asia/Shanghai is before
+    # year 1 in UTC. Out of range is a form error (page) or a 400 (API), never a server error.
+    first_visit_after = django_filters.DateFilter(method="filter_first_visit_after", label=_("First visit from"),
+                                                  validators=[date_in_range])
+    first_visit_before = django_filters.DateFilter(method="filter_first_visit_before", label=_("First visit to"),
+                                                   validators=[date_in_range])
     ordering = LeadOrdering(
         fields=(("first_visit_at", "first_visit"), ("next_follow_up_at", "next_follow_up"), ("grade", "grade"),
                 ("name", "name")),
@@ -86,7 +107,9 @@ class LeadFilterSet(django_filters.FilterSet):
         condition = Q(name__icontains=value)
         digits = phone_search_digits(value)
         if len(digits) >= 4:
-            condition |= Q(phone__contains=digits)
+            # Only among the phones the caller sees in full: a masked phone (138****8000) must not be recoverable by
+            # narrowing a search on its hidden digits.
+            condition |= Q(phone__contains=digits) & phone_readable_by(getattr(self.request, "user", None))
         return queryset.filter(condition)
 
     def filter_due(self, queryset, name, value):

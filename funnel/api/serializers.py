@@ -4,6 +4,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
+from dealercrm.api.dates import date_in_range
 from dealercrm.models import Store, User
 from leads.models import Source
 
@@ -20,8 +21,8 @@ class SliceQuerySerializer(serializers.Serializer):
     """The slice and period of a metrics or ladder query. Defaults: the current month to date."""
 
     store = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False)
-    start = serializers.DateField(required=False)
-    end = serializers.DateField(required=False)
+    start = serializers.DateField(required=False, validators=[date_in_range])
+    end = serializers.DateField(required=False, validators=[date_in_range])
     consultant = serializers.IntegerField(required=False, min_value=1)
     source = serializers.ChoiceField(choices=Source.choices, required=False)
     channel = serializers.IntegerField(required=False, min_value=1)
@@ -42,22 +43,38 @@ class MetricsQuerySerializer(SliceQuerySerializer):
     group_by = serializers.ChoiceField(choices=GROUP_BY, required=False)
 
 
+# A planner's rate is 0 or at least 0.0001 (rates are given to 4 decimals): a rate like 1e-320 makes a required value
+# no float can hold (infinity is not JSON), and no showroom converts one customer in 10^320.
+MIN_RATE = 0.0001
+MAX_UNITS = 1_000_000  # a month's unit target (the planner page's bound)
+MAX_TRAFFIC = 10_000_000  # N, customers (the planner page's bound)
+
+
+def rate_value(value: float | None) -> None:
+    if value is not None and 0 < value < MIN_RATE:
+        raise serializers.ValidationError(_("Give a rate of 0 or at least 0.0001."), code="rate_too_small")
+
+
+def _planner_rate(**kwargs):
+    return serializers.FloatField(min_value=0, max_value=1, validators=[rate_value],
+                                  help_text="0, or 0.0001 to 1.", **kwargs)
+
+
 class LeverPlanInputSerializer(serializers.Serializer):
-    target_units = serializers.IntegerField(min_value=0)
-    N = serializers.IntegerField(min_value=0)
-    K = serializers.FloatField(min_value=0, max_value=1)
-    F = serializers.FloatField(min_value=0, max_value=1)
-    C = serializers.FloatField(min_value=0, max_value=1)
+    target_units = serializers.IntegerField(min_value=0, max_value=MAX_UNITS)
+    N = serializers.IntegerField(min_value=0, max_value=MAX_TRAFFIC)
+    K = _planner_rate()
+    F = _planner_rate()
+    C = _planner_rate()
 
 
 class RungRatesSerializer(serializers.Serializer):
     def get_fields(self):
-        rate = {"min_value": 0, "max_value": 1, "required": False, "allow_null": True}
-        return {rung: serializers.FloatField(**rate) for rung in ("E->D", "D->C", "C->B", "B->A")}
+        return {rung: _planner_rate(required=False, allow_null=True) for rung in ("E->D", "D->C", "C->B", "B->A")}
 
 
 class LadderPlanInputSerializer(serializers.Serializer):
-    target_units = serializers.IntegerField(min_value=0, required=False)
+    target_units = serializers.IntegerField(min_value=0, max_value=MAX_UNITS, required=False)
     target_revenue = serializers.DecimalField(max_digits=14, decimal_places=2, min_value=0, required=False)
     average_order_value = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=0, required=False)
     promotion_rates = RungRatesSerializer(required=False)
@@ -74,7 +91,7 @@ class LadderPlanInputSerializer(serializers.Serializer):
 
 class ProgressQuerySerializer(serializers.Serializer):
     store = serializers.IntegerField(min_value=1, required=False)
-    month = serializers.DateField(required=False, input_formats=["%Y-%m", "%Y-%m-%d"])
+    month = serializers.DateField(required=False, input_formats=["%Y-%m", "%Y-%m-%d"], validators=[date_in_range])
 
 
 # --- output (documentation of the shapes the selectors return) --------------------------------------------------

@@ -3,6 +3,8 @@ the follow-up review queue. Every read is ``visible_to(request.user)`` (ScopedVi
 not see is a 404. Every write goes through ``leads.services``; their PermissionDenied is a 403, their
 ValidationError a 400 with field messages (dealercrm.api.exceptions)."""
 
+import re
+
 from django.db import transaction
 from django.db.models import BooleanField, Case, Exists, OuterRef, Q, Value, When
 from django.utils.translation import gettext as _
@@ -54,7 +56,11 @@ E403 = OpenApiResponse(description=("The caller may see the lead but not do this
 E404 = OpenApiResponse(description=("No such lead, or one the caller may not see."))
 DUPLICATE_PHONE = inline_serializer(
     "LeadDuplicatePhone",
-    {"phone": serializers.ListField(child=serializers.CharField()), "existing_lead": serializers.IntegerField()},
+    {
+        "phone": serializers.ListField(child=serializers.CharField()),
+        "existing_lead": serializers.IntegerField(
+            allow_null=True, help_text="The existing lead, when the caller may see it; null for anyone else's."),
+    },
 )
 STALE_VERSION = inline_serializer(
     "LeadStaleVersion", {"detail": serializers.CharField(), "version": serializers.IntegerField()}
@@ -78,18 +84,42 @@ def _etag(version: int) -> str:
     return f'"{version}"'
 
 
+# RFC 9110 §8.8.3: entity-tag = [ "W/" ] DQUOTE *etagc DQUOTE, etagc = "!" / %x23-7E (obs-text refused: an ETag
+# of ours is ASCII). Our ETags are strong, quoted decimal versions; a version never has more than 18 digits.
+_ENTITY_TAG = re.compile(r'\s*(W/)?"([\x21\x23-\x7e]*)"\s*')
+_VERSION = re.compile(r"[0-9]{1,18}")
+
+
+class _BadIfMatch(Exception):
+    pass
+
+
 def _if_match(request) -> list[int] | None:
     """The versions an If-Match header accepts; None when there is no header (or ``*``). Weak tags never match
-    (RFC 9110 compares If-Match strongly), nor does anything that is not one of our ETags."""
+    (RFC 9110 compares If-Match strongly), nor does a well-formed tag that is not one of ours (412). A header that
+    is not a list of entity-tags, or a tag that claims to be a version but cannot be one (non-ASCII digits, more
+    digits than a version has), is malformed: :class:`_BadIfMatch` (400)."""
     header = request.headers.get("If-Match")
     if header is None or header.strip() == "*":
         return None
     versions = []
     for tag in header.split(","):
-        tag = tag.strip()
-        if len(tag) > 2 and tag[0] == tag[-1] == '"' and tag[1:-1].isdigit():
-            versions.append(int(tag[1:-1]))
+        match = _ENTITY_TAG.fullmatch(tag)
+        if match is None:
+            raise _BadIfMatch
+        weak, opaque = match.groups()
+        if opaque.isdigit() and not _VERSION.fullmatch(opaque):
+            raise _BadIfMatch
+        if not weak and _VERSION.fullmatch(opaque):
+            versions.append(int(opaque))
     return versions
+
+
+def _bad_if_match_response() -> Response:
+    return Response(
+        {"If-Match": [_('If-Match must be "*" or the ETag the lead was read with, e.g. "3".')]},
+        status=status.HTTP_400_BAD_REQUEST,
+    )
 
 
 class _Stale(Exception):
@@ -109,8 +139,12 @@ def _stale_response(exc: _Stale) -> Response:
 ALREADY_CLAIMED = inline_serializer("LeadAlreadyClaimed", {"lead": serializers.ListField(child=serializers.CharField())})
 
 
-def _duplicate_response(exc: services.DuplicatePhone) -> Response:
-    return Response({"phone": exc.message_dict["phone"], "existing_lead": exc.lead_id}, status=status.HTTP_409_CONFLICT)
+def _duplicate_response(exc: services.DuplicatePhone, user) -> Response:
+    """409 naming the existing lead when the caller may see it; for anyone else's (a colleague's customer) only that
+    the phone is taken in the store: the answer must not tell who holds a phone."""
+    visible = Lead.objects.visible_to(user).filter(pk=exc.lead_id).exists()
+    return Response({"phone": [exc.message_for(visible=visible)], "existing_lead": exc.lead_id if visible else None},
+                    status=status.HTTP_409_CONFLICT)
 
 
 # --- leads ------------------------------------------------------------------------------------------------------
@@ -186,7 +220,8 @@ class LeadViewSet(ScopedViewSetMixin, mixins.ListModelMixin, viewsets.GenericVie
             "in `assigned_to` or leave it to round-robin. Group admins and superusers name the `store`. "
             "400: invalid input (phone, grade, source, blank name...). 403: the caller may not create leads for "
             "that store or consultant. 409: a customer with this phone already exists in the store; "
-            "`existing_lead` names that lead (log a re-visit on it instead)."
+            "`existing_lead` names that lead when the caller may see it (log a re-visit on it instead); for a "
+            "colleague's customer it is null and the message says only that the phone is taken in the store."
         ),
         request=LeadCreateSerializer,
         parameters=[ETAG],
@@ -206,7 +241,7 @@ class LeadViewSet(ScopedViewSetMixin, mixins.ListModelMixin, viewsets.GenericVie
                 lead = services.lead_create(actor=request.user, **data.validated_data)
                 apply_referral(actor=request.user, lead=lead, referral=referral)
         except services.DuplicatePhone as exc:
-            return _duplicate_response(exc)
+            return _duplicate_response(exc, request.user)
         return self._answer(lead.pk, status.HTTP_201_CREATED)
 
     @extend_schema(
@@ -249,7 +284,10 @@ class LeadViewSet(ScopedViewSetMixin, mixins.ListModelMixin, viewsets.GenericVie
             errors["status"] = [_("The status changes with a deal or a merge, not here.")]
         if errors:
             raise serializers.ValidationError(errors)
-        if_match = _if_match(request)
+        try:
+            if_match = _if_match(request)
+        except _BadIfMatch:
+            return _bad_if_match_response()
         body_version = changes.pop("version", None)
         grade = changes.pop("grade", None)
         reassign = "assigned_to" in changes
@@ -275,7 +313,7 @@ class LeadViewSet(ScopedViewSetMixin, mixins.ListModelMixin, viewsets.GenericVie
         except _Stale as exc:
             return _stale_response(exc)
         except services.DuplicatePhone as exc:
-            return _duplicate_response(exc)
+            return _duplicate_response(exc, request.user)
         return self._answer(lead.pk)
 
     @extend_schema(

@@ -14,13 +14,18 @@ from ..rules import DEFAULT_RULES
 
 
 class DuplicatePhone(ValidationError):
-    """A lead with this phone already exists in the store; ``lead_id`` names it (API: 409)."""
+    """A lead with this phone already exists in the store; ``lead_id`` names it (API: 409). The message does not
+    name it: the caller may not be allowed to see that lead (a colleague's customer). Whoever answers a caller who
+    may see it names it (``message_for``)."""
 
     def __init__(self, lead_id: int):
         self.lead_id = lead_id
-        super().__init__(
-            {"phone": [_("A customer with this phone already exists in this store (lead #%(id)s).") % {"id": lead_id}]},
-        )
+        super().__init__({"phone": [_("A customer with this phone already exists in this store.")]})
+
+    def message_for(self, *, visible: bool) -> str:
+        if visible:
+            return _("A customer with this phone already exists in this store (lead #%(id)s).") % {"id": self.lead_id}
+        return _("A customer with this phone already exists in this store.")
 
 
 class StaleVersion(Exception):

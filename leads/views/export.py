@@ -4,10 +4,11 @@ export always masks them; a manager's export of their own store shows them in fu
 import csv
 
 from django.contrib.auth.decorators import login_required
-from django.http import StreamingHttpResponse
+from django.http import HttpResponseBadRequest, StreamingHttpResponse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from dealercrm.exports import spreadsheet_safe
 from dealercrm.models import Role
 
 from ..filters import LeadFilterSet
@@ -29,7 +30,12 @@ def _local(dt):
 def lead_export(request):
     user = request.user
     filterset = LeadFilterSet(request.GET, queryset=lead_list(user=user), request=request)
-    leads = filterset.qs if filterset.is_valid() else lead_list(user=user).none()
+    if not filterset.is_valid():
+        # A filter that cannot apply (an unknown choice, a date out of range) is refused with its message, rather
+        # than exporting everything or nothing.
+        errors = "\n".join(f"{name}: {' '.join(messages)}" for name, messages in filterset.errors.items())
+        return HttpResponseBadRequest(errors, content_type="text/plain; charset=utf-8")
+    leads = filterset.qs
     mask = user.role == Role.CONSULTANT
 
     def rows():
@@ -44,11 +50,12 @@ def lead_export(request):
                 phone = phone_mask(lead.phone)
             else:
                 phone = phone_display(lead.phone)
-            yield writer.writerow([
+            # Every cell through spreadsheet_safe: a name typed as =HYPERLINK(...) is text, not a formula.
+            yield writer.writerow([spreadsheet_safe(cell) for cell in [
                 lead.pk, lead.name, phone, lead.grade or "", lead.get_status_display(), lead.get_source_display(),
                 str(lead.channel or ""), str(lead.series or ""), str(lead.assigned_to or ""), lead.store.name,
                 _local(lead.first_visit_at), _local(lead.last_contact_at), _local(lead.next_follow_up_at),
-            ])
+            ]])
 
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
     response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")

@@ -10,6 +10,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import urlencode
@@ -90,6 +91,17 @@ def _row(request, lead: Lead, **context):
     return render(request, "leads/partials/_pool_row.html", context)
 
 
+def _not_in_pool(request, pk) -> HttpResponse:
+    """A lead that is not (or no longer) in the caller's store's pool is a 404 whatever it is: a colleague's lead,
+    another store's, one claimed a moment ago, or none at all. For htmx the 404 carries a row that says only that
+    (the pool page lets htmx swap it in), never the lead's name, grade, series or dates."""
+    if not request.htmx:
+        raise Http404(_("This lead is not in your store's pool."))
+    return render(request, "leads/partials/_pool_row_gone.html",
+                  {"pk": pk, "gone": _("This lead is no longer in the pool: someone else has just claimed it, or it "
+                                       "was assigned.")}, status=404)
+
+
 @pool_access
 @require_POST
 def pool_claim(request, pk):
@@ -97,18 +109,18 @@ def pool_claim(request, pk):
     user = request.user
     if not _is_consultant(user):
         raise PermissionDenied(_("Only a consultant of this store can claim its pool leads."))
-    # Any lead of the consultant's own store: one just claimed by a colleague has left the pool, and the row must
-    # still be able to say so. Another store's lead does not exist for them.
-    lead = get_object_or_404(Lead.objects.select_related("store", "series__brand"), pk=pk, store_id=user.store_id)
+    # The pool's own scope and nothing wider: the leads of the consultant's store that are in the pool now.
+    lead = selectors.pool_list(user=user, store=user.store).filter(pk=pk).first()
+    if lead is None:
+        return _not_in_pool(request, pk)
     try:
         lead = services.lead_claim(actor=user, lead=lead)
-    except ValidationError as exc:
-        error = " ".join(exc.messages)
+    except ValidationError:
+        # A colleague was faster (or the lead left the pool between the look-up and the lock).
         if not request.htmx:
-            messages.error(request, error)
+            messages.error(request, _("Someone else has just claimed this lead."))
             return redirect("leads:pool")
-        lead.phone_shown = selectors.lead_phone_for(user=user, lead=lead)
-        return _row(request, lead, gone=error)
+        return _not_in_pool(request, pk)
     if not request.htmx:
         messages.success(request, _("%(name)s is yours now.") % {"name": lead.name})
         return redirect("leads:detail", pk=lead.pk)
