@@ -297,7 +297,9 @@ def defeat_metrics(*, user: User, period: Period, stores: list[Store] | None = N
     else:
         results.sort(key=lambda r: (-(r["defeats"] or 0), -(r["applications"] or 0), str(r["label"])))
     if group_by in ("reason", "reason_category"):
+        codes = dict(Reason.objects.filter(pk__in=[r["key"] for r in results if r["key"]]).values_list("pk", "code"))
         for r in results:
+            r["code"] = codes.get(r["key"], "")
             r["deals"] = None
             r["defeat_rate"] = None
         total_nodeals = dict(total)

@@ -195,7 +195,8 @@ def _figure_field(name):
 FiguresSerializer = type("DefeatFigures", (serializers.Serializer,), {f: _figure_field(f) for f in FIGURES})
 GroupRowSerializer = type("DefeatGroupRow", (FiguresSerializer,), {
     "key": serializers.CharField(allow_null=True, help_text="The group's id (or YYYY-MM for month)."),
-    "label": serializers.CharField()})
+    "label": serializers.CharField(),
+    "code": serializers.CharField(required=False, help_text="The reason's code (group_by reason / reason_category).")})
 MetricsSerializer = type("DefeatMetrics", (FiguresSerializer,), {
     "by_reason": GroupRowSerializer(many=True, required=False),
     "previous": FiguresSerializer(required=False, help_text="With compare=true."),
