@@ -4,7 +4,12 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from dealercrm.jobs import job_summary
+from defeats import jobs as defeat_jobs
 from leads.services.jobs import JOBS, RUNNERS
+
+# The defeat workflow's jobs too (applications waiting for a verdict; competitor-pool contacts due).
+JOBS = (*JOBS, *defeat_jobs.JOBS)
+RUNNERS = {**RUNNERS, **defeat_jobs.RUNNERS}
 
 
 class Command(BaseCommand):
