@@ -249,6 +249,23 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=8, minute=0),
         "options": {"expires": 4 * 3600},
     },
+    # Base clients (baseclients.tasks): overdue care flagged hourly; care planned a window ahead nightly
+    # (idempotent); the consultants' care digest with the morning digests.
+    "flag-overdue-care-tasks": {
+        "task": "baseclients.tasks.flag_overdue_care_tasks",
+        "schedule": crontab(minute=15),
+        "options": {"expires": 50 * 60},
+    },
+    "plan-care-tasks": {
+        "task": "baseclients.tasks.plan_care_tasks",
+        "schedule": crontab(hour=0, minute=40),
+        "options": {"expires": 12 * 3600},
+    },
+    "send-care-digests": {
+        "task": "baseclients.tasks.send_care_digests",
+        "schedule": crontab(hour=8, minute=5),
+        "options": {"expires": 4 * 3600},
+    },
     # Defeats (defeats.tasks), with the morning digests: applications waiting for a verdict too long (to the
     # managers), competitor-pool customers due for a nurture or replacement contact (to the pool owners).
     "alert-pending-defeat-applications": {

@@ -22,6 +22,7 @@ urlpatterns = [
     path("help/", views.help_page, name="help"),
     path("help/<slug:name>/", views.help_page, name="help_page"),
     path("funnel/", include("funnel.urls")),
+    path("base-clients/", include("baseclients.urls")),
     path("defeats/", include("defeats.urls")),
     path("reports/", include("reports.urls")),
     path("accounts/login/", views.LoginView.as_view(), name="login"),

@@ -5,7 +5,13 @@ from django.core.management.base import BaseCommand, CommandError
 
 from dealercrm.jobs import job_summary
 from defeats import jobs as defeat_jobs
-from leads.services.jobs import JOBS, RUNNERS
+from baseclients.services import jobs as care_jobs
+from leads.services.jobs import JOBS as LEAD_JOBS
+from leads.services.jobs import RUNNERS as LEAD_RUNNERS
+
+# The leads' jobs, then the base clients' (overdue care, care planned a window ahead, the care digest).
+JOBS = [*LEAD_JOBS, *care_jobs.JOBS]
+RUNNERS = {**LEAD_RUNNERS, **care_jobs.RUNNERS}
 
 # The defeat workflow's jobs too (applications waiting for a verdict; competitor-pool contacts due).
 JOBS = (*JOBS, *defeat_jobs.JOBS)

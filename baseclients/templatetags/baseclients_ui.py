@@ -1,0 +1,31 @@
+"""Template tags for the blocks base clients add to other apps' pages (workspace, lead page, navbar)."""
+
+from django import template
+
+from .. import selectors
+from ..models import ClientLead, Referral
+
+register = template.Library()
+
+
+@register.inclusion_tag("baseclients/partials/_workspace_care_block.html", takes_context=True)
+def care_today(context):
+    """Today's and overdue care tasks of the user (a manager: the store's), beside the follow-ups. 3 queries."""
+    request = context.get("request")
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated or not (user.store_id or user.is_superuser):
+        return {"care": None}
+    return {"care": selectors.care_today(user=user, limit=8), "request": request}
+
+
+@register.inclusion_tag("baseclients/partials/_lead_panel_block.html", takes_context=True)
+def lead_base_client(context, lead):
+    """The lead's base client (a returning buyer, or the buyer of its deal) and its referrer."""
+    link = ClientLead.objects.filter(lead=lead).select_related("client").first()
+    referral = Referral.objects.filter(lead=lead).select_related("referrer_client", "referrer_staff").first()
+    return {"link": link, "referral": referral, "lead": lead, "request": context.get("request")}
+
+
+@register.filter
+def tier_class(tier: str) -> str:
+    return {"premium": "bc-tier-premium", "potential": "bc-tier-potential"}.get(tier, "bc-tier-general")

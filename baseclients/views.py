@@ -1,0 +1,338 @@
+"""Base-client pages: the list (filters; search by POST, so a phone or VIN never lands in a URL), the card with its
+tabs, the phone-sized scoring form, the care queue, the group admin's settings, the analyses, and the visit form's
+"existing customer" hint. Reads through selectors, writes through services; another scope's client is a 404."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+from rest_framework.exceptions import ValidationError as DRFValidationError
+
+from dealercrm.models import DealerGroup, Role, Store, User
+
+from . import selectors, services
+from .api.views import run_analysis
+from .filters import BaseClientFilterSet, CareTaskFilterSet, search_condition
+from .forms import (
+    CareDoneForm,
+    CarePlanFormSet,
+    CareSkipForm,
+    CriteriaForm,
+    DoNotContactForm,
+    ScoreForm,
+    SearchForm,
+    TierRuleForm,
+)
+from .models import (
+    BaseClient,
+    CarePlanItem,
+    CareStatus,
+    CareTask,
+    ClientScore,
+    Purchase,
+    Recognition,
+    Referral,
+    ScoreRecord,
+    Tier,
+    TierChange,
+)
+from .services.settings import dimension_max
+
+SEARCH_LIMIT = 50
+PAGE_SIZE = 25
+TABS = ("vehicles", "care", "referrals", "deals", "history")
+
+
+def _client_or_404(request, pk) -> BaseClient:
+    return get_object_or_404(selectors.client_list(user=request.user), pk=pk)
+
+
+def _group_id(user: User) -> int | None:
+    if user.dealer_group_id:
+        return user.dealer_group_id
+    if user.store_id:
+        return user.store.group_id
+    return None
+
+
+def _maxes(group_id) -> tuple[int, int]:
+    m = dimension_max(services.criteria_for(group_id))
+    return m["loyalty"], m["power"]
+
+
+def _with_phones(user, clients):
+    clients = list(clients)
+    for c in clients:
+        c.phone_shown = selectors.client_phone_for(user=user, client=c)
+    return clients
+
+
+def _back(request, default: str) -> str:
+    nxt = request.POST.get("next") or ""
+    if nxt and url_has_allowed_host_and_scheme(nxt, allowed_hosts={request.get_host()}):
+        return nxt
+    return default
+
+
+@login_required
+def client_list(request: HttpRequest) -> HttpResponse:
+    """`/base-clients/`: filters in the query string; the search box posts (a phone, plate or VIN stays out of URLs,
+    browser history and access logs) and shows the first matches."""
+    clients = selectors.client_list(user=request.user).order_by("-created_at", "-pk")
+    filterset = BaseClientFilterSet(request.GET or None, queryset=clients, user=request.user)
+    search = SearchForm(request.POST if request.method == "POST" else None)
+    qs = filterset.qs if filterset.is_bound and filterset.is_valid() else clients
+    searched = False
+    if search.is_bound and search.is_valid() and search.cleaned_data["q"].strip():
+        qs = qs.filter(search_condition(search.cleaned_data["q"]))
+        searched = True
+    counts = selectors._tier_counts()
+    totals = qs.order_by().aggregate(**counts)
+    if searched:
+        rows, page = _with_phones(request.user, qs[:SEARCH_LIMIT]), None
+    else:
+        from django.core.paginator import Paginator
+
+        page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
+        rows = _with_phones(request.user, page.object_list)
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(request, "baseclients/list.html", {
+        "filterset": filterset, "search": search, "rows": rows, "page": page, "searched": searched,
+        "totals": totals, "tiers": Tier, "query": query.urlencode(), "search_limit": SEARCH_LIMIT,
+    })
+
+
+@login_required
+def client_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    client = _client_or_404(request, pk)
+    tab = request.GET.get("tab") if request.GET.get("tab") in TABS else "vehicles"
+    lmax, pmax = _maxes(client.group_id)
+    ctx = {"client": client, "tab": tab, "tabs": TABS, "phone_shown": selectors.client_phone_for(
+        user=request.user, client=client), "tier_label": services.tier_label(client, lmax, pmax),
+        "can_work": services.can_work(request.user, client), "lmax": lmax, "pmax": pmax,
+        "is_manager": services.can_work(request.user, client) and request.user.role != Role.CONSULTANT}
+    if tab == "vehicles":
+        ctx["vehicles"] = client.vehicles.select_related("series")
+    elif tab == "care":
+        tasks = CareTask.objects.filter(client=client).select_related("item", "done_by")
+        ctx["pending"] = tasks.filter(status=CareStatus.PENDING).order_by("due_on", "pk")[:30]
+        ctx["closed"] = tasks.exclude(status=CareStatus.PENDING).order_by("-done_at", "-pk")[:30]
+        ctx["done_form"] = CareDoneForm()
+        ctx["dnc"] = client.do_not_contact.all()
+        ctx["dnc_form"] = DoNotContactForm()
+        ctx["today"] = timezone.localdate()
+    elif tab == "referrals":
+        refs = list(client.referrals.select_related("lead__assigned_to").order_by("-created_at"))
+        recognitions = {r.referral_type: r.label for r in Recognition.objects.filter(group_id=client.group_id)}
+        for r in refs:
+            r.recognitions = [recognitions[t] for t in [*r.types, r.derived_type] if t in recognitions]
+        ctx["referrals"] = refs
+    elif tab == "deals":
+        ctx["purchases"] = Purchase.objects.filter(client=client).select_related(
+            "deal__series", "deal__lead", "referral", "store").order_by("-at", "-pk")
+    else:
+        ctx["tier_changes"] = TierChange.objects.filter(client=client).select_related("by")[:50]
+        ctx["score_records"] = ScoreRecord.objects.filter(client=client).select_related("by")[:20]
+    return render(request, "baseclients/detail.html", ctx)
+
+
+@login_required
+def client_score(request: HttpRequest, pk: int) -> HttpResponse:
+    client = _client_or_404(request, pk)
+    if not services.can_work(request.user, client):
+        raise PermissionDenied
+    criteria = services.criteria_for(client.group_id)
+    current = dict(ClientScore.objects.filter(client=client).values_list("criterion__code", "points"))
+    form = ScoreForm(request.POST or None, criteria=criteria, current=current)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.client_score(actor=request.user, client=client, scores=form.cleaned_data,
+                                  expected_version=int(request.POST.get("version") or 0) or None)
+        except services.StaleVersion:
+            messages.error(request, _("Someone scored this client since you opened the form. Check and save again."))
+            return redirect("baseclients:score", pk=client.pk)
+        except ValidationError as exc:
+            for message in exc.messages:
+                form.add_error(None, message)
+        else:
+            client.refresh_from_db()
+            messages.success(request, _("Scores saved. %(label)s") % {
+                "label": services.tier_label(client, *_maxes(client.group_id))})
+            return redirect(reverse("baseclients:detail", args=[client.pk]) + "?tab=history")
+    return render(request, "baseclients/score.html", {
+        "client": client, "form": form, "rows": list(form.rows(current)), "maxes": _maxes(client.group_id)})
+
+
+@login_required
+@require_POST
+def do_not_contact(request: HttpRequest, pk: int) -> HttpResponse:
+    client = _client_or_404(request, pk)
+    form = DoNotContactForm(request.POST)
+    if form.is_valid():
+        try:
+            services.do_not_contact_set(actor=request.user, client=client, **form.cleaned_data)
+            messages.success(request, _("Recorded: no more tasks of that kind for this client."))
+        except (ValidationError, PermissionDenied) as exc:
+            messages.error(request, " ".join(getattr(exc, "messages", [str(exc)])))
+    else:
+        messages.error(request, _("Choose the channel and say why."))
+    return redirect(reverse("baseclients:detail", args=[client.pk]) + "?tab=care")
+
+
+@login_required
+def care_queue(request: HttpRequest) -> HttpResponse:
+    """The care queue: overdue first, then today, then the next 7 days; done or skipped in place."""
+    today = timezone.localdate()
+    tasks = selectors.care_list(user=request.user).filter(status=CareStatus.PENDING)
+    filterset = CareTaskFilterSet(request.GET or None, queryset=tasks, user=request.user)
+    if filterset.is_bound and filterset.is_valid():
+        tasks = filterset.qs
+    window = tasks.filter(due_on__lte=today + timedelta(days=7)).order_by("due_on", "pk")
+    groups = [
+        ("overdue", _("Overdue"), list(window.filter(due_on__lt=today)[:100])),
+        ("today", _("Due today"), list(window.filter(due_on=today)[:100])),
+        ("week", _("Next 7 days"), list(window.filter(due_on__gt=today)[:100])),
+    ]
+    return render(request, "baseclients/care_queue.html", {
+        "groups": groups, "done_form": CareDoneForm(), "filterset": filterset, "today": today,
+        "show_owner": request.user.role != Role.CONSULTANT})
+
+
+def _care_task_or_404(request, pk) -> CareTask:
+    return get_object_or_404(CareTask.objects.visible_to(request.user).select_related("client"), pk=pk)
+
+
+@login_required
+@require_POST
+def care_done(request: HttpRequest, pk: int) -> HttpResponse:
+    task = _care_task_or_404(request, pk)
+    form = CareDoneForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("Choose an outcome."))
+    else:
+        try:
+            services.care_task_done(actor=request.user, task=task, **form.cleaned_data)
+            messages.success(request, _("Done: %(client)s.") % {"client": task.client.name})
+        except (ValidationError, PermissionDenied) as exc:
+            messages.error(request, " ".join(getattr(exc, "messages", [str(exc)])))
+    return redirect(_back(request, reverse("baseclients:care_queue")))
+
+
+@login_required
+@require_POST
+def care_skip(request: HttpRequest, pk: int) -> HttpResponse:
+    task = _care_task_or_404(request, pk)
+    form = CareSkipForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("Say why the task is skipped."))
+    else:
+        try:
+            services.care_task_skip(actor=request.user, task=task, reason=form.cleaned_data["reason"])
+            messages.success(request, _("Skipped: %(client)s.") % {"client": task.client.name})
+        except (ValidationError, PermissionDenied) as exc:
+            messages.error(request, " ".join(getattr(exc, "messages", [str(exc)])))
+    return redirect(_back(request, reverse("baseclients:care_queue")))
+
+
+@login_required
+def group_settings(request: HttpRequest) -> HttpResponse:
+    """The group admin's tier rule, criteria points and care plan. Saving queues the re-tier job."""
+    user = request.user
+    if not (user.is_superuser or user.role == Role.GROUP_ADMIN):
+        raise PermissionDenied
+    group_id = _group_id(user) or DealerGroup.objects.values_list("pk", flat=True).first()
+    if group_id is None:
+        raise PermissionDenied
+    rule = services.tier_rule_for(group_id)
+    criteria = services.criteria_for(group_id)
+    items = CarePlanItem.objects.filter(group_id=group_id).order_by("tier", "kind", "pk")
+    post = request.POST if request.method == "POST" else None
+    section = request.POST.get("section")
+    rule_form = TierRuleForm(post if section == "rule" else None, instance=rule, prefix="rule")
+    criteria_form = CriteriaForm(post if section == "criteria" else None, criteria=criteria, prefix="crit")
+    plan_forms = CarePlanFormSet(post if section == "plan" else None, queryset=items, prefix="plan")
+    if post is not None:
+        try:
+            if section == "rule" and rule_form.is_valid():
+                services.tier_rule_update(actor=user, group_id=group_id, **{
+                    f: rule_form.cleaned_data[f] for f in TierRuleForm.Meta.fields})
+                messages.success(request, _("Tier rule saved: every client of the group is being re-tiered."))
+                return redirect("baseclients:settings")
+            if section == "criteria" and criteria_form.is_valid():
+                services.criteria_update(actor=user, group_id=group_id, max_points=criteria_form.cleaned_data)
+                messages.success(request, _("Criteria saved: every client of the group is being re-tiered."))
+                return redirect("baseclients:settings")
+            if section == "plan" and plan_forms.is_valid():
+                with transaction.atomic():
+                    plan_forms.save()
+                messages.success(request, _("Care plan saved: the care job plans the new tasks."))
+                return redirect("baseclients:settings")
+        except ValidationError as exc:
+            target = rule_form if section == "rule" else criteria_form
+            for field, errs in exc.message_dict.items():
+                target.add_error(field if field in target.fields else None, errs)
+    return render(request, "baseclients/settings.html", {
+        "rule_form": rule_form, "criteria_form": criteria_form, "plan_forms": plan_forms,
+        "criteria": criteria, "tiers": Tier})
+
+
+@login_required
+def analyses(request: HttpRequest) -> HttpResponse:
+    """Region and industry concentration, monthly effect, referral structure, tier movement, care completion and
+    一拓一 progress, for the caller's scope, filterable by store, year and consultant."""
+    params = request.GET
+    try:
+        data = {kind: run_analysis(request.user, kind, params) for kind in (
+            "region", "industry", "monthly", "referrals", "tier-movement", "care-completion", "one-brings-one")}
+    except DRFValidationError as exc:
+        messages.error(request, " ".join(str(m) for msgs in exc.detail.values() for m in msgs))
+        data = {kind: run_analysis(request.user, kind, {}) for kind in (
+            "region", "industry", "monthly", "referrals", "tier-movement", "care-completion", "one-brings-one")}
+    today = timezone.localdate()
+    year = data["region"]["year"]
+    tier_names = {t.value: str(t.label) for t in Tier}
+    charts = {
+        "labels": {"this": str(year), "last": str(year - 1),
+                   **tier_names, "referrals": _("Referrals"), "repeats": _("Repeat purchases")},
+        "region": [{"key": r["key"] or _("(none)"), "this": r["this_year"], "last": r["last_year"]}
+                   for r in data["region"]["rows"][:12]],
+        "industry": [{"key": r["key"] or _("(none)"), "this": r["this_year"], "last": r["last_year"]}
+                     for r in data["industry"]["rows"][:12]],
+        "monthly": data["monthly"]["rows"],
+    }
+    stores = Store.objects.visible_to(request.user)
+    consultants = User.objects.visible_to(request.user).filter(role=Role.CONSULTANT).order_by("username")
+    return render(request, "baseclients/analyses.html", {
+        "data": data, "charts": charts, "stores": stores, "consultants": consultants, "year": year,
+        "years": list(range(today.year, today.year - 4, -1)), "tiers": [Tier.PREMIUM, Tier.POTENTIAL, Tier.GENERAL],
+        "sel_store": params.get("store", ""), "sel_consultant": params.get("consultant", ""),
+        "phase_label": dict(Tier.choices).get(data["one-brings-one"]["phase"], _("everyone")),
+        "tier_movement": data["tier-movement"]["rows"], "care_completion": data["care-completion"]["rows"],
+        "one_brings_one": [{**r, "label": dict(Tier.choices)[r["tier"]]} for r in data["one-brings-one"]["rows"]],
+    })
+
+
+@login_required
+@require_POST
+def visit_hint(request: HttpRequest) -> HttpResponse:
+    """The visit form's hint: is this phone a base client of the group? POST, so the phone stays out of URLs."""
+    store = None
+    if request.user.store_id:
+        store = request.user.store
+    elif request.POST.get("store"):
+        store = Store.objects.visible_to(request.user).filter(pk=request.POST["store"]).first()
+    client = services.returning_buyer(store=store, phone=request.POST.get("phone", "")) if store else None
+    visible = bool(client and BaseClient.objects.visible_to(request.user).filter(pk=client.pk).exists())
+    return render(request, "baseclients/partials/_visit_hint_result.html", {"client": client, "visible": visible})
