@@ -103,11 +103,20 @@ def _open_xlsx(content: bytes, find_header) -> Sheet:
     except ImportError:  # pragma: no cover - defusedxml is a requirement
         DefusedXmlException = ValueError  # noqa: N806
 
+    def unsafe(exc: BaseException) -> bool:
+        # openpyxl wraps the parser's error ("Unable to read workbook ... invalid XML") in a ValueError.
+        while exc is not None:
+            if isinstance(exc, DefusedXmlException):
+                return True
+            exc = exc.__cause__ or exc.__context__
+        return False
+
     try:
         book = openpyxl.load_workbook(io.BytesIO(content), read_only=True, data_only=True)
-    except DefusedXmlException:
-        raise BadFile(_("The workbook contains unsafe XML (entity declarations): it was not read.")) from None
-    except (InvalidFileException, zipfile.BadZipFile, KeyError, ValueError, TypeError, OSError):
+    except (DefusedXmlException, InvalidFileException, zipfile.BadZipFile, KeyError, ValueError, TypeError,
+            OSError) as exc:
+        if unsafe(exc):
+            raise BadFile(_("The workbook contains unsafe XML (entity declarations): it was not read.")) from None
         raise BadFile(_("The workbook is damaged: open it in Excel or WPS and save it again.")) from None
     try:
         sheets = [ws for ws in book.worksheets if getattr(ws, "max_row", 0)]
@@ -124,14 +133,13 @@ def _open_xlsx(content: bytes, find_header) -> Sheet:
                             "header, then upload again."))
         return Sheet(name=ws.title, header_row=header_row, headers=headers,
                      rows=_limited(rows, start=header_row + 1), close=book.close)
-    except DefusedXmlException:
-        book.close()
-        raise BadFile(_("The workbook contains unsafe XML (entity declarations): it was not read.")) from None
     except BadFile:
         book.close()
         raise
-    except (KeyError, ValueError, TypeError, zipfile.BadZipFile, OSError):
+    except (DefusedXmlException, KeyError, ValueError, TypeError, zipfile.BadZipFile, OSError) as exc:
         book.close()
+        if unsafe(exc):
+            raise BadFile(_("The workbook contains unsafe XML (entity declarations): it was not read.")) from None
         raise BadFile(_("The workbook is damaged: open it in Excel or WPS and save it again.")) from None
 
 

@@ -168,6 +168,8 @@ def _source(text: str) -> str | None:
 
 
 def _aware(moment) -> datetime:
+    if isinstance(moment, datetime) and moment.time() == time(0, 0):
+        moment = moment.date()  # an Excel date cell comes back as midnight: a date, like a typed one
     if isinstance(moment, datetime):
         return timezone.make_aware(moment) if timezone.is_naive(moment) else moment
     return timezone.make_aware(datetime.combine(moment, VISIT_HOUR))

@@ -1,3 +1,16 @@
 """The funnel's hand-built October cohort (funnel/tests/conftest.py) serves the reports' figure tests too."""
 
 from funnel.tests.conftest import cohort, frozen  # noqa: F401
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _tasks_in_process():
+    """The reports' tasks run in-process in these tests (as in the embedded default), whatever REDIS_URL says."""
+    from dealercrm.celery import app
+
+    saved = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = saved
