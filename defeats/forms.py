@@ -136,3 +136,14 @@ class TalkTrackForm(forms.ModelForm):
 
     def validate_unique(self):  # the service says it, in the form's words
         pass
+
+
+# The stale queue's fifth action (leads.views.stale): file the stale lead as a quasi-defeat, reason "a long time
+# without a deal"; the label and the form live here so their words are in this app's catalogue.
+STALE_DEFEAT_LABEL = _("Quasi-defeat")
+STALE_DEFEAT_REASON = "long_no_deal"
+
+
+class StaleDefeatForm(forms.Form):
+    note = forms.CharField(label=_("Note"), max_length=2000, required=False)
+STALE_DEFEAT_DONE = _("Filed as a quasi-defeat: it waits for the verdict in the defeat verification queue.")

@@ -33,6 +33,7 @@ DEFAULT_REASONS = [
         ("purchase_cancelled", "取消购车计划", "Purchase cancelled", False, False),
         ("bought_used", "改买二手车", "Bought used instead", False, False),
         ("people_disapprove", "身边人反对", "People around them disapprove", False, False),
+        ("long_no_deal", "长期未成交（滞留）", "A long time without a deal (stale)", False, False),
     ]),
 ]
 

@@ -20,3 +20,27 @@ def defeat_panel(context, lead):
     if request is None or lead is None:
         return {"lead": None}
     return {**lead_panel_context(user=request.user, lead=lead), "request": request}
+
+
+@register.inclusion_tag("defeats/partials/_funnel_figures_body.html", takes_context=True)
+def defeat_funnel_figures(context):
+    """The funnel dashboard's defeat figures for its slice (store or all, consultant, period): defeat rate and
+    false-defeat rate (control point 7, sales capability) and the applications pending now. Four queries."""
+    from ..models import Application, ApplicationStatus
+    from ..selectors import Period, defeat_metrics
+
+    request, start, end = context.get("request"), context.get("start"), context.get("end")
+    if request is None or start is None or end is None:
+        return {"show": False}
+    user = request.user
+    store, consultant = context.get("store"), context.get("consultant")
+    stores = [store] if store else None
+    figures = defeat_metrics(user=user, period=Period(start, end), stores=stores, consultant=consultant,
+                             with_reasons=False)
+    pending = Application.objects.visible_to(user).filter(status=ApplicationStatus.PENDING)
+    if stores:
+        pending = pending.filter(store__in=stores)
+    if consultant is not None:
+        pending = pending.filter(consultant=consultant)
+    return {"show": True, "figures": figures, "pending": pending.count(), "store": store, "request": request,
+            "user": user}
