@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import django_filters
+from django import forms
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -31,15 +32,25 @@ def search_condition(text: str) -> Q:
     return cond
 
 
+class AnyYesNo(forms.NullBooleanSelect):
+    """A yes/no filter whose empty choice reads "Any" (Django's says "Unknown")."""
+
+    def __init__(self, attrs=None):
+        super().__init__(attrs)
+        self.choices = (("unknown", _("Any")), ("true", _("Yes")), ("false", _("No")))
+
+
 class BaseClientFilterSet(django_filters.FilterSet):
     q = django_filters.CharFilter(method="filter_q", label=_("Name, phone, plate or VIN"))
-    tier = django_filters.MultipleChoiceFilter(choices=Tier.choices, label=_("Tier"))
+    tier = django_filters.MultipleChoiceFilter(choices=Tier.choices, label=_("Tier"),
+                                               widget=forms.CheckboxSelectMultiple)
     region = django_filters.CharFilter(field_name="region", label=_("Region"))
     industry = django_filters.CharFilter(field_name="industry", label=_("Industry"))
     store = django_filters.ModelChoiceFilter(queryset=Store.objects.none(), label=_("Store"))
     assigned_to = django_filters.ModelChoiceFilter(queryset=User.objects.none(), label=_("Consultant"))
-    overdue_care = django_filters.BooleanFilter(method="filter_overdue", label=_("Has overdue care"))
-    birthday_this_month = django_filters.BooleanFilter(method="filter_birthday", label=_("Birthday this month"))
+    overdue_care = django_filters.BooleanFilter(method="filter_overdue", label=_("Has overdue care"), widget=AnyYesNo)
+    birthday_this_month = django_filters.BooleanFilter(method="filter_birthday", label=_("Birthday this month"),
+                                                       widget=AnyYesNo)
 
     class Meta:
         model = BaseClient

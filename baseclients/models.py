@@ -213,9 +213,9 @@ class TierRule(models.Model):
 
     group = models.OneToOneField("dealercrm.DealerGroup", on_delete=models.CASCADE, related_name="+",
                                  verbose_name=_("dealer group"))
-    premium_pct = models.PositiveSmallIntegerField(_("premium from (% of max, both scores)"), default=70,
+    premium_pct = models.PositiveSmallIntegerField(_("premium from (percent of max, both scores)"), default=70,
                                                    validators=[MinValueValidator(1), MaxValueValidator(100)])
-    general_pct = models.PositiveSmallIntegerField(_("general under (% of max, both scores)"), default=40,
+    general_pct = models.PositiveSmallIntegerField(_("general under (percent of max, both scores)"), default=40,
                                                    validators=[MinValueValidator(1), MaxValueValidator(100)])
     repeat_buyer_premium = models.BooleanField(_("repeat buyers are premium"), default=True)
     referral_deal_premium = models.BooleanField(_("referrers with a referral deal are premium"), default=True)

@@ -229,8 +229,8 @@ class Migration(migrations.Migration):
             name='TierRule',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('premium_pct', models.PositiveSmallIntegerField(default=70, validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(100)], verbose_name='premium from (% of max, both scores)')),
-                ('general_pct', models.PositiveSmallIntegerField(default=40, validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(100)], verbose_name='general under (% of max, both scores)')),
+                ('premium_pct', models.PositiveSmallIntegerField(default=70, validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(100)], verbose_name='premium from (percent of max, both scores)')),
+                ('general_pct', models.PositiveSmallIntegerField(default=40, validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(100)], verbose_name='general under (percent of max, both scores)')),
                 ('repeat_buyer_premium', models.BooleanField(default=True, verbose_name='repeat buyers are premium')),
                 ('referral_deal_premium', models.BooleanField(default=True, verbose_name='referrers with a referral deal are premium')),
                 ('fleet_min', models.PositiveSmallIntegerField(default=5, help_text='0: fleet size does not make a client premium.', verbose_name='fleet / wholesale buyer from (vehicles)')),

@@ -6,8 +6,7 @@ deals that have a purchase are skipped."""
 from __future__ import annotations
 
 from django.db import transaction
-from django.db.models import Count, IntegerField, OuterRef, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models import F
 
 from dealercrm.models import DealerGroup
 from leads.models import Deal
@@ -31,6 +30,7 @@ def backfill(*, plan_care: bool = True) -> int:
     """Make base clients for every deal without a purchase. Returns how many deals were taken in."""
     taken = 0
     touched_groups: set[int] = set()
+    added: dict[int, int] = {}
     last = 0
     seen_vins = set(Vehicle.objects.exclude(vin="").values_list("vin", flat=True))
     while True:
@@ -63,8 +63,9 @@ def backfill(*, plan_care: bool = True) -> int:
                 new_clients.append(client)
             BaseClient.objects.bulk_create(new_clients, batch_size=BATCH)
             client_of.update(existing)
-            had_purchase = set(Purchase.objects.filter(client__in=list(existing.values()))
-                               .values_list("client_id", flat=True).distinct())
+            # A card bought on before (a purchase here, or one before the CRM: purchases > 0) makes a repeat.
+            had_purchase = {c.pk for c in existing.values() if c.purchases > 0} | set(
+                Purchase.objects.filter(client__in=list(existing.values())).values_list("client_id", flat=True))
             purchases, vehicles, links = [], [], []
             for d in deals:
                 lead = d.lead
@@ -73,6 +74,7 @@ def backfill(*, plan_care: bool = True) -> int:
                 purchases.append(Purchase(client=client, deal=d, store_id=lead.store_id, at=d.ordered_at,
                                           is_repeat=client.pk in had_purchase))
                 had_purchase.add(client.pk)
+                added[client.pk] = added.get(client.pk, 0) + 1
                 vin = _valid(vin_normalize, d.vin)
                 if vin in seen_vins:
                     vin = ""
@@ -89,11 +91,14 @@ def backfill(*, plan_care: bool = True) -> int:
             ClientLead.objects.bulk_create(links, batch_size=BATCH, ignore_conflicts=True)
             taken += len(deals)
     if touched_groups:
-        counts = (Purchase.objects.filter(client=OuterRef("pk")).values("client")
-                  .annotate(n=Count("pk")).values("n"))
+        # Each card's purchases grow by the deals taken in now (a card bought on before the CRM keeps its count).
+        by_added: dict[int, list[int]] = {}
+        for pk, n in added.items():
+            by_added.setdefault(n, []).append(pk)
         with transaction.atomic():
-            BaseClient.objects.filter(group_id__in=touched_groups).update(
-                purchases=Coalesce(Subquery(counts, output_field=IntegerField()), 0))
+            for n, ids in by_added.items():
+                for i in range(0, len(ids), BATCH):
+                    BaseClient.objects.filter(pk__in=ids[i:i + BATCH]).update(purchases=F("purchases") + n)
         for gid in sorted(touched_groups & set(DealerGroup.objects.values_list("pk", flat=True))):
             retier_group(gid)
             if plan_care:

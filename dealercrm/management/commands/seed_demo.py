@@ -4,6 +4,8 @@ from django.db import transaction
 
 from dealercrm.demo import demo_organisation_seed
 from dealercrm.models import DealerGroup
+from baseclients.demo import demo_baseclients_seed
+from defeats.demo import demo_defeats_seed
 from leads.demo import MONTHS, demo_history_seed
 
 
@@ -29,6 +31,10 @@ class Command(BaseCommand):
         with transaction.atomic():
             org = demo_organisation_seed()
             history = None if no_history else demo_history_seed(stores=org.stores)
+            # Defeats on the lead history: applications, verdicts, the competitor pool, talk tracks.
+            defeats = None if no_history else demo_defeats_seed(stores=org.stores)
+            # The base clients of the history's deals, older customers, scores, care history and referrals.
+            base_clients = None if no_history else demo_baseclients_seed(stores=org.stores)
         self.stdout.write(self.style.SUCCESS(f"Demo group {org.group.name!r} with {len(org.stores)} stores is ready."))
         self.stdout.write(f"Logins (every password is {settings.DEMO_PASSWORD}):")
         for user in org.logins:
@@ -36,6 +42,17 @@ class Command(BaseCommand):
             self.stdout.write(f"  {user.username:<18} {user.get_role_display():<10} {where}  {user.display_name}")
         if history is None:
             return
+        if defeats is not None and not defeats.skipped:
+            self.stdout.write(self.style.SUCCESS(f"Demo defeats in {defeats.seconds:.1f} s:"))
+            for d in defeats.stores:
+                self.stdout.write(f"  {d.store.name}: {d.confirmed} confirmed, {d.rejected} false defeats "
+                                  f"({d.won_after_rejection} won later), {d.pending} pending, {d.won_back} won back")
+        if base_clients is not None and not base_clients.skipped:
+            self.stdout.write(self.style.SUCCESS(
+                f"Demo base clients: {base_clients.clients} ({base_clients.legacy} bought before the CRM), "
+                f"{base_clients.referrals} referrals, {base_clients.repeat_purchases} repeat purchases, "
+                f"{base_clients.care_tasks} care tasks in {base_clients.seconds:.1f} s."
+            ))
         if history.skipped:
             self.stdout.write("Demo lead history skipped: the demo stores already have leads.")
         else:
