@@ -44,6 +44,8 @@ class ReportFile(models.Model):
     size = models.PositiveIntegerField(_("size (bytes)"), default=0)
     error = models.TextField(_("error"), blank=True)
     dedupe_key = models.CharField(_("deduplication key"), max_length=100, blank=True)
+    # The requester's language: a background job writes the file's headers in it.
+    language = models.CharField(_("language"), max_length=10, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
                                    related_name="+", verbose_name=_("requested by"))
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
@@ -107,6 +109,8 @@ class ImportBatch(models.Model):
     refused = models.PositiveIntegerField(_("refused"), default=0)
     done_rows = models.PositiveIntegerField(_("rows imported"), default=0)
     error = models.TextField(_("error"), blank=True)
+    # The uploader's language: the task writes each row's reason in it.
+    language = models.CharField(_("language"), max_length=10, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+",
                                    verbose_name=_("uploaded by"))
     created_at = models.DateTimeField(_("uploaded at"), auto_now_add=True)

@@ -5,6 +5,8 @@ import logging
 
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
+from django.conf import settings
+from django.utils import translation
 from django.utils.translation import gettext as _
 
 from dealercrm.jobs import job_summary
@@ -25,11 +27,18 @@ def _fail(batch_id: int, exc: Exception) -> None:
                                                   "imported. Try again, or tell your administrator."))
 
 
+def _language_of(batch_id: int):
+    """The uploader's language, so that each refused row's reason reads in it."""
+    language = ImportBatch.objects.filter(pk=batch_id).values_list("language", flat=True).first()
+    return translation.override(language or settings.LANGUAGE_CODE)
+
+
 @shared_task(bind=True, acks_late=True)
 def import_parse_task(self, batch_id: int) -> dict:
     """Read an uploaded file and check every row (the dry run)."""
     try:
-        batch = imports.import_parse(batch_id)
+        with _language_of(batch_id):
+            batch = imports.import_parse(batch_id)
     except Exception as exc:
         _fail(batch_id, exc)
         raise
@@ -40,7 +49,8 @@ def import_parse_task(self, batch_id: int) -> dict:
 def import_commit_task(self, batch_id: int) -> dict:
     """Import the checked rows in self-standing batches (a redelivered task continues with the rows not done)."""
     try:
-        batch = imports.import_commit(batch_id)
+        with _language_of(batch_id):
+            batch = imports.import_commit(batch_id)
     except Exception as exc:
         _fail(batch_id, exc)
         raise
@@ -51,3 +61,12 @@ def import_commit_task(self, batch_id: int) -> dict:
 def prepare_monthly_packs(self) -> dict:
     """On the 1st: each store's monthly pack and each group's store comparison for the month that ended."""
     return job_summary(files.monthly_packs_prepare(task_id=self.request.id or ""))
+
+
+@shared_task(bind=True, acks_late=True, time_limit=60 * 60, soft_time_limit=55 * 60)
+def export_run_task(self, file_id: int) -> dict:
+    """Write a large export (a ReportFile) in the background; the page polls its progress."""
+    from .services import exports
+
+    file = exports.export_run(file_id)
+    return {"id": file.pk, "status": file.status, "rows": file.rows}

@@ -28,6 +28,7 @@ from .forms import params_from_query
 from .models import ReportFile
 from .outputs import attachment
 from .selectors import pending_pack_sections
+from .services import exports
 
 PRINT_CSP = {**settings.SECURE_CSP, "style-src": [CSP.SELF, CSP.NONCE]}
 
@@ -66,6 +67,11 @@ def report_catalogue(request):
         "pack_pending": pending_pack_sections(),
         "files": files,
         "can_import": user.is_superuser or user.role in (Role.MANAGER, Role.GROUP_ADMIN),
+        "exports": list(exports.EXPORTS.values()),
+        "small_rows": exports.SMALL_ROWS,
+        "stores": list(Store.objects.visible_to(user).order_by("name")),
+        "today": timezone.localdate(),
+        "month_start": timezone.localdate().replace(day=1),
     })
 
 
@@ -137,3 +143,49 @@ def report_file_status(request, pk: int):
     """The progress of a background export (htmx polls it until the file is ready)."""
     file = get_object_or_404(ReportFile.objects.visible_to(request.user).defer("content"), pk=pk)
     return render(request, "reports/partials/_file_status.html", {"file": file})
+
+
+@require_GET
+@staff_required
+def export(request, name: str):
+    """A list as a workbook: at once when small, else prepared in the background (the page shows the progress and
+    the file is kept for a day)."""
+    from django.db import transaction
+    from django.shortcuts import redirect
+
+    from .excel import XLSX
+    from .forms import ReportFilterForm
+    from .tasks import export_run_task
+
+    definition = exports.EXPORTS.get(name)
+    if definition is None:
+        raise Http404
+    form = ReportFilterForm(request.GET)
+    if not form.is_valid():
+        return render(request, "reports/export.html", {"form": form, "export": definition}, status=400)
+    today = timezone.localdate()
+    start = form.cleaned_data.get("start") or today.replace(day=1)
+    end = form.cleaned_data.get("end") or today
+    if start > end:
+        form.add_error("end", _("The end date is before the start date."))
+        return render(request, "reports/export.html", {"form": form, "export": definition}, status=400)
+    ids = [int(v) for v in request.GET.getlist("store") if v.isdigit()]
+    stores = list(Store.objects.visible_to(request.user).filter(pk__in=ids))
+    if len(stores) != len(set(ids)):
+        raise Http404
+    count = exports.export_count(definition, user=request.user, stores=stores, start=start, end=end)
+    if count <= exports.SMALL_ROWS:
+        content, _rows = exports.export_write(definition, user=request.user, stores=stores, start=start, end=end)
+        return attachment(content, filename=f"{name}_{start:%Y%m%d}-{end:%Y%m%d}.xlsx", content_type=XLSX)
+    with transaction.atomic():
+        file = exports.export_request(definition, user=request.user, stores=stores, start=start, end=end)
+        transaction.on_commit(lambda: export_run_task.delay(file.pk))
+    return redirect("reports:file_wait", pk=file.pk)
+
+
+@require_GET
+@staff_required
+def report_file_wait(request, pk: int):
+    """A background export's page: its progress (htmx polling) and, when ready, the download."""
+    file = get_object_or_404(ReportFile.objects.visible_to(request.user).defer("content"), pk=pk)
+    return render(request, "reports/export.html", {"file": file})

@@ -18,14 +18,17 @@ of the store is a re-visit, grades, sources, channels, series and consultants mu
 from __future__ import annotations
 
 import re
+import threading
 import time as clock
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterable
 from datetime import date, datetime, time
 from decimal import Decimal, InvalidOperation
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
-from django.utils import timezone
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -126,7 +129,8 @@ def import_create(*, actor: User, store: Store, kind: str, file_name: str, conte
         raise ValidationError({"file": [_("The file is larger than %(mb)s MB: split it into several files.")
                                         % {"mb": MAX_BYTES // 2**20}]})
     return ImportBatch.objects.create(store=store, kind=kind, file_name=(file_name or "upload")[:200],
-                                      file_size=len(content), content=content, created_by=actor)
+                                      file_size=len(content), content=content, created_by=actor,
+                                      language=translation.get_language() or "")
 
 
 # --- checking rows ------------------------------------------------------------------------------------------------
@@ -454,11 +458,38 @@ def _apply(row: ImportRow, action: str, actor: User, store: Store, lead_id: int 
     return lead_id
 
 
+def _workers() -> int:
+    """Batches side by side on ``settings.JOBS_WORKERS`` connections on PostgreSQL (as the leads jobs do); one when
+    the caller holds a transaction (the tests: other connections could not see its rows) or on SQLite."""
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        return 1
+    return max(1, getattr(settings, "JOBS_WORKERS", 1))
+
+
+def _batches(batch: ImportBatch) -> list[list[int]]:
+    """The rows not done yet, as lists of row ids of about ``BATCH_ROWS``. Rows of one phone stay in one batch, in
+    file order, so that batches running side by side never race for one customer (the first row makes the lead, the
+    next ones are its re-visits, whatever the timing)."""
+    pending = ImportRow.objects.filter(batch=batch, done=False).values_list("pk", "number", "data__phone")
+    ordered = sorted(pending, key=lambda r: (r[2] or f"#{r[1]}", r[1]))
+    batches, current, last_phone = [], [], None
+    for pk, _number, phone in ordered:
+        if len(current) >= BATCH_ROWS and (not phone or phone != last_phone):
+            batches.append(current)
+            current = []
+        current.append(pk)
+        last_phone = phone
+    if current:
+        batches.append(current)
+    return batches
+
+
 def import_commit(batch_id: int, *, cancel_check=None) -> ImportBatch:
-    """Apply the import's rows that are not done yet, in batches of ``BATCH_ROWS``; each batch is one transaction
-    (its leads, its rows marked done, its counts). Each row is checked again against the database as it is now, so a
-    re-visit recorded meanwhile, or a second run, creates nothing twice. A row the services refuse is refused (with
-    the service's message) without stopping the batch. ``cancel_check()`` returning true stops between batches."""
+    """Apply the import's rows that are not done yet, in batches of about ``BATCH_ROWS``; each batch is one
+    transaction (its leads, its rows marked done), several batches side by side on PostgreSQL (``_workers``). Each
+    row is checked again against the database as it is now, so a re-visit recorded meanwhile, or a second run,
+    creates nothing twice. A row the services refuse is refused (with the service's message) without stopping the
+    batch. ``cancel_check()`` returning true, or the first failing batch, stops every worker between batches."""
     batch = ImportBatch.objects.select_related("store", "committed_by").get(pk=batch_id)
     actor, store = batch.committed_by, batch.store
     started = clock.monotonic()
@@ -469,27 +500,57 @@ def import_commit(batch_id: int, *, cancel_check=None) -> ImportBatch:
         "channels": {c.pk: c for c in lk_obj.channels.values()},
     }
     total = batch.rows or 1
-    done = ImportRow.objects.filter(batch=batch, done=True).count()
-    try:
-        last = 0
-        while True:
+    queue = iter(_batches(batch))
+    lock, stop = threading.Lock(), threading.Event()
+    state = {"done": ImportRow.objects.filter(batch=batch, done=True).count(), "error": None}
+
+    def next_batch():
+        with lock:
+            if stop.is_set():
+                return None
             if cancel_check and cancel_check():
-                raise InterruptedError("cancelled")
-            rows = list(ImportRow.objects.filter(batch=batch, number__gt=last, done=False)
-                        .order_by("number")[:BATCH_ROWS])
-            if not rows:
-                break
-            last = rows[-1].number
-            _commit_batch(batch, rows, actor, store, lk)
-            done += len(rows)
-            ImportBatch.objects.filter(pk=batch.pk).update(progress=min(99, round(100 * done / total)))
-    except BaseException as exc:
+                stop.set()
+                state["error"] = state["error"] or InterruptedError("cancelled")
+                return None
+            return next(queue, None)
+
+    def work() -> None:
+        while (pks := next_batch()) is not None:
+            try:
+                rows = list(ImportRow.objects.filter(pk__in=pks).order_by("number"))
+                _commit_batch(batch, rows, actor, store, lk)
+                with lock:
+                    state["done"] += len(rows)
+                    done = state["done"]
+                ImportBatch.objects.filter(pk=batch.pk).update(progress=min(99, round(100 * done / total)))
+            except Exception as exc:
+                with lock:
+                    stop.set()
+                    state["error"] = state["error"] or exc
+                return
+
+    workers = _workers()
+    if workers == 1:
+        work()
+    else:
+        language = translation.get_language()
+
+        def in_thread() -> None:
+            try:
+                with translation.override(language):  # a thread starts with no active language
+                    work()
+            finally:
+                connection.close()  # the thread's own connection
+
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"import-{batch.pk}") as pool:
+            for _i in range(workers):
+                pool.submit(in_thread)
+    if state["error"] is not None:
         message = _("Stopped: %(error)s. The rows marked as imported went in; commit again to continue.") % {
-            "error": str(exc)[:300]}
+            "error": str(state["error"])[:300]}
+        _recount(batch)
         ImportBatch.objects.filter(pk=batch.pk).update(status=ImportBatch.Status.FAILED, error=message,
-                                                       seconds=clock.monotonic() - started)
-        if not isinstance(exc, Exception):
-            raise
+                                                       seconds=round(clock.monotonic() - started, 2))
         batch.refresh_from_db()
         return batch
     _recount(batch)
