@@ -33,3 +33,32 @@ def test_a_won_lead_does_not_show_its_grades_promise(org):
     html = client_for(org.consultant).get(reverse("leads:detail", args=[lead.pk])).content.decode()
     assert '<div class="grade-meaning">Bought: the deal is below.</div>' in html
     assert 'grade-meaning">Can close' not in html
+
+
+def test_the_merge_page_suggests_only_on_evidence(org):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from dealercrm.tests.factories import VehicleSeriesFactory
+
+    series = VehicleSeriesFactory()
+    now = timezone.now()
+    # A surname with a form of address: strangers, never suggested.
+    LeadFactory(store=org.store, assigned_to=org.consultant, name="刘先生", series=series,
+                first_visit_at=now - timedelta(days=5))
+    LeadFactory(store=org.store, assigned_to=org.consultant, name="刘先生", phone="", series=series,
+                first_visit_at=now - timedelta(days=3))
+    # A full name, the same series, four days apart: suggested.
+    kept = LeadFactory(store=org.store, assigned_to=org.consultant, name="张伟明", series=series,
+                       first_visit_at=now - timedelta(days=9))
+    LeadFactory(store=org.store, assigned_to=org.consultant, name="张伟明", phone="", series=series,
+                first_visit_at=now - timedelta(days=5))
+    response = client_for(org.manager).get(reverse("leads:merge"))
+    pairs = {pair["a"].name: pair for pair in response.context["candidates"]}
+    assert pairs["张伟明"]["suggested"] and pairs["张伟明"]["keep"] == kept
+    assert pairs["张伟明"]["evidence"] == "name_series_dates"
+    assert not pairs["刘先生"]["suggested"] and pairs["刘先生"]["evidence"] is None
+    html = response.content.decode()
+    assert html.count("· suggested") == 1
+    assert "Only the name matches, which is not evidence" in html

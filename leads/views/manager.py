@@ -2,6 +2,7 @@
 duplicate customers. Managers and group admins only: anyone else gets a 403 on every page; a lead outside the
 user's scope is a 404. Writes go through leads.services; reads through leads.selectors and ``visible_to``."""
 
+import re
 from functools import wraps
 from urllib.parse import urlencode, urlsplit
 
@@ -476,6 +477,25 @@ def review(request, pk):
 
 # --- merge duplicates ------------------------------------------------------------------------------------------------
 
+# A name that is only a surname and a form of address (刘先生, 王女士, 张总) says nothing about who the customer is.
+ADDRESS_ONLY = re.compile(r"^[\u4e00-\u9fff]{1,2}(先生|女士|小姐|太太|老板|老师|师傅|阿姨|叔叔|大哥|大姐|总|哥|姐)$")
+MERGE_EVIDENCE_DAYS = 30
+
+
+def merge_evidence(keep: Lead, absorb: Lead) -> str | None:
+    """Why two leads are likely one customer, or None when only the name matches. Evidence is the same phone, or a
+    full name (not a surname with a form of address) with the same series and first visits within
+    MERGE_EVIDENCE_DAYS days. The merge page suggests a merge only with evidence."""
+    if keep.phone and keep.phone == absorb.phone:
+        return "phone"
+    name = (keep.name or "").strip()
+    if len(name) < 2 or ADDRESS_ONLY.match(name) or name != (absorb.name or "").strip():
+        return None
+    if keep.series_id and keep.series_id == absorb.series_id and (
+            abs(keep.first_visit_at - absorb.first_visit_at).days <= MERGE_EVIDENCE_DAYS):
+        return "name_series_dates"
+    return None
+
 
 def _phones(user, leads):
     for lead in leads:
@@ -531,7 +551,12 @@ def merge(request):
         a_score = (bool(a.phone), a.has_deal, a.visit_count + a.follow_up_count)
         b_score = (bool(b.phone), b.has_deal, b.visit_count + b.follow_up_count)
         keep, absorb = (b, a) if b_score > a_score else (a, b)
-        candidates.append({"a": a, "b": b, "keep": keep, "absorb": absorb})
+        evidence = merge_evidence(keep, absorb)
+        candidates.append({"a": a, "b": b, "keep": keep, "absorb": absorb, "evidence": evidence,
+                           "suggested": evidence is not None,
+                           "days_apart": abs((a.first_visit_at - b.first_visit_at).days)})
+    # Pairs with evidence first: those are the ones the page suggests merging.
+    candidates.sort(key=lambda c: not c["suggested"])
     many_stores = user.is_superuser or user.role == Role.GROUP_ADMIN
     return _page(request, "leads/manager/merge.html",
                  {"form": form, "candidates": candidates, "many_stores": many_stores})
