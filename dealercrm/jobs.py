@@ -8,24 +8,64 @@ import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from django.db.models import F
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import F, Q
 from django.utils import timezone
 
 from .models import JobRun
 
 logger = logging.getLogger(__name__)
 
+# Stored as the run's error (English, like the other errors; the status is translated on the page).
+ABANDONED_ERROR = "The worker running this job stopped without finishing it (no sign of life for {minutes} minutes)."
+
+
+def heartbeat_timeout() -> timedelta:
+    """How long a running run may go without a heartbeat before it counts as abandoned. Every committed batch beats,
+    and a batch takes seconds; the default (10 minutes) is far above that and far below the broker's redelivery."""
+    return timedelta(seconds=getattr(settings, "JOBS_HEARTBEAT_TIMEOUT", 600))
+
+
+def close_abandoned_runs(*, job: str | None = None, now: datetime | None = None) -> list[int]:
+    """Mark as ``abandoned`` every run (of ``job``, or of every job) still ``running`` whose last heartbeat (or start)
+    is older than :func:`heartbeat_timeout`: its worker is gone (SIGKILL, out of memory, a restart) and nothing else
+    will ever end it. Returns their ids. One UPDATE; the counts stay as its committed batches left them."""
+    now = now or timezone.now()
+    cutoff = now - heartbeat_timeout()
+    dead = JobRun.objects.filter(status=JobRun.Status.RUNNING).filter(
+        Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, started_at__lt=cutoff))
+    if job is not None:
+        dead = dead.filter(job=job)
+    ids = list(dead.values_list("pk", flat=True))
+    if ids:
+        minutes = int(heartbeat_timeout().total_seconds() // 60)
+        JobRun.objects.filter(pk__in=ids, status=JobRun.Status.RUNNING).update(
+            status=JobRun.Status.ABANDONED, finished_at=now, error=ABANDONED_ERROR.format(minutes=minutes))
+        logger.warning("job runs %s abandoned: no heartbeat since %s", ids, cutoff)
+    return ids
+
+
+def job_run_heartbeat(run: JobRun) -> None:
+    """A sign of life from a run between batches (the batches' own count updates beat too)."""
+    JobRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now())
+
 
 @contextmanager
 def job_run(job: str, *, task_id: str = "") -> Iterator[JobRun]:
     """Record one run of ``job``. The row is written (committed) at once with status ``running``; the body adds to
     ``run.flagged``, ``run.cleared`` and ``run.notified`` with :func:`job_run_count` inside each batch's transaction,
-    so the counts commit with the rows they count. On exit the run is ``succeeded``; when the body raises,
-    it is ``failed`` with the error text and the exception propagates (Celery then retries or records it).
+    so the counts commit with the rows they count, and each such update is the run's heartbeat. On exit the run is
+    ``succeeded``; when the body raises, it is ``failed`` with the error text and the exception propagates (Celery
+    then retries or records it). When the worker dies outright (SIGKILL: no exception, no exit) the heartbeat stops,
+    and the next run of the job or the sweep (:func:`close_abandoned_runs`) marks the run ``abandoned``.
 
     Meant to run outside any transaction, so the run row and each batch commit on their own (inside one, as in the
     tests, each batch is a savepoint and everything commits or rolls back with the caller)."""
-    run = JobRun.objects.create(job=job, task_id=task_id or "")
+    # A run of this job whose worker died is closed first: it neither blocks nor is confused with this one.
+    close_abandoned_runs(job=job)
+    run = JobRun.objects.create(job=job, task_id=task_id or "", heartbeat_at=timezone.now())
     logger.info("job %s started (run %s)", job, run.pk)
     try:
         yield run
@@ -49,7 +89,8 @@ def job_run(job: str, *, task_id: str = "") -> Iterator[JobRun]:
 
 def job_run_save(run: JobRun) -> None:
     """Save the run's counts so far; call it inside a batch's transaction so they commit together with the batch."""
-    JobRun.objects.filter(pk=run.pk).update(flagged=run.flagged, cleared=run.cleared, notified=run.notified)
+    JobRun.objects.filter(pk=run.pk).update(flagged=run.flagged, cleared=run.cleared, notified=run.notified,
+                                            heartbeat_at=timezone.now())
 
 
 def job_run_count(run: JobRun, counter: str, n: int) -> None:
@@ -57,7 +98,7 @@ def job_run_count(run: JobRun, counter: str, n: int) -> None:
     in the database: inside a batch's transaction the count commits with the rows it counts, in whatever order
     batches running side by side commit (a batch that rolls back takes its increment with it)."""
     setattr(run, counter, getattr(run, counter) + n)
-    JobRun.objects.filter(pk=run.pk).update(**{counter: F(counter) + n})
+    JobRun.objects.filter(pk=run.pk).update(**{counter: F(counter) + n}, heartbeat_at=timezone.now())
 
 
 

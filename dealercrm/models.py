@@ -184,6 +184,9 @@ class JobRun(models.Model):
         RUNNING = "running", _("Running")
         SUCCEEDED = "succeeded", _("Succeeded")
         FAILED = "failed", _("Failed")
+        # The worker died mid-run (killed, out of memory, the machine restarted): no heartbeat for
+        # JOBS_HEARTBEAT_TIMEOUT. Closed by the next run of the job or the sweep (dealercrm.jobs).
+        ABANDONED = "abandoned", _("Abandoned (worker lost)")
 
     job = models.CharField(_("job"), max_length=60)
     task_id = models.CharField(_("task id"), max_length=100, blank=True)
@@ -194,6 +197,9 @@ class JobRun(models.Model):
     cleared = models.PositiveIntegerField(_("cleared"), default=0)
     notified = models.PositiveIntegerField(_("notified"), default=0)
     error = models.TextField(_("error"), blank=True)
+    # Written with every committed batch: a running run whose heartbeat is older than JOBS_HEARTBEAT_TIMEOUT lost its
+    # worker.
+    heartbeat_at = models.DateTimeField(_("last sign of life"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("job run")

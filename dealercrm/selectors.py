@@ -33,7 +33,11 @@ class JobHistory:
 def job_runs_recent(*, per_job: int = 10) -> list[JobHistory]:
     """The last ``per_job`` runs of every job that has run, newest first, jobs by name. One query (a window function
     numbers each job's runs; the (job, -started_at) index serves it). Each run gets ``duration`` (a timedelta) and
-    ``seconds`` (a float), None while running."""
+    ``seconds`` (a float), None while running. A run whose worker died is closed first (``abandoned``), so the page
+    never shows a dead run as running."""
+    from .jobs import close_abandoned_runs
+
+    close_abandoned_runs()
     numbered = JobRun.objects.annotate(
         rank=Window(RowNumber(), partition_by=[F("job")], order_by=[F("started_at").desc(), F("pk").desc()])
     ).filter(rank__lte=per_job).order_by("job", "-started_at", "-pk")

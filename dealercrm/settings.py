@@ -228,6 +228,9 @@ CELERY_TIMEZONE = TIME_ZONE
 # transaction over its own id range, so on PostgreSQL they run side by side (2 cores: a first run over a backlog
 # takes ~0.6× the time, benchmarks/README.md). 1 runs them one after the other.
 JOBS_WORKERS = int(os.environ.get("JOBS_WORKERS", "2"))
+# Seconds without a heartbeat (every committed batch beats, a batch takes seconds) after which a running job run
+# counts as abandoned: its worker was killed (dealercrm.jobs.close_abandoned_runs).
+JOBS_HEARTBEAT_TIMEOUT = env_int("JOBS_HEARTBEAT_TIMEOUT", 600)
 CELERY_BEAT_SCHEDULE = {
     "flag-overdue-follow-ups": {
         "task": "leads.tasks.flag_overdue_follow_ups",
@@ -248,6 +251,13 @@ CELERY_BEAT_SCHEDULE = {
         "task": "leads.tasks.send_daily_digests",
         "schedule": crontab(hour=8, minute=0),
         "options": {"expires": 4 * 3600},
+    },
+    # A run whose worker was killed (no heartbeat for JOBS_HEARTBEAT_TIMEOUT) is closed as abandoned and its job sent
+    # again, within ~15 minutes rather than at the broker's redelivery an hour later (leads.tasks).
+    "recover-abandoned-jobs": {
+        "task": "leads.tasks.recover_abandoned_jobs",
+        "schedule": crontab(minute="*/5"),
+        "options": {"expires": 4 * 60},
     },
     # Base clients (baseclients.tasks): overdue care flagged hourly; care planned a window ahead nightly
     # (idempotent); the consultants' care digest with the morning digests.

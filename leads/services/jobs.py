@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -43,7 +44,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
-from dealercrm.jobs import job_run, job_run_count, job_run_save
+from dealercrm.jobs import job_run, job_run_count, job_run_heartbeat
 from dealercrm.models import DealerGroup, JobRun, Notification, Role, Store, User
 from dealercrm.notifications import Draft, notify_many
 
@@ -71,6 +72,8 @@ logger = logging.getLogger(__name__)
 # locks for about a second at most.
 BATCH_SIZE = 20000
 NOTIFY_CHUNK = 1000
+# Seconds between heartbeats of a run walking ranges with nothing to change (dealercrm.jobs.heartbeat_timeout).
+HEARTBEAT_EVERY = 30
 
 JOB_STALE = "flag_stale_leads"
 JOB_OVERDUE = "flag_overdue_follow_ups"
@@ -129,7 +132,16 @@ def _in_batches(run: JobRun, step: Callable[[int, int], list], *, counter: str, 
         return 0
     ranges = iter(range(bounds["lo"], bounds["hi"] + 1, batch_size))
     lock, failed = threading.Lock(), threading.Event()
-    done = {"total": 0, "batches": 0}
+    done = {"total": 0, "batches": 0, "beat": time.monotonic()}
+
+    def beat() -> None:
+        # A batch that changed something beats with its count (job_run_count); a long stretch of empty ranges beats
+        # here, every HEARTBEAT_EVERY seconds, so a live run is never taken for a dead one.
+        with lock:
+            if time.monotonic() - done["beat"] < HEARTBEAT_EVERY:
+                return
+            done["beat"] = time.monotonic()
+        job_run_heartbeat(run)
 
     def next_range() -> int | None:
         with lock:
@@ -144,8 +156,10 @@ def _in_batches(run: JobRun, step: Callable[[int, int], list], *, counter: str, 
                         with lock:
                             job_run_count(run, counter, len(changed))
                 if not changed:
+                    beat()
                     continue
                 with lock:
+                    done["beat"] = time.monotonic()
                     done["total"] += len(changed)
                     done["batches"] += 1
                     batch = done["batches"]
@@ -444,56 +458,78 @@ def leads_reclaim(*, now: datetime | None = None, task_id: str = "", batch_size:
     ``reclaim_after_days`` or more, goes back to its store's pool: unassigned, ``pooled_at`` = now, the version bumped
     (an edit made on the old version is refused), an assignment-history row and a raised pool event. The holders who
     lost leads and their stores' managers get a ``reclaimed`` notification with the count. A pool flag left on a lead
-    that is assigned again, won or merged is cleared first."""
+    that is assigned again, won or merged is cleared first.
+
+    The notifications are written by each batch, in the batch's transaction (:func:`_notify_reclaimed`): the leads a
+    batch moves and the word to the people who lost them commit together or not at all. A worker killed between
+    batches (SIGKILL: no exception handler runs) leaves every moved lead notified; the next run moves the rest."""
     now = now or timezone.now()
-    lost: Counter[int] = Counter()
-    by_store: Counter[int] = Counter()
+    count_lock = threading.Lock()
     with job_run(JOB_RECLAIM, task_id=task_id) as run:
-        try:
-            def leave_pool(leads: QuerySet[Lead]) -> list[int]:
-                ids = list(leads.select_for_update(skip_locked=True).values_list("pk", flat=True))
-                Lead.objects.filter(pk__in=ids).update(pooled_at=None)
-                return ids
+        def leave_pool(leads: QuerySet[Lead]) -> list[int]:
+            ids = list(leads.select_for_update(skip_locked=True).values_list("pk", flat=True))
+            Lead.objects.filter(pk__in=ids).update(pooled_at=None)
+            return ids
 
-            _clear_in_batches(run, Lead.objects.filter(LEFT_POOL), leave_pool,
-                              kind=FlagKind.POOL, at=now, reason=REASON_LEFT_POOL, batch_size=batch_size)
-            candidates = reclaim_candidates(now)
+        _clear_in_batches(run, Lead.objects.filter(LEFT_POOL), leave_pool,
+                          kind=FlagKind.POOL, at=now, reason=REASON_LEFT_POOL, batch_size=batch_size)
+        candidates = reclaim_candidates(now)
 
-            def step(lo, hi):
-                return _reclaim_range(candidates, lo, hi, now=now, run=run)
+        def step(lo, hi):
+            rows = _reclaim_range(candidates, lo, hi, now=now, run=run)
+            if rows:
+                written = _notify_reclaimed(run, rows)
+                if written:
+                    with count_lock:
+                        job_run_count(run, "notified", written)
+            return rows
 
-            def committed(rows):
-                # Counted once the batch is done, for the notifications at the end (or on a failure).
-                lost.update(holder for holder, _store in rows)
-                by_store.update(store for _holder, store in rows)
-
-            _in_batches(run, step, counter="flagged", batch_size=batch_size, committed=committed)
-        except BaseException:
-            # The batches committed so far stay reclaimed and the next run will not see them again: tell their
-            # holders now, or nobody ever will.
-            try:
-                run.notified += _notify_reclaimed(run, lost, by_store)
-                job_run_save(run)
-            except Exception:
-                logger.exception("reclaim run %s: could not notify after a failure", run.pk)
-            raise
-        run.notified += _notify_reclaimed(run, lost, by_store)
+        _in_batches(run, step, counter="flagged", batch_size=batch_size)
     return run
 
 
-def _notify_reclaimed(run: JobRun, lost: Counter[int], by_store: Counter[int]) -> int:
-    """One ``reclaimed`` notification per holder who lost leads and per manager of a store that got some back. The
-    key names the run, so a notification is never written twice for one run."""
-    if not lost:
-        return 0
-    pool_url = _url("leads:pool", "/leads/pool/")
-    drafts = [Draft(holder, Notification.Kind.RECLAIMED, {"count": n}, pool_url, f"reclaimed:{run.pk}")
-              for holder, n in sorted(lost.items())]
+def _notify_reclaimed(run: JobRun, rows: list[tuple]) -> int:
+    """Tell, inside a batch's transaction, who lost the batch's leads (``rows``: ``(holder, store)`` per lead moved):
+    one ``reclaimed`` notification per holder and per manager of a store that got leads back (a manager who lost
+    leads themself is told their own count), keyed by the run. A later batch of the same run adds its count to
+    the same notification (and makes it unread again) rather than writing another. Returns how many notifications
+    this batch wrote new.
+
+    On PostgreSQL one ``INSERT … ON CONFLICT DO UPDATE`` in recipient order (two batches side by side lock the rows
+    they share in the same order: no deadlock); elsewhere the ORM."""
+    lost = Counter(holder for holder, _store in rows)
+    by_store = Counter(store for _holder, store in rows)
+    counts = dict(lost)
     managers = User.objects.filter(role=Role.MANAGER, is_active=True, store_id__in=list(by_store))
-    drafts += [Draft(pk, Notification.Kind.RECLAIMED, {"count": by_store[store_id]}, pool_url,
-                     f"reclaimed:{run.pk}")
-               for pk, store_id in managers.order_by("pk").values_list("pk", "store_id") if pk not in lost]
-    return _notify_in_chunks(drafts)
+    for pk, store_id in managers.values_list("pk", "store_id"):
+        if pk not in lost:
+            counts[pk] = counts.get(pk, 0) + by_store[store_id]
+    recipients = sorted(counts)
+    key, url = f"reclaimed:{run.pk}", _url("leads:pool", "/leads/pool/")
+    if connection.vendor == "postgresql":
+        table = Notification._meta.db_table
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""INSERT INTO {table} (recipient_id, kind, params, url, dedupe_key, created_at, read_at)
+                    SELECT r, %s, jsonb_build_object('count', n), %s, %s, %s, NULL
+                    FROM unnest(%s::bigint[], %s::integer[]) AS t(r, n) ORDER BY r
+                    ON CONFLICT (recipient_id, dedupe_key) WHERE dedupe_key <> '' DO UPDATE
+                    SET params = jsonb_build_object(
+                            'count', COALESCE(({table}.params ->> 'count')::integer, 0)
+                                     + (EXCLUDED.params ->> 'count')::integer),
+                        read_at = NULL
+                    RETURNING (xmax = 0)""",
+                [Notification.Kind.RECLAIMED, url, key, timezone.now(), recipients, [counts[r] for r in recipients]],
+            )
+            return sum(1 for (inserted,) in cursor.fetchall() if inserted)
+    existing = {n.recipient_id: n for n in Notification.objects.select_for_update().filter(
+        recipient_id__in=recipients, dedupe_key=key)}
+    for pk, notification in existing.items():
+        notification.params = {"count": int((notification.params or {}).get("count", 0)) + counts[pk]}
+        notification.read_at = None
+        notification.save(update_fields=["params", "read_at"])
+    return notify_many([Draft(pk, Notification.Kind.RECLAIMED, {"count": counts[pk]}, url, key)
+                        for pk in recipients if pk not in existing])
 
 
 def _notify_in_chunks(drafts: list[Draft]) -> int:
