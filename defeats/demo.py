@@ -1,0 +1,262 @@
+"""The demo's defeats, on top of the lead history (seed_demo calls it after ``leads.demo``): in the seed's proportions
+most closed leads are lost (defeat rate ≈ 60-70 %), some applications are rejected as false defeats and reactivated
+(a third of those later won), a few wait for a verdict (one past the alert), the competitor pool holds the confirmed
+ones by brand and series with nurture contacts and a few win-backs, and the group has talk tracks.
+
+Written through the services (so every row is what the app would write), then dated back into the history.
+Deterministic (a seeded ``random.Random``); skipped for a store that already has applications. The notifications
+the services send while seeding are removed: they would be months old news."""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.db.models import F, Q
+from django.utils import timezone
+
+from dealercrm.models import Notification, Role, Store, User, VehicleSeries
+from leads.models import AssignmentChange, Deal, Lead, OverdueFlag, StaleFlag, Status
+from leads.services import deal_record
+
+from . import services
+from .models import Application, ApplicationReason, ApplicationStatus, DefeatEvent, EventKind, PoolEntry, Reason
+
+SEED = 20261202
+DEFEATS_PER_DEAL = 2.0  # defeat rate ≈ 67 %: the seed's store sits at 70 %, its goal at 65 %
+MAX_DECIDED = 300  # per store: keeps seed_demo quick
+FALSE_SHARE = 0.16  # of decided applications
+PENDING = 7  # per store, filed in the last days
+# Reason code → weight; competitor purchases dominate confirmed defeats (DOMAIN §6).
+REASONS = {"bought_competitor": 34, "price_really_high": 9, "price_apparently_high": 8, "lost_contact": 12,
+           "funding_not_ready": 7, "config_basic": 5, "brand_not_accepted": 4, "slow_follow_up": 5,
+           "no_confidence": 3, "purchase_cancelled": 4, "bought_used": 3, "people_disapprove": 2,
+           "long_no_deal": 4, "model_outdated": 3, "product_no_stock": 2}
+FALSE_REASONS = {"long_no_deal": 5, "funding_not_ready": 4, "lost_contact": 4, "slow_follow_up": 2}
+# Competitor brand (English name) → weight; series drawn within the brand.
+BRANDS = {"Honda": 30, "Volkswagen": 22, "BYD": 24, "Nissan": 12, "Buick": 8, "Great Wall": 4}
+NOTES = ["客户说同事推荐了竞品，已经下定", "对比后觉得竞品优惠力度更大", "电话多次未接，微信也不回", "家里人觉得价格太高",
+         "客户说暂时不买了，资金要用在别处", "客户要的配置我们没有现车", "客户觉得我们跟进太少了", "客户去了4S店隔壁的竞品店"]
+VERDICTS = ["已电话回访客户，确认已购竞品", "查看跟进记录，确认客户流失", "核实属实，转入竞品客源"]
+FALSE_VERDICTS = ["跟进不足，客户仍有意向，继续跟进", "客户只是暂缓，不是战败，请两天内再联系", "顾问判断过早，安排二次跟进"]
+TRACKS = [
+    ("price_really_high", "同级别车型中，我们的保值率和五年用车成本最低", "只看落地价，后面的保养、油耗、残值损失会更多",
+     "买车看总拥有成本：五年算下来我们更省钱"),
+    ("price_apparently_high", "各家促销方式不同，厂家和经销商的优惠需要合在一起算", "只比较裸车价，容易忽略金融、置换和保养礼包",
+     "把所有优惠放在一张表里比较，我们的综合价格并不高"),
+    ("config_basic", "我们全系标配主动安全和十安全气囊", "低配车省下的钱，换来的是家人的安全风险", "安全配置是买车的底线，不能省"),
+    ("brand_not_accepted", "这个品牌在全球的可靠性排名连续多年领先", "小众品牌后期维修和配件等待时间长", "选一个让你十年都放心的品牌"),
+    ("funding_not_ready", "首付两成、36期低息金融方案可选", "等资金到位再买，可能错过当前优惠和现车",
+     "用金融方案把压力分摊开，现在就能开上车"),
+    ("bought_competitor", "很多客户买了竞品后，第三年开始考虑置换", "置换时残值和服务体验决定了下一台车的选择",
+     "保持联系，置换时我们提供高于市场的评估价"),
+]
+
+
+@dataclass
+class DemoDefeats:
+    stores: list = field(default_factory=list)
+    seconds: float = 0.0
+    skipped: bool = False
+
+
+@dataclass
+class StoreDefeats:
+    store: Store
+    confirmed: int = 0
+    rejected: int = 0
+    won_after_rejection: int = 0
+    pending: int = 0
+    pool: int = 0
+    won_back: int = 0
+
+
+def _pick(rng, weights: dict):
+    return rng.choices(list(weights), weights=list(weights.values()))[0]
+
+
+def demo_defeats_seed(*, stores: list[Store], now: datetime | None = None) -> DemoDefeats:
+    started = time.monotonic()
+    now = now or timezone.now()
+    rng = random.Random(SEED)
+    result = DemoDefeats()
+    todo = [s for s in stores if not Application.objects.filter(store=s).exists()]
+    if not todo:
+        result.skipped = True
+        return result
+    seeded_since = timezone.now()
+    competitor = {}
+    for s in VehicleSeries.objects.filter(brand__is_own=False).select_related("brand"):
+        competitor.setdefault(s.brand.name_en, []).append(s)
+    for store in todo:
+        result.stores.append(_seed_store(rng, store, now, competitor))
+    _talk_tracks({s.group_id for s in todo})
+    Notification.objects.filter(created_at__gte=seeded_since, kind__startswith="defeat_").delete()
+    Notification.objects.filter(created_at__gte=seeded_since, kind="assigned",
+                                recipient__store__in=todo).delete()
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def _seed_store(rng, store: Store, now: datetime, competitor: dict) -> StoreDefeats:
+    out = StoreDefeats(store=store)
+    services.reasons_for(store.group_id)
+    manager = User.objects.filter(store=store, role=Role.MANAGER, is_active=True).order_by("pk").first()
+    if manager is None:
+        return out
+    deals = Deal.objects.filter(lead__store=store).count()
+    decided = min(MAX_DECIDED, round(deals * DEFEATS_PER_DEAL / (1 - FALSE_SHARE)))
+    # Candidates: active leads with a phone and a consultant, first seen at least three weeks ago, colder grades
+    # more likely; the newest few for the pending ones.
+    old = list(Lead.objects.filter(store=store, status=Status.ACTIVE, assigned_to__isnull=False)
+               .exclude(phone="").filter(first_visit_at__lt=now - timedelta(days=21))
+               .filter(Q(grade__in=["C", "D", "E"]) | Q(grade__isnull=True)).order_by("pk"))
+    rng.shuffle(old)
+    chosen, pending_leads = old[:decided], old[decided:decided + PENDING]
+    staff = list(User.objects.filter(store=store, role=Role.CONSULTANT, is_active=True).order_by("pk"))
+    confirmed = []  # (lead, code, series, applied, decided_at, note): written in bulk below
+    for lead in chosen:
+        is_false = rng.random() < FALSE_SHARE
+        code = _pick(rng, FALSE_REASONS if is_false else REASONS)
+        series = None
+        if code == "bought_competitor":
+            series = rng.choice(competitor[_pick(rng, {b: w for b, w in BRANDS.items() if b in competitor})])
+        earliest = lead.first_visit_at + timedelta(days=14)
+        latest = now - timedelta(days=5)
+        if earliest >= latest:
+            continue
+        applied = earliest + (latest - earliest) * rng.random() ** 0.8
+        note = rng.choice(NOTES) if code == "price_apparently_high" or rng.random() < .5 else ""
+        decided_at = min(applied + timedelta(hours=rng.randint(4, 70)), now - timedelta(hours=2))
+        if not is_false:
+            confirmed.append((lead, code, series, applied, decided_at, note))
+            continue
+        # False defeats through the services (a few per store): filed, rejected, reactivated, some won later.
+        app = services.application_file(actor=lead.assigned_to, lead=lead, kind="quasi", reasons=[code], note=note,
+                                        at=applied)
+        other = rng.choice(staff) if staff and rng.random() < .4 else None
+        services.application_decide(actor=manager, application=app, verdict="reject",
+                                    comment=rng.choice(FALSE_VERDICTS), assign_to=other,
+                                    grade=rng.choice(["B", "C", "C", "D"]))
+        _date(app, decided_at, EventKind.REJECTED)
+        # Back in a consultant's day: the second follow-up happened (or is near), the next one is due soon.
+        Lead.objects.filter(pk=lead.pk).update(
+            next_follow_up_at=max(decided_at + timedelta(days=2), now + timedelta(days=rng.randint(0, 6))))
+        out.rejected += 1
+        if rng.random() < 0.33 and decided_at < now - timedelta(days=8):
+            ordered = timezone.localtime(decided_at + timedelta(days=rng.randint(4, 7))).date()
+            deal_record(actor=manager, lead=Lead.objects.get(pk=lead.pk),
+                        price=Decimal(rng.choice([128000, 168000, 205000])),
+                        ordered_at=min(ordered, timezone.localdate(now)))
+            out.won_after_rejection += 1
+    confirmed_apps = _confirmed_in_bulk(rng, store, manager, confirmed, now)
+    out.confirmed = len(confirmed_apps)
+    for i, lead in enumerate(pending_leads):
+        days = 5 if i == 0 else rng.randint(0, 2)  # the first one is past the alert
+        services.application_file(actor=lead.assigned_to, lead=lead, kind="quasi",
+                                  reasons=[_pick(rng, FALSE_REASONS)], note=rng.choice(NOTES),
+                                  at=now - timedelta(days=days, hours=rng.randint(1, 8)))
+        out.pending += 1
+    out.pool, out.won_back = _nurture(rng, confirmed_apps, manager, staff, now)
+    return out
+
+
+def _confirmed_in_bulk(rng, store: Store, manager: User, rows: list, now: datetime) -> list[Application]:
+    """The confirmed defeats of the history, written as the services would (application, reason, the two steps, the
+    pool entry, the lead defeated and handed to the pool owner, its flags cleared) but in a few statements: hundreds
+    of them through the services would make seed_demo minutes slower. No field-history rows, like leads.demo."""
+    if not rows:
+        return []
+    reasons = {r.code: r for r in Reason.objects.filter(group_id=store.group_id)}
+    owner = services.pool_owner_for(store) or manager
+    s = services.settings_for(store.group_id)
+    apps = Application.objects.bulk_create([
+        Application(lead=lead, store=store, consultant_id=lead.assigned_to_id, our_series_id=lead.series_id,
+                    source=lead.source, kind="defeat" if series or code == "lost_contact" else "quasi",
+                    competitor_series=series, competitor_brand_id=series.brand_id if series else None,
+                    price_gap=Decimal(rng.choice([3000, 5000, 8000, 12000])) if series and rng.random() < .4 else None,
+                    note=note, status=ApplicationStatus.CONFIRMED, applied_by_id=lead.assigned_to_id,
+                    applied_at=applied, from_status=Status.ACTIVE, decided_by=manager, decided_at=decided,
+                    comment=rng.choice(VERDICTS), version=2)
+        for lead, code, series, applied, decided, note in rows])
+    ApplicationReason.objects.bulk_create([
+        ApplicationReason(application=app, reason=reasons[row[1]], parent_id=reasons[row[1]].parent_id)
+        for app, row in zip(apps, rows, strict=True)])
+    events = []
+    for app, (lead, _code, _series, applied, decided, note) in zip(apps, rows, strict=True):
+        events.append(DefeatEvent(lead=lead, application=app, kind=EventKind.APPLIED, at=applied,
+                                  by_id=lead.assigned_to_id, comment=note, from_status=Status.ACTIVE,
+                                  to_status=Status.DEFEAT_PENDING))
+        events.append(DefeatEvent(lead=lead, application=app, kind=EventKind.CONFIRMED, at=decided, by=manager,
+                                  comment=app.comment, from_status=Status.DEFEAT_PENDING, to_status=Status.DEFEATED,
+                                  to_user=owner))
+    DefeatEvent.objects.bulk_create(events)
+    entries = []
+    for app, (lead, _code, series, applied, decided, _note) in zip(apps, rows, strict=True):
+        bought = timezone.localtime(applied).date()
+        entries.append(PoolEntry(lead=lead, store=store, application=app, owner=owner,
+                                 competitor_brand_id=series.brand_id if series else None, competitor_series=series,
+                                 purchased_on=bought, joined_at=decided,
+                                 next_contact_at=decided + timedelta(days=s.nurture_interval_days),
+                                 replacement_due_on=bought.replace(year=bought.year + s.replacement_after_years,
+                                                                   day=min(bought.day, 28))))
+    PoolEntry.objects.bulk_create(entries)
+    AssignmentChange.objects.bulk_create([
+        AssignmentChange(lead=lead, from_user_id=lead.assigned_to_id, to_user=owner, changed_at=decided,
+                         changed_by=manager, reason="Defeat confirmed: competitor pool")
+        for lead, _c, _s, _a, decided, _n in rows if lead.assigned_to_id != owner.pk])
+    ids = [row[0].pk for row in rows]
+    StaleFlag.objects.filter(lead_id__in=ids).delete()
+    OverdueFlag.objects.filter(lead_id__in=ids).delete()
+    Lead.objects.filter(pk__in=ids).update(status=Status.DEFEATED, assigned_to=owner, next_follow_up_at=None,
+                                           pooled_at=None, version=F("version") + 1)
+    return apps
+
+
+def _date(app: Application, decided_at: datetime, kind: str) -> None:
+    """Move the verdict (and what it wrote) back to ``decided_at``; the pool's cadence counts from it."""
+    Application.objects.filter(pk=app.pk).update(decided_at=decided_at)
+    DefeatEvent.objects.filter(application=app, kind=kind).update(at=decided_at)
+    if kind == EventKind.CONFIRMED:
+        entry = PoolEntry.objects.get(application=app)
+        s = services.settings_for(app.store.group_id)
+        purchased = timezone.localtime(app.applied_at).date()
+        PoolEntry.objects.filter(pk=entry.pk).update(
+            joined_at=decided_at, next_contact_at=decided_at + timedelta(days=s.nurture_interval_days),
+            purchased_on=purchased)
+
+
+def _nurture(rng, apps: list[Application], manager: User, staff: list[User], now: datetime) -> tuple[int, int]:
+    entries = list(PoolEntry.objects.filter(application__in=apps).select_related("lead").order_by("pk"))
+    won = 0
+    for entry in entries:
+        roll = rng.random()
+        if roll < 0.25 and entry.joined_at < now - timedelta(days=30):
+            at = entry.joined_at + timedelta(days=rng.randint(20, max(21, (now - entry.joined_at).days - 1)))
+            services.nurture_contact_log(actor=manager, entry=entry, method=rng.choice(["phone", "wechat"]),
+                                         content=rng.choice(["邀请参加新车上市活动", "节日问候，了解用车情况",
+                                                             "介绍保养优惠，客户表示感谢"]), occurred_at=at)
+        elif roll > 0.97 and staff:
+            at = now - timedelta(days=rng.randint(1, 20))
+            if at <= entry.joined_at:
+                continue
+            services.nurture_contact_log(actor=manager, entry=entry, method="phone", content="客户说竞品不满意，想来看看新款",
+                                         came_back=True, grade="B", assign_to=rng.choice(staff), occurred_at=at)
+            won += 1
+    return len(entries) - won, won
+
+
+def _talk_tracks(group_ids: set[int]) -> None:
+    for gid in group_ids:
+        author = User.objects.filter(dealer_group_id=gid, role=Role.MANAGER, is_active=True).order_by("pk").first()
+        if author is None:
+            continue
+        reasons = {r.code: r for r in Reason.objects.filter(group_id=gid)}
+        for code, fact, problem, viewpoint in TRACKS:
+            if code in reasons:
+                services.talk_track_save(actor=author, reason=reasons[code], fact=fact, problem=problem,
+                                         viewpoint=viewpoint)
+
