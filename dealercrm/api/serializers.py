@@ -4,6 +4,19 @@ from rest_framework import serializers
 from ..models import DealerGroup, Role, Store, User, VehicleBrand, VehicleSeries
 
 
+def _name(value: str, *, required: bool = True) -> str:
+    """dealercrm.text.clean_name as a DRF field validator: zero-width characters removed; control characters, text
+    direction overrides or no letter at all refused."""
+    from django.core.exceptions import ValidationError as DjangoValidationError
+
+    from ..text import clean_name
+
+    try:
+        return clean_name(value, blank_message=_("This field may not be blank.") if required else None)
+    except DjangoValidationError as exc:
+        raise serializers.ValidationError(exc.messages) from None
+
+
 class StoreSerializer(serializers.ModelSerializer):
     """A store. A group admin's new store always joins their own group (`group` is read-only)."""
 
@@ -12,6 +25,9 @@ class StoreSerializer(serializers.ModelSerializer):
         fields = ["id", "name", "group", "created_at"]
         read_only_fields = ["id", "group", "created_at"]
         validators = []  # uniqueness within the group is the service's rule
+
+    def validate_name(self, value):
+        return _name(value)
 
 
 class UserSerializer(serializers.ModelSerializer):
@@ -50,6 +66,9 @@ class UserCreateSerializer(serializers.Serializer):
             # may not staff are a permission question (403, decided by the service).
             stores = Store.objects.all() if user.is_superuser else Store.objects.filter(group=user.dealer_group_id)
             self.fields["store"].queryset = stores
+
+    def validate_display_name(self, value):
+        return _name(value, required=False)
 
 
 class VehicleSeriesSerializer(serializers.ModelSerializer):

@@ -1,7 +1,11 @@
+from axes.handlers.proxy import AxesProxyHandler
+from axes.helpers import get_cool_off, get_credentials
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from .. import services
@@ -16,16 +20,51 @@ from .serializers import (
 )
 
 
+LOCKED = inline_serializer("TokenLocked", {"detail": serializers.CharField()})
+
+
 @extend_schema(
     tags=["auth"],
     summary="Obtain an API token",
     description='Send `{"username", "password"}`; use the answer as `Authorization: Token <key>`. '
-    "Wrong credentials answer 400; repeated failures lock the username from that address.",
+    "Wrong credentials answer 400. Repeated failures (AXES_FAILURE_LIMIT) lock the username from that address for "
+    "15 minutes, as on the login page: while locked the answer is 429 with `Retry-After` (seconds), even for the "
+    "right password.",
     request=inline_serializer("TokenRequest", {"username": serializers.CharField(), "password": serializers.CharField()}),
-    responses={200: inline_serializer("TokenResponse", {"token": serializers.CharField()})},
+    responses={
+        200: inline_serializer("TokenResponse", {"token": serializers.CharField()}),
+        400: OpenApiResponse(description="Wrong credentials, or a field missing: an object of field names to messages."),
+        429: OpenApiResponse(LOCKED, description="Locked out after repeated failures; see Retry-After."),
+    },
 )
 class TokenView(ObtainAuthToken):
-    pass
+    """DRF's token view behind django-axes' lock. Axes refuses a locked username inside ``authenticate()``, which
+    DRF reports as a wrong password (400); the lock is checked here instead, before and after, and answered as the
+    login page answers it: locked, with when to retry."""
+
+    def post(self, request, *args, **kwargs):
+        username = request.data.get("username") if hasattr(request.data, "get") else None
+        credentials = get_credentials(username if isinstance(username, str) else None)
+        if AxesProxyHandler.is_locked(request._request, credentials):
+            return self._locked(request._request)
+        try:
+            return super().post(request, *args, **kwargs)
+        except ValidationError:
+            if AxesProxyHandler.is_locked(request._request, credentials):
+                return self._locked(request._request)
+            raise
+
+    @staticmethod
+    def _locked(http_request) -> Response:
+        cool_off = get_cool_off(http_request)
+        seconds = int(cool_off.total_seconds()) if cool_off else 900
+        response = Response(
+            {"detail": _("This account is locked for 15 minutes after repeated failed logins from this address. Try "
+                         "again later or ask your manager to reset your password.")},
+            status=status.HTTP_429_TOO_MANY_REQUESTS,
+        )
+        response["Retry-After"] = str(seconds)
+        return response
 
 
 @extend_schema_view(

@@ -7,6 +7,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import translation
 from django.utils.translation import gettext as _
 
+from dealercrm.text import clean_name  # noqa: F401  (the services' name rule)
 from dealercrm.models import Role, Store, User
 
 from ..models import GradeRule, Lead, Status
@@ -119,3 +120,23 @@ def validate_assignee(store: Store, user: User | None) -> None:
         return
     if not user.is_active or user.store_id != store.pk or user.role not in (Role.CONSULTANT, Role.MANAGER):
         raise ValidationError({"assigned_to": [_("Choose an active consultant of this store.")]})
+
+
+def check_visit_time(lead, arrived_at, *, field: str = "arrived_at") -> None:
+    """A re-visit is refused the times a follow-up is refused: before the lead's first visit (0001-01-01 among
+    them); the future is refused by the visit itself."""
+    if arrived_at < lead.first_visit_at:
+        raise ValidationError({field: [_("A re-visit cannot precede the first visit.")]})
+
+
+
+def date_in_range_or_error(moment, field: str) -> None:
+    """An aware datetime typed by someone must fall in the app's date range (dealercrm.api.dates)."""
+    from dealercrm.api.dates import date_in_range
+
+    if moment is None:
+        return
+    try:
+        date_in_range(moment.date())
+    except ValidationError as exc:
+        raise ValidationError({field: exc.messages}) from None

@@ -30,6 +30,9 @@ from ..rules import UNGRADED_FOLLOW_UP_DAYS, first_follow_up_due, next_follow_up
 from ._common import (
     DuplicatePhone,
     bump,
+    check_visit_time,
+    clean_name,
+    date_in_range_or_error,
     grade_rules_for,
     lock,
     manages_store,
@@ -95,6 +98,7 @@ def _pick_assignee(actor: User, store: Store, assigned_to: User | None) -> User 
 def _visit_create(lead: Lead, actor: User, *, arrived_at, left_at, steps, companions, note, is_first) -> Visit:
     if arrived_at > timezone.now() + timedelta(minutes=5):
         raise ValidationError({"arrived_at": [_("A visit cannot be in the future.")]})
+    date_in_range_or_error(arrived_at, "arrived_at")  # 0001-01-01 in Asia/Shanghai is before year 1 in UTC
     if left_at is not None and left_at < arrived_at:
         raise ValidationError({"left_at": [_("The customer cannot leave before arriving.")]})
     if companions < 0:
@@ -145,9 +149,7 @@ def visit_log(
     a manager may name the consultant or leave it to round-robin. Times are aware datetimes (default: now)."""
     arrived_at = arrived_at or timezone.now()
     phone = _phone_or_error(phone)
-    name = (name or "").strip()
-    if not name:
-        raise ValidationError({"name": [_("Enter a name, or Mr./Ms. and a surname.")]})
+    name = clean_name(name, blank_message=_("Enter a name, or Mr./Ms. and a surname."))
     if source not in Source.values:
         raise ValidationError({"source": [_("Unknown source.")]})
     if grade is not None and grade not in GRADE_ORDER:
@@ -233,8 +235,9 @@ def visit_add(*, actor: User, lead: Lead, arrived_at: datetime | None = None, le
     """Record a re-visit of a known lead."""
     lead = lock(lead)
     require_can_work(actor, lead)
-    visit_args = dict(arrived_at=arrived_at or timezone.now(), left_at=left_at, steps=steps, companions=companions,
-                      note=note)
+    arrived_at = arrived_at or timezone.now()
+    check_visit_time(lead, arrived_at)
+    visit_args = dict(arrived_at=arrived_at, left_at=left_at, steps=steps, companions=companions, note=note)
     return _revisit(lead, actor, visit_args).visit
 
 
@@ -262,8 +265,8 @@ def lead_update(*, actor: User, lead: Lead, expected_version: int | None = None,
             if holder:
                 raise DuplicatePhone(holder)
     _check_budget(changes.get("budget"))
-    if "name" in changes and not (changes["name"] or "").strip():
-        raise ValidationError({"name": [_("This field may not be blank.")]})
+    if "name" in changes:
+        changes["name"] = clean_name(changes["name"], blank_message=_("This field may not be blank."))
     source = changes.get("source", lead.source)
     channel = changes.get("channel", lead.channel)
     if channel is not None and channel.source != source:

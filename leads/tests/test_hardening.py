@@ -81,7 +81,7 @@ def test_a_duplicate_of_a_colleagues_customer_says_only_that_the_phone_is_taken(
     resp = api_as(org.consultant).post(LEADS, body, format="json")
     assert resp.status_code == 409
     assert resp.json()["existing_lead"] is None
-    assert str(colleague.pk) not in json.dumps(resp.json()["phone"])
+    assert f"#{colleague.pk}" not in " ".join(resp.json()["phone"])
     # The store's manager may see the lead: it is named.
     resp = api_as(org.manager).post(LEADS, {**body, "assigned_to": org.consultant.pk}, format="json")
     assert resp.status_code == 409 and resp.json()["existing_lead"] == colleague.pk
@@ -186,7 +186,7 @@ def test_the_last_and_first_dates_in_range_work(org, api_as):
 
 def test_a_json_body_nested_100000_deep_is_400_before_parsing(org, api_as):
     body = "[" * 100_000 + "]" * 100_000
-    resp = api_as(org.consultant).post(LEADS, body, content_type="application/json")
+    resp = api_as(org.consultant).post(LEADS, body, content_type="application/json", HTTP_ACCEPT_LANGUAGE="en")
     assert resp.status_code == 400
     assert "nests deeper" in resp.json()["detail"]
     assert not Lead.objects.exists()
@@ -220,3 +220,51 @@ def test_exported_cells_never_start_a_formula(org, name):
     rows = list(csv.reader(io.StringIO(b"".join(resp.streaming_content).decode("utf-8-sig"))))
     assert rows[1][1] == "'" + name
     assert not any(cell.startswith(("=", "+", "-", "@", "\t", "\r")) for row in rows[1:] for cell in row)
+
+
+# --- 15. visit times and names ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("arrived_at", ["0001-01-01T00:00:00+08:00", "before-first-visit"])
+def test_a_revisit_dated_before_the_first_visit_is_400(org, api_as, arrived_at):
+    lead = LeadFactory(store=org.store, assigned_to=org.consultant)
+    if arrived_at == "before-first-visit":
+        arrived_at = (lead.first_visit_at - timedelta(hours=1)).isoformat()
+    resp = api_as(org.consultant).post(f"{LEADS}{lead.pk}/visits/", {"arrived_at": arrived_at}, format="json")
+    assert resp.status_code == 400 and "arrived_at" in resp.json()
+    assert not lead.visits.exists()
+
+
+def test_a_revisit_after_the_first_visit_is_fine(org, api_as):
+    lead = LeadFactory(store=org.store, assigned_to=org.consultant)
+    arrived_at = (lead.first_visit_at + timedelta(hours=1)).isoformat()
+    resp = api_as(org.consultant).post(f"{LEADS}{lead.pk}/visits/", {"arrived_at": arrived_at}, format="json")
+    assert resp.status_code == 201, resp.content
+
+
+def test_a_first_visit_in_year_1_is_a_form_error_not_a_server_error(org):
+    client = client_for(org.consultant)
+    response = client.post(reverse("leads:visit"), {"name": "王先生", "source": "walk_in",
+                                                    "arrived_at": "0001-01-01T00:00"})
+    assert response.status_code == 200
+    assert "Enter a date between 1900-01-01 and 2999-12-31." in response.content.decode()
+    assert not Lead.objects.exists()
+
+
+@pytest.mark.parametrize("name", ["\u200b\u200b", "\u202e", "\u2066\u2069", "   ", "\x07王", "王\u202e先生", "...",
+                                  "\u200e"])
+def test_names_of_invisible_or_control_characters_are_refused_everywhere(org, api_as, name):
+    client = api_as(org.consultant)
+    resp = client.post(LEADS, {"name": name, "source": "walk_in"}, format="json")
+    assert resp.status_code == 400 and "name" in resp.json()
+    lead = LeadFactory(store=org.store, assigned_to=org.consultant, name="原名")
+    resp = client.patch(f"{LEADS}{lead.pk}/", {"name": name}, format="json")
+    assert resp.status_code == 400 and "name" in resp.json()
+    lead.refresh_from_db()
+    assert lead.name == "原名" and Lead.objects.count() == 1
+
+
+def test_zero_width_characters_are_stripped_from_names(org, api_as):
+    resp = api_as(org.consultant).post(LEADS, {"name": "王\u200b先\u200d生\ufeff", "source": "walk_in"}, format="json")
+    assert resp.status_code == 201, resp.content
+    assert Lead.objects.get().name == "王先生"
