@@ -55,11 +55,12 @@
     var c = chart("dft-chart-trend");
     if (!c) { return; }
     var months = ["01", "02", "03", "04", "05", "06", "07", "08", "09", "10", "11", "12"];
+    var narrow = c.getWidth() < 560;  // the legend wraps onto two lines: leave it room
     function values(map) { return months.map(function (m) { return map[m] === undefined ? null : map[m]; }); }
     c.setOption({
       animationDuration: 400,
       legend: { top: 0, left: 0, itemWidth: 12, itemHeight: 8, textStyle: { color: TEXT, fontSize: 11 } },
-      grid: { left: 4, right: 8, top: 30, bottom: 4, containLabel: true },
+      grid: { left: 4, right: 8, top: narrow ? 56 : 30, bottom: 4, containLabel: true },
       tooltip: tooltip({ trigger: "axis", valueFormatter: pct }),
       xAxis: { type: "category", data: months, axisTick: { show: false }, axisLine: { lineStyle: { color: GRID } },
                axisLabel: { color: TEXT, fontSize: 11 } },
