@@ -2,6 +2,7 @@
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from dealercrm.models import VehicleSeries
 from leads.models import FollowUpMethod, Grade
@@ -140,7 +141,7 @@ class TalkTrackForm(forms.ModelForm):
 
 # The stale queue's fifth action (leads.views.stale): file the stale lead as a quasi-defeat, reason "a long time
 # without a deal"; the label and the form live here so their words are in this app's catalogue.
-STALE_DEFEAT_LABEL = _("Quasi-defeat")
+STALE_DEFEAT_LABEL = pgettext_lazy("stale queue tab: file as quasi-defeat", "Lost")  # short: five tabs on a phone
 STALE_DEFEAT_REASON = "long_no_deal"
 
 

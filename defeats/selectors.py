@@ -345,7 +345,7 @@ def series_competitor_table(*, user: User, period: Period, stores: list[Store] |
                                                  "brands": [], "reasons": []})
         row["defeats"] += r["n"]
         row["previous"] += r["p"]
-        if r["n"]:
+        if r["n"] and r["competitor_brand"] is not None:  # a loss without a competitor names no brand
             row["brands"].append((r["competitor_brand"], r["n"]))
     for r in (confirmed.filter(now_q).values("our_series", "reason_rows__reason").annotate(n=Count("pk"))):
         if r["our_series"] in table:
