@@ -69,3 +69,15 @@ class CarePlanItemForm(forms.ModelForm):
 
 
 CarePlanFormSet = forms.modelformset_factory(CarePlanItem, form=CarePlanItemForm, extra=0)
+
+
+def deal_delivery_fields() -> dict:
+    """The delivery record the leads' deal form takes (labels in this app's catalog; the deal service validates)."""
+    return {
+        "vin": forms.CharField(label=_("VIN"), max_length=30, required=False,
+                               widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"})),
+        "plate": forms.CharField(label=_("Plate"), max_length=20, required=False,
+                                 widget=forms.TextInput(attrs={"autocomplete": "off", "placeholder": "沪A12345"})),
+        "trade_in": forms.BooleanField(label=_("Trade-in"), required=False),
+        "financed": forms.BooleanField(label=_("Financed"), required=False),
+    }

@@ -235,7 +235,10 @@ class DealForm(forms.Form):
     delivered_at = forms.DateField(label=_("Delivery date"), required=False, widget=DateInput())
 
     def __init__(self, *args, **kwargs):
+        from baseclients.forms import deal_delivery_fields
+
         super().__init__(*args, **kwargs)
+        self.fields.update(deal_delivery_fields())  # VIN, plate, trade-in, financed (baseclients)
         self.fields["series"].queryset = own_series()
         self.fields["ordered_at"].initial = timezone.localdate()
 

@@ -292,7 +292,9 @@ def deal_add(request: HttpRequest, pk: int) -> HttpResponse:
     def act(lead, form):
         data = form.cleaned_data
         services.deal_record(actor=request.user, lead=lead, price=data["price"], series=data.get("series"),
-                             ordered_at=data["ordered_at"], delivered_at=data.get("delivered_at"))
+                             ordered_at=data["ordered_at"], delivered_at=data.get("delivered_at"),
+                             vin=data.get("vin", ""), plate=data.get("plate", ""), trade_in=data.get("trade_in", False),
+                             financed=data.get("financed", False))
 
     return _lead_action(request, pk, key="deal", form_class=DealForm, act=act,
                         done=_("Deal recorded. Congratulations!"))
