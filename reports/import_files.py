@@ -55,6 +55,8 @@ def errors_workbook(batch: ImportBatch) -> bytes:
         formats = Formats(book)
         sheet = book.add_worksheet(_("Refused rows"))
         headers = [_("Row"), _("Error"), *batch.headers]
+        # Column i of the sheet holds mapping[i]'s field (for the rows refused at commit: see below).
+        fields = [batch.mapping.get(str(i), "") for i in range(len(batch.headers))]
         sheet.set_column(0, 0, 8)
         sheet.set_column(1, 1, 50)
         sheet.set_column(2, len(headers), 16)
@@ -64,7 +66,9 @@ def errors_workbook(batch: ImportBatch) -> bytes:
         for r, row in enumerate(refused_rows(batch), start=1):
             write_value(sheet, r, 0, row.number, "int", formats.cell["int"])
             write_value(sheet, r, 1, row.error, "text", formats.cell["text"])
-            for col, value in enumerate(row.raw, start=2):
+            # A row the services refused at commit time has its checked values rather than the cells as read.
+            cells = row.raw or [row.data.get("arrived_at" if field == "visit_date" else field, "") for field in fields]
+            for col, value in enumerate(cells, start=2):
                 write_value(sheet, r, col, value, "text", formats.cell["text"])
         book.close()
         target.seek(0)

@@ -276,7 +276,7 @@ def _control_section(p: ReportParams) -> Section:
     return Section("control_points", _("Ladder, promotion rates and control points"), control_point_tables(p))
 
 
-PACK_SECTIONS: list[SectionBuilder] = [_funnel_section, _targets_section, _control_section]
+PACK_SECTIONS: list[SectionBuilder] = [_funnel_section, _targets_section, _control_section]  # + sections.PACK_EXTRA
 # Sections whose owning app has no figures yet: listed in the pack (and the catalogue) as "not available yet".
 PACK_PENDING = [
     ("defeats", _("Defeats and defeat rate")),
@@ -286,9 +286,16 @@ PACK_PENDING = [
 ]
 
 
+def pack_builders() -> list[SectionBuilder]:
+    """The pack's section builders: the funnel's (here), then the defeats and base-client ones (``sections``)."""
+    from .sections import PACK_EXTRA
+
+    return [*PACK_SECTIONS, *PACK_EXTRA]
+
+
 def monthly_pack(p: ReportParams) -> list[Section]:
-    """The store's monthly pack (DOMAIN §8): every section builder of :data:`PACK_SECTIONS` in order."""
-    return [section for build in PACK_SECTIONS if (section := build(p)) is not None]
+    """The store's monthly pack (DOMAIN §8): every section builder of :func:`pack_builders` in order."""
+    return [section for build in pack_builders() if (section := build(p)) is not None]
 
 
 # --- the group's store comparison ---------------------------------------------------------------------------------
@@ -379,5 +386,5 @@ def consultant_scorecard(p: ReportParams) -> list[Section]:
 
 def pending_pack_sections() -> list[tuple[str, str]]:
     """The pack's sections still waiting for their app's figures (key, title)."""
-    built = {getattr(build, "section_key", None) for build in PACK_SECTIONS}
+    built = {getattr(build, "section_key", None) for build in pack_builders()}
     return [(key, title) for key, title in PACK_PENDING if key not in built]

@@ -4,8 +4,8 @@ Without REDIS_URL they run in-process (eager), after the upload's transaction co
 import logging
 
 from celery import shared_task
-from django.db import InterfaceError, OperationalError
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
 from django.utils import translation
 from django.utils.translation import gettext as _
 

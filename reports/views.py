@@ -115,7 +115,7 @@ def report_page(request, name: str):
 def report_print(request, name: str):
     """The A4 print layout: no navigation or filters, the header and page numbers in the page margins."""
     report = _report_or_404(request.user, name)
-    params, form = params_from_query(report, request.user, request.GET)
+    params, _form = params_from_query(report, request.user, request.GET)
     if params is None:
         raise Http404
     data = report.run(params)

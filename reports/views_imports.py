@@ -16,11 +16,11 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from dealercrm.forms import add_service_errors
 
+from .excel import XLSX
 from .forms import ImportUploadForm
 from .import_files import errors_workbook, template_workbook
 from .models import ImportBatch, ImportKind, ImportRow, RowAction
 from .outputs import attachment
-from .excel import XLSX
 from .services import imports
 from .views import staff_required
 

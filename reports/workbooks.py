@@ -101,7 +101,7 @@ def _open_xlsx(content: bytes, find_header) -> Sheet:
     try:
         from defusedxml import DefusedXmlException
     except ImportError:  # pragma: no cover - defusedxml is a requirement
-        DefusedXmlException = ValueError  # noqa: N806
+        DefusedXmlException = ValueError
 
     def unsafe(exc: BaseException) -> bool:
         # openpyxl wraps the parser's error ("Unable to read workbook ... invalid XML") in a ValueError.

@@ -20,20 +20,20 @@ from __future__ import annotations
 import re
 import threading
 import time as clock
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterable
-from datetime import date, datetime, time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, time
 from decimal import Decimal, InvalidOperation
 
-from django.core.exceptions import PermissionDenied, ValidationError
 from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from dealercrm.models import Role, Store, User, VehicleSeries
-from leads.models import GRADE_ORDER, Channel, Gender, Lead, Source, Status, Visit
+from leads.models import GRADE_ORDER, Channel, Lead, Status, Visit
 from leads.phones import phone_normalize
 from leads.services import lead_update, manages_store, visit_log
 
@@ -343,7 +343,9 @@ def import_parse(batch_id: int) -> ImportBatch:
         def flush():
             planned = _plan(chunk, batch.store, seen)
             ImportRow.objects.bulk_create([
-                ImportRow(batch=batch, number=number, data=values, raw=raw_cells[number], action=action, error=error,
+                # The cells as read are kept for refused rows only (the refused-rows workbook): half the writing.
+                ImportRow(batch=batch, number=number, data=values,
+                          raw=raw_cells[number] if action == RowAction.REFUSED else [], action=action, error=error,
                           lead_id=lead_id)
                 for number, values, action, error, lead_id in planned
             ], batch_size=1000)

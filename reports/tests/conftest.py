@@ -1,8 +1,8 @@
 """The funnel's hand-built October cohort (funnel/tests/conftest.py) serves the reports' figure tests too."""
 
-from funnel.tests.conftest import cohort, frozen  # noqa: F401
-
 import pytest
+
+from funnel.tests.conftest import cohort, frozen  # noqa: F401
 
 
 @pytest.fixture(autouse=True)

@@ -105,7 +105,7 @@ def test_roles(org, api_as):
     assert api_as(org.admin).get(f"/api/v1/reports/monthly-pack/?store={org.other_store.pk}").status_code == 404
     assert api_as(org.manager).get("/api/v1/reports/nope/").status_code == 404
     names = [r["name"] for r in api_as(org.manager).get("/api/v1/reports/").json()]
-    assert names == ["monthly-pack", "consultant-scorecard"]
+    assert names == ["monthly-pack", "consultant-scorecard", "defeat-analysis", "concentration", "referrals"]
     assert [r["name"] for r in api_as(org.consultant).get("/api/v1/reports/").json()] == ["consultant-scorecard"]
     assert client_for(org.consultant).get("/reports/monthly-pack/").status_code == 403
 
@@ -148,6 +148,9 @@ def test_print_page_has_no_navigation_and_the_header(cohort):
     assert response.status_code == 200
     assert "navbar" not in html and "size: A4 landscape" in html and "counter(pages)" in html
     assert "Alpha Auto" in html and "2026-10-01" in html
+    # The print's styles are inline: the page's policy allows exactly this <style> by its nonce.
+    nonce = response.headers["Content-Security-Policy"].split("'nonce-")[1].split("'")[0]
+    assert f'<style nonce="{nonce}">' in html
 
 
 def test_catalogue_entries_have_name_title_filters(org, api_as):

@@ -1,0 +1,245 @@
+"""The defeats and base-client parts of the reports: tables over ``defeats.selectors`` and ``baseclients.selectors``
+(the owning apps' figures, arranged here, never recomputed). Plugged into the monthly pack (``PACK_SECTIONS``) and
+behind the ``defeat-analysis``, ``concentration`` and ``referrals`` reports.
+
+Units: the base-client selectors give shares and completion rates in percent (0..100); the tables' ``pct`` columns
+take rates 0..1, so those values are divided by 100 here (a unit change for the output, not a computed figure)."""
+
+from __future__ import annotations
+
+from django.utils.translation import gettext_lazy as _
+
+from .selectors import ReportParams
+from .tables import TOTAL, Column, Section, Table
+
+
+def _store(p: ReportParams):
+    return p.stores[0] if len(p.stores) == 1 else None
+
+
+# --- defeats --------------------------------------------------------------------------------------------------------
+
+def _defeat_columns(first: str, *, with_deals: bool = True) -> list[Column]:
+    return [
+        Column("label", first, "text"), Column("applications", _("Defeat applications")),
+        Column("pending", _("Pending verification")), Column("defeats", _("Confirmed defeats")),
+        Column("rejected", _("False defeats (rejected)")),
+        *([Column("deals", _("Deals")), Column("defeat_rate", _("Defeat rate"), "pct")] if with_deals else []),
+        Column("false_defeat_rate", _("False-defeat rate"), "pct"), Column("win_backs", _("Won back")),
+    ]
+
+
+def _defeat_row(label, row: dict) -> dict:
+    return {"label": label, **{k: row.get(k) for k in ("applications", "pending", "defeats", "rejected", "deals",
+                                                       "defeat_rate", "false_defeat_rate", "win_backs")}}
+
+
+def _period(p: ReportParams):
+    from defeats.selectors import Period
+
+    return Period(p.start, p.end)
+
+
+def defeat_tables(p: ReportParams) -> list[Table]:
+    """Defeats and the defeat rate (``defeats.selectors.defeat_metrics``): the store's figures by consultant (with
+    the total) and by reason."""
+    from defeats import selectors as defeats
+
+    period = _period(p)
+    by_consultant = defeats.defeat_metrics(user=p.user, period=period, stores=p.stores or None,
+                                           consultant=p.consultant, group_by="consultant")
+    total = defeats.defeat_metrics(user=p.user, period=period, stores=p.stores or None, consultant=p.consultant)
+    note = _("Defeat rate = confirmed defeats / (deals + confirmed defeats) decided in the period; false-defeat "
+             "rate = rejected applications / decided applications.")
+    return [
+        Table(key="defeats_by_consultant", title=_("Defeats by consultant"),
+              columns=_defeat_columns(str(_("Consultant"))),
+              rows=[_defeat_row(r["label"] or str(_("Nobody (unassigned)")), r) for r in by_consultant["results"]],
+              total=_defeat_row(str(TOTAL), total), note=note),
+        Table(key="defeats_by_reason", title=_("Defeats by reason"),
+              columns=_defeat_columns(str(_("Reason")), with_deals=False),
+              rows=[_defeat_row(r["label"], r) for r in total["by_reason"]]),
+    ]
+
+
+def defeat_analysis(p: ReportParams) -> list[Section]:
+    """DOMAIN §6's analyses: by our series (main competitor brands and reasons, this year against last), by
+    competitor brand, by reason, by consultant and by month."""
+    from defeats import selectors as defeats
+
+    period = _period(p)
+    stores = p.stores or None
+
+    def grouped(group_by: str, key: str, title, first, *, with_deals: bool = False) -> Table:
+        result = defeats.defeat_metrics(user=p.user, period=period, stores=stores, group_by=group_by)
+        return Table(key=key, title=title, columns=_defeat_columns(str(first), with_deals=with_deals),
+                     rows=[_defeat_row(r["label"] or "—", r) for r in result["results"]],
+                     total=_defeat_row(str(TOTAL), result["total"]) if with_deals else None)
+
+    def names(pairs) -> str:
+        return "、".join(f"{obj.label if obj else '—'} ({n})" for obj, n in pairs)
+
+    series_rows = defeats.series_competitor_table(user=p.user, period=period, stores=stores)
+    by_series = Table(
+        key="defeats_by_series", title=_("Defeats by our series"),
+        columns=[Column("series", _("Our series"), "text"), Column("defeats", _("Confirmed defeats")),
+                 Column("previous", _("Same period last year")), Column("change", _("Change")),
+                 Column("brands", _("Main competitor brands"), "text", width=36),
+                 Column("reasons", _("Main reasons"), "text", width=36)],
+        rows=[{"series": str(r["series"]) if r["series"] else "—", "defeats": r["defeats"], "previous": r["previous"],
+               "change": r["change"], "brands": names(r["brands"]), "reasons": names(r["reasons"])}
+              for r in series_rows],
+    )
+    return [
+        Section("defeats_series", _("By series and competitor"), [
+            by_series,
+            grouped("competitor_brand", "defeats_by_brand", _("Defeats by competitor brand"), _("Competitor brand")),
+            grouped("competitor_series", "defeats_by_competitor_series", _("Defeats by competitor series"),
+                    _("Competitor series")),
+        ]),
+        Section("defeats_reasons", _("By reason, consultant and month"), [
+            grouped("reason", "defeats_by_reason", _("Defeats by reason"), _("Reason")),
+            grouped("consultant", "defeats_by_consultant", _("Defeats by consultant"), _("Consultant"),
+                    with_deals=True),
+            grouped("month", "defeats_by_month", _("Defeats by month"), _("Month"), with_deals=True),
+        ]),
+    ]
+
+
+# --- base clients ----------------------------------------------------------------------------------------------------
+
+def _tier_label(tier: str) -> str:
+    from baseclients.models import Tier
+
+    return str(Tier(tier).label) if tier in Tier.values else tier
+
+
+def tier_tables(p: ReportParams) -> list[Table]:
+    """Base-client tiers and one-brings-one (``baseclients.selectors.one_brings_one``): clients, their referral leads
+    and referral deals per tier."""
+    from baseclients import selectors as bc
+
+    rows = bc.one_brings_one(user=p.user, store=_store(p))
+    return [Table(
+        key="tiers", title=_("Base-client tiers and referrals per client"),
+        columns=[Column("tier", _("Tier"), "text"), Column("clients", _("Base clients")),
+                 Column("referrals", _("Referral leads")), Column("referral_deals", _("Referral deals")),
+                 Column("per_client", _("Referrals per client"), "num")],
+        rows=[{"tier": _tier_label(r["tier"]), **{k: r[k] for k in ("clients", "referrals", "referral_deals",
+                                                                     "per_client")}} for r in rows],
+        note=_("Clients per tier today; one brings one (一拓一) is rolled out tier by tier."),
+    )]
+
+
+def care_tables(p: ReportParams) -> list[Table]:
+    """Care completion in the period per consultant (``baseclients.selectors.care_completion``)."""
+    from baseclients import selectors as bc
+
+    rows = bc.care_completion(user=p.user, since=p.start, until=p.end, store=_store(p))
+    return [Table(
+        key="care", title=_("Care completion"),
+        columns=[Column("name", _("Consultant"), "text"), Column("planned", _("Care tasks due")),
+                 Column("on_time", _("Done on time")), Column("late", _("Done late")),
+                 Column("skipped", _("Skipped")), Column("overdue", _("Overdue")),
+                 Column("rate", _("Completion"), "pct")],
+        rows=[{**{k: r[k] for k in ("name", "planned", "on_time", "late", "skipped", "overdue")},
+               "rate": r["rate"] / 100} for r in rows],
+        note=_("Care tasks due in the period; completion = done (on time or late) / due."),
+    )]
+
+
+def referral_tables(p: ReportParams) -> list[Table]:
+    """Referrals and repeat purchases of the year holding the period's start, per month
+    (``baseclients.selectors.referral_structure`` and ``monthly_effect``)."""
+    from baseclients import selectors as bc
+    from baseclients.models import ReferralType, Tier
+
+    year = p.start.year
+    structure = bc.referral_structure(user=p.user, year=year, store=_store(p), consultant=p.consultant)
+    effect = bc.monthly_effect(user=p.user, year=year, store=_store(p), consultant=p.consultant)
+    type_columns = [Column(value, label) for value, label in ReferralType.choices]
+    structure_table = Table(
+        key="referral_structure", title=_("Referral structure, %(year)s") % {"year": year},
+        columns=[Column("month", _("Month"), "text"), Column("n", _("N (first visits)")),
+                 Column("referrals", _("Referral leads")), Column("referral_deals", _("Referral deals")),
+                 Column("first_time", _("First-time referrers")), Column("repeat", _("Repeat referrers")),
+                 *type_columns, Column("share_of_n", _("Share of N"), "pct")],
+        rows=[{**r, "month": f"{year}-{r['month']:02d}", "share_of_n": r["share_of_n"] / 100} for r in structure],
+    )
+    tiers = [t for t in Tier.values]
+    effect_table = Table(
+        key="monthly_effect", title=_("Referrals and repeat purchases by tier, %(year)s") % {"year": year},
+        columns=[Column("month", _("Month"), "text"),
+                 *(Column(f"referrals_{t}", _("Referrals · %(tier)s") % {"tier": _tier_label(t)}) for t in tiers),
+                 Column("referrals", _("Referrals")),
+                 *(Column(f"repeats_{t}", _("Repeat purchases · %(tier)s") % {"tier": _tier_label(t)})
+                   for t in tiers),
+                 Column("repeats", _("Repeat purchases"))],
+        rows=[{**r, "month": f"{year}-{r['month']:02d}"} for r in effect],
+        total={"month": str(TOTAL), **{k: sum(r[k] for r in effect) for k in
+                                        [*(f"referrals_{t}" for t in tiers), "referrals",
+                                         *(f"repeats_{t}" for t in tiers), "repeats"]}},
+    )
+    return [structure_table, effect_table]
+
+
+def concentration(p: ReportParams) -> list[Section]:
+    """Region and industry concentration (``baseclients.selectors.concentration``): clients per tier this year and
+    last, each tier's share, ranked important / ordinary / weak."""
+    from baseclients import selectors as bc
+    from baseclients.models import Tier
+
+    year = p.end.year
+    ranks = {"important": _("Important"), "ordinary": _("Ordinary"), "weak": _("Weak")}
+
+    def table(by: str, title, first) -> Table:
+        rows = bc.concentration(user=p.user, by=by, year=year, store=_store(p), consultant=p.consultant)
+        columns = [Column("key", first, "text"), Column("rank", _("Rank"), "text")]
+        for t in Tier.values:
+            columns.append(Column(f"this_{t}", _("%(year)s %(tier)s") % {"year": year, "tier": _tier_label(t)}))
+            columns.append(Column(f"share_{t}", _("%(tier)s share") % {"tier": _tier_label(t)}, "pct"))
+        columns.append(Column("this_total", _("%(year)s total") % {"year": year}))
+        columns.append(Column("last_total", _("%(year)s total") % {"year": year - 1}))
+        out = []
+        for r in rows:
+            row = {"key": r["key"] or "—", "rank": str(ranks.get(r["rank"], r["rank"])),
+                   "this_total": r["this_year"]["total"], "last_total": r["last_year"]["total"]}
+            for t in Tier.values:
+                row[f"this_{t}"] = r["this_year"][t]
+                row[f"share_{t}"] = r["this_year_share"][t] / 100
+            out.append(row)
+        return Table(key=f"{by}_concentration", title=title, columns=columns, rows=out)
+
+    return [Section("concentration", _("Region and industry concentration"), [
+        table("region", _("Region concentration"), _("Region")),
+        table("industry", _("Industry concentration"), _("Industry")),
+    ])]
+
+
+def referrals(p: ReportParams) -> list[Section]:
+    return [Section("referrals", _("Referrals and repeat purchases"), [*tier_tables(p), *referral_tables(p)])]
+
+
+# --- the monthly pack's sections -------------------------------------------------------------------------------------
+
+def defeats_section(p: ReportParams) -> Section:
+    return Section("defeats", _("Defeats and defeat rate"), defeat_tables(p))
+
+
+def tiers_section(p: ReportParams) -> Section:
+    return Section("base_client_tiers", _("Base-client tiers"), tier_tables(p))
+
+
+def care_section(p: ReportParams) -> Section:
+    return Section("care", _("Care completion"), care_tables(p))
+
+
+def referrals_section(p: ReportParams) -> Section:
+    return Section("referrals", _("Referrals and repeat purchases"), referral_tables(p))
+
+
+for _builder, _key in ((defeats_section, "defeats"), (tiers_section, "base_client_tiers"), (care_section, "care"),
+                       (referrals_section, "referrals")):
+    _builder.section_key = _key
+
+PACK_EXTRA = [defeats_section, tiers_section, care_section, referrals_section]

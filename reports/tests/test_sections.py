@@ -1,0 +1,82 @@
+"""The defeats and base-client tables against their apps' selectors (one definition of each number)."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from baseclients import selectors as bc
+from baseclients.models import Tier
+from baseclients.tests.factories import buy
+from defeats import selectors as defeats
+from defeats import services as defeat_services
+from defeats.tests.factories import pending_application
+
+pytestmark = pytest.mark.django_db
+
+
+def _tables(payload: dict) -> dict:
+    return {t["key"]: t for s in payload["sections"] for t in s["tables"]}
+
+
+@pytest.fixture
+def figures(org):
+    """Two applications (one confirmed, one rejected), two deals, in the current month."""
+    confirmed = pending_application(org, kind="defeat", reasons=("model_outdated",))
+    defeat_services.application_decide(actor=org.manager, application=confirmed, verdict="confirm", comment="ok")
+    rejected = pending_application(org)
+    defeat_services.application_decide(actor=org.manager, application=rejected, verdict="reject",
+                                       comment="still interested", grade="C")
+    buy(store=org.store, consultant=org.consultant)
+    buy(store=org.store, consultant=org.consultant2, district="浦东新区")
+    return org
+
+
+def test_the_pack_carries_defeats_tiers_care_and_referrals_from_their_selectors(figures, api_as):
+    org = figures
+    today = timezone.localdate()
+    start = today - timedelta(days=10)  # the deals are ordered 5 days before today
+    response = api_as(org.manager).get(
+        f"/api/v1/reports/monthly-pack/?store={org.store.pk}&start={start}&end={today}", HTTP_ACCEPT_LANGUAGE="en")
+    assert response.status_code == 200, response.content
+    tables = _tables(response.json())
+    total = defeats.defeat_metrics(user=org.manager, period=defeats.Period(start, today), stores=[org.store])
+    pack_total = tables["defeats_by_consultant"]["total"]
+    assert (pack_total["defeats"], pack_total["rejected"], pack_total["deals"]) == (
+        total["defeats"], total["rejected"], total["deals"]) == (1, 1, 2)
+    assert pack_total["defeat_rate"] == total["defeat_rate"]
+    tiers = {r["tier"]: r for r in tables["tiers"]["rows"]}
+    for row in bc.one_brings_one(user=org.manager, store=org.store):
+        assert tiers[str(Tier(row["tier"]).label)]["clients"] == row["clients"]
+    assert sum(r["clients"] for r in tables["tiers"]["rows"]) == 2
+    care = bc.care_completion(user=org.manager, since=start, until=today, store=org.store)
+    assert [r["planned"] for r in tables["care"]["rows"]] == [r["planned"] for r in care]
+    structure = bc.referral_structure(user=org.manager, year=start.year, store=org.store)
+    assert [r["n"] for r in tables["referral_structure"]["rows"]] == [r["n"] for r in structure]
+    assert tables["care"]["rows"] == [] or 0 <= tables["care"]["rows"][0]["rate"] <= 1
+
+
+def test_defeat_analysis_and_concentration_reports(figures, api_as):
+    org = figures
+    today = timezone.localdate()
+    client = api_as(org.admin)
+    start = today - timedelta(days=10)
+    response = client.get(f"/api/v1/reports/defeat-analysis/?start={start}&end={today}")
+    assert response.status_code == 200
+    tables = _tables(response.json())
+    by_reason = defeats.defeat_metrics(user=org.admin, period=defeats.Period(start, today),
+                                       group_by="reason")["results"]
+    assert [r["defeats"] for r in tables["defeats_by_reason"]["rows"]] == [r["defeats"] for r in by_reason]
+    response = client.get(f"/api/v1/reports/concentration/?end={today}")
+    assert response.status_code == 200
+    region = _tables(response.json())["region_concentration"]
+    expected = bc.concentration(user=org.admin, by="region", year=today.year)
+    assert [r["this_total"] for r in region["rows"]] == [r["this_year"]["total"] for r in expected]
+    assert api_as(org.consultant).get("/api/v1/reports/defeat-analysis/").status_code == 403
+    assert client.get("/api/v1/reports/referrals/?format=xlsx").status_code == 200
+
+
+def test_nothing_is_left_pending_in_the_pack(org):
+    from reports.selectors import pending_pack_sections
+
+    assert pending_pack_sections() == []
