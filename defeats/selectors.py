@@ -218,18 +218,20 @@ def _scoped_winbacks(user: User, stores, consultant):
 def _app_aggregates(lo, hi) -> dict:
     applied = Q(applied_at__gte=lo, applied_at__lt=hi)
     decided = Q(decided_at__gte=lo, decided_at__lt=hi)
+    # No DISTINCT: grouped by reason, an application is one row per reason (unique per application and reason).
     return {
-        "applications": Count("pk", filter=applied, distinct=True),
-        "pending": Count("pk", filter=applied & Q(status=ApplicationStatus.PENDING), distinct=True),
-        "defeats": Count("pk", filter=decided & Q(status=ApplicationStatus.CONFIRMED), distinct=True),
-        "rejected": Count("pk", filter=decided & Q(status=ApplicationStatus.REJECTED), distinct=True),
+        "applications": Count("pk", filter=applied),
+        "pending": Count("pk", filter=applied & Q(status=ApplicationStatus.PENDING)),
+        "defeats": Count("pk", filter=decided & Q(status=ApplicationStatus.CONFIRMED)),
+        "rejected": Count("pk", filter=decided & Q(status=ApplicationStatus.REJECTED)),
     }
 
 
 def defeat_metrics(*, user: User, period: Period, stores: list[Store] | None = None, consultant: User | None = None,
-                   group_by: str | None = None, with_reasons: bool = True) -> dict:
+                   group_by: str | None = None, with_reasons: bool = True, total: dict | None = None) -> dict:
     """The figures (module docstring) as ``{...figures, "by_reason": [...]}``; with ``group_by``
-    ``{"results": [{"key", "label", ...figures}], "total": {...}}``."""
+    ``{"results": [{"key", "label", ...figures}], "total": {...}}``. ``total``: the ungrouped figures when the caller
+    has them already (three queries saved)."""
     if group_by is not None and group_by not in GROUP_BY:
         raise ValueError(f"unknown group_by {group_by!r}")
     lo, hi = period.bounds
@@ -238,14 +240,15 @@ def defeat_metrics(*, user: User, period: Period, stores: list[Store] | None = N
     deals = _scoped_deals(user, stores, consultant).filter(ordered_at__gte=period.start, ordered_at__lte=period.end)
     winbacks = _scoped_winbacks(user, stores, consultant).filter(at__gte=lo, at__lt=hi)
 
-    total = apps.aggregate(**_app_aggregates(lo, hi))
-    total["deals"] = deals.count()
-    total["win_backs"] = winbacks.count()
-    total = _rates(total)
+    if total is None:
+        total = apps.aggregate(**_app_aggregates(lo, hi))
+        total["deals"] = deals.count()
+        total["win_backs"] = winbacks.count()
+        total = _rates(total)
     if group_by is None:
         if with_reasons:
             total["by_reason"] = defeat_metrics(user=user, period=period, stores=stores, consultant=consultant,
-                                                group_by="reason", with_reasons=False)["results"]
+                                                group_by="reason", with_reasons=False, total=total)["results"]
         return total
 
     rows: dict = defaultdict(lambda: {"applications": 0, "pending": 0, "defeats": 0, "rejected": 0, "deals": 0,
@@ -282,7 +285,7 @@ def defeat_metrics(*, user: User, period: Period, stores: list[Store] | None = N
         if deal_key is not None:
             for r in deals.values(deal_key).annotate(n=Count("pk")):
                 rows[r[deal_key]]["deals"] += r["n"]
-        for r in winbacks.values(wb_key).annotate(n=Count("pk", distinct=True)):
+        for r in winbacks.values(wb_key).annotate(n=Count("pk")):
             rows[r[wb_key]]["win_backs"] += r["n"]
         labels = _labels(group_by, list(rows))
         if deal_key is None:
@@ -297,12 +300,12 @@ def defeat_metrics(*, user: User, period: Period, stores: list[Store] | None = N
     else:
         results.sort(key=lambda r: (-(r["defeats"] or 0), -(r["applications"] or 0), str(r["label"])))
     if group_by in ("reason", "reason_category"):
-        codes = dict(Reason.objects.filter(pk__in=[r["key"] for r in results if r["key"]]).values_list("pk", "code"))
+        codes = labels.get("codes", {})
         for r in results:
             r["code"] = codes.get(r["key"], "")
             r["deals"] = None
             r["defeat_rate"] = None
-        total_nodeals = dict(total)
+        total_nodeals = {k: v for k, v in total.items() if k != "by_reason"}
     else:
         total_nodeals = total
     return {"results": results, "total": total_nodeals}
@@ -320,7 +323,9 @@ def _labels(group_by: str, keys: list) -> dict:
     elif group_by == "competitor_brand":
         names = {b.pk: b.label for b in VehicleBrand.objects.filter(pk__in=ids)}
     elif group_by in ("reason", "reason_category"):
-        names = {r.pk: r.label for r in Reason.objects.filter(pk__in=ids)}
+        rows = list(Reason.objects.filter(pk__in=ids))
+        names = {r.pk: r.label for r in rows}
+        names["codes"] = {r.pk: r.code for r in rows}
     else:
         from leads.models import Source
 
