@@ -436,7 +436,8 @@ class LeadViewSet(ScopedViewSetMixin, mixins.ListModelMixin, viewsets.GenericVie
         overdue = Q(status=Status.ACTIVE, next_follow_up_at__lt=local_day_start())
         queryset = (
             self._pool_queryset()
-            .select_related("assigned_to", "channel", "series__brand", "store", "stale_flag", "overdue_flag")
+            .select_related("assigned_to", "channel", "series__brand", "store", "stale_flag", "overdue_flag",
+                            "referral")
             .annotate(is_overdue=Case(When(overdue, then=Value(True)), default=Value(False),
                                       output_field=BooleanField()))
             .order_by("pooled_at", "pk")
