@@ -63,6 +63,7 @@ from .params import (
     METHODS,
     MOBILE_PREFIXES,
     MONTHS,
+    OLD_UNFOLLOWED,
     OUTCOMES,
     OWN_INTEREST,
     PRICES,
@@ -75,6 +76,7 @@ from .params import (
     SHANGHAI,
     SHARE,
     SOURCES,
+    STALE_LEFT_PER_STORE,
     STORE_TRAFFIC,
     SURNAMES,
     TEXTS,
@@ -179,7 +181,9 @@ class _StorePlanner:
         if not self.consultants:
             raise ValueError(f"Store {store} has no active consultant to hold the demo leads.")
         self.skill = {c.pk: i % len(SHARE) for i, c in enumerate(self.consultants)}
-        self.interval = {g: rule.follow_up_days for g, rule in grade_rules_for(store.group_id).items()}
+        rules = grade_rules_for(store.group_id)
+        self.interval = {g: rule.follow_up_days for g, rule in rules.items()}
+        self.max_dwell = {g: rule.max_dwell_days for g, rule in rules.items()}
         self.own = [s for s in catalogue if s.brand.is_own]
         self.rivals = [s for s in catalogue if not s.brand.is_own]
         self.channels, self.phones = channels, phones
@@ -265,7 +269,18 @@ class _StorePlanner:
             lead.last_contact_at = max([lead.first_visit_at, *(v.arrived_at for v in plan.visits),
                                         *(f.occurred_at for f in plan.follow_ups)])
             lead.version = 1 + len(plan.follow_ups) + len(plan.grade_changes) + len(plan.visits) + len(plan.owners)
+        self.keep_stale(plans)
         return plans
+
+    def keep_stale(self, plans: list[_Plan]) -> None:
+        """A store that uses the product reviews its stale queue: the manager has kept most leads that held their
+        grade past its max dwell (the clock restarts at the keep), leaving a handful for the stale page to show."""
+        stale = [p.lead for p in plans if p.lead.status == Status.ACTIVE and p.lead.grade and p.lead.grade_since
+                 and p.lead.grade_since + timedelta(days=self.max_dwell[p.lead.grade]) < self.now]
+        self.rng.shuffle(stale)
+        for lead in stale[STALE_LEFT_PER_STORE:]:
+            room = max(1, min(self.max_dwell[lead.grade] - 1, 20))
+            lead.dwell_kept_at = self.now - timedelta(days=self.rng.randint(0, room), hours=self.rng.randint(1, 8))
 
     def arrivals(self) -> list[datetime]:
         start_month = self.today.month - MONTHS
@@ -367,7 +382,11 @@ class _StorePlanner:
 
     def followed(self, plan: _Plan) -> bool:
         age = (self.now - plan.lead.first_visit_at).days
-        chance = DILIGENCE[self.skill[plan.lead.assigned_to_id]] * (0.4 if age < 3 else 0.8 if age < 10 else 1)
+        # Recent leads may still wait for their call; an older valid lead nobody followed up is rare in a store that
+        # uses the product (a handful shows on the overdue and pool pages; the bench data set holds the backlogs).
+        if age >= 10:
+            return self.rng.random() < 1 - OLD_UNFOLLOWED
+        chance = DILIGENCE[self.skill[plan.lead.assigned_to_id]] * (0.4 if age < 3 else 0.8)
         return self.rng.random() < chance
 
     def handover(self, plan: _Plan, earliest: datetime, latest: datetime) -> None:
@@ -463,7 +482,7 @@ class _StorePlanner:
         self.handover(plan, t0, self.now - timedelta(days=5))
         path = self.grade_path(plan, steps)
         interval = self.interval[next((g for g in reversed(path) if g), lead.grade)]
-        slip = self.pick({"overdue": 10, "today": 7, "coming": 83})
+        slip = self.pick({"overdue": 1, "today": 7, "coming": 92})
         back = {"overdue": interval + rng.randint(1, 12), "today": interval, "coming": rng.randint(0, interval - 1)}
         # Every consultant opens the demo with something due today and something overdue, whatever the date.
         holder = plan.owner_at(self.now).pk
@@ -516,11 +535,25 @@ class _StorePlanner:
             plan.visits.append(self.visit(lead, moment, plan.owner_at(moment), test_drive=self.rng.random() < 0.5,
                                           quote=self.rng.random() < 0.4, note="客户自行再次到店"))
 
+    def review_round(self, after: datetime) -> datetime:
+        """The manager's first review round (09:00, 13:00, 17:00 local, a few minutes in) at or after ``after``."""
+        local = timezone.localtime(after, SHANGHAI)
+        for day in range(3):
+            for hour in (9, 13, 17):
+                moment = (local + timedelta(days=day)).replace(hour=hour, minute=self.rng.randint(5, 50), second=0,
+                                                                microsecond=0)
+                if moment >= local:
+                    return moment
+        return local + timedelta(days=3)
+
     def review(self, plan: _Plan) -> None:
         """The manager approves most follow-ups within a day or two and rejects a few; the last days' wait."""
         for follow_up in plan.follow_ups:
-            reviewed = follow_up.occurred_at + timedelta(hours=self.rng.uniform(3, 48))
-            if self.manager is None or reviewed > self.now - timedelta(hours=12) or self.rng.random() < 0.05:
+            # The manager works the queue three times a day (09:00, 13:00, 17:00): what came in since the last round
+            # waits, and a few records of the last two days the manager has left for later.
+            reviewed = self.review_round(follow_up.occurred_at + timedelta(hours=1))
+            recent = follow_up.occurred_at > self.now - timedelta(days=2)
+            if self.manager is None or reviewed > self.now or (recent and self.rng.random() < 0.03):
                 continue
             follow_up.reviewed_by, follow_up.reviewed_at = self.manager, reviewed
             if self.rng.random() < 0.08:
