@@ -20,6 +20,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from dealercrm.forms import add_service_errors
@@ -547,8 +548,9 @@ def targets(request):
             form.add_error(None, _("You may not set targets for this store."))
         else:
             who = str(row.consultant) if row.consultant else store.name
-            messages.success(request, _("Target for %(who)s in %(month)s set to %(units)s units.") % {
-                "who": who, "month": row.month.strftime("%Y-%m"), "units": row.units})
+            messages.success(request, ngettext("Target for %(who)s in %(month)s set to %(units)s unit.",
+                                               "Target for %(who)s in %(month)s set to %(units)s units.", row.units)
+                             % {"who": who, "month": row.month.strftime("%Y-%m"), "units": row.units})
             return redirect(f"{reverse('funnel:targets')}?store={store.pk}&month={row.month:%Y-%m}")
 
     progress = selectors.target_progress(user=request.user, store=store, month=month, today=today)

@@ -226,7 +226,8 @@ def test_the_dashboard_runs_a_fixed_number_of_queries(cohort, django_assert_max_
 
 def test_the_group_admins_all_stores_view_is_bounded_too(cohort, django_assert_max_num_queries):
     client = client_for(cohort.org.admin)
-    with django_assert_max_num_queries(30):
+    # 30 for one store's page, and the stores side by side: one more figure set (issue 14), whatever the stores.
+    with django_assert_max_num_queries(34):
         assert client.get(DASHBOARD, OCTOBER).status_code == 200
     before = _count(client)
     for i in range(3):  # more stores in the group: their progress lines come from the same two queries
