@@ -87,3 +87,11 @@ def test_the_markdown_subset_escapes_markup():
     assert "<script>" not in html and "&lt;script&gt;" in html
     assert '<h1 id="title">Title</h1>' in html and "<strong>bold</strong>" in html and "<code>code</code>" in html
     assert "<ul><li>one</li><li>two</li></ul>" in html and "<td>1</td>" in html
+
+
+def test_the_api_docs_lead_back_to_the_app_without_inline_style(org):
+    response = client_for(org.manager).get(reverse("api-docs"))
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert f'href="{reverse("home")}"' in html and "Back to DealerCRM" in html
+    assert "<style" not in html and "<script>" not in html
