@@ -12,6 +12,7 @@ from django.core.paginator import Paginator
 from django.db import transaction
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from dealercrm.forms import add_service_errors
@@ -24,7 +25,7 @@ from .outputs import attachment
 from .services import imports
 from .views import staff_required
 
-ROW_FILTERS = [("", _("All")), *RowAction.choices]
+ROW_FILTERS = [("", gettext_lazy("All")), *RowAction.choices]
 
 
 def importer_required(view):

@@ -576,8 +576,8 @@ def _commit_batch(batch: ImportBatch, rows: list[ImportRow], actor: User, store:
                 row.action, row.error, row.done = action, error, True
                 continue
             try:
-                with transaction.atomic():
-                    row.lead_id = _apply(row, action, actor, store, lead_id, lk)
+                # The services are atomic themselves: nested here, each is a savepoint that a refusal rolls back.
+                row.lead_id = _apply(row, action, actor, store, lead_id, lk)
                 row.action, row.error, row.done = action, "", True
             except (ValidationError, PermissionDenied) as exc:
                 messages = exc.messages if isinstance(exc, ValidationError) else [str(exc)]
