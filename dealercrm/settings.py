@@ -344,6 +344,9 @@ SPECTACULAR_SETTINGS = {
     # One enum per choice set, whatever the field is called (grade, grade_after, from_grade, ...).
     "ENUM_NAME_OVERRIDES": {"GradeEnum": "leads.models.Grade", "JobRunStatusEnum": "dealercrm.models.JobRun.Status",
                             "LeadStatusEnum": "leads.models.Status"},
+    # The errors every operation can answer (400/401/403/404/413/429) documented everywhere (dealercrm/api/schema.py).
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums",
+                             "dealercrm.api.schema.add_error_responses"],
 }
 
 # Content Security Policy (Django 6 built-in): only our own static files; no inline scripts.

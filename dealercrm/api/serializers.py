@@ -33,7 +33,7 @@ class StoreSerializer(serializers.ModelSerializer):
 class UserSerializer(serializers.ModelSerializer):
     """Output shape of a member of staff."""
 
-    store_name = serializers.CharField(source="store.name", read_only=True, default=None)
+    store_name = serializers.CharField(source="store.name", read_only=True, default=None, allow_null=True)
 
     class Meta:
         model = User

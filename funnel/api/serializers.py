@@ -142,9 +142,23 @@ class RungsSerializer(serializers.Serializer):
         return {rung: _rate() for rung in ("E->D", "D->C", "C->B", "B->A", "E->A")}
 
 
+class GradeCountsSerializer(serializers.Serializer):
+    def get_fields(self):
+        return {g: serializers.IntegerField(min_value=0) for g in "ABCDE"}
+
+
+class RungCountsSerializer(serializers.Serializer):
+    def get_fields(self):
+        return {rung: serializers.IntegerField(min_value=0) for rung in ("E->D", "D->C", "C->B", "B->A", "E->A")}
+
+
 class LadderSerializer(serializers.Serializer):
-    counts = GradeSharesSerializer()
+    counts = GradeCountsSerializer(help_text="Active leads per grade now (counts, not rates).")
+    ungraded = serializers.IntegerField(min_value=0)
     promotion_rates = RungsSerializer()
+    held = RungCountsSerializer(help_text="Leads that held the lower grade during the period.")
+    promoted = RungCountsSerializer(help_text="Of those, the leads that moved up.")
+    by_consultant = serializers.ListField(child=serializers.DictField())
 
 
 class LeverPlanSerializer(serializers.Serializer):

@@ -3,8 +3,10 @@ created with its first visit, edited field by field, and visits, follow-ups and 
 takes). Rules (phones, grades, permissions, duplicates) live in ``leads.services``: these only parse and type-check."""
 
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from dealercrm.api.schema import TruthfulModelSerializer, name_of
 from dealercrm.models import Store, User, VehicleSeries
 
 from ..models import (
@@ -52,14 +54,14 @@ def _series_of_interest():
 # --- output -----------------------------------------------------------------------------------------------------
 
 
-class LeadSerializer(LeadReferralMixin, serializers.ModelSerializer):
+class LeadSerializer(LeadReferralMixin, TruthfulModelSerializer):
     """A lead as the caller may see it. ``phone`` is in full for the lead's consultant and whoever manages its store,
     masked otherwise; ``is_overdue`` comes from the queryset's SQL annotation (see LeadViewSet.get_queryset)."""
 
-    assigned_to_name = serializers.StringRelatedField(source="assigned_to", read_only=True)
+    assigned_to_name = name_of("assigned_to")
     phone = serializers.SerializerMethodField()
     phone_masked = serializers.CharField(source="masked_phone", read_only=True)
-    series_name = serializers.StringRelatedField(source="series", read_only=True)
+    series_name = name_of("series")
     is_overdue = serializers.BooleanField(read_only=True)
     # The jobs' flags (rows of their own tables, read through the lead's properties).
     stale_since = serializers.DateTimeField(read_only=True, allow_null=True)
@@ -84,9 +86,9 @@ class LeadSerializer(LeadReferralMixin, serializers.ModelSerializer):
         return lead_phone_for(user=user, lead=lead)
 
 
-class VisitSerializer(serializers.ModelSerializer):
+class VisitSerializer(TruthfulModelSerializer):
     steps = serializers.SerializerMethodField()
-    recorded_by_name = serializers.StringRelatedField(source="recorded_by", read_only=True)
+    recorded_by_name = name_of("recorded_by")
 
     class Meta:
         model = Visit
@@ -98,10 +100,10 @@ class VisitSerializer(serializers.ModelSerializer):
         return [step.value for step in VisitStep if getattr(visit, step.value)]
 
 
-class FollowUpSerializer(serializers.ModelSerializer):
+class FollowUpSerializer(TruthfulModelSerializer):
     lead_name = serializers.CharField(source="lead.name", read_only=True)
-    created_by_name = serializers.StringRelatedField(source="created_by", read_only=True)
-    reviewed_by_name = serializers.StringRelatedField(source="reviewed_by", read_only=True)
+    created_by_name = name_of("created_by")
+    reviewed_by_name = name_of("reviewed_by")
 
     class Meta:
         model = FollowUp
@@ -111,8 +113,8 @@ class FollowUpSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class GradeChangeSerializer(serializers.ModelSerializer):
-    changed_by_name = serializers.StringRelatedField(source="changed_by", read_only=True)
+class GradeChangeSerializer(TruthfulModelSerializer):
+    changed_by_name = name_of("changed_by")
 
     class Meta:
         model = GradeChange
@@ -120,10 +122,10 @@ class GradeChangeSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class AssignmentChangeSerializer(serializers.ModelSerializer):
-    from_user_name = serializers.StringRelatedField(source="from_user", read_only=True)
-    to_user_name = serializers.StringRelatedField(source="to_user", read_only=True)
-    changed_by_name = serializers.StringRelatedField(source="changed_by", read_only=True)
+class AssignmentChangeSerializer(TruthfulModelSerializer):
+    from_user_name = name_of("from_user")
+    to_user_name = name_of("to_user")
+    changed_by_name = name_of("changed_by")
 
     class Meta:
         model = AssignmentChange
@@ -132,9 +134,9 @@ class AssignmentChangeSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class DealSerializer(serializers.ModelSerializer):
-    series_name = serializers.StringRelatedField(source="series", read_only=True)
-    created_by_name = serializers.StringRelatedField(source="created_by", read_only=True)
+class DealSerializer(TruthfulModelSerializer):
+    series_name = name_of("series")
+    created_by_name = name_of("created_by")
     base_client = serializers.SerializerMethodField(help_text="The buyer's base client (baseclients).")
 
     class Meta:
@@ -151,32 +153,53 @@ class DealSerializer(serializers.ModelSerializer):
 # stamps ``timeline_kind``/``timeline_at`` on each record, so these classes serve both the answer and the schema.
 
 
+def _kind(value: str) -> serializers.CharField:
+    """The entry's ``kind``, documented as the one value it has: the timeline's ``oneOf`` then matches exactly one
+    entry schema (a plain string ``kind`` let a visit validate as any of them)."""
+
+    @extend_schema_field({"type": "string", "enum": [value]})
+    class KindField(serializers.CharField):
+        pass
+
+    return KindField(source="timeline_kind", read_only=True)
+
+
 class _EntryFields(serializers.Serializer):
     kind = serializers.CharField(source="timeline_kind", read_only=True)
     at = serializers.DateTimeField(source="timeline_at", read_only=True)
 
 
 class VisitEntrySerializer(_EntryFields, VisitSerializer):
+    kind = _kind("visit")
+
     class Meta(VisitSerializer.Meta):
         fields = ["kind", "at", *VisitSerializer.Meta.fields]
 
 
 class FollowUpEntrySerializer(_EntryFields, FollowUpSerializer):
+    kind = _kind("follow_up")
+
     class Meta(FollowUpSerializer.Meta):
         fields = ["kind", "at", *FollowUpSerializer.Meta.fields]
 
 
 class GradeEntrySerializer(_EntryFields, GradeChangeSerializer):
+    kind = _kind("grade")
+
     class Meta(GradeChangeSerializer.Meta):
         fields = ["kind", "at", *GradeChangeSerializer.Meta.fields]
 
 
 class AssignmentEntrySerializer(_EntryFields, AssignmentChangeSerializer):
+    kind = _kind("assignment")
+
     class Meta(AssignmentChangeSerializer.Meta):
         fields = ["kind", "at", *AssignmentChangeSerializer.Meta.fields]
 
 
 class DealEntrySerializer(_EntryFields, DealSerializer):
+    kind = _kind("deal")
+
     class Meta(DealSerializer.Meta):
         fields = ["kind", "at", *DealSerializer.Meta.fields]
 

@@ -268,3 +268,83 @@ def test_zero_width_characters_are_stripped_from_names(org, api_as):
     resp = api_as(org.consultant).post(LEADS, {"name": "王\u200b先\u200d生\ufeff", "source": "walk_in"}, format="json")
     assert resp.status_code == 201, resp.content
     assert Lead.objects.get().name == "王先生"
+
+
+# --- 13. phones stay out of URLs -------------------------------------------------------------------------------------
+
+
+def urls_in(html: str) -> list[str]:
+    import re
+
+    return re.findall(r'(?:href|action|src|hx-get|hx-post|hx-push-url)="([^"]*)"', html)
+
+
+def test_the_list_search_is_posted_and_the_pushed_url_keeps_the_filters_but_not_the_phone(org):
+    mine = LeadFactory(store=org.store, assigned_to=org.consultant, phone="+8613912345678", grade="B")
+    LeadFactory(store=org.store, assigned_to=org.consultant, phone="+8613800001111", grade="B")
+    client = client_for(org.consultant)
+    page = client.get(reverse("leads:list")).content.decode()
+    assert 'id="lead-filters" method="post"' in page and 'hx-post="/leads/"' in page and "hx-get=\"/leads/\"" not in page
+
+    response = client.post(reverse("leads:list"), {"q": "139 1234", "grade": "B"}, **HTMX)
+    assert response.status_code == 200
+    assert [lead.pk for lead in response.context["page"]] == [mine.pk]
+    assert response["HX-Push-Url"] == "/leads/?grade=B"
+    body = response.content.decode()
+    assert not [url for url in urls_in(body) if "1234" in url]
+    # The export posts the same filters: the digits are in its form body, not in a URL.
+    assert 'action="/leads/export.csv"' in body and 'name="q" value="139 1234"' in body
+    assert "export.csv?" not in body
+
+
+def test_the_export_takes_the_posted_filters(org):
+    LeadFactory(store=org.store, assigned_to=org.consultant, name="甲", phone="+8613912345678")
+    LeadFactory(store=org.store, assigned_to=org.consultant, name="乙", phone="+8613800001111")
+    client = client_for(org.consultant)
+    response = client.post(reverse("leads:export"), {"q": "1234 5678"})
+    assert response.status_code == 200
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode("utf-8-sig"))))
+    assert [row[1] for row in rows[1:]] == ["甲"]
+
+
+def test_the_pager_posts_the_filters_and_its_plain_links_carry_no_search_text(org):
+    for i in range(30):
+        LeadFactory(store=org.store, assigned_to=org.consultant, name=f"王{i}", phone=f"+86139000000{i:02d}")
+    response = client_for(org.consultant).post(reverse("leads:list"), {"q": "13900000"}, **HTMX)
+    body = response.content.decode()
+    assert 'hx-include="#lead-filters"' in body and 'href="/leads/?page=2"' in body
+    assert not [url for url in urls_in(body) if "13900000" in url]
+
+
+# --- 16. the schema says what the answers are ----------------------------------------------------------------------
+
+
+def test_the_schema_documents_nulls_blanks_counts_the_timeline_kinds_and_the_errors(org, api_as):
+    schema = api_as(org.manager).get("/api/schema/", {"format": "json"}).json()
+    components = schema["components"]["schemas"]
+    lead = components["Lead"]["properties"]
+    assert lead["assigned_to_name"].get("nullable") and lead["series_name"].get("nullable")
+    assert components["FollowUp"]["properties"]["reviewed_by_name"].get("nullable")
+
+    def allows_blank(prop):
+        return any(c.get("$ref", "").endswith("BlankEnum") for c in prop.get("oneOf", []))
+
+    assert allows_blank(lead["purchase_type"]) and allows_blank(lead["gender"])
+    assert allows_blank(components["FollowUp"]["properties"]["outcome"])
+    counts = components[components["Ladder"]["properties"]["counts"]["allOf"][0]["$ref"].rsplit("/", 1)[-1]]
+    assert {p["type"] for p in counts["properties"].values()} == {"integer"}
+    timeline = components["LeadTimelineEntry"]
+    def resolve(node):
+        while "$ref" in node or "allOf" in node:
+            node = node["allOf"][0] if "allOf" in node else components[node["$ref"].rsplit("/", 1)[-1]]
+        return node
+
+    kinds = [resolve(resolve(ref)["properties"]["kind"])["enum"] for ref in timeline["oneOf"]]
+    assert sorted(k for (k,) in kinds) == ["assignment", "deal", "follow_up", "grade", "visit"]
+    patch = schema["paths"]["/api/v1/leads/{id}/"]["patch"]["responses"]
+    assert {"400", "401", "403", "404", "409", "412", "413", "429"} <= set(patch)
+    for path, methods in schema["paths"].items():
+        for method, operation in methods.items():
+            assert "429" in operation["responses"], (method, path)
+            if "{" in path:
+                assert "404" in operation["responses"], (method, path)

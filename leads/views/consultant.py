@@ -11,7 +11,9 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -168,23 +170,43 @@ def lead_list(request: HttpRequest) -> HttpResponse:
     user = request.user
     # A history restore (back button after a partial was pushed) needs the whole page.
     partial = bool(request.htmx) and not request.htmx.boosted and not request.htmx.history_restore_request
-    filterset = LeadFilterSet(request.GET or None, queryset=selectors.lead_list(user=user), request=request)
+    # The filter form POSTs (issue 10: a phone typed in the search must not land in the address bar, the history or
+    # the access log); a GET with the same parameters still works (bookmarks, the links below).
+    data = _list_params(request)
+    filterset = LeadFilterSet(data or None, queryset=selectors.lead_list(user=user), request=request)
     style_filter_form(filterset.form, show_consultant=_is_manager_like(user), for_display=not partial)
     paginator = Paginator(filterset.qs, PAGE_SIZE)
-    page = paginator.get_page(request.GET.get("page"))
+    page = paginator.get_page(data.get("page"))
     page.object_list = _with_phones(user, page.object_list)
     active_filters = sum(
-        1 for key, value in request.GET.lists() if key not in ("page", "q", "ordering") and any(value)
+        1 for key, value in data.lists() if key not in ("page", "q", "ordering") and any(value)
     )
+    without_q = [(key, value) for key, values in data.lists() if key not in ("q", "page") for value in values
+                 if value]
     context = {
         "filter": filterset,
         "page": page,
         "active_filters": active_filters,
         "show_consultant": _is_manager_like(user),
+        # The URL the address bar shows and the pager's plain links: the filters without the search text.
+        "url_without_q": reverse("leads:list") + (f"?{urlencode(without_q)}" if without_q else ""),
+        "export_params": [(key, value) for key, values in data.lists() if key != "page" for value in values],
     }
-    if partial:
-        return render(request, "leads/partials/_lead_results.html", context)
-    return render(request, "leads/lead_list.html", context)
+    response = render(request, "leads/partials/_lead_results.html" if partial else "leads/lead_list.html", context)
+    if request.method == "POST" and request.htmx:
+        page_part = [("page", page.number)] if page.number > 1 else []
+        response["HX-Push-Url"] = reverse("leads:list") + (
+            f"?{urlencode(without_q + page_part)}" if without_q or page_part else "")
+    return response
+
+
+def _list_params(request: HttpRequest):
+    """The list's parameters: the posted form's (without its CSRF token), else the query string's."""
+    if request.method == "POST":
+        data = request.POST.copy()
+        data.pop("csrfmiddlewaretoken", None)
+        return data
+    return request.GET
 
 
 # --- detail and its inline forms ------------------------------------------------------------------------------

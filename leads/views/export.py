@@ -29,7 +29,10 @@ def _local(dt):
 @login_required
 def lead_export(request):
     user = request.user
-    filterset = LeadFilterSet(request.GET, queryset=lead_list(user=user), request=request)
+    # The list page posts its filters (the search text stays out of URLs and logs); a GET still works.
+    data = request.POST.copy() if request.method == "POST" else request.GET.copy()
+    data.pop("csrfmiddlewaretoken", None)
+    filterset = LeadFilterSet(data, queryset=lead_list(user=user), request=request)
     if not filterset.is_valid():
         # A filter that cannot apply (an unknown choice, a date out of range) is refused with its message, rather
         # than exporting everything or nothing.
