@@ -61,3 +61,15 @@ bench-seed: venv
 	DEBUG=0 SECRET_KEY=$${SECRET_KEY:-bench-only} DATABASE_URL="$(BENCH_DATABASE_URL)" $(PY) manage.py migrate --verbosity 0
 	DEBUG=0 SECRET_KEY=$${SECRET_KEY:-bench-only} DATABASE_URL="$(BENCH_DATABASE_URL)" \
 		$(PY) manage.py seed_bench --leads $(LEADS) $(BENCH_ARGS)
+
+# The pages people open, per role, on the bench data set: p50/p95, queries, and the page's SQL floor.
+.PHONY: bench-pages bench-load
+bench-pages: venv
+	DEBUG=0 SECRET_KEY=$${SECRET_KEY:-bench-only} DATABASE_URL="$(BENCH_DATABASE_URL)" $(PY) manage.py bench_pages $(BENCH_ARGS)
+
+# A 60 s mixed load (12 consultants, 8 managers) against gunicorn (3 workers) on 127.0.0.1:8010 and the bench data.
+bench-load: venv
+	@set -e; export DEBUG=0 SECRET_KEY=$${SECRET_KEY:-bench-only} DATABASE_URL="$(BENCH_DATABASE_URL)" \
+		ALLOWED_HOSTS=localhost,127.0.0.1 SECURE_SSL_REDIRECT=0 DB_CONN_MAX_AGE=60; \
+	$(PY) -m gunicorn dealercrm.wsgi:application --bind 127.0.0.1:8010 --workers 3 --log-level warning & pid=$$!; \
+	trap "kill $$pid" EXIT; sleep 3; $(PY) manage.py bench_load --url http://127.0.0.1:8010 $(BENCH_ARGS)
