@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.utils.translation import gettext_lazy as _
 
+from dealercrm.api.dates import date_in_range
 from dealercrm.models import Role, Store, User, VehicleSeries
 from funnel.calc import month_bounds
 
@@ -20,8 +21,11 @@ MAX_DAYS = 400
 
 
 class ReportFilterForm(forms.Form):
-    start = forms.DateField(label=_("Start date"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    end = forms.DateField(label=_("End date"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    # date_in_range: the app's one accepted date range (a period ending in 9999 is a 400, not an overflow).
+    start = forms.DateField(label=_("Start date"), required=False, validators=[date_in_range],
+                            widget=forms.DateInput(attrs={"type": "date"}))
+    end = forms.DateField(label=_("End date"), required=False, validators=[date_in_range],
+                          widget=forms.DateInput(attrs={"type": "date"}))
 
     def clean(self):
         data = super().clean()
@@ -34,11 +38,15 @@ class ReportFilterForm(forms.Form):
         return data
 
 
-def _ids(raw: list[str]) -> list[int]:
+def ids_from_query(raw: list[str]) -> list[int]:
+    """Ids from the query string; anything that cannot be an id (not a number, beyond a 32-bit key) is a 404."""
     try:
-        return [int(v) for v in raw if v not in ("", None)]
+        ids = [int(v) for v in raw if v not in ("", None)]
     except (TypeError, ValueError):
         raise Http404 from None
+    if any(not 0 < pk < 2**31 for pk in ids):
+        raise Http404
+    return ids
 
 
 def params_from_query(report: ReportDef, user: User, query) -> tuple[ReportParams | None, ReportFilterForm]:
@@ -59,7 +67,7 @@ def params_from_query(report: ReportDef, user: User, query) -> tuple[ReportParam
         return None, form
 
     visible = Store.objects.visible_to(user).select_related("group")
-    store_ids = _ids(query.getlist("store")) if "store" in report.filters else []
+    store_ids = ids_from_query(query.getlist("store")) if "store" in report.filters else []
     stores = list(visible.filter(pk__in=store_ids)) if store_ids else []
     if len(stores) != len(set(store_ids)):
         raise Http404
@@ -77,13 +85,13 @@ def params_from_query(report: ReportDef, user: User, query) -> tuple[ReportParam
 
     consultant = None
     if "consultant" in report.filters and query.get("consultant"):
-        [pk] = _ids([query.get("consultant")])
+        [pk] = ids_from_query([query.get("consultant")])
         consultant = User.objects.visible_to(user).filter(pk=pk).first()
         if consultant is None:
             raise Http404
     series = None
     if "series" in report.filters and query.get("series"):
-        [pk] = _ids([query.get("series")])
+        [pk] = ids_from_query([query.get("series")])
         series = VehicleSeries.objects.filter(pk=pk).first()
         if series is None:
             raise Http404

@@ -169,7 +169,9 @@ def export(request, name: str):
     if start > end:
         form.add_error("end", _("The end date is before the start date."))
         return render(request, "reports/export.html", {"form": form, "export": definition}, status=400)
-    ids = [int(v) for v in request.GET.getlist("store") if v.isdigit()]
+    from .forms import ids_from_query
+
+    ids = ids_from_query(request.GET.getlist("store"))
     stores = list(Store.objects.visible_to(request.user).filter(pk__in=ids))
     if len(stores) != len(set(ids)):
         raise Http404

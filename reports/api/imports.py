@@ -42,7 +42,7 @@ class ImportSerializer(serializers.ModelSerializer):
 class ImportUploadSerializer(serializers.Serializer):
     file = serializers.FileField()
     kind = serializers.ChoiceField(choices=ImportKind.choices, default=ImportKind.LEADS)
-    store = serializers.IntegerField()
+    store = serializers.IntegerField(min_value=1, max_value=2**31 - 1)
 
 
 class CanImport(permissions.BasePermission):
