@@ -5,6 +5,7 @@ cache is local memory. That is the embedded default `make run` uses on a fresh m
 """
 
 import os
+import sys
 from pathlib import Path
 
 import dj_database_url
@@ -132,6 +133,13 @@ TEMPLATES = [
 
 DATABASE_URL = env_str("DATABASE_URL") or f"sqlite:///{BASE_DIR / 'db.sqlite3'}"
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))}
+# The development server answers each request in a thread of its own, and a persistent connection belongs to its
+# thread: under a burst every thread kept one for DB_CONN_MAX_AGE and PostgreSQL ran out of connections. runserver
+# therefore closes its connection after each request. Production (gunicorn, sync workers) keeps one connection per
+# worker process for DB_CONN_MAX_AGE seconds: at most --workers connections per web container (docs/security.md).
+RUNSERVER = len(sys.argv) > 1 and sys.argv[1] == "runserver"
+if RUNSERVER:
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["CONN_MAX_AGE"] = 0
 elif not env_bool("DB_JIT", False):
