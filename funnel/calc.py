@@ -120,13 +120,14 @@ def projection_state(*, month: date, today: date, min_days: int) -> str:
     return "current"
 
 
-def last_complete_month(*, end: date, today: date) -> date:
-    """The first day of the latest month that is over: ``end``'s month when it ended before ``today``, else the
-    month before ``today``'s."""
+def last_mature_month(*, end: date, today: date, mature_days: int) -> date:
+    """The first day of the latest month, at or before ``end``'s, whose cohort has matured: the month ended at
+    least ``mature_days`` days before ``today``, so its customers have had the time to buy (a younger cohort's C
+    is still rising and would make any plan built on it look hopeless)."""
     first = end.replace(day=1)
-    if month_bounds(first)[1] < today:
-        return first
-    return (today.replace(day=1) - timedelta(days=1)).replace(day=1)
+    while (today - month_bounds(first)[1]).days < mature_days:
+        first = (first - timedelta(days=1)).replace(day=1)
+    return first
 
 
 def overlap_days(start: date, end: date, first: date, last: date) -> int:

@@ -541,7 +541,10 @@ def stale_condition(*, group_ids: list[int], now: datetime) -> Q:
         limits = grade_rule_limits(group_id=group_id)
         by_grade = Q(pk__in=[])
         for grade, (_follow_up_days, max_dwell_days) in limits.items():
-            by_grade |= Q(grade=grade, grade_since__lt=now - timedelta(days=max_dwell_days))
+            # The dwell clock is the later of grade_since and the manager's last keep (as the stale job reads it).
+            threshold = now - timedelta(days=max_dwell_days)
+            by_grade |= Q(grade=grade, grade_since__lt=threshold) & (
+                Q(dwell_kept_at__isnull=True) | Q(dwell_kept_at__lt=threshold))
         condition |= (by_grade & Q(store__group_id=group_id)) if len(group_ids) > 1 else by_grade
     return Q(status=Status.ACTIVE) & condition
 

@@ -233,9 +233,10 @@ def _dashboard(request) -> dict:
     if progress_stores is not None:
         targets = [line["target_units"] for line in progress_stores if line["target_units"] is not None]
         target_units = sum(targets) if targets else None
-    # The planner's levers start from one whole month that is over (a month target against a month's levers): the
-    # period's own month when it is a closed calendar month, else the last complete month. Said on the page.
-    base_month = calc.last_complete_month(end=end, today=today)
+    # The planner's levers start from one whole month whose cohort has matured (a month target against a month's
+    # levers; a young cohort's C is still rising): the period's own month when it qualifies, else the latest one
+    # that does. Said on the page.
+    base_month = calc.last_mature_month(end=end, today=today, mature_days=COHORT_MATURE_DAYS)
     base_first, base_last = calc.month_bounds(base_month)
     if (start, end) == (base_first, base_last):
         base = metrics

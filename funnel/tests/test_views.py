@@ -455,16 +455,22 @@ def test_the_current_month_projects_only_after_its_first_days(org):
     assert "At this pace: 3.1 by month end." in response.content.decode()
 
 
-def test_the_planner_starts_from_the_last_complete_month_and_says_so(cohort):
+def test_the_planner_starts_from_the_latest_mature_month_and_says_so(cohort, frozen):
+    import time_machine
+
+    from funnel.tests.conftest import SH
+
     response = client_for(cohort.org.manager).get(DASHBOARD, {"period": "this_month"})  # 23 November
     form = response.context["planner_form"]
-    # October's cohort (N 6, K 66.67%), not 23 days of November (one lead).
-    assert form.initial["N"] == 6 and form.initial["K"] == Decimal("66.67")
+    # Not 23 days of November, nor October or September, whose cohorts are younger than 60 days: August.
+    assert form.initial["base_month"] == date(2026, 8, 1)
+    assert "Base: 2026-08, the latest month whose cohort has matured" in response.content.decode()
+    # On 10 January October's cohort has matured: it is the base, with its own figures (N 6, K 66.67%).
+    with time_machine.travel(datetime(2027, 1, 10, 12, tzinfo=SH), tick=False):
+        response = client_for(cohort.org.manager).get(DASHBOARD, OCTOBER)
+    form = response.context["planner_form"]
     assert form.initial["base_month"] == date(2026, 10, 1)
-    assert "Base: 2026-10, the last complete month" in response.content.decode()
-    # A closed month chosen as the period is its own base: no second figure set.
-    response = client_for(cohort.org.manager).get(DASHBOARD, OCTOBER)
-    assert response.context["planner_form"].initial["base_month"] == date(2026, 10, 1)
+    assert form.initial["N"] == 6 and form.initial["K"] == Decimal("66.67")
 
 
 def test_each_figure_says_its_basis_and_young_cohorts_are_marked(cohort):
@@ -534,3 +540,14 @@ def test_a_month_without_neighbours_is_a_400_with_a_message(org, month):
 def test_the_targets_page_at_the_edge_months_has_no_link_beyond(org):
     html = client_for(org.manager).get(TARGETS, {"store": org.store.pk, "month": "2099-12"}).content.decode()
     assert "month=2100-01" not in html and "month=2099-11" in html
+
+
+def test_a_lead_the_manager_kept_is_not_stale_on_the_control_points(org, frozen):
+    from leads.tests.factories import LeadFactory
+
+    long_ago = NOW - timedelta(days=40)  # E's max dwell is 14 days
+    LeadFactory(store=org.store, assigned_to=org.consultant, grade="E", grade_since=long_ago)
+    LeadFactory(store=org.store, assigned_to=org.consultant, grade="E", grade_since=long_ago,
+                dwell_kept_at=NOW - timedelta(days=3))  # kept three days ago: its clock restarted
+    response = client_for(org.manager).get(DASHBOARD, {"period": "this_month"})
+    assert response.context["point_total"]["row"].stale == 1
