@@ -91,6 +91,9 @@ class BaseClient(models.Model):
     referral_deals = models.PositiveIntegerField(_("referral deals"), default=0)
     # The day the care plan's recurring items count from (the first delivery, or the card's creation).
     care_anchor = models.DateField(_("care counted from"), default=timezone.localdate)
+    # The last day the care job's full run has planned this client up to: a re-run the same day skips the client.
+    # Anything that changes the plan (tier, vehicles, refusals, the group's plan) plans the client directly.
+    care_planned_until = models.DateField(_("care planned until"), null=True, blank=True, editable=False)
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
     version = models.PositiveIntegerField(_("version"), default=1)

@@ -277,6 +277,8 @@ def group_settings(request: HttpRequest) -> HttpResponse:
             if section == "plan" and plan_forms.is_valid():
                 with transaction.atomic():
                     plan_forms.save()
+                    # The next care run plans every client of the group again under the new plan.
+                    BaseClient.objects.filter(group_id=group_id).update(care_planned_until=None)
                 messages.success(request, _("Care plan saved: the care job plans the new tasks."))
                 return redirect("baseclients:settings")
         except ValidationError as exc:

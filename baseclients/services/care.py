@@ -147,10 +147,14 @@ def materialise(*, client_ids: list[int] | None = None, group_id: int | None = N
     today = today or timezone.localdate()
     end = today + timedelta(days=care_window_days() if window_days is None else window_days)
     clients = BaseClient.objects.order_by("pk")
+    full_run = client_ids is None and group_id is None
     if client_ids is not None:
         clients = clients.filter(pk__in=client_ids)
     if group_id is not None:
         clients = clients.filter(group_id=group_id)
+    if full_run:
+        # The nightly run: clients already planned up to this window's end (an earlier run today) are skipped.
+        clients = clients.filter(Q(care_planned_until__isnull=True) | Q(care_planned_until__lt=end))
     fields = ("pk", "group_id", "store_id", "assigned_to_id", "tier", "birthday", "care_anchor")
     created = 0
     last = 0
@@ -194,6 +198,8 @@ def materialise(*, client_ids: list[int] | None = None, group_id: int | None = N
         with transaction.atomic():
             made = CareTask.objects.bulk_create(rows, ignore_conflicts=True, batch_size=5000)
             created += len(made)
+            if full_run:
+                BaseClient.objects.filter(pk__in=[c.pk for c in batch]).update(care_planned_until=end)
             if job_run is not None and rows:
                 from dealercrm.jobs import job_run_count
 
