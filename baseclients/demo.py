@@ -85,6 +85,15 @@ def demo_baseclients_seed(*, stores: list[Store], now=None) -> DemoBaseClients:
         vin_n = 1
         won = list(Lead.objects.filter(store__in=stores, status=Status.WON).exclude(phone="").order_by("pk"))
         returning = {lead.pk for lead in rng.sample(won, min(len(won), 4 * len(stores)))}
+        used_phones: set[str] = set()
+
+        def fresh_phone() -> str:
+            while True:
+                phone = "+86" + rng.choice(MOBILE_PREFIXES) + f"{rng.randint(0, 99_999_999):08d}"
+                if phone not in used_phones:
+                    used_phones.add(phone)
+                    return phone
+
         for store in stores:
             staff = list(User.objects.filter(store=store, role=Role.CONSULTANT, is_active=True).order_by("pk"))
             for i in range(LEGACY_PER_STORE):
@@ -95,7 +104,7 @@ def demo_baseclients_seed(*, stores: list[Store], now=None) -> DemoBaseClients:
                 legacy.append(BaseClient(
                     group_id=group_id, store=store, assigned_to=rng.choice(staff) if staff else None,
                     name=(name[0] + "氏" + rng.choice(["物流", "建材", "贸易", "餐饮"]) + "有限公司") if company else name,
-                    phone="+86" + rng.choice(MOBILE_PREFIXES) + f"{rng.randint(0, 99_999_999):08d}",
+                    phone=fresh_phone(),
                     kind=ClientKind.COMPANY if company else ClientKind.PERSON,
                     region=rng.choice(DISTRICTS[:8] if rng.random() < 0.7 else DISTRICTS),
                     industry=rng.choice(INDUSTRIES), fleet_size=rng.choice([3, 5, 8, 12]) if company else 0,
@@ -103,8 +112,13 @@ def demo_baseclients_seed(*, stores: list[Store], now=None) -> DemoBaseClients:
                     purchases=1, care_anchor=bought, created_at=timezone.make_aware(
                         timezone.datetime.combine(bought, timezone.datetime.min.time())),
                     tier_since=timezone.now()))
-        # Returning buyers: the legacy card carries the won lead's phone.
-        for lead, card in zip([lead for lead in won if lead.pk in returning], legacy[::7], strict=False):
+        # Returning buyers: the legacy card carries the won lead's phone (one card per phone in the group).
+        back = []
+        for lead in won:
+            if lead.pk in returning and lead.phone not in used_phones:
+                used_phones.add(lead.phone)
+                back.append(lead)
+        for lead, card in zip(back, legacy[::7], strict=False):
             card.phone, card.name, card.store_id = lead.phone, lead.name, lead.store_id
             card.assigned_to_id = lead.assigned_to_id
         BaseClient.objects.bulk_create(legacy, batch_size=1000)

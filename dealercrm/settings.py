@@ -351,7 +351,13 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     # One enum per choice set, whatever the field is called (grade, grade_after, from_grade, ...).
     "ENUM_NAME_OVERRIDES": {"GradeEnum": "leads.models.Grade", "JobRunStatusEnum": "dealercrm.models.JobRun.Status",
-                            "LeadStatusEnum": "leads.models.Status", "ImportKindEnum": "reports.models.ImportKind"},
+                            "LeadStatusEnum": "leads.models.Status", "ImportKindEnum": "reports.models.ImportKind",
+                            "TierEnum": "baseclients.models.Tier", "TierBasisEnum": "baseclients.models.TierBasis",
+                            "CareKindEnum": "baseclients.models.CareKind",
+                            "CareOutcomeEnum": "baseclients.models.CareOutcome",
+                            "ClientKindEnum": "baseclients.models.ClientKind",
+                            "FollowUpOutcomeEnum": "leads.models.FollowUpOutcome",
+                            "DefeatKindEnum": "defeats.models.Kind"},
     # The errors every operation can answer (400/401/403/404/413/429) documented everywhere (dealercrm/api/schema.py).
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums",
                              "dealercrm.api.schema.add_error_responses"],
