@@ -31,10 +31,11 @@ class Command(BaseCommand):
         with transaction.atomic():
             org = demo_organisation_seed()
             history = None if no_history else demo_history_seed(stores=org.stores)
-            # Defeats on the lead history: applications, verdicts, the competitor pool, talk tracks.
-            defeats = None if no_history else demo_defeats_seed(stores=org.stores)
             # The base clients of the history's deals, older customers, scores, care history and referrals.
             base_clients = None if no_history else demo_baseclients_seed(stores=org.stores)
+            # Defeats on the lead history: applications, verdicts, the competitor pool, talk tracks. After the base
+            # clients: a false defeat won later is a deal recorded through the service, which makes its base client.
+            defeats = None if no_history else demo_defeats_seed(stores=org.stores)
         self.stdout.write(self.style.SUCCESS(f"Demo group {org.group.name!r} with {len(org.stores)} stores is ready."))
         self.stdout.write(f"Logins (every password is {settings.DEMO_PASSWORD}):")
         for user in org.logins:
