@@ -160,7 +160,8 @@ def test_merge_page_shows_the_pair_and_the_confirmation(org, live_server, page, 
     expect(pair).to_have_count(1)
     expect(pair).to_contain_text("张伟")
     shot(top(page), "manager-merge-zh")
-    pair.locator("a.btn-primary").click()
+    # Suggested (a filled button) only on evidence (issue 14); either way the pair's footer offers both directions.
+    pair.locator(".card-footer a").last.click()
     expect(page.get_by_role("button", name=zh("Merge"))).to_be_visible()
     expect(page.locator("main")).to_contain_text("张伟")
     shot(top(page), "manager-merge-confirm-zh")
