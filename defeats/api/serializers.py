@@ -32,7 +32,7 @@ def _caller(serializer):
 
 
 class ReasonSerializer(serializers.ModelSerializer):
-    parent = serializers.SlugRelatedField(slug_field="code", read_only=True,
+    parent = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True,
                                           help_text="The category's code; null for a category itself.")
 
     class Meta:
@@ -44,9 +44,9 @@ class ReasonSerializer(serializers.ModelSerializer):
 class ApplicationSerializer(serializers.ModelSerializer):
     reasons = serializers.SerializerMethodField()
     lead_name = serializers.CharField(source="lead.name", read_only=True)
-    consultant_name = serializers.StringRelatedField(source="consultant", read_only=True)
-    competitor_series_name = serializers.StringRelatedField(source="competitor_series", read_only=True)
-    competitor_brand_name = serializers.StringRelatedField(source="competitor_brand", read_only=True)
+    consultant_name = serializers.StringRelatedField(source="consultant", read_only=True, allow_null=True)
+    competitor_series_name = serializers.StringRelatedField(source="competitor_series", read_only=True, allow_null=True)
+    competitor_brand_name = serializers.StringRelatedField(source="competitor_brand", read_only=True, allow_null=True)
     status = serializers.ChoiceField(choices=ApplicationStatus.choices, read_only=True,
                                      help_text="pending, confirmed or rejected (a false defeat).")
 
@@ -66,8 +66,8 @@ class PoolEntrySerializer(serializers.ModelSerializer):
     lead_name = serializers.CharField(source="lead.name", read_only=True)
     phone = serializers.SerializerMethodField(help_text="In full for the owner and the store's managers.")
     owner_name = serializers.StringRelatedField(source="owner", read_only=True)
-    competitor_series_name = serializers.StringRelatedField(source="competitor_series", read_only=True)
-    competitor_brand_name = serializers.StringRelatedField(source="competitor_brand", read_only=True)
+    competitor_series_name = serializers.StringRelatedField(source="competitor_series", read_only=True, allow_null=True)
+    competitor_brand_name = serializers.StringRelatedField(source="competitor_brand", read_only=True, allow_null=True)
 
     class Meta:
         model = PoolEntry
