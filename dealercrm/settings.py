@@ -267,6 +267,18 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(minute="*/5"),
         "options": {"expires": 4 * 60},
     },
+    # Defeats (defeats.tasks), with the morning digests: applications waiting for a verdict too long (to the
+    # managers), competitor-pool customers due for a nurture or replacement contact (to the pool owners).
+    "alert-pending-defeat-applications": {
+        "task": "defeats.tasks.alert_pending_applications",
+        "schedule": crontab(hour=8, minute=10),
+        "options": {"expires": 4 * 3600},
+    },
+    "notify-defeat-nurture-due": {
+        "task": "defeats.tasks.notify_nurture_due",
+        "schedule": crontab(hour=8, minute=10),
+        "options": {"expires": 4 * 3600},
+    },
     # Base clients (baseclients.tasks): overdue care flagged hourly; care planned a window ahead nightly
     # (idempotent); the consultants' care digest with the morning digests.
     "flag-overdue-care-tasks": {
@@ -282,18 +294,6 @@ CELERY_BEAT_SCHEDULE = {
     "send-care-digests": {
         "task": "baseclients.tasks.send_care_digests",
         "schedule": crontab(hour=8, minute=5),
-        "options": {"expires": 4 * 3600},
-    },
-    # Defeats (defeats.tasks), with the morning digests: applications waiting for a verdict too long (to the
-    # managers), competitor-pool customers due for a nurture or replacement contact (to the pool owners).
-    "alert-pending-defeat-applications": {
-        "task": "defeats.tasks.alert_pending_applications",
-        "schedule": crontab(hour=8, minute=10),
-        "options": {"expires": 4 * 3600},
-    },
-    "notify-defeat-nurture-due": {
-        "task": "defeats.tasks.notify_nurture_due",
-        "schedule": crontab(hour=8, minute=10),
         "options": {"expires": 4 * 3600},
     },
     # The month that ended: each store's pack, each group's store comparison (reports/services/files.py).

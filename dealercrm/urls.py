@@ -19,12 +19,10 @@ urlpatterns = [
     path("jobs/", views.job_runs, name="job_runs"),
     path("help/", views.help_page, name="help"),
     path("help/<slug:name>/", views.help_page, name="help_page"),
-    path("help/", views.help_page, name="help"),
-    path("help/<slug:name>/", views.help_page, name="help_page"),
     path("funnel/", include("funnel.urls")),
     path("base-clients/", include("baseclients.urls")),
-    path("defeats/", include("defeats.urls")),
     path("reports/", include("reports.urls")),
+    path("defeats/", include("defeats.urls")),
     path("accounts/login/", views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/password/", views.PasswordChangeView.as_view(), name="password_change"),
@@ -34,9 +32,6 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
 ]
-
-handler400 = "dealercrm.error_pages.bad_request"
-handler500 = "dealercrm.error_pages.server_error"
 
 handler400 = "dealercrm.error_pages.bad_request"
 handler500 = "dealercrm.error_pages.server_error"
