@@ -50,6 +50,18 @@ def _isolated_cache(settings):
 
 
 @pytest.fixture
+def tasks_in_process():
+    """Celery tasks run in-process (as in the embedded default), whatever REDIS_URL says. Celery reads its
+    configuration once, so this changes the app's own setting, not Django's."""
+    from dealercrm.celery import app
+
+    saved = app.conf.task_always_eager, app.conf.task_eager_propagates
+    app.conf.task_always_eager = app.conf.task_eager_propagates = True
+    yield
+    app.conf.task_always_eager, app.conf.task_eager_propagates = saved
+
+
+@pytest.fixture
 def org(db):
     """Two stores in one group and a store in another group, with staff in each.
 

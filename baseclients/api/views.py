@@ -177,7 +177,7 @@ class BaseClientViewSet(ScopedViewSetMixin, mixins.ListModelMixin, viewsets.Gene
 
     @extend_schema(tags=TAGS, summary="The scoring criteria of the caller's group", filters=False,
                    responses={200: CriterionSerializer(many=True)})
-    @action(detail=False, methods=["get"])
+    @action(detail=False, methods=["get"], pagination_class=None)
     def criteria(self, request):
         group_id = request.user.dealer_group_id or (request.user.store.group_id if request.user.store_id else None)
         if group_id is None:

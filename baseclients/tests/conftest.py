@@ -2,6 +2,5 @@ import pytest
 
 
 @pytest.fixture(autouse=True)
-def _eager_celery(settings):
-    settings.CELERY_TASK_ALWAYS_EAGER = True
-    settings.CELERY_TASK_EAGER_PROPAGATES = True
+def _eager_celery(tasks_in_process):
+    """The base clients' tasks (re-tier, care planning) run in-process in these tests."""

@@ -6,11 +6,5 @@ from funnel.tests.conftest import cohort, frozen  # noqa: F401
 
 
 @pytest.fixture(autouse=True)
-def _tasks_in_process():
+def _tasks_in_process(tasks_in_process):
     """The reports' tasks run in-process in these tests (as in the embedded default), whatever REDIS_URL says."""
-    from dealercrm.celery import app
-
-    saved = app.conf.task_always_eager
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = saved
