@@ -217,6 +217,8 @@ def visit_log(
 
 
 def _revisit(lead: Lead, actor: User, visit_args: dict) -> VisitResult:
+    # Every path to a re-visit (the visit form finding a known phone, the API's visits endpoint) checks its time.
+    check_visit_time(lead, visit_args["arrived_at"])
     visit = _visit_create(lead, actor, is_first=False, **visit_args)
     if lead.last_contact_at is None or visit.arrived_at > lead.last_contact_at:
         lead.last_contact_at = visit.arrived_at
@@ -236,7 +238,6 @@ def visit_add(*, actor: User, lead: Lead, arrived_at: datetime | None = None, le
     lead = lock(lead)
     require_can_work(actor, lead)
     arrived_at = arrived_at or timezone.now()
-    check_visit_time(lead, arrived_at)
     visit_args = dict(arrived_at=arrived_at, left_at=left_at, steps=steps, companions=companions, note=note)
     return _revisit(lead, actor, visit_args).visit
 

@@ -235,6 +235,16 @@ def test_a_revisit_dated_before_the_first_visit_is_400(org, api_as, arrived_at):
     assert not lead.visits.exists()
 
 
+def test_a_known_phone_on_the_visit_form_dated_before_its_first_visit_is_refused(org):
+    lead = LeadFactory(store=org.store, assigned_to=org.consultant, phone="+8613800009999")
+    before = timezone.localtime(lead.first_visit_at - timedelta(days=2)).strftime("%Y-%m-%dT%H:%M")
+    response = client_for(org.consultant).post(reverse("leads:visit"), {
+        "name": lead.name, "source": "walk_in", "phone": "13800009999", "arrived_at": before})
+    assert response.status_code == 200
+    assert "A re-visit cannot precede the first visit." in response.content.decode()
+    assert not lead.visits.exists()
+
+
 def test_a_revisit_after_the_first_visit_is_fine(org, api_as):
     lead = LeadFactory(store=org.store, assigned_to=org.consultant)
     arrived_at = (lead.first_visit_at + timedelta(hours=1)).isoformat()
