@@ -122,7 +122,8 @@ class LeadFilterSet(django_filters.FilterSet):
         if value is None:
             return queryset
         overdue = queryset.overdue()
-        return overdue if value else queryset.exclude(pk__in=overdue.values("pk"))
+        # Most days overdue first (a sort the user picks still wins: the ordering filter runs after this one).
+        return overdue.order_by("next_follow_up_at") if value else queryset.exclude(pk__in=overdue.values("pk"))
 
     def filter_stale(self, queryset, name, value):
         """Flagged stale by the job (past its grade's max dwell, not kept); ``false``: not flagged."""

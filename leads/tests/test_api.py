@@ -702,6 +702,20 @@ def test_filter_overdue(org, api_as):
     assert flags == {late.pk: True, on_time.pk: False, won_late.pk: False}
 
 
+def test_the_overdue_list_puts_the_most_days_overdue_first(org, api_as):
+    now = timezone.now()
+    # Created in an order that the default (newest first visit first) would list otherwise.
+    days = [3, 10, 1, 6]
+    leads = {d: lead_of(org.consultant, next_follow_up_at=now - timedelta(days=d),
+                        first_visit_at=now - timedelta(days=30 + d)) for d in days}
+    client = api_as(org.consultant)
+    listed = [row["id"] for row in client.get(LEADS, {"overdue": "true"}).json()["results"]]
+    assert listed == [leads[d].pk for d in sorted(days, reverse=True)]
+    # A sort the user picks still wins.
+    listed = [row["id"] for row in client.get(LEADS, {"overdue": "true", "ordering": "-first_visit"}).json()["results"]]
+    assert listed == [leads[d].pk for d in sorted(days)]
+
+
 def test_filter_q_by_phone_digits_and_by_name(org, api_as):
     zhang = lead_of(org.consultant, name="张伟", phone="+8613912345678")
     li = lead_of(org.consultant, name="李娜", phone="+8613800001111")
