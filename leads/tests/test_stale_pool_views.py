@@ -277,6 +277,23 @@ def test_consultant_claims_a_pool_lead(org):
     assert AssignmentChange.objects.get(lead=lead).to_user == org.consultant
 
 
+def test_the_pool_count_drops_with_a_claim_and_an_assignment(org):
+    import re
+
+    def count_in(html: str) -> int:
+        block = re.search(r'<div id="pool-count"[^>]*>(.*?)</div>', html, re.S)
+        assert block, "no pool count in the answer"
+        return int(re.search(r'class="stat-value">(\d+)<', block.group(1)).group(1))
+
+    leads = [pool_lead(org.store) for _ in range(3)]
+    assert count_in(client_for(org.consultant).get(reverse("leads:pool")).content.decode()) == 3
+    claimed = client_for(org.consultant).post(reverse("leads:pool_claim", args=[leads[0].pk]), **HTMX)
+    assert 'hx-swap-oob="true"' in claimed.content.decode() and count_in(claimed.content.decode()) == 2
+    assigned = client_for(org.manager).post(reverse("leads:pool_assign", args=[leads[1].pk]),
+                                            {"to_user": org.consultant2.pk, "version": leads[1].version}, **HTMX)
+    assert count_in(assigned.content.decode()) == 1
+
+
 def test_a_lead_claimed_first_by_someone_else_says_so(org):
     lead = pool_lead(org.store)
     services.lead_claim(actor=org.consultant2, lead=lead)

@@ -88,6 +88,9 @@ def _row(request, lead: Lead, **context):
     context = {"lead": lead, "is_manager": _is_manager_like(request.user), **context}
     if context["is_manager"] and "assignees" not in context and not context.get("done"):
         context["assignees"] = list(store_consultants(request.user, lead.store))
+    if context.get("done"):
+        # The lead left the pool: the page's count follows (an out-of-band swap beside the row).
+        context.update(pool_count=selectors.pool_list(user=request.user, store=lead.store).count(), oob=True)
     return render(request, "leads/partials/_pool_row.html", context)
 
 

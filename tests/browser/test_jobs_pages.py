@@ -101,6 +101,8 @@ def test_consultant_claims_a_pool_lead_on_a_phone(org, live_server, phone, shot)
     row = phone.locator(f"#pool-{leads[0].pk}")
     row.get_by_role("button", name=zh("Claim")).click()
     expect(row).to_contain_text(zh("Yours now"))
+    # The page's count follows: three in the pool, a colleague's claim and this one leave one.
+    expect(phone.locator("#pool-count .stat-value")).to_have_text("1")
     assert Lead.objects.get(pk=leads[0].pk).assigned_to == org.consultant
     assert Lead.objects.get(pk=leads[1].pk).assigned_to == org.consultant2
     shot(top(phone), "pool-consultant-claimed-phone-zh")
