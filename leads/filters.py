@@ -34,6 +34,12 @@ def _day_start(value) -> datetime:
     return timezone.make_aware(datetime.combine(value, time.min))
 
 
+def _holder_label(user: User) -> str:
+    if user.role == Role.MANAGER:
+        return _("%(name)s (manager)") % {"name": user}
+    return str(user)
+
+
 class LeadOrdering(django_filters.OrderingFilter):
     """The sort menu in the page's language: django-filter builds "<field> (descending)" from its own catalogue,
     which has no zh-hans, and labels fields by their code names ("Next follow up")."""
@@ -91,7 +97,10 @@ class LeadFilterSet(django_filters.FilterSet):
         user = getattr(request, "user", None)
         if user is not None and user.is_authenticated:
             # Consultants the caller may see: a manager's store, a group admin's group; a consultant only themself.
+            # Managers hold leads too (a defeated customer goes to the store's pool owner, by default its manager),
+            # so they stay in the list, marked as what they are.
             self.filters["assigned_to"].queryset = User.objects.visible_to(user).filter(role__in=["consultant", "manager"])
+            self.filters["assigned_to"].field.label_from_instance = _holder_label
             self.filters["store"].queryset = Store.objects.visible_to(user)
 
     def filter_queryset(self, queryset):

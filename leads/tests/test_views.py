@@ -253,6 +253,16 @@ def test_list_filters_overdue_and_by_consultant_for_a_manager(org, client):
     assert "逾期一" in page and "逾期二" not in page and "按时" not in page
 
 
+def test_the_holder_filter_marks_the_manager_as_a_manager(org, client):
+    from django.utils import translation
+
+    client.force_login(org.manager)
+    with translation.override("en"):
+        page = body(client.get(reverse("leads:list"), HTTP_ACCEPT_LANGUAGE="en"))
+    assert f'<option value="{org.manager.pk}">{org.manager} (manager)</option>' in page
+    assert f'<option value="{org.consultant.pk}">{org.consultant}</option>' in page
+
+
 def test_list_for_htmx_returns_only_the_results_partial(org, client):
     LeadFactory(store=org.store, assigned_to=org.consultant, name="甲")
     client.force_login(org.consultant)
