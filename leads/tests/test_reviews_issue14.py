@@ -47,6 +47,24 @@ def test_the_count_drops_as_the_manager_reviews(org):
     assert 'hx-swap-oob="true">0</span>' in response.content.decode()
 
 
+def test_the_reviews_tab_badge_drops_too(org):
+    import re
+
+    def badge(html: str) -> str:
+        return re.search(r'<span id="reviews-tab-badge"[^>]*>([^<]*)</span>', html).group(1)
+
+    follow_ups = queue(org)
+    client = client_for(org.manager)
+    assert badge(client.get(REVIEWS).content.decode()) == "3"
+    response = client.post(reverse("leads:review", args=[follow_ups[0].pk]),
+                           {"decision": "approve", "next": REVIEWS}, **HTMX)
+    assert badge(response.content.decode()) == "2"
+    # From a filtered page the badge still counts the whole queue.
+    response = client.post(reverse("leads:review", args=[follow_ups[1].pk]),
+                           {"decision": "approve", "next": f"{REVIEWS}?consultant={org.consultant2.pk}"}, **HTMX)
+    assert badge(response.content.decode()) == "1"
+
+
 def test_bulk_approve_approves_the_ticked_ones_only(org):
     follow_ups = queue(org, n=4)
     client = client_for(org.manager)

@@ -468,8 +468,13 @@ def review(request, pk):
     if request.htmx and request.method == "POST":
         # The queue's count drops as the manager reviews: the count of the queue the card came from (its filters
         # ride in ``next``), swapped out of band.
-        _filters, queue, _newest = _review_queue(request.user, QueryDict(urlsplit(next_url).query))
+        shown = QueryDict(urlsplit(next_url).query)
+        _filters, queue, _newest = _review_queue(request.user, shown)
         context["pending_count"] = queue.count()
+        # The tab badge counts the whole queue: the same figure unless the page was filtered.
+        filtered = any(k in shown for k in ("consultant", "store"))
+        context["tab_pending"] = (_review_queue(request.user, QueryDict())[1].count() if filtered
+                                  else context["pending_count"])
     if request.htmx:
         return render(request, "leads/manager/partials/_review_card.html", context)
     return _page(request, "leads/manager/review.html", context)
