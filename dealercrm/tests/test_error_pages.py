@@ -78,7 +78,7 @@ def test_the_help_page_renders_the_domain_guide(org):
     assert response.status_code == 200
     html = response.content.decode()
     assert 'id="control-points"' in html and 'id="cohort-and-calendar"' in html
-    assert "<table" in html and "../shared" not in html
+    assert "<table" in html and "DOMAIN.md" not in html and "/shared/" not in html
     assert client_for(org.consultant).get("/help/secrets/").status_code == 404
 
 
