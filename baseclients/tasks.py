@@ -2,19 +2,11 @@
 never phones or VINs."""
 
 from celery import shared_task
-from django.db import InterfaceError, OperationalError
 
 from dealercrm.jobs import job_summary
+from leads.tasks import RETRYING
 
 from .services import jobs
-
-RETRYING = {
-    "bind": True,
-    "acks_late": True,
-    "autoretry_for": (OperationalError, InterfaceError),
-    "retry_backoff": True,
-    "max_retries": 3,
-}
 
 
 @shared_task(**RETRYING)

@@ -5,19 +5,17 @@ import logging
 
 from celery import shared_task
 from django.conf import settings
-from django.db import InterfaceError, OperationalError
 from django.utils import translation
 from django.utils.translation import gettext as _
 
 from dealercrm.jobs import job_summary
+from leads.tasks import RETRYING
 
 from .models import ImportBatch
 from .services import files, imports
 
 logger = logging.getLogger(__name__)
 
-RETRYING = {"bind": True, "acks_late": True, "autoretry_for": (OperationalError, InterfaceError),
-            "retry_backoff": True, "max_retries": 3}
 
 
 def _fail(batch_id: int, exc: Exception) -> None:
