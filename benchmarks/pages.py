@@ -8,7 +8,6 @@ back, so the data set is unchanged."""
 
 from __future__ import annotations
 
-import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,19 +15,13 @@ from datetime import timedelta
 
 from django.db import connection, transaction
 from django.test import Client
-from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from benchmarks.funnel import Timing
 from dealercrm.models import DealerGroup, Role, Store, User
 from leads.models import Lead, Status
 
 BENCH_GROUP = "Bench Auto Group"
-
-
-def _percentiles(samples: list[float]) -> tuple[float, float]:
-    samples = sorted(samples)
-    p95 = samples[min(len(samples) - 1, max(0, int(round(0.95 * len(samples))) - 1))]
-    return statistics.median(samples), p95
 
 
 @dataclass
@@ -49,29 +42,37 @@ class Row:
     def verdict(self) -> str:
         return "ok" if self.p95 < self.goal_ms else "MISS"
 
+    def line(self) -> str:
+        return (f"{self.page:<46} {self.role:<12} {self.p50:>8.1f} {self.p95:>8.1f} {self.goal_ms:>6.0f} "
+                f"{self.queries:>7} {self.sql_p50:>8.1f} {self.ratio:>7.2f}x {self.verdict}")
 
-def _replay(captured: list[dict]) -> Callable[[], None]:
-    statements = [q["sql"] for q in captured if not q["sql"].startswith(("SAVEPOINT", "RELEASE", "ROLLBACK"))]
+
+def _replay(captured: list[tuple[str, object]]) -> Callable[[], None]:
+    statements = [(sql, params) for sql, params in captured
+                  if not sql.startswith(("SAVEPOINT", "RELEASE", "ROLLBACK"))]
 
     def run():
         with connection.cursor() as cursor:
-            for sql in statements:
-                cursor.execute(sql)
+            for sql, params in statements:
+                cursor.execute(sql, params)
                 if cursor.description:
                     cursor.fetchall()
 
     return run
 
 
-def _time(fn: Callable[[], object], iterations: int, warmup: int = 2) -> tuple[float, float]:
-    for _ in range(warmup):
-        fn()
-    samples = []
-    for _ in range(iterations):
-        started = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - started) * 1000)
-    return _percentiles(samples)
+def _capture(fetch: Callable[[], None]) -> list[tuple[str, object]]:
+    """The statements one request runs, with their parameters. An execute wrapper, not CaptureQueriesContext:
+    with DEBUG off the request's start resets the connection's query log, and the capture came back empty."""
+    captured = []
+
+    def record(execute, sql, params, many, context):
+        captured.append((sql, params))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(record):
+        fetch()
+    return captured
 
 
 def _get(client: Client, url: str) -> Callable[[], None]:
@@ -87,11 +88,10 @@ def _get(client: Client, url: str) -> Callable[[], None]:
 
 
 def _case(page: str, role: str, goal_ms: float, client: Client, fetch: Callable[[], None], iterations: int) -> Row:
-    with CaptureQueriesContext(connection) as captured:
-        fetch()
-    p50, p95 = _time(fetch, iterations)
-    sql_p50, _ = _time(_replay(captured.captured_queries), iterations)
-    return Row(page, role, goal_ms, p50, p95, len(captured.captured_queries), sql_p50)
+    captured = _capture(fetch)
+    page_time = Timing.measure(page, fetch, iterations=iterations, warmup=2)
+    sql_time = Timing.measure(page, _replay(captured), iterations=iterations, warmup=2)
+    return Row(page, role, goal_ms, page_time.p50, page_time.p95, len(captured), sql_time.p50)
 
 
 def _follow_up_write(client: Client, lead: Lead) -> Callable[[], None]:
@@ -153,14 +153,12 @@ def bench(*, iterations: int, out: Callable[[str], None], only: str | None = Non
             continue
         row = _case(page, role, goal, clients[role], _get(clients[role], url), iterations)
         rows.append(row)
-        out(f"{row.page:<46} {row.role:<12} {row.p50:>8.1f} {row.p95:>8.1f} {row.goal_ms:>6.0f} {row.queries:>7} "
-            f"{row.sql_p50:>8.1f} {row.ratio:>7.2f}x {row.verdict}")
+        out(row.line())
     if lead is not None and (not only or only in "follow-up"):
         row = _case("log a follow-up (POST, rolled back)", "consultant", 100, clients["consultant"],
                     _follow_up_write(clients["consultant"], lead), iterations)
         rows.append(row)
-        out(f"{row.page:<46} {row.role:<12} {row.p50:>8.1f} {row.p95:>8.1f} {row.goal_ms:>6.0f} {row.queries:>7} "
-            f"{row.sql_p50:>8.1f} {row.ratio:>7.2f}x {row.verdict}")
+        out(row.line())
     if not only or only in "export":
         fetch = _get(clients["manager"], "/leads/export.csv")
         started = time.perf_counter()
