@@ -536,10 +536,11 @@ class _StorePlanner:
                                           quote=self.rng.random() < 0.4, note="客户自行再次到店"))
 
     def review_round(self, after: datetime) -> datetime:
-        """The manager's first review round (09:00, 13:00, 17:00 local, a few minutes in) at or after ``after``."""
+        """The manager's first review round at or after ``after``: a look at the queue every hour from 09:00 to 21:00
+        local (between customers, a few minutes past the hour)."""
         local = timezone.localtime(after, SHANGHAI)
         for day in range(3):
-            for hour in (9, 13, 17):
+            for hour in range(9, 22):
                 moment = (local + timedelta(days=day)).replace(hour=hour, minute=self.rng.randint(5, 50), second=0,
                                                                 microsecond=0)
                 if moment >= local:
@@ -549,8 +550,8 @@ class _StorePlanner:
     def review(self, plan: _Plan) -> None:
         """The manager approves most follow-ups within a day or two and rejects a few; the last days' wait."""
         for follow_up in plan.follow_ups:
-            # The manager works the queue three times a day (09:00, 13:00, 17:00): what came in since the last round
-            # waits, and a few records of the last two days the manager has left for later.
+            # The manager looks at the queue every hour of the working day and reviews what is at least an hour old;
+            # a few records of the last two days the manager has left for later.
             reviewed = self.review_round(follow_up.occurred_at + timedelta(hours=1))
             recent = follow_up.occurred_at > self.now - timedelta(days=2)
             if self.manager is None or reviewed > self.now or (recent and self.rng.random() < 0.03):

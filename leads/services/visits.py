@@ -147,6 +147,7 @@ def visit_log(
 
     An anonymous walk-in (no phone) is still a lead: N counts it, K does not. Consultants log for themselves;
     a manager may name the consultant or leave it to round-robin. Times are aware datetimes (default: now)."""
+    arrived_now = arrived_at is None
     arrived_at = arrived_at or timezone.now()
     phone = _phone_or_error(phone)
     name = clean_name(name, blank_message=_("Enter a name, or Mr./Ms. and a surname."))
@@ -167,7 +168,7 @@ def visit_log(
         if existing is not None:
             if not allow_revisit:
                 raise DuplicatePhone(existing.pk)
-            return _revisit(existing, actor, visit_args)
+            return _revisit(existing, actor, _now_after_lock(visit_args, arrived_now))
 
     lead = Lead(
         store=store,
@@ -200,7 +201,7 @@ def visit_log(
         existing = Lead.objects.phone_holders().get(store=store, phone=phone)
         if not allow_revisit:
             raise DuplicatePhone(existing.pk) from None
-        return _revisit(lock(existing), actor, visit_args)
+        return _revisit(lock(existing), actor, _now_after_lock(visit_args, arrived_now))
     if grade:
         GradeChange.objects.create(lead=lead, from_grade=None, to_grade=grade, changed_at=arrived_at,
                                    changed_by=actor, reason=gettext_noop("Graded at the first visit"))
@@ -214,6 +215,13 @@ def visit_log(
         link_returning_buyer(lead)
     visit = _visit_create(lead, actor, is_first=True, **visit_args)
     return VisitResult(lead=lead, visit=visit, is_revisit=False)
+
+
+def _now_after_lock(visit_args: dict, arrived_now: bool) -> dict:
+    """A visit logged "now" that turns out to be a re-visit takes its time once the lead is locked: a simultaneous
+    first visit of the same phone (committed while this request waited) was stamped a moment later than this
+    request's start, and a re-visit may not precede the first visit."""
+    return {**visit_args, "arrived_at": timezone.now()} if arrived_now else visit_args
 
 
 def _revisit(lead: Lead, actor: User, visit_args: dict) -> VisitResult:

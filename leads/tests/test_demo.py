@@ -189,7 +189,7 @@ def test_follow_ups_are_reviewed_and_recent_ones_wait(stores):
     assert 0 < rejected * 5 < reviewed.filter(review_status=ReviewStatus.APPROVED).count()
     assert not fus.filter(review_status=ReviewStatus.REJECTED, review_comment="").exists()
     assert not reviewed.filter(Q(reviewed_by__isnull=True) | ~Q(reviewed_by__role=Role.MANAGER)).exists()
-    # Reviews happen in rounds (09:00, 13:00, 17:00): nothing is reviewed before it was written or in the future,
+    # Reviews happen in hourly rounds (09:00 to 21:00): nothing is reviewed before it was written or in the future,
     # and the last hour's records wait.
     assert not reviewed.filter(Q(reviewed_at__lt=F("occurred_at")) | Q(reviewed_at__gt=timezone.now())).exists()
     assert not fus.filter(occurred_at__gte=timezone.now() - timedelta(hours=1)).exclude(
