@@ -107,7 +107,7 @@ VISIT_FIELDS = ["id", "lead_id", "store_id", "arrived_at", "left_at", "is_first"
                 "trade_in", "companions", "note", "recorded_by_id", "created_at"]
 FOLLOW_UP_FIELDS = ["id", "lead_id", "occurred_at", "method", "content", "outcome", "grade_before", "grade_after",
                     "next_follow_up_at", "created_by_id", "created_at", "review_status", "review_comment",
-                    "reviewed_by_id", "reviewed_at"]
+                    "reviewed_by_id", "reviewed_at", "store_id"]
 GRADE_CHANGE_FIELDS = ["id", "lead_id", "from_grade", "to_grade", "changed_at", "changed_by_id", "reason",
                        "follow_up_id"]
 ASSIGNMENT_FIELDS = ["id", "lead_id", "from_user_id", "to_user_id", "changed_at", "changed_by_id", "reason"]
@@ -721,7 +721,7 @@ class _Generator:
             else:
                 review = ("approved", "", store.manager, ts(reviewed))
             self.follow_ups.append((lead_id, at, method, texts[key][index][int(r() * 8)], outcome, before, grade,
-                                    ts(t + self.interval[grade]), by, at) + review)
+                                    ts(t + self.interval[grade]), by, at) + review + (store.id,))
             self.follow_up_keys.append(t)
             if method in ("showroom", "test_drive"):
                 self._visit(lead_id, t, by, False, method == "test_drive", r() < 0.4, "再次到店", False)

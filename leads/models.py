@@ -307,6 +307,9 @@ class Lead(models.Model):
             # The reclaim's first step: leads still marked pooled that someone holds again or that closed. Almost
             # none, and never a lead the reclaim puts in the pool, so it costs that write nothing.
             models.Index(fields=["id"], condition=LEFT_POOL, name="lead_left_pool"),
+            # A group's lists, newest first: walked backwards, a page is its first rows whichever stores the group
+            # has (by the store index alone a group's first page sorted every lead of the group).
+            models.Index(fields=["first_visit_at", "id"], name="lead_newest"),
         ]
 
     def __str__(self):
@@ -525,11 +528,16 @@ class ReviewStatus(models.TextChoices):
 
 
 class FollowUp(models.Model):
-    """A follow-up record. Managers review it (DOMAIN §4, control point 5)."""
+    """A follow-up record. Managers review it (control point 5)."""
 
-    scope = CHILD_SCOPE
+    # Scoped by its own copy of the lead's store: a store's review queue and its count are one range of a partial
+    # index, not a join over every follow-up's lead.
+    scope = Scope(group="store__group", store="store", owner="lead__assigned_to")
 
     lead = models.ForeignKey(Lead, on_delete=models.PROTECT, related_name="follow_ups", verbose_name=_("lead"))
+    # The lead's store, kept by save() (a lead never changes store), like Visit.store.
+    store = models.ForeignKey("dealercrm.Store", on_delete=models.PROTECT, related_name="+", editable=False,
+                              db_index=False, verbose_name=_("store"))
     occurred_at = models.DateTimeField(_("when"), default=timezone.now)
     method = models.CharField(_("method"), max_length=20, choices=FollowUpMethod.choices)
     content = models.TextField(_("content"))
@@ -560,8 +568,15 @@ class FollowUp(models.Model):
         indexes = [
             models.Index(fields=["lead", "occurred_at"], name="followup_lead_occurred"),
             models.Index(fields=["created_by", "occurred_at"], name="followup_author_occurred"),
-            models.Index(fields=["review_status"], condition=Q(review_status="pending"), name="followup_pending"),
+            # The review queue: a store's pending follow-ups, oldest first (and their count), from the index alone.
+            models.Index(fields=["store", "occurred_at"], condition=Q(review_status="pending"),
+                         name="followup_store_pending"),
         ]
+
+    def save(self, *args, **kwargs):
+        if self.store_id is None:
+            self.store_id = self.lead.store_id
+        super().save(*args, **kwargs)
 
 
 class GradeChange(models.Model):

@@ -574,8 +574,8 @@ def _insert(plans: list[_Plan], stores: list[Store]) -> None:
     for plan in plans:
         plan.lead.first_follow_up_at = min((f.occurred_at for f in plan.follow_ups), default=None)
         plan.lead.first_visit_day = timezone.localtime(plan.lead.first_visit_at).date()  # save() is not called
-        for visit in plan.visits:
-            visit.store_id = plan.lead.store_id
+        for row in (*plan.visits, *plan.follow_ups):  # bulk_create does not call save(), which sets the store
+            row.store_id = plan.lead.store_id
     Lead.objects.bulk_create([p.lead for p in plans], batch_size=BATCH)
     for model, rows in [
         (Visit, [v for p in plans for v in sorted(p.visits, key=lambda v: v.arrived_at)]),

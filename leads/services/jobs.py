@@ -587,8 +587,8 @@ def notifications_send_digests(*, now: datetime | None = None, task_id: str = ""
             ).order_by()
         }
         pending = dict(
-            FollowUp.objects.filter(review_status=ReviewStatus.PENDING).values("lead__store")
-            .annotate(n=Count("pk")).order_by().values_list("lead__store", "n")
+            FollowUp.objects.filter(review_status=ReviewStatus.PENDING).values("store")
+            .annotate(n=Count("pk")).order_by().values_list("store", "n")
         )
         stale_url = _url("leads:stale", _url("leads:list", "/leads/"))
         managers = User.objects.filter(role=Role.MANAGER, is_active=True, store__isnull=False)

@@ -103,7 +103,7 @@ def _a_year_of_traffic(org) -> tuple:
                                            changed_at=lead.first_visit_at + timedelta(days=3)))
         if followed:
             follow_ups.append(FollowUp(
-                lead=lead, occurred_at=lead.first_follow_up_at, method="phone", content="电话回访，约了试驾。",
+                lead=lead, store=lead.store, occurred_at=lead.first_follow_up_at, method="phone", content="电话回访，约了试驾。",
                 created_by=lead.assigned_to,
                 review_status=rng.choices(list(ReviewStatus.values), [2, 6, 1])[0],
             ))
