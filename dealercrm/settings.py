@@ -239,6 +239,9 @@ JOBS_WORKERS = int(os.environ.get("JOBS_WORKERS", "2"))
 # Seconds without a heartbeat (every committed batch beats, a batch takes seconds) after which a running job run
 # counts as abandoned: its worker was killed (dealercrm.jobs.close_abandoned_runs).
 JOBS_HEARTBEAT_TIMEOUT = env_int("JOBS_HEARTBEAT_TIMEOUT", 600)
+# Seconds a dashboard's counted figures are served from the cache (dealercrm.figures); the warm-up job recounts the
+# default views every FIGURES_MAX_AGE / 60 minutes, so a manager's figures lag by at most that. 0: always live.
+FIGURES_MAX_AGE = env_int("FIGURES_MAX_AGE", 300)
 CELERY_BEAT_SCHEDULE = {
     "flag-overdue-follow-ups": {
         "task": "leads.tasks.flag_overdue_follow_ups",
@@ -259,6 +262,13 @@ CELERY_BEAT_SCHEDULE = {
         "task": "leads.tasks.send_daily_digests",
         "schedule": crontab(hour=8, minute=0),
         "options": {"expires": 4 * 3600},
+    },
+    # The dashboards managers open first, counted ahead (funnel.figures): their figures lag by at most
+    # FIGURES_MAX_AGE (5 minutes), and nobody waits for the count.
+    "warm-dashboard-figures": {
+        "task": "funnel.tasks.warm_dashboard_figures",
+        "schedule": crontab(minute="*/5"),
+        "options": {"expires": 4 * 60},
     },
     # A run whose worker was killed (no heartbeat for JOBS_HEARTBEAT_TIMEOUT) is closed as abandoned and its job sent
     # again, within ~15 minutes rather than at the broker's redelivery an hour later (leads.tasks).

@@ -20,6 +20,7 @@ PERIODS = [
     ("this_quarter", _("This quarter")),
     ("last_90", _("Last 90 days")),
     ("this_year", _("This year")),
+    ("last_12", _("Last 12 months")),
     ("custom", _("Custom range")),
 ]
 DEFAULT_PERIOD = "this_month"
@@ -37,6 +38,9 @@ def period_range(period: str, *, today: date) -> tuple[date, date]:
         return today - timedelta(days=89), today
     if period == "this_year":
         return date(today.year, 1, 1), today
+    if period == "last_12":  # the twelve calendar months up to this one, as the monthly trend shows them
+        months = today.year * 12 + today.month - 1 - 11
+        return date(months // 12, months % 12 + 1, 1), today
     return today.replace(day=1), today
 
 

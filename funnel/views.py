@@ -23,11 +23,13 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from dealercrm import figures as figures_cache
 from dealercrm.forms import add_service_errors
 from dealercrm.models import Role, Store, User
 from leads.models import Channel, Source
 
 from . import calc, selectors, services
+from .figures import COHORT_MATURE_DAYS, dashboard_figures
 from .forms import DashboardForm, MarketEstimateForm, PlannerForm, TargetForm
 from .models import MarketEstimate, Target
 
@@ -127,8 +129,6 @@ def _present_row(row: selectors.ControlPointRow) -> dict:
 
 # A run-rate from the first days of a month misleads (one sale on the 2nd "projects" 15.5): no projection before.
 MIN_PROJECTION_DAYS = 7
-# A monthly cohort younger than this is still converting: its F and C keep rising, so the trend marks it.
-COHORT_MATURE_DAYS = 60
 
 
 def _present_progress(line: dict, *, state: str) -> dict:
@@ -201,12 +201,17 @@ def _dashboard(request) -> dict:
     form.data["start"], form.data["end"] = start.isoformat(), end.isoformat()
 
     s = selectors.Slice(user=user, start=start, end=end, stores=[store] if store else [], consultant=consultant)
-    metrics = selectors.funnel_metrics(s)
     compare_stores = store is None and len(stores) > 1 and not is_consultant
-    by_source = selectors.funnel_metrics(s, group_by="source")
-    by_channel = selectors.funnel_metrics(s, group_by="channel")
-    trend = selectors.monthly_trend(s)
-    points = selectors.control_points(s)
+    # The planner's levers start from one whole month whose cohort has matured (a month target against a month's
+    # levers; a young cohort's C is still rising): the period's own month when it qualifies, else the latest one
+    # that does. Said on the page.
+    base_month = calc.last_mature_month(end=end, today=today, mature_days=COHORT_MATURE_DAYS)
+    fig = dashboard_figures(user=user, store=store, consultant=consultant, start=start, end=end, today=today,
+                            base_month=base_month, compare_stores=compare_stores,
+                            refresh=request.GET.get("refresh") == "1")
+    figures = fig.value
+    metrics, by_source, by_channel = figures["metrics"], figures["by_source"], figures["by_channel"]
+    trend, points = figures["trend"], figures["points"]
 
     # Target progress for the month holding the period's end (calendar basis: deals ordered in that month).
     month = end.replace(day=1)
@@ -226,23 +231,14 @@ def _dashboard(request) -> dict:
     else:
         progress_stores = [_present_progress(line, state=state) for line in
                            selectors.target_progress_by_store(user=user, stores=stores, month=month, today=today)]
-    store_rows = _store_rows(s, progress_stores) if compare_stores else []
+    store_rows = _store_rows(figures["by_store"], progress_stores) if compare_stores else []
 
     # The planner: the period's levers and the month's unit target (the consultant's own when one is chosen).
     target_units = progress_store["target_units"] if progress_store else None
     if progress_stores is not None:
         targets = [line["target_units"] for line in progress_stores if line["target_units"] is not None]
         target_units = sum(targets) if targets else None
-    # The planner's levers start from one whole month whose cohort has matured (a month target against a month's
-    # levers; a young cohort's C is still rising): the period's own month when it qualifies, else the latest one
-    # that does. Said on the page.
-    base_month = calc.last_mature_month(end=end, today=today, mature_days=COHORT_MATURE_DAYS)
-    base_first, base_last = calc.month_bounds(base_month)
-    if (start, end) == (base_first, base_last):
-        base = metrics
-    else:
-        base = selectors.funnel_metrics(selectors.Slice(
-            user=user, start=base_first, end=base_last, stores=[store] if store else [], consultant=consultant))
+    base = figures["base"]
     planner_form = PlannerForm(initial={
         **PlannerForm.initial_from(base, target_units=target_units),
         "store": store.pk if store else None, "consultant": consultant.pk if consultant else None,
@@ -250,11 +246,14 @@ def _dashboard(request) -> dict:
     })
     planner = _plan(user, store=store, levers={"N": base["N"], "K": base["K"] or 0, "F": base["F"] or 0,
                                                "C": base["C"] or 0},
-                    target_units=target_units, have=points.total.ladder, base_month=base_month)
+                    target_units=target_units, have=points.total.ladder, base_month=base_month,
+                    rates=figures["rates"])
 
     p_mix = [{"grade": g, "share": metrics["P"][g], "label": pct(metrics["P"][g])} for g in GRADES]
     order = list(Source.values)  # walk-in, referral, outbound: the order DOMAIN §7 lists them
-    sources = sorted(({**row, **_rates(row)} for row in by_source["results"]), key=lambda r: order.index(r["key"]))
+    # Labelled here, in the page's language (the figures may come from the cache, counted for another reader).
+    sources = sorted(({**row, **_rates(row), "label": str(Source(row["key"]).label)} for row in by_source["results"]),
+                     key=lambda r: order.index(r["key"]))
     # Channel names in the page's language (the grouped figures carry the Chinese name only): one query.
     names = {c.pk: str(c) for c in Channel.objects.filter(pk__in=[r["key"] for r in by_channel["results"] if r["key"]])}
     channels = [{**row, **_rates(row), "label": names.get(row["key"]) or row["label"] or _("No channel")}
@@ -265,6 +264,9 @@ def _dashboard(request) -> dict:
 
     return {
         "form": form,
+        "figures": fig,
+        "figures_max_age": max(1, figures_cache.max_age() // 60),
+        "refresh_url": "?" + _with(request.GET, refresh="1"),
         "period": period,
         "start": start,
         "end": end,
@@ -299,6 +301,13 @@ def _dashboard(request) -> dict:
     }
 
 
+def _with(query, **values) -> str:
+    query = query.copy()
+    for name, value in values.items():
+        query[name] = value
+    return query.urlencode()
+
+
 def _chart_data(metrics: dict, trend: list[dict], sources: list[dict], channels: list[dict]) -> dict:
     """What dashboard.js draws, with the labels translated here (json_script carries them to the page)."""
     return {
@@ -331,10 +340,10 @@ def _chart_data(metrics: dict, trend: list[dict], sources: list[dict], channels:
     }
 
 
-def _store_rows(s: selectors.Slice, progress_stores: list[dict]) -> list[dict]:
+def _store_rows(by_store_results: list[dict], progress_stores: list[dict]) -> list[dict]:
     """The group admin's comparison: one row per store, the period's cohort funnel (N, K, F, C, deals) beside the
     month's target progress (calendar basis). One more figure set (three queries), whatever the number of stores."""
-    by_store = {row["key"]: row for row in selectors.funnel_metrics(s, group_by="store")["results"]}
+    by_store = {row["key"]: row for row in by_store_results}
     rows = []
     for line in progress_stores:
         figures = by_store.get(line["store"], {})
@@ -354,7 +363,7 @@ def _lever_required(key: str, required, unreachable: bool) -> str:
 
 
 def _plan(user: User, *, store: Store | None, levers: dict, target_units: int | None, have: dict,
-          base_month: date | None = None) -> dict:
+          base_month: date | None = None, rates: dict | None = None) -> dict:
     """The planner's results: the levers' projection and requirements (calc.plan_levers), and the ladder needed
     for the target (calc.plan_ladder on the store's measured promotion rates) beside the ladder held now."""
     target = target_units
@@ -373,7 +382,8 @@ def _plan(user: User, *, store: Store | None, levers: dict, target_units: int | 
             "unreachable": unreachable,
             "met": required is not None and required <= current[key],
         })
-    rates = selectors.measured_promotion_rates(user=user, store=store)
+    if rates is None:
+        rates = selectors.measured_promotion_rates(user=user, store=store)
     ladder = []
     if target:
         needed = calc.plan_ladder(a=calc.a_needed(target_units=target), promotion_rates=rates)

@@ -1,0 +1,117 @@
+"""The dashboard's figures cache (dealercrm.figures, funnel.figures): a manager's figures are counted once and served
+for FIGURES_MAX_AGE with the time they were counted on the page; a refresh, an expiry or the warm-up job counts them
+again and they equal the live definition on data that changed after the first count; nothing is shared across
+scopes; a consultant's own dashboard is always live."""
+
+from datetime import date, timedelta
+
+import pytest
+import time_machine
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from dealercrm.tests.clients import client_for
+from funnel import selectors
+from funnel.figures import warm_dashboards
+from funnel.tests.conftest import at, make_lead
+
+pytestmark = pytest.mark.django_db
+
+DASHBOARD = reverse("funnel:dashboard")
+OCTOBER = {"period": "custom", "start": "2026-10-01", "end": "2026-10-31"}
+
+
+def live_n(user, *, store, start=date(2026, 10, 1), end=date(2026, 10, 31)) -> int:
+    return selectors.funnel_metrics(selectors.Slice(user=user, start=start, end=end, stores=[store]))["N"]
+
+
+def test_a_managers_figures_are_cached_with_their_time_and_a_refresh_counts_the_new_lead(cohort):
+    org = cohort.org
+    client = client_for(org.manager)
+    first = client.get(DASHBOARD, OCTOBER)
+    assert first.context["metrics"]["N"] == 6 and not first.context["figures"].cached
+    assert 'data-testid="figures-freshness"' in first.content.decode()
+    assert "Figures as of 12:00" in first.content.decode()  # the frozen clock, Asia/Shanghai
+
+    make_lead(org.store, org.consultant, "new", first=at(10, 29), phone="+8613800000077")
+    assert live_n(org.manager, store=org.store) == 7
+
+    with time_machine.travel(at(11, 23, 12) + timedelta(minutes=3), tick=False):
+        cached = client.get(DASHBOARD, OCTOBER)
+    assert cached.context["figures"].cached and cached.context["metrics"]["N"] == 6  # counted at 12:00, said so
+    assert "Figures as of 12:00" in cached.content.decode()
+
+    refreshed = client.get(DASHBOARD, {**OCTOBER, "refresh": "1"})
+    assert not refreshed.context["figures"].cached
+    assert refreshed.context["metrics"]["N"] == live_n(org.manager, store=org.store) == 7
+
+
+def test_figures_expire_after_max_age(cohort, settings):
+    org = cohort.org
+    client = client_for(org.manager)
+    client.get(DASHBOARD, OCTOBER)
+    make_lead(org.store, org.consultant, "new", first=at(10, 29), phone="+8613800000077")
+    # Locmem's expiry reads the wall clock, which time-machine moves too.
+    with time_machine.travel(at(11, 23, 12) + timedelta(seconds=settings.FIGURES_MAX_AGE + 1), tick=False):
+        later = client.get(DASHBOARD, OCTOBER)
+    assert not later.context["figures"].cached and later.context["metrics"]["N"] == 7
+
+
+def test_the_warm_up_counts_the_default_views_ahead_and_they_equal_the_live_figures(cohort):
+    org = cohort.org
+    make_lead(org.store, org.consultant, "today", first=at(11, 23, 10), phone="+8613800000078")
+    counted = warm_dashboards()
+    # Each store with a manager (this month), each group with an admin (this month, last 12 months).
+    assert counted == 3 + 2 * 2
+    page = client_for(org.manager).get(DASHBOARD)  # this month, the default
+    assert page.context["figures"].cached
+    november = live_n(org.manager, store=org.store, start=date(2026, 11, 1), end=date(2026, 11, 23))
+    assert page.context["metrics"]["N"] == november == 2
+    group = client_for(org.admin).get(DASHBOARD, {"store": "all", "period": "last_12"})
+    assert group.context["figures"].cached
+    live = selectors.funnel_metrics(selectors.Slice(user=org.admin, start=date(2025, 12, 1), end=date(2026, 11, 23)))
+    assert group.context["metrics"] == live
+    assert {r["name"] for r in group.context["store_rows"]} == {org.store.name, org.store2.name}
+
+
+def test_cached_figures_never_cross_scopes(cohort):
+    org = cohort.org
+    north = client_for(org.manager).get(DASHBOARD, OCTOBER)
+    south = client_for(org.manager2).get(DASHBOARD, OCTOBER)
+    assert north.context["metrics"]["N"] == 6
+    assert south.context["metrics"]["N"] == live_n(org.manager2, store=org.store2) == 1
+    # The other group's admin, all stores: their own group's figures, not Alpha's.
+    beta = client_for(org.other_admin).get(DASHBOARD, {**OCTOBER, "store": "all"})
+    assert beta.context["metrics"]["N"] == 0
+    # A manager filtering one consultant gets that consultant's figures, not the store's cached ones.
+    one = client_for(org.manager).get(DASHBOARD, {**OCTOBER, "consultant": org.consultant2.pk})
+    assert one.context["metrics"]["N"] == 2
+
+
+def test_a_consultants_own_dashboard_is_live(cohort):
+    org = cohort.org
+    client = client_for(org.consultant)
+    first = client.get(DASHBOARD, OCTOBER)
+    assert not first.context["figures"].shared
+    assert 'data-testid="figures-freshness"' not in first.content.decode()
+    make_lead(org.store, org.consultant, "new", first=at(10, 29), phone="+8613800000077")
+    assert client.get(DASHBOARD, OCTOBER).context["metrics"]["N"] == first.context["metrics"]["N"] + 1
+
+
+def test_a_cached_dashboard_runs_few_queries(cohort, django_assert_max_num_queries):
+    client = client_for(cohort.org.manager)
+    client.get(DASHBOARD, OCTOBER)
+    with CaptureQueriesContext(connection) as counted:
+        client.get(DASHBOARD, {**OCTOBER, "refresh": "1"})
+    with django_assert_max_num_queries(len(counted) - 15):  # the counting queries are gone
+        assert client.get(DASHBOARD, OCTOBER).context["figures"].cached
+
+
+def test_the_labels_follow_the_readers_language_not_the_counters(cohort):
+    org = cohort.org
+    counted = client_for(org.manager).get(DASHBOARD, OCTOBER, HTTP_ACCEPT_LANGUAGE="en")
+    assert counted.context["sources"][0]["label"] == "Walk-in"
+    page = client_for(org.admin).get(DASHBOARD, {**OCTOBER, "store": org.store.pk}, HTTP_ACCEPT_LANGUAGE="zh-hans")
+    assert page.context["figures"].cached
+    assert page.context["sources"][0]["label"] == "自来"
