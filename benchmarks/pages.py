@@ -22,6 +22,9 @@ from dealercrm.models import DealerGroup, Role, Store, User
 from leads.models import Lead, Status
 
 BENCH_GROUP = "Bench Auto Group"
+# A dashboard counted afresh (a refresh, or a view nobody opened within FIGURES_MAX_AGE) has no page goal of its
+# own: it is the work the cache saves. Printed against the group page's second, for scale.
+COUNT_GOAL_MS = 10_000
 
 
 @dataclass
@@ -116,7 +119,6 @@ def bench(*, iterations: int, out: Callable[[str], None], only: str | None = Non
     consultant = User.objects.filter(store=store, role=Role.CONSULTANT).order_by("pk").first()
     lead = Lead.objects.filter(assigned_to=consultant, status=Status.ACTIVE).order_by("-pk").first()
     today = timezone.localdate()
-    year_ago = (today.replace(day=1) - timedelta(days=335)).replace(day=1)
     clients = {}
     for role, user in (("manager", manager), ("group admin", admin), ("consultant", consultant)):
         client = Client(HTTP_HOST="localhost")
@@ -126,8 +128,7 @@ def bench(*, iterations: int, out: Callable[[str], None], only: str | None = Non
     cases = [
         ("funnel dashboard, one store, last month", "manager", 300, f"/funnel/?store={store.pk}&period=last_month"),
         ("funnel dashboard, whole group, this month", "group admin", 1000, "/funnel/?store=all&period=this_month"),
-        ("funnel dashboard, whole group, 12 months", "group admin", 1000,
-         f"/funnel/?store=all&period=custom&start={year_ago}&end={today}"),
+        ("funnel dashboard, whole group, 12 months", "group admin", 1000, "/funnel/?store=all&period=last_12"),
         ("workspace /", "consultant", 150, "/"),
         ("workspace /", "manager", 300, "/"),
         ("workspace /", "group admin", 1000, "/"),
@@ -152,6 +153,15 @@ def bench(*, iterations: int, out: Callable[[str], None], only: str | None = Non
         if only and only not in page:
             continue
         row = _case(page, role, goal, clients[role], _get(clients[role], url), iterations)
+        rows.append(row)
+        out(row.line())
+    # The dashboards' figures come from the figures cache (warm: the beat job counts these views every 5 minutes);
+    # what a count costs when a reader asks for a refresh or opens a view nobody has opened in 5 minutes:
+    for page, role, goal, url in cases[:3]:
+        if only and only not in page:
+            continue
+        row = _case(f"{page.replace('funnel dashboard', 'counted afresh')}", role, COUNT_GOAL_MS, clients[role],
+                    _get(clients[role], f"{url}&refresh=1"), min(iterations, 3))
         rows.append(row)
         out(row.line())
     if lead is not None and (not only or only in "follow-up"):

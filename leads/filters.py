@@ -59,7 +59,8 @@ class LeadOrdering(django_filters.OrderingFilter):
 
 class LeadFilterSet(django_filters.FilterSet):
     q = django_filters.CharFilter(method="filter_q", label=_("Name or phone"))
-    grade = django_filters.MultipleChoiceFilter(choices=Grade.choices, label=_("Grade"))
+    # One row per lead whatever grades are picked (grade is a column of the lead): no DISTINCT over every column.
+    grade = django_filters.MultipleChoiceFilter(choices=Grade.choices, label=_("Grade"), distinct=False)
     ungraded = django_filters.BooleanFilter(field_name="grade", lookup_expr="isnull", label=_("Ungraded"))
     store = django_filters.ModelChoiceFilter(queryset=Store.objects.none(), label=_("Store"))
     status = django_filters.ChoiceFilter(choices=Status.choices, label=_("Status"))

@@ -571,6 +571,9 @@ class FollowUp(models.Model):
             # The review queue: a store's pending follow-ups, oldest first (and their count), from the index alone.
             models.Index(fields=["store", "occurred_at"], condition=Q(review_status="pending"),
                          name="followup_store_pending"),
+            # A group's queue, oldest (or newest) first across its stores: walked in order, a page is its first rows.
+            models.Index(fields=["occurred_at", "id"], condition=Q(review_status="pending"),
+                         name="followup_pending_oldest"),
         ]
 
     def save(self, *args, **kwargs):

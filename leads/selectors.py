@@ -103,34 +103,40 @@ class ConsultantLoad:
 
 
 def allocation_matrix(*, user: User, store: Store) -> list[ConsultantLoad]:
-    """Control point 4: each active consultant of the store × active leads per grade, overdue and total. One query."""
+    """Control point 4: each active consultant of the store × active leads per grade, overdue and total; a
+    consultant who left but still holds leads here is listed too. Two queries: the store's active leads grouped by
+    holder (an index-only scan of lead_store_open_due, which carries the grade and the holder), and the people."""
     today = local_day_start()
     # Only this store's leads: a consultant who moved here from another store brings no figures with them.
-    active = Q(leads__status=Status.ACTIVE, leads__store=store)
-    annotations = {f"g_{g}": Count("leads", filter=active & Q(leads__grade=g)) for g in GRADE_ORDER}
+    annotations = {f"g_{g}": Count("pk", filter=Q(grade=g)) for g in GRADE_ORDER}
+    counts = {
+        row.pop("assigned_to"): row
+        for row in Lead.objects.visible_to(user).filter(store=store, status=Status.ACTIVE, assigned_to__isnull=False)
+        .values("assigned_to").annotate(
+            **annotations,
+            ungraded=Count("pk", filter=Q(grade__isnull=True)),
+            active_total=Count("pk"),
+            overdue=Count("pk", filter=Q(next_follow_up_at__lt=today)),
+        ).order_by()
+    }
     consultants = (
         User.objects.visible_to(user)
         .filter(store=store, role=Role.CONSULTANT)
-        .filter(Q(is_active=True) | active)
-        .annotate(
-            **annotations,
-            ungraded=Count("leads", filter=active & Q(leads__grade__isnull=True)),
-            active_total=Count("leads", filter=active),
-            overdue=Count("leads", filter=active & Q(leads__next_follow_up_at__lt=today)),
-        )
+        .filter(Q(is_active=True) | Q(pk__in=list(counts)))
         .order_by("-is_active", "display_name", "username")
-        .distinct()
     )
-    return [
-        ConsultantLoad(
+    empty = {**{f"g_{g}": 0 for g in GRADE_ORDER}, "ungraded": 0, "active_total": 0, "overdue": 0}
+    rows = []
+    for c in consultants:
+        figures = counts.get(c.pk, empty)
+        rows.append(ConsultantLoad(
             consultant=c,
-            grades={g: getattr(c, f"g_{g}") for g in reversed(GRADE_ORDER)},
-            ungraded=c.ungraded,
-            active=c.active_total,
-            overdue=c.overdue,
-        )
-        for c in consultants
-    ]
+            grades={g: figures[f"g_{g}"] for g in reversed(GRADE_ORDER)},
+            ungraded=figures["ungraded"],
+            active=figures["active_total"],
+            overdue=figures["overdue"],
+        ))
+    return rows
 
 
 def review_queue(*, user: User) -> QuerySet[FollowUp]:

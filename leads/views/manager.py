@@ -374,7 +374,7 @@ def _review_queue(user, params) -> tuple[ReviewFilterForm, object, bool]:
         if filters.cleaned_data.get("consultant"):
             queue = queue.filter(created_by=filters.cleaned_data["consultant"])
         if filters.cleaned_data.get("store"):
-            queue = queue.filter(lead__store=filters.cleaned_data["store"])
+            queue = queue.filter(store=filters.cleaned_data["store"])
     newest = params.get("order") == "newest"
     if newest:
         queue = queue.order_by("-occurred_at", "-pk")
