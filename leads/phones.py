@@ -22,10 +22,21 @@ def phone_normalize(raw: str | None) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+def _cn_mobile(e164: str) -> str | None:
+    """The 11 national digits of a Chinese mobile number in E.164 (+861xxxxxxxxxx), else None: the common case,
+    formatted without parsing (an export formats a phone per row)."""
+    if len(e164) == 14 and e164.startswith("+861") and e164[1:].isdigit():
+        return e164[3:]
+    return None
+
+
 def phone_display(e164: str) -> str:
     """The national form for a Chinese number (138 0013 8000), international otherwise."""
     if not e164:
         return ""
+    mobile = _cn_mobile(e164)
+    if mobile is not None:
+        return f"{mobile[:3]} {mobile[3:7]} {mobile[7:]}"
     number = phonenumbers.parse(e164, REGION)
     fmt = phonenumbers.PhoneNumberFormat.NATIONAL if number.country_code == 86 else phonenumbers.PhoneNumberFormat.INTERNATIONAL
     return phonenumbers.format_number(number, fmt)
@@ -35,8 +46,7 @@ def phone_mask(e164: str) -> str:
     """Mask the middle digits: +8613800138000 → 138****8000 (DOMAIN: shown to those without the right)."""
     if not e164:
         return ""
-    number = phonenumbers.parse(e164, REGION)
-    national = str(number.national_number)
+    national = _cn_mobile(e164) or str(phonenumbers.parse(e164, REGION).national_number)
     if len(national) <= 7:
         return national[:2] + "*" * (len(national) - 4) + national[-2:]
     return national[:3] + "****" + national[-4:]

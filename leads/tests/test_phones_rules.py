@@ -49,3 +49,24 @@ def test_rule_arithmetic_is_timezone_aware():
     start = datetime(2026, 3, 1, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
     assert next_follow_up_due(start, 7) == start + timedelta(days=7)
     assert dwell_deadline(start, 14).tzinfo is not None
+
+
+def test_the_fast_path_for_mobiles_formats_as_phonenumbers_does():
+    """phone_display and phone_mask skip parsing for +86 mobiles (an export formats one per row): same output."""
+    import random
+
+    import phonenumbers
+
+    from leads.phones import phone_display, phone_mask
+
+    rng = random.Random(7)
+    prefixes = ["130", "138", "139", "150", "166", "177", "186", "199", "145", "170"]
+    for _ in range(500):
+        e164 = "+86" + rng.choice(prefixes) + f"{rng.randrange(10**8):08d}"
+        number = phonenumbers.parse(e164, "CN")
+        assert phone_display(e164) == phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
+        national = str(number.national_number)
+        assert phone_mask(e164) == national[:3] + "****" + national[-4:]
+    # Landlines and foreign numbers still go through phonenumbers.
+    assert phone_display("+862168888888") == "021 6888 8888"
+    assert phone_display("+14155550100").startswith("+1 ")
