@@ -469,6 +469,35 @@ class CareTask(models.Model):
         return timezone.localtime(self.done_at).date() <= self.due_on
 
 
+class ClientContact(models.Model):
+    """A call or visit logged on the client outside the plan (or for it): kept in the care history, and it closes
+    the matching pending care task (same channel, due within a week) when there is one (``task``)."""
+
+    scope = CLIENT_CHILD_SCOPE
+
+    client = models.ForeignKey(BaseClient, on_delete=models.CASCADE, related_name="contacts",
+                               verbose_name=_("base client"), db_index=False)
+    channel = models.CharField(_("method"), max_length=20, choices=CareChannel.choices)
+    outcome = models.CharField(_("outcome"), max_length=20, choices=CareOutcome.choices)
+    content = models.TextField(_("what was said or done"), blank=True)
+    task = models.OneToOneField(CareTask, on_delete=models.SET_NULL, null=True, blank=True, related_name="contact",
+                                verbose_name=_("care task closed"))
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+",
+                           verbose_name=_("by"), db_index=False)
+    at = models.DateTimeField(_("at"), default=timezone.now)
+
+    objects = ScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("client contact")
+        verbose_name_plural = _("client contacts")
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["client", "-at"], name="clientcontact_client_at")]
+
+    def __str__(self):
+        return f"{self.get_channel_display()} {self.at:%Y-%m-%d}"
+
+
 class DoNotContact(models.Model):
     """The client refused a kind of contact: nothing of that channel is planned for them."""
 

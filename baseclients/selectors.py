@@ -43,6 +43,20 @@ def client_phone_for(*, user: User, client: BaseClient) -> str:
     return phone_display(client.phone) if can_work(user, client) else phone_mask(client.phone)
 
 
+def referrer_candidates(*, group_id: int | None, q: str, limit: int = 10) -> list[BaseClient]:
+    """Base clients of the group whose name contains ``q`` or whose phone contains its digits (4 or more): the
+    referrer search of the lead forms. At least two characters, at most ``limit`` rows."""
+    q = (q or "").strip()
+    if group_id is None or len(q) < 2:
+        return []
+    digits = "".join(ch for ch in q if ch.isdigit())
+    cond = Q(name__icontains=q)
+    if len(digits) >= 4:
+        cond |= Q(phone__contains=digits)
+    return list(BaseClient.objects.filter(group_id=group_id).filter(cond).select_related("store")
+                .order_by("name", "pk")[:limit])
+
+
 def care_list(*, user: User) -> QuerySet[CareTask]:
     return CareTask.objects.visible_to(user).select_related("client", "item", "vehicle", "assigned_to")
 

@@ -31,6 +31,8 @@ from .serializers import (
     CareDoneSerializer,
     CareSkipSerializer,
     CareTaskSerializer,
+    ClientContactSerializer,
+    ContactLogSerializer,
     CriterionSerializer,
     DoNotContactSerializer,
     ScoreRecordSerializer,
@@ -174,6 +176,27 @@ class BaseClientViewSet(ScopedViewSetMixin, mixins.ListModelMixin, viewsets.Gene
         data.is_valid(raise_exception=True)
         services.do_not_contact_set(actor=request.user, client=client, **data.validated_data)
         return self._answer(client.pk)
+
+    @extend_schema(methods=["GET"], tags=TAGS, summary="Calls and visits logged on the client", filters=False,
+                   responses={200: ClientContactSerializer(many=True), 404: E404})
+    @extend_schema(methods=["POST"], tags=TAGS, summary="Log a call or visit on the client",
+                   description="Kept in the care history; it closes the earliest pending care task of that method "
+                               "due within a week of now, with the outcome and the content as its note. The answer's "
+                               "`closed_task` is that task, or null when none was due.",
+                   request=ContactLogSerializer,
+                   responses={201: ClientContactSerializer, 400: E400, 403: E403, 404: E404})
+    @action(detail=True, methods=["get", "post"])
+    def contacts(self, request, pk=None):
+        client = self.get_object()
+        if request.method == "GET":
+            rows = client.contacts.select_related("by", "task__item", "task__client")[:100]
+            return Response(ClientContactSerializer(rows, many=True).data)
+        data = ContactLogSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        contact = services.care_contact_log(actor=request.user, client=client, channel=data.validated_data["method"],
+                                            content=data.validated_data["content"],
+                                            outcome=data.validated_data["outcome"])
+        return Response(ClientContactSerializer(contact).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(tags=TAGS, summary="The scoring criteria of the caller's group", filters=False,
                    responses={200: CriterionSerializer(many=True)})

@@ -25,6 +25,7 @@ from ..models import (
     CarePlanItem,
     CareStatus,
     CareTask,
+    ClientContact,
     DoNotContact,
     Vehicle,
 )
@@ -272,26 +273,34 @@ def care_task_skip(*, actor: User, task: CareTask, reason: str, expected_version
     return task
 
 
-CONTACT_CHANNELS = {"phone": CareChannel.PHONE, "visit": CareChannel.VISIT, "wechat": CareChannel.WECHAT,
-                    "sms": CareChannel.SMS}
+DEFAULT_OUTCOME = {CareChannel.VISIT: CareOutcome.VISITED}
 
 
 @transaction.atomic
-def care_contact_log(*, actor: User, client: BaseClient, channel: str, outcome: str, note: str = "",
-                     at=None) -> CareTask | None:
-    """A visit or call logged on the client closes the matching task: the earliest pending task of that channel
-    due by a week from now. Returns the task closed, or None when none was due."""
+def care_contact_log(*, actor: User, client: BaseClient, channel: str, content: str = "", outcome: str = "",
+                     at=None) -> ClientContact:
+    """A call or visit logged on the client: kept as a ``ClientContact`` (the care history), and it closes the
+    matching task, the earliest pending task of that channel due by a week from the contact (``contact.task``, or
+    None when none was due). Without an outcome a visit is "visited", anything else "reached"."""
+    errors = {}
     if channel not in CareChannel.values:
-        raise ValidationError({"channel": [_("Unknown channel.")]})
+        errors["method"] = [_("Choose how the client was contacted.")]
+    outcome = outcome or DEFAULT_OUTCOME.get(channel, CareOutcome.REACHED)
+    if outcome not in CareOutcome.values:
+        errors["outcome"] = [_("Choose an outcome.")]
+    if errors:
+        raise ValidationError(errors)
     client = lock_client(client)
     require_can_work(actor, client)
     at = at or timezone.now()
+    content = (content or "").strip()
     task = (CareTask.objects.select_for_update().filter(
         client=client, channel=channel, status=CareStatus.PENDING,
         due_on__lte=timezone.localtime(at).date() + timedelta(days=7)).order_by("due_on", "pk").first())
-    if task is None:
-        return None
-    return care_task_done(actor=actor, task=task, outcome=outcome, note=note, at=at)
+    if task is not None:
+        task = care_task_done(actor=actor, task=task, outcome=outcome, note=content, at=at)
+    return ClientContact.objects.create(client=client, channel=channel, outcome=outcome, content=content, task=task,
+                                        by=actor, at=at)
 
 
 @transaction.atomic

@@ -319,8 +319,16 @@ def test_a_logged_call_closes_the_matching_task(org):
     client = _client(buy(store=org.store, consultant=org.consultant))
     _calls_due_soon(client)
     CareTask.objects.filter(client=client, kind="call").update(due_on=timezone.localdate())
-    closed = services.care_contact_log(actor=org.consultant, client=client, channel="phone", outcome="reached")
-    assert closed.kind == "call" and closed.status == CareStatus.DONE
+    contact = services.care_contact_log(actor=org.consultant, client=client, channel="phone", content="聊了保养")
+    closed = contact.task
+    assert closed.kind == "call" and closed.status == CareStatus.DONE and closed.outcome == "reached"
+    assert closed.note == "聊了保养" and contact.by == org.consultant
+    # A second call the same week finds nothing pending of that channel: logged, closes nothing.
+    again = services.care_contact_log(actor=org.consultant, client=client, channel="phone", content="又聊了")
+    assert again.pk and again.task is None
+    with pytest.raises(ValidationError) as exc:
+        services.care_contact_log(actor=org.consultant, client=client, channel="pigeon")
+    assert "method" in exc.value.message_dict
 
 
 def test_overdue_care_is_flagged_by_the_job(org):
