@@ -379,11 +379,14 @@ def analyses(request: HttpRequest) -> HttpResponse:
     params = request.GET
     try:
         data = {kind: run_analysis(request.user, kind, params) for kind in (
-            "region", "industry", "monthly", "referrals", "tier-movement", "care-completion", "one-brings-one")}
+            "region", "industry", "industry-segment", "monthly", "referrals", "tier-movement", "care-completion",
+            "one-brings-one")}
     except DRFValidationError as exc:
         messages.error(request, " ".join(str(m) for msgs in exc.detail.values() for m in msgs))
         data = {kind: run_analysis(request.user, kind, {}) for kind in (
-            "region", "industry", "monthly", "referrals", "tier-movement", "care-completion", "one-brings-one")}
+            "region", "industry", "industry-segment", "monthly", "referrals", "tier-movement", "care-completion",
+            "one-brings-one")}
+    data["industry_segment"] = data["industry-segment"]  # a name the template can reach
     today = timezone.localdate()
     year = data["region"]["year"]
     tier_names = {t.value: str(t.label) for t in Tier}

@@ -81,7 +81,7 @@ def _maxes(group_id: int) -> tuple[int, int]:
     return m["loyalty"], m["power"]
 
 
-ANALYSES = ("region", "industry", "monthly", "referrals", "tier-movement", "care-completion", "one-brings-one")
+ANALYSES = ("region", "industry", "industry-segment", "monthly", "referrals", "tier-movement", "care-completion", "one-brings-one")
 
 
 @extend_schema_view(
@@ -210,6 +210,7 @@ class BaseClientViewSet(ScopedViewSetMixin, mixins.ListModelMixin, viewsets.Gene
     @extend_schema(
         tags=TAGS, summary="Analyses", filters=False,
         description="`region` / `industry`: clients per value × tier, this year and last, shares and rank; "
+                    "`industry-segment`: the industry concentration per vehicle segment of the clients' vehicles; "
                     "`monthly`: referrals and repeat purchases per month and tier; `referrals`: referral structure "
                     "per month (by type, deals, share of N); `tier-movement` and `care-completion`: per consultant "
                     "over `since`..`until`; `one-brings-one`: 一拓一 per tier. Scoped by role; `store`, `year`, "
@@ -265,6 +266,9 @@ def run_analysis(user, kind: str, params) -> dict:
     if kind in ("region", "industry"):
         rows = selectors.concentration(user=user, by=kind, year=year, store=store, consultant=consultant)
         return {"kind": kind, "year": year, "rows": rows}
+    if kind == "industry-segment":
+        return {"kind": kind, "year": year, "segments": selectors.industry_by_segment(
+            user=user, year=year, store=store, consultant=consultant)}
     if kind == "monthly":
         return {"kind": kind, "year": year,
                 "rows": selectors.monthly_effect(user=user, year=year, store=store, consultant=consultant)}
