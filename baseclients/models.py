@@ -91,9 +91,6 @@ class BaseClient(models.Model):
     referral_deals = models.PositiveIntegerField(_("referral deals"), default=0)
     # The day the care plan's recurring items count from (the first delivery, or the card's creation).
     care_anchor = models.DateField(_("care counted from"), default=timezone.localdate)
-    # The last day the care job's full run has planned this client up to: a re-run the same day skips the client.
-    # Anything that changes the plan (tier, vehicles, refusals, the group's plan) plans the client directly.
-    care_planned_until = models.DateField(_("care planned until"), null=True, blank=True, editable=False)
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
     version = models.PositiveIntegerField(_("version"), default=1)
@@ -226,6 +223,10 @@ class TierRule(models.Model):
                                                  help_text=_("0: fleet size does not make a client premium."))
     version = models.PositiveIntegerField(_("version"), default=1)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    # The last day the care job's nightly run has planned the group's clients up to: a re-run the same day skips the
+    # group. Whatever changes one client's plan (deal, tier, vehicle, refusal) plans that client directly; an edit of
+    # the group's care plan clears it. Kept per group, not per client: marking 90,000 clients a night rewrote them all.
+    care_planned_until = models.DateField(_("care planned until"), null=True, blank=True, editable=False)
 
     objects = ScopedQuerySet.as_manager()
 

@@ -54,6 +54,7 @@ from .models import (
     ScoreRecord,
     Tier,
     TierChange,
+    TierRule,
 )
 from .services.clients import CARD_FIELDS
 from .services.settings import dimension_max
@@ -105,7 +106,9 @@ def client_list(request: HttpRequest) -> HttpResponse:
     else:
         from django.core.paginator import Paginator
 
-        page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
+        paginator = Paginator(qs, PAGE_SIZE)
+        paginator.count = totals["total"]  # the totals above counted the same rows: no second COUNT
+        page = paginator.get_page(request.GET.get("page"))
         rows = _with_phones(request.user, page.object_list)
     query = request.GET.copy()
     query.pop("page", None)
@@ -360,7 +363,7 @@ def group_settings(request: HttpRequest) -> HttpResponse:
                 with transaction.atomic():
                     plan_forms.save()
                     # The next care run plans every client of the group again under the new plan.
-                    BaseClient.objects.filter(group_id=group_id).update(care_planned_until=None)
+                    TierRule.objects.filter(group_id=group_id).update(care_planned_until=None)
                 messages.success(request, _("Care plan saved: the care job plans the new tasks."))
                 return redirect("baseclients:settings")
         except ValidationError as exc:

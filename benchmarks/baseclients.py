@@ -23,7 +23,7 @@ from django.test import Client
 from django.utils import timezone
 
 from baseclients import selectors
-from baseclients.models import BaseClient, ClientKind, Vehicle, VehicleUse
+from baseclients.models import BaseClient, ClientKind, TierRule, Vehicle, VehicleUse
 from baseclients.services import care, jobs
 from baseclients.services.backfill import backfill
 from baseclients.services.scoring import retier_group
@@ -303,7 +303,7 @@ def bench(*, iterations: int = 20, job_iterations: int = 3, out: Callable[[str],
     group = _group()
     if not BaseClient.objects.filter(group=group).exists():
         raise BenchBaseClientsError("No base clients in the bench group: run `make bench-baseclients-seed` first.")
-    if BaseClient.objects.filter(group=group, care_planned_until__isnull=False).exists():
+    if TierRule.objects.filter(group=group, care_planned_until__isnull=False).exists():
         out("note: the care job has run on this data set already, so its 'first run' plans only what is missing")
     store = Store.objects.filter(group=group).order_by("pk").first()
     manager = User.objects.filter(store=store, role=Role.MANAGER).first()

@@ -8,11 +8,11 @@ from datetime import date, timedelta
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from dealercrm.models import User
+from dealercrm.models import DealerGroup, User
 
 from ..models import (
     VEHICLE_KINDS,
@@ -25,6 +25,7 @@ from ..models import (
     CareTask,
     ClientContact,
     DoNotContact,
+    TierRule,
     Vehicle,
 )
 from ._common import StaleVersion, lock_client, require_can_work
@@ -189,7 +190,7 @@ def materialise(*, client_ids: list[int] | None = None, group_id: int | None = N
     INSERT … SELECT … ON CONFLICT DO NOTHING per shape of plan item (after delivery, insurance, inspection, birthday,
     fixed day, recurring), the due dates computed by PostgreSQL (``plan_dates`` is the same rule in Python, and a
     test holds them together). Idempotent: a task exists once per client, item and due date (the unique key). The
-    nightly full run skips the clients already planned up to the window's end, then marks the rest planned.
+    nightly full run skips the groups already planned up to the window's end, then marks the rest planned.
     ``start`` (default today) plans from an earlier day: the bench seed uses it to lay down past care. Returns how
     many tasks were created."""
     today = today or timezone.localdate()
@@ -197,16 +198,25 @@ def materialise(*, client_ids: list[int] | None = None, group_id: int | None = N
     params = {"start": start or today, "end": end, "now": timezone.now()}
     full_run = client_ids is None and group_id is None
     if client_ids is not None:
-        where, params["ids"] = "c.id = ANY(%(ids)s)", list(client_ids)
         if not client_ids:
             return 0
+        where, params["ids"] = "c.id = ANY(%(ids)s)", list(client_ids)
+        groups = BaseClient.objects.filter(pk__in=client_ids).values_list("group_id", flat=True).distinct()
     elif group_id is not None:
         where, params["group"] = "c.group_id = %(group)s", group_id
+        groups = [group_id]
     else:
-        where = "(c.care_planned_until IS NULL OR c.care_planned_until < %(end)s)"
-    groups = BaseClient.objects.order_by().filter(
-        **({"pk__in": client_ids} if client_ids is not None else {"group_id": group_id} if group_id else {}))
-    for gid in groups.values_list("group_id", flat=True).distinct():
+        # The nightly run: the groups already planned up to this window's end (an earlier run today) are skipped.
+        groups = list(DealerGroup.objects.filter(Exists(BaseClient.objects.filter(group_id=OuterRef("pk"))))
+                      .values_list("pk", flat=True))
+        for gid in groups:
+            ensure_group_defaults(gid)
+        groups = list(TierRule.objects.filter(group_id__in=groups).filter(
+            Q(care_planned_until__isnull=True) | Q(care_planned_until__lt=end)).values_list("group_id", flat=True))
+        if not groups:
+            return 0
+        where, params["groups"] = "c.group_id = ANY(%(groups)s)", groups
+    for gid in set(groups):
         ensure_group_defaults(gid)
     created = 0
     with transaction.atomic(), connection.cursor() as cursor:
@@ -214,7 +224,7 @@ def materialise(*, client_ids: list[int] | None = None, group_id: int | None = N
             cursor.execute(_plan_sql(shape, where), params)
             created += max(cursor.rowcount, 0)
         if full_run:
-            cursor.execute("UPDATE baseclients_baseclient c SET care_planned_until = %(end)s WHERE " + where, params)
+            TierRule.objects.filter(group_id__in=groups).update(care_planned_until=end)
         if job_run is not None and created:
             from dealercrm.jobs import job_run_count
 

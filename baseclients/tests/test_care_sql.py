@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 
 from baseclients import services
-from baseclients.models import BaseClient, CarePlanItem, CareTask, DoNotContact, Vehicle
+from baseclients.models import BaseClient, CarePlanItem, CareTask, DoNotContact, TierRule, Vehicle
 from baseclients.services.care import plan_dates
 
 from .factories import buy
@@ -67,5 +67,5 @@ def test_sql_planner_matches_plan_dates(org):
     assert services.materialise(client_ids=clients, start=start, window_days=45) == 0
     services.materialise()
     assert services.materialise() == 0
-    assert set(BaseClient.objects.values_list("care_planned_until", flat=True)) == {
+    assert set(TierRule.objects.values_list("care_planned_until", flat=True)) == {
         today + timedelta(days=services.care.care_window_days())}

@@ -267,14 +267,14 @@ def test_care_job_is_idempotent_and_recorded(org):
     assert count == first.flagged
     second = jobs.care_plan()
     assert second.flagged == 0 and CareTask.objects.count() == count
-    # The second run skipped the clients the first planned up to the window's end; a client whose plan changed
-    # (the marker cleared) is planned again.
+    # The second run skipped the group the first planned up to the window's end; a group whose plan changed (the
+    # marker cleared) is planned again.
     end = timezone.localdate() + timedelta(days=30)
-    assert set(BaseClient.objects.values_list("care_planned_until", flat=True)) == {end}
+    assert set(TierRule.objects.values_list("care_planned_until", flat=True)) == {end}
     victim = CareTask.objects.filter(kind="call").first()
     victim.delete()
     assert jobs.care_plan().flagged == 0
-    BaseClient.objects.filter(pk=victim.client_id).update(care_planned_until=None)
+    TierRule.objects.filter(group=org.group).update(care_planned_until=None)
     assert jobs.care_plan().flagged == 1
     # Monthly calls for everyone within 30 days, the delivery visit of each vehicle.
     assert CareTask.objects.filter(kind="delivery_visit").count() == 3
