@@ -323,6 +323,13 @@ def bench(*, iterations: int = 20, job_iterations: int = 3, out: Callable[[str],
     measure("list page /base-clients/, one store (manager)", 100, _get(web, "/base-clients/"))
     measure("API GET /api/v1/base-clients/, one store (manager)", 100, _get(web, "/api/v1/base-clients/"))
     measure("API same, tier=premium", 100, _get(web, "/api/v1/base-clients/?tier=premium"))
+    # A fragment search (name): not a goal of the issue; shown for what a consultant's search costs.
+    measure("API same, q=name fragment (not a goal)", 1000, _get(web, "/api/v1/base-clients/?q=%E7%8E%8B%E5%BB%BA"))
+    group_web = Client(HTTP_HOST="localhost")
+    group_web.force_login(admin)
+    for kind in ("region", "industry"):
+        measure(f"API analytics/{kind}/, whole group (group admin)", 1000,
+                _get(group_web, f"/api/v1/base-clients/analytics/{kind}/"), n=max(5, iterations // 2))
     for by in ("region", "industry"):
         measure(f"{by} concentration, whole group (selector)", 1000,
                 lambda by=by: selectors.concentration(user=admin, by=by), n=max(5, iterations // 2))
