@@ -266,3 +266,15 @@ def test_quick_visit_form_hints_a_returning_buyer(org):
     r = client_for(org.consultant).get("/")
     body = r.content.decode()
     assert r.status_code == 200 and 'id="bc-visit-hint"' in body and 'hx-post="/base-clients/visit-hint/"' in body
+
+
+def test_a_revisit_with_a_referrer_is_still_recorded(org):
+    referrer = _client(buy(store=org.store, consultant=org.consultant, phone="+8613812345604"))
+    theirs = LeadFactory(store=org.store, assigned_to=org.consultant2, phone="+8613900003333")
+    visits = theirs.visits.count()
+    r = client_for(org.consultant).post("/leads/visit/", {
+        "name": "张先生", "phone": "139 0000 3333", "source": "walk_in", "companions": 0,
+        "referrer": referrer.pk, "referral_types": ["old_user"]})
+    assert r.status_code == 302
+    # The colleague's lead got its re-visit; the referrer names new leads only, so nothing else changed.
+    assert theirs.visits.count() == visits + 1 and not hasattr(Lead.objects.get(pk=theirs.pk), "referral")

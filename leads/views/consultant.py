@@ -110,7 +110,7 @@ def _log(request: HttpRequest, form) -> services.VisitResult | None:
     try:
         with transaction.atomic():
             result = services.visit_log(actor=request.user, store=store, **form.service_kwargs())
-            if hasattr(form, "save_referral"):  # the full form names a referrer (baseclients)
+            if hasattr(form, "save_referral") and not result.is_revisit:  # a new lead's referrer (baseclients)
                 form.save_referral(actor=request.user, lead=result.lead)
         return result
     except ValidationError as exc:
