@@ -73,3 +73,13 @@ bench-load: venv
 		ALLOWED_HOSTS=localhost,127.0.0.1 SECURE_SSL_REDIRECT=0 DB_CONN_MAX_AGE=60; \
 	$(PY) -m gunicorn dealercrm.wsgi:application --bind 127.0.0.1:8010 --workers 3 --log-level warning & pid=$$!; \
 	trap "kill $$pid" EXIT; sleep 3; $(PY) manage.py bench_load --url http://127.0.0.1:8010 $(BENCH_ARGS)
+
+# The bench data set's base clients (~90k, vehicles, tiers, two years of care), added to an existing bench database
+# without reloading its leads (idempotent), and their benchmark: list page/API, care job, concentration analyses.
+.PHONY: bench-baseclients-seed bench-baseclients
+bench-baseclients-seed: venv
+	DEBUG=0 SECRET_KEY=$${SECRET_KEY:-bench-only} DATABASE_URL="$(BENCH_DATABASE_URL)" $(PY) manage.py migrate baseclients --verbosity 0
+	DEBUG=0 SECRET_KEY=$${SECRET_KEY:-bench-only} DATABASE_URL="$(BENCH_DATABASE_URL)" $(PY) manage.py seed_bench_baseclients $(BENCH_ARGS)
+
+bench-baseclients: venv
+	DEBUG=0 SECRET_KEY=$${SECRET_KEY:-bench-only} DATABASE_URL="$(BENCH_DATABASE_URL)" $(PY) manage.py bench_baseclients $(BENCH_ARGS)

@@ -42,7 +42,8 @@ class AnyYesNo(forms.NullBooleanSelect):
 
 class BaseClientFilterSet(django_filters.FilterSet):
     q = django_filters.CharFilter(method="filter_q", label=_("Name, phone, plate or VIN"))
-    tier = django_filters.MultipleChoiceFilter(choices=Tier.choices, label=_("Tier"),
+    # distinct=False: a tier IN (…) cannot repeat a row, and DISTINCT over every column sorted the store's clients.
+    tier = django_filters.MultipleChoiceFilter(choices=Tier.choices, label=_("Tier"), distinct=False,
                                                widget=forms.CheckboxSelectMultiple)
     region = django_filters.CharFilter(field_name="region", label=_("Region"))
     industry = django_filters.CharFilter(field_name="industry", label=_("Industry"))
@@ -79,7 +80,7 @@ class BaseClientFilterSet(django_filters.FilterSet):
 
 class CareTaskFilterSet(django_filters.FilterSet):
     base_client = django_filters.NumberFilter(field_name="client_id", label=_("Base client"))
-    kind = django_filters.MultipleChoiceFilter(choices=CareKind.choices, label=_("Kind"))
+    kind = django_filters.MultipleChoiceFilter(choices=CareKind.choices, label=_("Kind"), distinct=False)
     status = django_filters.ChoiceFilter(choices=CareStatus.choices, label=_("Status"))
     due_before = django_filters.DateFilter(field_name="due_on", lookup_expr="lte", label=_("Due on or before"))
     overdue = django_filters.BooleanFilter(method="filter_overdue", label=_("Overdue"))

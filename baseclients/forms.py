@@ -5,7 +5,26 @@ from __future__ import annotations
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from .models import CareChannel, CareOutcome, CarePlanItem, Criterion, TierRule
+from dealercrm.models import VehicleSeries
+
+from .models import (
+    BaseClient,
+    CareChannel,
+    CareOutcome,
+    CarePlanItem,
+    ClientKind,
+    Criterion,
+    ReferralType,
+    TierRule,
+    VehicleUse,
+)
+
+
+class DateInput(forms.DateInput):
+    input_type = "date"
+
+    def __init__(self, attrs=None):
+        super().__init__(attrs=attrs, format="%Y-%m-%d")
 
 
 class SearchForm(forms.Form):
@@ -47,6 +66,66 @@ class DoNotContactForm(forms.Form):
     reason = forms.CharField(label=_("Reason"), max_length=200)
 
 
+class ClientEditForm(forms.Form):
+    """The card's fields. ``version`` is the version the user read: saving over a newer one is a form error. The
+    phone field is left out for a user who sees it masked."""
+
+    version = forms.IntegerField(widget=forms.HiddenInput)
+    name = forms.CharField(label=_("Name"), max_length=60)
+    phone = forms.CharField(label=_("Phone"), max_length=30, required=False,
+                            widget=forms.TextInput(attrs={"type": "tel", "inputmode": "tel", "autocomplete": "off"}))
+    kind = forms.ChoiceField(label=_("Person or company"), choices=ClientKind.choices)
+    region = forms.CharField(label=_("Region (district/county)"), max_length=60, required=False)
+    industry = forms.CharField(label=_("Industry"), max_length=60, required=False)
+    fleet_size = forms.IntegerField(label=_("Fleet size"), min_value=0, max_value=100000,
+                                    widget=forms.NumberInput(attrs={"inputmode": "numeric"}))
+    birthday = forms.DateField(label=_("Birthday"), required=False, widget=DateInput())
+    address = forms.CharField(label=_("Address"), max_length=200, required=False)
+
+    def __init__(self, *args, show_phone: bool = True, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not show_phone:
+            del self.fields["phone"]
+
+    def changes(self) -> dict:
+        data = dict(self.cleaned_data)
+        data.pop("version")
+        return data
+
+
+class VehicleForm(forms.Form):
+    """A vehicle the client owns that was not sold through a deal here. The service checks the VIN's check digit,
+    the plate's format and that the VIN is on no other card."""
+
+    series = forms.ModelChoiceField(label=_("Series"), queryset=VehicleSeries.objects.none(), required=False,
+                                    empty_label="—")
+    vin = forms.CharField(label=_("VIN"), max_length=30, required=False,
+                          widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}))
+    plate = forms.CharField(label=_("Plate"), max_length=20, required=False,
+                            widget=forms.TextInput(attrs={"autocomplete": "off", "placeholder": "沪A12345"}))
+    use = forms.ChoiceField(label=_("Use"), choices=VehicleUse.choices, initial=VehicleUse.PRIVATE)
+    colour = forms.CharField(label=_("Colour"), max_length=30, required=False)
+    ordered_at = forms.DateField(label=_("Order date"), required=False, widget=DateInput())
+    delivered_at = forms.DateField(label=_("Delivery date"), required=False, widget=DateInput())
+    registered_at = forms.DateField(label=_("Registration date"), required=False, widget=DateInput())
+    insurance_renewal_at = forms.DateField(label=_("Insurance renewal date"), required=False, widget=DateInput())
+    mileage_km = forms.IntegerField(label=_("Mileage (km)"), min_value=0, required=False,
+                                    widget=forms.NumberInput(attrs={"inputmode": "numeric"}))
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["series"].queryset = VehicleSeries.objects.select_related("brand")
+
+
+class ContactLogForm(forms.Form):
+    """A call or visit logged on the client (it closes the matching care task)."""
+
+    method = forms.ChoiceField(label=_("Method"), choices=CareChannel.choices, initial=CareChannel.PHONE)
+    outcome = forms.ChoiceField(label=_("Outcome"), choices=[("", "—"), *CareOutcome.choices], required=False)
+    content = forms.CharField(label=_("What was said or done"), max_length=2000, required=False,
+                              widget=forms.Textarea(attrs={"rows": 2}))
+
+
 class TierRuleForm(forms.ModelForm):
     class Meta:
         model = TierRule
@@ -81,3 +160,54 @@ def deal_delivery_fields() -> dict:
         "trade_in": forms.BooleanField(label=_("Trade-in"), required=False),
         "financed": forms.BooleanField(label=_("Financed"), required=False),
     }
+
+
+def group_of(user) -> int | None:
+    """The dealer group a user works in (a group admin's, or their store's)."""
+    if getattr(user, "dealer_group_id", None):
+        return user.dealer_group_id
+    if getattr(user, "store_id", None):
+        return user.store.group_id
+    return None
+
+
+def referrer_fields(user) -> dict:
+    """A lead's referrer (a base client of the user's dealer group, picked with the htmx search of
+    ``baseclients/partials/_referrer_picker.html``) and the typed referral types; the leads' visit form adds these,
+    the referral service checks them again (the lead's group, at most two types)."""
+    group_id = group_of(user)
+    clients = BaseClient.objects.filter(group_id=group_id) if group_id else BaseClient.objects.all()
+    if user.is_superuser:
+        clients = BaseClient.objects.all()
+    return {
+        "referrer": forms.ModelChoiceField(
+            label=_("Referred by (base client)"), queryset=clients, required=False, widget=forms.HiddenInput,
+            error_messages={"invalid_choice": _("Choose a base client of this dealer group.")}),
+        "referral_types": forms.MultipleChoiceField(
+            label=_("Referral type"), choices=ReferralType.choices, required=False,
+            widget=forms.CheckboxSelectMultiple,
+            help_text=_("Up to two; first-time or repeat referrer is worked out from the referrer's history.")),
+    }
+
+
+def referral_from(cleaned: dict) -> dict | None:
+    """The referral a form's cleaned data names (for ``services.referral_set``), or None."""
+    referrer = cleaned.get("referrer")
+    types = cleaned.get("referral_types") or []
+    if referrer is None and not types:
+        return None
+    return {"referrer_client": referrer, "types": types}
+
+
+class ReferrerForm(forms.Form):
+    """The lead page's "referred by" form."""
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields.update(referrer_fields(user))
+        self.fields["referrer"].required = True
+        self.fields["referrer"].error_messages["required"] = _("Search and choose the base client who referred.")
+
+
+class ReferrerSearchForm(forms.Form):
+    referrer_q = forms.CharField(max_length=40, required=False)

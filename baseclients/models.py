@@ -91,9 +91,6 @@ class BaseClient(models.Model):
     referral_deals = models.PositiveIntegerField(_("referral deals"), default=0)
     # The day the care plan's recurring items count from (the first delivery, or the card's creation).
     care_anchor = models.DateField(_("care counted from"), default=timezone.localdate)
-    # The last day the care job's full run has planned this client up to: a re-run the same day skips the client.
-    # Anything that changes the plan (tier, vehicles, refusals, the group's plan) plans the client directly.
-    care_planned_until = models.DateField(_("care planned until"), null=True, blank=True, editable=False)
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
     version = models.PositiveIntegerField(_("version"), default=1)
@@ -226,6 +223,10 @@ class TierRule(models.Model):
                                                  help_text=_("0: fleet size does not make a client premium."))
     version = models.PositiveIntegerField(_("version"), default=1)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    # The last day the care job's nightly run has planned the group's clients up to: a re-run the same day skips the
+    # group. Whatever changes one client's plan (deal, tier, vehicle, refusal) plans that client directly; an edit of
+    # the group's care plan clears it. Kept per group, not per client: marking 90,000 clients a night rewrote them all.
+    care_planned_until = models.DateField(_("care planned until"), null=True, blank=True, editable=False)
 
     objects = ScopedQuerySet.as_manager()
 
@@ -467,6 +468,35 @@ class CareTask(models.Model):
         if self.status != CareStatus.DONE or self.done_at is None:
             return None
         return timezone.localtime(self.done_at).date() <= self.due_on
+
+
+class ClientContact(models.Model):
+    """A call or visit logged on the client outside the plan (or for it): kept in the care history, and it closes
+    the matching pending care task (same channel, due within a week) when there is one (``task``)."""
+
+    scope = CLIENT_CHILD_SCOPE
+
+    client = models.ForeignKey(BaseClient, on_delete=models.CASCADE, related_name="contacts",
+                               verbose_name=_("base client"), db_index=False)
+    channel = models.CharField(_("method"), max_length=20, choices=CareChannel.choices)
+    outcome = models.CharField(_("outcome"), max_length=20, choices=CareOutcome.choices)
+    content = models.TextField(_("what was said or done"), blank=True)
+    task = models.OneToOneField(CareTask, on_delete=models.SET_NULL, null=True, blank=True, related_name="contact",
+                                verbose_name=_("care task closed"))
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+",
+                           verbose_name=_("by"), db_index=False)
+    at = models.DateTimeField(_("at"), default=timezone.now)
+
+    objects = ScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("client contact")
+        verbose_name_plural = _("client contacts")
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["client", "-at"], name="clientcontact_client_at")]
+
+    def __str__(self):
+        return f"{self.get_channel_display()} {self.at:%Y-%m-%d}"
 
 
 class DoNotContact(models.Model):

@@ -8,6 +8,9 @@ urlpatterns = [
     path("", views.client_list, name="list"),
     path("<int:pk>/", views.client_detail, name="detail"),
     path("<int:pk>/score/", views.client_score, name="score"),
+    path("<int:pk>/edit/", views.client_edit, name="edit"),
+    path("<int:pk>/vehicles/add/", views.vehicle_add, name="vehicle_add"),
+    path("<int:pk>/contacts/", views.contact_log, name="contact_log"),
     path("<int:pk>/do-not-contact/", views.do_not_contact, name="do_not_contact"),
     path("care/", views.care_queue, name="care_queue"),
     path("care/<int:pk>/done/", views.care_done, name="care_done"),
@@ -15,4 +18,6 @@ urlpatterns = [
     path("settings/", views.group_settings, name="settings"),
     path("analyses/", views.analyses, name="analyses"),
     path("visit-hint/", views.visit_hint, name="visit_hint"),
+    path("referrer-search/", views.referrer_search, name="referrer_search"),
+    path("leads/<int:lead_pk>/referrer/", views.lead_referrer, name="lead_referrer"),
 ]

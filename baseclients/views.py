@@ -19,7 +19,9 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 from rest_framework.exceptions import ValidationError as DRFValidationError
 
+from dealercrm.forms import add_service_errors
 from dealercrm.models import DealerGroup, Role, Store, User
+from leads.phones import phone_display
 
 from . import selectors, services
 from .api.views import run_analysis
@@ -28,11 +30,17 @@ from .forms import (
     CareDoneForm,
     CarePlanFormSet,
     CareSkipForm,
+    ClientEditForm,
+    ContactLogForm,
     CriteriaForm,
     DoNotContactForm,
+    ReferrerForm,
+    ReferrerSearchForm,
     ScoreForm,
     SearchForm,
     TierRuleForm,
+    VehicleForm,
+    group_of,
 )
 from .models import (
     BaseClient,
@@ -46,7 +54,9 @@ from .models import (
     ScoreRecord,
     Tier,
     TierChange,
+    TierRule,
 )
+from .services.clients import CARD_FIELDS
 from .services.settings import dimension_max
 
 SEARCH_LIMIT = 50
@@ -56,14 +66,6 @@ TABS = ("vehicles", "care", "referrals", "deals", "history")
 
 def _client_or_404(request, pk) -> BaseClient:
     return get_object_or_404(selectors.client_list(user=request.user), pk=pk)
-
-
-def _group_id(user: User) -> int | None:
-    if user.dealer_group_id:
-        return user.dealer_group_id
-    if user.store_id:
-        return user.store.group_id
-    return None
 
 
 def _maxes(group_id) -> tuple[int, int]:
@@ -104,7 +106,9 @@ def client_list(request: HttpRequest) -> HttpResponse:
     else:
         from django.core.paginator import Paginator
 
-        page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
+        paginator = Paginator(qs, PAGE_SIZE)
+        paginator.count = totals["total"]  # the totals above counted the same rows: no second COUNT
+        page = paginator.get_page(request.GET.get("page"))
         rows = _with_phones(request.user, page.object_list)
     query = request.GET.copy()
     query.pop("page", None)
@@ -132,6 +136,8 @@ def client_detail(request: HttpRequest, pk: int) -> HttpResponse:
         ctx["done_form"] = CareDoneForm()
         ctx["dnc"] = client.do_not_contact.all()
         ctx["dnc_form"] = DoNotContactForm()
+        ctx["contact_form"] = ContactLogForm()
+        ctx["contacts"] = client.contacts.select_related("by", "task__item")[:20]
         ctx["today"] = timezone.localdate()
     elif tab == "referrals":
         refs = list(client.referrals.select_related("lead__assigned_to").order_by("-created_at"))
@@ -173,6 +179,85 @@ def client_score(request: HttpRequest, pk: int) -> HttpResponse:
             return redirect(reverse("baseclients:detail", args=[client.pk]) + "?tab=history")
     return render(request, "baseclients/score.html", {
         "client": client, "form": form, "rows": list(form.rows(current)), "maxes": _maxes(client.group_id)})
+
+
+def _workable_client_or_404(request, pk) -> BaseClient:
+    client = _client_or_404(request, pk)
+    if not services.can_work(request.user, client):
+        raise PermissionDenied
+    return client
+
+
+@login_required
+def client_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    """`/base-clients/<id>/edit/`: the card's fields, saved only over the version the user read (a conflict is a
+    form error, 409). The same service, and so the same checks, as the API's PATCH."""
+    client = _workable_client_or_404(request, pk)
+    shown = selectors.client_phone_for(user=request.user, client=client)
+    show_phone = not shown or "*" not in shown
+    initial = {"version": client.version, **{f: getattr(client, f) for f in CARD_FIELDS}, "phone": phone_display(client.phone)}
+    form = ClientEditForm(request.POST or None, initial=initial, show_phone=show_phone)
+    status = 200
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.client_update(actor=request.user, client=client,
+                                   expected_version=form.cleaned_data["version"], **form.changes())
+        except services.StaleVersion:
+            status = 409
+            form.add_error(None, _("Someone else changed this card while you were editing it. Reload to see their "
+                                   "changes, then edit again."))
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            messages.success(request, _("Card saved."))
+            return redirect("baseclients:detail", pk=client.pk)
+    if request.method == "POST" and status == 200 and form.errors:
+        status = 400
+    return render(request, "baseclients/edit.html", {"client": client, "form": form}, status=status)
+
+
+@login_required
+def vehicle_add(request: HttpRequest, pk: int) -> HttpResponse:
+    """`/base-clients/<id>/vehicles/add/`: a vehicle the client owns (VIN check digit, plate format: form errors)."""
+    client = _workable_client_or_404(request, pk)
+    form = VehicleForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.vehicle_add(actor=request.user, client=client, **form.cleaned_data)
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            messages.success(request, _("Vehicle added."))
+            return redirect(reverse("baseclients:detail", args=[client.pk]) + "?tab=vehicles")
+    status = 400 if request.method == "POST" else 200
+    return render(request, "baseclients/vehicle_form.html", {"client": client, "form": form}, status=status)
+
+
+@login_required
+@require_POST
+def contact_log(request: HttpRequest, pk: int) -> HttpResponse:
+    """A call or visit logged from the card's care tab: it closes the matching care task, if one is due."""
+    client = _workable_client_or_404(request, pk)
+    form = ContactLogForm(request.POST)
+    back = reverse("baseclients:detail", args=[client.pk]) + "?tab=care"
+    if form.is_valid():
+        try:
+            contact = services.care_contact_log(actor=request.user, client=client,
+                                                channel=form.cleaned_data["method"],
+                                                content=form.cleaned_data["content"],
+                                                outcome=form.cleaned_data["outcome"])
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            if contact.task is not None:
+                messages.success(request, _("Logged. It closed the care task “%(task)s” due %(due)s.") % {
+                    "task": contact.task.item.label if contact.task.item_id else contact.task.get_kind_display(),
+                    "due": contact.task.due_on.isoformat()})
+            else:
+                messages.success(request, _("Logged. No care task of that kind was due."))
+            return redirect(back)
+    messages.error(request, " ".join(str(m) for errs in form.errors.values() for m in errs))
+    return redirect(back)
 
 
 @login_required
@@ -252,7 +337,7 @@ def group_settings(request: HttpRequest) -> HttpResponse:
     user = request.user
     if not (user.is_superuser or user.role == Role.GROUP_ADMIN):
         raise PermissionDenied
-    group_id = _group_id(user) or DealerGroup.objects.values_list("pk", flat=True).first()
+    group_id = group_of(user) or DealerGroup.objects.values_list("pk", flat=True).first()
     if group_id is None:
         raise PermissionDenied
     rule = services.tier_rule_for(group_id)
@@ -278,7 +363,7 @@ def group_settings(request: HttpRequest) -> HttpResponse:
                 with transaction.atomic():
                     plan_forms.save()
                     # The next care run plans every client of the group again under the new plan.
-                    BaseClient.objects.filter(group_id=group_id).update(care_planned_until=None)
+                    TierRule.objects.filter(group_id=group_id).update(care_planned_until=None)
                 messages.success(request, _("Care plan saved: the care job plans the new tasks."))
                 return redirect("baseclients:settings")
         except ValidationError as exc:
@@ -297,11 +382,14 @@ def analyses(request: HttpRequest) -> HttpResponse:
     params = request.GET
     try:
         data = {kind: run_analysis(request.user, kind, params) for kind in (
-            "region", "industry", "monthly", "referrals", "tier-movement", "care-completion", "one-brings-one")}
+            "region", "industry", "industry-segment", "monthly", "referrals", "tier-movement", "care-completion",
+            "one-brings-one")}
     except DRFValidationError as exc:
         messages.error(request, " ".join(str(m) for msgs in exc.detail.values() for m in msgs))
         data = {kind: run_analysis(request.user, kind, {}) for kind in (
-            "region", "industry", "monthly", "referrals", "tier-movement", "care-completion", "one-brings-one")}
+            "region", "industry", "industry-segment", "monthly", "referrals", "tier-movement", "care-completion",
+            "one-brings-one")}
+    data["industry_segment"] = data["industry-segment"]  # a name the template can reach
     today = timezone.localdate()
     year = data["region"]["year"]
     tier_names = {t.value: str(t.label) for t in Tier}
@@ -338,3 +426,41 @@ def visit_hint(request: HttpRequest) -> HttpResponse:
     client = services.returning_buyer(store=store, phone=request.POST.get("phone", "")) if store else None
     visible = bool(client and BaseClient.objects.visible_to(request.user).filter(pk=client.pk).exists())
     return render(request, "baseclients/partials/_visit_hint_result.html", {"client": client, "visible": visible})
+
+
+@login_required
+@require_POST
+def referrer_search(request: HttpRequest) -> HttpResponse:
+    """The lead forms' referrer search (htmx): base clients of the user's group by name or phone, as radio buttons
+    named ``referrer``. POST, so a typed phone stays out of URLs; phones shown masked unless the user may see them."""
+    form = ReferrerSearchForm(request.POST)
+    q = form.cleaned_data["referrer_q"] if form.is_valid() else ""
+    group_id = group_of(request.user)
+    if group_id is None and request.POST.get("store"):
+        store = Store.objects.visible_to(request.user).filter(pk=request.POST["store"]).first()
+        group_id = store.group_id if store else None
+    rows = _with_phones(request.user, selectors.referrer_candidates(group_id=group_id, q=q))
+    return render(request, "baseclients/partials/_referrer_results.html", {"rows": rows, "q": q})
+
+
+@login_required
+@require_POST
+def lead_referrer(request: HttpRequest, lead_pk: int) -> HttpResponse:
+    """The lead page's "referred by" form: names the lead's referrer (the lead's source becomes referral)."""
+    from leads.selectors import lead_list
+
+    lead = get_object_or_404(lead_list(user=request.user), pk=lead_pk)
+    form = ReferrerForm(request.POST, user=request.user)
+    if form.is_valid():
+        try:
+            services.referral_set(actor=request.user, lead=lead, referrer_client=form.cleaned_data["referrer"],
+                                  types=form.cleaned_data["referral_types"])
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        except PermissionDenied as exc:
+            form.add_error(None, str(exc) or _("You may not change this lead."))
+        else:
+            messages.success(request, _("Referrer saved: the lead's source is now referral."))
+            return redirect("leads:detail", pk=lead.pk)
+    messages.error(request, " ".join(str(m) for errs in form.errors.values() for m in errs))
+    return redirect("leads:detail", pk=lead.pk)

@@ -365,6 +365,8 @@ SPECTACULAR_SETTINGS = {
                             "TierEnum": "baseclients.models.Tier", "TierBasisEnum": "baseclients.models.TierBasis",
                             "CareKindEnum": "baseclients.models.CareKind",
                             "CareOutcomeEnum": "baseclients.models.CareOutcome",
+                            "ChannelEnum": "baseclients.models.CareChannel",
+                            "MethodEnum": "leads.models.FollowUpMethod",
                             "ClientKindEnum": "baseclients.models.ClientKind",
                             "FollowUpOutcomeEnum": "leads.models.FollowUpOutcome",
                             "DefeatKindEnum": "defeats.models.Kind"},

@@ -159,7 +159,10 @@ class VisitForm(_VisitTimesMixin, QuickVisitForm):
     note = forms.CharField(label=_("Note"), required=False, widget=forms.Textarea(attrs={"rows": 3}))
 
     def __init__(self, *args, user: User, **kwargs):
+        from baseclients.forms import referrer_fields
+
         super().__init__(*args, **kwargs)
+        self.fields.update(referrer_fields(user))  # referred by a base client (baseclients)
         self.fields["phone"].help_text = _("A known phone records a re-visit of that customer.")
         self.fields["arrived_at"].initial = timezone.localtime().replace(second=0, microsecond=0)
         if user.role == Role.CONSULTANT:
@@ -192,6 +195,14 @@ class VisitForm(_VisitTimesMixin, QuickVisitForm):
             note=data.get("note") or "",
         )
         return kwargs
+
+    def save_referral(self, *, actor: User, lead) -> None:
+        """Name the new lead's referrer, if the form names one (in the caller's transaction)."""
+        from baseclients.forms import referral_from
+        from baseclients.services import referral_set
+
+        if (referral := referral_from(self.cleaned_data)) is not None:
+            referral_set(actor=actor, lead=lead, **referral)
 
 
 class FollowUpForm(forms.Form):

@@ -10,8 +10,10 @@ from leads.models import Deal
 
 from ..models import (
     BaseClient,
+    CareChannel,
     CareOutcome,
     CareTask,
+    ClientContact,
     ClientKind,
     Criterion,
     DoNotContact,
@@ -198,3 +200,23 @@ class VehicleCreateSerializer(serializers.Serializer):
     registered_at = serializers.DateField(required=False, allow_null=True)
     insurance_renewal_at = serializers.DateField(required=False, allow_null=True)
     mileage_km = serializers.IntegerField(min_value=0, required=False, allow_null=True)
+
+
+class ContactLogSerializer(serializers.Serializer):
+    method = serializers.ChoiceField(choices=CareChannel.choices, help_text=_("How the client was contacted."))
+    content = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000,
+                                    help_text=_("What was said or done."))
+    outcome = serializers.ChoiceField(choices=CareOutcome.choices, required=False, allow_blank=True, default="",
+                                      help_text=_("Blank: visited for a visit, reached otherwise."))
+
+
+class ClientContactSerializer(serializers.ModelSerializer):
+    method = serializers.CharField(source="channel", read_only=True)
+    by_name = serializers.StringRelatedField(source="by", read_only=True)
+    closed_task = CareTaskSerializer(source="task", read_only=True, allow_null=True,
+                                     help_text=_("The care task this contact closed, or null."))
+
+    class Meta:
+        model = ClientContact
+        fields = ["id", "method", "outcome", "content", "at", "by", "by_name", "closed_task"]
+        read_only_fields = fields

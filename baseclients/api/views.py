@@ -31,6 +31,8 @@ from .serializers import (
     CareDoneSerializer,
     CareSkipSerializer,
     CareTaskSerializer,
+    ClientContactSerializer,
+    ContactLogSerializer,
     CriterionSerializer,
     DoNotContactSerializer,
     ScoreRecordSerializer,
@@ -79,7 +81,7 @@ def _maxes(group_id: int) -> tuple[int, int]:
     return m["loyalty"], m["power"]
 
 
-ANALYSES = ("region", "industry", "monthly", "referrals", "tier-movement", "care-completion", "one-brings-one")
+ANALYSES = ("region", "industry", "industry-segment", "monthly", "referrals", "tier-movement", "care-completion", "one-brings-one")
 
 
 @extend_schema_view(
@@ -175,6 +177,27 @@ class BaseClientViewSet(ScopedViewSetMixin, mixins.ListModelMixin, viewsets.Gene
         services.do_not_contact_set(actor=request.user, client=client, **data.validated_data)
         return self._answer(client.pk)
 
+    @extend_schema(methods=["GET"], tags=TAGS, summary="Calls and visits logged on the client", filters=False,
+                   responses={200: ClientContactSerializer(many=True), 404: E404})
+    @extend_schema(methods=["POST"], tags=TAGS, summary="Log a call or visit on the client",
+                   description="Kept in the care history; it closes the earliest pending care task of that method "
+                               "due within a week of now, with the outcome and the content as its note. The answer's "
+                               "`closed_task` is that task, or null when none was due.",
+                   request=ContactLogSerializer,
+                   responses={201: ClientContactSerializer, 400: E400, 403: E403, 404: E404})
+    @action(detail=True, methods=["get", "post"])
+    def contacts(self, request, pk=None):
+        client = self.get_object()
+        if request.method == "GET":
+            rows = client.contacts.select_related("by", "task__item", "task__client")[:100]
+            return Response(ClientContactSerializer(rows, many=True).data)
+        data = ContactLogSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        contact = services.care_contact_log(actor=request.user, client=client, channel=data.validated_data["method"],
+                                            content=data.validated_data["content"],
+                                            outcome=data.validated_data["outcome"])
+        return Response(ClientContactSerializer(contact).data, status=status.HTTP_201_CREATED)
+
     @extend_schema(tags=TAGS, summary="The scoring criteria of the caller's group", filters=False,
                    responses={200: CriterionSerializer(many=True)})
     @action(detail=False, methods=["get"], pagination_class=None)
@@ -187,6 +210,7 @@ class BaseClientViewSet(ScopedViewSetMixin, mixins.ListModelMixin, viewsets.Gene
     @extend_schema(
         tags=TAGS, summary="Analyses", filters=False,
         description="`region` / `industry`: clients per value × tier, this year and last, shares and rank; "
+                    "`industry-segment`: the industry concentration per vehicle segment of the clients' vehicles; "
                     "`monthly`: referrals and repeat purchases per month and tier; `referrals`: referral structure "
                     "per month (by type, deals, share of N); `tier-movement` and `care-completion`: per consultant "
                     "over `since`..`until`; `one-brings-one`: 一拓一 per tier. Scoped by role; `store`, `year`, "
@@ -242,6 +266,9 @@ def run_analysis(user, kind: str, params) -> dict:
     if kind in ("region", "industry"):
         rows = selectors.concentration(user=user, by=kind, year=year, store=store, consultant=consultant)
         return {"kind": kind, "year": year, "rows": rows}
+    if kind == "industry-segment":
+        return {"kind": kind, "year": year, "segments": selectors.industry_by_segment(
+            user=user, year=year, store=store, consultant=consultant)}
     if kind == "monthly":
         return {"kind": kind, "year": year,
                 "rows": selectors.monthly_effect(user=user, year=year, store=store, consultant=consultant)}

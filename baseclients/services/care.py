@@ -3,18 +3,16 @@ skipping them, do-not-contact per channel, and the overdue flag."""
 
 from __future__ import annotations
 
-from collections import defaultdict
-from dataclasses import dataclass
 from datetime import date, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
-from django.db.models import F, Q
+from django.db import connection, transaction
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from dealercrm.models import User
+from dealercrm.models import DealerGroup, User
 
 from ..models import (
     VEHICLE_KINDS,
@@ -25,14 +23,13 @@ from ..models import (
     CarePlanItem,
     CareStatus,
     CareTask,
+    ClientContact,
     DoNotContact,
+    TierRule,
     Vehicle,
 )
 from ._common import StaleVersion, lock_client, require_can_work
 from .settings import ensure_group_defaults
-
-BATCH = 2000
-
 
 def care_window_days() -> int:
     return int(getattr(settings, "BASECLIENTS_CARE_WINDOW_DAYS", 30))
@@ -70,35 +67,10 @@ def _recurring(anchor: date, every: int, start: date, end: date, offset: int = 0
 
 
 def _yearly(month: int, day: int, start: date, end: date):
-    for year in (start.year, start.year + 1):
+    for year in range(start.year, end.year + 1):
         due = date(year, month, min(day, _days_in(year, month)))
         if start <= due <= end:
             yield due
-
-
-@dataclass(frozen=True)
-class _ClientDates:
-    """What planning needs of a client (a light row, not a model instance)."""
-
-    pk: int
-    group_id: int
-    store_id: int
-    assigned_to_id: int | None
-    tier: str
-    birthday: date | None
-    care_anchor: date
-
-
-@dataclass(frozen=True)
-class _VehicleDates:
-    """What planning needs of a vehicle (a light row, not a model instance: the job reads ~150k of them)."""
-
-    pk: int
-    client_id: int
-    use: str
-    delivered_at: date | None
-    registered_at: date | None
-    insurance_renewal_at: date | None
 
 
 def plan_dates(item: CarePlanItem, client: BaseClient, vehicles: list[Vehicle], start: date, end: date):
@@ -138,72 +110,125 @@ def plan_dates(item: CarePlanItem, client: BaseClient, vehicles: list[Vehicle], 
             yield due, None
 
 
+# Months from date a to date b, as calendar months (day ignored): the k range of a recurring item.
+_MONTHS = "((extract(year from {b})::int - extract(year from {a})::int) * 12 + extract(month from {b})::int " \
+          "- extract(month from {a})::int)"
+
+
+def _recurring_sql(anchor: str) -> str:
+    """anchor + k*every months + offset days for k >= 1 covering [start, end] (PostgreSQL's date + interval clamps
+    the day to the month's length, as ``add_months`` does); the caller filters to the window."""
+    lo = _MONTHS.format(a=anchor, b="(%(start)s::date - i.offset_days)")
+    hi = _MONTHS.format(a=anchor, b="(%(end)s::date - i.offset_days)")
+    return (f"CROSS JOIN LATERAL generate_series(greatest(1, floor({lo}::numeric / i.every)::int - 1), "
+            f"greatest(1, floor({hi}::numeric / i.every)::int + 1)) AS k "
+            f"CROSS JOIN LATERAL (SELECT ({anchor} + make_interval(months => k * i.every))::date "
+            f"+ i.offset_days AS due_on) d")
+
+
+def _yearly_sql(month: str, day: str) -> str:
+    """The day ``month``/``day`` of every year of the window (the day clamped to the month's length)."""
+    return (f"CROSS JOIN LATERAL generate_series(extract(year from %(start)s::date)::int, "
+            f"extract(year from %(end)s::date)::int) AS y "
+            f"CROSS JOIN LATERAL (SELECT make_date(y, {month}, least({day}, extract(day from "
+            f"(make_date(y, {month}, 1) + interval '1 month - 1 day'))::int)) AS due_on) d")
+
+
+# One INSERT … SELECT per shape of plan item: (the rows it joins, the item condition, the due dates, the vehicle).
+# ``i`` is the item (with ``every`` = its months), ``c`` the client, ``v`` a vehicle.
+_SHAPES = {
+    "after_delivery": (
+        "JOIN baseclients_vehicle v ON v.client_id = c.id",
+        "i.kind IN ('delivery_visit', 'first_maintenance') AND v.delivered_at IS NOT NULL",
+        "CROSS JOIN LATERAL (SELECT v.delivered_at + i.offset_days AS due_on) d", "v.id"),
+    "insurance": (
+        "JOIN baseclients_vehicle v ON v.client_id = c.id",
+        "i.kind = 'insurance_renewal' AND COALESCE(v.insurance_renewal_at, v.delivered_at) IS NOT NULL",
+        _recurring_sql("COALESCE(v.insurance_renewal_at, v.delivered_at)"), "v.id"),
+    "inspection": (
+        "JOIN baseclients_vehicle v ON v.client_id = c.id",
+        "i.kind = 'inspection' AND (i.vehicle_use = '' OR i.vehicle_use = v.use) "
+        "AND COALESCE(v.registered_at, v.delivered_at) IS NOT NULL",
+        _recurring_sql("COALESCE(v.registered_at, v.delivered_at)"), "v.id"),
+    "birthday": (
+        "", "i.kind = 'birthday' AND c.birthday IS NOT NULL",
+        _yearly_sql("extract(month from c.birthday)::int", "extract(day from c.birthday)::int"), "NULL::bigint"),
+    "fixed_day": (
+        "", "i.kind NOT IN ('birthday', 'delivery_visit', 'first_maintenance', 'insurance_renewal', 'inspection') "
+            "AND i.on_month IS NOT NULL AND i.on_day IS NOT NULL",
+        _yearly_sql("i.on_month", "i.on_day"), "NULL::bigint"),
+    "recurring": (
+        "", "i.kind NOT IN ('birthday', 'delivery_visit', 'first_maintenance', 'insurance_renewal', 'inspection') "
+            "AND NOT (i.on_month IS NOT NULL AND i.on_day IS NOT NULL) AND i.every_months IS NOT NULL",
+        _recurring_sql("c.care_anchor"), "NULL::bigint"),
+}
+
+
+def _plan_sql(shape: str, clients_where: str) -> str:
+    join, condition, dates, vehicle = _SHAPES[shape]
+    return f"""
+        INSERT INTO baseclients_caretask (client_id, item_id, vehicle_id, store_id, assigned_to_id, kind, channel,
+                                          due_on, status, outcome, note, created_at, version)
+        SELECT DISTINCT ON (c.id, i.id, d.due_on) c.id, i.id, {vehicle}, c.store_id, c.assigned_to_id, i.kind,
+               i.channel, d.due_on, 'pending', '', '', %(now)s, 1
+        FROM baseclients_baseclient c
+        JOIN (SELECT *, COALESCE(every_months, 12) AS every FROM baseclients_careplanitem WHERE is_active) i
+          ON i.group_id = c.group_id AND (i.tier = '' OR i.tier = c.tier)
+        {join}
+        {dates}
+        WHERE {clients_where} AND {condition}
+          AND d.due_on BETWEEN %(start)s AND %(end)s
+          AND NOT EXISTS (SELECT 1 FROM baseclients_donotcontact n WHERE n.client_id = c.id AND n.channel = i.channel)
+        ORDER BY c.id, i.id, d.due_on, {vehicle}
+        ON CONFLICT (client_id, item_id, due_on) DO NOTHING
+    """
+
+
 def materialise(*, client_ids: list[int] | None = None, group_id: int | None = None, today: date | None = None,
-                window_days: int | None = None, job_run=None) -> int:
-    """Plan care tasks due within [today, today + window] for the clients (all, a group's, or the given ids), in
-    batches of clients: their plan items, vehicles and refusals read in three queries a batch, the tasks they lack
-    inserted in one statement. Idempotent: a task exists once per client, item and due date (the unique key), and
-    keys already planned are not inserted again. Returns how many tasks were created."""
+                window_days: int | None = None, job_run=None, start: date | None = None) -> int:
+    """Plan care tasks due within [today, today + window] for the clients (all, a group's, or the given ids): one
+    INSERT … SELECT … ON CONFLICT DO NOTHING per shape of plan item (after delivery, insurance, inspection, birthday,
+    fixed day, recurring), the due dates computed by PostgreSQL (``plan_dates`` is the same rule in Python, and a
+    test holds them together). Idempotent: a task exists once per client, item and due date (the unique key). The
+    nightly full run skips the groups already planned up to the window's end, then marks the rest planned.
+    ``start`` (default today) plans from an earlier day: the bench seed uses it to lay down past care. Returns how
+    many tasks were created."""
     today = today or timezone.localdate()
     end = today + timedelta(days=care_window_days() if window_days is None else window_days)
-    clients = BaseClient.objects.order_by("pk")
+    params = {"start": start or today, "end": end, "now": timezone.now()}
     full_run = client_ids is None and group_id is None
     if client_ids is not None:
-        clients = clients.filter(pk__in=client_ids)
-    if group_id is not None:
-        clients = clients.filter(group_id=group_id)
-    if full_run:
-        # The nightly run: clients already planned up to this window's end (an earlier run today) are skipped.
-        clients = clients.filter(Q(care_planned_until__isnull=True) | Q(care_planned_until__lt=end))
-    fields = ("pk", "group_id", "store_id", "assigned_to_id", "tier", "birthday", "care_anchor")
-    created = 0
-    last = 0
-    plans: dict[int, list[CarePlanItem]] = {}
-    while True:
-        batch = [_ClientDates(*row) for row in clients.filter(pk__gt=last).values_list(*fields)[:BATCH]]
-        if not batch:
-            break
-        last = batch[-1].pk
-        # The batch's id range (pk order): index range scans instead of 2,000-item IN lists; rows of clients in the
-        # range but not in the batch (another group's) are simply not looked at.
-        span = {"client_id__gte": batch[0].pk, "client_id__lte": batch[-1].pk}
-        for gid in {c.group_id for c in batch} - set(plans):
+        if not client_ids:
+            return 0
+        where, params["ids"] = "c.id = ANY(%(ids)s)", list(client_ids)
+        groups = BaseClient.objects.filter(pk__in=client_ids).values_list("group_id", flat=True).distinct()
+    elif group_id is not None:
+        where, params["group"] = "c.group_id = %(group)s", group_id
+        groups = [group_id]
+    else:
+        # The nightly run: the groups already planned up to this window's end (an earlier run today) are skipped.
+        groups = list(DealerGroup.objects.filter(Exists(BaseClient.objects.filter(group_id=OuterRef("pk"))))
+                      .values_list("pk", flat=True))
+        for gid in groups:
             ensure_group_defaults(gid)
-            plans[gid] = list(CarePlanItem.objects.filter(group_id=gid, is_active=True))
-        vehicles = defaultdict(list)
-        for row in Vehicle.objects.filter(**span).values_list(
-                "pk", "client_id", "use", "delivered_at", "registered_at", "insurance_renewal_at"):
-            vehicles[row[1]].append(_VehicleDates(*row))
-        refused = defaultdict(set)
-        for cid, channel in DoNotContact.objects.filter(**span).values_list("client_id", "channel"):
-            refused[cid].add(channel)
-        planned = set(CareTask.objects.filter(**span, due_on__gte=today, due_on__lte=end)
-                      .values_list("client_id", "item_id", "due_on"))
-        rows = []
-        for c in batch:
-            for item in plans[c.group_id]:
-                if item.tier and item.tier != c.tier:
-                    continue
-                if item.channel in refused[c.pk]:
-                    continue
-                for due, vehicle in plan_dates(item, c, vehicles[c.pk], today, end):
-                    key = (c.pk, item.pk, due)
-                    if key in planned:
-                        continue
-                    planned.add(key)
-                    rows.append(CareTask(client_id=c.pk, item_id=item.pk, vehicle_id=vehicle.pk if vehicle else None,
-                                         store_id=c.store_id,
-                                         assigned_to_id=c.assigned_to_id, kind=item.kind, channel=item.channel,
-                                         due_on=due))
-        with transaction.atomic():
-            made = CareTask.objects.bulk_create(rows, ignore_conflicts=True, batch_size=5000)
-            created += len(made)
-            if full_run:
-                BaseClient.objects.filter(pk__in=[c.pk for c in batch]).update(care_planned_until=end)
-            if job_run is not None and rows:
-                from dealercrm.jobs import job_run_count
+        groups = list(TierRule.objects.filter(group_id__in=groups).filter(
+            Q(care_planned_until__isnull=True) | Q(care_planned_until__lt=end)).values_list("group_id", flat=True))
+        if not groups:
+            return 0
+        where, params["groups"] = "c.group_id = ANY(%(groups)s)", groups
+    for gid in set(groups):
+        ensure_group_defaults(gid)
+    created = 0
+    with transaction.atomic(), connection.cursor() as cursor:
+        for shape in _SHAPES:
+            cursor.execute(_plan_sql(shape, where), params)
+            created += max(cursor.rowcount, 0)
+        if full_run:
+            TierRule.objects.filter(group_id__in=groups).update(care_planned_until=end)
+        if job_run is not None and created:
+            from dealercrm.jobs import job_run_count
 
-                job_run_count(job_run, "flagged", len(rows))
+            job_run_count(job_run, "flagged", created)
     return created
 
 
@@ -272,26 +297,34 @@ def care_task_skip(*, actor: User, task: CareTask, reason: str, expected_version
     return task
 
 
-CONTACT_CHANNELS = {"phone": CareChannel.PHONE, "visit": CareChannel.VISIT, "wechat": CareChannel.WECHAT,
-                    "sms": CareChannel.SMS}
+DEFAULT_OUTCOME = {CareChannel.VISIT: CareOutcome.VISITED}
 
 
 @transaction.atomic
-def care_contact_log(*, actor: User, client: BaseClient, channel: str, outcome: str, note: str = "",
-                     at=None) -> CareTask | None:
-    """A visit or call logged on the client closes the matching task: the earliest pending task of that channel
-    due by a week from now. Returns the task closed, or None when none was due."""
+def care_contact_log(*, actor: User, client: BaseClient, channel: str, content: str = "", outcome: str = "",
+                     at=None) -> ClientContact:
+    """A call or visit logged on the client: kept as a ``ClientContact`` (the care history), and it closes the
+    matching task, the earliest pending task of that channel due by a week from the contact (``contact.task``, or
+    None when none was due). Without an outcome a visit is "visited", anything else "reached"."""
+    errors = {}
     if channel not in CareChannel.values:
-        raise ValidationError({"channel": [_("Unknown channel.")]})
+        errors["method"] = [_("Choose how the client was contacted.")]
+    outcome = outcome or DEFAULT_OUTCOME.get(channel, CareOutcome.REACHED)
+    if outcome not in CareOutcome.values:
+        errors["outcome"] = [_("Choose an outcome.")]
+    if errors:
+        raise ValidationError(errors)
     client = lock_client(client)
     require_can_work(actor, client)
     at = at or timezone.now()
+    content = (content or "").strip()
     task = (CareTask.objects.select_for_update().filter(
         client=client, channel=channel, status=CareStatus.PENDING,
         due_on__lte=timezone.localtime(at).date() + timedelta(days=7)).order_by("due_on", "pk").first())
-    if task is None:
-        return None
-    return care_task_done(actor=actor, task=task, outcome=outcome, note=note, at=at)
+    if task is not None:
+        task = care_task_done(actor=actor, task=task, outcome=outcome, note=content, at=at)
+    return ClientContact.objects.create(client=client, channel=channel, outcome=outcome, content=content, task=task,
+                                        by=actor, at=at)
 
 
 @transaction.atomic

@@ -23,7 +23,15 @@ def lead_base_client(context, lead):
     """The lead's base client (a returning buyer, or the buyer of its deal) and its referrer."""
     link = ClientLead.objects.filter(lead=lead).select_related("client").first()
     referral = Referral.objects.filter(lead=lead).select_related("referrer_client", "referrer_staff").first()
-    return {"link": link, "referral": referral, "lead": lead, "request": context.get("request")}
+    request = context.get("request")
+    user = getattr(request, "user", None)
+    form = None
+    if lead.status == "active" and user is not None and user.is_authenticated:
+        from ..forms import ReferrerForm
+
+        initial = {"referral_types": referral.types} if referral else {}
+        form = ReferrerForm(user=user, initial=initial)
+    return {"link": link, "referral": referral, "lead": lead, "request": request, "referrer_form": form}
 
 
 @register.filter

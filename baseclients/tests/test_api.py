@@ -167,3 +167,30 @@ def test_schema_lists_the_routes(org, api_as):
     for route in ("/api/v1/base-clients/", "/api/v1/base-clients/{id}/scores/", "/api/v1/base-clients/criteria/",
                   "/api/v1/care-tasks/{id}/done/", "/api/v1/base-clients/analytics/{kind}/"):
         assert route in (paths or text)
+
+
+def test_logging_a_call_closes_the_due_call(org, api_as):
+    client = _client(buy(store=org.store, consultant=org.consultant))
+    call = CareTask.objects.filter(client=client, kind="call").order_by("due_on").first()
+    if call is None:  # the monthly call may fall outside the window: bring the first one within a week
+        from baseclients.models import CarePlanItem
+
+        item = CarePlanItem.objects.get(group=org.group, kind="call", tier="")
+        call = CareTask.objects.create(client=client, item=item, store=org.store, assigned_to=org.consultant,
+                                       kind="call", channel="phone", due_on=timezone.localdate())
+    CareTask.objects.filter(pk=call.pk).update(due_on=timezone.localdate() + timedelta(days=2))
+    url = f"/api/v1/base-clients/{client.pk}/contacts/"
+    for outsider in (org.consultant2, org.manager2, org.other_admin):
+        assert api_as(outsider).post(url, {"method": "phone"}, format="json").status_code == 404
+    r = api_as(org.consultant).post(url, {"method": "carrier_pigeon"}, format="json")
+    assert r.status_code == 400 and "method" in r.data
+    r = api_as(org.consultant).post(url, {"method": "phone", "content": "约了下周保养"}, format="json")
+    assert r.status_code == 201, r.content
+    assert r.data["closed_task"]["id"] == call.pk and r.data["closed_task"]["status"] == "done"
+    assert r.data["outcome"] == "reached" and r.data["content"] == "约了下周保养"
+    # Nothing of that channel is due any more: logged, closes nothing.
+    r = api_as(org.manager).post(url, {"method": "phone", "outcome": "no_answer"}, format="json")
+    assert r.status_code == 201 and r.data["closed_task"] is None
+    listed = api_as(org.consultant).get(url)
+    assert listed.status_code == 200 and len(listed.data) == 2
+    assert api_as(org.consultant2).get(url).status_code == 404

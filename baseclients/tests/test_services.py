@@ -267,14 +267,14 @@ def test_care_job_is_idempotent_and_recorded(org):
     assert count == first.flagged
     second = jobs.care_plan()
     assert second.flagged == 0 and CareTask.objects.count() == count
-    # The second run skipped the clients the first planned up to the window's end; a client whose plan changed
-    # (the marker cleared) is planned again.
+    # The second run skipped the group the first planned up to the window's end; a group whose plan changed (the
+    # marker cleared) is planned again.
     end = timezone.localdate() + timedelta(days=30)
-    assert set(BaseClient.objects.values_list("care_planned_until", flat=True)) == {end}
+    assert set(TierRule.objects.values_list("care_planned_until", flat=True)) == {end}
     victim = CareTask.objects.filter(kind="call").first()
     victim.delete()
     assert jobs.care_plan().flagged == 0
-    BaseClient.objects.filter(pk=victim.client_id).update(care_planned_until=None)
+    TierRule.objects.filter(group=org.group).update(care_planned_until=None)
     assert jobs.care_plan().flagged == 1
     # Monthly calls for everyone within 30 days, the delivery visit of each vehicle.
     assert CareTask.objects.filter(kind="delivery_visit").count() == 3
@@ -319,8 +319,16 @@ def test_a_logged_call_closes_the_matching_task(org):
     client = _client(buy(store=org.store, consultant=org.consultant))
     _calls_due_soon(client)
     CareTask.objects.filter(client=client, kind="call").update(due_on=timezone.localdate())
-    closed = services.care_contact_log(actor=org.consultant, client=client, channel="phone", outcome="reached")
-    assert closed.kind == "call" and closed.status == CareStatus.DONE
+    contact = services.care_contact_log(actor=org.consultant, client=client, channel="phone", content="聊了保养")
+    closed = contact.task
+    assert closed.kind == "call" and closed.status == CareStatus.DONE and closed.outcome == "reached"
+    assert closed.note == "聊了保养" and contact.by == org.consultant
+    # A second call the same week finds nothing pending of that channel: logged, closes nothing.
+    again = services.care_contact_log(actor=org.consultant, client=client, channel="phone", content="又聊了")
+    assert again.pk and again.task is None
+    with pytest.raises(ValidationError) as exc:
+        services.care_contact_log(actor=org.consultant, client=client, channel="pigeon")
+    assert "method" in exc.value.message_dict
 
 
 def test_overdue_care_is_flagged_by_the_job(org):

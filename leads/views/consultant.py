@@ -9,6 +9,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -107,7 +108,11 @@ def _log(request: HttpRequest, form) -> services.VisitResult | None:
         form.add_error(None, _("You are not attached to a store."))
         return None
     try:
-        return services.visit_log(actor=request.user, store=store, **form.service_kwargs())
+        with transaction.atomic():
+            result = services.visit_log(actor=request.user, store=store, **form.service_kwargs())
+            if hasattr(form, "save_referral") and not result.is_revisit:  # a new lead's referrer (baseclients)
+                form.save_referral(actor=request.user, lead=result.lead)
+        return result
     except ValidationError as exc:
         add_service_errors(form, exc)
     except PermissionDenied as exc:

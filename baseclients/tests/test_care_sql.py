@@ -1,0 +1,71 @@
+"""The care job plans in SQL (one INSERT … SELECT per shape of plan item); ``plan_dates`` is the same rule in
+Python (the demo's history uses it). They must agree, on awkward dates: month ends, 29 February, negative offsets,
+commercial and private inspection intervals, tiers and refusals."""
+
+from datetime import date, timedelta
+
+import pytest
+from django.utils import timezone
+
+from baseclients import services
+from baseclients.models import BaseClient, CarePlanItem, CareTask, DoNotContact, TierRule, Vehicle
+from baseclients.services.care import plan_dates
+
+from .factories import buy
+
+pytestmark = pytest.mark.django_db
+
+
+def _expected(client_ids, start, end):
+    expected = set()
+    for c in BaseClient.objects.filter(pk__in=client_ids):
+        vehicles = list(c.vehicles.all())
+        refused = set(DoNotContact.objects.filter(client=c).values_list("channel", flat=True))
+        for item in CarePlanItem.objects.filter(group_id=c.group_id, is_active=True):
+            if (item.tier and item.tier != c.tier) or item.channel in refused:
+                continue
+            expected |= {(c.pk, item.pk, due) for due, _v in plan_dates(item, c, vehicles, start, end)}
+    return expected
+
+
+def test_sql_planner_matches_plan_dates(org):
+    today = timezone.localdate()
+    clients = []
+    shapes = [
+        # (tier, anchor, birthday, vehicles: (use, delivered, registered, insurance))
+        ("general", date(2024, 1, 31), date(1980, 2, 29),
+         [("private", date(2024, 1, 31), date(2024, 2, 29), None),
+          ("private", today - timedelta(days=80), today - timedelta(days=80), today - timedelta(days=80))]),
+        ("premium", date(2023, 8, 31), date(1975, 12, 31),
+         [("commercial", date(2023, 8, 31), None, date(2023, 9, 30)),
+          ("private", today - timedelta(days=2), today - timedelta(days=2), today - timedelta(days=2))]),
+        ("general", today - timedelta(days=2), None, [("private", today - timedelta(days=2), None, None)]),
+        ("potential", today - timedelta(days=400), None, []),
+        ("general", date(2022, 3, 15), date(1990, 7, 4), [("commercial", None, date(2022, 3, 31), None)]),
+    ]
+    for tier, anchor, birthday, vehicles in shapes:
+        deal = buy(store=org.store, consultant=org.consultant, vin="")
+        client = BaseClient.objects.get(purchase_rows__deal=deal)
+        Vehicle.objects.filter(client=client).delete()
+        CareTask.objects.filter(client=client).delete()
+        BaseClient.objects.filter(pk=client.pk).update(tier=tier, care_anchor=anchor, birthday=birthday)
+        for use, delivered, registered, insurance in vehicles:
+            Vehicle.objects.create(client=client, use=use, delivered_at=delivered, registered_at=registered,
+                                   insurance_renewal_at=insurance)
+        clients.append(client.pk)
+    DoNotContact.objects.create(client_id=clients[1], channel="visit", reason="x")
+    start, end = today - timedelta(days=800), today + timedelta(days=45)
+    services.materialise(client_ids=clients, start=start, window_days=45)
+    planned = set(CareTask.objects.filter(client_id__in=clients).values_list("client_id", "item_id", "due_on"))
+    expected = _expected(clients, start, end)
+    assert planned == expected
+    kinds = set(CareTask.objects.filter(client_id__in=clients).values_list("kind", flat=True))
+    assert {"call", "visit", "birthday", "holiday", "insurance_renewal", "inspection", "delivery_visit",
+            "first_maintenance"} <= kinds
+    assert not CareTask.objects.filter(client_id=clients[1], channel="visit").exists()
+    # A re-run creates nothing; the nightly full run marks the clients planned, and then skips them.
+    assert services.materialise(client_ids=clients, start=start, window_days=45) == 0
+    services.materialise()
+    assert services.materialise() == 0
+    assert set(TierRule.objects.values_list("care_planned_until", flat=True)) == {
+        today + timedelta(days=services.care.care_window_days())}
