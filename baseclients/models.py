@@ -454,6 +454,8 @@ class CareTask(models.Model):
                          name="caretask_owner_pending"),
             models.Index(fields=["store", "due_on"], include=["status", "assigned_to", "done_at"],
                          name="caretask_store_due"),
+            # A store's open care (the manager's workspace and queue): the pending few, not two years of history.
+            models.Index(fields=["store", "due_on"], condition=Q(status="pending"), name="caretask_store_pending"),
         ]
 
     def __str__(self):

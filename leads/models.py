@@ -310,6 +310,8 @@ class Lead(models.Model):
             # A group's lists, newest first: walked backwards, a page is its first rows whichever stores the group
             # has (by the store index alone a group's first page sorted every lead of the group).
             models.Index(fields=["first_visit_at", "id"], name="lead_newest"),
+            # A group's due and overdue lists (the group admin's workspace), in due order across its stores.
+            models.Index(fields=["next_follow_up_at"], condition=Q(status="active"), name="lead_open_due"),
         ]
 
     def __str__(self):
