@@ -25,7 +25,8 @@ from .outputs import attachment
 from .services import imports
 from .views import staff_required
 
-ROW_FILTERS = [("", gettext_lazy("All")), *RowAction.choices]
+ROW_FILTERS = [("", gettext_lazy("All")), *RowAction.choices, ("imported", gettext_lazy("Imported")),
+               ("not_imported", gettext_lazy("Not imported"))]
 
 
 def importer_required(view):
@@ -109,6 +110,10 @@ def import_detail(request, pk: int):
     rows = ImportRow.objects.filter(batch=batch).order_by("number")
     if action in RowAction.values:
         rows = rows.filter(action=action)
+    elif action == "imported":  # exactly the rows that went in (a cancelled or stopped import: the others did not)
+        rows = rows.filter(done=True).exclude(action=RowAction.REFUSED)
+    elif action == "not_imported":
+        rows = rows.exclude(done=True, action__in=[a for a in RowAction.values if a != RowAction.REFUSED])
     page = Paginator(rows, 50).get_page(request.GET.get("page"))
     context = {"batch": batch, "page": page, "action": action, "row_filters": ROW_FILTERS,
                "fields": [(key, label) for key, (label, _aliases) in imports.LEAD_FIELDS.items()],
@@ -131,6 +136,22 @@ def import_commit(request, pk: int):
     except ValidationError as exc:
         for message in exc.messages:
             messages.error(request, message)
+    return redirect("reports:import", pk=pk)
+
+
+@require_POST
+@importer_required
+def import_cancel(request, pk: int):
+    """Cancel the import (htmx: the status card comes back in place; without htmx, back to the import page)."""
+    batch = get_object_or_404(ImportBatch.objects.visible_to(request.user).defer("content"), pk=pk)
+    try:
+        batch = imports.import_cancel(actor=request.user, batch=batch)
+    except ValidationError as exc:
+        for message in exc.messages:
+            messages.error(request, message)
+    if request.htmx:
+        batch = ImportBatch.objects.select_related("store").defer("content").get(pk=batch.pk)
+        return render(request, "reports/partials/_import_status.html", {"batch": batch})
     return redirect("reports:import", pk=pk)
 
 

@@ -1,6 +1,7 @@
 """The imports API: upload (``POST /api/v1/imports/``, multipart ``file``, ``kind``, ``store``) → 201 with ``id``;
 ``GET /api/v1/imports/{id}/`` (status ``parsing`` → ``dry_run_ready`` → ``importing`` → ``done``, or ``failed``;
 ``progress``; counts ``rows``, ``new``, ``revisits``, ``updated``, ``refused``); ``POST /api/v1/imports/{id}/commit/``;
+``POST /api/v1/imports/{id}/cancel/`` (status ``cancelled``: the rows marked done went in, no others will);
 ``GET /api/v1/imports/{id}/errors/`` (the refused rows as a workbook with an error column);
 ``GET /api/v1/imports/template/?kind=leads``. Managers import for their store, group admins for any store of the
 group; consultants get 403; another store's import is a 404."""
@@ -35,7 +36,7 @@ class ImportSerializer(serializers.ModelSerializer):
         model = ImportBatch
         fields = ["id", "kind", "store", "status", "progress", "file_name", "file_size", "sheet", "header_row",
                   "headers", "mapping", "rows", "new", "revisits", "updated", "unchanged", "refused", "done_rows",
-                  "error", "created_by", "created_at", "committed_by", "committed_at", "finished_at", "seconds"]
+                  "error", "created_by", "created_at", "committed_by", "committed_at", "finished_at", "seconds", "cancel_requested_at"]
         read_only_fields = fields
 
 
@@ -98,6 +99,14 @@ class ImportViewSet(FileOrJsonMixin, ScopedViewSetMixin, mixins.RetrieveModelMix
 
             transaction.on_commit(lambda: import_commit_task.delay(batch.pk))
         batch.refresh_from_db()
+        return Response(ImportSerializer(batch).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(request=None,
+                   responses={202: ImportSerializer, 400: OpenApiResponse(description="Done already: nothing to cancel.")},
+                   summary="Cancel: a running import stops before its next batch (status cancelled)")
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        batch = imports.import_cancel(actor=request.user, batch=self.get_object())
         return Response(ImportSerializer(batch).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(responses={(200, XLSX): OpenApiTypes.BINARY}, summary="The refused rows as a workbook")

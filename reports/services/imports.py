@@ -1,7 +1,7 @@
-"""Importing leads from dealers' workbooks (DOMAIN §8): upload → read and check every row (the dry run) → commit.
+"""Importing leads from dealers' workbooks: upload → read and check every row (the dry run) → commit.
 
-Every row goes through the leads services the pages use (``visit_log`` for a new lead or a re-visit, ``lead_update``
-to fill empty fields), so an import cannot create what the UI would refuse: the phone is normalised, a known phone
+Every row goes through the leads services the pages use (``visit_log_many``, the batch form of ``visit_log`` with its
+checks, for a new lead or a re-visit; ``lead_update`` to fill empty fields), so an import cannot create what the UI would refuse: the phone is normalised, a known phone
 of the store is a re-visit, grades, sources, channels, series and consultants must exist.
 
 - **Dry run** (``import_parse``): the file is read with limits (``reports.workbooks``), each row is checked against
@@ -35,7 +35,7 @@ from django.utils.translation import gettext_lazy
 from dealercrm.models import Role, Store, User, VehicleSeries
 from leads.models import GRADE_ORDER, Channel, Lead, Status, Visit
 from leads.phones import phone_normalize
-from leads.services import lead_update, manages_store, visit_log
+from leads.services import lead_update, manages_store, visit_log_many
 
 from ..models import ImportBatch, ImportKind, ImportRow, RowAction
 from ..workbooks import BadFile, cell_str, open_sheet, parse_date
@@ -422,42 +422,76 @@ def import_start_commit(*, actor: User, batch: ImportBatch) -> ImportBatch:
         batch.refresh_from_db()
         if batch.status in (ImportBatch.Status.IMPORTING, ImportBatch.Status.DONE):
             return batch
+        if batch.status == ImportBatch.Status.CANCELLED:
+            raise ValidationError({"status": [_("This import was cancelled: upload the file again to import the "
+                                                "rest (the rows already in are found as already there).")]})
         raise ValidationError({"status": [_("This import has not been checked yet.")]})
     batch.refresh_from_db()
     return batch
 
 
-def _apply(row: ImportRow, action: str, actor: User, store: Store, lead_id: int | None, lk: dict) -> int | None:
+@transaction.atomic
+def import_cancel(*, actor: User, batch: ImportBatch) -> ImportBatch:
+    """Stop an import. While it is importing, the commit stops before its next batch (the batch under way finishes:
+    each batch is one transaction) and marks the import ``cancelled``; a checked or stopped import that is not running
+    is cancelled at once. The rows marked done are exactly the rows that went in; nothing more will be."""
+    if not can_import(actor, batch.store):
+        raise PermissionDenied(_("Only the store's manager or a group admin can import."))
+    batch = ImportBatch.objects.select_for_update().defer("content").get(pk=batch.pk)
+    if batch.status == ImportBatch.Status.IMPORTING:
+        if batch.cancel_requested_at is None:
+            batch.cancel_requested_at = timezone.now()
+            batch.save(update_fields=["cancel_requested_at"])
+    elif batch.status in (ImportBatch.Status.DRY_RUN_READY, ImportBatch.Status.FAILED):
+        batch.status, batch.cancel_requested_at, batch.finished_at = (ImportBatch.Status.CANCELLED, timezone.now(),
+                                                                      timezone.now())
+        batch.error = _cancelled_message(batch)
+        batch.content = None
+        batch.save(update_fields=["status", "cancel_requested_at", "finished_at", "error", "content"])
+    elif batch.status != ImportBatch.Status.CANCELLED:
+        raise ValidationError({"status": [_("This import is %(status)s: there is nothing to cancel.")
+                                          % {"status": batch.get_status_display()}]})
+    return batch
+
+
+def _cancelled_message(batch: ImportBatch) -> str:
+    done = ImportRow.objects.filter(batch=batch, done=True).exclude(action=RowAction.REFUSED).count()
+    return _("Cancelled: %(done)s of %(rows)s rows went in (marked ✓ in the list, filter \"Imported\"); the others "
+             "did not.") % {"done": done, "rows": batch.rows}
+
+
+def _visit_args(v: dict, lk: dict) -> dict:
+    """A new-lead or re-visit row as ``visit_log`` arguments."""
+    return dict(
+        name=v["name"], source=v["source"], phone=v["phone"],
+        channel=lk["channels"].get(v.get("channel")), series=lk["series"].get(v.get("series")),
+        grade=v.get("grade"), assigned_to=lk["users"].get(v.get("consultant")),
+        arrived_at=datetime.fromisoformat(v["arrived_at"]) if v.get("arrived_at") else None,
+        note=v.get("note", ""), gender=v.get("gender", ""),
+        budget=Decimal(v["budget"]) if v.get("budget") else None,
+        district=v.get("district", ""), industry=v.get("industry", ""),
+    )
+
+
+def _update(row: ImportRow, actor: User, lead_id: int, lk: dict) -> int:
+    """A known phone without a new visit: fill the lead's empty fields through ``lead_update``."""
     v = row.data
-    arrived = datetime.fromisoformat(v["arrived_at"]) if v.get("arrived_at") else None
-    if action in (RowAction.NEW, RowAction.REVISIT):
-        result = visit_log(
-            actor=actor, store=store, name=v["name"], source=v["source"], phone=v["phone"],
-            channel=lk["channels"].get(v.get("channel")), series=lk["series"].get(v.get("series")),
-            grade=v.get("grade"), assigned_to=lk["users"].get(v.get("consultant")), arrived_at=arrived,
-            note=v.get("note", ""), gender=v.get("gender", ""),
-            budget=Decimal(v["budget"]) if v.get("budget") else None,
-            district=v.get("district", ""), industry=v.get("industry", ""),
-        )
-        return result.lead.pk
-    if action == RowAction.UPDATE:
-        lead = Lead.objects.select_related("store").get(pk=lead_id)
-        changes = {}
-        for field in UPDATABLE:
-            if not v.get(field):
-                continue
-            if field == "series":
-                if lead.series_id is None:
-                    changes["series"] = lk["series"].get(v["series"])
-            elif field == "budget":
-                if lead.budget is None:
-                    changes["budget"] = Decimal(v["budget"])
-            elif not getattr(lead, field):
-                changes[field] = v[field]
-        if changes and lead.status != Status.MERGED:
-            lead_update(actor=actor, lead=lead, **changes)
-        return lead.pk
-    return lead_id
+    lead = Lead.objects.select_related("store").get(pk=lead_id)
+    changes = {}
+    for field in UPDATABLE:
+        if not v.get(field):
+            continue
+        if field == "series":
+            if lead.series_id is None:
+                changes["series"] = lk["series"].get(v["series"])
+        elif field == "budget":
+            if lead.budget is None:
+                changes["budget"] = Decimal(v["budget"])
+        elif not getattr(lead, field):
+            changes[field] = v[field]
+    if changes and lead.status != Status.MERGED:
+        lead_update(actor=actor, lead=lead, **changes)
+    return lead.pk
 
 
 def _workers() -> int:
@@ -486,12 +520,17 @@ def _batches(batch: ImportBatch) -> list[list[int]]:
     return batches
 
 
+class ImportCancelled(Exception):
+    """The import was cancelled between two batches."""
+
+
 def import_commit(batch_id: int, *, cancel_check=None) -> ImportBatch:
     """Apply the import's rows that are not done yet, in batches of about ``BATCH_ROWS``; each batch is one
     transaction (its leads, its rows marked done), several batches side by side on PostgreSQL (``_workers``). Each
     row is checked again against the database as it is now, so a re-visit recorded meanwhile, or a second run,
     creates nothing twice. A row the services refuse is refused (with the service's message) without stopping the
-    batch. ``cancel_check()`` returning true, or the first failing batch, stops every worker between batches."""
+    batch. A cancel (``import_cancel``, or ``cancel_check()`` returning true) or the first failing batch stops every worker
+    between batches; a cancel leaves the import ``cancelled``, saying how many rows went in."""
     batch = ImportBatch.objects.select_related("store", "committed_by").get(pk=batch_id)
     actor, store = batch.committed_by, batch.store
     started = clock.monotonic()
@@ -506,13 +545,17 @@ def import_commit(batch_id: int, *, cancel_check=None) -> ImportBatch:
     lock, stop = threading.Lock(), threading.Event()
     state = {"done": ImportRow.objects.filter(batch=batch, done=True).count(), "error": None}
 
+    def cancelled() -> bool:
+        return bool(cancel_check and cancel_check()) or ImportBatch.objects.filter(
+            pk=batch.pk, cancel_requested_at__isnull=False).exists()
+
     def next_batch():
         with lock:
             if stop.is_set():
                 return None
-            if cancel_check and cancel_check():
+            if cancelled():
                 stop.set()
-                state["error"] = state["error"] or InterruptedError("cancelled")
+                state["error"] = state["error"] or ImportCancelled()
                 return None
             return next(queue, None)
 
@@ -547,6 +590,15 @@ def import_commit(batch_id: int, *, cancel_check=None) -> ImportBatch:
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"import-{batch.pk}") as pool:
             for _i in range(workers):
                 pool.submit(in_thread)
+    if isinstance(state["error"], ImportCancelled):
+        _recount(batch)
+        batch.refresh_from_db()
+        ImportBatch.objects.filter(pk=batch.pk).update(
+            status=ImportBatch.Status.CANCELLED, error=_cancelled_message(batch), finished_at=timezone.now(),
+            seconds=round(clock.monotonic() - started, 2), content=None,
+            cancel_requested_at=batch.cancel_requested_at or timezone.now())
+        batch.refresh_from_db()
+        return batch
     if state["error"] is not None:
         message = _("Stopped: %(error)s. The rows marked as imported went in; commit again to continue.") % {
             "error": str(state["error"])[:300]}
@@ -564,24 +616,43 @@ def import_commit(batch_id: int, *, cancel_check=None) -> ImportBatch:
     return batch
 
 
+def _refuse(row: ImportRow, exc: Exception) -> None:
+    messages = exc.messages if isinstance(exc, ValidationError) else [str(exc)]
+    row.action, row.error, row.done, row.lead_id = RowAction.REFUSED, " ".join(messages), True, None
+
+
 def _commit_batch(batch: ImportBatch, rows: list[ImportRow], actor: User, store: Store, lk: dict) -> None:
+    """One batch, one transaction: the new leads and re-visits through ``visit_log_many`` (the visit service for a
+    batch: the same checks and rows as ``visit_log`` per row), the updates through ``lead_update``; a row a service
+    refuses is refused with its message, the others go in."""
     checked = [(r.number, r.data, [r.error] if r.action == RowAction.REFUSED else []) for r in rows]
     seen: dict = {}
     with transaction.atomic():
         planned = {number: (action, error, lead_id) for number, _v, action, error, lead_id in
                    _plan(checked, store, seen)}
+        visits: list[ImportRow] = []
         for row in rows:
             action, error, lead_id = planned[row.number]
             if action == RowAction.REFUSED:
                 row.action, row.error, row.done = action, error, True
-                continue
-            try:
-                # The services are atomic themselves: nested here, each is a savepoint that a refusal rolls back.
-                row.lead_id = _apply(row, action, actor, store, lead_id, lk)
-                row.action, row.error, row.done = action, "", True
-            except (ValidationError, PermissionDenied) as exc:
-                messages = exc.messages if isinstance(exc, ValidationError) else [str(exc)]
-                row.action, row.error, row.done, row.lead_id = RowAction.REFUSED, " ".join(messages), True, None
+            elif action in (RowAction.NEW, RowAction.REVISIT):
+                visits.append(row)
+            else:
+                try:
+                    # lead_update is atomic itself: nested here, a savepoint that a refusal rolls back.
+                    row.lead_id = _update(row, actor, lead_id, lk) if action == RowAction.UPDATE else lead_id
+                    row.action, row.error, row.done = action, "", True
+                except (ValidationError, PermissionDenied) as exc:
+                    _refuse(row, exc)
+        if visits:
+            results = visit_log_many(actor=actor, store=store, rows=[_visit_args(r.data, lk) for r in visits])
+            for row, result in zip(visits, results, strict=True):
+                if isinstance(result, Exception):
+                    _refuse(row, result)
+                else:
+                    row.lead_id = result.lead.pk
+                    row.action = RowAction.REVISIT if result.is_revisit else RowAction.NEW
+                    row.error, row.done = "", True
         ImportRow.objects.bulk_update(rows, ["action", "error", "done", "lead"])
 
 

@@ -122,15 +122,78 @@ def test_commit_is_in_self_standing_batches(org, manager_api, django_capture_on_
         batch_id = upload(manager_api, xlsx(rows), store=org.store.pk).json()["id"]
     batch = ImportBatch.objects.get(pk=batch_id)
     imports.import_start_commit(actor=org.manager, batch=batch)
-    calls = iter([False, False, True])
-    result = imports.import_commit(batch_id, cancel_check=lambda: next(calls))
-    assert result.status == "failed"
+    original, calls = imports._commit_batch, []
+
+    def third_fails(*args):
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("the database went away")
+        original(*args)
+
+    monkeypatch.setattr(imports, "_commit_batch", third_fails)
+    result = imports.import_commit(batch_id)
+    assert result.status == "failed" and "went away" in result.error
     done = list(ImportRow.objects.filter(batch=batch, done=True).values_list("number", flat=True))
     assert done == [2, 3, 4, 5]  # two whole batches, exactly the rows that went in
     assert Lead.objects.filter(store=org.store).count() == 4
+    monkeypatch.setattr(imports, "_commit_batch", original)
     imports.import_start_commit(actor=org.manager, batch=batch)
     assert imports.import_commit(batch_id).status == "done"
     assert Lead.objects.filter(store=org.store).count() == 6
+
+
+def test_cancel_a_running_import_between_batches(org, manager_api, api_as, django_capture_on_commit_callbacks,
+                                                 monkeypatch):
+    monkeypatch.setattr(imports, "BATCH_ROWS", 2)
+    rows = [HEADER] + [[f"客户{i}", f"138000001{i:02d}", "2026-03-01", "", "", ""] for i in range(7)]
+    with django_capture_on_commit_callbacks(execute=True):
+        batch_id = upload(manager_api, xlsx(rows), store=org.store.pk).json()["id"]
+    url = f"/api/v1/imports/{batch_id}/cancel/"
+    assert api_as(org.consultant).post(url).status_code == 403
+    assert api_as(org.manager2).post(url).status_code == 404  # another store's import
+    original, answers = imports._commit_batch, []
+
+    def cancel_after_the_second_batch(*args):
+        original(*args)
+        if len(answers) == 0 and ImportRow.objects.filter(batch_id=batch_id, done=True).count() == 4:
+            # The manager presses cancel while the import runs (the real request, in the middle of the task).
+            answers.append(manager_api.post(url))
+
+    monkeypatch.setattr(imports, "_commit_batch", cancel_after_the_second_batch)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert manager_api.post(f"/api/v1/imports/{batch_id}/commit/").status_code == 202
+    assert answers[0].status_code == 202 and answers[0].json()["status"] == "importing"
+    assert answers[0].json()["cancel_requested_at"]
+    status = manager_api.get(f"/api/v1/imports/{batch_id}/").json()
+    assert (status["status"], status["done_rows"], status["rows"]) == ("cancelled", 4, 7)
+    assert "4 of 7 rows went in" in status["error"]
+    done = set(ImportRow.objects.filter(batch_id=batch_id, done=True).values_list("data__phone", flat=True))
+    assert done == set(Lead.objects.filter(store=org.store).values_list("phone", flat=True))
+    assert len(done) == 4  # exactly the rows marked done went in, none of the others
+    page = client_for(org.manager).get(f"/reports/imports/{batch_id}/?action=imported").content.decode()
+    assert page.count(" ✓</td>") == 4 and "Cancelled" in page
+    # A cancelled import is over: it cannot be committed (or cancelled) into anything more.
+    again = manager_api.post(f"/api/v1/imports/{batch_id}/commit/")
+    assert again.status_code == 400 and "cancelled" in str(again.json())
+    assert Lead.objects.filter(store=org.store).count() == 4
+
+
+def test_cancel_a_checked_import_from_the_page(org, django_capture_on_commit_callbacks):
+    client = client_for(org.manager)
+    content = xlsx([HEADER, ["张三", "13800000001", "2026-03-01", "", "", ""]])
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post("/reports/imports/", {"kind": "leads", "store": org.store.pk,
+                                          "file": SimpleUploadedFile("c.xlsx", content)})
+    batch = ImportBatch.objects.get()
+    page = client.get(f"/reports/imports/{batch.pk}/").content.decode()
+    assert f'hx-post="/reports/imports/{batch.pk}/cancel/"' in page
+    assert client_for(org.manager2).post(f"/reports/imports/{batch.pk}/cancel/").status_code == 404
+    part = client.post(f"/reports/imports/{batch.pk}/cancel/", HTTP_HX_REQUEST="true")
+    assert part.status_code == 200 and 'id="import-status"' in part.content.decode()
+    assert "Cancelled" in part.content.decode() and "/cancel/" not in part.content.decode()
+    batch.refresh_from_db()
+    assert batch.status == "cancelled" and batch.content is None
+    assert Lead.objects.count() == 0
 
 
 @pytest.mark.parametrize("content,name,message", [
