@@ -28,6 +28,11 @@ from .views import staff_required
 ROW_FILTERS = [("", gettext_lazy("All")), *RowAction.choices, ("imported", gettext_lazy("Imported")),
                ("not_imported", gettext_lazy("Not imported"))]
 
+# What a base-client row's action means (the row actions are the leads import's).
+CLIENT_ACTIONS = [(RowAction.NEW, gettext_lazy("New base client")),
+                  (RowAction.UPDATE, gettext_lazy("Known client: the vehicle is added")),
+                  (RowAction.UNCHANGED, gettext_lazy("Already there")), (RowAction.REFUSED, gettext_lazy("Refused"))]
+
 
 def importer_required(view):
     @staff_required
@@ -81,11 +86,12 @@ def imports_max() -> int:
 def import_template(request):
     """An empty workbook with the columns in the user's language (and a sheet explaining them)."""
     kind = request.GET.get("kind", ImportKind.LEADS)
-    if kind != ImportKind.LEADS:
+    if kind not in ImportKind.values:
         from django.http import Http404
 
         raise Http404
-    return attachment(template_workbook(), filename="dealercrm-leads-import.xlsx", content_type=XLSX)
+    return attachment(template_workbook(kind), filename=f"dealercrm-{kind.replace('_', '-')}-import.xlsx",
+                      content_type=XLSX)
 
 
 @require_http_methods(["GET", "POST"])
@@ -115,8 +121,13 @@ def import_detail(request, pk: int):
     elif action == "not_imported":
         rows = rows.exclude(done=True, action__in=[a for a in RowAction.values if a != RowAction.REFUSED])
     page = Paginator(rows, 50).get_page(request.GET.get("page"))
-    context = {"batch": batch, "page": page, "action": action, "row_filters": ROW_FILTERS,
-               "fields": [(key, label) for key, (label, _aliases) in imports.LEAD_FIELDS.items()],
+    labels = dict(CLIENT_ACTIONS if batch.kind == ImportKind.BASE_CLIENTS else RowAction.choices)
+    for row in page:
+        row.label = labels.get(row.action, row.get_action_display())
+    row_filters = [(value, labels.get(value, label)) for value, label in ROW_FILTERS
+                   if not (batch.kind == ImportKind.BASE_CLIENTS and value == RowAction.REVISIT)]
+    context = {"batch": batch, "page": page, "action": action, "row_filters": row_filters,
+               "fields": [(key, label) for key, (label, _aliases) in imports.fields_for(batch.kind).items()],
                "columns": list(enumerate(batch.headers))}
     if request.htmx and request.GET.get("part") == "status":
         return render(request, "reports/partials/_import_status.html", context)

@@ -35,6 +35,7 @@ class _Batch:
 
     new_leads: list[Lead] = field(default_factory=list)
     created: list[Lead] = field(default_factory=list)  # "+" history: each new lead as it was created
+    created_at: dict[int, int] = field(default_factory=dict)  # id() of a new lead -> its place in ``created``
     bumped: list[Lead] = field(default_factory=list)  # "~" history: a lead as each re-visit left it
     changed: dict[int, Lead] = field(default_factory=dict)  # known leads whose last contact moved (by id())
     visits: list[Visit] = field(default_factory=list)
@@ -158,6 +159,9 @@ def _one(actor, store, row, holders, policy, rr, out: _Batch) -> VisitResult:
         visit = _visit(existing, actor, is_first=False, **visit_args)
         out.visits.append(visit)
         if existing.last_contact_at is None or visit.arrived_at > existing.last_contact_at:
+            place = out.created_at.get(id(existing))
+            if place is not None and out.created[place] is existing:
+                out.created[place] = _snapshot(existing, actor)  # its "+" row keeps the lead as it was created
             existing.last_contact_at = visit.arrived_at
             existing.version += 1
             out.bumped.append(_snapshot(existing, actor))
@@ -175,7 +179,8 @@ def _one(actor, store, row, holders, policy, rr, out: _Batch) -> VisitResult:
     )
     visit = _visit(lead, actor, is_first=True, **visit_args)  # checked before anything of the row is kept
     out.new_leads.append(lead)
-    out.created.append(_snapshot(lead, actor))
+    out.created_at[id(lead)] = len(out.created)
+    out.created.append(lead)  # copied only if a re-visit in this batch changes it before it is written
     if grade:
         out.grade_changes.append(GradeChange(lead=lead, from_grade=None, to_grade=grade, changed_at=arrived_at,
                                              changed_by=actor, reason=gettext_noop("Graded at the first visit")))
@@ -215,8 +220,9 @@ def _write(actor: User, store: Store, out: _Batch) -> None:
                                  batch_size=1000)
     for snapshots, update in ((out.created, False), (out.bumped, True)):
         for snapshot in snapshots:
-            # A lead created in this batch got its id and creation time from the insert.
-            snapshot.pk, snapshot.created_at = snapshot._lead.pk, snapshot._lead.created_at
+            if hasattr(snapshot, "_lead"):
+                # A copy of a lead created in this batch: the lead got its id and creation time from the insert.
+                snapshot.pk, snapshot.created_at = snapshot._lead.pk, snapshot._lead.created_at
         if snapshots:
             Lead.history.bulk_history_create(snapshots, batch_size=1000, update=update, default_user=actor,
                                              default_change_reason=None)

@@ -36,7 +36,8 @@ class ImportSerializer(serializers.ModelSerializer):
         model = ImportBatch
         fields = ["id", "kind", "store", "status", "progress", "file_name", "file_size", "sheet", "header_row",
                   "headers", "mapping", "rows", "new", "revisits", "updated", "unchanged", "refused", "done_rows",
-                  "error", "created_by", "created_at", "committed_by", "committed_at", "finished_at", "seconds", "cancel_requested_at"]
+                  "error", "created_by", "created_at", "committed_by", "committed_at", "finished_at", "seconds",
+                  "cancel_requested_at"]
         read_only_fields = fields
 
 
@@ -102,7 +103,8 @@ class ImportViewSet(FileOrJsonMixin, ScopedViewSetMixin, mixins.RetrieveModelMix
         return Response(ImportSerializer(batch).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(request=None,
-                   responses={202: ImportSerializer, 400: OpenApiResponse(description="Done already: nothing to cancel.")},
+                   responses={202: ImportSerializer,
+                              400: OpenApiResponse(description="Done already: nothing to cancel.")},
                    summary="Cancel: a running import stops before its next batch (status cancelled)")
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
@@ -115,10 +117,12 @@ class ImportViewSet(FileOrJsonMixin, ScopedViewSetMixin, mixins.RetrieveModelMix
         batch = self.get_object()
         return attachment(errors_workbook(batch), filename=f"import-{batch.pk}-refused.xlsx", content_type=XLSX)
 
-    @extend_schema(parameters=[OpenApiParameter("kind", OpenApiTypes.STR, enum=["leads"])],
+    @extend_schema(parameters=[OpenApiParameter("kind", OpenApiTypes.STR, enum=ImportKind.values)],
                    responses={(200, XLSX): OpenApiTypes.BINARY}, summary="The import template")
     @action(detail=False, methods=["get"], renderer_classes=[XlsxRenderer])
     def template(self, request):
-        if request.query_params.get("kind", ImportKind.LEADS) != ImportKind.LEADS:
-            raise NotFound("Only the leads template exists for now.")
-        return attachment(template_workbook(), filename="dealercrm-leads-import.xlsx", content_type=XLSX)
+        kind = request.query_params.get("kind", ImportKind.LEADS)
+        if kind not in ImportKind.values:
+            raise NotFound("No such kind of import: leads or base_clients.")
+        return attachment(template_workbook(kind), filename=f"dealercrm-{kind.replace('_', '-')}-import.xlsx",
+                          content_type=XLSX)

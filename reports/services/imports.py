@@ -1,8 +1,8 @@
 """Importing leads from dealers' workbooks: upload → read and check every row (the dry run) → commit.
 
 Every row goes through the leads services the pages use (``visit_log_many``, the batch form of ``visit_log`` with its
-checks, for a new lead or a re-visit; ``lead_update`` to fill empty fields), so an import cannot create what the UI would refuse: the phone is normalised, a known phone
-of the store is a re-visit, grades, sources, channels, series and consultants must exist.
+checks, for a new lead or a re-visit; ``lead_update`` to fill empty fields), so an import cannot create what the UI
+would refuse: the phone is normalised, a known phone of the store is a re-visit, grades, sources, channels, series and consultants must exist.
 
 - **Dry run** (``import_parse``): the file is read with limits (``reports.workbooks``), each row is checked against
   the database in chunks (one query per chunk for the known phones, one for their visits) and stored as an
@@ -100,6 +100,33 @@ def looks_like_header(cells: list[str]) -> bool:
     return "name" in fields and len(fields - {None}) >= 2
 
 
+def kind_module(kind: str):
+    """What differs by kind: the columns, the row check, the plan, the commit (base clients: ``client_imports``)."""
+    if kind == ImportKind.BASE_CLIENTS:
+        from . import client_imports
+
+        return client_imports
+    return None
+
+
+def fields_for(kind: str) -> dict[str, tuple]:
+    module = kind_module(kind)
+    return module.FIELDS if module else LEAD_FIELDS
+
+
+def mapping_for(kind: str, headers: list[str]) -> dict[str, str]:
+    module = kind_module(kind)
+    if module is None:
+        return auto_mapping(headers)
+    mapping, used = {}, set()
+    for index, header in enumerate(headers):
+        field = module.ALIASES.get(_norm(header))
+        if field and field not in used:
+            mapping[str(index)] = field
+            used.add(field)
+    return mapping
+
+
 # --- permissions ----------------------------------------------------------------------------------------------------
 
 def can_import(user: User, store: Store | None = None) -> bool:
@@ -118,9 +145,8 @@ def import_create(*, actor: User, store: Store, kind: str, file_name: str, conte
     """Keep an uploaded file as a new import (status ``parsing``); the dry run reads it (``import_parse``, a task)."""
     if not can_import(actor, store):
         raise PermissionDenied(_("Only the store's manager or a group admin can import."))
-    if kind != ImportKind.LEADS:
-        raise ValidationError({"kind": [_("Importing base clients is not available yet: the base-client app does "
-                                          "not provide its services.")]})
+    if kind not in ImportKind.values:
+        raise ValidationError({"kind": [_("Choose leads or base clients.")]})
     if not content:
         raise ValidationError({"file": [_("The file is empty.")]})
     from ..workbooks import MAX_BYTES
@@ -269,7 +295,11 @@ def _plan(rows: list[tuple[int, dict, list[str]]], store: Store, seen: dict) -> 
     """Decide each checked row's action against the database (two queries per chunk) and the rows before it in the
     file (``seen``: phone -> the row number that brings it). Returns (number, values, action, error, lead id)."""
     phones = {v["phone"] for _n, v, errors in rows if not errors and v["phone"]}
-    known = dict(Lead.objects.not_merged().filter(store=store, phone__in=phones).values_list("phone", "pk"))
+    known, filled = {}, {}
+    for phone, pk, *values in Lead.objects.not_merged().filter(store=store, phone__in=phones).values_list(
+            "phone", "pk", *(f"{f}_id" if f == "series" else f for f in UPDATABLE)):
+        known[phone] = pk
+        filled[pk] = {f for f, value in zip(UPDATABLE, values, strict=True) if value not in ("", None)}
     moments = {(lead_id, arrived) for lead_id, arrived in Visit.objects.filter(
         lead_id__in=known.values()).values_list("lead_id", "arrived_at")} if known else set()
     anonymous_at = [datetime.fromisoformat(v["arrived_at"]) for _n, v, errors in rows
@@ -306,7 +336,7 @@ def _plan(rows: list[tuple[int, dict, list[str]]], store: Store, seen: dict) -> 
         if arrived is not None and (lead_id, arrived) not in moments and (phone, arrived) not in seen:
             seen[(phone, arrived)] = number
             planned.append((number, v, RowAction.REVISIT, "", lead_id))
-        elif any(v.get(f) for f in UPDATABLE):
+        elif any(v.get(f) and f not in filled[lead_id] for f in UPDATABLE):  # fills an empty field of the lead
             planned.append((number, v, RowAction.UPDATE, "", lead_id))
         else:
             planned.append((number, v, RowAction.UNCHANGED, "", lead_id))
@@ -324,13 +354,15 @@ def import_parse(batch_id: int) -> ImportBatch:
     ImportRow.objects.filter(batch=batch).delete()
     counts = dict.fromkeys(["rows", "new", "revisits", "updated", "unchanged", "refused"], 0)
     try:
-        sheet = open_sheet(bytes(batch.content or b""), batch.file_name, find_header=looks_like_header)
+        module = kind_module(batch.kind)
+        sheet = open_sheet(bytes(batch.content or b""), batch.file_name,
+                           find_header=module.looks_like_header if module else looks_like_header)
     except BadFile as exc:
         ImportBatch.objects.filter(pk=batch.pk).update(status=ImportBatch.Status.FAILED, error=str(exc), **counts)
         batch.refresh_from_db()
         return batch
     try:
-        mapping = batch.mapping or auto_mapping(sheet.headers)
+        mapping = batch.mapping or mapping_for(batch.kind, sheet.headers)
         if "name" not in mapping.values():
             raise BadFile(_("No column is mapped to the name: map one and check again."))
         ImportBatch.objects.filter(pk=batch.pk).update(sheet=sheet.name[:100], header_row=sheet.header_row,
@@ -341,7 +373,7 @@ def import_parse(batch_id: int) -> ImportBatch:
         estimate = None
 
         def flush():
-            planned = _plan(chunk, batch.store, seen)
+            planned = (module.plan if module else _plan)(chunk, batch.store, seen)
             ImportRow.objects.bulk_create([
                 # The cells as read are kept for refused rows only (the refused-rows workbook): half the writing.
                 ImportRow(batch=batch, number=number, data=values,
@@ -363,7 +395,7 @@ def import_parse(batch_id: int) -> ImportBatch:
         for number, cells in sheet.rows:
             by_field = {field: cells[int(index)] if int(index) < len(cells) else None
                         for index, field in mapping.items()}
-            values, errors = check_row(by_field, lookups)
+            values, errors = (module.check_row if module else check_row)(by_field, lookups)
             raw_cells[number] = [cell_str(c) for c in cells[: max(len(sheet.headers), 1) + 5]]
             chunk.append((number, values, errors))
             if len(chunk) >= CHUNK_ROWS:
@@ -395,11 +427,11 @@ def import_set_mapping(*, actor: User, batch: ImportBatch, mapping: dict[str, st
     for index, field in mapping.items():
         if not field:
             continue
-        if field not in LEAD_FIELDS:
+        if field not in fields_for(batch.kind):
             raise ValidationError({"mapping": [_("Unknown field %(field)s.") % {"field": field}]})
         if field in clean.values():
             raise ValidationError({"mapping": [_("%(field)s is mapped to two columns.")
-                                               % {"field": LEAD_FIELDS[field][0]}]})
+                                               % {"field": fields_for(batch.kind)[field][0]}]})
         clean[str(int(index))] = field
     if "name" not in clean.values():
         raise ValidationError({"mapping": [_("Map a column to the name.")]})
@@ -529,8 +561,8 @@ def import_commit(batch_id: int, *, cancel_check=None) -> ImportBatch:
     transaction (its leads, its rows marked done), several batches side by side on PostgreSQL (``_workers``). Each
     row is checked again against the database as it is now, so a re-visit recorded meanwhile, or a second run,
     creates nothing twice. A row the services refuse is refused (with the service's message) without stopping the
-    batch. A cancel (``import_cancel``, or ``cancel_check()`` returning true) or the first failing batch stops every worker
-    between batches; a cancel leaves the import ``cancelled``, saying how many rows went in."""
+    batch. A cancel (``import_cancel``, or ``cancel_check()`` returning true) or the first failing batch stops every
+    worker between batches; a cancel leaves the import ``cancelled``, saying how many rows went in."""
     batch = ImportBatch.objects.select_related("store", "committed_by").get(pk=batch_id)
     actor, store = batch.committed_by, batch.store
     started = clock.monotonic()
@@ -627,9 +659,14 @@ def _commit_batch(batch: ImportBatch, rows: list[ImportRow], actor: User, store:
     refuses is refused with its message, the others go in."""
     checked = [(r.number, r.data, [r.error] if r.action == RowAction.REFUSED else []) for r in rows]
     seen: dict = {}
+    module = kind_module(batch.kind)
     with transaction.atomic():
         planned = {number: (action, error, lead_id) for number, _v, action, error, lead_id in
-                   _plan(checked, store, seen)}
+                   (module.plan if module else _plan)(checked, store, seen)}
+        if module is not None:  # base clients: each sale through the lead, deal and base-client services
+            module.commit_rows(rows, planned, actor, store, lk, _refuse)
+            _save_rows(rows)
+            return
         visits: list[ImportRow] = []
         for row in rows:
             action, error, lead_id = planned[row.number]
@@ -653,7 +690,19 @@ def _commit_batch(batch: ImportBatch, rows: list[ImportRow], actor: User, store:
                     row.lead_id = result.lead.pk
                     row.action = RowAction.REVISIT if result.is_revisit else RowAction.NEW
                     row.error, row.done = "", True
-        ImportRow.objects.bulk_update(rows, ["action", "error", "done", "lead"])
+        _save_rows(rows)
+
+
+def _save_rows(rows: list[ImportRow]) -> None:
+    """Mark the batch's rows done with their outcome: one UPDATE per (action, error) and one bulk_update of the lead
+    ids (bulk_update of four fields over 500 rows cost more than writing the leads)."""
+    groups: dict[tuple[str, str], list[int]] = {}
+    for row in rows:
+        groups.setdefault((row.action, row.error), []).append(row.pk)
+    for (action, error), pks in groups.items():
+        extra = {"lead": None} if action == RowAction.REFUSED else {}
+        ImportRow.objects.filter(pk__in=pks).update(action=action, error=error, done=True, **extra)
+    ImportRow.objects.bulk_update([row for row in rows if row.lead_id], ["lead"])
 
 
 def _recount(batch: ImportBatch) -> None:

@@ -109,10 +109,30 @@ def test_dry_run_then_commit_through_the_services(org, manager_api, django_captu
     with django_capture_on_commit_callbacks(execute=True):
         again = upload(manager_api, content, store=org.store.pk).json()["id"]
     second = manager_api.get(f"/api/v1/imports/{again}/").json()
-    assert (second["new"], second["revisits"]) == (0, 0)
+    assert (second["new"], second["revisits"], second["updated"]) == (0, 0, 0)
     with django_capture_on_commit_callbacks(execute=True):
         manager_api.post(f"/api/v1/imports/{again}/commit/")
     assert (Lead.objects.count(), Visit.objects.count()) == (leads_before, visits_before)
+
+
+def test_a_known_phone_without_a_visit_fills_only_empty_fields(org, manager_api, django_capture_on_commit_callbacks):
+    lead = Lead.objects.create(store=org.store, assigned_to=org.consultant, name="老客户", phone="+8613900000001",
+                               source="walk_in", district="徐汇", created_by=org.manager,
+                               first_visit_at=datetime(2026, 1, 5, 10, 0).astimezone())
+    content = xlsx([["姓名", "电话", "区域", "行业"],
+                    ["老客户", "13900000001", "闵行", "IT"],  # the industry is empty: an update (the district stays)
+                    ["老客户", "13900000001", "闵行", ""]])  # nothing empty to fill: already there
+    with django_capture_on_commit_callbacks(execute=True):
+        batch_id = upload(manager_api, content, store=org.store.pk).json()["id"]
+    status = manager_api.get(f"/api/v1/imports/{batch_id}/").json()
+    assert (status["updated"], status["unchanged"]) == (1, 1)
+    with django_capture_on_commit_callbacks(execute=True):
+        manager_api.post(f"/api/v1/imports/{batch_id}/commit/")
+    lead.refresh_from_db()
+    assert (lead.district, lead.industry) == ("徐汇", "IT")
+    with django_capture_on_commit_callbacks(execute=True):
+        again = upload(manager_api, content, store=org.store.pk).json()["id"]
+    assert manager_api.get(f"/api/v1/imports/{again}/").json()["updated"] == 0
 
 
 def test_commit_is_in_self_standing_batches(org, manager_api, django_capture_on_commit_callbacks, monkeypatch):

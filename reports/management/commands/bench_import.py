@@ -10,11 +10,13 @@ from datetime import date, timedelta
 
 import xlsxwriter
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 
 from dealercrm.models import Role, Store, User
 from reports.models import ImportBatch, ImportKind
 from reports.services.imports import import_commit, import_create, import_parse, import_start_commit
 
+PREFIXES = ["139", "186", "158", "177", "135", "188", "150", "199"]  # mobile prefixes: one per seed
 HEADERS = ["姓名", "电话", "到店日期", "来源", "级别", "销售顾问", "区域", "行业"]
 
 
@@ -34,7 +36,7 @@ def workbook(rows: int, seed: int, consultants: list[str]) -> bytes:
         elif n % 20 == 0 and phones:
             phone = rnd.choice(phones)
         else:
-            phone = f"1{5 + seed % 4}{seed % 10}{n:08d}"
+            phone = f"{PREFIXES[seed % len(PREFIXES)]}{n:08d}"
             phones.append(phone)
         visited = date(2023, 1, 1) + timedelta(days=rnd.randrange(900))
         sheet.write_row(n, 0, [f"客户{seed}-{n}", phone])
@@ -54,8 +56,13 @@ class Command(BaseCommand):
         parser.add_argument("--store", help="Store name (default: the first store with a manager).")
         parser.add_argument("--seed", type=int, default=1, help="Another seed imports other customers.")
         parser.add_argument("--again", action="store_true", help="Also import the same file a second time.")
+        parser.add_argument("--fresh-store", action="store_true",
+                            help="Import into a new empty store of the first group (a manager and five consultants), "
+                                 "so every run starts from the same state.")
 
-    def handle(self, *args, rows, store=None, seed=1, again=False, **options):
+    def handle(self, *args, rows, store=None, seed=1, again=False, fresh_store=False, **options):
+        if fresh_store:
+            store = self.fresh_store(seed).name
         stores = Store.objects.filter(name=store) if store else Store.objects.order_by("pk")
         manager = User.objects.filter(role=Role.MANAGER, is_active=True, store__in=stores).select_related(
             "store").order_by("pk").first()
@@ -86,3 +93,18 @@ class Command(BaseCommand):
                 f"rows {batch.rows} new {batch.new} revisits {batch.revisits} updated {batch.updated} "
                 f"unchanged {batch.unchanged} refused {batch.refused} imported {batch.done_rows}; "
                 f"peak RSS {rss:.0f} MB")
+
+    @staticmethod
+    @transaction.atomic
+    def fresh_store(seed: int) -> Store:
+        first = Store.objects.order_by("pk").first()
+        if first is None:
+            raise CommandError("No store here: seed the demo first.")
+        n = Store.objects.filter(name__startswith="导入测试").count() + 1
+        store = Store.objects.create(group=first.group, name=f"导入测试{n}-{seed}")
+        User.objects.create_user(username=f"imp{store.pk}_manager", password=None, role=Role.MANAGER, store=store,
+                                 dealer_group=store.group)
+        for i in range(5):
+            User.objects.create_user(username=f"imp{store.pk}_c{i}", password=None, role=Role.CONSULTANT, store=store,
+                                     dealer_group=store.group, display_name=f"顾问{store.pk}-{i}")
+        return store
