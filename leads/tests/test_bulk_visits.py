@@ -176,3 +176,44 @@ def test_a_batch_costs_a_few_statements_whatever_its_size(org, known, django_ass
     assert all(not isinstance(r, Exception) for r in results)
     assert Lead.objects.filter(store=org.store, phone__startswith="+86137").count() == 300
     assert Visit.objects.filter(lead__phone__startswith="+86137", is_first=True).count() == 300
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_first_visit_committed_meanwhile_by_another_request_becomes_a_revisit(org, monkeypatch):
+    """Another request logs the same new phone between the batch's look-up and its insert: the unique phone index
+    refuses the batch's insert, and the batch starts over once, seeing that lead (as visit_log does)."""
+    import threading
+
+    from django.db import connection
+
+    from leads.services import bulk
+
+    first_call = []
+
+    class RoundRobinAfterARace(bulk._RoundRobin):
+        def __init__(self, store):
+            if not first_call:  # after the phones were looked up: the other request commits its lead now
+                first_call.append(1)
+
+                def other_request():
+                    try:
+                        services.visit_log(actor=org.manager, store=org.store, name="抢先", source="walk_in",
+                                           phone="13800000099", arrived_at=at(3))
+                    finally:
+                        connection.close()
+
+                thread = threading.Thread(target=other_request)
+                thread.start()
+                thread.join()
+            super().__init__(store)
+
+    monkeypatch.setattr(bulk, "_RoundRobin", RoundRobinAfterARace)
+    with time_machine.travel(NOW, tick=False):
+        results = services.visit_log_many(actor=org.manager, store=org.store, rows=[
+            {"name": "后到", "source": "walk_in", "phone": "13800000099", "arrived_at": at(2)},
+            {"name": "别人", "source": "walk_in", "phone": "13800000098", "arrived_at": at(2)},
+        ])
+    assert first_call and results[0].is_revisit and not results[1].is_revisit
+    lead = Lead.objects.get(phone="+8613800000099")
+    assert lead.name == "抢先" and lead.visits.count() == 2
+    assert Lead.objects.filter(store=org.store).count() == 2
