@@ -157,5 +157,4 @@ ALIASES = {lead_imports._norm(alias): field for field, (_label, aliases) in FIEL
 
 
 def looks_like_header(cells: list[str]) -> bool:
-    found = {ALIASES.get(lead_imports._norm(c)) for c in cells if c}
-    return "name" in found and len(found - {None}) >= 2
+    return lead_imports.looks_like_header(cells, ALIASES)

@@ -2,7 +2,8 @@
 
 Every row goes through the leads services the pages use (``visit_log_many``, the batch form of ``visit_log`` with its
 checks, for a new lead or a re-visit; ``lead_update`` to fill empty fields), so an import cannot create what the UI
-would refuse: the phone is normalised, a known phone of the store is a re-visit, grades, sources, channels, series and consultants must exist.
+would refuse: the phone is normalised, a known phone of the store is a re-visit, grades, sources, channels, series
+and consultants must exist. Base clients: ``client_imports``.
 
 - **Dry run** (``import_parse``): the file is read with limits (``reports.workbooks``), each row is checked against
   the database in chunks (one query per chunk for the known phones, one for their visits) and stored as an
@@ -84,19 +85,21 @@ def _norm(text: str) -> str:
 ALIASES = {_norm(alias): field for field, (_label, aliases) in LEAD_FIELDS.items() for alias in aliases}
 
 
-def auto_mapping(headers: list[str]) -> dict[str, str]:
+def auto_mapping(headers: list[str], aliases: dict[str, str] | None = None) -> dict[str, str]:
     """Column index (str) -> field, from the headers (Chinese or English); each field at most once."""
+    aliases = ALIASES if aliases is None else aliases
     mapping, used = {}, set()
     for index, header in enumerate(headers):
-        field = ALIASES.get(_norm(header))
+        field = aliases.get(_norm(header))
         if field and field not in used:
             mapping[str(index)] = field
             used.add(field)
     return mapping
 
 
-def looks_like_header(cells: list[str]) -> bool:
-    fields = {ALIASES.get(_norm(c)) for c in cells if c}
+def looks_like_header(cells: list[str], aliases: dict[str, str] | None = None) -> bool:
+    aliases = ALIASES if aliases is None else aliases
+    fields = {aliases.get(_norm(c)) for c in cells if c}
     return "name" in fields and len(fields - {None}) >= 2
 
 
@@ -116,15 +119,7 @@ def fields_for(kind: str) -> dict[str, tuple]:
 
 def mapping_for(kind: str, headers: list[str]) -> dict[str, str]:
     module = kind_module(kind)
-    if module is None:
-        return auto_mapping(headers)
-    mapping, used = {}, set()
-    for index, header in enumerate(headers):
-        field = module.ALIASES.get(_norm(header))
-        if field and field not in used:
-            mapping[str(index)] = field
-            used.add(field)
-    return mapping
+    return auto_mapping(headers, module.ALIASES if module else ALIASES)
 
 
 # --- permissions ----------------------------------------------------------------------------------------------------
