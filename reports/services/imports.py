@@ -287,16 +287,23 @@ def check_row(cells: dict, lk: Lookups) -> tuple[dict, list[str]]:
 
 
 def _plan(rows: list[tuple[int, dict, list[str]]], store: Store, seen: dict) -> list[tuple[int, dict, str, str, int | None]]:
-    """Decide each checked row's action against the database (two queries per chunk) and the rows before it in the
-    file (``seen``: phone -> the row number that brings it). Returns (number, values, action, error, lead id)."""
+    """Decide each checked row's action against the database (four queries per chunk) and the rows before it in the
+    file (``seen``: phone -> the row number that brings it). Returns (number, values, action, error, lead id).
+
+    A phone's lead is the one holding it in the store (``phone_holders``, as ``visit_log`` finds it), else its latest
+    lead (a won one: a returning buyer's dated row is a new lead, as ``visit_log`` makes it). A visit at the same
+    moment on any lead of the phone makes a dated row "already there"."""
     phones = {v["phone"] for _n, v, errors in rows if not errors and v["phone"]}
-    known, filled = {}, {}
-    for phone, pk, *values in Lead.objects.not_merged().filter(store=store, phone__in=phones).values_list(
-            "phone", "pk", *(f"{f}_id" if f == "series" else f for f in UPDATABLE)):
-        known[phone] = pk
+    holders = dict(Lead.objects.phone_holders().filter(store=store, phone__in=phones).values_list("phone", "pk")) \
+        if phones else {}
+    known, filled, phone_of = {}, {}, {}
+    for phone, pk, *values in Lead.objects.not_merged().filter(store=store, phone__in=phones).order_by(
+            "first_visit_at", "pk").values_list("phone", "pk", *(f"{f}_id" if f == "series" else f for f in UPDATABLE)):
+        known[phone] = holders.get(phone, pk)
+        phone_of[pk] = phone
         filled[pk] = {f for f, value in zip(UPDATABLE, values, strict=True) if value not in ("", None)}
-    moments = {(lead_id, arrived) for lead_id, arrived in Visit.objects.filter(
-        lead_id__in=known.values()).values_list("lead_id", "arrived_at")} if known else set()
+    moments = {(phone_of[lead_id], arrived) for lead_id, arrived in Visit.objects.filter(
+        lead_id__in=phone_of).values_list("lead_id", "arrived_at")} if phone_of else set()
     anonymous_at = [datetime.fromisoformat(v["arrived_at"]) for _n, v, errors in rows
                     if not errors and not v["phone"] and v.get("arrived_at")]
     anonymous_known = set(Lead.objects.not_merged().filter(
@@ -328,9 +335,13 @@ def _plan(rows: list[tuple[int, dict, list[str]]], store: Store, seen: dict) -> 
                 seen[(phone, arrived)] = number
             planned.append((number, v, action, "", None))
             continue
-        if arrived is not None and (lead_id, arrived) not in moments and (phone, arrived) not in seen:
+        if arrived is not None and (phone, arrived) not in moments and (phone, arrived) not in seen:
             seen[(phone, arrived)] = number
-            planned.append((number, v, RowAction.REVISIT, "", lead_id))
+            if phone in holders or phone in seen:
+                planned.append((number, v, RowAction.REVISIT, "", holders.get(phone)))
+            else:  # nobody holds the phone (its lead was won): a new lead, the buyer back
+                seen[phone] = number
+                planned.append((number, v, RowAction.NEW, "", None))
         elif any(v.get(f) and f not in filled[lead_id] for f in UPDATABLE):  # fills an empty field of the lead
             planned.append((number, v, RowAction.UPDATE, "", lead_id))
         else:

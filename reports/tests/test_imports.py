@@ -310,3 +310,25 @@ def test_the_import_pages(org, django_capture_on_commit_callbacks):
         client.post(f"/reports/imports/{batch.pk}/commit/")
     batch.refresh_from_db()
     assert batch.status == "done" and Lead.objects.filter(phone="+8613800000001").exists()
+
+
+def test_a_returning_buyer_is_a_new_lead_once(org, manager_api, django_capture_on_commit_callbacks):
+    """A phone whose lead was won no longer holds it: a dated row is a new lead (as visit_log makes it), linked to
+    the base client; importing the file again finds that new lead's visit and creates nothing."""
+    from baseclients.models import ClientLead
+    from baseclients.tests.factories import buy
+
+    won = buy(store=org.store, consultant=org.consultant, phone="+8613900000007").lead
+    content = xlsx([HEADER, ["老买家", "13900000007", "2026-03-01", "", "", ""]])
+    for attempt in (1, 2):
+        with django_capture_on_commit_callbacks(execute=True):
+            batch_id = upload(manager_api, content, store=org.store.pk).json()["id"]
+        status = manager_api.get(f"/api/v1/imports/{batch_id}/").json()
+        assert (status["new"], status["revisits"], status["unchanged"]) == ((1, 0, 0) if attempt == 1 else (0, 0, 1))
+        with django_capture_on_commit_callbacks(execute=True):
+            manager_api.post(f"/api/v1/imports/{batch_id}/commit/")
+    leads = Lead.objects.filter(store=org.store, phone="+8613900000007")
+    assert leads.count() == 2
+    again = leads.exclude(pk=won.pk).get()
+    assert Visit.objects.filter(lead=again).count() == 1 and again.status == "active"
+    assert ClientLead.objects.get(lead=again).client == ClientLead.objects.get(lead=won).client
