@@ -9,22 +9,28 @@ import tempfile
 from django.utils.translation import gettext as _
 
 from .excel import Formats, workbook, write_value
-from .models import ImportBatch
+from .models import ImportBatch, ImportKind
+from .services import client_imports
 from .services.imports import LEAD_FIELDS, TEMPLATE_FIELDS, refused_rows
 
 
-def template_workbook() -> bytes:
+def template_workbook(kind: str = ImportKind.LEADS) -> bytes:
+    """The empty workbook of ``kind`` (leads or base clients) with a sheet explaining the columns."""
+    clients = kind == ImportKind.BASE_CLIENTS
+    fields, columns = (client_imports.FIELDS, client_imports.TEMPLATE_FIELDS) if clients else (LEAD_FIELDS,
+                                                                                              TEMPLATE_FIELDS)
     buffer = io.BytesIO()
     book = workbook(buffer)
     formats = Formats(book)
-    sheet = book.add_worksheet(_("Leads"))
-    for col, field in enumerate(TEMPLATE_FIELDS):
-        label = str(LEAD_FIELDS[field][0])
+    sheet = book.add_worksheet(_("Base clients") if clients else _("Leads"))
+    for col, field in enumerate(columns):
+        label = str(fields[field][0])
         write_value(sheet, 0, col, label, "text", formats.header)
-        sheet.set_column(col, col, 16 if field != "note" else 30)
+        sheet.set_column(col, col, {"note": 30, "vin": 22}.get(field, 16))
     sheet.freeze_panes(1, 0)
-    sheet.data_validation(1, TEMPLATE_FIELDS.index("grade"), 100_000, TEMPLATE_FIELDS.index("grade"),
-                          {"validate": "list", "source": ["A", "B", "C", "D", "E"], "ignore_blank": True})
+    if "grade" in columns:
+        sheet.data_validation(1, columns.index("grade"), 100_000, columns.index("grade"),
+                              {"validate": "list", "source": ["A", "B", "C", "D", "E"], "ignore_blank": True})
     help_sheet = book.add_worksheet(_("Instructions"))
     help_sheet.set_column(0, 0, 18)
     help_sheet.set_column(1, 1, 90)
@@ -41,6 +47,16 @@ def template_workbook() -> bytes:
                             "round-robin.")),
         (_("Budget (CNY)"), _("An amount in CNY; 15万 is read as 150000.")),
     ]
+    if clients:
+        rows = [row for row in rows if str(row[0]) not in (_("Visit date"), _("Grade"), _("Budget (CNY)"))] + [
+            (_("VIN"), _("17 characters with a valid check digit; a VIN already on a card is \"already there\". A "
+                         "row without a VIN needs a phone.")),
+            (_("Plate"), _("A Chinese plate such as 粤B12345 (optional).")),
+            (_("Price (CNY)"), _("Required: the deal's price in CNY; 15万 is read as 150000.")),
+            (_("Order date"), _("The day the car was ordered (the customer's visit); empty: the delivery date.")),
+            (_("Delivery date"), _("Required. Each row is a sale: the buyer's lead, its deal and the base client "
+                                   "with the vehicle; a phone that is already a base client gets the vehicle.")),
+        ]
     for r, (label, text) in enumerate(rows):
         write_value(help_sheet, r, 0, str(label), "text", formats.label)
         write_value(help_sheet, r, 1, str(text), "text", formats.cell["text"])

@@ -88,6 +88,7 @@ class ImportBatch(models.Model):
         IMPORTING = "importing", _("Importing")
         DONE = "done", _("Imported")
         FAILED = "failed", _("Failed")
+        CANCELLED = "cancelled", _("Cancelled")
 
     kind = models.CharField(_("kind"), max_length=20, choices=ImportKind.choices, default=ImportKind.LEADS)
     store = models.ForeignKey("dealercrm.Store", on_delete=models.PROTECT, related_name="+", verbose_name=_("store"))
@@ -119,6 +120,8 @@ class ImportBatch(models.Model):
     committed_at = models.DateTimeField(_("import started"), null=True, blank=True)
     finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
     seconds = models.FloatField(_("seconds"), null=True, blank=True)
+    # Set by a cancel during the commit: the commit loop stops before its next batch and marks the import cancelled.
+    cancel_requested_at = models.DateTimeField(_("cancel requested"), null=True, blank=True)
 
     objects = ScopedQuerySet.as_manager()
 

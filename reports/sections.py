@@ -131,6 +131,22 @@ def tier_tables(p: ReportParams) -> list[Table]:
     )]
 
 
+def tier_movement_tables(p: ReportParams) -> list[Table]:
+    """Clients moved up and down a tier in the period, per consultant (``baseclients.selectors.tier_movement``)."""
+    from baseclients import selectors as bc
+
+    rows = bc.tier_movement(user=p.user, since=p.start, until=p.end, store=_store(p))
+    if p.consultant is not None:
+        rows = [r for r in rows if r["consultant"] == p.consultant.pk]
+    return [Table(
+        key="tier_movement", title=_("Tier movement per consultant"),
+        columns=[Column("name", _("Consultant"), "text"), Column("up", _("Clients moved up")),
+                 Column("down", _("Clients moved down"))],
+        rows=[{"name": r["name"] or str(_("Nobody (unassigned)")), "up": r["up"], "down": r["down"]} for r in rows],
+        note=_("Tier changes in the period (scoring, purchases, the yearly re-tiering), by the client's consultant."),
+    )]
+
+
 def care_tables(p: ReportParams) -> list[Table]:
     """Care completion in the period per consultant (``baseclients.selectors.care_completion``)."""
     from baseclients import selectors as bc
@@ -227,7 +243,7 @@ def defeats_section(p: ReportParams) -> Section:
 
 
 def tiers_section(p: ReportParams) -> Section:
-    return Section("base_client_tiers", _("Base-client tiers"), tier_tables(p))
+    return Section("base_client_tiers", _("Base-client tiers"), [*tier_tables(p), *tier_movement_tables(p)])
 
 
 def care_section(p: ReportParams) -> Section:

@@ -14,6 +14,7 @@ urlpatterns = [
     path("imports/template/", views_imports.import_template, name="import_template"),
     path("imports/<int:pk>/", views_imports.import_detail, name="import"),
     path("imports/<int:pk>/commit/", views_imports.import_commit, name="import_commit"),
+    path("imports/<int:pk>/cancel/", views_imports.import_cancel, name="import_cancel"),
     path("imports/<int:pk>/errors.xlsx", views_imports.import_errors, name="import_errors"),
     path("<slug:name>/", views.report_page, name="report"),
     path("<slug:name>/print/", views.report_print, name="print"),

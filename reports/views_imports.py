@@ -25,7 +25,13 @@ from .outputs import attachment
 from .services import imports
 from .views import staff_required
 
-ROW_FILTERS = [("", gettext_lazy("All")), *RowAction.choices]
+ROW_FILTERS = [("", gettext_lazy("All")), *RowAction.choices, ("imported", gettext_lazy("Imported")),
+               ("not_imported", gettext_lazy("Not imported"))]
+
+# What a base-client row's action means (the row actions are the leads import's).
+CLIENT_ACTIONS = [(RowAction.NEW, gettext_lazy("New base client")),
+                  (RowAction.UPDATE, gettext_lazy("Known client: the vehicle is added")),
+                  (RowAction.UNCHANGED, gettext_lazy("Already there")), (RowAction.REFUSED, gettext_lazy("Refused"))]
 
 
 def importer_required(view):
@@ -80,11 +86,12 @@ def imports_max() -> int:
 def import_template(request):
     """An empty workbook with the columns in the user's language (and a sheet explaining them)."""
     kind = request.GET.get("kind", ImportKind.LEADS)
-    if kind != ImportKind.LEADS:
+    if kind not in ImportKind.values:
         from django.http import Http404
 
         raise Http404
-    return attachment(template_workbook(), filename="dealercrm-leads-import.xlsx", content_type=XLSX)
+    return attachment(template_workbook(kind), filename=f"dealercrm-{kind.replace('_', '-')}-import.xlsx",
+                      content_type=XLSX)
 
 
 @require_http_methods(["GET", "POST"])
@@ -109,9 +116,18 @@ def import_detail(request, pk: int):
     rows = ImportRow.objects.filter(batch=batch).order_by("number")
     if action in RowAction.values:
         rows = rows.filter(action=action)
+    elif action == "imported":  # exactly the rows that went in (a cancelled or stopped import: the others did not)
+        rows = rows.filter(done=True).exclude(action=RowAction.REFUSED)
+    elif action == "not_imported":
+        rows = rows.exclude(done=True, action__in=[a for a in RowAction.values if a != RowAction.REFUSED])
     page = Paginator(rows, 50).get_page(request.GET.get("page"))
-    context = {"batch": batch, "page": page, "action": action, "row_filters": ROW_FILTERS,
-               "fields": [(key, label) for key, (label, _aliases) in imports.LEAD_FIELDS.items()],
+    labels = dict(CLIENT_ACTIONS if batch.kind == ImportKind.BASE_CLIENTS else RowAction.choices)
+    for row in page:
+        row.label = labels.get(row.action, row.get_action_display())
+    row_filters = [(value, labels.get(value, label)) for value, label in ROW_FILTERS
+                   if not (batch.kind == ImportKind.BASE_CLIENTS and value == RowAction.REVISIT)]
+    context = {"batch": batch, "page": page, "action": action, "row_filters": row_filters,
+               "fields": [(key, label) for key, (label, _aliases) in imports.fields_for(batch.kind).items()],
                "columns": list(enumerate(batch.headers))}
     if request.htmx and request.GET.get("part") == "status":
         return render(request, "reports/partials/_import_status.html", context)
@@ -131,6 +147,22 @@ def import_commit(request, pk: int):
     except ValidationError as exc:
         for message in exc.messages:
             messages.error(request, message)
+    return redirect("reports:import", pk=pk)
+
+
+@require_POST
+@importer_required
+def import_cancel(request, pk: int):
+    """Cancel the import (htmx: the status card comes back in place; without htmx, back to the import page)."""
+    batch = get_object_or_404(ImportBatch.objects.visible_to(request.user).defer("content"), pk=pk)
+    try:
+        batch = imports.import_cancel(actor=request.user, batch=batch)
+    except ValidationError as exc:
+        for message in exc.messages:
+            messages.error(request, message)
+    if request.htmx:
+        batch = ImportBatch.objects.select_related("store").defer("content").get(pk=batch.pk)
+        return render(request, "reports/partials/_import_status.html", {"batch": batch})
     return redirect("reports:import", pk=pk)
 
 

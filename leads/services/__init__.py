@@ -2,6 +2,7 @@
 
 from ._common import DuplicatePhone, StaleVersion, grade_rules_for, manages_store
 from .assignment import lead_assign, leads_bulk_reassign, leads_round_robin, round_robin_next
+from .bulk import visit_log_many
 from .deals import deal_record
 from .flags import AlreadyClaimed, lead_claim, lead_keep, lead_move_to_pool
 from .followups import follow_up_log, follow_up_review
@@ -34,4 +35,5 @@ __all__ = [
     "round_robin_next",
     "visit_add",
     "visit_log",
+    "visit_log_many",
 ]

@@ -1,6 +1,7 @@
 """The imports API: upload (``POST /api/v1/imports/``, multipart ``file``, ``kind``, ``store``) → 201 with ``id``;
 ``GET /api/v1/imports/{id}/`` (status ``parsing`` → ``dry_run_ready`` → ``importing`` → ``done``, or ``failed``;
 ``progress``; counts ``rows``, ``new``, ``revisits``, ``updated``, ``refused``); ``POST /api/v1/imports/{id}/commit/``;
+``POST /api/v1/imports/{id}/cancel/`` (status ``cancelled``: the rows marked done went in, no others will);
 ``GET /api/v1/imports/{id}/errors/`` (the refused rows as a workbook with an error column);
 ``GET /api/v1/imports/template/?kind=leads``. Managers import for their store, group admins for any store of the
 group; consultants get 403; another store's import is a 404."""
@@ -35,7 +36,8 @@ class ImportSerializer(serializers.ModelSerializer):
         model = ImportBatch
         fields = ["id", "kind", "store", "status", "progress", "file_name", "file_size", "sheet", "header_row",
                   "headers", "mapping", "rows", "new", "revisits", "updated", "unchanged", "refused", "done_rows",
-                  "error", "created_by", "created_at", "committed_by", "committed_at", "finished_at", "seconds"]
+                  "error", "created_by", "created_at", "committed_by", "committed_at", "finished_at", "seconds",
+                  "cancel_requested_at"]
         read_only_fields = fields
 
 
@@ -100,16 +102,27 @@ class ImportViewSet(FileOrJsonMixin, ScopedViewSetMixin, mixins.RetrieveModelMix
         batch.refresh_from_db()
         return Response(ImportSerializer(batch).data, status=status.HTTP_202_ACCEPTED)
 
+    @extend_schema(request=None,
+                   responses={202: ImportSerializer,
+                              400: OpenApiResponse(description="Done already: nothing to cancel.")},
+                   summary="Cancel: a running import stops before its next batch (status cancelled)")
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        batch = imports.import_cancel(actor=request.user, batch=self.get_object())
+        return Response(ImportSerializer(batch).data, status=status.HTTP_202_ACCEPTED)
+
     @extend_schema(responses={(200, XLSX): OpenApiTypes.BINARY}, summary="The refused rows as a workbook")
     @action(detail=True, methods=["get"], renderer_classes=[XlsxRenderer])
     def errors(self, request, pk=None):
         batch = self.get_object()
         return attachment(errors_workbook(batch), filename=f"import-{batch.pk}-refused.xlsx", content_type=XLSX)
 
-    @extend_schema(parameters=[OpenApiParameter("kind", OpenApiTypes.STR, enum=["leads"])],
+    @extend_schema(parameters=[OpenApiParameter("kind", OpenApiTypes.STR, enum=ImportKind.values)],
                    responses={(200, XLSX): OpenApiTypes.BINARY}, summary="The import template")
     @action(detail=False, methods=["get"], renderer_classes=[XlsxRenderer])
     def template(self, request):
-        if request.query_params.get("kind", ImportKind.LEADS) != ImportKind.LEADS:
-            raise NotFound("Only the leads template exists for now.")
-        return attachment(template_workbook(), filename="dealercrm-leads-import.xlsx", content_type=XLSX)
+        kind = request.query_params.get("kind", ImportKind.LEADS)
+        if kind not in ImportKind.values:
+            raise NotFound("No such kind of import: leads or base_clients.")
+        return attachment(template_workbook(kind), filename=f"dealercrm-{kind.replace('_', '-')}-import.xlsx",
+                          content_type=XLSX)

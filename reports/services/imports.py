@@ -1,8 +1,9 @@
-"""Importing leads from dealers' workbooks (DOMAIN §8): upload → read and check every row (the dry run) → commit.
+"""Importing leads from dealers' workbooks: upload → read and check every row (the dry run) → commit.
 
-Every row goes through the leads services the pages use (``visit_log`` for a new lead or a re-visit, ``lead_update``
-to fill empty fields), so an import cannot create what the UI would refuse: the phone is normalised, a known phone
-of the store is a re-visit, grades, sources, channels, series and consultants must exist.
+Every row goes through the leads services the pages use (``visit_log_many``, the batch form of ``visit_log`` with its
+checks, for a new lead or a re-visit; ``lead_update`` to fill empty fields), so an import cannot create what the UI
+would refuse: the phone is normalised, a known phone of the store is a re-visit, grades, sources, channels, series
+and consultants must exist. Base clients: ``client_imports``.
 
 - **Dry run** (``import_parse``): the file is read with limits (``reports.workbooks``), each row is checked against
   the database in chunks (one query per chunk for the known phones, one for their visits) and stored as an
@@ -35,7 +36,7 @@ from django.utils.translation import gettext_lazy
 from dealercrm.models import Role, Store, User, VehicleSeries
 from leads.models import GRADE_ORDER, Channel, Lead, Status, Visit
 from leads.phones import phone_normalize
-from leads.services import lead_update, manages_store, visit_log
+from leads.services import lead_update, manages_store, visit_log_many
 
 from ..models import ImportBatch, ImportKind, ImportRow, RowAction
 from ..workbooks import BadFile, cell_str, open_sheet, parse_date
@@ -84,20 +85,41 @@ def _norm(text: str) -> str:
 ALIASES = {_norm(alias): field for field, (_label, aliases) in LEAD_FIELDS.items() for alias in aliases}
 
 
-def auto_mapping(headers: list[str]) -> dict[str, str]:
+def auto_mapping(headers: list[str], aliases: dict[str, str] | None = None) -> dict[str, str]:
     """Column index (str) -> field, from the headers (Chinese or English); each field at most once."""
+    aliases = ALIASES if aliases is None else aliases
     mapping, used = {}, set()
     for index, header in enumerate(headers):
-        field = ALIASES.get(_norm(header))
+        field = aliases.get(_norm(header))
         if field and field not in used:
             mapping[str(index)] = field
             used.add(field)
     return mapping
 
 
-def looks_like_header(cells: list[str]) -> bool:
-    fields = {ALIASES.get(_norm(c)) for c in cells if c}
+def looks_like_header(cells: list[str], aliases: dict[str, str] | None = None) -> bool:
+    aliases = ALIASES if aliases is None else aliases
+    fields = {aliases.get(_norm(c)) for c in cells if c}
     return "name" in fields and len(fields - {None}) >= 2
+
+
+def kind_module(kind: str):
+    """What differs by kind: the columns, the row check, the plan, the commit (base clients: ``client_imports``)."""
+    if kind == ImportKind.BASE_CLIENTS:
+        from . import client_imports
+
+        return client_imports
+    return None
+
+
+def fields_for(kind: str) -> dict[str, tuple]:
+    module = kind_module(kind)
+    return module.FIELDS if module else LEAD_FIELDS
+
+
+def mapping_for(kind: str, headers: list[str]) -> dict[str, str]:
+    module = kind_module(kind)
+    return auto_mapping(headers, module.ALIASES if module else ALIASES)
 
 
 # --- permissions ----------------------------------------------------------------------------------------------------
@@ -118,9 +140,8 @@ def import_create(*, actor: User, store: Store, kind: str, file_name: str, conte
     """Keep an uploaded file as a new import (status ``parsing``); the dry run reads it (``import_parse``, a task)."""
     if not can_import(actor, store):
         raise PermissionDenied(_("Only the store's manager or a group admin can import."))
-    if kind != ImportKind.LEADS:
-        raise ValidationError({"kind": [_("Importing base clients is not available yet: the base-client app does "
-                                          "not provide its services.")]})
+    if kind not in ImportKind.values:
+        raise ValidationError({"kind": [_("Choose leads or base clients.")]})
     if not content:
         raise ValidationError({"file": [_("The file is empty.")]})
     from ..workbooks import MAX_BYTES
@@ -266,12 +287,23 @@ def check_row(cells: dict, lk: Lookups) -> tuple[dict, list[str]]:
 
 
 def _plan(rows: list[tuple[int, dict, list[str]]], store: Store, seen: dict) -> list[tuple[int, dict, str, str, int | None]]:
-    """Decide each checked row's action against the database (two queries per chunk) and the rows before it in the
-    file (``seen``: phone -> the row number that brings it). Returns (number, values, action, error, lead id)."""
+    """Decide each checked row's action against the database (four queries per chunk) and the rows before it in the
+    file (``seen``: phone -> the row number that brings it). Returns (number, values, action, error, lead id).
+
+    A phone's lead is the one holding it in the store (``phone_holders``, as ``visit_log`` finds it), else its latest
+    lead (a won one: a returning buyer's dated row is a new lead, as ``visit_log`` makes it). A visit at the same
+    moment on any lead of the phone makes a dated row "already there"."""
     phones = {v["phone"] for _n, v, errors in rows if not errors and v["phone"]}
-    known = dict(Lead.objects.not_merged().filter(store=store, phone__in=phones).values_list("phone", "pk"))
-    moments = {(lead_id, arrived) for lead_id, arrived in Visit.objects.filter(
-        lead_id__in=known.values()).values_list("lead_id", "arrived_at")} if known else set()
+    holders = dict(Lead.objects.phone_holders().filter(store=store, phone__in=phones).values_list("phone", "pk")) \
+        if phones else {}
+    known, filled, phone_of = {}, {}, {}
+    for phone, pk, *values in Lead.objects.not_merged().filter(store=store, phone__in=phones).order_by(
+            "first_visit_at", "pk").values_list("phone", "pk", *(f"{f}_id" if f == "series" else f for f in UPDATABLE)):
+        known[phone] = holders.get(phone, pk)
+        phone_of[pk] = phone
+        filled[pk] = {f for f, value in zip(UPDATABLE, values, strict=True) if value not in ("", None)}
+    moments = {(phone_of[lead_id], arrived) for lead_id, arrived in Visit.objects.filter(
+        lead_id__in=phone_of).values_list("lead_id", "arrived_at")} if phone_of else set()
     anonymous_at = [datetime.fromisoformat(v["arrived_at"]) for _n, v, errors in rows
                     if not errors and not v["phone"] and v.get("arrived_at")]
     anonymous_known = set(Lead.objects.not_merged().filter(
@@ -303,10 +335,14 @@ def _plan(rows: list[tuple[int, dict, list[str]]], store: Store, seen: dict) -> 
                 seen[(phone, arrived)] = number
             planned.append((number, v, action, "", None))
             continue
-        if arrived is not None and (lead_id, arrived) not in moments and (phone, arrived) not in seen:
+        if arrived is not None and (phone, arrived) not in moments and (phone, arrived) not in seen:
             seen[(phone, arrived)] = number
-            planned.append((number, v, RowAction.REVISIT, "", lead_id))
-        elif any(v.get(f) for f in UPDATABLE):
+            if phone in holders or phone in seen:
+                planned.append((number, v, RowAction.REVISIT, "", holders.get(phone)))
+            else:  # nobody holds the phone (its lead was won): a new lead, the buyer back
+                seen[phone] = number
+                planned.append((number, v, RowAction.NEW, "", None))
+        elif any(v.get(f) and f not in filled[lead_id] for f in UPDATABLE):  # fills an empty field of the lead
             planned.append((number, v, RowAction.UPDATE, "", lead_id))
         else:
             planned.append((number, v, RowAction.UNCHANGED, "", lead_id))
@@ -324,13 +360,15 @@ def import_parse(batch_id: int) -> ImportBatch:
     ImportRow.objects.filter(batch=batch).delete()
     counts = dict.fromkeys(["rows", "new", "revisits", "updated", "unchanged", "refused"], 0)
     try:
-        sheet = open_sheet(bytes(batch.content or b""), batch.file_name, find_header=looks_like_header)
+        module = kind_module(batch.kind)
+        sheet = open_sheet(bytes(batch.content or b""), batch.file_name,
+                           find_header=module.looks_like_header if module else looks_like_header)
     except BadFile as exc:
         ImportBatch.objects.filter(pk=batch.pk).update(status=ImportBatch.Status.FAILED, error=str(exc), **counts)
         batch.refresh_from_db()
         return batch
     try:
-        mapping = batch.mapping or auto_mapping(sheet.headers)
+        mapping = batch.mapping or mapping_for(batch.kind, sheet.headers)
         if "name" not in mapping.values():
             raise BadFile(_("No column is mapped to the name: map one and check again."))
         ImportBatch.objects.filter(pk=batch.pk).update(sheet=sheet.name[:100], header_row=sheet.header_row,
@@ -341,7 +379,7 @@ def import_parse(batch_id: int) -> ImportBatch:
         estimate = None
 
         def flush():
-            planned = _plan(chunk, batch.store, seen)
+            planned = (module.plan if module else _plan)(chunk, batch.store, seen)
             ImportRow.objects.bulk_create([
                 # The cells as read are kept for refused rows only (the refused-rows workbook): half the writing.
                 ImportRow(batch=batch, number=number, data=values,
@@ -363,7 +401,7 @@ def import_parse(batch_id: int) -> ImportBatch:
         for number, cells in sheet.rows:
             by_field = {field: cells[int(index)] if int(index) < len(cells) else None
                         for index, field in mapping.items()}
-            values, errors = check_row(by_field, lookups)
+            values, errors = (module.check_row if module else check_row)(by_field, lookups)
             raw_cells[number] = [cell_str(c) for c in cells[: max(len(sheet.headers), 1) + 5]]
             chunk.append((number, values, errors))
             if len(chunk) >= CHUNK_ROWS:
@@ -395,11 +433,11 @@ def import_set_mapping(*, actor: User, batch: ImportBatch, mapping: dict[str, st
     for index, field in mapping.items():
         if not field:
             continue
-        if field not in LEAD_FIELDS:
+        if field not in fields_for(batch.kind):
             raise ValidationError({"mapping": [_("Unknown field %(field)s.") % {"field": field}]})
         if field in clean.values():
             raise ValidationError({"mapping": [_("%(field)s is mapped to two columns.")
-                                               % {"field": LEAD_FIELDS[field][0]}]})
+                                               % {"field": fields_for(batch.kind)[field][0]}]})
         clean[str(int(index))] = field
     if "name" not in clean.values():
         raise ValidationError({"mapping": [_("Map a column to the name.")]})
@@ -422,42 +460,76 @@ def import_start_commit(*, actor: User, batch: ImportBatch) -> ImportBatch:
         batch.refresh_from_db()
         if batch.status in (ImportBatch.Status.IMPORTING, ImportBatch.Status.DONE):
             return batch
+        if batch.status == ImportBatch.Status.CANCELLED:
+            raise ValidationError({"status": [_("This import was cancelled: upload the file again to import the "
+                                                "rest (the rows already in are found as already there).")]})
         raise ValidationError({"status": [_("This import has not been checked yet.")]})
     batch.refresh_from_db()
     return batch
 
 
-def _apply(row: ImportRow, action: str, actor: User, store: Store, lead_id: int | None, lk: dict) -> int | None:
+@transaction.atomic
+def import_cancel(*, actor: User, batch: ImportBatch) -> ImportBatch:
+    """Stop an import. While it is importing, the commit stops before its next batch (the batch under way finishes:
+    each batch is one transaction) and marks the import ``cancelled``; a checked or stopped import that is not running
+    is cancelled at once. The rows marked done are exactly the rows that went in; nothing more will be."""
+    if not can_import(actor, batch.store):
+        raise PermissionDenied(_("Only the store's manager or a group admin can import."))
+    batch = ImportBatch.objects.select_for_update().defer("content").get(pk=batch.pk)
+    if batch.status == ImportBatch.Status.IMPORTING:
+        if batch.cancel_requested_at is None:
+            batch.cancel_requested_at = timezone.now()
+            batch.save(update_fields=["cancel_requested_at"])
+    elif batch.status in (ImportBatch.Status.DRY_RUN_READY, ImportBatch.Status.FAILED):
+        batch.status, batch.cancel_requested_at, batch.finished_at = (ImportBatch.Status.CANCELLED, timezone.now(),
+                                                                      timezone.now())
+        batch.error = _cancelled_message(batch)
+        batch.content = None
+        batch.save(update_fields=["status", "cancel_requested_at", "finished_at", "error", "content"])
+    elif batch.status != ImportBatch.Status.CANCELLED:
+        raise ValidationError({"status": [_("This import is %(status)s: there is nothing to cancel.")
+                                          % {"status": batch.get_status_display()}]})
+    return batch
+
+
+def _cancelled_message(batch: ImportBatch) -> str:
+    done = ImportRow.objects.filter(batch=batch, done=True).exclude(action=RowAction.REFUSED).count()
+    return _("Cancelled: %(done)s of %(rows)s rows went in (marked ✓ in the list, filter \"Imported\"); the others "
+             "did not.") % {"done": done, "rows": batch.rows}
+
+
+def _visit_args(v: dict, lk: dict) -> dict:
+    """A new-lead or re-visit row as ``visit_log`` arguments."""
+    return dict(
+        name=v["name"], source=v["source"], phone=v["phone"],
+        channel=lk["channels"].get(v.get("channel")), series=lk["series"].get(v.get("series")),
+        grade=v.get("grade"), assigned_to=lk["users"].get(v.get("consultant")),
+        arrived_at=datetime.fromisoformat(v["arrived_at"]) if v.get("arrived_at") else None,
+        note=v.get("note", ""), gender=v.get("gender", ""),
+        budget=Decimal(v["budget"]) if v.get("budget") else None,
+        district=v.get("district", ""), industry=v.get("industry", ""),
+    )
+
+
+def _update(row: ImportRow, actor: User, lead_id: int, lk: dict) -> int:
+    """A known phone without a new visit: fill the lead's empty fields through ``lead_update``."""
     v = row.data
-    arrived = datetime.fromisoformat(v["arrived_at"]) if v.get("arrived_at") else None
-    if action in (RowAction.NEW, RowAction.REVISIT):
-        result = visit_log(
-            actor=actor, store=store, name=v["name"], source=v["source"], phone=v["phone"],
-            channel=lk["channels"].get(v.get("channel")), series=lk["series"].get(v.get("series")),
-            grade=v.get("grade"), assigned_to=lk["users"].get(v.get("consultant")), arrived_at=arrived,
-            note=v.get("note", ""), gender=v.get("gender", ""),
-            budget=Decimal(v["budget"]) if v.get("budget") else None,
-            district=v.get("district", ""), industry=v.get("industry", ""),
-        )
-        return result.lead.pk
-    if action == RowAction.UPDATE:
-        lead = Lead.objects.select_related("store").get(pk=lead_id)
-        changes = {}
-        for field in UPDATABLE:
-            if not v.get(field):
-                continue
-            if field == "series":
-                if lead.series_id is None:
-                    changes["series"] = lk["series"].get(v["series"])
-            elif field == "budget":
-                if lead.budget is None:
-                    changes["budget"] = Decimal(v["budget"])
-            elif not getattr(lead, field):
-                changes[field] = v[field]
-        if changes and lead.status != Status.MERGED:
-            lead_update(actor=actor, lead=lead, **changes)
-        return lead.pk
-    return lead_id
+    lead = Lead.objects.select_related("store").get(pk=lead_id)
+    changes = {}
+    for field in UPDATABLE:
+        if not v.get(field):
+            continue
+        if field == "series":
+            if lead.series_id is None:
+                changes["series"] = lk["series"].get(v["series"])
+        elif field == "budget":
+            if lead.budget is None:
+                changes["budget"] = Decimal(v["budget"])
+        elif not getattr(lead, field):
+            changes[field] = v[field]
+    if changes and lead.status != Status.MERGED:
+        lead_update(actor=actor, lead=lead, **changes)
+    return lead.pk
 
 
 def _workers() -> int:
@@ -486,12 +558,17 @@ def _batches(batch: ImportBatch) -> list[list[int]]:
     return batches
 
 
+class ImportCancelled(Exception):
+    """The import was cancelled between two batches."""
+
+
 def import_commit(batch_id: int, *, cancel_check=None) -> ImportBatch:
     """Apply the import's rows that are not done yet, in batches of about ``BATCH_ROWS``; each batch is one
     transaction (its leads, its rows marked done), several batches side by side on PostgreSQL (``_workers``). Each
     row is checked again against the database as it is now, so a re-visit recorded meanwhile, or a second run,
     creates nothing twice. A row the services refuse is refused (with the service's message) without stopping the
-    batch. ``cancel_check()`` returning true, or the first failing batch, stops every worker between batches."""
+    batch. A cancel (``import_cancel``, or ``cancel_check()`` returning true) or the first failing batch stops every
+    worker between batches; a cancel leaves the import ``cancelled``, saying how many rows went in."""
     batch = ImportBatch.objects.select_related("store", "committed_by").get(pk=batch_id)
     actor, store = batch.committed_by, batch.store
     started = clock.monotonic()
@@ -506,13 +583,17 @@ def import_commit(batch_id: int, *, cancel_check=None) -> ImportBatch:
     lock, stop = threading.Lock(), threading.Event()
     state = {"done": ImportRow.objects.filter(batch=batch, done=True).count(), "error": None}
 
+    def cancelled() -> bool:
+        return bool(cancel_check and cancel_check()) or ImportBatch.objects.filter(
+            pk=batch.pk, cancel_requested_at__isnull=False).exists()
+
     def next_batch():
         with lock:
             if stop.is_set():
                 return None
-            if cancel_check and cancel_check():
+            if cancelled():
                 stop.set()
-                state["error"] = state["error"] or InterruptedError("cancelled")
+                state["error"] = state["error"] or ImportCancelled()
                 return None
             return next(queue, None)
 
@@ -547,6 +628,15 @@ def import_commit(batch_id: int, *, cancel_check=None) -> ImportBatch:
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"import-{batch.pk}") as pool:
             for _i in range(workers):
                 pool.submit(in_thread)
+    if isinstance(state["error"], ImportCancelled):
+        _recount(batch)
+        batch.refresh_from_db()
+        ImportBatch.objects.filter(pk=batch.pk).update(
+            status=ImportBatch.Status.CANCELLED, error=_cancelled_message(batch), finished_at=timezone.now(),
+            seconds=round(clock.monotonic() - started, 2), content=None,
+            cancel_requested_at=batch.cancel_requested_at or timezone.now())
+        batch.refresh_from_db()
+        return batch
     if state["error"] is not None:
         message = _("Stopped: %(error)s. The rows marked as imported went in; commit again to continue.") % {
             "error": str(state["error"])[:300]}
@@ -564,25 +654,61 @@ def import_commit(batch_id: int, *, cancel_check=None) -> ImportBatch:
     return batch
 
 
+def _refuse(row: ImportRow, exc: Exception) -> None:
+    messages = exc.messages if isinstance(exc, ValidationError) else [str(exc)]
+    row.action, row.error, row.done, row.lead_id = RowAction.REFUSED, " ".join(messages), True, None
+
+
 def _commit_batch(batch: ImportBatch, rows: list[ImportRow], actor: User, store: Store, lk: dict) -> None:
+    """One batch, one transaction: the new leads and re-visits through ``visit_log_many`` (the visit service for a
+    batch: the same checks and rows as ``visit_log`` per row), the updates through ``lead_update``; a row a service
+    refuses is refused with its message, the others go in."""
     checked = [(r.number, r.data, [r.error] if r.action == RowAction.REFUSED else []) for r in rows]
     seen: dict = {}
+    module = kind_module(batch.kind)
     with transaction.atomic():
         planned = {number: (action, error, lead_id) for number, _v, action, error, lead_id in
-                   _plan(checked, store, seen)}
+                   (module.plan if module else _plan)(checked, store, seen)}
+        if module is not None:  # base clients: each sale through the lead, deal and base-client services
+            module.commit_rows(rows, planned, actor, store, lk, _refuse)
+            _save_rows(rows)
+            return
+        visits: list[ImportRow] = []
         for row in rows:
             action, error, lead_id = planned[row.number]
             if action == RowAction.REFUSED:
                 row.action, row.error, row.done = action, error, True
-                continue
-            try:
-                # The services are atomic themselves: nested here, each is a savepoint that a refusal rolls back.
-                row.lead_id = _apply(row, action, actor, store, lead_id, lk)
-                row.action, row.error, row.done = action, "", True
-            except (ValidationError, PermissionDenied) as exc:
-                messages = exc.messages if isinstance(exc, ValidationError) else [str(exc)]
-                row.action, row.error, row.done, row.lead_id = RowAction.REFUSED, " ".join(messages), True, None
-        ImportRow.objects.bulk_update(rows, ["action", "error", "done", "lead"])
+            elif action in (RowAction.NEW, RowAction.REVISIT):
+                visits.append(row)
+            else:
+                try:
+                    # lead_update is atomic itself: nested here, a savepoint that a refusal rolls back.
+                    row.lead_id = _update(row, actor, lead_id, lk) if action == RowAction.UPDATE else lead_id
+                    row.action, row.error, row.done = action, "", True
+                except (ValidationError, PermissionDenied) as exc:
+                    _refuse(row, exc)
+        if visits:
+            results = visit_log_many(actor=actor, store=store, rows=[_visit_args(r.data, lk) for r in visits])
+            for row, result in zip(visits, results, strict=True):
+                if isinstance(result, Exception):
+                    _refuse(row, result)
+                else:
+                    row.lead_id = result.lead.pk
+                    row.action = RowAction.REVISIT if result.is_revisit else RowAction.NEW
+                    row.error, row.done = "", True
+        _save_rows(rows)
+
+
+def _save_rows(rows: list[ImportRow]) -> None:
+    """Mark the batch's rows done with their outcome: one UPDATE per (action, error) and one bulk_update of the lead
+    ids (bulk_update of four fields over 500 rows cost more than writing the leads)."""
+    groups: dict[tuple[str, str], list[int]] = {}
+    for row in rows:
+        groups.setdefault((row.action, row.error), []).append(row.pk)
+    for (action, error), pks in groups.items():
+        extra = {"lead": None} if action == RowAction.REFUSED else {}
+        ImportRow.objects.filter(pk__in=pks).update(action=action, error=error, done=True, **extra)
+    ImportRow.objects.bulk_update([row for row in rows if row.lead_id], ["lead"])
 
 
 def _recount(batch: ImportBatch) -> None:

@@ -109,10 +109,30 @@ def test_dry_run_then_commit_through_the_services(org, manager_api, django_captu
     with django_capture_on_commit_callbacks(execute=True):
         again = upload(manager_api, content, store=org.store.pk).json()["id"]
     second = manager_api.get(f"/api/v1/imports/{again}/").json()
-    assert (second["new"], second["revisits"]) == (0, 0)
+    assert (second["new"], second["revisits"], second["updated"]) == (0, 0, 0)
     with django_capture_on_commit_callbacks(execute=True):
         manager_api.post(f"/api/v1/imports/{again}/commit/")
     assert (Lead.objects.count(), Visit.objects.count()) == (leads_before, visits_before)
+
+
+def test_a_known_phone_without_a_visit_fills_only_empty_fields(org, manager_api, django_capture_on_commit_callbacks):
+    lead = Lead.objects.create(store=org.store, assigned_to=org.consultant, name="老客户", phone="+8613900000001",
+                               source="walk_in", district="徐汇", created_by=org.manager,
+                               first_visit_at=datetime(2026, 1, 5, 10, 0).astimezone())
+    content = xlsx([["姓名", "电话", "区域", "行业"],
+                    ["老客户", "13900000001", "闵行", "IT"],  # the industry is empty: an update (the district stays)
+                    ["老客户", "13900000001", "闵行", ""]])  # nothing empty to fill: already there
+    with django_capture_on_commit_callbacks(execute=True):
+        batch_id = upload(manager_api, content, store=org.store.pk).json()["id"]
+    status = manager_api.get(f"/api/v1/imports/{batch_id}/").json()
+    assert (status["updated"], status["unchanged"]) == (1, 1)
+    with django_capture_on_commit_callbacks(execute=True):
+        manager_api.post(f"/api/v1/imports/{batch_id}/commit/")
+    lead.refresh_from_db()
+    assert (lead.district, lead.industry) == ("徐汇", "IT")
+    with django_capture_on_commit_callbacks(execute=True):
+        again = upload(manager_api, content, store=org.store.pk).json()["id"]
+    assert manager_api.get(f"/api/v1/imports/{again}/").json()["updated"] == 0
 
 
 def test_commit_is_in_self_standing_batches(org, manager_api, django_capture_on_commit_callbacks, monkeypatch):
@@ -122,15 +142,78 @@ def test_commit_is_in_self_standing_batches(org, manager_api, django_capture_on_
         batch_id = upload(manager_api, xlsx(rows), store=org.store.pk).json()["id"]
     batch = ImportBatch.objects.get(pk=batch_id)
     imports.import_start_commit(actor=org.manager, batch=batch)
-    calls = iter([False, False, True])
-    result = imports.import_commit(batch_id, cancel_check=lambda: next(calls))
-    assert result.status == "failed"
+    original, calls = imports._commit_batch, []
+
+    def third_fails(*args):
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("the database went away")
+        original(*args)
+
+    monkeypatch.setattr(imports, "_commit_batch", third_fails)
+    result = imports.import_commit(batch_id)
+    assert result.status == "failed" and "went away" in result.error
     done = list(ImportRow.objects.filter(batch=batch, done=True).values_list("number", flat=True))
     assert done == [2, 3, 4, 5]  # two whole batches, exactly the rows that went in
     assert Lead.objects.filter(store=org.store).count() == 4
+    monkeypatch.setattr(imports, "_commit_batch", original)
     imports.import_start_commit(actor=org.manager, batch=batch)
     assert imports.import_commit(batch_id).status == "done"
     assert Lead.objects.filter(store=org.store).count() == 6
+
+
+def test_cancel_a_running_import_between_batches(org, manager_api, api_as, django_capture_on_commit_callbacks,
+                                                 monkeypatch):
+    monkeypatch.setattr(imports, "BATCH_ROWS", 2)
+    rows = [HEADER] + [[f"客户{i}", f"138000001{i:02d}", "2026-03-01", "", "", ""] for i in range(7)]
+    with django_capture_on_commit_callbacks(execute=True):
+        batch_id = upload(manager_api, xlsx(rows), store=org.store.pk).json()["id"]
+    url = f"/api/v1/imports/{batch_id}/cancel/"
+    assert api_as(org.consultant).post(url).status_code == 403
+    assert api_as(org.manager2).post(url).status_code == 404  # another store's import
+    original, answers = imports._commit_batch, []
+
+    def cancel_after_the_second_batch(*args):
+        original(*args)
+        if len(answers) == 0 and ImportRow.objects.filter(batch_id=batch_id, done=True).count() == 4:
+            # The manager presses cancel while the import runs (the real request, in the middle of the task).
+            answers.append(manager_api.post(url))
+
+    monkeypatch.setattr(imports, "_commit_batch", cancel_after_the_second_batch)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert manager_api.post(f"/api/v1/imports/{batch_id}/commit/").status_code == 202
+    assert answers[0].status_code == 202 and answers[0].json()["status"] == "importing"
+    assert answers[0].json()["cancel_requested_at"]
+    status = manager_api.get(f"/api/v1/imports/{batch_id}/").json()
+    assert (status["status"], status["done_rows"], status["rows"]) == ("cancelled", 4, 7)
+    assert "4 of 7 rows went in" in status["error"]
+    done = set(ImportRow.objects.filter(batch_id=batch_id, done=True).values_list("data__phone", flat=True))
+    assert done == set(Lead.objects.filter(store=org.store).values_list("phone", flat=True))
+    assert len(done) == 4  # exactly the rows marked done went in, none of the others
+    page = client_for(org.manager).get(f"/reports/imports/{batch_id}/?action=imported").content.decode()
+    assert page.count(" ✓</td>") == 4 and "Cancelled" in page
+    # A cancelled import is over: it cannot be committed (or cancelled) into anything more.
+    again = manager_api.post(f"/api/v1/imports/{batch_id}/commit/")
+    assert again.status_code == 400 and "cancelled" in str(again.json())
+    assert Lead.objects.filter(store=org.store).count() == 4
+
+
+def test_cancel_a_checked_import_from_the_page(org, django_capture_on_commit_callbacks):
+    client = client_for(org.manager)
+    content = xlsx([HEADER, ["张三", "13800000001", "2026-03-01", "", "", ""]])
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post("/reports/imports/", {"kind": "leads", "store": org.store.pk,
+                                          "file": SimpleUploadedFile("c.xlsx", content)})
+    batch = ImportBatch.objects.get()
+    page = client.get(f"/reports/imports/{batch.pk}/").content.decode()
+    assert f'hx-post="/reports/imports/{batch.pk}/cancel/"' in page
+    assert client_for(org.manager2).post(f"/reports/imports/{batch.pk}/cancel/").status_code == 404
+    part = client.post(f"/reports/imports/{batch.pk}/cancel/", HTTP_HX_REQUEST="true")
+    assert part.status_code == 200 and 'id="import-status"' in part.content.decode()
+    assert "Cancelled" in part.content.decode() and "/cancel/" not in part.content.decode()
+    batch.refresh_from_db()
+    assert batch.status == "cancelled" and batch.content is None
+    assert Lead.objects.count() == 0
 
 
 @pytest.mark.parametrize("content,name,message", [
@@ -227,3 +310,25 @@ def test_the_import_pages(org, django_capture_on_commit_callbacks):
         client.post(f"/reports/imports/{batch.pk}/commit/")
     batch.refresh_from_db()
     assert batch.status == "done" and Lead.objects.filter(phone="+8613800000001").exists()
+
+
+def test_a_returning_buyer_is_a_new_lead_once(org, manager_api, django_capture_on_commit_callbacks):
+    """A phone whose lead was won no longer holds it: a dated row is a new lead (as visit_log makes it), linked to
+    the base client; importing the file again finds that new lead's visit and creates nothing."""
+    from baseclients.models import ClientLead
+    from baseclients.tests.factories import buy
+
+    won = buy(store=org.store, consultant=org.consultant, phone="+8613900000007").lead
+    content = xlsx([HEADER, ["老买家", "13900000007", "2026-03-01", "", "", ""]])
+    for attempt in (1, 2):
+        with django_capture_on_commit_callbacks(execute=True):
+            batch_id = upload(manager_api, content, store=org.store.pk).json()["id"]
+        status = manager_api.get(f"/api/v1/imports/{batch_id}/").json()
+        assert (status["new"], status["revisits"], status["unchanged"]) == ((1, 0, 0) if attempt == 1 else (0, 0, 1))
+        with django_capture_on_commit_callbacks(execute=True):
+            manager_api.post(f"/api/v1/imports/{batch_id}/commit/")
+    leads = Lead.objects.filter(store=org.store, phone="+8613900000007")
+    assert leads.count() == 2
+    again = leads.exclude(pk=won.pk).get()
+    assert Visit.objects.filter(lead=again).count() == 1 and again.status == "active"
+    assert ClientLead.objects.get(lead=again).client == ClientLead.objects.get(lead=won).client

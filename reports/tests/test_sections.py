@@ -56,6 +56,34 @@ def test_the_pack_carries_defeats_tiers_care_and_referrals_from_their_selectors(
     assert tables["care"]["rows"] == [] or 0 <= tables["care"]["rows"][0]["rate"] <= 1
 
 
+def test_the_pack_carries_the_tier_movement_per_consultant_from_its_selector(figures, api_as):
+    from baseclients import services as bc_services
+    from baseclients.models import BaseClient
+
+    org = figures
+    today = timezone.localdate()
+    client = BaseClient.objects.get(assigned_to=org.consultant)
+    full = {"satisfaction": 15, "maintenance": 15, "repairs": 10, "events": 10, "word_of_mouth": 5,
+            "reputation": 15, "business": 15, "trade_word": 12, "reach": 10, "plans": 12}
+    bc_services.client_score(actor=org.consultant, client=client, scores=full)  # general -> potential: up
+    bc_services.client_score(actor=org.consultant, client=client, scores=dict.fromkeys(full, 0))  # and down
+    start = today - timedelta(days=10)
+    response = api_as(org.manager).get(
+        f"/api/v1/reports/monthly-pack/?store={org.store.pk}&start={start}&end={today}", HTTP_ACCEPT_LANGUAGE="en")
+    table = _tables(response.json())["tier_movement"]
+    expected = bc.tier_movement(user=org.manager, since=start, until=today, store=org.store)
+    assert [(r["name"], r["up"], r["down"]) for r in table["rows"]] == [(r["name"], r["up"], r["down"])
+                                                                      for r in expected]
+    assert [(r["up"], r["down"]) for r in table["rows"]] == [(1, 1)]
+    # The consultant filter keeps that consultant's line; a period before the changes has none.
+    other = api_as(org.manager).get(f"/api/v1/reports/monthly-pack/?store={org.store.pk}&start={start}&end={today}"
+                                    f"&consultant={org.consultant2.pk}").json()
+    assert _tables(other)["tier_movement"]["rows"] == []
+    before = api_as(org.manager).get(f"/api/v1/reports/monthly-pack/?store={org.store.pk}"
+                                     f"&start={start - timedelta(days=60)}&end={start - timedelta(days=30)}").json()
+    assert _tables(before)["tier_movement"]["rows"] == []
+
+
 def test_defeat_analysis_and_concentration_reports(figures, api_as):
     org = figures
     today = timezone.localdate()
