@@ -9,10 +9,15 @@ class BaseclientsConfig(AppConfig):
     def ready(self):
         from django.utils.translation import gettext
 
-        from dealercrm.notifications import EXTRA_TEXTS
+        from dealercrm.notifications import EXTRA_TEXTS, DigestPart, register_digest_part
 
-        def care_digest(params: dict) -> str:
+        from .services.jobs import care_counts
+
+        def care_text(params: dict) -> str:
+            if not (params.get("care_today") or params.get("care_overdue")):
+                return ""
             return gettext("Care today: %(today)s tasks due, %(overdue)s overdue.") % {
                 "today": params.get("care_today", 0), "overdue": params.get("care_overdue", 0)}
 
-        EXTRA_TEXTS["care_digest"] = care_digest
+        register_digest_part(DigestPart(consultants=care_counts, stores=None, text=care_text))
+        EXTRA_TEXTS["care_digest"] = care_text  # the separate care digests sent before it joined the morning one

@@ -25,9 +25,3 @@ def flag_overdue_care_tasks(self) -> dict:
 def retier_group(self, group_id: int) -> dict:
     """Re-tier a group's clients after its tier rule or criteria changed."""
     return job_summary(jobs.retier(group_id=group_id, task_id=self.request.id or ""))
-
-
-@shared_task(**RETRYING)
-def send_care_digests(self) -> dict:
-    """Tell each consultant their care tasks due today and overdue."""
-    return job_summary(jobs.care_digests(task_id=self.request.id or ""))

@@ -4,8 +4,9 @@ language, and marking them read. Jobs and services call these; pages and the API
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import date
 
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -58,6 +59,31 @@ def notify_many(drafts: Iterable[Draft]) -> int:
     return len(rows)
 
 
+@dataclass(frozen=True)
+class DigestPart:
+    """A part another app adds to the morning notifications (leads' ``send_daily_digests``), so each person gets one
+    digest, not one per app. ``consultants(today)`` gives {user id: params} for the consultants' digests,
+    ``stores(today)`` {store id: params} for the managers' store summaries (either may be None), and
+    ``text(params)`` the sentence for those params in the active language, or "" when they are all 0. The params of
+    every part go into the one notification's params. Apps register theirs in AppConfig.ready()."""
+
+    consultants: Callable[[date], dict[int, dict]] | None
+    stores: Callable[[date], dict[int, dict]] | None
+    text: Callable[[dict], str]
+
+
+DIGEST_PARTS: list[DigestPart] = []
+
+
+def register_digest_part(part: DigestPart) -> None:
+    if part not in DIGEST_PARTS:
+        DIGEST_PARTS.append(part)
+
+
+def _with_parts(text: str, params: dict) -> str:
+    return " ".join([text, *filter(None, (part.text(params) for part in DIGEST_PARTS))])
+
+
 # Kinds other apps add without a migration of this app: kind -> function(params) -> text in the active language.
 # Apps register theirs in AppConfig.ready() (e.g. defeats/apps.py).
 EXTRA_TEXTS: dict = {}
@@ -68,15 +94,16 @@ def notification_text(notification: Notification) -> str:
     p = notification.params or {}
     kind = notification.kind
     if kind == Kind.DIGEST:
-        return _(
+        return _with_parts(_(
             "Today: %(due_today)s follow-ups due, %(overdue)s overdue, %(stale)s stale leads, "
             "%(reclaimed)s taken back to the pool."
-        ) % {k: p.get(k, 0) for k in ("due_today", "overdue", "stale", "reclaimed")}
+        ) % {k: p.get(k, 0) for k in ("due_today", "overdue", "stale", "reclaimed")}, p)
     if kind == Kind.STORE_SUMMARY:
-        return _(
+        return _with_parts(_(
             "%(store)s today: %(overdue)s overdue leads, %(stale)s stale, %(pool)s in the pool, "
             "%(pending_reviews)s follow-ups to review."
-        ) % {"store": p.get("store", ""), **{k: p.get(k, 0) for k in ("overdue", "stale", "pool", "pending_reviews")}}
+        ) % {"store": p.get("store", ""), **{k: p.get(k, 0) for k in ("overdue", "stale", "pool", "pending_reviews")}},
+            p)
     if kind == Kind.ASSIGNED:
         count = p.get("count", 1)
         if count == 1 and p.get("name"):

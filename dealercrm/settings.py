@@ -290,7 +290,7 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": 4 * 3600},
     },
     # Base clients (baseclients.tasks): overdue care flagged hourly; care planned a window ahead nightly
-    # (idempotent); the consultants' care digest with the morning digests.
+    # (idempotent). The consultants' care due is a part of the morning digest (leads).
     "flag-overdue-care-tasks": {
         "task": "baseclients.tasks.flag_overdue_care_tasks",
         "schedule": crontab(minute=15),
@@ -300,11 +300,6 @@ CELERY_BEAT_SCHEDULE = {
         "task": "baseclients.tasks.plan_care_tasks",
         "schedule": crontab(hour=0, minute=40),
         "options": {"expires": 12 * 3600},
-    },
-    "send-care-digests": {
-        "task": "baseclients.tasks.send_care_digests",
-        "schedule": crontab(hour=8, minute=5),
-        "options": {"expires": 4 * 3600},
     },
     # The month that ended: each store's pack, each group's store comparison (reports/services/files.py).
     "prepare-monthly-packs": {

@@ -1,20 +1,18 @@
 """The base-client jobs, each recorded as a JobRun: plan care tasks a window ahead, flag overdue care tasks,
-re-tier a group after its rule changed, and the care digests."""
+re-tier a group after its rule changed; and the care part of the morning digest."""
 
 from __future__ import annotations
 
+from datetime import date
+
 from django.db.models import Count, Q
-from django.urls import reverse
-from django.utils import timezone
 
 from dealercrm.jobs import job_run, job_run_count
 from dealercrm.models import DealerGroup, JobRun
-from dealercrm.notifications import Draft, notify_many
 
 from ..models import CareStatus, CareTask
 from .care import flag_overdue, materialise
 
-CARE_DIGEST = "care_digest"
 from .scoring import retier_group
 
 
@@ -48,21 +46,14 @@ def retier(*, group_id: int | None = None, task_id: str = "") -> JobRun:
     return run
 
 
-def care_digests(*, task_id: str = "") -> JobRun:
-    """Tell each consultant how many care tasks are due today and overdue (one notification a day, idempotent)."""
-    today = timezone.localdate()
-    with job_run("baseclients_care_digest", task_id=task_id) as run:
-        rows = (CareTask.objects.filter(status=CareStatus.PENDING, due_on__lte=today, assigned_to__isnull=False,
-                                        assigned_to__is_active=True)
-                .values("assigned_to").annotate(today=Count("pk", filter=Q(due_on=today)),
-                                                overdue=Count("pk", filter=Q(due_on__lt=today))))
-        url = reverse("baseclients:care_queue")
-        drafts = [Draft(r["assigned_to"], CARE_DIGEST,
-                        {"care_today": r["today"], "care_overdue": r["overdue"]}, url,
-                        f"care-digest-{today.isoformat()}") for r in rows]
-        job_run_count(run, "notified", notify_many(drafts))
-    return run
+def care_counts(today: date) -> dict[int, dict]:
+    """The consultants' care for the morning digest (a part of leads' digest, registered in apps.py): per owner,
+    pending tasks due today and overdue. One grouped query on the owners' pending index."""
+    rows = (CareTask.objects.filter(status=CareStatus.PENDING, due_on__lte=today, assigned_to__isnull=False)
+            .values("assigned_to").annotate(today=Count("assigned_to", filter=Q(due_on=today)),
+                                            overdue=Count("assigned_to", filter=Q(due_on__lt=today))).order_by())
+    return {r["assigned_to"]: {"care_today": r["today"], "care_overdue": r["overdue"]} for r in rows}
 
 
-JOBS = ["care_flag_overdue", "care_plan", "care_digests"]
-RUNNERS = {"care_flag_overdue": care_flag_overdue, "care_plan": care_plan, "care_digests": care_digests}
+JOBS = ["care_flag_overdue", "care_plan"]
+RUNNERS = {"care_flag_overdue": care_flag_overdue, "care_plan": care_plan}

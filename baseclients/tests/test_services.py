@@ -341,12 +341,28 @@ def test_overdue_care_is_flagged_by_the_job(org):
     assert CareTask.objects.overdue().count() == 1
 
 
-def test_care_digest_once_a_day(org):
+def test_care_due_is_a_part_of_the_morning_digest_once_a_day(org):
+    from dealercrm.models import Notification
+    from dealercrm.notifications import notification_text
+    from leads.services.jobs import notifications_send_digests
+
     client = _client(buy(store=org.store, consultant=org.consultant))
     _calls_due_soon(client)
     CareTask.objects.filter(client=client, kind="call").update(due_on=timezone.localdate())
-    assert jobs.care_digests().notified == 1
-    assert jobs.care_digests().notified == 0
+    CareTask.objects.filter(client=client, kind="call").exclude(
+        pk=CareTask.objects.filter(client=client, kind="call").order_by("pk").values("pk")[:1]
+    ).update(due_on=timezone.localdate() - timedelta(days=2))
+    notifications_send_digests()
+    digest = Notification.objects.get(recipient=org.consultant, kind=Notification.Kind.DIGEST)
+    due_today = CareTask.objects.filter(client=client, due_on=timezone.localdate(), status="pending").count()
+    overdue = CareTask.objects.filter(client=client, due_on__lt=timezone.localdate(), status="pending").count()
+    assert (digest.params["care_today"], digest.params["care_overdue"]) == (due_today, overdue)
+    with translation.override("en"):
+        assert f"Care today: {due_today} tasks due, {overdue} overdue." in notification_text(digest)
+    assert notifications_send_digests().notified == 0  # once a day
+    # Nobody else is told about this consultant's care, and no separate care notification is sent.
+    assert not Notification.objects.filter(recipient=org.consultant2, kind=Notification.Kind.DIGEST).exists()
+    assert not Notification.objects.filter(kind="care_digest").exists()
 
 
 def test_reassign_moves_pending_care(org):

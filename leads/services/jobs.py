@@ -46,7 +46,7 @@ from django.utils.translation import gettext_noop
 
 from dealercrm.jobs import job_run, job_run_count, job_run_heartbeat
 from dealercrm.models import DealerGroup, JobRun, Notification, Role, Store, User
-from dealercrm.notifications import Draft, notify_many
+from dealercrm.notifications import DIGEST_PARTS, Draft, notify_many
 
 from ..models import (
     IN_POOL,
@@ -547,8 +547,10 @@ def notifications_send_digests(*, now: datetime | None = None, task_id: str = ""
     """The morning notifications. Each active consultant: a ``digest`` of their follow-ups due today, overdue ones,
     their stale leads and the leads reclaimed from them in the last 24 hours (none when all four are 0). Each active
     manager: a ``store_summary`` of the store's overdue and stale leads, its pool and the follow-ups waiting for
-    review. Keyed by the local date, so a second run the same day notifies nobody twice. The counts come from four
-    grouped aggregate queries whatever the number of people."""
+    review. Other apps add their counts to both (``dealercrm.notifications.DIGEST_PARTS``: care tasks due, defeat
+    applications waiting …), so each person gets one morning notification. Keyed by the local date, so a second run
+    the same day notifies nobody twice. The counts come from grouped aggregate queries whatever the number of
+    people."""
     now = now or timezone.now()
     start = local_day_start(now)
     day = start.date().isoformat()
@@ -571,10 +573,15 @@ def notifications_send_digests(*, now: datetime | None = None, task_id: str = ""
         )
         home = _url("home", "/")
         drafts = []
+        today = start.date()
+        # The other apps' parts (care due, defeat follow-ups …): one digest per person, their counts beside these.
+        parts = [part.consultants(today) for part in DIGEST_PARTS if part.consultants]
         consultants = User.objects.filter(role=Role.CONSULTANT, is_active=True, store__isnull=False)
         for pk in consultants.order_by("pk").values_list("pk", flat=True):
             counts = {"due_today": 0, "overdue": 0, "stale": 0, **per_holder.get(pk, {}),
                       "reclaimed": reclaimed.get(pk, 0)}
+            for part in parts:
+                counts.update(part.get(pk, {}))
             if any(counts.values()):
                 drafts.append(Draft(pk, Notification.Kind.DIGEST, counts, home, f"digest:{day}"))
 
@@ -591,10 +598,13 @@ def notifications_send_digests(*, now: datetime | None = None, task_id: str = ""
             .annotate(n=Count("pk")).order_by().values_list("store", "n")
         )
         stale_url = _url("leads:stale", _url("leads:list", "/leads/"))
+        store_parts = [part.stores(today) for part in DIGEST_PARTS if part.stores]
         managers = User.objects.filter(role=Role.MANAGER, is_active=True, store__isnull=False)
         for pk, store_id, store_name in managers.order_by("pk").values_list("pk", "store_id", "store__name"):
             counts = {"overdue": 0, "stale": 0, "pool": 0, **per_store.get(store_id, {}),
                       "pending_reviews": pending.get(store_id, 0)}
+            for part in store_parts:
+                counts.update(part.get(store_id, {}))
             drafts.append(Draft(pk, Notification.Kind.STORE_SUMMARY, {"store": store_name, **counts}, stale_url,
                                 f"store_summary:{day}"))
         run.notified = _notify_in_chunks(drafts)
