@@ -131,7 +131,15 @@ def pool_list(*, user: User, store: Store | None = None, brand_id: int | None = 
 
 
 def lead_defeat_events(*, lead: Lead) -> list[DefeatEvent]:
-    return list(DefeatEvent.objects.filter(lead=lead).select_related("by", "to_user").order_by("-at", "-pk"))
+    """Every step of the defeat workflow on the lead, newest first, each with its application (kind, competitor,
+    price gap, verdict) and the application's reasons: the lead's timeline shows them. Two queries (the events with
+    their people and application; the applications' reasons), whatever the lead's history."""
+    return list(
+        DefeatEvent.objects.filter(lead=lead)
+        .select_related("by", "to_user", "application__competitor_brand", "application__competitor_series__brand")
+        .prefetch_related(Prefetch("application__reasons", queryset=Reason.objects.order_by("sort_order", "pk")))
+        .order_by("-at", "-pk")
+    )
 
 
 def talk_tracks_for(*, group_id: int, reason_ids, series_id: int | None = None) -> list[TalkTrack]:

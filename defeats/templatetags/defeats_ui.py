@@ -11,9 +11,17 @@ def pct(value) -> str:
     return f"{float(value) * 100:.1f}%"
 
 
+@register.filter
+def lead_status(value) -> str:
+    """A lead status value ("defeat_pending") as its label, in the page's language."""
+    from leads.models import Status
+
+    return Status(value).label if value in Status.values else value
+
+
 @register.inclusion_tag("defeats/partials/_lead_panel_body.html", takes_context=True)
 def defeat_panel(context, lead):
-    """The defeat panel on the lead page: file an application, the pending one, the defeat history, talk tracks."""
+    """The defeat panel on the lead page: file an application, the pending one, talk tracks (the steps are in the lead's timeline)."""
     from ..views import lead_panel_context
 
     request = context.get("request")

@@ -59,7 +59,7 @@ def test_the_done_when_journey(org, browser, live_server, shot):
         phone.click("button[type=submit].btn-danger")
     lead.refresh_from_db()
     assert lead.status == Status.DEFEAT_PENDING
-    expect(phone.locator("#defeat-panel")).to_contain_text(zh("Defeat application filed"))
+    expect(phone.locator("#lead-timeline")).to_contain_text(zh("Defeat application filed"))
     phone_ctx.close()
 
     # A second application, to be confirmed: a competitor purchase.
@@ -110,7 +110,7 @@ def test_the_done_when_journey(org, browser, live_server, shot):
     p2 = desk2.new_page()
     login(p2, live_server, org.consultant2.username, TEST_PASSWORD)
     p2.goto(f"{live_server.url}/leads/{lead.pk}/")
-    expect(p2.locator("#defeat-panel")).to_contain_text(zh("Rejected as a false defeat"))
+    expect(p2.locator("#lead-timeline")).to_contain_text(zh("Rejected as a false defeat"))
     desk2.close()
 
     # English, at both widths.
