@@ -319,6 +319,30 @@ def defeat_metrics(*, user: User, period: Period, stores: list[Store] | None = N
     return {"results": results, "total": total_nodeals}
 
 
+def funnel_figures(*, user: User, period: Period, stores: list[Store] | None = None,
+                   consultant: User | None = None) -> dict:
+    """The funnel dashboard's defeat figures (control point 7, sales capability) for its slice: ``total`` (the
+    figures of ``defeat_metrics`` without by_reason, plus ``pending_now``: applications awaiting a verdict today,
+    whenever filed) and ``rows``: the same per consultant (who held the lead when it was filed; for deals, who holds
+    the won lead), for the control-point table. Three queries (applications by consultant; deals by holder;
+    win-backs), whatever the number of consultants: the KPI cards and the table share them."""
+    lo, hi = period.bounds
+    pending = Q(status=ApplicationStatus.PENDING)
+    apps = _scoped_apps(user, stores, consultant).filter(
+        Q(applied_at__gte=lo, applied_at__lt=hi) | Q(decided_at__gte=lo, decided_at__lt=hi) | pending)
+    empty = {"applications": 0, "pending": 0, "defeats": 0, "rejected": 0, "pending_now": 0, "deals": 0}
+    rows: dict = defaultdict(lambda: dict(empty))
+    for r in (apps.values("consultant").annotate(**_app_aggregates(lo, hi), pending_now=Count("pk", filter=pending))
+              .order_by()):
+        rows[r.pop("consultant")].update(r)
+    deals = _scoped_deals(user, stores, consultant).filter(ordered_at__gte=period.start, ordered_at__lte=period.end)
+    for r in deals.values("lead__assigned_to").annotate(n=Count("pk")).order_by():
+        rows[r["lead__assigned_to"]]["deals"] = r["n"]
+    total = {k: sum(row[k] for row in rows.values()) for k in empty}
+    total["win_backs"] = _scoped_winbacks(user, stores, consultant).filter(at__gte=lo, at__lt=hi).count()
+    return {"total": _rates(total), "rows": {k: _rates(row) for k, row in rows.items()}}
+
+
 def _labels(group_by: str, keys: list) -> dict:
     ids = [k for k in keys if k is not None]
     if group_by == "store":
