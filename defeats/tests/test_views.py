@@ -296,3 +296,13 @@ def test_a_consultants_control_points_show_only_their_own_defeats(org):
     assert _points_cells(body, org.consultant.pk)["defeats_pending"] == "1"
     assert f'data-consultant="{org.consultant2.pk}"' not in body
     assert 'data-kpi="defeats_pending">1<' in body
+
+
+def test_the_stale_page_intro_names_the_five_actions_in_both_languages(org):
+    from django.test import Client
+
+    body = client_for(org.manager).get("/leads/stale/").content.decode()
+    assert "put it in the pool or file it as a quasi-defeat." in body
+    zh = Client(HTTP_ACCEPT_LANGUAGE="zh-hans")
+    zh.force_login(org.manager)
+    assert "移入公海，或申请准战败。" in zh.get("/leads/stale/").content.decode()
