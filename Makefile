@@ -73,3 +73,13 @@ bench-load: venv
 		ALLOWED_HOSTS=localhost,127.0.0.1 SECURE_SSL_REDIRECT=0 DB_CONN_MAX_AGE=60; \
 	$(PY) -m gunicorn dealercrm.wsgi:application --bind 127.0.0.1:8010 --workers 3 --log-level warning & pid=$$!; \
 	trap "kill $$pid" EXIT; sleep 3; $(PY) manage.py bench_load --url http://127.0.0.1:8010 $(BENCH_ARGS)
+
+# Defeats on the bench data set, added to its leads (idempotent; BENCH_ARGS=--reset redoes them, --update-leads also
+# marks the leads), and the defeat metrics API against its SQL floor: p50/p95 (benchmarks/README.md, "Defeats").
+.PHONY: bench-defeats-seed bench-defeats
+bench-defeats-seed: venv
+	DEBUG=0 SECRET_KEY=$${SECRET_KEY:-bench-only} DATABASE_URL="$(BENCH_DATABASE_URL)" $(PY) manage.py migrate defeats --verbosity 0
+	DEBUG=0 SECRET_KEY=$${SECRET_KEY:-bench-only} DATABASE_URL="$(BENCH_DATABASE_URL)" $(PY) manage.py seed_bench_defeats $(BENCH_ARGS)
+
+bench-defeats: venv
+	DEBUG=0 SECRET_KEY=$${SECRET_KEY:-bench-only} DATABASE_URL="$(BENCH_DATABASE_URL)" $(PY) manage.py bench_defeats $(BENCH_ARGS)
