@@ -366,25 +366,28 @@ SELECT 0, NULL::bigint,
   count(*) FILTER (WHERE a.applied_at >= %s AND a.applied_at < %s AND a.status = 'pending'),
   count(*) FILTER (WHERE a.decided_at >= %s AND a.decided_at < %s AND a.status = 'confirmed'),
   count(*) FILTER (WHERE a.decided_at >= %s AND a.decided_at < %s AND a.status = 'rejected'),
-  (SELECT count(*) FROM ({deals}) d), (SELECT count(*) FROM w)
+  (SELECT count(*) FROM ({deals}) d), (SELECT count(*) FROM w), NULL, NULL, NULL
 FROM a
 UNION ALL
 SELECT 1, r.reason_id,
   count(*) FILTER (WHERE a.applied_at >= %s AND a.applied_at < %s),
   count(*) FILTER (WHERE a.applied_at >= %s AND a.applied_at < %s AND a.status = 'pending'),
   count(*) FILTER (WHERE a.decided_at >= %s AND a.decided_at < %s AND a.status = 'confirmed'),
-  count(*) FILTER (WHERE a.decided_at >= %s AND a.decided_at < %s AND a.status = 'rejected'), NULL, NULL
-FROM a JOIN defeats_applicationreason r ON r.application_id = a.id GROUP BY r.reason_id
+  count(*) FILTER (WHERE a.decided_at >= %s AND a.decided_at < %s AND a.status = 'rejected'), NULL, NULL,
+  min(rr.code), min(rr.name), min(rr.name_en)
+FROM a JOIN defeats_applicationreason r ON r.application_id = a.id JOIN defeats_reason rr ON rr.id = r.reason_id
+GROUP BY r.reason_id
 UNION ALL
-SELECT 2, r.reason_id, NULL, NULL, NULL, NULL, NULL, count(*)
-FROM w JOIN defeats_applicationreason r ON r.application_id = w.application_id GROUP BY r.reason_id
+SELECT 2, r.reason_id, NULL, NULL, NULL, NULL, NULL, count(*), min(rr.code), min(rr.name), min(rr.name_en)
+FROM w JOIN defeats_applicationreason r ON r.application_id = w.application_id
+JOIN defeats_reason rr ON rr.id = r.reason_id
+GROUP BY r.reason_id
 """
 
 
 def _figures_with_reasons(apps, deals, winbacks, lo, hi) -> dict:
-    """``defeat_metrics`` ungrouped with ``by_reason``, as the grouped path computes them, in two queries (this
-    statement and the reasons' names) instead of six: the API's default answer (one store-month: see
-    benchmarks/README.md, "Defeats")."""
+    """``defeat_metrics`` ungrouped with ``by_reason``, as the grouped path computes them, in one query (instead of
+    six): the API's default answer (one store-month: see benchmarks/README.md, "Defeats")."""
     apps_sql, apps_params = apps.order_by().values("id", "status", "applied_at", "decided_at").query.sql_with_params()
     deals_sql, deals_params = deals.order_by().values("pk").query.sql_with_params()
     wb_sql, wb_params = winbacks.order_by().values("application_id").query.sql_with_params()
@@ -396,17 +399,18 @@ def _figures_with_reasons(apps, deals, winbacks, lo, hi) -> dict:
     total: dict = {}
     rows: dict = defaultdict(lambda: {"applications": 0, "pending": 0, "defeats": 0, "rejected": 0, "deals": None,
                                       "win_backs": 0})
-    for part, key, applications, pending, defeats, rejected, deals_n, win_backs in fetched:
+    names: dict = {}
+    for part, key, applications, pending, defeats, rejected, deals_n, win_backs, code, name, name_en in fetched:
         if part == 0:
             total = _rates({"applications": applications, "pending": pending, "defeats": defeats,
                             "rejected": rejected, "deals": deals_n, "win_backs": win_backs})
-        elif part == 1:
+            continue
+        names[key] = (code, Reason(name=name, name_en=name_en).label)
+        if part == 1:
             rows[key].update(applications=applications, pending=pending, defeats=defeats, rejected=rejected)
         else:
             rows[key]["win_backs"] = win_backs
-    labels = _labels("reason", list(rows))
-    codes = labels.get("codes", {})
-    results = [{"key": key, "label": labels.get(key, ""), **_rates(dict(row)), "code": codes.get(key, ""),
+    results = [{"key": key, "label": names[key][1], **_rates(dict(row)), "code": names[key][0],
                 "defeat_rate": None} for key, row in rows.items()]
     results.sort(key=lambda r: (-(r["defeats"] or 0), -(r["applications"] or 0), str(r["label"])))
     total["by_reason"] = results
