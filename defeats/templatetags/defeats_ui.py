@@ -21,7 +21,8 @@ def lead_status(value) -> str:
 
 @register.inclusion_tag("defeats/partials/_lead_panel_body.html", takes_context=True)
 def defeat_panel(context, lead):
-    """The defeat panel on the lead page: file an application, the pending one, talk tracks (the steps are in the lead's timeline)."""
+    """The defeat panel on the lead page: file an application, the pending one, talk tracks (the steps themselves
+    are in the lead's timeline)."""
     from ..views import lead_panel_context
 
     request = context.get("request")

@@ -1,7 +1,7 @@
 """The figures' short paths give what the general path gives: the ungrouped answer with ``by_reason`` (one SQL
-statement, the reasons' names included) against the ungrouped aggregate plus the grouping by reason, and the by-month total (the sum of the
-months) against the ungrouped aggregate. On a history with every kind of step, two reasons on one application, a
-deal, a win-back, another store's and another consultant's applications."""
+statement, the reasons' names included) against the ungrouped aggregate plus the grouping by reason, and the
+by-month total (the sum of the months) against the ungrouped aggregate. On a history with every kind of step, two
+reasons on one application, a deal, a win-back, another store's and another consultant's applications."""
 
 from datetime import timedelta
 from decimal import Decimal
