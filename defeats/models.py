@@ -1,4 +1,4 @@
-"""Lost customers (DOMAIN.md §6, 战败): defeat applications and their verdicts, the two-level reason taxonomy, the
+"""Lost customers (战败, docs/defeats.md): defeat applications and their verdicts, the two-level reason taxonomy, the
 three-step talk tracks, and the competitor-customer pool (竞品客源) with its nurture contacts.
 
 The lead itself only changes status (``defeat_pending`` while an application waits, ``defeated`` once confirmed,
@@ -17,7 +17,7 @@ GROUP_SCOPE = Scope(group="group", store="group__stores")
 
 
 class DefeatSettings(models.Model):
-    """Per dealer group: the defeat workflow's numbers (DOMAIN.md: every default is a group setting)."""
+    """Per dealer group: the defeat workflow's numbers (every default is a group setting)."""
 
     scope = GROUP_SCOPE
 

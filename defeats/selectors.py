@@ -1,7 +1,7 @@
 """Reads of the defeat workflow: the verification queue with its evidence, the competitor pool, talk tracks, and the
 defeat figures.
 
-Figures (DOMAIN.md §6), for the stores the caller may see and a period of local days [start, end]:
+Figures (docs/defeats.md), for the stores the caller may see and a period of local days [start, end]:
 
 - ``applications``: defeat applications filed in the period; ``pending``: those of them still awaiting a verdict.
 - ``defeats``: applications confirmed in the period (by the verdict's time); ``rejected``: rejected in the period

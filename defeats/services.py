@@ -1,4 +1,4 @@
-"""Writes of the defeat workflow (DOMAIN.md §6). Pages, the API, the stale queue, commands and tasks call these; each
+"""Writes of the defeat workflow (docs/defeats.md). Pages, the API, the stale queue, commands and tasks call these; each
 is one transaction, takes the application's and the lead's row locks (application first, then the lead, always in
 that order) and checks versions, so two managers deciding one application at once give exactly one verdict.
 
@@ -83,7 +83,7 @@ def settings_for(group_id: int) -> DefeatSettings:
 
 
 def reasons_for(group_id: int) -> list[Reason]:
-    """The group's reasons (all, active or not), seeding DOMAIN.md's defaults for a group that has none yet."""
+    """The group's reasons (all, active or not), seeding the default taxonomy for a group that has none yet."""
     reasons = list(Reason.objects.filter(group_id=group_id).select_related("parent"))
     if reasons:
         return reasons
