@@ -83,3 +83,13 @@ bench-baseclients-seed: venv
 
 bench-baseclients: venv
 	DEBUG=0 SECRET_KEY=$${SECRET_KEY:-bench-only} DATABASE_URL="$(BENCH_DATABASE_URL)" $(PY) manage.py bench_baseclients $(BENCH_ARGS)
+
+# Defeats on the bench data set, added to its leads (idempotent; BENCH_ARGS=--reset redoes them, --update-leads also
+# marks the leads), and the defeat metrics API against its SQL floor: p50/p95 (benchmarks/README.md, "Defeats").
+.PHONY: bench-defeats-seed bench-defeats
+bench-defeats-seed: venv
+	DEBUG=0 SECRET_KEY=$${SECRET_KEY:-bench-only} DATABASE_URL="$(BENCH_DATABASE_URL)" $(PY) manage.py migrate defeats --verbosity 0
+	DEBUG=0 SECRET_KEY=$${SECRET_KEY:-bench-only} DATABASE_URL="$(BENCH_DATABASE_URL)" $(PY) manage.py seed_bench_defeats $(BENCH_ARGS)
+
+bench-defeats: venv
+	DEBUG=0 SECRET_KEY=$${SECRET_KEY:-bench-only} DATABASE_URL="$(BENCH_DATABASE_URL)" $(PY) manage.py bench_defeats $(BENCH_ARGS)

@@ -28,7 +28,16 @@ def _texts():
         return ngettext("%(count)s competitor-pool customer is due for a nurture contact.",
                         "%(count)s competitor-pool customers are due for a nurture contact.", count) % {"count": count}
 
-    return {"defeat_rejected": rejected, "defeat_confirmed": confirmed, "defeat_pool": pool,
+    def came_back(p):
+        return gettext("%(name)s came back to the showroom: won back from the competitor pool, now with "
+                       "%(holder)s.") % {"name": p.get("name", ""), "holder": p.get("holder", "")}
+
+    def came_back_pending(p):
+        return gettext("%(name)s came back to the showroom: the pending defeat application is closed as a false "
+                       "defeat and the lead is active again.") % {"name": p.get("name", "")}
+
+    return {"defeat_came_back": came_back, "defeat_came_back_pending": came_back_pending,
+            "defeat_rejected": rejected, "defeat_confirmed": confirmed, "defeat_pool": pool,
             "defeat_pending": pending, "defeat_nurture": nurture}
 
 

@@ -30,7 +30,7 @@ DEFEATS_PER_DEAL = 2.0  # defeat rate ≈ 67 %: the seed's store sits at 70 %, i
 MAX_DECIDED = 300  # per store: keeps seed_demo quick
 FALSE_SHARE = 0.16  # of decided applications
 PENDING = 7  # per store, filed in the last days
-# Reason code → weight; competitor purchases dominate confirmed defeats (DOMAIN §6).
+# Reason code → weight; competitor purchases dominate confirmed defeats.
 REASONS = {"bought_competitor": 34, "price_really_high": 9, "price_apparently_high": 8, "lost_contact": 12,
            "funding_not_ready": 7, "config_basic": 5, "brand_not_accepted": 4, "slow_follow_up": 5,
            "no_confidence": 3, "purchase_cancelled": 4, "bought_used": 3, "people_disapprove": 2,

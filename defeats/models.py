@@ -1,4 +1,4 @@
-"""Lost customers (DOMAIN.md §6, 战败): defeat applications and their verdicts, the two-level reason taxonomy, the
+"""Lost customers (战败, docs/defeats.md): defeat applications and their verdicts, the two-level reason taxonomy, the
 three-step talk tracks, and the competitor-customer pool (竞品客源) with its nurture contacts.
 
 The lead itself only changes status (``defeat_pending`` while an application waits, ``defeated`` once confirmed,
@@ -17,7 +17,7 @@ GROUP_SCOPE = Scope(group="group", store="group__stores")
 
 
 class DefeatSettings(models.Model):
-    """Per dealer group: the defeat workflow's numbers (DOMAIN.md: every default is a group setting)."""
+    """Per dealer group: the defeat workflow's numbers (every default is a group setting)."""
 
     scope = GROUP_SCOPE
 
@@ -198,9 +198,10 @@ class Application(models.Model):
             # The verification queue (oldest first) and the pending counts.
             models.Index(fields=["store", "applied_at"], condition=Q(status="pending"),
                          name="defeatapp_store_pending"),
-            # The metrics: a store's decisions in a period.
+            # The metrics: a store's decisions in a period, and its filings (one BitmapOr for a period's figures).
             models.Index(fields=["store", "decided_at"], include=["status", "consultant", "kind"],
                          name="defeatapp_store_decided"),
+            models.Index(fields=["store", "applied_at"], include=["status"], name="defeatapp_store_applied"),
         ]
 
     def __str__(self):
@@ -256,7 +257,12 @@ class DefeatEvent(models.Model):
         verbose_name = _("defeat event")
         verbose_name_plural = _("defeat events")
         ordering = ["-at", "-id"]
-        indexes = [models.Index(fields=["lead", "at"], name="defeatevent_lead_at")]
+        indexes = [
+            models.Index(fields=["lead", "at"], name="defeatevent_lead_at"),
+            # The win-backs of a period (the metrics).
+            models.Index(fields=["at"], include=["application"], condition=Q(kind="won_back"),
+                         name="defeatevent_wonback_at"),
+        ]
 
 
 class PoolStatus(models.TextChoices):

@@ -1,7 +1,7 @@
 """Reads of the defeat workflow: the verification queue with its evidence, the competitor pool, talk tracks, and the
 defeat figures.
 
-Figures (DOMAIN.md §6), for the stores the caller may see and a period of local days [start, end]:
+Figures (docs/defeats.md), for the stores the caller may see and a period of local days [start, end]:
 
 - ``applications``: defeat applications filed in the period; ``pending``: those of them still awaiting a verdict.
 - ``defeats``: applications confirmed in the period (by the verdict's time); ``rejected``: rejected in the period
@@ -24,12 +24,14 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
+from django.db import connection
 from django.db.models import Count, Prefetch, Q, QuerySet
 from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
 from dealercrm.models import Role, Store, User, VehicleBrand, VehicleSeries
 from leads.models import Deal, FollowUp, GradeChange, Lead
+from leads.models import Status as LeadStatus
 
 from .models import (
     Application,
@@ -131,7 +133,15 @@ def pool_list(*, user: User, store: Store | None = None, brand_id: int | None = 
 
 
 def lead_defeat_events(*, lead: Lead) -> list[DefeatEvent]:
-    return list(DefeatEvent.objects.filter(lead=lead).select_related("by", "to_user").order_by("-at", "-pk"))
+    """Every step of the defeat workflow on the lead, newest first, each with its application (kind, competitor,
+    price gap, verdict) and the application's reasons: the lead's timeline shows them. Two queries (the events with
+    their people and application; the applications' reasons), whatever the lead's history."""
+    return list(
+        DefeatEvent.objects.filter(lead=lead)
+        .select_related("by", "to_user", "application__competitor_brand", "application__competitor_series__brand")
+        .prefetch_related(Prefetch("application__reasons", queryset=Reason.objects.order_by("sort_order", "pk")))
+        .order_by("-at", "-pk")
+    )
 
 
 def talk_tracks_for(*, group_id: int, reason_ids, series_id: int | None = None) -> list[TalkTrack]:
@@ -201,7 +211,9 @@ def _scoped_apps(user: User, stores, consultant):
 
 
 def _scoped_deals(user: User, stores, consultant):
-    qs = Deal.objects.visible_to(user)
+    # A lead with a deal is always won (deal_record, lead_merge): saying so lets PostgreSQL read the store's won
+    # leads (index defeats_lead_store_won) instead of all its leads.
+    qs = Deal.objects.visible_to(user).filter(lead__status=LeadStatus.WON)
     if stores:
         qs = qs.filter(lead__store__in=stores)
     if consultant is not None:
@@ -240,7 +252,12 @@ def defeat_metrics(*, user: User, period: Period, stores: list[Store] | None = N
     deals = _scoped_deals(user, stores, consultant).filter(ordered_at__gte=period.start, ordered_at__lte=period.end)
     winbacks = _scoped_winbacks(user, stores, consultant).filter(at__gte=lo, at__lt=hi)
 
-    if total is None:
+    if group_by is None and with_reasons and total is None:
+        return _figures_with_reasons(apps, deals, winbacks, lo, hi)
+    # By month every application, deal and win-back of the period falls in exactly one month: the total is the sum
+    # of the months (three queries saved).
+    total_from_months = group_by == "month" and total is None
+    if total is None and not total_from_months:
         total = apps.aggregate(**_app_aggregates(lo, hi))
         total["deals"] = deals.count()
         total["win_backs"] = winbacks.count()
@@ -291,6 +308,9 @@ def defeat_metrics(*, user: User, period: Period, stores: list[Store] | None = N
         if deal_key is None:
             for r in rows.values():
                 r["deals"] = None
+    if total_from_months:
+        total = _rates({f: sum(row[f] for row in rows.values())
+                        for f in ("applications", "pending", "defeats", "rejected", "deals", "win_backs")})
     results = []
     for key, row in rows.items():
         row = _rates(dict(row))
@@ -309,6 +329,92 @@ def defeat_metrics(*, user: User, period: Period, stores: list[Store] | None = N
     else:
         total_nodeals = total
     return {"results": results, "total": total_nodeals}
+
+
+def funnel_figures(*, user: User, period: Period, stores: list[Store] | None = None,
+                   consultant: User | None = None) -> dict:
+    """The funnel dashboard's defeat figures (control point 7, sales capability) for its slice: ``total`` (the
+    figures of ``defeat_metrics`` without by_reason, plus ``pending_now``: applications awaiting a verdict today,
+    whenever filed) and ``rows``: the same per consultant (who held the lead when it was filed; for deals, who holds
+    the won lead), for the control-point table. Three queries (applications by consultant; deals by holder;
+    win-backs), whatever the number of consultants: the KPI cards and the table share them."""
+    lo, hi = period.bounds
+    pending = Q(status=ApplicationStatus.PENDING)
+    apps = _scoped_apps(user, stores, consultant).filter(
+        Q(applied_at__gte=lo, applied_at__lt=hi) | Q(decided_at__gte=lo, decided_at__lt=hi) | pending)
+    empty = {"applications": 0, "pending": 0, "defeats": 0, "rejected": 0, "pending_now": 0, "deals": 0}
+    rows: dict = defaultdict(lambda: dict(empty))
+    for r in (apps.values("consultant").annotate(**_app_aggregates(lo, hi), pending_now=Count("pk", filter=pending))
+              .order_by()):
+        rows[r.pop("consultant")].update(r)
+    deals = _scoped_deals(user, stores, consultant).filter(ordered_at__gte=period.start, ordered_at__lte=period.end)
+    for r in deals.values("lead__assigned_to").annotate(n=Count("pk")).order_by():
+        rows[r["lead__assigned_to"]]["deals"] = r["n"]
+    total = {k: sum(row[k] for row in rows.values()) for k in empty}
+    total["win_backs"] = _scoped_winbacks(user, stores, consultant).filter(at__gte=lo, at__lt=hi).count()
+    return {"total": _rates(total), "rows": {k: _rates(row) for k, row in rows.items()}}
+
+
+# The ungrouped figures and the figures by reason in one statement: the period's applications are read once (a
+# materialised CTE), the deals and the win-backs are scalar subqueries, and the win-backs by reason a last branch.
+# ``part`` 0 is the total, 1 the applications by reason, 2 the win-backs by reason.
+_WITH_REASONS = """
+WITH a AS MATERIALIZED ({apps}),
+w AS MATERIALIZED ({winbacks})
+SELECT 0, NULL::bigint,
+  count(*) FILTER (WHERE a.applied_at >= %s AND a.applied_at < %s),
+  count(*) FILTER (WHERE a.applied_at >= %s AND a.applied_at < %s AND a.status = 'pending'),
+  count(*) FILTER (WHERE a.decided_at >= %s AND a.decided_at < %s AND a.status = 'confirmed'),
+  count(*) FILTER (WHERE a.decided_at >= %s AND a.decided_at < %s AND a.status = 'rejected'),
+  (SELECT count(*) FROM ({deals}) d), (SELECT count(*) FROM w), NULL, NULL, NULL
+FROM a
+UNION ALL
+SELECT 1, r.reason_id,
+  count(*) FILTER (WHERE a.applied_at >= %s AND a.applied_at < %s),
+  count(*) FILTER (WHERE a.applied_at >= %s AND a.applied_at < %s AND a.status = 'pending'),
+  count(*) FILTER (WHERE a.decided_at >= %s AND a.decided_at < %s AND a.status = 'confirmed'),
+  count(*) FILTER (WHERE a.decided_at >= %s AND a.decided_at < %s AND a.status = 'rejected'), NULL, NULL,
+  min(rr.code), min(rr.name), min(rr.name_en)
+FROM a JOIN defeats_applicationreason r ON r.application_id = a.id JOIN defeats_reason rr ON rr.id = r.reason_id
+GROUP BY r.reason_id
+UNION ALL
+SELECT 2, r.reason_id, NULL, NULL, NULL, NULL, NULL, count(*), min(rr.code), min(rr.name), min(rr.name_en)
+FROM w JOIN defeats_applicationreason r ON r.application_id = w.application_id
+JOIN defeats_reason rr ON rr.id = r.reason_id
+GROUP BY r.reason_id
+"""
+
+
+def _figures_with_reasons(apps, deals, winbacks, lo, hi) -> dict:
+    """``defeat_metrics`` ungrouped with ``by_reason``, as the grouped path computes them, in one query (instead of
+    six): the API's default answer (one store-month: see benchmarks/README.md, "Defeats")."""
+    apps_sql, apps_params = apps.order_by().values("id", "status", "applied_at", "decided_at").query.sql_with_params()
+    deals_sql, deals_params = deals.order_by().values("pk").query.sql_with_params()
+    wb_sql, wb_params = winbacks.order_by().values("application_id").query.sql_with_params()
+    period = [lo, hi] * 4
+    with connection.cursor() as cursor:
+        cursor.execute(_WITH_REASONS.format(apps=apps_sql, winbacks=wb_sql, deals=deals_sql),
+                       [*apps_params, *wb_params, *period, *deals_params, *period])
+        fetched = cursor.fetchall()
+    total: dict = {}
+    rows: dict = defaultdict(lambda: {"applications": 0, "pending": 0, "defeats": 0, "rejected": 0, "deals": None,
+                                      "win_backs": 0})
+    names: dict = {}
+    for part, key, applications, pending, defeats, rejected, deals_n, win_backs, code, name, name_en in fetched:
+        if part == 0:
+            total = _rates({"applications": applications, "pending": pending, "defeats": defeats,
+                            "rejected": rejected, "deals": deals_n, "win_backs": win_backs})
+            continue
+        names[key] = (code, Reason(name=name, name_en=name_en).label)
+        if part == 1:
+            rows[key].update(applications=applications, pending=pending, defeats=defeats, rejected=rejected)
+        else:
+            rows[key]["win_backs"] = win_backs
+    results = [{"key": key, "label": names[key][1], **_rates(dict(row)), "code": names[key][0],
+                "defeat_rate": None} for key, row in rows.items()]
+    results.sort(key=lambda r: (-(r["defeats"] or 0), -(r["applications"] or 0), str(r["label"])))
+    total["by_reason"] = results
+    return total
 
 
 def _labels(group_by: str, keys: list) -> dict:

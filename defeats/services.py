@@ -1,4 +1,4 @@
-"""Writes of the defeat workflow (DOMAIN.md §6). Pages, the API, the stale queue, commands and tasks call these; each
+"""Writes of the defeat workflow (docs/defeats.md). Pages, the API, the stale queue, commands and tasks call these; each
 is one transaction, takes the application's and the lead's row locks (application first, then the lead, always in
 that order) and checks versions, so two managers deciding one application at once give exactly one verdict.
 
@@ -49,6 +49,8 @@ NOTIFY_CONFIRMED = "defeat_confirmed"
 NOTIFY_POOL = "defeat_pool"
 NOTIFY_PENDING = "defeat_pending"
 NOTIFY_NURTURE = "defeat_nurture"
+NOTIFY_CAME_BACK = "defeat_came_back"
+NOTIFY_CAME_BACK_PENDING = "defeat_came_back_pending"
 
 
 class Conflict(ValidationError):
@@ -81,7 +83,7 @@ def settings_for(group_id: int) -> DefeatSettings:
 
 
 def reasons_for(group_id: int) -> list[Reason]:
-    """The group's reasons (all, active or not), seeding DOMAIN.md's defaults for a group that has none yet."""
+    """The group's reasons (all, active or not), seeding the default taxonomy for a group that has none yet."""
     reasons = list(Reason.objects.filter(group_id=group_id).select_related("parent"))
     if reasons:
         return reasons
@@ -477,31 +479,104 @@ def nurture_contact_log(*, actor: User, entry: PoolEntry, method: str, content: 
     validate_assignee(lead.store, to_user)
     if not manages_store(actor, lead.store) and to_user.pk != actor.pk:
         raise PermissionDenied(_("Only the store's manager can hand the customer to someone else."))
-    entry.status, entry.won_back_at, entry.next_contact_at = PoolStatus.WON_BACK, occurred_at, None
-    entry.save(update_fields=["last_contact_at", "next_contact_at", "status", "won_back_at", "version"])
-    DefeatEvent.objects.create(lead=lead, application=entry.application, kind=EventKind.WON_BACK, at=occurred_at,
-                               by=actor,
-                               comment=content.strip(), from_status=lead.status, to_status=Status.ACTIVE,
-                               to_user=to_user)
-    fields = ["status", "next_follow_up_at", "last_contact_at", "dwell_kept_at"]
-    if lead.assigned_to_id != to_user.pk:
-        AssignmentChange.objects.create(lead=lead, from_user=lead.assigned_to, to_user=to_user,
-                                        changed_at=occurred_at, changed_by=actor,
-                                        reason=gettext_noop("Won back from the competitor pool"))
-        lead.assigned_to = to_user
-        fields.append("assigned_to")
-    lead.status = Status.ACTIVE
-    lead.next_follow_up_at = max(occurred_at, timezone.now())
-    lead.last_contact_at = occurred_at
-    lead.dwell_kept_at = occurred_at
-    lead._change_reason = gettext_noop("Won back from the competitor pool")
-    bump(lead, fields, actor=actor)
-    if grade != lead.grade:
-        due = lead.next_follow_up_at
-        lead = lead_grade_change(actor=actor, lead=lead, to_grade=grade, reason=gettext_noop("Won back"),
-                                 at=occurred_at)
-        lead.next_follow_up_at = due
-        bump(lead, ["next_follow_up_at"], actor=actor)
+    lead = _win_back(actor, entry, lead, at=occurred_at, grade=grade, to_user=to_user, comment=content.strip())
     if to_user.pk != actor.pk:
         notify_many([Draft(to_user.pk, "assigned", {"count": 1, "name": lead.name}, _url(lead.pk))])
     return contact
+
+
+def _win_back(actor: User, entry: PoolEntry, lead: Lead, *, at: datetime, grade: str | None, to_user: User,
+              comment: str) -> Lead:
+    """A pooled customer came back: the entry is won back, the lead is active again held by ``to_user`` with a
+    follow-up due now (and ``grade`` if given), a ``won_back`` step is recorded; the history stays. The caller holds
+    the entry's and the lead's locks and has bumped the entry's version."""
+    entry.last_contact_at = at
+    entry.status, entry.won_back_at, entry.next_contact_at = PoolStatus.WON_BACK, at, None
+    entry.save(update_fields=["last_contact_at", "next_contact_at", "status", "won_back_at", "version"])
+    DefeatEvent.objects.create(lead=lead, application=entry.application, kind=EventKind.WON_BACK, at=at, by=actor,
+                               comment=comment, from_status=lead.status, to_status=Status.ACTIVE, to_user=to_user)
+    fields = ["status", "next_follow_up_at", "last_contact_at", "dwell_kept_at"]
+    if lead.assigned_to_id != to_user.pk:
+        AssignmentChange.objects.create(lead=lead, from_user=lead.assigned_to, to_user=to_user, changed_at=at,
+                                        changed_by=actor, reason=gettext_noop("Won back from the competitor pool"))
+        lead.assigned_to = to_user
+        fields.append("assigned_to")
+    lead.status = Status.ACTIVE
+    lead.next_follow_up_at = max(at, timezone.now())
+    lead.last_contact_at = at
+    lead.dwell_kept_at = at
+    lead._change_reason = gettext_noop("Won back from the competitor pool")
+    bump(lead, fields, actor=actor)
+    if grade and grade != lead.grade:
+        due = lead.next_follow_up_at
+        lead = lead_grade_change(actor=actor, lead=lead, to_grade=grade, reason=gettext_noop("Won back"), at=at)
+        lead.next_follow_up_at = due
+        bump(lead, ["next_follow_up_at"], actor=actor)
+    return lead
+
+
+def customer_came_back(*, actor: User, lead: Lead, at: datetime, grade: str | None = None,
+                       assign_to: User | None = None) -> Lead:
+    """A showroom visit by a customer whose lead is defeated or awaiting a defeat verdict (leads.services.visits
+    calls it in the visit's transaction, holding the lead's lock, after recording the visit):
+
+    - **defeated, in the competitor pool** → a win-back: the lead is active again (history kept) with the visit's
+      ``grade`` if given, held by ``assign_to`` (a manager's pick), else by the consultant who logged the visit,
+      else by the pool owner; a follow-up is due now; it counts in ``win_backs``. The pool owner and the new holder
+      are notified.
+    - **awaiting a verdict** → the customer is not lost: the pending application is closed as rejected (a false
+      defeat, counted in the false-defeat rate), the lead is active again with its consultant and grade, and a
+      second follow-up falls due within the group's ``second_follow_up_days``. The consultant and the store's
+      managers are notified.
+
+    The entry or application is locked with SKIP LOCKED: if a manager is deciding the application (or someone is
+    logging a pool contact) at this very moment, the visit stays a plain re-visit and their write stands (they lock
+    the application/entry before the lead, this path holds the lead first: waiting could deadlock). Returns the
+    lead (re-read when it changed)."""
+    if lead.status == Status.DEFEATED:
+        entry = (PoolEntry.objects.select_for_update(skip_locked=True).select_related("owner")
+                 .filter(lead=lead, status=PoolStatus.IN_POOL).first())
+        if entry is None:
+            return lead
+        if assign_to is not None:
+            if assign_to.pk != actor.pk:
+                require_manager(actor, lead.store)
+            to_user = assign_to
+        elif actor.role == Role.CONSULTANT and actor.is_active and actor.store_id == lead.store_id:
+            to_user = actor
+        else:
+            to_user = entry.owner
+        validate_assignee(lead.store, to_user)
+        entry.version += 1
+        lead = _win_back(actor, entry, lead, at=at, grade=grade, to_user=to_user,
+                         comment=_("The customer came back to the showroom."))
+        params = {"name": lead.name, "holder": str(to_user)}
+        notify_many([Draft(who, NOTIFY_CAME_BACK, params, _url(lead.pk))
+                     for who in {entry.owner_id, to_user.pk} - {actor.pk}])
+        return lead
+    if lead.status != Status.DEFEAT_PENDING:
+        return lead
+    app = (Application.objects.select_for_update(skip_locked=True, of=("self",))
+           .filter(lead=lead, status=ApplicationStatus.PENDING).first())
+    if app is None:
+        return lead
+    decided_at = max(at, app.applied_at)
+    comment = _("The customer came back to the showroom.")
+    app.status, app.decided_by, app.decided_at, app.comment = ApplicationStatus.REJECTED, actor, decided_at, comment
+    app.version += 1
+    app.save(update_fields=["status", "decided_by", "decided_at", "comment", "version"])
+    s = settings_for(lead.store.group_id)
+    DefeatEvent.objects.create(lead=lead, application=app, kind=EventKind.REJECTED, at=decided_at, by=actor,
+                               comment=comment, from_status=lead.status, to_status=Status.ACTIVE,
+                               to_user=lead.assigned_to)
+    lead.status = Status.ACTIVE
+    lead.next_follow_up_at = max(at, timezone.now()) + timedelta(days=s.second_follow_up_days)
+    lead.dwell_kept_at = max(lead.dwell_kept_at or at, at)
+    lead._change_reason = gettext_noop("The customer came back: the defeat application is closed as a false defeat")
+    bump(lead, ["status", "next_follow_up_at", "dwell_kept_at"], actor=actor)
+    managers = User.objects.filter(store=lead.store, role=Role.MANAGER, is_active=True).values_list("pk", flat=True)
+    params = {"name": lead.name}
+    notify_many([Draft(who, NOTIFY_CAME_BACK_PENDING, params, _url(lead.pk))
+                 for who in ({*managers, lead.assigned_to_id} - {None, actor.pk})])
+    return lead
+

@@ -1,4 +1,4 @@
-"""The default reason taxonomy (DOMAIN.md §6), seeded for every dealer group: by the data migration for the groups
+"""The default reason taxonomy (docs/defeats.md), seeded for every dealer group: by the data migration for the groups
 that exist, by :func:`defeats.services.reasons_for` for a group created later. Plain data, so the migration can use
 it without the app's models.
 

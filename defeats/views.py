@@ -487,7 +487,6 @@ def lead_panel_context(*, user: User, lead: Lead) -> dict:
         can_apply = lead.status == Status.ACTIVE
     except PermissionDenied:
         can_apply = False
-    events = selectors.lead_defeat_events(lead=lead)
     pending = None
     if lead.status == Status.DEFEAT_PENDING:
         pending = (selectors.application_list(user=user).filter(lead=lead, status=ApplicationStatus.PENDING).first()
@@ -497,5 +496,5 @@ def lead_panel_context(*, user: User, lead: Lead) -> dict:
         reasons = services.reasons_for(lead.store.group_id)
         tracks = selectors.talk_tracks_for(group_id=lead.store.group_id, reason_ids=[r.pk for r in reasons],
                                            series_id=lead.series_id)
-    return {"lead": lead, "can_apply": can_apply, "events": events, "pending": pending, "tracks": tracks,
+    return {"lead": lead, "can_apply": can_apply, "pending": pending, "tracks": tracks,
             "can_decide": manages_store(user, lead.store)}

@@ -69,15 +69,18 @@ def workspace(*, user: User, now: datetime | None = None, limit: int = 20) -> Wo
 
 @dataclass
 class TimelineEntry:
-    kind: str  # visit | follow_up | grade | assignment | deal
+    kind: str  # visit | follow_up | grade | assignment | deal | defeat
     at: datetime
     obj: object
     sort_key: tuple = field(default=(), repr=False)
 
 
 def lead_timeline(*, lead: Lead) -> list[TimelineEntry]:
-    """Visits, follow-ups, grade changes, assignment changes and the deal of one lead, newest first. Five queries
-    whatever the lead's history length."""
+    """Visits, follow-ups, grade changes, assignment changes, the deal and the defeat workflow's steps (application,
+    verdict, nurture contacts, win-back: defeats.selectors) of one lead, newest first. Seven queries whatever the
+    lead's history length."""
+    from defeats.selectors import lead_defeat_events
+
     entries: list[TimelineEntry] = []
     for visit in Visit.objects.filter(lead=lead).select_related("recorded_by"):
         entries.append(TimelineEntry("visit", visit.arrived_at, visit))
@@ -90,7 +93,9 @@ def lead_timeline(*, lead: Lead) -> list[TimelineEntry]:
     for deal in Deal.objects.filter(lead=lead).select_related("series__brand", "created_by"):
         at = timezone.make_aware(datetime.combine(deal.ordered_at, datetime.min.time()))
         entries.append(TimelineEntry("deal", max(at, deal.created_at), deal))
-    order = {"deal": 0, "grade": 1, "follow_up": 2, "assignment": 3, "visit": 4}
+    for event in lead_defeat_events(lead=lead):
+        entries.append(TimelineEntry("defeat", event.at, event))
+    order = {"deal": 0, "defeat": 1, "grade": 2, "follow_up": 3, "assignment": 4, "visit": 5}
     entries.sort(key=lambda e: (e.at, -order[e.kind]), reverse=True)
     return entries
 

@@ -1,4 +1,4 @@
-"""The defeats REST API (DOMAIN.md §6): reasons, talk tracks, applications (file, list, verdict, bulk verdict), the
+"""The defeats REST API (docs/defeats.md): reasons, talk tracks, applications (file, list, verdict, bulk verdict), the
 competitor pool (list, nurture contacts, win-backs) and the figures. Every read is ``visible_to(request.user)``
 (ScopedViewSetMixin): another store's application is a 404. Writes go through ``defeats.services``: their
 PermissionDenied is a 403, ValidationError a 400 with field messages, a conflict (already decided, already pending,

@@ -1,4 +1,4 @@
-"""Seed DOMAIN.md §6's default reason taxonomy (zh and en names) for every dealer group that exists. Groups created
+"""Seed the default reason taxonomy (zh and en names) for every dealer group that exists. Groups created
 later get it from defeats.services.reasons_for on first use."""
 
 from django.db import migrations

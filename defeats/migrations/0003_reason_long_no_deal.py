@@ -1,4 +1,4 @@
-"""The reason the stale queue's "file as quasi-defeat" uses (DOMAIN.md §6: a long time without a deal), for the
+"""The reason the stale queue's "file as quasi-defeat" uses (a long time without a deal), for the
 groups seeded by 0002."""
 
 from django.db import migrations

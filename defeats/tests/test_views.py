@@ -228,3 +228,81 @@ def test_the_lead_page_shows_talk_tracks_after_not_interested(org):
                              fact="首付两成即可", problem="资金压力", viewpoint="金融方案减轻负担")
     FollowUpFactory(lead=lead, outcome="not_now", occurred_at=timezone.now() - timedelta(hours=1))
     assert "金融方案减轻负担" in client_for(org.consultant).get(f"/leads/{lead.pk}/").content.decode()
+
+
+def _points_cells(body: str, consultant_id) -> dict:
+    """The defeat cells of one consultant's row of the control-point table (``""``: the total row)."""
+    import re
+
+    table = body[body.index('id="fnl-points"'):]
+    if consultant_id == "":
+        row = table[table.index('fnl-total-row'):]
+    else:
+        row = table[table.index(f'data-consultant="{consultant_id}"'):]
+    row = row[:row.index("</tr>")]
+    return {col: re.sub(r"<[^>]+>", "", val).strip()
+            for col, val in re.findall(r'data-col="(defeat_rate|defeats|defeats_pending)">(.*?)</td>', row)}
+
+
+def test_the_control_point_table_has_the_defeat_rate_and_pending_per_consultant(org, django_assert_max_num_queries):
+    from decimal import Decimal
+
+    from leads.services import deal_record
+
+    # consultant: one deal, one confirmed defeat, one pending; consultant2: one rejected (a false defeat).
+    deal_record(actor=org.manager, lead=_lead(org), price=Decimal("159800"))
+    services.application_decide(actor=org.manager, application=pending_application(org), verdict="confirm",
+                                comment="ok")
+    pending_application(org)
+    services.application_decide(actor=org.manager, application=pending_application(
+        org, lead=_lead(org, assigned_to=org.consultant2)), verdict="reject", comment="虚战败")
+    # Another store's applications are not in this manager's table.
+    pending_application(org, lead=LeadFactory(store=org.store2, assigned_to=org.consultant_b))
+    c = client_for(org.manager)
+    body = c.get("/funnel/").content.decode()
+    assert _points_cells(body, org.consultant.pk) == {"defeat_rate": "50.0%", "defeats": "1", "defeats_pending": "1"}
+    assert _points_cells(body, org.consultant2.pk) == {"defeat_rate": "—", "defeats": "0", "defeats_pending": "0"}
+    assert _points_cells(body, "") == {"defeat_rate": "50.0%", "defeats": "1", "defeats_pending": "1"}
+    assert f'data-consultant="{org.consultant_b.pk}"' not in body
+    # The KPI cards read the same figures (no second computation).
+    assert 'data-kpi="defeats_pending">1<' in body
+
+    def count() -> int:
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        with CaptureQueriesContext(connection) as queries:
+            assert c.get("/funnel/").status_code == 200
+        return len(queries)
+
+    before = count()
+    # More consultants with applications, verdicts and deals: not one query more.
+    from dealercrm.tests.factories import ConsultantFactory
+
+    for i in range(3):
+        person = ConsultantFactory(username=f"dft{i}", store=org.store)
+        for _j in range(2):
+            services.application_decide(actor=org.manager, application=pending_application(
+                org, lead=_lead(org, assigned_to=person)), verdict="confirm", comment="ok")
+    assert count() == before
+    body = c.get("/funnel/").content.decode()
+    assert _points_cells(body, "")["defeats"] == "7"
+
+
+def test_a_consultants_control_points_show_only_their_own_defeats(org):
+    pending_application(org)
+    pending_application(org, lead=_lead(org, assigned_to=org.consultant2))
+    body = client_for(org.consultant).get("/funnel/").content.decode()
+    assert _points_cells(body, org.consultant.pk)["defeats_pending"] == "1"
+    assert f'data-consultant="{org.consultant2.pk}"' not in body
+    assert 'data-kpi="defeats_pending">1<' in body
+
+
+def test_the_stale_page_intro_names_the_five_actions_in_both_languages(org):
+    from django.test import Client
+
+    body = client_for(org.manager).get("/leads/stale/").content.decode()
+    assert "put it in the pool or file it as a quasi-defeat." in body
+    zh = Client(HTTP_ACCEPT_LANGUAGE="zh-hans")
+    zh.force_login(org.manager)
+    assert "移入公海，或申请准战败。" in zh.get("/leads/stale/").content.decode()

@@ -27,6 +27,7 @@ from ..models import (
     VisitStep,
 )
 from baseclients.api.leads import LeadReferralMixin, deal_base_client, referrer_fields
+from defeats.api.timeline import DefeatEventSerializer
 
 from ..selectors import lead_phone_for
 
@@ -204,12 +205,20 @@ class DealEntrySerializer(_EntryFields, DealSerializer):
         fields = ["kind", "at", *DealSerializer.Meta.fields]
 
 
+class DefeatEntrySerializer(_EntryFields, DefeatEventSerializer):
+    kind = _kind("defeat")
+
+    class Meta(DefeatEventSerializer.Meta):
+        fields = ["kind", "at", *DefeatEventSerializer.Meta.fields]
+
+
 TIMELINE_SERIALIZERS = {
     "visit": VisitEntrySerializer,
     "follow_up": FollowUpEntrySerializer,
     "grade": GradeEntrySerializer,
     "assignment": AssignmentEntrySerializer,
     "deal": DealEntrySerializer,
+    "defeat": DefeatEntrySerializer,
 }
 
 

@@ -515,7 +515,8 @@ class LeadViewSet(ScopedViewSetMixin, mixins.ListModelMixin, viewsets.GenericVie
         tags=TAGS,
         summary=("The lead's timeline"),
         description=(
-            "Visits, follow-ups, grade changes, assignment changes and the deal, newest first. Each entry is "
+            "Visits, follow-ups, grade changes, assignment changes, the deal and the defeat workflow's steps "
+            "(kind `defeat`: application filed, verdict, nurture contact, win-back), newest first. Each entry is "
             "`{kind, at, ...}` with the fields of its kind."
         ),
         filters=False,

@@ -22,6 +22,7 @@ from ..models import (
     GradeChange,
     Lead,
     Source,
+    Status,
     Visit,
     VisitStep,
 )
@@ -168,7 +169,8 @@ def visit_log(
         if existing is not None:
             if not allow_revisit:
                 raise DuplicatePhone(existing.pk)
-            return _revisit(existing, actor, _now_after_lock(visit_args, arrived_now))
+            return _revisit(existing, actor, _now_after_lock(visit_args, arrived_now), grade=grade,
+                            assigned_to=assigned_to)
 
     lead = Lead(
         store=store,
@@ -201,7 +203,8 @@ def visit_log(
         existing = Lead.objects.phone_holders().get(store=store, phone=phone)
         if not allow_revisit:
             raise DuplicatePhone(existing.pk) from None
-        return _revisit(lock(existing), actor, _now_after_lock(visit_args, arrived_now))
+        return _revisit(lock(existing), actor, _now_after_lock(visit_args, arrived_now), grade=grade,
+                        assigned_to=assigned_to)
     if grade:
         GradeChange.objects.create(lead=lead, from_grade=None, to_grade=grade, changed_at=arrived_at,
                                    changed_by=actor, reason=gettext_noop("Graded at the first visit"))
@@ -224,10 +227,16 @@ def _now_after_lock(visit_args: dict, arrived_now: bool) -> dict:
     return {**visit_args, "arrived_at": timezone.now()} if arrived_now else visit_args
 
 
-def _revisit(lead: Lead, actor: User, visit_args: dict) -> VisitResult:
+def _revisit(lead: Lead, actor: User, visit_args: dict, *, grade: str | None = None,
+             assigned_to: User | None = None) -> VisitResult:
     # Every path to a re-visit (the visit form finding a known phone, the API's visits endpoint) checks its time.
     check_visit_time(lead, visit_args["arrived_at"])
     visit = _visit_create(lead, actor, is_first=False, **visit_args)
+    if lead.status in (Status.DEFEATED, Status.DEFEAT_PENDING):
+        # A lost customer came back: a win-back, or a pending defeat application closed as a false defeat.
+        from defeats.services import customer_came_back
+
+        lead = customer_came_back(actor=actor, lead=lead, at=visit.arrived_at, grade=grade, assign_to=assigned_to)
     if lead.last_contact_at is None or visit.arrived_at > lead.last_contact_at:
         lead.last_contact_at = visit.arrived_at
         bump(lead, ["last_contact_at"], actor=actor)

@@ -350,7 +350,7 @@ def test_the_schema_documents_nulls_blanks_counts_the_timeline_kinds_and_the_err
         return node
 
     kinds = [resolve(resolve(ref)["properties"]["kind"])["enum"] for ref in timeline["oneOf"]]
-    assert sorted(k for (k,) in kinds) == ["assignment", "deal", "follow_up", "grade", "visit"]
+    assert sorted(k for (k,) in kinds) == ["assignment", "deal", "defeat", "follow_up", "grade", "visit"]
     patch = schema["paths"]["/api/v1/leads/{id}/"]["patch"]["responses"]
     assert {"400", "401", "403", "404", "409", "412", "413", "429"} <= set(patch)
     for path, methods in schema["paths"].items():

@@ -59,7 +59,7 @@ def test_the_done_when_journey(org, browser, live_server, shot):
         phone.click("button[type=submit].btn-danger")
     lead.refresh_from_db()
     assert lead.status == Status.DEFEAT_PENDING
-    expect(phone.locator("#defeat-panel")).to_contain_text(zh("Defeat application filed"))
+    expect(phone.locator("#lead-timeline")).to_contain_text(zh("Defeat application filed"))
     phone_ctx.close()
 
     # A second application, to be confirmed: a competitor purchase.
@@ -110,8 +110,16 @@ def test_the_done_when_journey(org, browser, live_server, shot):
     p2 = desk2.new_page()
     login(p2, live_server, org.consultant2.username, TEST_PASSWORD)
     p2.goto(f"{live_server.url}/leads/{lead.pk}/")
-    expect(p2.locator("#defeat-panel")).to_contain_text(zh("Rejected as a false defeat"))
+    expect(p2.locator("#lead-timeline")).to_contain_text(zh("Rejected as a false defeat"))
+    shot(p2, "defeats-lead-timeline-390-zh")
     desk2.close()
+
+    # The manager's funnel: the control-point table has the defeat columns (control point 7).
+    page.goto(f"{live_server.url}/funnel/")
+    row = page.locator(f"#fnl-points tr[data-consultant='{org.consultant.pk}']")
+    expect(row.locator("[data-col=defeat_rate]")).to_have_text("33.3%")
+    page.locator("#fnl-points").scroll_into_view_if_needed()
+    shot(page, "defeats-funnel-points-1366-zh")
 
     # English, at both widths.
     _english(desk, live_server)

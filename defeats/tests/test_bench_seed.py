@@ -1,0 +1,111 @@
+"""The bench data set's defeats (`manage.py seed_bench_defeats`, benchmarks/defeats.py) on a small seed_bench set:
+the shares it promises, the rows the services would write, idempotence, reset, the leads left alone unless asked,
+and the benchmark command running on it. Seeded once inside a transaction rolled back at the end (as
+tests/test_seed_bench.py does)."""
+
+import importlib
+from io import StringIO
+
+import pytest
+from django.apps import apps
+from django.core.management import CommandError, call_command
+from django.db import transaction
+from django.db.models import Count
+from django.test import override_settings
+
+from benchmarks.seed import BENCH_GROUP
+from dealercrm.models import VehicleSeries
+from defeats.models import Application, ApplicationReason, DefeatEvent, PoolEntry
+from leads.models import Channel, Deal, Lead, Status
+
+pytestmark = pytest.mark.django_db
+
+
+def _catalogue():
+    for module, has_rows in [("dealercrm.migrations.0002_vehicle_catalogue", VehicleSeries.objects.exists),
+                             ("leads.migrations.0002_channels", Channel.objects.exists)]:
+        if not has_rows():
+            importlib.import_module(module).seed(apps, None)
+
+
+def run(*args) -> str:
+    out = StringIO()
+    call_command("seed_bench_defeats", *args, stdout=out)
+    return out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def bench(django_db_setup, django_db_blocker):
+    fast = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    with django_db_blocker.unblock(), override_settings(PASSWORD_HASHERS=fast), transaction.atomic():
+        _catalogue()
+        call_command("seed_bench", leads=4000, stores=2, months=6, chunk=2000, stdout=StringIO())
+        yield run()
+        transaction.set_rollback(True)
+
+
+def _apps():
+    return Application.objects.filter(store__group__name=BENCH_GROUP)
+
+
+def test_refuses_without_the_bench_data_set(db):
+    with pytest.raises(CommandError, match="make bench-seed"):
+        run()
+
+
+def test_about_the_seeds_proportions(bench):
+    apps_ = _apps()
+    deals = Deal.objects.filter(lead__store__group__name=BENCH_GROUP).count()
+    by_status = dict(apps_.values_list("status").annotate(n=Count("pk")))
+    assert by_status["pending"] == 2 * 8
+    decided = by_status["confirmed"] + by_status["rejected"]
+    assert 0.10 < by_status["rejected"] / decided < 0.22  # ~16 % false defeats
+    assert 1.6 < by_status["confirmed"] / deals < 2.4  # ~two defeats per deal: defeat rate ≈ two thirds
+    assert "confirmed" in bench and "won back" in bench
+
+
+def test_the_rows_are_those_the_services_write(bench):
+    apps_ = _apps()
+    assert not apps_.annotate(n=Count("reason_rows")).filter(n=0).exists()
+    assert ApplicationReason.objects.filter(application__in=apps_).count() == apps_.count()
+    # Every application was filed after its lead's first visit; decided ones have their verdict after filing.
+    for app in apps_.select_related("lead")[:200]:
+        assert app.applied_at > app.lead.first_visit_at
+        assert (app.decided_at is None) == (app.status == "pending")
+        if app.decided_at:
+            assert app.decided_at >= app.applied_at
+    events = dict(DefeatEvent.objects.filter(lead__store__group__name=BENCH_GROUP).values_list("kind")
+                  .annotate(n=Count("pk")))
+    assert events["applied"] == apps_.count()
+    assert events["confirmed"] == apps_.filter(status="confirmed").count()
+    assert events["rejected"] == apps_.filter(status="rejected").count()
+    pool = PoolEntry.objects.filter(store__group__name=BENCH_GROUP)
+    assert pool.count() == apps_.filter(status="confirmed").count()
+    assert pool.filter(status="won_back").count() == events.get("won_back", 0) > 0
+    assert not pool.exclude(application__status="confirmed").exists()
+
+
+def test_idempotent_leads_untouched_and_reset(bench):
+    before = _apps().count()
+    assert "skipped" in run() and _apps().count() == before
+    leads = Lead.objects.filter(store__group__name=BENCH_GROUP)
+    assert not leads.filter(status__in=[Status.DEFEATED, Status.DEFEAT_PENDING]).exists()
+    with transaction.atomic():
+        out = run("--reset", "--update-leads")
+        assert f"removed {before:,} applications" in out
+        assert _apps().count() == before  # the same proportions again (deterministic)
+        in_pool = PoolEntry.objects.filter(store__group__name=BENCH_GROUP, status="in_pool").count()
+        assert leads.filter(status=Status.DEFEATED).count() == in_pool
+        assert leads.filter(status=Status.DEFEAT_PENDING).count() == 16
+        transaction.set_rollback(True)
+
+
+def test_the_benchmark_runs_on_it(bench):
+    from benchmarks.defeats import bench as run_bench
+
+    lines = []
+    with override_settings(ALLOWED_HOSTS=["localhost"], SECURE_SSL_REDIRECT=False):
+        cases = run_bench(iterations=2, out=lines.append)
+    assert [c.goal for c in cases] == ["p95 < 50 ms, ≤ 1.5× floor", "p95 < 1 s"]
+    assert all(c.api.p50 > 0 and c.floor.p50 > 0 for c in cases)
+    assert "api/floor" in lines[0] and len(lines) == 3
