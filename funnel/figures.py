@@ -12,6 +12,9 @@ from django.utils import timezone
 from dealercrm import figures as figures_cache
 from dealercrm.models import DealerGroup, Role, Store, User
 
+from defeats.selectors import Period
+from defeats.selectors import funnel_figures as defeat_figures
+
 from . import calc, selectors
 from .forms import period_range
 
@@ -22,7 +25,7 @@ COHORT_MATURE_DAYS = 60
 def dashboard_figures(*, user: User, store: Store | None, consultant: User | None, start: date, end: date,
                       today: date, base_month: date, compare_stores: bool, refresh: bool = False):
     """The dashboard's counted figures (the funnel, by source and channel, the trend, the control points, the
-    planner's base month and promotion rates, the store comparison), from the figures cache
+    planner's base month and promotion rates, the store comparison, the defeat figures), from the figures cache
     (dealercrm.figures) for a manager's or group admin's view, keyed by what was counted: the store (or the whole
     dealer group), the consultant, the period and today. A consultant's own dashboard and a superuser's view
     across groups are counted live. Target progress is not here: it is cheap and a target just set shows at once."""
@@ -46,6 +49,9 @@ def dashboard_figures(*, user: User, store: Store | None, consultant: User | Non
             "base": base,
             "rates": selectors.measured_promotion_rates(user=user, store=store),
             "by_store": selectors.funnel_metrics(s, group_by="store")["results"] if compare_stores else [],
+            # Control point 7's defeat figures (the KPI cards and the control-point table's columns).
+            "defeats": defeat_figures(user=user, period=Period(start, end), stores=[store] if store else None,
+                                      consultant=consultant),
         }
 
     scope = ("store", store.pk) if store is not None else ("group", user.dealer_group_id)

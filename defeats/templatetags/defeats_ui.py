@@ -39,6 +39,9 @@ def _funnel_slice_figures(context) -> dict | None:
     request, start, end = context.get("request"), context.get("start"), context.get("end")
     if request is None or start is None or end is None:
         return None
+    counted = context.get("figures")  # the dashboard's figures (funnel.figures), cached with the rest of its slice
+    if counted is not None and "defeats" in getattr(counted, "value", {}):
+        return counted.value["defeats"]
     store, consultant = context.get("store"), context.get("consultant")
     key = (start, end, getattr(store, "pk", None), getattr(consultant, "pk", None))
     cache = request.__dict__.setdefault("_defeat_funnel_figures", {})

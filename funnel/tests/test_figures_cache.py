@@ -115,3 +115,20 @@ def test_the_labels_follow_the_readers_language_not_the_counters(cohort):
     page = client_for(org.admin).get(DASHBOARD, {**OCTOBER, "store": org.store.pk}, HTTP_ACCEPT_LANGUAGE="zh-hans")
     assert page.context["figures"].cached
     assert page.context["sources"][0]["label"] == "自来"
+
+
+def test_the_defeat_figures_are_cached_with_the_rest_of_the_slice(cohort, django_assert_max_num_queries):
+    """Control point 7's figures (KPI cards, the table's columns) come from the same cached figure set."""
+    from defeats.tests.factories import pending_application
+
+    org = cohort.org
+    client = client_for(org.manager)
+    first = client.get(DASHBOARD)
+    assert first.context["figures"].value["defeats"]["total"]["pending_now"] == 0
+    pending_application(org, lead=make_lead(org.store, org.consultant, "lost", first=at(11, 2),
+                                            phone="+8613800000079"))
+    cached = client.get(DASHBOARD)
+    assert cached.context["figures"].cached
+    assert 'data-kpi="defeats_pending">0<' in cached.content.decode()  # as of the count, said on the page
+    fresh = client.get(DASHBOARD, {"refresh": "1"})
+    assert 'data-kpi="defeats_pending">1<' in fresh.content.decode()
