@@ -208,8 +208,9 @@ def concentration(p: ReportParams) -> list[Section]:
     year = p.end.year
     ranks = {"important": _("Important"), "ordinary": _("Ordinary"), "weak": _("Weak")}
 
-    def table(by: str, title, first) -> Table:
-        rows = bc.concentration(user=p.user, by=by, year=year, store=_store(p), consultant=p.consultant)
+    def table(by: str, title, first, rows=None, key=None) -> Table:
+        if rows is None:
+            rows = bc.concentration(user=p.user, by=by, year=year, store=_store(p), consultant=p.consultant)
         columns = [Column("key", first, "text"), Column("rank", _("Rank"), "text")]
         for t in Tier.values:
             columns.append(Column(f"this_{t}", _("%(year)s %(tier)s") % {"year": year, "tier": _tier_label(t)}))
@@ -224,11 +225,19 @@ def concentration(p: ReportParams) -> list[Section]:
                 row[f"this_{t}"] = r["this_year"][t]
                 row[f"share_{t}"] = r["this_year_share"][t] / 100
             out.append(row)
-        return Table(key=f"{by}_concentration", title=title, columns=columns, rows=out)
+        return Table(key=key or f"{by}_concentration", title=title, columns=columns, rows=out)
 
+    # Which industries buy which kind of vehicle: the industry table once per segment of the clients' vehicles
+    # (``baseclients.selectors.industry_by_segment``).
+    per_segment = [
+        table("industry", _("Industry concentration: %(segment)s") % {"segment": seg["segment_label"] or _("Other")},
+              _("Industry"), rows=seg["rows"], key=f"industry_concentration_{seg['segment'] or 'other'}")
+        for seg in bc.industry_by_segment(user=p.user, year=year, store=_store(p), consultant=p.consultant)
+    ]
     return [Section("concentration", _("Region and industry concentration"), [
         table("region", _("Region concentration"), _("Region")),
         table("industry", _("Industry concentration"), _("Industry")),
+        *per_segment,
     ])]
 
 

@@ -100,6 +100,14 @@ def test_defeat_analysis_and_concentration_reports(figures, api_as):
     region = _tables(response.json())["region_concentration"]
     expected = bc.concentration(user=org.admin, by="region", year=today.year)
     assert [r["this_total"] for r in region["rows"]] == [r["this_year"]["total"] for r in expected]
+    # The industry table once per segment of the clients' vehicles, each equal to the selector's.
+    segments = bc.industry_by_segment(user=org.admin, year=today.year)
+    assert segments
+    tables = _tables(response.json())
+    for seg in segments:
+        table = tables[f"industry_concentration_{seg['segment'] or 'other'}"]
+        assert [(r["key"], r["this_total"]) for r in table["rows"]] == [
+            (r["key"] or "—", r["this_year"]["total"]) for r in seg["rows"]]
     assert api_as(org.consultant).get("/api/v1/reports/defeat-analysis/").status_code == 403
     assert client.get("/api/v1/reports/referrals/?format=xlsx").status_code == 200
 
