@@ -19,5 +19,5 @@ class BaseclientsConfig(AppConfig):
             return gettext("Care today: %(today)s tasks due, %(overdue)s overdue.") % {
                 "today": params.get("care_today", 0), "overdue": params.get("care_overdue", 0)}
 
-        register_digest_part(DigestPart(consultants=care_counts, stores=None, text=care_text))
+        register_digest_part(DigestPart(people=care_counts, stores=None, text=care_text))
         EXTRA_TEXTS["care_digest"] = care_text  # the separate care digests sent before it joined the morning one

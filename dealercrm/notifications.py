@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import date
+from datetime import datetime
 
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -62,13 +62,14 @@ def notify_many(drafts: Iterable[Draft]) -> int:
 @dataclass(frozen=True)
 class DigestPart:
     """A part another app adds to the morning notifications (leads' ``send_daily_digests``), so each person gets one
-    digest, not one per app. ``consultants(today)`` gives {user id: params} for the consultants' digests,
-    ``stores(today)`` {store id: params} for the managers' store summaries (either may be None), and
-    ``text(params)`` the sentence for those params in the active language, or "" when they are all 0. The params of
-    every part go into the one notification's params. Apps register theirs in AppConfig.ready()."""
+    notification a morning, not one per app. ``people(now)`` gives {user id: params} for that person's notification
+    (a consultant's digest or a manager's store summary), ``stores(now)`` {store id: params} for the store summaries
+    of the store's managers (either may be None), and ``text(params)`` the sentence for those params in the active
+    language, or "" when they are all 0. The params go into the one notification's params. Apps register theirs in
+    AppConfig.ready()."""
 
-    consultants: Callable[[date], dict[int, dict]] | None
-    stores: Callable[[date], dict[int, dict]] | None
+    people: Callable[[datetime], dict[int, dict]] | None
+    stores: Callable[[datetime], dict[int, dict]] | None
     text: Callable[[dict], str]
 
 

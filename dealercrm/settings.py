@@ -277,18 +277,6 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(minute="*/5"),
         "options": {"expires": 4 * 60},
     },
-    # Defeats (defeats.tasks), with the morning digests: applications waiting for a verdict too long (to the
-    # managers), competitor-pool customers due for a nurture or replacement contact (to the pool owners).
-    "alert-pending-defeat-applications": {
-        "task": "defeats.tasks.alert_pending_applications",
-        "schedule": crontab(hour=8, minute=10),
-        "options": {"expires": 4 * 3600},
-    },
-    "notify-defeat-nurture-due": {
-        "task": "defeats.tasks.notify_nurture_due",
-        "schedule": crontab(hour=8, minute=10),
-        "options": {"expires": 4 * 3600},
-    },
     # Base clients (baseclients.tasks): overdue care flagged hourly; care planned a window ahead nightly
     # (idempotent). The consultants' care due is a part of the morning digest (leads).
     "flag-overdue-care-tasks": {

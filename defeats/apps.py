@@ -46,6 +46,20 @@ class DefeatsConfig(AppConfig):
     verbose_name = _("Defeats")
 
     def ready(self):
-        from dealercrm.notifications import EXTRA_TEXTS
+        from dealercrm.notifications import EXTRA_TEXTS, DigestPart, register_digest_part
 
-        EXTRA_TEXTS.update(_texts())
+        from .jobs import nurture_due_by_owner, pending_late_by_store
+
+        texts = _texts()
+        EXTRA_TEXTS.update(texts)  # the separate alerts sent before they joined the morning digest render still
+
+        def digest_text(params: dict) -> str:
+            lines = []
+            if params.get("defeat_pending_late"):
+                lines.append(texts["defeat_pending"]({"count": params["defeat_pending_late"],
+                                                      "days": params.get("defeat_pending_days", "")}))
+            if params.get("defeat_nurture_due"):
+                lines.append(texts["defeat_nurture"]({"count": params["defeat_nurture_due"]}))
+            return " ".join(lines)
+
+        register_digest_part(DigestPart(people=nurture_due_by_owner, stores=pending_late_by_store, text=digest_text))

@@ -3,9 +3,10 @@ re-tier a group after its rule changed; and the care part of the morning digest.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import datetime
 
 from django.db.models import Count, Q
+from django.utils import timezone
 
 from dealercrm.jobs import job_run, job_run_count
 from dealercrm.models import DealerGroup, JobRun
@@ -46,9 +47,10 @@ def retier(*, group_id: int | None = None, task_id: str = "") -> JobRun:
     return run
 
 
-def care_counts(today: date) -> dict[int, dict]:
-    """The consultants' care for the morning digest (a part of leads' digest, registered in apps.py): per owner,
-    pending tasks due today and overdue. One grouped query on the owners' pending index."""
+def care_counts(now: datetime) -> dict[int, dict]:
+    """Care for the morning digest (a part of leads' digest, registered in apps.py): per owner, pending tasks due
+    today and overdue. One grouped query on the owners' pending index."""
+    today = timezone.localdate(now)
     rows = (CareTask.objects.filter(status=CareStatus.PENDING, due_on__lte=today, assigned_to__isnull=False)
             .values("assigned_to").annotate(today=Count("assigned_to", filter=Q(due_on=today)),
                                             overdue=Count("assigned_to", filter=Q(due_on__lt=today))).order_by())

@@ -1,14 +1,14 @@
-"""The defeat jobs: who is told, once a day, recorded as JobRuns."""
+"""The defeat workflow in the morning digests: who is told what, once a day (the digest job is a JobRun)."""
 
 from datetime import timedelta
 
 import pytest
-from django.core.management import call_command
 from django.utils import timezone
 
-from dealercrm.models import JobRun, Notification
-from defeats import jobs, services
+from dealercrm.models import Notification
+from defeats import services
 from defeats.models import Application, PoolEntry
+from leads.services.jobs import notifications_send_digests
 from leads.tests.factories import LeadFactory
 
 from .factories import pending_application
@@ -20,7 +20,20 @@ def _age(app, days):
     Application.objects.filter(pk=app.pk).update(applied_at=timezone.now() - timedelta(days=days))
 
 
-def test_pending_applications_past_the_groups_days_alert_the_manager_once_a_day(org):
+def _morning(recipient):
+    """Run the morning digests and return the recipient's notification (digest or store summary) and its text."""
+    from django.utils import translation
+
+    from dealercrm.notifications import notification_text
+
+    notifications_send_digests()
+    note = Notification.objects.filter(recipient=recipient,
+                                       kind__in=[Notification.Kind.DIGEST, Notification.Kind.STORE_SUMMARY]).first()
+    with translation.override("en"):
+        return note, (notification_text(note) if note else "")
+
+
+def test_applications_late_for_a_verdict_are_in_the_managers_store_summary_once_a_day(org):
     old, fresh = pending_application(org), pending_application(org)
     _age(old, 4)
     _age(fresh, 1)
@@ -28,31 +41,34 @@ def test_pending_applications_past_the_groups_days_alert_the_manager_once_a_day(
                                                                                 assigned_to=org.consultant_b),
                                       kind="quasi", reasons=["lost_contact"])
     _age(other, 2)
-    run = jobs.defeats_pending_alerts()
-    assert (run.status, run.flagged, run.notified) == ("succeeded", 1, 1)
-    note = Notification.objects.get(kind="defeat_pending")
-    assert note.recipient == org.manager and note.params["count"] == 1
-    assert jobs.defeats_pending_alerts().notified == 0  # idempotent: same day, nobody twice
+    note, text = _morning(org.manager)
+    assert (note.params["defeat_pending_late"], note.params["defeat_pending_days"]) == (1, 3)
+    assert "1 defeat application has waited more than 3 days for your verdict." in text
+    south, text = _morning(org.manager2)
+    assert "defeat_pending_late" not in south.params and "defeat" not in text  # 2 days: not late yet
+    assert notifications_send_digests().notified == 0  # idempotent: same day, nobody twice
+    assert not Notification.objects.filter(kind="defeat_pending").exists()  # no separate alert any more
     services.settings_update(actor=org.admin, group=org.group, pending_alert_days=1)
     Notification.objects.all().delete()
-    run = jobs.defeats_pending_alerts()
-    assert run.flagged == 3 and {n.recipient for n in Notification.objects.all()} == {org.manager, org.manager2}
+    assert _morning(org.manager)[0].params["defeat_pending_late"] == 2
+    assert _morning(org.manager2)[0].params["defeat_pending_late"] == 1
 
 
-def test_nurture_contacts_due_tell_the_pool_owner(org):
+def test_nurture_contacts_due_are_in_the_pool_owners_morning_notification(org):
     app = pending_application(org)
     services.application_decide(actor=org.manager, application=app, verdict="confirm", comment="ok")
-    assert jobs.defeats_nurture_due().flagged == 0
+    note, text = _morning(org.manager)  # the store manager owns the competitor pool by default
+    assert "defeat_nurture_due" not in note.params and "nurture" not in text
+    Notification.objects.all().delete()
     PoolEntry.objects.update(next_contact_at=timezone.now() - timedelta(hours=1))
-    run = jobs.defeats_nurture_due()
-    assert (run.flagged, run.notified) == (1, 1)
-    assert Notification.objects.get(kind="defeat_nurture").recipient == org.manager
-    assert jobs.defeats_nurture_due().notified == 0
-
-
-def test_run_jobs_runs_the_defeat_jobs_too(org):
-    call_command("run_jobs", "--only", "defeats_pending_alerts", "--only", "defeats_nurture_due")
-    assert set(JobRun.objects.values_list("job", flat=True)) == {"defeats_pending_alerts", "defeats_nurture_due"}
+    note, text = _morning(org.manager)
+    assert note.params["defeat_nurture_due"] == 1
+    assert "1 competitor-pool customer is due for a nurture contact." in text
+    PoolEntry.objects.update(owner=org.consultant2)  # a consultant as the owner: in their digest
+    Notification.objects.all().delete()
+    note, text = _morning(org.consultant2)
+    assert note.kind == Notification.Kind.DIGEST and note.params["defeat_nurture_due"] == 1
+    assert "defeat_nurture_due" not in _morning(org.manager)[0].params
 
 
 def test_notifications_render_in_the_readers_language(org):

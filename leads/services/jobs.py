@@ -573,14 +573,14 @@ def notifications_send_digests(*, now: datetime | None = None, task_id: str = ""
         )
         home = _url("home", "/")
         drafts = []
-        today = start.date()
-        # The other apps' parts (care due, defeat follow-ups …): one digest per person, their counts beside these.
-        parts = [part.consultants(today) for part in DIGEST_PARTS if part.consultants]
+        # The other apps' parts (care due, competitor-pool contacts, late defeat verdicts …): one notification per
+        # person, their counts beside these.
+        people = [part.people(now) for part in DIGEST_PARTS if part.people]
         consultants = User.objects.filter(role=Role.CONSULTANT, is_active=True, store__isnull=False)
         for pk in consultants.order_by("pk").values_list("pk", flat=True):
             counts = {"due_today": 0, "overdue": 0, "stale": 0, **per_holder.get(pk, {}),
                       "reclaimed": reclaimed.get(pk, 0)}
-            for part in parts:
+            for part in people:
                 counts.update(part.get(pk, {}))
             if any(counts.values()):
                 drafts.append(Draft(pk, Notification.Kind.DIGEST, counts, home, f"digest:{day}"))
@@ -598,13 +598,15 @@ def notifications_send_digests(*, now: datetime | None = None, task_id: str = ""
             .annotate(n=Count("pk")).order_by().values_list("store", "n")
         )
         stale_url = _url("leads:stale", _url("leads:list", "/leads/"))
-        store_parts = [part.stores(today) for part in DIGEST_PARTS if part.stores]
+        store_parts = [part.stores(now) for part in DIGEST_PARTS if part.stores]
         managers = User.objects.filter(role=Role.MANAGER, is_active=True, store__isnull=False)
         for pk, store_id, store_name in managers.order_by("pk").values_list("pk", "store_id", "store__name"):
             counts = {"overdue": 0, "stale": 0, "pool": 0, **per_store.get(store_id, {}),
                       "pending_reviews": pending.get(store_id, 0)}
             for part in store_parts:
                 counts.update(part.get(store_id, {}))
+            for part in people:
+                counts.update(part.get(pk, {}))
             drafts.append(Draft(pk, Notification.Kind.STORE_SUMMARY, {"store": store_name, **counts}, stale_url,
                                 f"store_summary:{day}"))
         run.notified = _notify_in_chunks(drafts)

@@ -4,18 +4,14 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from dealercrm.jobs import job_summary
-from defeats import jobs as defeat_jobs
 from baseclients.services import jobs as care_jobs
 from leads.services.jobs import JOBS as LEAD_JOBS
 from leads.services.jobs import RUNNERS as LEAD_RUNNERS
 
-# The leads' jobs, then the base clients' (overdue care, care planned a window ahead, the care digest).
-JOBS = [*LEAD_JOBS, *care_jobs.JOBS]
+# The leads' jobs, then the base clients' (overdue care, care planned a window ahead). The morning digest (leads)
+# carries the other apps' counts too: care due, late defeat verdicts, competitor-pool contacts due.
+JOBS = (*LEAD_JOBS, *care_jobs.JOBS)
 RUNNERS = {**LEAD_RUNNERS, **care_jobs.RUNNERS}
-
-# The defeat workflow's jobs too (applications waiting for a verdict; competitor-pool contacts due).
-JOBS = (*JOBS, *defeat_jobs.JOBS)
-RUNNERS = {**RUNNERS, **defeat_jobs.RUNNERS}
 
 
 class Command(BaseCommand):

@@ -7,15 +7,21 @@ from playwright.sync_api import expect
 
 from baseclients.models import BaseClient, CareTask
 from dealercrm.tests.factories import TEST_PASSWORD
+from baseclients.tests.factories import buy
 from leads.models import Lead
-from tests.browser.conftest import browser, login, page, phone, shot, zh  # noqa: F401 - fixtures
 
-from .factories import buy
+from .conftest import login, zh
+
+
+@pytest.fixture(autouse=True)
+def _in_process(tasks_in_process):
+    """The app's tasks run in-process here (as in the embedded default), whatever REDIS_URL says."""
+
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_referrer_search_card_edit_and_logged_visit(org, live_server, page, phone, shot):  # noqa: F811
+def test_referrer_search_card_edit_and_logged_visit(org, live_server, page, phone, shot):
     for tab in (phone, page):
         tab.set_default_timeout(30_000)
         tab.set_default_navigation_timeout(45_000)

@@ -10,7 +10,14 @@ from playwright.sync_api import expect
 from baseclients.tests.factories import a_vin
 from dealercrm.tests.factories import TEST_PASSWORD
 from reports.models import ImportBatch
-from tests.browser.conftest import browser, login, page, shot, zh  # noqa: F401  (the browser tests' fixtures)
+
+from .conftest import login, zh
+
+
+@pytest.fixture(autouse=True)
+def _in_process(tasks_in_process):
+    """The app's tasks run in-process here (as in the embedded default), whatever REDIS_URL says."""
+
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -30,7 +37,7 @@ def workbook() -> bytes:
     return buffer.getvalue()
 
 
-def test_upload_dry_run_and_cancel(org, live_server, page, shot):  # noqa: F811
+def test_upload_dry_run_and_cancel(org, live_server, page, shot):
     page.set_default_timeout(30_000)
     page.set_default_navigation_timeout(45_000)
     login(page, live_server, org.manager.username, TEST_PASSWORD)
