@@ -67,10 +67,13 @@ bench-seed: venv
 bench-pages: venv
 	DEBUG=0 SECRET_KEY=$${SECRET_KEY:-bench-only} DATABASE_URL="$(BENCH_DATABASE_URL)" $(PY) manage.py bench_pages $(BENCH_ARGS)
 
+# The load test's cache (shared by the gunicorn workers, as in production) in a Redis database of its own.
+BENCH_REDIS_URL ?= redis://127.0.0.1:6379/3
+
 # A 60 s mixed load (12 consultants, 8 managers) against gunicorn (3 workers) on 127.0.0.1:8010 and the bench data.
 bench-load: venv
 	@set -e; export DEBUG=0 SECRET_KEY=$${SECRET_KEY:-bench-only} DATABASE_URL="$(BENCH_DATABASE_URL)" \
-		ALLOWED_HOSTS=localhost,127.0.0.1 SECURE_SSL_REDIRECT=0 DB_CONN_MAX_AGE=60; \
+		REDIS_URL="$(BENCH_REDIS_URL)" ALLOWED_HOSTS=localhost,127.0.0.1 SECURE_SSL_REDIRECT=0 DB_CONN_MAX_AGE=60; \
 	$(PY) -m gunicorn dealercrm.wsgi:application --bind 127.0.0.1:8010 --workers 3 --log-level warning & pid=$$!; \
 	trap "kill $$pid" EXIT; sleep 3; $(PY) manage.py bench_load --url http://127.0.0.1:8010 $(BENCH_ARGS)
 

@@ -1,5 +1,6 @@
 """The dashboard's counted figures, through the figures cache (dealercrm.figures), and the job that keeps the
-views managers open first (this month for each store, this month and the last 12 months for each dealer group)
+views managers open first (this month and last month for each store, this month and the last 12 months for each
+dealer group)
 counted ahead, so nobody waits for a count: a figure shown from the cache is at most FIGURES_MAX_AGE old, and the
 page says when it was counted."""
 
@@ -17,6 +18,11 @@ from defeats.selectors import funnel_figures as defeat_figures
 
 from . import calc, selectors
 from .forms import period_range
+
+# The views counted ahead: what a manager opens first (the dashboard's default, and the month just closed) and what a
+# group admin compares the stores on.
+STORE_PERIODS = ("this_month", "last_month")
+GROUP_PERIODS = ("this_month", "last_12")
 
 # A monthly cohort younger than this is still converting: its F and C keep rising, so the trend marks it.
 COHORT_MATURE_DAYS = 60
@@ -61,8 +67,8 @@ def dashboard_figures(*, user: User, store: Store | None, consultant: User | Non
 
 
 def warm_dashboards(*, today: date | None = None) -> int:
-    """Count, into the cache, the dashboards managers and group admins open first: each store's this month (as its
-    manager sees it) and each group's this month and last 12 months (as a group admin sees them). Returns how many
+    """Count, into the cache, the dashboards managers and group admins open first: each store's this month and last
+    month (as its manager sees them) and each group's this month and last 12 months (as a group admin sees them). Returns how many
     figure sets were counted. Counted as an active manager or group admin of the scope, so the key and the rows
     are exactly what that reader's page would count; a scope without one is left to be counted on first view."""
     today = today or timezone.localdate()
@@ -70,14 +76,15 @@ def warm_dashboards(*, today: date | None = None) -> int:
     managers = {u.store_id: u for u in User.objects.filter(role=Role.MANAGER, is_active=True, store__isnull=False)
                 .order_by("pk")}
     for store in Store.objects.filter(pk__in=list(managers)).order_by("pk"):
-        start, end = period_range("this_month", today=today)
-        _warm(managers[store.pk], store=store, start=start, end=end, today=today, compare_stores=False)
-        counted += 1
+        for period in STORE_PERIODS:
+            start, end = period_range(period, today=today)
+            _warm(managers[store.pk], store=store, start=start, end=end, today=today, compare_stores=False)
+            counted += 1
     admins = {u.dealer_group_id: u for u in User.objects.filter(role=Role.GROUP_ADMIN, is_active=True,
                                                                  dealer_group__isnull=False).order_by("pk")}
     for group in DealerGroup.objects.filter(pk__in=list(admins)).order_by("pk"):
         several = Store.objects.filter(group=group).count() > 1
-        for period in ("this_month", "last_12"):
+        for period in GROUP_PERIODS:
             start, end = period_range(period, today=today)
             _warm(admins[group.pk], store=None, start=start, end=end, today=today, compare_stores=several)
             counted += 1

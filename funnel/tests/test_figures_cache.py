@@ -62,8 +62,8 @@ def test_the_warm_up_counts_the_default_views_ahead_and_they_equal_the_live_figu
     org = cohort.org
     make_lead(org.store, org.consultant, "today", first=at(11, 23, 10), phone="+8613800000078")
     counted = warm_dashboards()
-    # Each store with a manager (this month), each group with an admin (this month, last 12 months).
-    assert counted == 3 + 2 * 2
+    # Each store with a manager (this month, last month), each group with an admin (this month, last 12 months).
+    assert counted == 3 * 2 + 2 * 2
     page = client_for(org.manager).get(DASHBOARD)  # this month, the default
     assert page.context["figures"].cached
     november = live_n(org.manager, store=org.store, start=date(2026, 11, 1), end=date(2026, 11, 23))
