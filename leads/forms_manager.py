@@ -59,9 +59,10 @@ class BulkMoveForm(StoreScopedForm):
         super().__init__(*args, actor=actor, store=store, **kwargs)
         visible = User.objects.visible_to(actor).filter(store=store, role=Role.CONSULTANT)
         # A deactivated consultant still holding leads must be offered, or their customers are stranded.
+        # The holders as a subquery (index-only over the store's open leads), not a DISTINCT over a users x leads join.
+        holders = Lead.objects.filter(store=store, status=Status.ACTIVE, assigned_to__isnull=False).values("assigned_to")
         self.fields["from_user"].queryset = (
-            visible.filter(Q(is_active=True) | Q(leads__status=Status.ACTIVE, leads__store=store))
-            .distinct()
+            visible.filter(Q(is_active=True) | Q(pk__in=holders))
             .order_by("-is_active", "display_name", "username")
         )
         self.fields["to_user"].queryset = store_consultants(actor, store)
