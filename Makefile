@@ -74,6 +74,7 @@ BENCH_REDIS_URL ?= redis://127.0.0.1:6379/3
 bench-load: venv
 	@set -e; export DEBUG=0 SECRET_KEY=$${SECRET_KEY:-bench-only} DATABASE_URL="$(BENCH_DATABASE_URL)" \
 		REDIS_URL="$(BENCH_REDIS_URL)" ALLOWED_HOSTS=localhost,127.0.0.1 SECURE_SSL_REDIRECT=0 DB_CONN_MAX_AGE=60; \
+	$(PY) manage.py collectstatic --noinput --verbosity 0; \
 	$(PY) -m gunicorn dealercrm.wsgi:application --bind 127.0.0.1:8010 --workers 3 --log-level warning & pid=$$!; \
 	trap "kill $$pid" EXIT; sleep 3; $(PY) manage.py bench_load --url http://127.0.0.1:8010 $(BENCH_ARGS)
 
