@@ -34,6 +34,7 @@ from defeats.models import Application, ApplicationReason, DefeatEvent, NurtureC
 from defeats.selectors import Period, defeat_metrics
 
 from .funnel import BENCH_GROUP, Timing, _ok, _sql
+from .funnel import Case as FunnelCase
 
 SEED = 20261202
 PENDING = 8  # per store
@@ -293,13 +294,8 @@ SELECT * FROM f FULL JOIN v USING (k) FULL JOIN d USING (k) FULL JOIN w USING (k
 """
 
 
-@dataclass
-class Case:
-    title: str
-    goal: str
-    api: Timing
-    orm: Timing
-    floor: Timing
+class Case(FunnelCase):
+    """The funnel benchmark's case (API, ORM, floor), its ratio shown at p50 and p95."""
 
     @property
     def ratio(self) -> str:

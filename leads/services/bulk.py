@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from datetime import timedelta
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
@@ -20,11 +19,11 @@ from django.utils.translation import gettext_noop
 
 from dealercrm.models import Role, Store, User
 
-from ..models import GRADE_ORDER, AssignmentChange, FollowUpPolicy, GradeChange, Lead, Source, Visit, VisitStep
+from ..models import GRADE_ORDER, AssignmentChange, FollowUpPolicy, GradeChange, Lead, Source, Visit
 from ..rules import first_follow_up_due
-from ._common import DuplicatePhone, check_visit_time, clean_name, date_in_range_or_error
+from ._common import DuplicatePhone, check_visit_time, clean_name
 from .assignment import _consultants_by_load
-from .visits import VisitResult, _check_budget, _phone_or_error, _pick_assignee
+from .visits import VisitResult, _check_budget, _phone_or_error, _pick_assignee, visit_unsaved
 
 VISIT_ARGS = ("arrived_at", "left_at", "steps", "companions", "note")
 
@@ -69,23 +68,6 @@ def _assignee(actor: User, store: Store, assigned_to: User | None, rr: _RoundRob
             # The round-robin's pick is an active consultant of the store: only the actor's right is checked.
             return _pick_assignee(actor, store, pick)
     return _pick_assignee(actor, store, assigned_to)
-
-
-def _visit(lead: Lead, actor: User, *, arrived_at, left_at=None, steps=(), companions=0, note="",
-           is_first: bool) -> Visit:
-    """The visit ``visits._visit_create`` would write, checked the same way, unsaved."""
-    if arrived_at > timezone.now() + timedelta(minutes=5):
-        raise ValidationError({"arrived_at": [_("A visit cannot be in the future.")]})
-    date_in_range_or_error(arrived_at, "arrived_at")
-    if left_at is not None and left_at < arrived_at:
-        raise ValidationError({"left_at": [_("The customer cannot leave before arriving.")]})
-    if companions < 0:
-        raise ValidationError({"companions": [_("Ensure this value is greater than or equal to 0.")]})
-    unknown = set(steps) - set(VisitStep.values)
-    if unknown:
-        raise ValidationError({"steps": [_("Unknown step: %(step)s") % {"step": ", ".join(sorted(unknown))}]})
-    return Visit(lead=lead, store_id=lead.store_id, arrived_at=arrived_at, left_at=left_at, is_first=is_first,
-                 companions=companions, note=note, recorded_by=actor, **{step: True for step in steps})
 
 
 @transaction.atomic
@@ -156,7 +138,7 @@ def _one(actor, store, row, holders, policy, rr, out: _Batch) -> VisitResult:
         if arrived_now:
             visit_args["arrived_at"] = timezone.now()
         check_visit_time(existing, visit_args["arrived_at"])
-        visit = _visit(existing, actor, is_first=False, **visit_args)
+        visit = visit_unsaved(existing, actor, is_first=False, **visit_args)
         out.visits.append(visit)
         if existing.last_contact_at is None or visit.arrived_at > existing.last_contact_at:
             place = out.created_at.get(id(existing))
@@ -177,7 +159,7 @@ def _one(actor, store, row, holders, policy, rr, out: _Batch) -> VisitResult:
         first_visit_day=timezone.localtime(arrived_at).date(), last_contact_at=arrived_at,
         next_follow_up_at=_first_follow_up(policy, arrived_at) if phone else None, created_by=actor,
     )
-    visit = _visit(lead, actor, is_first=True, **visit_args)  # checked before anything of the row is kept
+    visit = visit_unsaved(lead, actor, is_first=True, **visit_args)  # checked before anything of the row is kept
     out.new_leads.append(lead)
     out.created_at[id(lead)] = len(out.created)
     out.created.append(lead)  # copied only if a re-visit in this batch changes it before it is written
