@@ -4,6 +4,7 @@ and the benchmark command running on it. Seeded once inside a transaction rolled
 tests/test_seed_bench.py does)."""
 
 import importlib
+from datetime import timedelta
 from io import StringIO
 
 import pytest
@@ -12,6 +13,7 @@ from django.core.management import CommandError, call_command
 from django.db import transaction
 from django.db.models import Count
 from django.test import override_settings
+from django.utils import timezone
 
 from benchmarks.seed import BENCH_GROUP
 from dealercrm.models import VehicleSeries
@@ -109,3 +111,31 @@ def test_the_benchmark_runs_on_it(bench):
     assert [c.goal for c in cases] == ["p95 < 50 ms, ≤ 1.5× floor", "p95 < 1 s"]
     assert all(c.api.p50 > 0 and c.floor.p50 > 0 for c in cases)
     assert "api/floor" in lines[0] and len(lines) == 3
+
+
+def test_the_store_floor_computes_the_apis_figures(bench):
+    """The ratio is only honest if the hand-written floor answers what the API answers: totals, and per reason the
+    applications, verdicts and win-backs."""
+    from benchmarks.defeats import STORE_FLOOR
+    from benchmarks.funnel import _sql
+    from dealercrm.models import Role, Store, User
+    from defeats.selectors import Period, defeat_metrics
+
+    store = Store.objects.filter(group__name=BENCH_GROUP).order_by("pk").first()
+    manager = User.objects.filter(store=store, role=Role.MANAGER).first()
+    period = Period(timezone.localdate() - timedelta(days=400), timezone.localdate())
+    lo, hi = period.bounds
+    rows = _sql(STORE_FLOOR, {"store": store.pk, "lo": lo, "hi": hi, "day0": period.start, "day1": period.end})()
+    api = defeat_metrics(user=manager, period=period, stores=[store])
+    total = next(r for r in rows if r[0] is None)
+    assert total[1:] == (api["applications"], api["pending"], api["defeats"], api["rejected"], api["deals"],
+                         api["win_backs"])
+    assert api["applications"] and api["defeats"]
+    by_reason = {}
+    for reason, *counts in (r for r in rows if r[0] is not None):
+        mine = by_reason.setdefault(reason, [0, 0, 0, 0, 0])
+        for i, value in enumerate([counts[0], counts[1], counts[2], counts[3], counts[5]]):
+            mine[i] += value or 0
+    expected = {r["key"]: [r["applications"], r["pending"], r["defeats"], r["rejected"], r["win_backs"]]
+                for r in api["by_reason"]}
+    assert by_reason == expected
