@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from django.db import connection, transaction
-from django.db.models import Count, F, Q, QuerySet
+from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.db.models.functions import ExtractMonth
 from django.utils import timezone
 
@@ -24,6 +25,7 @@ from .models import (
     ReferralType,
     Tier,
     TierChange,
+    Vehicle,
 )
 
 TIERS = [Tier.PREMIUM, Tier.POTENTIAL, Tier.GENERAL]
@@ -136,6 +138,8 @@ def _concentration_counts(qs: QuerySet[BaseClient], by: str, year: int) -> list[
     ``by``, for the clients of ``qs``: this year's tiers are today's when ``year`` is the current year, the tiers at
     its end otherwise; last year's are the tiers at its end. Clients count from the year they were made. One SQL
     statement."""
+    if connection.vendor != "postgresql":
+        return _concentration_counts_portable(qs, by, year)
     current = year >= timezone.localdate().year
     this_end, last_end = _end_of(date(year, 12, 31)), _end_of(date(year - 1, 12, 31))
     # The scope's rows straight from the caller's queryset (its role scoping and filters), the columns aliased.
@@ -178,6 +182,44 @@ def _concentration_counts(qs: QuerySet[BaseClient], by: str, year: int) -> list[
         cursor.execute("SET LOCAL work_mem = '32MB'")
         cursor.execute(sql, params)
         return cursor.fetchall()
+
+
+def _tier_at(end):
+    """The client's tier at ``end`` (as _TIER_AT_SQL): its latest tier change before then, else the tier it started
+    in, else its tier now. A subquery per client: the portable form, for small data sets."""
+    latest = TierChange.objects.filter(client=OuterRef("pk"), at__lt=end).order_by("-at", "-pk").values("to_tier")[:1]
+    first = TierChange.objects.filter(client=OuterRef("pk")).order_by("at", "pk").values("from_tier")[:1]
+    return Coalesce(Subquery(latest), Subquery(first), F("tier"))
+
+
+def _concentration_counts_portable(qs: QuerySet[BaseClient], by: str, year: int) -> list[tuple]:
+    """``_concentration_counts`` for databases without its PostgreSQL statement (the embedded SQLite default: a
+    demo's few hundred clients): the same rows, the clients' tiers from subqueries, counted in Python."""
+    from collections import defaultdict
+
+    current = year >= timezone.localdate().year
+    this_end, last_end = _end_of(date(year, 12, 31)), _end_of(date(year - 1, 12, 31))
+    clients = (qs.order_by().filter(created_at__lt=this_end)
+               .annotate(this_t=F("tier") if current else _tier_at(this_end), last_t=_tier_at(last_end))
+               .values("pk", "region", "industry", "created_at", "this_t", "last_t"))
+    segments = defaultdict(set)
+    if by == "industry_segment":
+        for cid, segment in Vehicle.objects.filter(client__in=qs).values_list("client_id", "series__segment"):
+            segments[cid].add(segment or "")
+    counts: dict = defaultdict(lambda: [0] * 8)
+    for c in clients:
+        if by == "industry_segment":
+            keys = [(c["industry"], segment) for segment in segments[c["pk"]]]
+        else:
+            keys = [(c[by],)]
+        for key in keys:
+            row = counts[key]
+            for i, t in enumerate(TIERS):
+                row[i] += c["this_t"] == t
+                row[4 + i] += c["created_at"] < last_end and c["last_t"] == t
+            row[3] += 1
+            row[7] += c["created_at"] < last_end
+    return [(*key, *row) for key, row in counts.items()]
 
 
 def _rank(rows: list[dict]) -> list[dict]:

@@ -252,8 +252,8 @@ def defeat_metrics(*, user: User, period: Period, stores: list[Store] | None = N
     deals = _scoped_deals(user, stores, consultant).filter(ordered_at__gte=period.start, ordered_at__lte=period.end)
     winbacks = _scoped_winbacks(user, stores, consultant).filter(at__gte=lo, at__lt=hi)
 
-    if group_by is None and with_reasons and total is None:
-        return _figures_with_reasons(apps, deals, winbacks, lo, hi)
+    if group_by is None and with_reasons and total is None and connection.vendor == "postgresql":
+        return _figures_with_reasons(apps, deals, winbacks, lo, hi)  # one statement; elsewhere the general path
     # By month every application, deal and win-back of the period falls in exactly one month: the total is the sum
     # of the months (three queries saved).
     total_from_months = group_by == "month" and total is None

@@ -220,9 +220,16 @@ def materialise(*, client_ids: list[int] | None = None, group_id: int | None = N
         ensure_group_defaults(gid)
     created = 0
     with transaction.atomic(), connection.cursor() as cursor:
-        for shape in _SHAPES:
-            cursor.execute(_plan_sql(shape, where), params)
-            created += max(cursor.rowcount, 0)
+        if connection.vendor != "postgresql":
+            # The embedded default (SQLite, a demo's few hundred clients): the same rule in Python.
+            clients = BaseClient.objects.filter(group_id__in=groups)
+            if client_ids is not None:
+                clients = clients.filter(pk__in=client_ids)
+            created = _materialise_in_python(clients, params["start"], end)
+        else:
+            for shape in _SHAPES:
+                cursor.execute(_plan_sql(shape, where), params)
+                created += max(cursor.rowcount, 0)
         if full_run:
             TierRule.objects.filter(group_id__in=groups).update(care_planned_until=end)
         if job_run is not None and created:
@@ -230,6 +237,32 @@ def materialise(*, client_ids: list[int] | None = None, group_id: int | None = N
 
             job_run_count(job_run, "flagged", created)
     return created
+
+
+def _materialise_in_python(clients, start: date, end: date) -> int:
+    """``materialise`` for databases without its set-based SQL: ``plan_dates`` per client and plan item, the
+    refused channels skipped, the tasks inserted once (the unique key ignores what exists)."""
+    from collections import defaultdict
+
+    vehicles, refused, plans = defaultdict(list), defaultdict(set), {}
+    for v in Vehicle.objects.filter(client__in=clients):
+        vehicles[v.client_id].append(v)
+    for cid, channel in DoNotContact.objects.filter(client__in=clients).values_list("client_id", "channel"):
+        refused[cid].add(channel)
+    rows = []
+    for c in clients.order_by("pk"):
+        if c.group_id not in plans:
+            plans[c.group_id] = list(CarePlanItem.objects.filter(group_id=c.group_id, is_active=True))
+        for item in plans[c.group_id]:
+            if (item.tier and item.tier != c.tier) or item.channel in refused[c.pk]:
+                continue
+            for due, vehicle in plan_dates(item, c, vehicles[c.pk], start, end):
+                rows.append(CareTask(client_id=c.pk, item_id=item.pk, vehicle_id=vehicle.pk if vehicle else None,
+                                     store_id=c.store_id, assigned_to_id=c.assigned_to_id, kind=item.kind,
+                                     channel=item.channel, due_on=due))
+    before = CareTask.objects.filter(client__in=clients).count()
+    CareTask.objects.bulk_create(rows, ignore_conflicts=True, batch_size=2000)
+    return CareTask.objects.filter(client__in=clients).count() - before
 
 
 def care_drop_unplanned(*, client_ids: list[int]) -> int:

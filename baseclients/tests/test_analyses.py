@@ -111,3 +111,16 @@ def test_the_analyses_page_shows_the_segment_table(org, clients):
     r = client_for(org.admin).get("/base-clients/analyses/")
     body = r.content.decode()
     assert r.status_code == 200 and 'data-segment="pickup"' in body and "data-segment=\"suv\"" in body
+
+
+@pytest.mark.parametrize("by", ["region", "industry", "industry_segment"])
+@pytest.mark.parametrize("year", [2025, 2026])
+def test_the_portable_counts_equal_the_postgresql_statement(org, clients, by, year):
+    """The embedded SQLite default counts concentrations in Python (``_concentration_counts_portable``): on the
+    same data it gives exactly the PostgreSQL statement's rows."""
+    from baseclients.selectors import _concentration_counts, _concentration_counts_portable, _scoped
+
+    for user in (org.admin, org.manager):
+        qs = _scoped(user, None, None)
+        sql = sorted(_concentration_counts(qs, by, year), key=repr)
+        assert sql and sorted(_concentration_counts_portable(qs, by, year), key=repr) == sql

@@ -11,6 +11,28 @@
 
 from django.db import migrations, models
 
+# PostgreSQL: covering and built without blocking writes. Elsewhere (the embedded SQLite default): plain indexes.
+_INDEXES = {
+    "defeats_deal_ordered": ("leads_deal (ordered_at) INCLUDE (lead_id)", "leads_deal (ordered_at)"),
+    "defeats_lead_store_won": ("leads_lead (store_id) INCLUDE (id) WHERE status = 'won'",
+                               "leads_lead (store_id) WHERE status = 'won'"),
+}
+
+
+def _create_leads_indexes(apps, schema_editor):
+    postgres = schema_editor.connection.vendor == "postgresql"
+    for name, (pg, plain) in _INDEXES.items():
+        if postgres:
+            schema_editor.execute(f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON {pg}")
+        else:
+            schema_editor.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {plain}")
+
+
+def _drop_leads_indexes(apps, schema_editor):
+    concurrently = "CONCURRENTLY " if schema_editor.connection.vendor == "postgresql" else ""
+    for name in _INDEXES:
+        schema_editor.execute(f"DROP INDEX {concurrently}IF EXISTS {name}")
+
 
 class Migration(migrations.Migration):
     atomic = False
@@ -29,13 +51,5 @@ class Migration(migrations.Migration):
             index=models.Index(fields=["at"], include=["application"], condition=models.Q(kind="won_back"),
                                name="defeatevent_wonback_at"),
         ),
-        migrations.RunSQL(
-            "CREATE INDEX CONCURRENTLY IF NOT EXISTS defeats_deal_ordered ON leads_deal (ordered_at) INCLUDE (lead_id)",
-            "DROP INDEX CONCURRENTLY IF EXISTS defeats_deal_ordered",
-        ),
-        migrations.RunSQL(
-            "CREATE INDEX CONCURRENTLY IF NOT EXISTS defeats_lead_store_won ON leads_lead (store_id) INCLUDE (id) "
-            "WHERE status = 'won'",
-            "DROP INDEX CONCURRENTLY IF EXISTS defeats_lead_store_won",
-        ),
+        migrations.RunPython(_create_leads_indexes, _drop_leads_indexes, elidable=False),
     ]

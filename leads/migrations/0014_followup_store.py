@@ -2,6 +2,14 @@ import django.db.models.deletion
 from django.db import migrations, models
 
 
+def fill_store(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":  # a join: one pass over each table
+        schema_editor.execute("UPDATE leads_followup f SET store_id = l.store_id FROM leads_lead l WHERE l.id = f.lead_id")
+    else:
+        schema_editor.execute("UPDATE leads_followup SET store_id = "
+                              "(SELECT store_id FROM leads_lead WHERE leads_lead.id = leads_followup.lead_id)")
+
+
 class Migration(migrations.Migration):
     """Each follow-up keeps its lead's store (as visits do): the review queue and its count become one range of a
     partial index instead of a join over every pending follow-up's lead. Filled in one UPDATE; NOT NULL in 0015 (a
@@ -20,9 +28,5 @@ class Migration(migrations.Migration):
                                     on_delete=django.db.models.deletion.PROTECT, related_name="+",
                                     to="dealercrm.store", verbose_name="store"),
         ),
-        migrations.RunSQL(
-            "UPDATE leads_followup f SET store_id = l.store_id FROM leads_lead l WHERE l.id = f.lead_id",
-            migrations.RunSQL.noop,
-            elidable=True,
-        ),
+        migrations.RunPython(fill_store, migrations.RunPython.noop, elidable=True),
     ]
