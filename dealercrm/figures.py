@@ -22,7 +22,7 @@ from django.db import connection
 from django.utils import timezone
 
 # Bump when the shape of a cached value changes: old entries are then never read.
-VERSION = 1
+VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -31,10 +31,6 @@ class Figures:
     computed_at: datetime
     cached: bool  # True: read from the cache; False: counted for this request
     shared: bool = True  # False: counted live for this reader alone (nothing cached, the page says nothing)
-
-    @property
-    def age_seconds(self) -> float:
-        return (timezone.now() - self.computed_at).total_seconds()
 
 
 def max_age() -> int:

@@ -1,8 +1,7 @@
 """The dashboard's counted figures, through the figures cache (dealercrm.figures), and the job that keeps the
 views managers open first (this month and last month for each store, this month and the last 12 months for each
-dealer group)
-counted ahead, so nobody waits for a count: a figure shown from the cache is at most FIGURES_MAX_AGE old, and the
-page says when it was counted."""
+dealer group) counted ahead, so nobody waits for a count: a figure shown from the cache is at most FIGURES_MAX_AGE
+old, and the page says when it was counted."""
 
 from __future__ import annotations
 
@@ -29,14 +28,20 @@ COHORT_MATURE_DAYS = 60
 
 
 def dashboard_figures(*, user: User, store: Store | None, consultant: User | None, start: date, end: date,
-                      today: date, base_month: date, compare_stores: bool, refresh: bool = False):
+                      today: date, compare_stores: bool, refresh: bool = False):
     """The dashboard's counted figures (the funnel, by source and channel, the trend, the control points, the
-    planner's base month and promotion rates, the store comparison, the defeat figures), from the figures cache
+    planner's base month, its figures and the promotion rates, the store comparison, the defeat figures), from the
+    figures cache
     (dealercrm.figures) for a manager's or group admin's view, keyed by what was counted: the store (or the whole
     dealer group), the consultant, the period and today. A consultant's own dashboard and a superuser's view
     across groups are counted live. Target progress is not here: it is cheap and a target just set shows at once."""
     is_consultant = user.role == Role.CONSULTANT and not user.is_superuser
     s = selectors.Slice(user=user, start=start, end=end, stores=[store] if store else [], consultant=consultant)
+
+    # The planner's levers start from one whole month whose cohort has matured (a month target against a month's
+    # levers; a young cohort's C is still rising): the period's own month when it qualifies, else the latest one
+    # that does. Said on the page.
+    base_month = calc.last_mature_month(end=end, today=today, mature_days=COHORT_MATURE_DAYS)
 
     def compute() -> dict:
         metrics = selectors.funnel_metrics(s)
@@ -52,6 +57,7 @@ def dashboard_figures(*, user: User, store: Store | None, consultant: User | Non
             "by_channel": selectors.funnel_metrics(s, group_by="channel"),
             "trend": selectors.monthly_trend(s),
             "points": selectors.control_points(s),
+            "base_month": base_month,
             "base": base,
             "rates": selectors.measured_promotion_rates(user=user, store=store),
             "by_store": selectors.funnel_metrics(s, group_by="store")["results"] if compare_stores else [],
@@ -68,8 +74,8 @@ def dashboard_figures(*, user: User, store: Store | None, consultant: User | Non
 
 def warm_dashboards(*, today: date | None = None) -> int:
     """Count, into the cache, the dashboards managers and group admins open first: each store's this month and last
-    month (as its manager sees them) and each group's this month and last 12 months (as a group admin sees them). Returns how many
-    figure sets were counted. Counted as an active manager or group admin of the scope, so the key and the rows
+    month (as its manager sees them) and each group's this month and last 12 months (as a group admin sees them).
+    Returns how many figure sets were counted. Counted as an active manager or group admin of the scope, so the key and the rows
     are exactly what that reader's page would count; a scope without one is left to be counted on first view."""
     today = today or timezone.localdate()
     counted = 0
@@ -93,5 +99,4 @@ def warm_dashboards(*, today: date | None = None) -> int:
 
 def _warm(user: User, *, store: Store | None, start: date, end: date, today: date, compare_stores: bool) -> None:
     dashboard_figures(user=user, store=store, consultant=None, start=start, end=end, today=today,
-                      base_month=calc.last_mature_month(end=end, today=today, mature_days=COHORT_MATURE_DAYS),
                       compare_stores=compare_stores, refresh=True)

@@ -200,16 +200,11 @@ def _dashboard(request) -> dict:
     # The date inputs show the range in force, so that switching to "custom" starts from it.
     form.data["start"], form.data["end"] = start.isoformat(), end.isoformat()
 
-    s = selectors.Slice(user=user, start=start, end=end, stores=[store] if store else [], consultant=consultant)
     compare_stores = store is None and len(stores) > 1 and not is_consultant
-    # The planner's levers start from one whole month whose cohort has matured (a month target against a month's
-    # levers; a young cohort's C is still rising): the period's own month when it qualifies, else the latest one
-    # that does. Said on the page.
-    base_month = calc.last_mature_month(end=end, today=today, mature_days=COHORT_MATURE_DAYS)
     fig = dashboard_figures(user=user, store=store, consultant=consultant, start=start, end=end, today=today,
-                            base_month=base_month, compare_stores=compare_stores,
-                            refresh=request.GET.get("refresh") == "1")
+                            compare_stores=compare_stores, refresh=request.GET.get("refresh") == "1")
     figures = fig.value
+    base_month = figures["base_month"]
     metrics, by_source, by_channel = figures["metrics"], figures["by_source"], figures["by_channel"]
     trend, points = figures["trend"], figures["points"]
 
@@ -266,7 +261,6 @@ def _dashboard(request) -> dict:
         "form": form,
         "figures": fig,
         "figures_max_age": max(1, figures_cache.max_age() // 60),
-        "refresh_url": "?" + _with(request.GET, refresh="1"),
         "period": period,
         "start": start,
         "end": end,
@@ -299,13 +293,6 @@ def _dashboard(request) -> dict:
         "grades": GRADES,
         "rung_labels": RUNG_LABELS,
     }
-
-
-def _with(query, **values) -> str:
-    query = query.copy()
-    for name, value in values.items():
-        query[name] = value
-    return query.urlencode()
 
 
 def _chart_data(metrics: dict, trend: list[dict], sources: list[dict], channels: list[dict]) -> dict:

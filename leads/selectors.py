@@ -22,11 +22,16 @@ def lead_list(*, user: User) -> QuerySet[Lead]:
     )
 
 
+def _ladder_aggregates() -> dict:
+    """Leads per grade A–E and ungraded, counting store_id: it is in every lead index (never null), so PostgreSQL
+    counts the open leads from the index alone."""
+    return {**{g: Count("store", filter=Q(grade=g)) for g in GRADE_ORDER},
+            "ungraded": Count("store", filter=Q(grade__isnull=True))}
+
+
 def grade_counts(leads: QuerySet[Lead]) -> dict[str, int]:
     """Active leads per grade A–E plus ``None`` (ungraded), in one aggregate query."""
-    aggregates = {g: Count("store", filter=Q(grade=g)) for g in GRADE_ORDER}
-    aggregates["ungraded"] = Count("store", filter=Q(grade__isnull=True))
-    row = leads.filter(status=Status.ACTIVE).aggregate(**aggregates)
+    row = leads.filter(status=Status.ACTIVE).aggregate(**_ladder_aggregates())
     return {g: row[g] for g in reversed(GRADE_ORDER)} | {"ungraded": row["ungraded"]}
 
 
@@ -115,13 +120,11 @@ def allocation_matrix(*, user: User, store: Store) -> list[ConsultantLoad]:
     holder (an index-only scan of lead_store_open_due, which carries the grade and the holder), and the people."""
     today = local_day_start()
     # Only this store's leads: a consultant who moved here from another store brings no figures with them.
-    annotations = {f"g_{g}": Count("store", filter=Q(grade=g)) for g in GRADE_ORDER}
     counts = {
         row.pop("assigned_to"): row
         for row in Lead.objects.visible_to(user).filter(store=store, status=Status.ACTIVE, assigned_to__isnull=False)
         .values("assigned_to").annotate(
-            **annotations,
-            ungraded=Count("store", filter=Q(grade__isnull=True)),
+            **_ladder_aggregates(),
             active_total=Count("store"),
             overdue=Count("store", filter=Q(next_follow_up_at__lt=today)),
         ).order_by()
@@ -132,13 +135,13 @@ def allocation_matrix(*, user: User, store: Store) -> list[ConsultantLoad]:
         .filter(Q(is_active=True) | Q(pk__in=list(counts)))
         .order_by("-is_active", "display_name", "username")
     )
-    empty = {**{f"g_{g}": 0 for g in GRADE_ORDER}, "ungraded": 0, "active_total": 0, "overdue": 0}
+    empty = {**{g: 0 for g in GRADE_ORDER}, "ungraded": 0, "active_total": 0, "overdue": 0}
     rows = []
     for c in consultants:
         figures = counts.get(c.pk, empty)
         rows.append(ConsultantLoad(
             consultant=c,
-            grades={g: figures[f"g_{g}"] for g in reversed(GRADE_ORDER)},
+            grades={g: figures[g] for g in reversed(GRADE_ORDER)},
             ungraded=figures["ungraded"],
             active=figures["active_total"],
             overdue=figures["overdue"],

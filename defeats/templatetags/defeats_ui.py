@@ -32,23 +32,11 @@ def defeat_panel(context, lead):
 
 
 def _funnel_slice_figures(context) -> dict | None:
-    """``selectors.funnel_figures`` for the funnel dashboard's slice (its context: request, start, end, store,
-    consultant), computed once per request: the KPI cards and the control-point table both read it."""
-    from ..selectors import Period, funnel_figures
-
-    request, start, end = context.get("request"), context.get("start"), context.get("end")
-    if request is None or start is None or end is None:
-        return None
-    counted = context.get("figures")  # the dashboard's figures (funnel.figures), cached with the rest of its slice
-    if counted is not None and "defeats" in getattr(counted, "value", {}):
-        return counted.value["defeats"]
-    store, consultant = context.get("store"), context.get("consultant")
-    key = (start, end, getattr(store, "pk", None), getattr(consultant, "pk", None))
-    cache = request.__dict__.setdefault("_defeat_funnel_figures", {})
-    if key not in cache:
-        cache[key] = funnel_figures(user=request.user, period=Period(start, end), stores=[store] if store else None,
-                                    consultant=consultant)
-    return cache[key]
+    """The funnel dashboard's defeat figures for its slice (``defeats.selectors.funnel_figures``): a part of the
+    dashboard's counted figures (``funnel.figures.dashboard_figures``), so the KPI cards and the control-point table
+    read one computation, cached with the rest of the slice."""
+    counted = context.get("figures")
+    return counted.value["defeats"] if counted is not None else None
 
 
 @register.inclusion_tag("defeats/partials/_funnel_figures_body.html", takes_context=True)

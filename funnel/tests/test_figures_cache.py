@@ -33,6 +33,8 @@ def test_a_managers_figures_are_cached_with_their_time_and_a_refresh_counts_the_
     assert first.context["metrics"]["N"] == 6 and not first.context["figures"].cached
     assert 'data-testid="figures-freshness"' in first.content.decode()
     assert "Figures as of 12:00" in first.content.decode()  # the frozen clock, Asia/Shanghai
+    # The refresh link keeps the page's filters and asks for a count now.
+    assert 'href="?period=custom&amp;start=2026-10-01&amp;end=2026-10-31&amp;refresh=1"' in first.content.decode()
 
     make_lead(org.store, org.consultant, "new", first=at(10, 29), phone="+8613800000077")
     assert live_n(org.manager, store=org.store) == 7
