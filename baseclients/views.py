@@ -97,7 +97,7 @@ def client_list(request: HttpRequest) -> HttpResponse:
     qs = filterset.qs if filterset.is_bound and filterset.is_valid() else clients
     searched = False
     if search.is_bound and search.is_valid() and search.cleaned_data["q"].strip():
-        qs = qs.filter(search_condition(search.cleaned_data["q"]))
+        qs = qs.filter(search_condition(search.cleaned_data["q"], user=request.user))
         searched = True
     counts = selectors._tier_counts()
     totals = qs.order_by().aggregate(**counts)
@@ -439,7 +439,7 @@ def referrer_search(request: HttpRequest) -> HttpResponse:
     if group_id is None and request.POST.get("store"):
         store = Store.objects.visible_to(request.user).filter(pk=request.POST["store"]).first()
         group_id = store.group_id if store else None
-    rows = _with_phones(request.user, selectors.referrer_candidates(group_id=group_id, q=q))
+    rows = _with_phones(request.user, selectors.referrer_candidates(user=request.user, group_id=group_id, q=q))
     return render(request, "baseclients/partials/_referrer_results.html", {"rows": rows, "q": q})
 
 
