@@ -20,7 +20,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
-from dealercrm.forms import add_service_errors
+from dealercrm.forms import add_service_errors, bad_input_page
 from dealercrm.models import DealerGroup, Role, Store, User
 from leads import selectors as lead_selectors
 from leads.models import Lead, Status
@@ -31,10 +31,13 @@ from . import selectors, services
 from .forms import (
     ApplicationForm,
     BulkVerdictForm,
+    DecideForm,
     NurtureForm,
+    PoolOwnerForm,
     ReasonForm,
     SettingsForm,
     TalkTrackForm,
+    TalkTrackPickForm,
     competitor_series,
 )
 from .models import ApplicationStatus, PoolEntry, PoolOwner, Reason, TalkTrack
@@ -169,18 +172,14 @@ def decide(request, pk: int):
     """One application's verdict (confirm / reject with grade and consultant)."""
     app = get_object_or_404(selectors.application_list(user=request.user), pk=pk)
     verdict = request.POST.get("verdict", "")
-    assign_to = None
-    if request.POST.get("assign_to"):
-        assign_to = selectors.store_consultants(app.store).filter(pk=request.POST["assign_to"]).first()
-        if assign_to is None:
-            messages.error(request, _("Choose an active consultant of this store."))
-            return redirect(_queue_url(app.store))
-    version = request.POST.get("version")
+    form = DecideForm(request.POST, assignees=selectors.store_consultants(app.store))
+    if not form.is_valid():
+        return bad_input_page(request, form)
     try:
         services.application_decide(actor=request.user, application=app, verdict=verdict,
-                                    comment=request.POST.get("comment", ""), assign_to=assign_to,
+                                    comment=request.POST.get("comment", ""), assign_to=form.cleaned_data["assign_to"],
                                     grade=request.POST.get("grade") or None,
-                                    expected_version=int(version) if (version or "").isdigit() else None)
+                                    expected_version=form.cleaned_data["version"])
     except StaleVersion:
         messages.error(request, _("This application changed while you were deciding; look at it again."))
     except services.AlreadyDecided as exc:
@@ -336,10 +335,10 @@ def settings_page(request):
                 messages.success(request, _("Settings saved."))
                 return redirect("defeats:settings")
     elif request.method == "POST" and request.POST.get("form") == "owner":
-        store = get_object_or_404(Store.objects.visible_to(request.user), pk=request.POST.get("store"))
-        user = None
-        if request.POST.get("user"):
-            user = get_object_or_404(User.objects.filter(store=store), pk=request.POST["user"])
+        owner_form = PoolOwnerForm(request.POST, stores=Store.objects.visible_to(request.user).filter(group=group))
+        if not owner_form.is_valid():
+            return bad_input_page(request, owner_form)
+        store, user = owner_form.cleaned_data["store"], owner_form.cleaned_data["user"]
         try:
             services.pool_owner_set(actor=request.user, store=store, user=user)
         except ValidationError as exc:
@@ -402,7 +401,10 @@ def talk_tracks(request):
     services.reasons_for(group.pk)
     track = None
     if request.GET.get("edit"):
-        track = get_object_or_404(TalkTrack.objects.visible_to(request.user), pk=request.GET["edit"])
+        pick = TalkTrackPickForm(request.GET, tracks=TalkTrack.objects.visible_to(request.user).filter(group=group))
+        if not pick.is_valid():  # not a number, or not a track the user may edit: as any record they cannot see
+            raise Http404
+        track = pick.cleaned_data["edit"]
     form = TalkTrackForm(request.POST or None, instance=track, group_id=group.pk)
     if request.method == "POST" and form.is_valid():
         d = form.cleaned_data
