@@ -104,6 +104,13 @@ class PoolOwnerForm(forms.Form):
         return data
 
 
+class PoolFilterForm(forms.Form):
+    """The competitor pool's brand and series filters (ids in the query string)."""
+
+    brand = forms.IntegerField(required=False, min_value=1, max_value=2**31 - 1)
+    series = forms.IntegerField(required=False, min_value=1, max_value=2**31 - 1)
+
+
 class TalkTrackPickForm(forms.Form):
     """``?edit=<id>``: the talk track to edit, one the user may see."""
 

@@ -33,6 +33,7 @@ from .forms import (
     BulkVerdictForm,
     DecideForm,
     NurtureForm,
+    PoolFilterForm,
     PoolOwnerForm,
     ReasonForm,
     SettingsForm,
@@ -201,7 +202,11 @@ def decide(request, pk: int):
 @require_POST
 def bulk_decide(request):
     """The ticked applications, one verdict and one comment, all or nothing."""
-    ids = [int(i) for i in request.POST.getlist("ids") if i.isdigit()]
+    raw = request.POST.getlist("ids")
+    # isdecimal, not isdigit: int() refuses "²". Anything that is not an id is a 404, as an id one may not see is.
+    if not all(i.isdecimal() and int(i) < 2**31 for i in raw):
+        raise Http404
+    ids = [int(i) for i in raw]
     visible = list(selectors.application_list(user=request.user).filter(pk__in=ids).values_list("pk", "store"))
     store_id = visible[0][1] if visible else request.POST.get("store")
     form = BulkVerdictForm(request.POST, ids=[pk for pk, _s in visible])
@@ -237,15 +242,16 @@ def pool(request):
     if not (user.is_superuser or user.role in (Role.MANAGER, Role.GROUP_ADMIN, Role.CONSULTANT)):
         raise PermissionDenied
     store, stores = _pick_store(request, request.GET.get("store"))
-    brand = request.GET.get("brand") or None
-    series = request.GET.get("series") or None
+    filters = PoolFilterForm(request.GET)
+    if not filters.is_valid():
+        return bad_input_page(request, filters)
+    brand, series = filters.cleaned_data["brand"], filters.cleaned_data["series"]
     due = request.GET.get("due") == "1"
     won = request.GET.get("status") == "won_back"
     context = {"store": store, "stores": stores, "due": due, "won": won}
     if store is None:
         return render(request, "defeats/pool.html", context)
-    qs = selectors.pool_list(user=user, store=store, brand_id=int(brand) if (brand or "").isdigit() else None,
-                             series_id=int(series) if (series or "").isdigit() else None, due_only=due,
+    qs = selectors.pool_list(user=user, store=store, brand_id=brand, series_id=series, due_only=due,
                              status="won_back" if won else "in_pool")
     page = Paginator(qs, POOL_PER_PAGE).get_page(request.GET.get("page"))
     today = timezone.localdate()
@@ -264,7 +270,7 @@ def pool(request):
         entry.form = NurtureForm(assignees=assignees, auto_id=f"id_pool{entry.pk}_%s")
     brands = {s.brand for s in competitor_series()}
     context.update({"page": page, "count": page.paginator.count, "brands": sorted(brands, key=lambda b: b.label),
-                    "series_choices": competitor_series(), "brand": brand, "series": series,
+                    "series_choices": competitor_series(), "brand": str(brand or ""), "series": str(series or ""),
                     "owner": services.pool_owner_for(store)})
     return render(request, "defeats/pool.html", context)
 

@@ -72,3 +72,25 @@ def test_pool_owner_outside_the_group_or_the_store_is_a_400(org):
     assert not PoolOwner.objects.filter(store__in=[org.store, org.other_store]).exists()
     r = c.post("/defeats/settings/", {"form": "owner", "store": org.store.pk, "user": org.consultant2.pk})
     assert r.status_code == 302 and services.pool_owner_for(org.store) == org.consultant2
+
+
+@pytest.mark.parametrize("bad", ["²", "abc", "99999999999"])
+def test_bulk_verdict_ids_that_are_not_ids_are_refused_not_a_500(org, bad):
+    app = pending_application(org)
+    r = client_for(org.manager).post("/defeats/verify/bulk/", {"ids": [app.pk, bad], "verdict": "confirm",
+                                                               "comment": "x"})
+    assert r.status_code in (400, 404)
+    assert Application.objects.get(pk=app.pk).status == ApplicationStatus.PENDING
+
+
+@pytest.mark.parametrize("field", ["brand", "series"])
+@pytest.mark.parametrize("bad", ["²", "abc", "-1"])
+def test_pool_filters_that_are_not_ids_are_a_400(org, field, bad):
+    r = client_for(org.manager).get("/defeats/pool/", {field: bad})
+    assert r.status_code == 400 and r.context["message"]
+
+
+def test_pool_filter_by_brand_still_works_and_stays_selected(org, catalogue):
+    r = client_for(org.manager).get("/defeats/pool/", {"brand": catalogue.han.brand_id})
+    assert r.status_code == 200
+    assert f'<option value="{catalogue.han.brand_id}" selected>' in r.content.decode()
