@@ -11,20 +11,21 @@ from django.utils.translation import gettext_lazy as _
 from dealercrm.models import Role, Store, User
 from leads.phones import phone_search_digits
 
-from .models import BaseClient, CareKind, CareStatus, CareTask, Tier, Vehicle
+from .models import BaseClient, CareKind, CareStatus, CareTask, Tier, Vehicle, phone_search_condition
 
 
-def search_condition(text: str) -> Q:
-    """Name, phone (its digits, 4 or more), plate or VIN (case-insensitive, 4+ characters). Everyone who sees a
-    client may see its phone in full (the consultant who holds it, whoever manages its store), so a phone search
-    reveals nothing hidden."""
+def search_condition(text: str, *, user) -> Q:
+    """Name, phone, plate or VIN (case-insensitive, 4+ characters). The phone by the one rule of base-client phone
+    searches (``BaseClientQuerySet.phone_search``): its digits among the phones ``user`` sees in full, the whole
+    number elsewhere, so a search never unmasks a phone. Plates and VINs are shown in full to whoever sees the
+    client, and match only among the clients the list already holds (its rows are ``visible_to(user)``)."""
     text = (text or "").strip()
     if not text:
         return Q()
     cond = Q(name__icontains=text)
     digits = phone_search_digits(text)
     if len(digits) >= 4 and len(digits) == len(text.replace(" ", "").replace("+86", "").replace("-", "")):
-        cond |= Q(phone__contains=digits)
+        cond |= phone_search_condition(user, text)
     compact = text.replace(" ", "").replace("·", "").upper()
     if len(compact) >= 4:
         cond |= Exists(Vehicle.objects.filter(client=OuterRef("pk")).filter(
@@ -60,13 +61,14 @@ class BaseClientFilterSet(django_filters.FilterSet):
     def __init__(self, *args, user=None, **kwargs):
         super().__init__(*args, **kwargs)
         user = user or getattr(self.request, "user", None)
+        self.user = user
         if user is not None:
             self.filters["store"].queryset = Store.objects.visible_to(user)
             self.filters["assigned_to"].queryset = User.objects.visible_to(user).filter(
                 role__in=[Role.CONSULTANT, Role.MANAGER])
 
     def filter_q(self, queryset, name, value):
-        return queryset.filter(search_condition(value))
+        return queryset.filter(search_condition(value, user=self.user))
 
     def filter_overdue(self, queryset, name, value):
         overdue = Exists(CareTask.objects.filter(client=OuterRef("pk"), status=CareStatus.PENDING,

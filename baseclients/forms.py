@@ -5,7 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from dealercrm.models import VehicleSeries
+from dealercrm.models import Store, VehicleSeries
 
 from .models import (
     BaseClient,
@@ -209,5 +209,36 @@ class ReferrerForm(forms.Form):
         self.fields["referrer"].error_messages["required"] = _("Search and choose the base client who referred.")
 
 
+def store_field() -> forms.ModelChoiceField:
+    """A store the user works in, named by a page input: not a number, or a store outside the user's scope, is a
+    form error (never a server error, and nothing about another store)."""
+    return forms.ModelChoiceField(queryset=Store.objects.none(), required=False, error_messages={
+        "invalid_choice": _("Choose one of your stores.")})
+
+
 class ReferrerSearchForm(forms.Form):
     referrer_q = forms.CharField(max_length=40, required=False)
+    store = store_field()  # the lead form's store, for a user of no group (a superuser)
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["store"].queryset = Store.objects.visible_to(user)
+
+
+class VisitHintForm(forms.Form):
+    """The visit form's "existing customer" hint: the phone typed, and the store when the user has none of their
+    own (a group admin picks it on the visit form)."""
+
+    phone = forms.CharField(required=False)
+    store = store_field()
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["store"].queryset = Store.objects.visible_to(user)
+
+
+class VersionForm(forms.Form):
+    """The version of the record the user read (a hidden input), for the service's stale-write check."""
+
+    version = forms.IntegerField(required=False, min_value=0, max_value=2**31 - 1, error_messages={
+        "invalid": _("This form is out of date: reload the page and try again.")})

@@ -11,7 +11,8 @@ from django.utils import timezone
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
-from dealercrm.scoping import Scope, ScopedQuerySet
+from dealercrm.scoping import Role, Scope, ScopedQuerySet
+from leads import phones
 
 CLIENT_SCOPE = Scope(group="group", store="store", owner="assigned_to")
 # Rows hanging off a client are seen by whoever sees the client.
@@ -54,8 +55,33 @@ class Fact(models.TextChoices):
     FLEET = "fleet", _("Fleet size (automatic)")
 
 
+def phone_readable_by(user) -> Q:
+    """The base clients whose phone ``user`` sees in full (the rule of services.can_work and
+    selectors.client_phone_for, as a condition): the client's consultant in the client's store, whoever manages
+    the client's store (its manager, its group's admins) and superusers. Anyone else sees it masked."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return Q(pk__in=[])
+    if user.is_superuser:
+        return Q()
+    if user.role == Role.GROUP_ADMIN and user.dealer_group_id:
+        return Q(group_id=user.dealer_group_id)  # a client's group is its store's
+    if user.role == Role.MANAGER and user.store_id:
+        return Q(store_id=user.store_id)
+    if user.role == Role.CONSULTANT and user.store_id:
+        return Q(assigned_to_id=user.pk, store_id=user.store_id)
+    return Q(pk__in=[])
+
+
+def phone_search_condition(user, text: str) -> Q:
+    """``BaseClientQuerySet.phone_search`` as a condition, to combine with others (a name search)."""
+    return phones.phone_search_condition(text, readable=phone_readable_by(user))
+
+
 class BaseClientQuerySet(ScopedQuerySet):
-    pass
+    def phone_search(self, user, text: str):
+        """The clients whose phone matches ``text`` for ``user``: by digits (4 or more) among the phones the user
+        sees in full, by the whole number among the rest (leads.phones.phone_search_condition)."""
+        return self.filter(phone_search_condition(user, text))
 
 
 class BaseClient(models.Model):

@@ -26,6 +26,7 @@ from .models import (
     Tier,
     TierChange,
     Vehicle,
+    phone_search_condition,
 )
 
 TIERS = [Tier.PREMIUM, Tier.POTENTIAL, Tier.GENERAL]
@@ -46,16 +47,16 @@ def client_phone_for(*, user: User, client: BaseClient) -> str:
     return phone_display(client.phone) if can_work(user, client) else phone_mask(client.phone)
 
 
-def referrer_candidates(*, group_id: int | None, q: str, limit: int = 10) -> list[BaseClient]:
-    """Base clients of the group whose name contains ``q`` or whose phone contains its digits (4 or more): the
-    referrer search of the lead forms. At least two characters, at most ``limit`` rows."""
+def referrer_candidates(*, user: User, group_id: int | None, q: str, limit: int = 10) -> list[BaseClient]:
+    """Base clients of the group whose name contains ``q``, or whose phone matches it for ``user``: by its digits (4
+    or more) among the phones the user sees in full, by the whole number among the rest of the group
+    (``BaseClientQuerySet.phone_search``), so the search never unmasks a colleague's or another store's client's
+    phone, and the number a customer gives still credits its referrer. The referrer search of the lead forms. At
+    least two characters, at most ``limit`` rows."""
     q = (q or "").strip()
     if group_id is None or len(q) < 2:
         return []
-    digits = "".join(ch for ch in q if ch.isdigit())
-    cond = Q(name__icontains=q)
-    if len(digits) >= 4:
-        cond |= Q(phone__contains=digits)
+    cond = Q(name__icontains=q) | phone_search_condition(user, q)
     return list(BaseClient.objects.filter(group_id=group_id).filter(cond).select_related("store")
                 .order_by("name", "pk")[:limit])
 

@@ -19,7 +19,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 from rest_framework.exceptions import ValidationError as DRFValidationError
 
-from dealercrm.forms import add_service_errors
+from dealercrm.forms import add_service_errors, bad_input_page
 from dealercrm.models import DealerGroup, Role, Store, User
 from leads.phones import phone_display
 
@@ -40,6 +40,8 @@ from .forms import (
     SearchForm,
     TierRuleForm,
     VehicleForm,
+    VersionForm,
+    VisitHintForm,
     group_of,
 )
 from .models import (
@@ -97,7 +99,7 @@ def client_list(request: HttpRequest) -> HttpResponse:
     qs = filterset.qs if filterset.is_bound and filterset.is_valid() else clients
     searched = False
     if search.is_bound and search.is_valid() and search.cleaned_data["q"].strip():
-        qs = qs.filter(search_condition(search.cleaned_data["q"]))
+        qs = qs.filter(search_condition(search.cleaned_data["q"], user=request.user))
         searched = True
     counts = selectors._tier_counts()
     totals = qs.order_by().aggregate(**counts)
@@ -162,10 +164,13 @@ def client_score(request: HttpRequest, pk: int) -> HttpResponse:
     criteria = services.criteria_for(client.group_id)
     current = dict(ClientScore.objects.filter(client=client).values_list("criterion__code", "points"))
     form = ScoreForm(request.POST or None, criteria=criteria, current=current)
+    version = VersionForm(request.POST if request.method == "POST" else None)
+    if version.is_bound and not version.is_valid():
+        return bad_input_page(request, version)
     if request.method == "POST" and form.is_valid():
         try:
             services.client_score(actor=request.user, client=client, scores=form.cleaned_data,
-                                  expected_version=int(request.POST.get("version") or 0) or None)
+                                  expected_version=version.cleaned_data["version"] or None)
         except services.StaleVersion:
             messages.error(request, _("Someone scored this client since you opened the form. Check and save again."))
             return redirect("baseclients:score", pk=client.pk)
@@ -418,12 +423,11 @@ def analyses(request: HttpRequest) -> HttpResponse:
 @require_POST
 def visit_hint(request: HttpRequest) -> HttpResponse:
     """The visit form's hint: is this phone a base client of the group? POST, so the phone stays out of URLs."""
-    store = None
-    if request.user.store_id:
-        store = request.user.store
-    elif request.POST.get("store"):
-        store = Store.objects.visible_to(request.user).filter(pk=request.POST["store"]).first()
-    client = services.returning_buyer(store=store, phone=request.POST.get("phone", "")) if store else None
+    form = VisitHintForm(request.POST, user=request.user)
+    if not form.is_valid():
+        return bad_input_page(request, form)
+    store = request.user.store if request.user.store_id else form.cleaned_data["store"]
+    client = services.returning_buyer(store=store, phone=form.cleaned_data["phone"]) if store else None
     visible = bool(client and BaseClient.objects.visible_to(request.user).filter(pk=client.pk).exists())
     return render(request, "baseclients/partials/_visit_hint_result.html", {"client": client, "visible": visible})
 
@@ -433,13 +437,14 @@ def visit_hint(request: HttpRequest) -> HttpResponse:
 def referrer_search(request: HttpRequest) -> HttpResponse:
     """The lead forms' referrer search (htmx): base clients of the user's group by name or phone, as radio buttons
     named ``referrer``. POST, so a typed phone stays out of URLs; phones shown masked unless the user may see them."""
-    form = ReferrerSearchForm(request.POST)
+    form = ReferrerSearchForm(request.POST, user=request.user)
+    if not form.is_valid() and "store" in form.errors:
+        return bad_input_page(request, form)
     q = form.cleaned_data["referrer_q"] if form.is_valid() else ""
     group_id = group_of(request.user)
-    if group_id is None and request.POST.get("store"):
-        store = Store.objects.visible_to(request.user).filter(pk=request.POST["store"]).first()
-        group_id = store.group_id if store else None
-    rows = _with_phones(request.user, selectors.referrer_candidates(group_id=group_id, q=q))
+    if group_id is None and form.cleaned_data.get("store"):
+        group_id = form.cleaned_data["store"].group_id
+    rows = _with_phones(request.user, selectors.referrer_candidates(user=request.user, group_id=group_id, q=q))
     return render(request, "baseclients/partials/_referrer_results.html", {"rows": rows, "q": q})
 
 

@@ -1,6 +1,6 @@
 """Error pages inside the layout: the handlers Django calls for a 400 and a 500 (its own render them without the
-request, so without the navbar), and a middleware that gives an empty 405 (``require_POST`` and friends) the page
-the other errors have. Templates: templates/400.html … 500.html, in the user's language."""
+request, so without the navbar), a middleware that gives an empty 405 (``require_POST`` and friends) the page
+the other errors have, and the log filter that makes a denial one line. Templates: templates/400.html … 500.html, in the user's language."""
 
 from __future__ import annotations
 
@@ -25,6 +25,22 @@ def server_error(request):
     except Exception:  # noqa: BLE001 - the last resort must not raise
         logger.exception("Rendering the 500 page failed")
         return HttpResponseServerError(PLAIN_500)
+
+
+class DenialLogFilter(logging.Filter):
+    """On ``django.request``: a 403 is a decision, not a fault, so its record becomes one line, "Forbidden: GET
+    /path (user 12)", without the traceback Django attaches to a PermissionDenied. The page and the API both log
+    through here (DRF's 403 response is logged by Django's handler too). The path only: no query string."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        request = getattr(record, "request", None)
+        if getattr(record, "status_code", None) != 403 or request is None:
+            return True
+        user = getattr(request, "user", None)
+        who = user.pk if user is not None and user.is_authenticated else "anonymous"
+        record.msg, record.args = "Forbidden: %s %s (user %s)", (request.method, request.path, who)
+        record.exc_info = record.exc_text = None
+        return True
 
 
 class MethodNotAllowedPageMiddleware:

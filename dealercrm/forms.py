@@ -1,5 +1,7 @@
 from django import forms
 from django.core.exceptions import ValidationError
+from django.http import HttpResponse
+from django.shortcuts import render
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import gettext_noop
 
@@ -43,3 +45,11 @@ def add_service_errors(form: forms.Form, exc: ValidationError) -> None:
     else:
         for error in exc.messages:
             form.add_error(None, error)
+
+
+def bad_input_page(request, form: forms.Form) -> HttpResponse:
+    """A page input that names an id (or a version) did not validate: not a number, or a record outside the user's
+    scope. A 400 with the form's messages (the error page in the layout), never a server error; htmx gets the
+    same (it swaps nothing on a 400)."""
+    message = " ".join(str(m) for errors in form.errors.values() for m in errors)
+    return render(request, "400.html", {"message": message}, status=400)

@@ -67,6 +67,60 @@ class VerdictForm(forms.Form):
         self.fields["assign_to"].queryset = User.objects.filter(pk__in=[u.pk for u in assignees])
 
 
+class DecideForm(forms.Form):
+    """The ids a verdict's form posts: the consultant the lead goes to (one of the store's active consultants) and
+    the version of the application the manager read. Not a number, or someone else, is a form error."""
+
+    assign_to = forms.ModelChoiceField(queryset=None, required=False, error_messages={
+        "invalid_choice": _("Choose an active consultant of this store.")})
+    version = forms.IntegerField(required=False, min_value=0, max_value=2**31 - 1)
+
+    def __init__(self, *args, assignees, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["assign_to"].queryset = assignees
+
+
+class PoolOwnerForm(forms.Form):
+    """A store's pool owner (settings page): a store of the admin's group, and nobody (the store's manager by
+    default) or one of that store's staff."""
+
+    store = forms.ModelChoiceField(queryset=None, error_messages={
+        "invalid_choice": _("Choose a store of your group.")})
+    user = forms.ModelChoiceField(queryset=None, required=False, error_messages={
+        "invalid_choice": _("Choose someone of this store.")})
+
+    def __init__(self, *args, stores, **kwargs):
+        from dealercrm.models import User
+
+        super().__init__(*args, **kwargs)
+        self.fields["store"].queryset = stores
+        self.fields["user"].queryset = User.objects.filter(store__in=stores)
+
+    def clean(self):
+        data = super().clean()
+        store, user = data.get("store"), data.get("user")
+        if store is not None and user is not None and user.store_id != store.pk:
+            self.add_error("user", self.fields["user"].error_messages["invalid_choice"])
+        return data
+
+
+class PoolFilterForm(forms.Form):
+    """The competitor pool's brand and series filters (ids in the query string)."""
+
+    brand = forms.IntegerField(required=False, min_value=1, max_value=2**31 - 1)
+    series = forms.IntegerField(required=False, min_value=1, max_value=2**31 - 1)
+
+
+class TalkTrackPickForm(forms.Form):
+    """``?edit=<id>``: the talk track to edit, one the user may see."""
+
+    edit = forms.ModelChoiceField(queryset=None)
+
+    def __init__(self, *args, tracks, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["edit"].queryset = tracks
+
+
 class BulkVerdictForm(forms.Form):
     ids = forms.TypedMultipleChoiceField(coerce=int, label=_("Applications"), choices=[])
     verdict = forms.ChoiceField(label=_("Verdict"), choices=Verdict.choices)

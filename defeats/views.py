@@ -20,7 +20,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
-from dealercrm.forms import add_service_errors
+from dealercrm.forms import add_service_errors, bad_input_page
 from dealercrm.models import DealerGroup, Role, Store, User
 from leads import selectors as lead_selectors
 from leads.models import Lead, Status
@@ -31,10 +31,14 @@ from . import selectors, services
 from .forms import (
     ApplicationForm,
     BulkVerdictForm,
+    DecideForm,
     NurtureForm,
+    PoolFilterForm,
+    PoolOwnerForm,
     ReasonForm,
     SettingsForm,
     TalkTrackForm,
+    TalkTrackPickForm,
     competitor_series,
 )
 from .models import ApplicationStatus, PoolEntry, PoolOwner, Reason, TalkTrack
@@ -169,18 +173,14 @@ def decide(request, pk: int):
     """One application's verdict (confirm / reject with grade and consultant)."""
     app = get_object_or_404(selectors.application_list(user=request.user), pk=pk)
     verdict = request.POST.get("verdict", "")
-    assign_to = None
-    if request.POST.get("assign_to"):
-        assign_to = selectors.store_consultants(app.store).filter(pk=request.POST["assign_to"]).first()
-        if assign_to is None:
-            messages.error(request, _("Choose an active consultant of this store."))
-            return redirect(_queue_url(app.store))
-    version = request.POST.get("version")
+    form = DecideForm(request.POST, assignees=selectors.store_consultants(app.store))
+    if not form.is_valid():
+        return bad_input_page(request, form)
     try:
         services.application_decide(actor=request.user, application=app, verdict=verdict,
-                                    comment=request.POST.get("comment", ""), assign_to=assign_to,
+                                    comment=request.POST.get("comment", ""), assign_to=form.cleaned_data["assign_to"],
                                     grade=request.POST.get("grade") or None,
-                                    expected_version=int(version) if (version or "").isdigit() else None)
+                                    expected_version=form.cleaned_data["version"])
     except StaleVersion:
         messages.error(request, _("This application changed while you were deciding; look at it again."))
     except services.AlreadyDecided as exc:
@@ -202,7 +202,11 @@ def decide(request, pk: int):
 @require_POST
 def bulk_decide(request):
     """The ticked applications, one verdict and one comment, all or nothing."""
-    ids = [int(i) for i in request.POST.getlist("ids") if i.isdigit()]
+    raw = request.POST.getlist("ids")
+    # isdecimal, not isdigit: int() refuses "²". Anything that is not an id is a 404, as an id one may not see is.
+    if not all(i.isdecimal() and int(i) < 2**31 for i in raw):
+        raise Http404
+    ids = [int(i) for i in raw]
     visible = list(selectors.application_list(user=request.user).filter(pk__in=ids).values_list("pk", "store"))
     store_id = visible[0][1] if visible else request.POST.get("store")
     form = BulkVerdictForm(request.POST, ids=[pk for pk, _s in visible])
@@ -238,15 +242,16 @@ def pool(request):
     if not (user.is_superuser or user.role in (Role.MANAGER, Role.GROUP_ADMIN, Role.CONSULTANT)):
         raise PermissionDenied
     store, stores = _pick_store(request, request.GET.get("store"))
-    brand = request.GET.get("brand") or None
-    series = request.GET.get("series") or None
+    filters = PoolFilterForm(request.GET)
+    if not filters.is_valid():
+        return bad_input_page(request, filters)
+    brand, series = filters.cleaned_data["brand"], filters.cleaned_data["series"]
     due = request.GET.get("due") == "1"
     won = request.GET.get("status") == "won_back"
     context = {"store": store, "stores": stores, "due": due, "won": won}
     if store is None:
         return render(request, "defeats/pool.html", context)
-    qs = selectors.pool_list(user=user, store=store, brand_id=int(brand) if (brand or "").isdigit() else None,
-                             series_id=int(series) if (series or "").isdigit() else None, due_only=due,
+    qs = selectors.pool_list(user=user, store=store, brand_id=brand, series_id=series, due_only=due,
                              status="won_back" if won else "in_pool")
     page = Paginator(qs, POOL_PER_PAGE).get_page(request.GET.get("page"))
     today = timezone.localdate()
@@ -265,7 +270,7 @@ def pool(request):
         entry.form = NurtureForm(assignees=assignees, auto_id=f"id_pool{entry.pk}_%s")
     brands = {s.brand for s in competitor_series()}
     context.update({"page": page, "count": page.paginator.count, "brands": sorted(brands, key=lambda b: b.label),
-                    "series_choices": competitor_series(), "brand": brand, "series": series,
+                    "series_choices": competitor_series(), "brand": str(brand or ""), "series": str(series or ""),
                     "owner": services.pool_owner_for(store)})
     return render(request, "defeats/pool.html", context)
 
@@ -336,10 +341,10 @@ def settings_page(request):
                 messages.success(request, _("Settings saved."))
                 return redirect("defeats:settings")
     elif request.method == "POST" and request.POST.get("form") == "owner":
-        store = get_object_or_404(Store.objects.visible_to(request.user), pk=request.POST.get("store"))
-        user = None
-        if request.POST.get("user"):
-            user = get_object_or_404(User.objects.filter(store=store), pk=request.POST["user"])
+        owner_form = PoolOwnerForm(request.POST, stores=Store.objects.visible_to(request.user).filter(group=group))
+        if not owner_form.is_valid():
+            return bad_input_page(request, owner_form)
+        store, user = owner_form.cleaned_data["store"], owner_form.cleaned_data["user"]
         try:
             services.pool_owner_set(actor=request.user, store=store, user=user)
         except ValidationError as exc:
@@ -402,7 +407,10 @@ def talk_tracks(request):
     services.reasons_for(group.pk)
     track = None
     if request.GET.get("edit"):
-        track = get_object_or_404(TalkTrack.objects.visible_to(request.user), pk=request.GET["edit"])
+        pick = TalkTrackPickForm(request.GET, tracks=TalkTrack.objects.visible_to(request.user).filter(group=group))
+        if not pick.is_valid():  # not a number, or not a track the user may edit: as any record they cannot see
+            raise Http404
+        track = pick.cleaned_data["edit"]
     form = TalkTrackForm(request.POST or None, instance=track, group_id=group.pk)
     if request.method == "POST" and form.is_valid():
         d = form.cleaned_data

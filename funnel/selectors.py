@@ -19,7 +19,7 @@ whatever the slice, period or grouping (never a Python loop over leads)."""
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 
 from django.db import connection
@@ -561,8 +561,14 @@ def control_points(s: Slice, *, now: datetime | None = None) -> ControlPoints:
 
     ``total`` sums every row (leads nobody holds included). Six queries plus one per dealer group (the grade
     rules), whatever the number of consultants or leads: each figure family is one conditional aggregate grouped
-    by consultant."""
+    by consultant.
+
+    A consultant reads their own row only, whatever the slice names: a colleague who wrote follow-ups on one of
+    their leads (the lead changed hands) is not a row of their table, and their total is their row."""
     now = now or timezone.now()
+    own_only = s.user.role == Role.CONSULTANT and not s.user.is_superuser
+    if own_only and s.consultant != s.user:
+        s = replace(s, consultant=s.user)
     today = timezone.localtime(now).date()
     from leads.models import FollowUp, ReviewStatus, local_day_start
 
@@ -616,6 +622,8 @@ def control_points(s: Slice, *, now: datetime | None = None) -> ControlPoints:
     keys: list = [p.pk for p in people]
     if None in keyed:
         keys.append(None)
+    if own_only:
+        keys = [key for key in keys if key == s.user.pk]
     names = {p.pk: p for p in people}
 
     days = _period_days(s, today)

@@ -531,7 +531,9 @@ def targets(request):
     form = TargetForm(request.POST or None, consultants=consultants, initial=initial)
     if request.method == "POST":
         raw_consultant = request.POST.get("consultant", "")
-        editing = consultants.filter(pk=int(raw_consultant)).first() if raw_consultant.isdigit() else None
+        # isdecimal, not isdigit: int() refuses "²"; the form itself says what is wrong with the value.
+        editing = (consultants.filter(pk=int(raw_consultant)).first()
+                   if raw_consultant.isdecimal() and int(raw_consultant) < 2**31 else None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:

@@ -10,24 +10,9 @@ from django.utils.translation import gettext_lazy as _
 from dealercrm.api.dates import date_in_range
 from dealercrm.models import Role, Store, User, VehicleSeries
 
-from .models import Channel, Grade, Lead, Source, Status, local_day_start
-from .phones import phone_search_digits
+from .models import Channel, Grade, Lead, Source, Status, local_day_start, phone_readable_by, phone_search_condition
 
-
-def phone_readable_by(user) -> Q:
-    """The leads whose phone ``user`` sees in full (the rule of selectors.lead_phone_for, as a condition): the
-    lead's consultant, whoever manages its store (its manager, its group's admins) and superusers. Anyone else
-    sees the phone masked, so it must not match a search or filter either."""
-    if user is None or not user.is_authenticated or not user.is_active:
-        return Q(pk__in=[])
-    if user.is_superuser:
-        return Q()
-    mine = Q(assigned_to_id=user.pk)
-    if user.role == Role.MANAGER and user.store_id:
-        return mine | Q(store_id=user.store_id)
-    if user.role == Role.GROUP_ADMIN and user.dealer_group_id:
-        return mine | Q(store__group_id=user.dealer_group_id)
-    return mine
+__all__ = ["LeadFilterSet", "phone_readable_by"]
 
 
 def _day_start(value) -> datetime:
@@ -114,12 +99,9 @@ class LeadFilterSet(django_filters.FilterSet):
         value = value.strip()
         if not value:
             return queryset
-        condition = Q(name__icontains=value)
-        digits = phone_search_digits(value)
-        if len(digits) >= 4:
-            # Only among the phones the caller sees in full: a masked phone (138****8000) must not be recoverable by
-            # narrowing a search on its hidden digits.
-            condition |= Q(phone__contains=digits) & phone_readable_by(getattr(self.request, "user", None))
+        # A masked phone (138****8000) must not be recoverable by narrowing a search on its hidden digits: digits
+        # match only among the phones the caller sees in full (LeadQuerySet.phone_search's rule).
+        condition = Q(name__icontains=value) | phone_search_condition(getattr(self.request, "user", None), value)
         return queryset.filter(condition)
 
     def filter_due(self, queryset, name, value):

@@ -13,7 +13,10 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 from simple_history.models import HistoricalRecords
 
-from dealercrm.scoping import Scope, ScopedQuerySet
+from dealercrm.scoping import Role, Scope, ScopedQuerySet
+
+from . import phones
+
 
 def local_day_start(now=None) -> datetime:
     """Midnight at the start of ``now``'s day in the current time zone (Asia/Shanghai by default)."""
@@ -153,7 +156,35 @@ class FollowUpPolicy(models.Model):
         return f"{self.first_follow_up_hours} h"
 
 
+def phone_search_condition(user, text: str) -> Q:
+    """``LeadQuerySet.phone_search`` as a condition, to combine with others (a name search). A lead's masked phone
+    matches no search at all, not even by the whole number: the lead pages have no referral to credit, and a pool
+    lead must not be told apart from no match (the pool shows consultants every phone masked)."""
+    return phones.phone_search_condition(text, readable=phone_readable_by(user), whole_number=False)
+
+
+def phone_readable_by(user) -> Q:
+    """The leads whose phone ``user`` sees in full (the rule of selectors.lead_phone_for, as a condition): the
+    lead's consultant, whoever manages its store (its manager, its group's admins) and superusers. Anyone else
+    sees the phone masked, so it must not match a search or filter either."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return Q(pk__in=[])
+    if user.is_superuser:
+        return Q()
+    mine = Q(assigned_to_id=user.pk)
+    if user.role == Role.MANAGER and user.store_id:
+        return mine | Q(store_id=user.store_id)
+    if user.role == Role.GROUP_ADMIN and user.dealer_group_id:
+        return mine | Q(store__group_id=user.dealer_group_id)
+    return mine
+
+
 class LeadQuerySet(ScopedQuerySet):
+    def phone_search(self, user, text: str):
+        """The leads whose phone matches ``text`` for ``user`` (leads.phones.phone_search_condition): by digits
+        among the phones the user sees in full only (see ``phone_search_condition``)."""
+        return self.filter(phone_search_condition(user, text))
+
     def active(self):
         return self.filter(status=Status.ACTIVE)
 

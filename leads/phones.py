@@ -2,6 +2,7 @@
 
 import phonenumbers
 from django.core.exceptions import ValidationError
+from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 REGION = "CN"
@@ -57,3 +58,24 @@ def phone_search_digits(text: str) -> str:
     digits = "".join(ch for ch in text if ch.isdigit())
     has_country_code = text.strip().startswith("+86") or (digits.startswith("86") and len(digits) > 11)
     return digits[2:] if has_country_code else digits
+
+
+def phone_search_condition(text: str, *, readable: Q, whole_number: bool = True, field: str = "phone",
+                           min_digits: int = 4) -> Q:
+    """What a search for ``text`` matches among stored E.164 phones in ``field``: its digits (``min_digits`` or more)
+    anywhere in the phones the searcher sees in full (``readable``, a condition on the same rows), and elsewhere
+    only the whole number (``text`` normalised), or nothing at all with ``whole_number=False``. A masked phone
+    (138****8000) is never matched by part of it, so growing a search one digit at a time recovers nothing; the
+    whole number still finds its row where a search needs it (the referrer's number credits a referral)."""
+    condition = Q(pk__in=[])
+    digits = phone_search_digits(text or "")
+    if len(digits) >= min_digits:
+        condition |= Q(**{f"{field}__contains": digits}) & readable
+    if whole_number:
+        try:
+            full = phone_normalize(text)
+        except ValidationError:
+            full = ""
+        if full:
+            condition |= Q(**{field: full})
+    return condition

@@ -109,3 +109,26 @@ class ImportUploadForm(forms.Form):
         self.fields["store"].queryset = stores
         if user.store_id:
             self.fields["store"].initial = user.store_id
+
+
+class ImportMappingForm(forms.Form):
+    """The import page's column mapping: ``col_<n>`` for each column of the file, the field it holds ("" to ignore
+    it). A ``col_`` input that names no column of the file (``col_abc``, ``col_99``) is a form error; which fields
+    may be mapped, and how often, is the service's rule (``imports.import_set_mapping``)."""
+
+    def __init__(self, *args, columns: int, **kwargs):
+        super().__init__(*args, **kwargs)
+        for index in range(columns):
+            self.fields[f"col_{index}"] = forms.CharField(required=False, max_length=40)
+
+    def clean(self):
+        data = super().clean()
+        unknown = sorted(key for key in self.data if key.startswith("col_") and key not in self.fields)
+        if unknown:
+            raise ValidationError(_("The file has no column %(column)s: reload the page and map its columns again.")
+                                  % {"column": unknown[0].removeprefix("col_")})
+        return data
+
+    def mapping(self) -> dict[str, str]:
+        """Column index (as text) -> field, for the columns the form posted."""
+        return {name.removeprefix("col_"): self.cleaned_data[name] for name in self.fields if name in self.data}

@@ -18,7 +18,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from dealercrm.forms import add_service_errors
 
 from .excel import XLSX
-from .forms import ImportUploadForm
+from .forms import ImportMappingForm, ImportUploadForm
 from .import_files import errors_workbook, template_workbook
 from .models import ImportBatch, ImportKind, ImportRow, RowAction
 from .outputs import attachment
@@ -101,17 +101,24 @@ def import_detail(request, pk: int):
     the mapping the user may fix, the rows (filtered by action), and the commit button."""
     batch = get_object_or_404(ImportBatch.objects.visible_to(request.user).select_related("store", "created_by")
                               .defer("content"), pk=pk)
+    status = 200
     if request.method == "POST":
-        mapping = {key.removeprefix("col_"): value for key, value in request.POST.items() if key.startswith("col_")}
-        try:
-            imports.import_set_mapping(actor=request.user, batch=batch, mapping=mapping)
-        except ValidationError as exc:
-            for message in exc.messages:
+        form = ImportMappingForm(request.POST, columns=len(batch.headers or []))
+        if form.is_valid():
+            try:
+                imports.import_set_mapping(actor=request.user, batch=batch, mapping=form.mapping())
+            except ValidationError as exc:
+                for message in exc.messages:
+                    messages.error(request, message)
+            else:
+                start_parse(batch)
+                messages.success(request, _("The rows are checked again with your mapping."))
+            return redirect("reports:import", pk=batch.pk)
+        # A column the file does not have: the page again, with the message, as a 400.
+        for errors in form.errors.values():
+            for message in errors:
                 messages.error(request, message)
-        else:
-            start_parse(batch)
-            messages.success(request, _("The rows are checked again with your mapping."))
-        return redirect("reports:import", pk=batch.pk)
+        status = 400
     action = request.GET.get("action", "")
     rows = ImportRow.objects.filter(batch=batch).order_by("number")
     if action in RowAction.values:
@@ -131,7 +138,7 @@ def import_detail(request, pk: int):
                "columns": list(enumerate(batch.headers))}
     if request.htmx and request.GET.get("part") == "status":
         return render(request, "reports/partials/_import_status.html", context)
-    return render(request, "reports/import.html", context)
+    return render(request, "reports/import.html", context, status=status)
 
 
 @require_POST

@@ -215,7 +215,10 @@ def test_referrer_search_is_the_group_only_and_masks_phones(org, django_assert_m
     assert r.status_code == 200 and "王建国" in body and "王建军" in body and "王外人" not in body
     assert 'name="referrer" value="%d"' % mine.pk in body
     assert "13812345678" not in body  # a colleague's client: masked
+    # A colleague's client: part of its phone matches nothing (it is masked for consultant2), the whole number does.
     r = c.post("/base-clients/referrer-search/", {"referrer_q": "5678"})
+    assert "王建国" not in r.content.decode() and "王建军" not in r.content.decode()
+    r = c.post("/base-clients/referrer-search/", {"referrer_q": "138 1234 5678"})
     assert "王建国" in r.content.decode() and "王建军" not in r.content.decode()
     assert other.name not in client_for(org.consultant).post("/base-clients/referrer-search/",
                                                              {"referrer_q": "王"}).content.decode()
