@@ -130,6 +130,19 @@ def check_visit_time(lead, arrived_at, *, field: str = "arrived_at") -> None:
 
 
 
+def column_limits_or_error(model, field: str, value) -> None:
+    """A value its database column would refuse, as a ValidationError on ``field`` rather than a database error
+    (numeric field overflow, value too long): the model field's own validators (max_digits and decimal_places,
+    max_length, minimums). The import's dry run calls it too, so what it accepts the write accepts."""
+    if value in (None, ""):
+        return
+    column = model._meta.get_field(field)
+    try:
+        column.run_validators(column.to_python(value))
+    except ValidationError as exc:
+        raise ValidationError({field: exc.messages}) from None
+
+
 def date_in_range_or_error(moment, field: str) -> None:
     """An aware datetime typed by someone must fall in the app's date range (dealercrm.api.dates)."""
     from dealercrm.api.dates import date_in_range
