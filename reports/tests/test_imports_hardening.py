@@ -258,3 +258,16 @@ def test_a_revisit_before_the_first_visit_is_refused_in_the_dry_run(org):
                                ["张三", "13800000001", "2026-02-01", "", "", ""]]))
     assert (batch.new, batch.refused) == (1, 1)
     assert "cannot precede the first visit" in ImportRow.objects.get(batch=batch, number=3).error
+
+
+def test_the_date_rule_is_in_the_template_and_the_messages_are_translated(org, api_as):
+    from reports.workbooks import date_message
+
+    template = api_as(org.manager).get("/api/v1/imports/template/?kind=leads")
+    help_sheet = openpyxl.load_workbook(io.BytesIO(template.content)).worksheets[1]
+    assert any("01/05/2024 (1 May or 5 January?) is refused" in str(c.value) for row in help_sheet.rows for c in row)
+    with pytest.raises(ValueError) as ambiguous:
+        parse_date("01/05/2024")
+    with translation.override("zh-hans"):
+        assert "请把年份写在前面" in date_message("到店日期", "01/05/2024", ambiguous.value)
+        assert str(imports.ImportAlreadyStarted(ImportBatch(status="done"))) == "此导入已完成：不会重复导入。"
