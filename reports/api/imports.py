@@ -1,6 +1,7 @@
 """The imports API: upload (``POST /api/v1/imports/``, multipart ``file``, ``kind``, ``store``) → 201 with ``id``;
 ``GET /api/v1/imports/{id}/`` (status ``parsing`` → ``dry_run_ready`` → ``importing`` → ``done``, or ``failed``;
-``progress``; counts ``rows``, ``new``, ``revisits``, ``updated``, ``refused``); ``POST /api/v1/imports/{id}/commit/``;
+``progress``; counts ``rows``, ``new``, ``revisits``, ``updated``, ``refused``); ``POST /api/v1/imports/{id}/commit/``
+(started once: 409 with the import as it is when it is already importing or done);
 ``POST /api/v1/imports/{id}/cancel/`` (status ``cancelled``: the rows marked done went in, no others will);
 ``GET /api/v1/imports/{id}/errors/`` (the refused rows as a workbook with an error column);
 ``GET /api/v1/imports/template/?kind=leads``. Managers import for their store, group admins for any store of the

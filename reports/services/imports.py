@@ -11,7 +11,10 @@ and consultants must exist. Base clients: ``client_imports``.
 - **Commit** (``import_commit``): the rows are re-checked against the database as it is now and applied in batches of
   ``BATCH_ROWS``; each batch is one transaction that also marks its rows ``done`` and adds to the counts, so a failed
   or cancelled import leaves whole batches in and the rest out, and the rows marked done are exactly those that went
-  in. Committing again continues with the rows not done.
+  in. Committing again continues with the rows not done. A commit is started once (``import_start_commit``), a row
+  is written at most once even by two tasks at once (each batch locks its rows not done), the rows of one customer
+  are serialised across simultaneous imports (``_lock_customers``), and a row a service or the database refuses is
+  refused alone.
 - **Idempotent**: a row whose phone is known with a visit at the same moment, or a phone row without a date whose
   phone is known, or an anonymous row whose lead (same name and first visit) exists, is "already there": importing the
   same file twice creates nothing the second time."""
