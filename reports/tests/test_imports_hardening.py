@@ -195,6 +195,10 @@ def test_a_row_the_database_refuses_at_commit_is_refused_and_the_batch_goes_on(o
     assert row.action == "refused" and row.done and "database refused this row" in row.error
     assert "too long" in row.error
     assert Lead.objects.count() == 4 and not Lead.objects.filter(phone=row.data["phone"]).exists()
+    from reports.import_files import errors_workbook
+
+    sheet = openpyxl.load_workbook(io.BytesIO(errors_workbook(batch))).active
+    assert [(r[0], r[2]) for r in sheet.iter_rows(min_row=2, values_only=True)] == [(4, "客户2")]
 
 
 def test_a_base_client_price_the_database_cannot_hold_is_refused_alone(org):
