@@ -23,7 +23,7 @@ from leads.services import visit_log
 from reports import tasks
 from reports.models import ImportBatch, ImportRow
 from reports.services import imports
-from reports.tests.test_imports import HEADER, upload, xlsx
+from reports.tests.test_imports import HEADER, xlsx
 from reports.workbooks import parse_date
 
 
@@ -164,7 +164,7 @@ def test_the_row_limit_counts_the_rows_read(org, settings):
 
 # --- one bad row ------------------------------------------------------------------------------------------------------
 
-def test_the_dry_run_refuses_a_budget_the_database_cannot_hold(org, django_capture_on_commit_callbacks):
+def test_the_dry_run_refuses_a_budget_the_database_cannot_hold(org):
     content = xlsx([HEADER + ["预算"],
                     ["张三", "13800000001", "2026-03-01", "", "", "", "20000000000"],
                     ["李四", "13800000002", "2026-03-01", "", "", "", "9999999999.99"]])
