@@ -242,6 +242,8 @@ JOBS_HEARTBEAT_TIMEOUT = env_int("JOBS_HEARTBEAT_TIMEOUT", 600)
 # Seconds a dashboard's counted figures are served from the cache (dealercrm.figures); the warm-up job recounts the
 # default views every FIGURES_MAX_AGE / 60 minutes, so a manager's figures lag by at most that. 0: always live.
 FIGURES_MAX_AGE = env_int("FIGURES_MAX_AGE", 300)
+# The most data rows one import reads (reports.workbooks: counted as read, whatever the sheet declares).
+IMPORT_MAX_ROWS = env_int("IMPORT_MAX_ROWS", 100_000)
 CELERY_BEAT_SCHEDULE = {
     "flag-overdue-follow-ups": {
         "task": "leads.tasks.flag_overdue_follow_ups",

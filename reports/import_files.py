@@ -57,6 +57,9 @@ def template_workbook(kind: str = ImportKind.LEADS) -> bytes:
             (_("Delivery date"), _("Required. Each row is a sale: the buyer's lead, its deal and the base client "
                                    "with the vehicle; a phone that is already a base client gets the vehicle.")),
         ]
+    rows.append((_("Dates"), _("Year first (2024-05-01, 2024/5/1, 2024年5月1日) or an Excel date. A date written day and "
+                               "month first is read only when it has one reading: 13/05/2024 is 13 May, but 01/05/2024 "
+                               "(1 May or 5 January?) is refused. Dates before 1900 are refused.")))
     for r, (label, text) in enumerate(rows):
         write_value(help_sheet, r, 0, str(label), "text", formats.label)
         write_value(help_sheet, r, 1, str(text), "text", formats.cell["text"])

@@ -151,6 +151,8 @@ def import_commit(request, pk: int):
             from .tasks import import_commit_task
 
             transaction.on_commit(lambda: import_commit_task.delay(batch.pk))
+    except imports.ImportAlreadyStarted as exc:  # a second click: nothing is queued again
+        messages.info(request, str(exc))
     except ValidationError as exc:
         for message in exc.messages:
             messages.error(request, message)

@@ -14,12 +14,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
+from django.conf import settings
 from django.utils.translation import gettext as _
 
 MAX_BYTES = 20 * 1024 * 1024  # the upload
 MAX_UNCOMPRESSED = 400 * 1024 * 1024  # all the workbook's parts once unzipped (a zip bomb is far bigger)
 MAX_RATIO = 150  # a part that unzips to more than this times its compressed size is a bomb
-MAX_ROWS = 100_000
+MAX_ROWS = 100_000  # the default of settings.IMPORT_MAX_ROWS
 HEADER_SCAN_ROWS = 10
 
 ZIP_MAGIC = b"PK\x03\x04"
@@ -29,6 +30,11 @@ MERGE_REF = re.compile(rb'<(?:\w+:)?mergeCell\s+ref="([A-Z]+)(\d+)(?::([A-Z]+)(\
 
 class BadFile(Exception):
     """The file cannot be imported; ``str(exc)`` is the message for the user."""
+
+
+def max_rows() -> int:
+    """The most data rows one import reads (``settings.IMPORT_MAX_ROWS``, default ``MAX_ROWS``)."""
+    return getattr(settings, "IMPORT_MAX_ROWS", None) or MAX_ROWS
 
 
 @dataclass
@@ -119,13 +125,18 @@ def _open_xlsx(content: bytes, find_header) -> Sheet:
             raise BadFile(_("The workbook contains unsafe XML (entity declarations): it was not read.")) from None
         raise BadFile(_("The workbook is damaged: open it in Excel or WPS and save it again.")) from None
     try:
-        sheets = [ws for ws in book.worksheets if getattr(ws, "max_row", 0)]
+        # A sheet's <dimension> (read as max_row) is what the exporter claimed, not what the sheet holds: None when
+        # absent, and some exporters leave it stale ("A1:D2" over 200,000 rows). It only picks the first sheet that
+        # is not declared empty and refuses early a sheet that claims too many rows; the rows are counted as read.
+        sheets = [ws for ws in book.worksheets if getattr(ws, "max_row", 0) != 0]
         if not sheets:
             raise BadFile(_("The workbook's sheets are empty."))
         ws = sheets[0]
-        if ws.max_row and ws.max_row > MAX_ROWS + HEADER_SCAN_ROWS:
+        if ws.max_row and ws.max_row > max_rows() + HEADER_SCAN_ROWS:
             raise BadFile(_("The sheet has %(rows)s rows; at most %(max)s can be imported at once: split it.")
-                          % {"rows": ws.max_row, "max": MAX_ROWS})
+                          % {"rows": ws.max_row, "max": max_rows()})
+        # In read-only mode openpyxl stops at the declared last row and column: forget them, read what is there.
+        ws.reset_dimensions()
         rows = ws.iter_rows(values_only=True)
         header_row, headers = _find_header(rows, find_header)
         if _merged_header(ws, header_row):
@@ -159,8 +170,8 @@ def _open_csv(content: bytes, find_header) -> Sheet:
     reader = csv.reader(io.StringIO(text), dialect)
     try:
         header_row, headers = _find_header(iter(reader), find_header)
-    except csv.Error:
-        raise BadFile(_("The CSV file could not be read.")) from None
+    except csv.Error as exc:
+        raise BadFile(_csv_message(exc, reader.line_num)) from None
     return Sheet(name="csv", header_row=header_row, headers=headers, rows=_limited(reader, start=header_row + 1))
 
 
@@ -183,29 +194,71 @@ def _find_header(rows, find_header) -> tuple[int, list[str]]:
                     "such as 姓名 / 电话 or name / phone (download the template).") % {"n": HEADER_SCAN_ROWS})
 
 
+def _csv_message(exc: csv.Error, row: int) -> str:
+    if "field limit" in str(exc):  # csv's own limit on one cell (131,072 characters): a quote mark left open
+        return _("Row %(row)s of the CSV file has a cell longer than %(limit)s characters, which no column of an "
+                 "import can hold (often a quotation mark that is never closed): fix that row and upload again.") % {
+            "row": row, "limit": f"{csv.field_size_limit():,}"}
+    return _("Row %(row)s of the CSV file cannot be read (%(error)s): fix it and upload again.") % {
+        "row": row, "error": str(exc)}
+
+
 def _limited(rows, *, start: int) -> Iterator[tuple[int, list]]:
-    """The data rows with their sheet row numbers; fully blank rows skipped; more than MAX_ROWS is a BadFile."""
-    count = 0
-    for number, cells in enumerate(rows, start=start):
+    """The data rows with their sheet row numbers; fully blank rows skipped. The rows are counted as they are read
+    (a workbook's declared size is not trusted): more than ``max_rows()`` is a BadFile, raised at the first row
+    over the limit. A CSV row that cannot be read is a BadFile naming it."""
+    count, limit, rows = 0, max_rows(), iter(rows)
+    number = start - 1
+    while True:
+        number += 1
+        try:
+            cells = next(rows)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise BadFile(_csv_message(exc, number)) from None
         if not any(c not in (None, "") and str(c).strip() for c in cells):
             continue
         count += 1
-        if count > MAX_ROWS:
+        if count > limit:
             raise BadFile(_("The sheet has more than %(max)s rows; import at most %(max)s at once: split it.")
-                          % {"max": MAX_ROWS})
+                          % {"max": limit})
         yield number, list(cells)
 
 
 # --- values ------------------------------------------------------------------------------------------------------
 
 EXCEL_EPOCH = datetime(1899, 12, 30)
+# Year first only: 01/05/2024 is 1 May in one convention and 5 January in the other (``DAY_AND_MONTH``).
 DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d", "%Y%m%d", "%Y年%m月%d日", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S",
-                "%Y/%m/%d %H:%M", "%Y/%m/%d %H:%M:%S", "%d/%m/%Y", "%m/%d/%Y")
+                "%Y/%m/%d %H:%M", "%Y/%m/%d %H:%M:%S")
+DAY_AND_MONTH = re.compile(r"(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{4})")
+
+
+class AmbiguousDate(ValueError):
+    """Text such as 01/05/2024: day and month before the year, and both readings are dates (``readings``)."""
+
+    def __init__(self, readings: list[date]):
+        self.readings = readings
+        super().__init__("ambiguous day and month")
+
+
+def date_message(what: str, value, exc: ValueError) -> str:
+    """Why a cell is not a date, for the user: ``what`` names the column (the visit date, the delivery date)."""
+    if isinstance(exc, AmbiguousDate):
+        first, second = exc.readings
+        return _("The %(what)s %(value)s could be %(first)s or %(second)s: write it year first, as 2024-05-01, "
+                 "2024/5/1 or 2024年5月1日.") % {"what": what, "value": cell_str(value),
+                                               "first": first.isoformat(), "second": second.isoformat()}
+    return _("The %(what)s %(value)s is not a date (write it as 2024-05-01, 2024/5/1 or 2024年5月1日).") % {
+        "what": what, "value": cell_str(value)}
 
 
 def parse_date(value) -> datetime | date | None:
     """A cell as a date or datetime (naive): a real Excel date, an Excel serial number (45231 → 2023-11-01), or text
-    in the usual Chinese and ISO forms. None for blank; ValueError for anything else."""
+    in the usual Chinese and ISO forms, year first. Day and month before the year (01/05/2024, 13.05.2024) are read
+    only when one reading alone is a date or both give the same day; otherwise AmbiguousDate (nothing is guessed).
+    None for blank; ValueError for anything else."""
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     if isinstance(value, datetime):
@@ -223,6 +276,21 @@ def parse_date(value) -> datetime | date | None:
     text = re.sub(r"\s+", " ", text)
     if re.fullmatch(r"\d{5}(\.\d+)?", text):
         return parse_date(float(text))
+    if match := DAY_AND_MONTH.fullmatch(text):
+        first, second, year = map(int, match.groups())
+        readings = []
+        for day, month in ((first, second), (second, first)):
+            try:
+                reading = date(year, month, day)
+            except ValueError:
+                continue
+            if reading not in readings:
+                readings.append(reading)
+        if len(readings) == 2:
+            raise AmbiguousDate(readings)
+        if readings:
+            return readings[0]
+        raise ValueError("not a day and month")
     for fmt in DATE_FORMATS:
         try:
             moment = datetime.strptime(text, fmt.replace("年", "-").replace("月", "-").replace("日", ""))

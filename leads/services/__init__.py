@@ -1,6 +1,6 @@
 """Writes on leads. Pages, the API, commands and tasks all call these; each is one transaction."""
 
-from ._common import DuplicatePhone, StaleVersion, grade_rules_for, manages_store
+from ._common import DuplicatePhone, StaleVersion, column_limits_or_error, grade_rules_for, manages_store
 from .assignment import lead_assign, leads_bulk_reassign, leads_round_robin, round_robin_next
 from .bulk import visit_log_many
 from .deals import deal_record
@@ -15,6 +15,7 @@ __all__ = [
     "DuplicatePhone",
     "StaleVersion",
     "VisitResult",
+    "column_limits_or_error",
     "deal_record",
     "follow_up_log",
     "follow_up_review",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal, localcontext
+
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import translation
@@ -128,6 +130,24 @@ def check_visit_time(lead, arrived_at, *, field: str = "arrived_at") -> None:
     if arrived_at < lead.first_visit_at:
         raise ValidationError({field: [_("A re-visit cannot precede the first visit.")]})
 
+
+
+def column_limits_or_error(model, field: str, value) -> None:
+    """A value its database column would refuse, as a ValidationError on ``field`` rather than a database error
+    (numeric field overflow, value too long): the model field's own validators (max_digits, max_length, minimums).
+    Extra decimal places are not refused: the column rounds them, as it always has. The import's dry run calls it
+    too, so what it accepts the write accepts."""
+    if value in (None, ""):
+        return
+    column = model._meta.get_field(field)
+    try:
+        value = column.to_python(value)
+        if isinstance(value, Decimal) and column.decimal_places is not None:
+            with localcontext(prec=60):  # 99999999999999 rounded to fen still has all its whole digits
+                value = value.quantize(Decimal(1).scaleb(-column.decimal_places))
+        column.run_validators(value)
+    except ValidationError as exc:
+        raise ValidationError({field: exc.messages}) from None
 
 
 def date_in_range_or_error(moment, field: str) -> None:

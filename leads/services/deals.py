@@ -14,7 +14,7 @@ from django.utils.translation import gettext_noop
 from dealercrm.models import User, VehicleSeries
 
 from ..models import Deal, Lead, Status
-from ._common import bump, lock, require_active, require_can_work
+from ._common import bump, column_limits_or_error, lock, require_active, require_can_work
 from .flags import clear_flags
 
 
@@ -31,6 +31,7 @@ def deal_record(*, actor: User, lead: Lead, price: Decimal, series: VehicleSerie
         raise ValidationError({"price": [_("The price must be a decimal amount.")]})
     if price < 0:
         raise ValidationError({"price": [_("The price cannot be negative.")]})
+    column_limits_or_error(Deal, "price", price)  # 99999999999999 overflows numeric(12, 2)
     ordered_at = ordered_at or timezone.localdate()
     if delivered_at is not None and delivered_at < ordered_at:
         raise ValidationError({"delivered_at": [_("Delivery cannot precede the order.")]})

@@ -33,6 +33,7 @@ from ._common import (
     bump,
     check_visit_time,
     clean_name,
+    column_limits_or_error,
     date_in_range_or_error,
     grade_rules_for,
     lock,
@@ -77,6 +78,7 @@ def _phone_or_error(raw: str | None) -> str:
 def _check_budget(budget: Decimal | None) -> None:
     if budget is not None and budget < 0:
         raise ValidationError({"budget": [_("The budget cannot be negative.")]})
+    column_limits_or_error(Lead, "budget", budget)  # 20000000000 overflows numeric(12, 2)
 
 
 def _pick_assignee(actor: User, store: Store, assigned_to: User | None) -> User | None:

@@ -1,6 +1,7 @@
 """The imports API: upload (``POST /api/v1/imports/``, multipart ``file``, ``kind``, ``store``) → 201 with ``id``;
 ``GET /api/v1/imports/{id}/`` (status ``parsing`` → ``dry_run_ready`` → ``importing`` → ``done``, or ``failed``;
-``progress``; counts ``rows``, ``new``, ``revisits``, ``updated``, ``refused``); ``POST /api/v1/imports/{id}/commit/``;
+``progress``; counts ``rows``, ``new``, ``revisits``, ``updated``, ``refused``); ``POST /api/v1/imports/{id}/commit/``
+(started once: 409 with the import as it is when it is already importing or done);
 ``POST /api/v1/imports/{id}/cancel/`` (status ``cancelled``: the rows marked done went in, no others will);
 ``GET /api/v1/imports/{id}/errors/`` (the refused rows as a workbook with an error column);
 ``GET /api/v1/imports/template/?kind=leads``. Managers import for their store, group admins for any store of the
@@ -89,16 +90,23 @@ class ImportViewSet(FileOrJsonMixin, ScopedViewSetMixin, mixins.RetrieveModelMix
 
     parser_classes = [MultiPartParser, FormParser]
 
-    @extend_schema(request=None, responses={202: ImportSerializer, 400: OpenApiResponse(description="Not checked yet.")},
-                   summary="Import the checked rows (in self-standing batches)")
+    @extend_schema(request=None,
+                   responses={202: ImportSerializer, 400: OpenApiResponse(description="Not checked yet."),
+                              409: OpenApiResponse(description="Already importing or done: ``detail`` says which, "
+                                                               "``import`` is the import as it is.")},
+                   summary="Import the checked rows (in self-standing batches), started exactly once")
     @action(detail=True, methods=["post"])
     def commit(self, request, pk=None):
         batch = self.get_object()
-        with transaction.atomic():
-            batch = imports.import_start_commit(actor=request.user, batch=batch)
-            from ..tasks import import_commit_task
+        try:
+            with transaction.atomic():
+                batch = imports.import_start_commit(actor=request.user, batch=batch)
+                from ..tasks import import_commit_task
 
-            transaction.on_commit(lambda: import_commit_task.delay(batch.pk))
+                transaction.on_commit(lambda: import_commit_task.delay(batch.pk))
+        except imports.ImportAlreadyStarted as exc:
+            return Response({"detail": str(exc), "import": ImportSerializer(exc.batch).data},
+                            status=status.HTTP_409_CONFLICT)
         batch.refresh_from_db()
         return Response(ImportSerializer(batch).data, status=status.HTTP_202_ACCEPTED)
 

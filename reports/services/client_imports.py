@@ -14,7 +14,7 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -22,10 +22,11 @@ from django.utils.translation import gettext_lazy
 from baseclients.models import BaseClient, Vehicle
 from baseclients.vehicles import plate_normalize, vin_normalize
 from dealercrm.models import Store, User
-from leads.services import deal_record, visit_log
+from leads.models import Deal
+from leads.services import column_limits_or_error, deal_record, visit_log
 
 from ..models import RowAction
-from ..workbooks import cell_str, parse_date
+from ..workbooks import cell_str
 from . import imports as lead_imports
 
 # field -> (label, header aliases); the lead's own columns are the leads import's (imports.LEAD_FIELDS).
@@ -54,11 +55,8 @@ def check_row(cells: dict, lk) -> tuple[dict, list[str]]:
     errors: list[str] = []
     delivered = ordered = None
     for field, label in (("delivered", _("delivery date")), ("ordered", _("order date"))):
-        try:
-            moment = parse_date(cells.get(field))
-        except ValueError:
-            errors.append(_("The %(what)s %(value)s is not a date.") % {"what": label,
-                                                                       "value": cell_str(cells.get(field))})
+        moment = lead_imports.checked_date(cells.get(field), label, errors)
+        if moment is None:
             continue
         day = moment.date() if isinstance(moment, datetime) else moment
         if field == "delivered":
@@ -92,10 +90,16 @@ def check_row(cells: dict, lk) -> tuple[dict, list[str]]:
         amount = Decimal(price.replace("万", "")) * (10000 if "万" in price else 1)
         if amount < 0:
             raise InvalidOperation
-        v["price"] = str(amount.quantize(Decimal("0.01")))
+        amount = amount.quantize(Decimal("0.01"))
     except (InvalidOperation, ValueError):
         errors.append(_("The price %(value)s is not an amount in CNY.") % {"value": price} if price
                       else _("The price is missing."))
+    else:
+        try:
+            column_limits_or_error(Deal, "price", amount)  # what the deal service checks
+            v["price"] = str(amount)
+        except ValidationError as exc:
+            errors.extend(lead_imports.field_messages(VEHICLE_FIELDS["price"][0], price, exc))
     return v, errors
 
 
@@ -149,7 +153,7 @@ def commit_rows(rows: list, planned: dict, actor: User, store: Store, lk: dict, 
         try:
             row.lead_id = apply(row, actor, store, lk)
             row.action, row.error, row.done = action, "", True
-        except (ValidationError, PermissionDenied) as exc:
+        except (ValidationError, PermissionDenied, DatabaseError) as exc:  # its savepoint is rolled back
             refuse(row, exc)
 
 

@@ -11,13 +11,17 @@ and consultants must exist. Base clients: ``client_imports``.
 - **Commit** (``import_commit``): the rows are re-checked against the database as it is now and applied in batches of
   ``BATCH_ROWS``; each batch is one transaction that also marks its rows ``done`` and adds to the counts, so a failed
   or cancelled import leaves whole batches in and the rest out, and the rows marked done are exactly those that went
-  in. Committing again continues with the rows not done.
+  in. Committing again continues with the rows not done. A commit is started once (``import_start_commit``), a row
+  is written at most once even by two tasks at once (each batch locks its rows not done), the rows of one customer
+  are serialised across simultaneous imports (``_lock_customers``), and a row a service or the database refuses is
+  refused alone.
 - **Idempotent**: a row whose phone is known with a visit at the same moment, or a phone row without a date whose
   phone is known, or an anonymous row whose lead (same name and first visit) exists, is "already there": importing the
   same file twice creates nothing the second time."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 import threading
 import time as clock
@@ -28,18 +32,20 @@ from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from dealercrm.api.dates import date_in_range
 from dealercrm.models import Role, Store, User, VehicleSeries
+from dealercrm.text import clean_name
 from leads.models import GRADE_ORDER, Channel, Lead, Status, Visit
 from leads.phones import phone_normalize
-from leads.services import lead_update, manages_store, visit_log_many
+from leads.services import column_limits_or_error, lead_update, manages_store, visit_log_many
 
 from ..models import ImportBatch, ImportKind, ImportRow, RowAction
-from ..workbooks import BadFile, cell_str, open_sheet, parse_date
+from ..workbooks import BadFile, cell_str, date_message, open_sheet, parse_date
 
 CHUNK_ROWS = 2000  # rows checked per database look-up in the dry run
 BATCH_ROWS = 500  # rows per committed transaction
@@ -205,20 +211,22 @@ def check_row(cells: dict, lk: Lookups) -> tuple[dict, list[str]]:
     phone in E.164, the visit moment in ISO, ids for the consultant, series and channel."""
     errors: list[str] = []
     v: dict = {}
-    name = cell_str(cells.get("name"))[:60]
-    if not name:
-        errors.append(_("The name is missing."))
+    name = cell_str(cells.get("name"))
+    try:
+        # The visit service's name rule (no emoji-only name, no text-direction override) and the column's length.
+        name = clean_name(name)
+        if not name:
+            errors.append(_("The name is missing."))
+        column_limits_or_error(Lead, "name", name)
+    except ValidationError as exc:
+        errors.extend(field_messages(LEAD_FIELDS["name"][0], "", exc))
     v["name"] = name
     try:
         v["phone"] = phone_normalize(cell_str(cells.get("phone")))
     except ValidationError:
         errors.append(_("The phone number %(phone)s is not valid.") % {"phone": cell_str(cells.get("phone"))})
         v["phone"] = ""
-    try:
-        moment = parse_date(cells.get("visit_date"))
-    except ValueError:
-        errors.append(_("The visit date %(value)s is not a date.") % {"value": cell_str(cells.get("visit_date"))})
-        moment = None
+    moment = checked_date(cells.get("visit_date"), _("visit date"), errors)
     if moment is not None:
         arrived = _aware(moment)
         if arrived > timezone.now():
@@ -275,15 +283,51 @@ def check_row(cells: dict, lk: Lookups) -> tuple[dict, list[str]]:
             amount = Decimal(budget.replace("万", "")) * (10000 if "万" in budget else 1)
             if amount < 0:
                 raise InvalidOperation
-            v["budget"] = str(amount.quantize(Decimal("0.01")))
+            amount = amount.quantize(Decimal("0.01"))
         except (InvalidOperation, ValueError):
             errors.append(_("The budget %(value)s is not an amount.") % {"value": cell_str(cells.get("budget"))})
+        else:
+            try:
+                column_limits_or_error(Lead, "budget", amount)  # what the visit service checks
+                v["budget"] = str(amount)
+            except ValidationError as exc:
+                errors.extend(field_messages(LEAD_FIELDS["budget"][0], cell_str(cells.get("budget")), exc))
     for field in ("district", "industry"):
-        if text := cell_str(cells.get(field))[:60]:
-            v[field] = text
+        if text := cell_str(cells.get(field)):
+            try:
+                column_limits_or_error(Lead, field, text)
+                v[field] = text
+            except ValidationError as exc:
+                errors.extend(field_messages(LEAD_FIELDS[field][0], "", exc))
     if note := cell_str(cells.get("note")):
         v["note"] = note[:2000]
     return v, errors
+
+
+def field_messages(label, value: str, exc: ValidationError) -> list[str]:
+    """A service's or a column's refusal of one cell, naming the column (and the value when short)."""
+    value = value if len(value) <= 40 else ""
+    return [(_("%(field)s %(value)s: %(message)s") if value else _("%(field)s: %(message)s"))
+            % {"field": label, "value": value, "message": message} for message in exc.messages]
+
+
+def checked_date(value, what: str, errors: list[str]):
+    """A date cell read (``parse_date``) and held to the app's date range, as the services hold it; None, with the
+    reason added to ``errors``, when it is not a date, is ambiguous (01/05/2024) or is out of range (year 1)."""
+    try:
+        moment = parse_date(value)
+    except ValueError as exc:
+        errors.append(date_message(what, value, exc))
+        return None
+    if moment is None:
+        return None
+    try:
+        date_in_range(moment.date() if isinstance(moment, datetime) else moment)
+    except ValidationError as exc:
+        errors.extend(_("The %(what)s %(value)s: %(message)s") % {"what": what, "value": cell_str(value),
+                                                                 "message": message} for message in exc.messages)
+        return None
+    return moment
 
 
 def _plan(rows: list[tuple[int, dict, list[str]]], store: Store, seen: dict) -> list[tuple[int, dict, str, str, int | None]]:
@@ -294,8 +338,10 @@ def _plan(rows: list[tuple[int, dict, list[str]]], store: Store, seen: dict) -> 
     lead (a won one: a returning buyer's dated row is a new lead, as ``visit_log`` makes it). A visit at the same
     moment on any lead of the phone makes a dated row "already there"."""
     phones = {v["phone"] for _n, v, errors in rows if not errors and v["phone"]}
-    holders = dict(Lead.objects.phone_holders().filter(store=store, phone__in=phones).values_list("phone", "pk")) \
-        if phones else {}
+    holders, first_visit = {}, {}
+    for phone, pk, first in (Lead.objects.phone_holders().filter(store=store, phone__in=phones)
+                             .values_list("phone", "pk", "first_visit_at") if phones else []):
+        holders[phone], first_visit[phone] = pk, first
     known, filled, phone_of = {}, {}, {}
     for phone, pk, *values in Lead.objects.not_merged().filter(store=store, phone__in=phones).order_by(
             "first_visit_at", "pk").values_list("phone", "pk", *(f"{f}_id" if f == "series" else f for f in UPDATABLE)):
@@ -325,22 +371,32 @@ def _plan(rows: list[tuple[int, dict, list[str]]], store: Store, seen: dict) -> 
                 planned.append((number, v, RowAction.NEW, "", None))
             continue
         lead_id = known.get(phone)
+        # A re-visit before the lead's first visit is refused by the visit service (check_visit_time): so here.
+        first = first_visit.get(phone) or seen.get(("first", phone))
         if lead_id is None:
             if phone in seen:
                 action = RowAction.REVISIT if arrived is not None and (phone, arrived) not in seen else RowAction.UNCHANGED
             else:
                 action = RowAction.NEW
+                seen[("first", phone)] = arrived or timezone.now()  # no date: the commit logs it now
+            if action == RowAction.REVISIT and first is not None and arrived < first:
+                planned.append((number, v, RowAction.REFUSED, _("A re-visit cannot precede the first visit."), None))
+                continue
             seen[phone] = number
             if arrived is not None:
                 seen[(phone, arrived)] = number
             planned.append((number, v, action, "", None))
             continue
         if arrived is not None and (phone, arrived) not in moments and (phone, arrived) not in seen:
+            if (phone in holders or phone in seen) and first is not None and arrived < first:
+                planned.append((number, v, RowAction.REFUSED, _("A re-visit cannot precede the first visit."), None))
+                continue
             seen[(phone, arrived)] = number
             if phone in holders or phone in seen:
                 planned.append((number, v, RowAction.REVISIT, "", holders.get(phone)))
             else:  # nobody holds the phone (its lead was won): a new lead, the buyer back
                 seen[phone] = number
+                seen[("first", phone)] = arrived
                 planned.append((number, v, RowAction.NEW, "", None))
         elif any(v.get(f) and f not in filled[lead_id] for f in UPDATABLE):  # fills an empty field of the lead
             planned.append((number, v, RowAction.UPDATE, "", lead_id))
@@ -448,23 +504,36 @@ def import_set_mapping(*, actor: User, batch: ImportBatch, mapping: dict[str, st
 
 # --- the commit ---------------------------------------------------------------------------------------------------
 
+class ImportAlreadyStarted(Exception):
+    """A commit of an import that is importing or done: an import is started once (the API answers 409 with
+    ``batch``, the import as it is; the page shows the message)."""
+
+    def __init__(self, batch: ImportBatch):
+        self.batch = batch
+        super().__init__(
+            _("This import is already running: it is started only once. Its progress is shown on its page.")
+            if batch.status == ImportBatch.Status.IMPORTING else
+            _("This import is already done: it is not imported twice."))
+
+
+@transaction.atomic
 def import_start_commit(*, actor: User, batch: ImportBatch) -> ImportBatch:
-    """Mark the import as importing (once: a second click changes nothing); the task then runs ``import_commit``."""
+    """Start the import's commit, exactly once: the status moves from checked (or stopped) to importing under a row
+    lock on the import, so of simultaneous calls (a double click, four API calls at once) one starts it and the
+    others raise ImportAlreadyStarted. The caller queues ``import_commit_task`` only when this returns."""
     if not can_import(actor, batch.store):
         raise PermissionDenied(_("Only the store's manager or a group admin can import."))
-    changed = ImportBatch.objects.filter(
-        pk=batch.pk, status__in=[ImportBatch.Status.DRY_RUN_READY, ImportBatch.Status.FAILED], rows__gt=0,
-    ).update(status=ImportBatch.Status.IMPORTING, committed_by=actor, committed_at=timezone.now(), progress=0,
-             error="")
-    if not changed:
-        batch.refresh_from_db()
-        if batch.status in (ImportBatch.Status.IMPORTING, ImportBatch.Status.DONE):
-            return batch
-        if batch.status == ImportBatch.Status.CANCELLED:
-            raise ValidationError({"status": [_("This import was cancelled: upload the file again to import the "
-                                                "rest (the rows already in are found as already there).")]})
+    batch = ImportBatch.objects.select_for_update().select_related("store").defer("content").get(pk=batch.pk)
+    if batch.status in (ImportBatch.Status.IMPORTING, ImportBatch.Status.DONE):
+        raise ImportAlreadyStarted(batch)
+    if batch.status == ImportBatch.Status.CANCELLED:
+        raise ValidationError({"status": [_("This import was cancelled: upload the file again to import the "
+                                            "rest (the rows already in are found as already there).")]})
+    if batch.status not in (ImportBatch.Status.DRY_RUN_READY, ImportBatch.Status.FAILED) or not batch.rows:
         raise ValidationError({"status": [_("This import has not been checked yet.")]})
-    batch.refresh_from_db()
+    batch.status, batch.committed_by, batch.committed_at = ImportBatch.Status.IMPORTING, actor, timezone.now()
+    batch.progress, batch.error = 0, ""
+    batch.save(update_fields=["status", "committed_by", "committed_at", "progress", "error"])
     return batch
 
 
@@ -569,7 +638,9 @@ def import_commit(batch_id: int, *, cancel_check=None) -> ImportBatch:
     creates nothing twice. A row the services refuse is refused (with the service's message) without stopping the
     batch. A cancel (``import_cancel``, or ``cancel_check()`` returning true) or the first failing batch stops every
     worker between batches; a cancel leaves the import ``cancelled``, saying how many rows went in."""
-    batch = ImportBatch.objects.select_related("store", "committed_by").get(pk=batch_id)
+    batch = ImportBatch.objects.select_related("store", "committed_by").defer("content").get(pk=batch_id)
+    if batch.status != ImportBatch.Status.IMPORTING:
+        return batch  # a task delivered again after the end (done, stopped, cancelled): nothing to do
     actor, store = batch.committed_by, batch.store
     started = clock.monotonic()
     lk_obj = Lookups(store)
@@ -600,10 +671,9 @@ def import_commit(batch_id: int, *, cancel_check=None) -> ImportBatch:
     def work() -> None:
         while (pks := next_batch()) is not None:
             try:
-                rows = list(ImportRow.objects.filter(pk__in=pks).order_by("number"))
-                _commit_batch(batch, rows, actor, store, lk)
+                _commit_batch(batch, pks, actor, store, lk)
                 with lock:
-                    state["done"] += len(rows)
+                    state["done"] += len(pks)
                     done = state["done"]
                 ImportBatch.objects.filter(pk=batch.pk).update(progress=min(99, round(100 * done / total)))
             except Exception as exc:
@@ -655,18 +725,68 @@ def import_commit(batch_id: int, *, cancel_check=None) -> ImportBatch:
 
 
 def _refuse(row: ImportRow, exc: Exception) -> None:
-    messages = exc.messages if isinstance(exc, ValidationError) else [str(exc)]
+    if isinstance(exc, ValidationError):
+        messages = exc.messages
+    elif isinstance(exc, DatabaseError):
+        messages = [_("The database refused this row: %(error)s") % {
+            "error": (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]}]
+    else:
+        messages = [str(exc)]
     row.action, row.error, row.done, row.lead_id = RowAction.REFUSED, " ".join(messages), True, None
 
 
-def _commit_batch(batch: ImportBatch, rows: list[ImportRow], actor: User, store: Store, lk: dict) -> None:
+LOCK_SPACE = 0x1A7B0  # the first key of the imports' advisory locks (pg_advisory_xact_lock(int, int))
+
+
+def _lock_customers(batch: ImportBatch, rows: list[ImportRow]) -> None:
+    """Serialise the rows of one customer across simultaneous commits (two imports of one file committed at once):
+    a transaction-level advisory lock per phone of the group (per VIN, per anonymous name and visit moment), all
+    taken in one order before the rows are planned. The second commit then plans against what the first wrote:
+    its rows are "already there", no customer or visit is written twice. Within one import, a phone's rows are in
+    one batch (``_batches``) anyway."""
+    if connection.vendor != "postgresql":
+        return  # SQLite runs one writing transaction at a time
+    keys = set()
+    for row in rows:
+        v = row.data
+        if v.get("phone"):
+            keys.add(f"phone:{batch.store.group_id}:{v['phone']}")
+        elif v.get("arrived_at"):
+            keys.add(f"walk-in:{batch.store_id}:{v.get('name')}:{v['arrived_at']}")
+        if v.get("vin"):
+            keys.add(f"vin:{v['vin']}")
+    ids = sorted({int.from_bytes(hashlib.blake2b(key.encode(), digest_size=4).digest(), "big", signed=True)
+                  for key in keys})
+    if ids:
+        with connection.cursor() as cursor:
+            # The locks are taken as the sorted keys come out of the subquery: every commit in the same order.
+            cursor.execute("SELECT count(pg_advisory_xact_lock(%s, k)) FROM (SELECT unnest(%s::int[]) AS k ORDER BY k) "
+                           "AS keys", [LOCK_SPACE, ids])
+
+
+def _visit_one(actor: User, store: Store, args: dict):
+    """One row through ``visit_log_many`` in its own savepoint: its result, or the database's refusal."""
+    try:
+        return visit_log_many(actor=actor, store=store, rows=[args])[0]
+    except DatabaseError as exc:
+        return exc
+
+
+def _commit_batch(batch: ImportBatch, pks: list[int], actor: User, store: Store, lk: dict) -> None:
     """One batch, one transaction: the new leads and re-visits through ``visit_log_many`` (the visit service for a
     batch: the same checks and rows as ``visit_log`` per row), the updates through ``lead_update``; a row a service
-    refuses is refused with its message, the others go in."""
-    checked = [(r.number, r.data, [r.error] if r.action == RowAction.REFUSED else []) for r in rows]
+    or the database refuses is refused with its message, the others go in.
+
+    Each row is written at most once: the batch's rows still not done are locked first, so a second task on the
+    same import (a message delivered twice) waits for this batch, then finds its rows done and skips them."""
     seen: dict = {}
     module = kind_module(batch.kind)
     with transaction.atomic():
+        rows = list(ImportRow.objects.select_for_update().filter(pk__in=pks, done=False).order_by("number"))
+        if not rows:
+            return
+        _lock_customers(batch, rows)
+        checked = [(r.number, r.data, [r.error] if r.action == RowAction.REFUSED else []) for r in rows]
         planned = {number: (action, error, lead_id) for number, _v, action, error, lead_id in
                    (module.plan if module else _plan)(checked, store, seen)}
         if module is not None:  # base clients: each sale through the lead, deal and base-client services
@@ -685,10 +805,16 @@ def _commit_batch(batch: ImportBatch, rows: list[ImportRow], actor: User, store:
                     # lead_update is atomic itself: nested here, a savepoint that a refusal rolls back.
                     row.lead_id = _update(row, actor, lead_id, lk) if action == RowAction.UPDATE else lead_id
                     row.action, row.error, row.done = action, "", True
-                except (ValidationError, PermissionDenied) as exc:
+                except (ValidationError, PermissionDenied, DatabaseError) as exc:
                     _refuse(row, exc)
         if visits:
-            results = visit_log_many(actor=actor, store=store, rows=[_visit_args(r.data, lk) for r in visits])
+            args = [_visit_args(r.data, lk) for r in visits]
+            try:
+                results = visit_log_many(actor=actor, store=store, rows=args)
+            except DatabaseError:
+                # A value that the checks let through and the database refuses (its savepoint is rolled back): the
+                # rows again one by one, so that this row alone is refused and the batch goes on.
+                results = [_visit_one(actor, store, one) for one in args]
             for row, result in zip(visits, results, strict=True):
                 if isinstance(result, Exception):
                     _refuse(row, result)

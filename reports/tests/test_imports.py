@@ -254,16 +254,14 @@ def test_xml_bomb_is_refused(org):
     assert Lead.objects.count() == 0
 
 
-def test_merged_header_cells_empty_sheets_and_too_many_rows(org, monkeypatch):
+def test_merged_header_cells_empty_sheets_and_too_many_rows(org, settings):
     batch = _bad_import(org, xlsx([HEADER, ["张三", "13800000001"]], merge_header=True))
     assert batch.status == "failed" and "merged" in batch.error
     batch = _bad_import(org, xlsx([]))
     assert batch.status == "failed" and "empty" in batch.error
     batch = _bad_import(org, xlsx([HEADER]))
     assert batch.status == "failed" and "no data rows" in batch.error
-    from reports import workbooks
-
-    monkeypatch.setattr(workbooks, "MAX_ROWS", 3)
+    settings.IMPORT_MAX_ROWS = 3
     batch = _bad_import(org, xlsx([HEADER] + [[f"客户{i}", f"1380000010{i}"] for i in range(5)]))
     assert batch.status == "failed" and "at most 3" in batch.error
     assert ImportRow.objects.count() == 0 and Lead.objects.count() == 0
