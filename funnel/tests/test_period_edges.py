@@ -217,3 +217,17 @@ def test_the_workbook_shows_octobers_edges_in_october(edges, api_as):
     [control] = [rows for rows in sheets.values() if rows and "Follow-ups rejected" in rows[0]
                  and "Consultant" in rows[0]]
     assert next(r for r in control if r["Consultant"] == "Total")["Follow-ups"] == 2
+
+
+def test_at_00_45_on_the_first_the_default_period_is_the_new_month(edges, api_as):
+    # "This month" and the API's default period start from today's local date: at 00:45 on 1 November it is still
+    # 31 October in UTC.
+    with time_machine.travel(t(11, 1, 0, 45), tick=False):
+        response = client_for(edges.manager).get(reverse("funnel:dashboard"))
+        assert (response.context["start"], response.context["end"]) == (date(2026, 11, 1), date(2026, 11, 1))
+        assert (response.context["metrics"]["N"], response.context["metrics"]["revisits"]) == (2, 2)
+        assert response.context["progress_store"]["units"] == 2  # W4 and O1, ordered at 00:30
+        api = api_as(edges.manager)
+        assert api.get("/api/v1/funnel/metrics/").json()["N"] == 2
+        progress = api.get("/api/v1/funnel/progress/", {"store": edges.store.pk}).json()
+        assert (progress["month"], progress["store"]["units"]) == ("2026-11-01", 2)
