@@ -26,6 +26,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from dealercrm import figures as figures_cache
 from dealercrm.forms import add_service_errors
 from dealercrm.models import Role, Store, User
+from leads import deal_bases
 from leads.models import Channel, Source
 
 from . import calc, selectors, services
@@ -299,7 +300,8 @@ def _chart_data(metrics: dict, trend: list[dict], sources: list[dict], channels:
     """What dashboard.js draws, with the labels translated here (json_script carries them to the page)."""
     return {
         "labels": {
-            "N": _("Traffic (N)"), "valid": _("Valid info"), "followed": _("Followed up"), "deals": _("Deals"),
+            "N": _("Traffic (N)"), "valid": _("Valid info"), "followed": _("Followed up"),
+            "deals": str(deal_bases.DEALS_COHORT),
             "K": "K", "F": "F", "C": "C", "customers": _("customers"), "share": _("Share"),
             "rates": _("Rate"), "count": _("Customers"), "none": "—",
             "immature": _("cohort still maturing"),

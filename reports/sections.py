@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from django.utils.translation import gettext_lazy as _
 
+from leads.deal_bases import ORDERS_CALENDAR
+
 from .selectors import ReportParams
 from .tables import TOTAL, Column, Section, Table
 
@@ -24,7 +26,7 @@ def _defeat_columns(first: str, *, with_deals: bool = True) -> list[Column]:
         Column("label", first, "text"), Column("applications", _("Defeat applications")),
         Column("pending", _("Pending verification")), Column("defeats", _("Confirmed defeats")),
         Column("rejected", _("False defeats (rejected)")),
-        *([Column("deals", _("Deals")), Column("defeat_rate", _("Defeat rate"), "pct")] if with_deals else []),
+        *([Column("deals", ORDERS_CALENDAR), Column("defeat_rate", _("Defeat rate"), "pct")] if with_deals else []),
         Column("false_defeat_rate", _("False-defeat rate"), "pct"), Column("win_backs", _("Won back")),
     ]
 

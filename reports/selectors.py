@@ -12,10 +12,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from django.utils import timezone
+from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
 from dealercrm.models import DealerGroup, Store, User, VehicleSeries
 from funnel import selectors as funnel
+from leads.deal_bases import DEALS_COHORT, ORDERS_CALENDAR
 from leads.models import Source
 
 from .tables import TOTAL, Column, Section, Table
@@ -104,7 +106,7 @@ def _cohort_columns() -> list[Column]:
     return [
         Column("N", _("N (first visits)")), Column("revisits", _("Re-visits")), Column("valid", _("Valid info")),
         Column("K", _("K retention"), "pct"), Column("followed", _("Followed up")),
-        Column("F", _("F follow-up rate"), "pct"), Column("deals", _("Deals")), Column("C", _("C close rate"), "pct"),
+        Column("F", _("F follow-up rate"), "pct"), Column("deals", DEALS_COHORT), Column("C", _("C close rate"), "pct"),
         *(Column(f"P_{g}", _("P %(grade)s") % {"grade": g}, "pct") for g in GRADES),
     ]
 
@@ -141,7 +143,7 @@ def funnel_tables(p: ReportParams) -> list[Table]:
             *(Column(f"N_{src}", _("N %(source)s") % {"source": label}) for src, label in Source.choices),
             Column("revisits", _("Re-visits")), Column("valid", _("Valid info")), Column("K", _("K retention"), "pct"),
             Column("followed", _("Followed up")), Column("F", _("F follow-up rate"), "pct"),
-            Column("deals", _("Deals")), Column("C", _("C close rate"), "pct"),
+            Column("deals", DEALS_COHORT), Column("C", _("C close rate"), "pct"),
             Column("penetration", _("Penetration N/M"), "pct"),
         ],
         rows=[{
@@ -175,7 +177,7 @@ def funnel_tables(p: ReportParams) -> list[Table]:
 
 def _target_columns(first: str) -> list[Column]:
     return [
-        Column("label", first, "text"), Column("target_units", _("Target (units)")), Column("units", _("Deals (units)")),
+        Column("label", first, "text"), Column("target_units", _("Target (units)")), Column("units", ORDERS_CALENDAR),
         Column("progress", _("Progress"), "pct"), Column("projected_units", _("Projected (units)"), "num"),
         Column("target_revenue", _("Target revenue"), "cny"), Column("revenue", _("Revenue"), "cny"),
     ]
@@ -240,7 +242,7 @@ def control_point_tables(p: ReportParams) -> list[Table]:
         columns=[
             Column("label", _("Consultant"), "text"), Column("N", _("N (first visits)")),
             Column("K", _("K retention"), "pct"), Column("F", _("F follow-up rate"), "pct"),
-            Column("C", _("C close rate"), "pct"), Column("deals", _("Deals")),
+            Column("C", _("C close rate"), "pct"), Column("deals", DEALS_COHORT),
             Column("follow_ups", _("Follow-ups")), Column("follow_ups_per_day", _("Follow-ups per day"), "num"),
             Column("rejected", _("Follow-ups rejected")), Column("overdue", _("Overdue now")),
             Column("stale", _("Stale now")), Column("active", _("Active leads")),
@@ -372,14 +374,15 @@ def consultant_scorecard(p: ReportParams) -> list[Section]:
             Column("label", _("Consultant"), "text"), Column("store", _("Store"), "text"),
             Column("N", _("N (first visits)")), Column("K", _("K retention"), "pct"),
             Column("F", _("F follow-up rate"), "pct"), Column("C", _("C close rate"), "pct"),
-            Column("deals", _("Deals")), *(Column(rung, _rung_label(rung), "pct") for rung in RUNGS),
+            Column("deals", DEALS_COHORT), *(Column(rung, _rung_label(rung), "pct") for rung in RUNGS),
             Column("follow_ups_per_day", _("Follow-ups per day"), "num"), Column("rejected", _("Follow-ups rejected")),
             Column("overdue", _("Overdue now")), Column("stale", _("Stale now")), Column("active", _("Active leads")),
-            Column("target_units", _("Target (units)")), Column("units", _("Deals (units)")),
+            Column("target_units", _("Target (units)")), Column("units", ORDERS_CALENDAR),
             Column("progress", _("Progress"), "pct"),
         ],
         rows=rows,
-        note=_("Deals (units) and progress: deals ordered in the month of the period's start."),
+        note=format_lazy(_("{orders} and progress: deals ordered in the month of the period's start."),
+                         orders=ORDERS_CALENDAR),
     )
     return [Section("scorecard", _("Consultant scorecard"), [table])]
 

@@ -8,6 +8,7 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 from dealercrm.models import User
+from leads import deal_bases
 from leads.models import FollowUpMethod, Grade
 from leads.selectors import lead_phone_for
 
@@ -179,7 +180,8 @@ _FIGURE_HELP = {
     "decided": "defeats + rejected.",
     "defeats": "Applications confirmed in the period (by the verdict's time).",
     "rejected": "Applications rejected in the period: false defeats (虚战败).",
-    "deals": "Deals ordered in the period; null where a grouping has no deals (competitor, reason).",
+    "deals": deal_bases.described(deal_bases.CALENDAR,
+                                  "Null where a grouping has no deals (competitor, reason)."),
     "defeat_rate": "defeats / (deals + defeats); null when nothing closed or deals do not apply.",
     "false_defeat_rate": "rejected / decided; null when nothing was decided.",
     "win_backs": "Competitor-pool customers who came back in the period.",

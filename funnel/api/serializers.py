@@ -6,6 +6,7 @@ from rest_framework import serializers
 
 from dealercrm.api.dates import date_in_range
 from dealercrm.models import Store, User
+from leads import deal_bases
 from leads.models import Source
 
 from ..models import MarketEstimate, Target
@@ -121,7 +122,7 @@ class FiguresSerializer(serializers.Serializer):
     P = GradeSharesSerializer(help_text="Each grade's share among the graded valid leads; sums to 1.")
     followed = serializers.IntegerField(help_text="Valid leads with a follow-up after the first visit (or won).")
     F = _rate("followed / valid")
-    deals = serializers.IntegerField(help_text="Won leads of the cohort, whenever the deal was signed.")
+    deals = serializers.IntegerField(help_text=deal_bases.described(deal_bases.COHORT, "Won leads of the cohort."))
     C = _rate("deals / followed")
     M = serializers.IntegerField(allow_null=True, help_text="Market estimate prorated over the period.")
     penetration = _rate("N / M")

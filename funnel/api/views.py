@@ -4,6 +4,7 @@ Every figure is scoped by role through the leads' ``visible_to``: a consultant g
 their store's, a group admin the group's. Naming a store or consultant the caller may not see is a 404."""
 
 from django.utils import timezone
+from django.utils.text import format_lazy
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer, extend_schema
 from rest_framework import mixins, viewsets
@@ -13,6 +14,7 @@ from rest_framework.views import APIView
 
 from dealercrm.models import Store, User
 from dealercrm.scoping import ScopedViewSetMixin
+from leads import deal_bases
 
 from .. import calc, selectors, services
 from ..models import MarketEstimate, Target
@@ -161,8 +163,10 @@ class ProgressView(APIView):
     @extend_schema(
         tags=TAGS,
         summary="Target progress for a store and month",
-        description="Deals ordered in the month (units, revenue in CNY) against the store's and each consultant's "
-        "target, with a run-rate projection to month end. `month` as YYYY-MM (default: this month).",
+        description=format_lazy(
+            "Deals ordered in the month (units, revenue in CNY) against the store's and each consultant's target, "
+            "with a run-rate projection to month end. `month` as YYYY-MM (default: this month). `units` is {}",
+            deal_bases.described(deal_bases.CALENDAR)),
         parameters=[OpenApiParameter("store", OpenApiTypes.INT), OpenApiParameter("month", OpenApiTypes.STR)],
         responses={200: OpenApiResponse(description="{month, store: {...}, consultants: [...]}"), 400: E400,
                    404: E404},
