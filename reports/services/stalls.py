@@ -22,7 +22,8 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from ..models import ImportBatch, ReportFile
+from ..models import ImportBatch, ImportRow, ReportFile, RowAction
+from .imports import _recount
 
 
 class NotStalled(ValidationError):
@@ -44,17 +45,18 @@ def _import_life():
     return Greatest(Coalesce("heartbeat_at", "created_at"), Coalesce("committed_at", "created_at"))
 
 
-def import_stalled_message(batch: ImportBatch) -> str:
-    """What the stalled import's page says, in the uploader's language."""
+def import_stalled_message(batch: ImportBatch, done: int = 0) -> str:
+    """What the stalled import's page says, in the uploader's language; ``done``: the rows that went in."""
     minutes = _minutes()
     with translation.override(batch.language or settings.LANGUAGE_CODE):
         if batch.status == ImportBatch.Status.IMPORTING:
             return ngettext(
-                "The worker importing this file stopped (no sign of life for %(minutes)s minute). The rows marked "
-                "as imported went in; resume to import the others (none goes in twice).",
-                "The worker importing this file stopped (no sign of life for %(minutes)s minutes). The rows marked "
-                "as imported went in; resume to import the others (none goes in twice).", minutes,
-            ) % {"minutes": minutes}
+                "The worker importing this file stopped (no sign of life for %(minutes)s minute): %(done)s of "
+                "%(rows)s rows went in (marked as imported). Resume to import the others; none goes in twice.",
+                "The worker importing this file stopped (no sign of life for %(minutes)s minutes): %(done)s of "
+                "%(rows)s rows went in (marked as imported). Resume to import the others; none goes in twice.",
+                minutes,
+            ) % {"minutes": minutes, "done": done, "rows": batch.rows}
         return ngettext(
             "The worker reading this file stopped (no sign of life for %(minutes)s minute). Nothing was imported; "
             "resume to read it again.",
@@ -74,12 +76,18 @@ def imports_close_stalled(*, pk: int | None = None, now: datetime | None = None)
     if pk is not None:
         found = found.filter(pk=pk)
     closed = []
-    for batch in found.only("pk", "status", "language"):
+    for batch in found.only("pk", "status", "language", "rows"):
+        done = ImportRow.objects.filter(batch=batch, done=True).exclude(action=RowAction.REFUSED).count() \
+            if batch.status == ImportBatch.Status.IMPORTING else 0
         changed = ImportBatch.objects.filter(pk=batch.pk, status=batch.status).alias(life=_import_life()).filter(
             life__lt=cutoff).update(status=ImportBatch.Status.STALLED, stalls=F("stalls") + 1,
-                                    error=import_stalled_message(batch))
-        if changed:
-            closed.append(batch.pk)
+                                    error=import_stalled_message(batch, done))
+        if not changed:
+            continue
+        if batch.status == ImportBatch.Status.IMPORTING:
+            # The counts as the committed batches left them (a commit counts at its end, and this one never ended).
+            _recount(batch)
+        closed.append(batch.pk)
     return closed
 
 
@@ -87,7 +95,7 @@ def import_refresh(batch: ImportBatch) -> ImportBatch:
     """``batch`` as a reader should see it: marked stalled first when its worker died (the on-read check)."""
     if batch.status in (ImportBatch.Status.PARSING, ImportBatch.Status.IMPORTING) and \
             imports_close_stalled(pk=batch.pk):
-        batch.refresh_from_db(fields=["status", "error", "stalls"])
+        batch.refresh_from_db()
     return batch
 
 
