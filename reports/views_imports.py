@@ -185,14 +185,15 @@ def import_resume(request, pk: int):
     try:
         with transaction.atomic():
             batch = imports.import_resume(actor=request.user, batch=batch)
-            (start_commit if batch.status == ImportBatch.Status.IMPORTING else start_parse)(batch)
+            committing = batch.status == ImportBatch.Status.IMPORTING
+            (start_commit if committing else start_parse)(batch)
     except ValidationError as exc:
         for message in exc.messages:
             messages.error(request, message)
     else:
         if queue_failed(batch):
             messages.error(request, batch.error)
-        elif batch.status == ImportBatch.Status.IMPORTING:
+        elif committing:
             messages.success(request, _("Resumed: the rows already imported stay; the others follow."))
         else:
             messages.success(request, _("The file is read again."))

@@ -211,3 +211,17 @@ def test_a_stalled_export_is_retried_from_its_page(org, monkeypatch, django_capt
     assert file.status == "ready"
     again = client_for(org.manager).post(f"/reports/files/{file.pk}/retry/", follow=True).content.decode()
     assert "nothing to resume or retry" in again
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_resume_that_finishes_at_once_still_says_resumed(org, api_as, django_capture_on_commit_callbacks,
+                                                           monkeypatch):
+    # In the embedded default the commit runs in-process when the resume's transaction commits: by the time the
+    # page writes its message the import is done, and it must still say the import resumed (not "read again").
+    batch = _checked(org, api_as(org.manager), django_capture_on_commit_callbacks)
+    _killed_after_one_batch(org, batch, monkeypatch)
+    stalls.imports_close_stalled()
+    page = client_for(org.manager).post(f"/reports/imports/{batch.pk}/resume/", follow=True).content.decode()
+    assert "Resumed" in page and "read again" not in page
+    batch.refresh_from_db()
+    assert batch.status == "done" and Lead.objects.filter(store=org.store).count() == 5
