@@ -143,7 +143,6 @@ def export(request, name: str):
 
     from .excel import XLSX
     from .forms import ReportFilterForm
-    from .tasks import export_run_task
 
     definition = exports.EXPORTS.get(name)
     if definition is None:

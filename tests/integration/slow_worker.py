@@ -15,12 +15,12 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dealercrm.settings")
 
-import django  # noqa: E402
+import django
 
 django.setup()
 
-from dealercrm.celery import app  # noqa: E402
-from reports.services import exports, imports  # noqa: E402
+from dealercrm.celery import app
+from reports.services import exports, imports
 
 PAUSE = float(os.environ.get("SLOW_SECONDS", "0.1"))
 imports.BATCH_ROWS = int(os.environ.get("SLOW_BATCH_ROWS", "10"))

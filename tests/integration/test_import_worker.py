@@ -110,6 +110,7 @@ def test_a_killed_pool_child_is_replaced_and_the_run_continues_exactly_once(org,
 def test_a_killed_worker_leaves_stalled_runs_resumed_exactly_once(org, api_as, prefork_workers, settings):
     settings.IMPORT_STALL_SECONDS = 2
     api = api_as(org.manager)
+    api.credentials(HTTP_ACCEPT_LANGUAGE="en")  # the import's messages are in its uploader's language
     first = prefork_workers.start()
     batch_id = _upload_and_check(org, api)
     assert api.post(f"/api/v1/imports/{batch_id}/commit/").status_code == 202
