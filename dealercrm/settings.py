@@ -239,6 +239,10 @@ JOBS_WORKERS = int(os.environ.get("JOBS_WORKERS", "2"))
 # Seconds without a heartbeat (every committed batch beats, a batch takes seconds) after which a running job run
 # counts as abandoned: its worker was killed (dealercrm.jobs.close_abandoned_runs).
 JOBS_HEARTBEAT_TIMEOUT = env_int("JOBS_HEARTBEAT_TIMEOUT", 600)
+# Seconds an import (reading or importing) or a background export may go without a sign of life (every batch and
+# chunk beats, each takes seconds) before it counts as stalled: its worker died (reports.services.stalls). The page
+# then offers to resume the import or retry the export, long before the broker's redelivery (visibility_timeout).
+IMPORT_STALL_SECONDS = env_int("IMPORT_STALL_SECONDS", 300)
 # Seconds a dashboard's counted figures are served from the cache (dealercrm.figures); the warm-up job recounts the
 # default views every FIGURES_MAX_AGE / 60 minutes, so a manager's figures lag by at most that. 0: always live.
 FIGURES_MAX_AGE = env_int("FIGURES_MAX_AGE", 300)
@@ -276,6 +280,13 @@ CELERY_BEAT_SCHEDULE = {
     # again, within ~15 minutes rather than at the broker's redelivery an hour later (leads.tasks).
     "recover-abandoned-jobs": {
         "task": "leads.tasks.recover_abandoned_jobs",
+        "schedule": crontab(minute="*/5"),
+        "options": {"expires": 4 * 60},
+    },
+    # An import or export whose worker died (no sign of life for IMPORT_STALL_SECONDS) is marked stalled; a stalled
+    # reading of a file is sent again once (reports.tasks).
+    "recover-stalled-imports": {
+        "task": "reports.tasks.recover_stalled_runs",
         "schedule": crontab(minute="*/5"),
         "options": {"expires": 4 * 60},
     },

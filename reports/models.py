@@ -26,6 +26,8 @@ class ReportFile(models.Model):
         RUNNING = "running", _("Being prepared")
         READY = "ready", _("Ready")
         FAILED = "failed", _("Failed")
+        # No sign of life from the worker for IMPORT_STALL_SECONDS (reports.services.stalls): retry it.
+        STALLED = "stalled", _("Stalled")
 
     report = models.CharField(_("report"), max_length=40)
     format = models.CharField(_("format"), max_length=10, default="xlsx")
@@ -51,6 +53,8 @@ class ReportFile(models.Model):
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
     expires_at = models.DateTimeField(_("kept until"), null=True, blank=True)
+    # The writer's sign of life (every PROGRESS_EVERY rows); a run without one for IMPORT_STALL_SECONDS is stalled.
+    heartbeat_at = models.DateTimeField(_("last sign of life"), null=True, blank=True)
 
     objects = ScopedQuerySet.as_manager()
 
@@ -89,6 +93,8 @@ class ImportBatch(models.Model):
         DONE = "done", _("Imported")
         FAILED = "failed", _("Failed")
         CANCELLED = "cancelled", _("Cancelled")
+        # Reading or importing without a sign of life for IMPORT_STALL_SECONDS: its worker died. Resume it.
+        STALLED = "stalled", _("Stalled")
 
     kind = models.CharField(_("kind"), max_length=20, choices=ImportKind.choices, default=ImportKind.LEADS)
     store = models.ForeignKey("dealercrm.Store", on_delete=models.PROTECT, related_name="+", verbose_name=_("store"))
@@ -122,6 +128,10 @@ class ImportBatch(models.Model):
     seconds = models.FloatField(_("seconds"), null=True, blank=True)
     # Set by a cancel during the commit: the commit loop stops before its next batch and marks the import cancelled.
     cancel_requested_at = models.DateTimeField(_("cancel requested"), null=True, blank=True)
+    # The task's sign of life: each chunk read and each batch committed beats (reports.services.stalls).
+    heartbeat_at = models.DateTimeField(_("last sign of life"), null=True, blank=True)
+    # How often the import was found stalled: the sweep sends a stalled reading again only the first time.
+    stalls = models.PositiveSmallIntegerField(_("stalls"), default=0)
 
     objects = ScopedQuerySet.as_manager()
 

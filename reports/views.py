@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.utils.csp import CSP
 from django.utils.translation import gettext as _
 from django.views.decorators.csp import csp_override
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 
 from dealercrm.models import Role, Store, User, VehicleSeries
 # Anyone with a role (or a superuser): the funnel pages' rule, one definition.
@@ -28,7 +28,7 @@ from .forms import params_from_query
 from .models import ReportFile
 from .outputs import attachment
 from .selectors import pending_pack_sections
-from .services import exports
+from .services import exports, stalls
 
 PRINT_CSP = {**settings.SECURE_CSP, "style-src": [CSP.SELF, CSP.NONCE]}
 
@@ -129,7 +129,8 @@ def report_file(request, pk: int):
 def report_file_status(request, pk: int):
     """The progress of a background export (htmx polls it until the file is ready)."""
     file = get_object_or_404(ReportFile.objects.visible_to(request.user).defer("content"), pk=pk)
-    return render(request, "reports/partials/_file_status.html", {"file": file})
+    stalls.file_refresh(file)  # a dead worker's export reads stalled, even without the sweep
+    return render(request, "reports/partials/_file_status.html", {"file": file, "retryable": list(exports.EXPORTS)})
 
 
 @require_GET
@@ -142,7 +143,6 @@ def export(request, name: str):
 
     from .excel import XLSX
     from .forms import ReportFilterForm
-    from .tasks import export_run_task
 
     definition = exports.EXPORTS.get(name)
     if definition is None:
@@ -168,8 +168,19 @@ def export(request, name: str):
         return attachment(content, filename=f"{name}_{start:%Y%m%d}-{end:%Y%m%d}.xlsx", content_type=XLSX)
     with transaction.atomic():
         file = exports.export_request(definition, user=request.user, stores=stores, start=start, end=end)
-        transaction.on_commit(lambda: export_run_task.delay(file.pk))
+        queue_export(file)
     return redirect("reports:file_wait", pk=file.pk)
+
+
+def queue_export(file: ReportFile) -> None:
+    """Queue the writing of ``file`` after the caller's transaction; when the broker cannot be reached the file is
+    marked failed with a message (its page offers to prepare it again), never left waiting for ever."""
+    from django.db import transaction
+
+    from .tasks import export_run_task, queue_or_fail
+
+    transaction.on_commit(lambda: queue_or_fail(lambda: export_run_task.delay(file.pk),
+                                                lambda: stalls.file_queue_failed(file.pk)))
 
 
 @require_GET
@@ -177,4 +188,29 @@ def export(request, name: str):
 def report_file_wait(request, pk: int):
     """A background export's page: its progress (htmx polling) and, when ready, the download."""
     file = get_object_or_404(ReportFile.objects.visible_to(request.user).defer("content"), pk=pk)
-    return render(request, "reports/export.html", {"file": file})
+    stalls.file_refresh(file)
+    return render(request, "reports/export.html", {"file": file, "retryable": list(exports.EXPORTS)})
+
+
+@require_POST
+@staff_required
+def report_file_retry(request, pk: int):
+    """Prepare a stalled or failed export again (once: a second click, or someone else's retry first, says so)."""
+    from django.contrib import messages
+    from django.core.exceptions import ValidationError
+    from django.db import transaction
+    from django.shortcuts import redirect
+
+    file = get_object_or_404(ReportFile.objects.visible_to(request.user).defer("content"), pk=pk)
+    try:
+        with transaction.atomic():
+            file = exports.export_retry(user=request.user, file=file)
+            queue_export(file)
+    except ValidationError as exc:
+        for message in exc.messages:
+            messages.error(request, message)
+    else:
+        file.refresh_from_db(fields=["status", "error"])
+        if file.status == ReportFile.Status.FAILED:
+            messages.error(request, file.error)
+    return redirect("reports:file_wait", pk=pk)

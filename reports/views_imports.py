@@ -22,7 +22,7 @@ from .forms import ImportMappingForm, ImportUploadForm
 from .import_files import errors_workbook, template_workbook
 from .models import ImportBatch, ImportKind, ImportRow, RowAction
 from .outputs import attachment
-from .services import imports
+from .services import imports, stalls
 from .views import staff_required
 
 ROW_FILTERS = [("", gettext_lazy("All")), *RowAction.choices, ("imported", gettext_lazy("Imported")),
@@ -47,9 +47,26 @@ def importer_required(view):
 
 
 def start_parse(batch: ImportBatch) -> None:
-    from .tasks import import_parse_task
+    """Queue the reading of ``batch`` once the caller's transaction commits; when the broker cannot be reached the
+    import is marked failed with a message (the caller reads it back: ``queue_failed``), never left ``parsing``."""
+    from .tasks import import_parse_task, queue_or_fail
 
-    transaction.on_commit(lambda: import_parse_task.delay(batch.pk))
+    transaction.on_commit(lambda: queue_or_fail(lambda: import_parse_task.delay(batch.pk),
+                                                lambda: stalls.import_queue_failed(batch.pk)))
+
+
+def start_commit(batch: ImportBatch) -> None:
+    """Queue the commit of ``batch`` (after the caller's transaction), or mark it failed when the queue is down."""
+    from .tasks import import_commit_task, queue_or_fail
+
+    transaction.on_commit(lambda: queue_or_fail(lambda: import_commit_task.delay(batch.pk),
+                                                lambda: stalls.import_queue_failed(batch.pk)))
+
+
+def queue_failed(batch: ImportBatch) -> bool:
+    """Whether the task just queued for ``batch`` could not be sent (``start_parse``/``start_commit`` marked it)."""
+    batch.refresh_from_db(fields=["status", "error"])
+    return batch.status == ImportBatch.Status.FAILED and batch.error == stalls.queue_unreachable_message()
 
 
 @require_http_methods(["GET", "POST"])
@@ -68,7 +85,10 @@ def import_list(request):
         except ValidationError as exc:
             add_service_errors(form, exc)
         else:
+            if queue_failed(batch):  # kept, and failed with the message the import's page shows
+                messages.error(request, batch.error)
             return redirect("reports:import", pk=batch.pk)
+    stalls.imports_close_stalled()  # the history shows a dead worker's import as stalled, even without the sweep
     history = Paginator(ImportBatch.objects.visible_to(request.user).select_related("store", "created_by")
                         .defer("content").order_by("-created_at"), 20).get_page(request.GET.get("page"))
     return render(request, "reports/imports.html", {"form": form, "history": history,
@@ -101,6 +121,7 @@ def import_detail(request, pk: int):
     the mapping the user may fix, the rows (filtered by action), and the commit button."""
     batch = get_object_or_404(ImportBatch.objects.visible_to(request.user).select_related("store", "created_by")
                               .defer("content"), pk=pk)
+    stalls.import_refresh(batch)  # a dead worker's import reads stalled, even without the sweep
     status = 200
     if request.method == "POST":
         form = ImportMappingForm(request.POST, columns=len(batch.headers or []))
@@ -111,8 +132,12 @@ def import_detail(request, pk: int):
                 for message in exc.messages:
                     messages.error(request, message)
             else:
-                start_parse(batch)
-                messages.success(request, _("The rows are checked again with your mapping."))
+                with transaction.atomic():
+                    start_parse(batch)
+                if queue_failed(batch):
+                    messages.error(request, batch.error)
+                else:
+                    messages.success(request, _("The rows are checked again with your mapping."))
             return redirect("reports:import", pk=batch.pk)
         # A column the file does not have: the page again, with the message, as a 400.
         for errors in form.errors.values():
@@ -148,14 +173,39 @@ def import_commit(request, pk: int):
     try:
         with transaction.atomic():
             batch = imports.import_start_commit(actor=request.user, batch=batch)
-            from .tasks import import_commit_task
-
-            transaction.on_commit(lambda: import_commit_task.delay(batch.pk))
+            start_commit(batch)
     except imports.ImportAlreadyStarted as exc:  # a second click: nothing is queued again
         messages.info(request, str(exc))
     except ValidationError as exc:
         for message in exc.messages:
             messages.error(request, message)
+    else:
+        if queue_failed(batch):
+            messages.error(request, batch.error)
+    return redirect("reports:import", pk=pk)
+
+
+@require_POST
+@importer_required
+def import_resume(request, pk: int):
+    """Resume a stalled import (its worker died): the commit continues with the rows not done, a reading starts over.
+    A second click, or a resume someone else made first, says so and changes nothing."""
+    batch = get_object_or_404(ImportBatch.objects.visible_to(request.user).defer("content"), pk=pk)
+    try:
+        with transaction.atomic():
+            batch = imports.import_resume(actor=request.user, batch=batch)
+            committing = batch.status == ImportBatch.Status.IMPORTING
+            (start_commit if committing else start_parse)(batch)
+    except ValidationError as exc:
+        for message in exc.messages:
+            messages.error(request, message)
+    else:
+        if queue_failed(batch):
+            messages.error(request, batch.error)
+        elif committing:
+            messages.success(request, _("Resumed: the rows already imported stay; the others follow."))
+        else:
+            messages.success(request, _("The file is read again."))
     return redirect("reports:import", pk=pk)
 
 

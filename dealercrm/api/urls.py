@@ -8,6 +8,7 @@ from defeats.api.views import MetricsView as DefeatMetricsView
 from baseclients.api.views import BaseClientViewSet, CareTaskViewSet
 from funnel.api.views import MarketEstimateViewSet, TargetViewSet
 from leads.api.views import FollowUpViewSet, LeadViewSet
+from reports.api.files import ReportFileViewSet
 from reports.api.imports import ImportViewSet
 
 from . import views
@@ -31,6 +32,7 @@ router.register("defeats/talk-tracks", TalkTrackViewSet, basename="defeat-talk-t
 router.register("defeats/applications", ApplicationViewSet, basename="defeat-application")
 router.register("defeats/pool", PoolViewSet, basename="defeat-pool")
 router.register("imports", ImportViewSet, basename="import")
+router.register("report-files", ReportFileViewSet, basename="report-file")
 
 urlpatterns = [
     path("auth/token/", views.TokenView.as_view(), name="auth-token"),

@@ -3,9 +3,12 @@
 ``progress``; counts ``rows``, ``new``, ``revisits``, ``updated``, ``refused``); ``POST /api/v1/imports/{id}/commit/``
 (started once: 409 with the import as it is when it is already importing or done);
 ``POST /api/v1/imports/{id}/cancel/`` (status ``cancelled``: the rows marked done went in, no others will);
+``POST /api/v1/imports/{id}/resume/`` (a ``stalled`` import, whose worker died: 202, the commit continues with the
+rows not done, or the reading starts over; 409 when it is not stalled, e.g. resumed already);
 ``GET /api/v1/imports/{id}/errors/`` (the refused rows as a workbook with an error column);
 ``GET /api/v1/imports/template/?kind=leads``. Managers import for their store, group admins for any store of the
-group; consultants get 403; another store's import is a 404."""
+group; consultants get 403; another store's import is a 404. When the job queue cannot be reached, an upload, a
+commit or a resume answers 503 with the import, marked ``failed`` with the message in ``error``."""
 
 from __future__ import annotations
 
@@ -25,11 +28,12 @@ from ..excel import XLSX
 from ..import_files import errors_workbook, template_workbook
 from ..models import ImportBatch, ImportKind
 from ..outputs import attachment
-from ..services import imports
+from ..services import imports, stalls
 from ..workbooks import MAX_BYTES
 from .views import FileOrJsonMixin, XlsxRenderer
 
 TAGS = ["imports"]
+QUEUE_DOWN = "The job queue is unreachable: the import is failed, with the message in `error` and `detail`."
 
 
 class ImportSerializer(serializers.ModelSerializer):
@@ -38,7 +42,7 @@ class ImportSerializer(serializers.ModelSerializer):
         fields = ["id", "kind", "store", "status", "progress", "file_name", "file_size", "sheet", "header_row",
                   "headers", "mapping", "rows", "new", "revisits", "updated", "unchanged", "refused", "done_rows",
                   "error", "created_by", "created_at", "committed_by", "committed_at", "finished_at", "seconds",
-                  "cancel_requested_at"]
+                  "cancel_requested_at", "heartbeat_at"]
         read_only_fields = fields
 
 
@@ -65,8 +69,28 @@ class ImportViewSet(FileOrJsonMixin, ScopedViewSetMixin, mixins.RetrieveModelMix
     permission_classes = [permissions.IsAuthenticated, CanImport]
     filterset_fields = ["store", "status", "kind"]
 
+    def get_object(self):
+        # A dead worker's import reads stalled, even without the sweep.
+        return stalls.import_refresh(super().get_object())
+
+    def list(self, request, *args, **kwargs):
+        stalls.imports_close_stalled()
+        return super().list(request, *args, **kwargs)
+
+    def _queued(self, batch: ImportBatch, ok: int) -> Response:
+        """The import with ``ok``, or 503 when its task could not be queued (the import is failed, ``error`` says)."""
+        from ..views_imports import queue_failed
+
+        if queue_failed(batch):
+            batch.refresh_from_db()
+            return Response({**ImportSerializer(batch).data, "detail": batch.error},
+                            status=status.HTTP_503_SERVICE_UNAVAILABLE)
+        batch.refresh_from_db()
+        return Response(ImportSerializer(batch).data, status=ok)
+
     @extend_schema(request={"multipart/form-data": ImportUploadSerializer},
                    responses={201: ImportSerializer, 400: OpenApiResponse(description="Field messages."),
+                              503: OpenApiResponse(ImportSerializer, description=QUEUE_DOWN),
                               403: OpenApiResponse(description="Consultants cannot import."),
                               404: OpenApiResponse(description="A store the caller may not see.")},
                    summary="Upload a workbook: the dry run starts at once")
@@ -85,30 +109,52 @@ class ImportViewSet(FileOrJsonMixin, ScopedViewSetMixin, mixins.RetrieveModelMix
             from ..views_imports import start_parse
 
             start_parse(batch)
-        batch.refresh_from_db()
-        return Response(ImportSerializer(batch).data, status=status.HTTP_201_CREATED)
+        return self._queued(batch, status.HTTP_201_CREATED)
 
     parser_classes = [MultiPartParser, FormParser]
 
     @extend_schema(request=None,
                    responses={202: ImportSerializer, 400: OpenApiResponse(description="Not checked yet."),
                               409: OpenApiResponse(description="Already importing or done: ``detail`` says which, "
-                                                               "``import`` is the import as it is.")},
+                                                               "``import`` is the import as it is."),
+                              503: OpenApiResponse(ImportSerializer, description=QUEUE_DOWN)},
                    summary="Import the checked rows (in self-standing batches), started exactly once")
     @action(detail=True, methods=["post"])
     def commit(self, request, pk=None):
+        from ..views_imports import start_commit
+
         batch = self.get_object()
         try:
             with transaction.atomic():
                 batch = imports.import_start_commit(actor=request.user, batch=batch)
-                from ..tasks import import_commit_task
-
-                transaction.on_commit(lambda: import_commit_task.delay(batch.pk))
+                start_commit(batch)
         except imports.ImportAlreadyStarted as exc:
             return Response({"detail": str(exc), "import": ImportSerializer(exc.batch).data},
                             status=status.HTTP_409_CONFLICT)
-        batch.refresh_from_db()
-        return Response(ImportSerializer(batch).data, status=status.HTTP_202_ACCEPTED)
+        return self._queued(batch, status.HTTP_202_ACCEPTED)
+
+    @extend_schema(
+        request=None,
+        responses={202: ImportSerializer,
+                   404: OpenApiResponse(description="No such import among those you may see."),
+                   409: OpenApiResponse(description="Not stalled (resumed already, running, done): nothing changed."),
+                   503: OpenApiResponse(ImportSerializer, description=QUEUE_DOWN)},
+        summary="Resume a stalled import (its worker died): exactly once",
+        description="A `stalled` import's commit continues with the rows not done (status `importing`; the rows "
+                    "already imported are never imported twice), a stalled reading starts over (status `parsing`). "
+                    "Of two resumes, one wins; the other is a 409.")
+    @action(detail=True, methods=["post"])
+    def resume(self, request, pk=None):
+        from ..views_imports import start_commit, start_parse
+
+        batch = self.get_object()
+        try:
+            with transaction.atomic():
+                batch = imports.import_resume(actor=request.user, batch=batch)
+                (start_commit if batch.status == ImportBatch.Status.IMPORTING else start_parse)(batch)
+        except stalls.NotStalled as exc:
+            return Response(exc.message_dict, status=status.HTTP_409_CONFLICT)
+        return self._queued(batch, status.HTTP_202_ACCEPTED)
 
     @extend_schema(request=None,
                    responses={202: ImportSerializer,

@@ -189,10 +189,13 @@ def export_run(file_id: int) -> ReportFile:
     stores = list(Store.objects.visible_to(user).filter(pk__in=file.params.get("store") or []))
     start, end = date.fromisoformat(file.params["start"]), date.fromisoformat(file.params["end"])
     total = max(export_count(export, user=user, stores=stores, start=start, end=end), 1)
-    ReportFile.objects.filter(pk=file.pk).update(status=ReportFile.Status.RUNNING, progress=0)
+    ReportFile.objects.filter(pk=file.pk).update(status=ReportFile.Status.RUNNING, progress=0,
+                                                 heartbeat_at=timezone.now())
 
     def progress(n: int) -> None:
-        ReportFile.objects.filter(pk=file.pk).update(progress=min(99, round(100 * n / total)))
+        # Every PROGRESS_EVERY rows: the writer's heartbeat too (reports.services.stalls).
+        ReportFile.objects.filter(pk=file.pk).update(progress=min(99, round(100 * n / total)),
+                                                     heartbeat_at=timezone.now())
 
     try:
         with translation.override(file.language or settings.LANGUAGE_CODE):
@@ -205,4 +208,25 @@ def export_run(file_id: int) -> ReportFile:
                                                  content=content, size=len(content), finished_at=now,
                                                  expires_at=now + KEEP)
     file.refresh_from_db()
+    return file
+
+
+def export_retry(*, user: User, file: ReportFile) -> ReportFile:
+    """Prepare a ``stalled`` or ``failed`` export again: the file goes back to ``pending`` with nothing written (the
+    writer starts over; a workbook is written whole or not at all) and the caller queues ``export_run_task``. One
+    conditional UPDATE claims it, so of two retries one wins and the other raises ``NotStalled`` (API: 409). Only
+    who requested the file, or a group admin or superuser who sees it, may retry it."""
+    from .stalls import not_stalled
+
+    if file.created_by_id != user.pk and not (user.is_superuser or user.role == Role.GROUP_ADMIN):
+        from django.core.exceptions import PermissionDenied
+
+        raise PermissionDenied(_("Only who requested this file can prepare it again."))
+    changed = ReportFile.objects.filter(pk=file.pk, report__in=list(EXPORTS),
+                                        status__in=[ReportFile.Status.STALLED, ReportFile.Status.FAILED]).update(
+        status=ReportFile.Status.PENDING, progress=0, rows=0, error="", content=None, size=0,
+        heartbeat_at=timezone.now(), finished_at=None)
+    file.refresh_from_db(fields=["status", "progress", "rows", "error", "size", "heartbeat_at", "finished_at"])
+    if not changed:
+        raise not_stalled(file.get_status_display())
     return file

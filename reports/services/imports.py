@@ -412,7 +412,8 @@ def import_parse(batch_id: int) -> ImportBatch:
     counts, status ``dry_run_ready``; or status ``failed`` with the reason when the file cannot be read. Rows are
     written in chunks (progress moves); a second call starts over (with the mapping the user may have fixed)."""
     batch = ImportBatch.objects.get(pk=batch_id)
-    ImportBatch.objects.filter(pk=batch.pk).update(status=ImportBatch.Status.PARSING, progress=0, error="")
+    ImportBatch.objects.filter(pk=batch.pk).update(status=ImportBatch.Status.PARSING, progress=0, error="",
+                                                   heartbeat_at=timezone.now())
     ImportRow.objects.filter(batch=batch).delete()
     counts = dict.fromkeys(["rows", "new", "revisits", "updated", "unchanged", "refused"], 0)
     try:
@@ -450,7 +451,7 @@ def import_parse(batch_id: int) -> ImportBatch:
             raw_cells.clear()
             chunk.clear()
             progress = min(99, round(100 * counts["rows"] / estimate)) if estimate else 50
-            ImportBatch.objects.filter(pk=batch.pk).update(progress=progress, **counts)
+            ImportBatch.objects.filter(pk=batch.pk).update(progress=progress, heartbeat_at=timezone.now(), **counts)
 
         raw_cells: dict = {}
         estimate = None
@@ -549,7 +550,7 @@ def import_cancel(*, actor: User, batch: ImportBatch) -> ImportBatch:
         if batch.cancel_requested_at is None:
             batch.cancel_requested_at = timezone.now()
             batch.save(update_fields=["cancel_requested_at"])
-    elif batch.status in (ImportBatch.Status.DRY_RUN_READY, ImportBatch.Status.FAILED):
+    elif batch.status in (ImportBatch.Status.DRY_RUN_READY, ImportBatch.Status.FAILED, ImportBatch.Status.STALLED):
         batch.status, batch.cancel_requested_at, batch.finished_at = (ImportBatch.Status.CANCELLED, timezone.now(),
                                                                       timezone.now())
         batch.error = _cancelled_message(batch)
@@ -675,7 +676,9 @@ def import_commit(batch_id: int, *, cancel_check=None) -> ImportBatch:
                 with lock:
                     state["done"] += len(pks)
                     done = state["done"]
-                ImportBatch.objects.filter(pk=batch.pk).update(progress=min(99, round(100 * done / total)))
+                # Each committed batch is the run's heartbeat (reports.services.stalls).
+                ImportBatch.objects.filter(pk=batch.pk).update(progress=min(99, round(100 * done / total)),
+                                                               heartbeat_at=timezone.now())
             except Exception as exc:
                 with lock:
                     stop.set()
@@ -853,3 +856,27 @@ def _recount(batch: ImportBatch) -> None:
 
 def refused_rows(batch: ImportBatch) -> Iterable[ImportRow]:
     return ImportRow.objects.filter(batch=batch, action=RowAction.REFUSED).order_by("number").iterator(chunk_size=2000)
+
+
+# --- a stalled import (its worker died) ---------------------------------------------------------------------------
+
+def import_resume(*, actor: User | None, batch: ImportBatch) -> ImportBatch:
+    """Take a ``stalled`` import up again (``reports.services.stalls``): a stalled commit goes back to ``importing``
+    (the caller then queues ``import_commit_task``, which continues with the rows not done: the rows marked done are
+    exactly those that went in), a stalled reading back to ``parsing`` (the caller queues ``import_parse_task``; the
+    reading starts over). One conditional UPDATE claims it, so of two resumes one wins and the other raises
+    ``NotStalled`` (API: 409). ``actor`` None is the sweep (``reports.tasks.recover_stalled_runs``)."""
+    from django.db.models import Case, Value, When
+
+    from .stalls import not_stalled
+
+    if actor is not None and not can_import(actor, batch.store):
+        raise PermissionDenied(_("Only the store's manager or a group admin can import."))
+    changed = ImportBatch.objects.filter(pk=batch.pk, status=ImportBatch.Status.STALLED).update(
+        status=Case(When(committed_at__isnull=False, then=Value(ImportBatch.Status.IMPORTING)),
+                    default=Value(ImportBatch.Status.PARSING)),
+        heartbeat_at=timezone.now(), error="")
+    batch.refresh_from_db()
+    if not changed:
+        raise not_stalled(batch.get_status_display())
+    return batch
