@@ -44,9 +44,9 @@ def _killed_after_one_batch(org, batch, monkeypatch):
     """What a worker killed after its first committed batch leaves: importing, two rows done, then silence."""
     monkeypatch.setattr(imports, "BATCH_ROWS", 2)
     imports.import_start_commit(actor=org.manager, batch=batch)
-    rows = list(ImportRow.objects.filter(batch=batch).order_by("number")[:2])
+    pks = list(ImportRow.objects.filter(batch=batch).order_by("number").values_list("pk", flat=True)[:2])
     lk = {"users": {}, "series": {}, "channels": {}}
-    imports._commit_batch(batch, rows, org.manager, org.store, lk)
+    imports._commit_batch(batch, pks, org.manager, org.store, lk)
     ImportBatch.objects.filter(pk=batch.pk).update(heartbeat_at=timezone.now() - LONG_AGO,
                                                    committed_at=timezone.now() - LONG_AGO)
 
