@@ -110,7 +110,11 @@ def _phones(digits: str) -> dict[str, str]:
 def plant_org():
     """The org fixture's shape (conftest.py), for a world planted once per module."""
     from dealercrm.tests.factories import (
-        ConsultantFactory, DealerGroupFactory, GroupAdminFactory, ManagerFactory, StoreFactory,
+        ConsultantFactory,
+        DealerGroupFactory,
+        GroupAdminFactory,
+        ManagerFactory,
+        StoreFactory,
     )
 
     class Org:
