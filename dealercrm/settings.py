@@ -211,8 +211,23 @@ STORAGES = {
 }
 
 REDIS_URL = env_str("REDIS_URL") or None
+
+
+def redis_cache(url: str) -> dict:
+    """The cache on Redis: an accelerator (dealercrm/cache.py). Unreachable, it falls back to local memory; the short
+    timeouts make a dead Redis cost milliseconds per process every few seconds, not seconds per request."""
+    return {"default": {
+        "BACKEND": "dealercrm.cache.ResilientRedisCache",
+        "LOCATION": url,
+        "OPTIONS": {
+            "socket_connect_timeout": env_int("REDIS_CONNECT_TIMEOUT_MS", 300) / 1000,
+            "socket_timeout": env_int("REDIS_TIMEOUT_MS", 1000) / 1000,
+        },
+    }}
+
+
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = redis_cache(REDIS_URL)
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 

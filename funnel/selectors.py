@@ -607,6 +607,10 @@ def control_points(s: Slice, *, now: datetime | None = None) -> ControlPoints:
     with_figures = {k for k in keyed if k is not None}
     # A follow-up author who is not a consultant (a manager logging a call) is no row of this table.
     authors = [k for k in follow_up_rows if k is not None]
+    if s.user.role == User.Role.CONSULTANT:
+        # A consultant's table is their own row: a colleague who wrote on a lead before handing it over is no row
+        # of it (nor a name they may read).
+        authors = [k for k in authors if k == s.user.pk]
     consultants = User.objects.visible_to(s.user).filter(role=User.Role.CONSULTANT, is_active=True)
     if s.consultant is not None:
         consultants = consultants.filter(pk=s.consultant.pk)

@@ -185,3 +185,18 @@ def test_measured_rates_feed_the_ladder_plan(cohort):
                                                today=date(2026, 11, 23))
     assert set(rates) == {"E->D", "D->C", "C->B", "B->A", "E->A"}
     assert all(r is None or 0 <= r <= 1 for r in rates.values())
+
+
+def test_a_colleague_who_wrote_on_a_consultants_lead_is_no_row_of_the_consultants_control_points(org):
+    """A lead handed from one consultant to another keeps the first one's follow-ups: the consultant's table (the
+    funnel page, the scorecard) still holds their own row only, and the manager's still counts the colleague's."""
+    from leads.tests.factories import FollowUpFactory
+
+    lead = LeadFactory(store=org.store, assigned_to=org.consultant)
+    FollowUpFactory(lead=lead, created_by=org.consultant2)
+    today = date.today()
+    period = {"start": today.replace(day=1), "end": today}
+    mine = selectors.control_points(Slice(user=org.consultant, **period))
+    assert [row.consultant_id for row in mine.rows] == [org.consultant.pk]
+    managed = selectors.control_points(Slice(user=org.manager, **period))
+    assert org.consultant2.pk in [row.consultant_id for row in managed.rows]
