@@ -69,6 +69,7 @@ def generated(live_server, tmp_path):
         package.models = importlib.import_module(f"{PACKAGE}.models")
         package.types = importlib.import_module(f"{PACKAGE}.types")
         package.opened = []
+        package.schema = schema
         yield package
     finally:
         # Close the kept-alive connections, so the live server's request threads end (and their database sessions).
@@ -176,6 +177,17 @@ def test_a_client_generated_from_the_schema_runs_a_rest_clients_journey(org, pla
     region = call("v1_base_clients_analytics_retrieve",
                   kind=models.V1BaseClientsAnalyticsRetrieveKind.ONE_BRINGS_ONE)
     assert region["kind"] == "one-brings-one" and isinstance(region["rows"], list)
+
+    # Every other read without a path parameter parses as well (the ladder, progress, the catalogues, the
+    # notifications...): 200 with its model, or a documented 403 for what a consultant may not read.
+    reads = [(path, methods["get"]["operationId"]) for path, methods in api.schema["paths"].items()
+             if "get" in methods and "{" not in path]
+    assert len(reads) > 20
+    for path, operation_id in reads:
+        response = api.operation(operation_id).sync_detailed(client=client)
+        assert response.status_code in (200, 403), (path, response.status_code, response.content[:500])
+        if response.status_code == 200 and response.headers["Content-Type"] == "application/json":
+            assert response.parsed is not None, path
 
     # Writes: a lead, a follow-up on it, a defeat application on another lead.
     created = call("v1_leads_create", 201, body=models.LeadCreateRequest(

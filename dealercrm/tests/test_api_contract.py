@@ -115,3 +115,13 @@ def test_a_notifications_kind_is_documented_as_an_open_set(org, api_as, schema):
     is documented as a string, not as the model's five choices, which such an answer violated."""
     assert _component(schema, "Notification")["properties"]["kind"]["type"] == "string"
     assert "enum" not in _component(schema, "Notification")["properties"]["kind"]
+
+
+def test_every_answer_with_a_body_documents_it(schema):
+    """A 2xx described in words only gives a generated client nothing to parse (funnel progress and the ladder
+    planner were): every JSON success documents its schema."""
+    for path, methods in schema["paths"].items():
+        for method, operation in methods.items():
+            for code, answer in operation["responses"].items():
+                if code.startswith("2") and code != "204":
+                    assert answer.get("content"), (method, path, code)

@@ -162,6 +162,43 @@ class LadderSerializer(serializers.Serializer):
     by_consultant = serializers.ListField(child=serializers.DictField())
 
 
+class ProgressLineSerializer(serializers.Serializer):
+    target_units = serializers.IntegerField(allow_null=True, help_text="The month's target; null without one.")
+    target_revenue = serializers.FloatField(allow_null=True, help_text="CNY; null without a target.")
+    average_order_value = serializers.FloatField(allow_null=True, help_text="CNY; null without a target.")
+    units = serializers.IntegerField(help_text="Deals ordered in the month.")
+    revenue = serializers.FloatField(help_text="Their prices, CNY.")
+    projected_units = serializers.FloatField(help_text="Run rate to the month's end.")
+    progress = serializers.FloatField(allow_null=True, min_value=0,
+                                      help_text="units / target_units (above 1 when beaten); null without a target.")
+
+
+class ConsultantProgressSerializer(ProgressLineSerializer):
+    consultant = serializers.IntegerField()
+    name = serializers.CharField()
+
+
+class ProgressSerializer(serializers.Serializer):
+    store_id = serializers.IntegerField()
+    month = serializers.DateField(help_text="The month's first day.")
+    store = ProgressLineSerializer()
+    consultants = ConsultantProgressSerializer(many=True, help_text="The consultants with a target this month.")
+
+
+# Customers needed on each rung (A..E) and the rates used. A map, not properties A..E (see _per_grade).
+LADDER_PLAN = {
+    "type": "object",
+    "properties": {"promotion_rates": {
+        "type": "object", "additionalProperties": {"type": "number", "format": "double", "nullable": True},
+        "description": "The rate used for each rung (E->D, D->C, C->B, B->A): given, else measured; null: unknown.",
+    }},
+    "required": ["promotion_rates"],
+    "additionalProperties": {"type": "integer", "nullable": True},
+    "description": "Grade (A to E, each present) → customers needed on that rung; null below a zero or unknown "
+                   "rate. And `promotion_rates`.",
+}
+
+
 class LeverPlanSerializer(serializers.Serializer):
     projected_units = serializers.FloatField()
     required = serializers.DictField(child=serializers.FloatField(allow_null=True))
