@@ -9,9 +9,10 @@ Run more with ``SCHEMATHESIS_EXAMPLES=100 make test PYTEST_ARGS=tests/test_schem
 Every operation of the schema is run (the test fails when one cannot be generated), with records of every kind planted
 (leads, follow-ups, visits, base clients with vehicles, contacts and care tasks, defeat applications, pool entries,
 imports): an operation with an ``{id}`` draws it from the ids of its view's model (the caller's and others', so the
-details and actions run on real records as well as answer 404s). Then every integer path parameter gets values of
-the wrong kind (``abc``, ``-1``, ``2**63``, ``1e3``): a 404 (403 where the role may not use the operation at all),
-as documented, never a server error."""
+details and actions run on real records as well as answer 404s). Each operation also gets schemathesis' negative
+data (invalid path, query and body values), held to the same checks. Then every integer path parameter gets values of
+the wrong kind (``abc``, ``-1``, ``2**63``, ``1e3``, ``1.5``): a 404 (403 where the role may not use the operation at
+all), as documented, never a server error."""
 
 from __future__ import annotations
 
@@ -23,8 +24,10 @@ import schemathesis
 from django.urls import resolve
 from django.utils import timezone
 from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis.errors import Unsatisfiable
 from hypothesis import strategies as st
 from rest_framework.authtoken.models import Token
+from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.core import NOT_SET
 from schemathesis.specs.openapi.checks import (
@@ -49,7 +52,7 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 ROLES = {"consultant": "consultant", "manager": "manager", "group_admin": "admin"}
 
 
-BAD_IDS = ["abc", "-1", str(2**63), "1e3"]
+BAD_IDS = ["abc", "-1", str(2**63), "1e3", "1.5"]
 IMPORT_CSV = "姓名,电话,到店日期,来源,级别,销售顾问\n张三,13800000001,2026-03-01,,,\n".encode()
 
 
@@ -101,10 +104,12 @@ def _ids_for(operation, caller) -> list[int]:
     return list(queryset.values_list("pk", flat=True)[:30])
 
 
-def _strategy(operation, caller):
+def _strategy(operation, caller, mode):
+    """Valid data (``positive``) on real ids where the operation has an ``{id}``; invalid data (``negative``: wrong
+    types and values in the path, query and body) as schemathesis makes it."""
     ids = _ids_for(operation, caller) if "id" in _integer_path_parameters(operation) else []
-    if not ids:
-        return operation.as_strategy()
+    if not ids or mode is GenerationMode.NEGATIVE:
+        return operation.as_strategy(generation_mode=mode)
     return st.sampled_from(ids).flatmap(lambda pk: operation.as_strategy(path_parameters={"id": pk}))
 
 
@@ -135,17 +140,21 @@ def test_every_operation_answers_as_the_schema_says(world, role, in_test_transac
     for operation in _operations(schema):
         operations += 1
 
-        @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True, print_blob=False,
-                  suppress_health_check=list(HealthCheck), phases=[Phase.explicit, Phase.generate])
-        @given(case=_strategy(operation, user))
-        def run(case):
-            response = case.call(headers=headers)
-            case.validate_response(response, checks=CHECKS, headers=headers)
+        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
 
-        try:
-            run()
-        except (Exception, BaseExceptionGroup) as exc:  # noqa: BLE001 - collected: one run names every failure
-            failures.append(f"[{role}] {operation.label}:\n{exc}")
+            @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True, print_blob=False,
+                      suppress_health_check=list(HealthCheck), phases=[Phase.explicit, Phase.generate])
+            @given(case=_strategy(operation, user, mode))
+            def run(case):
+                response = case.call(headers=headers)
+                case.validate_response(response, checks=CHECKS, headers=headers)
+
+            try:
+                run()
+            except Unsatisfiable:
+                assert mode is GenerationMode.NEGATIVE, operation.label  # nothing of it can be made invalid
+            except (Exception, BaseExceptionGroup) as exc:  # noqa: BLE001 - collected: one run names every failure
+                failures.append(f"[{role}] {operation.label} ({mode.value} data):\n{exc}")
 
         # Path parameters of the wrong kind: not found (or not allowed at all), as documented; never a server error.
         for name in _integer_path_parameters(operation):
