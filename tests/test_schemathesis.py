@@ -4,7 +4,15 @@ what the schema says (status code documented, body valid against the documented 
 
 Bounded for CI: ``SCHEMATHESIS_EXAMPLES`` examples per operation (default 3; derandomized, so a run is
 reproducible). A failure names the role, the operation and schemathesis' own report (with the request to replay).
-Run more with ``SCHEMATHESIS_EXAMPLES=100 make test PYTEST_ARGS=tests/test_schemathesis.py``."""
+Run more with ``SCHEMATHESIS_EXAMPLES=100 make test PYTEST_ARGS=tests/test_schemathesis.py``.
+
+Every operation of the schema is run (the test fails when one cannot be generated), with records of every kind planted
+(leads, follow-ups, visits, base clients with vehicles, contacts and care tasks, defeat applications, pool entries,
+imports): an operation with an ``{id}`` draws it from the ids of its view's model (the caller's and others', so the
+details and actions run on real records as well as answer 404s). Each operation also gets schemathesis' negative
+data (invalid path, query and body values), held to the same checks. Then every integer path parameter gets values of
+the wrong kind (``abc``, ``-1``, ``2**63``, ``1e3``, ``1.5``): a 404 (403 where the role may not use the operation at
+all), as documented, never a server error."""
 
 from __future__ import annotations
 
@@ -13,17 +21,29 @@ from datetime import timedelta
 
 import pytest
 import schemathesis
+from django.urls import resolve
 from django.utils import timezone
 from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis.errors import Unsatisfiable
+from hypothesis import strategies as st
 from rest_framework.authtoken.models import Token
+from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
+from schemathesis.core import NOT_SET
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_schema_conformance,
     status_code_conformance,
 )
 
+from baseclients.models import BaseClient
+from baseclients.services import care_contact_log
+from baseclients.tests.factories import buy
+from dealercrm.models import User
+from defeats import services as defeat_services
+from defeats.tests.factories import pending_application
 from leads.tests.factories import FollowUpFactory, LeadFactory, VisitFactory
+from reports.services import imports
 
 pytestmark = pytest.mark.django_db
 
@@ -32,23 +52,65 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 ROLES = {"consultant": "consultant", "manager": "manager", "group_admin": "admin"}
 
 
+BAD_IDS = ["abc", "-1", str(2**63), "1e3", "1.5"]
+IMPORT_CSV = "姓名,电话,到店日期,来源,级别,销售顾问\n张三,13800000001,2026-03-01,,,\n".encode()
+
+
 @pytest.fixture
 def world(org):
-    """Records for every role to find: leads held, pooled and won, follow-ups, visits."""
+    """Records for every role to find: leads held, pooled and won, follow-ups, visits; for each consultant a base
+    client (a vehicle of no known series, care tasks, a logged call), a pending defeat application and a confirmed
+    one (a pool entry); an import per store."""
     now = timezone.now()
     for holder in (org.consultant, org.consultant2, org.consultant_b):
         lead = LeadFactory(store=holder.store, assigned_to=holder, phone="")
         FollowUpFactory(lead=lead)
         VisitFactory(lead=lead)
         LeadFactory(store=holder.store, assigned_to=holder, next_follow_up_at=now - timedelta(days=20))
+        client = BaseClient.objects.get(purchase_rows__deal=buy(store=holder.store, consultant=holder))
+        care_contact_log(actor=holder, client=client, channel="phone", content="回访", outcome="reached")
+        pending_application(org, lead=LeadFactory(store=holder.store, assigned_to=holder))
+        confirmed = pending_application(org, lead=LeadFactory(store=holder.store, assigned_to=holder),
+                                        kind="defeat", reasons=["lost_contact"])
+        manager = org.manager if holder.store_id == org.store.pk else org.manager2
+        defeat_services.application_decide(actor=manager, application=confirmed, verdict="confirm", comment="ok")
     LeadFactory(store=org.store, assigned_to=None, pooled_at=now - timedelta(days=1))
     LeadFactory(store=org.store, assigned_to=org.consultant, status="won")
+    for manager in (org.manager, org.manager2):
+        batch = imports.import_create(actor=manager, store=manager.store, kind="leads", file_name="leads.csv",
+                                      content=IMPORT_CSV)
+        imports.import_parse(batch.pk)
     return org
 
 
 def _operations(schema):
     for result in schema.get_all_operations():
         yield result.ok()
+
+
+def _integer_path_parameters(operation) -> list[str]:
+    return [p.name for p in operation.path_parameters if p.definition.get("schema", {}).get("type") == "integer"]
+
+
+def _ids_for(operation, caller) -> list[int]:
+    """The ids of the records the operation's view serves (everyone's: the caller's answer 200, the others 404)."""
+    view = resolve(operation.path.replace("{id}", "1")).func
+    model = getattr(getattr(view, "cls", None), "queryset", None)
+    if model is None:
+        return []
+    queryset = model.model.objects.order_by("pk")
+    if model.model is User:  # never deactivate the caller: the rest of the run would be a 401
+        queryset = queryset.exclude(pk=caller.pk)
+    return list(queryset.values_list("pk", flat=True)[:30])
+
+
+def _strategy(operation, caller, mode):
+    """Valid data (``positive``) on real ids where the operation has an ``{id}``; invalid data (``negative``: wrong
+    types and values in the path, query and body) as schemathesis makes it."""
+    ids = _ids_for(operation, caller) if "id" in _integer_path_parameters(operation) else []
+    if not ids or mode is GenerationMode.NEGATIVE:
+        return operation.as_strategy(generation_mode=mode)
+    return st.sampled_from(ids).flatmap(lambda pk: operation.as_strategy(path_parameters={"id": pk}))
 
 
 @pytest.fixture
@@ -78,16 +140,34 @@ def test_every_operation_answers_as_the_schema_says(world, role, in_test_transac
     for operation in _operations(schema):
         operations += 1
 
-        @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True, print_blob=False,
-                  suppress_health_check=list(HealthCheck), phases=[Phase.explicit, Phase.generate])
-        @given(case=operation.as_strategy())
-        def run(case):
-            response = case.call(headers=headers)
-            case.validate_response(response, checks=CHECKS, headers=headers)
+        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
 
-        try:
-            run()
-        except (Exception, BaseExceptionGroup) as exc:  # noqa: BLE001 - collected: one run names every failure
-            failures.append(f"[{role}] {operation.label}:\n{exc}")
-    assert operations >= 30
+            @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True, print_blob=False,
+                      suppress_health_check=list(HealthCheck), phases=[Phase.explicit, Phase.generate])
+            @given(case=_strategy(operation, user, mode))
+            def run(case):
+                response = case.call(headers=headers)
+                case.validate_response(response, checks=CHECKS, headers=headers)
+
+            try:
+                run()
+            except Unsatisfiable:
+                assert mode is GenerationMode.NEGATIVE, operation.label  # nothing of it can be made invalid
+            except (Exception, BaseExceptionGroup) as exc:  # noqa: BLE001 - collected: one run names every failure
+                failures.append(f"[{role}] {operation.label} ({mode.value} data):\n{exc}")
+
+        # Path parameters of the wrong kind: not found (or not allowed at all), as documented; never a server error.
+        for name in _integer_path_parameters(operation):
+            for bad in BAD_IDS:
+                case = operation.Case(path_parameters={name: bad},
+                                      body={} if operation.body else NOT_SET,
+                                      media_type="application/json" if operation.body else None)
+                try:
+                    response = case.call(headers=headers)
+                    case.validate_response(response, checks=CHECKS, headers=headers)
+                    assert response.status_code in (403, 404), f"{bad!r}: {response.status_code} {response.text}"
+                except (Exception, BaseExceptionGroup) as exc:  # noqa: BLE001
+                    failures.append(f"[{role}] {operation.label} with {name}={bad!r}:\n{exc}")
+    documented = sum(len(methods) for methods in schema.raw_schema["paths"].values())
+    assert operations == documented >= 80, (operations, documented)
     assert not failures, f"{len(failures)} of {operations} operations failed:\n\n" + "\n\n".join(failures)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
+from dealercrm.api.schema import TruthfulModelSerializer, name_of
 from dealercrm.models import VehicleSeries
 from leads.models import Deal
 
@@ -32,8 +33,8 @@ def _caller(serializer):
     return user if user is not None and user.is_authenticated else None
 
 
-class VehicleSerializer(serializers.ModelSerializer):
-    series_name = serializers.StringRelatedField(source="series", read_only=True)
+class VehicleSerializer(TruthfulModelSerializer):
+    series_name = name_of("series")
 
     class Meta:
         model = Vehicle
@@ -42,9 +43,9 @@ class VehicleSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class ClientDealSerializer(serializers.ModelSerializer):
+class ClientDealSerializer(TruthfulModelSerializer):
     is_repeat = serializers.SerializerMethodField()
-    series_name = serializers.StringRelatedField(source="series", read_only=True)
+    series_name = name_of("series")
 
     class Meta:
         model = Deal
@@ -55,7 +56,7 @@ class ClientDealSerializer(serializers.ModelSerializer):
         return bool(getattr(deal, "purchase", None) and deal.purchase.is_repeat)
 
 
-class ReferralLeadSerializer(serializers.ModelSerializer):
+class ReferralLeadSerializer(TruthfulModelSerializer):
     lead_name = serializers.CharField(source="lead.name", read_only=True)
     lead_status = serializers.CharField(source="lead.status", read_only=True)
     derived_type = serializers.CharField(read_only=True)
@@ -66,10 +67,10 @@ class ReferralLeadSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class BaseClientListSerializer(serializers.ModelSerializer):
+class BaseClientListSerializer(TruthfulModelSerializer):
     phone = serializers.SerializerMethodField()
     phone_masked = serializers.CharField(source="masked_phone", read_only=True)
-    assigned_to_name = serializers.StringRelatedField(source="assigned_to", read_only=True)
+    assigned_to_name = name_of("assigned_to")
     repeat_purchases = serializers.SerializerMethodField()
 
     class Meta:
@@ -132,7 +133,7 @@ class ScoresSerializer(serializers.Serializer):
                                    help_text=_("Criterion code → points (0..the criterion's max)."))
 
 
-class CriterionSerializer(serializers.ModelSerializer):
+class CriterionSerializer(TruthfulModelSerializer):
     label = serializers.CharField(read_only=True)
 
     class Meta:
@@ -141,8 +142,8 @@ class CriterionSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class ScoreRecordSerializer(serializers.ModelSerializer):
-    by_name = serializers.StringRelatedField(source="by", read_only=True)
+class ScoreRecordSerializer(TruthfulModelSerializer):
+    by_name = name_of("by")
 
     class Meta:
         model = ScoreRecord
@@ -151,14 +152,14 @@ class ScoreRecordSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class TierChangeSerializer(serializers.ModelSerializer):
+class TierChangeSerializer(TruthfulModelSerializer):
     class Meta:
         model = TierChange
         fields = ["id", "from_tier", "to_tier", "basis", "loyalty", "power", "at", "by", "job_run"]
         read_only_fields = fields
 
 
-class CareTaskSerializer(serializers.ModelSerializer):
+class CareTaskSerializer(TruthfulModelSerializer):
     base_client = serializers.IntegerField(source="client_id", read_only=True)
     base_client_name = serializers.CharField(source="client.name", read_only=True)
     title = serializers.SerializerMethodField()
@@ -210,7 +211,7 @@ class ContactLogSerializer(serializers.Serializer):
                                       help_text=_("Blank: visited for a visit, reached otherwise."))
 
 
-class ClientContactSerializer(serializers.ModelSerializer):
+class ClientContactSerializer(TruthfulModelSerializer):
     method = serializers.CharField(source="channel", read_only=True)
     by_name = serializers.StringRelatedField(source="by", read_only=True)
     closed_task = CareTaskSerializer(source="task", read_only=True, allow_null=True,

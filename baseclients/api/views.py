@@ -97,8 +97,7 @@ class BaseClientViewSet(ScopedViewSetMixin, mixins.ListModelMixin, viewsets.Gene
     pagination_class = StandardPagination
 
     def get_object(self) -> BaseClient:
-        return get_object_or_404(BaseClient.objects.visible_to(self.request.user).select_related(
-            "assigned_to", "store"), pk=self.kwargs["pk"])
+        return self.scoped_object()
 
     def _answer(self, client_pk: int, code=status.HTTP_200_OK) -> Response:
         client = self.get_queryset().get(pk=client_pk)
@@ -177,7 +176,8 @@ class BaseClientViewSet(ScopedViewSetMixin, mixins.ListModelMixin, viewsets.Gene
         services.do_not_contact_set(actor=request.user, client=client, **data.validated_data)
         return self._answer(client.pk)
 
-    @extend_schema(methods=["GET"], tags=TAGS, summary="Calls and visits logged on the client", filters=False,
+    @extend_schema(methods=["GET"], tags=TAGS, summary="Calls and visits logged on the client, newest first",
+                   filters=False,
                    responses={200: ClientContactSerializer(many=True), 404: E404})
     @extend_schema(methods=["POST"], tags=TAGS, summary="Log a call or visit on the client",
                    description="Kept in the care history; it closes the earliest pending care task of that method "
@@ -189,8 +189,9 @@ class BaseClientViewSet(ScopedViewSetMixin, mixins.ListModelMixin, viewsets.Gene
     def contacts(self, request, pk=None):
         client = self.get_object()
         if request.method == "GET":
-            rows = client.contacts.select_related("by", "task__item", "task__client")[:100]
-            return Response(ClientContactSerializer(rows, many=True).data)
+            # Paginated like every other list (the schema says so, and a client's history has no upper bound).
+            rows = client.contacts.select_related("by", "task__item", "task__client").order_by("-at", "-pk")
+            return self.get_paginated_response(ClientContactSerializer(self.paginate_queryset(rows), many=True).data)
         data = ContactLogSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         contact = services.care_contact_log(actor=request.user, client=client, channel=data.validated_data["method"],
@@ -299,8 +300,7 @@ class CareTaskViewSet(ScopedViewSetMixin, mixins.ListModelMixin, mixins.Retrieve
     pagination_class = StandardPagination
 
     def get_object(self) -> CareTask:
-        return get_object_or_404(CareTask.objects.visible_to(self.request.user).select_related("client", "item"),
-                                 pk=self.kwargs["pk"])
+        return self.scoped_object()
 
     def _answer(self, pk: int) -> Response:
         task = self.get_object()

@@ -192,5 +192,6 @@ def test_logging_a_call_closes_the_due_call(org, api_as):
     r = api_as(org.manager).post(url, {"method": "phone", "outcome": "no_answer"}, format="json")
     assert r.status_code == 201 and r.data["closed_task"] is None
     listed = api_as(org.consultant).get(url)
-    assert listed.status_code == 200 and len(listed.data) == 2
+    assert listed.status_code == 200 and listed.data["count"] == 2
+    assert [c["outcome"] for c in listed.data["results"]] == ["no_answer", "reached"]  # newest first, paginated
     assert api_as(org.consultant2).get(url).status_code == 404

@@ -17,6 +17,11 @@ E404 = OpenApiResponse(description="No such notification, or someone else's.")
 class NotificationSerializer(serializers.ModelSerializer):
     """A notification; ``text`` is rendered in the caller's language from ``kind`` and ``params`` (no query)."""
 
+    # An open set: apps add kinds in their AppConfig.ready() (dealercrm.notifications.EXTRA_TEXTS) without a
+    # migration here, so the model's choices are not all the kinds there are; documented as a string.
+    kind = serializers.CharField(read_only=True, help_text=(
+        "digest, store_summary, assigned, review_rejected, reclaimed, or a kind another part of the application "
+        "adds (e.g. defeat_confirmed, defeat_rejected): an open set; `text` is the message."))
     text = serializers.SerializerMethodField()
     is_read = serializers.SerializerMethodField()
 

@@ -4,13 +4,16 @@ every answer against it (tests/test_schemathesis.py).
 - :func:`add_error_responses` (a drf-spectacular postprocessing hook) documents the answers every operation can give
   whatever its view says: 400 where it takes a body or a query (parse errors, filters, pagination), 401/403 (not
   authenticated, not allowed), 404 where it has a path parameter or a page number, 413 where it takes a body
-  (dealercrm.api.parsers), 429 (throttling). An operation's own description of one of these is kept.
+  (dealercrm.api.parsers), 415 where it documents one (a body of another content type), 429 (throttling). An
+  operation's own description of one of these is kept.
 - :class:`TruthfulModelSerializer`: DRF drops ``allow_blank`` from read-only model fields, so a ``CharField(blank=True,
   choices=...)`` shown read-only was documented as its enum while the answer is often ``""``. Keeps it.
-- :func:`name_of`: the display name of a nullable relation (``assigned_to_name``...), documented as nullable."""
+- :func:`name_of`: the display name of a nullable relation (``assigned_to_name``...), documented as nullable.
+- :class:`GroupKeyField`: a grouped row's key, an id or a code/period (or null), documented as integer or string."""
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 ERROR = {
@@ -28,6 +31,7 @@ GENERIC = {
     "403": ("Authenticated, but not allowed to do this.", ERROR),
     "404": ("No such object, or one the caller may not see (or a page number past the end).", ERROR),
     "413": ("The request body is too large.", ERROR),
+    "415": ("The body is not of the content type the operation takes (JSON; multipart for an upload).", ERROR),
     "429": ("Too many requests: throttled; `Retry-After` says when to try again.", ERROR),
 }
 BODY_METHODS = {"post", "put", "patch"}
@@ -44,6 +48,8 @@ def _codes_for(path: str, method: str, operation: dict) -> list[str]:
         codes.append("400")
     if has_body:
         codes.append("413")
+    if "requestBody" in operation:
+        codes.append("415")
     if path not in PUBLIC:
         codes += ["401", "403"]
     if has_path or any(p.get("name") == "page" for p in parameters):
@@ -83,3 +89,19 @@ class TruthfulModelSerializer(serializers.ModelSerializer):
 def name_of(source: str) -> serializers.CharField:
     """``str()`` of a nullable relation, read-only; ``null`` when there is none."""
     return serializers.CharField(source=source, read_only=True, allow_null=True)
+
+
+@extend_schema_field({"oneOf": [{"type": "integer"}, {"type": "string"}], "nullable": True})
+class GroupKeyField(serializers.Field):
+    """The key of a grouped figure's row, read-only and as the selector gives it: an id (integer) when the rows are
+    grouped by a record (store, consultant, reason...), a string for a code or a period (``walk_in``, ``2026-05``,
+    ``2026-05-01``), null for the rows that have none (no channel, no competitor). Documented as exactly that, so a
+    generated client parses it and schemathesis holds every answer to it."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("read_only", True)
+        kwargs.setdefault("allow_null", True)
+        super().__init__(**kwargs)
+
+    def to_representation(self, value):
+        return value

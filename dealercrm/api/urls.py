@@ -1,6 +1,9 @@
 """The v1 API router. Apps register their viewsets here so one router lists every route."""
 
-from django.urls import include, path
+from django.http import JsonResponse
+from django.urls import include, path, re_path
+from django.views.decorators.csrf import csrf_exempt
+from rest_framework.exceptions import NotFound
 from rest_framework.routers import DefaultRouter
 
 from defeats.api.views import ApplicationViewSet, PoolViewSet, ReasonViewSet, TalkTrackViewSet
@@ -34,10 +37,21 @@ router.register("defeats/pool", PoolViewSet, basename="defeat-pool")
 router.register("imports", ImportViewSet, basename="import")
 router.register("report-files", ReportFileViewSet, basename="report-file")
 
+
+
+@csrf_exempt  # it changes nothing; a token-authenticated POST carries no CSRF token and must get this 404, not a 403
+def not_found(request, *args, **kwargs):
+    """A path under /api/v1/ that names no route (an id of the wrong shape such as ``1.5``, which the router's
+    ``[^/.]+`` does not take): the API's JSON 404, as the schema documents, not the site's HTML page. Only paths
+    ending with a slash: one without keeps APPEND_SLASH's redirect."""
+    return JsonResponse({"detail": str(NotFound.default_detail)}, status=404)
+
+
 urlpatterns = [
     path("auth/token/", views.TokenView.as_view(), name="auth-token"),
     path("funnel/", include("funnel.api.urls")),
     path("defeats/metrics/", DefeatMetricsView.as_view(), name="defeat-metrics"),
     path("reports/", include("reports.api.urls")),
     path("", include(router.urls)),
+    re_path(r"^.*/$", not_found),
 ]

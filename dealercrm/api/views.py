@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from .. import services
 from ..models import Store, User, VehicleBrand, VehicleSeries
 from ..scoping import ScopedViewSetMixin
+from .parsers import BoundedJSONParser
 from .serializers import (
     StoreSerializer,
     UserCreateSerializer,
@@ -40,7 +41,10 @@ LOCKED = inline_serializer("TokenLocked", {"detail": serializers.CharField()})
 class TokenView(ObtainAuthToken):
     """DRF's token view behind django-axes' lock. Axes refuses a locked username inside ``authenticate()``, which
     DRF reports as a wrong password (400); the lock is checked here instead, before and after, and answered as the
-    login page answers it: locked, with when to retry."""
+    login page answers it: locked, with when to retry. JSON only, like the rest of the API (DRF's view also takes
+    form and multipart bodies, which would put three content types in the schema)."""
+
+    parser_classes = [BoundedJSONParser]
 
     def post(self, request, *args, **kwargs):
         username = request.data.get("username") if hasattr(request.data, "get") else None

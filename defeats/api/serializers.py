@@ -7,6 +7,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
+from dealercrm.api.schema import GroupKeyField
 from dealercrm.models import User
 from leads import deal_bases
 from leads.models import FollowUpMethod, Grade
@@ -196,7 +197,9 @@ def _figure_field(name):
 
 FiguresSerializer = type("DefeatFigures", (serializers.Serializer,), {f: _figure_field(f) for f in FIGURES})
 GroupRowSerializer = type("DefeatGroupRow", (FiguresSerializer,), {
-    "key": serializers.CharField(allow_null=True, help_text="The group's id (or YYYY-MM for month)."),
+    "key": GroupKeyField(help_text="The group's id, an integer (store, consultant, reason, reason_category, "
+                                   "competitor_brand, competitor_series; by_reason: the reason's), or the month as a "
+                                   "string YYYY-MM (group_by month); null for the rows that have none."),
     "label": serializers.CharField(),
     "code": serializers.CharField(required=False, help_text="The reason's code (group_by reason / reason_category).")})
 MetricsSerializer = type("DefeatMetrics", (FiguresSerializer,), {

@@ -4,7 +4,6 @@ competitor pool (list, nurture contacts, win-backs) and the figures. Every read 
 PermissionDenied is a 403, ValidationError a 400 with field messages, a conflict (already decided, already pending,
 stale version) a 409."""
 
-from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -127,9 +126,7 @@ class ApplicationViewSet(ScopedViewSetMixin, mixins.ListModelMixin, mixins.Retri
     pagination_class = StandardPagination
 
     def get_object(self):
-        app = get_object_or_404(super().get_queryset(), pk=self.kwargs["pk"])
-        self.check_object_permissions(self.request, app)
-        return app
+        return self.scoped_object()
 
     def _answer(self, pk, code=status.HTTP_200_OK):
         return Response(s.ApplicationSerializer(self.get_queryset().get(pk=pk)).data, status=code)

@@ -137,8 +137,7 @@ class LadderPlanView(APIView):
             "used, for `store` or everything the caller sees. A rung below a zero or unknown rate is null."
         ),
         request=s.LadderPlanInputSerializer,
-        responses={200: OpenApiResponse(description='{"A", "B", "C", "D", "E", "promotion_rates"}'), 400: E400,
-                   404: E404},
+        responses={200: OpenApiResponse(s.LADDER_PLAN), 400: E400, 404: E404},
     )
     def post(self, request):
         body = s.LadderPlanInputSerializer(data=request.data)
@@ -168,8 +167,7 @@ class ProgressView(APIView):
             "with a run-rate projection to month end. `month` as YYYY-MM (default: this month). `units` is {}",
             deal_bases.described(deal_bases.CALENDAR)),
         parameters=[OpenApiParameter("store", OpenApiTypes.INT), OpenApiParameter("month", OpenApiTypes.STR)],
-        responses={200: OpenApiResponse(description="{month, store: {...}, consultants: [...]}"), 400: E400,
-                   404: E404},
+        responses={200: s.ProgressSerializer, 400: E400, 404: E404},
     )
     def get(self, request):
         query = s.ProgressQuerySerializer(data=request.query_params)

@@ -189,9 +189,7 @@ class LeadViewSet(ScopedViewSetMixin, mixins.ListModelMixin, viewsets.GenericVie
     def get_object(self) -> Lead:
         # Detail routes look the lead up in the scoped queryset only: the list's filters (status, due...) in a query
         # string must not turn a visible lead into a 404, nor a stray parameter on a POST into a 400.
-        lead = get_object_or_404(self.get_queryset(), pk=self.kwargs[self.lookup_url_kwarg or self.lookup_field])
-        self.check_object_permissions(self.request, lead)
-        return lead
+        return self.scoped_object()
 
     def _answer(self, lead_pk: int, status_code: int = status.HTTP_200_OK) -> Response:
         lead = self.get_queryset().get(pk=lead_pk)

@@ -18,7 +18,7 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
-from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
 from dealercrm.models import Store
@@ -111,7 +111,8 @@ class ImportViewSet(FileOrJsonMixin, ScopedViewSetMixin, mixins.RetrieveModelMix
             start_parse(batch)
         return self._queued(batch, status.HTTP_201_CREATED)
 
-    parser_classes = [MultiPartParser, FormParser]
+    # The upload is the API's one multipart body (a file); the other actions take none.
+    parser_classes = [MultiPartParser]
 
     @extend_schema(request=None,
                    responses={202: ImportSerializer, 400: OpenApiResponse(description="Not checked yet."),
