@@ -43,6 +43,7 @@ from dealercrm.models import User
 from defeats import services as defeat_services
 from defeats.tests.factories import pending_application
 from leads.tests.factories import FollowUpFactory, LeadFactory, VisitFactory
+from reports.models import ReportFile
 from reports.services import imports
 
 pytestmark = pytest.mark.django_db
@@ -60,7 +61,7 @@ IMPORT_CSV = "姓名,电话,到店日期,来源,级别,销售顾问\n张三,1380
 def world(org):
     """Records for every role to find: leads held, pooled and won, follow-ups, visits; for each consultant a base
     client (a vehicle of no known series, care tasks, a logged call), a pending defeat application and a confirmed
-    one (a pool entry); an import per store."""
+    one (a pool entry); an import and a prepared export per store."""
     now = timezone.now()
     for holder in (org.consultant, org.consultant2, org.consultant_b):
         lead = LeadFactory(store=holder.store, assigned_to=holder, phone="")
@@ -80,6 +81,9 @@ def world(org):
         batch = imports.import_create(actor=manager, store=manager.store, kind="leads", file_name="leads.csv",
                                       content=IMPORT_CSV)
         imports.import_parse(batch.pk)
+        # A prepared export of the store (the report-files routes: read it, ask to retry it: a 409, it is ready).
+        ReportFile.objects.create(report="leads", group=org.group, store=manager.store, status=ReportFile.Status.READY,
+                                  filename="leads.xlsx", content=b"x", size=1, created_by=manager)
     return org
 
 
