@@ -7,15 +7,15 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from django.db import connection, transaction
-from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
-from django.db.models.functions import Coalesce
-from django.db.models.functions import ExtractMonth
+from django.db.models import CharField, Count, DecimalField, Exists, F, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Cast, Coalesce, ExtractMonth, NullIf, Round
 from django.utils import timezone
 
 from dealercrm.models import User
-from leads.models import Lead, Status
+from leads.models import Lead, Source, Status
 
 from .models import (
+    AUTOMATIC_CAUSES,
     TIER_ORDER,
     BaseClient,
     CareStatus,
@@ -24,6 +24,7 @@ from .models import (
     Referral,
     ReferralType,
     Tier,
+    TierCause,
     TierChange,
     Vehicle,
 )
@@ -271,67 +272,146 @@ def industry_by_segment(*, user: User, year: int | None = None, store=None, cons
     return out
 
 
-def monthly_effect(*, user: User, year: int | None = None, store=None, consultant=None) -> list[dict]:
-    """Per month of ``year`` and tier of the referrer/buyer: referral leads and repeat purchases, with totals."""
+def tier_at(client: str, moment) -> Coalesce:
+    """The tier the client at ``client`` (the outer row's path to a BaseClient, or "pk" on BaseClient itself) held
+    just before ``moment`` (a datetime, or an OuterRef to the outer row's moment): the ``to_tier`` of its latest
+    TierChange strictly before then; before its first change, the tier that change started from (or, for a history
+    that starts with the card, the tier it opened with); with no history at all, its tier now. One correlated
+    subquery per row, over the (client, at) index."""
+    changes = TierChange.objects.filter(client=OuterRef(client))
+    latest = changes.filter(at__lt=moment).order_by("-at", "-pk").values("to_tier")[:1]
+    first = changes.order_by("at", "pk")
+    now = F("tier") if client == "pk" else F(f"{client}__tier")
+    return Coalesce(Subquery(latest), NullIf(Subquery(first.values("from_tier")[:1]), Value("")),
+                    Subquery(first.values("to_tier")[:1]), now, output_field=CharField())
+
+
+def _pct(num, den, places: int = 1) -> Round:
+    """``100 * num / den`` rounded in SQL (NULL without a denominator)."""
+    return Round(Cast(num, DecimalField(max_digits=20, decimal_places=6)) * 100 / NullIf(den, 0), places)
+
+
+def _num(value) -> float | None:
+    return None if value is None else float(value)
+
+
+def _year_bounds(year: int) -> tuple:
+    """[local midnight of 1 January, local midnight of the next 1 January)."""
+    return _end_of(date(year - 1, 12, 31)), _end_of(date(year, 12, 31))
+
+
+def monthly_effect(*, user: User, year: int | None = None, store=None, consultant=None, series=None) -> list[dict]:
+    """效果统计 per month of ``year`` (local time) and tier: referral leads brought by base clients (month of the
+    lead's first visit; not merged leads) under the tier the referrer held when the lead arrived, and repeat
+    purchases (month of the order date) under the tier the buyer held when the deal was recorded (before the deal
+    itself moved it). ``store``/``consultant`` narrow the referrers and buyers; ``series`` the referral leads' and
+    the repeat purchases' series. Two aggregate queries."""
     year = year or timezone.localdate().year
     clients = _scoped(user, store, consultant)
-    refs = (Referral.objects.filter(referrer_client__in=clients, created_at__year=year)
-            .annotate(m=ExtractMonth("created_at")).values("m", "referrer_client__tier").annotate(n=Count("pk")))
-    reps = (Purchase.objects.filter(client__in=clients, is_repeat=True, at__year=year)
-            .annotate(m=ExtractMonth("at")).values("m", "client__tier").annotate(n=Count("pk")))
+    start, end = _year_bounds(year)
+    refs = (Referral.objects.filter(referrer_client__in=clients, lead__first_visit_at__gte=start,
+                                    lead__first_visit_at__lt=end).exclude(lead__status=Status.MERGED))
+    reps = Purchase.objects.filter(client__in=clients, is_repeat=True, at__year=year)
+    if series is not None:
+        refs = refs.filter(lead__series=series)
+        reps = reps.filter(deal__series=series)
+    refs = (refs.annotate(m=ExtractMonth("lead__first_visit_day"),
+                          t=tier_at("referrer_client", OuterRef("lead__first_visit_at")))
+            .values("m", "t").annotate(n=Count("pk")).order_by())
+    reps = (reps.annotate(m=ExtractMonth("at"), t=tier_at("client", OuterRef("deal__created_at")))
+            .values("m", "t").annotate(n=Count("pk")).order_by())
     table = {m: {"month": m, **{f"referrals_{t}": 0 for t in TIERS}, **{f"repeats_{t}": 0 for t in TIERS}}
              for m in range(1, 13)}
     for r in refs:
-        table[r["m"]][f"referrals_{r['referrer_client__tier']}"] += r["n"]
+        table[r["m"]][f"referrals_{r['t']}"] += r["n"]
     for r in reps:
-        table[r["m"]][f"repeats_{r['client__tier']}"] += r["n"]
+        table[r["m"]][f"repeats_{r['t']}"] += r["n"]
     for row in table.values():
         row["referrals"] = sum(row[f"referrals_{t}"] for t in TIERS)
         row["repeats"] = sum(row[f"repeats_{t}"] for t in TIERS)
     return list(table.values())
 
 
-def referral_structure(*, user: User, year: int | None = None, store=None, consultant=None) -> list[dict]:
-    """Per month: referral leads in total and by type (typed and derived), referral deals, and the share of
-    referrals in all new traffic (N: first visits) of the caller's scope."""
+STRUCTURE_COUNTS = ["n", "referrals", "referral_deals", "first_time", "repeat", *ReferralType.values]
+
+
+def _structure_aggregates() -> dict:
+    """The referral structure's figures over a set of leads (the period's new leads, N): referral leads are the leads
+    whose source is referral (the funnel's N_referral), named referrer or not; the type columns count those whose
+    referral names the type, first-time / repeat referrer those with a named referrer."""
+    ref = Q(source=Source.REFERRAL)
+    counts = {
+        "n": Count("pk"),
+        "referrals": Count("pk", filter=ref),
+        "referral_deals": Count("pk", filter=ref & Q(status=Status.WON)),
+        "first_time": Count("pk", filter=ref & Q(referral__sequence__lte=1)),
+        "repeat": Count("pk", filter=ref & Q(referral__sequence__gt=1)),
+        # The JSON list's text holds each type quoted: a portable test (PostgreSQL and SQLite alike).
+        **{t: Count("pk", filter=ref & Q(referral__types__icontains=f'"{t}"')) for t in ReferralType.values},
+    }
+    return counts
+
+
+def referral_structure(*, user: User, year: int | None = None, store=None, consultant=None, series=None) -> dict:
+    """推荐结构 per month of ``year`` (local time), on the funnel's definition of N: the new leads of the month (first
+    visit in it, merged leads excluded) in the caller's scope, narrowed by ``store``, ``consultant`` (the lead's) and
+    ``series`` (the lead's). Per month: N, referral leads (source referral), referral deals (of those leads, won so
+    far), first-time / repeat referrers and each typed referral type, the share of referrals in N (percent) and the
+    referral close rate (referral deals / referral leads, percent). ``total`` (合计) is the year's sums with the same
+    two rates; ``shares`` (比例) each column's share of the year's referral leads (percent). Rates are computed in
+    SQL; None without a denominator. Two aggregate queries."""
     year = year or timezone.localdate().year
-    leads = Lead.objects.visible_to(user).not_merged().filter(first_visit_day__year=year)
+    start, end = _year_bounds(year)
+    leads = Lead.objects.visible_to(user).exclude(status=Status.MERGED).filter(first_visit_at__gte=start,
+                                                                               first_visit_at__lt=end)
     if store is not None:
         leads = leads.filter(store=store)
     if consultant is not None:
         leads = leads.filter(assigned_to=consultant)
-    n = dict(leads.annotate(m=ExtractMonth("first_visit_day")).values("m").annotate(n=Count("pk"))
-             .values_list("m", "n"))
-    refs = Referral.objects.filter(lead__in=leads).annotate(m=ExtractMonth("lead__first_visit_day")).values_list(
-        "m", "types", "sequence", "lead__status")
-    table = {m: {"month": m, "referrals": 0, "referral_deals": 0, "first_time": 0, "repeat": 0,
-                 **{t: 0 for t in ReferralType.values}, "n": n.get(m, 0)} for m in range(1, 13)}
-    for m, types, sequence, status in refs:
-        row = table[m]
-        row["referrals"] += 1
-        row["referral_deals"] += status == Status.WON
-        row["first_time" if sequence <= 1 else "repeat"] += 1
-        for t in types or []:
-            if t in row:
-                row[t] += 1
-    for row in table.values():
-        row["share_of_n"] = round(100 * row["referrals"] / row["n"], 1) if row["n"] else 0.0
-    return list(table.values())
+    if series is not None:
+        leads = leads.filter(series=series)
+    counts = _structure_aggregates()
+    rates = {"share_of_n": _pct(counts["referrals"], counts["n"]),
+             "close_rate": _pct(counts["referral_deals"], counts["referrals"])}
+    monthly = {r["m"]: r for r in leads.annotate(m=ExtractMonth("first_visit_day")).values("m").annotate(
+        **counts, **rates).order_by()}
+    shares = {f"share_{k}": _pct(v, counts["referrals"]) for k, v in counts.items() if k not in ("n", "referrals")}
+    total = leads.aggregate(**counts, **rates, **shares)
+    empty = {k: 0 for k in STRUCTURE_COUNTS}
+    rows = []
+    for m in range(1, 13):
+        r = monthly.get(m, empty)
+        rows.append({"month": m, **{k: r[k] for k in STRUCTURE_COUNTS},
+                     "share_of_n": _num(r.get("share_of_n")), "close_rate": _num(r.get("close_rate"))})
+    return {
+        "rows": rows,
+        "total": {**{k: total[k] for k in STRUCTURE_COUNTS}, "share_of_n": _num(total["share_of_n"]),
+                  "close_rate": _num(total["close_rate"])},
+        "shares": {k: _num(total[f"share_{k}"]) for k in STRUCTURE_COUNTS if k not in ("n", "referrals")},
+    }
 
 
 def tier_movement(*, user: User, since: date, until: date, store=None) -> list[dict]:
-    """Per consultant: clients moved up and down a tier in [since, until]. One aggregate query."""
-    changes = TierChange.objects.filter(client__in=_scoped(user, store), at__date__gte=since, at__date__lte=until)
+    """Per consultant (the one holding the client at the change): clients moved up and down a tier in [since, until]
+    (local days), split into scored moves (a consultant's scoring: care work) and automatic ones (a purchase, a
+    referral lead or deal, a rule change, a fleet-size edit). ``up``/``down`` are the totals. One aggregate query."""
+    changes = TierChange.objects.filter(client__in=_scoped(user, store), at__gte=_end_of(since - timedelta(days=1)),
+                                        at__lt=_end_of(until))
     ups = Q()
     downs = Q()
     for i, low in enumerate(TIER_ORDER):
         for high in TIER_ORDER[i + 1:]:
             ups |= Q(from_tier=low, to_tier=high)
             downs |= Q(from_tier=high, to_tier=low)
+    scored = Q(cause=TierCause.SCORING)
+    auto = Q(cause__in=AUTOMATIC_CAUSES)
     rows = (changes.values("owner", "owner__username", "owner__display_name")
-            .annotate(up=Count("pk", filter=ups), down=Count("pk", filter=downs)).order_by("owner__username"))
+            .annotate(up=Count("pk", filter=ups), down=Count("pk", filter=downs),
+                      up_scored=Count("pk", filter=ups & scored), down_scored=Count("pk", filter=downs & scored),
+                      up_auto=Count("pk", filter=ups & auto), down_auto=Count("pk", filter=downs & auto))
+            .filter(Q(up__gt=0) | Q(down__gt=0)).order_by("owner__username"))
     return [{"consultant": r["owner"], "name": r["owner__display_name"] or r["owner__username"] or "",
-             "up": r["up"], "down": r["down"]} for r in rows]
+             **{k: r[k] for k in ("up", "down", "up_scored", "down_scored", "up_auto", "down_auto")}} for r in rows]
 
 
 def care_completion(*, user: User, since: date, until: date, store=None, by: str = "consultant") -> list[dict]:
@@ -360,26 +440,75 @@ def care_completion(*, user: User, since: date, until: date, store=None, by: str
     return out
 
 
-def one_brings_one(*, user: User, store=None) -> list[dict]:
-    """一拓一 per tier: clients, referral leads by them, referral deals, referrals per client."""
+
+def one_brings_one_period(*, group_id: int | None, until: date | None = None) -> tuple[date, date]:
+    """The period 一拓一 is measured over: the group's ``one_brings_one_months`` (default 12) months ending on
+    ``until`` (default today), both days included."""
+    from .services.care import add_months
+    from .services.settings import tier_rule_for
+
+    until = until or timezone.localdate()
+    months = tier_rule_for(group_id).one_brings_one_months if group_id else 12
+    return add_months(until + timedelta(days=1), -months), until
+
+
+# A tier's step of 一拓一 is done when its clients average one referral lead each over the period (the method's aim).
+ONE_BRINGS_ONE_TARGET = 1
+
+
+def one_brings_one(*, user: User, store=None, series=None, since: date | None = None,
+                   until: date | None = None) -> list[dict]:
+    """一拓一 per tier over [since, until] (local days; default the group's period, ``one_brings_one_period``):
+    ``clients``: base clients holding the tier at the period's end; ``referrals``: referral leads they brought that
+    arrived in the period (first visit; merged leads excluded), counted under the tier the referrer held when the lead
+    arrived; ``referral_deals``: those leads won so far; ``close_rate``: referral deals / referral leads (percent,
+    computed in SQL; None without a referral); ``per_client``: referrals / clients (2 decimals); ``done``: the tier's
+    step is done (``per_client`` >= 1). ``series`` narrows the clients to those owning a vehicle of it and the
+    referral leads to those of it. Two aggregate queries."""
+    if since is None or until is None:
+        group_id = group_of_user(user, store)
+        default_since, default_until = one_brings_one_period(group_id=group_id, until=until)
+        since, until = since or default_since, until or default_until
+    start, end = _end_of(since - timedelta(days=1)), _end_of(until)
     clients = _scoped(user, store)
-    rows = {r["tier"]: r for r in clients.values("tier").annotate(
-        clients=Count("pk", distinct=True), referrals=Count("referrals", distinct=True))}
-    deals = dict(Purchase.objects.filter(referral__referrer_client__in=clients).values(
-        "referral__referrer_client__tier").annotate(n=Count("pk")).values_list("referral__referrer_client__tier", "n"))
+    refs = Referral.objects.filter(referrer_client__in=clients, lead__first_visit_at__gte=start,
+                                   lead__first_visit_at__lt=end).exclude(lead__status=Status.MERGED)
+    holders = clients.filter(created_at__lt=end)
+    if series is not None:
+        holders = holders.filter(Exists(Vehicle.objects.filter(client=OuterRef("pk"), series=series)))
+        refs = refs.filter(lead__series=series)
+    counts = dict(holders.annotate(t=tier_at("pk", end)).values("t").annotate(n=Count("pk")).order_by()
+                  .values_list("t", "n"))
+    won = Count("pk", filter=Q(lead__status=Status.WON))
+    by_tier = {r["t"]: r for r in refs.annotate(t=tier_at("referrer_client", OuterRef("lead__first_visit_at")))
+               .values("t").annotate(referrals=Count("pk"), referral_deals=won,
+                                     close_rate=_pct(won, Count("pk"))).order_by()}
     out = []
     for t in TIERS:
-        r = rows.get(t, {"clients": 0, "referrals": 0})
-        out.append({"tier": t, "clients": r["clients"], "referrals": r["referrals"], "referral_deals": deals.get(t, 0),
-                    "per_client": round(r["referrals"] / r["clients"], 2) if r["clients"] else 0.0})
+        r = by_tier.get(t, {"referrals": 0, "referral_deals": 0, "close_rate": None})
+        clients_n = counts.get(t, 0)
+        per_client = round(r["referrals"] / clients_n, 2) if clients_n else 0.0
+        out.append({"tier": t, "clients": clients_n, "referrals": r["referrals"],
+                    "referral_deals": r["referral_deals"], "close_rate": _num(r["close_rate"]),
+                    "per_client": per_client, "done": bool(clients_n) and per_client >= ONE_BRINGS_ONE_TARGET,
+                    "since": since, "until": until})
     return out
 
 
 def phase(rows: list[dict]) -> str:
-    """The 一拓一 roll-out phase: premium first, then potential, then general, then everyone. A tier is "rolled
-    out" once it averages at least one referral per ten clients."""
-    reached = [r["tier"] for r in rows if r["per_client"] >= 0.1]
+    """The 一拓一 roll-out step (DOMAIN §5): premium first, then potential, then general, then everyone ("all"). The
+    step is the first tier, in that order, whose clients do not yet average one referral each over the period."""
+    done = {r["tier"] for r in rows if r["done"]}
     for t in TIERS:
-        if t not in reached:
+        if t not in done:
             return t
     return "all"
+
+
+def group_of_user(user: User, store=None) -> int | None:
+    """The dealer group whose settings apply: the store's, else the user's."""
+    if store is not None:
+        return store.group_id
+    if user.dealer_group_id:
+        return user.dealer_group_id
+    return user.store.group_id if user.store_id else None

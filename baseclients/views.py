@@ -409,6 +409,7 @@ def analyses(request: HttpRequest) -> HttpResponse:
         "years": list(range(today.year, today.year - 4, -1)), "tiers": [Tier.PREMIUM, Tier.POTENTIAL, Tier.GENERAL],
         "sel_store": params.get("store", ""), "sel_consultant": params.get("consultant", ""),
         "phase_label": dict(Tier.choices).get(data["one-brings-one"]["phase"], _("everyone")),
+        "obo_since": data["one-brings-one"]["since"], "obo_until": data["one-brings-one"]["until"],
         "tier_movement": data["tier-movement"]["rows"], "care_completion": data["care-completion"]["rows"],
         "one_brings_one": [{**r, "label": dict(Tier.choices)[r["tier"]]} for r in data["one-brings-one"]["rows"]],
     })

@@ -259,8 +259,8 @@ def run_analysis(user, kind: str, params) -> dict:
     year = _int(params, "year") or today.year
     if not 2000 <= year <= today.year + 1:
         raise serializers.ValidationError({"year": [_("A year between 2000 and next year.")]})
-    since = _date(params, "since", date(today.year, 1, 1))
     until = _date(params, "until", today)
+    since = _date(params, "since", date(until.year, 1, 1))
     if until < since:
         raise serializers.ValidationError({"until": [_("The end cannot precede the start.")]})
     if kind in ("region", "industry"):
@@ -274,7 +274,7 @@ def run_analysis(user, kind: str, params) -> dict:
                 "rows": selectors.monthly_effect(user=user, year=year, store=store, consultant=consultant)}
     if kind == "referrals":
         return {"kind": kind, "year": year,
-                "rows": selectors.referral_structure(user=user, year=year, store=store, consultant=consultant)}
+                **selectors.referral_structure(user=user, year=year, store=store, consultant=consultant)}
     if kind == "tier-movement":
         return {"kind": kind, "since": since, "until": until,
                 "rows": selectors.tier_movement(user=user, since=since, until=until, store=store)}
@@ -282,8 +282,9 @@ def run_analysis(user, kind: str, params) -> dict:
         by = "region" if params.get("by") == "region" else "consultant"
         return {"kind": kind, "since": since, "until": until, "by": by,
                 "rows": selectors.care_completion(user=user, since=since, until=until, store=store, by=by)}
-    rows = selectors.one_brings_one(user=user, store=store)
-    return {"kind": kind, "rows": rows, "phase": selectors.phase(rows)}
+    rows = selectors.one_brings_one(user=user, store=store, until=_date(params, "until", None))
+    return {"kind": kind, "since": rows[0]["since"], "until": rows[0]["until"], "rows": rows,
+            "phase": selectors.phase(rows)}
 
 
 @extend_schema_view(

@@ -15,7 +15,19 @@ from dealercrm.models import Role, User
 from leads.models import Deal, Lead
 from leads.phones import phone_normalize
 
-from ..models import BaseClient, CareStatus, CareTask, ClientKind, ClientLead, Purchase, Referral, Vehicle, VehicleUse
+from ..models import (
+    BaseClient,
+    CareStatus,
+    CareTask,
+    ClientKind,
+    ClientLead,
+    Purchase,
+    Referral,
+    TierCause,
+    TierChange,
+    Vehicle,
+    VehicleUse,
+)
 from ..vehicles import plate_normalize, vin_normalize
 from ._common import StaleVersion, bump, lock_client, require_can_work
 from .care import materialise
@@ -62,6 +74,9 @@ def _find_or_create_client(lead: Lead, actor: User) -> BaseClient:
     except IntegrityError:
         # Another deal made this phone's card between our look-up and our insert: extend that one.
         return lock_client(BaseClient.objects.get(group_id=group_id, phone=lead.phone).pk)
+    # The tier history starts with the card: the tier it opens with (the deal's refresh may move it next).
+    TierChange.objects.create(client=client, from_tier="", to_tier=client.tier, basis=client.tier_basis,
+                              cause=TierCause.INITIAL, at=client.created_at, by=actor, owner_id=owner.pk if owner else None)
     return lock_client(client.pk)
 
 
@@ -86,13 +101,13 @@ def client_from_deal(*, actor: User, deal: Deal, lead: Lead) -> BaseClient:
         client.care_anchor = deal.delivered_at
         fields.append("care_anchor")
     client.save(update_fields=fields)
-    refresh(client, actor=actor)
+    refresh(client, actor=actor, cause=TierCause.DEAL)
     materialise(client_ids=[client.pk])
     if referral is not None and referral.referrer_client_id:
         referrer = lock_client(referral.referrer_client_id)
         referrer.referral_deals += 1
         referrer.save(update_fields=["referral_deals"])
-        refresh(referrer, actor=actor)
+        refresh(referrer, actor=actor, cause=TierCause.REFERRAL_DEAL)
     return client
 
 
@@ -158,7 +173,7 @@ def client_update(*, actor: User, client: BaseClient, expected_version: int | No
     if changed:
         bump(client, changed)
     if "fleet_size" in changed:
-        refresh(client, actor=actor)
+        refresh(client, actor=actor, cause=TierCause.CARD)
     if "birthday" in changed:
         CareTask.objects.filter(client=client, kind="birthday", status=CareStatus.PENDING).delete()
         materialise(client_ids=[client.pk])

@@ -52,7 +52,8 @@ def test_the_pack_carries_defeats_tiers_care_and_referrals_from_their_selectors(
     care = bc.care_completion(user=org.manager, since=start, until=today, store=org.store)
     assert [r["planned"] for r in tables["care"]["rows"]] == [r["planned"] for r in care]
     structure = bc.referral_structure(user=org.manager, year=start.year, store=org.store)
-    assert [r["n"] for r in tables["referral_structure"]["rows"]] == [r["n"] for r in structure]
+    assert [r["n"] for r in tables["referral_structure"]["rows"]] == [r["n"] for r in structure["rows"]]
+    assert tables["referral_structure"]["total"]["n"] == structure["total"]["n"]
     assert tables["care"]["rows"] == [] or 0 <= tables["care"]["rows"][0]["rate"] <= 1
 
 
