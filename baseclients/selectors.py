@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from django.db import connection, transaction
-from django.db.models import CharField, Count, DecimalField, Exists, F, OuterRef, Q, QuerySet, Subquery, Value
-from django.db.models.functions import Cast, Coalesce, ExtractMonth, NullIf, Round
+from django.db.models import CharField, Count, DateField, DecimalField, Exists, F, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Cast, Coalesce, ExtractMonth, NullIf, Round, TruncDate
 from django.utils import timezone
 
 from dealercrm.models import User
@@ -108,16 +108,16 @@ def _shares(row: dict) -> dict:
     return {t: (round(100 * row[t] / total, 1) if total else 0.0) for t in TIERS}
 
 
-# The tier a client held at the end of a day, for every client of a scope at once: its latest tier change before
-# then, else the tier it started in (the first change's "from"), else its tier now. DISTINCT ON over the scope's tier
-# changes (one sort), not a subquery per client.
+# The tier a client held at a moment, for every client of a scope at once (as ``tier_at``): its latest tier change
+# before then, else the tier its first change started from (or, a history opened by the card, the tier it opened
+# with), else its tier now. DISTINCT ON over the scope's tier changes (one sort), not a subquery per client.
 _TIER_AT_SQL = """
-    SELECT c.id, COALESCE(b.to_tier, f.from_tier, c.tier) AS tier
+    SELECT c.id, COALESCE(b.to_tier, NULLIF(f.from_tier, ''), f.to_tier, c.tier) AS tier
     FROM scope c
     LEFT JOIN (SELECT DISTINCT ON (tc.client_id) tc.client_id, tc.to_tier
                FROM baseclients_tierchange tc JOIN scope s ON s.id = tc.client_id
                WHERE tc.at < %s ORDER BY tc.client_id, tc.at DESC, tc.id DESC) b ON b.client_id = c.id
-    LEFT JOIN (SELECT DISTINCT ON (tc.client_id) tc.client_id, tc.from_tier
+    LEFT JOIN (SELECT DISTINCT ON (tc.client_id) tc.client_id, tc.from_tier, tc.to_tier
                FROM baseclients_tierchange tc JOIN scope s ON s.id = tc.client_id
                ORDER BY tc.client_id, tc.at, tc.id) f ON f.client_id = c.id
 """
@@ -134,30 +134,47 @@ def _end_of(day: date):
     return timezone.make_aware(timezone.datetime.combine(day + timedelta(days=1), timezone.datetime.min.time()))
 
 
-def _concentration_counts(qs: QuerySet[BaseClient], by: str, year: int) -> list[tuple]:
+def first_purchase_on() -> Coalesce:
+    """A client's first purchase date (the order date of its earliest purchase: an imported client's is its
+    purchase's, not the import's), else the local day its card was made. A subquery over the purchases' client
+    index."""
+    first = Purchase.objects.filter(client=OuterRef("pk")).order_by("at").values("at")[:1]
+    return Coalesce(Subquery(first), TruncDate("created_at"), output_field=DateField())
+
+
+def _produced(qs: QuerySet[BaseClient], year: int, series=None) -> QuerySet[BaseClient]:
+    """The clients of ``qs`` produced (年产生的: first purchase) in ``year - 1`` or ``year``; with ``series``, those
+    owning a vehicle of it."""
+    qs = qs.order_by().annotate(first_on=first_purchase_on()).filter(first_on__gte=date(year - 1, 1, 1),
+                                                                     first_on__lte=date(year, 12, 31))
+    if series is not None:
+        qs = qs.filter(Exists(Vehicle.objects.filter(client=OuterRef("pk"), series=series)))
+    return qs
+
+
+def _concentration_counts(qs: QuerySet[BaseClient], by: str, year: int, series=None) -> list[tuple]:
     """(group values..., this year's premium, potential, general, total, last year's the same) per group value of
-    ``by``, for the clients of ``qs``: this year's tiers are today's when ``year`` is the current year, the tiers at
-    its end otherwise; last year's are the tiers at its end. Clients count from the year they were made. One SQL
-    statement."""
+    ``by``, for the clients of ``qs`` produced (first purchase) in ``year`` and in the year before: this year's
+    clients under today's tier when ``year`` is the current year, the tier at its end otherwise; last year's under
+    the tier at its end. One SQL statement."""
     if connection.vendor != "postgresql":
-        return _concentration_counts_portable(qs, by, year)
+        return _concentration_counts_portable(qs, by, year, series)
     current = year >= timezone.localdate().year
     this_end, last_end = _end_of(date(year, 12, 31)), _end_of(date(year - 1, 12, 31))
+    this_start = date(year, 1, 1)
     # The scope's rows straight from the caller's queryset (its role scoping and filters), the columns aliased.
-    scope_sql, scope_params = (qs.order_by().filter(created_at__lt=this_end)
-                               .values(c_id=F("id"), c_tier=F("tier"), c_created=F("created_at"),
+    scope_sql, scope_params = (_produced(qs, year, series)
+                               .values(c_id=F("id"), c_tier=F("tier"), c_first=F("first_on"),
                                        c_region=F("region"), c_industry=F("industry")).query.sql_with_params())
     cols = _GROUP_COLUMNS[by]
     this_tier = "c.tier" if current else "t.tier"
-    counts = []
-    for tier_col, end in ((this_tier, this_end), ("l.tier", last_end)):
-        counts += [f"count(*) FILTER (WHERE c.created_at < %s AND {tier_col} = %s)" for _t in TIERS]
-        counts.append("count(*) FILTER (WHERE c.created_at < %s)")
-    count_params = []
-    for end in (this_end, last_end):
+    counts, count_params = [], []
+    for tier_col, cond in ((this_tier, "c.first_on >= %s"), ("l.tier", "c.first_on < %s")):
+        counts += [f"count(*) FILTER (WHERE {cond} AND {tier_col} = %s)" for _t in TIERS]
+        counts.append(f"count(*) FILTER (WHERE {cond})")
         for t in TIERS:
-            count_params += [end, t.value]
-        count_params.append(end)
+            count_params += [this_start, t.value]
+        count_params.append(this_start)
     segment_join = ""
     if by == "industry_segment":
         segment_join = """JOIN (SELECT DISTINCT v.client_id, COALESCE(vs.segment, '') AS segment
@@ -169,7 +186,7 @@ def _concentration_counts(qs: QuerySet[BaseClient], by: str, year: int) -> list[
         this_join = f"JOIN ({_TIER_AT_SQL}) t ON t.id = c.id"
         this_params = [this_end]
     sql = f"""
-        WITH scope (id, tier, created_at, region, industry) AS MATERIALIZED ({scope_sql})
+        WITH scope (id, tier, first_on, region, industry) AS MATERIALIZED ({scope_sql})
         SELECT {", ".join(cols)}, {", ".join(counts)}
         FROM scope c
         JOIN ({_TIER_AT_SQL}) l ON l.id = c.id
@@ -186,23 +203,21 @@ def _concentration_counts(qs: QuerySet[BaseClient], by: str, year: int) -> list[
 
 
 def _tier_at(end):
-    """The client's tier at ``end`` (as _TIER_AT_SQL): its latest tier change before then, else the tier it started
-    in, else its tier now. A subquery per client: the portable form, for small data sets."""
-    latest = TierChange.objects.filter(client=OuterRef("pk"), at__lt=end).order_by("-at", "-pk").values("to_tier")[:1]
-    first = TierChange.objects.filter(client=OuterRef("pk")).order_by("at", "pk").values("from_tier")[:1]
-    return Coalesce(Subquery(latest), Subquery(first), F("tier"))
+    """``tier_at`` on BaseClient itself (the portable concentration counts)."""
+    return tier_at("pk", end)
 
 
-def _concentration_counts_portable(qs: QuerySet[BaseClient], by: str, year: int) -> list[tuple]:
+def _concentration_counts_portable(qs: QuerySet[BaseClient], by: str, year: int, series=None) -> list[tuple]:
     """``_concentration_counts`` for databases without its PostgreSQL statement (the embedded SQLite default: a
     demo's few hundred clients): the same rows, the clients' tiers from subqueries, counted in Python."""
     from collections import defaultdict
 
     current = year >= timezone.localdate().year
     this_end, last_end = _end_of(date(year, 12, 31)), _end_of(date(year - 1, 12, 31))
-    clients = (qs.order_by().filter(created_at__lt=this_end)
+    this_start = date(year, 1, 1)
+    clients = (_produced(qs, year, series)
                .annotate(this_t=F("tier") if current else _tier_at(this_end), last_t=_tier_at(last_end))
-               .values("pk", "region", "industry", "created_at", "this_t", "last_t"))
+               .values("pk", "region", "industry", "first_on", "this_t", "last_t"))
     segments = defaultdict(set)
     if by == "industry_segment":
         for cid, segment in Vehicle.objects.filter(client__in=qs).values_list("client_id", "series__segment"):
@@ -213,22 +228,43 @@ def _concentration_counts_portable(qs: QuerySet[BaseClient], by: str, year: int)
             keys = [(c["industry"], segment) for segment in segments[c["pk"]]]
         else:
             keys = [(c[by],)]
+        this = c["first_on"] >= this_start
         for key in keys:
             row = counts[key]
             for i, t in enumerate(TIERS):
-                row[i] += c["this_t"] == t
-                row[4 + i] += c["created_at"] < last_end and c["last_t"] == t
-            row[3] += 1
-            row[7] += c["created_at"] < last_end
+                row[i] += this and c["this_t"] == t
+                row[4 + i] += not this and c["last_t"] == t
+            row[3] += this
+            row[7] += not this
     return [(*key, *row) for key, row in counts.items()]
 
 
-def _rank(rows: list[dict]) -> list[dict]:
-    """Ranked by this year's total into important / ordinary / weak (top 20 % / next 50 % / the rest)."""
-    rows.sort(key=lambda r: (-r["this_year"]["total"], r["key"]))
-    n = len(rows)
-    for i, row in enumerate(rows):
-        row["rank"] = "important" if i < max(1, round(n * 0.2)) else ("ordinary" if i < round(n * 0.7) else "weak")
+def rank_regions(counts: list[int], *, important_pct: int = 60, ordinary_pct: int = 90) -> list[str]:
+    """重要 / 一般 / 薄弱 for values already sorted by count, largest first (DOMAIN §5): the values making up the first
+    ``important_pct`` % of the clients, the one that crosses it included, are "important"; the next, up to and
+    including the one that crosses ``ordinary_pct`` %, "ordinary"; the rest "weak". Pure (integer arithmetic).
+    120/100/60/55/15/12 clients at 60/90: 2 important, 2 ordinary, 2 weak."""
+    total = sum(counts)
+    out = []
+    before = 0  # clients of the values ranked above this one
+    for n in counts:
+        if total and before * 100 < important_pct * total:
+            out.append("important")
+        elif total and before * 100 < ordinary_pct * total:
+            out.append("ordinary")
+        else:
+            out.append("weak")
+        before += n
+    return out
+
+
+def _rank(rows: list[dict], rule=None) -> list[dict]:
+    """Ranked by this year's total (then last year's, then the name) with the group's cut-offs (``rank_regions``)."""
+    rows.sort(key=lambda r: (-r["this_year"]["total"], -r["last_year"]["total"], r["key"]))
+    important, ordinary = (rule.important_pct, rule.ordinary_pct) if rule is not None else (60, 90)
+    for row, rank in zip(rows, rank_regions([r["this_year"]["total"] for r in rows], important_pct=important,
+                                            ordinary_pct=ordinary), strict=True):
+        row["rank"] = rank
     return rows
 
 
@@ -239,17 +275,30 @@ def _concentration_row(key: str, numbers) -> dict:
             "last_year_share": _shares(last)}
 
 
-def concentration(*, user: User, by: str, year: int | None = None, store=None, consultant=None) -> list[dict]:
-    """Region (``by="region"``) or industry concentration: per value, clients per tier and total for ``year`` (the
-    current tiers when it is this year; the tiers at its end otherwise) and for the year before (tiers at its end),
-    with each tier's share, ranked by this year's total into important / ordinary / weak. One SQL statement."""
+def _rule_of(user: User, store=None):
+    from .services.settings import tier_rule_for
+
+    group_id = group_of_user(user, store)
+    return tier_rule_for(group_id) if group_id else None
+
+
+def concentration(*, user: User, by: str, year: int | None = None, store=None, consultant=None,
+                  series=None) -> list[dict]:
+    """Region (``by="region"``) or industry concentration (区域/行业集中度) of the base clients produced in ``year``
+    (first purchase in it) and, side by side, of those produced the year before: per value, clients per tier and
+    total, each tier's share (percent); this year's under today's tier when ``year`` is the current year (the tier at
+    its end otherwise), last year's under the tier at its end. Ranked important / ordinary / weak by this year's
+    count with the group's cut-offs (``rank_regions``). ``series``: clients owning a vehicle of it. One SQL
+    statement."""
     assert by in ("region", "industry")
     year = year or timezone.localdate().year
-    rows = [_concentration_row(r[0], r[1:]) for r in _concentration_counts(_scoped(user, store, consultant), by, year)]
-    return _rank([r for r in rows if r["this_year"]["total"] or r["last_year"]["total"]])
+    rows = [_concentration_row(r[0], r[1:])
+            for r in _concentration_counts(_scoped(user, store, consultant), by, year, series)]
+    return _rank([r for r in rows if r["this_year"]["total"] or r["last_year"]["total"]], _rule_of(user, store))
 
 
-def industry_by_segment(*, user: User, year: int | None = None, store=None, consultant=None) -> list[dict]:
+def industry_by_segment(*, user: User, year: int | None = None, store=None, consultant=None,
+                        series=None) -> list[dict]:
     """Industry concentration per vehicle segment: for each segment of the vehicles the clients own, its industries
     × tier this year and last (as ``concentration``), ranked within the segment. A client owning vehicles of two
     segments counts in both; vehicles of no known series are segment "". One SQL statement."""
@@ -257,9 +306,10 @@ def industry_by_segment(*, user: User, year: int | None = None, store=None, cons
 
     year = year or timezone.localdate().year
     labels = dict(Segment.choices)
+    rule = _rule_of(user, store)
     segments: dict[str, list[dict]] = {}
     for industry, segment, *numbers in _concentration_counts(_scoped(user, store, consultant), "industry_segment",
-                                                             year):
+                                                             year, series):
         row = _concentration_row(industry, numbers)
         if row["this_year"]["total"] or row["last_year"]["total"]:
             segments.setdefault(segment, []).append(row)
@@ -267,7 +317,7 @@ def industry_by_segment(*, user: User, year: int | None = None, store=None, cons
     for segment, rows in segments.items():
         total = sum(r["this_year"]["total"] for r in rows)
         out.append({"segment": segment, "segment_label": str(labels.get(segment, "")), "clients": total,
-                    "rows": _rank(rows)})
+                    "rows": _rank(rows, rule)})
     out.sort(key=lambda s: (-s["clients"], s["segment"]))
     return out
 
