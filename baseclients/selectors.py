@@ -441,12 +441,20 @@ def referral_structure(*, user: User, year: int | None = None, store=None, consu
     }
 
 
-def tier_movement(*, user: User, since: date, until: date, store=None) -> list[dict]:
+def _owning(series):
+    """Clients owning a vehicle of ``series`` (an Exists over the client, for any queryset with a ``client``)."""
+    return Exists(Vehicle.objects.filter(client=OuterRef("client"), series=series))
+
+
+def tier_movement(*, user: User, since: date, until: date, store=None, series=None) -> list[dict]:
     """Per consultant (the one holding the client at the change): clients moved up and down a tier in [since, until]
     (local days), split into scored moves (a consultant's scoring: care work) and automatic ones (a purchase, a
-    referral lead or deal, a rule change, a fleet-size edit). ``up``/``down`` are the totals. One aggregate query."""
+    referral lead or deal, a rule change, a fleet-size edit). ``up``/``down`` are the totals. ``series``: the clients
+    owning a vehicle of it. One aggregate query."""
     changes = TierChange.objects.filter(client__in=_scoped(user, store), at__gte=_end_of(since - timedelta(days=1)),
                                         at__lt=_end_of(until))
+    if series is not None:
+        changes = changes.filter(_owning(series))
     ups = Q()
     downs = Q()
     for i, low in enumerate(TIER_ORDER):
@@ -464,13 +472,17 @@ def tier_movement(*, user: User, since: date, until: date, store=None) -> list[d
              **{k: r[k] for k in ("up", "down", "up_scored", "down_scored", "up_auto", "down_auto")}} for r in rows]
 
 
-def care_completion(*, user: User, since: date, until: date, store=None, by: str = "consultant") -> list[dict]:
+def care_completion(*, user: User, since: date, until: date, store=None, by: str = "consultant",
+                    series=None) -> list[dict]:
     """Care completion (the seed's old-customer progress control table) per consultant or per region: tasks
-    planned (due in the period), done on time, done late, overdue (still pending past due). One aggregate query."""
+    planned (due in the period), done on time, done late, overdue (still pending past due). ``series``: the clients
+    owning a vehicle of it. One aggregate query."""
     today = timezone.localdate()
     tasks = CareTask.objects.visible_to(user).filter(due_on__gte=since, due_on__lte=until)
     if store is not None:
         tasks = tasks.filter(store=store)
+    if series is not None:
+        tasks = tasks.filter(_owning(series))
     key = ("assigned_to", "assigned_to__username", "assigned_to__display_name") if by == "consultant" else (
         "client__region",)
     rows = tasks.values(*key).annotate(

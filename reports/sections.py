@@ -148,7 +148,7 @@ def tier_movement_tables(p: ReportParams) -> list[Table]:
     ones (``baseclients.selectors.tier_movement``)."""
     from baseclients import selectors as bc
 
-    rows = bc.tier_movement(user=p.user, since=p.start, until=p.end, store=_store(p))
+    rows = bc.tier_movement(user=p.user, since=p.start, until=p.end, store=_store(p), series=p.series)
     if p.consultant is not None:
         rows = [r for r in rows if r["consultant"] == p.consultant.pk]
     keys = ("up_scored", "down_scored", "up_auto", "down_auto", "up", "down")
@@ -169,7 +169,7 @@ def care_tables(p: ReportParams) -> list[Table]:
     """Care completion in the period per consultant (``baseclients.selectors.care_completion``)."""
     from baseclients import selectors as bc
 
-    rows = bc.care_completion(user=p.user, since=p.start, until=p.end, store=_store(p))
+    rows = bc.care_completion(user=p.user, since=p.start, until=p.end, store=_store(p), series=p.series)
     return [Table(
         key="care", title=_("Care completion"),
         columns=[Column("name", _("Consultant"), "text"), Column("planned", _("Care tasks due")),
@@ -242,9 +242,11 @@ def referral_tables(p: ReportParams) -> list[Table]:
     return [structure_table, shares_table, effect_table]
 
 
-def concentration(p: ReportParams) -> list[Section]:
-    """Region and industry concentration (``baseclients.selectors.concentration``): clients per tier this year and
-    last, each tier's share, ranked important / ordinary / weak."""
+def concentration_tables(p: ReportParams, *, per_segment: bool = True) -> list[Table]:
+    """Region and industry concentration (``baseclients.selectors.concentration``): the base clients produced (first
+    purchase) in the year of the period's end and in the year before, per tier with each tier's share, ranked
+    important / ordinary / weak by the group's rule; with ``per_segment``, the industry table once per vehicle
+    segment of the clients' vehicles (``industry_by_segment``)."""
     from baseclients import selectors as bc
     from baseclients.models import Tier
 
@@ -253,35 +255,58 @@ def concentration(p: ReportParams) -> list[Section]:
 
     def table(by: str, title, first, rows=None, key=None) -> Table:
         if rows is None:
-            rows = bc.concentration(user=p.user, by=by, year=year, store=_store(p), consultant=p.consultant)
+            rows = bc.concentration(user=p.user, by=by, year=year, store=_store(p), consultant=p.consultant,
+                                    series=p.series)
         columns = [Column("key", first, "text"), Column("rank", _("Rank"), "text")]
-        for t in Tier.values:
-            columns.append(Column(f"this_{t}", _("%(year)s %(tier)s") % {"year": year, "tier": _tier_label(t)}))
-            columns.append(Column(f"share_{t}", _("%(tier)s share") % {"tier": _tier_label(t)}, "pct"))
-        columns.append(Column("this_total", _("%(year)s total") % {"year": year}))
-        columns.append(Column("last_total", _("%(year)s total") % {"year": year - 1}))
+        for side, y in (("this", year), ("last", year - 1)):
+            for t in Tier.values:
+                columns.append(Column(f"{side}_{t}", _("%(year)s %(tier)s") % {"year": y, "tier": _tier_label(t)}))
+                columns.append(Column(f"{side}_share_{t}", _("%(year)s %(tier)s share") % {
+                    "year": y, "tier": _tier_label(t)}, "pct"))
+            columns.append(Column(f"{side}_total", _("%(year)s total") % {"year": y}))
         out = []
         for r in rows:
-            row = {"key": r["key"] or "—", "rank": str(ranks.get(r["rank"], r["rank"])),
-                   "this_total": r["this_year"]["total"], "last_total": r["last_year"]["total"]}
-            for t in Tier.values:
-                row[f"this_{t}"] = r["this_year"][t]
-                row[f"share_{t}"] = r["this_year_share"][t] / 100
+            row = {"key": r["key"] or "—", "rank": str(ranks.get(r["rank"], r["rank"]))}
+            for side, name in (("this", "this_year"), ("last", "last_year")):
+                for t in Tier.values:
+                    row[f"{side}_{t}"] = r[name][t]
+                    row[f"{side}_share_{t}"] = r[f"{name}_share"][t] / 100
+                row[f"{side}_total"] = r[name]["total"]
             out.append(row)
-        return Table(key=key or f"{by}_concentration", title=title, columns=columns, rows=out)
+        total = {"key": str(TOTAL), "rank": ""}
+        for side in ("this", "last"):
+            for t in [*Tier.values, "total"]:
+                k = f"{side}_{t}"
+                total[k] = sum(row[k] for row in out)
+        return Table(key=key or f"{by}_concentration", title=title, columns=columns, rows=out, total=total,
+                     note=_("Base clients produced in the year (by their first purchase), under the tier held at "
+                            "the year's end (this year: today's). Ranked by this year's count: the first values "
+                            "making up %(important)s %% of the clients (the one crossing it included) are "
+                            "important, up to %(ordinary)s %% ordinary, the rest weak.") % _cut_offs(p))
 
-    # Which industries buy which kind of vehicle: the industry table once per segment of the clients' vehicles
-    # (``baseclients.selectors.industry_by_segment``).
-    per_segment = [
-        table("industry", _("Industry concentration: %(segment)s") % {"segment": seg["segment_label"] or _("Other")},
-              _("Industry"), rows=seg["rows"], key=f"industry_concentration_{seg['segment'] or 'other'}")
-        for seg in bc.industry_by_segment(user=p.user, year=year, store=_store(p), consultant=p.consultant)
-    ]
-    return [Section("concentration", _("Region and industry concentration"), [
-        table("region", _("Region concentration"), _("Region")),
-        table("industry", _("Industry concentration"), _("Industry")),
-        *per_segment,
-    ])]
+    tables = [table("region", _("Region concentration"), _("Region")),
+              table("industry", _("Industry concentration"), _("Industry"))]
+    if per_segment:
+        # Which industries buy which kind of vehicle: the industry table once per segment of the clients' vehicles.
+        tables += [
+            table("industry", _("Industry concentration: %(segment)s") % {"segment": seg["segment_label"]
+                                                                           or _("Other")},
+                  _("Industry"), rows=seg["rows"], key=f"industry_concentration_{seg['segment'] or 'other'}")
+            for seg in bc.industry_by_segment(user=p.user, year=year, store=_store(p), consultant=p.consultant,
+                                              series=p.series)
+        ]
+    return tables
+
+
+def _cut_offs(p: ReportParams) -> dict:
+    from baseclients import selectors as bc
+
+    rule = bc._rule_of(p.user, _store(p))
+    return {"important": rule.important_pct if rule else 60, "ordinary": rule.ordinary_pct if rule else 90}
+
+
+def concentration(p: ReportParams) -> list[Section]:
+    return [Section("concentration", _("Region and industry concentration"), concentration_tables(p))]
 
 
 def referrals(p: ReportParams) -> list[Section]:
@@ -306,8 +331,13 @@ def referrals_section(p: ReportParams) -> Section:
     return Section("referrals", _("Referrals and repeat purchases"), referral_tables(p))
 
 
+def concentration_section(p: ReportParams) -> Section:
+    return Section("concentration", _("Region and industry concentration"),
+                   concentration_tables(p, per_segment=False))
+
+
 for _builder, _key in ((defeats_section, "defeats"), (tiers_section, "base_client_tiers"), (care_section, "care"),
-                       (referrals_section, "referrals")):
+                       (referrals_section, "referrals"), (concentration_section, "concentration")):
     _builder.section_key = _key
 
-PACK_EXTRA = [defeats_section, tiers_section, care_section, referrals_section]
+PACK_EXTRA = [defeats_section, tiers_section, care_section, referrals_section, concentration_section]
