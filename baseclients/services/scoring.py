@@ -181,6 +181,9 @@ def client_score(*, actor: User, client: BaseClient, scores: dict, expected_vers
         # One message per criterion, led by its code (the API answers {"scores": ["satisfaction: ...", ...]}).
         raise ValidationError({"scores": [f"{code}: {messages[0]}" for code, messages in errors.items()]})
     refresh(client, actor=actor, cause=TierCause.SCORING, scores=scores, record=True)
+    from .care import close_reviews
+
+    close_reviews(client, actor=actor, at=timezone.now())
     return client
 
 
