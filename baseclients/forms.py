@@ -129,7 +129,8 @@ class ContactLogForm(forms.Form):
 class TierRuleForm(forms.ModelForm):
     class Meta:
         model = TierRule
-        fields = ["premium_pct", "general_pct", "repeat_buyer_premium", "referral_deal_premium", "fleet_min"]
+        fields = ["premium_pct", "general_pct", "repeat_buyer_premium", "referral_deal_premium", "fleet_min",
+                  "important_pct", "ordinary_pct", "one_brings_one_months", "review_months"]
 
 
 class CriteriaForm(forms.Form):

@@ -85,3 +85,17 @@ def test_tier_movement_keeps_scored_moves_apart_from_automatic_ones(org, django_
     assert (row["up"], row["down"]) == (2, 0)
     # Another store's manager sees no line.
     assert selectors.tier_movement(user=org.manager2, since=today, until=today) == []
+
+
+def test_the_group_admin_sets_the_methods_settings_and_others_may_not(org):
+    from django.core.exceptions import PermissionDenied, ValidationError
+
+    rule = services.tier_rule_update(actor=org.admin, group_id=org.group.pk, important_pct=50, ordinary_pct=80,
+                                     one_brings_one_months=6, review_months=18)
+    assert (rule.important_pct, rule.ordinary_pct, rule.one_brings_one_months, rule.review_months) == (50, 80, 6, 18)
+    with pytest.raises(ValidationError) as exc:
+        services.tier_rule_update(actor=org.admin, group_id=org.group.pk, important_pct=90, ordinary_pct=80)
+    assert "ordinary_pct" in exc.value.message_dict
+    for user in (org.manager, org.consultant, org.other_admin):
+        with pytest.raises(PermissionDenied):
+            services.tier_rule_update(actor=user, group_id=org.group.pk, review_months=6)

@@ -92,9 +92,12 @@ def test_settings_group_admin_only(org, django_capture_on_commit_callbacks):
     assert c.get("/base-clients/settings/").status_code == 200
     with django_capture_on_commit_callbacks(execute=True):
         r = c.post("/base-clients/settings/", {"section": "rule", "rule-premium_pct": 60, "rule-general_pct": 30,
-                                               "rule-repeat_buyer_premium": "on", "rule-fleet_min": 5})
+                                               "rule-repeat_buyer_premium": "on", "rule-fleet_min": 5,
+                                               "rule-important_pct": 50, "rule-ordinary_pct": 85,
+                                               "rule-one_brings_one_months": 6, "rule-review_months": 12})
     assert r.status_code == 302
-    assert TierRule.objects.get(group=org.group).premium_pct == 60
+    rule = TierRule.objects.get(group=org.group)
+    assert (rule.premium_pct, rule.important_pct, rule.ordinary_pct, rule.one_brings_one_months) == (60, 50, 85, 6)
     r = c.post("/base-clients/settings/", {"section": "rule", "rule-premium_pct": 20, "rule-general_pct": 30,
                                            "rule-fleet_min": 5})
     assert r.status_code == 200 and TierRule.objects.get(group=org.group).premium_pct == 60
