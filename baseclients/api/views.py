@@ -21,6 +21,7 @@ from dealercrm.models import Store, User
 from dealercrm.scoping import ScopedViewSetMixin
 
 from .. import selectors, services
+from .analytics import ANALYSIS_RESPONSE
 from ..filters import BaseClientFilterSet, CareTaskFilterSet
 from ..models import BaseClient, CareTask
 from ..services.settings import dimension_max
@@ -211,15 +212,18 @@ class BaseClientViewSet(ScopedViewSetMixin, mixins.ListModelMixin, viewsets.Gene
         tags=TAGS, summary="Analyses", filters=False,
         description="`region` / `industry`: clients per value × tier, this year and last, shares and rank; "
                     "`industry-segment`: the industry concentration per vehicle segment of the clients' vehicles; "
-                    "`monthly`: referrals and repeat purchases per month and tier; `referrals`: referral structure "
-                    "per month (by type, deals, share of N); `tier-movement` and `care-completion`: per consultant "
-                    "over `since`..`until`; `one-brings-one`: 一拓一 per tier. Scoped by role; `store`, `year`, "
+                    "`monthly`: referrals and repeat purchases per month and tier (the tier held at the time); "
+                    "`referrals`: referral structure per month (referral leads = new leads of source referral, by "
+                    "type, deals, share of N, close rate) with the year's total and shares; `tier-movement` (scored "
+                    "and automatic moves) and `care-completion`: per consultant over `since`..`until` (`since` "
+                    "defaults to 1 January of `until`'s year); `one-brings-one`: 一拓一 per tier over the group's "
+                    "period ending on `until`, and the roll-out step. Scoped by role; `store`, `year`, "
                     "`consultant`, `since`, `until` narrow it.",
         parameters=[OpenApiParameter("kind", OpenApiTypes.STR, OpenApiParameter.PATH, enum=list(ANALYSES)),
                     OpenApiParameter("store", OpenApiTypes.INT), OpenApiParameter("year", OpenApiTypes.INT),
                     OpenApiParameter("consultant", OpenApiTypes.INT), OpenApiParameter("since", OpenApiTypes.DATE),
                     OpenApiParameter("until", OpenApiTypes.DATE)],
-        responses={200: OpenApiTypes.OBJECT, 400: E400, 404: E404},
+        responses={200: ANALYSIS_RESPONSE, 400: E400, 404: E404},
     )
     @action(detail=False, methods=["get"], url_path=r"analytics/(?P<kind>[a-z-]+)")
     def analytics(self, request, kind=None):
