@@ -375,6 +375,14 @@ def group_settings(request: HttpRequest) -> HttpResponse:
         "criteria": criteria, "tiers": Tier})
 
 
+def _cut_offs(user, store_id) -> dict:
+    """The group's concentration cut-offs, for the page's note."""
+    store = Store.objects.visible_to(user).filter(pk=store_id).first() if (store_id or "").isdigit() else None
+    group_id = selectors.group_of_user(user, store)
+    rule = services.tier_rule_for(group_id) if group_id else None
+    return {"important": rule.important_pct if rule else 60, "ordinary": rule.ordinary_pct if rule else 90}
+
+
 @login_required
 def analyses(request: HttpRequest) -> HttpResponse:
     """Region and industry concentration, monthly effect, referral structure, tier movement, care completion and
@@ -410,6 +418,7 @@ def analyses(request: HttpRequest) -> HttpResponse:
         "sel_store": params.get("store", ""), "sel_consultant": params.get("consultant", ""),
         "phase_label": dict(Tier.choices).get(data["one-brings-one"]["phase"], _("everyone")),
         "obo_since": data["one-brings-one"]["since"], "obo_until": data["one-brings-one"]["until"],
+        "cut_offs": _cut_offs(request.user, params.get("store")),
         "tier_movement": data["tier-movement"]["rows"], "care_completion": data["care-completion"]["rows"],
         "one_brings_one": [{**r, "label": dict(Tier.choices)[r["tier"]]} for r in data["one-brings-one"]["rows"]],
     })
