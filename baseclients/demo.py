@@ -212,7 +212,9 @@ def demo_baseclients_seed(*, stores: list[Store], now=None) -> DemoBaseClients:
                   "referral_deal": TierCause.REFERRAL_DEAL, "fleet": TierCause.CARD}
         changes = []
         for c in BaseClient.objects.filter(group_id=group_id).exclude(tier="general"):
-            when = max(c.created_at, timezone.now() - timedelta(days=rng.randint(5, 330)))
+            # Anywhere in the client's life (so last year's tiers differ from this year's too), not in the last days.
+            span = max(timedelta(0), timezone.now() - timedelta(days=5) - c.created_at)
+            when = c.created_at + span * rng.random()
             changes.append(TierChange(client=c, from_tier="general", to_tier=c.tier, basis=c.tier_basis,
                                       cause=causes.get(c.tier_basis, TierCause.SCORING), loyalty=c.loyalty_score,
                                       power=c.power_score, at=when, by=c.assigned_to, owner=c.assigned_to))
