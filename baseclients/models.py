@@ -237,7 +237,7 @@ class TierRule(models.Model):
     referral_deal_premium = models.BooleanField(_("referrers with a referral deal are premium"), default=True)
     fleet_min = models.PositiveSmallIntegerField(_("fleet / wholesale buyer from (vehicles)"), default=5,
                                                  help_text=_("0: fleet size does not make a client premium."))
-    # Concentration ranks (DOMAIN §5): regions (industries) ranked by count; those making up the first
+    # Concentration ranks (the method's rule): regions (industries) ranked by count; those making up the first
     # ``important_pct`` % of the clients (the one crossing it included) are important, up to ``ordinary_pct`` %
     # ordinary, the rest weak.
     important_pct = models.PositiveSmallIntegerField(_("important regions/industries: first (percent of clients)"),

@@ -240,7 +240,7 @@ def _concentration_counts_portable(qs: QuerySet[BaseClient], by: str, year: int,
 
 
 def rank_regions(counts: list[int], *, important_pct: int = 60, ordinary_pct: int = 90) -> list[str]:
-    """重要 / 一般 / 薄弱 for values already sorted by count, largest first (DOMAIN §5): the values making up the first
+    """重要 / 一般 / 薄弱 for values already sorted by count, largest first (the method's rule): the values making up the first
     ``important_pct`` % of the clients, the one that crosses it included, are "important"; the next, up to and
     including the one that crosses ``ordinary_pct`` %, "ordinary"; the rest "weak". Pure (integer arithmetic).
     120/100/60/55/15/12 clients at 60/90: 2 important, 2 ordinary, 2 weak."""
@@ -558,7 +558,7 @@ def one_brings_one(*, user: User, store=None, series=None, since: date | None = 
 
 
 def phase(rows: list[dict]) -> str:
-    """The 一拓一 roll-out step (DOMAIN §5): premium first, then potential, then general, then everyone ("all"). The
+    """The 一拓一 roll-out step (the method's order): premium first, then potential, then general, then everyone ("all"). The
     step is the first tier, in that order, whose clients do not yet average one referral each over the period."""
     done = {r["tier"] for r in rows if r["done"]}
     for t in TIERS:

@@ -246,7 +246,7 @@ _NEVER = datetime(2000, 1, 1, tzinfo=dt_timezone.utc)
 
 
 def plan_reviews(*, group_ids: list[int], start: date, end: date) -> int:
-    """The yearly review (DOMAIN §5: scores go stale): a care task for the client's consultant to re-score the
+    """The yearly review (scores go stale): a care task for the client's consultant to re-score the
     client ``TierRule.review_months`` (default 12) after its last scoring (never scored: after its care anchor, the
     first delivery), due that day or ``start`` when that day has passed, planned once it falls before ``end``. Once
     per review: none is planned while a review task (of any status) is due after the last scoring; a scoring closes
