@@ -40,6 +40,7 @@ from .models import (
 from .services import care as care_services
 from .services import ensure_group_defaults
 from .services.backfill import backfill
+from .services.lists import list_entries_sync
 from .services.scoring import retier_group
 from .services.settings import criteria_for
 from .vehicles import PROVINCES, vin_with_check_digit
@@ -267,6 +268,8 @@ def demo_baseclients_seed(*, stores: list[Store], now=None) -> DemoBaseClients:
         CareTask.objects.bulk_create(past, batch_size=2000, ignore_conflicts=True)
         for c in rng.sample(clients, min(6, len(clients))):
             DoNotContact.objects.get_or_create(client=c, channel="visit", defaults={"reason": "不希望上门打扰"})
+    # The regions and industries the seed wrote on the cards join the group's lists.
+    list_entries_sync(group_id)
     care_services.materialise(group_id=group_id)
     care_services.flag_overdue()
     return DemoBaseClients(

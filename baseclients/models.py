@@ -676,3 +676,34 @@ class ClientLead(models.Model):
     class Meta:
         verbose_name = _("base client's lead")
         verbose_name_plural = _("base clients' leads")
+
+
+class ListKind(models.TextChoices):
+    REGION = "region", _("Region (district/county)")
+    INDUSTRY = "industry", _("Industry")
+
+
+class ListEntry(models.Model):
+    """One entry of a group's list of regions or of industries: the name cards carry, and the other spellings
+    (``aliases``) that mean it, so one district is counted once in the concentration tables. Kept by the group admin;
+    a deal's lead with a spelling not on the list adds it as an entry, to be merged into the right one."""
+
+    scope = Scope(group="group", store="group__stores")
+
+    group = models.ForeignKey("dealercrm.DealerGroup", on_delete=models.CASCADE, related_name="+",
+                              verbose_name=_("dealer group"))
+    kind = models.CharField(_("list"), max_length=20, choices=ListKind.choices)
+    name = models.CharField(_("name"), max_length=60)
+    aliases = models.JSONField(_("other spellings"), default=list, blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+
+    objects = ScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("region or industry")
+        verbose_name_plural = _("regions and industries")
+        ordering = ["group_id", "kind", "name"]
+        constraints = [models.UniqueConstraint(fields=["group", "kind", "name"], name="listentry_unique_name")]
+
+    def __str__(self):
+        return self.name

@@ -196,7 +196,11 @@ def client_edit(request: HttpRequest, pk: int) -> HttpResponse:
     shown = selectors.client_phone_for(user=request.user, client=client)
     show_phone = not shown or "*" not in shown
     initial = {"version": client.version, **{f: getattr(client, f) for f in CARD_FIELDS}, "phone": phone_display(client.phone)}
-    form = ClientEditForm(request.POST or None, initial=initial, show_phone=show_phone)
+    lists = {kind: services.list_choices(group_id=client.group_id, kind=kind) for kind in ("region", "industry")}
+    for kind in lists:  # a value written before the lists (or by a seed) stays choosable until it is merged
+        if getattr(client, kind) and (getattr(client, kind), getattr(client, kind)) not in lists[kind]:
+            lists[kind].append((getattr(client, kind), getattr(client, kind)))
+    form = ClientEditForm(request.POST or None, initial=initial, show_phone=show_phone, lists=lists)
     status = 200
     if request.method == "POST" and form.is_valid():
         try:

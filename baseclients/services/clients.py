@@ -31,6 +31,7 @@ from ..models import (
 from ..vehicles import plate_normalize, vin_normalize
 from ._common import StaleVersion, bump, lock_client, require_can_work
 from .care import materialise
+from .lists import list_value
 from .scoring import refresh
 
 
@@ -66,8 +67,11 @@ def _find_or_create_client(lead: Lead, actor: User) -> BaseClient:
         if existing:
             return lock_client(existing)
     owner = lead.assigned_to or (actor if actor.role == Role.CONSULTANT else None)
+    # Region and industry from the group's lists: the lead's spelling mapped to the list's name (a new spelling joins
+    # the list, for the group admin to merge).
     client = BaseClient(group_id=group_id, store=lead.store, assigned_to=owner, name=lead.name, phone=lead.phone,
-                        region=lead.district, industry=lead.industry)
+                        region=list_value(group_id=group_id, kind="region", text=lead.district, create=True),
+                        industry=list_value(group_id=group_id, kind="industry", text=lead.industry, create=True))
     try:
         with transaction.atomic():
             client.save()
@@ -140,8 +144,9 @@ CARD_FIELDS = ("name", "phone", "kind", "region", "industry", "fleet_size", "bir
 
 @transaction.atomic
 def client_update(*, actor: User, client: BaseClient, expected_version: int | None = None, **changes) -> BaseClient:
-    """Edit the card. A fleet-size change re-scores the automatic criterion and may move the tier; a birthday change
-    re-plans the greetings."""
+    """Edit the card. Region and industry are names (or other spellings) from the group's lists, stored as the list's
+    name; another value is a 400. A fleet-size change re-scores the automatic criterion and may move the tier; a
+    birthday change re-plans the greetings."""
     unknown = set(changes) - set(CARD_FIELDS)
     if unknown:
         raise ValidationError({f: [_("This field cannot be changed here.")] for f in unknown})
@@ -163,6 +168,12 @@ def client_update(*, actor: User, client: BaseClient, expected_version: int | No
         errors["kind"] = [_("Choose person or company.")]
     if "fleet_size" in changes and (not isinstance(changes["fleet_size"], int) or changes["fleet_size"] < 0):
         errors["fleet_size"] = [_("Ensure this value is greater than or equal to 0.")]
+    for kind in ("region", "industry"):
+        if kind in changes:
+            try:
+                changes[kind] = list_value(group_id=client.group_id, kind=kind, text=changes[kind])
+            except ValidationError as exc:
+                errors.update(exc.message_dict)
     if "birthday" in changes and changes["birthday"] and changes["birthday"] > timezone.localdate():
         errors["birthday"] = [_("A birthday cannot be in the future.")]
     if errors:

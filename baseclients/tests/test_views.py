@@ -5,6 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from baseclients import services
 from baseclients.models import BaseClient, CareTask, TierRule
 from leads.models import Lead
 from dealercrm.tests.clients import client_for
@@ -125,6 +126,9 @@ def test_card_edit_form_same_rules_as_the_api(org):
     client = _client(buy(store=org.store, consultant=org.consultant, phone="+8613812340101"))
     other = _client(buy(store=org.store, consultant=org.consultant, phone="+8613812340102"))
     c = client_for(org.consultant)
+    # Region and industry come from the group's lists.
+    for kind, name in (("region", "闵行区"), ("industry", "物流"), ("industry", "建筑")):
+        services.list_entry_save(actor=org.admin, group_id=org.group.pk, kind=kind, name=name, aliases=[])
     r = c.get(f"/base-clients/{client.pk}/edit/")
     assert r.status_code == 200 and 'name="fleet_size"' in r.content.decode()
     base = {"version": client.version, "name": client.name, "kind": "company", "region": "闵行区",
