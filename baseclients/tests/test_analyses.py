@@ -168,3 +168,21 @@ def test_concentration_counts_clients_by_their_first_purchase_and_the_groups_cut
     rule.save()
     assert [r["rank"] for r in selectors.concentration(user=org.manager, by="region")] == [
         "important", "ordinary", "weak", "weak", "weak", "weak"]  # B crosses 60 %: C lies beyond it
+
+
+def test_a_card_without_a_purchase_counts_from_its_local_day(org):
+    """31 December 23:30 local (15:30 UTC) is last year's; 1 January 00:30 local (16:30 UTC on 31 December) this
+    year's."""
+    y = timezone.localdate().year
+    late = timezone.make_aware(datetime(y - 1, 12, 31, 23, 30))
+    early = timezone.make_aware(datetime(y, 1, 1, 0, 30))
+    BaseClient.objects.bulk_create([
+        BaseClient(group=org.group, store=org.store, assigned_to=org.consultant, name="甲", region="崇明区",
+                   created_at=late),
+        BaseClient(group=org.group, store=org.store, assigned_to=org.consultant, name="乙", region="崇明区",
+                   created_at=early),
+        BaseClient(group=org.group, store=org.store, assigned_to=org.consultant, name="丙", region="崇明区",
+                   created_at=early),
+    ])
+    [row] = selectors.concentration(user=org.manager, by="region")
+    assert (row["this_year"]["total"], row["last_year"]["total"]) == (2, 1)

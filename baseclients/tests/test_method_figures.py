@@ -194,3 +194,37 @@ def test_the_api_carries_the_figures_and_the_denials(history, api_as):
                                    {"store": org.store2.pk}).status_code == 404
     other = api_as(org.other_admin).get("/api/v1/base-clients/analytics/referrals/", {"year": Y})
     assert other.data["total"]["n"] == 0
+
+
+def test_care_completion_by_hand_on_local_days(org, django_assert_max_num_queries):
+    """Care tasks due in March of year Y (local days): done at 23:30 local on the due day is on time, at 00:30 local
+    the next day late (16:30 UTC, still the due day in UTC); one skipped, one still pending past its day (overdue),
+    one due on 1 April (outside); the other store's task is not the manager's."""
+    from baseclients.models import CareTask
+
+    client = BaseClient.objects.get(purchase_rows__deal=buy(store=org.store, consultant=org.consultant))
+    other = BaseClient.objects.get(purchase_rows__deal=buy(store=org.store2, consultant=org.consultant_b))
+    CareTask.objects.all().delete()
+
+    def task(c, due, status="pending", done_at=None):
+        return CareTask.objects.create(client=c, store=c.store, assigned_to=c.assigned_to, kind="call",
+                                       channel="phone", due_on=due, status=status, done_at=done_at,
+                                       done_by=c.assigned_to if done_at else None)
+
+    task(client, date(Y, 3, 1), "done", _local(3, 1, 23, 30))  # on time
+    task(client, date(Y, 3, 31), "done", _local(4, 1, 0, 30))  # late: the next local day
+    task(client, date(Y, 3, 15), "skipped", _local(3, 16))
+    task(client, date(Y, 3, 20))  # overdue
+    task(client, date(Y, 4, 1))  # outside the period
+    task(other, date(Y, 3, 10), "done", _local(3, 10))
+    with django_assert_max_num_queries(1):
+        rows = selectors.care_completion(user=org.manager, since=date(Y, 3, 1), until=date(Y, 3, 31))
+    [row] = rows
+    assert (row["planned"], row["on_time"], row["late"], row["skipped"], row["overdue"]) == (4, 1, 1, 1, 1)
+    assert row["rate"] == 50.0  # done (on time or late) / due
+    # By region; the group admin sees both stores.
+    [mine, theirs] = sorted(selectors.care_completion(user=org.admin, since=date(Y, 3, 1), until=date(Y, 3, 31)),
+                            key=lambda r: -r["planned"])
+    assert (mine["planned"], theirs["planned"], theirs["on_time"], theirs["rate"]) == (4, 1, 1, 100.0)
+    assert sum(r["planned"] for r in selectors.care_completion(
+        user=org.admin, since=date(Y, 3, 1), until=date(Y, 3, 31), by="region")) == 5
