@@ -294,6 +294,12 @@ def _rule_of(user: User, store=None):
     return tier_rule_for(group_id) if group_id else None
 
 
+def concentration_cut_offs(*, user: User, store=None) -> dict:
+    """The group's rank cut-offs (percent of the year's clients): {"important": 60, "ordinary": 90} by default."""
+    rule = _rule_of(user, store)
+    return {"important": rule.important_pct if rule else 60, "ordinary": rule.ordinary_pct if rule else 90}
+
+
 def concentration(*, user: User, by: str, year: int | None = None, store=None, consultant=None,
                   series=None) -> list[dict]:
     """Region (``by="region"``) or industry concentration (区域/行业集中度) of the base clients produced in ``year``

@@ -382,9 +382,7 @@ def group_settings(request: HttpRequest) -> HttpResponse:
 def _cut_offs(user, store_id) -> dict:
     """The group's concentration cut-offs, for the page's note."""
     store = Store.objects.visible_to(user).filter(pk=store_id).first() if (store_id or "").isdigit() else None
-    group_id = selectors.group_of_user(user, store)
-    rule = services.tier_rule_for(group_id) if group_id else None
-    return {"important": rule.important_pct if rule else 60, "ordinary": rule.ordinary_pct if rule else 90}
+    return selectors.concentration_cut_offs(user=user, store=store)
 
 
 @login_required

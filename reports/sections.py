@@ -301,8 +301,7 @@ def concentration_tables(p: ReportParams, *, per_segment: bool = True) -> list[T
 def _cut_offs(p: ReportParams) -> dict:
     from baseclients import selectors as bc
 
-    rule = bc._rule_of(p.user, _store(p))
-    return {"important": rule.important_pct if rule else 60, "ordinary": rule.ordinary_pct if rule else 90}
+    return bc.concentration_cut_offs(user=p.user, store=_store(p))
 
 
 def concentration(p: ReportParams) -> list[Section]:
