@@ -32,6 +32,7 @@ from .models import (
     Purchase,
     Referral,
     ReferralType,
+    TierCause,
     TierChange,
     Vehicle,
     VehicleUse,
@@ -39,6 +40,7 @@ from .models import (
 from .services import care as care_services
 from .services import ensure_group_defaults
 from .services.backfill import backfill
+from .services.lists import list_entries_sync
 from .services.scoring import retier_group
 from .services.settings import criteria_for
 from .vehicles import PROVINCES, vin_with_check_digit
@@ -204,18 +206,29 @@ def demo_baseclients_seed(*, stores: list[Store], now=None) -> DemoBaseClients:
             BaseClient.objects.filter(group_id=group_id).update(**{
                 f"{dim}_score": Coalesce(Subquery(total, output_field=IntegerField()), 0)})
         retier_group(group_id)
-        # Tier history over the past year: each client's current tier dated to a scoring in the year.
+        # Tier history over the past year: each client's current tier dated to a moment in the year, caused by what
+        # decided it (a scoring, a repeat purchase, a referral deal, the fleet on the card); the rows the seeding
+        # itself wrote (deals, referrals and the re-tier, all dated now) are replaced, the cards' opening rows kept.
+        causes = {"scores": TierCause.SCORING, "repeat_buyer": TierCause.DEAL,
+                  "referral_deal": TierCause.REFERRAL_DEAL, "fleet": TierCause.CARD}
         changes = []
         for c in BaseClient.objects.filter(group_id=group_id).exclude(tier="general"):
-            when = max(c.created_at, timezone.now() - timedelta(days=rng.randint(5, 330)))
+            # Anywhere in the client's life (so last year's tiers differ from this year's too), not in the last days.
+            span = max(timedelta(0), timezone.now() - timedelta(days=5) - c.created_at)
+            when = c.created_at + span * rng.random()
             changes.append(TierChange(client=c, from_tier="general", to_tier=c.tier, basis=c.tier_basis,
-                                      loyalty=c.loyalty_score, power=c.power_score, at=when, by=c.assigned_to,
-                                      owner=c.assigned_to))
+                                      cause=causes.get(c.tier_basis, TierCause.SCORING), loyalty=c.loyalty_score,
+                                      power=c.power_score, at=when, by=c.assigned_to, owner=c.assigned_to))
             if rng.random() < 0.1 and c.tier == "potential":
                 changes.append(TierChange(client=c, from_tier="premium", to_tier="potential", basis="scores",
-                                          loyalty=c.loyalty_score, power=c.power_score,
+                                          cause=TierCause.SCORING, loyalty=c.loyalty_score, power=c.power_score,
                                           at=when - timedelta(days=40), by=c.assigned_to, owner=c.assigned_to))
-        TierChange.objects.filter(client__group_id=group_id, job_run__isnull=True, by__isnull=True).delete()
+        TierChange.objects.filter(client__group_id=group_id, job_run__isnull=True).exclude(
+            cause=TierCause.INITIAL).delete()
+        # A card's opening row dates from the card (the seed back-dates the older buyers' cards).
+        TierChange.objects.filter(client__group_id=group_id, cause=TierCause.INITIAL).update(
+            at=Subquery(BaseClient.objects.filter(pk=OuterRef("client_id")).values("created_at")[:1]),
+            to_tier="general")
         TierChange.objects.bulk_create(changes, batch_size=2000)
 
         # 5. A year of care history, then the plan ahead.
@@ -255,6 +268,8 @@ def demo_baseclients_seed(*, stores: list[Store], now=None) -> DemoBaseClients:
         CareTask.objects.bulk_create(past, batch_size=2000, ignore_conflicts=True)
         for c in rng.sample(clients, min(6, len(clients))):
             DoNotContact.objects.get_or_create(client=c, channel="visit", defaults={"reason": "不希望上门打扰"})
+    # The regions and industries the seed wrote on the cards join the group's lists.
+    list_entries_sync(group_id)
     care_services.materialise(group_id=group_id)
     care_services.flag_overdue()
     return DemoBaseClients(

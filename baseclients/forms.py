@@ -75,17 +75,20 @@ class ClientEditForm(forms.Form):
     phone = forms.CharField(label=_("Phone"), max_length=30, required=False,
                             widget=forms.TextInput(attrs={"type": "tel", "inputmode": "tel", "autocomplete": "off"}))
     kind = forms.ChoiceField(label=_("Person or company"), choices=ClientKind.choices)
-    region = forms.CharField(label=_("Region (district/county)"), max_length=60, required=False)
-    industry = forms.CharField(label=_("Industry"), max_length=60, required=False)
+    region = forms.ChoiceField(label=_("Region (district/county)"), required=False)
+    industry = forms.ChoiceField(label=_("Industry"), required=False)
     fleet_size = forms.IntegerField(label=_("Fleet size"), min_value=0, max_value=100000,
                                     widget=forms.NumberInput(attrs={"inputmode": "numeric"}))
     birthday = forms.DateField(label=_("Birthday"), required=False, widget=DateInput())
     address = forms.CharField(label=_("Address"), max_length=200, required=False)
 
-    def __init__(self, *args, show_phone: bool = True, **kwargs):
+    def __init__(self, *args, show_phone: bool = True, lists: dict | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         if not show_phone:
             del self.fields["phone"]
+        # Region and industry are picked from the group's lists (``lists``: {kind: [(value, label)]}).
+        for kind in ("region", "industry"):
+            self.fields[kind].choices = [("", "—"), *(lists or {}).get(kind, [])]
 
     def changes(self) -> dict:
         data = dict(self.cleaned_data)
@@ -129,7 +132,8 @@ class ContactLogForm(forms.Form):
 class TierRuleForm(forms.ModelForm):
     class Meta:
         model = TierRule
-        fields = ["premium_pct", "general_pct", "repeat_buyer_premium", "referral_deal_premium", "fleet_min"]
+        fields = ["premium_pct", "general_pct", "repeat_buyer_premium", "referral_deal_premium", "fleet_min",
+                  "important_pct", "ordinary_pct", "one_brings_one_months", "review_months"]
 
 
 class CriteriaForm(forms.Form):

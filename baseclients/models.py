@@ -42,6 +42,22 @@ class TierBasis(models.TextChoices):
     SCORES = "scores", _("scores")
 
 
+class TierCause(models.TextChoices):
+    """What moved a client's tier. Scoring is care work (a consultant's review); the others move it automatically
+    (the tier movement per consultant keeps the two apart)."""
+
+    SCORING = "scoring", _("scoring")
+    DEAL = "deal", _("a purchase")
+    REFERRAL = "referral", _("a referral lead")
+    REFERRAL_DEAL = "referral_deal", _("a referral deal")
+    RULE_CHANGE = "rule_change", _("a rule change")
+    CARD = "card", _("a card edit (fleet size)")
+    INITIAL = "initial", _("tier held when the history began")
+
+
+AUTOMATIC_CAUSES = [TierCause.DEAL, TierCause.REFERRAL, TierCause.REFERRAL_DEAL, TierCause.RULE_CHANGE, TierCause.CARD]
+
+
 class Dimension(models.TextChoices):
     LOYALTY = "loyalty", _("Loyalty")
     POWER = "power", _("Economic power & influence")
@@ -247,6 +263,23 @@ class TierRule(models.Model):
     referral_deal_premium = models.BooleanField(_("referrers with a referral deal are premium"), default=True)
     fleet_min = models.PositiveSmallIntegerField(_("fleet / wholesale buyer from (vehicles)"), default=5,
                                                  help_text=_("0: fleet size does not make a client premium."))
+    # Concentration ranks (the method's rule): regions (industries) ranked by count; those making up the first
+    # ``important_pct`` % of the clients (the one crossing it included) are important, up to ``ordinary_pct`` %
+    # ordinary, the rest weak.
+    important_pct = models.PositiveSmallIntegerField(_("important regions/industries: first (percent of clients)"),
+                                                     default=60,
+                                                     validators=[MinValueValidator(1), MaxValueValidator(100)])
+    ordinary_pct = models.PositiveSmallIntegerField(_("ordinary regions/industries: up to (percent of clients)"),
+                                                    default=90,
+                                                    validators=[MinValueValidator(1), MaxValueValidator(100)])
+    # 一拓一: a tier's step is done when its clients average ``one_brings_one_target`` referral leads each over the
+    # last ``one_brings_one_months`` months.
+    one_brings_one_months = models.PositiveSmallIntegerField(_("one brings one: period (months)"), default=12,
+                                                             validators=[MinValueValidator(1),
+                                                                         MaxValueValidator(60)])
+    # The yearly review: a care task to re-score a client ``review_months`` after its last scoring.
+    review_months = models.PositiveSmallIntegerField(_("re-score a client every (months)"), default=12,
+                                                     validators=[MinValueValidator(1), MaxValueValidator(60)])
     version = models.PositiveIntegerField(_("version"), default=1)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
     # The last day the care job's nightly run has planned the group's clients up to: a re-run the same day skips the
@@ -309,7 +342,9 @@ class ScoreRecord(models.Model):
 
 
 class TierChange(models.Model):
-    """Append-only: every change of a client's tier, by a person (scoring), a deal or the re-tier job."""
+    """Append-only: every change of a client's tier, by a person (scoring), a deal or the re-tier job; ``cause`` says
+    which. The tier a client held at a moment is the ``to_tier`` of its latest row at or before it (a client's first
+    row, cause ``initial`` when backfilled, says the tier held since the history began)."""
 
     scope = CLIENT_CHILD_SCOPE
 
@@ -318,6 +353,7 @@ class TierChange(models.Model):
     from_tier = models.CharField(_("from"), max_length=20, choices=Tier.choices, blank=True)
     to_tier = models.CharField(_("to"), max_length=20, choices=Tier.choices)
     basis = models.CharField(_("decided by"), max_length=20, choices=TierBasis.choices)
+    cause = models.CharField(_("cause"), max_length=20, choices=TierCause.choices, default=TierCause.SCORING)
     loyalty = models.PositiveIntegerField(_("loyalty"), default=0)
     power = models.PositiveIntegerField(_("economic power"), default=0)
     at = models.DateTimeField(_("when"), default=timezone.now)
@@ -365,6 +401,7 @@ class CareKind(models.TextChoices):
     FIRST_MAINTENANCE = "first_maintenance", _("First maintenance reminder")
     INSURANCE_RENEWAL = "insurance_renewal", _("Insurance renewal reminder")
     INSPECTION = "inspection", _("Annual inspection reminder")
+    REVIEW = "review", _("Yearly review: re-score the client")
 
 
 # Kinds planned from a vehicle's dates rather than from the calendar.
@@ -665,3 +702,34 @@ class ClientLead(models.Model):
     class Meta:
         verbose_name = _("base client's lead")
         verbose_name_plural = _("base clients' leads")
+
+
+class ListKind(models.TextChoices):
+    REGION = "region", _("Region (district/county)")
+    INDUSTRY = "industry", _("Industry")
+
+
+class ListEntry(models.Model):
+    """One entry of a group's list of regions or of industries: the name cards carry, and the other spellings
+    (``aliases``) that mean it, so one district is counted once in the concentration tables. Kept by the group admin;
+    a deal's lead with a spelling not on the list adds it as an entry, to be merged into the right one."""
+
+    scope = Scope(group="group", store="group__stores")
+
+    group = models.ForeignKey("dealercrm.DealerGroup", on_delete=models.CASCADE, related_name="+",
+                              verbose_name=_("dealer group"))
+    kind = models.CharField(_("list"), max_length=20, choices=ListKind.choices)
+    name = models.CharField(_("name"), max_length=60)
+    aliases = models.JSONField(_("other spellings"), default=list, blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+
+    objects = ScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("region or industry")
+        verbose_name_plural = _("regions and industries")
+        ordering = ["group_id", "kind", "name"]
+        constraints = [models.UniqueConstraint(fields=["group", "kind", "name"], name="listentry_unique_name")]
+
+    def __str__(self):
+        return self.name

@@ -7,15 +7,27 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from django.db import connection, transaction
-from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
-from django.db.models.functions import Coalesce
-from django.db.models.functions import ExtractMonth
+from django.db.models import (
+    CharField,
+    Count,
+    DateField,
+    DecimalField,
+    Exists,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+)
+from django.db.models.functions import Cast, Coalesce, ExtractMonth, NullIf, Round, TruncDate
 from django.utils import timezone
 
 from dealercrm.models import User
-from leads.models import Lead, Status
+from leads.models import Lead, Source, Status
 
 from .models import (
+    AUTOMATIC_CAUSES,
     TIER_ORDER,
     BaseClient,
     CareStatus,
@@ -24,6 +36,7 @@ from .models import (
     Referral,
     ReferralType,
     Tier,
+    TierCause,
     TierChange,
     Vehicle,
     phone_search_condition,
@@ -108,16 +121,16 @@ def _shares(row: dict) -> dict:
     return {t: (round(100 * row[t] / total, 1) if total else 0.0) for t in TIERS}
 
 
-# The tier a client held at the end of a day, for every client of a scope at once: its latest tier change before
-# then, else the tier it started in (the first change's "from"), else its tier now. DISTINCT ON over the scope's tier
-# changes (one sort), not a subquery per client.
+# The tier a client held at a moment, for every client of a scope at once (as ``tier_at``): its latest tier change
+# before then, else the tier its first change started from (or, a history opened by the card, the tier it opened
+# with), else its tier now. DISTINCT ON over the scope's tier changes (one sort), not a subquery per client.
 _TIER_AT_SQL = """
-    SELECT c.id, COALESCE(b.to_tier, f.from_tier, c.tier) AS tier
+    SELECT c.id, COALESCE(b.to_tier, NULLIF(f.from_tier, ''), f.to_tier, c.tier) AS tier
     FROM scope c
     LEFT JOIN (SELECT DISTINCT ON (tc.client_id) tc.client_id, tc.to_tier
                FROM baseclients_tierchange tc JOIN scope s ON s.id = tc.client_id
                WHERE tc.at < %s ORDER BY tc.client_id, tc.at DESC, tc.id DESC) b ON b.client_id = c.id
-    LEFT JOIN (SELECT DISTINCT ON (tc.client_id) tc.client_id, tc.from_tier
+    LEFT JOIN (SELECT DISTINCT ON (tc.client_id) tc.client_id, tc.from_tier, tc.to_tier
                FROM baseclients_tierchange tc JOIN scope s ON s.id = tc.client_id
                ORDER BY tc.client_id, tc.at, tc.id) f ON f.client_id = c.id
 """
@@ -134,30 +147,47 @@ def _end_of(day: date):
     return timezone.make_aware(timezone.datetime.combine(day + timedelta(days=1), timezone.datetime.min.time()))
 
 
-def _concentration_counts(qs: QuerySet[BaseClient], by: str, year: int) -> list[tuple]:
+def first_purchase_on() -> Coalesce:
+    """A client's first purchase date (the order date of its earliest purchase: an imported client's is its
+    purchase's, not the import's), else the local day its card was made. A subquery over the purchases' client
+    index."""
+    first = Purchase.objects.filter(client=OuterRef("pk")).order_by("at").values("at")[:1]
+    return Coalesce(Subquery(first), TruncDate("created_at"), output_field=DateField())
+
+
+def _produced(qs: QuerySet[BaseClient], year: int, series=None) -> QuerySet[BaseClient]:
+    """The clients of ``qs`` produced (年产生的: first purchase) in ``year - 1`` or ``year``; with ``series``, those
+    owning a vehicle of it."""
+    qs = qs.order_by().annotate(first_on=first_purchase_on()).filter(first_on__gte=date(year - 1, 1, 1),
+                                                                     first_on__lte=date(year, 12, 31))
+    if series is not None:
+        qs = qs.filter(Exists(Vehicle.objects.filter(client=OuterRef("pk"), series=series)))
+    return qs
+
+
+def _concentration_counts(qs: QuerySet[BaseClient], by: str, year: int, series=None) -> list[tuple]:
     """(group values..., this year's premium, potential, general, total, last year's the same) per group value of
-    ``by``, for the clients of ``qs``: this year's tiers are today's when ``year`` is the current year, the tiers at
-    its end otherwise; last year's are the tiers at its end. Clients count from the year they were made. One SQL
-    statement."""
+    ``by``, for the clients of ``qs`` produced (first purchase) in ``year`` and in the year before: this year's
+    clients under today's tier when ``year`` is the current year, the tier at its end otherwise; last year's under
+    the tier at its end. One SQL statement."""
     if connection.vendor != "postgresql":
-        return _concentration_counts_portable(qs, by, year)
+        return _concentration_counts_portable(qs, by, year, series)
     current = year >= timezone.localdate().year
     this_end, last_end = _end_of(date(year, 12, 31)), _end_of(date(year - 1, 12, 31))
+    this_start = date(year, 1, 1)
     # The scope's rows straight from the caller's queryset (its role scoping and filters), the columns aliased.
-    scope_sql, scope_params = (qs.order_by().filter(created_at__lt=this_end)
-                               .values(c_id=F("id"), c_tier=F("tier"), c_created=F("created_at"),
+    scope_sql, scope_params = (_produced(qs, year, series)
+                               .values(c_id=F("id"), c_tier=F("tier"), c_first=F("first_on"),
                                        c_region=F("region"), c_industry=F("industry")).query.sql_with_params())
     cols = _GROUP_COLUMNS[by]
     this_tier = "c.tier" if current else "t.tier"
-    counts = []
-    for tier_col, end in ((this_tier, this_end), ("l.tier", last_end)):
-        counts += [f"count(*) FILTER (WHERE c.created_at < %s AND {tier_col} = %s)" for _t in TIERS]
-        counts.append("count(*) FILTER (WHERE c.created_at < %s)")
-    count_params = []
-    for end in (this_end, last_end):
+    counts, count_params = [], []
+    for tier_col, cond in ((this_tier, "c.first_on >= %s"), ("l.tier", "c.first_on < %s")):
+        counts += [f"count(*) FILTER (WHERE {cond} AND {tier_col} = %s)" for _t in TIERS]
+        counts.append(f"count(*) FILTER (WHERE {cond})")
         for t in TIERS:
-            count_params += [end, t.value]
-        count_params.append(end)
+            count_params += [this_start, t.value]
+        count_params.append(this_start)
     segment_join = ""
     if by == "industry_segment":
         segment_join = """JOIN (SELECT DISTINCT v.client_id, COALESCE(vs.segment, '') AS segment
@@ -169,7 +199,7 @@ def _concentration_counts(qs: QuerySet[BaseClient], by: str, year: int) -> list[
         this_join = f"JOIN ({_TIER_AT_SQL}) t ON t.id = c.id"
         this_params = [this_end]
     sql = f"""
-        WITH scope (id, tier, created_at, region, industry) AS MATERIALIZED ({scope_sql})
+        WITH scope (id, tier, first_on, region, industry) AS MATERIALIZED ({scope_sql})
         SELECT {", ".join(cols)}, {", ".join(counts)}
         FROM scope c
         JOIN ({_TIER_AT_SQL}) l ON l.id = c.id
@@ -186,23 +216,21 @@ def _concentration_counts(qs: QuerySet[BaseClient], by: str, year: int) -> list[
 
 
 def _tier_at(end):
-    """The client's tier at ``end`` (as _TIER_AT_SQL): its latest tier change before then, else the tier it started
-    in, else its tier now. A subquery per client: the portable form, for small data sets."""
-    latest = TierChange.objects.filter(client=OuterRef("pk"), at__lt=end).order_by("-at", "-pk").values("to_tier")[:1]
-    first = TierChange.objects.filter(client=OuterRef("pk")).order_by("at", "pk").values("from_tier")[:1]
-    return Coalesce(Subquery(latest), Subquery(first), F("tier"))
+    """``tier_at`` on BaseClient itself (the portable concentration counts)."""
+    return tier_at("pk", end)
 
 
-def _concentration_counts_portable(qs: QuerySet[BaseClient], by: str, year: int) -> list[tuple]:
+def _concentration_counts_portable(qs: QuerySet[BaseClient], by: str, year: int, series=None) -> list[tuple]:
     """``_concentration_counts`` for databases without its PostgreSQL statement (the embedded SQLite default: a
     demo's few hundred clients): the same rows, the clients' tiers from subqueries, counted in Python."""
     from collections import defaultdict
 
     current = year >= timezone.localdate().year
     this_end, last_end = _end_of(date(year, 12, 31)), _end_of(date(year - 1, 12, 31))
-    clients = (qs.order_by().filter(created_at__lt=this_end)
+    this_start = date(year, 1, 1)
+    clients = (_produced(qs, year, series)
                .annotate(this_t=F("tier") if current else _tier_at(this_end), last_t=_tier_at(last_end))
-               .values("pk", "region", "industry", "created_at", "this_t", "last_t"))
+               .values("pk", "region", "industry", "first_on", "this_t", "last_t"))
     segments = defaultdict(set)
     if by == "industry_segment":
         for cid, segment in Vehicle.objects.filter(client__in=qs).values_list("client_id", "series__segment"):
@@ -213,22 +241,43 @@ def _concentration_counts_portable(qs: QuerySet[BaseClient], by: str, year: int)
             keys = [(c["industry"], segment) for segment in segments[c["pk"]]]
         else:
             keys = [(c[by],)]
+        this = c["first_on"] >= this_start
         for key in keys:
             row = counts[key]
             for i, t in enumerate(TIERS):
-                row[i] += c["this_t"] == t
-                row[4 + i] += c["created_at"] < last_end and c["last_t"] == t
-            row[3] += 1
-            row[7] += c["created_at"] < last_end
+                row[i] += this and c["this_t"] == t
+                row[4 + i] += not this and c["last_t"] == t
+            row[3] += this
+            row[7] += not this
     return [(*key, *row) for key, row in counts.items()]
 
 
-def _rank(rows: list[dict]) -> list[dict]:
-    """Ranked by this year's total into important / ordinary / weak (top 20 % / next 50 % / the rest)."""
-    rows.sort(key=lambda r: (-r["this_year"]["total"], r["key"]))
-    n = len(rows)
-    for i, row in enumerate(rows):
-        row["rank"] = "important" if i < max(1, round(n * 0.2)) else ("ordinary" if i < round(n * 0.7) else "weak")
+def rank_regions(counts: list[int], *, important_pct: int = 60, ordinary_pct: int = 90) -> list[str]:
+    """重要 / 一般 / 薄弱 for values already sorted by count, largest first (the method's rule): the values making up the first
+    ``important_pct`` % of the clients, the one that crosses it included, are "important"; the next, up to and
+    including the one that crosses ``ordinary_pct`` %, "ordinary"; the rest "weak". Pure (integer arithmetic).
+    120/100/60/55/15/12 clients at 60/90: 2 important, 2 ordinary, 2 weak."""
+    total = sum(counts)
+    out = []
+    before = 0  # clients of the values ranked above this one
+    for n in counts:
+        if total and before * 100 < important_pct * total:
+            out.append("important")
+        elif total and before * 100 < ordinary_pct * total:
+            out.append("ordinary")
+        else:
+            out.append("weak")
+        before += n
+    return out
+
+
+def _rank(rows: list[dict], rule=None) -> list[dict]:
+    """Ranked by this year's total (then last year's, then the name) with the group's cut-offs (``rank_regions``)."""
+    rows.sort(key=lambda r: (-r["this_year"]["total"], -r["last_year"]["total"], r["key"]))
+    important, ordinary = (rule.important_pct, rule.ordinary_pct) if rule is not None else (60, 90)
+    for row, rank in zip(rows, rank_regions([r["this_year"]["total"] for r in rows], important_pct=important,
+                                            ordinary_pct=ordinary), strict=True):
+        row["rank"] = rank
     return rows
 
 
@@ -239,17 +288,36 @@ def _concentration_row(key: str, numbers) -> dict:
             "last_year_share": _shares(last)}
 
 
-def concentration(*, user: User, by: str, year: int | None = None, store=None, consultant=None) -> list[dict]:
-    """Region (``by="region"``) or industry concentration: per value, clients per tier and total for ``year`` (the
-    current tiers when it is this year; the tiers at its end otherwise) and for the year before (tiers at its end),
-    with each tier's share, ranked by this year's total into important / ordinary / weak. One SQL statement."""
+def _rule_of(user: User, store=None):
+    from .services.settings import tier_rule_for
+
+    group_id = group_of_user(user, store)
+    return tier_rule_for(group_id) if group_id else None
+
+
+def concentration_cut_offs(*, user: User, store=None) -> dict:
+    """The group's rank cut-offs (percent of the year's clients): {"important": 60, "ordinary": 90} by default."""
+    rule = _rule_of(user, store)
+    return {"important": rule.important_pct if rule else 60, "ordinary": rule.ordinary_pct if rule else 90}
+
+
+def concentration(*, user: User, by: str, year: int | None = None, store=None, consultant=None,
+                  series=None) -> list[dict]:
+    """Region (``by="region"``) or industry concentration (区域/行业集中度) of the base clients produced in ``year``
+    (first purchase in it) and, side by side, of those produced the year before: per value, clients per tier and
+    total, each tier's share (percent); this year's under today's tier when ``year`` is the current year (the tier at
+    its end otherwise), last year's under the tier at its end. Ranked important / ordinary / weak by this year's
+    count with the group's cut-offs (``rank_regions``). ``series``: clients owning a vehicle of it. One SQL
+    statement."""
     assert by in ("region", "industry")
     year = year or timezone.localdate().year
-    rows = [_concentration_row(r[0], r[1:]) for r in _concentration_counts(_scoped(user, store, consultant), by, year)]
-    return _rank([r for r in rows if r["this_year"]["total"] or r["last_year"]["total"]])
+    rows = [_concentration_row(r[0], r[1:])
+            for r in _concentration_counts(_scoped(user, store, consultant), by, year, series)]
+    return _rank([r for r in rows if r["this_year"]["total"] or r["last_year"]["total"]], _rule_of(user, store))
 
 
-def industry_by_segment(*, user: User, year: int | None = None, store=None, consultant=None) -> list[dict]:
+def industry_by_segment(*, user: User, year: int | None = None, store=None, consultant=None,
+                        series=None) -> list[dict]:
     """Industry concentration per vehicle segment: for each segment of the vehicles the clients own, its industries
     × tier this year and last (as ``concentration``), ranked within the segment. A client owning vehicles of two
     segments counts in both; vehicles of no known series are segment "". One SQL statement."""
@@ -257,9 +325,10 @@ def industry_by_segment(*, user: User, year: int | None = None, store=None, cons
 
     year = year or timezone.localdate().year
     labels = dict(Segment.choices)
+    rule = _rule_of(user, store)
     segments: dict[str, list[dict]] = {}
     for industry, segment, *numbers in _concentration_counts(_scoped(user, store, consultant), "industry_segment",
-                                                             year):
+                                                             year, series):
         row = _concentration_row(industry, numbers)
         if row["this_year"]["total"] or row["last_year"]["total"]:
             segments.setdefault(segment, []).append(row)
@@ -267,81 +336,172 @@ def industry_by_segment(*, user: User, year: int | None = None, store=None, cons
     for segment, rows in segments.items():
         total = sum(r["this_year"]["total"] for r in rows)
         out.append({"segment": segment, "segment_label": str(labels.get(segment, "")), "clients": total,
-                    "rows": _rank(rows)})
+                    "rows": _rank(rows, rule)})
     out.sort(key=lambda s: (-s["clients"], s["segment"]))
     return out
 
 
-def monthly_effect(*, user: User, year: int | None = None, store=None, consultant=None) -> list[dict]:
-    """Per month of ``year`` and tier of the referrer/buyer: referral leads and repeat purchases, with totals."""
+def tier_at(client: str, moment) -> Coalesce:
+    """The tier the client at ``client`` (the outer row's path to a BaseClient, or "pk" on BaseClient itself) held
+    just before ``moment`` (a datetime, or an OuterRef to the outer row's moment): the ``to_tier`` of its latest
+    TierChange strictly before then; before its first change, the tier that change started from (or, for a history
+    that starts with the card, the tier it opened with); with no history at all, its tier now. One correlated
+    subquery per row, over the (client, at) index."""
+    changes = TierChange.objects.filter(client=OuterRef(client))
+    latest = changes.filter(at__lt=moment).order_by("-at", "-pk").values("to_tier")[:1]
+    first = changes.order_by("at", "pk")
+    now = F("tier") if client == "pk" else F(f"{client}__tier")
+    return Coalesce(Subquery(latest), NullIf(Subquery(first.values("from_tier")[:1]), Value("")),
+                    Subquery(first.values("to_tier")[:1]), now, output_field=CharField())
+
+
+def _pct(num, den, places: int = 1) -> Round:
+    """``100 * num / den`` rounded in SQL (NULL without a denominator)."""
+    return Round(Cast(num, DecimalField(max_digits=20, decimal_places=6)) * 100 / NullIf(den, 0), places)
+
+
+def _num(value) -> float | None:
+    return None if value is None else float(value)
+
+
+def _year_bounds(year: int) -> tuple:
+    """[local midnight of 1 January, local midnight of the next 1 January)."""
+    return _end_of(date(year - 1, 12, 31)), _end_of(date(year, 12, 31))
+
+
+def monthly_effect(*, user: User, year: int | None = None, store=None, consultant=None, series=None) -> list[dict]:
+    """效果统计 per month of ``year`` (local time) and tier: referral leads brought by base clients (month of the
+    lead's first visit; not merged leads) under the tier the referrer held when the lead arrived, and repeat
+    purchases (month of the order date) under the tier the buyer held when the deal was recorded (before the deal
+    itself moved it). ``store``/``consultant`` narrow the referrers and buyers; ``series`` the referral leads' and
+    the repeat purchases' series. Two aggregate queries."""
     year = year or timezone.localdate().year
     clients = _scoped(user, store, consultant)
-    refs = (Referral.objects.filter(referrer_client__in=clients, created_at__year=year)
-            .annotate(m=ExtractMonth("created_at")).values("m", "referrer_client__tier").annotate(n=Count("pk")))
-    reps = (Purchase.objects.filter(client__in=clients, is_repeat=True, at__year=year)
-            .annotate(m=ExtractMonth("at")).values("m", "client__tier").annotate(n=Count("pk")))
+    start, end = _year_bounds(year)
+    refs = (Referral.objects.filter(referrer_client__in=clients, lead__first_visit_at__gte=start,
+                                    lead__first_visit_at__lt=end).exclude(lead__status=Status.MERGED))
+    reps = Purchase.objects.filter(client__in=clients, is_repeat=True, at__year=year)
+    if series is not None:
+        refs = refs.filter(lead__series=series)
+        reps = reps.filter(deal__series=series)
+    refs = (refs.annotate(m=ExtractMonth("lead__first_visit_day"),
+                          t=tier_at("referrer_client", OuterRef("lead__first_visit_at")))
+            .values("m", "t").annotate(n=Count("pk")).order_by())
+    reps = (reps.annotate(m=ExtractMonth("at"), t=tier_at("client", OuterRef("deal__created_at")))
+            .values("m", "t").annotate(n=Count("pk")).order_by())
     table = {m: {"month": m, **{f"referrals_{t}": 0 for t in TIERS}, **{f"repeats_{t}": 0 for t in TIERS}}
              for m in range(1, 13)}
     for r in refs:
-        table[r["m"]][f"referrals_{r['referrer_client__tier']}"] += r["n"]
+        table[r["m"]][f"referrals_{r['t']}"] += r["n"]
     for r in reps:
-        table[r["m"]][f"repeats_{r['client__tier']}"] += r["n"]
+        table[r["m"]][f"repeats_{r['t']}"] += r["n"]
     for row in table.values():
         row["referrals"] = sum(row[f"referrals_{t}"] for t in TIERS)
         row["repeats"] = sum(row[f"repeats_{t}"] for t in TIERS)
     return list(table.values())
 
 
-def referral_structure(*, user: User, year: int | None = None, store=None, consultant=None) -> list[dict]:
-    """Per month: referral leads in total and by type (typed and derived), referral deals, and the share of
-    referrals in all new traffic (N: first visits) of the caller's scope."""
+STRUCTURE_COUNTS = ["n", "referrals", "referral_deals", "first_time", "repeat", *ReferralType.values]
+
+
+def _structure_aggregates() -> dict:
+    """The referral structure's figures over a set of leads (the period's new leads, N): referral leads are the leads
+    whose source is referral (the funnel's N_referral), named referrer or not; the type columns count those whose
+    referral names the type, first-time / repeat referrer those with a named referrer."""
+    ref = Q(source=Source.REFERRAL)
+    counts = {
+        "n": Count("pk"),
+        "referrals": Count("pk", filter=ref),
+        "referral_deals": Count("pk", filter=ref & Q(status=Status.WON)),
+        "first_time": Count("pk", filter=ref & Q(referral__sequence__lte=1)),
+        "repeat": Count("pk", filter=ref & Q(referral__sequence__gt=1)),
+        # The JSON list's text holds each type quoted: a portable test (PostgreSQL and SQLite alike).
+        **{t: Count("pk", filter=ref & Q(referral__types__icontains=f'"{t}"')) for t in ReferralType.values},
+    }
+    return counts
+
+
+def referral_structure(*, user: User, year: int | None = None, store=None, consultant=None, series=None) -> dict:
+    """推荐结构 per month of ``year`` (local time), on the funnel's definition of N: the new leads of the month (first
+    visit in it, merged leads excluded) in the caller's scope, narrowed by ``store``, ``consultant`` (the lead's) and
+    ``series`` (the lead's). Per month: N, referral leads (source referral), referral deals (of those leads, won so
+    far), first-time / repeat referrers and each typed referral type, the share of referrals in N (percent) and the
+    referral close rate (referral deals / referral leads, percent). ``total`` (合计) is the year's sums with the same
+    two rates; ``shares`` (比例) each column's share of the year's referral leads (percent). Rates are computed in
+    SQL; None without a denominator. Two aggregate queries."""
     year = year or timezone.localdate().year
-    leads = Lead.objects.visible_to(user).not_merged().filter(first_visit_day__year=year)
+    start, end = _year_bounds(year)
+    leads = Lead.objects.visible_to(user).exclude(status=Status.MERGED).filter(first_visit_at__gte=start,
+                                                                               first_visit_at__lt=end)
     if store is not None:
         leads = leads.filter(store=store)
     if consultant is not None:
         leads = leads.filter(assigned_to=consultant)
-    n = dict(leads.annotate(m=ExtractMonth("first_visit_day")).values("m").annotate(n=Count("pk"))
-             .values_list("m", "n"))
-    refs = Referral.objects.filter(lead__in=leads).annotate(m=ExtractMonth("lead__first_visit_day")).values_list(
-        "m", "types", "sequence", "lead__status")
-    table = {m: {"month": m, "referrals": 0, "referral_deals": 0, "first_time": 0, "repeat": 0,
-                 **{t: 0 for t in ReferralType.values}, "n": n.get(m, 0)} for m in range(1, 13)}
-    for m, types, sequence, status in refs:
-        row = table[m]
-        row["referrals"] += 1
-        row["referral_deals"] += status == Status.WON
-        row["first_time" if sequence <= 1 else "repeat"] += 1
-        for t in types or []:
-            if t in row:
-                row[t] += 1
-    for row in table.values():
-        row["share_of_n"] = round(100 * row["referrals"] / row["n"], 1) if row["n"] else 0.0
-    return list(table.values())
+    if series is not None:
+        leads = leads.filter(series=series)
+    counts = _structure_aggregates()
+    rates = {"share_of_n": _pct(counts["referrals"], counts["n"]),
+             "close_rate": _pct(counts["referral_deals"], counts["referrals"])}
+    monthly = {r["m"]: r for r in leads.annotate(m=ExtractMonth("first_visit_day")).values("m").annotate(
+        **counts, **rates).order_by()}
+    shares = {f"share_{k}": _pct(v, counts["referrals"]) for k, v in counts.items() if k not in ("n", "referrals")}
+    total = leads.aggregate(**counts, **rates, **shares)
+    empty = {k: 0 for k in STRUCTURE_COUNTS}
+    rows = []
+    for m in range(1, 13):
+        r = monthly.get(m, empty)
+        rows.append({"month": m, **{k: r[k] for k in STRUCTURE_COUNTS},
+                     "share_of_n": _num(r.get("share_of_n")), "close_rate": _num(r.get("close_rate"))})
+    return {
+        "rows": rows,
+        "total": {**{k: total[k] for k in STRUCTURE_COUNTS}, "share_of_n": _num(total["share_of_n"]),
+                  "close_rate": _num(total["close_rate"])},
+        "shares": {k: _num(total[f"share_{k}"]) for k in STRUCTURE_COUNTS if k not in ("n", "referrals")},
+    }
 
 
-def tier_movement(*, user: User, since: date, until: date, store=None) -> list[dict]:
-    """Per consultant: clients moved up and down a tier in [since, until]. One aggregate query."""
-    changes = TierChange.objects.filter(client__in=_scoped(user, store), at__date__gte=since, at__date__lte=until)
+def _owning(series):
+    """Clients owning a vehicle of ``series`` (an Exists over the client, for any queryset with a ``client``)."""
+    return Exists(Vehicle.objects.filter(client=OuterRef("client"), series=series))
+
+
+def tier_movement(*, user: User, since: date, until: date, store=None, series=None) -> list[dict]:
+    """Per consultant (the one holding the client at the change): clients moved up and down a tier in [since, until]
+    (local days), split into scored moves (a consultant's scoring: care work) and automatic ones (a purchase, a
+    referral lead or deal, a rule change, a fleet-size edit). ``up``/``down`` are the totals. ``series``: the clients
+    owning a vehicle of it. One aggregate query."""
+    changes = TierChange.objects.filter(client__in=_scoped(user, store), at__gte=_end_of(since - timedelta(days=1)),
+                                        at__lt=_end_of(until))
+    if series is not None:
+        changes = changes.filter(_owning(series))
     ups = Q()
     downs = Q()
     for i, low in enumerate(TIER_ORDER):
         for high in TIER_ORDER[i + 1:]:
             ups |= Q(from_tier=low, to_tier=high)
             downs |= Q(from_tier=high, to_tier=low)
+    scored = Q(cause=TierCause.SCORING)
+    auto = Q(cause__in=AUTOMATIC_CAUSES)
     rows = (changes.values("owner", "owner__username", "owner__display_name")
-            .annotate(up=Count("pk", filter=ups), down=Count("pk", filter=downs)).order_by("owner__username"))
+            .annotate(up=Count("pk", filter=ups), down=Count("pk", filter=downs),
+                      up_scored=Count("pk", filter=ups & scored), down_scored=Count("pk", filter=downs & scored),
+                      up_auto=Count("pk", filter=ups & auto), down_auto=Count("pk", filter=downs & auto))
+            .filter(Q(up__gt=0) | Q(down__gt=0)).order_by("owner__username"))
     return [{"consultant": r["owner"], "name": r["owner__display_name"] or r["owner__username"] or "",
-             "up": r["up"], "down": r["down"]} for r in rows]
+             **{k: r[k] for k in ("up", "down", "up_scored", "down_scored", "up_auto", "down_auto")}} for r in rows]
 
 
-def care_completion(*, user: User, since: date, until: date, store=None, by: str = "consultant") -> list[dict]:
+def care_completion(*, user: User, since: date, until: date, store=None, by: str = "consultant",
+                    series=None) -> list[dict]:
     """Care completion (the seed's old-customer progress control table) per consultant or per region: tasks
-    planned (due in the period), done on time, done late, overdue (still pending past due). One aggregate query."""
+    planned (due in the period), done on time, done late, overdue (still pending past due). ``series``: the clients
+    owning a vehicle of it. One aggregate query."""
     today = timezone.localdate()
     tasks = CareTask.objects.visible_to(user).filter(due_on__gte=since, due_on__lte=until)
     if store is not None:
         tasks = tasks.filter(store=store)
+    if series is not None:
+        tasks = tasks.filter(_owning(series))
     key = ("assigned_to", "assigned_to__username", "assigned_to__display_name") if by == "consultant" else (
         "client__region",)
     rows = tasks.values(*key).annotate(
@@ -361,26 +521,75 @@ def care_completion(*, user: User, since: date, until: date, store=None, by: str
     return out
 
 
-def one_brings_one(*, user: User, store=None) -> list[dict]:
-    """一拓一 per tier: clients, referral leads by them, referral deals, referrals per client."""
+
+def one_brings_one_period(*, group_id: int | None, until: date | None = None) -> tuple[date, date]:
+    """The period 一拓一 is measured over: the group's ``one_brings_one_months`` (default 12) months ending on
+    ``until`` (default today), both days included."""
+    from .services.care import add_months
+    from .services.settings import tier_rule_for
+
+    until = until or timezone.localdate()
+    months = tier_rule_for(group_id).one_brings_one_months if group_id else 12
+    return add_months(until + timedelta(days=1), -months), until
+
+
+# A tier's step of 一拓一 is done when its clients average one referral lead each over the period (the method's aim).
+ONE_BRINGS_ONE_TARGET = 1
+
+
+def one_brings_one(*, user: User, store=None, series=None, since: date | None = None,
+                   until: date | None = None) -> list[dict]:
+    """一拓一 per tier over [since, until] (local days; default the group's period, ``one_brings_one_period``):
+    ``clients``: base clients holding the tier at the period's end; ``referrals``: referral leads they brought that
+    arrived in the period (first visit; merged leads excluded), counted under the tier the referrer held when the lead
+    arrived; ``referral_deals``: those leads won so far; ``close_rate``: referral deals / referral leads (percent,
+    computed in SQL; None without a referral); ``per_client``: referrals / clients (2 decimals); ``done``: the tier's
+    step is done (``per_client`` >= 1). ``series`` narrows the clients to those owning a vehicle of it and the
+    referral leads to those of it. Two aggregate queries."""
+    if since is None or until is None:
+        group_id = group_of_user(user, store)
+        default_since, default_until = one_brings_one_period(group_id=group_id, until=until)
+        since, until = since or default_since, until or default_until
+    start, end = _end_of(since - timedelta(days=1)), _end_of(until)
     clients = _scoped(user, store)
-    rows = {r["tier"]: r for r in clients.values("tier").annotate(
-        clients=Count("pk", distinct=True), referrals=Count("referrals", distinct=True))}
-    deals = dict(Purchase.objects.filter(referral__referrer_client__in=clients).values(
-        "referral__referrer_client__tier").annotate(n=Count("pk")).values_list("referral__referrer_client__tier", "n"))
+    refs = Referral.objects.filter(referrer_client__in=clients, lead__first_visit_at__gte=start,
+                                   lead__first_visit_at__lt=end).exclude(lead__status=Status.MERGED)
+    holders = clients.filter(created_at__lt=end)
+    if series is not None:
+        holders = holders.filter(Exists(Vehicle.objects.filter(client=OuterRef("pk"), series=series)))
+        refs = refs.filter(lead__series=series)
+    counts = dict(holders.annotate(t=tier_at("pk", end)).values("t").annotate(n=Count("pk")).order_by()
+                  .values_list("t", "n"))
+    won = Count("pk", filter=Q(lead__status=Status.WON))
+    by_tier = {r["t"]: r for r in refs.annotate(t=tier_at("referrer_client", OuterRef("lead__first_visit_at")))
+               .values("t").annotate(referrals=Count("pk"), referral_deals=won,
+                                     close_rate=_pct(won, Count("pk"))).order_by()}
     out = []
     for t in TIERS:
-        r = rows.get(t, {"clients": 0, "referrals": 0})
-        out.append({"tier": t, "clients": r["clients"], "referrals": r["referrals"], "referral_deals": deals.get(t, 0),
-                    "per_client": round(r["referrals"] / r["clients"], 2) if r["clients"] else 0.0})
+        r = by_tier.get(t, {"referrals": 0, "referral_deals": 0, "close_rate": None})
+        clients_n = counts.get(t, 0)
+        per_client = round(r["referrals"] / clients_n, 2) if clients_n else 0.0
+        out.append({"tier": t, "clients": clients_n, "referrals": r["referrals"],
+                    "referral_deals": r["referral_deals"], "close_rate": _num(r["close_rate"]),
+                    "per_client": per_client, "done": bool(clients_n) and per_client >= ONE_BRINGS_ONE_TARGET,
+                    "since": since, "until": until})
     return out
 
 
 def phase(rows: list[dict]) -> str:
-    """The 一拓一 roll-out phase: premium first, then potential, then general, then everyone. A tier is "rolled
-    out" once it averages at least one referral per ten clients."""
-    reached = [r["tier"] for r in rows if r["per_client"] >= 0.1]
+    """The 一拓一 roll-out step (the method's order): premium first, then potential, then general, then everyone ("all"). The
+    step is the first tier, in that order, whose clients do not yet average one referral each over the period."""
+    done = {r["tier"] for r in rows if r["done"]}
     for t in TIERS:
-        if t not in reached:
+        if t not in done:
             return t
     return "all"
+
+
+def group_of_user(user: User, store=None) -> int | None:
+    """The dealer group whose settings apply: the store's, else the user's."""
+    if store is not None:
+        return store.group_id
+    if user.dealer_group_id:
+        return user.dealer_group_id
+    return user.store.group_id if user.store_id else None

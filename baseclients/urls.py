@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import views, views_lists
 
 app_name = "baseclients"
 
@@ -16,6 +16,7 @@ urlpatterns = [
     path("care/<int:pk>/done/", views.care_done, name="care_done"),
     path("care/<int:pk>/skip/", views.care_skip, name="care_skip"),
     path("settings/", views.group_settings, name="settings"),
+    path("settings/lists/", views_lists.lists_settings, name="lists"),
     path("analyses/", views.analyses, name="analyses"),
     path("visit-hint/", views.visit_hint, name="visit_hint"),
     path("referrer-search/", views.referrer_search, name="referrer_search"),

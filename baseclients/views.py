@@ -201,7 +201,11 @@ def client_edit(request: HttpRequest, pk: int) -> HttpResponse:
     shown = selectors.client_phone_for(user=request.user, client=client)
     show_phone = not shown or "*" not in shown
     initial = {"version": client.version, **{f: getattr(client, f) for f in CARD_FIELDS}, "phone": phone_display(client.phone)}
-    form = ClientEditForm(request.POST or None, initial=initial, show_phone=show_phone)
+    lists = {kind: services.list_choices(group_id=client.group_id, kind=kind) for kind in ("region", "industry")}
+    for kind in lists:  # a value written before the lists (or by a seed) stays choosable until it is merged
+        if getattr(client, kind) and (getattr(client, kind), getattr(client, kind)) not in lists[kind]:
+            lists[kind].append((getattr(client, kind), getattr(client, kind)))
+    form = ClientEditForm(request.POST or None, initial=initial, show_phone=show_phone, lists=lists)
     status = 200
     if request.method == "POST" and form.is_valid():
         try:
@@ -380,6 +384,12 @@ def group_settings(request: HttpRequest) -> HttpResponse:
         "criteria": criteria, "tiers": Tier})
 
 
+def _cut_offs(user, store_id) -> dict:
+    """The group's concentration cut-offs, for the page's note."""
+    store = Store.objects.visible_to(user).filter(pk=store_id).first() if (store_id or "").isdigit() else None
+    return selectors.concentration_cut_offs(user=user, store=store)
+
+
 @login_required
 def analyses(request: HttpRequest) -> HttpResponse:
     """Region and industry concentration, monthly effect, referral structure, tier movement, care completion and
@@ -414,6 +424,8 @@ def analyses(request: HttpRequest) -> HttpResponse:
         "years": list(range(today.year, today.year - 4, -1)), "tiers": [Tier.PREMIUM, Tier.POTENTIAL, Tier.GENERAL],
         "sel_store": params.get("store", ""), "sel_consultant": params.get("consultant", ""),
         "phase_label": dict(Tier.choices).get(data["one-brings-one"]["phase"], _("everyone")),
+        "obo_since": data["one-brings-one"]["since"], "obo_until": data["one-brings-one"]["until"],
+        "cut_offs": _cut_offs(request.user, params.get("store")),
         "tier_movement": data["tier-movement"]["rows"], "care_completion": data["care-completion"]["rows"],
         "one_brings_one": [{**r, "label": dict(Tier.choices)[r["tier"]]} for r in data["one-brings-one"]["rows"]],
     })

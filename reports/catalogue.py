@@ -100,7 +100,7 @@ REPORTS: dict[str, ReportDef] = {
             title=_("Region and industry concentration"),
             description=_("Base clients per region and per industry by tier, this year against last year, each "
                           "tier's share, regions and industries ranked important / ordinary / weak."),
-            filters=("store", "end", "consultant"),
+            filters=("store", "end", "consultant", "series"),
             roles=MANAGERS,
             build=sections.concentration,
             one_store=False,
@@ -110,7 +110,7 @@ REPORTS: dict[str, ReportDef] = {
             title=_("Referrals and repeat purchases"),
             description=_("Per tier: base clients, their referral leads and referral deals; per month of the year: "
                           "referral leads by type, referral deals, their share of N, and repeat purchases by tier."),
-            filters=("store", "start", "consultant"),
+            filters=("store", "start", "end", "consultant", "series"),
             roles=MANAGERS,
             build=sections.referrals,
         ),

@@ -116,36 +116,54 @@ def _tier_label(tier: str) -> str:
     return str(Tier(tier).label) if tier in Tier.values else tier
 
 
+def _pct100(value):
+    return None if value is None else value / 100
+
+
 def tier_tables(p: ReportParams) -> list[Table]:
-    """Base-client tiers and one-brings-one (``baseclients.selectors.one_brings_one``): clients, their referral leads
-    and referral deals per tier."""
+    """一拓一 per tier (``baseclients.selectors.one_brings_one``, over the group's period ending on the report's
+    end): clients holding the tier, the referral leads they brought under the tier held when each lead arrived, the
+    referral deals, the referral close rate and referrals per client, with the roll-out step."""
     from baseclients import selectors as bc
 
-    rows = bc.one_brings_one(user=p.user, store=_store(p))
+    rows = bc.one_brings_one(user=p.user, store=_store(p), series=p.series, until=p.end)
+    since = rows[0]["since"] if rows else p.start
+    step = bc.phase(rows)
     return [Table(
-        key="tiers", title=_("Base-client tiers and referrals per client"),
+        key="tiers", title=_("Base-client tiers and one brings one (一拓一), %(since)s – %(until)s") % {
+            "since": since, "until": p.end},
         columns=[Column("tier", _("Tier"), "text"), Column("clients", _("Base clients")),
                  Column("referrals", _("Referral leads")), Column("referral_deals", _("Referral deals")),
-                 Column("per_client", _("Referrals per client"), "num")],
+                 Column("close_rate", _("Referral close rate"), "pct"),
+                 Column("per_client", _("Referrals per client"), "num"), Column("done", _("Step done"), "text")],
         rows=[{"tier": _tier_label(r["tier"]), **{k: r[k] for k in ("clients", "referrals", "referral_deals",
-                                                                     "per_client")}} for r in rows],
-        note=_("Clients per tier today; one brings one (一拓一) is rolled out tier by tier."),
+                                                                     "per_client")},
+               "close_rate": _pct100(r["close_rate"]), "done": "✓" if r["done"] else "—"} for r in rows],
+        note=_("Clients: holding the tier at the period's end. A referral counts under the tier its referrer held "
+               "when the lead arrived. A tier's step is done at one referral lead per client over the period; the "
+               "current step: %(step)s.") % {"step": _tier_label(step) if step != "all" else _("everyone")},
     )]
 
 
 def tier_movement_tables(p: ReportParams) -> list[Table]:
-    """Clients moved up and down a tier in the period, per consultant (``baseclients.selectors.tier_movement``)."""
+    """Clients moved up and down a tier in the period, per consultant, scored moves (care work) apart from automatic
+    ones (``baseclients.selectors.tier_movement``)."""
     from baseclients import selectors as bc
 
-    rows = bc.tier_movement(user=p.user, since=p.start, until=p.end, store=_store(p))
+    rows = bc.tier_movement(user=p.user, since=p.start, until=p.end, store=_store(p), series=p.series)
     if p.consultant is not None:
         rows = [r for r in rows if r["consultant"] == p.consultant.pk]
+    keys = ("up_scored", "down_scored", "up_auto", "down_auto", "up", "down")
     return [Table(
         key="tier_movement", title=_("Tier movement per consultant"),
-        columns=[Column("name", _("Consultant"), "text"), Column("up", _("Clients moved up")),
+        columns=[Column("name", _("Consultant"), "text"), Column("up_scored", _("Up by scoring")),
+                 Column("down_scored", _("Down by scoring")), Column("up_auto", _("Up automatically")),
+                 Column("down_auto", _("Down automatically")), Column("up", _("Clients moved up")),
                  Column("down", _("Clients moved down"))],
-        rows=[{"name": r["name"] or str(_("Nobody (unassigned)")), "up": r["up"], "down": r["down"]} for r in rows],
-        note=_("Tier changes in the period (scoring, purchases, the yearly re-tiering), by the client's consultant."),
+        rows=[{"name": r["name"] or str(_("Nobody (unassigned)")), **{k: r[k] for k in keys}} for r in rows],
+        note=_("Tier changes in the period by the client's consultant: scored (a consultant's scoring, including "
+               "the yearly review) and automatic (a purchase, a referral lead or deal, a rule change, a fleet-size "
+               "edit)."),
     )]
 
 
@@ -153,7 +171,7 @@ def care_tables(p: ReportParams) -> list[Table]:
     """Care completion in the period per consultant (``baseclients.selectors.care_completion``)."""
     from baseclients import selectors as bc
 
-    rows = bc.care_completion(user=p.user, since=p.start, until=p.end, store=_store(p))
+    rows = bc.care_completion(user=p.user, since=p.start, until=p.end, store=_store(p), series=p.series)
     return [Table(
         key="care", title=_("Care completion"),
         columns=[Column("name", _("Consultant"), "text"), Column("planned", _("Care tasks due")),
@@ -168,21 +186,44 @@ def care_tables(p: ReportParams) -> list[Table]:
 
 def referral_tables(p: ReportParams) -> list[Table]:
     """Referrals and repeat purchases of the year holding the period's start, per month
-    (``baseclients.selectors.referral_structure`` and ``monthly_effect``)."""
+    (``baseclients.selectors.referral_structure`` and ``monthly_effect``): the structure with its total (合计) and
+    share (比例) rows; the effects under the tier held at the time."""
     from baseclients import selectors as bc
     from baseclients.models import ReferralType, Tier
 
     year = p.start.year
-    structure = bc.referral_structure(user=p.user, year=year, store=_store(p), consultant=p.consultant)
-    effect = bc.monthly_effect(user=p.user, year=year, store=_store(p), consultant=p.consultant)
+    structure = bc.referral_structure(user=p.user, year=year, store=_store(p), consultant=p.consultant,
+                                      series=p.series)
+    effect = bc.monthly_effect(user=p.user, year=year, store=_store(p), consultant=p.consultant, series=p.series)
     type_columns = [Column(value, label) for value, label in ReferralType.choices]
+    count_keys = ["referral_deals", "first_time", "repeat", *ReferralType.values]
+
+    def rates(r: dict) -> dict:
+        return {"share_of_n": _pct100(r["share_of_n"]), "close_rate": _pct100(r["close_rate"])}
+
+    shares = {"month": str(_("Share of referral leads")),
+              **{k: _pct100(structure["shares"][k]) for k in count_keys}}
     structure_table = Table(
         key="referral_structure", title=_("Referral structure, %(year)s") % {"year": year},
         columns=[Column("month", _("Month"), "text"), Column("n", _("N (first visits)")),
                  Column("referrals", _("Referral leads")), Column("referral_deals", _("Referral deals")),
                  Column("first_time", _("First-time referrers")), Column("repeat", _("Repeat referrers")),
-                 *type_columns, Column("share_of_n", _("Share of N"), "pct")],
-        rows=[{**r, "month": f"{year}-{r['month']:02d}", "share_of_n": r["share_of_n"] / 100} for r in structure],
+                 *type_columns, Column("share_of_n", _("Share of N"), "pct"),
+                 Column("close_rate", _("Referral close rate"), "pct")],
+        rows=[{**r, "month": f"{year}-{r['month']:02d}", **rates(r)} for r in structure["rows"]],
+        total={**structure["total"], "month": str(TOTAL), **rates(structure["total"])},
+        note=_("Referral leads: new leads (N) whose source is referral, named referrer or not (the funnel's referral "
+               "N). Share of N = referral leads / N; referral close rate = referral deals / referral leads."),
+    )
+    # 比例: the method's share row, a table of its own so that its rates are formatted as rates.
+    shares_table = Table(
+        key="referral_shares", title=_("Referral structure, %(year)s: shares of referral leads") % {"year": year},
+        columns=[Column("month", "", "text"), Column("referral_deals", _("Referral deals"), "pct"),
+                 Column("first_time", _("First-time referrers"), "pct"),
+                 Column("repeat", _("Repeat referrers"), "pct"),
+                 *(Column(c.key, c.label, "pct") for c in type_columns)],
+        rows=[shares],
+        note=_("Each column of the year's total over the year's referral leads."),
     )
     tiers = [t for t in Tier.values]
     effect_table = Table(
@@ -197,13 +238,17 @@ def referral_tables(p: ReportParams) -> list[Table]:
         total={"month": str(TOTAL), **{k: sum(r[k] for r in effect) for k in
                                         [*(f"referrals_{t}" for t in tiers), "referrals",
                                          *(f"repeats_{t}" for t in tiers), "repeats"]}},
+        note=_("A referral counts under the tier its referrer held when the lead arrived, a repeat purchase under "
+               "the tier the buyer held when buying."),
     )
-    return [structure_table, effect_table]
+    return [structure_table, shares_table, effect_table]
 
 
-def concentration(p: ReportParams) -> list[Section]:
-    """Region and industry concentration (``baseclients.selectors.concentration``): clients per tier this year and
-    last, each tier's share, ranked important / ordinary / weak."""
+def concentration_tables(p: ReportParams, *, per_segment: bool = True) -> list[Table]:
+    """Region and industry concentration (``baseclients.selectors.concentration``): the base clients produced (first
+    purchase) in the year of the period's end and in the year before, per tier with each tier's share, ranked
+    important / ordinary / weak by the group's rule; with ``per_segment``, the industry table once per vehicle
+    segment of the clients' vehicles (``industry_by_segment``)."""
     from baseclients import selectors as bc
     from baseclients.models import Tier
 
@@ -212,35 +257,57 @@ def concentration(p: ReportParams) -> list[Section]:
 
     def table(by: str, title, first, rows=None, key=None) -> Table:
         if rows is None:
-            rows = bc.concentration(user=p.user, by=by, year=year, store=_store(p), consultant=p.consultant)
+            rows = bc.concentration(user=p.user, by=by, year=year, store=_store(p), consultant=p.consultant,
+                                    series=p.series)
         columns = [Column("key", first, "text"), Column("rank", _("Rank"), "text")]
-        for t in Tier.values:
-            columns.append(Column(f"this_{t}", _("%(year)s %(tier)s") % {"year": year, "tier": _tier_label(t)}))
-            columns.append(Column(f"share_{t}", _("%(tier)s share") % {"tier": _tier_label(t)}, "pct"))
-        columns.append(Column("this_total", _("%(year)s total") % {"year": year}))
-        columns.append(Column("last_total", _("%(year)s total") % {"year": year - 1}))
+        for side, y in (("this", year), ("last", year - 1)):
+            for t in Tier.values:
+                columns.append(Column(f"{side}_{t}", _("%(year)s %(tier)s") % {"year": y, "tier": _tier_label(t)}))
+                columns.append(Column(f"{side}_share_{t}", _("%(year)s %(tier)s share") % {
+                    "year": y, "tier": _tier_label(t)}, "pct"))
+            columns.append(Column(f"{side}_total", _("%(year)s total") % {"year": y}))
         out = []
         for r in rows:
-            row = {"key": r["key"] or "—", "rank": str(ranks.get(r["rank"], r["rank"])),
-                   "this_total": r["this_year"]["total"], "last_total": r["last_year"]["total"]}
-            for t in Tier.values:
-                row[f"this_{t}"] = r["this_year"][t]
-                row[f"share_{t}"] = r["this_year_share"][t] / 100
+            row = {"key": r["key"] or "—", "rank": str(ranks.get(r["rank"], r["rank"]))}
+            for side, name in (("this", "this_year"), ("last", "last_year")):
+                for t in Tier.values:
+                    row[f"{side}_{t}"] = r[name][t]
+                    row[f"{side}_share_{t}"] = r[f"{name}_share"][t] / 100
+                row[f"{side}_total"] = r[name]["total"]
             out.append(row)
-        return Table(key=key or f"{by}_concentration", title=title, columns=columns, rows=out)
+        total = {"key": str(TOTAL), "rank": ""}
+        for side in ("this", "last"):
+            for t in [*Tier.values, "total"]:
+                k = f"{side}_{t}"
+                total[k] = sum(row[k] for row in out)
+        return Table(key=key or f"{by}_concentration", title=title, columns=columns, rows=out, total=total,
+                     note=_("Base clients produced in the year (by their first purchase), under the tier held at "
+                            "the year's end (this year: today's). Ranked by this year's count: the first values "
+                            "making up %(important)s %% of the clients (the one crossing it included) are "
+                            "important, up to %(ordinary)s %% ordinary, the rest weak.") % _cut_offs(p))
 
-    # Which industries buy which kind of vehicle: the industry table once per segment of the clients' vehicles
-    # (``baseclients.selectors.industry_by_segment``).
-    per_segment = [
-        table("industry", _("Industry concentration: %(segment)s") % {"segment": seg["segment_label"] or _("Other")},
-              _("Industry"), rows=seg["rows"], key=f"industry_concentration_{seg['segment'] or 'other'}")
-        for seg in bc.industry_by_segment(user=p.user, year=year, store=_store(p), consultant=p.consultant)
-    ]
-    return [Section("concentration", _("Region and industry concentration"), [
-        table("region", _("Region concentration"), _("Region")),
-        table("industry", _("Industry concentration"), _("Industry")),
-        *per_segment,
-    ])]
+    tables = [table("region", _("Region concentration"), _("Region")),
+              table("industry", _("Industry concentration"), _("Industry"))]
+    if per_segment:
+        # Which industries buy which kind of vehicle: the industry table once per segment of the clients' vehicles.
+        tables += [
+            table("industry", _("Industry concentration: %(segment)s") % {"segment": seg["segment_label"]
+                                                                           or _("Other")},
+                  _("Industry"), rows=seg["rows"], key=f"industry_concentration_{seg['segment'] or 'other'}")
+            for seg in bc.industry_by_segment(user=p.user, year=year, store=_store(p), consultant=p.consultant,
+                                              series=p.series)
+        ]
+    return tables
+
+
+def _cut_offs(p: ReportParams) -> dict:
+    from baseclients import selectors as bc
+
+    return bc.concentration_cut_offs(user=p.user, store=_store(p))
+
+
+def concentration(p: ReportParams) -> list[Section]:
+    return [Section("concentration", _("Region and industry concentration"), concentration_tables(p))]
 
 
 def referrals(p: ReportParams) -> list[Section]:
@@ -265,8 +332,13 @@ def referrals_section(p: ReportParams) -> Section:
     return Section("referrals", _("Referrals and repeat purchases"), referral_tables(p))
 
 
+def concentration_section(p: ReportParams) -> Section:
+    return Section("concentration", _("Region and industry concentration"),
+                   concentration_tables(p, per_segment=False))
+
+
 for _builder, _key in ((defeats_section, "defeats"), (tiers_section, "base_client_tiers"), (care_section, "care"),
-                       (referrals_section, "referrals")):
+                       (referrals_section, "referrals"), (concentration_section, "concentration")):
     _builder.section_key = _key
 
-PACK_EXTRA = [defeats_section, tiers_section, care_section, referrals_section]
+PACK_EXTRA = [defeats_section, tiers_section, care_section, referrals_section, concentration_section]

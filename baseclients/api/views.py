@@ -21,6 +21,7 @@ from dealercrm.models import Store, User
 from dealercrm.scoping import ScopedViewSetMixin
 
 from .. import selectors, services
+from .analytics import ANALYSIS_RESPONSE
 from ..filters import BaseClientFilterSet, CareTaskFilterSet
 from ..models import BaseClient, CareTask
 from ..services.settings import dimension_max
@@ -212,15 +213,18 @@ class BaseClientViewSet(ScopedViewSetMixin, mixins.ListModelMixin, viewsets.Gene
         tags=TAGS, summary="Analyses", filters=False,
         description="`region` / `industry`: clients per value × tier, this year and last, shares and rank; "
                     "`industry-segment`: the industry concentration per vehicle segment of the clients' vehicles; "
-                    "`monthly`: referrals and repeat purchases per month and tier; `referrals`: referral structure "
-                    "per month (by type, deals, share of N); `tier-movement` and `care-completion`: per consultant "
-                    "over `since`..`until`; `one-brings-one`: 一拓一 per tier. Scoped by role; `store`, `year`, "
+                    "`monthly`: referrals and repeat purchases per month and tier (the tier held at the time); "
+                    "`referrals`: referral structure per month (referral leads = new leads of source referral, by "
+                    "type, deals, share of N, close rate) with the year's total and shares; `tier-movement` (scored "
+                    "and automatic moves) and `care-completion`: per consultant over `since`..`until` (`since` "
+                    "defaults to 1 January of `until`'s year); `one-brings-one`: 一拓一 per tier over the group's "
+                    "period ending on `until`, and the roll-out step. Scoped by role; `store`, `year`, "
                     "`consultant`, `since`, `until` narrow it.",
         parameters=[OpenApiParameter("kind", OpenApiTypes.STR, OpenApiParameter.PATH, enum=list(ANALYSES)),
                     OpenApiParameter("store", OpenApiTypes.INT), OpenApiParameter("year", OpenApiTypes.INT),
                     OpenApiParameter("consultant", OpenApiTypes.INT), OpenApiParameter("since", OpenApiTypes.DATE),
                     OpenApiParameter("until", OpenApiTypes.DATE)],
-        responses={200: OpenApiTypes.OBJECT, 400: E400, 404: E404},
+        responses={200: ANALYSIS_RESPONSE, 400: E400, 404: E404},
     )
     @action(detail=False, methods=["get"], url_path=r"analytics/(?P<kind>[a-z-]+)")
     def analytics(self, request, kind=None):
@@ -260,8 +264,8 @@ def run_analysis(user, kind: str, params) -> dict:
     year = _int(params, "year") or today.year
     if not 2000 <= year <= today.year + 1:
         raise serializers.ValidationError({"year": [_("A year between 2000 and next year.")]})
-    since = _date(params, "since", date(today.year, 1, 1))
     until = _date(params, "until", today)
+    since = _date(params, "since", date(until.year, 1, 1))
     if until < since:
         raise serializers.ValidationError({"until": [_("The end cannot precede the start.")]})
     if kind in ("region", "industry"):
@@ -275,7 +279,7 @@ def run_analysis(user, kind: str, params) -> dict:
                 "rows": selectors.monthly_effect(user=user, year=year, store=store, consultant=consultant)}
     if kind == "referrals":
         return {"kind": kind, "year": year,
-                "rows": selectors.referral_structure(user=user, year=year, store=store, consultant=consultant)}
+                **selectors.referral_structure(user=user, year=year, store=store, consultant=consultant)}
     if kind == "tier-movement":
         return {"kind": kind, "since": since, "until": until,
                 "rows": selectors.tier_movement(user=user, since=since, until=until, store=store)}
@@ -283,8 +287,9 @@ def run_analysis(user, kind: str, params) -> dict:
         by = "region" if params.get("by") == "region" else "consultant"
         return {"kind": kind, "since": since, "until": until, "by": by,
                 "rows": selectors.care_completion(user=user, since=since, until=until, store=store, by=by)}
-    rows = selectors.one_brings_one(user=user, store=store)
-    return {"kind": kind, "rows": rows, "phase": selectors.phase(rows)}
+    rows = selectors.one_brings_one(user=user, store=store, until=_date(params, "until", None))
+    return {"kind": kind, "since": rows[0]["since"], "until": rows[0]["until"], "rows": rows,
+            "phase": selectors.phase(rows)}
 
 
 @extend_schema_view(

@@ -19,6 +19,7 @@ from .clients import (
     validate_vehicle_ids,
     vehicle_add,
 )
+from .lists import list_choices, list_entries_sync, list_entry_merge, list_entry_save, list_value
 from .referrals import referral_set
 from .scoring import client_score, decide_tier, retier_group, tier_label
 from .settings import criteria_for, criteria_update, ensure_group_defaults, tier_rule_for, tier_rule_update
@@ -41,6 +42,11 @@ __all__ = [
     "ensure_group_defaults",
     "flag_overdue",
     "link_returning_buyer",
+    "list_choices",
+    "list_entries_sync",
+    "list_entry_merge",
+    "list_entry_save",
+    "list_value",
     "materialise",
     "referral_set",
     "retier_group",

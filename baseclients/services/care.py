@@ -3,12 +3,13 @@ skipping them, do-not-contact per channel, and the overdue flag."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
+from datetime import timezone as dt_timezone
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import Exists, F, OuterRef, Q, Subquery, Value
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -230,6 +231,8 @@ def materialise(*, client_ids: list[int] | None = None, group_id: int | None = N
             for shape in _SHAPES:
                 cursor.execute(_plan_sql(shape, where), params)
                 created += max(cursor.rowcount, 0)
+        if client_ids is None:
+            created += plan_reviews(group_ids=list(set(groups)), start=params["start"], end=end)
         if full_run:
             TierRule.objects.filter(group_id__in=groups).update(care_planned_until=end)
         if job_run is not None and created:
@@ -237,6 +240,44 @@ def materialise(*, client_ids: list[int] | None = None, group_id: int | None = N
 
             job_run_count(job_run, "flagged", created)
     return created
+
+
+_NEVER = datetime(2000, 1, 1, tzinfo=dt_timezone.utc)
+
+
+def plan_reviews(*, group_ids: list[int], start: date, end: date) -> int:
+    """The yearly review (scores go stale): a care task for the client's consultant to re-score the
+    client ``TierRule.review_months`` (default 12) after its last scoring (never scored: after its care anchor, the
+    first delivery), due that day or ``start`` when that day has passed, planned once it falls before ``end``. Once
+    per review: none is planned while a review task (of any status) is due after the last scoring; a scoring closes
+    the pending one (``close_reviews``). Per group: one query for the clients due, one bulk insert."""
+    from django.db.models.functions import Coalesce, TruncDate
+
+    from ..models import ScoreRecord
+
+    rows = []
+    for rule in TierRule.objects.filter(group_id__in=group_ids):
+        last = ScoreRecord.objects.filter(client=OuterRef("pk")).order_by("-at").values("at")[:1]
+        due = (BaseClient.objects.filter(group_id=rule.group_id)
+               .annotate(last_at=Coalesce(Subquery(last), Value(_NEVER)))
+               .annotate(anchor=Coalesce(TruncDate(Subquery(last)), F("care_anchor")))
+               .filter(anchor__lte=add_months(end, -rule.review_months))
+               # This review is planned already: a review task made since the last scoring.
+               .exclude(Exists(CareTask.objects.filter(client=OuterRef("pk"), kind=CareKind.REVIEW,
+                                                       created_at__gt=OuterRef("last_at"))))
+               .values_list("pk", "store_id", "assigned_to_id", "anchor"))
+        for pk, store_id, owner_id, anchor in due:
+            rows.append(CareTask(client_id=pk, store_id=store_id, assigned_to_id=owner_id, kind=CareKind.REVIEW,
+                                 channel=CareChannel.VISIT,
+                                 due_on=max(add_months(anchor, rule.review_months), start)))
+    CareTask.objects.bulk_create(rows, batch_size=2000)
+    return len(rows)
+
+
+def close_reviews(client: BaseClient, *, actor: User, at) -> int:
+    """A scoring is the review: close the client's pending review tasks as done by it."""
+    return CareTask.objects.filter(client=client, kind=CareKind.REVIEW, status=CareStatus.PENDING).update(
+        status=CareStatus.DONE, done_at=at, done_by=actor, note=_("Re-scored."), version=F("version") + 1)
 
 
 def _materialise_in_python(clients, start: date, end: date) -> int:
@@ -269,7 +310,8 @@ def care_drop_unplanned(*, client_ids: list[int]) -> int:
     """Delete the pending tasks (today onwards) whose plan item no longer applies to the client's tier or whose
     channel the client refused: a tier change replaces the old plan's tasks. Set-based."""
     today = timezone.localdate()
-    stale = (CareTask.objects.filter(client_id__in=client_ids, status=CareStatus.PENDING, due_on__gte=today)
+    stale = (CareTask.objects.filter(client_id__in=client_ids, status=CareStatus.PENDING, due_on__gte=today,
+                                     item__isnull=False)
              .filter(~Q(item__tier="") & ~Q(item__tier=F("client__tier"))))
     deleted, _ = stale.delete()
     return deleted
@@ -353,7 +395,8 @@ def care_contact_log(*, actor: User, client: BaseClient, channel: str, content: 
     content = (content or "").strip()
     task = (CareTask.objects.select_for_update().filter(
         client=client, channel=channel, status=CareStatus.PENDING,
-        due_on__lte=timezone.localtime(at).date() + timedelta(days=7)).order_by("due_on", "pk").first())
+        due_on__lte=timezone.localtime(at).date() + timedelta(days=7)).exclude(kind=CareKind.REVIEW)
+        .order_by("due_on", "pk").first())
     if task is not None:
         task = care_task_done(actor=actor, task=task, outcome=outcome, note=content, at=at)
     return ClientContact.objects.create(client=client, channel=channel, outcome=outcome, content=content, task=task,
@@ -374,7 +417,9 @@ def do_not_contact_set(*, actor: User, client: BaseClient, channel: str, reason:
     require_can_work(actor, client)
     dnc, _created = DoNotContact.objects.update_or_create(
         client=client, channel=channel, defaults={"reason": reason.strip(), "by": actor, "at": timezone.now()})
-    CareTask.objects.filter(client=client, channel=channel, status=CareStatus.PENDING).delete()
+    # The yearly review is the consultant's own work (a re-scoring), not a contact: a refusal leaves it.
+    CareTask.objects.filter(client=client, channel=channel, status=CareStatus.PENDING).exclude(
+        kind=CareKind.REVIEW).delete()
     return dnc
 
 

@@ -15,10 +15,23 @@ from dealercrm.models import Role, User
 from leads.models import Deal, Lead
 from leads.phones import phone_normalize
 
-from ..models import BaseClient, CareStatus, CareTask, ClientKind, ClientLead, Purchase, Referral, Vehicle, VehicleUse
+from ..models import (
+    BaseClient,
+    CareStatus,
+    CareTask,
+    ClientKind,
+    ClientLead,
+    Purchase,
+    Referral,
+    TierCause,
+    TierChange,
+    Vehicle,
+    VehicleUse,
+)
 from ..vehicles import plate_normalize, vin_normalize
 from ._common import StaleVersion, bump, lock_client, require_can_work
 from .care import materialise
+from .lists import list_value
 from .scoring import refresh
 
 
@@ -54,14 +67,20 @@ def _find_or_create_client(lead: Lead, actor: User) -> BaseClient:
         if existing:
             return lock_client(existing)
     owner = lead.assigned_to or (actor if actor.role == Role.CONSULTANT else None)
+    # Region and industry from the group's lists: the lead's spelling mapped to the list's name (a new spelling joins
+    # the list, for the group admin to merge).
     client = BaseClient(group_id=group_id, store=lead.store, assigned_to=owner, name=lead.name, phone=lead.phone,
-                        region=lead.district, industry=lead.industry)
+                        region=list_value(group_id=group_id, kind="region", text=lead.district, create=True),
+                        industry=list_value(group_id=group_id, kind="industry", text=lead.industry, create=True))
     try:
         with transaction.atomic():
             client.save()
     except IntegrityError:
         # Another deal made this phone's card between our look-up and our insert: extend that one.
         return lock_client(BaseClient.objects.get(group_id=group_id, phone=lead.phone).pk)
+    # The tier history starts with the card: the tier it opens with (the deal's refresh may move it next).
+    TierChange.objects.create(client=client, from_tier="", to_tier=client.tier, basis=client.tier_basis,
+                              cause=TierCause.INITIAL, at=client.created_at, by=actor, owner_id=owner.pk if owner else None)
     return lock_client(client.pk)
 
 
@@ -86,13 +105,13 @@ def client_from_deal(*, actor: User, deal: Deal, lead: Lead) -> BaseClient:
         client.care_anchor = deal.delivered_at
         fields.append("care_anchor")
     client.save(update_fields=fields)
-    refresh(client, actor=actor)
+    refresh(client, actor=actor, cause=TierCause.DEAL)
     materialise(client_ids=[client.pk])
     if referral is not None and referral.referrer_client_id:
         referrer = lock_client(referral.referrer_client_id)
         referrer.referral_deals += 1
         referrer.save(update_fields=["referral_deals"])
-        refresh(referrer, actor=actor)
+        refresh(referrer, actor=actor, cause=TierCause.REFERRAL_DEAL)
     return client
 
 
@@ -125,8 +144,9 @@ CARD_FIELDS = ("name", "phone", "kind", "region", "industry", "fleet_size", "bir
 
 @transaction.atomic
 def client_update(*, actor: User, client: BaseClient, expected_version: int | None = None, **changes) -> BaseClient:
-    """Edit the card. A fleet-size change re-scores the automatic criterion and may move the tier; a birthday change
-    re-plans the greetings."""
+    """Edit the card. Region and industry are names (or other spellings) from the group's lists, stored as the list's
+    name; another value is a 400. A fleet-size change re-scores the automatic criterion and may move the tier; a
+    birthday change re-plans the greetings."""
     unknown = set(changes) - set(CARD_FIELDS)
     if unknown:
         raise ValidationError({f: [_("This field cannot be changed here.")] for f in unknown})
@@ -148,6 +168,12 @@ def client_update(*, actor: User, client: BaseClient, expected_version: int | No
         errors["kind"] = [_("Choose person or company.")]
     if "fleet_size" in changes and (not isinstance(changes["fleet_size"], int) or changes["fleet_size"] < 0):
         errors["fleet_size"] = [_("Ensure this value is greater than or equal to 0.")]
+    for kind in ("region", "industry"):
+        if kind in changes:
+            try:
+                changes[kind] = list_value(group_id=client.group_id, kind=kind, text=changes[kind])
+            except ValidationError as exc:
+                errors.update(exc.message_dict)
     if "birthday" in changes and changes["birthday"] and changes["birthday"] > timezone.localdate():
         errors["birthday"] = [_("A birthday cannot be in the future.")]
     if errors:
@@ -158,7 +184,7 @@ def client_update(*, actor: User, client: BaseClient, expected_version: int | No
     if changed:
         bump(client, changed)
     if "fleet_size" in changed:
-        refresh(client, actor=actor)
+        refresh(client, actor=actor, cause=TierCause.CARD)
     if "birthday" in changed:
         CareTask.objects.filter(client=client, kind="birthday", status=CareStatus.PENDING).delete()
         materialise(client_ids=[client.pk])

@@ -11,7 +11,7 @@ from dealercrm.models import User
 from leads.models import Channel, Lead, Source, Status
 from leads.services._common import lock, require_can_work
 
-from ..models import BaseClient, Referral, ReferralType
+from ..models import BaseClient, Referral, ReferralType, TierCause
 from ._common import lock_client
 from .scoring import refresh
 
@@ -69,7 +69,7 @@ def referral_set(*, actor: User, lead: Lead, referrer_client: BaseClient | None 
         lead_update(actor=actor, lead=lead, **changes)
     # The referrer's automatic "referrals" criterion counts referral leads too.
     if referrer_client is not None:
-        refresh(referrer_client, actor=actor)
+        refresh(referrer_client, actor=actor, cause=TierCause.REFERRAL)
     if old_client_id and old_client_id != (referrer_client.pk if referrer_client else None):
-        refresh(lock_client(old_client_id), actor=actor)
+        refresh(lock_client(old_client_id), actor=actor, cause=TierCause.REFERRAL)
     return referral

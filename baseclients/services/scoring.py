@@ -16,7 +16,19 @@ from django.utils.translation import gettext as _
 from dealercrm.models import User
 
 from .. import defaults
-from ..models import BaseClient, ClientScore, Criterion, Fact, Referral, ScoreRecord, Tier, TierBasis, TierChange, TierRule
+from ..models import (
+    BaseClient,
+    ClientScore,
+    Criterion,
+    Fact,
+    Referral,
+    ScoreRecord,
+    Tier,
+    TierBasis,
+    TierCause,
+    TierChange,
+    TierRule,
+)
 from ._common import StaleVersion, bump, lock_client, require_can_work
 from .settings import criteria_for, dimension_max, tier_rule_for
 
@@ -87,24 +99,25 @@ def auto_points(criterion: Criterion, *, referrals: int, referral_deals: int, fl
     return min(criterion.max_points, raw)
 
 
-def _apply_tier(client: BaseClient, decision: TierDecision, *, actor: User | None, at) -> bool:
-    """Set the client's tier; a change writes a TierChange row and re-plans the client's care. Returns changed."""
+def _apply_tier(client: BaseClient, decision: TierDecision, *, actor: User | None, at, cause: str) -> bool:
+    """Set the client's tier; a change writes a TierChange row (with its ``cause``) and re-plans the client's care.
+    Returns changed."""
     changed = decision.tier != client.tier
     if changed:
         TierChange.objects.create(client=client, from_tier=client.tier, to_tier=decision.tier, basis=decision.basis,
-                                  loyalty=client.loyalty_score, power=client.power_score, at=at, by=actor,
-                                  owner_id=client.assigned_to_id)
+                                  cause=cause, loyalty=client.loyalty_score, power=client.power_score, at=at,
+                                  by=actor, owner_id=client.assigned_to_id)
         client.tier = decision.tier
         client.tier_since = at
     client.tier_basis = decision.basis
     return changed
 
 
-def refresh(client: BaseClient, *, actor: User | None, scores: dict[str, int] | None = None,
+def refresh(client: BaseClient, *, actor: User | None, cause: str, scores: dict[str, int] | None = None,
             record: bool = False) -> bool:
     """Recompute the client's automatic criteria, totals and tier (``client`` locked by the caller), applying the
     consultant's ``scores`` ({code: points}, validated) first. Writes the scores, a ScoreRecord when ``record``, a
-    TierChange when the tier moves, and re-plans care. Returns whether the tier changed."""
+    TierChange (``cause``: a TierCause) when the tier moves, and re-plans care. Returns whether the tier changed."""
     from .care import care_replan
 
     at = timezone.now()
@@ -132,7 +145,7 @@ def refresh(client: BaseClient, *, actor: User | None, scores: dict[str, int] | 
                            power=client.power_score, loyalty_max=maxes["loyalty"], power_max=maxes["power"],
                            purchases=client.purchases, referral_deals=client.referral_deals,
                            fleet_size=client.fleet_size)
-    changed = _apply_tier(client, decision, actor=actor, at=at)
+    changed = _apply_tier(client, decision, actor=actor, at=at, cause=cause)
     if record:
         ScoreRecord.objects.create(client=client, at=at, by=actor, before=before, after=after,
                                    loyalty_before=loyalty_before, loyalty_after=client.loyalty_score,
@@ -167,7 +180,10 @@ def client_score(*, actor: User, client: BaseClient, scores: dict, expected_vers
     if errors:
         # One message per criterion, led by its code (the API answers {"scores": ["satisfaction: ...", ...]}).
         raise ValidationError({"scores": [f"{code}: {messages[0]}" for code, messages in errors.items()]})
-    refresh(client, actor=actor, scores=scores, record=True)
+    refresh(client, actor=actor, cause=TierCause.SCORING, scores=scores, record=True)
+    from .care import close_reviews
+
+    close_reviews(client, actor=actor, at=timezone.now())
     return client
 
 
@@ -190,7 +206,8 @@ def retier_group(group_id: int, *, job_run=None) -> tuple[int, int]:
         clients = BaseClient.objects.filter(group_id=group_id).annotate(new_tier=tier, new_basis=basis)
         moving = clients.exclude(tier=F("new_tier"))
         changes = [
-            TierChange(client_id=pk, from_tier=old, to_tier=new, basis=new_basis, loyalty=loyalty, power=power,
+            TierChange(client_id=pk, from_tier=old, to_tier=new, basis=new_basis, cause=TierCause.RULE_CHANGE,
+                       loyalty=loyalty, power=power,
                        at=at, owner_id=owner, job_run=job_run)
             for pk, old, new, new_basis, loyalty, power, owner in moving.values_list(
                 "pk", "tier", "new_tier", "new_basis", "loyalty_score", "power_score", "assigned_to_id").iterator(

@@ -60,7 +60,9 @@ def dimension_max(criteria: list[Criterion]) -> dict[str, int]:
 
 @transaction.atomic
 def tier_rule_update(*, actor: User, group_id: int, expected_version: int | None = None, **changes) -> TierRule:
-    """Change the group's tier rule; the re-tier job (queued on commit) moves every client of the group."""
+    """Change the group's tier rule (and the method's settings kept with it: the concentration ranks' cut-offs, the
+    one-brings-one period, the review interval); the re-tier job (queued on commit) moves every client of the
+    group."""
     require_group_admin(actor, group_id)
     ensure_group_defaults(group_id)
     rule = TierRule.objects.select_for_update().get(group_id=group_id)
@@ -68,14 +70,21 @@ def tier_rule_update(*, actor: User, group_id: int, expected_version: int | None
         from ._common import StaleVersion
 
         raise StaleVersion(rule.version)
-    allowed = {"premium_pct", "general_pct", "repeat_buyer_premium", "referral_deal_premium", "fleet_min"}
+    allowed = {"premium_pct", "general_pct", "repeat_buyer_premium", "referral_deal_premium", "fleet_min",
+               "important_pct", "ordinary_pct", "one_brings_one_months", "review_months"}
     unknown = set(changes) - allowed
     if unknown:
         raise ValidationError({f: [_("This field cannot be changed here.")] for f in unknown})
+    review_months = rule.review_months
     for field, value in changes.items():
         setattr(rule, field, value)
     if not 0 < rule.general_pct <= rule.premium_pct <= 100:
         raise ValidationError({"general_pct": [_("The general threshold must be between 1 and the premium one.")]})
+    if not 0 < rule.important_pct <= rule.ordinary_pct <= 100:
+        raise ValidationError({"ordinary_pct": [
+            _("The ordinary cut-off must be between the important one and 100.")]})
+    if rule.review_months != review_months:
+        rule.care_planned_until = None  # the next care run plans the reviews on the new interval
     rule.version += 1
     rule.full_clean()
     rule.save()

@@ -138,8 +138,10 @@ def test_scoring_moves_the_tier_and_keeps_the_record(org, settings):
     assert client.tier == Tier.POTENTIAL and client.tier_basis == TierBasis.SCORES
     record = ScoreRecord.objects.get(client=client)
     assert record.by == org.consultant and record.before["satisfaction"] == 0 and record.after["satisfaction"] == 15
-    change = TierChange.objects.get(client=client)
-    assert (change.from_tier, change.to_tier, change.by) == ("general", "potential", org.consultant)
+    initial, change = TierChange.objects.filter(client=client).order_by("at", "pk")
+    assert (initial.from_tier, initial.to_tier, initial.cause) == ("", "general", "initial")  # the card's opening
+    assert (change.from_tier, change.to_tier, change.by, change.cause) == (
+        "general", "potential", org.consultant, "scoring")
     # Full marks: premium, and the premium plan's tasks replace the potential plan's.
     assert CareTask.objects.filter(client=client, item__tier="potential").exists()
     services.client_score(actor=org.consultant, client=client, scores=MANUAL)

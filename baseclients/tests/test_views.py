@@ -5,6 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from baseclients import services
 from baseclients.models import BaseClient, CareTask, TierRule
 from leads.models import Lead
 from dealercrm.tests.clients import client_for
@@ -92,9 +93,12 @@ def test_settings_group_admin_only(org, django_capture_on_commit_callbacks):
     assert c.get("/base-clients/settings/").status_code == 200
     with django_capture_on_commit_callbacks(execute=True):
         r = c.post("/base-clients/settings/", {"section": "rule", "rule-premium_pct": 60, "rule-general_pct": 30,
-                                               "rule-repeat_buyer_premium": "on", "rule-fleet_min": 5})
+                                               "rule-repeat_buyer_premium": "on", "rule-fleet_min": 5,
+                                               "rule-important_pct": 50, "rule-ordinary_pct": 85,
+                                               "rule-one_brings_one_months": 6, "rule-review_months": 12})
     assert r.status_code == 302
-    assert TierRule.objects.get(group=org.group).premium_pct == 60
+    rule = TierRule.objects.get(group=org.group)
+    assert (rule.premium_pct, rule.important_pct, rule.ordinary_pct, rule.one_brings_one_months) == (60, 50, 85, 6)
     r = c.post("/base-clients/settings/", {"section": "rule", "rule-premium_pct": 20, "rule-general_pct": 30,
                                            "rule-fleet_min": 5})
     assert r.status_code == 200 and TierRule.objects.get(group=org.group).premium_pct == 60
@@ -122,6 +126,9 @@ def test_card_edit_form_same_rules_as_the_api(org):
     client = _client(buy(store=org.store, consultant=org.consultant, phone="+8613812340101"))
     other = _client(buy(store=org.store, consultant=org.consultant, phone="+8613812340102"))
     c = client_for(org.consultant)
+    # Region and industry come from the group's lists.
+    for kind, name in (("region", "闵行区"), ("industry", "物流"), ("industry", "建筑")):
+        services.list_entry_save(actor=org.admin, group_id=org.group.pk, kind=kind, name=name, aliases=[])
     r = c.get(f"/base-clients/{client.pk}/edit/")
     assert r.status_code == 200 and 'name="fleet_size"' in r.content.decode()
     base = {"version": client.version, "name": client.name, "kind": "company", "region": "闵行区",

@@ -52,7 +52,8 @@ def test_the_pack_carries_defeats_tiers_care_and_referrals_from_their_selectors(
     care = bc.care_completion(user=org.manager, since=start, until=today, store=org.store)
     assert [r["planned"] for r in tables["care"]["rows"]] == [r["planned"] for r in care]
     structure = bc.referral_structure(user=org.manager, year=start.year, store=org.store)
-    assert [r["n"] for r in tables["referral_structure"]["rows"]] == [r["n"] for r in structure]
+    assert [r["n"] for r in tables["referral_structure"]["rows"]] == [r["n"] for r in structure["rows"]]
+    assert tables["referral_structure"]["total"]["n"] == structure["total"]["n"]
     assert tables["care"]["rows"] == [] or 0 <= tables["care"]["rows"][0]["rate"] <= 1
 
 
@@ -116,3 +117,72 @@ def test_nothing_is_left_pending_in_the_pack(org):
     from reports.selectors import pending_pack_sections
 
     assert pending_pack_sections() == []
+
+
+# The worked base-client history (baseclients/tests/test_method_figures.py): referrals and repeat purchases of last
+# year under the tiers held at the time.
+from baseclients.tests.test_method_figures import Y, history  # noqa: E402, F401
+
+
+def test_the_base_client_figures_agree_in_the_pack_json_page_workbook_pdf_and_analyses(history, api_as):
+    import io
+    import subprocess
+
+    import openpyxl
+
+    from dealercrm.tests.clients import client_for
+
+    org = history
+    query = f"store={org.store.pk}&start={Y}-03-01&end={Y}-03-31"
+    payload = api_as(org.manager).get(f"/api/v1/reports/monthly-pack/?{query}", HTTP_ACCEPT_LANGUAGE="en").json()
+    tables = _tables(payload)
+    structure = tables["referral_structure"]
+    march = next(r for r in structure["rows"] if r["month"] == f"{Y}-03")
+    assert (march["n"], march["referrals"], march["share_of_n"], march["close_rate"]) == (4, 3, 0.75, 0.0)
+    assert (structure["total"]["referrals"], structure["total"]["share_of_n"],
+            structure["total"]["close_rate"]) == (6, 0.667, 0.5)
+    assert tables["referral_shares"]["rows"][0]["repeat"] == 0.5
+    effect = next(r for r in tables["monthly_effect"]["rows"] if r["month"] == f"{Y}-03")
+    assert (effect["referrals_premium"], effect["referrals_potential"], effect["referrals_general"]) == (0, 1, 1)
+    # The pack carries the concentration tables, two years side by side per tier.
+    region = tables["region_concentration"]
+    assert {f"this_{t}" for t in ("premium", "potential", "general")} | {"last_total", "this_total"} <= {
+        c["key"] for c in region["columns"]}
+    # The page, the workbook, the PDF and the analyses page show the same figures.
+    client = client_for(org.manager)
+    page = client.get(f"/reports/monthly-pack/?{query}", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "66.7%" in page and "75.0%" in page
+    book = openpyxl.load_workbook(io.BytesIO(client.get(f"/reports/monthly-pack/?{query}&format=xlsx",
+                                                        HTTP_ACCEPT_LANGUAGE="en").content))
+    sheet = book[f"Referral structure, {Y}"]
+    headers = [c.value for c in sheet[1]]
+    total = dict(zip(headers, [c.value for c in sheet[14]], strict=True))  # 12 months, then the total row
+    assert total["Month"] == "Total" and total["Referral leads"] == 6
+    assert total["Share of N"] == pytest.approx(0.667) and total["Referral close rate"] == pytest.approx(0.5)
+    pdf = api_as(org.manager).get(f"/api/v1/reports/monthly-pack/?{query}&format=pdf", HTTP_ACCEPT_LANGUAGE="en")
+    text = subprocess.run(["pdftotext", "-", "-"], input=pdf.content, capture_output=True, check=True).stdout
+    assert b"66.7%" in text
+    analyses = client.get(f"/base-clients/analyses/?year={Y}&store={org.store.pk}").content.decode()
+    assert "66.7%" in analyses and "75.0%" in analyses
+
+
+def test_the_packs_base_client_sections_honour_the_series_filter(history, api_as):
+    from baseclients.models import Referral, Vehicle
+    from dealercrm.tests.factories import VehicleSeriesFactory
+    from leads.models import Lead
+
+    org = history
+    series = VehicleSeriesFactory()
+    l3 = Referral.objects.get(sequence=3).lead
+    Lead.objects.filter(pk=l3.pk).update(series=series)
+    referrer = Referral.objects.get(sequence=3).referrer_client
+    Vehicle.objects.filter(client=referrer).update(series=series)
+    query = f"store={org.store.pk}&start={Y}-03-01&end={Y}-03-31"
+    tables = _tables(api_as(org.manager).get(f"/api/v1/reports/monthly-pack/?{query}&series={series.pk}").json())
+    assert tables["referral_structure"]["total"]["n"] == 1 and tables["referral_structure"]["total"]["referrals"] == 1
+    effect = next(r for r in tables["monthly_effect"]["rows"] if r["month"] == f"{Y}-03")
+    assert effect["referrals"] == 1 and effect["referrals_potential"] == 1
+    # One client owns a vehicle of the series: the tiers table counts it alone.
+    assert sum(r["clients"] for r in tables["tiers"]["rows"]) == 1
+    unfiltered = _tables(api_as(org.manager).get(f"/api/v1/reports/monthly-pack/?{query}").json())
+    assert sum(r["clients"] for r in unfiltered["tiers"]["rows"]) == 4
