@@ -5,7 +5,7 @@ the card closes the post-delivery visit. Screenshots under screenshots/."""
 import pytest
 from playwright.sync_api import expect
 
-from baseclients.models import BaseClient, CareTask
+from baseclients.models import BaseClient, CareTask, ListEntry
 from dealercrm.tests.factories import TEST_PASSWORD
 from baseclients.tests.factories import buy
 from leads.models import Lead
@@ -52,12 +52,14 @@ def test_referrer_search_card_edit_and_logged_visit(org, live_server, page, phon
     # The card: edit it; a second tab saving over the same version gets the conflict as a form error.
     page_login = page
     login(page_login, live_server, org.consultant.username, TEST_PASSWORD)
+    for industry in ("物流", "建筑"):  # the card's industry is picked from the group's list
+        ListEntry.objects.get_or_create(group=org.group, kind="industry", name=industry)
     page.goto(f"{live_server.url}/base-clients/{client.pk}/edit/")
     phone.goto(f"{live_server.url}/base-clients/{client.pk}/edit/")
-    phone.fill("input[name=industry]", "物流")
+    phone.select_option("select[name=industry]", "物流")
     phone.locator("main form button[type=submit]").click()
     expect(phone.get_by_text(zh("Card saved."))).to_be_visible()
-    page.fill("input[name=industry]", "建筑")
+    page.select_option("select[name=industry]", "建筑")
     page.locator("main form button[type=submit]").click()
     expect(page.get_by_text(zh("Someone else changed this card while you were editing it. Reload to see their "
                                "changes, then edit again."))).to_be_visible()
