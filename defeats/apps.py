@@ -17,6 +17,9 @@ def _texts():
     def pool(p):
         return gettext("%(name)s joined your competitor-customer pool.") % {"name": p.get("name", "")}
 
+    def nurture_list(p):
+        return gettext("%(name)s joined your nurture list (a confirmed quasi-defeat).") % {"name": p.get("name", "")}
+
     def pending(p):
         count = p.get("count", 0)
         return ngettext("%(count)s defeat application has waited more than %(days)s days for your verdict.",
@@ -38,6 +41,7 @@ def _texts():
 
     return {"defeat_came_back": came_back, "defeat_came_back_pending": came_back_pending,
             "defeat_rejected": rejected, "defeat_confirmed": confirmed, "defeat_pool": pool,
+            "defeat_nurture_list": nurture_list,
             "defeat_pending": pending, "defeat_nurture": nurture}
 
 

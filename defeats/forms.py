@@ -7,7 +7,7 @@ from django.utils.translation import pgettext_lazy
 from dealercrm.models import VehicleSeries
 from leads.models import FollowUpMethod, Grade
 
-from .models import DefeatSettings, Kind, Reason, TalkTrack, Verdict
+from .models import DefeatSettings, Kind, PriceCause, Reason, TalkTrack, Verdict
 
 
 class SeriesChoiceField(forms.ModelChoiceField):
@@ -31,6 +31,8 @@ class ApplicationForm(forms.Form):
     reasons = forms.MultipleChoiceField(label=_("Reasons"), widget=forms.CheckboxSelectMultiple)
     competitor_series = SeriesChoiceField(label=_("Competitor's series bought"), queryset=VehicleSeries.objects.none(),
                                           required=False, empty_label=_("— not known / not bought —"))
+    price_cause = forms.ChoiceField(label=_("Price too high: why?"), choices=[("", "—"), *PriceCause.choices],
+                                    required=False, help_text=_("With the reason \"price too high\" only."))
     price_gap = forms.DecimalField(label=_("Price gap (CNY)"), max_digits=12, decimal_places=2, required=False,
                                    help_text=_("How much cheaper the competitor's offer was, when known."))
     note = forms.CharField(label=_("Note"), widget=forms.Textarea(attrs={"rows": 3}), required=False, max_length=2000)

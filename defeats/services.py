@@ -35,18 +35,21 @@ from .models import (
     Kind,
     NurtureContact,
     PoolEntry,
+    PoolList,
     PoolOwner,
     PoolStatus,
+    PriceCause,
     Reason,
     TalkTrack,
     Verdict,
 )
-from .taxonomy import default_reason_rows
+from .taxonomy import DEFEAT_WITHOUT_COMPETITOR, PRICE_REASON, default_reason_rows
 
 # Notification kinds (dealercrm.notifications renders them through NOTIFICATION_TEXTS, see defeats/apps.py).
 NOTIFY_REJECTED = "defeat_rejected"
 NOTIFY_CONFIRMED = "defeat_confirmed"
 NOTIFY_POOL = "defeat_pool"
+NOTIFY_NURTURE_LIST = "defeat_nurture_list"
 NOTIFY_PENDING = "defeat_pending"
 NOTIFY_NURTURE = "defeat_nurture"
 NOTIFY_CAME_BACK = "defeat_came_back"
@@ -222,14 +225,22 @@ def _resolve_reasons(group_id: int, reasons: Iterable) -> list[Reason]:
 
 @transaction.atomic
 def application_file(*, actor: User, lead: Lead, kind: str, reasons: Iterable, competitor_series=None,
-                     price_gap: Decimal | None = None, note: str = "", expected_version: int | None = None,
-                     at: datetime | None = None) -> Application:
+                     price_gap: Decimal | None = None, price_cause: str = "", note: str = "",
+                     expected_version: int | None = None, at: datetime | None = None) -> Application:
     """The lead's consultant (or the store's manager) files a defeat application. The lead is frozen
     (``defeat_pending``): nothing falls due, its stale and overdue flags are cleared, it leaves every queue and job
-    (they all read active leads), and stays its consultant's."""
+    (they all read active leads), and stays its consultant's.
+
+    The method's kinds: a **quasi-defeat** (准战败) has not bought another brand (so no competitor series); a
+    **defeat** (战败) bought a competitor's car (its series is required) or lost contact / bought a used car (the
+    reasons ``lost_contact``, ``bought_used``). The reason "price high" (价格高) needs its cause (``price_cause``, a
+    :class:`PriceCause`); a cause without that reason is refused."""
     errors = {}
     if kind not in Kind.values:
         errors["kind"] = [_("Choose quasi-defeat or defeat.")]
+    price_cause = price_cause or ""
+    if price_cause and price_cause not in PriceCause.values:
+        errors["price_cause"] = [_("Unknown price cause.")]
     note = (note or "").strip()
     if price_gap is not None and not isinstance(price_gap, Decimal):
         errors["price_gap"] = [_("The price gap must be a decimal amount.")]
@@ -249,8 +260,20 @@ def application_file(*, actor: User, lead: Lead, kind: str, reasons: Iterable, c
     if any(r.requires_note for r in chosen) and not note:
         names = ", ".join(str(r) for r in chosen if r.requires_note)
         errors["note"] = [_("Say more: %(reasons)s needs a note.") % {"reasons": names}]
-    if any(r.requires_competitor for r in chosen) and competitor_series is None and "competitor_series" not in errors:
-        errors["competitor_series"] = [_("Which competitor's series did the customer buy?")]
+    codes = {r.code for r in chosen}
+    if "competitor_series" not in errors:
+        if kind == Kind.QUASI and competitor_series is not None:
+            errors["competitor_series"] = [_("A quasi-defeat has not bought another brand: file a defeat, or leave "
+                                             "the competitor's series empty.")]
+        elif competitor_series is None and (any(r.requires_competitor for r in chosen) or (
+                kind == Kind.DEFEAT and chosen and not codes & set(DEFEAT_WITHOUT_COMPETITOR))):
+            errors["competitor_series"] = [_("Which competitor's series did the customer buy? (A defeat without one "
+                                             "is a lost contact or a used car.)")]
+    if chosen and "price_cause" not in errors:
+        if PRICE_REASON in codes and not price_cause:
+            errors["price_cause"] = [_("Why was the price too high? Pick the cause.")]
+        elif price_cause and PRICE_REASON not in codes:
+            errors["price_cause"] = [_("A price cause goes with the reason \"price too high\".")]
     if lead.status == Status.DEFEAT_PENDING:
         raise AlreadyPending()
     if lead.status != Status.ACTIVE:
@@ -262,10 +285,13 @@ def application_file(*, actor: User, lead: Lead, kind: str, reasons: Iterable, c
     try:
         with transaction.atomic():
             application = Application.objects.create(
-                lead=lead, store=lead.store, consultant=lead.assigned_to, our_series_id=lead.series_id,
+                # The lead's series is "ours" only when it is one of our brand's: a customer interested in a
+                # competitor's model has no series of ours to lose.
+                lead=lead, store=lead.store, consultant=lead.assigned_to,
+                our_series_id=lead.series_id if lead.series_id and lead.series.brand.is_own else None,
                 source=lead.source, kind=kind, competitor_series=competitor_series,
                 competitor_brand_id=competitor_series.brand_id if competitor_series else None, price_gap=price_gap,
-                note=note, applied_by=actor, applied_at=now, from_status=lead.status)
+                price_cause=price_cause, note=note, applied_by=actor, applied_at=now, from_status=lead.status)
     except IntegrityError:  # the partial unique index: a pending application exists (the lead lock makes it rare)
         raise AlreadyPending() from None
     ApplicationReason.objects.bulk_create(
@@ -302,32 +328,43 @@ def _decide(actor: User, app: Application, verdict: str, comment: str, *, assign
     app.save(update_fields=["status", "decided_by", "decided_at", "comment", "version"])
     url = _url(lead.pk)
     if verdict == Verdict.CONFIRM:
-        owner = pool_owner_for(lead.store) or actor
+        # A defeat joins the competitor pool, worked by the store's pool owner; a quasi-defeat the nurture list,
+        # worked by the consultant who filed it (while still active in the store). Either way the lead stays with the
+        # consultant who held it: the pool owner works the entry, not the lead, so he never becomes a row of the
+        # per-consultant figures and the consultant's history keeps its lost customers.
+        is_defeat = app.kind == Kind.DEFEAT
+        consultant = app.consultant
+        if not is_defeat and consultant is not None and consultant.is_active and consultant.store_id == lead.store_id:
+            owner = consultant
+        else:
+            owner = pool_owner_for(lead.store) or actor
         s = settings_for(lead.store.group_id)
-        purchased = timezone.localtime(app.applied_at).date()
+        purchased = timezone.localtime(app.applied_at).date() if is_defeat else None
+        replacement = None
+        if purchased is not None:
+            replacement = (purchased.replace(year=purchased.year + s.replacement_after_years)
+                           if not (purchased.month == 2 and purchased.day == 29)
+                           else purchased + timedelta(days=365 * s.replacement_after_years))
         PoolEntry.objects.update_or_create(lead=lead, defaults={
-            "store": lead.store, "application": app, "owner": owner, "competitor_brand_id": app.competitor_brand_id,
-            "competitor_series_id": app.competitor_series_id, "purchased_on": purchased, "joined_at": now,
-            "last_contact_at": None, "next_contact_at": now + timedelta(days=s.nurture_interval_days),
-            "replacement_due_on": purchased.replace(year=purchased.year + s.replacement_after_years)
-            if not (purchased.month == 2 and purchased.day == 29) else purchased + timedelta(
-                days=365 * s.replacement_after_years),
+            "store": lead.store, "application": app, "owner": owner,
+            "list": PoolList.COMPETITOR if is_defeat else PoolList.NURTURE,
+            "competitor_brand_id": app.competitor_brand_id, "competitor_series_id": app.competitor_series_id,
+            "purchased_on": purchased, "joined_at": now, "last_contact_at": None,
+            "next_contact_at": now + timedelta(days=s.nurture_interval_days), "replacement_due_on": replacement,
             "status": PoolStatus.IN_POOL, "won_back_at": None})
         DefeatEvent.objects.create(lead=lead, application=app, kind=EventKind.CONFIRMED, at=now, by=actor,
                                    comment=comment, from_status=lead.status, to_status=Status.DEFEATED,
                                    to_user=owner)
-        if lead.assigned_to_id != owner.pk:
-            AssignmentChange.objects.create(lead=lead, from_user=lead.assigned_to, to_user=owner, changed_at=now,
-                                            changed_by=actor, reason=gettext_noop("Defeat confirmed: competitor pool"))
-        lead.assigned_to = owner
         lead.status = Status.DEFEATED
         lead.next_follow_up_at = None
-        lead._change_reason = gettext_noop("Defeat confirmed")
-        bump(lead, ["status", "assigned_to", "next_follow_up_at"], actor=actor)
+        lead._change_reason = gettext_noop("Defeat confirmed") if is_defeat else gettext_noop(
+            "Quasi-defeat confirmed: nurture list")
+        bump(lead, ["status", "next_follow_up_at"], actor=actor)
         if app.consultant_id and app.consultant_id != actor.pk:
             drafts.append(Draft(app.consultant_id, NOTIFY_CONFIRMED, {"name": lead.name, "comment": comment}, url))
-        if owner.pk != actor.pk:
-            drafts.append(Draft(owner.pk, NOTIFY_POOL, {"name": lead.name}, reverse("defeats:pool")))
+        if owner.pk != actor.pk and owner.pk != app.consultant_id:
+            drafts.append(Draft(owner.pk, NOTIFY_POOL if is_defeat else NOTIFY_NURTURE_LIST, {"name": lead.name},
+                                reverse("defeats:pool") + ("" if is_defeat else "?list=nurture")))
         return app
 
     # Rejected: a false defeat (虚战败). Reactivate with a grade, the same or another consultant, a second follow-up.
@@ -383,8 +420,9 @@ def _check_verdict(verdict: str, comment: str, grade: str | None) -> str:
 def application_decide(*, actor: User, application: Application, verdict: str, comment: str,
                        assign_to: User | None = None, grade: str | None = None,
                        expected_version: int | None = None) -> Application:
-    """The store's manager decides one application: ``confirm`` (the lead is defeated and joins the competitor pool,
-    handed to the pool owner) or ``reject`` (a false defeat: active again with ``grade``, held by ``assign_to`` or
+    """The store's manager decides one application: ``confirm`` (the lead is closed: a defeat joins the competitor
+    pool, worked by the pool owner; a quasi-defeat the nurture list, worked by its consultant; the lead stays with
+    the consultant who held it) or ``reject`` (a false defeat: active again with ``grade``, held by ``assign_to`` or
     its consultant, a second follow-up due in the group's number of days; both consultants are notified). A
     verdict on an application already decided raises :class:`AlreadyDecided`; with ``expected_version`` a changed
     application raises ``StaleVersion``."""

@@ -91,7 +91,7 @@ def apply(request, pk: int):
             try:
                 services.application_file(actor=request.user, lead=lead, kind=d["kind"], reasons=d["reasons"],
                                           competitor_series=d["competitor_series"], price_gap=d["price_gap"],
-                                          note=d["note"], expected_version=d.get("version"))
+                                          price_cause=d["price_cause"], note=d["note"], expected_version=d.get("version"))
             except StaleVersion:
                 form.add_error(None, _("Someone else changed this lead while you were filling this in. "
                                        "Check it and send again."))
@@ -454,7 +454,7 @@ def analysis(request):
     months_prev = selectors.defeat_metrics(user=user, period=prev, stores=stores, group_by="month")["results"]
     consultants = selectors.defeat_metrics(user=user, period=period, stores=stores, group_by="consultant")["results"]
     brands = selectors.defeat_metrics(user=user, period=period, stores=stores, group_by="competitor_brand")["results"]
-    table = selectors.series_competitor_table(user=user, period=period, stores=stores)
+    table = selectors.competitor_table(user=user, period=period, stores=stores)
     tracks = {t.reason_id: t for t in selectors.talk_tracks_for(
         group_id=_group_for(user).pk if _group_for(user) else 0, reason_ids=[r["key"] for r in reasons if r["key"]])}
     for r in reasons:

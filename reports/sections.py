@@ -23,15 +23,18 @@ def _defeat_columns(first: str, *, with_deals: bool = True) -> list[Column]:
     return [
         Column("label", first, "text"), Column("applications", _("Defeat applications")),
         Column("pending", _("Pending verification")), Column("defeats", _("Confirmed defeats")),
+        Column("quasi_defeats", _("Confirmed quasi-defeats (not in the rate)")),
         Column("rejected", _("False defeats (rejected)")),
-        *([Column("deals", _("Deals")), Column("defeat_rate", _("Defeat rate"), "pct")] if with_deals else []),
+        *([Column("deals", _("Deals (orders of the period)")), Column("defeat_rate", _("Defeat rate"), "pct")]
+          if with_deals else []),
         Column("false_defeat_rate", _("False-defeat rate"), "pct"), Column("win_backs", _("Won back")),
     ]
 
 
 def _defeat_row(label, row: dict) -> dict:
-    return {"label": label, **{k: row.get(k) for k in ("applications", "pending", "defeats", "rejected", "deals",
-                                                       "defeat_rate", "false_defeat_rate", "win_backs")}}
+    return {"label": label, **{k: row.get(k) for k in ("applications", "pending", "defeats", "quasi_defeats",
+                                                       "rejected", "deals", "defeat_rate", "false_defeat_rate",
+                                                       "win_backs")}}
 
 
 def _period(p: ReportParams):
@@ -62,6 +65,27 @@ def defeat_tables(p: ReportParams) -> list[Table]:
     ]
 
 
+def competitor_table(p: ReportParams) -> Table:
+    """The method's competitor table (``defeats.selectors.competitor_table``): per segment of ours, each competitor
+    brand with its confirmed defeats this period and the same days a year earlier and *that brand's* main reasons;
+    the rows 二手 (used) and 其他 (other) kept."""
+    from defeats import selectors as defeats
+
+    segments = defeats.competitor_table(user=p.user, period=_period(p), stores=p.stores or None, series=p.series)
+    return Table(
+        key="defeats_competitors", title=_("Competitors per segment"),
+        columns=[Column("segment", _("Segment"), "text"), Column("brand", _("Competitor brand"), "text"),
+                 Column("defeats", _("Confirmed defeats")), Column("previous", _("Same period last year")),
+                 Column("change", _("Change")), Column("reasons", _("Main reasons of that brand"), "text", width=40)],
+        rows=[{"segment": seg["segment_label"], "brand": row["label"] or "—", "defeats": row["defeats"],
+               "previous": row["previous"], "change": row["change"],
+               "reasons": "、".join(f"{r['label']} ({r['defeats']})" for r in row["reasons"]) or "—"}
+              for seg in segments for row in seg["rows"]],
+        note=_("Confirmed defeats only. Main reasons: the brand's three most frequent in the period, ties in the "
+               "taxonomy's order."),
+    )
+
+
 def defeat_analysis(p: ReportParams) -> list[Section]:
     """DOMAIN §6's analyses: by our series (main competitor brands and reasons, this year against last), by
     competitor brand, by reason, by consultant and by month."""
@@ -76,23 +100,9 @@ def defeat_analysis(p: ReportParams) -> list[Section]:
                      rows=[_defeat_row(r["label"] or "—", r) for r in result["results"]],
                      total=_defeat_row(str(TOTAL), result["total"]) if with_deals else None)
 
-    def names(pairs) -> str:
-        return "、".join(f"{obj.label if obj else '—'} ({n})" for obj, n in pairs)
-
-    series_rows = defeats.series_competitor_table(user=p.user, period=period, stores=stores)
-    by_series = Table(
-        key="defeats_by_series", title=_("Defeats by our series"),
-        columns=[Column("series", _("Our series"), "text"), Column("defeats", _("Confirmed defeats")),
-                 Column("previous", _("Same period last year")), Column("change", _("Change")),
-                 Column("brands", _("Main competitor brands"), "text", width=36),
-                 Column("reasons", _("Main reasons"), "text", width=36)],
-        rows=[{"series": str(r["series"]) if r["series"] else "—", "defeats": r["defeats"], "previous": r["previous"],
-               "change": r["change"], "brands": names(r["brands"]), "reasons": names(r["reasons"])}
-              for r in series_rows],
-    )
     return [
         Section("defeats_series", _("By series and competitor"), [
-            by_series,
+            competitor_table(p),
             grouped("competitor_brand", "defeats_by_brand", _("Defeats by competitor brand"), _("Competitor brand")),
             grouped("competitor_series", "defeats_by_competitor_series", _("Defeats by competitor series"),
                     _("Competitor series")),

@@ -5,6 +5,7 @@ from datetime import timedelta
 
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import inline_serializer
 from rest_framework import serializers
 
 from dealercrm.models import User
@@ -16,11 +17,12 @@ from ..models import (
     ApplicationStatus,
     Kind,
     PoolEntry,
+    PriceCause,
     Reason,
     TalkTrack,
     Verdict,
 )
-from ..selectors import FIGURES, GROUP_BY
+from ..selectors import BRAND_TOP_REASONS, FIGURES, GROUP_BY
 
 
 def _caller(serializer):
@@ -54,7 +56,7 @@ class ApplicationSerializer(serializers.ModelSerializer):
         model = Application
         fields = ["id", "lead", "lead_name", "store", "consultant", "consultant_name", "kind", "reasons",
                   "competitor_series", "competitor_series_name", "competitor_brand", "competitor_brand_name",
-                  "our_series", "price_gap", "note", "status", "applied_by", "applied_at", "decided_by",
+                  "our_series", "price_gap", "price_cause", "note", "status", "applied_by", "applied_at", "decided_by",
                   "decided_at", "comment", "version"]
         read_only_fields = fields
 
@@ -71,7 +73,7 @@ class PoolEntrySerializer(serializers.ModelSerializer):
 
     class Meta:
         model = PoolEntry
-        fields = ["id", "lead", "lead_name", "phone", "store", "application", "owner", "owner_name",
+        fields = ["id", "lead", "lead_name", "phone", "store", "application", "owner", "owner_name", "list",
                   "competitor_brand", "competitor_brand_name", "competitor_series", "competitor_series_name",
                   "purchased_on", "joined_at", "last_contact_at", "next_contact_at", "replacement_due_on", "status",
                   "won_back_at", "version"]
@@ -108,7 +110,13 @@ class TalkTrackSerializer(serializers.ModelSerializer):
 
 class ApplicationCreateSerializer(serializers.Serializer):
     lead = serializers.IntegerField(min_value=1, help_text="The lead's id (a lead you may see; else 404).")
-    kind = serializers.ChoiceField(choices=Kind.choices, help_text="quasi (准战败) or defeat (战败).")
+    kind = serializers.ChoiceField(choices=Kind.choices, help_text=(
+        "quasi (准战败: has not bought another brand, intention unclear; no competitor series) or defeat (战败: "
+        "bought a competitor's car, whose series is then required, or lost contact / bought a used car: the reasons "
+        "lost_contact, bought_used)."))
+    price_cause = serializers.ChoiceField(choices=PriceCause.choices, required=False, allow_blank=True, help_text=(
+        "Required with the reason price_high (价格高), refused without it: really high for its positioning, or "
+        "apparently high (mark-up, price war, promotions, excuse, needs misread)."))
     reasons = serializers.ListField(child=serializers.SlugField(max_length=40), allow_empty=False, max_length=20,
                                     help_text="Reason codes (GET /defeats/reasons/).")
     competitor_series = serializers.IntegerField(required=False, allow_null=True, min_value=1,
@@ -176,11 +184,16 @@ class MetricsQuerySerializer(serializers.Serializer):
 _FIGURE_HELP = {
     "applications": "Applications filed in the period.",
     "pending": "Of those, still awaiting a verdict.",
-    "decided": "defeats + rejected.",
-    "defeats": "Applications confirmed in the period (by the verdict's time).",
+    "decided": "defeats + quasi_defeats + rejected.",
+    "defeats": "Defeats (战败: bought a competitor's car, lost contact) confirmed in the period (by the verdict's "
+               "time).",
+    "quasi_defeats": "Quasi-defeats (准战败) confirmed in the period: counted beside the defeats, never in the defeat "
+                     "rate; they are on the nurture list.",
     "rejected": "Applications rejected in the period: false defeats (虚战败).",
-    "deals": "Deals ordered in the period; null where a grouping has no deals (competitor, reason).",
-    "defeat_rate": "defeats / (deals + defeats); null when nothing closed or deals do not apply.",
+    "deals": "成交 on the calendar basis: deals ordered in the period (not the funnel's cohort); null where a "
+             "grouping has no deals (competitor, reason, price cause).",
+    "defeat_rate": "defeats / (deals + defeats), deals on the calendar basis; quasi-defeats are not in it. Null when "
+                   "nothing closed or deals do not apply.",
     "false_defeat_rate": "rejected / decided; null when nothing was decided.",
     "win_backs": "Competitor-pool customers who came back in the period.",
 }
@@ -196,7 +209,14 @@ FiguresSerializer = type("DefeatFigures", (serializers.Serializer,), {f: _figure
 GroupRowSerializer = type("DefeatGroupRow", (FiguresSerializer,), {
     "key": serializers.CharField(allow_null=True, help_text="The group's id (or YYYY-MM for month)."),
     "label": serializers.CharField(),
-    "code": serializers.CharField(required=False, help_text="The reason's code (group_by reason / reason_category).")})
+    "code": serializers.CharField(required=False, help_text="The reason's code (group_by reason / reason_category)."),
+    "reasons": inline_serializer("DefeatBrandReason", {
+        "code": serializers.CharField(), "label": serializers.CharField(),
+        "defeats": serializers.IntegerField(help_text="This brand's confirmed defeats with this reason.")},
+        many=True, required=False, help_text=(
+            f"group_by=competitor_brand only: the main reasons of that brand's confirmed defeats in the period, the "
+            f"top {BRAND_TOP_REASONS} by count, ties in the taxonomy's order (an application with two reasons counts "
+            f"under each)."))})
 MetricsSerializer = type("DefeatMetrics", (FiguresSerializer,), {
     "by_reason": GroupRowSerializer(many=True, required=False),
     "previous": FiguresSerializer(required=False, help_text="With compare=true."),

@@ -155,7 +155,8 @@ class ApplicationViewSet(ScopedViewSetMixin, mixins.ListModelMixin, mixins.Retri
         try:
             app = services.application_file(actor=request.user, lead=lead, kind=d["kind"], reasons=d["reasons"],
                                             competitor_series=d.get("competitor_series"),
-                                            price_gap=d.get("price_gap"), note=d.get("note", ""),
+                                            price_gap=d.get("price_gap"), price_cause=d.get("price_cause", ""),
+                                            note=d.get("note", ""),
                                             expected_version=d.get("version"))
         except (services.Conflict, StaleVersion) as exc:
             return _conflict(exc)
