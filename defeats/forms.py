@@ -104,6 +104,12 @@ class SettingsForm(forms.ModelForm):
         fields = ["second_follow_up_days", "pending_alert_days", "nurture_interval_days", "replacement_after_years"]
 
 
+class TargetForm(forms.Form):
+    year = forms.IntegerField(min_value=2000, max_value=2100)
+    percent = forms.DecimalField(label=_("Target defeat rate (%)"), min_value=0, max_value=100, max_digits=5,
+                                 decimal_places=2, required=False)
+
+
 class ReasonForm(forms.Form):
     code = forms.SlugField(label=_("Code"), max_length=40, required=False,
                            help_text=_("Letters, digits, - and _; fixed once created."))

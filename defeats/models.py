@@ -357,3 +357,28 @@ class NurtureContact(models.Model):
         verbose_name = _("nurture contact")
         verbose_name_plural = _("nurture contacts")
         ordering = ["-occurred_at", "-pk"]
+
+
+class DefeatTarget(models.Model):
+    """A store's defeat-rate target for a year (the method's example: from 70 % to 65 %): the rate, 0..1, that the
+    store's defeat rate (defeats / (deals + defeats), calendar basis) should not exceed over the year."""
+
+    scope = Scope(group="store__group", store="store")
+
+    store = models.ForeignKey("dealercrm.Store", on_delete=models.CASCADE, related_name="defeat_targets",
+                              verbose_name=_("store"))
+    year = models.PositiveSmallIntegerField(_("year"), validators=[MinValueValidator(2000), MaxValueValidator(2100)])
+    rate = models.DecimalField(_("target defeat rate"), max_digits=5, decimal_places=4,
+                               validators=[MinValueValidator(0), MaxValueValidator(1)],
+                               help_text=_("0..1, e.g. 0.65 for 65 %."))
+    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+",
+                                   verbose_name=_("set by"))
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    objects = ScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("defeat-rate target")
+        verbose_name_plural = _("defeat-rate targets")
+        ordering = ["store_id", "-year"]
+        constraints = [models.UniqueConstraint(fields=["store", "year"], name="defeattarget_one_per_store_year")]

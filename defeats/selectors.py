@@ -126,9 +126,13 @@ def evidence_for(applications: list[Application], *, follow_ups: int = 3, grades
 
 def pool_list(*, user: User, store: Store | None = None, brand_id: int | None = None,
               series_id: int | None = None, due_only: bool = False, status: str = PoolStatus.IN_POOL,
-              now: datetime | None = None) -> QuerySet[PoolEntry]:
-    """The competitor pool the user may see (owner: their entries; managers: the store's), next contact first."""
-    qs = (PoolEntry.objects.visible_to(user).filter(status=status)
+              now: datetime | None = None, list_: str | None = PoolList.COMPETITOR) -> QuerySet[PoolEntry]:
+    """The competitor pool (``list_`` competitor) or the nurture list (``nurture``; None: both) the user may see
+    (owner: their entries; managers: the store's), next contact first."""
+    qs = PoolEntry.objects.visible_to(user).filter(status=status)
+    if list_:
+        qs = qs.filter(list=list_)
+    qs = (qs
           .select_related("lead", "store", "owner", "competitor_brand", "competitor_series__brand",
                           "application__our_series"))
     if store is not None:
@@ -213,16 +217,18 @@ def _rates(row: dict) -> dict:
     return row
 
 
-def _scoped_apps(user: User, stores, consultant):
+def _scoped_apps(user: User, stores, consultant, series=None):
     qs = Application.objects.visible_to(user)
     if stores:
         qs = qs.filter(store__in=stores)
     if consultant is not None:
         qs = qs.filter(consultant=consultant)
+    if series is not None:
+        qs = qs.filter(our_series=series)
     return qs
 
 
-def _scoped_deals(user: User, stores, consultant):
+def _scoped_deals(user: User, stores, consultant, series=None):
     # A lead with a deal is always won (deal_record, lead_merge): saying so lets PostgreSQL read the store's won
     # leads (index defeats_lead_store_won) instead of all its leads.
     qs = Deal.objects.visible_to(user).filter(lead__status=LeadStatus.WON)
@@ -230,12 +236,14 @@ def _scoped_deals(user: User, stores, consultant):
         qs = qs.filter(lead__store__in=stores)
     if consultant is not None:
         qs = qs.filter(lead__assigned_to=consultant)
+    if series is not None:
+        qs = qs.filter(series=series)
     return qs
 
 
-def _scoped_winbacks(user: User, stores, consultant):
+def _scoped_winbacks(user: User, stores, consultant, series=None):
     qs = DefeatEvent.objects.filter(kind=EventKind.WON_BACK,
-                                    application__in=_scoped_apps(user, stores, consultant).values("pk"))
+                                    application__in=_scoped_apps(user, stores, consultant, series).values("pk"))
     return qs
 
 
@@ -253,17 +261,19 @@ def _app_aggregates(lo, hi) -> dict:
 
 
 def defeat_metrics(*, user: User, period: Period, stores: list[Store] | None = None, consultant: User | None = None,
-                   group_by: str | None = None, with_reasons: bool = True, total: dict | None = None) -> dict:
+                   group_by: str | None = None, with_reasons: bool = True, total: dict | None = None,
+                   series: VehicleSeries | None = None) -> dict:
     """The figures (module docstring) as ``{...figures, "by_reason": [...]}``; with ``group_by``
     ``{"results": [{"key", "label", ...figures}], "total": {...}}``. ``total``: the ungrouped figures when the caller
-    has them already (three queries saved)."""
+    has them already (three queries saved). ``series``: one of our series (applications of its leads, its deals)."""
     if group_by is not None and group_by not in GROUP_BY:
         raise ValueError(f"unknown group_by {group_by!r}")
     lo, hi = period.bounds
-    apps = _scoped_apps(user, stores, consultant).filter(
+    apps = _scoped_apps(user, stores, consultant, series).filter(
         Q(applied_at__gte=lo, applied_at__lt=hi) | Q(decided_at__gte=lo, decided_at__lt=hi))
-    deals = _scoped_deals(user, stores, consultant).filter(ordered_at__gte=period.start, ordered_at__lte=period.end)
-    winbacks = _scoped_winbacks(user, stores, consultant).filter(at__gte=lo, at__lt=hi)
+    deals = _scoped_deals(user, stores, consultant, series).filter(ordered_at__gte=period.start,
+                                                                   ordered_at__lte=period.end)
+    winbacks = _scoped_winbacks(user, stores, consultant, series).filter(at__gte=lo, at__lt=hi)
 
     if group_by is None and with_reasons and total is None and connection.vendor == "postgresql":
         return _figures_with_reasons(apps, deals, winbacks, lo, hi)  # one statement; elsewhere the general path
@@ -278,7 +288,8 @@ def defeat_metrics(*, user: User, period: Period, stores: list[Store] | None = N
     if group_by is None:
         if with_reasons:
             total["by_reason"] = defeat_metrics(user=user, period=period, stores=stores, consultant=consultant,
-                                                group_by="reason", with_reasons=False, total=total)["results"]
+                                                group_by="reason", with_reasons=False, total=total,
+                                                series=series)["results"]
         return total
 
     rows: dict = defaultdict(lambda: {"applications": 0, "pending": 0, "defeats": 0, "quasi_defeats": 0,
@@ -586,6 +597,42 @@ def pool_figures(*, user: User, period: Period, stores: list[Store] | None = Non
     for r in contacts.values("entry__list").annotate(n=Count("pk")).order_by():
         out[r["entry__list"]]["contacts"] = r["n"]
     return out
+
+
+def target_progress(*, user: User, year: int, stores: list[Store] | None = None,
+                    today: date | None = None, series: VehicleSeries | None = None) -> dict:
+    """The defeat-rate target's progress for ``year``, per store the user may see (or ``stores``): ``target`` (0..1,
+    or None when none is set), ``defeat_rate`` over the year so far (1 January to today, or the whole year when
+    past), ``last_year`` over the same days a year earlier, ``change_pp``: this year minus last in percentage points
+    (negative: the rate fell, 较去年同比下降), ``gap_pp``: this year minus the target in percentage points (positive:
+    above the target), with ``defeats``, ``quasi_defeats`` and ``deals`` (orders of the days). ``total``: the same
+    over the stores together (no target). Seven queries (the figures by store, this year and last; the targets)."""
+    from .models import DefeatTarget
+
+    today = today or timezone.localdate()
+    period = Period(date(year, 1, 1), min(today, date(year, 12, 31)))
+    stores = list(stores) if stores else list(Store.objects.visible_to(user).order_by("name"))
+    now = defeat_metrics(user=user, period=period, stores=stores, group_by="store", series=series)
+    before = defeat_metrics(user=user, period=period.year_before(), stores=stores, group_by="store", series=series)
+    this_rows = {r["key"]: r for r in now["results"]}
+    last_rows = {r["key"]: r for r in before["results"]}
+    targets = dict(DefeatTarget.objects.visible_to(user).filter(store__in=stores, year=year)
+                   .values_list("store_id", "rate"))
+
+    def pp(a, b):
+        return None if a is None or b is None else round((float(a) - float(b)) * 100, 1)
+
+    def line(this: dict, last: dict, target) -> dict:
+        rate, last_rate = this.get("defeat_rate"), last.get("defeat_rate")
+        return {"target": float(target) if target is not None else None, "defeat_rate": rate,
+                "last_year": last_rate, "change_pp": pp(rate, last_rate), "gap_pp": pp(rate, target),
+                "defeats": this.get("defeats", 0), "quasi_defeats": this.get("quasi_defeats", 0),
+                "deals": this.get("deals", 0)}
+
+    rows = [{"store": st.pk, "label": st.name, **line(this_rows.get(st.pk, {}), last_rows.get(st.pk, {}),
+                                                      targets.get(st.pk))} for st in stores]
+    return {"year": year, "start": period.start, "end": period.end, "rows": rows,
+            "total": line(now["total"], before["total"], None)}
 
 
 def store_consultants(store: Store) -> QuerySet[User]:

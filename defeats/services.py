@@ -31,6 +31,7 @@ from .models import (
     ApplicationStatus,
     DefeatEvent,
     DefeatSettings,
+    DefeatTarget,
     EventKind,
     Kind,
     NurtureContact,
@@ -136,6 +137,24 @@ def pool_owner_set(*, actor: User, store: Store, user: User | None) -> None:
     if not user.is_active or user.store_id != store.pk or user.role not in (Role.CONSULTANT, Role.MANAGER):
         raise ValidationError({"user": [_("Choose an active member of this store.")]})
     PoolOwner.objects.update_or_create(store=store, defaults={"user": user})
+
+
+@transaction.atomic
+def defeat_target_set(*, actor: User, store: Store, year: int, rate: Decimal | None) -> DefeatTarget | None:
+    """Set (or, with ``rate`` None, remove) the store's defeat-rate target for ``year``: a rate 0..1 (the method's
+    example: 0.65, down from 0.70). The store's manager or its group's admin."""
+    if not manages_store(actor, store):
+        raise PermissionDenied(_("Only the store's manager or the group's admin sets its defeat-rate target."))
+    if rate is None:
+        DefeatTarget.objects.filter(store=store, year=year).delete()
+        return None
+    if not isinstance(rate, Decimal):
+        raise ValidationError({"rate": [_("The target must be a decimal rate, e.g. 0.65.")]})
+    target = DefeatTarget.objects.filter(store=store, year=year).first() or DefeatTarget(store=store, year=year)
+    target.rate, target.updated_by = rate, actor
+    target.full_clean(validate_unique=False)
+    target.save()
+    return target
 
 
 @transaction.atomic

@@ -35,6 +35,7 @@ from .forms import (
     ReasonForm,
     SettingsForm,
     TalkTrackForm,
+    TargetForm,
     competitor_series,
 )
 from .models import ApplicationStatus, PoolEntry, PoolOwner, Reason, TalkTrack
@@ -242,12 +243,14 @@ def pool(request):
     series = request.GET.get("series") or None
     due = request.GET.get("due") == "1"
     won = request.GET.get("status") == "won_back"
-    context = {"store": store, "stores": stores, "due": due, "won": won}
+    nurture = request.GET.get("list") == "nurture"
+    context = {"store": store, "stores": stores, "due": due, "won": won, "nurture": nurture}
     if store is None:
         return render(request, "defeats/pool.html", context)
     qs = selectors.pool_list(user=user, store=store, brand_id=int(brand) if (brand or "").isdigit() else None,
                              series_id=int(series) if (series or "").isdigit() else None, due_only=due,
-                             status="won_back" if won else "in_pool")
+                             status="won_back" if won else "in_pool",
+                             list_="nurture" if nurture else "competitor")
     page = Paginator(qs, POOL_PER_PAGE).get_page(request.GET.get("page"))
     today = timezone.localdate()
     now = timezone.now()
@@ -455,6 +458,11 @@ def analysis(request):
     consultants = selectors.defeat_metrics(user=user, period=period, stores=stores, group_by="consultant")["results"]
     brands = selectors.defeat_metrics(user=user, period=period, stores=stores, group_by="competitor_brand")["results"]
     table = selectors.competitor_table(user=user, period=period, stores=stores)
+    progress = selectors.target_progress(user=user, year=year, stores=stores or stores_all, today=today)
+    by_pk = {s.pk: s for s in stores_all}
+    for row in progress["rows"]:
+        row["can_set"] = manages_store(user, by_pk[row["store"]])
+    lists = selectors.pool_figures(user=user, period=period, stores=stores)
     tracks = {t.reason_id: t for t in selectors.talk_tracks_for(
         group_id=_group_for(user).pk if _group_for(user) else 0, reason_ids=[r["key"] for r in reasons if r["key"]])}
     for r in reasons:
@@ -473,9 +481,34 @@ def analysis(request):
     return render(request, "defeats/analysis.html", {
         "store": store, "stores": stores_all, "year": year, "years": list(range(today.year, today.year - 4, -1)),
         "this": this, "last": last, "reasons": reasons, "categories": categories, "consultants": consultants,
-        "table": table, "chart": chart, "period": period,
+        "table": table, "chart": chart, "period": period, "progress": progress, "lists": lists,
         "pending_now": selectors.pending_counts(user=user, stores=stores),
     })
+
+
+@manager_required
+@require_POST
+def target_save(request):
+    """Set the store's defeat-rate target for a year (percent on the page, a rate 0..1 in the database); empty
+    removes it. The store's manager or the group's admin."""
+    store = get_object_or_404(Store.objects.visible_to(request.user), pk=request.POST.get("store") or 0)
+    form = TargetForm(request.POST)
+    back = f"{reverse('defeats:analysis')}?{urlencode({'store': store.pk, 'year': request.POST.get('year', '')})}"
+    if not form.is_valid():
+        for errors in form.errors.values():
+            for error in errors:
+                messages.error(request, error)
+        return redirect(back)
+    d = form.cleaned_data
+    rate = None if d["percent"] is None else d["percent"] / 100
+    try:
+        services.defeat_target_set(actor=request.user, store=store, year=d["year"], rate=rate)
+    except ValidationError as exc:
+        for msg in exc.messages:
+            messages.error(request, msg)
+    else:
+        messages.success(request, _("Defeat-rate target of %(store)s saved.") % {"store": store})
+    return redirect(back)
 
 
 def lead_panel_context(*, user: User, lead: Lead) -> dict:

@@ -12,6 +12,14 @@ def pct(value) -> str:
 
 
 @register.filter
+def pct_number(value) -> str:
+    """0.65 → "65" (a rate as the percent an input shows); None → ""."""
+    if value is None or value == "":
+        return ""
+    return f"{float(value) * 100:g}"
+
+
+@register.filter
 def lead_status(value) -> str:
     """A lead status value ("defeat_pending") as its label, in the page's language."""
     from leads.models import Status
