@@ -28,8 +28,9 @@ def _texts():
 
     def nurture(p):
         count = p.get("count", 0)
-        return ngettext("%(count)s competitor-pool customer is due for a nurture contact.",
-                        "%(count)s competitor-pool customers are due for a nurture contact.", count) % {"count": count}
+        return ngettext("%(count)s customer of your competitor pool or nurture list is due for a contact.",
+                        "%(count)s customers of your competitor pool or nurture list are due for a contact.",
+                        count) % {"count": count}
 
     def came_back(p):
         return gettext("%(name)s came back to the showroom: won back from the competitor pool, now with "

@@ -213,6 +213,7 @@ def _seed_store(rng, store: Store, now: datetime, competitor: dict) -> StoreDefe
                                   at=now - timedelta(days=days, hours=rng.randint(1, 8)))
         out.pending += 1
     out.pool, out.won_back = _nurture(rng, confirmed_apps, manager, staff, now)
+    services.defeat_target_set(actor=manager, store=store, year=timezone.localdate(now).year, rate=TARGET_RATE)
     return out
 
 
