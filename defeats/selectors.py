@@ -371,7 +371,9 @@ def funnel_figures(*, user: User, period: Period, stores: list[Store] | None = N
     figures of ``defeat_metrics`` without by_reason, plus ``pending_now``: applications awaiting a verdict today,
     whenever filed) and ``rows``: the same per consultant (who held the lead when it was filed; for deals, who holds
     the won lead), for the control-point table. Three queries (applications by consultant; deals by holder;
-    win-backs), whatever the number of consultants: the KPI cards and the table share them."""
+    win-backs), whatever the number of consultants: the KPI cards and the table share them. For one store (no
+    consultant) also ``target``: the store's defeat-rate target line of ``target_progress`` for the year of the
+    period's end, up to the period's end (three queries more)."""
     lo, hi = period.bounds
     pending = Q(status=ApplicationStatus.PENDING)
     apps = _scoped_apps(user, stores, consultant).filter(
@@ -387,7 +389,13 @@ def funnel_figures(*, user: User, period: Period, stores: list[Store] | None = N
         rows[r["lead__assigned_to"]]["deals"] = r["n"]
     total = {k: sum(row[k] for row in rows.values()) for k in empty}
     total["win_backs"] = _scoped_winbacks(user, stores, consultant).filter(at__gte=lo, at__lt=hi).count()
-    return {"total": _rates(total), "rows": {k: _rates(row) for k, row in rows.items()}}
+    out = {"total": _rates(total), "rows": {k: _rates(row) for k, row in rows.items()}}
+    if stores and len(stores) == 1 and consultant is None:
+        # The store's defeat-rate target for the year of the period's end, its progress so far and against last
+        # year (three queries): the dashboard's target card.
+        today = min(timezone.localdate(), period.end)
+        out["target"] = target_progress(user=user, year=period.end.year, stores=stores, today=today)["rows"][0]
+    return out
 
 
 # The ungrouped figures and the figures by reason in one statement: the period's applications are read once (a
@@ -606,33 +614,49 @@ def target_progress(*, user: User, year: int, stores: list[Store] | None = None,
     past), ``last_year`` over the same days a year earlier, ``change_pp``: this year minus last in percentage points
     (negative: the rate fell, 较去年同比下降), ``gap_pp``: this year minus the target in percentage points (positive:
     above the target), with ``defeats``, ``quasi_defeats`` and ``deals`` (orders of the days). ``total``: the same
-    over the stores together (no target). Seven queries (the figures by store, this year and last; the targets)."""
+    over the stores together (no target). Three queries whatever the number of stores (the confirmed applications by
+    store, this year and last, with conditional counts; the deals likewise; the targets)."""
     from .models import DefeatTarget
 
     today = today or timezone.localdate()
     period = Period(date(year, 1, 1), min(today, date(year, 12, 31)))
+    prev = period.year_before()
     stores = list(stores) if stores else list(Store.objects.visible_to(user).order_by("name"))
-    now = defeat_metrics(user=user, period=period, stores=stores, group_by="store", series=series)
-    before = defeat_metrics(user=user, period=period.year_before(), stores=stores, group_by="store", series=series)
-    this_rows = {r["key"]: r for r in now["results"]}
-    last_rows = {r["key"]: r for r in before["results"]}
+    lo, hi = period.bounds
+    plo, phi = prev.bounds
+    now_q, prev_q = Q(decided_at__gte=lo, decided_at__lt=hi), Q(decided_at__gte=plo, decided_at__lt=phi)
+    confirmed = Q(status=ApplicationStatus.CONFIRMED)
+    counts: dict = defaultdict(lambda: {"defeats": 0, "quasi_defeats": 0, "deals": 0, "last_defeats": 0,
+                                        "last_deals": 0})
+    for r in (_scoped_apps(user, stores, None, series).filter(confirmed & (now_q | prev_q)).values("store")
+              .annotate(d=Count("pk", filter=now_q & Q(kind=Kind.DEFEAT)),
+                        q=Count("pk", filter=now_q & Q(kind=Kind.QUASI)),
+                        p=Count("pk", filter=prev_q & Q(kind=Kind.DEFEAT))).order_by()):
+        counts[r["store"]].update(defeats=r["d"], quasi_defeats=r["q"], last_defeats=r["p"])
+    now_d = Q(ordered_at__gte=period.start, ordered_at__lte=period.end)
+    prev_d = Q(ordered_at__gte=prev.start, ordered_at__lte=prev.end)
+    for r in (_scoped_deals(user, stores, None, series).filter(now_d | prev_d).values("lead__store")
+              .annotate(n=Count("pk", filter=now_d), p=Count("pk", filter=prev_d)).order_by()):
+        counts[r["lead__store"]].update(deals=r["n"], last_deals=r["p"])
     targets = dict(DefeatTarget.objects.visible_to(user).filter(store__in=stores, year=year)
                    .values_list("store_id", "rate"))
+
+    def rate(defeats, deals):
+        return round(defeats / (deals + defeats), 4) if deals + defeats else None
 
     def pp(a, b):
         return None if a is None or b is None else round((float(a) - float(b)) * 100, 1)
 
-    def line(this: dict, last: dict, target) -> dict:
-        rate, last_rate = this.get("defeat_rate"), last.get("defeat_rate")
-        return {"target": float(target) if target is not None else None, "defeat_rate": rate,
-                "last_year": last_rate, "change_pp": pp(rate, last_rate), "gap_pp": pp(rate, target),
-                "defeats": this.get("defeats", 0), "quasi_defeats": this.get("quasi_defeats", 0),
-                "deals": this.get("deals", 0)}
+    def line(c: dict, target) -> dict:
+        this, last = rate(c["defeats"], c["deals"]), rate(c["last_defeats"], c["last_deals"])
+        return {"target": float(target) if target is not None else None, "defeat_rate": this, "last_year": last,
+                "change_pp": pp(this, last), "gap_pp": pp(this, target), "defeats": c["defeats"],
+                "quasi_defeats": c["quasi_defeats"], "deals": c["deals"]}
 
-    rows = [{"store": st.pk, "label": st.name, **line(this_rows.get(st.pk, {}), last_rows.get(st.pk, {}),
-                                                      targets.get(st.pk))} for st in stores]
-    return {"year": year, "start": period.start, "end": period.end, "rows": rows,
-            "total": line(now["total"], before["total"], None)}
+    rows = [{"store": st.pk, "label": st.name, **line(counts[st.pk], targets.get(st.pk))} for st in stores]
+    total = {k: sum(counts[st.pk][k] for st in stores) for k in ("defeats", "quasi_defeats", "deals",
+                                                                  "last_defeats", "last_deals")}
+    return {"year": year, "start": period.start, "end": period.end, "rows": rows, "total": line(total, None)}
 
 
 def store_consultants(store: Store) -> QuerySet[User]:

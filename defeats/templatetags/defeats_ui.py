@@ -57,6 +57,7 @@ def defeat_funnel_figures(context):
         return {"show": False}
     request = context["request"]
     return {"show": True, "figures": figures["total"], "pending": figures["total"]["pending_now"],
+            "target": figures.get("target"),
             "store": context.get("store"), "request": request, "user": request.user}
 
 

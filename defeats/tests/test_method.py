@@ -366,3 +366,21 @@ def test_a_defeat_counts_in_the_local_month_it_was_filed_and_decided(org, catalo
     assert [(r["key"], r["applications"], r["defeats"]) for r in months["results"]] == [
         ("2026-09", 1, 1), ("2026-10", 2, 2), ("2026-11", 1, 1)]
     assert selectors.defeat_metrics(user=org.manager, period=OCTOBER, stores=[org.store])["defeats"] == 2
+
+
+def test_the_dashboard_shows_the_target_and_its_progress(october, settings):
+    """October's dashboard of the store: target 65 %, 40 % this year up to 31 October (2 defeats, 3 deals), and last
+    year's same days (1 defeat, 1 deal: 50 %): down 10 points."""
+    from django.urls import reverse
+
+    settings.FIGURES_MAX_AGE = 0
+    org = october
+    deal(org, date(2025, 3, 1))
+    last = file(org, kind="defeat", reasons=["lost_contact"], when=at(5, 1, year=2025))
+    decide(org, last, "confirm", at(5, 2, year=2025))
+    services.defeat_target_set(actor=org.manager, store=org.store, year=2026, rate=Decimal("0.65"))
+    page = client_for(org.manager).get(reverse("funnel:dashboard"), {
+        "period": "custom", "start": "2026-10-01", "end": "2026-10-31"}, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    card = page[page.index('id="dft-target-card"'):]
+    card = card[:card.index("</div></div></div>")]
+    assert "65.0%" in card and "40.0% this year so far" in card and "down 10.0 points on last year" in card
