@@ -15,6 +15,7 @@ from leads.selectors import lead_phone_for
 from ..models import (
     Application,
     ApplicationStatus,
+    DefeatTarget,
     Kind,
     PoolEntry,
     PriceCause,
@@ -88,6 +89,18 @@ class PoolEntrySerializer(serializers.ModelSerializer):
 
             return phone_display(obj.lead.phone) if obj.lead.phone else ""
         return lead_phone_for(user=user, lead=obj.lead)
+
+
+class DefeatTargetSerializer(serializers.ModelSerializer):
+    rate = serializers.DecimalField(max_digits=5, decimal_places=4, min_value=0, max_value=1, help_text=(
+        "The store's target defeat rate for the year, 0..1 (the method's example: 0.65, down from 0.70); the defeat "
+        "rate is defeats / (deals ordered + defeats), quasi-defeats not in it."))
+
+    class Meta:
+        model = DefeatTarget
+        fields = ["id", "store", "year", "rate", "updated_by", "updated_at"]
+        read_only_fields = ["id", "updated_by", "updated_at"]
+        validators = []  # one per store and year: a second POST updates it (the service's upsert)
 
 
 class TalkTrackSerializer(serializers.ModelSerializer):

@@ -384,3 +384,20 @@ def test_the_dashboard_shows_the_target_and_its_progress(october, settings):
     card = page[page.index('id="dft-target-card"'):]
     card = card[:card.index("</div></div></div>")]
     assert "65.0%" in card and "40.0% this year so far" in card and "down 10.0 points on last year" in card
+
+
+def test_the_target_through_the_api(october, api_as):
+    org = october
+    url = "/api/v1/defeats/targets/"
+    body = {"store": org.store.pk, "year": 2026, "rate": "0.65"}
+    assert api_as(org.consultant).post(url, body, format="json").status_code == 403
+    assert api_as(org.other_manager).post(url, body, format="json").status_code in (400, 404)
+    assert api_as(org.manager).post(url, {**body, "rate": "1.5"}, format="json").status_code == 400
+    assert api_as(org.manager).post(url, body, format="json").status_code == 201
+    assert api_as(org.manager).post(url, {**body, "rate": "0.6"}, format="json").status_code == 201
+    assert DefeatTarget.objects.get(store=org.store, year=2026).rate == Decimal("0.6")  # one per store and year
+    assert [r["rate"] for r in api_as(org.admin).get(url, {"year": 2026}).json()] == ["0.6000"]
+    assert api_as(org.other_admin).get(url).json() == []
+    rows = api_as(org.manager).get(f"{url}progress/", {"year": 2026}).json()["rows"]
+    assert [(r["label"], r["target"]) for r in rows] == [("Alpha North", 0.6)]
+    assert api_as(org.manager).get(f"{url}progress/", {"year": "x"}).status_code == 400
