@@ -524,10 +524,14 @@ def lead_panel_context(*, user: User, lead: Lead) -> dict:
     if lead.status == Status.DEFEAT_PENDING:
         pending = (selectors.application_list(user=user).filter(lead=lead, status=ApplicationStatus.PENDING).first()
                    or None)
+    entry = None
+    if lead.status == Status.DEFEATED:  # closed as lost: which list it is on says whether it was a defeat at all
+        entry = (PoolEntry.objects.filter(lead=lead, status="in_pool").select_related("owner", "competitor_series")
+                 .first())
     tracks = []
     if lead.status == Status.ACTIVE and selectors.last_follow_up_outcome(lead) == "not_now":
         reasons = services.reasons_for(lead.store.group_id)
         tracks = selectors.talk_tracks_for(group_id=lead.store.group_id, reason_ids=[r.pk for r in reasons],
                                            series_id=lead.series_id)
-    return {"lead": lead, "can_apply": can_apply, "pending": pending, "tracks": tracks,
+    return {"lead": lead, "can_apply": can_apply, "pending": pending, "tracks": tracks, "entry": entry,
             "can_decide": manages_store(user, lead.store)}

@@ -104,6 +104,11 @@ def test_a_confirmed_quasi_defeat_goes_to_the_nurture_list_a_defeat_to_the_compe
     assert c.purchased_on is None and c.replacement_due_on is None and c.next_contact_at
     assert a.purchased_on == date(2026, 10, 2) and a.replacement_due_on == date(2029, 10, 2)
     assert not PoolEntry.objects.filter(application=org.apps["d"]).exists()
+    # The lead page says which: a quasi-defeat is not a defeat.
+    lead_page = client_for(org.consultant).get(f"/leads/{c.lead_id}/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "Quasi-defeat, not a defeat: on the nurture list" in lead_page
+    lead_page = client_for(org.manager).get(f"/leads/{a.lead_id}/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "Defeat: in the competitor pool" in lead_page
     # The nurture list is its own tab of the pool page; the consultant sees their quasi-defeat there.
     page = client_for(org.consultant).get("/defeats/pool/", {"list": "nurture"}).content.decode()
     assert f'id="entry-{c.pk}"' in page and f'id="entry-{a.pk}"' not in page
