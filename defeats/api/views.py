@@ -164,8 +164,9 @@ class ApplicationViewSet(ScopedViewSetMixin, mixins.ListModelMixin, mixins.Retri
 
     @extend_schema(
         tags=TAGS, summary="Decide an application: confirm or reject (false defeat)",
-        description=("The store's manager (or a group admin). `confirm`: the lead becomes `defeated` and joins the "
-                     "competitor pool, handed to the store's pool owner. `reject`: a false defeat: the lead is "
+        description=("The store's manager (or a group admin). `confirm`: the lead becomes `defeated` (closed) and "
+                     "stays with its consultant; a defeat joins the competitor pool, worked by the store's pool "
+                     "owner, a quasi-defeat the nurture list (`list=nurture`), worked by its consultant. `reject`: a false defeat: the lead is "
                      "`active` again with `grade` (default: its grade), held by `assign_to` (default: its "
                      "consultant), a second follow-up due within the group's days (default 2); both consultants are "
                      "notified. 400: bad verdict, no comment, an assignee outside the store. 403: not the store's "
