@@ -86,7 +86,7 @@ class NurtureForm(forms.Form):
     came_back = forms.BooleanField(label=_("The customer wants to buy again (win-back)"), required=False)
     grade = forms.ChoiceField(label=_("Grade"), choices=[("", "—"), *Grade.choices], required=False)
     assign_to = forms.ModelChoiceField(label=_("Give the lead to"), queryset=None, required=False,
-                                       empty_label=_("the pool owner"))
+                                       empty_label=_("the consultant who lost them"))
 
     def __init__(self, *args, assignees=(), **kwargs):
         super().__init__(*args, **kwargs)

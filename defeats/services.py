@@ -501,7 +501,8 @@ def nurture_contact_log(*, actor: User, entry: PoolEntry, method: str, content: 
                         occurred_at: datetime | None = None) -> NurtureContact:
     """Log a contact with a pooled customer, like a follow-up; the next one falls due after the group's interval.
     ``came_back``: the customer wants to buy again: a win-back (the lead is active again with ``grade``, held by
-    ``assign_to`` or the pool owner, a follow-up due today; the lead's history stays)."""
+    ``assign_to``, else, for a manager, by the consultant who lost the customer (while active; else the entry's
+    owner), for the owner himself by him; a follow-up due today; the lead's history stays)."""
     from leads.models import FollowUpMethod
 
     errors = {}
@@ -532,7 +533,7 @@ def nurture_contact_log(*, actor: User, entry: PoolEntry, method: str, content: 
                                    comment=content.strip(), from_status=lead.status, to_status=lead.status)
         entry.save(update_fields=["last_contact_at", "next_contact_at", "version"])
         return contact
-    to_user = assign_to or entry.owner
+    to_user = assign_to or (_lost_by(entry) if manages_store(actor, lead.store) else actor)
     validate_assignee(lead.store, to_user)
     if not manages_store(actor, lead.store) and to_user.pk != actor.pk:
         raise PermissionDenied(_("Only the store's manager can hand the customer to someone else."))
@@ -540,6 +541,16 @@ def nurture_contact_log(*, actor: User, entry: PoolEntry, method: str, content: 
     if to_user.pk != actor.pk:
         notify_many([Draft(to_user.pk, "assigned", {"count": 1, "name": lead.name}, _url(lead.pk))])
     return contact
+
+
+def _lost_by(entry: PoolEntry) -> User:
+    """Who a customer coming back goes to by default: the consultant who held the lead when it was filed, while an
+    active consultant of the store (the pool owner is not a consultant: he works the list, not the leads); else the
+    entry's owner."""
+    who = entry.application.consultant
+    if who is not None and who.is_active and who.store_id == entry.store_id and who.role == Role.CONSULTANT:
+        return who
+    return entry.owner
 
 
 def _win_back(actor: User, entry: PoolEntry, lead: Lead, *, at: datetime, grade: str | None, to_user: User,
@@ -579,7 +590,7 @@ def customer_came_back(*, actor: User, lead: Lead, at: datetime, grade: str | No
 
     - **defeated, in the competitor pool** → a win-back: the lead is active again (history kept) with the visit's
       ``grade`` if given, held by ``assign_to`` (a manager's pick), else by the consultant who logged the visit,
-      else by the pool owner; a follow-up is due now; it counts in ``win_backs``. The pool owner and the new holder
+      else by the consultant who lost the customer (while active), else by the pool owner; a follow-up is due now; it counts in ``win_backs``. The pool owner and the new holder
       are notified.
     - **awaiting a verdict** → the customer is not lost: the pending application is closed as rejected (a false
       defeat, counted in the false-defeat rate), the lead is active again with its consultant and grade, and a
@@ -602,7 +613,7 @@ def customer_came_back(*, actor: User, lead: Lead, at: datetime, grade: str | No
         elif actor.role == Role.CONSULTANT and actor.is_active and actor.store_id == lead.store_id:
             to_user = actor
         else:
-            to_user = entry.owner
+            to_user = _lost_by(entry)
         validate_assignee(lead.store, to_user)
         entry.version += 1
         lead = _win_back(actor, entry, lead, at=at, grade=grade, to_user=to_user,

@@ -104,7 +104,8 @@ def test_a_visit_on_a_pending_application_closes_it_as_a_false_defeat(org):
 
 
 @pytest.mark.django_db
-def test_the_api_revisit_of_a_defeated_lead_is_a_win_back_held_by_the_pool_owner(org, catalogue, api_as):
+def test_the_api_revisit_of_a_defeated_lead_is_a_win_back_held_by_the_consultant_who_lost_them(org, catalogue,
+                                                                                                  api_as):
     lead = _defeated(org, catalogue)
     # A colleague of the consultant who lost them does not see the lead: 404, nothing written.
     assert api_as(org.consultant2).post(f"/api/v1/leads/{lead.pk}/visits/", {}, format="json").status_code == 404
@@ -113,9 +114,21 @@ def test_the_api_revisit_of_a_defeated_lead_is_a_win_back_held_by_the_pool_owner
     r = api_as(org.manager).post(f"/api/v1/leads/{lead.pk}/visits/", {}, format="json")
     assert r.status_code == 201
     lead.refresh_from_db()
-    assert lead.status == Status.ACTIVE and lead.assigned_to == org.manager
+    # The manager (the pool owner) logged the visit: the customer goes back to the consultant who lost them, not to
+    # the pool owner (no consultant).
+    assert lead.status == Status.ACTIVE and lead.assigned_to == org.consultant
     assert PoolEntry.objects.get(lead=lead).status == PoolStatus.WON_BACK
     assert api_as(org.manager).get(f"/api/v1/leads/{lead.pk}/").json()["status"] == "active"
+
+
+@pytest.mark.django_db
+def test_a_customer_whose_consultant_left_comes_back_to_the_pool_owner(org, catalogue, api_as):
+    lead = _defeated(org, catalogue)
+    org.consultant.is_active = False
+    org.consultant.save(update_fields=["is_active"])
+    assert api_as(org.manager).post(f"/api/v1/leads/{lead.pk}/visits/", {}, format="json").status_code == 201
+    lead.refresh_from_db()
+    assert lead.status == Status.ACTIVE and lead.assigned_to == org.manager
 
 
 @pytest.mark.django_db
