@@ -29,7 +29,18 @@ from rest_framework.test import APIClient
 
 from dealercrm.models import DealerGroup, Role, Store, User, VehicleSeries
 from defeats import services
-from defeats.demo import BRANDS, DEFEATS_PER_DEAL, FALSE_REASONS, FALSE_SHARE, FALSE_VERDICTS, NOTES, REASONS, VERDICTS
+from defeats.demo import (
+    BRANDS,
+    DEFEATS_PER_DEAL,
+    FALSE_REASONS,
+    FALSE_SHARE,
+    FALSE_VERDICTS,
+    REASONS,
+    kind_of,
+    needs_rival,
+    note_for,
+    verdict_for,
+)
 from defeats.models import Application, ApplicationReason, DefeatEvent, NurtureContact, PoolEntry, Reason
 from defeats.selectors import Period, defeat_metrics
 
@@ -156,36 +167,38 @@ def _seed_store(rng, store, now, reasons, competitor, brands, settings, update_l
             continue
         is_false = rng.random() < FALSE_SHARE
         code = _pick(rng, FALSE_REASONS if is_false else REASONS)
-        rival = rng.choice(competitor[_pick(rng, brands)]) if code == "bought_competitor" else None
+        rival = rng.choice(competitor[_pick(rng, brands)]) if not is_false and needs_rival(code) else None
         decided_at = min(applied + timedelta(hours=rng.randint(4, 70)), now - timedelta(hours=2))
-        note = rng.choice(NOTES) if code == "price_apparently_high" or rng.random() < .5 else ""
+        note = note_for(rng, code)
         gap = Decimal(rng.choice([3000, 5000, 8000, 12000])) if rival and rng.random() < .4 else None
-        kind = "defeat" if rival or code == "lost_contact" else "quasi"
+        kind = "quasi" if is_false else kind_of(code)
         status = "rejected" if is_false else "confirmed"
-        comment = rng.choice(FALSE_VERDICTS if is_false else VERDICTS)
+        comment = rng.choice(FALSE_VERDICTS) if is_false else verdict_for(rng, code)
+        cause = rng.choice(["really_high", "mark_up", "price_war", "excuse"]) if code == "price_high" else ""
         apps.append((lead_id, store.pk, consultant, series_id, source, kind, rival.pk if rival else None,
-                     rival.brand_id if rival else None, gap, note, status, consultant, applied, "active",
+                     rival.brand_id if rival else None, gap, cause, note, status, consultant, applied, "active",
                      manager.pk, decided_at, comment, 2))
         reason_of[lead_id] = code
     for i, (lead_id, consultant, series_id, source, first) in enumerate(pending):
         code = _pick(rng, FALSE_REASONS)
         applied = now - timedelta(days=5 if i == 0 else rng.randint(0, 2), hours=rng.randint(1, 8))
-        apps.append((lead_id, store.pk, consultant, series_id, source, "quasi", None, None, None, rng.choice(NOTES),
-                     "pending", consultant, applied, "active", None, None, "", 1))
+        apps.append((lead_id, store.pk, consultant, series_id, source, "quasi", None, None, None, "",
+                     note_for(rng, code), "pending", consultant, applied, "active", None, None, "", 1))
         reason_of[lead_id] = code
     columns = ["lead_id", "store_id", "consultant_id", "our_series_id", "source", "kind", "competitor_series_id",
-               "competitor_brand_id", "price_gap", "note", "status", "applied_by_id", "applied_at", "from_status",
-               "decided_by_id", "decided_at", "comment", "version"]
+               "competitor_brand_id", "price_gap", "price_cause", "note", "status", "applied_by_id", "applied_at",
+               "from_status", "decided_by_id", "decided_at", "comment", "version"]
     with transaction.atomic():
         raw = connection.connection
         with raw.cursor() as cursor:
             _copy(cursor, "defeats_application", columns, apps)
             cursor.execute("SELECT id, lead_id, status, applied_at, decided_at, applied_by_id, note, comment, "
-                           "competitor_brand_id, competitor_series_id FROM defeats_application WHERE store_id = %s",
+                           "competitor_brand_id, competitor_series_id, kind FROM defeats_application "
+                           "WHERE store_id = %s",
                            [store.pk])
             written = cursor.fetchall()
             reason_rows, events, entries = [], [], []
-            for app_id, lead_id, status, applied, decided_at, by, note, comment, brand, series in written:
+            for app_id, lead_id, status, applied, decided_at, by, note, comment, brand, series, kind in written:
                 r = reasons[reason_of[lead_id]]
                 reason_rows.append((app_id, r.pk, r.parent_id or r.pk))
                 to = "defeat_pending"
@@ -217,13 +230,15 @@ def _seed_store(rng, store, now, reasons, competitor, brands, settings, update_l
                     events.append((lead_id, app_id, "won_back", won_at, owner.pk, "客户说竞品不满意，想来看看新款",
                                    "defeated", "active", rng.choice(staff)))
                     out.won_back += 1
-                entries.append((lead_id, store.pk, app_id, owner.pk, brand, series, bought, decided_at, last, next_at,
+                defeat = kind == "defeat"
+                entries.append((lead_id, store.pk, app_id, owner.pk, "competitor" if defeat else "nurture", brand,
+                                series, bought if defeat else None, decided_at, last, next_at,
                                 date(bought.year + settings.replacement_after_years, bought.month,
-                                     min(bought.day, 28)), state, won_at, 1))
+                                     min(bought.day, 28)) if defeat else None, state, won_at, 1))
             _copy(cursor, "defeats_applicationreason", ["application_id", "reason_id", "parent_id"], reason_rows)
             _copy(cursor, "defeats_defeatevent", ["lead_id", "application_id", "kind", "at", "by_id", "comment",
                                                   "from_status", "to_status", "to_user_id"], events)
-            _copy(cursor, "defeats_poolentry", ["lead_id", "store_id", "application_id", "owner_id",
+            _copy(cursor, "defeats_poolentry", ["lead_id", "store_id", "application_id", "owner_id", "list",
                                                 "competitor_brand_id", "competitor_series_id", "purchased_on",
                                                 "joined_at", "last_contact_at", "next_contact_at",
                                                 "replacement_due_on", "status", "won_back_at", "version"], entries)
@@ -244,14 +259,15 @@ def _seed_store(rng, store, now, reasons, competitor, brands, settings, update_l
 # applications of the period).
 STORE_FLOOR = """
 WITH a AS (
-  SELECT id, status, applied_at, decided_at FROM defeats_application
+  SELECT id, status, kind, applied_at, decided_at FROM defeats_application
   WHERE store_id = %(store)s AND ((applied_at >= %(lo)s AND applied_at < %(hi)s)
                                   OR (decided_at >= %(lo)s AND decided_at < %(hi)s))
 )
 SELECT NULL::bigint AS reason,
   count(*) FILTER (WHERE applied_at >= %(lo)s AND applied_at < %(hi)s),
   count(*) FILTER (WHERE applied_at >= %(lo)s AND applied_at < %(hi)s AND status = 'pending'),
-  count(*) FILTER (WHERE decided_at >= %(lo)s AND decided_at < %(hi)s AND status = 'confirmed'),
+  count(*) FILTER (WHERE decided_at >= %(lo)s AND decided_at < %(hi)s AND status = 'confirmed' AND kind = 'defeat'),
+  count(*) FILTER (WHERE decided_at >= %(lo)s AND decided_at < %(hi)s AND status = 'confirmed' AND kind = 'quasi'),
   count(*) FILTER (WHERE decided_at >= %(lo)s AND decided_at < %(hi)s AND status = 'rejected'),
   (SELECT count(*) FROM leads_deal d JOIN leads_lead l ON l.id = d.lead_id
    WHERE l.store_id = %(store)s AND l.status = 'won' AND d.ordered_at BETWEEN %(day0)s AND %(day1)s),
@@ -262,11 +278,12 @@ UNION ALL
 SELECT r.reason_id,
   count(*) FILTER (WHERE applied_at >= %(lo)s AND applied_at < %(hi)s),
   count(*) FILTER (WHERE applied_at >= %(lo)s AND applied_at < %(hi)s AND status = 'pending'),
-  count(*) FILTER (WHERE decided_at >= %(lo)s AND decided_at < %(hi)s AND status = 'confirmed'),
+  count(*) FILTER (WHERE decided_at >= %(lo)s AND decided_at < %(hi)s AND status = 'confirmed' AND kind = 'defeat'),
+  count(*) FILTER (WHERE decided_at >= %(lo)s AND decided_at < %(hi)s AND status = 'confirmed' AND kind = 'quasi'),
   count(*) FILTER (WHERE decided_at >= %(lo)s AND decided_at < %(hi)s AND status = 'rejected'), NULL, NULL
 FROM a JOIN defeats_applicationreason r ON r.application_id = a.id GROUP BY r.reason_id
 UNION ALL
-SELECT r.reason_id, NULL, NULL, NULL, NULL, NULL, count(*)
+SELECT r.reason_id, NULL, NULL, NULL, NULL, NULL, NULL, count(*)
 FROM defeats_defeatevent e JOIN defeats_application x ON x.id = e.application_id
 JOIN defeats_applicationreason r ON r.application_id = e.application_id
 WHERE x.store_id = %(store)s AND e.kind = 'won_back' AND e.at >= %(lo)s AND e.at < %(hi)s GROUP BY r.reason_id

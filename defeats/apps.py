@@ -17,6 +17,9 @@ def _texts():
     def pool(p):
         return gettext("%(name)s joined your competitor-customer pool.") % {"name": p.get("name", "")}
 
+    def nurture_list(p):
+        return gettext("%(name)s joined your nurture list (a confirmed quasi-defeat).") % {"name": p.get("name", "")}
+
     def pending(p):
         count = p.get("count", 0)
         return ngettext("%(count)s defeat application has waited more than %(days)s days for your verdict.",
@@ -25,8 +28,9 @@ def _texts():
 
     def nurture(p):
         count = p.get("count", 0)
-        return ngettext("%(count)s competitor-pool customer is due for a nurture contact.",
-                        "%(count)s competitor-pool customers are due for a nurture contact.", count) % {"count": count}
+        return ngettext("%(count)s customer of your competitor pool or nurture list is due for a contact.",
+                        "%(count)s customers of your competitor pool or nurture list are due for a contact.",
+                        count) % {"count": count}
 
     def came_back(p):
         return gettext("%(name)s came back to the showroom: won back from the competitor pool, now with "
@@ -38,6 +42,7 @@ def _texts():
 
     return {"defeat_came_back": came_back, "defeat_came_back_pending": came_back_pending,
             "defeat_rejected": rejected, "defeat_confirmed": confirmed, "defeat_pool": pool,
+            "defeat_nurture_list": nurture_list,
             "defeat_pending": pending, "defeat_nurture": nurture}
 
 

@@ -19,28 +19,80 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from dealercrm.models import Notification, Role, Store, User, VehicleSeries
-from leads.models import AssignmentChange, Deal, Lead, OverdueFlag, StaleFlag, Status
+from leads.models import Deal, Lead, OverdueFlag, StaleFlag, Status
 from leads.services import deal_record
 
 from . import services
-from .models import Application, ApplicationReason, ApplicationStatus, DefeatEvent, EventKind, PoolEntry, Reason
+from .models import (
+    Application,
+    ApplicationReason,
+    ApplicationStatus,
+    DefeatEvent,
+    EventKind,
+    PoolEntry,
+    PoolList,
+    Reason,
+)
 
 SEED = 20261202
-DEFEATS_PER_DEAL = 2.0  # defeat rate ≈ 67 %: the seed's store sits at 70 %, its goal at 65 %
-MAX_DECIDED = 300  # per store: keeps seed_demo quick
+# Confirmed applications per deal: ~81 % of them defeats (≈ 2 per deal counting the deals won after a false defeat:
+# defeat rate ≈ 66 %, between the seed's store at 70 % and its goal of 65 %), the rest quasi-defeats (beside the rate,
+# on the nurture list).
+DEFEATS_PER_DEAL = 2.8
+MAX_DECIDED = 420  # per store: keeps seed_demo quick
 FALSE_SHARE = 0.16  # of decided applications
 PENDING = 7  # per store, filed in the last days
-# Reason code → weight; competitor purchases dominate confirmed defeats.
-REASONS = {"bought_competitor": 34, "price_really_high": 9, "price_apparently_high": 8, "lost_contact": 12,
-           "funding_not_ready": 7, "config_basic": 5, "brand_not_accepted": 4, "slow_follow_up": 5,
-           "no_confidence": 3, "purchase_cancelled": 4, "bought_used": 3, "people_disapprove": 2,
-           "long_no_deal": 4, "model_outdated": 3, "product_no_stock": 2}
-FALSE_REASONS = {"long_no_deal": 5, "funding_not_ready": 4, "lost_contact": 4, "slow_follow_up": 2}
+# Reason code → weight. A defeat bought a competitor's car (these reasons, with its series), or lost contact / bought
+# a used car; a quasi-defeat has bought nothing, its intention unclear.
+RIVAL_REASONS = {"model_unsatisfied": 16, "price_high": 13, "config_basic": 6, "brand_habit": 6, "model_outdated": 4,
+                 "brand_not_accepted": 4, "test_drive_noise": 2, "load_capacity": 1, "no_stock": 4,
+                 "slow_follow_up": 5, "no_confidence": 3, "weak_knowledge": 2, "process_unclear": 1,
+                 "technique_over_process": 1}
+NO_RIVAL_REASONS = {"lost_contact": 9, "bought_used": 4}
+QUASI_REASONS = {"funding_not_ready": 6, "purchase_cancelled": 5, "people_disapprove": 3, "long_no_deal": 4,
+                 "unreasonable_demands": 1}
+REASONS = {**RIVAL_REASONS, **NO_RIVAL_REASONS, **QUASI_REASONS}
+PRICE_CAUSES = {"really_high": 4, "mark_up": 2, "price_war": 3, "promotions": 2, "excuse": 2, "needs_misread": 1}
+FALSE_REASONS = {"long_no_deal": 5, "funding_not_ready": 4, "purchase_cancelled": 3, "people_disapprove": 2}
 # Competitor brand (English name) → weight; series drawn within the brand.
 BRANDS = {"Honda": 30, "Volkswagen": 22, "BYD": 24, "Nissan": 12, "Buick": 8, "Great Wall": 4}
-NOTES = ["客户说同事推荐了竞品，已经下定", "对比后觉得竞品优惠力度更大", "电话多次未接，微信也不回", "家里人觉得价格太高",
-         "客户说暂时不买了，资金要用在别处", "客户要的配置我们没有现车", "客户觉得我们跟进太少了", "客户去了4S店隔壁的竞品店"]
-VERDICTS = ["已电话回访客户，确认已购竞品", "查看跟进记录，确认客户流失", "核实属实，转入竞品客源"]
+NOTES = ["客户说同事推荐了竞品，已经下定", "对比后觉得竞品优惠力度更大", "客户要的配置我们没有现车", "客户觉得我们跟进太少了",
+         "客户去了4S店隔壁的竞品店", "竞品店直接给了现车"]
+QUASI_NOTES = {"funding_not_ready": "客户说资金要用在别处，暂时不买", "purchase_cancelled": "客户说今年不换车了",
+               "people_disapprove": "家里人还没统一意见，客户说再等等", "long_no_deal": "跟了三个月一直没有进展",
+               "unreasonable_demands": "客户要求送全年保养和全车膜，条件谈不拢"}
+NO_RIVAL_NOTES = {"lost_contact": "电话多次未接，微信也不回", "bought_used": "客户说朋友转让了一台二手车"}
+VERDICTS = ["已电话回访客户，确认已购竞品", "核实属实：客户已在竞品店提车", "查看跟进记录并回访，确认已购竞品，转入竞品客源"]
+NO_RIVAL_VERDICTS = {"lost_contact": "多次电话、短信均无回应，确认失去联系，转入竞品客源",
+                     "bought_used": "回访确认客户已购二手车，转入竞品客源"}
+QUASI_VERDICTS = ["客户未购他牌，暂无购车计划，转入培育名单定期回访", "核实：客户意向不明，未购车，三个月后再联系",
+                  "客户还在观望，没有买别的车，列入培育名单"]
+# Each store's defeat-rate target for this year (the method's example: from 70 % to 65 %).
+TARGET_RATE = Decimal("0.65")
+
+
+def kind_of(code: str) -> str:
+    return "quasi" if code in QUASI_REASONS or code in FALSE_REASONS else "defeat"
+
+
+def needs_rival(code: str) -> bool:
+    return code in RIVAL_REASONS
+
+
+def note_for(rng, code: str) -> str:
+    if code in QUASI_NOTES:
+        return QUASI_NOTES[code] if code == "unreasonable_demands" or rng.random() < .6 else ""
+    if code in NO_RIVAL_NOTES:
+        return NO_RIVAL_NOTES[code] if rng.random() < .6 else ""
+    return rng.choice(NOTES) if rng.random() < .5 else ""
+
+
+def verdict_for(rng, code: str) -> str:
+    if kind_of(code) == "quasi":
+        return rng.choice(QUASI_VERDICTS)
+    return NO_RIVAL_VERDICTS.get(code) or rng.choice(VERDICTS)
+
+
 FALSE_VERDICTS = ["跟进不足，客户仍有意向，继续跟进", "客户只是暂缓，不是战败，请两天内再联系", "顾问判断过早，安排二次跟进"]
 TRACKS = [
     ("price_really_high", "同级别车型中，我们的保值率和五年用车成本最低", "只看落地价，后面的保养、油耗、残值损失会更多",
@@ -122,14 +174,14 @@ def _seed_store(rng, store: Store, now: datetime, competitor: dict) -> StoreDefe
         is_false = rng.random() < FALSE_SHARE
         code = _pick(rng, FALSE_REASONS if is_false else REASONS)
         series = None
-        if code == "bought_competitor":
+        if not is_false and needs_rival(code):
             series = rng.choice(competitor[_pick(rng, {b: w for b, w in BRANDS.items() if b in competitor})])
         earliest = lead.first_visit_at + timedelta(days=14)
         latest = now - timedelta(days=5)
         if earliest >= latest:
             continue
         applied = earliest + (latest - earliest) * rng.random() ** 0.8
-        note = rng.choice(NOTES) if code == "price_apparently_high" or rng.random() < .5 else ""
+        note = note_for(rng, code)
         decided_at = min(applied + timedelta(hours=rng.randint(4, 70)), now - timedelta(hours=2))
         if not is_false:
             confirmed.append((lead, code, series, applied, decided_at, note))
@@ -157,30 +209,40 @@ def _seed_store(rng, store: Store, now: datetime, competitor: dict) -> StoreDefe
     for i, lead in enumerate(pending_leads):
         days = 5 if i == 0 else rng.randint(0, 2)  # the first one is past the alert
         services.application_file(actor=lead.assigned_to, lead=lead, kind="quasi",
-                                  reasons=[_pick(rng, FALSE_REASONS)], note=rng.choice(NOTES),
+                                  reasons=[(code := _pick(rng, FALSE_REASONS))],
+                                  note=QUASI_NOTES.get(code, "") or rng.choice(list(QUASI_NOTES.values())),
                                   at=now - timedelta(days=days, hours=rng.randint(1, 8)))
         out.pending += 1
     out.pool, out.won_back = _nurture(rng, confirmed_apps, manager, staff, now)
+    services.defeat_target_set(actor=manager, store=store, year=timezone.localdate(now).year, rate=TARGET_RATE)
     return out
 
 
 def _confirmed_in_bulk(rng, store: Store, manager: User, rows: list, now: datetime) -> list[Application]:
-    """The confirmed defeats of the history, written as the services would (application, reason, the two steps, the
-    pool entry, the lead defeated and handed to the pool owner, its flags cleared) but in a few statements: hundreds
-    of them through the services would make seed_demo minutes slower. No field-history rows, like leads.demo."""
+    """The confirmed applications of the history, written as the services would (application, reason, the two steps,
+    the entry on the competitor pool (a defeat, worked by the pool owner) or the nurture list (a quasi-defeat, worked
+    by its consultant), the lead closed and still its consultant's, its flags cleared) but in a few statements:
+    hundreds of them through the services would make seed_demo minutes slower. No field-history rows, like
+    leads.demo."""
     if not rows:
         return []
     reasons = {r.code: r for r in Reason.objects.filter(group_id=store.group_id)}
     owner = services.pool_owner_for(store) or manager
     s = services.settings_for(store.group_id)
+    own = set(VehicleSeries.objects.filter(brand__is_own=True).values_list("pk", flat=True))
+
+    def owner_of(app):
+        return owner.pk if app.kind == "defeat" else app.consultant_id
     apps = Application.objects.bulk_create([
-        Application(lead=lead, store=store, consultant_id=lead.assigned_to_id, our_series_id=lead.series_id,
-                    source=lead.source, kind="defeat" if series or code == "lost_contact" else "quasi",
+        Application(lead=lead, store=store, consultant_id=lead.assigned_to_id,
+                    our_series_id=lead.series_id if lead.series_id in own else None,
+                    source=lead.source, kind=kind_of(code),
+                    price_cause=_pick(rng, PRICE_CAUSES) if code == "price_high" else "",
                     competitor_series=series, competitor_brand_id=series.brand_id if series else None,
                     price_gap=Decimal(rng.choice([3000, 5000, 8000, 12000])) if series and rng.random() < .4 else None,
                     note=note, status=ApplicationStatus.CONFIRMED, applied_by_id=lead.assigned_to_id,
                     applied_at=applied, from_status=Status.ACTIVE, decided_by=manager, decided_at=decided,
-                    comment=rng.choice(VERDICTS), version=2)
+                    comment=verdict_for(rng, code), version=2)
         for lead, code, series, applied, decided, note in rows])
     ApplicationReason.objects.bulk_create([
         ApplicationReason(application=app, reason=reasons[row[1]], parent_id=reasons[row[1]].parent_id)
@@ -192,27 +254,25 @@ def _confirmed_in_bulk(rng, store: Store, manager: User, rows: list, now: dateti
                                   to_status=Status.DEFEAT_PENDING))
         events.append(DefeatEvent(lead=lead, application=app, kind=EventKind.CONFIRMED, at=decided, by=manager,
                                   comment=app.comment, from_status=Status.DEFEAT_PENDING, to_status=Status.DEFEATED,
-                                  to_user=owner))
+                                  to_user_id=owner_of(app)))
     DefeatEvent.objects.bulk_create(events)
     entries = []
     for app, (lead, _code, series, applied, decided, _note) in zip(apps, rows, strict=True):
-        bought = timezone.localtime(applied).date()
-        entries.append(PoolEntry(lead=lead, store=store, application=app, owner=owner,
+        defeat = app.kind == "defeat"
+        bought = timezone.localtime(applied).date() if defeat else None
+        entries.append(PoolEntry(lead=lead, store=store, application=app, owner_id=owner_of(app),
+                                 list=PoolList.COMPETITOR if defeat else PoolList.NURTURE,
                                  competitor_brand_id=series.brand_id if series else None, competitor_series=series,
                                  purchased_on=bought, joined_at=decided,
                                  next_contact_at=decided + timedelta(days=s.nurture_interval_days),
                                  replacement_due_on=bought.replace(year=bought.year + s.replacement_after_years,
-                                                                   day=min(bought.day, 28))))
+                                                                   day=min(bought.day, 28)) if bought else None))
     PoolEntry.objects.bulk_create(entries)
-    AssignmentChange.objects.bulk_create([
-        AssignmentChange(lead=lead, from_user_id=lead.assigned_to_id, to_user=owner, changed_at=decided,
-                         changed_by=manager, reason="Defeat confirmed: competitor pool")
-        for lead, _c, _s, _a, decided, _n in rows if lead.assigned_to_id != owner.pk])
     ids = [row[0].pk for row in rows]
     StaleFlag.objects.filter(lead_id__in=ids).delete()
     OverdueFlag.objects.filter(lead_id__in=ids).delete()
-    Lead.objects.filter(pk__in=ids).update(status=Status.DEFEATED, assigned_to=owner, next_follow_up_at=None,
-                                           pooled_at=None, version=F("version") + 1)
+    Lead.objects.filter(pk__in=ids).update(status=Status.DEFEATED, next_follow_up_at=None, pooled_at=None,
+                                           version=F("version") + 1)
     return apps
 
 
@@ -229,22 +289,33 @@ def _date(app: Application, decided_at: datetime, kind: str) -> None:
             purchased_on=purchased)
 
 
+POOL_CONTACTS = ["邀请参加新车上市活动", "节日问候，了解用车情况", "介绍保养优惠，客户表示感谢"]
+NURTURE_CONTACTS = ["电话回访，客户购车计划未定，下季度再联系", "微信问候，客户说资金还没到位", "邀请参加周末试驾会，客户说再看看"]
+
+
 def _nurture(rng, apps: list[Application], manager: User, staff: list[User], now: datetime) -> tuple[int, int]:
-    entries = list(PoolEntry.objects.filter(application__in=apps).select_related("lead").order_by("pk"))
+    """Contacts on both lists (the competitor pool by its owner, the nurture list by its consultant) and a few
+    customers whose intention returned (win-backs)."""
+    entries = list(PoolEntry.objects.filter(application__in=apps).select_related("lead", "owner").order_by("pk"))
     won = 0
     for entry in entries:
+        nurture = entry.list == PoolList.NURTURE
+        actor = entry.owner if nurture and entry.owner.is_active else manager
         roll = rng.random()
         if roll < 0.25 and entry.joined_at < now - timedelta(days=30):
             at = entry.joined_at + timedelta(days=rng.randint(20, max(21, (now - entry.joined_at).days - 1)))
-            services.nurture_contact_log(actor=manager, entry=entry, method=rng.choice(["phone", "wechat"]),
-                                         content=rng.choice(["邀请参加新车上市活动", "节日问候，了解用车情况",
-                                                             "介绍保养优惠，客户表示感谢"]), occurred_at=at)
-        elif roll > 0.97 and staff:
+            services.nurture_contact_log(actor=actor, entry=entry, method=rng.choice(["phone", "wechat"]),
+                                         content=rng.choice(NURTURE_CONTACTS if nurture else POOL_CONTACTS),
+                                         occurred_at=at)
+        elif roll > (0.94 if nurture else 0.97) and staff:
             at = now - timedelta(days=rng.randint(1, 20))
             if at <= entry.joined_at:
                 continue
-            services.nurture_contact_log(actor=manager, entry=entry, method="phone", content="客户说竞品不满意，想来看看新款",
-                                         came_back=True, grade="B", assign_to=rng.choice(staff), occurred_at=at)
+            content = "客户资金到位了，想再来看看" if nurture else "客户说竞品不满意，想来看看新款"
+            services.nurture_contact_log(actor=manager, entry=entry, method="phone", content=content,
+                                         came_back=True, grade="B",
+                                         assign_to=entry.owner if nurture and entry.owner.is_active else rng.choice(
+                                             staff), occurred_at=at)
             won += 1
     return len(entries) - won, won
 

@@ -5,7 +5,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from .models import Application, ApplicationStatus, Kind, PoolEntry, PoolStatus
+from .models import Application, ApplicationStatus, Kind, PoolEntry, PoolList, PoolStatus
 
 
 class ApplicationFilterSet(django_filters.FilterSet):
@@ -39,11 +39,12 @@ class PoolFilterSet(django_filters.FilterSet):
     competitor_brand = django_filters.NumberFilter(field_name="competitor_brand_id", label=_("Competitor brand"))
     competitor_series = django_filters.NumberFilter(field_name="competitor_series_id", label=_("Competitor series"))
     status = django_filters.ChoiceFilter(choices=PoolStatus.choices, label=_("Status"))
+    list = django_filters.ChoiceFilter(choices=PoolList.choices, label=_("List"))
     due = django_filters.BooleanFilter(method="filter_due", label=_("A contact is due"))
 
     class Meta:
         model = PoolEntry
-        fields = ["store", "competitor_brand", "competitor_series", "status"]
+        fields = ["store", "competitor_brand", "competitor_series", "status", "list"]
 
     def filter_due(self, queryset, name, value):
         now = timezone.now()

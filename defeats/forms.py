@@ -7,7 +7,7 @@ from django.utils.translation import pgettext_lazy
 from dealercrm.models import VehicleSeries
 from leads.models import FollowUpMethod, Grade
 
-from .models import DefeatSettings, Kind, Reason, TalkTrack, Verdict
+from .models import DefeatSettings, Kind, PriceCause, Reason, TalkTrack, Verdict
 
 
 class SeriesChoiceField(forms.ModelChoiceField):
@@ -31,6 +31,8 @@ class ApplicationForm(forms.Form):
     reasons = forms.MultipleChoiceField(label=_("Reasons"), widget=forms.CheckboxSelectMultiple)
     competitor_series = SeriesChoiceField(label=_("Competitor's series bought"), queryset=VehicleSeries.objects.none(),
                                           required=False, empty_label=_("— not known / not bought —"))
+    price_cause = forms.ChoiceField(label=_("Price too high: why?"), choices=[("", "—"), *PriceCause.choices],
+                                    required=False, help_text=_("With the reason \"price too high\" only."))
     price_gap = forms.DecimalField(label=_("Price gap (CNY)"), max_digits=12, decimal_places=2, required=False,
                                    help_text=_("How much cheaper the competitor's offer was, when known."))
     note = forms.CharField(label=_("Note"), widget=forms.Textarea(attrs={"rows": 3}), required=False, max_length=2000)
@@ -138,7 +140,7 @@ class NurtureForm(forms.Form):
     came_back = forms.BooleanField(label=_("The customer wants to buy again (win-back)"), required=False)
     grade = forms.ChoiceField(label=_("Grade"), choices=[("", "—"), *Grade.choices], required=False)
     assign_to = forms.ModelChoiceField(label=_("Give the lead to"), queryset=None, required=False,
-                                       empty_label=_("the pool owner"))
+                                       empty_label=_("the consultant who lost them"))
 
     def __init__(self, *args, assignees=(), **kwargs):
         super().__init__(*args, **kwargs)
@@ -154,6 +156,12 @@ class SettingsForm(forms.ModelForm):
     class Meta:
         model = DefeatSettings
         fields = ["second_follow_up_days", "pending_alert_days", "nurture_interval_days", "replacement_after_years"]
+
+
+class TargetForm(forms.Form):
+    year = forms.IntegerField(min_value=2000, max_value=2100)
+    percent = forms.DecimalField(label=_("Target defeat rate (%)"), min_value=0, max_value=100, max_digits=5,
+                                 decimal_places=2, required=False)
 
 
 class ReasonForm(forms.Form):

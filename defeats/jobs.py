@@ -3,8 +3,8 @@ beat schedule, idempotent: a second run the same day notifies nobody twice):
 
 - applications without a verdict after the group's ``pending_alert_days`` (default 3): each manager of the store
   reads how many in their store summary;
-- competitor-pool customers whose nurture contact (every ``nurture_interval_days``) or replacement re-contact has
-  fallen due: each pool owner (a consultant's digest, a manager's store summary) reads how many.
+- customers of the competitor pool and the nurture list whose contact (every ``nurture_interval_days``) or
+  replacement re-contact has fallen due: each owner (a consultant's digest, a manager's store summary) reads how many.
 
 Registered in apps.py as a ``dealercrm.notifications.DigestPart``."""
 
@@ -43,7 +43,8 @@ def pending_late_by_store(now: datetime) -> dict[int, dict]:
 
 
 def nurture_due_by_owner(now: datetime) -> dict[int, dict]:
-    """Per pool owner: competitor-pool customers due for a nurture or replacement contact. One grouped query."""
+    """Per owner: customers of the competitor pool or the nurture list due for a contact (or, in the pool, a
+    replacement re-contact). One grouped query."""
     today = timezone.localdate(now)
     due = (PoolEntry.objects.filter(status=PoolStatus.IN_POOL)
            .filter(Q(next_contact_at__lte=now) | Q(replacement_due_on__lte=today)))

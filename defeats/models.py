@@ -130,6 +130,18 @@ class Kind(models.TextChoices):
     DEFEAT = "defeat", _("Defeat")
 
 
+class PriceCause(models.TextChoices):
+    """Why the price was "too high" (价格高), a countable choice: really high for our positioning, or only apparently
+    high for one of five causes."""
+
+    REALLY_HIGH = "really_high", _("Really high for its positioning")
+    MARK_UP = "mark_up", _("Dealer mark-up")
+    PRICE_WAR = "price_war", _("Price war between dealers")
+    PROMOTIONS = "promotions", _("Promotions that disagree with the maker's")
+    EXCUSE = "excuse", _("The customer's excuse")
+    NEEDS_MISREAD = "needs_misread", _("Needs misread")
+
+
 class ApplicationStatus(models.TextChoices):
     PENDING = "pending", _("Awaiting verdict")
     CONFIRMED = "confirmed", _("Confirmed defeat")
@@ -166,6 +178,9 @@ class Application(models.Model):
     competitor_brand = models.ForeignKey("dealercrm.VehicleBrand", on_delete=models.PROTECT, null=True, blank=True,
                                          related_name="+", verbose_name=_("competitor brand"))
     price_gap = models.DecimalField(_("price gap (CNY)"), max_digits=12, decimal_places=2, null=True, blank=True)
+    # With the reason "price high" (价格高): which cause. Blank otherwise (and for applications migrated from the
+    # former "apparently too high" reason, whose cause was never recorded).
+    price_cause = models.CharField(_("price: the cause"), max_length=20, choices=PriceCause.choices, blank=True)
     note = models.TextField(_("note"), blank=True)
     status = models.CharField(_("status"), max_length=20, choices=ApplicationStatus.choices,
                               default=ApplicationStatus.PENDING)
@@ -265,15 +280,25 @@ class DefeatEvent(models.Model):
         ]
 
 
+class PoolList(models.TextChoices):
+    """Where a confirmed application goes: a defeat (bought a competitor's car, lost contact) to the competitor pool,
+    a quasi-defeat (has not bought another brand, intention unclear) to the nurture list."""
+
+    COMPETITOR = "competitor", _("Competitor pool")
+    NURTURE = "nurture", _("Nurture list")
+
+
 class PoolStatus(models.TextChoices):
     IN_POOL = "in_pool", _("In the pool")
     WON_BACK = "won_back", _("Won back")
 
 
 class PoolEntry(models.Model):
-    """A confirmed defeat in the store's competitor-customer pool (竞品客源), with its owner and nurture cadence: a
-    contact every ``nurture_interval_days``, and a replacement re-contact ``replacement_after_years`` after the
-    competitor purchase (``purchased_on``: the day the defeat was filed, the best date the store has)."""
+    """A confirmed application on one of the store's two lists (``list``): a **defeat** in the competitor-customer
+    pool (竞品客源), with a replacement re-contact ``replacement_after_years`` after the competitor purchase
+    (``purchased_on``: the day the defeat was filed, the best date the store has); or a **quasi-defeat** on the
+    nurture list (no purchase, no replacement date). Both have an owner and a re-contact every
+    ``nurture_interval_days``; a customer whose intention returns is an active lead again (a win-back)."""
 
     scope = Scope(group="store__group", store="store", owner="owner")
 
@@ -285,6 +310,7 @@ class PoolEntry(models.Model):
                                     verbose_name=_("application"))
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+",
                               verbose_name=_("owner"))
+    list = models.CharField(_("list"), max_length=12, choices=PoolList.choices, default=PoolList.COMPETITOR)
     competitor_brand = models.ForeignKey("dealercrm.VehicleBrand", on_delete=models.PROTECT, null=True, blank=True,
                                          related_name="+", verbose_name=_("competitor brand"))
     competitor_series = models.ForeignKey("dealercrm.VehicleSeries", on_delete=models.PROTECT, null=True, blank=True,
@@ -331,3 +357,28 @@ class NurtureContact(models.Model):
         verbose_name = _("nurture contact")
         verbose_name_plural = _("nurture contacts")
         ordering = ["-occurred_at", "-pk"]
+
+
+class DefeatTarget(models.Model):
+    """A store's defeat-rate target for a year (the method's example: from 70 % to 65 %): the rate, 0..1, that the
+    store's defeat rate (defeats / (deals + defeats), calendar basis) should not exceed over the year."""
+
+    scope = Scope(group="store__group", store="store")
+
+    store = models.ForeignKey("dealercrm.Store", on_delete=models.CASCADE, related_name="defeat_targets",
+                              verbose_name=_("store"))
+    year = models.PositiveSmallIntegerField(_("year"), validators=[MinValueValidator(2000), MaxValueValidator(2100)])
+    rate = models.DecimalField(_("target defeat rate"), max_digits=5, decimal_places=4,
+                               validators=[MinValueValidator(0), MaxValueValidator(1)],
+                               help_text=_("0..1, e.g. 0.65 for 65 %."))
+    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+",
+                                   verbose_name=_("set by"))
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    objects = ScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("defeat-rate target")
+        verbose_name_plural = _("defeat-rate targets")
+        ordering = ["store_id", "-year"]
+        constraints = [models.UniqueConstraint(fields=["store", "year"], name="defeattarget_one_per_store_year")]

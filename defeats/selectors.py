@@ -4,11 +4,13 @@ defeat figures.
 Figures (docs/defeats.md), for the stores the caller may see and a period of local days [start, end]:
 
 - ``applications``: defeat applications filed in the period; ``pending``: those of them still awaiting a verdict.
-- ``defeats``: applications confirmed in the period (by the verdict's time); ``rejected``: rejected in the period
-  (false defeats, 虚战败); ``decided`` = defeats + rejected.
-- ``deals``: deals ordered in the period (leads.Deal.ordered_at).
-- ``defeat_rate`` = defeats / (deals + defeats): of the leads closed in the period, the share lost (confirmed only;
-  pending applications are shown apart). Null when nothing closed.
+- ``defeats``: defeats (战败: bought a competitor's car, lost contact) confirmed in the period (by the verdict's time);
+  ``quasi_defeats``: quasi-defeats (准战败) confirmed in the period, counted beside the defeats, never inside;
+  ``rejected``: applications of either kind rejected in the period (false defeats, 虚战败); ``decided`` = defeats +
+  quasi_defeats + rejected.
+- ``deals``: deals ordered in the period (leads.Deal.ordered_at: the calendar basis, not the funnel's cohort).
+- ``defeat_rate`` = defeats / (deals + defeats): of the leads closed in the period, the share lost (confirmed defeats
+  only; quasi-defeats and pending applications are shown apart). Null when nothing closed.
 - ``false_defeat_rate`` = rejected / decided. Null when nothing was decided.
 - ``win_backs``: customers of the competitor pool who came back in the period (an active lead again).
 
@@ -28,6 +30,7 @@ from django.db import connection
 from django.db.models import Count, Prefetch, Q, QuerySet
 from django.db.models.functions import TruncMonth
 from django.utils import timezone
+from django.utils.translation import pgettext
 
 from dealercrm.models import Role, Store, User, VehicleBrand, VehicleSeries
 from leads.models import Deal, FollowUp, GradeChange, Lead
@@ -38,16 +41,23 @@ from .models import (
     ApplicationStatus,
     DefeatEvent,
     EventKind,
+    Kind,
+    NurtureContact,
     PoolEntry,
+    PoolList,
     PoolStatus,
+    PriceCause,
     Reason,
     TalkTrack,
 )
+from .taxonomy import USED_REASON
 
 GROUP_BY = ("store", "consultant", "our_series", "competitor_brand", "competitor_series", "reason",
-            "reason_category", "source", "month")
-FIGURES = ("applications", "pending", "decided", "defeats", "rejected", "deals", "defeat_rate", "false_defeat_rate",
-           "win_backs")
+            "reason_category", "price_cause", "source", "month")
+FIGURES = ("applications", "pending", "decided", "defeats", "quasi_defeats", "rejected", "deals", "defeat_rate",
+           "false_defeat_rate", "win_backs")
+# How many of a competitor brand's reasons the brand rows carry (group_by=competitor_brand, the competitor table).
+BRAND_TOP_REASONS = 3
 
 # group_by -> (application column, deal column or None, win-back (DefeatEvent) column)
 _KEYS = {
@@ -58,6 +68,7 @@ _KEYS = {
     "competitor_series": ("competitor_series", None, "application__competitor_series"),
     "reason": ("reason_rows__reason", None, "application__reason_rows__reason"),
     "reason_category": ("reason_rows__parent", None, "application__reason_rows__parent"),
+    "price_cause": ("price_cause", None, "application__price_cause"),
     "source": ("source", "lead__source", "application__source"),
 }
 
@@ -115,9 +126,13 @@ def evidence_for(applications: list[Application], *, follow_ups: int = 3, grades
 
 def pool_list(*, user: User, store: Store | None = None, brand_id: int | None = None,
               series_id: int | None = None, due_only: bool = False, status: str = PoolStatus.IN_POOL,
-              now: datetime | None = None) -> QuerySet[PoolEntry]:
-    """The competitor pool the user may see (owner: their entries; managers: the store's), next contact first."""
-    qs = (PoolEntry.objects.visible_to(user).filter(status=status)
+              now: datetime | None = None, list_: str | None = PoolList.COMPETITOR) -> QuerySet[PoolEntry]:
+    """The competitor pool (``list_`` competitor) or the nurture list (``nurture``; None: both) the user may see
+    (owner: their entries; managers: the store's), next contact first."""
+    qs = PoolEntry.objects.visible_to(user).filter(status=status)
+    if list_:
+        qs = qs.filter(list=list_)
+    qs = (qs
           .select_related("lead", "store", "owner", "competitor_brand", "competitor_series__brand",
                           "application__our_series"))
     if store is not None:
@@ -191,7 +206,8 @@ class Period:
 
 def _rates(row: dict) -> dict:
     deals, defeats, rejected = row.get("deals"), row.get("defeats") or 0, row.get("rejected") or 0
-    decided = defeats + rejected
+    row.setdefault("quasi_defeats", 0)
+    decided = defeats + (row["quasi_defeats"] or 0) + rejected
     row["decided"] = decided
     if deals is None:
         row["defeat_rate"] = None
@@ -201,16 +217,18 @@ def _rates(row: dict) -> dict:
     return row
 
 
-def _scoped_apps(user: User, stores, consultant):
+def _scoped_apps(user: User, stores, consultant, series=None):
     qs = Application.objects.visible_to(user)
     if stores:
         qs = qs.filter(store__in=stores)
     if consultant is not None:
         qs = qs.filter(consultant=consultant)
+    if series is not None:
+        qs = qs.filter(our_series=series)
     return qs
 
 
-def _scoped_deals(user: User, stores, consultant):
+def _scoped_deals(user: User, stores, consultant, series=None):
     # A lead with a deal is always won (deal_record, lead_merge): saying so lets PostgreSQL read the store's won
     # leads (index defeats_lead_store_won) instead of all its leads.
     qs = Deal.objects.visible_to(user).filter(lead__status=LeadStatus.WON)
@@ -218,12 +236,14 @@ def _scoped_deals(user: User, stores, consultant):
         qs = qs.filter(lead__store__in=stores)
     if consultant is not None:
         qs = qs.filter(lead__assigned_to=consultant)
+    if series is not None:
+        qs = qs.filter(series=series)
     return qs
 
 
-def _scoped_winbacks(user: User, stores, consultant):
+def _scoped_winbacks(user: User, stores, consultant, series=None):
     qs = DefeatEvent.objects.filter(kind=EventKind.WON_BACK,
-                                    application__in=_scoped_apps(user, stores, consultant).values("pk"))
+                                    application__in=_scoped_apps(user, stores, consultant, series).values("pk"))
     return qs
 
 
@@ -234,23 +254,26 @@ def _app_aggregates(lo, hi) -> dict:
     return {
         "applications": Count("pk", filter=applied),
         "pending": Count("pk", filter=applied & Q(status=ApplicationStatus.PENDING)),
-        "defeats": Count("pk", filter=decided & Q(status=ApplicationStatus.CONFIRMED)),
+        "defeats": Count("pk", filter=decided & Q(status=ApplicationStatus.CONFIRMED, kind=Kind.DEFEAT)),
+        "quasi_defeats": Count("pk", filter=decided & Q(status=ApplicationStatus.CONFIRMED, kind=Kind.QUASI)),
         "rejected": Count("pk", filter=decided & Q(status=ApplicationStatus.REJECTED)),
     }
 
 
 def defeat_metrics(*, user: User, period: Period, stores: list[Store] | None = None, consultant: User | None = None,
-                   group_by: str | None = None, with_reasons: bool = True, total: dict | None = None) -> dict:
+                   group_by: str | None = None, with_reasons: bool = True, total: dict | None = None,
+                   series: VehicleSeries | None = None) -> dict:
     """The figures (module docstring) as ``{...figures, "by_reason": [...]}``; with ``group_by``
     ``{"results": [{"key", "label", ...figures}], "total": {...}}``. ``total``: the ungrouped figures when the caller
-    has them already (three queries saved)."""
+    has them already (three queries saved). ``series``: one of our series (applications of its leads, its deals)."""
     if group_by is not None and group_by not in GROUP_BY:
         raise ValueError(f"unknown group_by {group_by!r}")
     lo, hi = period.bounds
-    apps = _scoped_apps(user, stores, consultant).filter(
+    apps = _scoped_apps(user, stores, consultant, series).filter(
         Q(applied_at__gte=lo, applied_at__lt=hi) | Q(decided_at__gte=lo, decided_at__lt=hi))
-    deals = _scoped_deals(user, stores, consultant).filter(ordered_at__gte=period.start, ordered_at__lte=period.end)
-    winbacks = _scoped_winbacks(user, stores, consultant).filter(at__gte=lo, at__lt=hi)
+    deals = _scoped_deals(user, stores, consultant, series).filter(ordered_at__gte=period.start,
+                                                                   ordered_at__lte=period.end)
+    winbacks = _scoped_winbacks(user, stores, consultant, series).filter(at__gte=lo, at__lt=hi)
 
     if group_by is None and with_reasons and total is None and connection.vendor == "postgresql":
         return _figures_with_reasons(apps, deals, winbacks, lo, hi)  # one statement; elsewhere the general path
@@ -265,11 +288,15 @@ def defeat_metrics(*, user: User, period: Period, stores: list[Store] | None = N
     if group_by is None:
         if with_reasons:
             total["by_reason"] = defeat_metrics(user=user, period=period, stores=stores, consultant=consultant,
-                                                group_by="reason", with_reasons=False, total=total)["results"]
+                                                group_by="reason", with_reasons=False, total=total,
+                                                series=series)["results"]
         return total
 
-    rows: dict = defaultdict(lambda: {"applications": 0, "pending": 0, "defeats": 0, "rejected": 0, "deals": 0,
-                                      "win_backs": 0})
+    rows: dict = defaultdict(lambda: {"applications": 0, "pending": 0, "defeats": 0, "quasi_defeats": 0,
+                                      "rejected": 0, "deals": 0, "win_backs": 0})
+    if group_by == "price_cause":
+        apps = apps.exclude(price_cause="")
+        winbacks = winbacks.exclude(application__price_cause="")
     if group_by == "month":
         tz = timezone.get_current_timezone()
         applied = (apps.filter(applied_at__gte=lo, applied_at__lt=hi)
@@ -282,11 +309,14 @@ def defeat_metrics(*, user: User, period: Period, stores: list[Store] | None = N
             rows[key]["pending"] += r["pending"]
         decided = (apps.filter(decided_at__gte=lo, decided_at__lt=hi)
                    .annotate(k=TruncMonth("decided_at", tzinfo=tz)).values("k")
-                   .annotate(defeats=Count("pk", filter=Q(status=ApplicationStatus.CONFIRMED)),
+                   .annotate(defeats=Count("pk", filter=Q(status=ApplicationStatus.CONFIRMED, kind=Kind.DEFEAT)),
+                             quasi_defeats=Count("pk", filter=Q(status=ApplicationStatus.CONFIRMED,
+                                                                kind=Kind.QUASI)),
                              rejected=Count("pk", filter=Q(status=ApplicationStatus.REJECTED))))
         for r in decided:
             key = r["k"].date().isoformat()[:7]
             rows[key]["defeats"] += r["defeats"]
+            rows[key]["quasi_defeats"] += r["quasi_defeats"]
             rows[key]["rejected"] += r["rejected"]
         for r in deals.annotate(k=TruncMonth("ordered_at")).values("k").annotate(n=Count("pk")):
             rows[r["k"].isoformat()[:7]]["deals"] += r["n"]
@@ -310,7 +340,8 @@ def defeat_metrics(*, user: User, period: Period, stores: list[Store] | None = N
                 r["deals"] = None
     if total_from_months:
         total = _rates({f: sum(row[f] for row in rows.values())
-                        for f in ("applications", "pending", "defeats", "rejected", "deals", "win_backs")})
+                        for f in ("applications", "pending", "defeats", "quasi_defeats", "rejected", "deals",
+                                  "win_backs")})
     results = []
     for key, row in rows.items():
         row = _rates(dict(row))
@@ -319,7 +350,10 @@ def defeat_metrics(*, user: User, period: Period, stores: list[Store] | None = N
         results.sort(key=lambda r: r["key"])
     else:
         results.sort(key=lambda r: (-(r["defeats"] or 0), -(r["applications"] or 0), str(r["label"])))
-    if group_by in ("reason", "reason_category"):
+    if group_by == "competitor_brand":
+        _attach_brand_reasons(results, apps.filter(status=ApplicationStatus.CONFIRMED, kind=Kind.DEFEAT,
+                                                   decided_at__gte=lo, decided_at__lt=hi))
+    if group_by in ("reason", "reason_category", "price_cause"):
         codes = labels.get("codes", {})
         for r in results:
             r["code"] = codes.get(r["key"], "")
@@ -337,12 +371,15 @@ def funnel_figures(*, user: User, period: Period, stores: list[Store] | None = N
     figures of ``defeat_metrics`` without by_reason, plus ``pending_now``: applications awaiting a verdict today,
     whenever filed) and ``rows``: the same per consultant (who held the lead when it was filed; for deals, who holds
     the won lead), for the control-point table. Three queries (applications by consultant; deals by holder;
-    win-backs), whatever the number of consultants: the KPI cards and the table share them."""
+    win-backs), whatever the number of consultants: the KPI cards and the table share them. For one store (no
+    consultant) also ``target``: the store's defeat-rate target line of ``target_progress`` for the year of the
+    period's end, up to the period's end (three queries more)."""
     lo, hi = period.bounds
     pending = Q(status=ApplicationStatus.PENDING)
     apps = _scoped_apps(user, stores, consultant).filter(
         Q(applied_at__gte=lo, applied_at__lt=hi) | Q(decided_at__gte=lo, decided_at__lt=hi) | pending)
-    empty = {"applications": 0, "pending": 0, "defeats": 0, "rejected": 0, "pending_now": 0, "deals": 0}
+    empty = {"applications": 0, "pending": 0, "defeats": 0, "quasi_defeats": 0, "rejected": 0, "pending_now": 0,
+             "deals": 0}
     rows: dict = defaultdict(lambda: dict(empty))
     for r in (apps.values("consultant").annotate(**_app_aggregates(lo, hi), pending_now=Count("pk", filter=pending))
               .order_by()):
@@ -352,7 +389,13 @@ def funnel_figures(*, user: User, period: Period, stores: list[Store] | None = N
         rows[r["lead__assigned_to"]]["deals"] = r["n"]
     total = {k: sum(row[k] for row in rows.values()) for k in empty}
     total["win_backs"] = _scoped_winbacks(user, stores, consultant).filter(at__gte=lo, at__lt=hi).count()
-    return {"total": _rates(total), "rows": {k: _rates(row) for k, row in rows.items()}}
+    out = {"total": _rates(total), "rows": {k: _rates(row) for k, row in rows.items()}}
+    if stores and len(stores) == 1 and consultant is None:
+        # The store's defeat-rate target for the year of the period's end, its progress so far and against last
+        # year (three queries): the dashboard's target card.
+        today = min(timezone.localdate(), period.end)
+        out["target"] = target_progress(user=user, year=period.end.year, stores=stores, today=today)["rows"][0]
+    return out
 
 
 # The ungrouped figures and the figures by reason in one statement: the period's applications are read once (a
@@ -364,7 +407,8 @@ w AS MATERIALIZED ({winbacks})
 SELECT 0, NULL::bigint,
   count(*) FILTER (WHERE a.applied_at >= %s AND a.applied_at < %s),
   count(*) FILTER (WHERE a.applied_at >= %s AND a.applied_at < %s AND a.status = 'pending'),
-  count(*) FILTER (WHERE a.decided_at >= %s AND a.decided_at < %s AND a.status = 'confirmed'),
+  count(*) FILTER (WHERE a.decided_at >= %s AND a.decided_at < %s AND a.status = 'confirmed' AND a.kind = 'defeat'),
+  count(*) FILTER (WHERE a.decided_at >= %s AND a.decided_at < %s AND a.status = 'confirmed' AND a.kind = 'quasi'),
   count(*) FILTER (WHERE a.decided_at >= %s AND a.decided_at < %s AND a.status = 'rejected'),
   (SELECT count(*) FROM ({deals}) d), (SELECT count(*) FROM w), NULL, NULL, NULL
 FROM a
@@ -372,13 +416,14 @@ UNION ALL
 SELECT 1, r.reason_id,
   count(*) FILTER (WHERE a.applied_at >= %s AND a.applied_at < %s),
   count(*) FILTER (WHERE a.applied_at >= %s AND a.applied_at < %s AND a.status = 'pending'),
-  count(*) FILTER (WHERE a.decided_at >= %s AND a.decided_at < %s AND a.status = 'confirmed'),
+  count(*) FILTER (WHERE a.decided_at >= %s AND a.decided_at < %s AND a.status = 'confirmed' AND a.kind = 'defeat'),
+  count(*) FILTER (WHERE a.decided_at >= %s AND a.decided_at < %s AND a.status = 'confirmed' AND a.kind = 'quasi'),
   count(*) FILTER (WHERE a.decided_at >= %s AND a.decided_at < %s AND a.status = 'rejected'), NULL, NULL,
   min(rr.code), min(rr.name), min(rr.name_en)
 FROM a JOIN defeats_applicationreason r ON r.application_id = a.id JOIN defeats_reason rr ON rr.id = r.reason_id
 GROUP BY r.reason_id
 UNION ALL
-SELECT 2, r.reason_id, NULL, NULL, NULL, NULL, NULL, count(*), min(rr.code), min(rr.name), min(rr.name_en)
+SELECT 2, r.reason_id, NULL, NULL, NULL, NULL, NULL, NULL, count(*), min(rr.code), min(rr.name), min(rr.name_en)
 FROM w JOIN defeats_applicationreason r ON r.application_id = w.application_id
 JOIN defeats_reason rr ON rr.id = r.reason_id
 GROUP BY r.reason_id
@@ -388,26 +433,27 @@ GROUP BY r.reason_id
 def _figures_with_reasons(apps, deals, winbacks, lo, hi) -> dict:
     """``defeat_metrics`` ungrouped with ``by_reason``, as the grouped path computes them, in one query (instead of
     six): the API's default answer (one store-month: see benchmarks/README.md, "Defeats")."""
-    apps_sql, apps_params = apps.order_by().values("id", "status", "applied_at", "decided_at").query.sql_with_params()
+    apps_sql, apps_params = apps.order_by().values("id", "status", "kind", "applied_at", "decided_at").query.sql_with_params()
     deals_sql, deals_params = deals.order_by().values("pk").query.sql_with_params()
     wb_sql, wb_params = winbacks.order_by().values("application_id").query.sql_with_params()
-    period = [lo, hi] * 4
+    period = [lo, hi] * 5
     with connection.cursor() as cursor:
         cursor.execute(_WITH_REASONS.format(apps=apps_sql, winbacks=wb_sql, deals=deals_sql),
                        [*apps_params, *wb_params, *period, *deals_params, *period])
         fetched = cursor.fetchall()
     total: dict = {}
-    rows: dict = defaultdict(lambda: {"applications": 0, "pending": 0, "defeats": 0, "rejected": 0, "deals": None,
-                                      "win_backs": 0})
+    rows: dict = defaultdict(lambda: {"applications": 0, "pending": 0, "defeats": 0, "quasi_defeats": 0,
+                                      "rejected": 0, "deals": None, "win_backs": 0})
     names: dict = {}
-    for part, key, applications, pending, defeats, rejected, deals_n, win_backs, code, name, name_en in fetched:
+    for part, key, applications, pending, defeats, quasi, rejected, deals_n, win_backs, code, name, name_en in fetched:
         if part == 0:
             total = _rates({"applications": applications, "pending": pending, "defeats": defeats,
-                            "rejected": rejected, "deals": deals_n, "win_backs": win_backs})
+                            "quasi_defeats": quasi, "rejected": rejected, "deals": deals_n, "win_backs": win_backs})
             continue
         names[key] = (code, Reason(name=name, name_en=name_en).label)
         if part == 1:
-            rows[key].update(applications=applications, pending=pending, defeats=defeats, rejected=rejected)
+            rows[key].update(applications=applications, pending=pending, defeats=defeats, quasi_defeats=quasi,
+                             rejected=rejected)
         else:
             rows[key]["win_backs"] = win_backs
     results = [{"key": key, "label": names[key][1], **_rates(dict(row)), "code": names[key][0],
@@ -432,6 +478,9 @@ def _labels(group_by: str, keys: list) -> dict:
         rows = list(Reason.objects.filter(pk__in=ids))
         names = {r.pk: r.label for r in rows}
         names["codes"] = {r.pk: r.code for r in rows}
+    elif group_by == "price_cause":
+        names = {k: str(PriceCause(k).label) if k in PriceCause.values else k for k in ids}
+        names["codes"] = {k: k for k in ids}
     else:
         from leads.models import Source
 
@@ -440,41 +489,174 @@ def _labels(group_by: str, keys: list) -> dict:
     return names
 
 
-def series_competitor_table(*, user: User, period: Period, stores: list[Store] | None = None) -> list[dict]:
-    """The seed's table per our series: its defeats this period and the year before, the main competitor brands
-    (with counts) and the main reasons. Two aggregates over the confirmed applications (brands; reasons)."""
+def _attach_brand_reasons(results: list[dict], defeats) -> None:
+    """Each competitor-brand row gets ``reasons``: that brand's own top reasons among ``defeats`` (the confirmed
+    defeats of the period), ``BRAND_TOP_REASONS`` at most, by count, ties in the taxonomy's order. One aggregate."""
+    per_brand: dict = defaultdict(list)
+    for r in (defeats.exclude(reason_rows__reason=None).values("competitor_brand", "reason_rows__reason")
+              .annotate(n=Count("pk")).order_by()):
+        per_brand[r["competitor_brand"]].append((r["reason_rows__reason"], r["n"]))
+    reasons = {x.pk: x for x in Reason.objects.filter(pk__in={k for v in per_brand.values() for k, _n in v})}
+    for row in results:
+        row["reasons"] = [{"code": reasons[k].code, "label": reasons[k].label, "defeats": n}
+                          for k, n in _top(per_brand.get(row["key"], []), reasons)]
+
+
+def _top(pairs, reasons) -> list:
+    return sorted(pairs, key=lambda kn: (-kn[1], reasons[kn[0]].sort_order, reasons[kn[0]].code))[:BRAND_TOP_REASONS]
+
+
+USED_ROW, OTHER_ROW = "used", "other"
+
+
+def competitor_table(*, user: User, period: Period, stores: list[Store] | None = None,
+                     series: VehicleSeries | None = None) -> list[dict]:
+    """The method's competitor table, per segment of ours (our series' segment; when the lead had no series of ours,
+    the segment of the competitor's series bought: the customer was shopping in it): each competitor brand with
+    its confirmed defeats in ``period`` and in the same days a year earlier, and *that brand's* main reasons (top
+    ``BRAND_TOP_REASONS`` by count in ``period``, ties in the taxonomy's order); then the row 二手 (defeats to a used
+    car: the reason ``bought_used``, no competitor brand) and the row 其他 (the other defeats without a competitor
+    brand: lost contact). Confirmed defeats only (quasi-defeats have bought nothing). Two aggregates.
+
+    Returns ``[{"segment", "segment_label", "rows": [{"key": brand id | "used" | "other", "label", "defeats",
+    "previous", "change", "reasons": [{"code", "label", "defeats"}]}], "defeats", "previous"}]``, segments by
+    their defeats, rows by defeats then name, 二手 and 其他 last."""
+    from django.db.models import Exists, OuterRef
+    from django.db.models.functions import Coalesce
+
+    from dealercrm.models import Segment
+
+    from .models import ApplicationReason
+
     prev = period.year_before()
     lo, hi = period.bounds
     plo, phi = prev.bounds
-    confirmed = _scoped_apps(user, stores, None).filter(status=ApplicationStatus.CONFIRMED).filter(
-        Q(decided_at__gte=lo, decided_at__lt=hi) | Q(decided_at__gte=plo, decided_at__lt=phi))
     now_q, prev_q = Q(decided_at__gte=lo, decided_at__lt=hi), Q(decided_at__gte=plo, decided_at__lt=phi)
+    qs = _scoped_apps(user, stores, None).filter(status=ApplicationStatus.CONFIRMED, kind=Kind.DEFEAT).filter(
+        now_q | prev_q)
+    if series is not None:
+        qs = qs.filter(our_series=series)
+    qs = qs.annotate(used=Exists(ApplicationReason.objects.filter(application=OuterRef("pk"),
+                                                                  reason__code=USED_REASON)),
+                     segment=Coalesce("our_series__segment", "competitor_series__segment"))
+
+    def row_key(brand, used):
+        return brand if brand is not None else (USED_ROW if used else OTHER_ROW)
+
     table: dict = {}
-    for r in (confirmed.values("our_series", "competitor_brand")
-              .annotate(n=Count("pk", filter=now_q), p=Count("pk", filter=prev_q))):
-        row = table.setdefault(r["our_series"], {"series": r["our_series"], "defeats": 0, "previous": 0,
-                                                 "brands": [], "reasons": []})
+    for r in (qs.values("segment", "competitor_brand", "used")
+              .annotate(n=Count("pk", filter=now_q), p=Count("pk", filter=prev_q)).order_by()):
+        seg = table.setdefault(r["segment"], {})
+        row = seg.setdefault(row_key(r["competitor_brand"], r["used"]), {"defeats": 0, "previous": 0, "reasons": []})
         row["defeats"] += r["n"]
         row["previous"] += r["p"]
-        if r["n"] and r["competitor_brand"] is not None:  # a loss without a competitor names no brand
-            row["brands"].append((r["competitor_brand"], r["n"]))
-    for r in (confirmed.filter(now_q).values("our_series", "reason_rows__reason").annotate(n=Count("pk"))):
-        if r["our_series"] in table:
-            table[r["our_series"]]["reasons"].append((r["reason_rows__reason"], r["n"]))
-    series = {s.pk: s for s in VehicleSeries.objects.filter(pk__in=[k for k in table if k]).select_related("brand")}
-    brands = {b.pk: b for b in VehicleBrand.objects.filter(pk__in={b for row in table.values()
-                                                                   for b, _n in row["brands"] if b})}
-    reasons = {r.pk: r for r in Reason.objects.filter(pk__in={x for row in table.values()
-                                                              for x, _n in row["reasons"] if x})}
+    for r in (qs.filter(now_q).exclude(reason_rows__reason=None)
+              .values("segment", "competitor_brand", "used", "reason_rows__reason")
+              .annotate(n=Count("pk")).order_by()):
+        table[r["segment"]][row_key(r["competitor_brand"], r["used"])]["reasons"].append(
+            (r["reason_rows__reason"], r["n"]))
+    brand_ids = {k for seg in table.values() for k in seg if isinstance(k, int)}
+    brands = {b.pk: b.label for b in VehicleBrand.objects.filter(pk__in=brand_ids)}
+    reasons = {x.pk: x for x in Reason.objects.filter(pk__in={k for seg in table.values() for row in seg.values()
+                                                              for k, _n in row["reasons"]})}
+    special = {USED_ROW: (1, pgettext("competitor table row: used cars", "Used (二手)")),
+               OTHER_ROW: (2, pgettext("competitor table row: other", "Other (其他)"))}
     out = []
-    for key, row in table.items():
-        row["series"] = series.get(key)
-        row["brands"] = [(brands.get(b), n) for b, n in sorted(row["brands"], key=lambda x: -x[1])][:3]
-        row["reasons"] = [(reasons.get(x), n) for x, n in sorted(row["reasons"], key=lambda x: -x[1])][:3]
-        row["change"] = row["defeats"] - row["previous"]
-        out.append(row)
-    out.sort(key=lambda r: -r["defeats"])
+    for segment, seg in table.items():
+        rows = []
+        for key, row in seg.items():
+            rank, label = special.get(key, (0, brands.get(key, "")))
+            rows.append({"key": key, "label": str(label), "rank": rank, "defeats": row["defeats"],
+                         "previous": row["previous"], "change": row["defeats"] - row["previous"],
+                         "reasons": [{"code": reasons[k].code, "label": reasons[k].label, "defeats": n}
+                                     for k, n in _top(row["reasons"], reasons)]})
+        rows.sort(key=lambda r: (r["rank"], -r["defeats"], -r["previous"], r["label"]))
+        for r in rows:
+            del r["rank"]
+        out.append({"segment": segment or "",
+                    "segment_label": str(Segment(segment).label) if segment in Segment.values else "—",
+                    "rows": rows, "defeats": sum(r["defeats"] for r in rows),
+                    "previous": sum(r["previous"] for r in rows)})
+    out.sort(key=lambda seg: (-seg["defeats"], seg["segment_label"]))
     return out
+
+
+def pool_figures(*, user: User, period: Period, stores: list[Store] | None = None) -> dict:
+    """What the pool owner (and the consultants, for their nurture list) work on, as the lists' own figures, per list
+    (``competitor``: the competitor pool; ``nurture``: the nurture list of quasi-defeats): ``in_list`` now,
+    ``joined`` in the period, ``contacts`` logged in the period (win-backs included), ``due`` now (a nurture or
+    replacement contact due), ``won_back`` in the period. Scoped like the pool page. Two aggregates."""
+    lo, hi = period.bounds
+    now = timezone.now()
+    today = timezone.localdate(now)
+    entries = PoolEntry.objects.visible_to(user)
+    contacts = NurtureContact.objects.visible_to(user).filter(occurred_at__gte=lo, occurred_at__lt=hi)
+    if stores:
+        entries = entries.filter(store__in=stores)
+        contacts = contacts.filter(entry__store__in=stores)
+    in_pool = Q(status=PoolStatus.IN_POOL)
+    out = {k: {"in_list": 0, "joined": 0, "contacts": 0, "due": 0, "won_back": 0} for k in PoolList.values}
+    for r in (entries.values("list").annotate(
+            in_list=Count("pk", filter=in_pool), joined=Count("pk", filter=Q(joined_at__gte=lo, joined_at__lt=hi)),
+            due=Count("pk", filter=in_pool & (Q(next_contact_at__lte=now) | Q(replacement_due_on__lte=today))),
+            won_back=Count("pk", filter=Q(status=PoolStatus.WON_BACK, won_back_at__gte=lo, won_back_at__lt=hi)))
+              .order_by()):
+        out[r.pop("list")].update(r)
+    for r in contacts.values("entry__list").annotate(n=Count("pk")).order_by():
+        out[r["entry__list"]]["contacts"] = r["n"]
+    return out
+
+
+def target_progress(*, user: User, year: int, stores: list[Store] | None = None,
+                    today: date | None = None, series: VehicleSeries | None = None) -> dict:
+    """The defeat-rate target's progress for ``year``, per store the user may see (or ``stores``): ``target`` (0..1,
+    or None when none is set), ``defeat_rate`` over the year so far (1 January to today, or the whole year when
+    past), ``last_year`` over the same days a year earlier, ``change_pp``: this year minus last in percentage points
+    (negative: the rate fell, 较去年同比下降), ``gap_pp``: this year minus the target in percentage points (positive:
+    above the target), with ``defeats``, ``quasi_defeats`` and ``deals`` (orders of the days). ``total``: the same
+    over the stores together (no target). Three queries whatever the number of stores (the confirmed applications by
+    store, this year and last, with conditional counts; the deals likewise; the targets)."""
+    from .models import DefeatTarget
+
+    today = today or timezone.localdate()
+    period = Period(date(year, 1, 1), min(today, date(year, 12, 31)))
+    prev = period.year_before()
+    stores = list(stores) if stores else list(Store.objects.visible_to(user).order_by("name"))
+    lo, hi = period.bounds
+    plo, phi = prev.bounds
+    now_q, prev_q = Q(decided_at__gte=lo, decided_at__lt=hi), Q(decided_at__gte=plo, decided_at__lt=phi)
+    confirmed = Q(status=ApplicationStatus.CONFIRMED)
+    counts: dict = defaultdict(lambda: {"defeats": 0, "quasi_defeats": 0, "deals": 0, "last_defeats": 0,
+                                        "last_deals": 0})
+    for r in (_scoped_apps(user, stores, None, series).filter(confirmed & (now_q | prev_q)).values("store")
+              .annotate(d=Count("pk", filter=now_q & Q(kind=Kind.DEFEAT)),
+                        q=Count("pk", filter=now_q & Q(kind=Kind.QUASI)),
+                        p=Count("pk", filter=prev_q & Q(kind=Kind.DEFEAT))).order_by()):
+        counts[r["store"]].update(defeats=r["d"], quasi_defeats=r["q"], last_defeats=r["p"])
+    now_d = Q(ordered_at__gte=period.start, ordered_at__lte=period.end)
+    prev_d = Q(ordered_at__gte=prev.start, ordered_at__lte=prev.end)
+    for r in (_scoped_deals(user, stores, None, series).filter(now_d | prev_d).values("lead__store")
+              .annotate(n=Count("pk", filter=now_d), p=Count("pk", filter=prev_d)).order_by()):
+        counts[r["lead__store"]].update(deals=r["n"], last_deals=r["p"])
+    targets = dict(DefeatTarget.objects.visible_to(user).filter(store__in=stores, year=year)
+                   .values_list("store_id", "rate"))
+
+    def rate(defeats, deals):
+        return round(defeats / (deals + defeats), 4) if deals + defeats else None
+
+    def pp(a, b):
+        return None if a is None or b is None else round((float(a) - float(b)) * 100, 1)
+
+    def line(c: dict, target) -> dict:
+        this, last = rate(c["defeats"], c["deals"]), rate(c["last_defeats"], c["last_deals"])
+        return {"target": float(target) if target is not None else None, "defeat_rate": this, "last_year": last,
+                "change_pp": pp(this, last), "gap_pp": pp(this, target), "defeats": c["defeats"],
+                "quasi_defeats": c["quasi_defeats"], "deals": c["deals"]}
+
+    rows = [{"store": st.pk, "label": st.name, **line(counts[st.pk], targets.get(st.pk))} for st in stores]
+    total = {k: sum(counts[st.pk][k] for st in stores) for k in ("defeats", "quasi_defeats", "deals",
+                                                                  "last_defeats", "last_deals")}
+    return {"year": year, "start": period.start, "end": period.end, "rows": rows, "total": line(total, None)}
 
 
 def store_consultants(store: Store) -> QuerySet[User]:

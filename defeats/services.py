@@ -31,22 +31,26 @@ from .models import (
     ApplicationStatus,
     DefeatEvent,
     DefeatSettings,
+    DefeatTarget,
     EventKind,
     Kind,
     NurtureContact,
     PoolEntry,
+    PoolList,
     PoolOwner,
     PoolStatus,
+    PriceCause,
     Reason,
     TalkTrack,
     Verdict,
 )
-from .taxonomy import default_reason_rows
+from .taxonomy import DEFEAT_WITHOUT_COMPETITOR, PRICE_REASON, default_reason_rows
 
 # Notification kinds (dealercrm.notifications renders them through NOTIFICATION_TEXTS, see defeats/apps.py).
 NOTIFY_REJECTED = "defeat_rejected"
 NOTIFY_CONFIRMED = "defeat_confirmed"
 NOTIFY_POOL = "defeat_pool"
+NOTIFY_NURTURE_LIST = "defeat_nurture_list"
 NOTIFY_PENDING = "defeat_pending"
 NOTIFY_NURTURE = "defeat_nurture"
 NOTIFY_CAME_BACK = "defeat_came_back"
@@ -136,6 +140,24 @@ def pool_owner_set(*, actor: User, store: Store, user: User | None) -> None:
 
 
 @transaction.atomic
+def defeat_target_set(*, actor: User, store: Store, year: int, rate: Decimal | None) -> DefeatTarget | None:
+    """Set (or, with ``rate`` None, remove) the store's defeat-rate target for ``year``: a rate 0..1 (the method's
+    example: 0.65, down from 0.70). The store's manager or its group's admin."""
+    if not manages_store(actor, store):
+        raise PermissionDenied(_("Only the store's manager or the group's admin sets its defeat-rate target."))
+    if rate is None:
+        DefeatTarget.objects.filter(store=store, year=year).delete()
+        return None
+    if not isinstance(rate, Decimal):
+        raise ValidationError({"rate": [_("The target must be a decimal rate, e.g. 0.65.")]})
+    target = DefeatTarget.objects.filter(store=store, year=year).first() or DefeatTarget(store=store, year=year)
+    target.rate, target.updated_by = rate, actor
+    target.full_clean(validate_unique=False)
+    target.save()
+    return target
+
+
+@transaction.atomic
 def reason_save(*, actor: User, group: DealerGroup, reason: Reason | None = None, code: str = "",
                 parent: Reason | None = None, name: str, name_en: str, requires_note: bool = False,
                 requires_competitor: bool = False, is_active: bool = True, sort_order: int = 0) -> Reason:
@@ -222,14 +244,22 @@ def _resolve_reasons(group_id: int, reasons: Iterable) -> list[Reason]:
 
 @transaction.atomic
 def application_file(*, actor: User, lead: Lead, kind: str, reasons: Iterable, competitor_series=None,
-                     price_gap: Decimal | None = None, note: str = "", expected_version: int | None = None,
-                     at: datetime | None = None) -> Application:
+                     price_gap: Decimal | None = None, price_cause: str = "", note: str = "",
+                     expected_version: int | None = None, at: datetime | None = None) -> Application:
     """The lead's consultant (or the store's manager) files a defeat application. The lead is frozen
     (``defeat_pending``): nothing falls due, its stale and overdue flags are cleared, it leaves every queue and job
-    (they all read active leads), and stays its consultant's."""
+    (they all read active leads), and stays its consultant's.
+
+    The method's kinds: a **quasi-defeat** (准战败) has not bought another brand (so no competitor series); a
+    **defeat** (战败) bought a competitor's car (its series is required) or lost contact / bought a used car (the
+    reasons ``lost_contact``, ``bought_used``). The reason "price high" (价格高) needs its cause (``price_cause``, a
+    :class:`PriceCause`); a cause without that reason is refused."""
     errors = {}
     if kind not in Kind.values:
         errors["kind"] = [_("Choose quasi-defeat or defeat.")]
+    price_cause = price_cause or ""
+    if price_cause and price_cause not in PriceCause.values:
+        errors["price_cause"] = [_("Unknown price cause.")]
     note = (note or "").strip()
     if price_gap is not None and not isinstance(price_gap, Decimal):
         errors["price_gap"] = [_("The price gap must be a decimal amount.")]
@@ -249,8 +279,20 @@ def application_file(*, actor: User, lead: Lead, kind: str, reasons: Iterable, c
     if any(r.requires_note for r in chosen) and not note:
         names = ", ".join(str(r) for r in chosen if r.requires_note)
         errors["note"] = [_("Say more: %(reasons)s needs a note.") % {"reasons": names}]
-    if any(r.requires_competitor for r in chosen) and competitor_series is None and "competitor_series" not in errors:
-        errors["competitor_series"] = [_("Which competitor's series did the customer buy?")]
+    codes = {r.code for r in chosen}
+    if "competitor_series" not in errors:
+        if kind == Kind.QUASI and competitor_series is not None:
+            errors["competitor_series"] = [_("A quasi-defeat has not bought another brand: file a defeat, or leave "
+                                             "the competitor's series empty.")]
+        elif competitor_series is None and (any(r.requires_competitor for r in chosen) or (
+                kind == Kind.DEFEAT and chosen and not codes & set(DEFEAT_WITHOUT_COMPETITOR))):
+            errors["competitor_series"] = [_("Which competitor's series did the customer buy? (A defeat without one "
+                                             "is a lost contact or a used car.)")]
+    if chosen and "price_cause" not in errors:
+        if PRICE_REASON in codes and not price_cause:
+            errors["price_cause"] = [_("Why was the price too high? Pick the cause.")]
+        elif price_cause and PRICE_REASON not in codes:
+            errors["price_cause"] = [_("A price cause goes with the reason \"price too high\".")]
     if lead.status == Status.DEFEAT_PENDING:
         raise AlreadyPending()
     if lead.status != Status.ACTIVE:
@@ -262,10 +304,13 @@ def application_file(*, actor: User, lead: Lead, kind: str, reasons: Iterable, c
     try:
         with transaction.atomic():
             application = Application.objects.create(
-                lead=lead, store=lead.store, consultant=lead.assigned_to, our_series_id=lead.series_id,
+                # The lead's series is "ours" only when it is one of our brand's: a customer interested in a
+                # competitor's model has no series of ours to lose.
+                lead=lead, store=lead.store, consultant=lead.assigned_to,
+                our_series_id=lead.series_id if lead.series_id and lead.series.brand.is_own else None,
                 source=lead.source, kind=kind, competitor_series=competitor_series,
                 competitor_brand_id=competitor_series.brand_id if competitor_series else None, price_gap=price_gap,
-                note=note, applied_by=actor, applied_at=now, from_status=lead.status)
+                price_cause=price_cause, note=note, applied_by=actor, applied_at=now, from_status=lead.status)
     except IntegrityError:  # the partial unique index: a pending application exists (the lead lock makes it rare)
         raise AlreadyPending() from None
     ApplicationReason.objects.bulk_create(
@@ -302,32 +347,43 @@ def _decide(actor: User, app: Application, verdict: str, comment: str, *, assign
     app.save(update_fields=["status", "decided_by", "decided_at", "comment", "version"])
     url = _url(lead.pk)
     if verdict == Verdict.CONFIRM:
-        owner = pool_owner_for(lead.store) or actor
+        # A defeat joins the competitor pool, worked by the store's pool owner; a quasi-defeat the nurture list,
+        # worked by the consultant who filed it (while still active in the store). Either way the lead stays with the
+        # consultant who held it: the pool owner works the entry, not the lead, so he never becomes a row of the
+        # per-consultant figures and the consultant's history keeps its lost customers.
+        is_defeat = app.kind == Kind.DEFEAT
+        consultant = app.consultant
+        if not is_defeat and consultant is not None and consultant.is_active and consultant.store_id == lead.store_id:
+            owner = consultant
+        else:
+            owner = pool_owner_for(lead.store) or actor
         s = settings_for(lead.store.group_id)
-        purchased = timezone.localtime(app.applied_at).date()
+        purchased = timezone.localtime(app.applied_at).date() if is_defeat else None
+        replacement = None
+        if purchased is not None:
+            replacement = (purchased.replace(year=purchased.year + s.replacement_after_years)
+                           if not (purchased.month == 2 and purchased.day == 29)
+                           else purchased + timedelta(days=365 * s.replacement_after_years))
         PoolEntry.objects.update_or_create(lead=lead, defaults={
-            "store": lead.store, "application": app, "owner": owner, "competitor_brand_id": app.competitor_brand_id,
-            "competitor_series_id": app.competitor_series_id, "purchased_on": purchased, "joined_at": now,
-            "last_contact_at": None, "next_contact_at": now + timedelta(days=s.nurture_interval_days),
-            "replacement_due_on": purchased.replace(year=purchased.year + s.replacement_after_years)
-            if not (purchased.month == 2 and purchased.day == 29) else purchased + timedelta(
-                days=365 * s.replacement_after_years),
+            "store": lead.store, "application": app, "owner": owner,
+            "list": PoolList.COMPETITOR if is_defeat else PoolList.NURTURE,
+            "competitor_brand_id": app.competitor_brand_id, "competitor_series_id": app.competitor_series_id,
+            "purchased_on": purchased, "joined_at": now, "last_contact_at": None,
+            "next_contact_at": now + timedelta(days=s.nurture_interval_days), "replacement_due_on": replacement,
             "status": PoolStatus.IN_POOL, "won_back_at": None})
         DefeatEvent.objects.create(lead=lead, application=app, kind=EventKind.CONFIRMED, at=now, by=actor,
                                    comment=comment, from_status=lead.status, to_status=Status.DEFEATED,
                                    to_user=owner)
-        if lead.assigned_to_id != owner.pk:
-            AssignmentChange.objects.create(lead=lead, from_user=lead.assigned_to, to_user=owner, changed_at=now,
-                                            changed_by=actor, reason=gettext_noop("Defeat confirmed: competitor pool"))
-        lead.assigned_to = owner
         lead.status = Status.DEFEATED
         lead.next_follow_up_at = None
-        lead._change_reason = gettext_noop("Defeat confirmed")
-        bump(lead, ["status", "assigned_to", "next_follow_up_at"], actor=actor)
+        lead._change_reason = gettext_noop("Defeat confirmed") if is_defeat else gettext_noop(
+            "Quasi-defeat confirmed: nurture list")
+        bump(lead, ["status", "next_follow_up_at"], actor=actor)
         if app.consultant_id and app.consultant_id != actor.pk:
             drafts.append(Draft(app.consultant_id, NOTIFY_CONFIRMED, {"name": lead.name, "comment": comment}, url))
-        if owner.pk != actor.pk:
-            drafts.append(Draft(owner.pk, NOTIFY_POOL, {"name": lead.name}, reverse("defeats:pool")))
+        if owner.pk != actor.pk and owner.pk != app.consultant_id:
+            drafts.append(Draft(owner.pk, NOTIFY_POOL if is_defeat else NOTIFY_NURTURE_LIST, {"name": lead.name},
+                                reverse("defeats:pool") + ("" if is_defeat else "?list=nurture")))
         return app
 
     # Rejected: a false defeat (虚战败). Reactivate with a grade, the same or another consultant, a second follow-up.
@@ -383,8 +439,9 @@ def _check_verdict(verdict: str, comment: str, grade: str | None) -> str:
 def application_decide(*, actor: User, application: Application, verdict: str, comment: str,
                        assign_to: User | None = None, grade: str | None = None,
                        expected_version: int | None = None) -> Application:
-    """The store's manager decides one application: ``confirm`` (the lead is defeated and joins the competitor pool,
-    handed to the pool owner) or ``reject`` (a false defeat: active again with ``grade``, held by ``assign_to`` or
+    """The store's manager decides one application: ``confirm`` (the lead is closed: a defeat joins the competitor
+    pool, worked by the pool owner; a quasi-defeat the nurture list, worked by its consultant; the lead stays with
+    the consultant who held it) or ``reject`` (a false defeat: active again with ``grade``, held by ``assign_to`` or
     its consultant, a second follow-up due in the group's number of days; both consultants are notified). A
     verdict on an application already decided raises :class:`AlreadyDecided`; with ``expected_version`` a changed
     application raises ``StaleVersion``."""
@@ -444,7 +501,8 @@ def nurture_contact_log(*, actor: User, entry: PoolEntry, method: str, content: 
                         occurred_at: datetime | None = None) -> NurtureContact:
     """Log a contact with a pooled customer, like a follow-up; the next one falls due after the group's interval.
     ``came_back``: the customer wants to buy again: a win-back (the lead is active again with ``grade``, held by
-    ``assign_to`` or the pool owner, a follow-up due today; the lead's history stays)."""
+    ``assign_to``, else, for a manager, by the consultant who lost the customer (while active; else the entry's
+    owner), for the owner himself by him; a follow-up due today; the lead's history stays)."""
     from leads.models import FollowUpMethod
 
     errors = {}
@@ -475,7 +533,7 @@ def nurture_contact_log(*, actor: User, entry: PoolEntry, method: str, content: 
                                    comment=content.strip(), from_status=lead.status, to_status=lead.status)
         entry.save(update_fields=["last_contact_at", "next_contact_at", "version"])
         return contact
-    to_user = assign_to or entry.owner
+    to_user = assign_to or (_lost_by(entry) if manages_store(actor, lead.store) else actor)
     validate_assignee(lead.store, to_user)
     if not manages_store(actor, lead.store) and to_user.pk != actor.pk:
         raise PermissionDenied(_("Only the store's manager can hand the customer to someone else."))
@@ -483,6 +541,16 @@ def nurture_contact_log(*, actor: User, entry: PoolEntry, method: str, content: 
     if to_user.pk != actor.pk:
         notify_many([Draft(to_user.pk, "assigned", {"count": 1, "name": lead.name}, _url(lead.pk))])
     return contact
+
+
+def _lost_by(entry: PoolEntry) -> User:
+    """Who a customer coming back goes to by default: the consultant who held the lead when it was filed, while an
+    active consultant of the store (the pool owner is not a consultant: he works the list, not the leads); else the
+    entry's owner."""
+    who = entry.application.consultant
+    if who is not None and who.is_active and who.store_id == entry.store_id and who.role == Role.CONSULTANT:
+        return who
+    return entry.owner
 
 
 def _win_back(actor: User, entry: PoolEntry, lead: Lead, *, at: datetime, grade: str | None, to_user: User,
@@ -522,7 +590,7 @@ def customer_came_back(*, actor: User, lead: Lead, at: datetime, grade: str | No
 
     - **defeated, in the competitor pool** → a win-back: the lead is active again (history kept) with the visit's
       ``grade`` if given, held by ``assign_to`` (a manager's pick), else by the consultant who logged the visit,
-      else by the pool owner; a follow-up is due now; it counts in ``win_backs``. The pool owner and the new holder
+      else by the consultant who lost the customer (while active), else by the pool owner; a follow-up is due now; it counts in ``win_backs``. The pool owner and the new holder
       are notified.
     - **awaiting a verdict** → the customer is not lost: the pending application is closed as rejected (a false
       defeat, counted in the false-defeat rate), the lead is active again with its consultant and grade, and a
@@ -545,7 +613,7 @@ def customer_came_back(*, actor: User, lead: Lead, at: datetime, grade: str | No
         elif actor.role == Role.CONSULTANT and actor.is_active and actor.store_id == lead.store_id:
             to_user = actor
         else:
-            to_user = entry.owner
+            to_user = _lost_by(entry)
         validate_assignee(lead.store, to_user)
         entry.version += 1
         lead = _win_back(actor, entry, lead, at=at, grade=grade, to_user=to_user,

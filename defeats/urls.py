@@ -16,4 +16,5 @@ urlpatterns = [
     path("settings/reasons/<int:pk>/", views.reason_edit, name="reason_edit"),
     path("talk-tracks/", views.talk_tracks, name="talk_tracks"),
     path("analysis/", views.analysis, name="analysis"),
+    path("analysis/target/", views.target_save, name="target_save"),
 ]

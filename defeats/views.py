@@ -39,6 +39,7 @@ from .forms import (
     SettingsForm,
     TalkTrackForm,
     TalkTrackPickForm,
+    TargetForm,
     competitor_series,
 )
 from .models import ApplicationStatus, PoolEntry, PoolOwner, Reason, TalkTrack
@@ -95,7 +96,7 @@ def apply(request, pk: int):
             try:
                 services.application_file(actor=request.user, lead=lead, kind=d["kind"], reasons=d["reasons"],
                                           competitor_series=d["competitor_series"], price_gap=d["price_gap"],
-                                          note=d["note"], expected_version=d.get("version"))
+                                          price_cause=d["price_cause"], note=d["note"], expected_version=d.get("version"))
             except StaleVersion:
                 form.add_error(None, _("Someone else changed this lead while you were filling this in. "
                                        "Check it and send again."))
@@ -248,11 +249,12 @@ def pool(request):
     brand, series = filters.cleaned_data["brand"], filters.cleaned_data["series"]
     due = request.GET.get("due") == "1"
     won = request.GET.get("status") == "won_back"
-    context = {"store": store, "stores": stores, "due": due, "won": won}
+    nurture = request.GET.get("list") == "nurture"
+    context = {"store": store, "stores": stores, "due": due, "won": won, "nurture": nurture}
     if store is None:
         return render(request, "defeats/pool.html", context)
     qs = selectors.pool_list(user=user, store=store, brand_id=brand, series_id=series, due_only=due,
-                             status="won_back" if won else "in_pool")
+                             status="won_back" if won else "in_pool", list_="nurture" if nurture else "competitor")
     page = Paginator(qs, POOL_PER_PAGE).get_page(request.GET.get("page"))
     today = timezone.localdate()
     now = timezone.now()
@@ -462,7 +464,12 @@ def analysis(request):
     months_prev = selectors.defeat_metrics(user=user, period=prev, stores=stores, group_by="month")["results"]
     consultants = selectors.defeat_metrics(user=user, period=period, stores=stores, group_by="consultant")["results"]
     brands = selectors.defeat_metrics(user=user, period=period, stores=stores, group_by="competitor_brand")["results"]
-    table = selectors.series_competitor_table(user=user, period=period, stores=stores)
+    table = selectors.competitor_table(user=user, period=period, stores=stores)
+    progress = selectors.target_progress(user=user, year=year, stores=stores or stores_all, today=today)
+    by_pk = {s.pk: s for s in stores_all}
+    for row in progress["rows"]:
+        row["can_set"] = manages_store(user, by_pk[row["store"]])
+    lists = selectors.pool_figures(user=user, period=period, stores=stores)
     tracks = {t.reason_id: t for t in selectors.talk_tracks_for(
         group_id=_group_for(user).pk if _group_for(user) else 0, reason_ids=[r["key"] for r in reasons if r["key"]])}
     for r in reasons:
@@ -481,9 +488,34 @@ def analysis(request):
     return render(request, "defeats/analysis.html", {
         "store": store, "stores": stores_all, "year": year, "years": list(range(today.year, today.year - 4, -1)),
         "this": this, "last": last, "reasons": reasons, "categories": categories, "consultants": consultants,
-        "table": table, "chart": chart, "period": period,
+        "table": table, "chart": chart, "period": period, "progress": progress, "lists": lists,
         "pending_now": selectors.pending_counts(user=user, stores=stores),
     })
+
+
+@manager_required
+@require_POST
+def target_save(request):
+    """Set the store's defeat-rate target for a year (percent on the page, a rate 0..1 in the database); empty
+    removes it. The store's manager or the group's admin."""
+    store = get_object_or_404(Store.objects.visible_to(request.user), pk=request.POST.get("store") or 0)
+    form = TargetForm(request.POST)
+    back = f"{reverse('defeats:analysis')}?{urlencode({'store': store.pk, 'year': request.POST.get('year', '')})}"
+    if not form.is_valid():
+        for errors in form.errors.values():
+            for error in errors:
+                messages.error(request, error)
+        return redirect(back)
+    d = form.cleaned_data
+    rate = None if d["percent"] is None else d["percent"] / 100
+    try:
+        services.defeat_target_set(actor=request.user, store=store, year=d["year"], rate=rate)
+    except ValidationError as exc:
+        for msg in exc.messages:
+            messages.error(request, msg)
+    else:
+        messages.success(request, _("Defeat-rate target of %(store)s saved.") % {"store": store})
+    return redirect(back)
 
 
 def lead_panel_context(*, user: User, lead: Lead) -> dict:
@@ -499,10 +531,14 @@ def lead_panel_context(*, user: User, lead: Lead) -> dict:
     if lead.status == Status.DEFEAT_PENDING:
         pending = (selectors.application_list(user=user).filter(lead=lead, status=ApplicationStatus.PENDING).first()
                    or None)
+    entry = None
+    if lead.status == Status.DEFEATED:  # closed as lost: which list it is on says whether it was a defeat at all
+        entry = (PoolEntry.objects.filter(lead=lead, status="in_pool").select_related("owner", "competitor_series")
+                 .first())
     tracks = []
     if lead.status == Status.ACTIVE and selectors.last_follow_up_outcome(lead) == "not_now":
         reasons = services.reasons_for(lead.store.group_id)
         tracks = selectors.talk_tracks_for(group_id=lead.store.group_id, reason_ids=[r.pk for r in reasons],
                                            series_id=lead.series_id)
-    return {"lead": lead, "can_apply": can_apply, "pending": pending, "tracks": tracks,
+    return {"lead": lead, "can_apply": can_apply, "pending": pending, "tracks": tracks, "entry": entry,
             "can_decide": manages_store(user, lead.store)}

@@ -88,10 +88,11 @@ REPORTS: dict[str, ReportDef] = {
         ReportDef(
             name="defeat-analysis",
             title=_("Defeat analysis"),
-            description=_("Lost customers by our series (main competitor brands and reasons, against the same period "
-                          "last year), by competitor brand and series, by reason, by consultant and by month, with "
-                          "the defeat and false-defeat rates."),
-            filters=("store", "start", "end"),
+            description=_("Lost customers: the competitor table per segment (each competitor brand with its defeats "
+                          "against the same period last year and that brand's main reasons), by competitor brand and "
+                          "series, by reason, by consultant and by month, with the defeat and false-defeat rates and "
+                          "the quasi-defeats beside them."),
+            filters=("store", "start", "end", "series"),
             roles=MANAGERS,
             build=sections.defeat_analysis,
         ),

@@ -25,6 +25,7 @@ def _defeat_columns(first: str, *, with_deals: bool = True) -> list[Column]:
     return [
         Column("label", first, "text"), Column("applications", _("Defeat applications")),
         Column("pending", _("Pending verification")), Column("defeats", _("Confirmed defeats")),
+        Column("quasi_defeats", _("Confirmed quasi-defeats (not in the rate)")),
         Column("rejected", _("False defeats (rejected)")),
         *([Column("deals", ORDERS_CALENDAR), Column("defeat_rate", _("Defeat rate"), "pct")] if with_deals else []),
         Column("false_defeat_rate", _("False-defeat rate"), "pct"), Column("win_backs", _("Won back")),
@@ -32,8 +33,9 @@ def _defeat_columns(first: str, *, with_deals: bool = True) -> list[Column]:
 
 
 def _defeat_row(label, row: dict) -> dict:
-    return {"label": label, **{k: row.get(k) for k in ("applications", "pending", "defeats", "rejected", "deals",
-                                                       "defeat_rate", "false_defeat_rate", "win_backs")}}
+    return {"label": label, **{k: row.get(k) for k in ("applications", "pending", "defeats", "quasi_defeats",
+                                                       "rejected", "deals", "defeat_rate", "false_defeat_rate",
+                                                       "win_backs")}}
 
 
 def _period(p: ReportParams):
@@ -43,17 +45,23 @@ def _period(p: ReportParams):
 
 
 def defeat_tables(p: ReportParams) -> list[Table]:
-    """Defeats and the defeat rate (``defeats.selectors.defeat_metrics``): the store's figures by consultant (with
-    the total) and by reason."""
+    """Defeats and the defeat rate (``defeats.selectors``), honouring the pack's store, consultant and series: the
+    figures by consultant (with the total) and by reason, the defeat rate against its target and last year, the
+    competitor table per segment, and the competitor pool's and nurture list's activity."""
     from defeats import selectors as defeats
 
     period = _period(p)
     by_consultant = defeats.defeat_metrics(user=p.user, period=period, stores=p.stores or None,
-                                           consultant=p.consultant, group_by="consultant")
-    total = defeats.defeat_metrics(user=p.user, period=period, stores=p.stores or None, consultant=p.consultant)
-    note = _("Defeat rate = confirmed defeats / (deals + confirmed defeats) decided in the period; false-defeat "
-             "rate = rejected applications / decided applications.")
+                                           consultant=p.consultant, group_by="consultant", series=p.series)
+    total = defeats.defeat_metrics(user=p.user, period=period, stores=p.stores or None, consultant=p.consultant,
+                                   series=p.series)
+    note = _("Defeat rate = confirmed defeats / (deals ordered in the period + confirmed defeats); confirmed "
+             "quasi-defeats are counted beside it, never inside; false-defeat rate = rejected applications / decided "
+             "applications.")
     return [
+        target_table(p),
+        competitor_table(p),
+        lists_table(p),
         Table(key="defeats_by_consultant", title=_("Defeats by consultant"),
               columns=_defeat_columns(str(_("Consultant"))),
               rows=[_defeat_row(r["label"] or str(_("Nobody (unassigned)")), r) for r in by_consultant["results"]],
@@ -62,6 +70,87 @@ def defeat_tables(p: ReportParams) -> list[Table]:
               columns=_defeat_columns(str(_("Reason")), with_deals=False),
               rows=[_defeat_row(r["label"], r) for r in total["by_reason"]]),
     ]
+
+
+def target_table(p: ReportParams) -> Table:
+    """The defeat rate against its target and last year (``defeats.selectors.target_progress``): per store, the
+    year of the period's end from 1 January to the period's end."""
+    from defeats import selectors as defeats
+
+    progress = defeats.target_progress(user=p.user, year=p.end.year, stores=p.visible_stores(), today=p.end,
+                                       series=p.series)
+
+    def row(label, line):
+        return {"label": label, "target": line["target"], "defeat_rate": line["defeat_rate"],
+                "last_year": line["last_year"], "change_pp": line["change_pp"], "gap_pp": line["gap_pp"],
+                "defeats": line["defeats"], "quasi_defeats": line["quasi_defeats"], "deals": line["deals"]}
+
+    return Table(
+        key="defeat_target", title=_("Defeat rate against its target, %(year)s") % {"year": p.end.year},
+        columns=[Column("label", _("Store"), "text"), Column("target", _("Target"), "pct"),
+                 Column("defeat_rate", _("Defeat rate so far"), "pct"),
+                 Column("last_year", _("Same days last year"), "pct"),
+                 Column("change_pp", _("Change on last year (points)"), "num"),
+                 Column("gap_pp", _("Above the target (points)"), "num"),
+                 Column("defeats", _("Confirmed defeats")),
+                 Column("quasi_defeats", _("Confirmed quasi-defeats (not in the rate)")),
+                 Column("deals", _("Deals (orders of the period)"))],
+        rows=[row(line["label"], line) for line in progress["rows"]],
+        total=row(str(TOTAL), progress["total"]),
+        note=_("From %(start)s to %(end)s against the same days a year earlier; a point is a percentage point "
+               "(negative change: the rate fell).") % {"start": progress["start"], "end": progress["end"]},
+    )
+
+
+def lists_table(p: ReportParams) -> Table:
+    """The competitor pool's and the nurture list's activity in the period (``defeats.selectors.pool_figures``):
+    what the pool owner and the consultants work on, as the lists' own figures."""
+    from defeats import selectors as defeats
+
+    figures = defeats.pool_figures(user=p.user, period=_period(p), stores=p.stores or None)
+    labels = {"competitor": _("Competitor pool (defeats)"), "nurture": _("Nurture list (quasi-defeats)")}
+    return Table(
+        key="defeat_lists", title=_("The competitor pool and the nurture list"),
+        columns=[Column("label", _("List"), "text"), Column("in_list", _("On the list now")),
+                 Column("joined", _("Joined")), Column("contacts", _("Contacts")),
+                 Column("due", _("Contact due now")), Column("won_back", _("Won back"))],
+        rows=[{"label": str(labels[k]), **figures[k]} for k in ("competitor", "nurture")],
+        note=_("Joined, contacts and won back: in the period; on the list and due: now."),
+    )
+
+
+def store_defeat_table(p: ReportParams) -> Table:
+    """The group's store comparison: each store's defeat figures and defeat rate in the period."""
+    from defeats import selectors as defeats
+
+    stores = p.visible_stores()
+    result = defeats.defeat_metrics(user=p.user, period=_period(p), stores=stores, group_by="store", series=p.series)
+    rows = {r["key"]: r for r in result["results"]}
+    return Table(key="store_defeats", title=_("Defeats per store"),
+                 columns=_defeat_columns(str(_("Store"))),
+                 rows=[_defeat_row(st.name, rows.get(st.pk, {})) for st in stores],
+                 total=_defeat_row(str(TOTAL), result["total"]))
+
+
+def competitor_table(p: ReportParams) -> Table:
+    """The method's competitor table (``defeats.selectors.competitor_table``): per segment of ours, each competitor
+    brand with its confirmed defeats this period and the same days a year earlier and *that brand's* main reasons;
+    the rows 二手 (used) and 其他 (other) kept."""
+    from defeats import selectors as defeats
+
+    segments = defeats.competitor_table(user=p.user, period=_period(p), stores=p.stores or None, series=p.series)
+    return Table(
+        key="defeats_competitors", title=_("Competitors per segment"),
+        columns=[Column("segment", _("Segment"), "text"), Column("brand", _("Competitor brand"), "text"),
+                 Column("defeats", _("Confirmed defeats")), Column("previous", _("Same period last year")),
+                 Column("change", _("Change")), Column("reasons", _("Main reasons of that brand"), "text", width=40)],
+        rows=[{"segment": seg["segment_label"], "brand": row["label"] or "—", "defeats": row["defeats"],
+               "previous": row["previous"], "change": row["change"],
+               "reasons": "、".join(f"{r['label']} ({r['defeats']})" for r in row["reasons"]) or "—"}
+              for seg in segments for row in seg["rows"]],
+        note=_("Confirmed defeats only. Main reasons: the brand's three most frequent in the period, ties in the "
+               "taxonomy's order."),
+    )
 
 
 def defeat_analysis(p: ReportParams) -> list[Section]:
@@ -73,28 +162,14 @@ def defeat_analysis(p: ReportParams) -> list[Section]:
     stores = p.stores or None
 
     def grouped(group_by: str, key: str, title, first, *, with_deals: bool = False) -> Table:
-        result = defeats.defeat_metrics(user=p.user, period=period, stores=stores, group_by=group_by)
+        result = defeats.defeat_metrics(user=p.user, period=period, stores=stores, group_by=group_by, series=p.series)
         return Table(key=key, title=title, columns=_defeat_columns(str(first), with_deals=with_deals),
                      rows=[_defeat_row(r["label"] or "—", r) for r in result["results"]],
                      total=_defeat_row(str(TOTAL), result["total"]) if with_deals else None)
 
-    def names(pairs) -> str:
-        return "、".join(f"{obj.label if obj else '—'} ({n})" for obj, n in pairs)
-
-    series_rows = defeats.series_competitor_table(user=p.user, period=period, stores=stores)
-    by_series = Table(
-        key="defeats_by_series", title=_("Defeats by our series"),
-        columns=[Column("series", _("Our series"), "text"), Column("defeats", _("Confirmed defeats")),
-                 Column("previous", _("Same period last year")), Column("change", _("Change")),
-                 Column("brands", _("Main competitor brands"), "text", width=36),
-                 Column("reasons", _("Main reasons"), "text", width=36)],
-        rows=[{"series": str(r["series"]) if r["series"] else "—", "defeats": r["defeats"], "previous": r["previous"],
-               "change": r["change"], "brands": names(r["brands"]), "reasons": names(r["reasons"])}
-              for r in series_rows],
-    )
     return [
         Section("defeats_series", _("By series and competitor"), [
-            by_series,
+            competitor_table(p),
             grouped("competitor_brand", "defeats_by_brand", _("Defeats by competitor brand"), _("Competitor brand")),
             grouped("competitor_series", "defeats_by_competitor_series", _("Defeats by competitor series"),
                     _("Competitor series")),

@@ -343,7 +343,9 @@ def store_comparison(p: ReportParams) -> list[Section]:
                  Column("overdue", _("Overdue now")), Column("stale", _("Stale now")), Column("active", _("Active leads"))],
         rows=control_rows,
     )
-    return [Section("stores", _("Store comparison"), [comparison, targets, control])]
+    from .sections import store_defeat_table
+
+    return [Section("stores", _("Store comparison"), [comparison, targets, control, store_defeat_table(p)])]
 
 
 # --- the consultant scorecard ---------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ from django.views.decorators.csrf import csrf_exempt
 from rest_framework.exceptions import NotFound
 from rest_framework.routers import DefaultRouter
 
-from defeats.api.views import ApplicationViewSet, PoolViewSet, ReasonViewSet, TalkTrackViewSet
+from defeats.api.views import ApplicationViewSet, DefeatTargetViewSet, PoolViewSet, ReasonViewSet, TalkTrackViewSet
 from defeats.api.views import MetricsView as DefeatMetricsView
 from baseclients.api.views import BaseClientViewSet, CareTaskViewSet
 from funnel.api.views import MarketEstimateViewSet, TargetViewSet
@@ -34,6 +34,7 @@ router.register("defeats/reasons", ReasonViewSet, basename="defeat-reason")
 router.register("defeats/talk-tracks", TalkTrackViewSet, basename="defeat-talk-track")
 router.register("defeats/applications", ApplicationViewSet, basename="defeat-application")
 router.register("defeats/pool", PoolViewSet, basename="defeat-pool")
+router.register("defeats/targets", DefeatTargetViewSet, basename="defeat-target")
 router.register("imports", ImportViewSet, basename="import")
 router.register("report-files", ReportFileViewSet, basename="report-file")
 

@@ -5,6 +5,7 @@ from datetime import timedelta
 
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import inline_serializer
 from rest_framework import serializers
 
 from dealercrm.api.schema import GroupKeyField
@@ -16,13 +17,15 @@ from leads.selectors import lead_phone_for
 from ..models import (
     Application,
     ApplicationStatus,
+    DefeatTarget,
     Kind,
     PoolEntry,
+    PriceCause,
     Reason,
     TalkTrack,
     Verdict,
 )
-from ..selectors import FIGURES, GROUP_BY
+from ..selectors import BRAND_TOP_REASONS, FIGURES, GROUP_BY
 
 
 def _caller(serializer):
@@ -56,7 +59,7 @@ class ApplicationSerializer(serializers.ModelSerializer):
         model = Application
         fields = ["id", "lead", "lead_name", "store", "consultant", "consultant_name", "kind", "reasons",
                   "competitor_series", "competitor_series_name", "competitor_brand", "competitor_brand_name",
-                  "our_series", "price_gap", "note", "status", "applied_by", "applied_at", "decided_by",
+                  "our_series", "price_gap", "price_cause", "note", "status", "applied_by", "applied_at", "decided_by",
                   "decided_at", "comment", "version"]
         read_only_fields = fields
 
@@ -73,7 +76,7 @@ class PoolEntrySerializer(serializers.ModelSerializer):
 
     class Meta:
         model = PoolEntry
-        fields = ["id", "lead", "lead_name", "phone", "store", "application", "owner", "owner_name",
+        fields = ["id", "lead", "lead_name", "phone", "store", "application", "owner", "owner_name", "list",
                   "competitor_brand", "competitor_brand_name", "competitor_series", "competitor_series_name",
                   "purchased_on", "joined_at", "last_contact_at", "next_contact_at", "replacement_due_on", "status",
                   "won_back_at", "version"]
@@ -88,6 +91,18 @@ class PoolEntrySerializer(serializers.ModelSerializer):
 
             return phone_display(obj.lead.phone) if obj.lead.phone else ""
         return lead_phone_for(user=user, lead=obj.lead)
+
+
+class DefeatTargetSerializer(serializers.ModelSerializer):
+    rate = serializers.DecimalField(max_digits=5, decimal_places=4, min_value=0, max_value=1, help_text=(
+        "The store's target defeat rate for the year, 0..1 (the method's example: 0.65, down from 0.70); the defeat "
+        "rate is defeats / (deals ordered + defeats), quasi-defeats not in it."))
+
+    class Meta:
+        model = DefeatTarget
+        fields = ["id", "store", "year", "rate", "updated_by", "updated_at"]
+        read_only_fields = ["id", "updated_by", "updated_at"]
+        validators = []  # one per store and year: a second POST updates it (the service's upsert)
 
 
 class TalkTrackSerializer(serializers.ModelSerializer):
@@ -110,7 +125,13 @@ class TalkTrackSerializer(serializers.ModelSerializer):
 
 class ApplicationCreateSerializer(serializers.Serializer):
     lead = serializers.IntegerField(min_value=1, help_text="The lead's id (a lead you may see; else 404).")
-    kind = serializers.ChoiceField(choices=Kind.choices, help_text="quasi (准战败) or defeat (战败).")
+    kind = serializers.ChoiceField(choices=Kind.choices, help_text=(
+        "quasi (准战败: has not bought another brand, intention unclear; no competitor series) or defeat (战败: "
+        "bought a competitor's car, whose series is then required, or lost contact / bought a used car: the reasons "
+        "lost_contact, bought_used)."))
+    price_cause = serializers.ChoiceField(choices=PriceCause.choices, required=False, allow_blank=True, help_text=(
+        "Required with the reason price_high (价格高), refused without it: really high for its positioning, or "
+        "apparently high (mark-up, price war, promotions, excuse, needs misread)."))
     reasons = serializers.ListField(child=serializers.SlugField(max_length=40), allow_empty=False, max_length=20,
                                     help_text="Reason codes (GET /defeats/reasons/).")
     competitor_series = serializers.IntegerField(required=False, allow_null=True, min_value=1,
@@ -178,12 +199,16 @@ class MetricsQuerySerializer(serializers.Serializer):
 _FIGURE_HELP = {
     "applications": "Applications filed in the period.",
     "pending": "Of those, still awaiting a verdict.",
-    "decided": "defeats + rejected.",
-    "defeats": "Applications confirmed in the period (by the verdict's time).",
+    "decided": "defeats + quasi_defeats + rejected.",
+    "defeats": "Defeats (战败: bought a competitor's car, lost contact) confirmed in the period (by the verdict's "
+               "time).",
+    "quasi_defeats": "Quasi-defeats (准战败) confirmed in the period: counted beside the defeats, never in the defeat "
+                     "rate; they are on the nurture list.",
     "rejected": "Applications rejected in the period: false defeats (虚战败).",
     "deals": deal_bases.described(deal_bases.CALENDAR,
-                                  "Null where a grouping has no deals (competitor, reason)."),
-    "defeat_rate": "defeats / (deals + defeats); null when nothing closed or deals do not apply.",
+                                  "Null where a grouping has no deals (competitor, reason, price cause)."),
+    "defeat_rate": "defeats / (deals + defeats), deals on the calendar basis; quasi-defeats are not in it. Null when "
+                   "nothing closed or deals do not apply.",
     "false_defeat_rate": "rejected / decided; null when nothing was decided.",
     "win_backs": "Competitor-pool customers who came back in the period.",
 }
@@ -201,7 +226,14 @@ GroupRowSerializer = type("DefeatGroupRow", (FiguresSerializer,), {
                                    "competitor_brand, competitor_series; by_reason: the reason's), or the month as a "
                                    "string YYYY-MM (group_by month); null for the rows that have none."),
     "label": serializers.CharField(),
-    "code": serializers.CharField(required=False, help_text="The reason's code (group_by reason / reason_category).")})
+    "code": serializers.CharField(required=False, help_text="The reason's code (group_by reason / reason_category)."),
+    "reasons": inline_serializer("DefeatBrandReason", {
+        "code": serializers.CharField(), "label": serializers.CharField(),
+        "defeats": serializers.IntegerField(help_text="This brand's confirmed defeats with this reason.")},
+        many=True, required=False, help_text=(
+            f"group_by=competitor_brand only: the main reasons of that brand's confirmed defeats in the period, the "
+            f"top {BRAND_TOP_REASONS} by count, ties in the taxonomy's order (an application with two reasons counts "
+            f"under each)."))})
 MetricsSerializer = type("DefeatMetrics", (FiguresSerializer,), {
     "by_reason": GroupRowSerializer(many=True, required=False),
     "previous": FiguresSerializer(required=False, help_text="With compare=true."),

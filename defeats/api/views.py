@@ -28,7 +28,7 @@ from leads.services import StaleVersion
 
 from .. import selectors, services
 from ..filters import ApplicationFilterSet, PoolFilterSet
-from ..models import Application, PoolEntry, Reason, TalkTrack
+from ..models import Application, DefeatTarget, PoolEntry, Reason, TalkTrack
 from . import serializers as s
 
 TAGS = ["defeats"]
@@ -152,7 +152,8 @@ class ApplicationViewSet(ScopedViewSetMixin, mixins.ListModelMixin, mixins.Retri
         try:
             app = services.application_file(actor=request.user, lead=lead, kind=d["kind"], reasons=d["reasons"],
                                             competitor_series=d.get("competitor_series"),
-                                            price_gap=d.get("price_gap"), note=d.get("note", ""),
+                                            price_gap=d.get("price_gap"), price_cause=d.get("price_cause", ""),
+                                            note=d.get("note", ""),
                                             expected_version=d.get("version"))
         except (services.Conflict, StaleVersion) as exc:
             return _conflict(exc)
@@ -160,8 +161,9 @@ class ApplicationViewSet(ScopedViewSetMixin, mixins.ListModelMixin, mixins.Retri
 
     @extend_schema(
         tags=TAGS, summary="Decide an application: confirm or reject (false defeat)",
-        description=("The store's manager (or a group admin). `confirm`: the lead becomes `defeated` and joins the "
-                     "competitor pool, handed to the store's pool owner. `reject`: a false defeat: the lead is "
+        description=("The store's manager (or a group admin). `confirm`: the lead becomes `defeated` (closed) and "
+                     "stays with its consultant; a defeat joins the competitor pool, worked by the store's pool "
+                     "owner, a quasi-defeat the nurture list (`list=nurture`), worked by its consultant. `reject`: a false defeat: the lead is "
                      "`active` again with `grade` (default: its grade), held by `assign_to` (default: its "
                      "consultant), a second follow-up due within the group's days (default 2); both consultants are "
                      "notified. 400: bad verdict, no comment, an assignee outside the store. 403: not the store's "
@@ -244,6 +246,55 @@ class PoolViewSet(ScopedViewSetMixin, mixins.ListModelMixin, mixins.RetrieveMode
         entry = PoolEntry.objects.select_related("lead").get(pk=entry.pk)
         return Response(s.PoolEntrySerializer(entry, context=self.get_serializer_context()).data,
                         status=status.HTTP_201_CREATED)
+
+
+@extend_schema_view(
+    list=extend_schema(tags=TAGS, summary="Defeat-rate targets (per store and year)",
+                       parameters=[OpenApiParameter("year", OpenApiTypes.INT), OpenApiParameter("store", OpenApiTypes.INT)],
+                       description="The targets of the stores the caller may see. `?year=` and `?store=` filter."),
+    retrieve=extend_schema(tags=TAGS, summary="A defeat-rate target"),
+    create=extend_schema(tags=TAGS, summary="Set a store's defeat-rate target for a year",
+                         description=("The store's manager or the group's admin; a second POST for the same store and "
+                                      "year replaces the rate. 403: anyone else who may see the store; 404: a store "
+                                      "the caller may not see."),
+                         responses={201: s.DefeatTargetSerializer, 400: E400, 403: E403, 404: E404}),
+)
+class DefeatTargetViewSet(ScopedViewSetMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+    queryset = DefeatTarget.objects.order_by("store_id", "-year")
+    serializer_class = s.DefeatTargetSerializer
+    pagination_class = None
+
+    def get_queryset(self):
+        qs = super().get_queryset()
+        for param in ("year", "store"):
+            value = self.request.query_params.get(param, "")
+            if value:
+                if not value.isdigit():
+                    raise serializers.ValidationError({param: [_("A whole number.")]})
+                qs = qs.filter(**{param: int(value)})
+        return qs
+
+    def perform_create(self, serializer):
+        d = serializer.validated_data
+        store = Store.objects.visible_to(self.request.user).filter(pk=d["store"].pk).first()
+        if store is None:
+            raise NotFound(_("No such store among those you may see."))
+        serializer.instance = services.defeat_target_set(actor=self.request.user, store=store, year=d["year"],
+                                                         rate=d["rate"])
+
+    @extend_schema(tags=TAGS, summary="The defeat rate against its target and last year",
+                   description=selectors.target_progress.__doc__,
+                   parameters=[OpenApiParameter("year", OpenApiTypes.INT, description="Default: this year.")],
+                   responses={200: OpenApiTypes.OBJECT, 400: E400})
+    @action(detail=False, methods=["get"])
+    def progress(self, request):
+        value = request.query_params.get("year", "")
+        if value and not (value.isdigit() and 2000 <= int(value) <= 2100):
+            raise serializers.ValidationError({"year": [_("Ask about a year from 2000 to 2100.")]})
+        from django.utils import timezone
+
+        year = int(value) if value else timezone.localdate().year
+        return Response(selectors.target_progress(user=request.user, year=year))
 
 
 class MetricsView(APIView):

@@ -12,6 +12,14 @@ def pct(value) -> str:
 
 
 @register.filter
+def pct_number(value) -> str:
+    """0.65 → "65" (a rate as the percent an input shows); None → ""."""
+    if value is None or value == "":
+        return ""
+    return f"{float(value) * 100:g}"
+
+
+@register.filter
 def lead_status(value) -> str:
     """A lead status value ("defeat_pending") as its label, in the page's language."""
     from leads.models import Status
@@ -49,6 +57,7 @@ def defeat_funnel_figures(context):
         return {"show": False}
     request = context["request"]
     return {"show": True, "figures": figures["total"], "pending": figures["total"]["pending_now"],
+            "target": figures.get("target"),
             "store": context.get("store"), "request": request, "user": request.user}
 
 

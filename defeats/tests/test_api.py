@@ -28,8 +28,8 @@ def test_reasons_carry_the_contract_fields(org, api_as):
     r = api_as(org.consultant).get("/api/v1/defeats/reasons/")
     assert r.status_code == 200
     rows = {row["code"]: row for row in r.json()}
-    assert {"code", "name", "parent", "requires_note"} <= set(rows["price_apparently_high"])
-    assert rows["price_apparently_high"]["parent"] == "product" and rows["price_apparently_high"]["requires_note"]
+    assert {"code", "name", "parent", "requires_note"} <= set(rows["unreasonable_demands"])
+    assert rows["price_high"]["parent"] == "product" and rows["unreasonable_demands"]["requires_note"]
     assert rows["product"]["parent"] is None
     # Another group's reasons are not listed.
     services.reasons_for(org.other_group.pk)
@@ -55,8 +55,9 @@ def test_a_consultant_files_a_quasi_defeat(org, api_as, catalogue):
 
 @pytest.mark.parametrize("payload, field", [
     ({"reasons": ["nope"]}, "reasons"),
-    ({"reasons": ["price_apparently_high"]}, "note"),
-    ({"reasons": ["bought_competitor"]}, "competitor_series"),
+    ({"reasons": ["unreasonable_demands"]}, "note"),
+    ({"reasons": ["price_high"], "kind": "quasi"}, "price_cause"),
+    ({"reasons": ["model_unsatisfied"]}, "competitor_series"),
     ({"reasons": ["lost_contact"], "competitor_series": 987654}, "competitor_series"),
     ({"reasons": ["lost_contact"], "kind": "maybe"}, "kind"),
     ({"reasons": []}, "reasons"),
@@ -102,7 +103,7 @@ def test_filing_on_someone_elses_lead(org, api_as):
 
 
 def test_confirm_through_the_api(org, api_as, catalogue):
-    app = pending_application(org, kind="defeat", reasons=["bought_competitor"], competitor_series=catalogue.accord)
+    app = pending_application(org, kind="defeat", reasons=["model_unsatisfied"], competitor_series=catalogue.accord)
     r = api_as(org.manager).post(f"{APPS}{app.pk}/verdict/", {"verdict": "confirm", "comment": "核实属实"},
                                  format="json")
     assert r.status_code == 200, r.json()
@@ -178,7 +179,8 @@ def test_application_list_is_scoped_filtered_and_cheap(org, api_as, django_asser
     services.application_file(actor=org.consultant_b, lead=LeadFactory(store=org.store2,
                                                                         assigned_to=org.consultant_b),
                               kind="quasi", reasons=["lost_contact"])
-    mine = pending_application(org, lead=_lead(org, assigned_to=org.consultant2), reasons=["slow_follow_up"])
+    mine = pending_application(org, lead=_lead(org, assigned_to=org.consultant2), kind="quasi",
+                               reasons=["slow_follow_up"])
     with django_assert_max_num_queries(6):
         r = api_as(org.manager).get(APPS, {"status": "pending", "ordering": "applied_at"})
     assert r.status_code == 200 and r.json()["count"] == 6
@@ -211,7 +213,7 @@ def test_metrics_carry_the_contract_figures(org, api_as, catalogue):
         lead_services.deal_record(actor=org.consultant, lead=_lead(org), price=Decimal("120000"))
     confirmed = []
     for _ in range(2):
-        a = pending_application(org, kind="defeat", reasons=["bought_competitor"],
+        a = pending_application(org, kind="defeat", reasons=["model_unsatisfied"],
                                 competitor_series=catalogue.accord)
         services.application_decide(actor=org.manager, application=a, verdict="confirm", comment="ok")
         confirmed.append(a)
@@ -234,15 +236,17 @@ def test_metrics_carry_the_contract_figures(org, api_as, catalogue):
     assert m["defeat_rate"] == 0.5
     assert m["false_defeat_rate"] == round(1 / 3, 4)
     reasons = {row["code"]: row for row in m["by_reason"]}
-    assert reasons["bought_competitor"]["defeats"] == 2
+    assert reasons["model_unsatisfied"]["defeats"] == 2
     assert m["previous"]["defeats"] == 0
 
     by_brand = api_as(org.manager).get("/api/v1/defeats/metrics/", {"group_by": "competitor_brand"}).json()
     assert by_brand["results"][0]["key"] == catalogue.accord.brand_id and by_brand["results"][0]["defeats"] == 2
     assert by_brand["results"][0]["deals"] is None
     by_store = api_as(org.admin).get("/api/v1/defeats/metrics/", {"group_by": "store"}).json()
-    assert {row["label"]: row["defeats"] for row in by_store["results"]} == {"Alpha North": 2, "Alpha South": 1}
-    assert by_store["total"]["defeats"] == 3
+    # Alpha South's confirmed application is a quasi-defeat: beside the defeats, never inside.
+    assert {row["label"]: (row["defeats"], row["quasi_defeats"]) for row in by_store["results"]} == {
+        "Alpha North": (2, 0), "Alpha South": (0, 1)}
+    assert (by_store["total"]["defeats"], by_store["total"]["quasi_defeats"]) == (2, 1)
     by_month = api_as(org.manager).get("/api/v1/defeats/metrics/", {"group_by": "month"}).json()
     assert sum(row["defeats"] for row in by_month["results"]) == 2
     # A consultant gets their own figures; a store they cannot see is a 404; bad input a 400.
@@ -255,13 +259,13 @@ def test_metrics_carry_the_contract_figures(org, api_as, catalogue):
 
 def test_talk_tracks_api(org, api_as, catalogue):
     url = "/api/v1/defeats/talk-tracks/"
-    body = {"reason": "price_really_high", "series": catalogue.own.pk, "fact": "同级最全配置",
+    body = {"reason": "price_high", "series": catalogue.own.pk, "fact": "同级最全配置",
             "problem": "低价车保养贵", "viewpoint": "看总拥有成本"}
     services.reasons_for(org.group.pk)
     assert api_as(org.consultant).post(url, body, format="json").status_code == 403
     r = api_as(org.manager).post(url, body, format="json")
     assert r.status_code == 201, r.json()
-    assert api_as(org.consultant).get(url).json()[0]["reason"] == "price_really_high"
+    assert api_as(org.consultant).get(url).json()[0]["reason"] == "price_high"
     assert api_as(org.other_manager).get(url).json() == []
     assert api_as(org.manager).post(url, {**body, "fact": ""}, format="json").status_code == 400
 

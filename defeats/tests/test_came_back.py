@@ -24,11 +24,12 @@ PHONE = "+8613500135000"
 
 def _defeated(org, catalogue):
     lead = LeadFactory(store=org.store, assigned_to=org.consultant, name="钱先生", phone=PHONE, grade="C")
-    app = services.application_file(actor=org.consultant, lead=lead, kind="defeat", reasons=["bought_competitor"],
+    app = services.application_file(actor=org.consultant, lead=lead, kind="defeat", reasons=["model_unsatisfied"],
                                     competitor_series=catalogue.accord)
     services.application_decide(actor=org.manager, application=app, verdict="confirm", comment="已提车")
     lead.refresh_from_db()
-    assert lead.status == Status.DEFEATED and lead.assigned_to == org.manager  # the pool owner by default
+    # The pool owner (the store's manager by default) works the entry; the lead stays with the consultant.
+    assert lead.status == Status.DEFEATED and lead.assigned_to == org.consultant
     return lead
 
 
@@ -103,18 +104,31 @@ def test_a_visit_on_a_pending_application_closes_it_as_a_false_defeat(org):
 
 
 @pytest.mark.django_db
-def test_the_api_revisit_of_a_defeated_lead_is_a_win_back_held_by_the_pool_owner(org, catalogue, api_as):
+def test_the_api_revisit_of_a_defeated_lead_is_a_win_back_held_by_the_consultant_who_lost_them(org, catalogue,
+                                                                                                  api_as):
     lead = _defeated(org, catalogue)
-    # The consultant who lost them no longer holds the lead: 404, nothing written.
-    assert api_as(org.consultant).post(f"/api/v1/leads/{lead.pk}/visits/", {}, format="json").status_code == 404
+    # A colleague of the consultant who lost them does not see the lead: 404, nothing written.
+    assert api_as(org.consultant2).post(f"/api/v1/leads/{lead.pk}/visits/", {}, format="json").status_code == 404
     assert api_as(org.manager2).post(f"/api/v1/leads/{lead.pk}/visits/", {}, format="json").status_code == 404
     assert PoolEntry.objects.get(lead=lead).status == PoolStatus.IN_POOL
     r = api_as(org.manager).post(f"/api/v1/leads/{lead.pk}/visits/", {}, format="json")
     assert r.status_code == 201
     lead.refresh_from_db()
-    assert lead.status == Status.ACTIVE and lead.assigned_to == org.manager
+    # The manager (the pool owner) logged the visit: the customer goes back to the consultant who lost them, not to
+    # the pool owner (no consultant).
+    assert lead.status == Status.ACTIVE and lead.assigned_to == org.consultant
     assert PoolEntry.objects.get(lead=lead).status == PoolStatus.WON_BACK
     assert api_as(org.manager).get(f"/api/v1/leads/{lead.pk}/").json()["status"] == "active"
+
+
+@pytest.mark.django_db
+def test_a_customer_whose_consultant_left_comes_back_to_the_pool_owner(org, catalogue, api_as):
+    lead = _defeated(org, catalogue)
+    org.consultant.is_active = False
+    org.consultant.save(update_fields=["is_active"])
+    assert api_as(org.manager).post(f"/api/v1/leads/{lead.pk}/visits/", {}, format="json").status_code == 201
+    lead.refresh_from_db()
+    assert lead.status == Status.ACTIVE and lead.assigned_to == org.manager
 
 
 @pytest.mark.django_db

@@ -63,7 +63,7 @@ def test_nurture_contacts_due_are_in_the_pool_owners_morning_notification(org):
     PoolEntry.objects.update(next_contact_at=timezone.now() - timedelta(hours=1))
     note, text = _morning(org.manager)
     assert note.params["defeat_nurture_due"] == 1
-    assert "1 competitor-pool customer is due for a nurture contact." in text
+    assert "1 customer of your competitor pool or nurture list is due for a contact." in text
     PoolEntry.objects.update(owner=org.consultant2)  # a consultant as the owner: in their digest
     Notification.objects.all().delete()
     note, text = _morning(org.consultant2)

@@ -28,8 +28,8 @@ def history(org, catalogue):
                                     application=app, verdict="confirm", comment="确认")
 
     confirm(services.application_file(actor=org.consultant, lead=lead(), kind="defeat",
-                                      reasons=["bought_competitor", "price_really_high"],
-                                      competitor_series=catalogue.accord))
+                                      reasons=["model_unsatisfied", "price_high"],
+                                      competitor_series=catalogue.accord, price_cause="really_high"))
     confirm(services.application_file(actor=org.consultant2, lead=lead(who=org.consultant2), kind="quasi",
                                       reasons=["funding_not_ready"]))
     rejected = services.application_file(actor=org.consultant, lead=lead(), kind="quasi", reasons=["lost_contact"])
@@ -64,10 +64,12 @@ def test_the_one_statement_answer_for_a_store_and_a_consultant(org, history):
     for kw in ({"stores": [org.store]}, {"stores": [org.store2]}, {"consultant": org.consultant}):
         assert defeat_metrics(user=org.admin, period=history, **kw) == _general(org.admin, history, **kw)
     figures = defeat_metrics(user=org.manager, period=history)
-    assert (figures["applications"], figures["pending"], figures["defeats"], figures["rejected"], figures["deals"],
-            figures["win_backs"]) == (4, 1, 2, 1, 1, 1)
-    assert {r["code"]: r["defeats"] for r in figures["by_reason"]} == {
-        "bought_competitor": 1, "price_really_high": 1, "funding_not_ready": 1, "lost_contact": 0}
+    # One confirmed defeat and one confirmed quasi-defeat (funding not ready): the quasi one is not a defeat.
+    assert (figures["applications"], figures["pending"], figures["defeats"], figures["quasi_defeats"],
+            figures["rejected"], figures["deals"], figures["win_backs"]) == (4, 1, 1, 1, 1, 1, 1)
+    assert figures["defeat_rate"] == 0.5 and figures["decided"] == 3
+    assert {r["code"]: (r["defeats"], r["quasi_defeats"]) for r in figures["by_reason"]} == {
+        "model_unsatisfied": (1, 0), "price_high": (1, 0), "funding_not_ready": (0, 1), "lost_contact": (0, 0)}
 
 
 @pytest.mark.parametrize("who", ["manager", "admin", "consultant"])

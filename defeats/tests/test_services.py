@@ -42,9 +42,8 @@ def test_every_group_gets_the_default_two_level_taxonomy(org):
     reasons = services.reasons_for(org.group.pk)
     codes = {r.code: r for r in reasons}
     assert {"product", "process", "customer"} <= set(codes)
-    assert codes["price_apparently_high"].parent.code == "product"
-    assert codes["price_apparently_high"].requires_note
-    assert codes["bought_competitor"].requires_competitor
+    assert codes["price_high"].parent.code == "product"
+    assert codes["unreasonable_demands"].requires_note
     assert all(r.name and r.name_en for r in reasons)
     assert all(r.parent is None or r.parent.parent is None for r in reasons)
     # Idempotent, and per group.
@@ -61,7 +60,7 @@ def test_filing_freezes_the_lead_clears_its_flags_and_records_the_step(org, cata
     OverdueFlag.objects.create(lead=lead, since=lead.next_follow_up_at)
     version = lead.version
     app = services.application_file(actor=org.consultant, lead=lead, kind="defeat",
-                                    reasons=["bought_competitor", "price_really_high"],
+                                    reasons=["model_unsatisfied", "price_high"], price_cause="price_war",
                                     competitor_series=catalogue.accord, price_gap=Decimal("8000.00"), note="买了雅阁")
     lead.refresh_from_db()
     assert app.status == ApplicationStatus.PENDING
@@ -74,7 +73,8 @@ def test_filing_freezes_the_lead_clears_its_flags_and_records_the_step(org, cata
     assert app.competitor_brand == catalogue.accord.brand
     assert app.our_series == catalogue.own
     assert app.consultant == org.consultant
-    assert sorted(app.reason_rows.values_list("parent__code", flat=True)) == ["customer", "product"]
+    assert sorted(app.reason_rows.values_list("parent__code", flat=True)) == ["product", "product"]
+    assert app.price_cause == "price_war"
     event = DefeatEvent.objects.get(lead=lead)
     assert (event.kind, event.by, event.from_status, event.to_status) == (
         EventKind.APPLIED, org.consultant, "active", "defeat_pending")
@@ -107,15 +107,21 @@ def test_a_manager_may_file_too(org):
 @pytest.mark.parametrize("kwargs, field", [
     ({"reasons": ["no_such_reason"]}, "reasons"),
     ({"reasons": []}, "reasons"),
-    ({"reasons": ["price_apparently_high"]}, "note"),                  # requires a note
-    ({"reasons": ["bought_competitor"]}, "competitor_series"),         # requires the competitor
+    ({"reasons": ["unreasonable_demands"]}, "note"),                   # requires a note
+    ({"reasons": ["model_unsatisfied"]}, "competitor_series"),         # a defeat bought a competitor's car
+    ({"reasons": ["funding_not_ready"], "kind": "quasi", "competitor_series": "accord"}, "competitor_series"),
+    ({"reasons": ["price_high"], "kind": "quasi"}, "price_cause"),      # the cause is a countable choice
+    ({"reasons": ["lost_contact"], "price_cause": "price_war"}, "price_cause"),
+    ({"reasons": ["price_high"], "kind": "quasi", "price_cause": "cheap"}, "price_cause"),
     ({"reasons": ["lost_contact"], "kind": "gone"}, "kind"),
     ({"reasons": ["lost_contact"], "competitor_series": 999999}, "competitor_series"),
     ({"reasons": ["lost_contact"], "price_gap": 12.5}, "price_gap"),
 ])
-def test_bad_input_is_refused_with_field_messages_and_nothing_written(org, kwargs, field):
+def test_bad_input_is_refused_with_field_messages_and_nothing_written(org, catalogue, kwargs, field):
     lead = _lead(org)
     kwargs = {"kind": "defeat", **kwargs}
+    if kwargs.get("competitor_series") == "accord":
+        kwargs["competitor_series"] = catalogue.accord
     with pytest.raises(ValidationError) as exc:
         services.application_file(actor=org.consultant, lead=lead, **kwargs)
     assert field in exc.value.message_dict
@@ -127,7 +133,7 @@ def test_bad_input_is_refused_with_field_messages_and_nothing_written(org, kwarg
 def test_our_own_series_is_not_a_competitor(org, catalogue):
     with pytest.raises(ValidationError) as exc:
         services.application_file(actor=org.consultant, lead=_lead(org), kind="defeat",
-                                  reasons=["bought_competitor"], competitor_series=catalogue.own)
+                                  reasons=["model_unsatisfied"], competitor_series=catalogue.own)
     assert "competitor_series" in exc.value.message_dict
 
 
@@ -143,7 +149,7 @@ def test_a_reason_of_another_group_is_unknown(org):
     services.reasons_for(org.other_group.pk)
     Reason.objects.create(group=org.other_group, code="beta_only", name="乙", name_en="Beta only")
     with pytest.raises(ValidationError):
-        pending_application(org, reasons=["beta_only"])
+        pending_application(org, kind="quasi", reasons=["beta_only"])
 
 
 def test_won_and_merged_leads_cannot_be_defeated(org):
@@ -195,7 +201,7 @@ def test_a_stale_version_is_refused(org):
 
 
 def test_confirm_defeats_the_lead_and_hands_it_to_the_pool_owner(org, catalogue):
-    app = pending_application(org, kind="defeat", reasons=["bought_competitor"], competitor_series=catalogue.han)
+    app = pending_application(org, kind="defeat", reasons=["model_unsatisfied"], competitor_series=catalogue.han)
     services.application_decide(actor=org.manager, application=app, verdict="confirm", comment="已核实，买了汉")
     app.refresh_from_db()
     lead = app.lead
@@ -203,13 +209,14 @@ def test_confirm_defeats_the_lead_and_hands_it_to_the_pool_owner(org, catalogue)
     assert app.status == ApplicationStatus.CONFIRMED and app.decided_by == org.manager and app.decided_at
     assert app.comment == "已核实，买了汉" and app.version == 2
     assert lead.status == Status.DEFEATED
-    assert lead.assigned_to == org.manager  # the default pool owner: the store's manager
+    # The pool owner (by default the store's manager) works the entry; the lead stays with the consultant who lost it.
+    assert lead.assigned_to == org.consultant
     entry = PoolEntry.objects.get(lead=lead)
-    assert entry.owner == org.manager and entry.competitor_series == catalogue.han
+    assert entry.owner == org.manager and entry.competitor_series == catalogue.han and entry.list == "competitor"
     assert entry.status == PoolStatus.IN_POOL
     assert entry.next_contact_at.date() == (app.decided_at + timedelta(days=90)).date()
     assert entry.replacement_due_on.year == timezone.localtime(app.applied_at).year + 3
-    assert AssignmentChange.objects.filter(lead=lead, from_user=org.consultant, to_user=org.manager).exists()
+    assert not AssignmentChange.objects.filter(lead=lead).exists()
     assert DefeatEvent.objects.filter(lead=lead, kind=EventKind.CONFIRMED, by=org.manager,
                                       to_status="defeated").exists()
     assert Notification.objects.filter(recipient=org.consultant, kind="defeat_confirmed").exists()
@@ -223,7 +230,7 @@ def test_confirm_uses_the_designated_pool_owner(org):
     app = pending_application(org)
     services.application_decide(actor=org.manager, application=app, verdict="confirm", comment="ok")
     app.lead.refresh_from_db()
-    assert app.lead.assigned_to == org.consultant2
+    assert app.lead.assigned_to == org.consultant
     assert PoolEntry.objects.get(lead=app.lead).owner == org.consultant2
     assert Notification.objects.filter(recipient=org.consultant2, kind="defeat_pool").exists()
 
@@ -417,7 +424,7 @@ def test_only_the_group_admin_changes_settings_and_reasons(org):
 
 
 def test_talk_tracks_are_written_by_managers(org, catalogue):
-    reason = [r for r in services.reasons_for(org.group.pk) if r.code == "price_really_high"][0]
+    reason = [r for r in services.reasons_for(org.group.pk) if r.code == "price_high"][0]
     track = services.talk_track_save(actor=org.manager, reason=reason, fact="同级别车型中配置最全",
                                      problem="低价车后期保养贵", viewpoint="看五年总拥有成本", series=catalogue.own)
     assert track.group == org.group and track.updated_by == org.manager

@@ -25,7 +25,7 @@ def _history(org, catalogue, *, rounds=1):
         services.application_decide(actor=org.manager, application=app, verdict="reject", comment=f"客户还在看车 {i}",
                                     assign_to=org.consultant2, grade="B")
         lead.refresh_from_db()
-    app = services.application_file(actor=lead.assigned_to, lead=lead, kind="defeat", reasons=["bought_competitor"],
+    app = services.application_file(actor=lead.assigned_to, lead=lead, kind="defeat", reasons=["model_unsatisfied"],
                                     competitor_series=catalogue.accord, price_gap=Decimal("12000"), note="在本田店提车")
     services.application_decide(actor=org.manager, application=app, verdict="confirm", comment="核实：已提车")
     entry = PoolEntry.objects.get(lead=lead)
@@ -44,10 +44,10 @@ def test_every_step_is_in_the_timeline_in_seven_queries(org, catalogue, django_a
                   [r.code for r in e.obj.application.reasons.all()] if e.obj.application_id else [])
                  for e in entries if e.kind == "defeat"]
     assert steps == [
-        ("won_back", "defeated", "active", "想换第二台车", ["bought_competitor"]),
+        ("won_back", "defeated", "active", "想换第二台车", ["model_unsatisfied"]),
         ("nurtured", "defeated", "defeated", "邀请参加新车发布会", []),
-        ("confirmed", "defeat_pending", "defeated", "核实：已提车", ["bought_competitor"]),
-        ("applied", "active", "defeat_pending", "在本田店提车", ["bought_competitor"]),
+        ("confirmed", "defeat_pending", "defeated", "核实：已提车", ["model_unsatisfied"]),
+        ("applied", "active", "defeat_pending", "在本田店提车", ["model_unsatisfied"]),
         ("rejected", "defeat_pending", "active", "客户还在看车 0", ["funding_not_ready"]),
         ("applied", "active", "defeat_pending", "资金未到位 0", ["funding_not_ready"]),
     ]
@@ -96,7 +96,7 @@ def test_the_timeline_api_lists_the_steps_with_their_fields(org, catalogue, api_
     confirmed = steps[2]
     assert confirmed["comment"] == "核实：已提车" and confirmed["from_status"] == "defeat_pending"
     assert confirmed["to_status"] == "defeated" and confirmed["by"] == org.manager.pk
-    assert confirmed["application_kind"] == "defeat" and confirmed["reasons"] == ["bought_competitor"]
+    assert confirmed["application_kind"] == "defeat" and confirmed["reasons"] == ["model_unsatisfied"]
     assert confirmed["price_gap"] == "12000.00" and confirmed["competitor_series_name"]
     assert steps[1]["application"] is None and steps[1]["reasons"] == [] and steps[1]["application_kind"] is None
     assert steps[4]["to_user"] == org.consultant2.pk

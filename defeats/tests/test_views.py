@@ -27,8 +27,8 @@ def test_the_consultant_files_from_the_lead_page(org, catalogue):
     page = c.get(f"/leads/{lead.pk}/")
     assert f"/defeats/leads/{lead.pk}/apply/" in page.content.decode()
     r = c.get(f"/defeats/leads/{lead.pk}/apply/")
-    assert r.status_code == 200 and "Bought a competitor" in r.content.decode()
-    r = c.post(f"/defeats/leads/{lead.pk}/apply/", {"kind": "defeat", "reasons": ["bought_competitor"],
+    assert r.status_code == 200 and "Not satisfied with the model" in r.content.decode()
+    r = c.post(f"/defeats/leads/{lead.pk}/apply/", {"kind": "defeat", "reasons": ["model_unsatisfied"],
                                                     "competitor_series": catalogue.han.pk, "note": "买了汉",
                                                     "version": lead.version})
     assert r.status_code == 302 and r["Location"] == f"/leads/{lead.pk}/"
@@ -42,10 +42,10 @@ def test_the_consultant_files_from_the_lead_page(org, catalogue):
 def test_the_apply_form_shows_errors_and_writes_nothing(org):
     lead = _lead(org)
     c = client_for(org.consultant)
-    r = c.post(f"/defeats/leads/{lead.pk}/apply/", {"kind": "defeat", "reasons": ["price_apparently_high"],
+    r = c.post(f"/defeats/leads/{lead.pk}/apply/", {"kind": "defeat", "reasons": ["unreasonable_demands"],
                                                     "version": lead.version})
     assert r.status_code == 200 and "needs a note" in r.content.decode()
-    r = c.post(f"/defeats/leads/{lead.pk}/apply/", {"kind": "defeat", "reasons": ["bought_competitor"],
+    r = c.post(f"/defeats/leads/{lead.pk}/apply/", {"kind": "defeat", "reasons": ["model_unsatisfied"],
                                                     "version": lead.version})
     assert "Which competitor" in r.content.decode()
     assert not Application.objects.exists()
@@ -53,11 +53,11 @@ def test_the_apply_form_shows_errors_and_writes_nothing(org):
 
 def test_talk_tracks_show_on_the_apply_form_for_the_ticked_reason(org):
     lead = _lead(org)
-    reason = Reason.objects.get(group=org.group, code="price_really_high") if services.reasons_for(
+    reason = Reason.objects.get(group=org.group, code="price_high") if services.reasons_for(
         org.group.pk) else None
     services.talk_track_save(actor=org.manager, reason=reason, fact="同级配置最全", problem="便宜车保养贵",
                              viewpoint="看五年总成本")
-    r = client_for(org.consultant).get(f"/defeats/leads/{lead.pk}/talk-tracks/", {"reasons": "price_really_high"},
+    r = client_for(org.consultant).get(f"/defeats/leads/{lead.pk}/talk-tracks/", {"reasons": "price_high"},
                                        **HTMX)
     assert "看五年总成本" in r.content.decode()
 
@@ -123,7 +123,7 @@ def test_bulk_verdict_from_the_queue(org):
 
 
 def test_the_pool_page_and_a_win_back(org, catalogue):
-    app = pending_application(org, kind="defeat", reasons=["bought_competitor"], competitor_series=catalogue.han)
+    app = pending_application(org, kind="defeat", reasons=["model_unsatisfied"], competitor_series=catalogue.han)
     services.application_decide(actor=org.manager, application=app, verdict="confirm", comment="ok")
     entry = PoolEntry.objects.get(lead=app.lead)
     c = client_for(org.manager)
@@ -144,7 +144,7 @@ def test_settings_are_the_group_admins(org):
     assert client_for(org.manager).get("/defeats/settings/").status_code == 403
     c = client_for(org.admin)
     r = c.get("/defeats/settings/")
-    assert r.status_code == 200 and "Bought a competitor" in r.content.decode()
+    assert r.status_code == 200 and "Not satisfied with the model" in r.content.decode()
     r = c.post("/defeats/settings/", {"form": "settings", "second_follow_up_days": 4, "pending_alert_days": 2,
                                       "nurture_interval_days": 60, "replacement_after_years": 4})
     assert r.status_code == 302
@@ -182,13 +182,14 @@ def test_talk_tracks_page(org, catalogue):
 def test_the_analysis_page(org, catalogue):
     for series in (catalogue.accord, catalogue.accord, catalogue.han):
         app = pending_application(org, lead=_lead(org, series=catalogue.own), kind="defeat",
-                                  reasons=["bought_competitor"], competitor_series=series)
+                                  reasons=["model_unsatisfied"], competitor_series=series)
         services.application_decide(actor=org.manager, application=app, verdict="confirm", comment="ok")
     c = client_for(org.manager)
     r = c.get("/defeats/analysis/")
     body = r.content.decode()
     assert r.status_code == 200
-    assert "Camry T" in body and "Honda T (2)" in body and "dft-chart-data" in body
+    # The competitor table: each brand with its own reasons (Honda T: 2 defeats, its reason counted twice).
+    assert "Honda T" in body and "Not satisfied with the model (2)" in body and "dft-chart-data" in body
     assert "<script>" not in body.replace('<script src=', '')  # no inline script under the CSP
     assert client_for(org.consultant).get("/defeats/analysis/").status_code == 403
     assert c.get("/defeats/analysis/", {"store": org.other_store.pk}).status_code == 404

@@ -22,7 +22,7 @@ def _tables(payload: dict) -> dict:
 @pytest.fixture
 def figures(org):
     """Two applications (one confirmed, one rejected), two deals, in the current month."""
-    confirmed = pending_application(org, kind="defeat", reasons=("model_outdated",))
+    confirmed = pending_application(org, kind="defeat", reasons=("lost_contact",))
     defeat_services.application_decide(actor=org.manager, application=confirmed, verdict="confirm", comment="ok")
     rejected = pending_application(org)
     defeat_services.application_decide(actor=org.manager, application=rejected, verdict="reject",

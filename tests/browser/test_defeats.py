@@ -63,7 +63,7 @@ def test_the_done_when_journey(org, browser, live_server, shot):
     phone_ctx.close()
 
     # A second application, to be confirmed: a competitor purchase.
-    other = services.application_file(actor=org.consultant, lead=lost, kind="defeat", reasons=["bought_competitor"],
+    other = services.application_file(actor=org.consultant, lead=lost, kind="defeat", reasons=["model_unsatisfied"],
                                       competitor_series=rival, note="已在隔壁本田店提车")
 
     # 2. The manager verifies: rejects the first as a false defeat (to 李娜, grade B), confirms the second.
