@@ -94,7 +94,7 @@ def target_table(p: ReportParams) -> Table:
                  Column("gap_pp", _("Above the target (points)"), "num"),
                  Column("defeats", _("Confirmed defeats")),
                  Column("quasi_defeats", _("Confirmed quasi-defeats (not in the rate)")),
-                 Column("deals", _("Deals (orders of the period)"))],
+                 Column("deals", ORDERS_CALENDAR)],
         rows=[row(line["label"], line) for line in progress["rows"]],
         total=row(str(TOTAL), progress["total"]),
         note=_("From %(start)s to %(end)s against the same days a year earlier; a point is a percentage point "

@@ -94,7 +94,7 @@ def planted(org):
     pending = pending_application(org)
     rival = VehicleSeriesFactory(brand=VehicleBrandFactory(name="本田G", name_en="Honda G", is_own=False),
                                  name="雅阁G", name_en="Accord G")
-    confirmed = pending_application(org, kind="defeat", reasons=["bought_competitor"], competitor_series=rival)
+    confirmed = pending_application(org, kind="defeat", reasons=["model_unsatisfied"], competitor_series=rival)
     defeat_services.pool_owner_set(actor=org.admin, store=org.store, user=me)  # the confirmed customer comes to me
     defeat_services.application_decide(actor=org.manager, application=confirmed, verdict="confirm", comment="ok")
     LeadFactory(store=org.store, assigned_to=org.consultant2)
@@ -169,14 +169,16 @@ def test_a_client_generated_from_the_schema_runs_a_rest_clients_journey(org, pla
     defeats = call("v1_defeats_metrics_retrieve", **period)
     assert isinstance(defeats, models.DefeatMetrics)
     assert (defeats.applications, defeats.pending, defeats.defeats) == (2, 1, 1)
-    [reason] = [r for r in defeats.by_reason if r.code == "bought_competitor"]
+    [reason] = [r for r in defeats.by_reason if r.code == "model_unsatisfied"]
     assert reason.defeats == 1 and isinstance(reason.key, int)
     by_month = call("v1_defeats_metrics_retrieve", group_by=models.V1DefeatsMetricsRetrieveGroupBy.MONTH, **period)
     assert isinstance(by_month, models.DefeatGroupedMetrics) and by_month.total.applications == 2
     assert all(isinstance(row.key, str) for row in by_month.results)
     region = call("v1_base_clients_analytics_retrieve",
                   kind=models.V1BaseClientsAnalyticsRetrieveKind.ONE_BRINGS_ONE)
-    assert region["kind"] == "one-brings-one" and isinstance(region["rows"], list)
+    assert isinstance(region, models.OneBringsOne)  # each analysis answers a documented shape
+    assert region.kind.value == "one-brings-one"
+    assert all(row.tier in ("premium", "potential", "general") for row in region.rows)
 
     # Every other read without a path parameter parses as well (the ladder, progress, the catalogues, the
     # notifications...): 200 with its model, or a documented 403 for what a consultant may not read.

@@ -8,7 +8,7 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import inline_serializer
 from rest_framework import serializers
 
-from dealercrm.api.schema import GroupKeyField
+from dealercrm.api.schema import GroupKeyField, TruthfulModelSerializer
 from dealercrm.models import User
 from leads import deal_bases
 from leads.models import FollowUpMethod, Grade
@@ -36,7 +36,7 @@ def _caller(serializer):
 # --- output -------------------------------------------------------------------------------------------------------
 
 
-class ReasonSerializer(serializers.ModelSerializer):
+class ReasonSerializer(TruthfulModelSerializer):
     parent = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True,
                                           help_text="The category's code; null for a category itself.")
 
@@ -46,7 +46,7 @@ class ReasonSerializer(serializers.ModelSerializer):
                   "sort_order"]
 
 
-class ApplicationSerializer(serializers.ModelSerializer):
+class ApplicationSerializer(TruthfulModelSerializer):
     reasons = serializers.SerializerMethodField()
     lead_name = serializers.CharField(source="lead.name", read_only=True)
     consultant_name = serializers.StringRelatedField(source="consultant", read_only=True, allow_null=True)
@@ -67,7 +67,7 @@ class ApplicationSerializer(serializers.ModelSerializer):
         return [r.code for r in obj.reasons.all()]
 
 
-class PoolEntrySerializer(serializers.ModelSerializer):
+class PoolEntrySerializer(TruthfulModelSerializer):
     lead_name = serializers.CharField(source="lead.name", read_only=True)
     phone = serializers.SerializerMethodField(help_text="In full for the owner and the store's managers.")
     owner_name = serializers.StringRelatedField(source="owner", read_only=True)
@@ -93,7 +93,7 @@ class PoolEntrySerializer(serializers.ModelSerializer):
         return lead_phone_for(user=user, lead=obj.lead)
 
 
-class DefeatTargetSerializer(serializers.ModelSerializer):
+class DefeatTargetSerializer(TruthfulModelSerializer):
     rate = serializers.DecimalField(max_digits=5, decimal_places=4, min_value=0, max_value=1, help_text=(
         "The store's target defeat rate for the year, 0..1 (the method's example: 0.65, down from 0.70); the defeat "
         "rate is defeats / (deals ordered + defeats), quasi-defeats not in it."))
@@ -105,7 +105,7 @@ class DefeatTargetSerializer(serializers.ModelSerializer):
         validators = []  # one per store and year: a second POST updates it (the service's upsert)
 
 
-class TalkTrackSerializer(serializers.ModelSerializer):
+class TalkTrackSerializer(TruthfulModelSerializer):
     reason = serializers.SlugRelatedField(slug_field="code", queryset=Reason.objects.none())
 
     class Meta:
@@ -135,8 +135,9 @@ class ApplicationCreateSerializer(serializers.Serializer):
     reasons = serializers.ListField(child=serializers.SlugField(max_length=40), allow_empty=False, max_length=20,
                                     help_text="Reason codes (GET /defeats/reasons/).")
     competitor_series = serializers.IntegerField(required=False, allow_null=True, min_value=1,
-                                                 help_text="A competitor's vehicle series (required by a reason "
-                                                           "like bought_competitor).")
+                                                 help_text="The competitor's vehicle series the customer bought: "
+                                                           "required for a defeat unless its reasons are lost_contact "
+                                                           "or bought_used; refused for a quasi-defeat.")
     price_gap = serializers.DecimalField(max_digits=12, decimal_places=2, required=False, allow_null=True,
                                          help_text="CNY, when known.")
     note = serializers.CharField(required=False, allow_blank=True, max_length=2000,

@@ -325,7 +325,7 @@ def test_the_page_the_pack_its_workbook_and_its_pdf_agree(october, api_as):
     query = {"store": org.store.pk, "start": "2026-10-01", "end": "2026-10-31"}
     page = client_for(org.manager).get("/defeats/analysis/", {"store": org.store.pk, "year": 2026},
                                        HTTP_ACCEPT_LANGUAGE="en").content.decode()
-    assert "40.0%" in page and "Deals (orders of the period)" in page
+    assert "40.0%" in page and "Orders (calendar)" in page
     pack = api_as(org.manager).get("/api/v1/reports/monthly-pack/", query, HTTP_ACCEPT_LANGUAGE="en").json()
     tables = {t["key"]: t for s in pack["sections"] for t in s["tables"]}
     total = tables["defeats_by_consultant"]["total"]
@@ -338,7 +338,7 @@ def test_the_page_the_pack_its_workbook_and_its_pdf_agree(october, api_as):
                                        HTTP_ACCEPT_LANGUAGE="en")
     book = openpyxl.load_workbook(io.BytesIO(workbook.content))
     values = [c.value for sheet in book.worksheets for row in sheet.iter_rows() for c in row]
-    assert "Deals (orders of the period)" in values and "Confirmed quasi-defeats (not in the rate)" in values
+    assert "Orders (calendar)" in values and "Confirmed quasi-defeats (not in the rate)" in values
     pdf = api_as(org.manager).get("/api/v1/reports/monthly-pack/", {**query, "format": "pdf"},
                                   HTTP_ACCEPT_LANGUAGE="en")
     text = subprocess.run(["pdftotext", "-", "-"], input=pdf.content, capture_output=True, check=True).stdout.decode()
