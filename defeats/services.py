@@ -46,7 +46,7 @@ from .models import (
 )
 from .taxonomy import DEFEAT_WITHOUT_COMPETITOR, PRICE_REASON, default_reason_rows
 
-# Notification kinds (dealercrm.notifications renders them through NOTIFICATION_TEXTS, see defeats/apps.py).
+# Notification kinds (registered with their labels and texts in defeats/apps.py).
 NOTIFY_REJECTED = "defeat_rejected"
 NOTIFY_CONFIRMED = "defeat_confirmed"
 NOTIFY_POOL = "defeat_pool"
