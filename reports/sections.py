@@ -11,7 +11,6 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
 from dealercrm.text import join_list
-
 from leads.deal_bases import ORDERS_CALENDAR
 
 from .selectors import ReportParams

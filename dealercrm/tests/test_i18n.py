@@ -85,8 +85,8 @@ SAMPLE_PARAMS = {"name": "王先生", "comment": "已核实：客户已在竞品
 def _page_items(client) -> list[tuple[str, str]]:
     body = client.get(reverse("notifications")).content.decode()
     labels = [re.sub(r"<[^>]+>", "", m).split("·")[0].replace("Unread:", "").replace("未读:", "").strip()
-              for m in re.findall(r'<div class="notif-kind">(.*?)</div>', body, re.S)]
-    texts = [html.unescape(t).strip() for t in re.findall(r'<div class="notif-text">(.*?)</div>', body, re.S)]
+              for m in re.findall(r'<div class="notif-kind">(.*?)</div>', body, re.DOTALL)]
+    texts = [html.unescape(t).strip() for t in re.findall(r'<div class="notif-text">(.*?)</div>', body, re.DOTALL)]
     return list(zip(labels, texts, strict=True))
 
 
