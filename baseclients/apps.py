@@ -9,7 +9,7 @@ class BaseclientsConfig(AppConfig):
     def ready(self):
         from django.utils.translation import gettext
 
-        from dealercrm.notifications import EXTRA_TEXTS, DigestPart, register_digest_part
+        from dealercrm.notifications import DigestPart, register_digest_part, register_kind
 
         from .services.jobs import care_counts
 
@@ -20,4 +20,5 @@ class BaseclientsConfig(AppConfig):
                 "today": params.get("care_today", 0), "overdue": params.get("care_overdue", 0)}
 
         register_digest_part(DigestPart(people=care_counts, stores=None, text=care_text))
-        EXTRA_TEXTS["care_digest"] = care_text  # the separate care digests sent before it joined the morning one
+        # The separate care digests sent before it joined the morning one render still.
+        register_kind("care_digest", label=_("Care tasks"), text=care_text)

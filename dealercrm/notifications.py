@@ -4,6 +4,7 @@ language, and marking them read. Jobs and services call these; pages and the API
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -86,12 +87,50 @@ def _with_parts(text: str, params: dict) -> str:
 
 
 # Kinds other apps add without a migration of this app: kind -> function(params) -> text in the active language.
-# Apps register theirs in AppConfig.ready() (e.g. defeats/apps.py).
+# Apps register theirs in AppConfig.ready() (e.g. defeats/apps.py) with register_kind, which also gives the kind its
+# label (the line above the text): a kind without one would show its code to the reader.
 EXTRA_TEXTS: dict = {}
+EXTRA_LABELS: dict = {}
+
+
+def register_kind(kind: str, *, label, text: Callable[[dict], str]) -> None:
+    """Register another app's notification kind: ``label`` a lazy translation (the kind's name shown above the text),
+    ``text(params)`` the sentence in the active language."""
+    EXTRA_LABELS[kind] = label
+    EXTRA_TEXTS[kind] = text
+
+
+def registered_kinds() -> list[str]:
+    """Every kind a notification can have: this app's choices and the kinds other apps registered."""
+    return [*Kind.values, *(k for k in EXTRA_TEXTS if k not in Kind.values)]
+
+
+def notification_label(notification: Notification) -> str:
+    """The kind's name in the active language (never its code while the kind is registered)."""
+    kind = notification.kind
+    if kind in Kind.values:
+        return str(notification.get_kind_display())
+    if kind in EXTRA_LABELS:
+        return str(EXTRA_LABELS[kind])
+    return str(_("Notification"))
+
+
+# "已核实：已核实：…": a manager's comment that starts with the words the sentence ends with. A label of up to 12
+# characters followed by a colon, said twice in a row, is said once.
+_REPEATED_PREFIX = re.compile(r"([^\s：:。，,.]{1,12}[：:])(\s*\1)+")
+
+
+def _once(text: str) -> str:
+    return _REPEATED_PREFIX.sub(r"\1", text)
 
 
 def notification_text(notification: Notification) -> str:
-    """The notification's text in the active language, from its kind and params."""
+    """The notification's text in the active language, from its kind and params; a prefix said twice in a row (a
+    comment that repeats the sentence's last words) is said once."""
+    return _once(_notification_text(notification))
+
+
+def _notification_text(notification: Notification) -> str:
     p = notification.params or {}
     kind = notification.kind
     if kind == Kind.DIGEST:
@@ -125,7 +164,7 @@ def notification_text(notification: Notification) -> str:
         ) % {"count": count}
     if kind in EXTRA_TEXTS:
         return EXTRA_TEXTS[kind](p)
-    return str(notification.get_kind_display())
+    return notification_label(notification)
 
 
 def unread_count(user: User) -> int:

@@ -6,6 +6,7 @@ import unicodedata
 
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 # Zero-width characters: invisible, so removed wherever they are (a name pasted from a chat app often has some).
 ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u180e"))
@@ -29,3 +30,8 @@ def clean_name(value: str | None, *, field: str = "name", blank_message: str | N
     if not any(unicodedata.category(ch)[0] in ("L", "N") for ch in text):
         raise ValidationError({field: [_("A name needs at least one letter or digit.")]}, code="no_letters")
     return text
+
+
+def join_list(items) -> str:
+    """Items joined for the reader: "、" in Chinese, ", " in English (the separator is the active language's)."""
+    return pgettext("list separator", ", ").join(str(i) for i in items)

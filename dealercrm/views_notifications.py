@@ -11,7 +11,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from .models import Notification
-from .notifications import notification_text, notifications_mark_read, unread_count
+from .notifications import notification_label, notification_text, notifications_mark_read, unread_count
 
 PER_PAGE = 30
 # Sent with every change of the read state: the bell (listening on body) fetches its count again.
@@ -29,6 +29,7 @@ def _safe_url(request, url: str) -> str:
 def _decorate(request, notifications):
     items = list(notifications)
     for n in items:
+        n.label = notification_label(n)
         n.text = notification_text(n)
         n.link = _safe_url(request, n.url)
     return items

@@ -46,17 +46,27 @@ def _texts():
             "defeat_pending": pending, "defeat_nurture": nurture}
 
 
+def _labels():
+    return {"defeat_came_back": _("Customer came back"), "defeat_came_back_pending": _("Customer came back"),
+            "defeat_rejected": _("Defeat rejected"), "defeat_confirmed": _("Defeat confirmed"),
+            "defeat_pool": _("New in the competitor pool"), "defeat_nurture_list": _("New on the nurture list"),
+            "defeat_pending": _("Defeat applications waiting"), "defeat_nurture": _("Nurture contacts due")}
+
+
 class DefeatsConfig(AppConfig):
     name = "defeats"
     verbose_name = _("Defeats")
 
     def ready(self):
-        from dealercrm.notifications import EXTRA_TEXTS, DigestPart, register_digest_part
+        from dealercrm.notifications import DigestPart, register_digest_part, register_kind
 
         from .jobs import nurture_due_by_owner, pending_late_by_store
 
         texts = _texts()
-        EXTRA_TEXTS.update(texts)  # the separate alerts sent before they joined the morning digest render still
+        labels = _labels()
+        # The separate pending and nurture alerts sent before they joined the morning digest render still.
+        for kind, text in texts.items():
+            register_kind(kind, label=labels[kind], text=text)
 
         def digest_text(params: dict) -> str:
             lines = []

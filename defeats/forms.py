@@ -209,4 +209,5 @@ STALE_DEFEAT_REASON = "long_no_deal"
 
 class StaleDefeatForm(forms.Form):
     note = forms.CharField(label=_("Note"), max_length=2000, required=False)
-STALE_DEFEAT_DONE = _("Filed as a quasi-defeat: it waits for the verdict in the defeat verification queue.")
+# The stale queue is the manager's: his filing is confirmed at once (services.application_file), never his to verify.
+STALE_DEFEAT_DONE = _("Confirmed as a quasi-defeat: the customer is on the nurture list of the consultant who held them.")

@@ -46,7 +46,7 @@ from .models import (
 )
 from .taxonomy import DEFEAT_WITHOUT_COMPETITOR, PRICE_REASON, default_reason_rows
 
-# Notification kinds (dealercrm.notifications renders them through NOTIFICATION_TEXTS, see defeats/apps.py).
+# Notification kinds (registered with their labels and texts in defeats/apps.py).
 NOTIFY_REJECTED = "defeat_rejected"
 NOTIFY_CONFIRMED = "defeat_confirmed"
 NOTIFY_POOL = "defeat_pool"
@@ -246,7 +246,10 @@ def _resolve_reasons(group_id: int, reasons: Iterable) -> list[Reason]:
 def application_file(*, actor: User, lead: Lead, kind: str, reasons: Iterable, competitor_series=None,
                      price_gap: Decimal | None = None, price_cause: str = "", note: str = "",
                      expected_version: int | None = None, at: datetime | None = None) -> Application:
-    """The lead's consultant (or the store's manager) files a defeat application. The lead is frozen
+    """The lead's consultant (or the store's manager) files a defeat application. A consultant's filing waits for the
+    manager's verdict; the filing of someone who manages the store (a manager, a group admin) is confirmed at once by
+    the filer (:func:`application_decide`'s confirmation, comment: the note or "Filed and confirmed by the manager.").
+    While pending, the lead is frozen
     (``defeat_pending``): nothing falls due, its stale and overdue flags are cleared, it leaves every queue and job
     (they all read active leads), and stays its consultant's.
 
@@ -323,6 +326,13 @@ def application_file(*, actor: User, lead: Lead, kind: str, reasons: Iterable, c
     flags = clear_flags(lead, actor=actor, at=now, reason=gettext_noop("Defeat application filed"), stale=True,
                         overdue=True, pool=True)
     bump(lead, ["status", "next_follow_up_at", *flags], actor=actor)
+    if manages_store(actor, lead.store):
+        # A manager (or group admin) would otherwise verify his own filing: it is decided at once, in the same
+        # transaction and with the same record (his confirmed verdict, the filing's note as the comment).
+        drafts: list[Draft] = []
+        application = _decide(actor, application, Verdict.CONFIRM, note or _("Filed and confirmed by the manager."),
+                              assign_to=None, grade=None, now=now, drafts=drafts)
+        notify_many(drafts)
     return application
 
 

@@ -11,7 +11,4 @@ class ReportsConfig(AppConfig):
 
         from .notifications import report_ready_text
 
-        # dealercrm.notifications renders the texts of other apps' kinds from this registry (where it has one).
-        extra = getattr(notifications, "EXTRA_TEXTS", None)
-        if extra is not None:
-            extra["report_ready"] = report_ready_text
+        notifications.register_kind("report_ready", label=_("Report ready"), text=report_ready_text)

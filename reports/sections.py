@@ -8,7 +8,9 @@ take rates 0..1, so those values are divided by 100 here (a unit change for the 
 from __future__ import annotations
 
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
+from dealercrm.text import join_list
 from leads.deal_bases import ORDERS_CALENDAR
 
 from .selectors import ReportParams
@@ -143,10 +145,10 @@ def competitor_table(p: ReportParams) -> Table:
         key="defeats_competitors", title=_("Competitors per segment"),
         columns=[Column("segment", _("Segment"), "text"), Column("brand", _("Competitor brand"), "text"),
                  Column("defeats", _("Confirmed defeats")), Column("previous", _("Same period last year")),
-                 Column("change", _("Change")), Column("reasons", _("Main reasons of that brand"), "text", width=40)],
+                 Column("change", pgettext_lazy("difference against last year", "Change")), Column("reasons", _("Main reasons of that brand"), "text", width=40)],
         rows=[{"segment": seg["segment_label"], "brand": row["label"] or "—", "defeats": row["defeats"],
                "previous": row["previous"], "change": row["change"],
-               "reasons": "、".join(f"{r['label']} ({r['defeats']})" for r in row["reasons"]) or "—"}
+               "reasons": join_list(f"{r['label']} ({r['defeats']})" for r in row["reasons"]) or "—"}
               for seg in segments for row in seg["rows"]],
         note=_("Confirmed defeats only. Main reasons: the brand's three most frequent in the period, ties in the "
                "taxonomy's order."),

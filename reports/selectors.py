@@ -16,6 +16,7 @@ from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
 from dealercrm.models import DealerGroup, Store, User, VehicleSeries
+from dealercrm.text import join_list
 from funnel import selectors as funnel
 from leads.deal_bases import DEALS_COHORT, ORDERS_CALENDAR
 from leads.models import Source
@@ -83,7 +84,7 @@ class ReportData:
 
     @property
     def store_names(self) -> str:
-        return "、".join(s.name for s in self.params.visible_stores())
+        return join_list(s.name for s in self.params.visible_stores())
 
     def as_json(self) -> dict:
         return {

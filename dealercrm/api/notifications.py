@@ -8,7 +8,7 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
 from ..models import JobRun, Notification, Role
-from ..notifications import notification_text, notifications_mark_read, unread_count
+from ..notifications import notification_label, notification_text, notifications_mark_read, unread_count
 from ..scoping import ScopedViewSetMixin
 
 E404 = OpenApiResponse(description="No such notification, or someone else's.")
@@ -17,18 +17,22 @@ E404 = OpenApiResponse(description="No such notification, or someone else's.")
 class NotificationSerializer(serializers.ModelSerializer):
     """A notification; ``text`` is rendered in the caller's language from ``kind`` and ``params`` (no query)."""
 
-    # An open set: apps add kinds in their AppConfig.ready() (dealercrm.notifications.EXTRA_TEXTS) without a
+    # An open set: apps add kinds in their AppConfig.ready() (dealercrm.notifications.register_kind) without a
     # migration here, so the model's choices are not all the kinds there are; documented as a string.
     kind = serializers.CharField(read_only=True, help_text=(
         "digest, store_summary, assigned, review_rejected, reclaimed, or a kind another part of the application "
-        "adds (e.g. defeat_confirmed, defeat_rejected): an open set; `text` is the message."))
+        "adds (e.g. defeat_confirmed, defeat_rejected): an open set; `label` names it, `text` is the message."))
+    label = serializers.SerializerMethodField(help_text="The kind's name in the caller's language.")
     text = serializers.SerializerMethodField()
     is_read = serializers.SerializerMethodField()
 
     class Meta:
         model = Notification
-        fields = ["id", "kind", "text", "params", "url", "created_at", "read_at", "is_read"]
+        fields = ["id", "kind", "label", "text", "params", "url", "created_at", "read_at", "is_read"]
         read_only_fields = fields
+
+    def get_label(self, notification: Notification) -> str:
+        return notification_label(notification)
 
     def get_text(self, notification: Notification) -> str:
         return notification_text(notification)

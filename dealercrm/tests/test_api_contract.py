@@ -126,3 +126,16 @@ def test_every_answer_with_a_body_documents_it(schema):
             for code, answer in operation["responses"].items():
                 if code.startswith("2") and code != "204":
                     assert answer.get("content"), (method, path, code)
+
+
+def test_the_schema_is_public_and_the_docs_page_needs_a_login(org):
+    from django.test import Client
+
+    anonymous = Client()
+    assert anonymous.get("/api/schema/", {"format": "json"}).status_code == 200
+    docs = anonymous.get("/api/docs/")
+    assert docs.status_code == 302 and docs["Location"].startswith("/accounts/login/")
+    assert anonymous.get("/api/v1/leads/").status_code == 401  # the calls need a token or a session
+    member = Client()
+    member.force_login(org.consultant)
+    assert member.get("/api/docs/").status_code == 200

@@ -259,7 +259,7 @@ def test_the_competitor_table_pairs_each_brand_with_its_own_reasons(rivals, cata
     # The page shows it.
     page = client_for(org.manager).get("/defeats/analysis/", {"store": org.store.pk, "year": 2026},
                                        HTTP_ACCEPT_LANGUAGE="en").content.decode()
-    assert "Brand habit (2)、Configuration too basic (1)" in page
+    assert "Brand habit (2), Configuration too basic (1)" in page
 
 
 # --- 9. the target ---------------------------------------------------------------------------------------------------

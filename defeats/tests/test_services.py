@@ -104,6 +104,31 @@ def test_a_manager_may_file_too(org):
     assert app.applied_by == org.consultant and app2.applied_by == org.manager
 
 
+@pytest.mark.parametrize("who", ["manager", "admin"])
+@pytest.mark.parametrize("note, comment", [("半年没联系上", "半年没联系上"), ("", "Filed and confirmed by the manager.")])
+def test_a_managers_own_filing_is_confirmed_at_once_by_him(org, who, note, comment):
+    filer = getattr(org, who)
+    lead = _lead(org)
+    app = services.application_file(actor=filer, lead=lead, kind="quasi", reasons=["long_no_deal"], note=note)
+    app.refresh_from_db()
+    lead.refresh_from_db()
+    assert (app.status, app.applied_by, app.decided_by, app.comment) == (
+        ApplicationStatus.CONFIRMED, filer, filer, comment)
+    assert app.applied_at == app.decided_at
+    assert lead.status == Status.DEFEATED
+    assert PoolEntry.objects.get(lead=lead).owner == org.consultant  # the quasi-defeat's nurture list
+    assert [e.kind for e in DefeatEvent.objects.filter(lead=lead).order_by("pk")] == [
+        EventKind.APPLIED, EventKind.CONFIRMED]
+    assert not Application.objects.filter(status=ApplicationStatus.PENDING).exists()  # nothing left to verify
+    assert Notification.objects.filter(recipient=org.consultant, kind="defeat_confirmed").exists()
+
+
+def test_a_consultants_filing_still_waits_for_verification(org):
+    app = services.application_file(actor=org.consultant, lead=_lead(org), kind="quasi", reasons=["long_no_deal"])
+    app.refresh_from_db()
+    assert app.status == ApplicationStatus.PENDING and app.decided_by is None
+
+
 @pytest.mark.parametrize("kwargs, field", [
     ({"reasons": ["no_such_reason"]}, "reasons"),
     ({"reasons": []}, "reasons"),

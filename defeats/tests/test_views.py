@@ -203,13 +203,16 @@ def test_the_stale_queue_files_a_quasi_defeat(org):
     page = c.get("/leads/stale/").content.decode()
     assert "File as quasi-defeat" in page
     r = c.post(f"/leads/stale/{lead.pk}/", {"action": "defeat", "note": "半年没联系上"}, **HTMX)
-    assert r.status_code == 200 and "quasi-defeat" in r.content.decode()
+    assert r.status_code == 200 and "Confirmed as a quasi-defeat" in r.content.decode()
     lead.refresh_from_db()
-    assert lead.status == Status.DEFEAT_PENDING
+    # The manager's own filing is decided at once: nothing waits in his verification queue.
+    assert lead.status == Status.DEFEATED
     app = Application.objects.get(lead=lead)
     assert app.kind == "quasi" and [r.code for r in app.reasons.all()] == ["long_no_deal"]
-    assert app.applied_by == org.manager
+    assert (app.applied_by, app.decided_by, app.status, app.comment) == (
+        org.manager, org.manager, "confirmed", "半年没联系上")
     assert "stale-" + str(lead.pk) not in c.get("/leads/stale/").content.decode()
+    assert f"app-{app.pk}" not in c.get("/defeats/verify/", {"store": org.store.pk}).content.decode()
 
 
 def test_the_funnel_dashboard_shows_the_defeat_rate_and_pending(org):

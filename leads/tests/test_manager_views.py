@@ -1,6 +1,7 @@
 """The store manager's pages: allocation (control point 4), follow-up review (control point 5), merging duplicates.
 Who may open them, what they show, and that every write goes through the service and nothing else changes."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -377,6 +378,18 @@ def test_merge_page_lists_duplicate_candidates_with_their_facts(org):
     assert (pair["b"].visit_count, pair["b"].follow_up_count) == (0, 1)
     assert pair["keep"] == a  # the one with a phone is suggested
     assert pair["a"].phone_shown and pair["a"].phone_shown in response.content.decode()
+
+
+def test_the_merge_pages_first_button_keeps_the_named_record(org):
+    now = timezone.now()
+    anonymous = LeadFactory(store=org.store, assigned_to=org.consultant, name="张伟", phone="",
+                            first_visit_at=now - timedelta(days=9))
+    named = LeadFactory(store=org.store, assigned_to=org.consultant, name="张伟", first_visit_at=now - timedelta(days=3))
+    html = client_for(org.manager).get(reverse("leads:merge")).content.decode()
+    footer = html[html.index('<div class="card-footer'):]
+    buttons = re.findall(r'<a class="btn btn-sm ([^"]+)" href="\?keep=(\d+)&amp;absorb=(\d+)"', footer)
+    assert buttons[0][1:] == (str(named.pk), str(anonymous.pk))  # first: keep the named record
+    assert buttons[1][1:] == (str(anonymous.pk), str(named.pk)) and "btn-primary" not in buttons[1][0]
 
 
 def test_merge_confirmation_then_merge_keeps_every_visit_and_follow_up(org):

@@ -22,6 +22,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from dealercrm.models import Role, Store, User
+from dealercrm.text import join_list
 from leads.models import FollowUp, Lead
 from leads.phones import phone_display, phone_mask
 from leads.selectors import lead_list
@@ -135,7 +136,7 @@ def export_write(export: ExportDef, *, user: User, stores: list[Store], start: d
         book = workbook(target, constant_memory=True)
         formats = Formats(book)
         used: set[str] = set()
-        store_names = "、".join(s.name for s in stores) or _("Every store you see")
+        store_names = join_list(s.name for s in stores) or _("Every store you see")
         write_cover(book, formats, title=str(export.title), used=used, lines=[
             (_("Stores"), store_names), (_("Period"), f"{start:%Y-%m-%d} – {end:%Y-%m-%d}"),
             (_("Made at"), timezone.localtime().strftime("%Y-%m-%d %H:%M")), (_("Made by"), str(user)),
