@@ -4,6 +4,7 @@ the pages make into it lands on an anchor that exists."""
 import re
 
 import pytest
+from django.contrib.staticfiles import finders
 from django.test import Client
 from django.urls import reverse
 
@@ -133,6 +134,23 @@ def test_the_guides_own_links_land_on_anchors(org):
                                     (GUIDE_DIR / lang / f"{section}.md").read_text(encoding="utf-8")))
     assert len(links) > 15
     _assert_links_land(org.admin, links)
+
+
+def test_every_screenshot_the_guide_shows_exists_and_they_stay_small():
+    """They are made by `manage.py guide_screenshots`; the repository keeps them under 5 MB in all."""
+    for lang in LANGUAGES:
+        for section in SECTIONS:
+            source = (GUIDE_DIR / lang / f"{section}.md").read_text(encoding="utf-8")
+            for name in re.findall(r"^!\[[^\]]*\]\(([\w.-]+)\)", source, re.MULTILINE):
+                assert finders.find(f"guide/{lang}/{name}"), (lang, name)
+    assert sum(p.stat().st_size for p in (GUIDE_DIR.parent / "static" / "guide").rglob("*.*")) < 5_000_000
+
+
+def test_the_guide_shows_its_screenshots_in_the_users_language(org):
+    html = client(org.consultant, "zh-hans").get(guide_url("consultant")).content.decode()
+    assert '<img src="/static/guide/zh-hans/log-a-walk-in.png"' in html
+    html = client(org.manager, "en").get(guide_url("manager")).content.decode()
+    assert '<img src="/static/guide/en/verify-defeats-desk.jpg"' in html
 
 
 def test_the_markdown_subset_escapes_markup_and_links_only_within_the_app():
