@@ -160,3 +160,12 @@ def test_the_markdown_subset_escapes_markup_and_links_only_within_the_app():
     assert '<h1 id="top">Title</h1>' in html and "<strong>bold</strong>" in html and "<code>code</code>" in html
     assert '<a href="/help/#top">in</a>' in html and "example.com\">" not in html
     assert "<ol><li>one</li><li>two</li></ol>" in html and "<td>1</td>" in html
+
+
+def test_the_screenshot_command_refuses_without_debug(settings):
+    """It logs in with the demo passwords and writes a walk-in: a demo database only, never a store's data."""
+    from django.core.management import CommandError, call_command
+
+    settings.DEBUG = False
+    with pytest.raises(CommandError, match="DEBUG=1"):
+        call_command("guide_screenshots")
