@@ -6,7 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from leads.views import consultant as leads_views
 
-from . import views, views_notifications
+from . import views, views_help, views_notifications
 
 urlpatterns = [
     path("", leads_views.workspace, name="home"),
@@ -18,8 +18,8 @@ urlpatterns = [
     path("notifications/<int:pk>/read/", views_notifications.notification_read, name="notification_read"),
     path("notifications/read-all/", views_notifications.notifications_read_all, name="notifications_read_all"),
     path("jobs/", views.job_runs, name="job_runs"),
-    path("help/", views.help_page, name="help"),
-    path("help/<slug:name>/", views.help_page, name="help_page"),
+    path("help/", views_help.help_page, name="help"),
+    path("help/<slug:name>/", views_help.help_page, name="help_page"),
     path("funnel/", include("funnel.urls")),
     path("base-clients/", include("baseclients.urls")),
     path("reports/", include("reports.urls")),

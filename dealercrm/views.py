@@ -1,8 +1,4 @@
-import re
-from pathlib import Path
-
 from django import forms
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
@@ -10,8 +6,6 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
-from django.utils.html import escape
-from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -126,96 +120,3 @@ def job_runs(request):
     for job in jobs:
         job.label = JOB_LABELS.get(job.name, job.name)
     return render(request, "dealercrm/job_runs.html", {"jobs": jobs, "per_job": RUNS_PER_JOB})
-
-
-# --- help: the guides under docs/, rendered in the layout ----------------------------------------------------------
-
-DOCS_DIR = Path(settings.BASE_DIR) / "docs"
-HELP_PAGES = {
-    "domain": gettext_lazy("How DealerCRM works"),
-    "defeats": gettext_lazy("Defeats"),
-    "baseclients": gettext_lazy("Base clients"),
-    "reports": gettext_lazy("Reports"),
-}
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
-
-
-def _inline(text: str) -> str:
-    """Escape, then the few inline marks the guides use: `code`, **bold**, *emphasis*."""
-    text = escape(text)
-    text = re.sub(r"`([^`]+)`", r"<code>\1</code>", text)
-    text = re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", text)
-    return re.sub(r"(?<![*\w])\*([^*]+)\*(?!\*)", r"<em>\1</em>", text)
-
-
-def render_markdown(source: str) -> str:
-    """The subset of Markdown the guides in docs/ are written in: headings (with ids), paragraphs, lists (one
-    level, continued by indentation), pipe tables and inline code/bold/emphasis. Everything is escaped first, so a
-    guide cannot inject markup."""
-    out: list[str] = []
-    lines = source.splitlines()
-    i = 0
-    while i < len(lines):
-        line = lines[i]
-        if not line.strip():
-            i += 1
-            continue
-        heading = re.match(r"^(#{1,4})\s+(.*)$", line)
-        if heading:
-            level = len(heading.group(1))
-            text = heading.group(2).strip()
-            out.append(f'<h{level} id="{_slug(text)}">{_inline(text)}</h{level}>')
-            i += 1
-            continue
-        if line.startswith("|"):
-            rows = []
-            while i < len(lines) and lines[i].startswith("|"):
-                cells = [c.strip() for c in lines[i].strip().strip("|").split("|")]
-                if not all(re.fullmatch(r":?-+:?", c) for c in cells):
-                    rows.append(cells)
-                i += 1
-            head, *body = rows
-            out.append('<div class="table-responsive"><table class="table table-sm help-table"><thead><tr>'
-                       + "".join(f"<th scope=\"col\">{_inline(c)}</th>" for c in head) + "</tr></thead><tbody>"
-                       + "".join("<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in row) + "</tr>" for row in body)
-                       + "</tbody></table></div>")
-            continue
-        item = re.match(r"^(\s*)(?:[-*]|(\d+)\.)\s+(.*)$", line)
-        if item:
-            tag = "ol" if item.group(2) else "ul"
-            items: list[str] = []
-            while i < len(lines):
-                current = re.match(r"^(\s*)(?:[-*]|\d+\.)\s+(.*)$", lines[i])
-                if current:
-                    items.append(current.group(2))
-                elif lines[i].startswith("  ") and lines[i].strip() and items:
-                    items[-1] += " " + lines[i].strip()
-                else:
-                    break
-                i += 1
-            out.append(f"<{tag}>" + "".join(f"<li>{_inline(t)}</li>" for t in items) + f"</{tag}>")
-            continue
-        paragraph = []
-        while i < len(lines) and lines[i].strip() and not re.match(r"^(#{1,4}\s|\||\s*(?:[-*]|\d+\.)\s)", lines[i]):
-            paragraph.append(lines[i].strip())
-            i += 1
-        out.append(f"<p>{_inline(' '.join(paragraph))}</p>")
-    return "\n".join(out)
-
-
-@login_required
-def help_page(request, name: str = "domain"):
-    """`/help/` and `/help/<guide>/`: a guide of docs/ inside the layout (the pages link their "?" here)."""
-    if name not in HELP_PAGES:
-        raise Http404
-    path = DOCS_DIR / f"{name}.md"
-    if not path.is_file():
-        raise Http404
-    guides = [(key, label) for key, label in HELP_PAGES.items() if (DOCS_DIR / f"{key}.md").is_file()]
-    return render(request, "dealercrm/help.html", {
-        "body": mark_safe(render_markdown(path.read_text(encoding="utf-8"))),  # noqa: S308 (escaped above)
-        "name": name, "title": HELP_PAGES[name], "guides": guides,
-    })

@@ -1,5 +1,5 @@
-"""Error pages (issue 14, item 13): 400/403/404/405/500 inside the layout when logged in, in both languages; and the
-help pages rendering docs/ (item 20)."""
+"""Error pages: 400/403/404/405/500 inside the layout when logged in, in both languages (the user guide at /help/ is
+tested in test_help.py)."""
 
 import pytest
 from django.test import Client, RequestFactory
@@ -7,7 +7,6 @@ from django.urls import reverse
 
 from dealercrm.error_pages import PLAIN_500, server_error
 from dealercrm.tests.clients import client_for
-from dealercrm.views import render_markdown
 
 pytestmark = pytest.mark.django_db
 
@@ -71,22 +70,6 @@ def test_error_pages_speak_chinese(org):
 def test_logged_out_errors_offer_the_login(db):
     html = Client(HTTP_ACCEPT_LANGUAGE="en").get("/no-such-page/").content.decode()
     assert f'href="{reverse("login")}"' in html and NAVBAR not in html
-
-
-def test_the_help_page_renders_the_domain_guide(org):
-    response = client_for(org.consultant).get(reverse("help"))
-    assert response.status_code == 200
-    html = response.content.decode()
-    assert 'id="control-points"' in html and 'id="cohort-and-calendar"' in html
-    assert "<table" in html and "DOMAIN.md" not in html and "/shared/" not in html
-    assert client_for(org.consultant).get("/help/secrets/").status_code == 404
-
-
-def test_the_markdown_subset_escapes_markup():
-    html = render_markdown("# Title\n\nA <script>x</script> and **bold** `code`\n\n- one\n- two\n\n| a | b |\n|---|---|\n| 1 | 2 |\n")
-    assert "<script>" not in html and "&lt;script&gt;" in html
-    assert '<h1 id="title">Title</h1>' in html and "<strong>bold</strong>" in html and "<code>code</code>" in html
-    assert "<ul><li>one</li><li>two</li></ul>" in html and "<td>1</td>" in html
 
 
 def test_the_api_docs_lead_back_to_the_app_without_inline_style(org):

@@ -489,7 +489,7 @@ def test_each_figure_says_its_basis_and_young_cohorts_are_marked(cohort):
 def test_control_point_marks_read_as_references_not_counts(cohort):
     html = client_for(cohort.org.manager).get(DASHBOARD, OCTOBER).content.decode()
     assert html.count('class="fnl-cp"') >= 8
-    assert f'href="{reverse("help")}#control-points"' in html
+    assert f'href="{reverse("help_page", args=["figures"])}#cp2"' in html  # each mark opens its first point
     assert "Control points 2 · 3 · 6 · 7 of the daily sales management" in html
 
 
