@@ -107,10 +107,12 @@ class PoolOwnerForm(forms.Form):
 
 
 class PoolFilterForm(forms.Form):
-    """The competitor pool's brand and series filters (ids in the query string)."""
+    """The competitor pool's brand and series filters (ids in the query string) and its search (``q``, posted: a
+    phone stays out of URLs; models.pool_search_condition)."""
 
     brand = forms.IntegerField(required=False, min_value=1, max_value=2**31 - 1)
     series = forms.IntegerField(required=False, min_value=1, max_value=2**31 - 1)
+    q = forms.CharField(required=False, max_length=60, label=_("Name, phone or series"))
 
 
 class TalkTrackPickForm(forms.Form):

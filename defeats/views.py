@@ -18,7 +18,7 @@ from django.utils import timezone
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from dealercrm.forms import add_service_errors, bad_input_page
 from dealercrm.models import DealerGroup, Role, Store, User
@@ -236,26 +236,37 @@ def bulk_decide(request):
 
 
 @login_required
+@require_http_methods(["GET", "POST"])
 def pool(request):
     """`/defeats/pool/`: confirmed defeats of the store by competitor brand and series, age of their purchase and
-    nurture cadence; log a nurture contact, or a win-back when the customer comes back."""
+    nurture cadence; log a nurture contact, or a win-back when the customer comes back. The search box posts its
+    text (a phone stays out of URLs and logs; the other filters stay in the query string) and shows the first
+    matches; an htmx request gets the results partial only (the list updates as you type)."""
     user = request.user
     if not (user.is_superuser or user.role in (Role.MANAGER, Role.GROUP_ADMIN, Role.CONSULTANT)):
         raise PermissionDenied
     store, stores = _pick_store(request, request.GET.get("store"))
-    filters = PoolFilterForm(request.GET)
+    data = request.GET.copy()
+    data["q"] = request.POST.get("q", "") if request.method == "POST" else ""
+    filters = PoolFilterForm(data)
     if not filters.is_valid():
         return bad_input_page(request, filters)
     brand, series = filters.cleaned_data["brand"], filters.cleaned_data["series"]
+    q = filters.cleaned_data["q"].strip()
     due = request.GET.get("due") == "1"
     won = request.GET.get("status") == "won_back"
     nurture = request.GET.get("list") == "nurture"
-    context = {"store": store, "stores": stores, "due": due, "won": won, "nurture": nurture}
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {"store": store, "stores": stores, "due": due, "won": won, "nurture": nurture, "q": q,
+               "query": query.urlencode()}
     if store is None:
         return render(request, "defeats/pool.html", context)
     qs = selectors.pool_list(user=user, store=store, brand_id=brand, series_id=series, due_only=due,
-                             status="won_back" if won else "in_pool", list_="nurture" if nurture else "competitor")
-    page = Paginator(qs, POOL_PER_PAGE).get_page(request.GET.get("page"))
+                             status="won_back" if won else "in_pool", list_="nurture" if nurture else "competitor",
+                             q=q)
+    # A search shows its first page of matches only: a pager's links would carry no search text.
+    page = Paginator(qs, POOL_PER_PAGE).get_page(1 if q else request.GET.get("page"))
     today = timezone.localdate()
     now = timezone.now()
     assignees = list(selectors.store_consultants(store))
@@ -274,6 +285,8 @@ def pool(request):
     context.update({"page": page, "count": page.paginator.count, "brands": sorted(brands, key=lambda b: b.label),
                     "series_choices": competitor_series(), "brand": str(brand or ""), "series": str(series or ""),
                     "owner": services.pool_owner_for(store)})
+    if request.htmx:
+        return render(request, "defeats/partials/_pool_results.html", context)
     return render(request, "defeats/pool.html", context)
 
 
