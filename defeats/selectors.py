@@ -26,6 +26,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
+from django.core.exceptions import ValidationError
 from django.db import connection
 from django.db.models import Count, Prefetch, Q, QuerySet
 from django.db.models.functions import TruncMonth
@@ -150,6 +151,21 @@ def pool_list(*, user: User, store: Store | None = None, brand_id: int | None = 
     if q.strip():
         qs = qs.filter(pool_search_condition(q, user=user))
     return qs.order_by("next_contact_at", "pk")
+
+
+def pool_entry_for_phone(*, store: Store, phone: str) -> PoolEntry | None:
+    """The store's customer in the competitor pool or on the nurture list (still in it) with this whole (raw)
+    phone, or None: the visit form's hint. A partial or invalid phone matches nothing."""
+    from leads.phones import phone_normalize
+
+    try:
+        phone = phone_normalize(phone)
+    except ValidationError:
+        return None
+    if not phone:
+        return None
+    return (PoolEntry.objects.filter(store=store, lead__phone=phone, status=PoolStatus.IN_POOL)
+            .select_related("lead", "competitor_series__brand").first())
 
 
 def lead_defeat_events(*, lead: Lead) -> list[DefeatEvent]:

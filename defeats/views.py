@@ -23,7 +23,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from dealercrm.forms import add_service_errors, bad_input_page
 from dealercrm.models import DealerGroup, Role, Store, User
 from leads import selectors as lead_selectors
-from leads.models import Lead, Status
+from leads.models import Lead, Status, phone_readable_by
 from leads.services import StaleVersion, manages_store
 from leads.views.manager import _pick_store, manager_required
 
@@ -40,6 +40,7 @@ from .forms import (
     TalkTrackForm,
     TalkTrackPickForm,
     TargetForm,
+    VisitHintForm,
     competitor_series,
 )
 from .models import ApplicationStatus, PoolEntry, PoolOwner, Reason, TalkTrack
@@ -112,7 +113,7 @@ def apply(request, pk: int):
     chosen = [r.pk for r in reasons if r.code in set(form.data.getlist("reasons"))] if form.is_bound else []
     tracks = selectors.talk_tracks_for(group_id=lead.store.group_id, reason_ids=chosen, series_id=lead.series_id)
     return render(request, "defeats/apply.html", {
-        "lead": lead, "form": form, "tracks": tracks, "frozen": lead.status != Status.ACTIVE,
+        "lead": lead, "form": form, "tracks": tracks, "frozen": not services.can_file_defeat(lead),
         "phone": lead_selectors.lead_phone_for(user=request.user, lead=lead),
     })
 
@@ -288,6 +289,23 @@ def pool(request):
     if request.htmx:
         return render(request, "defeats/partials/_pool_results.html", context)
     return render(request, "defeats/pool.html", context)
+
+
+@login_required
+@require_POST
+def visit_hint(request):
+    """The visit forms' hint (htmx): is this phone a lost customer of the store, in the competitor pool or on the
+    nurture list? Logging the visit will win them back. POST, so the phone stays out of URLs. Only the whole
+    number matches; the customer is named only to whoever sees the lead's phone in full (leads' phone_readable_by),
+    anyone else learns no more than that such a customer exists (the visit would tell them as much)."""
+    form = VisitHintForm(request.POST, user=request.user)
+    if not form.is_valid():
+        return bad_input_page(request, form)
+    user = request.user
+    store = user.store if user.store_id else form.cleaned_data["store"]
+    entry = selectors.pool_entry_for_phone(store=store, phone=form.cleaned_data["phone"]) if store else None
+    named = bool(entry and Lead.objects.visible_to(user).filter(phone_readable_by(user), pk=entry.lead_id).exists())
+    return render(request, "defeats/partials/_visit_hint_result.html", {"entry": entry, "named": named})
 
 
 def _age(months: int | None) -> str:
@@ -537,7 +555,7 @@ def lead_panel_context(*, user: User, lead: Lead) -> dict:
 
     try:
         require_can_work(user, lead)
-        can_apply = lead.status == Status.ACTIVE
+        can_apply = services.can_file_defeat(lead)
     except PermissionDenied:
         can_apply = False
     pending = None
