@@ -87,7 +87,7 @@ def workspace(request: HttpRequest) -> HttpResponse:
     if is_group_level:
         context["stores"] = store_cards(user=user)
     if context["can_log_visits"]:
-        context["quick_form"] = QuickVisitForm()
+        context["quick_form"] = QuickVisitForm(user=user)
     context["is_group_level"] = is_group_level
     return render(request, "leads/workspace.html", context)
 
@@ -148,12 +148,12 @@ def visit_log(request: HttpRequest) -> HttpResponse:
     user = request.user
     quick = request.method == "POST" and request.POST.get("quick") == "1"
     if quick and request.htmx:
-        form = QuickVisitForm(request.POST)
+        form = QuickVisitForm(request.POST, user=user)
         result = _log(request, form)
         context = {"quick_form": form, "result": result, "can_log_visits": True}
         if result is not None:
             visible = _can_see(user, result.lead)
-            context["quick_form"] = QuickVisitForm()
+            context["quick_form"] = QuickVisitForm(user=user)
             context["result_message"] = _visit_message(result, visible=visible)
             context["result_visible"] = visible
             context.update(_workspace_context(user))
