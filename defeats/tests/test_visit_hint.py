@@ -27,7 +27,7 @@ def test_the_hint_names_a_pool_customer_to_who_reads_the_phone(org, catalogue):
     _lost(org, catalogue)
     r = client_for(org.consultant).post(URL, {"phone": "135 0013 5000"})
     body = r.content.decode()
-    assert r.status_code == 200 and "In the competitor pool" in body and "钱先生" in body and "Accord T" in body
+    assert r.status_code == 200 and "In the competitor pool:" in body and "钱先生" in body and "Accord T" in body
     assert "wins them back" in body
 
 
@@ -40,7 +40,7 @@ def test_the_hint_says_only_that_for_a_colleague(org, catalogue):
 def test_the_nurture_list_and_no_match(org, catalogue):
     _lost(org, catalogue, kind="quasi")
     c = client_for(org.consultant)
-    assert "On the nurture list" in c.post(URL, {"phone": "13500135000"}).content.decode()
+    assert "On the nurture list:" in c.post(URL, {"phone": "13500135000"}).content.decode()
     assert c.post(URL, {"phone": "1350013"}).content.decode().strip() == ""  # a partial phone: nothing
     assert client_for(org.consultant_b).post(URL, {"phone": "13500135000"}).content.decode().strip() == ""
 
