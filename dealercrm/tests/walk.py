@@ -203,7 +203,7 @@ def _plant_secret(tag: str, n: int, *, store, holder, manager, in_group: bool) -
     s.markers[f"DefeatNote{tag}Secret"] = "defeat application note"
     s.objects["pool_lead"] = lead("pool_lead", 5)
     confirmed = defeats.application_file(actor=holder, lead=s.objects["pool_lead"], kind="defeat",
-                                         reasons=("funding_not_ready",))
+                                         reasons=("lost_contact",))
     defeats.application_decide(actor=manager, application=confirmed, verdict="confirm", comment="ok")
     s.objects["pool_entry"] = PoolEntry.objects.get(lead=s.objects["pool_lead"])
 
