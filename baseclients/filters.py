@@ -80,7 +80,20 @@ class BaseClientFilterSet(django_filters.FilterSet):
         return queryset.filter(birthday__month=month) if value else queryset.exclude(birthday__month=month)
 
 
+def care_search_condition(text: str, *, user) -> Q:
+    """A care-queue search (the page's box, posted; ``GET /api/v1/…/care-tasks/?q=``): the client by
+    ``search_condition`` (name, phone within the masking rule, plate, VIN) or a series of the client's vehicles
+    (either name, case-insensitive)."""
+    text = (text or "").strip()
+    if not text:
+        return Q()
+    series = Q(series__name__icontains=text) | Q(series__name_en__icontains=text)
+    return (Q(client__in=BaseClient.objects.filter(search_condition(text, user=user)).values("pk"))
+            | Exists(Vehicle.objects.filter(series, client=OuterRef("client_id"))))
+
+
 class CareTaskFilterSet(django_filters.FilterSet):
+    q = django_filters.CharFilter(method="filter_q", label=_("Name, phone or series"))
     base_client = django_filters.NumberFilter(field_name="client_id", label=_("Base client"))
     kind = django_filters.MultipleChoiceFilter(choices=CareKind.choices, label=_("Kind"), distinct=False)
     status = django_filters.ChoiceFilter(choices=CareStatus.choices, label=_("Status"))
@@ -90,14 +103,18 @@ class CareTaskFilterSet(django_filters.FilterSet):
 
     class Meta:
         model = CareTask
-        fields = ["base_client", "kind", "status", "due_before", "overdue", "assigned_to"]
+        fields = ["q", "base_client", "kind", "status", "due_before", "overdue", "assigned_to"]
 
     def __init__(self, *args, user=None, **kwargs):
         super().__init__(*args, **kwargs)
         user = user or getattr(self.request, "user", None)
+        self.user = user
         if user is not None:
             self.filters["assigned_to"].queryset = User.objects.visible_to(user).filter(
                 role__in=[Role.CONSULTANT, Role.MANAGER])
+
+    def filter_q(self, queryset, name, value):
+        return queryset.filter(care_search_condition(value, user=self.user))
 
     def filter_overdue(self, queryset, name, value):
         cond = Q(status=CareStatus.PENDING, due_on__lt=timezone.localdate())

@@ -74,8 +74,16 @@ def referrer_candidates(*, user: User, group_id: int | None, q: str, limit: int 
                 .order_by("name", "pk")[:limit])
 
 
+def client_phone_tel(*, user: User, client: BaseClient) -> str:
+    """The phone for a tap-to-call ``tel:`` link (E.164), only for those who see it in full (client_phone_for's
+    rule); "" for the rest: a masked phone gets no link."""
+    from .services import can_work
+
+    return client.phone if client.phone and can_work(user, client) else ""
+
+
 def care_list(*, user: User) -> QuerySet[CareTask]:
-    return CareTask.objects.visible_to(user).select_related("client", "item", "vehicle", "assigned_to")
+    return CareTask.objects.visible_to(user).select_related("client__store", "item", "vehicle", "assigned_to")
 
 
 @dataclass

@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 from rest_framework.exceptions import ValidationError as DRFValidationError
 
 from dealercrm.forms import add_service_errors, bad_input_page
@@ -126,7 +126,7 @@ def client_detail(request: HttpRequest, pk: int) -> HttpResponse:
     tab = request.GET.get("tab") if request.GET.get("tab") in TABS else "vehicles"
     lmax, pmax = _maxes(client.group_id)
     ctx = {"client": client, "tab": tab, "tabs": TABS, "phone_shown": selectors.client_phone_for(
-        user=request.user, client=client), "tier_label": services.tier_label(client, lmax, pmax),
+        user=request.user, client=client), "phone_tel": selectors.client_phone_tel(user=request.user, client=client), "tier_label": services.tier_label(client, lmax, pmax),
         "can_work": services.can_work(request.user, client), "lmax": lmax, "pmax": pmax,
         "is_manager": services.can_work(request.user, client) and request.user.role != Role.CONSULTANT}
     if tab == "vehicles":
@@ -286,11 +286,16 @@ def do_not_contact(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
+@require_http_methods(["GET", "POST"])
 def care_queue(request: HttpRequest) -> HttpResponse:
-    """The care queue: overdue first, then today, then the next 7 days; done or skipped in place."""
+    """The care queue: overdue first, then today, then the next 7 days; done or skipped in place, a tap-to-call
+    link where the user sees the phone in full. The search box posts its text (a phone stays out of URLs; the
+    other filters stay in the query string); an htmx request gets the groups only (the list updates as you type)."""
     today = timezone.localdate()
     tasks = selectors.care_list(user=request.user).filter(status=CareStatus.PENDING)
-    filterset = CareTaskFilterSet(request.GET or None, queryset=tasks, user=request.user)
+    data = request.GET.copy()
+    data["q"] = request.POST.get("q", "") if request.method == "POST" else ""
+    filterset = CareTaskFilterSet(data if (request.GET or data["q"]) else None, queryset=tasks, user=request.user)
     if filterset.is_bound and filterset.is_valid():
         tasks = filterset.qs
     window = tasks.filter(due_on__lte=today + timedelta(days=7)).order_by("due_on", "pk")
@@ -299,9 +304,16 @@ def care_queue(request: HttpRequest) -> HttpResponse:
         ("today", _("Due today"), list(window.filter(due_on=today)[:100])),
         ("week", _("Next 7 days"), list(window.filter(due_on__gt=today)[:100])),
     ]
-    return render(request, "baseclients/care_queue.html", {
-        "groups": groups, "done_form": CareDoneForm(), "filterset": filterset, "today": today,
-        "show_owner": request.user.role != Role.CONSULTANT})
+    for _key, _title, rows in groups:
+        for task in rows:
+            task.phone_shown = selectors.client_phone_for(user=request.user, client=task.client)
+            task.phone_tel = selectors.client_phone_tel(user=request.user, client=task.client)
+    query = request.GET
+    ctx = {"groups": groups, "done_form": CareDoneForm(), "filterset": filterset, "today": today,
+           "show_owner": request.user.role != Role.CONSULTANT, "q": data["q"].strip(), "query": query.urlencode()}
+    if request.htmx:
+        return render(request, "baseclients/partials/_care_groups.html", ctx)
+    return render(request, "baseclients/care_queue.html", ctx)
 
 
 def _care_task_or_404(request, pk) -> CareTask:

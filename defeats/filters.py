@@ -5,7 +5,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from .models import Application, ApplicationStatus, Kind, PoolEntry, PoolList, PoolStatus
+from .models import Application, ApplicationStatus, Kind, PoolEntry, PoolList, PoolStatus, pool_search_condition
 
 
 class ApplicationFilterSet(django_filters.FilterSet):
@@ -35,6 +35,7 @@ class ApplicationFilterSet(django_filters.FilterSet):
 
 
 class PoolFilterSet(django_filters.FilterSet):
+    q = django_filters.CharFilter(method="filter_q", label=_("Name, phone or series"))
     store = django_filters.NumberFilter(field_name="store_id", label=_("Store"))
     competitor_brand = django_filters.NumberFilter(field_name="competitor_brand_id", label=_("Competitor brand"))
     competitor_series = django_filters.NumberFilter(field_name="competitor_series_id", label=_("Competitor series"))
@@ -44,7 +45,10 @@ class PoolFilterSet(django_filters.FilterSet):
 
     class Meta:
         model = PoolEntry
-        fields = ["store", "competitor_brand", "competitor_series", "status", "list"]
+        fields = ["q", "store", "competitor_brand", "competitor_series", "status", "list"]
+
+    def filter_q(self, queryset, name, value):
+        return queryset.filter(pool_search_condition(value, user=getattr(self.request, "user", None)))
 
     def filter_due(self, queryset, name, value):
         now = timezone.now()

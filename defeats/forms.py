@@ -4,7 +4,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
-from dealercrm.models import VehicleSeries
+from dealercrm.models import Store, VehicleSeries
 from leads.models import FollowUpMethod, Grade
 
 from .models import DefeatSettings, Kind, PriceCause, Reason, TalkTrack, Verdict
@@ -107,10 +107,24 @@ class PoolOwnerForm(forms.Form):
 
 
 class PoolFilterForm(forms.Form):
-    """The competitor pool's brand and series filters (ids in the query string)."""
+    """The competitor pool's brand and series filters (ids in the query string) and its search (``q``, posted: a
+    phone stays out of URLs; models.pool_search_condition)."""
 
     brand = forms.IntegerField(required=False, min_value=1, max_value=2**31 - 1)
     series = forms.IntegerField(required=False, min_value=1, max_value=2**31 - 1)
+    q = forms.CharField(required=False, max_length=60, label=_("Name, phone or series"))
+
+
+class VisitHintForm(forms.Form):
+    """The visit form's "lost customer" hint: the phone typed, and the store when the user has none of their own
+    (a group admin picks it on the visit form)."""
+
+    phone = forms.CharField(required=False, max_length=40)
+    store = forms.ModelChoiceField(queryset=Store.objects.none(), required=False)
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["store"].queryset = Store.objects.visible_to(user)
 
 
 class TalkTrackPickForm(forms.Form):

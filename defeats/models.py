@@ -11,7 +11,9 @@ from django.db.models import Q
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
+from dealercrm.models import Role
 from dealercrm.scoping import Scope, ScopedQuerySet
+from leads import phones
 
 GROUP_SCOPE = Scope(group="group", store="group__stores")
 
@@ -291,6 +293,40 @@ class PoolList(models.TextChoices):
 class PoolStatus(models.TextChoices):
     IN_POOL = "in_pool", _("In the pool")
     WON_BACK = "won_back", _("Won back")
+
+
+def pool_phone_readable_by(user) -> Q:
+    """The pool entries whose lead's phone ``user`` sees in full on the pool page (the rule of views.pool, as a
+    condition): the entry's owner or whoever manages its store, who also reads the lead's phone (the lead's
+    consultant, whoever manages the lead's store: leads.selectors.lead_phone_for). Anyone else sees it masked."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return Q(pk__in=[])
+    if user.is_superuser:
+        return Q()
+
+    def manages(prefix: str) -> Q:
+        if user.role == Role.MANAGER and user.store_id:
+            return Q(**{f"{prefix}store_id": user.store_id})
+        if user.role == Role.GROUP_ADMIN and user.dealer_group_id:
+            return Q(**{f"{prefix}store__group_id": user.dealer_group_id})
+        return Q(pk__in=[])
+
+    return (Q(owner_id=user.pk) | manages("")) & (Q(lead__assigned_to_id=user.pk) | manages("lead__"))
+
+
+def pool_search_condition(text: str, *, user) -> Q:
+    """A pool search (the page's box and ``GET /api/v1/defeats/pool/?q=``): the customer's name, the competitor
+    series or brand, our series (either name, case-insensitive), or the phone by the one rule of phone searches
+    (leads.phones.phone_search_condition): its digits only among the phones ``user`` sees in full, and a masked
+    phone matches nothing, not even its whole number (as on the lead list)."""
+    text = (text or "").strip()
+    if not text:
+        return Q()
+    cond = Q(lead__name__icontains=text)
+    for path in ("competitor_series", "competitor_brand", "application__our_series"):
+        cond |= Q(**{f"{path}__name__icontains": text}) | Q(**{f"{path}__name_en__icontains": text})
+    return cond | phones.phone_search_condition(text, readable=pool_phone_readable_by(user), whole_number=False,
+                                                field="lead__phone")
 
 
 class PoolEntry(models.Model):

@@ -26,6 +26,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
+from django.core.exceptions import ValidationError
 from django.db import connection
 from django.db.models import Count, Prefetch, Q, QuerySet
 from django.db.models.functions import TruncMonth
@@ -49,6 +50,7 @@ from .models import (
     PriceCause,
     Reason,
     TalkTrack,
+    pool_search_condition,
 )
 from .taxonomy import USED_REASON
 
@@ -126,9 +128,11 @@ def evidence_for(applications: list[Application], *, follow_ups: int = 3, grades
 
 def pool_list(*, user: User, store: Store | None = None, brand_id: int | None = None,
               series_id: int | None = None, due_only: bool = False, status: str = PoolStatus.IN_POOL,
-              now: datetime | None = None, list_: str | None = PoolList.COMPETITOR) -> QuerySet[PoolEntry]:
+              now: datetime | None = None, list_: str | None = PoolList.COMPETITOR,
+              q: str = "") -> QuerySet[PoolEntry]:
     """The competitor pool (``list_`` competitor) or the nurture list (``nurture``; None: both) the user may see
-    (owner: their entries; managers: the store's), next contact first."""
+    (owner: their entries; managers: the store's), next contact first; ``q`` searches them
+    (models.pool_search_condition: name, series, phone within the masking rule)."""
     qs = PoolEntry.objects.visible_to(user).filter(status=status)
     if list_:
         qs = qs.filter(list=list_)
@@ -144,7 +148,24 @@ def pool_list(*, user: User, store: Store | None = None, brand_id: int | None = 
     if due_only:
         now = now or timezone.now()
         qs = qs.filter(Q(next_contact_at__lte=now) | Q(replacement_due_on__lte=timezone.localdate(now)))
+    if q.strip():
+        qs = qs.filter(pool_search_condition(q, user=user))
     return qs.order_by("next_contact_at", "pk")
+
+
+def pool_entry_for_phone(*, store: Store, phone: str) -> PoolEntry | None:
+    """The store's customer in the competitor pool or on the nurture list (still in it) with this whole (raw)
+    phone, or None: the visit form's hint. A partial or invalid phone matches nothing."""
+    from leads.phones import phone_normalize
+
+    try:
+        phone = phone_normalize(phone)
+    except ValidationError:
+        return None
+    if not phone:
+        return None
+    return (PoolEntry.objects.filter(store=store, lead__phone=phone, status=PoolStatus.IN_POOL)
+            .select_related("lead", "competitor_series__brand").first())
 
 
 def lead_defeat_events(*, lead: Lead) -> list[DefeatEvent]:

@@ -242,6 +242,12 @@ def _resolve_reasons(group_id: int, reasons: Iterable) -> list[Reason]:
     return [found[c] for c in wanted]
 
 
+def can_file_defeat(lead: Lead) -> bool:
+    """Whether the lead may be filed as a defeat at all (whoever files it): only an active lead. A won, merged,
+    defeated or pending lead may not; the lead page offers the filing by this same rule."""
+    return lead.status == Status.ACTIVE
+
+
 @transaction.atomic
 def application_file(*, actor: User, lead: Lead, kind: str, reasons: Iterable, competitor_series=None,
                      price_gap: Decimal | None = None, price_cause: str = "", note: str = "",
@@ -298,7 +304,7 @@ def application_file(*, actor: User, lead: Lead, kind: str, reasons: Iterable, c
             errors["price_cause"] = [_("A price cause goes with the reason \"price too high\".")]
     if lead.status == Status.DEFEAT_PENDING:
         raise AlreadyPending()
-    if lead.status != Status.ACTIVE:
+    if not can_file_defeat(lead):
         errors["lead"] = [_("This lead is %(status)s; it cannot be filed as a defeat.")
                           % {"status": lead.get_status_display()}]
     if errors:

@@ -12,6 +12,7 @@ urlpatterns = [
     path("verify/bulk/", views.bulk_decide, name="bulk_decide"),
     path("pool/", views.pool, name="pool"),
     path("pool/<int:pk>/contact/", views.pool_contact, name="pool_contact"),
+    path("visit-hint/", views.visit_hint, name="visit_hint"),
     path("settings/", views.settings_page, name="settings"),
     path("settings/reasons/<int:pk>/", views.reason_edit, name="reason_edit"),
     path("talk-tracks/", views.talk_tracks, name="talk_tracks"),

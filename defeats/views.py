@@ -18,12 +18,12 @@ from django.utils import timezone
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from dealercrm.forms import add_service_errors, bad_input_page
 from dealercrm.models import DealerGroup, Role, Store, User
 from leads import selectors as lead_selectors
-from leads.models import Lead, Status
+from leads.models import Lead, Status, phone_readable_by
 from leads.services import StaleVersion, manages_store
 from leads.views.manager import _pick_store, manager_required
 
@@ -40,6 +40,7 @@ from .forms import (
     TalkTrackForm,
     TalkTrackPickForm,
     TargetForm,
+    VisitHintForm,
     competitor_series,
 )
 from .models import ApplicationStatus, PoolEntry, PoolOwner, Reason, TalkTrack
@@ -112,7 +113,7 @@ def apply(request, pk: int):
     chosen = [r.pk for r in reasons if r.code in set(form.data.getlist("reasons"))] if form.is_bound else []
     tracks = selectors.talk_tracks_for(group_id=lead.store.group_id, reason_ids=chosen, series_id=lead.series_id)
     return render(request, "defeats/apply.html", {
-        "lead": lead, "form": form, "tracks": tracks, "frozen": lead.status != Status.ACTIVE,
+        "lead": lead, "form": form, "tracks": tracks, "frozen": not services.can_file_defeat(lead),
         "phone": lead_selectors.lead_phone_for(user=request.user, lead=lead),
     })
 
@@ -236,26 +237,37 @@ def bulk_decide(request):
 
 
 @login_required
+@require_http_methods(["GET", "POST"])
 def pool(request):
     """`/defeats/pool/`: confirmed defeats of the store by competitor brand and series, age of their purchase and
-    nurture cadence; log a nurture contact, or a win-back when the customer comes back."""
+    nurture cadence; log a nurture contact, or a win-back when the customer comes back. The search box posts its
+    text (a phone stays out of URLs and logs; the other filters stay in the query string) and shows the first
+    matches; an htmx request gets the results partial only (the list updates as you type)."""
     user = request.user
     if not (user.is_superuser or user.role in (Role.MANAGER, Role.GROUP_ADMIN, Role.CONSULTANT)):
         raise PermissionDenied
     store, stores = _pick_store(request, request.GET.get("store"))
-    filters = PoolFilterForm(request.GET)
+    data = request.GET.copy()
+    data["q"] = request.POST.get("q", "") if request.method == "POST" else ""
+    filters = PoolFilterForm(data)
     if not filters.is_valid():
         return bad_input_page(request, filters)
     brand, series = filters.cleaned_data["brand"], filters.cleaned_data["series"]
+    q = filters.cleaned_data["q"].strip()
     due = request.GET.get("due") == "1"
     won = request.GET.get("status") == "won_back"
     nurture = request.GET.get("list") == "nurture"
-    context = {"store": store, "stores": stores, "due": due, "won": won, "nurture": nurture}
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {"store": store, "stores": stores, "due": due, "won": won, "nurture": nurture, "q": q,
+               "query": query.urlencode()}
     if store is None:
         return render(request, "defeats/pool.html", context)
     qs = selectors.pool_list(user=user, store=store, brand_id=brand, series_id=series, due_only=due,
-                             status="won_back" if won else "in_pool", list_="nurture" if nurture else "competitor")
-    page = Paginator(qs, POOL_PER_PAGE).get_page(request.GET.get("page"))
+                             status="won_back" if won else "in_pool", list_="nurture" if nurture else "competitor",
+                             q=q)
+    # A search shows its first page of matches only: a pager's links would carry no search text.
+    page = Paginator(qs, POOL_PER_PAGE).get_page(1 if q else request.GET.get("page"))
     today = timezone.localdate()
     now = timezone.now()
     assignees = list(selectors.store_consultants(store))
@@ -274,7 +286,26 @@ def pool(request):
     context.update({"page": page, "count": page.paginator.count, "brands": sorted(brands, key=lambda b: b.label),
                     "series_choices": competitor_series(), "brand": str(brand or ""), "series": str(series or ""),
                     "owner": services.pool_owner_for(store)})
+    if request.htmx:
+        return render(request, "defeats/partials/_pool_results.html", context)
     return render(request, "defeats/pool.html", context)
+
+
+@login_required
+@require_POST
+def visit_hint(request):
+    """The visit forms' hint (htmx): is this phone a lost customer of the store, in the competitor pool or on the
+    nurture list? Logging the visit will win them back. POST, so the phone stays out of URLs. Only the whole
+    number matches; the customer is named only to whoever sees the lead's phone in full (leads' phone_readable_by),
+    anyone else learns no more than that such a customer exists (the visit would tell them as much)."""
+    form = VisitHintForm(request.POST, user=request.user)
+    if not form.is_valid():
+        return bad_input_page(request, form)
+    user = request.user
+    store = user.store if user.store_id else form.cleaned_data["store"]
+    entry = selectors.pool_entry_for_phone(store=store, phone=form.cleaned_data["phone"]) if store else None
+    named = bool(entry and Lead.objects.visible_to(user).filter(phone_readable_by(user), pk=entry.lead_id).exists())
+    return render(request, "defeats/partials/_visit_hint_result.html", {"entry": entry, "named": named})
 
 
 def _age(months: int | None) -> str:
@@ -524,7 +555,7 @@ def lead_panel_context(*, user: User, lead: Lead) -> dict:
 
     try:
         require_can_work(user, lead)
-        can_apply = lead.status == Status.ACTIVE
+        can_apply = services.can_file_defeat(lead)
     except PermissionDenied:
         can_apply = False
     pending = None

@@ -118,9 +118,13 @@ class QuickVisitForm(forms.Form):
                                     empty_label="—")
     grade = GradeChoiceField(label=_("Grade"))
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, user: User | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["series"].queryset = own_series()
+        if user is not None:
+            from baseclients.forms import referrer_fields
+
+            self.fields.update(referrer_fields(user))  # referred by a base client (baseclients), optional
 
     def clean(self):
         cleaned = super().clean()
@@ -134,6 +138,14 @@ class QuickVisitForm(forms.Form):
     def service_kwargs(self) -> dict:
         data = self.cleaned_data
         return {key: data.get(key) for key in ("name", "phone", "source", "channel", "series", "grade")}
+
+    def save_referral(self, *, actor: User, lead) -> None:
+        """Name the new lead's referrer, if the form names one (in the caller's transaction)."""
+        from baseclients.forms import referral_from
+        from baseclients.services import referral_set
+
+        if (referral := referral_from(self.cleaned_data)) is not None:
+            referral_set(actor=actor, lead=lead, **referral)
 
 
 class VisitForm(_VisitTimesMixin, QuickVisitForm):
@@ -159,10 +171,7 @@ class VisitForm(_VisitTimesMixin, QuickVisitForm):
     note = forms.CharField(label=_("Note"), required=False, widget=forms.Textarea(attrs={"rows": 3}))
 
     def __init__(self, *args, user: User, **kwargs):
-        from baseclients.forms import referrer_fields
-
-        super().__init__(*args, **kwargs)
-        self.fields.update(referrer_fields(user))  # referred by a base client (baseclients)
+        super().__init__(*args, user=user, **kwargs)
         self.fields["phone"].help_text = _("A known phone records a re-visit of that customer.")
         self.fields["arrived_at"].initial = timezone.localtime().replace(second=0, microsecond=0)
         if user.role == Role.CONSULTANT:
@@ -195,14 +204,6 @@ class VisitForm(_VisitTimesMixin, QuickVisitForm):
             note=data.get("note") or "",
         )
         return kwargs
-
-    def save_referral(self, *, actor: User, lead) -> None:
-        """Name the new lead's referrer, if the form names one (in the caller's transaction)."""
-        from baseclients.forms import referral_from
-        from baseclients.services import referral_set
-
-        if (referral := referral_from(self.cleaned_data)) is not None:
-            referral_set(actor=actor, lead=lead, **referral)
 
 
 class FollowUpForm(forms.Form):

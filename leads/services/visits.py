@@ -50,6 +50,9 @@ class VisitResult:
     lead: Lead
     visit: Visit
     is_revisit: bool
+    # A lost customer's visit made the lead active again: the status it had ("defeated": a win-back from the
+    # competitor pool or nurture list; "defeat_pending": the application closed as a false defeat), else "".
+    came_back_from: str = ""
 
 
 def first_follow_up_for(group_id: int, arrived_at):
@@ -235,15 +238,18 @@ def _revisit(lead: Lead, actor: User, visit_args: dict, *, grade: str | None = N
     # Every path to a re-visit (the visit form finding a known phone, the API's visits endpoint) checks its time.
     check_visit_time(lead, visit_args["arrived_at"])
     visit = _visit_create(lead, actor, is_first=False, **visit_args)
+    came_back_from = ""
     if lead.status in (Status.DEFEATED, Status.DEFEAT_PENDING):
         # A lost customer came back: a win-back, or a pending defeat application closed as a false defeat.
         from defeats.services import customer_came_back
 
+        before = lead.status
         lead = customer_came_back(actor=actor, lead=lead, at=visit.arrived_at, grade=grade, assign_to=assigned_to)
+        came_back_from = before if lead.status == Status.ACTIVE else ""
     if lead.last_contact_at is None or visit.arrived_at > lead.last_contact_at:
         lead.last_contact_at = visit.arrived_at
         bump(lead, ["last_contact_at"], actor=actor)
-    return VisitResult(lead=lead, visit=visit, is_revisit=True)
+    return VisitResult(lead=lead, visit=visit, is_revisit=True, came_back_from=came_back_from)
 
 
 def lead_create(**kwargs) -> Lead:

@@ -34,7 +34,7 @@ from ..forms import (
     VisitForm,
     style_filter_form,
 )
-from ..models import Lead, local_day_start
+from ..models import Lead, Status, local_day_start
 from ..phones import phone_display
 
 PAGE_SIZE = 25
@@ -87,7 +87,7 @@ def workspace(request: HttpRequest) -> HttpResponse:
     if is_group_level:
         context["stores"] = store_cards(user=user)
     if context["can_log_visits"]:
-        context["quick_form"] = QuickVisitForm()
+        context["quick_form"] = QuickVisitForm(user=user)
     context["is_group_level"] = is_group_level
     return render(request, "leads/workspace.html", context)
 
@@ -130,6 +130,12 @@ def _visit_message(result: services.VisitResult, *, visible: bool = True) -> str
         return _("Re-visit recorded. This customer is followed by %(consultant)s.") % {
             "consultant": result.lead.assigned_to or _("nobody yet")
         }
+    if result.came_back_from == Status.DEFEATED:
+        return _("%(name)s came back: won back from the defeats (competitor pool or nurture list), an active lead "
+                 "again.") % {"name": result.lead.name}
+    if result.came_back_from == Status.DEFEAT_PENDING:
+        return _("%(name)s came back: the pending defeat application is closed, an active lead again.") % {
+            "name": result.lead.name}
     if result.is_revisit:
         return _("Re-visit recorded for %(name)s.") % {"name": result.lead.name}
     return _("New lead logged: %(name)s.") % {"name": result.lead.name}
@@ -142,12 +148,12 @@ def visit_log(request: HttpRequest) -> HttpResponse:
     user = request.user
     quick = request.method == "POST" and request.POST.get("quick") == "1"
     if quick and request.htmx:
-        form = QuickVisitForm(request.POST)
+        form = QuickVisitForm(request.POST, user=user)
         result = _log(request, form)
         context = {"quick_form": form, "result": result, "can_log_visits": True}
         if result is not None:
             visible = _can_see(user, result.lead)
-            context["quick_form"] = QuickVisitForm()
+            context["quick_form"] = QuickVisitForm(user=user)
             context["result_message"] = _visit_message(result, visible=visible)
             context["result_visible"] = visible
             context.update(_workspace_context(user))
@@ -248,7 +254,7 @@ def _render_detail(request: HttpRequest, lead: Lead, *, notice: str = "", error:
     context["notice"] = notice
     context["error"] = error
     if request.htmx:
-        return render(request, "leads/partials/_lead_body.html", context)
+        return render(request, "leads/partials/_lead_body_swap.html", context)
     return render(request, "leads/lead_detail.html", context)
 
 
