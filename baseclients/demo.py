@@ -109,7 +109,7 @@ def demo_baseclients_seed(*, stores: list[Store], now=None) -> DemoBaseClients:
                     phone=fresh_phone(),
                     kind=ClientKind.COMPANY if company else ClientKind.PERSON,
                     region=rng.choice(DISTRICTS[:8] if rng.random() < 0.7 else DISTRICTS),
-                    industry=rng.choice(INDUSTRIES), fleet_size=rng.choice([3, 5, 8, 12]) if company else 0,
+                    industry=rng.choice(INDUSTRIES), fleet_size=rng.choice([3, 5, 8, 12]) if company else 1,
                     birthday=None if company else date(rng.randint(1965, 1998), rng.randint(1, 12), rng.randint(1, 28)),
                     purchases=1, care_anchor=bought, created_at=timezone.make_aware(
                         timezone.datetime.combine(bought, timezone.datetime.min.time())),
@@ -131,7 +131,7 @@ def demo_baseclients_seed(*, stores: list[Store], now=None) -> DemoBaseClients:
                 client=card, series=rng.choice(series) if series else None, vin=_vin(rng, vin_n), plate=_plate(rng),
                 use=VehicleUse.COMMERCIAL if card.kind == ClientKind.COMPANY else VehicleUse.PRIVATE,
                 colour=rng.choice(["白", "黑", "银", "灰", "蓝", "红"]), ordered_at=delivered - timedelta(days=7),
-                delivered_at=delivered, registered_at=delivered, insurance_renewal_at=delivered,
+                delivered_at=delivered, registered_at=delivered, insurance_renewal_at=care_services.add_months(delivered, 12),
                 mileage_km=rng.randint(8_000, 60_000)))
             vin_n += 1
         Vehicle.objects.bulk_create(vehicles, batch_size=1000)

@@ -120,6 +120,8 @@ TEMPLATES = [
         "DIRS": [BASE_DIR / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
+            # The shared number and date filters (money, units, rate, day), in every template.
+            "builtins": ["dealercrm.templatetags.numbers"],
             "context_processors": [
                 "django.template.context_processors.request",
                 "django.template.context_processors.i18n",

@@ -24,6 +24,7 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from dealercrm import figures as figures_cache
+from dealercrm import formats
 from dealercrm.forms import add_service_errors
 from dealercrm.models import Role, Store, User
 from leads import deal_bases
@@ -103,14 +104,13 @@ def _pick_store(user: User, raw, *, allow_all: bool) -> tuple[Store | None, list
 
 
 def pct(rate) -> str:
-    """0.6667 → "66.7%"; None → "—"."""
-    return "—" if rate is None else f"{rate * 100:.1f}%"
+    """0.6667 → "66.7%"; None → "—" (``dealercrm.formats.rate``)."""
+    return formats.rate(rate)
 
 
 def num(value, digits: int = 0) -> str:
-    if value is None:
-        return "—"
-    return f"{value:,.{digits}f}"
+    """A count or a projection of one as a whole number (79.71 cars → "80"); with ``digits``, a decimal figure."""
+    return formats.units(value) if digits == 0 else formats.number(value, digits)
 
 
 def _rates(figures: dict) -> dict:
@@ -142,7 +142,7 @@ def _present_progress(line: dict, *, state: str) -> dict:
     if state == "closed":
         projected, on_track = num(units), (target is not None and units >= target)
     elif state == "current" and line["projected_units"] is not None:
-        projected = num(line["projected_units"], 1)
+        projected = num(line["projected_units"])
         on_track = target is not None and line["projected_units"] >= target
     else:
         projected, on_track = "—", None
@@ -384,7 +384,7 @@ def _plan(user: User, *, store: Store | None, levers: dict, target_units: int | 
                            "rung": rung.replace("->", "→") if rung else "", "rate": pct(rates.get(rung)) if rung else ""})
     return {
         "target": target,
-        "projected": num(plan.projected_units, 1),
+        "projected": num(plan.projected_units),
         "levers": lever_rows,
         "ladder": ladder,
         "rates": [(rung, pct(rates.get(rung))) for rung in RUNGS],

@@ -18,6 +18,7 @@ import xlsxwriter
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from dealercrm import formats
 from dealercrm.exports import spreadsheet_safe
 
 from .selectors import ReportData
@@ -51,9 +52,8 @@ class Formats:
         self.title = book.add_format({**base, "bold": True, "font_size": 14})
         self.label = book.add_format({**base, "bold": True, "font_color": "#555555"})
         self.note = book.add_format({**base, "italic": True, "font_color": "#666666"})
-        kinds = {"text": {}, "int": {"num_format": "#,##0"}, "num": {"num_format": "#,##0.00"},
-                 "pct": {"num_format": "0.0%"}, "cny": {"num_format": '"¥"#,##0.00'},
-                 "date": {"num_format": "yyyy-mm-dd"}, "datetime": {"num_format": "yyyy-mm-dd hh:mm"}}
+        # The same rules as the page and the print (dealercrm.formats), as number formats: numbers stay numbers.
+        kinds = {"text": {}, **{k: {"num_format": f} for k, f in formats.EXCEL.items()}}
         self.cell = {k: book.add_format({**base, **v}) for k, v in kinds.items()}
         self.total = {k: book.add_format({**base, **v, "bold": True, "top": 1, "bg_color": "#EEF2F7"})
                       for k, v in kinds.items()}

@@ -179,7 +179,7 @@ def funnel_tables(p: ReportParams) -> list[Table]:
 def _target_columns(first: str) -> list[Column]:
     return [
         Column("label", first, "text"), Column("target_units", _("Target (units)")), Column("units", ORDERS_CALENDAR),
-        Column("progress", _("Progress"), "pct"), Column("projected_units", _("Projected (units)"), "num"),
+        Column("progress", _("Progress"), "pct"), Column("projected_units", _("Projected (units)"), "int"),
         Column("target_revenue", _("Target revenue"), "cny"), Column("revenue", _("Revenue"), "cny"),
     ]
 

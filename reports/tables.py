@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 
-from django.utils.formats import number_format
 from django.utils.translation import gettext_lazy as _
+
+from dealercrm import formats
 
 KINDS = ("text", "int", "num", "pct", "cny")
 
@@ -39,6 +40,12 @@ class Table:
     rows: list[dict]
     total: dict | None = None
     note: str = ""
+
+    @property
+    def empty(self) -> bool:
+        """Nothing to show: no rows and no total (a table whose only figures are its total, e.g. a store's targets
+        with no consultant's line, is not empty)."""
+        return not self.rows and not self.total
 
     def as_json(self) -> dict:
         return {
@@ -72,17 +79,15 @@ def json_value(value):
 
 
 def cell_text(value, kind: str) -> str:
-    """A value as the page and the print show it, in the active language's number format."""
+    """A value as the page and the print show it (``dealercrm.formats``: one rule per kind, in both languages)."""
     if value is None or value == "":
         return "—"
-    if kind == "pct":
-        return number_format(round(float(value) * 100, 1), decimal_pos=1, use_l10n=True) + "%"
-    if kind == "cny":
-        return "¥" + number_format(Decimal(value).quantize(Decimal("0.01")), decimal_pos=2, use_l10n=True, force_grouping=True)
-    if kind == "num":
-        return number_format(round(float(value), 2), decimal_pos=2, use_l10n=True)
-    if kind == "int":
-        return number_format(value, decimal_pos=0, use_l10n=True, force_grouping=True)
+    if kind in formats.BY_KIND:
+        return formats.BY_KIND[kind](value)
+    if isinstance(value, datetime):
+        return formats.moment(value)
+    if isinstance(value, date):
+        return formats.day(value)
     return str(value)
 
 

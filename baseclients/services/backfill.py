@@ -5,7 +5,7 @@ deals that have a purchase are skipped."""
 
 from __future__ import annotations
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 
 from dealercrm.models import DealerGroup
@@ -13,7 +13,7 @@ from leads.models import Deal
 
 from ..models import BaseClient, ClientLead, Purchase, Vehicle
 from ..vehicles import plate_normalize, vin_normalize
-from .care import materialise
+from .care import add_months, materialise
 from .scoring import retier_group
 
 BATCH = 5000
@@ -83,7 +83,8 @@ def backfill(*, plan_care: bool = True) -> int:
                 vehicles.append(Vehicle(client=client, deal=d, series_id=d.series_id, vin=vin,
                                         plate=_valid(plate_normalize, d.plate), ordered_at=d.ordered_at,
                                         delivered_at=d.delivered_at, registered_at=d.delivered_at,
-                                        insurance_renewal_at=d.delivered_at))
+                                        insurance_renewal_at=add_months(d.delivered_at, 12) if d.delivered_at
+                                        else None))
                 links.append(ClientLead(client=client, lead=lead))
                 touched_groups.add(lead.store.group_id)
             Purchase.objects.bulk_create(purchases, batch_size=BATCH)
@@ -99,8 +100,18 @@ def backfill(*, plan_care: bool = True) -> int:
             for n, ids in by_added.items():
                 for i in range(0, len(ids), BATCH):
                     BaseClient.objects.filter(pk__in=ids[i:i + BATCH]).update(purchases=F("purchases") + n)
+            # The fleet counts the cars on the card (a larger figure typed on the card stays).
+            _fleet_counts_vehicles(list(added))
         for gid in sorted(touched_groups & set(DealerGroup.objects.values_list("pk", flat=True))):
             retier_group(gid)
             if plan_care:
                 materialise(group_id=gid)
     return taken
+
+
+def _fleet_counts_vehicles(client_ids: list[int]) -> None:
+    for i in range(0, len(client_ids), BATCH):
+        with connection.cursor() as cur:
+            cur.execute("UPDATE baseclients_baseclient c SET fleet_size = v.n FROM (SELECT client_id, count(*) AS n "
+                        "FROM baseclients_vehicle WHERE client_id = ANY(%s) GROUP BY client_id) v "
+                        "WHERE v.client_id = c.id AND c.fleet_size < v.n", [client_ids[i:i + BATCH]])

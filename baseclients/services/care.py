@@ -52,12 +52,12 @@ def add_months(day: date, months: int) -> date:
     return date(year, month, min(day.day, _days_in(year, month)))
 
 
-def _recurring(anchor: date, every: int, start: date, end: date, offset: int = 0):
-    """anchor + k*every months + offset days, k >= 1, within [start, end]."""
+def _recurring(anchor: date, every: int, start: date, end: date, offset: int = 0, first: int = 1):
+    """anchor + k*every months + offset days, k >= ``first``, within [start, end]."""
     if every <= 0:
         return
     months_before_start = (start.year - anchor.year) * 12 + start.month - anchor.month
-    k = max(1, months_before_start // every - 1)
+    k = max(first, months_before_start // every - 1)
     while True:
         due = add_months(anchor, k * every) + timedelta(days=offset)
         if due > end:
@@ -85,9 +85,11 @@ def plan_dates(item: CarePlanItem, client: BaseClient, vehicles: list[Vehicle], 
                     if start <= due <= end:
                         yield due, v
             elif kind == CareKind.INSURANCE_RENEWAL:
-                base = v.insurance_renewal_at or v.delivered_at
+                # The renewal date is the policy's first renewal (a year after the delivery when not known): the
+                # reminder falls before it and before each anniversary.
+                base = v.insurance_renewal_at or (add_months(v.delivered_at, 12) if v.delivered_at else None)
                 if base:
-                    for due in _recurring(base, item.every_months or 12, start, end, item.offset_days):
+                    for due in _recurring(base, item.every_months or 12, start, end, item.offset_days, first=0):
                         yield due, v
             elif kind == CareKind.INSPECTION:
                 if item.vehicle_use and item.vehicle_use != v.use:
@@ -116,13 +118,13 @@ _MONTHS = "((extract(year from {b})::int - extract(year from {a})::int) * 12 + e
           "- extract(month from {a})::int)"
 
 
-def _recurring_sql(anchor: str) -> str:
-    """anchor + k*every months + offset days for k >= 1 covering [start, end] (PostgreSQL's date + interval clamps
-    the day to the month's length, as ``add_months`` does); the caller filters to the window."""
+def _recurring_sql(anchor: str, first: int = 1) -> str:
+    """anchor + k*every months + offset days for k >= ``first`` covering [start, end] (PostgreSQL's date + interval
+    clamps the day to the month's length, as ``add_months`` does); the caller filters to the window."""
     lo = _MONTHS.format(a=anchor, b="(%(start)s::date - i.offset_days)")
     hi = _MONTHS.format(a=anchor, b="(%(end)s::date - i.offset_days)")
-    return (f"CROSS JOIN LATERAL generate_series(greatest(1, floor({lo}::numeric / i.every)::int - 1), "
-            f"greatest(1, floor({hi}::numeric / i.every)::int + 1)) AS k "
+    return (f"CROSS JOIN LATERAL generate_series(greatest({first:d}, floor({lo}::numeric / i.every)::int - 1), "
+            f"greatest({first:d}, floor({hi}::numeric / i.every)::int + 1)) AS k "
             f"CROSS JOIN LATERAL (SELECT ({anchor} + make_interval(months => k * i.every))::date "
             f"+ i.offset_days AS due_on) d")
 
@@ -145,7 +147,8 @@ _SHAPES = {
     "insurance": (
         "JOIN baseclients_vehicle v ON v.client_id = c.id",
         "i.kind = 'insurance_renewal' AND COALESCE(v.insurance_renewal_at, v.delivered_at) IS NOT NULL",
-        _recurring_sql("COALESCE(v.insurance_renewal_at, v.delivered_at)"), "v.id"),
+        _recurring_sql("COALESCE(v.insurance_renewal_at, (v.delivered_at + interval '1 year')::date)", first=0),
+        "v.id"),
     "inspection": (
         "JOIN baseclients_vehicle v ON v.client_id = c.id",
         "i.kind = 'inspection' AND (i.vehicle_use = '' OR i.vehicle_use = v.use) "

@@ -30,7 +30,7 @@ from ..models import (
 )
 from ..vehicles import plate_normalize, vin_normalize
 from ._common import StaleVersion, bump, lock_client, require_can_work
-from .care import materialise
+from .care import add_months, materialise
 from .lists import list_value
 from .scoring import refresh
 
@@ -55,6 +55,17 @@ def validate_vehicle_ids(*, vin: str | None, plate: str | None, exclude_vehicle:
     if errors:
         raise ValidationError(errors)
     return vin, plate
+
+
+def _fleet_counts_vehicles(client: BaseClient) -> bool:
+    """The card's fleet size is at least the vehicles on the card (a company may own more, bought elsewhere: a
+    larger figure typed on the card stays). Sets the field on ``client``; True when it grew (the caller saves and
+    re-scores)."""
+    vehicles = Vehicle.objects.filter(client=client).count()
+    if client.fleet_size >= vehicles:
+        return False
+    client.fleet_size = vehicles
+    return True
 
 
 def _find_or_create_client(lead: Lead, actor: User) -> BaseClient:
@@ -88,7 +99,8 @@ def client_from_deal(*, actor: User, deal: Deal, lead: Lead) -> BaseClient:
     """Make or extend the buyer's base client for ``deal`` (call inside the deal's transaction, after the deal row is
     written): the card of the lead's link or of the phone in the group, or a new one; a purchase (a repeat purchase
     when the card had one already; a referral deal when the lead names a referrer, credited to the referrer); the
-    vehicle from the deal; facts, tier and care plan refreshed. The deal's VIN and plate are validated by the deal
+    vehicle from the deal (its insurance renews a year after the delivery), counted in the fleet size; facts, tier and
+    care plan refreshed. The deal's VIN and plate are validated by the deal
     service first (validate_vehicle_ids)."""
     client = _find_or_create_client(lead, actor)
     referral = Referral.objects.filter(lead=lead).first()
@@ -98,9 +110,12 @@ def client_from_deal(*, actor: User, deal: Deal, lead: Lead) -> BaseClient:
     ClientLead.objects.get_or_create(lead=lead, defaults={"client": client})
     Vehicle.objects.create(client=client, deal=deal, series=deal.series, vin=deal.vin, plate=deal.plate,
                            ordered_at=deal.ordered_at, delivered_at=deal.delivered_at,
-                           registered_at=deal.delivered_at, insurance_renewal_at=deal.delivered_at)
+                           registered_at=deal.delivered_at,
+                           insurance_renewal_at=add_months(deal.delivered_at, 12) if deal.delivered_at else None)
     client.purchases += 1
     fields = ["purchases"]
+    if _fleet_counts_vehicles(client):
+        fields.append("fleet_size")
     if not is_repeat and deal.delivered_at:
         client.care_anchor = deal.delivered_at
         fields.append("care_anchor")
@@ -211,7 +226,8 @@ def vehicle_add(*, actor: User, client: BaseClient, vin: str = "", plate: str = 
                 use: str = VehicleUse.PRIVATE, colour: str = "", ordered_at: date | None = None,
                 delivered_at: date | None = None, registered_at: date | None = None,
                 insurance_renewal_at: date | None = None, mileage_km: int | None = None) -> Vehicle:
-    """A vehicle the client owns that was not sold through a deal here (or added by hand)."""
+    """A vehicle the client owns that was not sold through a deal here (or added by hand); counted in the fleet
+    size (a larger fleet re-scores the client)."""
     client = lock_client(client)
     require_can_work(actor, client)
     vin, plate = validate_vehicle_ids(vin=vin, plate=plate)
@@ -222,7 +238,11 @@ def vehicle_add(*, actor: User, client: BaseClient, vin: str = "", plate: str = 
     vehicle = Vehicle.objects.create(client=client, vin=vin, plate=plate, series=series, use=use, colour=colour,
                                      ordered_at=ordered_at, delivered_at=delivered_at, registered_at=registered_at,
                                      insurance_renewal_at=insurance_renewal_at, mileage_km=mileage_km)
-    BaseClient.objects.filter(pk=client.pk).update(version=F("version") + 1)
+    if _fleet_counts_vehicles(client):
+        bump(client, ["fleet_size"])
+        refresh(client, actor=actor, cause=TierCause.CARD)
+    else:
+        BaseClient.objects.filter(pk=client.pk).update(version=F("version") + 1)
     materialise(client_ids=[client.pk])
     return vehicle
 

@@ -134,7 +134,8 @@ def test_scoring_moves_the_tier_and_keeps_the_record(org, settings):
                                   "word_of_mouth": 5, "reputation": 15, "business": 15, "trade_word": 12,
                                   "reach": 10, "plans": 12})
     client.refresh_from_db()
-    assert (client.loyalty_score, client.power_score) == (55, 64)
+    # Power: 64 scored, plus the automatic fleet criterion for the one car (round(15 * 1 / 10) = 2).
+    assert (client.loyalty_score, client.power_score) == (55, 66)
     assert client.tier == Tier.POTENTIAL and client.tier_basis == TierBasis.SCORES
     record = ScoreRecord.objects.get(client=client)
     assert record.by == org.consultant and record.before["satisfaction"] == 0 and record.after["satisfaction"] == 15
@@ -393,3 +394,32 @@ def test_tier_rule_defaults_seeded(org):
     assert TierRule.objects.count() == 1
     criteria = services.criteria_for(org.group.pk)
     assert sum(c.max_points for c in criteria if c.dimension == "loyalty") == 100
+
+
+# --- the new card: fleet size and the insurance renewal --------------------------------------------------------------
+
+
+def test_new_card_counts_its_car_in_the_fleet_and_renews_insurance_a_year_after_delivery(org):
+    # Given a deal delivered 10 days ago, when it makes the card, then the fleet is the one car, the policy renews a
+    # year after the delivery, and the reminder is due the plan's lead time (30 days) before that.
+    deal = buy(store=org.store, consultant=org.consultant, delivered_days_ago=10)
+    client = _client(deal)
+    delivered = deal.delivered_at
+    assert client.fleet_size == 1
+    vehicle = Vehicle.objects.get(client=client)
+    renewal = services.care.add_months(delivered, 12)
+    assert vehicle.insurance_renewal_at == renewal
+    services.materialise(client_ids=[client.pk], start=delivered, window_days=400)
+    dues = list(CareTask.objects.filter(client=client, kind="insurance_renewal").values_list("due_on", flat=True))
+    assert dues == [renewal - timedelta(days=30)]
+
+
+def test_a_second_car_raises_the_fleet_and_a_larger_fleet_on_the_card_stays(org):
+    client = _client(buy(store=org.store, consultant=org.consultant))
+    services.vehicle_add(actor=org.consultant, client=client, vin=a_vin())
+    client.refresh_from_db()
+    assert client.fleet_size == 2
+    services.client_update(actor=org.consultant, client=client, fleet_size=6)
+    services.vehicle_add(actor=org.consultant, client=client, vin=a_vin())
+    client.refresh_from_db()
+    assert client.fleet_size == 6

@@ -288,3 +288,17 @@ def test_a_revisit_with_a_referrer_is_still_recorded(org):
     assert r.status_code == 302
     # The colleague's lead got its re-visit; the referrer names new leads only, so nothing else changed.
     assert theirs.visits.count() == visits + 1 and not hasattr(Lead.objects.get(pk=theirs.pk), "referral")
+
+
+@pytest.mark.parametrize("lang", ["zh-hans", "en"])
+def test_new_card_shows_the_fleet_the_renewal_and_the_price_by_the_shared_rules(org, lang):
+    deal = buy(store=org.store, consultant=org.consultant, delivered_days_ago=10)
+    client = _client(deal)
+    c = client_for(org.consultant)
+    c.cookies["django_language"] = lang
+    html = c.get(f"/base-clients/{client.pk}/", HTTP_ACCEPT_LANGUAGE=lang).content.decode()
+    renewal = services.care.add_months(deal.delivered_at, 12)
+    assert f"{renewal:%Y-%m-%d}" in html
+    assert "<dd>1</dd>" in html  # the fleet: the one car
+    deals = c.get(f"/base-clients/{client.pk}/", {"tab": "deals"}, HTTP_ACCEPT_LANGUAGE=lang).content.decode()
+    assert "¥150,000.00" in deals

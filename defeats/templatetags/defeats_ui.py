@@ -1,14 +1,14 @@
 from django import template
 
+from dealercrm import formats
+
 register = template.Library()
 
 
 @register.filter
 def pct(value) -> str:
-    """0.6543 → "65.4%"; None → "—"."""
-    if value is None or value == "":
-        return "—"
-    return f"{float(value) * 100:.1f}%"
+    """0.6543 → "65.4%"; None → "—" (``dealercrm.formats.rate``)."""
+    return formats.rate(value)
 
 
 @register.filter

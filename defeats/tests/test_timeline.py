@@ -76,7 +76,7 @@ def test_the_lead_page_shows_the_steps_in_its_timeline(org, catalogue, django_as
         page = c.get(f"/leads/{lead.pk}/").content.decode()
     timeline = page[page.index('id="lead-timeline"'):]
     for text in ("Defeat application filed", "Quasi-defeat", "Funding not ready", "Rejected as a false defeat",
-                 "客户还在看车 0", "Defeat confirmed", "核实：已提车", "Accord T", "12000", "Nurture contact",
+                 "客户还在看车 0", "Defeat confirmed", "核实：已提车", "Accord T", "¥12,000.00", "Nurture contact",
                  "邀请参加新车发布会", "Won back", "想换第二台车", "Defeat pending verification → Defeated"):
         assert text in timeline, text
     assert f"handed to {org.consultant2}" in timeline

@@ -245,13 +245,13 @@ def test_the_planner_works_the_domain_example(org):
                                             **HTMX)
     assert response.status_code == 200
     plan = response.context["planner"]
-    assert plan["projected"] == "72.0"
+    assert plan["projected"] == "72"
     levers = {lever["key"]: lever for lever in plan["levers"]}
     assert {k: lever["required"] for k, lever in levers.items()} == {
         "N": "1,875", "K": "75.0%", "F": "50.0%", "C": "25.0%"}
     assert not any(lever["unreachable"] for lever in levers.values())
     html = response.content.decode()
-    assert "<html" not in html and 'data-plan="projected">72.0<' in html
+    assert "<html" not in html and 'data-plan="projected">72<' in html
     assert 'data-plan="required-N">1,875<' in html
     assert len(plan["ladder"]) == 5 and plan["ladder"][0]["need"] == "90"  # A = the unit target
 
@@ -453,8 +453,8 @@ def test_the_current_month_projects_only_after_its_first_days(org):
     with time_machine.travel(datetime(2026, 12, 10, 12, tzinfo=SH), tick=False):
         response = client.get(DASHBOARD, {"period": "this_month"})
     assert response.context["progress_state"] == "current"
-    assert response.context["progress_store"]["projected"] == "3.1"  # 1 unit in 10 days of 31
-    assert "At this pace: 3.1 by month end." in response.content.decode()
+    assert response.context["progress_store"]["projected"] == "3"  # 1 unit in 10 days of 31: 3.1, a whole car
+    assert "At this pace: 3 by month end." in response.content.decode()
 
 
 def test_the_planner_starts_from_the_latest_mature_month_and_says_so(cohort, frozen):

@@ -34,14 +34,3 @@ def grade_up(from_grade, to_grade):
     if from_grade not in GRADE_ORDER or to_grade not in GRADE_ORDER:
         return False
     return GRADE_ORDER.index(to_grade) > GRADE_ORDER.index(from_grade)
-
-
-@register.filter
-def cny(amount):
-    """A CNY amount as ``¥215,000`` (whole yuan, grouped by thousands as car prices are quoted)."""
-    if amount in (None, ""):
-        return ""
-    try:
-        return f"¥{amount:,.0f}"
-    except (TypeError, ValueError):
-        return f"¥{amount}"

@@ -5,6 +5,7 @@ import io
 import subprocess
 import tempfile
 from datetime import date
+from decimal import Decimal
 
 import openpyxl
 import pytest
@@ -171,3 +172,23 @@ def test_every_report_builds_for_every_allowed_role(org):
             params = ReportParams(user=user, start=date(2026, 10, 1), end=date(2026, 10, 31),
                                   stores=[org.store] if report.one_store else [])
             assert report.run(params).as_json()["sections"]
+
+
+@pytest.mark.parametrize("lang", ["zh-hans", "en"])
+def test_pack_money_units_and_rates_read_the_same_on_the_page_the_print_and_the_workbook(cohort, lang):
+    # Given October's cohort with a 150,000 deal and a store target of 7 units (a projection with decimals).
+    from funnel.models import Target
+
+    org = cohort.org
+    Target.objects.create(store=org.store, month=date(2026, 10, 1), units=7, revenue=Decimal("3700300"))
+    client = client_for(org.manager)
+    client.cookies["django_language"] = lang
+    url = f"/reports/monthly-pack/?store={org.store.pk}&{OCTOBER}"
+    for path in (url, url.replace("/?", "/print/?")):
+        html = client.get(path, HTTP_ACCEPT_LANGUAGE=lang).content.decode()
+        assert "¥3,700,300.00" in html and "¥150,000.00" in html and "¥3700300" not in html
+        assert "66.7%" in html
+    book = openpyxl.load_workbook(io.BytesIO(client.get(url + "&format=xlsx", HTTP_ACCEPT_LANGUAGE=lang).content))
+    formats = {c.number_format for sheet in book.worksheets for row in sheet.iter_rows(min_row=2) for c in row
+               if isinstance(c.value, (int, float))}
+    assert '"¥"#,##0.00' in formats and "0.0%" in formats and "#,##0" in formats
