@@ -13,7 +13,29 @@ FORWARD = [
 ]
 
 
+
+def forward(apps, schema_editor):
+    """The two statements on PostgreSQL; the same in Python elsewhere (the embedded SQLite default)."""
+    if schema_editor.connection.vendor == "postgresql":
+        for statement in FORWARD:
+            schema_editor.execute(statement)
+        return
+    from django.db.models import Count, F
+
+    Vehicle = apps.get_model("baseclients", "Vehicle")
+    BaseClient = apps.get_model("baseclients", "BaseClient")
+    for vehicle in Vehicle.objects.filter(deal__isnull=False, insurance_renewal_at=F("delivered_at")):
+        day = vehicle.insurance_renewal_at
+        try:
+            vehicle.insurance_renewal_at = day.replace(year=day.year + 1)
+        except ValueError:  # 29 February: PostgreSQL's interval gives 28 February
+            vehicle.insurance_renewal_at = day.replace(year=day.year + 1, day=28)
+        vehicle.save(update_fields=["insurance_renewal_at"])
+    for row in Vehicle.objects.values("client_id").annotate(n=Count("id")):
+        BaseClient.objects.filter(pk=row["client_id"], fleet_size__lt=row["n"]).update(fleet_size=row["n"])
+
+
 class Migration(migrations.Migration):
     dependencies = [("baseclients", "0008_region_industry_lists")]
 
-    operations = [migrations.RunSQL(FORWARD, migrations.RunSQL.noop)]
+    operations = [migrations.RunPython(forward, migrations.RunPython.noop)]

@@ -5,8 +5,8 @@ deals that have a purchase are skipped."""
 
 from __future__ import annotations
 
-from django.db import connection, transaction
-from django.db.models import F
+from django.db import transaction
+from django.db.models import Count, F, OuterRef, Subquery
 
 from dealercrm.models import DealerGroup
 from leads.models import Deal
@@ -110,8 +110,8 @@ def backfill(*, plan_care: bool = True) -> int:
 
 
 def _fleet_counts_vehicles(client_ids: list[int]) -> None:
+    """Each card's fleet size is at least its vehicles (one UPDATE per batch, portable: the embedded SQLite too)."""
+    vehicles = Subquery(Vehicle.objects.filter(client=OuterRef("pk")).order_by().values("client")
+                        .annotate(n=Count("id")).values("n"))
     for i in range(0, len(client_ids), BATCH):
-        with connection.cursor() as cur:
-            cur.execute("UPDATE baseclients_baseclient c SET fleet_size = v.n FROM (SELECT client_id, count(*) AS n "
-                        "FROM baseclients_vehicle WHERE client_id = ANY(%s) GROUP BY client_id) v "
-                        "WHERE v.client_id = c.id AND c.fleet_size < v.n", [client_ids[i:i + BATCH]])
+        BaseClient.objects.filter(pk__in=client_ids[i:i + BATCH], fleet_size__lt=vehicles).update(fleet_size=vehicles)

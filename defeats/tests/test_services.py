@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from dealercrm.models import Notification
 from defeats import services
@@ -109,7 +109,8 @@ def test_a_manager_may_file_too(org):
 def test_a_managers_own_filing_is_confirmed_at_once_by_him(org, who, note, comment):
     filer = getattr(org, who)
     lead = _lead(org)
-    app = services.application_file(actor=filer, lead=lead, kind="quasi", reasons=["long_no_deal"], note=note)
+    with translation.override("en"):  # the default comment is written in the filer's language
+        app = services.application_file(actor=filer, lead=lead, kind="quasi", reasons=["long_no_deal"], note=note)
     app.refresh_from_db()
     lead.refresh_from_db()
     assert (app.status, app.applied_by, app.decided_by, app.comment) == (

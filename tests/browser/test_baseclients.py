@@ -57,7 +57,7 @@ def test_delivery_to_base_client_scoring_referral_and_concentration(org, live_se
     phone.click("main form button[type=submit]")
     expect(phone.get_by_text(zh("Potential")).first).to_be_visible()
     client.refresh_from_db()
-    assert client.tier == "potential" and (client.loyalty_score, client.power_score) == (55, 62)
+    assert client.tier == "potential" and (client.loyalty_score, client.power_score) == (55, 64)  # 62 + fleet 1 car
 
     # 3. A friend referred by the client buys: the referral deal is credited to the client.
     friend = LeadFactory(store=org.store, assigned_to=org.consultant, name="孙女士", phone="+8613912340000")
