@@ -21,10 +21,20 @@ $(VENV)/.installed: requirements.txt
 
 # The embedded default: SQLite and in-process jobs unless DATABASE_URL / REDIS_URL are set. run_jobs catches the
 # daily jobs up at start (no beat runs here); it is idempotent, so restarting is harmless.
-run: venv
-	DEBUG=$${DEBUG:-1} $(PY) manage.py prepare --seed-demo
-	DEBUG=$${DEBUG:-1} $(PY) manage.py run_jobs
-	DEBUG=$${DEBUG:-1} $(PY) manage.py runserver 127.0.0.1:$(PORT)
+# Each step says what it does and how long it took (the first run installs and seeds for a few minutes).
+run:
+	@set -eo pipefail; export DEBUG=$${DEBUG:-1}; t=$$SECONDS; \
+	if $(MAKE) -q $(VENV)/.installed 2>/dev/null; then echo "1/4 requirements are up to date"; else \
+		echo "1/4 installing requirements into $(VENV) (pip, quietly; the first time takes a few minutes)…"; \
+		$(MAKE) --no-print-directory venv >/dev/null; echo "    done in $$((SECONDS - t)) s"; fi; \
+	t=$$SECONDS; echo "2/4 migrating the database and collecting static files…"; \
+	$(PY) manage.py prepare --verbosity 0; echo "    done in $$((SECONDS - t)) s"; \
+	t=$$SECONDS; echo "3/4 seeding the demo dealer group (once, on an empty database)…"; \
+	$(PY) manage.py seed_demo --if-empty; echo "    done in $$((SECONDS - t)) s"; \
+	t=$$SECONDS; echo "4/4 catching up the daily jobs…"; \
+	$(PY) manage.py run_jobs | sed "s/^/    /"; echo "    done in $$((SECONDS - t)) s"; \
+	echo "Serving http://127.0.0.1:$(PORT)/ (log in as pudong_manager, password demo1234; Ctrl-C stops)"; \
+	$(PY) manage.py runserver 127.0.0.1:$(PORT)
 
 test: venv
 	@DATABASE_URL="$(TEST_DATABASE_URL)" $(PY) scripts/check-services || exit 1
@@ -72,7 +82,7 @@ BENCH_REDIS_URL ?= redis://127.0.0.1:6379/3
 
 # A 60 s mixed load (12 consultants, 8 managers) against gunicorn (3 workers) on 127.0.0.1:8010 and the bench data.
 bench-load: venv
-	@set -e; export DEBUG=0 SECRET_KEY=$${SECRET_KEY:-bench-only} DATABASE_URL="$(BENCH_DATABASE_URL)" \
+	@set -eo pipefail; export DEBUG=0 SECRET_KEY=$${SECRET_KEY:-bench-only} DATABASE_URL="$(BENCH_DATABASE_URL)" \
 		REDIS_URL="$(BENCH_REDIS_URL)" ALLOWED_HOSTS=localhost,127.0.0.1 SECURE_SSL_REDIRECT=0 DB_CONN_MAX_AGE=60; \
 	$(PY) manage.py collectstatic --noinput --verbosity 0; \
 	$(PY) -m gunicorn dealercrm.wsgi:application --bind 127.0.0.1:8010 --workers 3 --log-level warning & pid=$$!; \

@@ -46,3 +46,63 @@ def test_seed_demo_if_empty_leaves_an_existing_database_alone(org, settings):
     settings.DEBUG = True
     call_command("seed_demo", if_empty=True)
     assert not DealerGroup.objects.filter(name="Demo Auto Group").exists()
+
+
+# The whole demo, seeded once for the module in a transaction rolled back after its last test: a store that uses the
+# product well, over a year.
+@pytest.fixture(scope="module")
+def demo(django_db_setup, django_db_blocker):
+    from django.db import connection, transaction
+    from django.test import override_settings
+
+    fast = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    with django_db_blocker.unblock(), override_settings(DEBUG=True, PASSWORD_HASHERS=fast), transaction.atomic():
+        call_command("seed_demo", verbosity=0)
+        connection.check_constraints()
+        yield list(Store.objects.filter(group__name="Demo Auto Group").order_by("pk"))
+        transaction.set_rollback(True)
+
+
+def test_every_month_of_the_years_chart_has_first_visits_and_a_penetration(demo):
+    from django.utils import timezone
+
+    from funnel.selectors import Slice, monthly_trend
+
+    today = timezone.localdate()
+    for store in demo:
+        manager = store.staff.get(role=Role.MANAGER)
+        trend = monthly_trend(Slice(user=manager, start=today.replace(day=1), end=today, stores=[store]))
+        assert len(trend) == 12
+        for month in trend:
+            assert month["N"] > 0, (store.name, month["month"])
+            assert month["M"], (store.name, month["month"])
+            assert 0.15 < month["penetration"] < 0.5, (store.name, month["month"], month["penetration"])
+
+
+def test_only_a_few_pooled_customers_are_overdue_for_their_contact(demo):
+    from django.db.models import Q
+    from django.utils import timezone
+
+    from defeats.models import PoolEntry, PoolList, PoolStatus
+
+    now = timezone.now()
+    for store in demo:
+        for list_ in PoolList.values:
+            entries = PoolEntry.objects.filter(store=store, list=list_, status=PoolStatus.IN_POOL)
+            due = entries.filter(Q(next_contact_at__lte=now) | Q(replacement_due_on__lte=now.date())).count()
+            assert entries.count() > 20, (store.name, list_)
+            assert due <= 0.15 * entries.count(), (store.name, list_, due, entries.count())
+    overdue = PoolEntry.objects.filter(store__in=demo, status=PoolStatus.IN_POOL, next_contact_at__lte=now)
+    assert overdue.exists()  # the due list has something to show
+
+
+def test_the_demo_keeps_its_defeat_rate_and_competitor_models(demo):
+    from defeats.models import Application, ApplicationStatus, PoolEntry
+    from leads.models import Deal
+
+    for store in demo:
+        defeats = Application.objects.filter(store=store, kind="defeat", status=ApplicationStatus.CONFIRMED).count()
+        deals = Deal.objects.filter(lead__store=store).count()
+        assert 0.6 <= defeats / (defeats + deals) <= 0.72, (store.name, defeats, deals)
+    assert not Application.objects.filter(competitor_series__brand__is_own=True).exists()
+    assert not PoolEntry.objects.filter(competitor_series__brand__is_own=True).exists()

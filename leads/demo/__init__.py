@@ -1,4 +1,4 @@
-"""Six months of believable lead history for the demo stores (`seed_demo`): first visits, grades, follow-ups and
+"""A year of believable lead history for the demo stores (`seed_demo`): first visits, grades, follow-ups and
 their reviews, grade and assignment changes, re-visits, deals, a few duplicates.
 
 Deterministic (one seeded `random.Random`) but relative to "now", so the demo always looks current. Rows are written
@@ -113,7 +113,7 @@ class DemoHistory:
 
 @transaction.atomic
 def demo_history_seed(*, stores: list[Store], now: datetime | None = None) -> DemoHistory:
-    """Write six months of lead history (to ``now``, default the current time) for each of ``stores``, whose staff
+    """Write a year (``MONTHS``) of lead history (to ``now``, default the current time) for each of ``stores``, whose staff
     are a manager and consultants. Skipped, writing nothing, when any of the stores already has a lead."""
     started = time.perf_counter()
     now = timezone.localtime(now or timezone.now(), SHANGHAI)
@@ -482,7 +482,7 @@ class _StorePlanner:
         self.handover(plan, t0, self.now - timedelta(days=5))
         path = self.grade_path(plan, steps)
         interval = self.interval[next((g for g in reversed(path) if g), lead.grade)]
-        slip = self.pick({"overdue": 1, "today": 7, "coming": 92})
+        slip = self.pick({"overdue": 0.5, "today": 7, "coming": 92.5})
         back = {"overdue": interval + rng.randint(1, 12), "today": interval, "coming": rng.randint(0, interval - 1)}
         # Every consultant opens the demo with something due today and something overdue, whatever the date.
         holder = plan.owner_at(self.now).pk

@@ -4,13 +4,13 @@ from zoneinfo import ZoneInfo
 
 SEED = 20261123
 SHANGHAI = ZoneInfo("Asia/Shanghai")  # the demo stores' showroom clock
-MONTHS = 6
+MONTHS = 12
 BATCH = 500
 DUPLICATES_PER_STORE = 6
 # A store that uses the product well (issue 14): stale leads left unkept, and the share of valid leads older than ten
 # days nobody followed up (each is overdue, then reclaimed to the pool). The bench data set is the place for backlogs.
 STALE_LEFT_PER_STORE = 4
-OLD_UNFOLLOWED = 0.01
+OLD_UNFOLLOWED = 0.004
 
 # Traffic: first visits per weekday (Mon=0), scaled by the season (calendar month) and the store.
 BASE_PER_DAY = 7.1  # with the weekend uplift ≈ 250 first visits a month

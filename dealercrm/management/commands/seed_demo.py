@@ -1,3 +1,5 @@
+import time
+
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
@@ -6,13 +8,14 @@ from dealercrm.demo import demo_organisation_seed
 from dealercrm.models import DealerGroup
 from baseclients.demo import demo_baseclients_seed
 from defeats.demo import demo_defeats_seed
+from funnel.demo import demo_market_estimates_seed
 from leads.demo import MONTHS, demo_history_seed
 
 
 class Command(BaseCommand):
     help = (
         "Create or refresh the demo dealer group (two stores, managers, consultants, group admin `admin`) and give "
-        "its stores six months of lead history (once: skipped when they already have leads)."
+        "its stores a year of lead history (once: skipped when they already have leads)."
     )
 
     def add_arguments(self, parser):
@@ -30,12 +33,23 @@ class Command(BaseCommand):
             return
         with transaction.atomic():
             org = demo_organisation_seed()
-            history = None if no_history else demo_history_seed(stores=org.stores)
-            # The base clients of the history's deals, older customers, scores, care history and referrals.
-            base_clients = None if no_history else demo_baseclients_seed(stores=org.stores)
-            # Defeats on the lead history: applications, verdicts, the competitor pool, talk tracks. After the base
-            # clients: a false defeat won later is a deal recorded through the service, which makes its base client.
-            defeats = None if no_history else demo_defeats_seed(stores=org.stores)
+            if no_history:
+                history = base_clients = defeats = None
+            else:
+                # Each stage says what it does before it starts: the whole takes about a minute.
+                self._stage(f"leads, visits, follow-ups and deals: {MONTHS} months for {len(org.stores)} stores")
+                history = demo_history_seed(stores=org.stores)
+                self._stage("market estimates (M) for every month")
+                estimates = demo_market_estimates_seed(stores=org.stores)
+                self._stage("base clients, their care and referrals")
+                # The base clients of the history's deals, older customers, scores, care history and referrals.
+                base_clients = demo_baseclients_seed(stores=org.stores)
+                self._stage("defeats, the competitor pool and the nurture list")
+                # Defeats on the lead history: applications, verdicts, the competitor pool, talk tracks. After the
+                # base clients: a false defeat won later is a deal recorded through the service, which makes its
+                # base client.
+                defeats = demo_defeats_seed(stores=org.stores)
+                self._stage(None)
         self.stdout.write(self.style.SUCCESS(f"Demo group {org.group.name!r} with {len(org.stores)} stores is ready."))
         self.stdout.write(f"Logins (every password is {settings.DEMO_PASSWORD}):")
         for user in org.logins:
@@ -54,6 +68,7 @@ class Command(BaseCommand):
                 f"{base_clients.referrals} referrals, {base_clients.repeat_purchases} repeat purchases, "
                 f"{base_clients.care_tasks} care tasks in {base_clients.seconds:.1f} s."
             ))
+        self.stdout.write(f"Demo market estimates: {estimates} set.")
         if history.skipped:
             self.stdout.write("Demo lead history skipped: the demo stores already have leads.")
         else:
@@ -67,3 +82,13 @@ class Command(BaseCommand):
                 f"active {grades}; {s.followed} followed up; {s.deals} deals; "
                 f"{s.overdue} overdue, {s.due_today} due today"
             )
+
+    def _stage(self, text: str | None) -> None:
+        """Say how long the stage before took, then what the next one does (None: the last one ended)."""
+        now = time.monotonic()
+        if getattr(self, "_stage_started", None) is not None:
+            self.stdout.write(f"      done in {now - self._stage_started:.0f} s")
+        self._stage_started = now if text else None
+        if text:
+            self.stdout.write(f"    {text}…")
+        self.stdout.flush()
