@@ -352,15 +352,22 @@ def care_skip(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect(_back(request, reverse("baseclients:care_queue")))
 
 
-@login_required
-def group_settings(request: HttpRequest) -> HttpResponse:
-    """The group admin's tier rule, criteria points and care plan. Saving queues the re-tier job."""
-    user = request.user
+def admin_group_id(user) -> int:
+    """The group whose settings ``user`` keeps: a group admin's own (a superuser: the first group); anyone else, or
+    no group at all, is denied."""
     if not (user.is_superuser or user.role == Role.GROUP_ADMIN):
         raise PermissionDenied
     group_id = group_of(user) or DealerGroup.objects.values_list("pk", flat=True).first()
     if group_id is None:
         raise PermissionDenied
+    return group_id
+
+
+@login_required
+def group_settings(request: HttpRequest) -> HttpResponse:
+    """The group admin's tier rule, criteria points and care plan. Saving queues the re-tier job."""
+    user = request.user
+    group_id = admin_group_id(user)
     rule = services.tier_rule_for(group_id)
     criteria = services.criteria_for(group_id)
     items = CarePlanItem.objects.filter(group_id=group_id).order_by("tier", "kind", "pk")

@@ -5,16 +5,14 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 
-from dealercrm.models import DealerGroup, Role
-
 from . import services
-from .forms import group_of
 from .models import ListEntry, ListKind
+from .views import admin_group_id
 
 
 def _aliases(text: str) -> list[str]:
@@ -24,11 +22,7 @@ def _aliases(text: str) -> list[str]:
 @login_required
 def lists_settings(request: HttpRequest) -> HttpResponse:
     user = request.user
-    if not (user.is_superuser or user.role == Role.GROUP_ADMIN):
-        raise PermissionDenied
-    group_id = group_of(user) or DealerGroup.objects.values_list("pk", flat=True).first()
-    if group_id is None:
-        raise PermissionDenied
+    group_id = admin_group_id(user)
     entries = ListEntry.objects.filter(group_id=group_id)
     if request.method == "POST":
         action = request.POST.get("action")

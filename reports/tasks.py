@@ -96,21 +96,30 @@ def _language_of(batch_id: int):
     return translation.override(language or settings.LANGUAGE_CODE)
 
 
+def _import_run(batch_id: int, status: str, work) -> ImportBatch | dict:
+    """Run ``work(batch_id)`` in the uploader's language only while this task holds the import and it is in
+    ``status``: a second delivery while it runs, or a late one after a resume, a cancel or the end, does nothing
+    (the skip's summary is returned instead of the import). A failure marks the import failed and is raised."""
+    with _holding(LOCK_IMPORT, batch_id) as held:
+        if not held:
+            return _skipped(batch_id, "running elsewhere")
+        if not ImportBatch.objects.filter(pk=batch_id, status=status).exists():
+            return _skipped(batch_id, f"not {status!s}")
+        try:
+            with _language_of(batch_id):
+                return work(batch_id)
+        except Exception as exc:
+            _fail(batch_id, exc)
+            raise
+
+
 @shared_task(bind=True, acks_late=True)
 def import_parse_task(self, batch_id: int) -> dict:
     """Read an uploaded file and check every row (the dry run); a delivery for an import that is not waiting to be
     read, or that another worker is reading, does nothing."""
-    with _holding(LOCK_IMPORT, batch_id) as held:
-        if not held:
-            return _skipped(batch_id, "running elsewhere")
-        if not ImportBatch.objects.filter(pk=batch_id, status=ImportBatch.Status.PARSING).exists():
-            return _skipped(batch_id, "not parsing")
-        try:
-            with _language_of(batch_id):
-                batch = imports.import_parse(batch_id)
-        except Exception as exc:
-            _fail(batch_id, exc)
-            raise
+    batch = _import_run(batch_id, ImportBatch.Status.PARSING, imports.import_parse)
+    if isinstance(batch, dict):
+        return batch
     return {"id": batch.pk, "status": batch.status, "rows": batch.rows}
 
 
@@ -119,17 +128,9 @@ def import_commit_task(self, batch_id: int) -> dict:
     """Import the checked rows in self-standing batches (a redelivered task continues with the rows not done). Only
     one commit of an import runs at a time, and only while it is ``importing``: a late redelivery after a resume, a
     cancel or the end does nothing, so no row is written twice."""
-    with _holding(LOCK_IMPORT, batch_id) as held:
-        if not held:
-            return _skipped(batch_id, "running elsewhere")
-        if not ImportBatch.objects.filter(pk=batch_id, status=ImportBatch.Status.IMPORTING).exists():
-            return _skipped(batch_id, "not importing")
-        try:
-            with _language_of(batch_id):
-                batch = imports.import_commit(batch_id)
-        except Exception as exc:
-            _fail(batch_id, exc)
-            raise
+    batch = _import_run(batch_id, ImportBatch.Status.IMPORTING, imports.import_commit)
+    if isinstance(batch, dict):
+        return batch
     return {"id": batch.pk, "status": batch.status, "rows": batch.rows, "seconds": batch.seconds}
 
 
