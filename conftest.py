@@ -6,13 +6,7 @@ import pytest
 from pytest_django.fixtures import _set_suffix_to_test_databases
 from rest_framework.test import APIClient
 
-from dealercrm.tests.factories import (
-    ConsultantFactory,
-    DealerGroupFactory,
-    GroupAdminFactory,
-    ManagerFactory,
-    StoreFactory,
-)
+from dealercrm.tests.factories import build_org
 
 
 @pytest.fixture(scope="session")
@@ -63,29 +57,11 @@ def tasks_in_process():
 
 @pytest.fixture
 def org(db):
-    """Two stores in one group and a store in another group, with staff in each.
+    """Two stores in one group and a store in another group, with staff in each (``build_org``).
 
     Attributes: group, store, store2, other_group, other_store, consultant, consultant2 (store),
     consultant_b (store2), manager (store), manager2 (store2), admin (group), other_manager, other_admin."""
-
-    class Org:
-        pass
-
-    o = Org()
-    o.group = DealerGroupFactory(name="Alpha Auto")
-    o.store = StoreFactory(group=o.group, name="Alpha North")
-    o.store2 = StoreFactory(group=o.group, name="Alpha South")
-    o.other_group = DealerGroupFactory(name="Beta Motors")
-    o.other_store = StoreFactory(group=o.other_group, name="Beta Central")
-    o.consultant = ConsultantFactory(username="c_north", store=o.store)
-    o.consultant2 = ConsultantFactory(username="c2_north", store=o.store)
-    o.consultant_b = ConsultantFactory(username="c_south", store=o.store2)
-    o.manager = ManagerFactory(username="m_north", store=o.store)
-    o.manager2 = ManagerFactory(username="m_south", store=o.store2)
-    o.admin = GroupAdminFactory(username="ga_alpha", dealer_group=o.group)
-    o.other_manager = ManagerFactory(username="m_beta", store=o.other_store)
-    o.other_admin = GroupAdminFactory(username="ga_beta", dealer_group=o.other_group)
-    return o
+    return build_org()
 
 
 @pytest.fixture

@@ -108,33 +108,15 @@ def _phones(digits: str) -> dict[str, str]:
 
 
 def plant_org():
-    """The org fixture's shape (conftest.py), for a world planted once per module."""
-    from dealercrm.tests.factories import (
-        ConsultantFactory,
-        DealerGroupFactory,
-        GroupAdminFactory,
-        ManagerFactory,
-        StoreFactory,
-    )
+    """The org fixture's organisation (``build_org``), for a world planted once per module: the staff named so that a
+    name shown where it should not be is a marker, and a consultant in the other group."""
+    from dealercrm.tests.factories import ConsultantFactory, build_org
 
-    class Org:
-        pass
-
-    o = Org()
-    o.group = DealerGroupFactory(name="Alpha Auto")
-    o.store = StoreFactory(group=o.group, name="Alpha North")
-    o.store2 = StoreFactory(group=o.group, name="Alpha South")
-    o.other_group = DealerGroupFactory(name="Beta Motors")
-    o.other_store = StoreFactory(group=o.other_group, name="Beta Central")
-    o.consultant = ConsultantFactory(username="c_north", store=o.store, display_name="Walker Consultant")
-    o.consultant2 = ConsultantFactory(username="c2_north", store=o.store, display_name="StaffColleagueSecret")
-    o.consultant_b = ConsultantFactory(username="c_south", store=o.store2, display_name="StaffStoreTwoSecret")
+    o = build_org(display_names={
+        "consultant": "Walker Consultant", "consultant2": "StaffColleagueSecret", "consultant_b": "StaffStoreTwoSecret",
+        "manager": "Walker Manager", "manager2": "Manager South", "admin": "Walker Admin",
+        "other_manager": "Manager Beta", "other_admin": "Admin Beta"})
     o.consultant_beta = ConsultantFactory(username="c_beta", store=o.other_store, display_name="StaffGroupSecret")
-    o.manager = ManagerFactory(username="m_north", store=o.store, display_name="Walker Manager")
-    o.manager2 = ManagerFactory(username="m_south", store=o.store2, display_name="Manager South")
-    o.admin = GroupAdminFactory(username="ga_alpha", dealer_group=o.group, display_name="Walker Admin")
-    o.other_manager = ManagerFactory(username="m_beta", store=o.other_store, display_name="Manager Beta")
-    o.other_admin = GroupAdminFactory(username="ga_beta", dealer_group=o.other_group, display_name="Admin Beta")
     return o
 
 
