@@ -77,3 +77,28 @@ def test_lead_history_page_shows_who_changed_what(org, client):
     assert "静安区" in resp.content.decode()
     client.force_login(org.consultant2)
     assert client.get(reverse("leads:history", args=[lead.pk])).status_code == 404
+
+
+def test_lead_history_names_people_and_choices_as_users_read_them(org, client):
+    from leads.tests.factories import LeadFactory
+
+    lead = LeadFactory(store=org.store, assigned_to=org.consultant, gender="")
+    services.lead_update(actor=org.consultant, lead=lead, gender="female")
+    services.lead_assign(actor=org.manager, lead=lead, to_user=org.consultant2)
+    client.force_login(org.manager)
+    text = client.get(reverse("leads:history", args=[lead.pk])).content.decode()
+    # The new holder and the gender by their names, never by a stored id or code.
+    assert str(org.consultant2) in text and str(org.consultant) in text
+    assert "Female" in text and ">female<" not in text
+    assert f"→ {org.consultant2.pk}<" not in text
+
+
+def test_lead_history_without_edits_points_to_the_timeline(org, client):
+    from leads.tests.factories import LeadFactory
+
+    lead = LeadFactory(store=org.store, assigned_to=org.consultant)
+    lead.history.all().delete()  # as the demo and the bench write leads: no field history rows
+    client.force_login(org.consultant)
+    text = client.get(reverse("leads:history", args=[lead.pk])).content.decode()
+    assert "No edits of this customer" in text
+    assert reverse("leads:detail", args=[lead.pk]) in text

@@ -48,7 +48,8 @@
         return p.name + ": " + p.value + (p.data.rateLabel ? "  (" + p.data.rateLabel + ")" : "");
       } }),
       series: [{
-        type: "funnel", sort: "none", min: 0, max: top, minSize: "28%", maxSize: "100%", gap: 3,
+        // The narrowest step still holds its label ("成交（本期新客） 0") on a 390 px phone.
+        type: "funnel", sort: "none", min: 0, max: top, minSize: "50%", maxSize: "100%", gap: 3,
         left: "6%", right: "6%", top: 6, bottom: 6,
         itemStyle: { borderColor: "#fff", borderWidth: 1 },
         label: {
