@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -52,8 +53,31 @@ def job_run_heartbeat(run: JobRun) -> None:
     JobRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now())
 
 
+def tidy_tables(tables: list[str] | tuple[str, ...], *, changed: int) -> list[str]:
+    """After a run that rewrote ``changed`` rows (at least ``JOBS_TIDY_MIN_ROWS``), ``VACUUM (ANALYZE)`` the tables it
+    wrote, so the morning's pages are planned on fresh statistics and read index-only again: a first run over a
+    backlog rewrites hundreds of thousands of rows, and until autovacuum comes round the planner works from the old
+    counts (an emptied flag table still "empty", the visibility map cleared for every rewritten page). PostgreSQL only,
+    and only outside a transaction (VACUUM cannot run in one: inside the tests' transactions it is skipped). Returns the
+    tables tidied; a failure is logged, never raised (the run's work is committed and stands)."""
+    if (not tables or changed < settings.JOBS_TIDY_MIN_ROWS or connection.vendor != "postgresql"
+            or connection.in_atomic_block):
+        return []
+    done = []
+    for table in tables:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(f"VACUUM (ANALYZE) {connection.ops.quote_name(table)}")
+            done.append(table)
+        except Exception:
+            logger.exception("could not VACUUM (ANALYZE) %s", table)
+    if done:
+        logger.info("tidied %s after %s rows changed", ", ".join(done), changed)
+    return done
+
+
 @contextmanager
-def job_run(job: str, *, task_id: str = "") -> Iterator[JobRun]:
+def job_run(job: str, *, task_id: str = "", tables: tuple[str, ...] = ()) -> Iterator[JobRun]:
     """Record one run of ``job``. The row is written (committed) at once with status ``running``; the body adds to
     ``run.flagged``, ``run.cleared`` and ``run.notified`` with :func:`job_run_count` inside each batch's transaction,
     so the counts commit with the rows they count, and each such update is the run's heartbeat. On exit the run is
@@ -62,7 +86,8 @@ def job_run(job: str, *, task_id: str = "") -> Iterator[JobRun]:
     and the next run of the job or the sweep (:func:`close_abandoned_runs`) marks the run ``abandoned``.
 
     Meant to run outside any transaction, so the run row and each batch commit on their own (inside one, as in the
-    tests, each batch is a savepoint and everything commits or rolls back with the caller)."""
+    tests, each batch is a savepoint and everything commits or rolls back with the caller). ``tables`` are the tables
+    the job writes: after a run that changed many rows they are vacuumed and analysed (:func:`tidy_tables`)."""
     # A run of this job whose worker died is closed first: it neither blocks nor is confused with this one.
     close_abandoned_runs(job=job)
     run = JobRun.objects.create(job=job, task_id=task_id or "", heartbeat_at=timezone.now())
@@ -85,6 +110,7 @@ def job_run(job: str, *, task_id: str = "") -> Iterator[JobRun]:
     run.save(update_fields=["status", "finished_at", "flagged", "cleared", "notified"])
     logger.info("job %s succeeded (run %s): flagged %s, cleared %s, notified %s", job, run.pk, run.flagged,
                 run.cleared, run.notified)
+    tidy_tables(tables, changed=run.flagged + run.cleared + run.notified)
 
 
 def job_run_save(run: JobRun) -> None:

@@ -256,6 +256,9 @@ JOBS_WORKERS = int(os.environ.get("JOBS_WORKERS", "2"))
 # Seconds without a heartbeat (every committed batch beats, a batch takes seconds) after which a running job run
 # counts as abandoned: its worker was killed (dealercrm.jobs.close_abandoned_runs).
 JOBS_HEARTBEAT_TIMEOUT = env_int("JOBS_HEARTBEAT_TIMEOUT", 600)
+# A job run that changed at least this many rows vacuums and analyses the tables it wrote when it ends
+# (dealercrm.jobs.tidy_tables), so the next morning's pages are not planned on stale statistics.
+JOBS_TIDY_MIN_ROWS = env_int("JOBS_TIDY_MIN_ROWS", 5000)
 # Seconds an import (reading or importing) or a background export may go without a sign of life (every batch and
 # chunk beats, each takes seconds) before it counts as stalled: its worker died (reports.services.stalls). The page
 # then offers to resume the import or retry the export, long before the broker's redelivery (visibility_timeout).

@@ -11,7 +11,7 @@ from django.utils import timezone
 from dealercrm.jobs import job_run, job_run_count
 from dealercrm.models import DealerGroup, JobRun
 
-from ..models import CareStatus, CareTask
+from ..models import BaseClient, CareStatus, CareTask, TierChange
 from .care import flag_overdue, materialise
 
 from .scoring import retier_group
@@ -20,14 +20,14 @@ from .scoring import retier_group
 def care_plan(*, task_id: str = "") -> JobRun:
     """Plan the care tasks of every client due within the window (BASECLIENTS_CARE_WINDOW_DAYS, default 30).
     Idempotent: a re-run creates nothing. ``flagged`` counts the tasks created."""
-    with job_run("baseclients_care_plan", task_id=task_id) as run:
+    with job_run("baseclients_care_plan", task_id=task_id, tables=(CareTask._meta.db_table,)) as run:
         materialise(job_run=run)
     return run
 
 
 def care_flag_overdue(*, task_id: str = "") -> JobRun:
     """Flag care tasks still pending after their due day. ``flagged`` counts the tasks flagged."""
-    with job_run("baseclients_care_overdue", task_id=task_id) as run:
+    with job_run("baseclients_care_overdue", task_id=task_id, tables=(CareTask._meta.db_table,)) as run:
         flag_overdue(job_run=run)
     return run
 
@@ -36,7 +36,8 @@ def retier(*, group_id: int | None = None, task_id: str = "") -> JobRun:
     """Re-tier every client of the group (every group without ``group_id``) set-based, after its rule changed;
     ``flagged`` counts the clients that moved, ``cleared`` the scores cut to a lowered maximum. Then plan the new
     tiers' care."""
-    with job_run("baseclients_retier", task_id=task_id) as run:
+    with job_run("baseclients_retier", task_id=task_id,
+                 tables=tuple(m._meta.db_table for m in (BaseClient, TierChange, CareTask))) as run:
         groups = [group_id] if group_id else list(DealerGroup.objects.values_list("pk", flat=True))
         for gid in groups:
             moved, cut = retier_group(gid, job_run=run)

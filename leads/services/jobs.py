@@ -90,6 +90,11 @@ REASON_RECLAIMED = gettext_noop("Reclaimed to the pool: follow-up overdue too lo
 REASON_LEFT_POOL = gettext_noop("No longer in the pool")
 
 
+def _tables(*models) -> tuple[str, ...]:
+    """The tables a job writes, tidied after a run that changed many rows (``dealercrm.jobs.tidy_tables``)."""
+    return tuple(model._meta.db_table for model in models)
+
+
 def _batch_done(job: str, batch: int) -> None:
     """Called after each committed batch. A seam for the tests (an interrupted run); does nothing."""
 
@@ -330,7 +335,7 @@ def leads_flag_stale(*, now: datetime | None = None, task_id: str = "", batch_si
     won or merged, or its group's rule now allows longer) are cleared first, with a cleared event. The condition is
     one term per (group, grade) rule; each batch is one ``INSERT … SELECT`` whatever the number of rules."""
     now = now or timezone.now()
-    with job_run(JOB_STALE, task_id=task_id) as run:
+    with job_run(JOB_STALE, task_id=task_id, tables=_tables(StaleFlag, FlagEvent)) as run:
         stale, columns, no_longer = stale_rules(now)
         _clear_in_batches(run, StaleFlag.objects.filter(_on_lead(no_longer)),
                           _delete_flags, kind=FlagKind.STALE, at=now, reason=REASON_NOT_STALE, batch_size=batch_size)
@@ -366,7 +371,7 @@ def leads_flag_overdue(*, now: datetime | None = None, task_id: str = "", batch_
     flag whose condition no longer holds (followed up with a later due date, won, merged, or the due date moved) is
     cleared first. The follow-up service clears the flag at once; this catches every other way out."""
     now = now or timezone.now()
-    with job_run(JOB_OVERDUE, task_id=task_id) as run:
+    with job_run(JOB_OVERDUE, task_id=task_id, tables=_tables(OverdueFlag, FlagEvent)) as run:
         _clear_in_batches(run, OverdueFlag.objects.exclude(_on_lead(_overdue(now))),
                           _delete_flags, kind=FlagKind.OVERDUE, at=now, reason=REASON_NOT_OVERDUE,
                           batch_size=batch_size)
@@ -465,7 +470,8 @@ def leads_reclaim(*, now: datetime | None = None, task_id: str = "", batch_size:
     batches (SIGKILL: no exception handler runs) leaves every moved lead notified; the next run moves the rest."""
     now = now or timezone.now()
     count_lock = threading.Lock()
-    with job_run(JOB_RECLAIM, task_id=task_id) as run:
+    with job_run(JOB_RECLAIM, task_id=task_id,
+                 tables=_tables(Lead, AssignmentChange, FlagEvent, OverdueFlag, Notification)) as run:
         def leave_pool(leads: QuerySet[Lead]) -> list[int]:
             ids = list(leads.select_for_update(skip_locked=True).values_list("pk", flat=True))
             Lead.objects.filter(pk__in=ids).update(pooled_at=None)
@@ -554,7 +560,7 @@ def notifications_send_digests(*, now: datetime | None = None, task_id: str = ""
     now = now or timezone.now()
     start = local_day_start(now)
     day = start.date().isoformat()
-    with job_run(JOB_DIGESTS, task_id=task_id) as run:
+    with job_run(JOB_DIGESTS, task_id=task_id, tables=_tables(Notification)) as run:
         active = Lead.objects.filter(status=Status.ACTIVE)
         overdue = Q(next_follow_up_at__lt=start)
         per_holder = {

@@ -550,3 +550,32 @@ def test_a_failing_batch_stops_the_other_workers_and_the_committed_batches_are_c
     flagged = OverdueFlag.objects.count()
     assert 3 <= flagged < 20 and run.flagged == flagged  # every committed batch counted, the rest never started
     assert FlagEvent.objects.count() == flagged
+
+
+def _tidy_counts(table):
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
+        cursor.execute("SELECT vacuum_count, analyze_count FROM pg_stat_user_tables WHERE relname = %s", [table])
+        return cursor.fetchone()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_run_that_rewrote_many_rows_vacuums_and_analyses_what_it_wrote(org, settings):
+    # The morning's pages must not be planned on the statistics of before the night (an emptied flag table still
+    # "empty"): a run that changed JOBS_TIDY_MIN_ROWS rows or more tidies the tables it wrote, one that changed fewer
+    # leaves them to autovacuum.
+    settings.JOBS_WORKERS = 1
+    for i in range(6):
+        lead_of(org.consultant, next_follow_up_at=local(20))
+    table = OverdueFlag._meta.db_table
+    settings.JOBS_TIDY_MIN_ROWS = 1000
+    before = _tidy_counts(table)
+    assert jobs.leads_flag_overdue().flagged == 6
+    assert _tidy_counts(table) == before  # 6 rows: not worth it
+
+    OverdueFlag.objects.all().delete()
+    settings.JOBS_TIDY_MIN_ROWS = 5
+    assert jobs.leads_flag_overdue().flagged == 6
+    after = _tidy_counts(table)
+    assert after[0] == before[0] + 1 and after[1] == before[1] + 1
+    assert _tidy_counts(FlagEvent._meta.db_table)[0] >= 1
