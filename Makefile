@@ -107,3 +107,19 @@ bench-defeats-seed: venv
 
 bench-defeats: venv
 	DEBUG=0 SECRET_KEY=$${SECRET_KEY:-bench-only} DATABASE_URL="$(BENCH_DATABASE_URL)" $(PY) manage.py bench_defeats $(BENCH_ARGS)
+
+# Every published figure from one command, as a real morning finds the system: a freshly seeded bench (leads, base
+# clients, defeats), the nightly jobs run over it, the conditions printed (machine load, data, jobs, statistics), then
+# the pages, the mixed load, the funnel API and the defeats against their floors. benchmarks/README.md quotes its output.
+.PHONY: bench-all
+bench-all: venv
+	$(MAKE) --no-print-directory bench-seed BENCH_ARGS=--reset
+	$(MAKE) --no-print-directory bench-baseclients-seed BENCH_ARGS=
+	$(MAKE) --no-print-directory bench-defeats-seed BENCH_ARGS=
+	DEBUG=0 SECRET_KEY=$${SECRET_KEY:-bench-only} DATABASE_URL="$(BENCH_DATABASE_URL)" $(PY) manage.py run_jobs
+	DEBUG=0 SECRET_KEY=$${SECRET_KEY:-bench-only} DATABASE_URL="$(BENCH_DATABASE_URL)" $(PY) manage.py bench_state
+	$(MAKE) --no-print-directory bench-pages BENCH_ARGS=
+	$(MAKE) --no-print-directory bench-load BENCH_ARGS=
+	DEBUG=0 SECRET_KEY=$${SECRET_KEY:-bench-only} DATABASE_URL="$(BENCH_DATABASE_URL)" $(PY) manage.py bench_funnel
+	$(MAKE) --no-print-directory bench-defeats BENCH_ARGS=
+	DEBUG=0 SECRET_KEY=$${SECRET_KEY:-bench-only} DATABASE_URL="$(BENCH_DATABASE_URL)" $(PY) manage.py bench_state
