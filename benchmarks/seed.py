@@ -30,7 +30,7 @@ from django.db.models import DateTimeField
 from django.utils import timezone
 
 from dealercrm.demo import DEMO_GROUP
-from dealercrm.models import DealerGroup, Role, Store, User, VehicleSeries
+from dealercrm.models import DealerGroup, JobRun, Role, Store, User, VehicleSeries
 from leads.demo.params import (
     ANONYMOUS_GRADE,
     ARRIVAL_HOURS,
@@ -62,7 +62,7 @@ from leads.demo.params import (
     VISIT_NOTES,
     WEEKDAY,
 )
-from leads.models import GRADE_ORDER, AssignmentChange, Channel, Deal, FollowUp, GradeChange, Lead, Visit
+from leads.models import GRADE_ORDER, AssignmentChange, Channel, Deal, FlagEvent, FollowUp, GradeChange, Lead, Visit
 from leads.phones import phone_normalize
 from leads.rules import UNGRADED_FOLLOW_UP_DAYS
 from leads.services import grade_rules_for
@@ -208,7 +208,10 @@ def _remove_bench(*, fast: bool, log) -> None:
     everything that hangs off them; then the bench staff, stores and group."""
     tick = time.perf_counter()
     if fast:
-        tables = [m._meta.db_table for m, _ in TABLES.values()] + [Lead.history.model._meta.db_table]
+        # With the audit rows the nightly jobs wrote (their keys carry no database constraint, so CASCADE does not
+        # reach them) and the job runs: a fresh bench is one the nightly jobs have not run on yet (bench_state).
+        tables = [m._meta.db_table for m, _ in TABLES.values()] + [Lead.history.model._meta.db_table,
+                                                                  FlagEvent._meta.db_table, JobRun._meta.db_table]
         with connection.cursor() as cursor:
             cursor.execute(f"TRUNCATE {', '.join(map(connection.ops.quote_name, tables))} RESTART IDENTITY CASCADE")
     group = DealerGroup.objects.filter(name=BENCH_GROUP).first()
@@ -220,7 +223,10 @@ def _remove_bench(*, fast: bool, log) -> None:
             history = Lead.history.model._meta.db_table
             cursor.execute(f"DELETE FROM {connection.ops.quote_name(history)} WHERE store_id = ANY(%s)", [store_ids])
             _delete_where(cursor, Lead, "store_id = ANY(%s)", [store_ids])
-    User.objects.filter(dealer_group=group).delete()
+    with connection.cursor() as cursor:
+        # The staff with everything that still points at them (the notifications and digests of a bench the nightly
+        # jobs have run on, field history), children first.
+        _delete_where(cursor, User, "dealer_group_id = %s", [group.pk])
     group.grade_rules.all().delete()
     Store.objects.filter(pk__in=store_ids).delete()
     group.delete()
