@@ -94,6 +94,21 @@ def test_manager_cannot_pick_another_store(org):
 # --- allocation ----------------------------------------------------------------------------------------------------
 
 
+def test_each_reassign_select_offers_everyone_but_the_holder(org):
+    held = [LeadFactory(store=org.store, assigned_to=org.consultant) for _ in range(2)]
+    unheld = [LeadFactory(store=org.store, assigned_to=None) for _ in range(2)]
+
+    def offered(text, lead):
+        select = re.search(rf'<select id="assign-{lead.pk}".*?</select>', text, re.S).group(0)
+        return set(map(int, re.findall(r'<option value="(\d+)">', select)))
+
+    text = client_for(org.manager).get(reverse("leads:allocation"), {"consultant": org.consultant.pk}).content.decode()
+    for lead in held:  # one consultant's drill-down: the others, not the holder
+        assert org.consultant2.pk in offered(text, lead) and org.consultant.pk not in offered(text, lead)
+    for lead in unheld:  # the unassigned list: everyone
+        assert {org.consultant.pk, org.consultant2.pk} <= offered(text, lead)
+
+
 def test_allocation_matrix_numbers(org):
     c1, c2 = org.consultant, org.consultant2
     for grade in ("A", "A", "C"):
