@@ -11,7 +11,15 @@ class BaseclientsConfig(AppConfig):
 
         from dealercrm.notifications import DigestPart, register_digest_part, register_kind
 
+        from leads import events
+
+        from . import receivers
         from .services.jobs import care_counts
+
+        # Inside the lead services' transactions (leads/events.py).
+        events.deal_recorded.connect(receivers.deal_makes_client, dispatch_uid="baseclients.deal_makes_client")
+        events.visit_logged.connect(receivers.visit_links_returning_buyer,
+                                    dispatch_uid="baseclients.visit_links_returning_buyer")
 
         def care_text(params: dict) -> str:
             if not (params.get("care_today") or params.get("care_overdue")):

@@ -60,7 +60,13 @@ class DefeatsConfig(AppConfig):
     def ready(self):
         from dealercrm.notifications import DigestPart, register_digest_part, register_kind
 
+        from leads import events
+
+        from . import receivers
         from .jobs import nurture_due_by_owner, pending_late_by_store
+
+        # Inside the visit service's transaction (leads/events.py).
+        events.customer_returned.connect(receivers.customer_returned, dispatch_uid="defeats.customer_returned")
 
         texts = _texts()
         labels = _labels()
