@@ -30,7 +30,6 @@ class BaseclientsConfig(AppConfig):
         from django.utils.translation import gettext
 
         from dealercrm.notifications import DigestPart, register_digest_part, register_kind
-
         from leads import events
 
         from . import receivers

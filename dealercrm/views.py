@@ -10,8 +10,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from . import selectors, services
-from .jobs import JOB_LABELS
 from .forms import StaffCreateForm, add_service_errors
+from .jobs import JOB_LABELS
 from .models import Role, User
 
 

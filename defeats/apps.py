@@ -77,7 +77,6 @@ class DefeatsConfig(AppConfig):
 
     def ready(self):
         from dealercrm.notifications import DigestPart, register_digest_part, register_kind
-
         from leads import events
 
         from . import receivers

@@ -22,13 +22,16 @@ from datetime import datetime
 
 #: slot name -> template names, in registration order. The slots of the leads' templates:
 #:
-#: - ``lead_panels`` (a lead's page, beside its actions; context: ``lead``),
-#: - ``lead_won_panels`` (a won lead's page, under its header; context: ``lead``),
-#: - ``visit_hints`` (the visit forms, under the phone field; context: the form),
-#: - ``visit_fields`` (the visit forms, after the customer fields; context: ``form``, the bound visit form),
-#: - ``workspace`` (the workspace, after today's follow-ups; context: the workspace's).
+#: - ``lead_panels``: under a lead's page (context: ``lead``);
+#: - ``won_lead``: a won lead's page, under its header (context: ``lead``);
+#: - ``visit_hints``: the visit forms, under the phone field (the htmx hints read ``#id_phone``);
+#: - ``quick_visit_fields``: the workspace's walk-in form, after the grade (context: ``quick_form``);
+#: - ``visit_form_fields``: the full visit form, after the grade (context: ``form``);
+#: - ``deal_form``: the deal form, after its fields (context: ``form``, ``lead``);
+#: - ``workspace``: the workspace, after today's follow-ups.
 #:
-#: Included with ``{% lead_parts "slot" %}`` (leads_ui); add to one with :func:`register_page_part`.
+#: Included with ``{% lead_parts "slot" %}`` (leads_ui); add to one with :func:`register_page_part`. A form field
+#: a part shows comes from :class:`LeadFields`.
 PAGE_PARTS: dict[str, list[str]] = {}
 
 

@@ -9,6 +9,7 @@ from django.utils.translation import gettext_lazy as _
 
 from dealercrm.models import Role, Store, User, VehicleSeries
 
+from .extensions import LEAD_FIELDS
 from .models import (
     Channel,
     FollowUpMethod,
@@ -19,7 +20,6 @@ from .models import (
     Source,
     VisitStep,
 )
-from .extensions import LEAD_FIELDS
 from .phones import phone_normalize
 
 GRADE_CHOICES = [(g.value, g.label) for g in Grade]

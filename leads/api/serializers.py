@@ -9,6 +9,7 @@ from rest_framework import serializers
 from dealercrm.api.schema import TruthfulModelSerializer, name_of
 from dealercrm.models import Store, User, VehicleSeries
 
+from ..extensions import LEAD_FIELDS, TIMELINE_KINDS
 from ..models import (
     AssignmentChange,
     Channel,
@@ -26,7 +27,6 @@ from ..models import (
     Visit,
     VisitStep,
 )
-from ..extensions import LEAD_FIELDS, TIMELINE_KINDS
 from ..selectors import lead_phone_for
 
 
