@@ -154,18 +154,6 @@ class CarePlanItemForm(forms.ModelForm):
 CarePlanFormSet = forms.modelformset_factory(CarePlanItem, form=CarePlanItemForm, extra=0)
 
 
-def deal_delivery_fields() -> dict:
-    """The delivery record the leads' deal form takes (labels in this app's catalog; the deal service validates)."""
-    return {
-        "vin": forms.CharField(label=_("VIN"), max_length=30, required=False,
-                               widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"})),
-        "plate": forms.CharField(label=_("Plate"), max_length=20, required=False,
-                                 widget=forms.TextInput(attrs={"autocomplete": "off", "placeholder": "沪A12345"})),
-        "trade_in": forms.BooleanField(label=_("Trade-in"), required=False),
-        "financed": forms.BooleanField(label=_("Financed"), required=False),
-    }
-
-
 def group_of(user) -> int | None:
     """The dealer group a user works in (a group admin's, or their store's)."""
     if getattr(user, "dealer_group_id", None):
@@ -201,6 +189,14 @@ def referral_from(cleaned: dict) -> dict | None:
     if referrer is None and not types:
         return None
     return {"referrer_client": referrer, "types": types}
+
+
+def referral_save(*, actor, lead, cleaned: dict) -> None:
+    """The visit forms' hook (leads.extensions): name the new lead's referrer, if the form names one."""
+    from .services import referral_set
+
+    if (referral := referral_from(cleaned)) is not None:
+        referral_set(actor=actor, lead=lead, **referral)
 
 
 class ReferrerForm(forms.Form):

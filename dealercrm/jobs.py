@@ -19,6 +19,15 @@ from .models import JobRun
 
 logger = logging.getLogger(__name__)
 
+#: The background jobs' labels on the /jobs/ page, by the name their runs record. Each app registers its own jobs'
+#: in its AppConfig.ready() (register_job_label): this app does not know the apps built on it.
+JOB_LABELS: dict[str, object] = {}
+
+
+def register_job_label(name: str, label) -> None:
+    JOB_LABELS[name] = label
+
+
 # Stored as the run's error (English, like the other errors; the status is translated on the page).
 ABANDONED_ERROR = "The worker running this job stopped without finishing it (no sign of life for {minutes} minutes)."
 

@@ -9,10 +9,9 @@ from django.urls import reverse_lazy
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from leads.services import jobs
-
 from . import selectors, services
 from .forms import StaffCreateForm, add_service_errors
+from .jobs import JOB_LABELS
 from .models import Role, User
 
 
@@ -99,13 +98,6 @@ def team_member(request, pk: int):
     })
 
 
-# The background jobs by the name they record (leads.services.jobs); an unknown name is shown as it is.
-JOB_LABELS = {
-    jobs.JOB_STALE: gettext_lazy("Flag stale leads"),
-    jobs.JOB_OVERDUE: gettext_lazy("Flag overdue follow-ups"),
-    jobs.JOB_RECLAIM: gettext_lazy("Move long-overdue leads back to the pool"),
-    jobs.JOB_DIGESTS: gettext_lazy("Send the daily digests"),
-}
 RUNS_PER_JOB = 10
 
 
@@ -118,5 +110,5 @@ def job_runs(request):
         raise PermissionDenied(_("Only group admins can see the job runs."))
     jobs = selectors.job_runs_recent(per_job=RUNS_PER_JOB)
     for job in jobs:
-        job.label = JOB_LABELS.get(job.name, job.name)
+        job.label = JOB_LABELS.get(job.name, job.name)  # an unknown name is shown as it is
     return render(request, "dealercrm/job_runs.html", {"jobs": jobs, "per_job": RUNS_PER_JOB})

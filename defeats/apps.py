@@ -53,14 +53,38 @@ def _labels():
             "defeat_pending": _("Defeat applications waiting"), "defeat_nurture": _("Nurture contacts due")}
 
 
+def _extend_lead_pages():
+    """What the lead's pages and API show of the defeat workflow (leads.extensions)."""
+    from leads import extensions
+
+    from .api.timeline import DefeatEventSerializer
+    from .forms import STALE_DEFEAT_LABEL, StaleDefeatForm, stale_defeat_file
+    from .selectors import lead_defeat_entries
+
+    extensions.register_page_part("lead_panels", "defeats/partials/_lead_panel.html")
+    extensions.register_page_part("visit_hints", "defeats/partials/_visit_hint.html")
+    extensions.register_timeline_kind(extensions.TimelineKind(
+        kind="defeat", entries=lead_defeat_entries, serializer=DefeatEventSerializer,
+        template="defeats/partials/_timeline_entry.html", rank=1))
+    extensions.register_stale_action(extensions.StaleAction(
+        action="defeat", label=STALE_DEFEAT_LABEL, form_class=StaleDefeatForm,
+        fields="defeats/partials/_stale_fields_defeat.html", act=stale_defeat_file))
+
+
 class DefeatsConfig(AppConfig):
     name = "defeats"
     verbose_name = _("Defeats")
 
     def ready(self):
         from dealercrm.notifications import DigestPart, register_digest_part, register_kind
+        from leads import events
 
+        from . import receivers
         from .jobs import nurture_due_by_owner, pending_late_by_store
+
+        # Inside the visit service's transaction (leads/events.py).
+        events.customer_returned.connect(receivers.customer_returned, dispatch_uid="defeats.customer_returned")
+        _extend_lead_pages()
 
         texts = _texts()
         labels = _labels()

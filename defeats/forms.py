@@ -215,8 +215,9 @@ class TalkTrackForm(forms.ModelForm):
         pass
 
 
-# The stale queue's fifth action (leads.views.stale): file the stale lead as a quasi-defeat, reason "a long time
-# without a deal"; the label and the form live here so their words are in this app's catalogue.
+# The stale queue's fifth action (leads.views.stale, registered in DefeatsConfig.ready()): file the stale lead as a
+# quasi-defeat, reason "a long time without a deal"; the label and the form live here so their words are in this
+# app's catalogue.
 STALE_DEFEAT_LABEL = pgettext_lazy("stale queue tab: file as quasi-defeat", "Lost")  # short: five tabs on a phone
 STALE_DEFEAT_REASON = "long_no_deal"
 
@@ -225,3 +226,12 @@ class StaleDefeatForm(forms.Form):
     note = forms.CharField(label=_("Note"), max_length=2000, required=False)
 # The stale queue is the manager's: his filing is confirmed at once (services.application_file), never his to verify.
 STALE_DEFEAT_DONE = _("Confirmed as a quasi-defeat: the customer is on the nurture list of the consultant who held them.")
+
+
+def stale_defeat_file(*, actor, lead, form: StaleDefeatForm) -> str:
+    """The stale queue's hook (leads.extensions.StaleAction): file ``lead`` as a quasi-defeat; the card's outcome."""
+    from .services import application_file
+
+    application_file(actor=actor, lead=lead, kind="quasi", reasons=[STALE_DEFEAT_REASON],
+                     note=form.cleaned_data["note"])
+    return str(STALE_DEFEAT_DONE)

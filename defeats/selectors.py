@@ -180,6 +180,11 @@ def lead_defeat_events(*, lead: Lead) -> list[DefeatEvent]:
     )
 
 
+def lead_defeat_entries(lead: Lead):
+    """The lead timeline's hook (leads.extensions.TimelineKind): ``(at, event)`` per step of the defeat workflow."""
+    return [(event.at, event) for event in lead_defeat_events(lead=lead)]
+
+
 def talk_tracks_for(*, group_id: int, reason_ids, series_id: int | None = None) -> list[TalkTrack]:
     """For each reason, the track written for the series if there is one, else the reason's general track."""
     rows = list(TalkTrack.objects.filter(group_id=group_id, reason_id__in=list(reason_ids))

@@ -601,8 +601,9 @@ def _win_back(actor: User, entry: PoolEntry, lead: Lead, *, at: datetime, grade:
 
 def customer_came_back(*, actor: User, lead: Lead, at: datetime, grade: str | None = None,
                        assign_to: User | None = None) -> Lead:
-    """A showroom visit by a customer whose lead is defeated or awaiting a defeat verdict (leads.services.visits
-    calls it in the visit's transaction, holding the lead's lock, after recording the visit):
+    """A showroom visit by a customer whose lead is defeated or awaiting a defeat verdict (the
+    ``customer_returned`` receiver calls it in the visit's transaction, holding the lead's lock, after the visit is
+    recorded):
 
     - **defeated, in the competitor pool** → a win-back: the lead is active again (history kept) with the visit's
       ``grade`` if given, held by ``assign_to`` (a manager's pick), else by the consultant who logged the visit,

@@ -9,6 +9,7 @@ from django.utils.translation import gettext_lazy as _
 
 from dealercrm.models import Role, Store, User, VehicleSeries
 
+from .extensions import LEAD_FIELDS
 from .models import (
     Channel,
     FollowUpMethod,
@@ -122,9 +123,8 @@ class QuickVisitForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["series"].queryset = own_series()
         if user is not None:
-            from baseclients.forms import referrer_fields
-
-            self.fields.update(referrer_fields(user))  # referred by a base client (baseclients), optional
+            for extra in LEAD_FIELDS.values():  # e.g. referred by a base client (baseclients), optional
+                self.fields.update(extra.form_fields(user))
 
     def clean(self):
         cleaned = super().clean()
@@ -140,12 +140,9 @@ class QuickVisitForm(forms.Form):
         return {key: data.get(key) for key in ("name", "phone", "source", "channel", "series", "grade")}
 
     def save_referral(self, *, actor: User, lead) -> None:
-        """Name the new lead's referrer, if the form names one (in the caller's transaction)."""
-        from baseclients.forms import referral_from
-        from baseclients.services import referral_set
-
-        if (referral := referral_from(self.cleaned_data)) is not None:
-            referral_set(actor=actor, lead=lead, **referral)
+        """Save what the other apps' fields name for the new lead, e.g. its referrer (in the caller's transaction)."""
+        for extra in LEAD_FIELDS.values():
+            extra.form_save(actor=actor, lead=lead, cleaned=self.cleaned_data)
 
 
 class VisitForm(_VisitTimesMixin, QuickVisitForm):
@@ -245,12 +242,16 @@ class DealForm(forms.Form):
                                     empty_label="—")
     ordered_at = forms.DateField(label=_("Order date"), widget=DateInput())
     delivered_at = forms.DateField(label=_("Delivery date"), required=False, widget=DateInput())
+    # The delivery record (the service checks the VIN's check digit and the plate's format).
+    vin = forms.CharField(label=_("VIN"), max_length=30, required=False,
+                          widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}))
+    plate = forms.CharField(label=_("Plate"), max_length=20, required=False,
+                            widget=forms.TextInput(attrs={"autocomplete": "off", "placeholder": "沪A12345"}))
+    trade_in = forms.BooleanField(label=_("Trade-in"), required=False)
+    financed = forms.BooleanField(label=_("Financed"), required=False)
 
     def __init__(self, *args, **kwargs):
-        from baseclients.forms import deal_delivery_fields
-
         super().__init__(*args, **kwargs)
-        self.fields.update(deal_delivery_fields())  # VIN, plate, trade-in, financed (baseclients)
         self.fields["series"].queryset = own_series()
         self.fields["ordered_at"].initial = timezone.localdate()
 

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from dealercrm.models import Role, Store, User
 
+from .extensions import TIMELINE_KINDS
 from .models import GRADE_ORDER, AssignmentChange, Deal, FollowUp, GradeChange, Lead, ReviewStatus, Status, Visit, local_day_start
 
 
@@ -74,18 +75,17 @@ def workspace(*, user: User, now: datetime | None = None, limit: int = 20) -> Wo
 
 @dataclass
 class TimelineEntry:
-    kind: str  # visit | follow_up | grade | assignment | deal | defeat
+    kind: str  # visit | follow_up | grade | assignment | deal, or another app's (leads.extensions.TIMELINE_KINDS)
     at: datetime
     obj: object
     sort_key: tuple = field(default=(), repr=False)
+    template: str = ""  # another app's kind: the template of its entry on the page
 
 
 def lead_timeline(*, lead: Lead) -> list[TimelineEntry]:
-    """Visits, follow-ups, grade changes, assignment changes, the deal and the defeat workflow's steps (application,
-    verdict, nurture contacts, win-back: defeats.selectors) of one lead, newest first. Seven queries whatever the
-    lead's history length."""
-    from defeats.selectors import lead_defeat_events
-
+    """Visits, follow-ups, grade changes, assignment changes, the deal and the other apps' registered kinds (the
+    defeat workflow's steps: application, verdict, nurture contacts, win-back) of one lead, newest first. Seven
+    queries whatever the lead's history length (five of its own, each other kind's)."""
     entries: list[TimelineEntry] = []
     for visit in Visit.objects.filter(lead=lead).select_related("recorded_by"):
         entries.append(TimelineEntry("visit", visit.arrived_at, visit))
@@ -98,9 +98,11 @@ def lead_timeline(*, lead: Lead) -> list[TimelineEntry]:
     for deal in Deal.objects.filter(lead=lead).select_related("series__brand", "created_by"):
         at = timezone.make_aware(datetime.combine(deal.ordered_at, datetime.min.time()))
         entries.append(TimelineEntry("deal", max(at, deal.created_at), deal))
-    for event in lead_defeat_events(lead=lead):
-        entries.append(TimelineEntry("defeat", event.at, event))
-    order = {"deal": 0, "defeat": 1, "grade": 2, "follow_up": 3, "assignment": 4, "visit": 5}
+    order = {"deal": 0, "grade": 2, "follow_up": 3, "assignment": 4, "visit": 5}
+    for other in TIMELINE_KINDS.values():
+        order[other.kind] = other.rank
+        for at, record in other.entries(lead):
+            entries.append(TimelineEntry(other.kind, at, record, template=other.template))
     entries.sort(key=lambda e: (e.at, -order[e.kind]), reverse=True)
     return entries
 

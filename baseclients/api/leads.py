@@ -1,12 +1,14 @@
 """What the leads API takes and shows of base clients: the deal answer's ``base_client``, a lead's ``referrer`` (a
-base-client id) and ``referral_types``. The leads serializers and views call these, so the rules stay here."""
+base-client id) and ``referral_types``. Registered with leads.extensions in BaseclientsConfig.ready(): the leads
+serializers and views call these through the hook, so the rules stay here."""
 
 from __future__ import annotations
 
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from ..models import BaseClient, Referral, ReferralType
+from ..models import BaseClient, Purchase, Referral, ReferralType
 
 
 def referrer_fields() -> dict:
@@ -20,14 +22,6 @@ def referrer_fields() -> dict:
             child=serializers.ChoiceField(choices=ReferralType.choices), required=False, max_length=2,
             help_text=_("Up to two; first-time / repeat referrer is derived.")),
     }
-
-
-def pop_referral(validated: dict) -> dict | None:
-    """Take ``referrer``/``referral_types`` out of the validated data (the lead services do not take them)."""
-    has = "referrer" in validated or "referral_types" in validated
-    referrer = validated.pop("referrer", None)
-    types = validated.pop("referral_types", None)
-    return {"referrer": referrer, "types": types} if has else None
 
 
 def apply_referral(*, actor, lead, referral: dict | None) -> None:
@@ -51,29 +45,61 @@ def apply_referral(*, actor, lead, referral: dict | None) -> None:
     referral_set(actor=actor, lead=lead, referrer_client=referrer, referrer_staff=staff, types=types)
 
 
-class LeadReferralMixin(serializers.Serializer):
-    """Output: the lead's referrer (base-client id) and referral types (typed, plus the derived one)."""
+def _referral(lead) -> Referral | None:
+    try:
+        return lead.referral
+    except Referral.DoesNotExist:
+        return None
 
-    referrer = serializers.SerializerMethodField()
-    referral_types = serializers.SerializerMethodField()
 
-    def _referral(self, lead):
-        try:
-            return lead.referral
-        except Referral.DoesNotExist:
-            return None
+@extend_schema_field({"type": "integer", "nullable": True})
+class ReferrerField(serializers.Field):
+    """Output: the lead's referrer (a base-client id), or null."""
 
-    def get_referrer(self, lead) -> int | None:
-        referral = self._referral(lead)
+    def __init__(self, **kwargs):
+        super().__init__(source="*", read_only=True, **kwargs)
+
+    def to_representation(self, lead) -> int | None:
+        referral = _referral(lead)
         return referral.referrer_client_id if referral else None
 
-    def get_referral_types(self, lead) -> list[str]:
-        referral = self._referral(lead)
+
+@extend_schema_field({"type": "array", "items": {"type": "string"}})
+class ReferralTypesField(serializers.Field):
+    """Output: the lead's referral types (typed, plus the derived one)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(source="*", read_only=True, **kwargs)
+
+    def to_representation(self, lead) -> list[str]:
+        referral = _referral(lead)
         return [*referral.types, referral.derived_type] if referral else []
 
 
-def deal_base_client(deal) -> int | None:
-    try:
-        return deal.purchase.client_id
-    except Exception:  # noqa: BLE001 - RelatedObjectDoesNotExist: a deal without a card (not yet backfilled)
-        return None
+def referral_output() -> dict:
+    """The output fields the lead's answer adds (reading ``lead.referral``, joined by the lead lists)."""
+    return {"referrer": ReferrerField(), "referral_types": ReferralTypesField()}
+
+
+@extend_schema_field({"type": "integer", "nullable": True})
+class DealBaseClientField(serializers.Field):
+    """Output: the buyer's base client of a deal (null for a deal without a card, not yet backfilled)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(source="*", read_only=True, help_text="The buyer's base client (baseclients).", **kwargs)
+
+    def to_representation(self, deal) -> int | None:
+        try:
+            return deal.purchase.client_id
+        except Purchase.DoesNotExist:
+            return None
+
+
+def deal_output() -> dict:
+    return {"base_client": DealBaseClientField()}
+
+
+def save_referral(*, actor, lead, data: dict) -> None:
+    """The lead API's hook (leads.extensions): ``data`` holds the referral fields the request sent."""
+    apply_referral(actor=actor, lead=lead, referral={"referrer": data.get("referrer"),
+                                                    "types": data.get("referral_types")})

@@ -18,6 +18,7 @@ from .clients import (
     returning_buyer,
     validate_vehicle_ids,
     vehicle_add,
+    vin_free_or_error,
 )
 from .lists import list_choices, list_entries_sync, list_entry_merge, list_entry_save, list_value
 from .referrals import referral_set
@@ -56,4 +57,5 @@ __all__ = [
     "tier_rule_update",
     "validate_vehicle_ids",
     "vehicle_add",
+    "vin_free_or_error",
 ]

@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 from dealercrm.models import Role, User
 from leads.models import Deal, Lead
 from leads.phones import phone_normalize
+from leads.vehicles import vehicle_ids_normalize
 
 from ..models import (
     BaseClient,
@@ -28,7 +29,6 @@ from ..models import (
     Vehicle,
     VehicleUse,
 )
-from ..vehicles import plate_normalize, vin_normalize
 from ._common import StaleVersion, bump, lock_client, require_can_work
 from .care import add_months, materialise
 from .lists import list_value
@@ -37,24 +37,20 @@ from .scoring import refresh
 
 def validate_vehicle_ids(*, vin: str | None, plate: str | None, exclude_vehicle: int | None = None) -> tuple[str, str]:
     """The VIN and plate normalised; a 400 naming the field when one is malformed or the VIN is another vehicle's."""
-    errors = {}
-    try:
-        vin = vin_normalize(vin)
-    except ValidationError as exc:
-        errors["vin"] = exc.messages
-    try:
-        plate = plate_normalize(plate)
-    except ValidationError as exc:
-        errors["plate"] = exc.messages
-    if not errors and vin:
-        taken = Vehicle.objects.filter(vin=vin)
-        if exclude_vehicle:
-            taken = taken.exclude(pk=exclude_vehicle)
-        if taken.exists():
-            errors["vin"] = [_("A vehicle with this VIN is already on a base client's card.")]
-    if errors:
-        raise ValidationError(errors)
+    vin, plate = vehicle_ids_normalize(vin=vin, plate=plate)
+    vin_free_or_error(vin, exclude_vehicle=exclude_vehicle)
     return vin, plate
+
+
+def vin_free_or_error(vin: str, *, exclude_vehicle: int | None = None) -> None:
+    """A ValidationError on ``vin`` when a (normalised) VIN is already on a base client's card."""
+    if not vin:
+        return
+    taken = Vehicle.objects.filter(vin=vin)
+    if exclude_vehicle:
+        taken = taken.exclude(pk=exclude_vehicle)
+    if taken.exists():
+        raise ValidationError({"vin": [_("A vehicle with this VIN is already on a base client's card.")]})
 
 
 def _fleet_counts_vehicles(client: BaseClient) -> bool:
@@ -96,12 +92,12 @@ def _find_or_create_client(lead: Lead, actor: User) -> BaseClient:
 
 
 def client_from_deal(*, actor: User, deal: Deal, lead: Lead) -> BaseClient:
-    """Make or extend the buyer's base client for ``deal`` (call inside the deal's transaction, after the deal row is
-    written): the card of the lead's link or of the phone in the group, or a new one; a purchase (a repeat purchase
+    """Make or extend the buyer's base client for ``deal`` (the ``deal_recorded`` receiver calls it inside the deal's
+    transaction, after the deal row is written): the card of the lead's link or of the phone in the group, or a new one; a purchase (a repeat purchase
     when the card had one already; a referral deal when the lead names a referrer, credited to the referrer); the
     vehicle from the deal (its insurance renews a year after the delivery), counted in the fleet size; facts, tier and
-    care plan refreshed. The deal's VIN and plate are validated by the deal
-    service first (validate_vehicle_ids)."""
+    care plan refreshed. The deal's VIN and plate are format-checked by the deal
+    service (leads.vehicles); that the VIN is on no other card, by the receiver first (vin_free_or_error)."""
     client = _find_or_create_client(lead, actor)
     referral = Referral.objects.filter(lead=lead).first()
     is_repeat = client.purchases > 0
@@ -132,7 +128,7 @@ def client_from_deal(*, actor: User, deal: Deal, lead: Lead) -> BaseClient:
 
 def link_returning_buyer(lead: Lead) -> ClientLead | None:
     """A new lead whose phone is a base client's in the lead's group (a buyer back to buy again): link it to the
-    card, so its deal is a repeat purchase. Called by the visit service in the lead's transaction."""
+    card, so its deal is a repeat purchase. The ``visit_logged`` receiver calls it in the visit's transaction."""
     if not lead.phone:
         return None
     client_id = (BaseClient.objects.filter(group_id=lead.store.group_id, phone=lead.phone)
@@ -248,4 +244,4 @@ def vehicle_add(*, actor: User, client: BaseClient, vin: str = "", plate: str = 
 
 
 __all__ = ["StaleVersion", "client_assign", "client_from_deal", "client_update", "link_returning_buyer",
-           "returning_buyer", "validate_vehicle_ids", "vehicle_add"]
+           "returning_buyer", "validate_vehicle_ids", "vehicle_add", "vin_free_or_error"]

@@ -9,6 +9,7 @@ from rest_framework import serializers
 from dealercrm.api.schema import TruthfulModelSerializer, name_of
 from dealercrm.models import Store, User, VehicleSeries
 
+from ..extensions import LEAD_FIELDS, TIMELINE_KINDS
 from ..models import (
     AssignmentChange,
     Channel,
@@ -26,9 +27,6 @@ from ..models import (
     Visit,
     VisitStep,
 )
-from baseclients.api.leads import LeadReferralMixin, deal_base_client, referrer_fields
-from defeats.api.timeline import DefeatEventSerializer
-
 from ..selectors import lead_phone_for
 
 
@@ -52,10 +50,43 @@ def _series_of_interest():
     return VehicleSeries.objects.filter(brand__is_own=True)
 
 
+def _with_extras(fields: dict, extras: str, *, after: str | None = None) -> dict:
+    """``fields`` with the other apps' fields (leads.extensions.LEAD_FIELDS: ``extras`` names the hook, e.g.
+    ``api_output``) added after the field ``after`` (at the end when None)."""
+    added = {name: field for extra in LEAD_FIELDS.values() for name, field in getattr(extra, extras)().items()}
+    if not added:
+        return fields
+    out = {}
+    for name, field in fields.items():
+        out[name] = field
+        if name == after:
+            out.update(added)
+    if after is None or after not in fields:
+        out.update(added)
+    return out
+
+
+def pop_lead_extras(validated: dict) -> dict:
+    """Take the other apps' input fields out of the validated data (the lead services do not take them): per hook,
+    the fields the request sent."""
+    taken = {}
+    for name, extra in LEAD_FIELDS.items():
+        sent = {field: validated.pop(field) for field in extra.api_input() if field in validated}
+        if sent:
+            taken[name] = sent
+    return taken
+
+
+def save_lead_extras(*, actor, lead, taken: dict) -> None:
+    """Save what ``pop_lead_extras`` took, in the caller's transaction."""
+    for name, data in taken.items():
+        LEAD_FIELDS[name].api_save(actor=actor, lead=lead, data=data)
+
+
 # --- output -----------------------------------------------------------------------------------------------------
 
 
-class LeadSerializer(LeadReferralMixin, TruthfulModelSerializer):
+class LeadSerializer(TruthfulModelSerializer):
     """A lead as the caller may see it. ``phone`` is in full for the lead's consultant and whoever manages its store,
     masked otherwise; ``is_overdue`` comes from the queryset's SQL annotation (see LeadViewSet.get_queryset)."""
 
@@ -76,9 +107,12 @@ class LeadSerializer(LeadReferralMixin, TruthfulModelSerializer):
             "channel", "series", "series_name", "budget", "purchase_type", "district", "industry", "grade", "status",
             "first_visit_at", "last_contact_at", "next_follow_up_at", "grade_since", "is_overdue", "version",
             "stale_since", "stale_max_dwell_days", "dwell_kept_at", "overdue_since", "pooled_at",
-            "referrer", "referral_types",
         ]
         read_only_fields = fields
+
+    def get_fields(self):
+        # The other apps' fields on a lead (baseclients: ``referrer``, ``referral_types``), last.
+        return _with_extras(super().get_fields(), "api_output")
 
     def get_phone(self, lead: Lead) -> str:
         user = _caller(self)
@@ -138,16 +172,16 @@ class AssignmentChangeSerializer(TruthfulModelSerializer):
 class DealSerializer(TruthfulModelSerializer):
     series_name = name_of("series")
     created_by_name = name_of("created_by")
-    base_client = serializers.SerializerMethodField(help_text="The buyer's base client (baseclients).")
 
     class Meta:
         model = Deal
         fields = ["id", "lead", "series", "series_name", "price", "ordered_at", "delivered_at", "vin", "plate",
-                  "trade_in", "financed", "base_client", "created_by", "created_by_name", "created_at"]
+                  "trade_in", "financed", "created_by", "created_by_name", "created_at"]
         read_only_fields = fields
 
-    def get_base_client(self, deal) -> int | None:
-        return deal_base_client(deal)
+    def get_fields(self):
+        # The other apps' fields on a deal (baseclients: ``base_client``), after the delivery record.
+        return _with_extras(super().get_fields(), "deal_output", after="financed")
 
 
 # Timeline entries: the record's own shape plus ``kind`` and ``at`` (the moment the timeline sorts by). The view
@@ -205,30 +239,41 @@ class DealEntrySerializer(_EntryFields, DealSerializer):
         fields = ["kind", "at", *DealSerializer.Meta.fields]
 
 
-class DefeatEntrySerializer(_EntryFields, DefeatEventSerializer):
-    kind = _kind("defeat")
-
-    class Meta(DefeatEventSerializer.Meta):
-        fields = ["kind", "at", *DefeatEventSerializer.Meta.fields]
-
-
 TIMELINE_SERIALIZERS = {
     "visit": VisitEntrySerializer,
     "follow_up": FollowUpEntrySerializer,
     "grade": GradeEntrySerializer,
     "assignment": AssignmentEntrySerializer,
     "deal": DealEntrySerializer,
-    "defeat": DefeatEntrySerializer,
 }
+_OTHER_ENTRIES: dict[str, type] = {}
+
+
+def _entry_serializer(kind: str, serializer: type) -> type:
+    """Another app's timeline entry shape (leads.extensions.TIMELINE_KINDS): its record's serializer with ``kind``
+    and ``at`` first, named ``<Kind>EntrySerializer`` (``DefeatEntry`` in the schema). Made once per kind."""
+    if kind not in _OTHER_ENTRIES:
+        name = "".join(part.title() for part in kind.split("_")) + "EntrySerializer"
+        meta = type("Meta", (serializer.Meta,), {"fields": ["kind", "at", *serializer.Meta.fields]})
+        _OTHER_ENTRIES[kind] = type(name, (_EntryFields, serializer), {"kind": _kind(kind), "Meta": meta,
+                                                                       "__module__": __name__})
+    return _OTHER_ENTRIES[kind]
+
+
+def timeline_serializers() -> dict[str, type]:
+    """Every timeline kind's entry serializer: the lead's own and the other apps' registered ones."""
+    return {**TIMELINE_SERIALIZERS,
+            **{kind: _entry_serializer(kind, other.serializer) for kind, other in TIMELINE_KINDS.items()}}
 
 
 def timeline_data(entries) -> list[dict]:
     """``selectors.lead_timeline`` entries as a list of ``{"kind", "at", ...the record's fields}``, newest first."""
+    shapes = timeline_serializers()
     data = []
     for entry in entries:
         entry.obj.timeline_kind = entry.kind
         entry.obj.timeline_at = entry.at
-        data.append(TIMELINE_SERIALIZERS[entry.kind](entry.obj).data)
+        data.append(shapes[entry.kind](entry.obj).data)
     return data
 
 
@@ -249,9 +294,11 @@ class _CustomerFields(serializers.Serializer):
     purchase_type = serializers.ChoiceField(choices=PurchaseType.choices, required=False, allow_blank=True)
     district = serializers.CharField(max_length=60, required=False, allow_blank=True)
     industry = serializers.CharField(max_length=60, required=False, allow_blank=True)
-    # The referrer (a base client) and referral types: baseclients.api.leads; the views hand them to its service.
-    referrer = referrer_fields()["referrer"]
-    referral_types = referrer_fields()["referral_types"]
+
+    def get_fields(self):
+        # The other apps' input on a lead (baseclients: the referrer and referral types), after the customer's
+        # fields; the views hand them to the app's hook in the write's transaction (pop_lead_extras).
+        return _with_extras(super().get_fields(), "api_input", after="industry")
 
 
 class LeadCreateSerializer(_CustomerFields):

@@ -22,16 +22,15 @@ from rest_framework.decorators import action
 from rest_framework.generics import get_object_or_404
 from rest_framework.response import Response
 
-from baseclients.api.leads import apply_referral, pop_referral
 from dealercrm.api.pagination import StandardPagination
 from dealercrm.models import Store
 from dealercrm.scoping import ScopedViewSetMixin
 
 from .. import selectors, services
+from ..extensions import lead_select_related
 from ..filters import LeadFilterSet
 from ..models import FlagEvent, FlagKind, FollowUp, Lead, Status, local_day_start
 from .serializers import (
-    TIMELINE_SERIALIZERS,
     DealCreateSerializer,
     DealSerializer,
     FollowUpCreateSerializer,
@@ -45,7 +44,10 @@ from .serializers import (
     LeadUpdateSerializer,
     VisitCreateSerializer,
     VisitSerializer,
+    pop_lead_extras,
+    save_lead_extras,
     timeline_data,
+    timeline_serializers,
 )
 
 # --- schema pieces ----------------------------------------------------------------------------------------------
@@ -168,7 +170,7 @@ class LeadViewSet(ScopedViewSetMixin, mixins.ListModelMixin, viewsets.GenericVie
 
     # The same rows and joins as selectors.lead_list; visible_to is applied by ScopedViewSetMixin.
     queryset = Lead.objects.not_merged().select_related(
-        "assigned_to", "channel", "series__brand", "store", "stale_flag", "overdue_flag", "referral")
+        "assigned_to", "channel", "series__brand", "store", "stale_flag", "overdue_flag")
     serializer_class = LeadSerializer
     filterset_class = LeadFilterSet
     pagination_class = StandardPagination
@@ -177,7 +179,8 @@ class LeadViewSet(ScopedViewSetMixin, mixins.ListModelMixin, viewsets.GenericVie
         # Same rule as LeadQuerySet.overdue(), computed in SQL so a page costs one query whatever its size.
         overdue = Q(status=Status.ACTIVE, next_follow_up_at__lt=local_day_start())
         is_overdue = Case(When(overdue, then=Value(True)), default=Value(False), output_field=BooleanField())
-        return super().get_queryset().annotate(is_overdue=is_overdue)
+        # The relations the other apps' fields read (baseclients: the referral), joined here too.
+        return super().get_queryset().select_related(*lead_select_related()).annotate(is_overdue=is_overdue)
 
     def filter_queryset(self, queryset):
         queryset = super().filter_queryset(queryset)
@@ -233,11 +236,11 @@ class LeadViewSet(ScopedViewSetMixin, mixins.ListModelMixin, viewsets.GenericVie
     def create(self, request, *args, **kwargs):
         data = LeadCreateSerializer(data=request.data, context=self.get_serializer_context())
         data.is_valid(raise_exception=True)
-        referral = pop_referral(data.validated_data)
+        extras = pop_lead_extras(data.validated_data)
         try:
             with transaction.atomic():
                 lead = services.lead_create(actor=request.user, **data.validated_data)
-                apply_referral(actor=request.user, lead=lead, referral=referral)
+                save_lead_extras(actor=request.user, lead=lead, taken=extras)
         except services.DuplicatePhone as exc:
             return _duplicate_response(exc, request.user)
         return self._answer(lead.pk, status.HTTP_201_CREATED)
@@ -299,10 +302,10 @@ class LeadViewSet(ScopedViewSetMixin, mixins.ListModelMixin, viewsets.GenericVie
                     raise _Stale(current, status.HTTP_412_PRECONDITION_FAILED)
                 if body_version is not None and body_version != current:
                     raise _Stale(current, status.HTTP_409_CONFLICT)
-                referral = pop_referral(changes)
+                extras = pop_lead_extras(changes)
                 if changes:
                     lead = services.lead_update(actor=request.user, lead=lead, **changes)
-                apply_referral(actor=request.user, lead=lead, referral=referral)
+                save_lead_extras(actor=request.user, lead=lead, taken=extras)
                 if grade is not None:
                     lead = services.lead_grade_change(actor=request.user, lead=lead, to_grade=grade)
                 # Sending back the current holder is not a reassignment (nor a 403 for the consultant holding it).
@@ -435,7 +438,7 @@ class LeadViewSet(ScopedViewSetMixin, mixins.ListModelMixin, viewsets.GenericVie
         queryset = (
             self._pool_queryset()
             .select_related("assigned_to", "channel", "series__brand", "store", "stale_flag", "overdue_flag",
-                            "referral")
+                            *lead_select_related())
             .annotate(is_overdue=Case(When(overdue, then=Value(True)), default=Value(False),
                                       output_field=BooleanField()))
             .order_by("pooled_at", "pk")
@@ -521,7 +524,7 @@ class LeadViewSet(ScopedViewSetMixin, mixins.ListModelMixin, viewsets.GenericVie
         responses={
             200: PolymorphicProxySerializer(
                 "LeadTimelineEntry",
-                serializers={kind: serializer for kind, serializer in TIMELINE_SERIALIZERS.items()},
+                serializers=timeline_serializers,  # called when the schema is built: the other apps' kinds too
                 resource_type_field_name="kind",
                 many=True,
             ),

@@ -19,6 +19,7 @@ from django.utils.translation import gettext_noop
 
 from dealercrm.models import Role, Store, User
 
+from .. import events
 from ..models import GRADE_ORDER, AssignmentChange, FollowUpPolicy, GradeChange, Lead, Source, Visit
 from ..rules import first_follow_up_due
 from ._common import DuplicatePhone, check_visit_time, clean_name
@@ -108,6 +109,7 @@ def _log_many(actor: User, store: Store, rows: list[dict]) -> list[VisitResult |
         except (ValidationError, PermissionDenied) as exc:
             results.append(exc)
     _write(actor, store, out)
+    _announce(actor, store, results)
     return results
 
 
@@ -214,20 +216,11 @@ def _write(actor: User, store: Store, out: _Batch) -> None:
     GradeChange.objects.bulk_create(out.grade_changes, batch_size=1000)
     AssignmentChange.objects.bulk_create(out.assignments, batch_size=1000)
     Visit.objects.bulk_create(out.visits, batch_size=1000)
-    _link_returning_buyers(store, out.new_leads)
 
 
-def _link_returning_buyers(store: Store, leads: list[Lead]) -> None:
-    """``link_returning_buyer`` for the new leads whose phone is a base client's in the group (one query finds them;
-    the link itself is baseclients' service)."""
-    phones = {lead.phone for lead in leads if lead.phone}
-    if not phones:
-        return
-    from baseclients.models import BaseClient
-    from baseclients.services import link_returning_buyer
-
-    returning = set(BaseClient.objects.filter(group_id=store.group_id, phone__in=phones)
-                    .values_list("phone", flat=True))
-    for lead in leads:
-        if lead.phone in returning:
-            link_returning_buyer(lead)
+def _announce(actor: User, store: Store, results: list[VisitResult | Exception]) -> None:
+    """``visit_logged`` once for the batch's visits (a returning buyer's new lead is linked to the card by a
+    receiver, with one query for the batch)."""
+    written = [result for result in results if isinstance(result, VisitResult)]
+    if written:
+        events.visit_logged.send(sender=Visit, results=written, actor=actor, store=store)

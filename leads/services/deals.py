@@ -13,7 +13,9 @@ from django.utils.translation import gettext_noop
 
 from dealercrm.models import User, VehicleSeries
 
+from .. import events
 from ..models import Deal, Lead, Status
+from ..vehicles import vehicle_ids_normalize
 from ._common import bump, column_limits_or_error, lock, require_active, require_can_work
 from .flags import clear_flags
 
@@ -23,10 +25,9 @@ def deal_record(*, actor: User, lead: Lead, price: Decimal, series: VehicleSerie
                 ordered_at: date | None = None, delivered_at: date | None = None, vin: str = "", plate: str = "",
                 trade_in: bool = False, financed: bool = False) -> Deal:
     """Record the lead's sale (price in CNY, Decimal) and make the lead won: one transaction, whole or nothing. The
-    buyer becomes (or, buying again, stays) a base client with the vehicle (VIN and plate validated) in the same
-    transaction: ``deal.purchase.client`` (baseclients)."""
-    from baseclients.services import client_from_deal, validate_vehicle_ids
-
+    VIN and plate are normalised and format-checked here; ``deal_recorded`` is sent in the same transaction (the
+    buyer becomes, or buying again stays, a base client with the vehicle: ``deal.purchase.client``, and a VIN already
+    on a card is a 400 on ``vin`` that undoes the deal)."""
     if not isinstance(price, Decimal):
         raise ValidationError({"price": [_("The price must be a decimal amount.")]})
     if price < 0:
@@ -35,7 +36,7 @@ def deal_record(*, actor: User, lead: Lead, price: Decimal, series: VehicleSerie
     ordered_at = ordered_at or timezone.localdate()
     if delivered_at is not None and delivered_at < ordered_at:
         raise ValidationError({"delivered_at": [_("Delivery cannot precede the order.")]})
-    vin, plate = validate_vehicle_ids(vin=vin, plate=plate)
+    vin, plate = vehicle_ids_normalize(vin=vin, plate=plate)
     lead = lock(lead)
     require_can_work(actor, lead)
     require_active(lead)
@@ -49,5 +50,5 @@ def deal_record(*, actor: User, lead: Lead, price: Decimal, series: VehicleSerie
     flags = clear_flags(lead, actor=actor, at=lead.last_contact_at, reason=gettext_noop("Deal recorded"), stale=True,
                         overdue=True, pool=True)
     bump(lead, ["status", "next_follow_up_at", "last_contact_at", *flags], actor=actor)
-    client_from_deal(actor=actor, deal=deal, lead=lead)
+    events.deal_recorded.send(sender=Deal, deal=deal, lead=lead, actor=actor)
     return deal

@@ -14,6 +14,7 @@ from django.utils.translation import gettext_noop
 
 from dealercrm.models import Role, Store, User, VehicleSeries
 
+from .. import events
 from ..models import (
     GRADE_ORDER,
     AssignmentChange,
@@ -176,7 +177,7 @@ def visit_log(
             if not allow_revisit:
                 raise DuplicatePhone(existing.pk)
             return _revisit(existing, actor, _now_after_lock(visit_args, arrived_now), grade=grade,
-                            assigned_to=assigned_to)
+                            assigned_to=assigned_to, store=store)
 
     lead = Lead(
         store=store,
@@ -216,14 +217,11 @@ def visit_log(
                                    changed_by=actor, reason=gettext_noop("Graded at the first visit"))
     AssignmentChange.objects.create(lead=lead, from_user=None, to_user=assignee, changed_at=arrived_at,
                                     changed_by=actor, reason=gettext_noop("First visit"))
-    if phone:
-        # A buyer back to buy again (the phone is a base client's in the group): the new lead is linked to the card,
-        # and its deal will be a repeat purchase.
-        from baseclients.services import link_returning_buyer
-
-        link_returning_buyer(lead)
     visit = _visit_create(lead, actor, is_first=True, **visit_args)
-    return VisitResult(lead=lead, visit=visit, is_revisit=False)
+    result = VisitResult(lead=lead, visit=visit, is_revisit=False)
+    # A buyer back to buy again (the phone is a base client's in the group) is linked to the card by a receiver.
+    events.visit_logged.send(sender=Visit, results=[result], actor=actor, store=store)
+    return result
 
 
 def _now_after_lock(visit_args: dict, arrived_now: bool) -> dict:
@@ -234,22 +232,25 @@ def _now_after_lock(visit_args: dict, arrived_now: bool) -> dict:
 
 
 def _revisit(lead: Lead, actor: User, visit_args: dict, *, grade: str | None = None,
-             assigned_to: User | None = None) -> VisitResult:
+             assigned_to: User | None = None, store: Store | None = None) -> VisitResult:
     # Every path to a re-visit (the visit form finding a known phone, the API's visits endpoint) checks its time.
     check_visit_time(lead, visit_args["arrived_at"])
     visit = _visit_create(lead, actor, is_first=False, **visit_args)
     came_back_from = ""
     if lead.status in (Status.DEFEATED, Status.DEFEAT_PENDING):
-        # A lost customer came back: a win-back, or a pending defeat application closed as a false defeat.
-        from defeats.services import customer_came_back
-
+        # A lost customer came back: a receiver wins them back, or closes a pending defeat application as a false
+        # defeat. It saves what it changes; the lead is read again (still under this transaction's lock).
         before = lead.status
-        lead = customer_came_back(actor=actor, lead=lead, at=visit.arrived_at, grade=grade, assign_to=assigned_to)
+        events.customer_returned.send(sender=Lead, lead=lead, actor=actor, at=visit.arrived_at, grade=grade,
+                                      assign_to=assigned_to)
+        lead = lock(lead)
         came_back_from = before if lead.status == Status.ACTIVE else ""
     if lead.last_contact_at is None or visit.arrived_at > lead.last_contact_at:
         lead.last_contact_at = visit.arrived_at
         bump(lead, ["last_contact_at"], actor=actor)
-    return VisitResult(lead=lead, visit=visit, is_revisit=True, came_back_from=came_back_from)
+    result = VisitResult(lead=lead, visit=visit, is_revisit=True, came_back_from=came_back_from)
+    events.visit_logged.send(sender=Visit, results=[result], actor=actor, store=store or lead.store)
+    return result
 
 
 def lead_create(**kwargs) -> Lead:

@@ -2,8 +2,10 @@
 
 from django import template
 from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 
+from leads.extensions import PAGE_PARTS
 from leads.models import GRADE_ORDER, Grade
 
 register = template.Library()
@@ -34,3 +36,11 @@ def grade_up(from_grade, to_grade):
     if from_grade not in GRADE_ORDER or to_grade not in GRADE_ORDER:
         return False
     return GRADE_ORDER.index(to_grade) > GRADE_ORDER.index(from_grade)
+
+
+@register.simple_tag(takes_context=True)
+def lead_parts(context, slot):
+    """``{% lead_parts "lead_panels" %}``: the templates other apps registered at this place of a lead's page
+    (leads.extensions.PAGE_PARTS), each rendered with the page's context, in registration order."""
+    engine = context.template.engine
+    return mark_safe("".join(engine.get_template(name).render(context) for name in PAGE_PARTS.get(slot, ())))

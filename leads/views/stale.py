@@ -1,6 +1,7 @@
 """The manager's stale-lead queue (DOMAIN §3: 滞留): each lead that has held its grade past the max dwell, with the
-rule that fired and the last-touch evidence, and five ways to clear it — keep (with a reason), regrade, reassign,
-move to the store's pool, or file as a quasi-defeat (defeats.services). Managers and group admins only (a consultant
+rule that fired and the last-touch evidence, and the ways to clear it — keep (with a reason), regrade, reassign,
+move to the store's pool, and the other apps' registered actions (leads.extensions.STALE_ACTIONS: the defeats app's
+file as a quasi-defeat). Managers and group admins only (a consultant
 gets a 403); a lead outside the user's scope is a 404. Reads through leads.selectors, writes through leads.services."""
 
 from __future__ import annotations
@@ -20,16 +21,19 @@ from django.views.decorators.http import require_POST
 
 from dealercrm.forms import add_service_errors
 from dealercrm.models import User
-from defeats import services as defeat_services
-from defeats.forms import STALE_DEFEAT_DONE, STALE_DEFEAT_LABEL, STALE_DEFEAT_REASON, StaleDefeatForm
 
 from .. import selectors, services
+from ..extensions import STALE_ACTIONS
 from ..forms_manager import AssignForm, StaleKeepForm, StalePoolForm, StaleRegradeForm, store_consultants
 from ..models import FollowUpMethod, FollowUpOutcome, Lead, local_day_start
 from .manager import _page, _pick_store, manager_required
 
 STALE_PER_PAGE = 20
-ACTIONS = ("keep", "regrade", "reassign", "pool", "defeat")
+ACTIONS = ("keep", "regrade", "reassign", "pool")  # the lead's own; the other apps' follow (_actions)
+
+
+def _actions() -> tuple[str, ...]:
+    return (*ACTIONS, *STALE_ACTIONS)
 
 
 def _dwell(lead: Lead, today) -> None:
@@ -64,7 +68,7 @@ class Pane(NamedTuple):
 
 
 def _card_panes(lead: Lead, actor: User, store, assignees, open_action: str = "keep", **bound) -> list[Pane]:
-    """The five actions of one card, in tab order; ``bound`` replaces the form that was just posted (with its
+    """The actions of one card, in tab order; ``bound`` replaces the form that was just posted (with its
     errors) and ``open_action`` is the tab shown open."""
     prefix = f"stale{lead.pk}"
     forms = {
@@ -72,17 +76,17 @@ def _card_panes(lead: Lead, actor: User, store, assignees, open_action: str = "k
         "regrade": StaleRegradeForm(lead=lead, auto_id=f"id_{prefix}_regrade_%s"),
         "reassign": AssignForm(actor=actor, lead=lead, auto_id=f"id_{prefix}_reassign_%s"),
         "pool": StalePoolForm(auto_id=f"id_{prefix}_pool_%s"),
-        "defeat": StaleDefeatForm(auto_id=f"id_{prefix}_defeat_%s"),
+        **{action: other.form_class(auto_id=f"id_{prefix}_{action}_%s") for action, other in STALE_ACTIONS.items()},
     }
     forms.update(bound)
     # The select lists its own choices: share the store's consultants (one query for the page) instead.
     forms["reassign"].assignees = [p for p in assignees if p.pk != lead.assigned_to_id]
     labels = {"keep": _("Keep"), "regrade": _("Regrade"), "reassign": _("Reassign"), "pool": _("Pool"),
-              "defeat": STALE_DEFEAT_LABEL}
-    fields = {"defeat": "defeats/partials/_stale_fields_defeat.html"}
+              **{action: other.label for action, other in STALE_ACTIONS.items()}}
+    fields = {action: other.fields for action, other in STALE_ACTIONS.items()}
     return [Pane(action, labels[action], forms[action],
                  fields.get(action, f"leads/partials/_stale_fields_{action}.html"), action == open_action)
-            for action in ACTIONS]
+            for action in _actions()]
 
 
 def _store_url(store) -> str:
@@ -123,10 +127,8 @@ def _act(actor: User, lead: Lead, action: str, form):
         to_user = form.cleaned_data["to_user"]
         lead = services.lead_assign(actor=actor, lead=lead, to_user=to_user, reason=form.cleaned_data["reason"])
         return lead, _("Now with %(name)s.") % {"name": to_user}
-    if action == "defeat":
-        defeat_services.application_file(actor=actor, lead=lead, kind="quasi", reasons=[STALE_DEFEAT_REASON],
-                                         note=form.cleaned_data["note"])
-        return lead, str(STALE_DEFEAT_DONE)
+    if action in STALE_ACTIONS:
+        return lead, STALE_ACTIONS[action].act(actor=actor, lead=lead, form=form)
     lead = services.lead_move_to_pool(actor=actor, lead=lead, reason=form.cleaned_data["reason"])
     return lead, _("Moved to the store's pool: any consultant of the store can claim it.")
 
@@ -134,10 +136,10 @@ def _act(actor: User, lead: Lead, action: str, form):
 @manager_required
 @require_POST
 def stale_action(request, pk):
-    """One card's action (``action`` = keep | regrade | reassign | pool). For htmx the card comes back with its
+    """One card's action (``action`` = keep | regrade | reassign | pool, or another app's). For htmx the card comes back with its
     outcome, or with the form's error inline; otherwise the manager goes back to the queue with a message."""
     action = request.POST.get("action")
-    if action not in ACTIONS:
+    if action not in _actions():
         raise Http404
     lead = get_object_or_404(selectors.lead_list(user=request.user).select_related("assigned_to"), pk=pk)
     actor = request.user
@@ -148,8 +150,8 @@ def stale_action(request, pk):
         form = StaleRegradeForm(request.POST, lead=lead, auto_id=prefix)
     elif action == "reassign":
         form = AssignForm(request.POST, actor=actor, lead=lead, auto_id=prefix)
-    elif action == "defeat":
-        form = StaleDefeatForm(request.POST, auto_id=prefix)
+    elif action in STALE_ACTIONS:
+        form = STALE_ACTIONS[action].form_class(request.POST, auto_id=prefix)
     else:
         form = StalePoolForm(request.POST, auto_id=prefix)
 
