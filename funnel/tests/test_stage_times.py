@@ -161,3 +161,65 @@ def test_rising_flag_compares_the_last_three_months_with_the_nine_before(org, fr
     c_by_month = {row["month"]: (row["n"], row["median_days"]) for row in trend["grades"]["C"]}
     assert c_by_month["2026-01"] == (1, 10.0) and c_by_month["2026-09"] == (2, 13.0)
     assert c_by_month["2026-06"] == (0, None)
+
+
+# --- the API ---------------------------------------------------------------------------------------------------
+
+STAGES = "/api/v1/funnel/stage-times/"
+TREND = "/api/v1/funnel/stage-times/trend/"
+OCT = {"start": "2026-10-01", "end": "2026-10-31"}
+
+
+def test_api_answers_the_figures(org, stays, api_as):
+    resp = api_as(org.manager).get(STAGES, {"store": org.store.pk, **OCT})
+    assert resp.status_code == 200
+    body = resp.json()
+    c = next(row for row in body["grades"] if row["grade"] == "C")
+    assert (c["n"], c["median_days"], c["p80_days"], c["open"]) == (5, 6.0, 12.4, 0)
+    assert [row["stage"] for row in body["days_to"]] == ["E", "D", "C", "B", "A", "deal"]
+    assert "results" not in body and "trend" not in body
+
+
+def test_api_group_by_source_and_series(org, stays, api_as):
+    body = api_as(org.manager).get(STAGES, {"group_by": "source", **OCT}).json()
+    assert [(row["key"], row["label"]) for row in body["results"]] == [("walk_in", "自来")]
+    assert api_as(org.manager).get(STAGES, {"group_by": "series", **OCT}).status_code == 200
+
+
+def test_api_trend(org, stays, api_as):
+    body = api_as(org.manager).get(TREND, {"end": "2026-10-31"}).json()
+    assert body["months"][0] == "2025-11" and body["months"][-1] == "2026-10"
+    october = body["grades"]["C"][-1]
+    assert (october["month"], october["n"], october["median_days"]) == ("2026-10", 5, 6.0)
+    assert body["rising"] == []
+
+
+def test_api_scoping_and_denials(org, stays, api_as):
+    # A consultant sees his own leads only, even naming his store; another consultant's slice is a 404.
+    body = api_as(org.consultant2).get(STAGES, {"store": org.store.pk, **OCT}).json()
+    assert [row["n"] for row in body["grades"]] == [0, 0, 0, 0, 1]
+    assert api_as(org.consultant).get(STAGES, {"consultant": org.consultant2.pk}).status_code == 404
+    assert api_as(org.consultant).get(TREND, {"consultant": org.consultant2.pk}).status_code == 404
+    # A manager: not the sister store, not another store's consultant; another group's admin: nothing of ours.
+    assert api_as(org.manager).get(STAGES, {"store": org.store2.pk}).status_code == 404
+    assert api_as(org.manager).get(STAGES, {"consultant": org.consultant_b.pk}).status_code == 404
+    assert api_as(org.other_admin).get(STAGES, {"store": org.store.pk}).status_code == 404
+    other = api_as(org.other_admin).get(STAGES, OCT).json()  # only the noise lead of his group: one C stay, 1 day
+    assert [(row["grade"], row["n"], row["median_days"]) for row in other["grades"] if row["n"]] == [("C", 1, 1.0)]
+
+
+@pytest.mark.parametrize("params,field", [
+    ({"group_by": "store"}, "group_by"),
+    ({"start": "2026-10-31", "end": "2026-10-01"}, "start"),
+    ({"source": "tv"}, "source"),
+    ({"channel": "x"}, "channel"),
+])
+def test_api_bad_queries_are_400(org, api_as, params, field):
+    resp = api_as(org.manager).get(STAGES, params)
+    assert resp.status_code == 400 and field in resp.json()
+
+
+def test_api_query_count(org, stays, api_as, django_assert_max_num_queries):
+    client = api_as(org.manager)
+    with django_assert_max_num_queries(8):  # the session/auth, the store, the grade rules, the figures, the labels
+        assert client.get(STAGES, {"store": org.store.pk, "group_by": "consultant", **OCT}).status_code == 200
