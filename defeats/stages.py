@@ -60,8 +60,8 @@ def loss_by_stage(*, user: User, start_at, end_at, stores: list[Store] | None = 
     highest_grade), with their reasons, for what ``user`` may see. Returns ``{"rows": [{"grade", "defeats",
     "quasi_defeats", "lost", "reasons": [{"key", "code", "label", "lost"}]}], "reasons": [...the reasons that
     occur, most frequent first...], "total": n}``; the rows run A to E, then the leads never graded (grade None),
-    without empty rows. An application with two reasons counts once in its row and under each reason. Three queries
-    (the counts, the counts by reason, the reasons' names), whatever the number of applications."""
+    without empty rows. An application with two reasons counts once in its row and under each reason. Two queries
+    (the counts, the counts by reason), whatever the number of applications."""
     if key not in STAGE_KEYS:
         raise ValueError(f"unknown key {key!r}")
     apps = Application.objects.visible_to(user).filter(status=ApplicationStatus.CONFIRMED, decided_at__gte=start_at,
@@ -86,18 +86,21 @@ def loss_by_stage(*, user: User, start_at, end_at, stores: list[Store] | None = 
 
 def _reasons_by_key(apps, key: str, rows: dict, *, field: str) -> dict:
     """Append to each ``rows[key value]["reasons"]`` its confirmed losses by reason (``{"key", "code", "label",
-    field: n}``, most frequent first, ties in the taxonomy's order) from ``apps``; returns the same per reason over
-    every row. Two queries (the counts, the reasons' names)."""
-    cells = [(r[key], r["reason_rows__reason"], r["n"]) for r in (
-        apps.filter(status=ApplicationStatus.CONFIRMED, reason_rows__reason__isnull=False)
-        .values(key, "reason_rows__reason").annotate(n=Count("pk")).order_by())]
-    names = {x.pk: x for x in Reason.objects.filter(pk__in={reason for _k, reason, _n in cells})}
+    "name", "name_en", field: n}``, most frequent first, ties in the taxonomy's order) from ``apps``; returns the same
+    per reason over every row. One query (the reasons' names ride along: they depend on the reason's id)."""
+    reason = "reason_rows__reason"
+    cells = list(apps.filter(status=ApplicationStatus.CONFIRMED, reason_rows__reason__isnull=False)
+                 .values(key, reason, f"{reason}__code", f"{reason}__name", f"{reason}__name_en",
+                         f"{reason}__sort_order")
+                 .annotate(n=Count("pk")).order_by())
+    cells.sort(key=lambda c: (-c["n"], c[f"{reason}__sort_order"], c[f"{reason}__code"]))
     totals: dict = {}
-    for value, reason, n in sorted(cells, key=lambda c: (-c[2], names[c[1]].sort_order, names[c[1]].code)):
-        entry = {"key": reason, "code": names[reason].code, "label": names[reason].label}
-        if value in rows:
-            rows[value]["reasons"].append({**entry, field: n})
-        totals.setdefault(reason, {**entry, field: 0})[field] += n
+    for c in cells:
+        names = {"name": c[f"{reason}__name"], "name_en": c[f"{reason}__name_en"]}
+        entry = {"key": c[reason], "code": c[f"{reason}__code"], "label": Reason(**names).label, **names}
+        if c[key] in rows:
+            rows[c[key]]["reasons"].append({**entry, field: c["n"]})
+        totals.setdefault(c[reason], {**entry, field: 0})[field] += c["n"]
     return totals
 
 

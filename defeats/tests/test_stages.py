@@ -110,7 +110,7 @@ def test_a_consultant_sees_his_own_losses_only(losses):
 
 
 def test_loss_by_stage_queries_do_not_grow(losses, django_assert_max_num_queries):
-    with django_assert_max_num_queries(3):
+    with django_assert_max_num_queries(2):
         stages.loss_by_stage(user=losses.org.manager, start_at=at(10, 1), end_at=at(11, 1))
 
 

@@ -223,3 +223,53 @@ def test_api_query_count(org, stays, api_as, django_assert_max_num_queries):
     client = api_as(org.manager)
     with django_assert_max_num_queries(8):  # the session/auth, the store, the grade rules, the figures, the labels
         assert client.get(STAGES, {"store": org.store.pk, "group_by": "consultant", **OCT}).status_code == 200
+
+
+# --- the dashboard's panels --------------------------------------------------------------------------------------
+
+DASHBOARD = "/funnel/"
+OCTOBER_PAGE = {"period": "custom", "start": "2026-10-01", "end": "2026-10-31"}
+
+
+def _with_reason(org, application, code):
+    from defeats import services as defeat_services
+    from defeats.models import ApplicationReason
+
+    reason = next(r for r in defeat_services.reasons_for(org.group.pk) if r.code == code)
+    ApplicationReason.objects.create(application=application, reason=reason, parent_id=reason.parent_id or reason.pk)
+    Application.objects.filter(pk=application.pk).update(grade_at_filing="E", highest_grade="E")
+
+
+def test_the_dashboard_shows_both_panels(org, stays, settings):
+    from dealercrm.tests.clients import client_for
+
+    settings.FIGURES_MAX_AGE = 0
+    _with_reason(org, Application.objects.get(lead=stays["S6"]), "lost_contact")
+    response = client_for(org.manager).get(DASHBOARD, {**OCTOBER_PAGE, "store": org.store.pk},
+                                           HTTP_ACCEPT_LANGUAGE="en")
+    html = response.content.decode()
+    assert 'data-testid="stage-times"' in html and 'data-testid="loss-by-stage"' in html
+    panel = response.context["stage_panel"]
+    c = next(row for row in panel["rows"] if row["grade"] == "C")
+    assert (c["median"], c["p80"], c["n"]) == ("6.0", "12.4", 5)
+    e = next(row for row in panel["rows"] if row["grade"] == "E")
+    assert (e["open"], e["open_over_max_dwell"]) == (1, 1)
+    loss = response.context["loss_panel"]
+    assert [(row["grade"], row["lost"], row["cells"]) for row in loss["rows"]] == [("E", 1, [1])]
+    assert [col["label"] for col in loss["columns"]] == ["Lost contact"]
+    assert "Time in stage" in html and "Loss by stage" in html
+    zh = client_for(org.manager).get(DASHBOARD, {**OCTOBER_PAGE, "store": org.store.pk},
+                                     HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert "级别停留时长" in zh and "各级别战败" in zh
+
+
+def test_a_consultant_sees_his_own_panels(org, stays, settings):
+    from dealercrm.tests.clients import client_for
+
+    settings.FIGURES_MAX_AGE = 0
+    response = client_for(org.consultant2).get(DASHBOARD, OCTOBER_PAGE)
+    panel = response.context["stage_panel"]
+    assert [row["n"] for row in panel["rows"]] == [0, 0, 0, 0, 1]
+    assert [(row["grade"], row["lost"]) for row in response.context["loss_panel"]["rows"]] == [(None, 1)]
+    # Another consultant's dashboard is not his to open.
+    assert client_for(org.consultant2).get(DASHBOARD, {"consultant": org.consultant.pk}).status_code == 404
