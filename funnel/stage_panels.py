@@ -46,6 +46,8 @@ def present_loss_by_stage(figures: dict) -> dict:
     columns = [{"key": r["key"], "label": Reason(name=r["name"], name_en=r["name_en"]).label} for r in top]
     rows = []
     for row in figures["rows"]:
+        row = {**row, "reasons": [{**r, "label": Reason(name=r["name"], name_en=r["name_en"]).label}
+                                  for r in row["reasons"]]}
         by_reason = {r["key"]: r["lost"] for r in row["reasons"]}
         shown = [by_reason.get(c["key"], 0) for c in columns]
         rows.append({

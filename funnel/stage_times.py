@@ -20,8 +20,9 @@ source, channel, series, scoped to the reader) and a period of local days [start
   lead's first visit to the order day.
 - **Trend**: the ended stays' median and count per grade for the 12 months up to the period's end month, by the
   month the stay ended.
-- **Rising**: a grade whose median stay over the last 3 of those months is at least 20 % above its median over the 9
-  months before (each side with at least 5 ended stays): its customers are slowing down before they turn stale.
+- **Rising**: a grade whose median stay over the last 3 of those months is at least 20 % (and 2 days) above its median
+  over the 9 months before (each side with at least 5 ended stays): its customers are slowing down before they turn
+  stale.
 
 One SQL statement computes everything (the ended stays, the days to each grade, the open stays, the trend): a window
 over each lead's events (grade changes and confirmed defeat filings) turns them into stays, and the percentiles are
@@ -49,6 +50,7 @@ TREND_MONTHS = 12
 RECENT_MONTHS = 3
 RISING_RATIO = 1.2
 RISING_MIN_N = 5
+RISING_MIN_DAYS = 2  # and at least this many days longer: 3 days becoming 4 is no clog
 EXITS = ("promoted", "demoted", "lost", "deal")
 DEAL = "deal"
 OVER = "over"  # an open stay past the grade's max dwell
@@ -83,7 +85,9 @@ def percentile_select(columns: str, source: str, *, vendor: str | None = None) -
                 f"FROM {source} GROUP BY {columns}")
 
     def at(num: int, den: int) -> str:
-        base, frac = f"((cnt - 1) * {num}) / {den}", f"(((cnt - 1) * {num}) % {den}) * 1.0 / {den}"
+        # The remainder as x - (x / d) * d: a literal "%" would be read as a parameter placeholder.
+        base = f"((cnt - 1) * {num}) / {den}"
+        frac = f"((cnt - 1) * {num} - {base} * {den}) * 1.0 / {den}"
         return (f"sum(CASE WHEN rn - 1 = {base} THEN days * (1 - {frac}) "
                 f"WHEN rn - 1 = {base} + 1 THEN days * {frac} ELSE 0 END)")
 
@@ -280,7 +284,7 @@ def _shape(rows, *, s: Slice, group_by: str | None, months: list[date], dwell: d
         row["rising"] = bool(recent_n >= RISING_MIN_N and prior_n >= RISING_MIN_N and prior_median is not None
                              and recent_median is not None
                              and float(recent_median) >= RISING_RATIO * float(prior_median)
-                             and float(recent_median) > float(prior_median))
+                             and float(recent_median) - float(prior_median) >= RISING_MIN_DAYS)
     out = {"start": s.start, "end": s.end, "grades": total_grades, "days_to": days_to((True, None)),
            "trend": {"months": [m.isoformat()[:7] for m in months], "grades": trend}}
     if group_by is not None:

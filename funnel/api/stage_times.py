@@ -57,7 +57,7 @@ class GradeStaySerializer(serializers.Serializer):
                               required=False)
     rising = serializers.BooleanField(required=False, help_text=(
         f"Only on the totals: the recent median is at least {stage_times.RISING_RATIO:g} x the prior one (20 % "
-        f"longer), with at least {stage_times.RISING_MIN_N} ended stays on each side: customers are slowing down "
+        f"longer) and at least {stage_times.RISING_MIN_DAYS} days longer, with at least {stage_times.RISING_MIN_N} ended stays on each side: customers are slowing down "
         f"at this grade before they turn stale."))
 
 
