@@ -11,7 +11,7 @@ from defeats.models import Reason
 from leads.models import Grade
 
 # The loss-by-stage table shows the most frequent reasons as columns, the rest together.
-TOP_REASONS = 4
+TOP_REASONS = 3
 
 
 def days(value) -> str:

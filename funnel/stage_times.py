@@ -22,7 +22,10 @@ source, channel, series, scoped to the reader) and a period of local days [start
   month the stay ended.
 - **Rising**: a grade whose median stay over the last 3 of those months is at least 20 % (and 2 days) above its median
   over the 9 months before (each side with at least 5 ended stays): its customers are slowing down before they turn
-  stale.
+  stale. Both sides count only the stays no longer than the history before the 12 months (the days from the
+  slice's earliest stay to the first of the 12 months): a stay that ended early in the window cannot be longer than
+  the history behind it, so without this cap a young history would make every grade look slower (no flag at all
+  before there is history before the 12 months).
 
 One SQL statement computes everything (the ended stays, the days to each grade, the open stays, the trend): a window
 over each lead's events (grade changes and confirmed defeat filings) turns them into stays, and the percentiles are
@@ -196,6 +199,7 @@ def stage_times(s: Slice, *, group_by: str | None = None, today: date | None = N
             SELECT {WINDOWS}, NULL, st.grade, CASE WHEN st.end_day >= %s THEN 1 ELSE 0 END, st.how,
                    CASE WHEN {days} < 0 THEN 0 ELSE {days} END
             FROM st WHERE st.how IS NOT NULL AND st.end_day >= %s AND st.end_day <= %s
+              AND {days} <= {_days_between("%s", "(SELECT MIN(y.start_day) FROM st y)")}
             UNION ALL
             SELECT {REACH}, st.k, st.grade, 0, NULL,
                    CASE WHEN {_days_between("st.start_day", "st.first_visit_day")} < 0 THEN 0
@@ -223,7 +227,7 @@ def stage_times(s: Slice, *, group_by: str | None = None, today: date | None = N
         *lead_params, *since_params, *until_params,
         d(s.start), d(s.end),  # ended
         *(d(m) for m in reversed(months)), d(months[0]), d(s.end),  # trend
-        d(recent), d(months[0]), d(s.end),  # the two windows of the rising flag
+        d(recent), d(months[0]), d(s.end), d(months[0]),  # the two windows of the rising flag
         d(s.start), d(s.end),  # first reach
         d(s.start), d(s.end),  # deals
         d(today), d(today), *open_day_params, *open_params,  # open

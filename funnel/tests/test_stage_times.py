@@ -14,7 +14,7 @@ C stays ended in October: 2, 4, 6, 8, 30 → n 5, median 6 (the 3rd of 5), p80 a
 Days to B (first reached in October): 2, 4, 6, 8 → median 5, p80 at rank 3.4: 6 + 0.4·2 = 6.8. Days to E: S6 0, S8 11,
 S9 0 → median 0, p80 at rank 2.6: 0 + 0.6·11 = 6.6. Days to the deal: S7, 3."""
 
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
 import pytest
@@ -22,7 +22,8 @@ import pytest
 from defeats.models import Application
 from funnel import stage_times
 from funnel.selectors import Slice
-from funnel.tests.conftest import at, make_lead
+from funnel.tests.conftest import SH, at, make_lead
+from leads.models import Lead
 
 pytestmark = pytest.mark.django_db
 
@@ -151,6 +152,9 @@ def test_rising_flag_compares_the_last_three_months_with_the_nine_before(org, fr
         stay("D", at(month, 3), 11, "C")
     for month in (9, 10, 11, 9):
         stay("B", at(month, 3), 20, "A")
+    # History before the 12 months (a customer of 2024): stays up to 600 days long count in the comparison.
+    make_lead(s, c, "OLD", first=datetime(2024, 3, 1, 10, tzinfo=SH), phone="+8613900099999",
+              grades=[("E", datetime(2024, 3, 1, 10, tzinfo=SH))], won=datetime(2024, 3, 20, 10, tzinfo=SH))
     figures = stage_times.stage_times(Slice(user=org.manager, start=date(2026, 11, 1), end=date(2026, 11, 23)))
     cg, dg, bg = _grade(figures, "C"), _grade(figures, "D"), _grade(figures, "B")
     assert (cg["prior_median_days"], cg["recent_median_days"], cg["rising"]) == (10.0, 13.0, True)
@@ -158,6 +162,10 @@ def test_rising_flag_compares_the_last_three_months_with_the_nine_before(org, fr
     assert (bg["recent_median_days"], bg["rising"]) == (20.0, False)
     trend = figures["trend"]
     assert trend["months"][0] == "2025-12" and trend["months"][-1] == "2026-11"
+    # Without the 2024 customer the history starts inside the 12 months: no comparison is fair yet, no flag.
+    Lead.objects.filter(name="OLD").update(status="merged")
+    young = stage_times.stage_times(Slice(user=org.manager, start=date(2026, 11, 1), end=date(2026, 11, 23)))
+    assert (_grade(young, "C")["rising"], _grade(young, "C")["prior_median_days"]) == (False, None)
     c_by_month = {row["month"]: (row["n"], row["median_days"]) for row in trend["grades"]["C"]}
     assert c_by_month["2026-01"] == (1, 10.0) and c_by_month["2026-09"] == (2, 13.0)
     assert c_by_month["2026-06"] == (0, None)
