@@ -281,3 +281,14 @@ def test_a_consultant_sees_his_own_panels(org, stays, settings):
     assert [(row["grade"], row["lost"]) for row in response.context["loss_panel"]["rows"]] == [(None, 1)]
     # Another consultant's dashboard is not his to open.
     assert client_for(org.consultant2).get(DASHBOARD, {"consultant": org.consultant.pk}).status_code == 404
+
+
+def test_the_monthly_pack_has_both_tables(org, stays, api_as):
+    _with_reason(org, Application.objects.get(lead=stays["S6"]), "lost_contact")
+    pack = api_as(org.manager).get("/api/v1/reports/monthly-pack/", {"store": org.store.pk, **OCT},
+                                   HTTP_ACCEPT_LANGUAGE="en").json()
+    tables = {t["key"]: t for s in pack["sections"] for t in s["tables"]}
+    c = next(row for row in tables["stage_times"]["rows"] if row["label"].startswith("C"))
+    assert (c["median_days"], c["p80_days"], c["n"]) == (6.0, 12.4, 5)
+    assert [(row["label"], row["lost"], row["reasons"]) for row in tables["loss_by_stage"]["rows"]] == [
+        ("E", 1, "Lost contact 1")]
