@@ -208,6 +208,7 @@ def bench(*, iterations: int = 100, out=print) -> list[Case]:
 
     # Time in stage (funnel.stage_times): one store's year and the whole group's, against the selector's own
     # statement replayed through the cursor (the SQL floor: what is left is DRF and serialisation).
+    from benchmarks.pages import _capture, _replay
     from funnel import stage_times
 
     s_stage = Slice(user=manager, start=today - timedelta(days=364), end=today, stores=[store])
@@ -223,7 +224,8 @@ def bench(*, iterations: int = 100, out=print) -> list[Case]:
             api=Timing.measure("api", lambda c=user_client, p=user_params: _ok(c.get("/api/v1/funnel/stage-times/",
                                                                                     p)), iterations=few),
             orm=Timing.measure("orm", lambda s=s_case: stage_times.stage_times(s), iterations=few),
-            floor=Timing.measure("floor", _captured(lambda s=s_case: stage_times.stage_times(s)), iterations=few),
+            floor=Timing.measure("floor", _replay(_capture(lambda s=s_case: stage_times.stage_times(s))),
+                                 iterations=few),
         ))
 
     out(f"{'case':<62} {'goal':<22} {'api p50/p95 ms':>16} {'orm p50/p95':>14} {'floor p50/p95':>15} {'api/floor':>9}")
@@ -231,26 +233,6 @@ def bench(*, iterations: int = 100, out=print) -> list[Case]:
         out(f"{case.title:<62} {case.goal:<22} {case.api.p50:7.1f}/{case.api.p95:<8.1f} "
             f"{case.orm.p50:6.1f}/{case.orm.p95:<7.1f} {case.floor.p50:7.1f}/{case.floor.p95:<7.1f} {case.ratio:8.2f}x")
     return cases
-
-
-def _captured(fn: Callable[[], object]) -> Callable[[], None]:
-    """The statements ``fn`` runs, replayed through the cursor (the SQL floor of an ORM-built query)."""
-    statements = []
-
-    def record(execute, sql, params, many, context):
-        statements.append((sql, params))
-        return execute(sql, params, many, context)
-
-    with connection.execute_wrapper(record):
-        fn()
-
-    def run():
-        with connection.cursor() as cursor:
-            for sql, params in statements:
-                cursor.execute(sql, params)
-                cursor.fetchall()
-
-    return run
 
 
 def _ok(response):

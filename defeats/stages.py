@@ -43,7 +43,8 @@ def record_grades(cursor, *, ids: list[int] | None = None) -> None:
     if ids is not None:
         if not ids:
             return
-        cursor.execute(RECORD_GRADES_SQL.format(where="id IN (%s)" % ", ".join(["%s"] * len(ids))), list(ids))
+        placeholders = ", ".join(["%s"] * len(ids))
+        cursor.execute(RECORD_GRADES_SQL.format(where=f"id IN ({placeholders})"), list(ids))
     else:
         cursor.execute(RECORD_GRADES_SQL.format(where="grade_at_filing IS NULL AND highest_grade IS NULL"))
 

@@ -15,7 +15,6 @@ Days to B (first reached in October): 2, 4, 6, 8 → median 5, p80 at rank 3.4: 
 S9 0 → median 0, p80 at rank 2.6: 0 + 0.6·11 = 6.6. Days to the deal: S7, 3."""
 
 from datetime import date, datetime
-from decimal import Decimal
 
 import pytest
 
