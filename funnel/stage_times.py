@@ -34,7 +34,7 @@ embedded SQLite default)."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 
 from django.db import connection
 from django.db.models import F
@@ -133,7 +133,7 @@ def stage_times(s: Slice, *, group_by: str | None = None, today: date | None = N
     today = today or timezone.localdate()
     months = _months(s.end)
     lo = min(s.start, months[0])
-    lo_at = timezone.make_aware(timezone.datetime.combine(lo, timezone.datetime.min.time()))
+    lo_at = timezone.make_aware(datetime.combine(lo, time.min))
     dwell = max_dwell_for(s)
     key_path = FIELD_KEYS[group_by][0] if group_by else None
     key = {"k": F(key_path)} if key_path else {}
@@ -212,8 +212,7 @@ def stage_times(s: Slice, *, group_by: str | None = None, today: date | None = N
             FROM l JOIN {deal} d ON d.lead_id = l.id
             WHERE l.status = '{Status.WON.value}' AND d.ordered_at >= %s AND d.ordered_at <= %s
             UNION ALL
-            SELECT {OPEN}, {okcol}, o.grade,
-   0,
+            SELECT {OPEN}, {okcol}, o.grade, 0,
                    CASE WHEN {_days_between("%s", "o.day")} > CASE o.grade {over} END THEN '{OVER}' END,
                    {_days_between("%s", "o.day")}
             FROM (SELECT o.*, {open_day} AS day FROM ({open_sql}) o) o

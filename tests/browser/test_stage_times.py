@@ -3,7 +3,7 @@ phone width (the phone must not scroll sideways). Data relative to now (the live
 C stays that ended last month, open stays, a defeat with its reason."""
 
 import os
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 from pathlib import Path
 
 import pytest
@@ -35,8 +35,7 @@ def _lead(org, name, grades, consultant=None):
 def _world(org):
     today = timezone.localdate()
     last_month_start = (today.replace(day=1) - timedelta(days=1)).replace(day=1)
-    start = timezone.make_aware(timezone.datetime.combine(last_month_start, timezone.datetime.min.time())
-                                ) + timedelta(hours=10)
+    start = timezone.make_aware(datetime.combine(last_month_start, time(10)))
     for i, days in enumerate((2, 4, 6, 8, 21)):
         _lead(org, f"客户{i}", [("C", start), ("B", start + timedelta(days=days))])
     _lead(org, "王先生", [("E", start - timedelta(days=40))])  # open at E, past its max dwell
