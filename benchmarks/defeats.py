@@ -28,7 +28,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from dealercrm.models import DealerGroup, Role, Store, User, VehicleSeries
-from defeats import services
+from defeats import services, stages
 from defeats.demo import (
     BRANDS,
     DEFEATS_PER_DEAL,
@@ -192,6 +192,9 @@ def _seed_store(rng, store, now, reasons, competitor, brands, settings, update_l
         raw = connection.connection
         with raw.cursor() as cursor:
             _copy(cursor, "defeats_application", columns, apps)
+            # Loss by stage: the grade when filed and the highest reached, from the grade history, as the
+            # services record them.
+            cursor.execute(stages.RECORD_GRADES_SQL.format(where="store_id = %s"), [store.pk])
             cursor.execute("SELECT id, lead_id, status, applied_at, decided_at, applied_by_id, note, comment, "
                            "competitor_brand_id, competitor_series_id, kind FROM defeats_application "
                            "WHERE store_id = %s",

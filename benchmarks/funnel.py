@@ -206,6 +206,28 @@ def bench(*, iterations: int = 100, out=print) -> list[Case]:
             iterations=few),
     ))
 
+    # Time in stage (funnel.stage_times): one store's year and the whole group's, against the selector's own
+    # statement replayed through the cursor (the SQL floor: what is left is DRF and serialisation).
+    from benchmarks.pages import _capture, _replay
+    from funnel import stage_times
+
+    s_stage = Slice(user=manager, start=today - timedelta(days=364), end=today, stores=[store])
+    s_stage_group = Slice(user=admin, start=month_start, end=month_end)
+    for title, user_client, user_params, s_case, goal in (
+        (f"stage-times, one store-year ({store.name})", m_client,
+         {"store": store.pk, "start": s_stage.start.isoformat(), "end": today.isoformat()}, s_stage, "p95 < 1 s"),
+        ("stage-times, whole group, last month", a_client,
+         {"start": month_start.isoformat(), "end": month_end.isoformat()}, s_stage_group, "p95 < 2 s"),
+    ):
+        cases.append(Case(
+            title=title, goal=goal,
+            api=Timing.measure("api", lambda c=user_client, p=user_params: _ok(c.get("/api/v1/funnel/stage-times/",
+                                                                                    p)), iterations=few),
+            orm=Timing.measure("orm", lambda s=s_case: stage_times.stage_times(s), iterations=few),
+            floor=Timing.measure("floor", _replay(_capture(lambda s=s_case: stage_times.stage_times(s))),
+                                 iterations=few),
+        ))
+
     out(f"{'case':<62} {'goal':<22} {'api p50/p95 ms':>16} {'orm p50/p95':>14} {'floor p50/p95':>15} {'api/floor':>9}")
     for case in cases:
         out(f"{case.title:<62} {case.goal:<22} {case.api.p50:7.1f}/{case.api.p95:<8.1f} "

@@ -141,6 +141,13 @@ def bench(*, iterations: int, out: Callable[[str], None], only: str | None = Non
         ("lead list page 1", "group admin", 1000, "/leads/"),
         ("lead list, grade B", "manager", 300, "/leads/?grade=B"),
         ("GET /api/v1/leads/ page 1", "group admin", 1000, "/api/v1/leads/"),
+        # Time in stage and loss by stage (the dashboard panels' figures; the dashboards above include them).
+        ("GET /api/v1/funnel/stage-times/, store", "manager", 1000,
+         f"/api/v1/funnel/stage-times/?store={store.pk}&start={today - timedelta(days=364)}&end={today}"),
+        ("GET /api/v1/funnel/stage-times/trend/", "group admin", 2000, "/api/v1/funnel/stage-times/trend/"),
+        ("GET /api/v1/defeats/metrics/ by grade at filing", "manager", 300,
+         f"/api/v1/defeats/metrics/?store={store.pk}&group_by=grade_at_filing"),
+        ("funnel dashboard, one store, last month", "consultant", 300, "/funnel/?period=last_month"),
         ("stale queue", "manager", 300, "/leads/stale/"),
         ("stale queue", "group admin", 1000, "/leads/stale/"),
         ("pool", "manager", 300, "/leads/pool/"),

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from django.db import connection
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -22,7 +23,7 @@ from dealercrm.models import Notification, Role, Store, User, VehicleSeries
 from leads.models import Deal, Lead, OverdueFlag, StaleFlag, Status
 from leads.services import deal_record
 
-from . import services
+from . import services, stages
 from .models import (
     Application,
     ApplicationReason,
@@ -245,6 +246,8 @@ def _confirmed_in_bulk(rng, store: Store, manager: User, rows: list, now: dateti
                     applied_at=applied, from_status=Status.ACTIVE, decided_by=manager, decided_at=decided,
                     comment=verdict_for(rng, code), version=2)
         for lead, code, series, applied, decided, note in rows])
+    with connection.cursor() as cursor:  # the grade when filed, the highest reached (loss by stage)
+        stages.record_grades(cursor, ids=[app.pk for app in apps])
     ApplicationReason.objects.bulk_create([
         ApplicationReason(application=app, reason=reasons[row[1]], parent_id=reasons[row[1]].parent_id)
         for app, row in zip(apps, rows, strict=True)])

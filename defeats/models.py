@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy as _
 from dealercrm.models import Role
 from dealercrm.scoping import Scope, ScopedQuerySet
 from leads import phones
+from leads.models import Grade
 
 GROUP_SCOPE = Scope(group="group", store="group__stores")
 
@@ -191,6 +192,13 @@ class Application(models.Model):
     applied_at = models.DateTimeField(_("filed at"))
     # The lead's status before it was frozen (always active today; kept for the record).
     from_status = models.CharField(_("status before"), max_length=20)
+    # Where on the ladder the customer was lost (loss by stage, defeats.stages), recorded when filed so that no
+    # analysis recomputes it from the grade history: the lead's grade then, and the highest grade it had reached
+    # by then (its grade changes up to the filing). Null for a lead never graded.
+    grade_at_filing = models.CharField(_("grade when filed"), max_length=1, choices=Grade.choices, null=True,
+                                       blank=True)
+    highest_grade = models.CharField(_("highest grade reached"), max_length=1, choices=Grade.choices, null=True,
+                                     blank=True)
     decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
                                    related_name="+", verbose_name=_("decided by"))
     decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)

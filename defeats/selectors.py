@@ -16,7 +16,10 @@ Figures (docs/defeats.md), for the stores the caller may see and a period of loc
 
 ``group_by`` one of store, consultant (who held the lead when it was filed; for deals, who holds the won lead),
 our_series (the lead's series; for deals, the deal's), competitor_brand, competitor_series, reason, reason_category,
-source, month. Deals (and so the defeat rate) have no competitor or reason: those groupings give them as null. An
+source, month, grade_at_filing (loss by stage: the lead's grade when the application was filed), highest_grade (the
+highest grade it had reached by then); those two rows carry ``reasons``: their confirmed defeats and quasi-defeats of
+the period by reason. Deals (and so the defeat rate) have no competitor, reason or grade at filing: those groupings
+give them as null. An
 application with two reasons counts under each of them. Each figure family is one SQL aggregate with conditional
 counts (applications; deals; win-backs); by month the applications take two (filing month, verdict month)."""
 
@@ -34,9 +37,10 @@ from django.utils import timezone
 from django.utils.translation import pgettext
 
 from dealercrm.models import Role, Store, User, VehicleBrand, VehicleSeries
-from leads.models import Deal, FollowUp, GradeChange, Lead
+from leads.models import Deal, FollowUp, Grade, GradeChange, Lead
 from leads.models import Status as LeadStatus
 
+from . import stages
 from .models import (
     Application,
     ApplicationStatus,
@@ -55,7 +59,7 @@ from .models import (
 from .taxonomy import USED_REASON
 
 GROUP_BY = ("store", "consultant", "our_series", "competitor_brand", "competitor_series", "reason",
-            "reason_category", "price_cause", "source", "month")
+            "reason_category", "price_cause", "source", "month", "grade_at_filing", "highest_grade")
 FIGURES = ("applications", "pending", "decided", "defeats", "quasi_defeats", "rejected", "deals", "defeat_rate",
            "false_defeat_rate", "win_backs")
 # How many of a competitor brand's reasons the brand rows carry (group_by=competitor_brand, the competitor table).
@@ -72,6 +76,9 @@ _KEYS = {
     "reason_category": ("reason_rows__parent", None, "application__reason_rows__parent"),
     "price_cause": ("price_cause", None, "application__price_cause"),
     "source": ("source", "lead__source", "application__source"),
+    # Loss by stage (defeats.stages): the grade recorded on the application when it was filed.
+    "grade_at_filing": ("grade_at_filing", None, "application__grade_at_filing"),
+    "highest_grade": ("highest_grade", None, "application__highest_grade"),
 }
 
 
@@ -379,6 +386,8 @@ def defeat_metrics(*, user: User, period: Period, stores: list[Store] | None = N
     if group_by == "competitor_brand":
         _attach_brand_reasons(results, apps.filter(status=ApplicationStatus.CONFIRMED, kind=Kind.DEFEAT,
                                                    decided_at__gte=lo, decided_at__lt=hi))
+    if group_by in stages.STAGE_KEYS:
+        stages.attach_reasons(results, apps, key=group_by, start_at=lo, end_at=hi)
     if group_by in ("reason", "reason_category", "price_cause"):
         codes = labels.get("codes", {})
         for r in results:
@@ -507,6 +516,8 @@ def _labels(group_by: str, keys: list) -> dict:
     elif group_by == "price_cause":
         names = {k: str(PriceCause(k).label) if k in PriceCause.values else k for k in ids}
         names["codes"] = {k: k for k in ids}
+    elif group_by in stages.STAGE_KEYS:
+        names = {k: str(Grade(k).label) for k in ids if k in Grade.values}
     else:
         from leads.models import Source
 

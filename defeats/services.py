@@ -13,6 +13,7 @@ from decimal import Decimal
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Min
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -20,11 +21,12 @@ from django.utils.translation import gettext_noop
 
 from dealercrm.models import DealerGroup, Role, Store, User, VehicleSeries
 from dealercrm.notifications import Draft, notify_many
-from leads.models import GRADE_ORDER, AssignmentChange, Lead, Status
+from leads.models import GRADE_ORDER, AssignmentChange, GradeChange, Lead, Status
 from leads.services import StaleVersion, lead_grade_change
 from leads.services._common import bump, lock, manages_store, require_can_work, require_manager, validate_assignee
 from leads.services.flags import clear_flags
 
+from . import stages
 from .models import (
     Application,
     ApplicationReason,
@@ -319,7 +321,9 @@ def application_file(*, actor: User, lead: Lead, kind: str, reasons: Iterable, c
                 our_series_id=lead.series_id if lead.series_id and lead.series.brand.is_own else None,
                 source=lead.source, kind=kind, competitor_series=competitor_series,
                 competitor_brand_id=competitor_series.brand_id if competitor_series else None, price_gap=price_gap,
-                price_cause=price_cause, note=note, applied_by=actor, applied_at=now, from_status=lead.status)
+                price_cause=price_cause, note=note, applied_by=actor, applied_at=now, from_status=lead.status,
+                grade_at_filing=lead.grade, highest_grade=stages.highest_of([lead.grade, GradeChange.objects.filter(
+                    lead=lead, changed_at__lte=now).aggregate(top=Min("to_grade"))["top"]]))
     except IntegrityError:  # the partial unique index: a pending application exists (the lead lock makes it rare)
         raise AlreadyPending() from None
     ApplicationReason.objects.bulk_create(

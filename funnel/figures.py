@@ -14,8 +14,9 @@ from dealercrm.models import DealerGroup, Role, Store, User
 
 from defeats.selectors import Period
 from defeats.selectors import funnel_figures as defeat_figures
+from defeats.stages import loss_by_stage
 
-from . import calc, selectors
+from . import calc, selectors, stage_times
 from .forms import period_range
 
 # The views counted ahead: what a manager opens first (the dashboard's default, and the month just closed) and what a
@@ -64,6 +65,10 @@ def dashboard_figures(*, user: User, store: Store | None, consultant: User | Non
             # Control point 7's defeat figures (the KPI cards and the control-point table's columns).
             "defeats": defeat_figures(user=user, period=Period(start, end), stores=[store] if store else None,
                                       consultant=consultant),
+            # The time-in-stage panel (funnel.stage_times) and the loss-by-stage panel (defeats.stages).
+            "stage_times": stage_times.stage_times(s, today=today),
+            "loss_by_stage": loss_by_stage(user=user, start_at=s.start_at, end_at=s.end_at,
+                                           stores=[store] if store else None, consultant=consultant),
         }
 
     scope = ("store", store.pk) if store is not None else ("group", user.dealer_group_id)

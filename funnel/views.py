@@ -34,6 +34,7 @@ from . import calc, selectors, services
 from .figures import COHORT_MATURE_DAYS, dashboard_figures
 from .forms import DashboardForm, MarketEstimateForm, PlannerForm, TargetForm
 from .models import MarketEstimate, Target
+from .stage_panels import present_loss_by_stage, present_stage_times
 
 GRADES = ("A", "B", "C", "D", "E")
 RUNGS = ("E->D", "D->C", "C->B", "B->A")
@@ -257,6 +258,8 @@ def _dashboard(request) -> dict:
     for row in trend:
         row["immature"] = (today - calc.month_bounds(date.fromisoformat(row["month"]))[1]).days < COHORT_MATURE_DAYS
     charts = _chart_data(metrics, trend, sources, channels)
+    stage_panel = present_stage_times(figures["stage_times"])
+    loss_panel = present_loss_by_stage(figures["loss_by_stage"])
 
     return {
         "form": form,
@@ -293,6 +296,8 @@ def _dashboard(request) -> dict:
         "charts": charts,
         "grades": GRADES,
         "rung_labels": RUNG_LABELS,
+        "stage_panel": stage_panel,
+        "loss_panel": loss_panel,
     }
 
 

@@ -391,6 +391,49 @@ def referrals(p: ReportParams) -> list[Section]:
     return [Section("referrals", _("Referrals and repeat purchases"), [*tier_tables(p), *referral_tables(p)])]
 
 
+# --- time in stage and loss by stage --------------------------------------------------------------------------------
+
+def stage_tables(p: ReportParams) -> list[Table]:
+    """Time in stage per grade (``funnel.stage_times``) and loss by stage with its reasons (``defeats.stages``), for
+    the pack's slice and period: one query, then three."""
+    from defeats.stages import loss_by_stage
+    from funnel import stage_times
+    from leads.models import Grade
+
+    s = p.slice()
+    figures = stage_times.stage_times(s)
+    times = Table(
+        key="stage_times", title=_("Time in stage"),
+        columns=[Column("label", _("Grade"), "text"), Column("median_days", _("Median days"), "num"),
+                 Column("p80_days", _("P80 days"), "num"), Column("n", _("Stays ended")),
+                 Column("promoted", _("Promoted")), Column("demoted", _("Demoted")), Column("lost", _("Lost")),
+                 Column("deal", _("Deal")), Column("open", _("Open now")),
+                 Column("open_median_days", _("Open: median days so far"), "num"),
+                 Column("open_over_max_dwell", _("Open past max dwell")), Column("rising", _("Rising"), "text")],
+        rows=[{**row, "label": str(Grade(row["grade"]).label), "rising": "↑" if row["rising"] else ""}
+              for row in figures["grades"]],
+        note=_("Days at each grade of the stays that ended in the period (median and 80th percentile, whole days, "
+               "interpolated); open: customers at the grade now. Rising: the median of the last 3 months is 20% "
+               "above the 9 months before."))
+    losses = loss_by_stage(user=p.user, start_at=s.start_at, end_at=s.end_at, stores=p.stores or None,
+                           consultant=p.consultant)
+    lost = Table(
+        key="loss_by_stage", title=_("Loss by stage"),
+        columns=[Column("label", _("Grade when filed"), "text"), Column("defeats", _("Confirmed defeats")),
+                 Column("quasi_defeats", _("Confirmed quasi-defeats (not in the rate)")),
+                 Column("lost", _("Lost")), Column("reasons", _("Reasons"), "text")],
+        rows=[{**row, "label": row["grade"] or str(_("Not graded")),
+               "reasons": join_list([f"{r['label']} {r['lost']}" for r in row["reasons"]])}
+              for row in losses["rows"]],
+        note=_("Defeats and quasi-defeats confirmed in the period, by the lead's grade when the defeat was filed; an "
+               "application with two reasons is under each."))
+    return [times, lost]
+
+
+def stages_section(p: ReportParams) -> Section:
+    return Section("stages", _("Time in stage and loss by stage"), stage_tables(p))
+
+
 # --- the monthly pack's sections -------------------------------------------------------------------------------------
 
 def defeats_section(p: ReportParams) -> Section:
@@ -415,7 +458,9 @@ def concentration_section(p: ReportParams) -> Section:
 
 
 for _builder, _key in ((defeats_section, "defeats"), (tiers_section, "base_client_tiers"), (care_section, "care"),
-                       (referrals_section, "referrals"), (concentration_section, "concentration")):
+                       (referrals_section, "referrals"), (concentration_section, "concentration"),
+                       (stages_section, "stages")):
     _builder.section_key = _key
 
-PACK_EXTRA = [defeats_section, tiers_section, care_section, referrals_section, concentration_section]
+PACK_EXTRA = [defeats_section, tiers_section, care_section, referrals_section, concentration_section,
+              stages_section]

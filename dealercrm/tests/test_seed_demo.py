@@ -106,3 +106,30 @@ def test_the_demo_keeps_its_defeat_rate_and_competitor_models(demo):
         assert 0.6 <= defeats / (defeats + deals) <= 0.72, (store.name, defeats, deals)
     assert not Application.objects.filter(competitor_series__brand__is_own=True).exists()
     assert not PoolEntry.objects.filter(competitor_series__brand__is_own=True).exists()
+
+
+def test_the_demo_shows_time_in_stage_and_loss_by_stage(demo):
+    """Every grade has ended stays and open customers over the demo's year, and the demo's defeats carry the grade
+    they were filed at (most of them at the lower grades, as in a real store)."""
+    from datetime import timedelta
+
+    from django.db.models import Count
+    from django.utils import timezone
+
+    from dealercrm.models import User
+    from defeats.models import Application
+    from funnel import stage_times
+    from funnel.selectors import Slice
+
+    manager = User.objects.get(username="pudong_manager")
+    today = timezone.localdate()
+    figures = stage_times.stage_times(Slice(user=manager, start=today - timedelta(days=364), end=today,
+                                            stores=[demo[0]]))
+    for row in figures["grades"]:
+        assert row["n"] > 20 and row["median_days"] is not None and row["open"] > 0, row
+    filed = Application.objects.filter(store__in=demo)
+    assert not filed.filter(grade_at_filing__isnull=True, lead__grade_changes__isnull=False).exists()
+    by_grade = dict(filed.values_list("grade_at_filing").annotate(n=Count("pk")))
+    assert by_grade.get("E", 0) + by_grade.get("D", 0) > by_grade.get("A", 0) + by_grade.get("B", 0)
+    # The highest grade reached is never below the grade at filing (A is the top: the smaller letter).
+    assert not any(top > at for at, top in filed.values_list("grade_at_filing", "highest_grade") if at and top)

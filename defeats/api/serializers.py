@@ -225,16 +225,22 @@ FiguresSerializer = type("DefeatFigures", (serializers.Serializer,), {f: _figure
 GroupRowSerializer = type("DefeatGroupRow", (FiguresSerializer,), {
     "key": GroupKeyField(help_text="The group's id, an integer (store, consultant, reason, reason_category, "
                                    "competitor_brand, competitor_series; by_reason: the reason's), or the month as a "
-                                   "string YYYY-MM (group_by month); null for the rows that have none."),
+                                   "string YYYY-MM (group_by month), or a grade A-E (group_by grade_at_filing: the "
+                                   "lead's grade when the application was filed; highest_grade: the highest grade "
+                                   "it had reached by then); null for the rows that have none (a lead never "
+                                   "graded)."),
     "label": serializers.CharField(),
     "code": serializers.CharField(required=False, help_text="The reason's code (group_by reason / reason_category)."),
     "reasons": inline_serializer("DefeatBrandReason", {
         "code": serializers.CharField(), "label": serializers.CharField(),
-        "defeats": serializers.IntegerField(help_text="This brand's confirmed defeats with this reason.")},
+        "defeats": serializers.IntegerField(help_text="The confirmed defeats with this reason (this brand's; by "
+                                                      "grade: defeats and quasi-defeats).")},
         many=True, required=False, help_text=(
-            f"group_by=competitor_brand only: the main reasons of that brand's confirmed defeats in the period, the "
+            f"group_by=competitor_brand: the main reasons of that brand's confirmed defeats in the period, the "
             f"top {BRAND_TOP_REASONS} by count, ties in the taxonomy's order (an application with two reasons counts "
-            f"under each)."))})
+            f"under each). group_by=grade_at_filing or highest_grade (loss by stage): every reason of the row's "
+            f"defeats and quasi-defeats confirmed in the period, most frequent first; `defeats` counts both kinds "
+            f"there."))})
 MetricsSerializer = type("DefeatMetrics", (FiguresSerializer,), {
     "by_reason": GroupRowSerializer(many=True, required=False),
     "previous": FiguresSerializer(required=False, help_text="With compare=true."),

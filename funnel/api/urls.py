@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import stage_times, views
 
 urlpatterns = [
     path("metrics/", views.MetricsView.as_view(), name="funnel-metrics"),
@@ -8,4 +8,6 @@ urlpatterns = [
     path("plan/", views.PlanView.as_view(), name="funnel-plan"),
     path("ladder-plan/", views.LadderPlanView.as_view(), name="funnel-ladder-plan"),
     path("progress/", views.ProgressView.as_view(), name="funnel-progress"),
+    path("stage-times/", stage_times.StageTimesView.as_view(), name="funnel-stage-times"),
+    path("stage-times/trend/", stage_times.StageTimesTrendView.as_view(), name="funnel-stage-times-trend"),
 ]

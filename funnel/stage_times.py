@@ -1,0 +1,311 @@
+"""Time in stage: how long customers stay at each grade, how fast they climb, and which grade is slowing down.
+
+Definitions (docs/funnel.md, "Time in stage"), for a slice of leads (funnel.selectors.Slice: stores, consultant,
+source, channel, series, scoped to the reader) and a period of local days [start, end]:
+
+- A **stay** at a grade starts with a grade change to it (the first one is written at the first visit when the
+  customer was graded there, else at the follow-up that graded them) and ends with the lead's next event: the next
+  grade change (``promoted`` up the ladder, ``demoted`` down it), a defeat or quasi-defeat filed and confirmed
+  (``lost``: the filing ends the stay), or the deal (``deal``: the order day ends the stay). Its length is counted
+  in whole local days (Asia/Shanghai): the end's day minus the start's day (a regrade the same day is 0 days).
+- **Ended stays** of the period: the stays whose end day falls in [start, end]. ``n``: how many; ``median_days``
+  and ``p80_days``: their median and 80th percentile, by linear interpolation between the closest ranks
+  (PostgreSQL's ``percentile_cont``: for the sorted lengths v1..vn the p-th percentile sits at rank 1 + p·(n − 1)).
+- **Open stays**: leads still active at the grade now (whatever the period): ``open`` counts them, ``open_median_days``
+  is the median of their current age (today minus the day their grade was set), ``open_over_max_dwell`` those past
+  the grade's max dwell (the group's grade rules). They are not in the percentiles: a stage that holds customers too
+  long shows here first. A lead awaiting a defeat verdict is frozen: neither open nor ended.
+- **Days to a grade**: for the leads that first reached the grade (their first change to it) in the period, the days
+  from the first visit to that day; **days to the deal**: for the deals ordered in the period, the days from the
+  lead's first visit to the order day.
+- **Trend**: the ended stays' median and count per grade for the 12 months up to the period's end month, by the
+  month the stay ended.
+- **Rising**: a grade whose median stay over the last 3 of those months is at least 20 % (and 2 days) above its median
+  over the 9 months before (each side with at least 5 ended stays): its customers are slowing down before they turn
+  stale. Both sides count only the stays no longer than the history before the 12 months (the days from the
+  slice's earliest stay to the first of the 12 months): a stay that ended early in the window cannot be longer than
+  the history behind it, so without this cap a young history would make every grade look slower (no flag at all
+  before there is history before the 12 months).
+
+One SQL statement computes everything (the ended stays, the days to each grade, the open stays, the trend): a window
+over each lead's events (grade changes and confirmed defeat filings) turns them into stays, and the percentiles are
+``percentile_cont`` on PostgreSQL and the same interpolation from ``ROW_NUMBER``/``COUNT`` windows elsewhere (the
+embedded SQLite default)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+
+from django.db import connection
+from django.db.models import F
+from django.utils import timezone
+
+from dealercrm.models import User, VehicleSeries
+from defeats.models import Application, ApplicationStatus
+from leads.models import Channel, Deal, GradeChange, Source, Status
+from leads.rules import DEFAULT_RULES
+from leads.selectors import grade_rule_limits
+
+from .selectors import FIELD_KEYS, GRADES, Slice
+
+GROUP_BY = ("consultant", "source", "channel", "series")
+TREND_MONTHS = 12
+RECENT_MONTHS = 3
+RISING_RATIO = 1.2
+RISING_MIN_N = 5
+RISING_MIN_DAYS = 2  # and at least this many days longer: 3 days becoming 4 is no clog
+EXITS = ("promoted", "demoted", "lost", "deal")
+DEAL = "deal"
+OVER = "over"  # an open stay past the grade's max dwell
+
+# The statement's parts: each row of ``r`` is one stay (or one first reach, one open lead) of one part.
+ENDED, TREND, REACH, OPEN, WINDOWS = 0, 1, 2, 3, 4
+TOTAL = 10  # added to a part: the same rows without the group key (the totals beside the groups)
+
+
+def _day(sql: str) -> tuple[str, list]:
+    """The local calendar day of a timestamp column, as SQL for this database (Django's own conversion)."""
+    out, params = connection.ops.datetime_cast_date_sql(sql, [], timezone.get_current_timezone_name())
+    return out, list(params)
+
+
+def _days_between(later: str, earlier: str) -> str:
+    """Whole days from one date to a later one (both SQL dates)."""
+    if connection.vendor == "postgresql":
+        return f"({later} - {earlier})"
+    return f"CAST(ROUND(julianday({later}) - julianday({earlier})) AS INTEGER)"
+
+
+def percentile_select(columns: str, source: str, *, vendor: str | None = None) -> str:
+    """``SELECT columns, n, median, p80 FROM source GROUP BY columns``: the median and 80th percentile of
+    ``source.days`` per group, linearly interpolated between the closest ranks (``percentile_cont``). PostgreSQL
+    computes them with ``percentile_cont``; other databases (SQLite) from ``ROW_NUMBER`` and ``COUNT`` windows:
+    rank 1 + p·(n − 1), its integer part and fraction taken in integer arithmetic (p = 1/2, 4/5)."""
+    vendor = vendor or connection.vendor
+    if vendor == "postgresql":
+        return (f"SELECT {columns}, count(*), percentile_cont(0.5) WITHIN GROUP (ORDER BY days), "
+                f"percentile_cont(0.8) WITHIN GROUP (ORDER BY days){_exit_counts()} "
+                f"FROM {source} GROUP BY {columns}")
+
+    def at(num: int, den: int) -> str:
+        # The remainder as x - (x / d) * d: a literal "%" would be read as a parameter placeholder.
+        base = f"((cnt - 1) * {num}) / {den}"
+        frac = f"((cnt - 1) * {num} - {base} * {den}) * 1.0 / {den}"
+        return (f"sum(CASE WHEN rn - 1 = {base} THEN days * (1 - {frac}) "
+                f"WHEN rn - 1 = {base} + 1 THEN days * {frac} ELSE 0 END)")
+
+    return (f"SELECT {columns}, count(*), {at(1, 2)}, {at(4, 5)}{_exit_counts()} FROM ("
+            f"SELECT x.*, ROW_NUMBER() OVER (PARTITION BY {columns} ORDER BY days) AS rn, "
+            f"COUNT(*) OVER (PARTITION BY {columns}) AS cnt FROM {source} x) w GROUP BY {columns}")
+
+
+def _exit_counts() -> str:
+    return "".join(f", sum(CASE WHEN how = '{e}' THEN 1 ELSE 0 END)" for e in (*EXITS, OVER))
+
+
+def _months(end: date) -> list[date]:
+    """The first days of the TREND_MONTHS months up to ``end``'s month, oldest first."""
+    first = end.replace(day=1)
+    months = [first]
+    for _ in range(TREND_MONTHS - 1):
+        months.insert(0, (months[0] - timedelta(days=1)).replace(day=1))
+    return months
+
+
+def max_dwell_for(s: Slice) -> dict[str, int]:
+    """The max dwell per grade of the slice's dealer group (its grade rules; the defaults across several groups)."""
+    groups = {st.group_id for st in s.stores}
+    if not groups:
+        user = s.user
+        group = user.dealer_group_id or (user.store.group_id if user.store_id else None)
+        groups = {group} if group else set()
+    if len(groups) != 1:
+        return {g: rule.max_dwell_days for g, rule in DEFAULT_RULES.items()}
+    return {g: limits[1] for g, limits in grade_rule_limits(group_id=groups.pop()).items()}
+
+
+def stage_times(s: Slice, *, group_by: str | None = None, today: date | None = None) -> dict:
+    """The figures of the module docstring for the slice and period, in one query. Returns ``{"grades": [...],
+    "days_to": [...], "trend": {...}}`` and with ``group_by`` also ``"results"``: the same per group (consultant:
+    the lead's consultant now; source, channel, series: the lead's)."""
+    if group_by is not None and group_by not in GROUP_BY:
+        raise ValueError(f"unknown group_by {group_by!r}")
+    today = today or timezone.localdate()
+    months = _months(s.end)
+    lo = min(s.start, months[0])
+    lo_at = timezone.make_aware(datetime.combine(lo, time.min))
+    dwell = max_dwell_for(s)
+    key_path = FIELD_KEYS[group_by][0] if group_by else None
+    key = {"k": F(key_path)} if key_path else {}
+
+    # The leads whose stays can end (or whose grades can first be reached) from ``lo`` on: closed ones, and active
+    # ones regraded since (an active lead whose grade was set before ``lo`` has had no event since).
+    history = (s.leads(first_visit_at__lt=s.end_at).exclude(status=Status.ACTIVE, grade_since__lt=lo_at)
+               .order_by().values("id", "status", "first_visit_day", **key))
+    lead_sql, lead_params = history.query.sql_with_params()
+    open_leads = (s.leads(status=Status.ACTIVE, grade__isnull=False, grade_since__isnull=False).order_by()
+                  .values("grade", "grade_since", **key))
+    open_sql, open_params = open_leads.query.sql_with_params()
+    kcol = "l.k" if key_path else "NULL"
+    okcol = "o.k" if key_path else "NULL"
+
+    since_day, since_params = _day("sp.since")
+    until_day, until_params = _day("sp.until")
+    open_day, open_day_params = _day("o.grade_since")
+    end_day = f"CASE WHEN sp.until IS NOT NULL THEN {until_day} ELSE d.ordered_at END"
+    days = _days_between("st.end_day", "st.start_day")
+    month_case = " ".join(f"WHEN st.end_day >= %s THEN {i}" for i in reversed(range(TREND_MONTHS)))
+    over = " ".join(f"WHEN '{g}' THEN {int(dwell[g])}" for g in GRADES)
+    gc, app, deal = GradeChange._meta.db_table, Application._meta.db_table, Deal._meta.db_table
+    with_key = bool(key_path)
+    totals = (f"UNION ALL SELECT part + {TOTAL}, NULL, grade, bucket, how, days FROM r0 "
+              f"WHERE part IN ({ENDED}, {REACH}, {OPEN}) ") if with_key else ""
+    sql = f"""
+        WITH l AS ({lead_sql}),
+        ev AS (
+            SELECT gc.lead_id, gc.changed_at AS at, gc.id AS seq, gc.to_grade AS grade FROM {gc} gc
+            WHERE gc.lead_id IN (SELECT id FROM l)
+            UNION ALL
+            SELECT a.lead_id, a.applied_at, a.id, NULL FROM {app} a
+            WHERE a.status = '{ApplicationStatus.CONFIRMED.value}' AND a.lead_id IN (SELECT id FROM l)
+        ),
+        sp AS (
+            SELECT ev.lead_id, ev.grade, ev.at AS since,
+                   LEAD(ev.at) OVER w AS until, LEAD(ev.grade) OVER w AS next_grade,
+                   ROW_NUMBER() OVER (PARTITION BY ev.lead_id, ev.grade ORDER BY ev.at, ev.seq) AS nth
+            FROM ev
+            WINDOW w AS (PARTITION BY ev.lead_id ORDER BY ev.at, CASE WHEN ev.grade IS NULL THEN 1 ELSE 0 END,
+                         ev.seq)
+        ),
+        st AS (
+            SELECT {kcol} AS k, sp.grade, sp.nth, l.first_visit_day, {since_day} AS start_day,
+                   {end_day} AS end_day,
+                   CASE WHEN sp.until IS NULL THEN (CASE WHEN d.ordered_at IS NOT NULL THEN '{DEAL}' END)
+                        WHEN sp.next_grade IS NULL THEN 'lost'
+                        WHEN sp.next_grade < sp.grade THEN 'promoted' ELSE 'demoted' END AS how
+            FROM sp JOIN l ON l.id = sp.lead_id
+            LEFT JOIN {deal} d ON d.lead_id = sp.lead_id AND sp.until IS NULL AND l.status = '{Status.WON.value}'
+            WHERE sp.grade IS NOT NULL
+        ),
+        r0 AS (
+            SELECT {ENDED} AS part, st.k, st.grade, 0 AS bucket, st.how,
+                   CASE WHEN {days} < 0 THEN 0 ELSE {days} END AS days
+            FROM st WHERE st.how IS NOT NULL AND st.end_day >= %s AND st.end_day <= %s
+            UNION ALL
+            SELECT {TREND}, NULL, st.grade, CASE {month_case} END, st.how,
+                   CASE WHEN {days} < 0 THEN 0 ELSE {days} END
+            FROM st WHERE st.how IS NOT NULL AND st.end_day >= %s AND st.end_day <= %s
+            UNION ALL
+            SELECT {WINDOWS}, NULL, st.grade, CASE WHEN st.end_day >= %s THEN 1 ELSE 0 END, st.how,
+                   CASE WHEN {days} < 0 THEN 0 ELSE {days} END
+            FROM st WHERE st.how IS NOT NULL AND st.end_day >= %s AND st.end_day <= %s
+              AND {days} <= {_days_between("%s", "(SELECT MIN(y.start_day) FROM st y)")}
+            UNION ALL
+            SELECT {REACH}, st.k, st.grade, 0, NULL,
+                   CASE WHEN {_days_between("st.start_day", "st.first_visit_day")} < 0 THEN 0
+                        ELSE {_days_between("st.start_day", "st.first_visit_day")} END
+            FROM st WHERE st.nth = 1 AND st.start_day >= %s AND st.start_day <= %s
+            UNION ALL
+            SELECT {REACH}, {kcol}, '{DEAL}', 0, NULL,
+                   CASE WHEN {_days_between("d.ordered_at", "l.first_visit_day")} < 0 THEN 0
+                        ELSE {_days_between("d.ordered_at", "l.first_visit_day")} END
+            FROM l JOIN {deal} d ON d.lead_id = l.id
+            WHERE l.status = '{Status.WON.value}' AND d.ordered_at >= %s AND d.ordered_at <= %s
+            UNION ALL
+            SELECT {OPEN}, {okcol}, o.grade, 0,
+                   CASE WHEN {_days_between("%s", "o.day")} > CASE o.grade {over} END THEN '{OVER}' END,
+                   {_days_between("%s", "o.day")}
+            FROM (SELECT o.*, {open_day} AS day FROM ({open_sql}) o) o
+        ),
+        r AS (SELECT * FROM r0 {totals})
+        {percentile_select("part, k, grade, bucket", "r")}
+    """
+    recent = months[-RECENT_MONTHS]
+    d = connection.ops.adapt_datefield_value
+    params = [
+        *lead_params, *since_params, *until_params,
+        d(s.start), d(s.end),  # ended
+        *(d(m) for m in reversed(months)), d(months[0]), d(s.end),  # trend
+        d(recent), d(months[0]), d(s.end), d(months[0]),  # the two windows of the rising flag
+        d(s.start), d(s.end),  # first reach
+        d(s.start), d(s.end),  # deals
+        d(today), d(today), *open_day_params, *open_params,  # open
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    return _shape(rows, s=s, group_by=group_by, months=months, dwell=dwell)
+
+
+def _num(value) -> float | None:
+    return None if value is None else round(float(value), 1)
+
+
+def _empty_grade(grade: str, dwell: dict) -> dict:
+    return {"grade": grade, "n": 0, "median_days": None, "p80_days": None, **dict.fromkeys(EXITS, 0),
+            "open": 0, "open_median_days": None, "open_p80_days": None, "open_over_max_dwell": 0,
+            "max_dwell_days": dwell.get(grade)}
+
+
+def _shape(rows, *, s: Slice, group_by: str | None, months: list[date], dwell: dict) -> dict:
+    ended: dict = {}  # (is_total, key) -> grade -> figures
+    reach: dict = {}
+    trend: dict = {g: [{"month": m.isoformat()[:7], "n": 0, "median_days": None} for m in months] for g in GRADES}
+    windows: dict = {}
+    for part, key, grade, bucket, n, median, p80, *exits in rows:
+        total = part >= TOTAL or group_by is None
+        part = part % TOTAL
+        if part == TREND:
+            trend[grade][int(bucket)].update(n=n, median_days=_num(median))
+        elif part == WINDOWS:
+            windows[(grade, int(bucket))] = (n, median)
+        elif part == REACH:
+            reach.setdefault((total, key), {})[grade] = {"stage": grade, "n": n, "median_days": _num(median),
+                                                         "p80_days": _num(p80)}
+        else:
+            figures = ended.setdefault((total, key), {}).setdefault(grade, _empty_grade(grade, dwell))
+            if part == ENDED:
+                figures.update(n=n, median_days=_num(median), p80_days=_num(p80), **dict(zip(EXITS, exits)))
+            else:
+                figures.update(open=n, open_median_days=_num(median), open_p80_days=_num(p80),
+                               open_over_max_dwell=exits[-1])
+
+    def grades_of(bucket_key) -> list[dict]:
+        by_grade = ended.get(bucket_key, {})
+        return [by_grade.get(g) or _empty_grade(g, dwell) for g in GRADES]
+
+    def days_to(bucket_key) -> list[dict]:
+        found = reach.get(bucket_key, {})
+        return [found.get(stage) or {"stage": stage, "n": 0, "median_days": None, "p80_days": None}
+                for stage in (*reversed(GRADES), DEAL)]
+
+    total_grades = grades_of((True, None))
+    for row in total_grades:
+        recent_n, recent_median = windows.get((row["grade"], 1), (0, None))
+        prior_n, prior_median = windows.get((row["grade"], 0), (0, None))
+        row["recent_median_days"], row["prior_median_days"] = _num(recent_median), _num(prior_median)
+        row["rising"] = bool(recent_n >= RISING_MIN_N and prior_n >= RISING_MIN_N and prior_median is not None
+                             and recent_median is not None
+                             and float(recent_median) >= RISING_RATIO * float(prior_median)
+                             and float(recent_median) - float(prior_median) >= RISING_MIN_DAYS)
+    out = {"start": s.start, "end": s.end, "grades": total_grades, "days_to": days_to((True, None)),
+           "trend": {"months": [m.isoformat()[:7] for m in months], "grades": trend}}
+    if group_by is not None:
+        keys = {key for (total, key) in [*ended, *reach] if not total}
+        labels = _labels(group_by, keys)
+        out["results"] = [{"key": key, "label": labels.get(key, ""), "grades": grades_of((False, key)),
+                           "days_to": days_to((False, key))}
+                          for key in sorted(keys, key=lambda k: (k is None, str(labels.get(k, ""))))]
+    return out
+
+
+def _labels(group_by: str, keys: set) -> dict:
+    """The groups' names in the reader's language: one query for consultants, channels or series."""
+    ids = [k for k in keys if k is not None]
+    if group_by == "source":
+        return {k: str(Source(k).label) for k in ids if k in Source.values}
+    if group_by == "consultant":
+        return {u.pk: str(u) for u in User.objects.filter(pk__in=ids)}
+    if group_by == "channel":
+        return {c.pk: str(c) for c in Channel.objects.filter(pk__in=ids)}
+    return {v.pk: f"{v.brand.label} {v.label}" for v in VehicleSeries.objects.filter(pk__in=ids).select_related("brand")}
