@@ -30,7 +30,7 @@ def present_stage_times(figures: dict) -> dict:
             "recent": days(row.get("recent_median_days")), "prior": days(row.get("prior_median_days")),
         })
     days_to = [{**row, "median": days(row["median_days"]), "p80": days(row["p80_days"]),
-                "label": _("Deal") if row["stage"] == "deal" else row["stage"]} for row in figures["days_to"]]
+                "label": _("To the deal") if row["stage"] == "deal" else row["stage"]} for row in figures["days_to"]]
     return {
         "rows": rows,
         "rising": [row for row in rows if row.get("rising")],

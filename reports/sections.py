@@ -407,7 +407,7 @@ def stage_tables(p: ReportParams) -> list[Table]:
         columns=[Column("label", _("Grade"), "text"), Column("median_days", _("Median days"), "num"),
                  Column("p80_days", _("P80 days"), "num"), Column("n", _("Stays ended")),
                  Column("promoted", _("Promoted")), Column("demoted", _("Demoted")), Column("lost", _("Lost")),
-                 Column("deal", _("Deal")), Column("open", _("Open now")),
+                 Column("deal", _("Ended in a deal")), Column("open", _("Open now")),
                  Column("open_median_days", _("Open: median days so far"), "num"),
                  Column("open_over_max_dwell", _("Open past max dwell")), Column("rising", _("Rising"), "text")],
         rows=[{**row, "label": str(Grade(row["grade"]).label), "rising": "↑" if row["rising"] else ""}
