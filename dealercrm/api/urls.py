@@ -8,6 +8,7 @@ from rest_framework.routers import DefaultRouter
 
 from defeats.api.views import ApplicationViewSet, DefeatTargetViewSet, PoolViewSet, ReasonViewSet, TalkTrackViewSet
 from defeats.api.views import MetricsView as DefeatMetricsView
+from defeats.api.postmortems import PostMortemViewSet
 from baseclients.api.views import BaseClientViewSet, CareTaskViewSet
 from funnel.api.views import MarketEstimateViewSet, TargetViewSet
 from leads.api.views import FollowUpViewSet, LeadViewSet
@@ -35,6 +36,7 @@ router.register("defeats/talk-tracks", TalkTrackViewSet, basename="defeat-talk-t
 router.register("defeats/applications", ApplicationViewSet, basename="defeat-application")
 router.register("defeats/pool", PoolViewSet, basename="defeat-pool")
 router.register("defeats/targets", DefeatTargetViewSet, basename="defeat-target")
+router.register("post-mortems", PostMortemViewSet, basename="post-mortem")
 router.register("imports", ImportViewSet, basename="import")
 router.register("report-files", ReportFileViewSet, basename="report-file")
 
