@@ -11,6 +11,7 @@ from defeats.api.views import MetricsView as DefeatMetricsView
 from defeats.api.postmortems import PostMortemViewSet
 from baseclients.api.views import BaseClientViewSet, CareTaskViewSet
 from funnel.api.views import MarketEstimateViewSet, TargetViewSet
+from planning.api.views import WorkPlanViewSet
 from leads.api.views import FollowUpViewSet, LeadViewSet
 from reports.api.files import ReportFileViewSet
 from reports.api.imports import ImportViewSet
@@ -37,6 +38,7 @@ router.register("defeats/applications", ApplicationViewSet, basename="defeat-app
 router.register("defeats/pool", PoolViewSet, basename="defeat-pool")
 router.register("defeats/targets", DefeatTargetViewSet, basename="defeat-target")
 router.register("post-mortems", PostMortemViewSet, basename="post-mortem")
+router.register("work-plans", WorkPlanViewSet, basename="work-plan")
 router.register("imports", ImportViewSet, basename="import")
 router.register("report-files", ReportFileViewSet, basename="report-file")
 
