@@ -5,8 +5,6 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from leads.models import Grade
-
 from .models import (
     Application,
     ApplicationStatus,
@@ -84,8 +82,8 @@ class PostMortemFilterSet(django_filters.FilterSet):
                                              help_text=_("A competitor brand's id."))
     series = django_filters.NumberFilter(method="filter_series", label=_("Series"),
                                          help_text=_("A series id: our series or the competitor's."))
-    grade = django_filters.ChoiceFilter(field_name="turned_at_grade", choices=Grade.choices,
-                                        label=_("Grade where it turned"))
+    grade = django_filters.ChoiceFilter(field_name="turned_at_grade", choices=[(g, g) for g in "ABCDE"],
+                                        label=_("Grade where it turned"), empty_label=_("— any grade —"))
     status = django_filters.ChoiceFilter(choices=PostMortemStatus.choices, label=_("Status"))
     outcome = django_filters.ChoiceFilter(choices=PostMortemOutcome.choices, label=_("Outcome"))
     consultant = django_filters.NumberFilter(field_name="consultant_id", label=_("Consultant"))

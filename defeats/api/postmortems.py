@@ -91,7 +91,7 @@ class PostMortemCommentSerializer(serializers.Serializer):
     version = serializers.IntegerField(required=False, min_value=1, max_value=2**31 - 1)
 
 
-class VersionSerializer(serializers.Serializer):
+class PostMortemVersionSerializer(serializers.Serializer):
     version = serializers.IntegerField(required=False, min_value=1, max_value=2**31 - 1)
 
 
@@ -164,11 +164,11 @@ class PostMortemViewSet(ScopedViewSetMixin, mixins.ListModelMixin, mixins.Retrie
     @extend_schema(tags=TAGS, summary="Submit the post-mortem to the store's manager", description=(
         "Its consultant. Needs the grade where it turned, what happened, what to do differently and, for a lost "
         "case, a cause (400 names what is missing). The store's managers are notified."),
-        request=VersionSerializer, responses={200: PostMortemSerializer, 400: E400, 403: E403, 404: E404, 409: E409})
+        request=PostMortemVersionSerializer, responses={200: PostMortemSerializer, 400: E400, 403: E403, 404: E404, 409: E409})
     @action(detail=True, methods=["post"])
     def submit(self, request, pk=None):
         pm = self.get_object()
-        data = VersionSerializer(data=request.data)
+        data = PostMortemVersionSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         try:
             pm = pm_services.post_mortem_submit(actor=request.user, post_mortem=pm,

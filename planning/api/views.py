@@ -54,7 +54,7 @@ class WorkPlanSerializer(TruthfulModelSerializer):
         read_only_fields = fields
 
 
-class ItemInputSerializer(serializers.Serializer):
+class WorkPlanItemInputSerializer(serializers.Serializer):
     item = serializers.ChoiceField(choices=Item.choices)
     planned = serializers.IntegerField(min_value=0, max_value=services.MAX_PLANNED, required=False)
     note = serializers.CharField(max_length=300, required=False, allow_blank=True)
@@ -65,28 +65,28 @@ class WorkPlanCreateSerializer(serializers.Serializer):
     start = serializers.DateField(help_text="The period's first day: a Monday for a week, the 1st for a month, "
                                             "1 Jan/Apr/Jul/Oct for a quarter, 1 January for a year.")
     notes = serializers.CharField(max_length=4000, required=False, allow_blank=True)
-    items = ItemInputSerializer(many=True, required=False, help_text="Numbers or notes to set over the draft.")
+    items = WorkPlanItemInputSerializer(many=True, required=False, help_text="Numbers or notes to set over the draft.")
 
 
 class WorkPlanUpdateSerializer(serializers.Serializer):
     notes = serializers.CharField(max_length=4000, required=False, allow_blank=True)
-    items = ItemInputSerializer(many=True, required=False)
+    items = WorkPlanItemInputSerializer(many=True, required=False)
     version = serializers.IntegerField(required=False, min_value=1, max_value=2**31 - 1)
 
 
-class ProgressItemSerializer(serializers.Serializer):
+class WorkPlanProgressItemSerializer(serializers.Serializer):
     item = serializers.ChoiceField(choices=Item.choices)
     label = serializers.CharField(help_text="The item's name in the caller's language.")
     planned = serializers.IntegerField()
     drafted = serializers.IntegerField()
     done = serializers.IntegerField(help_text="Counted from the records of the plan's period, in the database.")
     complete = serializers.BooleanField(help_text="planned > 0 and done >= planned.")
-    note = serializers.CharField()
+    note = serializers.CharField(allow_blank=True)
 
 
-class ProgressSerializer(serializers.Serializer):
+class WorkPlanProgressSerializer(serializers.Serializer):
     plan = WorkPlanSerializer()
-    items = ProgressItemSerializer(many=True)
+    items = WorkPlanProgressItemSerializer(many=True)
 
 
 def _items(data: list) -> dict:
@@ -147,7 +147,7 @@ class WorkPlanViewSet(ScopedViewSetMixin, mixins.ListModelMixin, mixins.Retrieve
     @extend_schema(tags=TAGS, summary="The plan against what was done", description=(
         "Each item's planned number beside what the records of the plan's period say was done: follow-ups he "
         "wrote, first visits he logged, care tasks he completed, deals ordered on his leads."),
-        responses={200: ProgressSerializer, 404: E404})
+        responses={200: WorkPlanProgressSerializer, 404: E404})
     @action(detail=True, methods=["get"])
     def progress(self, request, pk=None):
         plan = self.get_object()
