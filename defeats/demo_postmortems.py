@@ -9,7 +9,7 @@ from django.db.models import F
 from dealercrm.models import Notification, Role, Store, User
 
 from . import postmortems, services
-from .models import Application, ApplicationStatus, PostMortem, Reason, TalkTrack
+from .models import Application, ApplicationStatus, PostMortem, TalkTrack
 
 # (causes, grade where it turned, what happened, what to do differently)
 LESSONS = [

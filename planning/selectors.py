@@ -99,7 +99,9 @@ def plan_draft(*, consultant: User, store: Store, start: date, end: date, today:
         by_grade[grade or "-"] += n
         overdue += n if is_overdue else 0
     draft.numbers[Item.FOLLOW_UPS] = sum(by_grade.values())
-    draft.basis[Item.FOLLOW_UPS] = {"by_grade": dict(sorted(by_grade.items())), "overdue": overdue}
+    # By grade from A down, the leads not graded yet ("-") last.
+    ordered = sorted(by_grade.items(), key=lambda kv: ("ABCDE-".index(kv[0]) if kv[0] in "ABCDE-" else 9))
+    draft.basis[Item.FOLLOW_UPS] = {"by_grade": dict(ordered), "overdue": overdue}
 
     care = CareTask.objects.filter(store=store, assigned_to=consultant, due_on__lte=end).exclude(
         status=CareStatus.SKIPPED)

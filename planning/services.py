@@ -12,20 +12,13 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from dealercrm.models import Role, User
+from leads.services import StaleVersion
 
 from .models import ITEM_ORDER, Item, Period, WorkPlan, WorkPlanItem
 from .periods import is_period_start, period_end
 from .selectors import plan_draft
 
 MAX_PLANNED = 100000
-
-
-class StaleVersion(Exception):
-    """The plan changed since the client read it (API: 409)."""
-
-    def __init__(self, current_version: int):
-        self.current_version = current_version
-        super().__init__(f"plan is at version {current_version}")
 
 
 def _require_own(actor: User, consultant: User) -> None:

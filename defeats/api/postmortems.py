@@ -21,6 +21,7 @@ from leads.services import StaleVersion
 from .. import postmortems as pm_services
 from ..filters import PostMortemFilterSet
 from ..models import PostMortem, PostMortemStatus, Reason
+from .views import _conflict
 
 TAGS = ["post-mortems"]
 E400 = OpenApiResponse(description="Invalid input: an object of field names to messages.")
@@ -95,11 +96,6 @@ class PostMortemVersionSerializer(serializers.Serializer):
     version = serializers.IntegerField(required=False, min_value=1, max_value=2**31 - 1)
 
 
-def _stale(exc: StaleVersion) -> Response:
-    return Response({"detail": _("Someone changed this record since you read it. Reload it and try again."),
-                     "version": exc.current_version}, status=status.HTTP_409_CONFLICT)
-
-
 @extend_schema_view(
     list=extend_schema(tags=TAGS, summary="Post-mortems (the lessons library)", description=(
         "A consultant sees his own post-mortems (drafts included) and every approved one of his store; a manager his "
@@ -158,7 +154,7 @@ class PostMortemViewSet(ScopedViewSetMixin, mixins.ListModelMixin, mixins.Retrie
                 our_series=d.get("our_series", pm.our_series),
                 competitor_series=d.get("competitor_series", pm.competitor_series), expected_version=d.get("version"))
         except StaleVersion as exc:
-            return _stale(exc)
+            return _conflict(exc)
         return self._answer(pm)
 
     @extend_schema(tags=TAGS, summary="Submit the post-mortem to the store's manager", description=(
@@ -174,7 +170,7 @@ class PostMortemViewSet(ScopedViewSetMixin, mixins.ListModelMixin, mixins.Retrie
             pm = pm_services.post_mortem_submit(actor=request.user, post_mortem=pm,
                                                 expected_version=data.validated_data.get("version"))
         except StaleVersion as exc:
-            return _stale(exc)
+            return _conflict(exc)
         return self._answer(pm)
 
     @extend_schema(tags=TAGS, summary="Review a submitted post-mortem: approve (share it) or send it back", description=(
@@ -197,7 +193,7 @@ class PostMortemViewSet(ScopedViewSetMixin, mixins.ListModelMixin, mixins.Retrie
                 pm = pm_services.post_mortem_approve(actor=request.user, post_mortem=pm,
                                                      comment=d.get("comment", ""), expected_version=d.get("version"))
         except StaleVersion as exc:
-            return _stale(exc)
+            return _conflict(exc)
         return self._answer(pm)
 
     @extend_schema(tags=TAGS, summary="Send a submitted post-mortem back with a comment", description=(
@@ -213,5 +209,5 @@ class PostMortemViewSet(ScopedViewSetMixin, mixins.ListModelMixin, mixins.Retrie
                                                 comment=data.validated_data["comment"],
                                                 expected_version=data.validated_data.get("version"))
         except StaleVersion as exc:
-            return _stale(exc)
+            return _conflict(exc)
         return self._answer(pm)

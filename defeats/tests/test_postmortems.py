@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from dealercrm.models import Notification
 from defeats import postmortems, services
-from defeats.models import PostMortem, PostMortemStatus, Reason, TalkTrack
+from defeats.models import PostMortem, Reason, TalkTrack
 from leads.models import GradeChange
 from leads.tests.factories import LeadFactory
 
