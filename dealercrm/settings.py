@@ -87,6 +87,7 @@ INSTALLED_APPS = [
     "funnel",
     "baseclients",
     "defeats",
+    "planning",
     "reports",
 ]
 

@@ -40,14 +40,34 @@ def _texts():
         return gettext("%(name)s came back to the showroom: the pending defeat application is closed as a false "
                        "defeat and the lead is active again.") % {"name": p.get("name", "")}
 
-    return {"defeat_came_back": came_back, "defeat_came_back_pending": came_back_pending,
+    def pm_opened(p):
+        return gettext("Write the post-mortem of %(name)s (reached grade %(grade)s): where it turned, why, and what "
+                       "to do differently.") % {"name": p.get("name", ""), "grade": p.get("grade", "")}
+
+    def pm_submitted(p):
+        return gettext("%(name)s submitted the post-mortem of %(customer)s for your review.") % {
+            "name": p.get("name", ""), "customer": p.get("customer", "")}
+
+    def pm_approved(p):
+        return gettext("Your post-mortem of %(customer)s was approved and is shared with the team.") % {
+            "customer": p.get("customer", "")}
+
+    def pm_returned(p):
+        return gettext("Your post-mortem of %(customer)s was sent back: %(comment)s") % {
+            "customer": p.get("customer", ""), "comment": p.get("comment", "")}
+
+    return {"postmortem_opened": pm_opened, "postmortem_submitted": pm_submitted,
+            "postmortem_approved": pm_approved, "postmortem_returned": pm_returned,
+            "defeat_came_back": came_back, "defeat_came_back_pending": came_back_pending,
             "defeat_rejected": rejected, "defeat_confirmed": confirmed, "defeat_pool": pool,
             "defeat_nurture_list": nurture_list,
             "defeat_pending": pending, "defeat_nurture": nurture}
 
 
 def _labels():
-    return {"defeat_came_back": _("Customer came back"), "defeat_came_back_pending": _("Customer came back"),
+    return {"postmortem_opened": _("Post-mortem to write"), "postmortem_submitted": _("Post-mortem to review"),
+            "postmortem_approved": _("Post-mortem approved"), "postmortem_returned": _("Post-mortem sent back"),
+            "defeat_came_back": _("Customer came back"), "defeat_came_back_pending": _("Customer came back"),
             "defeat_rejected": _("Defeat rejected"), "defeat_confirmed": _("Defeat confirmed"),
             "defeat_pool": _("New in the competitor pool"), "defeat_nurture_list": _("New on the nurture list"),
             "defeat_pending": _("Defeat applications waiting"), "defeat_nurture": _("Nurture contacts due")}

@@ -5,7 +5,19 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from .models import Application, ApplicationStatus, Kind, PoolEntry, PoolList, PoolStatus, pool_search_condition
+from .models import (
+    Application,
+    ApplicationStatus,
+    Kind,
+    PoolEntry,
+    PoolList,
+    PoolStatus,
+    PostMortem,
+    PostMortemOutcome,
+    PostMortemStatus,
+    pool_search_condition,
+)
+from .postmortems import search_condition
 
 
 class ApplicationFilterSet(django_filters.FilterSet):
@@ -58,3 +70,39 @@ class PoolFilterSet(django_filters.FilterSet):
 
     def filter_queryset(self, queryset):
         return super().filter_queryset(queryset).order_by("next_contact_at", "pk")
+
+
+class PostMortemFilterSet(django_filters.FilterSet):
+    """The lessons library's filters, for its page and ``GET /api/v1/post-mortems/``."""
+
+    reason = django_filters.NumberFilter(method="filter_reason", label=_("Cause"),
+                                         help_text=_("A defeat reason's id: post-mortems with this cause, or with a "
+                                                     "cause under it when it is a category."))
+    competitor = django_filters.NumberFilter(field_name="competitor_series__brand_id", label=_("Competitor brand"),
+                                             help_text=_("A competitor brand's id."))
+    series = django_filters.NumberFilter(method="filter_series", label=_("Series"),
+                                         help_text=_("A series id: our series or the competitor's."))
+    grade = django_filters.ChoiceFilter(field_name="turned_at_grade", choices=[(g, g) for g in "ABCDE"],
+                                        label=_("Grade where it turned"), empty_label=_("— any grade —"))
+    status = django_filters.ChoiceFilter(choices=PostMortemStatus.choices, label=_("Status"))
+    outcome = django_filters.ChoiceFilter(choices=PostMortemOutcome.choices, label=_("Outcome"))
+    consultant = django_filters.NumberFilter(field_name="consultant_id", label=_("Consultant"))
+    q = django_filters.CharFilter(method="filter_q", label=_("Search the lessons"),
+                                  help_text=_("Words in what happened, the lesson or the manager's comment."))
+
+    class Meta:
+        model = PostMortem
+        fields = ["reason", "competitor", "series", "grade", "status", "outcome", "consultant", "q"]
+
+    def filter_reason(self, queryset, name, value):
+        through = PostMortem.reasons.through.objects.filter(Q(reason_id=value) | Q(reason__parent_id=value))
+        return queryset.filter(pk__in=through.values("postmortem_id"))
+
+    def filter_series(self, queryset, name, value):
+        return queryset.filter(Q(our_series_id=value) | Q(competitor_series_id=value))
+
+    def filter_q(self, queryset, name, value):
+        return queryset.filter(search_condition(value))
+
+    def filter_queryset(self, queryset):
+        return super().filter_queryset(queryset).order_by("-opened_at", "-pk")

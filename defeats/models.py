@@ -426,3 +426,88 @@ class DefeatTarget(models.Model):
         verbose_name_plural = _("defeat-rate targets")
         ordering = ["store_id", "-year"]
         constraints = [models.UniqueConstraint(fields=["store", "year"], name="defeattarget_one_per_store_year")]
+
+
+# --- post-mortems (复盘) --------------------------------------------------------------------------------------------
+
+
+class PostMortemStatus(models.TextChoices):
+    DRAFT = "draft", _("Draft")
+    SUBMITTED = "submitted", _("Waiting for the manager")
+    RETURNED = "returned", _("Sent back")
+    APPROVED = "approved", _("Approved and shared")
+
+
+class PostMortemOutcome(models.TextChoices):
+    LOST = "lost", _("Lost")
+    WON = "won", _("Won")
+
+
+class PostMortemQuerySet(ScopedQuerySet):
+    def visible_to(self, user):
+        """The scoping rule, widened for consultants: besides their own post-mortems (drafts included), every
+        approved one of their store, the shared lessons."""
+        if (user is not None and user.is_authenticated and user.is_active and not user.is_superuser
+                and getattr(user, "role", None) == Role.CONSULTANT and user.store_id):
+            return self.filter(Q(consultant_id=user.pk) | Q(status=PostMortemStatus.APPROVED),
+                               store_id=user.store_id)
+        return super().visible_to(user)
+
+    def approved(self):
+        return self.filter(status=PostMortemStatus.APPROVED)
+
+
+class PostMortem(models.Model):
+    """A short review (复盘) of an important case, one per lead: opened automatically when the defeat of a lead that
+    reached B or A is confirmed, or by hand on a won or lost lead. Its consultant writes it (the grade where the case
+    turned, the reasons from the group's taxonomy, what happened and what to do differently), the store's manager
+    approves it or sends it back with a comment; once approved it is shared with the store's team (the lessons
+    library, the talk tracks of its reasons)."""
+
+    scope = Scope(group="store__group", store="store", owner="consultant")
+
+    lead = models.OneToOneField("leads.Lead", on_delete=models.PROTECT, related_name="post_mortem",
+                                verbose_name=_("lead"))
+    store = models.ForeignKey("dealercrm.Store", on_delete=models.PROTECT, related_name="+",
+                              verbose_name=_("store"))
+    consultant = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+",
+                                   verbose_name=_("consultant"))
+    application = models.ForeignKey(Application, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+                                    verbose_name=_("defeat application"))
+    outcome = models.CharField(_("outcome"), max_length=10, choices=PostMortemOutcome.choices)
+    highest_grade = models.CharField(_("highest grade reached"), max_length=1, blank=True,
+                                     help_text=_("From the lead's grade history when the review was opened."))
+    turned_at_grade = models.CharField(_("grade where it turned"), max_length=1, blank=True)
+    reasons = models.ManyToManyField(Reason, blank=True, related_name="post_mortems", verbose_name=_("causes"))
+    what_happened = models.TextField(_("what happened"), blank=True)
+    lessons = models.TextField(_("what to do differently"), blank=True)
+    our_series = models.ForeignKey("dealercrm.VehicleSeries", on_delete=models.PROTECT, null=True, blank=True,
+                                   related_name="+", verbose_name=_("our series"))
+    competitor_series = models.ForeignKey("dealercrm.VehicleSeries", on_delete=models.PROTECT, null=True,
+                                          blank=True, related_name="+", verbose_name=_("competitor series"))
+    status = models.CharField(_("status"), max_length=12, choices=PostMortemStatus.choices,
+                              default=PostMortemStatus.DRAFT)
+    opened_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+",
+                                  verbose_name=_("opened by"))
+    opened_at = models.DateTimeField(_("opened at"))
+    submitted_at = models.DateTimeField(_("submitted at"), null=True, blank=True)
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+                                   related_name="+", verbose_name=_("reviewed by"))
+    decided_at = models.DateTimeField(_("reviewed at"), null=True, blank=True)
+    manager_comment = models.TextField(_("manager's comment"), blank=True)
+    version = models.PositiveIntegerField(_("version"), default=1)
+
+    objects = PostMortemQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("post-mortem")
+        verbose_name_plural = _("post-mortems")
+        ordering = ["-opened_at", "-pk"]
+        indexes = [models.Index(fields=["store", "status", "decided_at"], name="postmortem_store_status")]
+
+    def __str__(self):
+        return f"#{self.pk} {self.get_status_display()}"
+
+    @property
+    def editable(self) -> bool:
+        return self.status in (PostMortemStatus.DRAFT, PostMortemStatus.RETURNED)

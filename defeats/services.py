@@ -46,6 +46,7 @@ from .models import (
     TalkTrack,
     Verdict,
 )
+from .postmortems import post_mortem_open_for_defeat
 from .taxonomy import DEFEAT_WITHOUT_COMPETITOR, PRICE_REASON, default_reason_rows
 
 # Notification kinds (registered with their labels and texts in defeats/apps.py).
@@ -399,6 +400,8 @@ def _decide(actor: User, app: Application, verdict: str, comment: str, *, assign
         lead._change_reason = gettext_noop("Defeat confirmed") if is_defeat else gettext_noop(
             "Quasi-defeat confirmed: nurture list")
         bump(lead, ["status", "next_follow_up_at"], actor=actor)
+        # An important case (the lead reached B or A) opens its post-mortem for the consultant who lost it.
+        post_mortem_open_for_defeat(application=app, lead=lead, actor=actor, now=now, drafts=drafts)
         if app.consultant_id and app.consultant_id != actor.pk:
             drafts.append(Draft(app.consultant_id, NOTIFY_CONFIRMED, {"name": lead.name, "comment": comment}, url))
         if owner.pk != actor.pk and owner.pk != app.consultant_id:

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import views, views_postmortems
 
 app_name = "defeats"
 
@@ -18,4 +18,7 @@ urlpatterns = [
     path("talk-tracks/", views.talk_tracks, name="talk_tracks"),
     path("analysis/", views.analysis, name="analysis"),
     path("analysis/target/", views.target_save, name="target_save"),
+    path("post-mortems/", views_postmortems.library, name="postmortems"),
+    path("post-mortems/<int:pk>/", views_postmortems.detail, name="postmortem"),
+    path("leads/<int:pk>/post-mortem/", views_postmortems.open_for_lead, name="postmortem_open"),
 ]

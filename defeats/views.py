@@ -43,6 +43,7 @@ from .forms import (
     VisitHintForm,
     competitor_series,
 )
+from .postmortems import lessons_by_reason
 from .models import ApplicationStatus, PoolEntry, PoolOwner, Reason, TalkTrack
 
 QUEUE_PER_PAGE = 20
@@ -458,6 +459,10 @@ def talk_tracks(request):
     tracks = list(TalkTrack.objects.visible_to(request.user).filter(group=group)
                   .select_related("reason__parent", "series__brand", "updated_by")
                   .order_by("reason__sort_order", "series_id"))
+    # The approved post-mortems of each track's reason: "lessons from lost customers with this reason".
+    lessons = lessons_by_reason(user=request.user, reason_ids={t.reason_id for t in tracks})
+    for t in tracks:
+        t.lessons = lessons.get(t.reason_id)
     return render(request, "defeats/talk_tracks.html", {"form": form, "tracks": tracks, "editing": track})
 
 

@@ -115,6 +115,16 @@ REPORTS: dict[str, ReportDef] = {
             roles=MANAGERS,
             build=sections.referrals,
         ),
+        ReportDef(
+            name="work-plans",
+            title=_("Work plans against records"),
+            description=_("Per consultant and week: the week's plan (follow-ups, new customers, care tasks, deals) "
+                          "beside what the records say was done."),
+            filters=("store", "start", "end", "consultant"),
+            roles=MANAGERS,
+            build=sections.work_plans,
+            one_store=True,
+        ),
     ]
 }
 

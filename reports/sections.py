@@ -7,6 +7,7 @@ take rates 0..1, so those values are divided by 100 here (a unit change for the 
 
 from __future__ import annotations
 
+from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
@@ -457,10 +458,46 @@ def concentration_section(p: ReportParams) -> Section:
                    concentration_tables(p, per_segment=False))
 
 
+# --- work plans -------------------------------------------------------------------------------------------------------
+
+def work_plan_tables(p: ReportParams) -> list[Table]:
+    """Plan against record per consultant and week (``planning.selectors.plan_vs_record``): each week plan's numbers
+    beside what the records say was done that week, for each store of the report (the pack's one store)."""
+    from planning import selectors as planning
+    from planning.models import ITEM_ORDER, Item
+
+    columns = [Column("consultant", _("Consultant"), "text"), Column("week", _("Week (from Monday)"), "text")]
+    for key in ITEM_ORDER:
+        columns += [Column(f"{key}_planned", format_lazy("{} · {}", Item(key).label, _("planned"))),
+                    Column(f"{key}_done", format_lazy("{} · {}", Item(key).label, _("done")))]
+    rows = []
+    for store in p.visible_stores():
+        for r in planning.plan_vs_record(user=p.user, store=store, start=p.start, end=p.end):
+            if p.consultant is not None and r.consultant.pk != p.consultant.pk:
+                continue
+            row = {"consultant": str(r.consultant), "week": r.week.isoformat()}
+            for key in ITEM_ORDER:
+                row[f"{key}_planned"], row[f"{key}_done"] = r.planned[key], r.done[key]
+            rows.append(row)
+    note = _("Planned: the consultant's plan for the week (empty: no plan written). Done, counted from the records of "
+             "the whole week: follow-ups he wrote, first visits he logged, care tasks he completed, deals ordered on "
+             "his leads.")
+    return [Table(key="work_plans", title=_("Work plans against records, per week"), columns=columns, rows=rows,
+                  note=note)]
+
+
+def work_plans(p: ReportParams) -> list[Section]:
+    return [Section("work_plans", _("Work plans against records"), work_plan_tables(p))]
+
+
+def work_plans_section(p: ReportParams) -> Section:
+    return Section("work_plans", _("Work plans against records"), work_plan_tables(p))
+
+
 for _builder, _key in ((defeats_section, "defeats"), (tiers_section, "base_client_tiers"), (care_section, "care"),
                        (referrals_section, "referrals"), (concentration_section, "concentration"),
-                       (stages_section, "stages")):
+                       (stages_section, "stages"), (work_plans_section, "work_plans")):
     _builder.section_key = _key
 
 PACK_EXTRA = [defeats_section, tiers_section, care_section, referrals_section, concentration_section,
-              stages_section]
+              stages_section, work_plans_section]

@@ -8,8 +8,10 @@ from rest_framework.routers import DefaultRouter
 
 from defeats.api.views import ApplicationViewSet, DefeatTargetViewSet, PoolViewSet, ReasonViewSet, TalkTrackViewSet
 from defeats.api.views import MetricsView as DefeatMetricsView
+from defeats.api.postmortems import PostMortemViewSet
 from baseclients.api.views import BaseClientViewSet, CareTaskViewSet
 from funnel.api.views import MarketEstimateViewSet, TargetViewSet
+from planning.api.views import WorkPlanViewSet
 from leads.api.views import FollowUpViewSet, LeadViewSet
 from reports.api.files import ReportFileViewSet
 from reports.api.imports import ImportViewSet
@@ -35,6 +37,8 @@ router.register("defeats/talk-tracks", TalkTrackViewSet, basename="defeat-talk-t
 router.register("defeats/applications", ApplicationViewSet, basename="defeat-application")
 router.register("defeats/pool", PoolViewSet, basename="defeat-pool")
 router.register("defeats/targets", DefeatTargetViewSet, basename="defeat-target")
+router.register("post-mortems", PostMortemViewSet, basename="post-mortem")
+router.register("work-plans", WorkPlanViewSet, basename="work-plan")
 router.register("imports", ImportViewSet, basename="import")
 router.register("report-files", ReportFileViewSet, basename="report-file")
 

@@ -35,6 +35,8 @@ ROUTE_KINDS = [
     ("defeats:pool_contact", ["pool_entry"]),
     ("defeats:apply", ["lead", "defeat_lead"]),
     ("defeats:talk_tracks_preview", ["lead", "defeat_lead"]),
+    ("defeats:postmortem_open", ["lead", "pool_lead"]),
+    ("defeats:postmortem", ["post_mortem"]),
     ("reports:file", ["report_file"]),
     ("reports:import", ["batch"]),
     ("team_member", ["holder"]),
@@ -51,6 +53,8 @@ ROUTE_KINDS = [
     ("user-", ["holder"]),
     ("store-", ["store"]),
     ("funnel-target-", ["target"]),
+    ("post-mortem-", ["post_mortem"]),
+    ("work-plan-", ["work_plan"]),
     # Group settings and catalogues, keyed by no secret: asked with a few ids of other tables.
     ("defeats:reason_edit", ["lead", "client"]),
     ("defeat-reason-", ["lead", "client"]),
@@ -208,6 +212,19 @@ def _plant_secret(tag: str, n: int, *, store, holder, manager, in_group: bool) -
     # The holder's target for the month (the scorecard and the funnel's progress lines are per consultant).
     s.objects["target"] = Target.objects.create(store=store, consultant=holder, month=today.replace(day=1), units=7,
                                                 set_by=manager)
+    # A post-mortem the holder is writing (a draft: only he and whoever manages the store read it) on the lost
+    # customer, and his work plan for the week.
+    from defeats.postmortems import post_mortem_open, post_mortem_save
+    from planning.services import work_plan_draft, work_plan_update
+
+    s.objects["post_mortem"] = post_mortem_save(
+        actor=holder, post_mortem=post_mortem_open(actor=holder, lead=s.objects["pool_lead"]),
+        lessons=f"PostMortem{tag}Secret", what_happened=f"PostMortem{tag}Secret")
+    s.markers[f"PostMortem{tag}Secret"] = "post-mortem text"
+    plan, _created = work_plan_draft(actor=holder, period="week", start=today - timedelta(days=today.weekday()))
+    s.objects["work_plan"] = work_plan_update(actor=holder, plan=plan, notes=f"WorkPlan{tag}Secret",
+                                              items={"follow_ups": {"planned": 7, "note": f"WorkPlanItem{tag}Secret"}})
+    s.markers.update({f"WorkPlan{tag}Secret": "work plan notes", f"WorkPlanItem{tag}Secret": "work plan item note"})
     s.objects["holder"] = holder
     s.objects["store"] = store
     return s
@@ -244,7 +261,7 @@ def plant_world() -> World:
 
 # --- Snapshots: nothing written on a secret record -------------------------------------------------------------
 
-_OUR_APPS = ("dealercrm", "leads", "funnel", "baseclients", "defeats", "reports")
+_OUR_APPS = ("dealercrm", "leads", "funnel", "baseclients", "defeats", "planning", "reports")
 _VOLATILE = {"last_login"}
 
 

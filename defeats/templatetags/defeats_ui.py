@@ -75,3 +75,17 @@ def defeat_points(context) -> dict:
 def defeat_row(points: dict, consultant_id):
     """One consultant's defeat figures from ``defeat_points`` (zeros when they have none)."""
     return points.get(consultant_id) or {"defeats": 0, "deals": 0, "pending_now": 0, "defeat_rate": None}
+
+
+@register.inclusion_tag("defeats/partials/_postmortem_panel.html", takes_context=True)
+def post_mortem_panel(context, lead):
+    """The lead page's post-mortem line: the lead's post-mortem when the user may read it, else the button that opens
+    one on a won or lost lead (its consultant, the store's manager). One query."""
+    from ..postmortems import can_open, post_mortem_list
+
+    request = context.get("request")
+    if request is None or lead is None or not lead.pk:
+        return {"lead": None}
+    pm = post_mortem_list(user=request.user).filter(lead_id=lead.pk).first()
+    return {"lead": lead, "pm": pm, "can_open": pm is None and can_open(request.user, lead),
+            "csrf_token": context.get("csrf_token")}

@@ -8,8 +8,10 @@ from dealercrm.demo import demo_organisation_seed
 from dealercrm.models import DealerGroup
 from baseclients.demo import demo_baseclients_seed
 from defeats.demo import demo_defeats_seed
+from defeats.demo_postmortems import demo_post_mortems_seed
 from funnel.demo import demo_market_estimates_seed
 from leads.demo import MONTHS, demo_history_seed
+from planning.demo import demo_work_plans_seed
 
 
 class Command(BaseCommand):
@@ -49,6 +51,9 @@ class Command(BaseCommand):
                 # base clients: a false defeat won later is a deal recorded through the service, which makes its
                 # base client.
                 defeats = demo_defeats_seed(stores=org.stores)
+                self._stage("post-mortems and work plans")
+                demo_post_mortems_seed(stores=org.stores)
+                demo_work_plans_seed(stores=org.stores)
                 self._stage(None)
         self.stdout.write(self.style.SUCCESS(f"Demo group {org.group.name!r} with {len(org.stores)} stores is ready."))
         self.stdout.write(f"Logins (every password is {settings.DEMO_PASSWORD}):")
