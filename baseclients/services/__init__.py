@@ -19,6 +19,7 @@ from .clients import (
     validate_vehicle_ids,
     vehicle_add,
 )
+from .fleet import deal_deliver, validate_units
 from .lists import list_choices, list_entries_sync, list_entry_merge, list_entry_save, list_value
 from .referrals import referral_set
 from .scoring import client_score, decide_tier, retier_group, tier_label
@@ -36,6 +37,7 @@ __all__ = [
     "client_update",
     "criteria_for",
     "criteria_update",
+    "deal_deliver",
     "decide_tier",
     "do_not_contact_clear",
     "do_not_contact_set",
@@ -54,6 +56,7 @@ __all__ = [
     "tier_label",
     "tier_rule_for",
     "tier_rule_update",
+    "validate_units",
     "validate_vehicle_ids",
     "vehicle_add",
 ]

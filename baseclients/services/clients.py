@@ -95,31 +95,32 @@ def _find_or_create_client(lead: Lead, actor: User) -> BaseClient:
     return lock_client(client.pk)
 
 
-def client_from_deal(*, actor: User, deal: Deal, lead: Lead) -> BaseClient:
+def client_from_deal(*, actor: User, deal: Deal, lead: Lead, units: list[dict] | None = None) -> BaseClient:
     """Make or extend the buyer's base client for ``deal`` (call inside the deal's transaction, after the deal row is
-    written): the card of the lead's link or of the phone in the group, or a new one; a purchase (a repeat purchase
-    when the card had one already; a referral deal when the lead names a referrer, credited to the referrer); the
-    vehicle from the deal (its insurance renews a year after the delivery), counted in the fleet size; facts, tier and
-    care plan refreshed. The deal's VIN and plate are validated by the deal
-    service first (validate_vehicle_ids)."""
+    written): the card of the lead's link or of the phone in the group, or a new one; ONE purchase whatever the
+    order's quantity (a repeat purchase when the card had one already; a referral deal when the lead names a
+    referrer, credited to the referrer), the quantity added to the card's units; a vehicle per unit delivered now
+    (``units``, validated by ``fleet.validate_units``; None: the deal's own VIN and plate, one vehicle, as a
+    one-unit deal always had), insurance renewing a year after the delivery, counted in the fleet size; facts, tier
+    and care plan refreshed."""
+    from .fleet import units_create
+
     client = _find_or_create_client(lead, actor)
     referral = Referral.objects.filter(lead=lead).first()
     is_repeat = client.purchases > 0
     Purchase.objects.create(client=client, deal=deal, store_id=lead.store_id, at=deal.ordered_at, is_repeat=is_repeat,
                             referral=referral)
     ClientLead.objects.get_or_create(lead=lead, defaults={"client": client})
-    Vehicle.objects.create(client=client, deal=deal, series=deal.series, vin=deal.vin, plate=deal.plate,
-                           ordered_at=deal.ordered_at, delivered_at=deal.delivered_at,
-                           registered_at=deal.delivered_at,
-                           insurance_renewal_at=add_months(deal.delivered_at, 12) if deal.delivered_at else None)
+    if units is None:
+        units = [{"vin": deal.vin, "plate": deal.plate, "use": VehicleUse.PRIVATE}]
     client.purchases += 1
-    fields = ["purchases"]
-    if _fleet_counts_vehicles(client):
-        fields.append("fleet_size")
+    client.units += deal.quantity
+    fields = ["purchases", "units"]
     if not is_repeat and deal.delivered_at:
         client.care_anchor = deal.delivered_at
         fields.append("care_anchor")
     client.save(update_fields=fields)
+    units_create(client=client, deal=deal, units=units, delivered_at=deal.delivered_at)
     refresh(client, actor=actor, cause=TierCause.DEAL)
     materialise(client_ids=[client.pk])
     if referral is not None and referral.referrer_client_id:
@@ -232,7 +233,7 @@ def vehicle_add(*, actor: User, client: BaseClient, vin: str = "", plate: str = 
     require_can_work(actor, client)
     vin, plate = validate_vehicle_ids(vin=vin, plate=plate)
     if use not in VehicleUse.values:
-        raise ValidationError({"use": [_("Choose private or commercial.")]})
+        raise ValidationError({"use": [_("Choose a known use.")]})
     if ordered_at and delivered_at and delivered_at < ordered_at:
         raise ValidationError({"delivered_at": [_("Delivery cannot precede the order.")]})
     vehicle = Vehicle.objects.create(client=client, vin=vin, plate=plate, series=series, use=use, colour=colour,
