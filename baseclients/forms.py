@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django import forms
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from dealercrm.models import Store, VehicleSeries
@@ -152,6 +153,41 @@ class CarePlanItemForm(forms.ModelForm):
 
 
 CarePlanFormSet = forms.modelformset_factory(CarePlanItem, form=CarePlanItemForm, extra=0)
+
+
+MAX_UNIT_ROWS = 500
+
+
+def units_from_post(data) -> list[dict]:
+    """The unit rows a deal or delivery form posts (``unit_vin``/``unit_plate``/``unit_use``, one of each per row;
+    rows with neither VIN nor plate are left out), in order, for ``services.validate_units``."""
+    if not hasattr(data, "getlist"):
+        return []
+    vins, plates, uses = data.getlist("unit_vin"), data.getlist("unit_plate"), data.getlist("unit_use")
+    rows = []
+    for i in range(min(max(len(vins), len(plates)), MAX_UNIT_ROWS)):
+        vin = (vins[i] if i < len(vins) else "").strip()
+        plate = (plates[i] if i < len(plates) else "").strip()
+        if vin or plate:
+            rows.append({"vin": vin, "plate": plate, "use": uses[i] if i < len(uses) else VehicleUse.PRIVATE})
+    return rows
+
+
+class DealDeliverForm(forms.Form):
+    """More units of an order delivered: the date; the rows are read by ``units_from_post``."""
+
+    delivered_at = forms.DateField(label=_("Delivery date"), required=False, widget=DateInput())
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["delivered_at"].initial = timezone.localdate()
+        self.units = units_from_post(self.data)
+
+    def clean(self):
+        cleaned = super().clean()
+        if not self.units:
+            raise forms.ValidationError(_("Give the VIN or plate of at least one vehicle delivered."))
+        return cleaned
 
 
 def deal_delivery_fields() -> dict:

@@ -24,6 +24,10 @@ HELP = {
 
 DEALS_COHORT = LABELS[COHORT]
 ORDERS_CALENDAR = LABELS[CALENDAR]
+# Volume: a deal is one order of ``quantity`` units (a fleet order of five trucks: one order, five units). Customers
+# and orders count deals; volume (targets, units sold) counts units.
+UNITS_COHORT = _("Units (cohort)")
+UNITS_CALENDAR = _("Units (calendar)")
 
 
 def described(basis: str, more: str = ""):

@@ -239,7 +239,12 @@ class GradeChangeForm(forms.Form):
 
 
 class DealForm(forms.Form):
-    price = forms.DecimalField(label=_("Price (CNY)"), min_value=0, max_digits=12, decimal_places=2,
+    """The sale: ``price`` is a unit's price (the order's amount for one unit); ``quantity`` units; the vehicles
+    delivered now are rows the base-client side reads (``baseclients.forms.units_from_post``) into ``units``."""
+
+    quantity = forms.IntegerField(label=_("Units"), min_value=1, max_value=500, initial=1, required=False,
+                                  widget=forms.NumberInput(attrs={"inputmode": "numeric"}))
+    price = forms.DecimalField(label=_("Price per unit (CNY)"), min_value=0, max_digits=12, decimal_places=2,
                                widget=forms.NumberInput(attrs={"inputmode": "decimal"}))
     series = forms.ModelChoiceField(label=_("Series"), queryset=VehicleSeries.objects.none(), required=False,
                                     empty_label="—")
@@ -247,12 +252,13 @@ class DealForm(forms.Form):
     delivered_at = forms.DateField(label=_("Delivery date"), required=False, widget=DateInput())
 
     def __init__(self, *args, **kwargs):
-        from baseclients.forms import deal_delivery_fields
+        from baseclients.forms import deal_delivery_fields, units_from_post
 
         super().__init__(*args, **kwargs)
         self.fields.update(deal_delivery_fields())  # VIN, plate, trade-in, financed (baseclients)
         self.fields["series"].queryset = own_series()
         self.fields["ordered_at"].initial = timezone.localdate()
+        self.units = units_from_post(self.data)
 
     def clean(self):
         cleaned = super().clean()

@@ -1,9 +1,10 @@
 """Template tags for the blocks base clients add to other apps' pages (workspace, lead page, navbar)."""
 
 from django import template
+from django.utils.translation import gettext_lazy as _
 
 from .. import selectors
-from ..models import ClientLead, Referral
+from ..models import ClientLead, Referral, VehicleUse
 
 register = template.Library()
 
@@ -37,3 +38,41 @@ def lead_base_client(context, lead):
 @register.filter
 def tier_class(tier: str) -> str:
     return {"premium": "bc-tier-premium", "potential": "bc-tier-potential"}.get(tier, "bc-tier-general")
+
+
+def _unit_rows_context(form, rows_id: str, legend, default_use: str = VehicleUse.PRIVATE) -> dict:
+    rows = getattr(form, "units", None) if form is not None and form.is_bound else None
+    return {"rows": rows or [{}], "rows_id": rows_id, "legend": legend, "uses": VehicleUse.choices,
+            "default_use": default_use}
+
+
+@register.inclusion_tag("baseclients/partials/_unit_rows.html")
+def unit_rows(form, rows_id: str = "deal-units"):
+    """The deal form's vehicles delivered now: the posted rows again (after an error) or one empty row; "another
+    vehicle" adds a row (htmx)."""
+    return _unit_rows_context(form, rows_id, _("Vehicles delivered now"))
+
+
+@register.inclusion_tag("baseclients/partials/_deal_delivery.html", takes_context=True)
+def deal_delivery(context, deal, form=None, next_url: str = ""):
+    """An order's delivery: "3 of 5 delivered" and, for who may work its lead, the form delivering the rest."""
+    from django.core.exceptions import PermissionDenied
+
+    from leads.services._common import require_can_work
+
+    from ..forms import DealDeliverForm
+
+    request = context.get("request")
+    user = getattr(request, "user", None)
+    can_deliver = False
+    if user is not None and user.is_authenticated and not deal.is_fully_delivered:
+        try:
+            require_can_work(user, deal.lead)
+            can_deliver = True
+        except PermissionDenied:
+            pass
+    form = form or DealDeliverForm()
+    return {"deal": deal, "form": form, "can_deliver": can_deliver, "request": request,
+            "csrf_token": context.get("csrf_token"), "next": next_url or (request.get_full_path() if request else ""),
+            **_unit_rows_context(form, f"deal-units-{deal.pk}", _("Vehicles delivered"), VehicleUse.COMMERCIAL
+                                 if deal.quantity > 1 else VehicleUse.PRIVATE)}
