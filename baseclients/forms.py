@@ -121,6 +121,19 @@ class VehicleForm(forms.Form):
         self.fields["series"].queryset = VehicleSeries.objects.select_related("brand")
 
 
+class VehicleEditForm(forms.Form):
+    """A vehicle on the card: its use (the inspection interval follows it), plate, dates and mileage."""
+
+    use = forms.ChoiceField(label=_("Use"), choices=VehicleUse.choices)
+    plate = forms.CharField(label=_("Plate"), max_length=20, required=False,
+                            widget=forms.TextInput(attrs={"autocomplete": "off", "placeholder": "沪A12345"}))
+    colour = forms.CharField(label=_("Colour"), max_length=30, required=False)
+    registered_at = forms.DateField(label=_("Registration date"), required=False, widget=DateInput())
+    insurance_renewal_at = forms.DateField(label=_("Insurance renewal date"), required=False, widget=DateInput())
+    mileage_km = forms.IntegerField(label=_("Mileage (km)"), min_value=0, required=False,
+                                    widget=forms.NumberInput(attrs={"inputmode": "numeric"}))
+
+
 class ContactLogForm(forms.Form):
     """A call or visit logged on the client (it closes the matching care task)."""
 
@@ -134,7 +147,8 @@ class TierRuleForm(forms.ModelForm):
     class Meta:
         model = TierRule
         fields = ["premium_pct", "general_pct", "repeat_buyer_premium", "referral_deal_premium", "fleet_min",
-                  "important_pct", "ordinary_pct", "one_brings_one_months", "review_months"]
+                  "important_pct", "ordinary_pct", "one_brings_one_months", "review_months",
+                  "inspection_operating_months", "inspection_exempt_first_year", "inspection_yearly_from_year"]
 
 
 class CriteriaForm(forms.Form):
@@ -150,6 +164,12 @@ class CarePlanItemForm(forms.ModelForm):
     class Meta:
         model = CarePlanItem
         fields = ["is_active", "channel", "every_months", "offset_days"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.kind == "inspection":  # the interval is the group's inspection rule (above)
+            self.fields["every_months"].disabled = True
+            self.fields["every_months"].help_text = _("Set by the inspection rule.")
 
 
 CarePlanFormSet = forms.modelformset_factory(CarePlanItem, form=CarePlanItemForm, extra=0)

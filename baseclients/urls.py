@@ -12,6 +12,7 @@ urlpatterns = [
     path("<int:pk>/vehicles/add/", views.vehicle_add, name="vehicle_add"),
     path("<int:pk>/contacts/", views.contact_log, name="contact_log"),
     path("<int:pk>/do-not-contact/", views.do_not_contact, name="do_not_contact"),
+    path("vehicles/<int:pk>/edit/", views.vehicle_edit, name="vehicle_edit"),
     path("deals/<int:pk>/deliver/", views.deal_deliver, name="deal_deliver"),
     path("unit-row/", views.unit_row, name="unit_row"),
     path("care/", views.care_queue, name="care_queue"),

@@ -43,6 +43,7 @@ from .forms import (
     ScoreForm,
     SearchForm,
     TierRuleForm,
+    VehicleEditForm,
     VehicleForm,
     VersionForm,
     VisitHintForm,
@@ -61,6 +62,7 @@ from .models import (
     Tier,
     TierChange,
     TierRule,
+    Vehicle,
     VehicleUse,
 )
 from .services.clients import CARD_FIELDS
@@ -248,6 +250,26 @@ def vehicle_add(request: HttpRequest, pk: int) -> HttpResponse:
             return redirect(reverse("baseclients:detail", args=[client.pk]) + "?tab=vehicles")
     status = 400 if request.method == "POST" else 200
     return render(request, "baseclients/vehicle_form.html", {"client": client, "form": form}, status=status)
+
+
+@login_required
+def vehicle_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    """`/base-clients/vehicles/<id>/edit/`: a vehicle's use, plate, dates and mileage (the reminders follow)."""
+    vehicle = get_object_or_404(Vehicle.objects.visible_to(request.user).select_related("client", "series"), pk=pk)
+    client = _workable_client_or_404(request, vehicle.client_id)
+    initial = {f: getattr(vehicle, f) for f in VehicleEditForm.base_fields}
+    form = VehicleEditForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.vehicle_update(actor=request.user, vehicle=vehicle, **form.cleaned_data)
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            messages.success(request, _("Vehicle saved."))
+            return redirect(reverse("baseclients:detail", args=[client.pk]) + "?tab=vehicles")
+    status = 400 if request.method == "POST" else 200
+    return render(request, "baseclients/vehicle_edit.html", {"client": client, "vehicle": vehicle, "form": form},
+                  status=status)
 
 
 @login_required

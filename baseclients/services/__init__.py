@@ -18,6 +18,7 @@ from .clients import (
     returning_buyer,
     validate_vehicle_ids,
     vehicle_add,
+    vehicle_update,
 )
 from .fleet import deal_deliver, validate_units
 from .lists import list_choices, list_entries_sync, list_entry_merge, list_entry_save, list_value
@@ -59,4 +60,5 @@ __all__ = [
     "validate_units",
     "validate_vehicle_ids",
     "vehicle_add",
+    "vehicle_update",
 ]

@@ -248,5 +248,44 @@ def vehicle_add(*, actor: User, client: BaseClient, vin: str = "", plate: str = 
     return vehicle
 
 
+VEHICLE_FIELDS = ("use", "plate", "colour", "registered_at", "insurance_renewal_at", "mileage_km")
+
+
+@transaction.atomic
+def vehicle_update(*, actor: User, vehicle: Vehicle, **changes) -> Vehicle:
+    """Edit a vehicle on the card: its use (the registration's: it decides the inspection interval), plate, colour,
+    registration and insurance-renewal dates, mileage. A change of use or of a date re-plans that vehicle's pending
+    inspection and insurance reminders."""
+    unknown = set(changes) - set(VEHICLE_FIELDS)
+    if unknown:
+        raise ValidationError({f: [_("This field cannot be changed here.")] for f in unknown})
+    client = lock_client(vehicle.client_id)
+    require_can_work(actor, client)
+    vehicle = Vehicle.objects.select_for_update().get(pk=vehicle.pk)
+    errors = {}
+    if "use" in changes and changes["use"] not in VehicleUse.values:
+        errors["use"] = [_("Choose a known use.")]
+    if "plate" in changes:
+        try:
+            changes["plate"] = plate_normalize(changes["plate"])
+        except ValidationError as exc:
+            errors["plate"] = exc.messages
+    if "mileage_km" in changes and changes["mileage_km"] is not None and changes["mileage_km"] < 0:
+        errors["mileage_km"] = [_("Ensure this value is greater than or equal to 0.")]
+    if errors:
+        raise ValidationError(errors)
+    changed = [f for f, v in changes.items() if getattr(vehicle, f) != v]
+    for f in changed:
+        setattr(vehicle, f, changes[f])
+    if changed:
+        vehicle.save(update_fields=changed)
+        BaseClient.objects.filter(pk=client.pk).update(version=F("version") + 1)
+    if {"use", "registered_at", "insurance_renewal_at"} & set(changed):
+        CareTask.objects.filter(vehicle=vehicle, status=CareStatus.PENDING, due_on__gte=timezone.localdate(),
+                                kind__in=["inspection", "insurance_renewal"]).delete()
+        materialise(client_ids=[client.pk])
+    return vehicle
+
+
 __all__ = ["StaleVersion", "client_assign", "client_from_deal", "client_update", "link_returning_buyer",
-           "returning_buyer", "validate_vehicle_ids", "vehicle_add"]
+           "returning_buyer", "validate_vehicle_ids", "vehicle_add", "vehicle_update"]
