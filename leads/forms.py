@@ -242,7 +242,7 @@ class DealForm(forms.Form):
     """The sale: ``price`` is a unit's price (the order's amount for one unit); ``quantity`` units; the vehicles
     delivered now are rows the base-client side reads (``baseclients.forms.units_from_post``) into ``units``."""
 
-    quantity = forms.IntegerField(label=_("Units"), min_value=1, max_value=500, initial=1, required=False,
+    quantity = forms.IntegerField(label=_("Units ordered"), min_value=1, max_value=500, initial=1, required=False,
                                   widget=forms.NumberInput(attrs={"inputmode": "numeric"}))
     price = forms.DecimalField(label=_("Price per unit (CNY)"), min_value=0, max_digits=12, decimal_places=2,
                                widget=forms.NumberInput(attrs={"inputmode": "decimal"}))
