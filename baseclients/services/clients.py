@@ -30,7 +30,7 @@ from ..models import (
 )
 from ..vehicles import plate_normalize, vin_normalize
 from ._common import StaleVersion, bump, lock_client, require_can_work
-from .care import add_months, materialise
+from .care import materialise
 from .lists import list_value
 from .scoring import refresh
 
