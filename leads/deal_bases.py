@@ -28,6 +28,8 @@ ORDERS_CALENDAR = LABELS[CALENDAR]
 # and orders count deals; volume (targets, units sold) counts units.
 UNITS_COHORT = _("Units (cohort)")
 UNITS_CALENDAR = _("Units (calendar)")
+UNITS_CALENDAR_HELP = _("Units of the deals ordered in the period (a fleet order of five counts five), whoever's "
+                        "traffic they came from.")
 
 
 def described(basis: str, more: str = ""):

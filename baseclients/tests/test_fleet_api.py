@@ -74,7 +74,8 @@ def test_the_same_vin_twice_is_a_400(org, api_as):
     lead = LeadFactory(store=org.store, assigned_to=org.consultant)
     vin = a_vin()
     r = api_as(org.consultant).post(f"/api/v1/leads/{lead.pk}/deal/", {
-        "quantity": 2, "unit_price": "1.00", "vehicles": [{"vin": vin}, {"vin": vin.lower()}]}, format="json")
+        "quantity": 2, "unit_price": "1.00", "vehicles": [{"vin": vin}, {"vin": vin.lower()}]}, format="json",
+        HTTP_ACCEPT_LANGUAGE="en")
     assert r.status_code == 400 and "Vehicle 2" in r.data["vehicles"][0]
     assert not Vehicle.objects.exists()
 
