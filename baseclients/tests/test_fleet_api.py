@@ -175,3 +175,13 @@ def test_the_delivery_form_refuses_a_colleague_and_a_foreign_next(org, api_as):
         "next": "https://evil.example/", "unit_vin": ["NOT A VIN"]})
     assert r.status_code == 302 and r["Location"] == f"/leads/{data['lead']}/"
     assert Deal.objects.get(pk=data["id"]).units_delivered == 3
+
+
+def test_the_catalogue_carries_the_light_commercial_segments(org, api_as):
+    VehicleSeriesFactory(name="骐远 K3 轻卡", segment="light_truck")
+    VehicleSeriesFactory(name="骐远 V6 轻客", segment="light_bus")
+    api = api_as(org.consultant)
+    r = api.get("/api/v1/vehicles/series/", {"segment": "light_truck"})
+    assert r.status_code == 200 and [s["segment"] for s in r.data["results"]] == ["light_truck"]
+    assert api.get("/api/v1/vehicles/series/", {"segment": "light_bus"}).data["results"][0]["name"] == "骐远 V6 轻客"
+    assert api.get("/api/v1/vehicles/series/", {"segment": "bicycle"}).status_code == 400
