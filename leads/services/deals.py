@@ -61,6 +61,7 @@ def deal_record(*, actor: User, lead: Lead, price: Decimal | None = None, series
     the rest are delivered later (``baseclients.services.deal_deliver``). Without ``vehicles``, ``vin``/``plate``
     are the one vehicle (a one-unit deal's always, as before). The buyer becomes (or, buying again, stays) a base
     client with the vehicles in the same transaction: ``deal.purchase.client`` (baseclients)."""
+    from baseclients.models import VehicleUse
     from baseclients.services import client_from_deal, validate_units, validate_vehicle_ids
 
     _unit_price, price = deal_amounts(quantity=quantity, price=price, unit_price=unit_price)
@@ -71,7 +72,7 @@ def deal_record(*, actor: User, lead: Lead, price: Decimal | None = None, series
         raise ValidationError({"vin": [_("Give the VIN and plate of each unit in the vehicles list.")]})
     if vehicles is None:  # the one vehicle of vin/plate: errors on those fields, as a one-unit deal always had
         vin, plate = validate_vehicle_ids(vin=vin, plate=plate)
-        units = validate_units([{"vin": vin, "plate": plate}] if (quantity == 1 or vin or plate) else [], room=1)
+        units = [{"vin": vin, "plate": plate, "use": VehicleUse.PRIVATE}] if (quantity == 1 or vin or plate) else []
     else:
         units = validate_units(vehicles, room=quantity)
     if delivered_at is not None and not units:
@@ -79,9 +80,10 @@ def deal_record(*, actor: User, lead: Lead, price: Decimal | None = None, series
     lead = lock(lead)
     require_can_work(actor, lead)
     require_active(lead)
+    first = units[0] if units else {"vin": "", "plate": ""}  # the deal's own VIN and plate: its first unit's
     deal = Deal.objects.create(lead=lead, series=series or lead.series, quantity=quantity, price=price,
-                               ordered_at=ordered_at, delivered_at=delivered_at, trade_in=trade_in,
-                               financed=financed, created_by=actor)
+                               ordered_at=ordered_at, delivered_at=delivered_at, vin=first["vin"],
+                               plate=first["plate"], trade_in=trade_in, financed=financed, created_by=actor)
     lead.status = Status.WON
     lead.next_follow_up_at = None
     lead.last_contact_at = timezone.now()
