@@ -11,6 +11,7 @@ def _extend_lead_pages():
 
     extensions.register_page_part("lead_panels", "baseclients/partials/_lead_panel_open.html")
     extensions.register_page_part("won_lead", "baseclients/partials/_lead_panel.html")
+    extensions.register_page_part("deal_header", "baseclients/partials/_lead_deal_delivery.html")
     extensions.register_page_part("visit_hints", "baseclients/partials/_visit_hint.html")
     extensions.register_page_part("quick_visit_fields", "baseclients/partials/_quick_referrer.html")
     extensions.register_page_part("visit_form_fields", "baseclients/partials/_visit_referrer.html")

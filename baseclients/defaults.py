@@ -52,10 +52,8 @@ CARE_PLAN = [
     PlanItem("", "first_maintenance", "phone", "首保提醒", "First maintenance reminder", offset_days=90),
     PlanItem("", "insurance_renewal", "phone", "续保提醒", "Insurance renewal reminder", every_months=12,
              offset_days=-30),
-    PlanItem("", "inspection", "phone", "年审提醒（营运车辆）", "Annual inspection reminder (commercial)",
-             every_months=12, offset_days=-30, vehicle_use="commercial"),
-    PlanItem("", "inspection", "phone", "年审提醒（私家车，两年一检）", "Inspection reminder (private, every 2 years)",
-             every_months=24, offset_days=-30, vehicle_use="private"),
+    # The interval is the group's inspection rule by the vehicle's use and segment (TierRule.inspection_*).
+    PlanItem("", "inspection", "phone", "年检提醒", "Inspection reminder", offset_days=-30),
     # Premium.
     PlanItem("premium", "news", "wechat", "促销及新车资讯", "Promotion and new-model news", every_months=2),
     PlanItem("premium", "birthday", "wechat", "生日问候", "Birthday greeting"),

@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from django.db import transaction
-from django.db.models import Count, IntegerField, OuterRef, Subquery, Sum
+from django.db.models import Count, F, IntegerField, OuterRef, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from dealercrm.models import Role, Store, User, VehicleSeries
-from leads.demo.params import DISTRICTS, GIVEN, INDUSTRIES, MOBILE_PREFIXES, SURNAMES
-from leads.models import Lead, Source, Status
+from leads.demo.params import DISTRICTS, GIVEN, INDUSTRIES, LCV_SEGMENTS, MOBILE_PREFIXES, SURNAMES
+from leads.models import Deal, Lead, Source, Status
 
 from .models import (
     BaseClient,
@@ -68,6 +68,25 @@ def _plate(rng: random.Random) -> str:
     return "沪" + rng.choice("ABDEFGHKLN") + "".join(rng.choice("0123456789" + PLATE_LETTERS[:8]) for _ in range(5))
 
 
+def _fleet_buyers(rng: random.Random, group_id: int, today: date) -> None:
+    """The fleet orders' buyers are companies (a fleet order is one purchase of several units); an order delivered
+    whole came in two parts, the later units two to five weeks after the first (each with its own dates)."""
+    fleet = Deal.objects.filter(lead__store__group_id=group_id, quantity__gt=1)
+    for client in BaseClient.objects.filter(purchase_rows__deal__in=fleet).distinct():
+        if client.kind != ClientKind.COMPANY:
+            client.kind = ClientKind.COMPANY
+            client.name = f"上海{client.name[0]}{rng.choice(['顺达', '通运', '鑫源', '恒泰', '安捷'])}" + \
+                rng.choice(["物流有限公司", "建设工程有限公司", "货运有限公司", "冷链运输有限公司"])
+            client.save(update_fields=["kind", "name"])
+    for deal in fleet.filter(units_delivered__gte=4, units_delivered=F("quantity"), delivered_at__isnull=False):
+        later = list(Vehicle.objects.filter(deal=deal).order_by("pk"))[deal.quantity // 2:]
+        second = min(deal.delivered_at + timedelta(days=rng.randint(14, 35)), today)
+        for v in later:
+            v.delivered_at = v.registered_at = second
+            v.insurance_renewal_at = care_services.add_months(second, 12)
+        Vehicle.objects.bulk_update(later, ["delivered_at", "registered_at", "insurance_renewal_at"])
+
+
 def demo_baseclients_seed(*, stores: list[Store], now=None) -> DemoBaseClients:
     started = time.perf_counter()
     rng = random.Random(20261202)
@@ -79,7 +98,9 @@ def demo_baseclients_seed(*, stores: list[Store], now=None) -> DemoBaseClients:
             Referral.objects.filter(lead__store__in=stores).exists():
         return DemoBaseClients(0, 0, 0, 0, 0, 0.0, skipped=True)
     ensure_group_defaults(group_id)
-    series = list(VehicleSeries.objects.filter(brand__is_own=True))
+    # Each store's own range: passenger cars at the first, light commercial vehicles at the second.
+    own = list(VehicleSeries.objects.filter(brand__is_own=True).order_by("pk"))
+    ranges = [[s for s in own if s.segment not in LCV_SEGMENTS], [s for s in own if s.segment in LCV_SEGMENTS]]
     with transaction.atomic():
         # 1. Older customers (bought 13-30 months ago), a few of whom are back in the showroom now: their won lead's
         #    deal becomes a repeat purchase when the backfill takes the deals in.
@@ -111,7 +132,7 @@ def demo_baseclients_seed(*, stores: list[Store], now=None) -> DemoBaseClients:
                     region=rng.choice(DISTRICTS[:8] if rng.random() < 0.7 else DISTRICTS),
                     industry=rng.choice(INDUSTRIES), fleet_size=rng.choice([3, 5, 8, 12]) if company else 1,
                     birthday=None if company else date(rng.randint(1965, 1998), rng.randint(1, 12), rng.randint(1, 28)),
-                    purchases=1, care_anchor=bought, created_at=timezone.make_aware(
+                    purchases=1, units=1, care_anchor=bought, created_at=timezone.make_aware(
                         timezone.datetime.combine(bought, timezone.datetime.min.time())),
                     tier_since=timezone.now()))
         # Returning buyers: the legacy card carries the won lead's phone (one card per phone in the group).
@@ -125,11 +146,15 @@ def demo_baseclients_seed(*, stores: list[Store], now=None) -> DemoBaseClients:
             card.assigned_to_id = lead.assigned_to_id
         BaseClient.objects.bulk_create(legacy, batch_size=1000)
         vehicles = []
+        position = {store.pk: i % 2 for i, store in enumerate(stores)}
         for card in legacy:
             delivered = card.care_anchor
+            series = ranges[position[card.store_id]] or own
+            lcv = position[card.store_id] == 1
             vehicles.append(Vehicle(
                 client=card, series=rng.choice(series) if series else None, vin=_vin(rng, vin_n), plate=_plate(rng),
-                use=VehicleUse.COMMERCIAL if card.kind == ClientKind.COMPANY else VehicleUse.PRIVATE,
+                use=VehicleUse.COMMERCIAL if card.kind == ClientKind.COMPANY or (lcv and rng.random() < 0.5)
+                else VehicleUse.PRIVATE,
                 colour=rng.choice(["白", "黑", "银", "灰", "蓝", "红"]), ordered_at=delivered - timedelta(days=7),
                 delivered_at=delivered, registered_at=delivered, insurance_renewal_at=care_services.add_months(delivered, 12),
                 mileage_km=rng.randint(8_000, 60_000)))
@@ -143,6 +168,7 @@ def demo_baseclients_seed(*, stores: list[Store], now=None) -> DemoBaseClients:
             v.colour = rng.choice(["白", "黑", "银", "灰", "蓝"])
             vin_n += 1
             v.save(update_fields=["vin", "plate", "colour"])
+        _fleet_buyers(rng, group_id, today)
         clients = list(BaseClient.objects.filter(group_id=group_id).order_by("pk"))
         for c in clients:
             changed = False

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from django import forms
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from dealercrm.models import Store, VehicleSeries
+from leads.forms import units_from_post
 
 from .models import (
     BaseClient,
@@ -120,6 +122,19 @@ class VehicleForm(forms.Form):
         self.fields["series"].queryset = VehicleSeries.objects.select_related("brand")
 
 
+class VehicleEditForm(forms.Form):
+    """A vehicle on the card: its use (the inspection interval follows it), plate, dates and mileage."""
+
+    use = forms.ChoiceField(label=_("Use"), choices=VehicleUse.choices)
+    plate = forms.CharField(label=_("Plate"), max_length=20, required=False,
+                            widget=forms.TextInput(attrs={"autocomplete": "off", "placeholder": "沪A12345"}))
+    colour = forms.CharField(label=_("Colour"), max_length=30, required=False)
+    registered_at = forms.DateField(label=_("Registration date"), required=False, widget=DateInput())
+    insurance_renewal_at = forms.DateField(label=_("Insurance renewal date"), required=False, widget=DateInput())
+    mileage_km = forms.IntegerField(label=_("Mileage (km)"), min_value=0, required=False,
+                                    widget=forms.NumberInput(attrs={"inputmode": "numeric"}))
+
+
 class ContactLogForm(forms.Form):
     """A call or visit logged on the client (it closes the matching care task)."""
 
@@ -133,7 +148,8 @@ class TierRuleForm(forms.ModelForm):
     class Meta:
         model = TierRule
         fields = ["premium_pct", "general_pct", "repeat_buyer_premium", "referral_deal_premium", "fleet_min",
-                  "important_pct", "ordinary_pct", "one_brings_one_months", "review_months"]
+                  "important_pct", "ordinary_pct", "one_brings_one_months", "review_months",
+                  "inspection_operating_months", "inspection_exempt_first_year", "inspection_yearly_from_year"]
 
 
 class CriteriaForm(forms.Form):
@@ -150,8 +166,31 @@ class CarePlanItemForm(forms.ModelForm):
         model = CarePlanItem
         fields = ["is_active", "channel", "every_months", "offset_days"]
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.kind == "inspection":  # the interval is the group's inspection rule (above)
+            self.fields["every_months"].disabled = True
+            self.fields["every_months"].help_text = _("Set by the inspection rule.")
+
 
 CarePlanFormSet = forms.modelformset_factory(CarePlanItem, form=CarePlanItemForm, extra=0)
+
+
+class DealDeliverForm(forms.Form):
+    """More units of an order delivered: the date; the rows are read by ``leads.forms.units_from_post``."""
+
+    delivered_at = forms.DateField(label=_("Delivery date"), required=False, widget=DateInput())
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["delivered_at"].initial = timezone.localdate()
+        self.units = units_from_post(self.data)
+
+    def clean(self):
+        cleaned = super().clean()
+        if not self.units:
+            raise forms.ValidationError(_("Give the VIN or plate of at least one vehicle delivered."))
+        return cleaned
 
 
 def group_of(user) -> int | None:

@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 
 from dealercrm.scoping import Role, Scope, ScopedQuerySet
 from leads import phones
+from leads.vehicles import VehicleUse  # noqa: F401  (the vehicles' use is set at the deal, in leads)
 
 CLIENT_SCOPE = Scope(group="group", store="store", owner="assigned_to")
 # Rows hanging off a client are seen by whoever sees the client.
@@ -130,6 +131,8 @@ class BaseClient(models.Model):
     loyalty_score = models.PositiveIntegerField(_("loyalty score"), default=0)
     power_score = models.PositiveIntegerField(_("economic power score"), default=0)
     purchases = models.PositiveIntegerField(_("purchases"), default=0)
+    # Units bought over all purchases (a fleet order of five is one purchase of five units).
+    units = models.PositiveIntegerField(_("units bought"), default=0)
     referral_deals = models.PositiveIntegerField(_("referral deals"), default=0)
     # The day the care plan's recurring items count from (the first delivery, or the card's creation).
     care_anchor = models.DateField(_("care counted from"), default=timezone.localdate)
@@ -170,9 +173,10 @@ class BaseClient(models.Model):
         return self.purchases > 1
 
 
-class VehicleUse(models.TextChoices):
-    PRIVATE = "private", _("Private")
-    COMMERCIAL = "commercial", _("Commercial")
+
+
+# Non-operating uses (非营运): a passenger car of these uses follows the exempt inspection schedule.
+NON_OPERATING_USES = frozenset({VehicleUse.PRIVATE, VehicleUse.COMPANY})
 
 
 class Vehicle(models.Model):
@@ -183,8 +187,9 @@ class Vehicle(models.Model):
 
     client = models.ForeignKey(BaseClient, on_delete=models.PROTECT, related_name="vehicles",
                                verbose_name=_("base client"))
-    deal = models.OneToOneField("leads.Deal", on_delete=models.PROTECT, null=True, blank=True,
-                                related_name="vehicle", verbose_name=_("deal"))
+    # One vehicle per delivered unit of the deal (a fleet order has several).
+    deal = models.ForeignKey("leads.Deal", on_delete=models.PROTECT, null=True, blank=True,
+                             related_name="vehicles", verbose_name=_("deal"))
     series = models.ForeignKey("dealercrm.VehicleSeries", on_delete=models.PROTECT, null=True, blank=True,
                                related_name="+", verbose_name=_("series"), db_index=False)
     use = models.CharField(_("use"), max_length=20, choices=VehicleUse.choices, default=VehicleUse.PRIVATE)
@@ -280,6 +285,18 @@ class TierRule(models.Model):
     # The yearly review: a care task to re-score a client ``review_months`` after its last scoring.
     review_months = models.PositiveSmallIntegerField(_("re-score a client every (months)"), default=12,
                                                      validators=[MinValueValidator(1), MaxValueValidator(60)])
+    # The inspection rule (年检, baseclients.inspection): operating vehicles (commercial, rental, and every pickup,
+    # light truck and light bus) every ``inspection_operating_months``; a non-operating passenger car is exempt at
+    # first, inspected in year ``inspection_exempt_first_year`` and ``inspection_yearly_from_year``, then yearly.
+    inspection_operating_months = models.PositiveSmallIntegerField(
+        _("operating vehicles, trucks and vans: inspected every (months)"), default=12,
+        validators=[MinValueValidator(6), MaxValueValidator(24)])
+    inspection_exempt_first_year = models.PositiveSmallIntegerField(
+        _("non-operating passenger cars: first inspection in year"), default=6,
+        validators=[MinValueValidator(1), MaxValueValidator(15)])
+    inspection_yearly_from_year = models.PositiveSmallIntegerField(
+        _("non-operating passenger cars: yearly from year"), default=10,
+        validators=[MinValueValidator(1), MaxValueValidator(20)])
     version = models.PositiveIntegerField(_("version"), default=1)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
     # The last day the care job's nightly run has planned the group's clients up to: a re-run the same day skips the
@@ -430,7 +447,8 @@ class CarePlanItem(models.Model):
     on_day = models.PositiveSmallIntegerField(_("day"), null=True, blank=True,
                                               validators=[MinValueValidator(1), MaxValueValidator(28)])
     vehicle_use = models.CharField(_("vehicle use"), max_length=20, choices=VehicleUse.choices, blank=True,
-                                   help_text=_("Annual inspection: the interval differs per use."))
+                                   help_text=_("Inspection reminders: only vehicles of this use (blank: every "
+                                               "vehicle). The interval is the group's inspection rule."))
     title = models.CharField(_("title (Chinese)"), max_length=80)
     title_en = models.CharField(_("title (English)"), max_length=80)
     is_active = models.BooleanField(_("in use"), default=True)

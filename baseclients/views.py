@@ -10,17 +10,20 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import F
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_http_methods, require_POST
 from rest_framework.exceptions import ValidationError as DRFValidationError
 
 from dealercrm.forms import add_service_errors, bad_input_page
 from dealercrm.models import DealerGroup, Role, Store, User
+from leads.models import Deal
 from leads.phones import phone_display
 
 from . import selectors, services
@@ -33,12 +36,14 @@ from .forms import (
     ClientEditForm,
     ContactLogForm,
     CriteriaForm,
+    DealDeliverForm,
     DoNotContactForm,
     ReferrerForm,
     ReferrerSearchForm,
     ScoreForm,
     SearchForm,
     TierRuleForm,
+    VehicleEditForm,
     VehicleForm,
     VersionForm,
     VisitHintForm,
@@ -57,6 +62,8 @@ from .models import (
     Tier,
     TierChange,
     TierRule,
+    Vehicle,
+    VehicleUse,
 )
 from .services.clients import CARD_FIELDS
 from .services.settings import dimension_max
@@ -131,6 +138,9 @@ def client_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "is_manager": services.can_work(request.user, client) and request.user.role != Role.CONSULTANT}
     if tab == "vehicles":
         ctx["vehicles"] = client.vehicles.select_related("series")
+        # Orders with units still to deliver (a fleet order delivered in parts): one query, the lead for the rights.
+        ctx["open_orders"] = (Deal.objects.filter(purchase__client=client, units_delivered__lt=F("quantity"))
+                              .select_related("series", "lead__store").order_by("ordered_at", "pk"))
     elif tab == "care":
         tasks = CareTask.objects.filter(client=client).select_related("item", "done_by")
         ctx["pending"] = tasks.filter(status=CareStatus.PENDING).order_by("due_on", "pk")[:30]
@@ -240,6 +250,58 @@ def vehicle_add(request: HttpRequest, pk: int) -> HttpResponse:
             return redirect(reverse("baseclients:detail", args=[client.pk]) + "?tab=vehicles")
     status = 400 if request.method == "POST" else 200
     return render(request, "baseclients/vehicle_form.html", {"client": client, "form": form}, status=status)
+
+
+@login_required
+def vehicle_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    """`/base-clients/vehicles/<id>/edit/`: a vehicle's use, plate, dates and mileage (the reminders follow)."""
+    vehicle = get_object_or_404(Vehicle.objects.visible_to(request.user).select_related("client", "series"), pk=pk)
+    client = _workable_client_or_404(request, vehicle.client_id)
+    initial = {f: getattr(vehicle, f) for f in VehicleEditForm.base_fields}
+    form = VehicleEditForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.vehicle_update(actor=request.user, vehicle=vehicle, **form.cleaned_data)
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            messages.success(request, _("Vehicle saved."))
+            return redirect(reverse("baseclients:detail", args=[client.pk]) + "?tab=vehicles")
+    status = 400 if request.method == "POST" else 200
+    return render(request, "baseclients/vehicle_edit.html", {"client": client, "vehicle": vehicle, "form": form},
+                  status=status)
+
+
+@login_required
+@require_POST
+def deal_deliver(request: HttpRequest, pk: int) -> HttpResponse:
+    """More units of an order delivered, from the base-client card or the lead page: htmx gets the delivery block
+    again (with the form's errors, or reloads the page when done); a plain post goes back to ``next``."""
+    deal = get_object_or_404(Deal.objects.visible_to(request.user).select_related("lead__store", "series"), pk=pk)
+    nxt = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(nxt, allowed_hosts={request.get_host()}):
+        nxt = reverse("leads:detail", args=[deal.lead_id])
+    form = DealDeliverForm(request.POST)
+    if form.is_valid():
+        try:
+            vehicles = services.deal_deliver(actor=request.user, deal=deal, vehicles=form.units,
+                                             delivered_at=form.cleaned_data.get("delivered_at"))
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            messages.success(request, ngettext("%(n)d vehicle delivered.", "%(n)d vehicles delivered.",
+                                               len(vehicles)) % {"n": len(vehicles)})
+            if request.htmx:
+                return HttpResponse(status=204, headers={"HX-Redirect": nxt})
+            return redirect(nxt)
+    if request.htmx:
+        deal.refresh_from_db()
+        return render(request, "baseclients/partials/_deal_delivery_block.html", {"deal": deal, "form": form,
+                                                                                   "next_url": nxt})
+    for errors in form.errors.values():
+        for error in errors:
+            messages.error(request, error)
+    return redirect(nxt)
 
 
 @login_required

@@ -26,6 +26,34 @@ DEMO_STORES = [
 ]
 
 
+# The second store sells a light-commercial-vehicle maker's range (轻卡, 皮卡, 轻客) to companies and tradesmen; the
+# installation's catalogue gains the maker (ours) and the rivals it meets. (brand, brand_en, is_own, series)
+DEMO_LCV_CATALOGUE = [
+    ("骐远汽车", "Qiyuan Motors", True, [
+        ("骐远 K3 轻卡", "Qiyuan K3", "light_truck"),
+        ("骐远 K5 轻卡", "Qiyuan K5", "light_truck"),
+        ("骐远 K7 冷藏车", "Qiyuan K7 Reefer", "light_truck"),
+        ("骐远 锐途 皮卡", "Qiyuan Ruitu", "pickup"),
+        ("骐远 V6 轻客", "Qiyuan V6", "light_bus"),
+        ("骐远 V9 长轴轻客", "Qiyuan V9 LWB", "light_bus"),
+    ]),
+    ("福田", "Foton", False, [("奥铃", "Ollin", "light_truck"), ("欧马可", "Aumark", "light_truck")]),
+    ("江铃", "JMC", False, [("顺达", "Shunda", "light_truck"), ("特顺", "Teshun", "light_bus")]),
+    ("上汽大通", "SAIC Maxus", False, [("V80", "V80", "light_bus"), ("T60", "T60", "pickup")]),
+]
+
+
+def demo_catalogue_seed() -> None:
+    """The light-commercial maker and its rivals in the catalogue (found or created by English name)."""
+    from .models import VehicleBrand, VehicleSeries
+
+    for name, name_en, is_own, series in DEMO_LCV_CATALOGUE:
+        brand, _ = VehicleBrand.objects.get_or_create(name_en=name_en, defaults={"name": name, "is_own": is_own})
+        for s_name, s_en, segment in series:
+            VehicleSeries.objects.get_or_create(brand=brand, name_en=s_en,
+                                                defaults={"name": s_name, "segment": segment})
+
+
 @dataclass
 class DemoOrganisation:
     group: DealerGroup
@@ -42,8 +70,10 @@ def _staff(username: str, **attrs) -> User:
 
 @transaction.atomic
 def demo_organisation_seed() -> DemoOrganisation:
-    """Create or refresh the demo group, its two stores, their managers and consultants, and `admin`."""
+    """Create or refresh the demo group, its two stores (the first sells passenger cars, the second light commercial
+    vehicles: ``DEMO_LCV_CATALOGUE``), their managers and consultants, and `admin`."""
     group, _ = DealerGroup.objects.get_or_create(name=DEMO_GROUP)
+    demo_catalogue_seed()
     org = DemoOrganisation(group=group)
     org.logins.append(_staff("admin", role=Role.GROUP_ADMIN, dealer_group=group, store=None, display_name="王总"))
     for store_name, (manager, manager_name), consultants in DEMO_STORES:

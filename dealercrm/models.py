@@ -132,6 +132,13 @@ class Segment(models.TextChoices):
     SUV = "suv", _("SUV")
     MPV = "mpv", _("MPV")
     PICKUP = "pickup", _("Pickup")
+    LIGHT_TRUCK = "light_truck", _("Light truck")
+    LIGHT_BUS = "light_bus", _("Light bus / van")
+
+
+# Passenger cars: a non-operating one follows the exempt inspection schedule (baseclients.inspection). Pickups, light
+# trucks and light buses are goods vehicles or vans, inspected on the operating interval whatever their use.
+PASSENGER_SEGMENTS = frozenset({Segment.COMPACT, Segment.MIDSIZE, Segment.LARGE, Segment.SUV, Segment.MPV})
 
 
 class _BilingualName(models.Model):

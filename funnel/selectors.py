@@ -120,9 +120,11 @@ _COUNTS_SQL = ", ".join([
     f"count(t.status) FILTER (WHERE {_VALID_SQL} AND (t.first_follow_up_at IS NOT NULL OR {_WON_SQL}))",
     f"count(t.status) FILTER (WHERE {_WON_SQL})",
     *(f"count(t.status) FILTER (WHERE t.phone <> '' AND t.g = '{g}')" for g in GRADES),
+    # Units: the won leads' deals' quantities (a fleet order of five is one deal, five units).
+    f"coalesce(sum(t.deal_units) FILTER (WHERE {_WON_SQL}), 0)",
 ])
 _COUNT_NAMES = ["N", *(f"N_{source}" for source in Source.values), "valid", "followed", "deals",
-                *(f"P_{g}" for g in GRADES)]
+                *(f"P_{g}" for g in GRADES), "units"]
 
 
 def _grade_as_of_end(s: Slice) -> tuple[str, list]:
@@ -150,10 +152,10 @@ def cohort_counts(s: Slice, *, totals: dict[str, tuple[str, list]] | None = None
     if totals and keys:
         raise ValueError("totals are one figure each: they take no keys")
     aliases = [f"key{i}" for i in range(len(keys))]
-    cohort = s.cohort().order_by()
+    cohort = s.cohort().order_by().annotate(deal_units=F("deal__quantity"))
     if keys:
         cohort = cohort.annotate(**{alias: F(path) for alias, path in zip(aliases, keys.values())})
-    columns = ["id", "status", "source", "phone", "first_follow_up_at", "grade", "grade_since"]
+    columns = ["id", "status", "source", "phone", "first_follow_up_at", "grade", "grade_since", "deal_units"]
     cohort_sql, cohort_params = cohort.values(*columns, *aliases).query.sql_with_params()
     grade_sql, grade_params = _grade_as_of_end(s)
     inner_keys = "".join(f"c.{alias}, " for alias in aliases)
@@ -165,7 +167,7 @@ def cohort_counts(s: Slice, *, totals: dict[str, tuple[str, list]] | None = None
     totals_params = [param for _sql, params in totals.values() for param in params]
     sql = (
         f"SELECT {outer_keys}{_COUNTS_SQL}{totals_sql} FROM ("
-        f"SELECT {inner_keys}{grade_sql} AS g, c.status, c.source, c.phone, c.first_follow_up_at "
+        f"SELECT {inner_keys}{grade_sql} AS g, c.status, c.source, c.phone, c.first_follow_up_at, c.deal_units "
         f"FROM ({cohort_sql}) c{fence}) t{group_by}"
     )
     with connection.cursor() as cursor:
@@ -181,7 +183,7 @@ def cohort_counts(s: Slice, *, totals: dict[str, tuple[str, list]] | None = None
 
 def _empty_counts() -> dict:
     return {"N": 0, **{f"N_{s}": 0 for s in Source.values}, "valid": 0, "followed": 0, "deals": 0,
-            **{f"P_{g}": 0 for g in GRADES}, "revisits": 0, "M": 0.0}
+            **{f"P_{g}": 0 for g in GRADES}, "units": 0, "revisits": 0, "M": 0.0}
 
 
 def _figures(counts: dict, *, with_m: bool = True) -> dict:
@@ -198,6 +200,7 @@ def _figures(counts: dict, *, with_m: bool = True) -> dict:
         "followed": counts["followed"],
         "F": calc.rate(counts["followed"], counts["valid"]),
         "deals": counts["deals"],
+        "units": int(counts["units"] or 0),
         "C": calc.rate(counts["deals"], counts["followed"]),
         "M": m,
         "penetration": calc.rate(counts["N"], m) if m else None,
@@ -424,8 +427,9 @@ def promotion_rates(s: Slice, *, by_consultant: bool = False) -> dict:
 
 
 def target_progress(*, user: User, store: Store, month: date, today: date | None = None) -> dict:
-    """The month's targets for the store and its consultants against deals ordered in the month (units, revenue),
-    with a run-rate projection to month end. Three queries."""
+    """The month's targets for the store and its consultants against deals ordered in the month (units: the deals'
+    quantities, a fleet order of five counting five; orders: the deals; revenue: their amounts), with a run-rate
+    projection of the units to month end. Three queries."""
     today = today or timezone.localdate()
     first, last = calc.month_bounds(month)
     targets = list(
@@ -435,19 +439,21 @@ def target_progress(*, user: User, store: Store, month: date, today: date | None
         Deal.objects.visible_to(user)
         .filter(lead__store=store, ordered_at__gte=first, ordered_at__lte=last)
         .values("lead__assigned_to")
-        .annotate(units=Count("pk"), revenue=Sum("price"))
+        .annotate(units=Sum("quantity"), orders=Count("pk"), revenue=Sum("price"))
         .order_by()
     )
     done = {row["lead__assigned_to"]: row for row in deals}
     store_units = sum(row["units"] for row in done.values())
+    store_orders = sum(row["orders"] for row in done.values())
     store_revenue = sum((row["revenue"] for row in done.values()), start=0)
 
-    def line(target: Target | None, units: int, revenue) -> dict:
+    def line(target: Target | None, units: int, revenue, orders: int = 0) -> dict:
         return {
             "target_units": target.units if target else None,
             "target_revenue": target.revenue if target else None,
             "average_order_value": target.average_order_value if target else None,
             "units": units,
+            "orders": orders,
             "revenue": revenue,
             "projected_units": calc.run_rate(done=units, month=first, today=today),
             "progress": calc.rate(units, target.units) if target else None,
@@ -460,8 +466,8 @@ def target_progress(*, user: User, store: Store, month: date, today: date | None
             continue
         row = done.get(target.consultant_id, {})
         consultants.append({"consultant": target.consultant_id, "name": str(target.consultant),
-                            **line(target, row.get("units", 0), row.get("revenue") or 0)})
-    return {"month": first.isoformat(), "store": line(store_target, store_units, store_revenue),
+                            **line(target, row.get("units", 0), row.get("revenue") or 0, row.get("orders", 0))})
+    return {"month": first.isoformat(), "store": line(store_target, store_units, store_revenue, store_orders),
             "consultants": consultants}
 
 
@@ -720,7 +726,7 @@ def target_progress_by_store(*, user: User, stores: list[Store], month: date, to
         row["lead__store"]: row
         for row in Deal.objects.visible_to(user)
         .filter(lead__store__in=store_ids, ordered_at__gte=first, ordered_at__lte=last)
-        .values("lead__store").annotate(units=Count("pk"), revenue=Sum("price")).order_by()
+        .values("lead__store").annotate(units=Sum("quantity"), orders=Count("pk"), revenue=Sum("price")).order_by()
     }
     lines = []
     for store in stores:
@@ -730,7 +736,7 @@ def target_progress_by_store(*, user: User, stores: list[Store], month: date, to
             "store": store.pk, "name": store.name,
             "target_units": target.units if target else None,
             "target_revenue": target.revenue if target else None,
-            "units": units, "revenue": revenue,
+            "units": units, "orders": row.get("orders", 0), "revenue": revenue,
             "projected_units": calc.run_rate(done=units, month=first, today=today),
             "progress": calc.rate(units, target.units) if target else None,
         })

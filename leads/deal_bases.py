@@ -24,6 +24,12 @@ HELP = {
 
 DEALS_COHORT = LABELS[COHORT]
 ORDERS_CALENDAR = LABELS[CALENDAR]
+# Volume: a deal is one order of ``quantity`` units (a fleet order of five trucks: one order, five units). Customers
+# and orders count deals; volume (targets, units sold) counts units.
+UNITS_COHORT = _("Units (cohort)")
+UNITS_CALENDAR = _("Units (calendar)")
+UNITS_CALENDAR_HELP = _("Units of the deals ordered in the period (a fleet order of five counts five), whoever's "
+                        "traffic they came from.")
 
 
 def described(basis: str, more: str = ""):

@@ -22,13 +22,17 @@ from django.dispatch import Signal
 
 #: A deal was recorded and the lead is won (``leads.services.deals.deal_record``). Sent with ``sender=Deal`` and:
 #:
-#: - ``deal``: the new ``leads.models.Deal`` (price, series, order and delivery dates, VIN and plate already
-#:   normalised and format-checked by ``leads.vehicles``);
+#: - ``deal``: the new ``leads.models.Deal`` (one order of ``quantity`` units: price, series, order and delivery
+#:   dates, the first unit's VIN and plate);
 #: - ``lead``: the lead, locked, already saved as won;
-#: - ``actor``: the ``User`` who recorded it.
+#: - ``actor``: the ``User`` who recorded it;
+#: - ``units``: the units delivered now, ``[{vin, plate, use}]``, normalised and format-checked by
+#:   ``leads.vehicles`` (empty: none delivered yet; the rest come later);
+#: - ``listed``: True when they came as a list of vehicles (errors belong on ``vehicles``), False when as the deal's
+#:   own VIN and plate (errors on ``vin``).
 #:
-#: Listeners: ``baseclients`` makes or extends the buyer's base client (purchase, vehicle, tier, care plan, the
-#: referrer's credit) and refuses a VIN that is already on a base client's card (``ValidationError`` on ``vin``).
+#: Listeners: ``baseclients`` makes or extends the buyer's base client (one purchase, a vehicle per unit, tier, care
+#: plan, the referrer's credit) and refuses a VIN that is already on a base client's card (``ValidationError``).
 deal_recorded = Signal()
 
 #: Showroom visits were written (``visit_log``, ``visit_add``, and the Excel import's ``visit_log_many``). Sent with

@@ -24,6 +24,7 @@ from datetime import datetime
 #:
 #: - ``lead_panels``: under a lead's page (context: ``lead``);
 #: - ``won_lead``: a won lead's page, under its header (context: ``lead``);
+#: - ``deal_header``: the deal's line in a won lead's header (context: ``lead``, ``deal``);
 #: - ``visit_hints``: the visit forms, under the phone field (the htmx hints read ``#id_phone``);
 #: - ``quick_visit_fields``: the workspace's walk-in form, after the grade (context: ``quick_form``);
 #: - ``visit_form_fields``: the full visit form, after the grade (context: ``form``);

@@ -21,6 +21,7 @@ from .models import (
     VisitStep,
 )
 from .phones import phone_normalize
+from .vehicles import VehicleUse
 
 GRADE_CHOICES = [(g.value, g.label) for g in Grade]
 DATETIME_LOCAL = "%Y-%m-%dT%H:%M"
@@ -235,8 +236,31 @@ class GradeChangeForm(forms.Form):
     version = forms.IntegerField(widget=forms.HiddenInput)
 
 
+MAX_UNIT_ROWS = 500  # an order's most units (DealForm.quantity's max)
+
+
+def units_from_post(data) -> list[dict]:
+    """The unit rows a deal or delivery form posts (``unit_vin``/``unit_plate``/``unit_use``, one of each per row;
+    rows with neither VIN nor plate are left out), in order, for the deal service (``leads.vehicles.units_normalize``)."""
+    if not hasattr(data, "getlist"):
+        return []
+    vins, plates, uses = data.getlist("unit_vin"), data.getlist("unit_plate"), data.getlist("unit_use")
+    rows = []
+    for i in range(min(max(len(vins), len(plates)), MAX_UNIT_ROWS)):
+        vin = (vins[i] if i < len(vins) else "").strip()
+        plate = (plates[i] if i < len(plates) else "").strip()
+        if vin or plate:
+            rows.append({"vin": vin, "plate": plate, "use": uses[i] if i < len(uses) else VehicleUse.PRIVATE})
+    return rows
+
+
 class DealForm(forms.Form):
-    price = forms.DecimalField(label=_("Price (CNY)"), min_value=0, max_digits=12, decimal_places=2,
+    """The sale: ``price`` is a unit's price (the order's amount for one unit); ``quantity`` units; the vehicles
+    delivered now are rows (``unit_vin``/``unit_plate``/``unit_use``) read by ``units_from_post`` into ``units``."""
+
+    quantity = forms.IntegerField(label=_("Units ordered"), min_value=1, max_value=500, initial=1, required=False,
+                                  widget=forms.NumberInput(attrs={"inputmode": "numeric"}))
+    price = forms.DecimalField(label=_("Price per unit (CNY)"), min_value=0, max_digits=12, decimal_places=2,
                                widget=forms.NumberInput(attrs={"inputmode": "decimal"}))
     series = forms.ModelChoiceField(label=_("Series"), queryset=VehicleSeries.objects.none(), required=False,
                                     empty_label="—")
@@ -254,6 +278,7 @@ class DealForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["series"].queryset = own_series()
         self.fields["ordered_at"].initial = timezone.localdate()
+        self.units = units_from_post(self.data)
 
     def clean(self):
         cleaned = super().clean()

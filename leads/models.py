@@ -685,7 +685,10 @@ class AssignmentChange(models.Model):
 
 
 class Deal(models.Model):
-    """The lead's sale; recording it makes the lead won (a terminal state, not a grade)."""
+    """The lead's sale; recording it makes the lead won (a terminal state, not a grade). One order of ``quantity``
+    units (a fleet order, 批售, has several): ONE purchase for the buyer, ``quantity`` units for volume. ``price`` is
+    the order's amount (``unit_price`` × ``quantity``); ``units_delivered`` counts the order's vehicles on the buyer's
+    card (one VIN and plate per unit, delivered in parts; kept by the base-client delivery service)."""
 
     scope = CHILD_SCOPE
 
@@ -694,10 +697,19 @@ class Deal(models.Model):
         "dealercrm.VehicleSeries", on_delete=models.PROTECT, null=True, blank=True, related_name="deals",
         verbose_name=_("vehicle series"),
     )
-    price = models.DecimalField(_("price (CNY)"), max_digits=12, decimal_places=2, validators=[MinValueValidator(0)])
+    quantity = models.PositiveIntegerField(_("units ordered"), default=1, validators=[MinValueValidator(1)])
+    price = models.DecimalField(_("order amount (CNY)"), max_digits=12, decimal_places=2,
+                                validators=[MinValueValidator(0)])
+    # Computed by the database from the amount, so no writer can make the two disagree (the deal service refuses an
+    # amount that does not divide into whole fen).
+    unit_price = models.GeneratedField(expression=F("price") / F("quantity"),
+                                       output_field=models.DecimalField(max_digits=12, decimal_places=2),
+                                       db_persist=True, verbose_name=_("unit price (CNY)"))
+    units_delivered = models.PositiveIntegerField(_("units delivered"), default=0)
     ordered_at = models.DateField(_("order date"))
     delivered_at = models.DateField(_("delivery date"), null=True, blank=True)
     # What a dealer records at delivery (the base client's vehicle is made from it; baseclients validates the VIN).
+    # A fleet order's vehicles are on the buyer's card, one per unit; these are the first unit's.
     vin = models.CharField(_("VIN"), max_length=17, blank=True)
     plate = models.CharField(_("plate"), max_length=10, blank=True)
     trade_in = models.BooleanField(_("trade-in"), default=False)
@@ -719,4 +731,15 @@ class Deal(models.Model):
                 condition=Q(delivered_at__isnull=True) | Q(delivered_at__gte=F("ordered_at")),
                 name="deal_delivered_after_ordered",
             ),
+            models.CheckConstraint(condition=Q(quantity__gte=1), name="deal_quantity_at_least_one"),
+            models.CheckConstraint(condition=Q(units_delivered__lte=F("quantity")),
+                                   name="deal_delivered_within_quantity"),
         ]
+
+    @property
+    def is_fully_delivered(self) -> bool:
+        return self.units_delivered >= self.quantity
+
+    @property
+    def units_to_deliver(self) -> int:
+        return max(self.quantity - self.units_delivered, 0)

@@ -8,6 +8,7 @@ urlpatterns = [
     # The consultant's day (managers see the same pages for their whole store).
     path("leads/", consultant.lead_list, name="list"),
     path("leads/visit/", consultant.visit_log, name="visit"),
+    path("leads/unit-row/", consultant.unit_row, name="unit_row"),
     path("leads/export.csv", export.lead_export, name="export"),
     path("leads/<int:pk>/", consultant.lead_detail, name="detail"),
     path("leads/<int:pk>/edit/", consultant.lead_edit, name="edit"),

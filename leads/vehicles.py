@@ -8,7 +8,10 @@ from __future__ import annotations
 import re
 
 from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 _TRANSLIT = {
     **{str(d): d for d in range(10)},
@@ -79,3 +82,41 @@ def vehicle_ids_normalize(*, vin: str | None, plate: str | None) -> tuple[str, s
     if errors:
         raise ValidationError(errors)
     return vin, plate
+
+
+class VehicleUse(models.TextChoices):
+    """The use on the vehicle's registration (使用性质), set at the deal: it decides the inspection interval
+    (``baseclients`` plans the reminders)."""
+
+    PRIVATE = "private", _("Private (non-operating)")
+    COMPANY = "company", _("Company car (non-operating)")
+    COMMERCIAL = "commercial", _("Commercial (operating)")
+    RENTAL = "rental", _("Rental")
+
+
+def units_normalize(units: list[dict], *, room: int) -> list[dict]:
+    """The units delivered now (``[{vin, plate, use}]``), normalised: at most ``room`` (the order's undelivered
+    units), each VIN and plate well formed, no VIN twice, ``use`` a known use (default private). A ValidationError on
+    ``vehicles`` naming the unit (1-based) otherwise. Whether a VIN is already on a card is the base clients' check."""
+    if len(units) > room:
+        raise ValidationError({"vehicles": [ngettext(
+            "At most %(n)d vehicle: the order has %(n)d unit left to deliver.",
+            "At most %(n)d vehicles: the order has %(n)d units left to deliver.", room) % {"n": room}]})
+    errors, out, seen = [], [], set()
+    for number, unit in enumerate(units, start=1):
+        try:
+            vin, plate = vehicle_ids_normalize(vin=unit.get("vin", ""), plate=unit.get("plate", ""))
+        except ValidationError as exc:
+            errors += [gettext("Vehicle %(n)d: %(error)s") % {"n": number, "error": message}
+                       for messages in exc.message_dict.values() for message in messages]
+            continue
+        use = unit.get("use") or VehicleUse.PRIVATE
+        if use not in VehicleUse.values:
+            errors.append(gettext("Vehicle %(n)d: choose a known use.") % {"n": number})
+        if vin and vin in seen:
+            errors.append(gettext("Vehicle %(n)d: this VIN is given twice.") % {"n": number})
+        seen.add(vin)
+        out.append({"vin": vin, "plate": plate, "use": use})
+    if errors:
+        raise ValidationError({"vehicles": errors})
+    return out

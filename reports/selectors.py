@@ -18,7 +18,7 @@ from django.utils.translation import gettext_lazy as _
 from dealercrm.models import DealerGroup, Store, User, VehicleSeries
 from dealercrm.text import join_list
 from funnel import selectors as funnel
-from leads.deal_bases import DEALS_COHORT, ORDERS_CALENDAR
+from leads.deal_bases import DEALS_COHORT, ORDERS_CALENDAR, UNITS_CALENDAR, UNITS_COHORT
 from leads.models import Source
 
 from .tables import TOTAL, Column, Section, Table
@@ -107,7 +107,8 @@ def _cohort_columns() -> list[Column]:
     return [
         Column("N", _("N (first visits)")), Column("revisits", _("Re-visits")), Column("valid", _("Valid info")),
         Column("K", _("K retention"), "pct"), Column("followed", _("Followed up")),
-        Column("F", _("F follow-up rate"), "pct"), Column("deals", DEALS_COHORT), Column("C", _("C close rate"), "pct"),
+        Column("F", _("F follow-up rate"), "pct"), Column("deals", DEALS_COHORT), Column("units", UNITS_COHORT),
+        Column("C", _("C close rate"), "pct"),
         *(Column(f"P_{g}", _("P %(grade)s") % {"grade": g}, "pct") for g in GRADES),
     ]
 
@@ -115,8 +116,8 @@ def _cohort_columns() -> list[Column]:
 def _cohort_row(figures: dict) -> dict:
     return {
         "N": figures["N"], "revisits": figures["revisits"], "valid": figures["valid"], "K": figures["K"],
-        "followed": figures["followed"], "F": figures["F"], "deals": figures["deals"], "C": figures["C"],
-        **{f"P_{g}": figures["P"][g] for g in GRADES},
+        "followed": figures["followed"], "F": figures["F"], "deals": figures["deals"], "units": figures["units"],
+        "C": figures["C"], **{f"P_{g}": figures["P"][g] for g in GRADES},
     }
 
 
@@ -178,14 +179,15 @@ def funnel_tables(p: ReportParams) -> list[Table]:
 
 def _target_columns(first: str) -> list[Column]:
     return [
-        Column("label", first, "text"), Column("target_units", _("Target (units)")), Column("units", ORDERS_CALENDAR),
-        Column("progress", _("Progress"), "pct"), Column("projected_units", _("Projected (units)"), "int"),
+        Column("label", first, "text"), Column("target_units", _("Target (units)")), Column("units", UNITS_CALENDAR),
+        Column("orders", ORDERS_CALENDAR), Column("progress", _("Progress"), "pct"),
+        Column("projected_units", _("Projected (units)"), "int"),
         Column("target_revenue", _("Target revenue"), "cny"), Column("revenue", _("Revenue"), "cny"),
     ]
 
 
 def _target_row(label: str, line: dict) -> dict:
-    return {"label": label, **{k: line[k] for k in ("target_units", "units", "progress", "projected_units",
+    return {"label": label, **{k: line[k] for k in ("target_units", "units", "orders", "progress", "projected_units",
                                                     "target_revenue", "revenue")}}
 
 
@@ -369,7 +371,8 @@ def consultant_scorecard(p: ReportParams) -> list[Section]:
             "label": _consultant_label(r), "store": r.store_name or "", **{k: v for k, v in _control_row("", r).items()
                                                                          if k != "label"},
             **{rung: r.promotion[rung] for rung in RUNGS},
-            "target_units": line.get("target_units"), "units": line.get("units"), "progress": line.get("progress"),
+            "target_units": line.get("target_units"), "units": line.get("units"), "orders": line.get("orders"),
+            "progress": line.get("progress"),
         })
     table = Table(
         key="scorecard", title=_("Consultant scorecard"),
@@ -380,8 +383,8 @@ def consultant_scorecard(p: ReportParams) -> list[Section]:
             Column("deals", DEALS_COHORT), *(Column(rung, _rung_label(rung), "pct") for rung in RUNGS),
             Column("follow_ups_per_day", _("Follow-ups per day"), "num"), Column("rejected", _("Follow-ups rejected")),
             Column("overdue", _("Overdue now")), Column("stale", _("Stale now")), Column("active", _("Active leads")),
-            Column("target_units", _("Target (units)")), Column("units", ORDERS_CALENDAR),
-            Column("progress", _("Progress"), "pct"),
+            Column("target_units", _("Target (units)")), Column("units", UNITS_CALENDAR),
+            Column("orders", ORDERS_CALENDAR), Column("progress", _("Progress"), "pct"),
         ],
         rows=rows,
         note=format_lazy(_("{orders} and progress: deals ordered in the month of the period's start."),

@@ -7,6 +7,13 @@ from rest_framework import serializers
 
 from dealercrm.api.schema import TruthfulModelSerializer, name_of
 from dealercrm.models import VehicleSeries
+from leads.api.serializers import (
+    QUANTITY_HELP,
+    UNIT_PRICE_HELP,
+    UNITS_DELIVERED_HELP,
+    USE_HELP,
+    DealUnitSerializer,
+)
 from leads.models import Deal
 
 from ..models import (
@@ -35,6 +42,7 @@ def _caller(serializer):
 
 class VehicleSerializer(TruthfulModelSerializer):
     series_name = name_of("series")
+    use = serializers.ChoiceField(choices=VehicleUse.choices, read_only=True, help_text=USE_HELP)
 
     class Meta:
         model = Vehicle
@@ -43,13 +51,24 @@ class VehicleSerializer(TruthfulModelSerializer):
         read_only_fields = fields
 
 
+class DealDeliverSerializer(serializers.Serializer):
+    delivered_at = serializers.DateField(required=False, allow_null=True,
+                                         help_text=_("Default: today. Not before the order, not in the future."))
+    vehicles = DealUnitSerializer(many=True, allow_empty=False, max_length=500,
+                                  help_text=_("The units delivered now: at most the order's undelivered units."))
+
+
 class ClientDealSerializer(TruthfulModelSerializer):
     is_repeat = serializers.SerializerMethodField()
     series_name = name_of("series")
+    quantity = serializers.IntegerField(read_only=True, help_text=QUANTITY_HELP)
+    units_delivered = serializers.IntegerField(read_only=True, help_text=UNITS_DELIVERED_HELP)
+    unit_price = serializers.DecimalField(max_digits=12, decimal_places=2, read_only=True, help_text=UNIT_PRICE_HELP)
 
     class Meta:
         model = Deal
-        fields = ["id", "lead", "series", "series_name", "price", "ordered_at", "delivered_at", "is_repeat"]
+        fields = ["id", "lead", "series", "series_name", "quantity", "unit_price", "price", "units_delivered",
+                  "ordered_at", "delivered_at", "is_repeat"]
         read_only_fields = fields
 
     def get_is_repeat(self, deal) -> bool:
@@ -72,12 +91,17 @@ class BaseClientListSerializer(TruthfulModelSerializer):
     phone_masked = serializers.CharField(source="masked_phone", read_only=True)
     assigned_to_name = name_of("assigned_to")
     repeat_purchases = serializers.SerializerMethodField()
+    purchases = serializers.IntegerField(read_only=True, help_text=_(
+        "Orders the client placed with us (a fleet order of five is ONE purchase); more than one makes a repeat "
+        "buyer."))
+    units = serializers.IntegerField(read_only=True, help_text=_(
+        "Units bought over all the purchases (a fleet order of five counts five)."))
 
     class Meta:
         model = BaseClient
         fields = ["id", "store", "assigned_to", "assigned_to_name", "name", "phone", "phone_masked", "kind",
                   "region", "industry", "fleet_size", "tier", "tier_basis", "loyalty_score", "power_score",
-                  "purchases", "repeat_purchases", "referral_deals", "version"]
+                  "purchases", "units", "repeat_purchases", "referral_deals", "version"]
         read_only_fields = fields
 
     def get_phone(self, client) -> str:
@@ -194,7 +218,8 @@ class VehicleCreateSerializer(serializers.Serializer):
     vin = serializers.CharField(max_length=30, required=False, allow_blank=True, default="")
     plate = serializers.CharField(max_length=20, required=False, allow_blank=True, default="")
     series = serializers.PrimaryKeyRelatedField(queryset=VehicleSeries.objects.all(), required=False, allow_null=True)
-    use = serializers.ChoiceField(choices=VehicleUse.choices, required=False, default=VehicleUse.PRIVATE)
+    use = serializers.ChoiceField(choices=VehicleUse.choices, required=False, default=VehicleUse.PRIVATE,
+                                  help_text=USE_HELP)
     colour = serializers.CharField(max_length=30, required=False, allow_blank=True, default="")
     ordered_at = serializers.DateField(required=False, allow_null=True)
     delivered_at = serializers.DateField(required=False, allow_null=True)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import date
 
+from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -19,11 +20,13 @@ from rest_framework.response import Response
 from dealercrm.api.pagination import StandardPagination
 from dealercrm.models import Store, User
 from dealercrm.scoping import ScopedViewSetMixin
+from leads.api.serializers import DealSerializer
+from leads.models import Deal
 
 from .. import selectors, services
 from .analytics import ANALYSIS_RESPONSE
 from ..filters import BaseClientFilterSet, CareTaskFilterSet
-from ..models import BaseClient, CareTask
+from ..models import BaseClient, CareTask, Vehicle
 from ..services.settings import dimension_max
 from .serializers import (
     BaseClientListSerializer,
@@ -41,6 +44,7 @@ from .serializers import (
     TierChangeSerializer,
     VehicleCreateSerializer,
     VehicleSerializer,
+    DealDeliverSerializer,
 )
 
 TAGS = ["base clients"]
@@ -342,3 +346,44 @@ class CareTaskViewSet(ScopedViewSetMixin, mixins.ListModelMixin, mixins.Retrieve
         except services.StaleVersion as exc:
             return _stale(exc)
         return self._answer(task.pk)
+
+
+class DealUnitsSerializer(DealSerializer):
+    vehicles = VehicleSerializer(many=True, read_only=True, help_text=_(
+        "The order's units on the buyer's card, one vehicle each, with its own delivery date."))
+
+    class Meta(DealSerializer.Meta):
+        fields = [*DealSerializer.Meta.fields, "vehicles"]
+        read_only_fields = fields
+
+
+@extend_schema_view(retrieve=extend_schema(tags=["leads"], summary="Retrieve a deal with its delivered units",
+                                           responses={200: DealUnitsSerializer, 404: E404}))
+class DealViewSet(ScopedViewSetMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """A lead's deal (one order of ``quantity`` units) and its deliveries: seen by whoever sees the lead."""
+
+    queryset = (Deal.objects.select_related("series__brand", "created_by", "purchase")
+                .prefetch_related(Prefetch("vehicles", Vehicle.objects.select_related("series__brand")
+                                           .order_by("delivered_at", "pk"))))
+    serializer_class = DealUnitsSerializer
+
+    def get_object(self) -> Deal:
+        return self.scoped_object()
+
+    @extend_schema(tags=["leads"], summary="Deliver more units of the order",
+                   description="One vehicle per unit delivered (VIN, plate, use), on `delivered_at` (default today), "
+                               "onto the buyer's base-client card; the order stays one purchase. Whoever may work "
+                               "the deal's lead may deliver. 400: no vehicles, more than the units left to deliver "
+                               "(`quantity` − `units_delivered`), a VIN given twice or on another card, a bad "
+                               "plate, a delivery before the order or in the future. 403: may see the lead but not "
+                               "work it. 404: a deal the caller may not see.",
+                   request=DealDeliverSerializer,
+                   responses={201: DealUnitsSerializer, 400: E400, 403: E403, 404: E404})
+    @action(detail=True, methods=["post"])
+    def vehicles(self, request, pk=None):
+        deal = self.get_object()
+        data = DealDeliverSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.deal_deliver(actor=request.user, deal=deal, vehicles=data.validated_data["vehicles"],
+                              delivered_at=data.validated_data.get("delivered_at"))
+        return Response(DealUnitsSerializer(self.get_queryset().get(pk=deal.pk)).data, status=status.HTTP_201_CREATED)

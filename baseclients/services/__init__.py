@@ -18,8 +18,10 @@ from .clients import (
     returning_buyer,
     validate_vehicle_ids,
     vehicle_add,
+    vehicle_update,
     vin_free_or_error,
 )
+from .fleet import deal_deliver, validate_units
 from .lists import list_choices, list_entries_sync, list_entry_merge, list_entry_save, list_value
 from .referrals import referral_set
 from .scoring import client_score, decide_tier, retier_group, tier_label
@@ -37,6 +39,7 @@ __all__ = [
     "client_update",
     "criteria_for",
     "criteria_update",
+    "deal_deliver",
     "decide_tier",
     "do_not_contact_clear",
     "do_not_contact_set",
@@ -55,7 +58,9 @@ __all__ = [
     "tier_label",
     "tier_rule_for",
     "tier_rule_update",
+    "validate_units",
     "validate_vehicle_ids",
     "vehicle_add",
+    "vehicle_update",
     "vin_free_or_error",
 ]

@@ -1,7 +1,8 @@
 """Base clients for the deals recorded before this app (or bulk-loaded by the demo and bench seeds, which write deals
 without the deal service): one card per phone in a dealer group (one per deal without a phone), the purchases
-(repeat from the second on, in order date order), the vehicles, then tiers and care planned set-based. Idempotent:
-deals that have a purchase are skipped."""
+(repeat from the second on, in order date order; a fleet order is one purchase of its units), the vehicles (a one-unit
+deal's one; a fleet order's delivered units, commercial), then tiers and care planned set-based. Idempotent: deals
+that have a purchase are skipped."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from django.db.models import Count, F, OuterRef, Subquery
 from dealercrm.models import DealerGroup
 from leads.models import Deal
 
-from ..models import BaseClient, ClientLead, Purchase, Vehicle
+from ..models import BaseClient, ClientLead, Purchase, Vehicle, VehicleUse
 from ..vehicles import plate_normalize, vin_normalize
 from .care import add_months, materialise
 from .scoring import retier_group
@@ -31,6 +32,8 @@ def backfill(*, plan_care: bool = True) -> int:
     taken = 0
     touched_groups: set[int] = set()
     added: dict[int, int] = {}
+    added_units: dict[int, int] = {}
+    one_unit_deals: list[int] = []
     last = 0
     seen_vins = set(Vehicle.objects.exclude(vin="").values_list("vin", flat=True))
     while True:
@@ -75,16 +78,25 @@ def backfill(*, plan_care: bool = True) -> int:
                                           is_repeat=client.pk in had_purchase))
                 had_purchase.add(client.pk)
                 added[client.pk] = added.get(client.pk, 0) + 1
+                added_units[client.pk] = added_units.get(client.pk, 0) + d.quantity
                 vin = _valid(vin_normalize, d.vin)
                 if vin in seen_vins:
                     vin = ""
                 if vin:
                     seen_vins.add(vin)
-                vehicles.append(Vehicle(client=client, deal=d, series_id=d.series_id, vin=vin,
-                                        plate=_valid(plate_normalize, d.plate), ordered_at=d.ordered_at,
-                                        delivered_at=d.delivered_at, registered_at=d.delivered_at,
-                                        insurance_renewal_at=add_months(d.delivered_at, 12) if d.delivered_at
-                                        else None))
+                # A one-unit deal's vehicle is on the card delivered or not (as the deal service does); a fleet
+                # order's are its delivered units (``units_delivered`` as loaded), the first carrying the deal's ids.
+                units = 1 if d.quantity == 1 else d.units_delivered
+                if d.quantity == 1:
+                    one_unit_deals.append(d.pk)
+                for n in range(units):
+                    vehicles.append(Vehicle(client=client, deal=d, series_id=d.series_id, vin=vin if n == 0 else "",
+                                            plate=_valid(plate_normalize, d.plate) if n == 0 else "",
+                                            use=VehicleUse.PRIVATE if d.quantity == 1 else VehicleUse.COMMERCIAL,
+                                            ordered_at=d.ordered_at, delivered_at=d.delivered_at,
+                                            registered_at=d.delivered_at,
+                                            insurance_renewal_at=add_months(d.delivered_at, 12) if d.delivered_at
+                                            else None))
                 links.append(ClientLead(client=client, lead=lead))
                 touched_groups.add(lead.store.group_id)
             Purchase.objects.bulk_create(purchases, batch_size=BATCH)
@@ -100,6 +112,14 @@ def backfill(*, plan_care: bool = True) -> int:
             for n, ids in by_added.items():
                 for i in range(0, len(ids), BATCH):
                     BaseClient.objects.filter(pk__in=ids[i:i + BATCH]).update(purchases=F("purchases") + n)
+            by_units: dict[int, list[int]] = {}
+            for pk, n in added_units.items():
+                by_units.setdefault(n, []).append(pk)
+            for n, ids in by_units.items():
+                for i in range(0, len(ids), BATCH):
+                    BaseClient.objects.filter(pk__in=ids[i:i + BATCH]).update(units=F("units") + n)
+            for i in range(0, len(one_unit_deals), BATCH):
+                Deal.objects.filter(pk__in=one_unit_deals[i:i + BATCH]).update(units_delivered=1)
             # The fleet counts the cars on the card (a larger figure typed on the card stays).
             _fleet_counts_vehicles(list(added))
         for gid in sorted(touched_groups & set(DealerGroup.objects.values_list("pk", flat=True))):

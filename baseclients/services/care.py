@@ -13,9 +13,10 @@ from django.db.models import Exists, F, OuterRef, Q, Subquery, Value
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from dealercrm.models import DealerGroup, User
+from dealercrm.models import PASSENGER_SEGMENTS, DealerGroup, User
 
 from ..models import (
+    NON_OPERATING_USES,
     VEHICLE_KINDS,
     BaseClient,
     CareChannel,
@@ -74,8 +75,31 @@ def _yearly(month: int, day: int, start: date, end: date):
             yield due
 
 
-def plan_dates(item: CarePlanItem, client: BaseClient, vehicles: list[Vehicle], start: date, end: date):
-    """(due date, vehicle) pairs of ``item`` for ``client`` within [start, end]. Pure."""
+def inspection_exempt(use: str, segment: str | None) -> bool:
+    """True when the vehicle follows the exempt schedule of a non-operating passenger car (private or company use,
+    a passenger segment, or no known series); False: the operating interval (commercial and rental vehicles, and
+    every pickup, light truck and light bus whatever its use)."""
+    return use in NON_OPERATING_USES and (not segment or segment in PASSENGER_SEGMENTS)
+
+
+def inspection_dates(base: date, *, exempt: bool, rule: TierRule, start: date, end: date, offset: int = 0):
+    """The inspections of a vehicle registered on ``base`` (reminders ``offset`` days before), within [start, end].
+    Operating: every ``rule.inspection_operating_months`` from registration. Exempt (a non-operating passenger car):
+    on the anniversaries of years ``inspection_exempt_first_year`` and ``inspection_yearly_from_year``, then every
+    year (defaults: years 6, 10, 11, 12 …). Pure."""
+    if not exempt:
+        yield from _recurring(base, rule.inspection_operating_months, start, end, offset)
+        return
+    for due in _recurring(base, 12, start, end, offset):
+        years = (due - timedelta(days=offset)).year - base.year
+        if years == rule.inspection_exempt_first_year or years >= rule.inspection_yearly_from_year:
+            yield due
+
+
+def plan_dates(item: CarePlanItem, client: BaseClient, vehicles: list[Vehicle], start: date, end: date,
+               rule: TierRule | None = None):
+    """(due date, vehicle) pairs of ``item`` for ``client`` within [start, end]; inspections on the group's ``rule``
+    (the defaults without one; the vehicles' series loaded). Pure."""
     kind = item.kind
     if kind in VEHICLE_KINDS:
         for v in vehicles:
@@ -96,7 +120,9 @@ def plan_dates(item: CarePlanItem, client: BaseClient, vehicles: list[Vehicle], 
                     continue
                 base = v.registered_at or v.delivered_at
                 if base:
-                    for due in _recurring(base, item.every_months or 12, start, end, item.offset_days):
+                    exempt = inspection_exempt(v.use, v.series.segment if v.series_id else None)
+                    for due in inspection_dates(base, exempt=exempt, rule=rule or TierRule(), start=start, end=end,
+                                                offset=item.offset_days):
                         yield due, v
         return
     if kind == CareKind.BIRTHDAY:
@@ -118,14 +144,15 @@ _MONTHS = "((extract(year from {b})::int - extract(year from {a})::int) * 12 + e
           "- extract(month from {a})::int)"
 
 
-def _recurring_sql(anchor: str, first: int = 1) -> str:
+def _recurring_sql(anchor: str, first: int = 1, every: str = "i.every") -> str:
     """anchor + k*every months + offset days for k >= ``first`` covering [start, end] (PostgreSQL's date + interval
-    clamps the day to the month's length, as ``add_months`` does); the caller filters to the window."""
+    clamps the day to the month's length, as ``add_months`` does); the caller filters to the window. ``every``: the
+    SQL of the months between two dates (the item's, or the vehicle's inspection interval)."""
     lo = _MONTHS.format(a=anchor, b="(%(start)s::date - i.offset_days)")
     hi = _MONTHS.format(a=anchor, b="(%(end)s::date - i.offset_days)")
-    return (f"CROSS JOIN LATERAL generate_series(greatest({first:d}, floor({lo}::numeric / i.every)::int - 1), "
-            f"greatest({first:d}, floor({hi}::numeric / i.every)::int + 1)) AS k "
-            f"CROSS JOIN LATERAL (SELECT ({anchor} + make_interval(months => k * i.every))::date "
+    return (f"CROSS JOIN LATERAL generate_series(greatest({first:d}, floor({lo}::numeric / {every})::int - 1), "
+            f"greatest({first:d}, floor({hi}::numeric / {every})::int + 1)) AS k "
+            f"CROSS JOIN LATERAL (SELECT ({anchor} + make_interval(months => k * {every}))::date "
             f"+ i.offset_days AS due_on) d")
 
 
@@ -136,6 +163,9 @@ def _yearly_sql(month: str, day: str) -> str:
             f"CROSS JOIN LATERAL (SELECT make_date(y, {month}, least({day}, extract(day from "
             f"(make_date(y, {month}, 1) + interval '1 month - 1 day'))::int)) AS due_on) d")
 
+
+_NON_OPERATING_SQL = ", ".join(f"'{u}'" for u in sorted(NON_OPERATING_USES))
+_PASSENGER_SQL = ", ".join(f"'{s}'" for s in sorted(PASSENGER_SEGMENTS))
 
 # One INSERT … SELECT per shape of plan item: (the rows it joins, the item condition, the due dates, the vehicle).
 # ``i`` is the item (with ``every`` = its months), ``c`` the client, ``v`` a vehicle.
@@ -149,11 +179,19 @@ _SHAPES = {
         "i.kind = 'insurance_renewal' AND COALESCE(v.insurance_renewal_at, v.delivered_at) IS NOT NULL",
         _recurring_sql("COALESCE(v.insurance_renewal_at, (v.delivered_at + interval '1 year')::date)", first=0),
         "v.id"),
+    # The interval is the vehicle's (``inspection_exempt``/``inspection_dates``): the group's rule ``r`` by the
+    # vehicle's use and series segment; an exempt car's years between the first inspection and the yearly ones skip.
     "inspection": (
-        "JOIN baseclients_vehicle v ON v.client_id = c.id",
+        "JOIN baseclients_vehicle v ON v.client_id = c.id "
+        "JOIN baseclients_tierrule r ON r.group_id = c.group_id "
+        "LEFT JOIN dealercrm_vehicleseries s ON s.id = v.series_id "
+        f"CROSS JOIN LATERAL (SELECT (v.use IN ({_NON_OPERATING_SQL}) AND (s.segment IS NULL OR s.segment = '' "
+        f"OR s.segment IN ({_PASSENGER_SQL}))) AS exempt) x "
+        "CROSS JOIN LATERAL (SELECT CASE WHEN x.exempt THEN 12 ELSE r.inspection_operating_months END AS every) ie",
         "i.kind = 'inspection' AND (i.vehicle_use = '' OR i.vehicle_use = v.use) "
-        "AND COALESCE(v.registered_at, v.delivered_at) IS NOT NULL",
-        _recurring_sql("COALESCE(v.registered_at, v.delivered_at)"), "v.id"),
+        "AND COALESCE(v.registered_at, v.delivered_at) IS NOT NULL "
+        "AND (NOT x.exempt OR k = r.inspection_exempt_first_year OR k >= r.inspection_yearly_from_year)",
+        _recurring_sql("COALESCE(v.registered_at, v.delivered_at)", every="ie.every"), "v.id"),
     "birthday": (
         "", "i.kind = 'birthday' AND c.birthday IS NOT NULL",
         _yearly_sql("extract(month from c.birthday)::int", "extract(day from c.birthday)::int"), "NULL::bigint"),
@@ -289,7 +327,8 @@ def _materialise_in_python(clients, start: date, end: date) -> int:
     from collections import defaultdict
 
     vehicles, refused, plans = defaultdict(list), defaultdict(set), {}
-    for v in Vehicle.objects.filter(client__in=clients):
+    rules = {}
+    for v in Vehicle.objects.filter(client__in=clients).select_related("series"):
         vehicles[v.client_id].append(v)
     for cid, channel in DoNotContact.objects.filter(client__in=clients).values_list("client_id", "channel"):
         refused[cid].add(channel)
@@ -297,10 +336,11 @@ def _materialise_in_python(clients, start: date, end: date) -> int:
     for c in clients.order_by("pk"):
         if c.group_id not in plans:
             plans[c.group_id] = list(CarePlanItem.objects.filter(group_id=c.group_id, is_active=True))
+            rules[c.group_id] = TierRule.objects.filter(group_id=c.group_id).first()
         for item in plans[c.group_id]:
             if (item.tier and item.tier != c.tier) or item.channel in refused[c.pk]:
                 continue
-            for due, vehicle in plan_dates(item, c, vehicles[c.pk], start, end):
+            for due, vehicle in plan_dates(item, c, vehicles[c.pk], start, end, rules[c.group_id]):
                 rows.append(CareTask(client_id=c.pk, item_id=item.pk, vehicle_id=vehicle.pk if vehicle else None,
                                      store_id=c.store_id, assigned_to_id=c.assigned_to_id, kind=item.kind,
                                      channel=item.channel, due_on=due))

@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 from dealercrm.models import Role, User
 from leads.models import Deal, Lead
 from leads.phones import phone_normalize
-from leads.vehicles import vehicle_ids_normalize
+from leads.vehicles import plate_normalize, vehicle_ids_normalize
 
 from ..models import (
     BaseClient,
@@ -30,7 +30,7 @@ from ..models import (
     VehicleUse,
 )
 from ._common import StaleVersion, bump, lock_client, require_can_work
-from .care import add_months, materialise
+from .care import materialise
 from .lists import list_value
 from .scoring import refresh
 
@@ -91,31 +91,32 @@ def _find_or_create_client(lead: Lead, actor: User) -> BaseClient:
     return lock_client(client.pk)
 
 
-def client_from_deal(*, actor: User, deal: Deal, lead: Lead) -> BaseClient:
+def client_from_deal(*, actor: User, deal: Deal, lead: Lead, units: list[dict] | None = None) -> BaseClient:
     """Make or extend the buyer's base client for ``deal`` (the ``deal_recorded`` receiver calls it inside the deal's
-    transaction, after the deal row is written): the card of the lead's link or of the phone in the group, or a new one; a purchase (a repeat purchase
-    when the card had one already; a referral deal when the lead names a referrer, credited to the referrer); the
-    vehicle from the deal (its insurance renews a year after the delivery), counted in the fleet size; facts, tier and
-    care plan refreshed. The deal's VIN and plate are format-checked by the deal
-    service (leads.vehicles); that the VIN is on no other card, by the receiver first (vin_free_or_error)."""
+    transaction, after the deal row is written): the card of the lead's link or of the phone in the group, or a new
+    one; ONE purchase whatever the order's quantity (a repeat purchase when the card had one already; a referral deal
+    when the lead names a referrer, credited to the referrer), the quantity added to the card's units; a vehicle per
+    unit delivered now (``units``, normalised by the deal service; None: the deal's own VIN and plate, one vehicle, as
+    a one-unit deal always had), insurance renewing a year after the delivery, counted in the fleet size; facts, tier
+    and care plan refreshed. That each VIN is on no other card is checked by the receiver first."""
+    from .fleet import units_create
+
     client = _find_or_create_client(lead, actor)
     referral = Referral.objects.filter(lead=lead).first()
     is_repeat = client.purchases > 0
     Purchase.objects.create(client=client, deal=deal, store_id=lead.store_id, at=deal.ordered_at, is_repeat=is_repeat,
                             referral=referral)
     ClientLead.objects.get_or_create(lead=lead, defaults={"client": client})
-    Vehicle.objects.create(client=client, deal=deal, series=deal.series, vin=deal.vin, plate=deal.plate,
-                           ordered_at=deal.ordered_at, delivered_at=deal.delivered_at,
-                           registered_at=deal.delivered_at,
-                           insurance_renewal_at=add_months(deal.delivered_at, 12) if deal.delivered_at else None)
+    if units is None:
+        units = [{"vin": deal.vin, "plate": deal.plate, "use": VehicleUse.PRIVATE}]
     client.purchases += 1
-    fields = ["purchases"]
-    if _fleet_counts_vehicles(client):
-        fields.append("fleet_size")
+    client.units += deal.quantity
+    fields = ["purchases", "units"]
     if not is_repeat and deal.delivered_at:
         client.care_anchor = deal.delivered_at
         fields.append("care_anchor")
     client.save(update_fields=fields)
+    units_create(client=client, deal=deal, units=units, delivered_at=deal.delivered_at)
     refresh(client, actor=actor, cause=TierCause.DEAL)
     materialise(client_ids=[client.pk])
     if referral is not None and referral.referrer_client_id:
@@ -228,7 +229,7 @@ def vehicle_add(*, actor: User, client: BaseClient, vin: str = "", plate: str = 
     require_can_work(actor, client)
     vin, plate = validate_vehicle_ids(vin=vin, plate=plate)
     if use not in VehicleUse.values:
-        raise ValidationError({"use": [_("Choose private or commercial.")]})
+        raise ValidationError({"use": [_("Choose a known use.")]})
     if ordered_at and delivered_at and delivered_at < ordered_at:
         raise ValidationError({"delivered_at": [_("Delivery cannot precede the order.")]})
     vehicle = Vehicle.objects.create(client=client, vin=vin, plate=plate, series=series, use=use, colour=colour,
@@ -243,5 +244,44 @@ def vehicle_add(*, actor: User, client: BaseClient, vin: str = "", plate: str = 
     return vehicle
 
 
+VEHICLE_FIELDS = ("use", "plate", "colour", "registered_at", "insurance_renewal_at", "mileage_km")
+
+
+@transaction.atomic
+def vehicle_update(*, actor: User, vehicle: Vehicle, **changes) -> Vehicle:
+    """Edit a vehicle on the card: its use (the registration's: it decides the inspection interval), plate, colour,
+    registration and insurance-renewal dates, mileage. A change of use or of a date re-plans that vehicle's pending
+    inspection and insurance reminders."""
+    unknown = set(changes) - set(VEHICLE_FIELDS)
+    if unknown:
+        raise ValidationError({f: [_("This field cannot be changed here.")] for f in unknown})
+    client = lock_client(vehicle.client_id)
+    require_can_work(actor, client)
+    vehicle = Vehicle.objects.select_for_update().get(pk=vehicle.pk)
+    errors = {}
+    if "use" in changes and changes["use"] not in VehicleUse.values:
+        errors["use"] = [_("Choose a known use.")]
+    if "plate" in changes:
+        try:
+            changes["plate"] = plate_normalize(changes["plate"])
+        except ValidationError as exc:
+            errors["plate"] = exc.messages
+    if "mileage_km" in changes and changes["mileage_km"] is not None and changes["mileage_km"] < 0:
+        errors["mileage_km"] = [_("Ensure this value is greater than or equal to 0.")]
+    if errors:
+        raise ValidationError(errors)
+    changed = [f for f, v in changes.items() if getattr(vehicle, f) != v]
+    for f in changed:
+        setattr(vehicle, f, changes[f])
+    if changed:
+        vehicle.save(update_fields=changed)
+        BaseClient.objects.filter(pk=client.pk).update(version=F("version") + 1)
+    if {"use", "registered_at", "insurance_renewal_at"} & set(changed):
+        CareTask.objects.filter(vehicle=vehicle, status=CareStatus.PENDING, due_on__gte=timezone.localdate(),
+                                kind__in=["inspection", "insurance_renewal"]).delete()
+        materialise(client_ids=[client.pk])
+    return vehicle
+
+
 __all__ = ["StaleVersion", "client_assign", "client_from_deal", "client_update", "link_returning_buyer",
-           "returning_buyer", "validate_vehicle_ids", "vehicle_add", "vin_free_or_error"]
+           "returning_buyer", "validate_vehicle_ids", "vehicle_add", "vehicle_update", "vin_free_or_error"]

@@ -11,8 +11,12 @@ from django.utils.translation import gettext as _
 from dealercrm.models import User
 
 from .. import defaults
-from ..models import CarePlanItem, Criterion, Recognition, TierRule
+from ..models import CarePlanItem, CareTask, Criterion, Recognition, TierRule
 from ._common import require_group_admin
+
+
+# The group's inspection rule (年检), kept with the tier rule (``care.inspection_dates``).
+INSPECTION_FIELDS = ("inspection_operating_months", "inspection_exempt_first_year", "inspection_yearly_from_year")
 
 
 def ensure_group_defaults(group_id: int) -> None:
@@ -71,11 +75,12 @@ def tier_rule_update(*, actor: User, group_id: int, expected_version: int | None
 
         raise StaleVersion(rule.version)
     allowed = {"premium_pct", "general_pct", "repeat_buyer_premium", "referral_deal_premium", "fleet_min",
-               "important_pct", "ordinary_pct", "one_brings_one_months", "review_months"}
+               "important_pct", "ordinary_pct", "one_brings_one_months", "review_months", *INSPECTION_FIELDS}
     unknown = set(changes) - allowed
     if unknown:
         raise ValidationError({f: [_("This field cannot be changed here.")] for f in unknown})
     review_months = rule.review_months
+    inspection = [getattr(rule, f) for f in INSPECTION_FIELDS]
     for field, value in changes.items():
         setattr(rule, field, value)
     if not 0 < rule.general_pct <= rule.premium_pct <= 100:
@@ -83,8 +88,15 @@ def tier_rule_update(*, actor: User, group_id: int, expected_version: int | None
     if not 0 < rule.important_pct <= rule.ordinary_pct <= 100:
         raise ValidationError({"ordinary_pct": [
             _("The ordinary cut-off must be between the important one and 100.")]})
+    if rule.inspection_exempt_first_year > rule.inspection_yearly_from_year:
+        raise ValidationError({"inspection_exempt_first_year": [
+            _("The first inspection cannot come after the yearly ones begin.")]})
     if rule.review_months != review_months:
         rule.care_planned_until = None  # the next care run plans the reviews on the new interval
+    if [getattr(rule, f) for f in INSPECTION_FIELDS] != inspection:
+        # The pending inspection reminders were planned on the old rule: the next care run plans them on the new.
+        CareTask.objects.filter(client__group_id=group_id, kind="inspection", status="pending").delete()
+        rule.care_planned_until = None
     rule.version += 1
     rule.full_clean()
     rule.save()

@@ -1,9 +1,12 @@
 """Template tags for the blocks base clients add to other apps' pages (workspace, lead page, navbar)."""
 
 from django import template
+from django.utils.translation import gettext_lazy as _
+
+from leads.templatetags.leads_ui import unit_rows_context
 
 from .. import selectors
-from ..models import ClientLead, Referral
+from ..models import ClientLead, Referral, VehicleUse
 
 register = template.Library()
 
@@ -37,3 +40,28 @@ def lead_base_client(context, lead):
 @register.filter
 def tier_class(tier: str) -> str:
     return {"premium": "bc-tier-premium", "potential": "bc-tier-potential"}.get(tier, "bc-tier-general")
+
+
+@register.inclusion_tag("baseclients/partials/_deal_delivery.html", takes_context=True)
+def deal_delivery(context, deal, form=None, next_url: str = ""):
+    """An order's delivery: "3 of 5 delivered" and, for who may work its lead, the form delivering the rest."""
+    from django.core.exceptions import PermissionDenied
+
+    from leads.services._common import require_can_work
+
+    from ..forms import DealDeliverForm
+
+    request = context.get("request")
+    user = getattr(request, "user", None)
+    can_deliver = False
+    if user is not None and user.is_authenticated and not deal.is_fully_delivered:
+        try:
+            require_can_work(user, deal.lead)
+            can_deliver = True
+        except PermissionDenied:
+            pass
+    form = form or DealDeliverForm()
+    return {"deal": deal, "form": form, "can_deliver": can_deliver, "request": request,
+            "csrf_token": context.get("csrf_token"), "next": next_url or (request.get_full_path() if request else ""),
+            **unit_rows_context(form, f"deal-units-{deal.pk}", _("Vehicles delivered"), VehicleUse.COMMERCIAL
+                                 if deal.quantity > 1 else VehicleUse.PRIVATE)}

@@ -69,3 +69,40 @@ def test_sql_planner_matches_plan_dates(org):
     assert services.materialise() == 0
     assert set(TierRule.objects.values_list("care_planned_until", flat=True)) == {
         today + timedelta(days=services.care.care_window_days())}
+
+
+def test_sql_planner_matches_plan_dates_on_the_inspection_rule(org):
+    """Uses × segments × ages: exempt passenger cars (years 6 and 10, then yearly), operating vehicles and goods
+    vehicles every 12 months; and a group's own rule (operating every 6 months)."""
+    from baseclients.services.care import add_months
+    from dealercrm.tests.factories import VehicleSeriesFactory
+
+    today = timezone.localdate()
+    series = {seg: VehicleSeriesFactory(segment=seg) for seg in ("suv", "light_truck", "pickup", "light_bus")}
+    deal = buy(store=org.store, consultant=org.consultant, vin="")
+    client = BaseClient.objects.get(purchase_rows__deal=deal)
+    Vehicle.objects.filter(client=client).delete()
+    CareTask.objects.filter(client=client).delete()
+    for years in (3, 6, 10, 11, 12):
+        registered = add_months(today, -12 * years) + timedelta(days=20)
+        for use in ("private", "company", "commercial", "rental"):
+            for seg in ("suv", "light_truck", "pickup", "light_bus", None):
+                Vehicle.objects.create(client=client, use=use, series=series[seg] if seg else None,
+                                       delivered_at=registered, registered_at=registered)
+    start, end = today - timedelta(days=800), today + timedelta(days=45)
+    services.materialise(client_ids=[client.pk], start=start, window_days=45)
+    planned = set(CareTask.objects.filter(client=client, kind="inspection").values_list("client_id", "item_id",
+                                                                                         "due_on"))
+    expected = {row for row in _expected([client.pk], start, end)
+                if CarePlanItem.objects.get(pk=row[1]).kind == "inspection"}
+    assert planned == expected and planned
+    # The group's own rule: operating vehicles every 6 months.
+    TierRule.objects.filter(group=org.group).update(inspection_operating_months=6)
+    CareTask.objects.filter(client=client).delete()
+    services.materialise(client_ids=[client.pk], start=start, window_days=45)
+    rule = TierRule.objects.get(group=org.group)
+    planned = set(CareTask.objects.filter(client=client, kind="inspection").values_list("item_id", "due_on"))
+    item = CarePlanItem.objects.get(group=org.group, kind="inspection", is_active=True)
+    expected = {(item.pk, due) for v in client.vehicles.select_related("series")
+                for due, _v in plan_dates(item, client, [v], start, end, rule)}
+    assert planned == expected

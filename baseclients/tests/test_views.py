@@ -95,10 +95,14 @@ def test_settings_group_admin_only(org, django_capture_on_commit_callbacks):
         r = c.post("/base-clients/settings/", {"section": "rule", "rule-premium_pct": 60, "rule-general_pct": 30,
                                                "rule-repeat_buyer_premium": "on", "rule-fleet_min": 5,
                                                "rule-important_pct": 50, "rule-ordinary_pct": 85,
-                                               "rule-one_brings_one_months": 6, "rule-review_months": 12})
+                                               "rule-one_brings_one_months": 6, "rule-review_months": 12,
+                                               "rule-inspection_operating_months": 12,
+                                               "rule-inspection_exempt_first_year": 6,
+                                               "rule-inspection_yearly_from_year": 9})
     assert r.status_code == 302
     rule = TierRule.objects.get(group=org.group)
     assert (rule.premium_pct, rule.important_pct, rule.ordinary_pct, rule.one_brings_one_months) == (60, 50, 85, 6)
+    assert rule.inspection_yearly_from_year == 9
     r = c.post("/base-clients/settings/", {"section": "rule", "rule-premium_pct": 20, "rule-general_pct": 30,
                                            "rule-fleet_min": 5})
     assert r.status_code == 200 and TierRule.objects.get(group=org.group).premium_pct == 60

@@ -9,7 +9,7 @@ from rest_framework.routers import DefaultRouter
 from defeats.api.views import ApplicationViewSet, DefeatTargetViewSet, PoolViewSet, ReasonViewSet, TalkTrackViewSet
 from defeats.api.views import MetricsView as DefeatMetricsView
 from defeats.api.postmortems import PostMortemViewSet
-from baseclients.api.views import BaseClientViewSet, CareTaskViewSet
+from baseclients.api.views import BaseClientViewSet, CareTaskViewSet, DealViewSet
 from funnel.api.views import MarketEstimateViewSet, TargetViewSet
 from planning.api.views import WorkPlanViewSet
 from leads.api.views import FollowUpViewSet, LeadViewSet
@@ -32,6 +32,7 @@ router.register("notifications", NotificationViewSet, basename="notification")
 router.register("job-runs", JobRunViewSet, basename="job-run")
 router.register("base-clients", BaseClientViewSet, basename="base-client")
 router.register("care-tasks", CareTaskViewSet, basename="care-task")
+router.register("deals", DealViewSet, basename="deal")
 router.register("defeats/reasons", ReasonViewSet, basename="defeat-reason")
 router.register("defeats/talk-tracks", TalkTrackViewSet, basename="defeat-talk-track")
 router.register("defeats/applications", ApplicationViewSet, basename="defeat-application")

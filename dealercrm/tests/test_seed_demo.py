@@ -133,3 +133,37 @@ def test_the_demo_shows_time_in_stage_and_loss_by_stage(demo):
     assert by_grade.get("E", 0) + by_grade.get("D", 0) > by_grade.get("A", 0) + by_grade.get("B", 0)
     # The highest grade reached is never below the grade at filing (A is the top: the smaller letter).
     assert not any(top > at for at, top in filed.values_list("grade_at_filing", "highest_grade") if at and top)
+
+
+def test_the_second_store_sells_light_commercial_vehicles_with_fleet_orders(demo):
+    from django.db.models import F
+
+    from baseclients.models import BaseClient, Purchase, Vehicle
+    from leads.models import Deal
+
+    passenger, lcv = demo
+    lcv_segments = {"light_truck", "pickup", "light_bus"}
+    first = set(Deal.objects.filter(lead__store=passenger).values_list("series__segment", flat=True))
+    second = set(Deal.objects.filter(lead__store=lcv).values_list("series__segment", flat=True))
+    assert first and not first & lcv_segments
+    assert second and second <= lcv_segments and {"light_truck", "light_bus"} <= second
+    assert set(Deal.objects.filter(lead__store=passenger).values_list("quantity", flat=True)) == {1}
+    fleet = Deal.objects.filter(lead__store=lcv, quantity__gt=1)
+    assert 0.25 < fleet.count() / Deal.objects.filter(lead__store=lcv).count() < 0.55
+    assert set(fleet.values_list("quantity", flat=True)) <= set(range(2, 11))
+    partial = fleet.filter(units_delivered__gt=0, units_delivered__lt=F("quantity"))
+    assert partial.exists()
+    # Each delivered unit is a commercial vehicle on a company's card; the order is one purchase.
+    for deal in fleet.filter(units_delivered__gt=0)[:30]:
+        vehicles = Vehicle.objects.filter(deal=deal)
+        assert vehicles.count() == deal.units_delivered
+        assert set(vehicles.values_list("use", flat=True)) == {"commercial"}
+        assert Purchase.objects.filter(deal=deal).count() == 1
+        assert deal.purchase.client.kind == "company"
+    # Whole orders of four or more came in two parts.
+    whole = fleet.filter(units_delivered=F("quantity"), quantity__gte=4)
+    assert any(Vehicle.objects.filter(deal=d).values("delivered_at").distinct().count() == 2 for d in whole)
+    # A card's units are its orders' quantities (and one a purchase made before the CRM).
+    for buyer in BaseClient.objects.filter(purchase_rows__deal__in=fleet).distinct()[:30]:
+        quantities = list(Deal.objects.filter(purchase__client=buyer).values_list("quantity", flat=True))
+        assert buyer.units - sum(quantities) == buyer.purchases - len(quantities) >= 0

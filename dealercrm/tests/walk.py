@@ -17,6 +17,7 @@ import re
 import zipfile
 from dataclasses import dataclass, field
 from datetime import timedelta
+from decimal import Decimal
 
 from django.apps import apps
 from django.db import models
@@ -29,6 +30,8 @@ ROUTE_KINDS = [
     ("leads:review", ["follow_up"]),
     ("leads:", ["lead", "pool_lead"]),
     ("baseclients:care_", ["care_task"]),
+    ("baseclients:deal_deliver", ["fleet_deal", "deal"]),
+    ("baseclients:vehicle_edit", ["vehicle", "fleet_vehicle"]),
     ("baseclients:lead_referrer", ["lead", "referred_lead"]),
     ("baseclients:", ["client"]),
     ("defeats:decide", ["application"]),
@@ -47,6 +50,7 @@ ROUTE_KINDS = [
     ("notification-", ["notification"]),
     ("base-client-", ["client"]),
     ("care-task-", ["care_task"]),
+    ("deal-", ["fleet_deal", "deal"]),
     ("defeat-application-", ["application"]),
     ("defeat-pool-", ["pool_entry"]),
     ("import-", ["batch"]),
@@ -134,6 +138,7 @@ def _plant_secret(tag: str, n: int, *, store, holder, manager, in_group: bool) -
     from defeats import services as defeats
     from defeats.models import PoolEntry
     from funnel.models import Target
+    from leads.services import deal_record
     from leads.tests.factories import FollowUpFactory, LeadFactory, VisitFactory
     from reports.models import ImportBatch, ImportRow, ReportFile
 
@@ -168,6 +173,15 @@ def _plant_secret(tag: str, n: int, *, store, holder, manager, in_group: bool) -
     s.objects["vehicle"] = client.vehicles.get()
     s.markers.update({client_name: "base client's name", vin: "VIN", plate: "plate"})
     s.markers.update({k: f"base client {v}" for k, v in _phones(client_digits).items()})
+    s.objects["deal"] = deal
+    # A fleet order of three light trucks, one delivered: the rest may be delivered only by who may work the lead.
+    fleet_vin = vin_with_check_digit(f"LSVWK9BD0M{6660000 + n:07d}")
+    fleet = deal_record(actor=holder, lead=lead("fleet_lead", 7), quantity=3, unit_price=Decimal("98000.00"),
+                        ordered_at=today, delivered_at=today,
+                        vehicles=[{"vin": fleet_vin, "plate": f"粤D{n}F{n}{n}{n}", "use": "commercial"}])
+    s.objects["fleet_deal"] = fleet
+    s.objects["fleet_vehicle"] = fleet.vehicles.get()
+    s.markers.update({fleet_vin: "fleet order's VIN", f"粤D{n}F{n}{n}{n}": "fleet order's plate"})
     s.objects["contact"] = ClientContact.objects.create(client=client, channel="phone", outcome="reached",
                                                         content=f"ContactNote{tag}Secret", by=holder)
     s.markers[f"ContactNote{tag}Secret"] = "base client contact text"
@@ -406,6 +420,8 @@ def body_for(route: Route, world: World, secret: Secret, obj, walker) -> dict:
         "next_follow_up_at": (timezone.now() + timedelta(days=3)).strftime("%Y-%m-%dT%H:%M"),
         "kind": "quasi", "reasons": world.reason_codes, "referral_types": ["old_brings_new"],
         "vin": "", "plate": "", "use": "private", "fleet_size": 1,
+        "vehicles": [{"vin": "", "plate": "沪F00001", "use": "commercial"}], "unit_vin": [""],
+        "unit_plate": ["沪F00002"], "unit_use": ["commercial"],
         "section": "tier_rule", "scores": {code: 1 for code in world.criteria[:1]},
         **{code: 1 for code in world.criteria},
         "q": secret.phone("client"), "referrer_q": secret.phone("client"),

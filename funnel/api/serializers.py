@@ -125,7 +125,10 @@ class FiguresSerializer(serializers.Serializer):
     P = _per_grade(_rate(), "Grade (A to E, each present) → its share among the graded valid leads; sums to 1.")
     followed = serializers.IntegerField(help_text="Valid leads with a follow-up after the first visit (or won).")
     F = _rate("followed / valid")
-    deals = serializers.IntegerField(help_text=deal_bases.described(deal_bases.COHORT, "Won leads of the cohort."))
+    deals = serializers.IntegerField(help_text=deal_bases.described(deal_bases.COHORT, "Won leads of the cohort "
+                                                                    "(customers: a fleet order counts once)."))
+    units = serializers.IntegerField(help_text="Units the cohort's won leads ordered: their deals' quantities (a fleet "
+                                               "order of five counts five; C stays a rate of customers).")
     C = _rate("deals / followed")
     M = serializers.IntegerField(allow_null=True, help_text="Market estimate prorated over the period.")
     penetration = _rate("N / M")
@@ -167,8 +170,10 @@ class ProgressLineSerializer(serializers.Serializer):
     target_units = serializers.IntegerField(allow_null=True, help_text="The month's target; null without one.")
     target_revenue = serializers.FloatField(allow_null=True, help_text="CNY; null without a target.")
     average_order_value = serializers.FloatField(allow_null=True, help_text="CNY; null without a target.")
-    units = serializers.IntegerField(help_text="Deals ordered in the month.")
-    revenue = serializers.FloatField(help_text="Their prices, CNY.")
+    units = serializers.IntegerField(help_text="Units ordered in the month: the deals' quantities (a fleet order of "
+                                               "five trucks counts five). What the unit target is measured against.")
+    orders = serializers.IntegerField(help_text="Deals ordered in the month (a fleet order counts once).")
+    revenue = serializers.FloatField(help_text="Their amounts (price, the order's amount), CNY.")
     projected_units = serializers.FloatField(help_text="Run rate to the month's end.")
     progress = serializers.FloatField(allow_null=True, min_value=0,
                                       help_text="units / target_units (above 1 when beaten); null without a target.")

@@ -164,8 +164,9 @@ class ProgressView(APIView):
         summary="Target progress for a store and month",
         description=format_lazy(
             "Deals ordered in the month (units, revenue in CNY) against the store's and each consultant's target, "
-            "with a run-rate projection to month end. `month` as YYYY-MM (default: this month). `units` is {}",
-            deal_bases.described(deal_bases.CALENDAR)),
+            "with a run-rate projection to month end. `month` as YYYY-MM (default: this month). `units` is {}: {} "
+            "`orders` is {}",
+            deal_bases.UNITS_CALENDAR, deal_bases.UNITS_CALENDAR_HELP, deal_bases.described(deal_bases.CALENDAR)),
         parameters=[OpenApiParameter("store", OpenApiTypes.INT), OpenApiParameter("month", OpenApiTypes.STR)],
         responses={200: s.ProgressSerializer, 400: E400, 404: E404},
     )

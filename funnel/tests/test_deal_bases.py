@@ -17,6 +17,7 @@ DASHBOARD = reverse("funnel:dashboard")
 OCTOBER = {"period": "custom", "start": "2026-10-01", "end": "2026-10-31"}
 COHORT = {"en": "Deals (cohort)", "zh-hans": "成交（本期新客）"}
 CALENDAR = {"en": "Orders (calendar)", "zh-hans": "成交（本期订单）"}
+UNITS = {"en": "Units (calendar)", "zh-hans": "台数（本期订单）"}
 
 
 def page(user, language, **params):
@@ -48,7 +49,8 @@ def test_the_store_comparison_names_both_counts(cohort, language):
     html = page(cohort.org.admin, language, store="all")
     table = section(html, 'id="fnl-stores"')
     assert f">{COHORT[language]}</th>" in table
-    assert f">{CALENDAR[language]} / " in table
+    # Against the unit target: the units of the month's orders (a fleet order counts its units).
+    assert f">{UNITS[language]} / " in table
     assert ">成交</th>" not in table and ">Deals</th>" not in table
 
 
@@ -67,7 +69,7 @@ def test_the_workbooks_name_each_count_by_its_basis(cohort, api_as, report):
     response = api_as(user).get(url, HTTP_ACCEPT_LANGUAGE="zh-hans")
     assert response.status_code == 200
     cells = _cells(response.content)
-    assert COHORT["zh-hans"] in cells and CALENDAR["zh-hans"] in cells
+    assert COHORT["zh-hans"] in cells and CALENDAR["zh-hans"] in cells and UNITS["zh-hans"] in cells
     # No bare name, and not the old "成交（台）" of the target columns.
     assert "成交" not in cells and "成交（台）" not in cells
 
@@ -78,7 +80,7 @@ def test_the_api_describes_each_count_by_its_basis(org, api_as):
     assert components["Figures"]["properties"]["deals"]["description"].startswith("Deals (cohort): ")
     assert components["DefeatFigures"]["properties"]["deals"]["description"].startswith("Orders (calendar): ")
     progress = schema["paths"]["/api/v1/funnel/progress/"]["get"]["description"]
-    assert "`units` is Orders (calendar): " in progress
+    assert "`units` is Units (calendar): " in progress and "`orders` is Orders (calendar): " in progress
 
 
 def test_the_ladder_divides_by_the_rate_where_the_methods_example_multiplies_by_three():

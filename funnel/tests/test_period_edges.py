@@ -95,7 +95,7 @@ def test_the_months_funnel_counts_local_midnight_to_local_midnight(edges):
     october = selectors.funnel_metrics(Slice(user=edges.manager, **OCTOBER))
     assert october == {
         "N": 2, "N_by_source": {"walk_in": 2, "referral": 0, "outbound": 0}, "revisits": 2, "valid": 2, "K": 1.0,
-        "P": {"A": 0.0, "B": 0.5, "C": 0.5, "D": 0.0, "E": 0.0}, "followed": 2, "F": 1.0, "deals": 1, "C": 0.5,
+        "P": {"A": 0.0, "B": 0.5, "C": 0.5, "D": 0.0, "E": 0.0}, "followed": 2, "F": 1.0, "deals": 1, "units": 1, "C": 0.5,
         "M": 310, "penetration": 0.0065,
     }
     september = selectors.funnel_metrics(Slice(user=edges.manager, start=date(2026, 9, 1), end=date(2026, 9, 30)))

@@ -27,6 +27,7 @@ def test_october_figures_are_exact(cohort):
         "followed": 3,
         "F": 0.75,
         "deals": 2,
+        "units": 2,
         "C": 0.6667,
         "M": 300,
         "penetration": 0.02,

@@ -28,6 +28,7 @@ from ..models import (
     VisitStep,
 )
 from ..selectors import lead_phone_for
+from ..vehicles import VehicleUse
 
 
 def _caller(serializer):
@@ -169,14 +170,49 @@ class AssignmentChangeSerializer(TruthfulModelSerializer):
         read_only_fields = fields
 
 
+USE_HELP = _("The registration's use (使用性质): private and company cars are non-operating (非营运), commercial "
+             "vehicles operating (营运), rentals (租赁) operating too. It decides the inspection interval: operating "
+             "vehicles, and every pickup, light truck and light bus, every 12 months (the group's setting); a "
+             "non-operating passenger car in its 6th and 10th year, then yearly (China's exemption rule, the "
+             "group's setting).")
+QUANTITY_HELP = _("Units ordered (1 for one vehicle; a fleet order has several). Counted as units where volume is "
+                  "counted (targets, units sold), as one order/purchase where customers are counted.")
+UNITS_DELIVERED_HELP = _("Units of the order on the buyer's card, one vehicle (VIN, plate) each, delivered at the deal "
+                         "or later.")
+UNIT_PRICE_HELP = _("One unit's price in CNY: price / quantity.")
+
+
+class DealUnitSerializer(serializers.Serializer):
+    """One unit of an order delivered now."""
+
+    vin = serializers.CharField(max_length=30, required=False, allow_blank=True, default="",
+                                help_text=_("17 characters, check digit verified; unique."))
+    plate = serializers.CharField(max_length=20, required=False, allow_blank=True, default="",
+                                  help_text=_("e.g. 粤B12345."))
+    use = serializers.ChoiceField(choices=VehicleUse.choices, required=False, default=VehicleUse.PRIVATE,
+                                  help_text=USE_HELP)
+
+
 class DealSerializer(TruthfulModelSerializer):
     series_name = name_of("series")
     created_by_name = name_of("created_by")
+    quantity = serializers.IntegerField(read_only=True, help_text=QUANTITY_HELP)
+    price = serializers.DecimalField(max_digits=12, decimal_places=2, read_only=True, help_text=(
+        "The order's amount in CNY (unit_price × quantity): the deal's price, as for a one-unit deal."))
+    unit_price = serializers.DecimalField(max_digits=12, decimal_places=2, read_only=True, help_text=UNIT_PRICE_HELP)
+    total = serializers.DecimalField(source="price", max_digits=12, decimal_places=2, read_only=True,
+                                     help_text="The order's amount in CNY: the same figure as price.")
+    units_delivered = serializers.IntegerField(read_only=True, help_text=UNITS_DELIVERED_HELP)
+    delivered_at = serializers.DateField(read_only=True, allow_null=True,
+                                         help_text="The first delivery's date (a fleet order delivers in parts).")
+    vin = serializers.CharField(read_only=True, help_text="The first unit's VIN (every unit's is on the base client).")
+    plate = serializers.CharField(read_only=True, help_text="The first unit's plate.")
 
     class Meta:
         model = Deal
-        fields = ["id", "lead", "series", "series_name", "price", "ordered_at", "delivered_at", "vin", "plate",
-                  "trade_in", "financed", "created_by", "created_by_name", "created_at"]
+        fields = ["id", "lead", "series", "series_name", "quantity", "unit_price", "price", "total",
+                  "units_delivered", "ordered_at", "delivered_at", "vin", "plate", "trade_in", "financed",
+                  "created_by", "created_by_name", "created_at"]
         read_only_fields = fields
 
     def get_fields(self):
@@ -383,13 +419,22 @@ class FollowUpReviewSerializer(serializers.Serializer):
 
 class DealCreateSerializer(serializers.Serializer):
     # No lower bound here: the sign is the service's rule (a 400 with its message).
-    price = serializers.DecimalField(max_digits=12, decimal_places=2, help_text=("CNY, as a decimal string."))
+    price = serializers.DecimalField(max_digits=12, decimal_places=2, required=False, help_text=(
+        "The order's amount in CNY, as a decimal string (for one unit: its price). Give price or unit_price; both: "
+        "price must be unit_price × quantity. Alone with a quantity, it must divide into whole fen."))
+    unit_price = serializers.DecimalField(max_digits=12, decimal_places=2, required=False, help_text=(
+        "One unit's price in CNY; the order's amount is unit_price × quantity."))
+    quantity = serializers.IntegerField(min_value=1, max_value=500, required=False, default=1, help_text=QUANTITY_HELP)
+    vehicles = DealUnitSerializer(many=True, required=False, max_length=500, help_text=(
+        "The units delivered now (on delivered_at), at most quantity, no VIN twice; the rest are delivered later "
+        "with POST /api/v1/deals/{id}/vehicles/. Without it, vin and plate are the one vehicle."))
     series = serializers.PrimaryKeyRelatedField(queryset=_series_of_interest(), required=False, allow_null=True,
                                                 help_text=("Default: the lead's series of interest."))
     ordered_at = serializers.DateField(required=False, allow_null=True, help_text=("Default: today."))
-    delivered_at = serializers.DateField(required=False, allow_null=True)
+    delivered_at = serializers.DateField(required=False, allow_null=True,
+                                         help_text="The delivery of the vehicles given now.")
     vin = serializers.CharField(max_length=30, required=False, allow_blank=True, default="",
-                                help_text="17 characters, check digit verified.")
+                                help_text="17 characters, check digit verified (a one-unit deal without vehicles).")
     plate = serializers.CharField(max_length=20, required=False, allow_blank=True, default="",
                                   help_text="e.g. 粤B12345.")
     trade_in = serializers.BooleanField(required=False, default=False)

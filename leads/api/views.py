@@ -377,9 +377,12 @@ class LeadViewSet(ScopedViewSetMixin, mixins.ListModelMixin, viewsets.GenericVie
         tags=TAGS,
         summary=("Record the deal"),
         description=(
-            "Records the sale (price in CNY as a decimal string, kept exact) and makes the lead won. 400: invalid "
-            "input, a negative price, delivery before the order, or a lead already won or merged. 403: not the "
-            "lead's consultant or manager."
+            "Records the sale (price in CNY as a decimal string, kept exact) and makes the lead won. A fleet order "
+            "(批售) is one deal of `quantity` units: `price` is the order's amount, `unit_price` a unit's (give "
+            "either); `vehicles` are the units delivered now, the rest are delivered later with "
+            "`POST /api/v1/deals/{id}/vehicles/`. The buyer's base client gets ONE purchase (not one per unit) and "
+            "the units. 400: invalid input, a negative price, more vehicles than the quantity, a VIN given twice, "
+            "delivery before the order, or a lead already won or merged. 403: not the lead's consultant or manager."
         ),
         request=DealCreateSerializer,
         responses={201: DealSerializer, 400: E400, 403: E403, 404: E404},

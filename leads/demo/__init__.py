@@ -57,9 +57,14 @@ from .params import (
     DOWN_OUTCOMES,
     DUPLICATES_PER_STORE,
     FIRST_GRADE,
+    FLEET_INDUSTRIES,
+    FLEET_SHARE,
+    FLEET_SIZES,
     GIVEN,
     HOME_DISTRICT,
     INDUSTRIES,
+    LCV_PRICES,
+    LCV_SEGMENTS,
     METHODS,
     MOBILE_PREFIXES,
     MONTHS,
@@ -184,8 +189,11 @@ class _StorePlanner:
         rules = grade_rules_for(store.group_id)
         self.interval = {g: rule.follow_up_days for g, rule in rules.items()}
         self.max_dwell = {g: rule.max_dwell_days for g, rule in rules.items()}
-        self.own = [s for s in catalogue if s.brand.is_own]
-        self.rivals = [s for s in catalogue if not s.brand.is_own]
+        # The first store sells passenger cars, the second light commercial vehicles (its catalogue and rivals).
+        self.lcv = position == 1
+        range_ = [s for s in catalogue if (s.segment in LCV_SEGMENTS) == self.lcv]
+        self.own = [s for s in range_ if s.brand.is_own]
+        self.rivals = [s for s in range_ if not s.brand.is_own]
         self.channels, self.phones = channels, phones
         self.slipped: set[tuple[int, str]] = set()  # (consultant, "today" / "overdue") already planted
 
@@ -229,7 +237,8 @@ class _StorePlanner:
     def price(self, series: VehicleSeries | None) -> int:
         if series is None:
             return 150_000
-        return PRICES.get(series.name_en) or SEGMENT_PRICES.get(series.segment, 150_000)
+        return (PRICES.get(series.name_en) or LCV_PRICES.get(series.name_en)
+                or SEGMENT_PRICES.get(series.segment, 150_000))
 
     def phone(self) -> str:
         while True:
@@ -518,8 +527,17 @@ class _StorePlanner:
         plan.visits.append(self.visit(lead, ordered, by, quote=True, test_drive=rng.random() < 0.3,
                                       note="签订购车合同，交定金"))
         delivered = ordered.date() + timedelta(days=rng.randint(3, 35))
-        price = self.price(plan.pitch) * rng.uniform(0.92, 1.05)  # list price less the discount, or options added
-        plan.deal = Deal(lead=lead, series=plan.pitch, created_by=by, price=_yuan(price, 100),
+        unit_price = _yuan(self.price(plan.pitch) * rng.uniform(0.92, 1.05), 100)  # less the discount, or options
+        quantity, units_delivered = 1, 0
+        if self.lcv and rng.random() < FLEET_SHARE:
+            # A fleet order: several units, delivered in parts; a recent one is not all delivered yet.
+            quantity = rng.choice(FLEET_SIZES)
+            lead.industry = lead.industry or rng.choice(FLEET_INDUSTRIES)
+            if delivered <= self.today:
+                recent = (self.today - ordered.date()).days < 75
+                units_delivered = rng.randint(1, quantity - 1) if recent and rng.random() < 0.6 else quantity
+        plan.deal = Deal(lead=lead, series=plan.pitch, created_by=by, quantity=quantity,
+                         price=unit_price * quantity, units_delivered=units_delivered,
                          ordered_at=ordered.date(), delivered_at=delivered if delivered <= self.today else None)
         plan.deal.created_at = ordered + timedelta(minutes=rng.randint(30, 90))
         lead.status, lead.next_follow_up_at = Status.WON, None

@@ -50,8 +50,17 @@ DEAL_SHARE = (0.115, 0.135)  # of valid-info leads
 PRICES = {"Corolla": 120_000, "Camry": 200_000, "Avalon": 260_000, "RAV4": 190_000, "Highlander": 280_000,
           "Sienna": 310_000, "bZ3X": 140_000}
 SEGMENT_PRICES = {"compact": 120_000, "midsize": 200_000, "large": 250_000, "suv": 200_000, "mpv": 300_000,
-                  "pickup": 150_000}
-OWN_INTEREST = {"Corolla": 20, "Camry": 18, "RAV4": 18, "Highlander": 12, "Sienna": 8, "bZ3X": 8, "Avalon": 6}
+                  "pickup": 150_000, "light_truck": 110_000, "light_bus": 160_000}
+# The second store (odd position) sells light commercial vehicles: trucks, pickups and light buses, a share of them
+# in fleet orders (批售) of several units to companies, delivered in parts.
+LCV_SEGMENTS = frozenset({"light_truck", "pickup", "light_bus"})
+LCV_PRICES = {"Qiyuan K3": 92_000, "Qiyuan K5": 118_000, "Qiyuan K7 Reefer": 168_000, "Qiyuan Ruitu": 135_000,
+              "Qiyuan V6": 145_000, "Qiyuan V9 LWB": 182_000}
+FLEET_SHARE = 0.4  # of the LCV store's deals
+FLEET_SIZES = [2, 2, 2, 3, 3, 4, 5, 5, 6, 8, 10]
+FLEET_INDUSTRIES = ["物流运输", "建筑", "制造业", "餐饮"]
+OWN_INTEREST = {"Qiyuan K3": 16, "Qiyuan K5": 20, "Qiyuan K7 Reefer": 8, "Qiyuan Ruitu": 12, "Qiyuan V6": 14,
+                "Qiyuan V9 LWB": 8, "Corolla": 20, "Camry": 18, "RAV4": 18, "Highlander": 12, "Sienna": 8, "bZ3X": 8, "Avalon": 6}
 
 DISTRICTS = ["浦东新区", "闵行区", "徐汇区", "长宁区", "静安区", "普陀区", "虹口区", "杨浦区", "黄浦区", "宝山区",
              "嘉定区", "松江区", "青浦区", "奉贤区", "金山区", "崇明区"]

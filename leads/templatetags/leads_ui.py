@@ -7,6 +7,7 @@ from django.utils.translation import gettext as _
 
 from leads.extensions import PAGE_PARTS
 from leads.models import GRADE_ORDER, Grade
+from leads.vehicles import VehicleUse
 
 register = template.Library()
 
@@ -44,3 +45,19 @@ def lead_parts(context, slot):
     (leads.extensions.PAGE_PARTS), each rendered with the page's context, in registration order."""
     engine = context.template.engine
     return mark_safe("".join(engine.get_template(name).render(context) for name in PAGE_PARTS.get(slot, ())))
+
+
+def unit_rows_context(form, rows_id: str, legend, default_use: str = VehicleUse.PRIVATE) -> dict:
+    """The vehicle rows of a deal or delivery form: the posted rows again (after an error) or one empty row."""
+    rows = getattr(form, "units", None) if form is not None and form.is_bound else None
+    return {"rows": rows or [{}], "rows_id": rows_id, "legend": legend, "uses": VehicleUse.choices,
+            "default_use": default_use}
+
+
+@register.inclusion_tag("leads/partials/_unit_rows.html")
+def unit_rows(form, rows_id: str = "deal-units"):
+    """The deal form's vehicles delivered now: the posted rows again (after an error) or one empty row; "another
+    vehicle" adds a row (htmx)."""
+    from django.utils.translation import gettext_lazy
+
+    return unit_rows_context(form, rows_id, gettext_lazy("Vehicles delivered now"))

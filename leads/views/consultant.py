@@ -324,9 +324,10 @@ def grade_change(request: HttpRequest, pk: int) -> HttpResponse:
 def deal_add(request: HttpRequest, pk: int) -> HttpResponse:
     def act(lead, form):
         data = form.cleaned_data
-        services.deal_record(actor=request.user, lead=lead, price=data["price"], series=data.get("series"),
-                             ordered_at=data["ordered_at"], delivered_at=data.get("delivered_at"),
-                             vin=data.get("vin", ""), plate=data.get("plate", ""), trade_in=data.get("trade_in", False),
+        services.deal_record(actor=request.user, lead=lead, unit_price=data["price"], series=data.get("series"),
+                             quantity=data.get("quantity") or 1, ordered_at=data["ordered_at"],
+                             delivered_at=data.get("delivered_at"), vin=data.get("vin", ""), plate=data.get("plate", ""),
+                             vehicles=form.units or None, trade_in=data.get("trade_in", False),
                              financed=data.get("financed", False))
 
     return _lead_action(request, pk, key="deal", form_class=DealForm, act=act,
@@ -382,3 +383,13 @@ def lead_edit(request: HttpRequest, pk: int) -> HttpResponse:
             return redirect("leads:detail", pk=lead.pk)
     return render(request, "leads/lead_edit.html", {"lead": lead, "form": form, "conflict": conflict},
                   status=status)
+
+
+@login_required
+def unit_row(request):
+    """One more empty vehicle row for a deal or delivery form (htmx)."""
+    from ..vehicles import VehicleUse
+
+    use = request.GET.get("use")
+    return render(request, "leads/partials/_unit_row.html", {
+        "row": {}, "uses": VehicleUse.choices, "default_use": use if use in VehicleUse.values else VehicleUse.PRIVATE})

@@ -25,7 +25,7 @@ def test_deal_card_link_at_once_then_search_and_call_from_the_care_queue(org, li
     phone.click("#tab-deal")
     phone.fill("#pane-deal input[name=price]", "158000")
     phone.fill("#pane-deal input[name=delivered_at]", timezone.localdate().isoformat())
-    phone.fill("#pane-deal input[name=vin]", vin_with_check_digit("LSVAB2BD0MN888888"))
+    phone.fill("#pane-deal input[name=unit_vin]", vin_with_check_digit("LSVAB2BD0MN888888"))
     phone.click("#pane-deal button[type=submit]")
     expect(phone.get_by_text(zh("Deal recorded. Congratulations!"))).to_be_visible()
     # No reload: the card link is right there, and the defeat filing is gone.
