@@ -40,14 +40,20 @@ def _texts():
         return gettext("%(name)s came back to the showroom: the pending defeat application is closed as a false "
                        "defeat and the lead is active again.") % {"name": p.get("name", "")}
 
-    return {"defeat_came_back": came_back, "defeat_came_back_pending": came_back_pending,
+    def handed(p):
+        count = p.get("count", 0)
+        return ngettext("%(count)s competitor-pool customer was handed to you.",
+                        "%(count)s competitor-pool customers were handed to you.", count) % {"count": count}
+
+    return {"defeat_pool_handed": handed, "defeat_came_back": came_back, "defeat_came_back_pending": came_back_pending,
             "defeat_rejected": rejected, "defeat_confirmed": confirmed, "defeat_pool": pool,
             "defeat_nurture_list": nurture_list,
             "defeat_pending": pending, "defeat_nurture": nurture}
 
 
 def _labels():
-    return {"defeat_came_back": _("Customer came back"), "defeat_came_back_pending": _("Customer came back"),
+    return {"defeat_pool_handed": _("Pool customers handed to you"),
+            "defeat_came_back": _("Customer came back"), "defeat_came_back_pending": _("Customer came back"),
             "defeat_rejected": _("Defeat rejected"), "defeat_confirmed": _("Defeat confirmed"),
             "defeat_pool": _("New in the competitor pool"), "defeat_nurture_list": _("New on the nurture list"),
             "defeat_pending": _("Defeat applications waiting"), "defeat_nurture": _("Nurture contacts due")}

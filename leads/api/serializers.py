@@ -11,6 +11,7 @@ from dealercrm.models import Store, User, VehicleSeries
 
 from ..models import (
     AssignmentChange,
+    Company,
     Channel,
     Deal,
     FollowUp,
@@ -76,7 +77,7 @@ class LeadSerializer(LeadReferralMixin, TruthfulModelSerializer):
             "channel", "series", "series_name", "budget", "purchase_type", "district", "industry", "grade", "status",
             "first_visit_at", "last_contact_at", "next_follow_up_at", "grade_since", "is_overdue", "version",
             "stale_since", "stale_max_dwell_days", "dwell_kept_at", "overdue_since", "pooled_at",
-            "referrer", "referral_types",
+            "referrer", "referral_types", "company",
         ]
         read_only_fields = fields
 
@@ -252,6 +253,14 @@ class _CustomerFields(serializers.Serializer):
     # The referrer (a base client) and referral types: baseclients.api.leads; the views hand them to its service.
     referrer = referrer_fields()["referrer"]
     referral_types = referrer_fields()["referral_types"]
+    company = serializers.PrimaryKeyRelatedField(
+        queryset=Company.objects.none(), required=False, allow_null=True,
+        help_text="The company account the customer buys for (a company of the lead's store the caller sees).")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # A company the caller cannot see does not exist for them (400).
+        self.fields["company"].queryset = Company.objects.visible_to(_caller(self))
 
 
 class LeadCreateSerializer(_CustomerFields):
