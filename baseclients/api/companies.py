@@ -15,6 +15,7 @@ from dealercrm.api.pagination import StandardPagination
 from dealercrm.api.schema import TruthfulModelSerializer, name_of
 from dealercrm.models import Store, User
 from dealercrm.scoping import ScopedViewSetMixin
+from dealercrm.selectors import staff_of_group
 from leads import phones
 from leads.companies import Company, CompanyPerson, CompanySize, DecisionRole, validate_credit_code
 from leads.services import can_edit_company, company_save
@@ -111,7 +112,7 @@ class CompanyWriteSerializer(serializers.Serializer):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         user = _caller(self)
-        self.fields["owner"].queryset = User.objects.visible_to(user) if user else User.objects.none()
+        self.fields["owner"].queryset = staff_of_group(user)
         self.fields["store"].queryset = Store.objects.visible_to(user) if user else Store.objects.none()
 
     def validate_credit_code(self, value):

@@ -10,6 +10,7 @@ from rest_framework import serializers
 
 from dealercrm.api.schema import GroupKeyField, TruthfulModelSerializer
 from dealercrm.models import User
+from dealercrm.selectors import staff_of_group
 from leads import deal_bases
 from leads.models import FollowUpMethod, Grade
 from leads.selectors import lead_phone_for
@@ -183,7 +184,7 @@ class PoolReassignSerializer(serializers.Serializer):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["to_user"].queryset = User.objects.visible_to(_caller(self)) if _caller(self) else User.objects.none()
+        self.fields["to_user"].queryset = staff_of_group(_caller(self))
 
 
 class PoolBulkReassignSerializer(PoolReassignSerializer):
@@ -213,7 +214,7 @@ class PoolOwnerWriteSerializer(serializers.Serializer):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["user"].queryset = User.objects.visible_to(_caller(self)) if _caller(self) else User.objects.none()
+        self.fields["user"].queryset = staff_of_group(_caller(self))
 
 
 class MetricsQuerySerializer(serializers.Serializer):

@@ -8,6 +8,7 @@ from rest_framework import serializers
 
 from dealercrm.api.schema import TruthfulModelSerializer, name_of
 from dealercrm.models import Store, User, VehicleSeries
+from dealercrm.selectors import staff_of_group
 
 from ..models import (
     AssignmentChange,
@@ -42,11 +43,7 @@ def _caller(serializer):
 def _staff_of_callers_group(user):
     """Who may be named as a lead's consultant: staff of the caller's dealer group. Naming someone outside it is a
     400 (they do not exist for the caller); whether the caller may assign at all is the service's 403."""
-    if user is None:
-        return User.objects.none()
-    if user.is_superuser:
-        return User.objects.all()
-    return User.objects.filter(dealer_group_id=user.dealer_group_id)
+    return staff_of_group(user)
 
 
 def _series_of_interest():
