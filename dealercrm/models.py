@@ -135,6 +135,11 @@ class User(AbstractUser):
         return self.role == Role.GROUP_ADMIN
 
     @property
+    def role_label(self) -> str:
+        """The role as shown: "Fleet sales manager" for the store's fleet sales manager, else the role's name."""
+        return str(_("Fleet sales manager")) if self.is_fleet_manager else self.get_role_display()
+
+    @property
     def is_fleet_manager(self) -> bool:
         """The store's fleet sales manager (批售经理): a consultant with the store's company accounts and its pool."""
         return bool(self.fleet_manager and self.role == Role.CONSULTANT and self.store_id and self.is_active)
