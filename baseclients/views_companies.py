@@ -25,7 +25,7 @@ from leads.services._common import require_can_work
 
 from . import services
 from .forms_companies import CompanyForm, LeadCompanyForm, PeopleFormSet, QualificationForm, owner_choices
-from .selectors_companies import company_list, company_page, companies_visible_to
+from .selectors_companies import company_list, company_page, companies_visible_to, people_prefetch
 
 PAGE_SIZE = 25
 BLANK_ROWS = 2  # empty people rows under the filled ones on the form
@@ -144,10 +144,12 @@ def lead_company(request: HttpRequest, lead_pk: int) -> HttpResponse:
 
 
 def lead_panel_context(*, user, lead: Lead) -> dict:
-    """What the lead page's company panel shows: the company (if the user sees it), its people's roles, the
-    qualification and its form, the companies the lead could be linked to."""
-    company = companies_visible_to(user).filter(pk=lead.company_id).first() if lead.company_id else None
-    qualification = Qualification.objects.filter(lead=lead).first()
+    """What the lead page's company panel shows: the company (if the user sees it), its people's parts, the
+    qualification and its form, the companies the lead could be linked to. Without a company: one query (the
+    choices); with one: three."""
+    company = (companies_visible_to(user).filter(pk=lead.company_id).prefetch_related(people_prefetch()).first()
+               if lead.company_id else None)
+    qualification = Qualification.objects.filter(lead=lead).first() if company else None
     try:
         require_can_work(user, lead)
         can_work = True
@@ -162,4 +164,3 @@ def lead_panel_context(*, user, lead: Lead) -> dict:
                                      companies=companies_visible_to(user).filter(store_id=lead.store_id))
         if can_work and lead.status == "active" else None,
     }
-
