@@ -77,6 +77,7 @@ class CompanyPage:
     fleet: list[FleetRow]
     can_edit: bool
     fleet_total: int = 0
+    clients_total: int = 0  # every base client naming the company, those the reader may not open included
 
 
 def company_page(*, user: User, company: Company) -> CompanyPage:
@@ -89,7 +90,8 @@ def company_page(*, user: User, company: Company) -> CompanyPage:
                    .annotate(vehicle_count=Count("vehicles")).order_by("name", "pk")[:50])
     fleet = company_fleet([company.pk])[company.pk]
     return CompanyPage(company=company, people=people, leads=leads, clients=clients, fleet=fleet,
-                       can_edit=can_edit_company(user, company), fleet_total=sum(r.vehicles for r in fleet))
+                       can_edit=can_edit_company(user, company), fleet_total=sum(r.vehicles for r in fleet),
+                       clients_total=BaseClient.objects.filter(company=company).count())
 
 
 def people_prefetch() -> Prefetch:

@@ -5,6 +5,7 @@ from decimal import Decimal
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.utils import translation
 
 from dealercrm.tests.factories import ConsultantFactory, SuperuserFactory
 from leads import services
@@ -64,9 +65,10 @@ def test_valid_codes_pass(code):
     ("91110000600037341M", "check character"),
 ])
 def test_wrong_codes_are_refused_with_the_reason(code, message):
-    with pytest.raises(ValidationError) as exc:
+    with translation.override("en"), pytest.raises(ValidationError) as exc:
         validate_credit_code(code)
-    assert message in exc.value.messages[0]
+    with translation.override("en"):
+        assert message in exc.value.messages[0]
 
 
 # --- the company and its people -------------------------------------------------------------------------------------
@@ -92,7 +94,7 @@ def test_a_consultant_adds_a_company_with_two_people(org):
 @pytest.mark.django_db
 def test_a_bad_person_writes_nothing(org):
     bad = [*PEOPLE, {"name": "", "phone": "12", "decision_role": "boss"}]
-    with pytest.raises(ValidationError) as exc:
+    with translation.override("en"), pytest.raises(ValidationError) as exc:
         services.company_save(actor=org.consultant, name="顺丰速运", people=bad)
     assert "Person 3" in exc.value.message_dict["people"][0]
     assert not Company.objects.exists() and not CompanyPerson.objects.exists()
