@@ -140,7 +140,10 @@ def pool_owner_set(*, actor: User, store: Store, user: User | None, comment: str
     if user is not None and (not user.is_active or user.store_id != store.pk
                              or user.role not in (Role.CONSULTANT, Role.MANAGER)):
         raise ValidationError({"user": [_("Choose an active member of this store.")]})
-    before = pool_owner_for(store)
+    # The open customers of the effective owner and of the designated one (who may have left: then the manager was
+    # the effective owner meanwhile) go to the new owner.
+    row = PoolOwner.objects.filter(store=store).first()
+    before = {u.pk for u in (pool_owner_for(store),) if u is not None} | ({row.user_id} if row else set())
     if user is None:
         PoolOwner.objects.filter(store=store).delete()
     else:
@@ -151,9 +154,11 @@ def pool_owner_set(*, actor: User, store: Store, user: User | None, comment: str
         User.objects.filter(pk=user.pk).update(fleet_manager=True)
         user.fleet_manager = True
     after = pool_owner_for(store)
-    if before is None or after is None or before.pk == after.pk:
+    before.discard(after.pk if after else None)
+    if after is None or not before:
         return 0
-    entries = list(PoolEntry.objects.select_for_update().filter(store=store, owner=before, status=PoolStatus.IN_POOL))
+    entries = list(PoolEntry.objects.select_for_update().filter(store=store, owner_id__in=before,
+                                                                 status=PoolStatus.IN_POOL).order_by("pk"))
     _hand_over(actor, entries, after, comment or gettext_noop("The store's pool owner changed"))
     return len(entries)
 

@@ -172,3 +172,13 @@ def test_pool_page_hand_out_and_owner_form(org, fleet):
     consultant.force_login(org.consultant2)  # no longer the owner: holds nothing
     assert consultant.post("/defeats/pool/hand-out/", {"ids": [a.pk], "to_user": org.consultant2.pk}
                            ).status_code == 404
+
+
+def test_the_customers_of_a_fleet_manager_who_left_move_to_the_next_owner(org, fleet):
+    _pooled(org, 2)
+    fleet.is_active = False
+    fleet.save()
+    assert services.pool_owner_for(org.store) == org.manager  # meanwhile the manager owns the pool
+    new = ConsultantFactory(store=org.store)
+    assert services.pool_owner_set(actor=org.manager, store=org.store, user=new) == 2
+    assert set(PoolEntry.objects.values_list("owner", flat=True)) == {new.pk}
