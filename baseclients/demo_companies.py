@@ -97,7 +97,8 @@ def _seed_store(rng, store: Store, fleet: User, out: DemoCompanies) -> None:
         owner = fleet if i < 4 else consultants[0]
         company = company_save(
             actor=fleet, store=store, owner=owner, name=name, credit_code=credit_code(org_code), industry=industry,
-            size=size, turnover=Decimal(turnover), legal_representative=legal, address=f"上海市闵行区{name[2:4]}路 {18 + i * 7} 号",
+            size=size, turnover=Decimal(turnover), legal_representative=legal,
+            address=f"上海市闵行区{name[2:4]}路 {18 + i * 7} 号",
             people=[{"name": n, "title": t, "phone": p, "decision_role": r, "note": note}
                     for n, t, p, r, note in people])
         out.companies += 1

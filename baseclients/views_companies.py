@@ -25,7 +25,7 @@ from leads.services._common import require_can_work
 
 from . import services
 from .forms_companies import CompanyForm, LeadCompanyForm, PeopleFormSet, QualificationForm, owner_choices
-from .selectors_companies import company_list, company_page, companies_visible_to, people_prefetch
+from .selectors_companies import companies_visible_to, company_list, company_page, people_prefetch
 
 PAGE_SIZE = 25
 BLANK_ROWS = 2  # empty people rows under the filled ones on the form

@@ -20,7 +20,7 @@ from leads import phones
 from leads.companies import Company, CompanyPerson, CompanySize, DecisionRole, validate_credit_code
 from leads.services import can_edit_company, company_save
 
-from ..selectors_companies import company_fleet, company_list, companies_visible_to, people_prefetch
+from ..selectors_companies import companies_visible_to, company_fleet, company_list, people_prefetch
 
 TAGS = ["companies"]
 E400 = OpenApiResponse(description="Invalid input: an object of field names to messages; nothing is written.")
