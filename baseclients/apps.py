@@ -10,6 +10,7 @@ def _extend_lead_pages():
     from .forms import referral_save, referrer_fields
 
     extensions.register_page_part("lead_panels", "baseclients/partials/_lead_panel_open.html")
+    extensions.register_page_part("lead_panels", "baseclients/companies/_panel.html")
     extensions.register_page_part("won_lead", "baseclients/partials/_lead_panel.html")
     extensions.register_page_part("deal_header", "baseclients/partials/_lead_deal_delivery.html")
     extensions.register_page_part("visit_hints", "baseclients/partials/_visit_hint.html")

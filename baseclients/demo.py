@@ -118,7 +118,8 @@ def demo_baseclients_seed(*, stores: list[Store], now=None) -> DemoBaseClients:
                     return phone
 
         for store in stores:
-            staff = list(User.objects.filter(store=store, role=Role.CONSULTANT, is_active=True).order_by("pk"))
+            staff = list(User.objects.filter(store=store, role=Role.CONSULTANT, is_active=True,
+                                             fleet_manager=False).order_by("pk"))
             for i in range(LEGACY_PER_STORE):
                 bought = today - timedelta(days=rng.randint(400, 900))
                 gender = rng.choice(["male", "female"])
@@ -190,7 +191,7 @@ def demo_baseclients_seed(*, stores: list[Store], now=None) -> DemoBaseClients:
         typed = list(ReferralType.values)
         for i, lead in enumerate(referral_leads):
             if i % 8 == 7:
-                staff = User.objects.filter(store=lead.store, role=Role.CONSULTANT).exclude(
+                staff = User.objects.filter(store=lead.store, role=Role.CONSULTANT, fleet_manager=False).exclude(
                     pk=lead.assigned_to_id).first()
                 if staff is None:
                     continue

@@ -122,6 +122,9 @@ class BaseClient(models.Model):
     region = models.CharField(_("region (district/county)"), max_length=60, blank=True)
     industry = models.CharField(_("industry"), max_length=60, blank=True)
     fleet_size = models.PositiveIntegerField(_("fleet size"), default=0)
+    # The company account this client buys for: its vehicles count in the company's fleet (selectors.company_fleet).
+    company = models.ForeignKey("leads.Company", on_delete=models.PROTECT, null=True, blank=True,
+                                related_name="base_clients", verbose_name=_("company"))
     birthday = models.DateField(_("birthday"), null=True, blank=True)
     address = models.CharField(_("address"), max_length=200, blank=True)
     tier = models.CharField(_("tier"), max_length=20, choices=Tier.choices, default=Tier.GENERAL)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views, views_lists
+from . import views, views_companies, views_lists
 
 app_name = "baseclients"
 
@@ -23,4 +23,9 @@ urlpatterns = [
     path("visit-hint/", views.visit_hint, name="visit_hint"),
     path("referrer-search/", views.referrer_search, name="referrer_search"),
     path("leads/<int:lead_pk>/referrer/", views.lead_referrer, name="lead_referrer"),
+    path("leads/<int:lead_pk>/company/", views_companies.lead_company, name="lead_company"),
+    path("companies/", views_companies.company_list_page, name="companies"),
+    path("companies/new/", views_companies.company_form, name="company_new"),
+    path("companies/<int:pk>/", views_companies.company_detail, name="company"),
+    path("companies/<int:pk>/edit/", views_companies.company_form, name="company_edit"),
 ]

@@ -25,6 +25,10 @@ DEMO_STORES = [
     ),
 ]
 
+# The second store sells to companies: its fleet sales manager (批售经理), a consultant who owns its competitor pool and
+# sees its company accounts. (username, display name)
+DEMO_FLEET_MANAGER = ("minhang_fleet", "钱峰")
+
 
 # The second store sells a light-commercial-vehicle maker's range (轻卡, 皮卡, 轻客) to companies and tradesmen; the
 # installation's catalogue gains the maker (ours) and the rivals it meets. (brand, brand_en, is_own, series)
@@ -86,4 +90,7 @@ def demo_organisation_seed() -> DemoOrganisation:
             org.logins.append(
                 _staff(username, role=Role.CONSULTANT, dealer_group=group, store=store, display_name=display_name)
             )
+    username, display_name = DEMO_FLEET_MANAGER
+    org.logins.append(_staff(username, role=Role.CONSULTANT, dealer_group=group, store=org.stores[1],
+                             display_name=display_name, fleet_manager=True))
     return org

@@ -90,6 +90,9 @@ class User(AbstractUser):
         Store, on_delete=models.PROTECT, null=True, blank=True, related_name="staff", verbose_name=_("store")
     )
     display_name = models.CharField(_("display name"), max_length=60, blank=True)
+    # The store's fleet sales manager (批售经理): a consultant who also owns the store's competitor-customer pool and
+    # sees the store's company accounts. Kept by the pool-owner service (defeats), which makes him the pool owner.
+    fleet_manager = models.BooleanField(_("fleet sales manager"), default=False)
 
     objects = StaffManager()
 
@@ -107,6 +110,13 @@ class User(AbstractUser):
                 condition=Q(role="") | Q(dealer_group__isnull=False),
                 name="user_group_required_for_roles",
             ),
+            # The fleet sales manager is a consultant of a store, and a store has at most one.
+            models.CheckConstraint(
+                condition=Q(fleet_manager=False) | Q(role=Role.CONSULTANT, store__isnull=False),
+                name="user_fleet_manager_is_a_store_consultant",
+            ),
+            models.UniqueConstraint(fields=["store"], condition=Q(fleet_manager=True),
+                                    name="user_one_fleet_manager_per_store"),
         ]
 
     def __str__(self):
@@ -123,6 +133,16 @@ class User(AbstractUser):
     @property
     def is_group_admin(self) -> bool:
         return self.role == Role.GROUP_ADMIN
+
+    @property
+    def role_label(self) -> str:
+        """The role as shown: "Fleet sales manager" for the store's fleet sales manager, else the role's name."""
+        return str(_("Fleet sales manager")) if self.is_fleet_manager else self.get_role_display()
+
+    @property
+    def is_fleet_manager(self) -> bool:
+        """The store's fleet sales manager (批售经理): a consultant with the store's company accounts and its pool."""
+        return bool(self.fleet_manager and self.role == Role.CONSULTANT and self.store_id and self.is_active)
 
 
 class Segment(models.TextChoices):

@@ -8,6 +8,16 @@ from django.db.models.functions import RowNumber
 from .models import JobRun, Role, Store, User
 
 
+def staff_of_group(user: User | None) -> QuerySet[User]:
+    """Who an API input may name as a member of staff: the caller's dealer group (everyone for a superuser). Anyone
+    else does not exist for the caller (a 400); whether the person fits and the caller may act is the service's."""
+    if user is None:
+        return User.objects.none()
+    if user.is_superuser:
+        return User.objects.all()
+    return User.objects.filter(dealer_group_id=user.dealer_group_id)
+
+
 def store_cards(*, user: User) -> QuerySet[Store]:
     """The stores ``user`` may see, each with its active managers and consultants counted. One query."""
     return (

@@ -56,7 +56,12 @@ def _texts():
         return gettext("Your post-mortem of %(customer)s was sent back: %(comment)s") % {
             "customer": p.get("customer", ""), "comment": p.get("comment", "")}
 
-    return {"postmortem_opened": pm_opened, "postmortem_submitted": pm_submitted,
+    def handed(p):
+        count = p.get("count", 0)
+        return ngettext("%(count)s competitor-pool customer was handed to you.",
+                        "%(count)s competitor-pool customers were handed to you.", count) % {"count": count}
+
+    return {"defeat_pool_handed": handed, "postmortem_opened": pm_opened, "postmortem_submitted": pm_submitted,
             "postmortem_approved": pm_approved, "postmortem_returned": pm_returned,
             "defeat_came_back": came_back, "defeat_came_back_pending": came_back_pending,
             "defeat_rejected": rejected, "defeat_confirmed": confirmed, "defeat_pool": pool,
@@ -65,7 +70,8 @@ def _texts():
 
 
 def _labels():
-    return {"postmortem_opened": _("Post-mortem to write"), "postmortem_submitted": _("Post-mortem to review"),
+    return {"defeat_pool_handed": _("Pool customers handed to you"),
+            "postmortem_opened": _("Post-mortem to write"), "postmortem_submitted": _("Post-mortem to review"),
             "postmortem_approved": _("Post-mortem approved"), "postmortem_returned": _("Post-mortem sent back"),
             "defeat_came_back": _("Customer came back"), "defeat_came_back_pending": _("Customer came back"),
             "defeat_rejected": _("Defeat rejected"), "defeat_confirmed": _("Defeat confirmed"),

@@ -33,6 +33,8 @@ from .models import (
     NurtureContact,
     PoolEntry,
     PoolList,
+    PoolOwner,
+    PoolStatus,
     Reason,
 )
 
@@ -159,6 +161,10 @@ def _seed_store(rng, store: Store, now: datetime, competitor: dict) -> StoreDefe
     out = StoreDefeats(store=store)
     services.reasons_for(store.group_id)
     manager = User.objects.filter(store=store, role=Role.MANAGER, is_active=True).order_by("pk").first()
+    fleet = User.objects.filter(store=store, fleet_manager=True, is_active=True).first()
+    if fleet is not None:
+        # The method: confirmed defeats go to the fleet sales manager, who hands them out.
+        PoolOwner.objects.update_or_create(store=store, defaults={"user": fleet})
     if manager is None:
         return out
     deals = Deal.objects.filter(lead__store=store).count()
@@ -170,7 +176,8 @@ def _seed_store(rng, store: Store, now: datetime, competitor: dict) -> StoreDefe
                .filter(Q(grade__in=["C", "D", "E"]) | Q(grade__isnull=True)).order_by("pk"))
     rng.shuffle(old)
     chosen, pending_leads = old[:decided], old[decided:decided + PENDING]
-    staff = list(User.objects.filter(store=store, role=Role.CONSULTANT, is_active=True).order_by("pk"))
+    staff = list(User.objects.filter(store=store, role=Role.CONSULTANT, is_active=True, fleet_manager=False)
+                 .order_by("pk"))
     confirmed = []  # (lead, code, series, applied, decided_at, note): written in bulk below
     for lead in chosen:
         is_false = rng.random() < FALSE_SHARE
@@ -216,6 +223,12 @@ def _seed_store(rng, store: Store, now: datetime, competitor: dict) -> StoreDefe
                                   at=now - timedelta(days=days, hours=rng.randint(1, 8)))
         out.pending += 1
     out.pool, out.won_back = _nurture(rng, confirmed_apps, manager, staff, now)
+    if fleet is not None and staff:
+        # The fleet sales manager hands a few of the pool's customers to the consultants (the method's 统一分配).
+        entries = PoolEntry.objects.filter(store=store, owner=fleet, status=PoolStatus.IN_POOL).order_by("pk")[:6]
+        for n, entry in enumerate(entries):
+            services.pool_entries_reassign(actor=fleet, entries=[entry], to_user=staff[n % len(staff)],
+                                           comment="按片区分配给顾问跟进")
     services.defeat_target_set(actor=manager, store=store, year=timezone.localdate(now).year, rate=TARGET_RATE)
     return out
 

@@ -82,6 +82,20 @@ class DecideForm(forms.Form):
         self.fields["assign_to"].queryset = assignees
 
 
+class PoolHandOutForm(forms.Form):
+    """The pool page's hand-out bar: the ticked customers (``entries``, already scoped) and a consultant of the
+    store."""
+
+    ids = forms.TypedMultipleChoiceField(coerce=int, choices=())
+    to_user = forms.ModelChoiceField(queryset=None, error_messages={
+        "invalid_choice": _("Choose someone of this store.")})
+
+    def __init__(self, *args, entries, assignees, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["ids"].choices = [(e.pk, e.pk) for e in entries]
+        self.fields["to_user"].queryset = assignees
+
+
 class PoolOwnerForm(forms.Form):
     """A store's pool owner (settings page): a store of the admin's group, and nobody (the store's manager by
     default) or one of that store's staff."""

@@ -255,6 +255,8 @@ class EventKind(models.TextChoices):
     REJECTED = "rejected", _("Rejected as a false defeat")
     NURTURED = "nurtured", _("Nurture contact")
     WON_BACK = "won_back", _("Won back")
+    # The pool entry went to another owner: the pool owner handing customers out, or the store's pool owner changing.
+    REASSIGNED = "reassigned", _("Pool customer handed over")
 
 
 class DefeatEvent(models.Model):

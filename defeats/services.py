@@ -53,6 +53,7 @@ from .taxonomy import DEFEAT_WITHOUT_COMPETITOR, PRICE_REASON, default_reason_ro
 NOTIFY_REJECTED = "defeat_rejected"
 NOTIFY_CONFIRMED = "defeat_confirmed"
 NOTIFY_POOL = "defeat_pool"
+NOTIFY_POOL_HANDED = "defeat_pool_handed"
 NOTIFY_NURTURE_LIST = "defeat_nurture_list"
 NOTIFY_PENDING = "defeat_pending"
 NOTIFY_NURTURE = "defeat_nurture"
@@ -131,15 +132,89 @@ def settings_update(*, actor: User, group: DealerGroup, **values) -> DefeatSetti
 
 
 @transaction.atomic
-def pool_owner_set(*, actor: User, store: Store, user: User | None) -> None:
-    """Designate the store's competitor-pool owner (None: back to the store's manager)."""
-    _require_group_admin(actor, store.group_id)
+def pool_owner_set(*, actor: User, store: Store, user: User | None, comment: str = "") -> int:
+    """Designate the store's competitor-pool owner (None: back to the store's manager): the store's manager or the
+    group's admin. A consultant so designated is the store's fleet sales manager (批售经理: ``User.fleet_manager``,
+    which the company accounts read); a manager is not. The open entries the previous owner held move to the new
+    one, each with a ``reassigned`` step in its lead's defeat history. Returns how many entries moved."""
+    if not manages_store(actor, store):
+        raise PermissionDenied(_("Only the store's manager or the group's admin chooses the pool owner."))
+    store = Store.objects.select_for_update().get(pk=store.pk)  # one owner change of a store at a time
+    if user is not None and (not user.is_active or user.store_id != store.pk
+                             or user.role not in (Role.CONSULTANT, Role.MANAGER)):
+        raise ValidationError({"user": [_("Choose an active member of this store.")]})
+    # The open customers of the effective owner and of the designated one (who may have left: then the manager was
+    # the effective owner meanwhile) go to the new owner.
+    row = PoolOwner.objects.filter(store=store).first()
+    before = {u.pk for u in (pool_owner_for(store),) if u is not None} | ({row.user_id} if row else set())
     if user is None:
         PoolOwner.objects.filter(store=store).delete()
-        return
-    if not user.is_active or user.store_id != store.pk or user.role not in (Role.CONSULTANT, Role.MANAGER):
-        raise ValidationError({"user": [_("Choose an active member of this store.")]})
-    PoolOwner.objects.update_or_create(store=store, defaults={"user": user})
+    else:
+        PoolOwner.objects.update_or_create(store=store, defaults={"user": user})
+    User.objects.filter(store=store, fleet_manager=True).exclude(pk=user.pk if user else None).update(
+        fleet_manager=False)
+    if user is not None and user.role == Role.CONSULTANT and not user.fleet_manager:
+        User.objects.filter(pk=user.pk).update(fleet_manager=True)
+        user.fleet_manager = True
+    after = pool_owner_for(store)
+    before.discard(after.pk if after else None)
+    if after is None or not before:
+        return 0
+    entries = list(PoolEntry.objects.select_for_update().filter(store=store, owner_id__in=before,
+                                                                 status=PoolStatus.IN_POOL).order_by("pk"))
+    _hand_over(actor, entries, after, comment or gettext_noop("The store's pool owner changed"))
+    return len(entries)
+
+
+def _hand_over(actor: User, entries: list[PoolEntry], to_user: User, comment: str) -> None:
+    """Give ``entries`` (locked by the caller) to ``to_user``: one ``reassigned`` step per entry on its lead."""
+    now = timezone.now()
+    events = []
+    for entry in entries:
+        events.append(DefeatEvent(lead_id=entry.lead_id, kind=EventKind.REASSIGNED, at=now, by=actor,
+                                  comment=comment, from_status=Status.DEFEATED, to_status=Status.DEFEATED,
+                                  to_user=to_user))
+        entry.owner = to_user
+        entry.version += 1
+    PoolEntry.objects.bulk_update(entries, ["owner", "version"])
+    DefeatEvent.objects.bulk_create(events)
+
+
+def can_redistribute(actor: User, store: Store) -> bool:
+    """Who hands the store's pool customers to its consultants: its manager, its group's admin, its pool owner."""
+    if manages_store(actor, store):
+        return True
+    owner = pool_owner_for(store)
+    return bool(actor.is_active and owner is not None and owner.pk == actor.pk)
+
+
+@transaction.atomic
+def pool_entries_reassign(*, actor: User, entries: Iterable[PoolEntry], to_user: User, comment: str = "") -> int:
+    """Hand pool customers to a consultant of their store (the method: confirmed defeats go to the fleet sales
+    manager, who distributes them): the store's pool owner (for the entries he holds) or whoever manages the store.
+    Each entry gets a ``reassigned`` step; the new owner is notified. Won-back entries are refused (409). Returns how
+    many entries moved (an entry already held by ``to_user`` does not move)."""
+    ids = sorted({e.pk for e in entries})
+    if not ids:
+        raise ValidationError({"ids": [_("Choose at least one customer.")]})
+    locked = list(PoolEntry.objects.select_for_update().select_related("store", "lead").filter(pk__in=ids)
+                  .order_by("pk"))
+    for entry in locked:
+        if not can_redistribute(actor, entry.store) or (not manages_store(actor, entry.store)
+                                                         and entry.owner_id != actor.pk):
+            raise PermissionDenied(_("Only the pool owner or the store's manager hands pool customers out."))
+        if to_user.store_id != entry.store_id or not to_user.is_active \
+                or to_user.role not in (Role.CONSULTANT, Role.MANAGER):
+            raise ValidationError({"to_user": [_("Choose an active consultant of the customer's store.")]})
+    won = [e.pk for e in locked if e.status != PoolStatus.IN_POOL]
+    if won:
+        raise Conflict({"ids": [_("Customers %(ids)s have already been won back.") % {
+            "ids": ", ".join(f"#{i}" for i in won)}]})
+    moving = [e for e in locked if e.owner_id != to_user.pk]
+    _hand_over(actor, moving, to_user, (comment or "").strip() or gettext_noop("Handed out by the pool owner"))
+    if moving and to_user.pk != actor.pk:
+        notify_many([Draft(to_user.pk, NOTIFY_POOL_HANDED, {"count": len(moving)}, reverse("defeats:pool"))])
+    return len(moving)
 
 
 @transaction.atomic

@@ -29,6 +29,7 @@ from leads.views.manager import _pick_store, manager_required
 
 from . import selectors, services
 from .forms import (
+    PoolHandOutForm,
     ApplicationForm,
     BulkVerdictForm,
     DecideForm,
@@ -272,6 +273,7 @@ def pool(request):
     today = timezone.localdate()
     now = timezone.now()
     assignees = list(selectors.store_consultants(store))
+    hands_out = services.can_redistribute(user, store)
     for entry in page:
         months = ((today.year - entry.purchased_on.year) * 12 + today.month - entry.purchased_on.month
                   if entry.purchased_on else None)
@@ -283,10 +285,13 @@ def pool(request):
             manages_store(user, entry.store) or entry.owner_id == user.pk) else ""
         entry.can_work = manages_store(user, entry.store) or entry.owner_id == user.pk
         entry.form = NurtureForm(assignees=assignees, auto_id=f"id_pool{entry.pk}_%s")
+        entry.can_hand_out = entry.status == "in_pool" and (manages_store(user, entry.store) or (
+            hands_out and entry.owner_id == user.pk))
     brands = {s.brand for s in competitor_series()}
     context.update({"page": page, "count": page.paginator.count, "brands": sorted(brands, key=lambda b: b.label),
                     "series_choices": competitor_series(), "brand": str(brand or ""), "series": str(series or ""),
-                    "owner": services.pool_owner_for(store)})
+                    "owner": services.pool_owner_for(store), "hands_out": hands_out, "assignees": assignees,
+                    "manages": manages_store(user, store)})
     if request.htmx:
         return render(request, "defeats/partials/_pool_results.html", context)
     return render(request, "defeats/pool.html", context)
@@ -348,6 +353,53 @@ def pool_contact(request, pk: int):
         for error in errors:
             messages.error(request, f"{entry.lead.name}: {error}")
     return redirect(back)
+
+
+@login_required
+@require_POST
+def pool_hand_out(request):
+    """The pool page's hand-out bar: the pool owner (the fleet sales manager) or the store's manager hands the ticked
+    customers to a consultant of the store. A customer the user does not see is a 404."""
+    ids = [int(i) for i in request.POST.getlist("ids") if i.isdigit()]
+    entries = list(PoolEntry.objects.visible_to(request.user).select_related("store").filter(pk__in=ids))
+    if not ids or len(entries) != len(set(ids)):
+        raise Http404
+    store = entries[0].store
+    form = PoolHandOutForm(request.POST, entries=entries, assignees=selectors.store_consultants(store))
+    back = f"{reverse('defeats:pool')}?{urlencode({'store': store.pk})}"
+    if not form.is_valid():
+        return bad_input_page(request, form)
+    try:
+        moved = services.pool_entries_reassign(actor=request.user, entries=entries,
+                                               to_user=form.cleaned_data["to_user"])
+    except ValidationError as exc:
+        for msg in exc.messages:
+            messages.error(request, msg)
+    else:
+        messages.success(request, ngettext("%(n)s customer handed to %(user)s.", "%(n)s customers handed to %(user)s.",
+                                           moved) % {"n": moved, "user": form.cleaned_data["to_user"]})
+    return redirect(back)
+
+
+@login_required
+@require_POST
+def pool_owner(request):
+    """The pool page's owner form (the store's manager, the group's admin): who owns the store's competitor pool. The
+    open customers the previous owner held move to the new one."""
+    form = PoolOwnerForm(request.POST, stores=Store.objects.visible_to(request.user))
+    if not form.is_valid():
+        return bad_input_page(request, form)
+    store, user = form.cleaned_data["store"], form.cleaned_data["user"]
+    try:
+        moved = services.pool_owner_set(actor=request.user, store=store, user=user)
+    except ValidationError as exc:
+        for msg in exc.messages:
+            messages.error(request, msg)
+    else:
+        messages.success(request, ngettext(
+            "Pool owner of %(store)s saved; %(n)s customer moved to them.",
+            "Pool owner of %(store)s saved; %(n)s customers moved to them.", moved) % {"store": store, "n": moved})
+    return redirect(f"{reverse('defeats:pool')}?{urlencode({'store': store.pk})}")
 
 
 # --- settings: reasons, talk tracks, numbers ---------------------------------------------------------------------

@@ -16,6 +16,7 @@ from simple_history.models import HistoricalRecords
 from dealercrm.scoping import Role, Scope, ScopedQuerySet
 
 from . import phones
+from .companies import Company, CompanyPerson, Qualification  # noqa: F401  (the app's models, defined there)
 
 
 def local_day_start(now=None) -> datetime:
@@ -266,6 +267,10 @@ class Lead(models.Model):
     purchase_type = models.CharField(_("purchase type"), max_length=20, choices=PurchaseType.choices, blank=True)
     district = models.CharField(_("district"), max_length=60, blank=True)
     industry = models.CharField(_("industry"), max_length=60, blank=True)
+    # The company the customer buys for (a fleet purchase), if any: its people and the qualification are shown with
+    # the lead.
+    company = models.ForeignKey(Company, on_delete=models.PROTECT, null=True, blank=True, related_name="leads",
+                                verbose_name=_("company"), db_index=False)
     grade = models.CharField(_("grade"), max_length=1, choices=Grade.choices, null=True, blank=True)
     status = models.CharField(_("status"), max_length=20, choices=Status.choices, default=Status.ACTIVE)
     first_visit_at = models.DateTimeField(_("first visit"), default=timezone.now)
@@ -317,6 +322,8 @@ class Lead(models.Model):
         # (a non-HOT update: it clears assigned_to): five of these seven (benchmarks/README.md). The funnel's cohort
         # filter, the store's lead list and its date filters share one (store, first_visit_at) index.
         indexes = [
+            # A company's leads (few leads name one: a partial index costs the bulk writes nothing).
+            models.Index(fields=["company"], condition=Q(company__isnull=False), name="lead_company"),
             # The funnel's cohort scan for a store (an index-only scan on PostgreSQL) and the store's lead list,
             # newest first.
             models.Index(

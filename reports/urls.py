@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views, views_imports
+from . import views, views_companies, views_imports
 
 app_name = "reports"
 
@@ -11,6 +11,7 @@ urlpatterns = [
     path("files/<int:pk>/wait/", views.report_file_wait, name="file_wait"),
     path("files/<int:pk>/retry/", views.report_file_retry, name="file_retry"),
     path("exports/<slug:name>/", views.export, name="export"),
+    path("companies.xlsx", views_companies.companies_xlsx, name="companies_xlsx"),
     path("imports/", views_imports.import_list, name="imports"),
     path("imports/template/", views_imports.import_template, name="import_template"),
     path("imports/<int:pk>/", views_imports.import_detail, name="import"),

@@ -14,7 +14,7 @@ from leads.api.serializers import (
     USE_HELP,
     DealUnitSerializer,
 )
-from leads.models import Deal
+from leads.models import Company, Deal
 
 from ..models import (
     BaseClient,
@@ -101,7 +101,7 @@ class BaseClientListSerializer(TruthfulModelSerializer):
         model = BaseClient
         fields = ["id", "store", "assigned_to", "assigned_to_name", "name", "phone", "phone_masked", "kind",
                   "region", "industry", "fleet_size", "tier", "tier_basis", "loyalty_score", "power_score",
-                  "purchases", "units", "repeat_purchases", "referral_deals", "version"]
+                  "purchases", "units", "repeat_purchases", "referral_deals", "version", "company"]
         read_only_fields = fields
 
     def get_phone(self, client) -> str:
@@ -150,6 +150,15 @@ class BaseClientUpdateSerializer(serializers.Serializer):
     fleet_size = serializers.IntegerField(min_value=0, max_value=100000, required=False)
     birthday = serializers.DateField(required=False, allow_null=True)
     address = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    company = serializers.PrimaryKeyRelatedField(
+        queryset=Company.objects.none(), required=False, allow_null=True,
+        help_text=_("The company account the client buys for (a company of the client's store): its vehicles count "
+                    "in the company's fleet."))
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # A company the caller cannot see does not exist for them (400).
+        self.fields["company"].queryset = Company.objects.visible_to(_caller(self))
 
 
 class ScoresSerializer(serializers.Serializer):

@@ -121,7 +121,7 @@ class BaseClientViewSet(ScopedViewSetMixin, mixins.ListModelMixin, viewsets.Gene
                               412: OpenApiResponse(STALE)})
     def partial_update(self, request, *args, **kwargs):
         client = self.get_object()
-        data = BaseClientUpdateSerializer(data=request.data)
+        data = BaseClientUpdateSerializer(data=request.data, context=self.get_serializer_context())
         data.is_valid(raise_exception=True)
         try:
             services.client_update(actor=request.user, client=client, expected_version=_if_match(request),

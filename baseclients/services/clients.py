@@ -151,7 +151,7 @@ def returning_buyer(*, store, phone: str) -> BaseClient | None:
     return BaseClient.objects.filter(group_id=store.group_id, phone=phone).first()
 
 
-CARD_FIELDS = ("name", "phone", "kind", "region", "industry", "fleet_size", "birthday", "address")
+CARD_FIELDS = ("name", "phone", "kind", "region", "industry", "fleet_size", "birthday", "address", "company")
 
 
 @transaction.atomic
@@ -186,6 +186,8 @@ def client_update(*, actor: User, client: BaseClient, expected_version: int | No
                 changes[kind] = list_value(group_id=client.group_id, kind=kind, text=changes[kind])
             except ValidationError as exc:
                 errors.update(exc.message_dict)
+    if changes.get("company") is not None and changes["company"].store_id != client.store_id:
+        errors["company"] = [_("Choose a company of the client's store.")]
     if "birthday" in changes and changes["birthday"] and changes["birthday"] > timezone.localdate():
         errors["birthday"] = [_("A birthday cannot be in the future.")]
     if errors:

@@ -9,6 +9,8 @@ from rest_framework.routers import DefaultRouter
 from defeats.api.views import ApplicationViewSet, DefeatTargetViewSet, PoolViewSet, ReasonViewSet, TalkTrackViewSet
 from defeats.api.views import MetricsView as DefeatMetricsView
 from defeats.api.postmortems import PostMortemViewSet
+from defeats.api.views import PoolOwnerView
+from baseclients.api.companies import CompanyViewSet
 from baseclients.api.views import BaseClientViewSet, CareTaskViewSet, DealViewSet
 from funnel.api.views import MarketEstimateViewSet, TargetViewSet
 from planning.api.views import WorkPlanViewSet
@@ -33,6 +35,7 @@ router.register("job-runs", JobRunViewSet, basename="job-run")
 router.register("base-clients", BaseClientViewSet, basename="base-client")
 router.register("care-tasks", CareTaskViewSet, basename="care-task")
 router.register("deals", DealViewSet, basename="deal")
+router.register("companies", CompanyViewSet, basename="company")
 router.register("defeats/reasons", ReasonViewSet, basename="defeat-reason")
 router.register("defeats/talk-tracks", TalkTrackViewSet, basename="defeat-talk-track")
 router.register("defeats/applications", ApplicationViewSet, basename="defeat-application")
@@ -57,6 +60,7 @@ urlpatterns = [
     path("auth/token/", views.TokenView.as_view(), name="auth-token"),
     path("funnel/", include("funnel.api.urls")),
     path("defeats/metrics/", DefeatMetricsView.as_view(), name="defeat-metrics"),
+    path("stores/<int:pk>/pool-owner/", PoolOwnerView.as_view(), name="store-pool-owner"),
     path("reports/", include("reports.api.urls")),
     path("", include(router.urls)),
     re_path(r"^.*/$", not_found),

@@ -20,7 +20,7 @@ def test_seed_demo_builds_the_demo_group_and_is_idempotent(settings, capsys):
     settings.DEBUG = True
     call_command("seed_demo")
     first = counts()
-    assert first == (1, 2, 2, 8, 1)
+    assert first == (1, 2, 2, 9, 1)  # four consultants a store, and the second store's fleet sales manager
     admin = User.objects.get(username="admin")
     admin.set_password("changed-by-hand")
     admin.save()
@@ -29,8 +29,10 @@ def test_seed_demo_builds_the_demo_group_and_is_idempotent(settings, capsys):
     assert User.objects.get(username="admin").check_password("demo1234")
     assert "demo1234" in capsys.readouterr().out
     for store in Store.objects.all():
-        assert store.staff.filter(role=Role.CONSULTANT).count() == 4
+        assert store.staff.filter(role=Role.CONSULTANT, fleet_manager=False).count() == 4
         assert store.staff.filter(role=Role.MANAGER).count() == 1
+    fleet = User.objects.get(username="minhang_fleet")
+    assert fleet.is_fleet_manager and fleet.store.name == "闵行店" and fleet.check_password("demo1234")
 
 
 def test_seed_demo_refuses_with_debug_off_unless_forced(settings):
@@ -167,3 +169,27 @@ def test_the_second_store_sells_light_commercial_vehicles_with_fleet_orders(demo
     for buyer in BaseClient.objects.filter(purchase_rows__deal__in=fleet).distinct()[:30]:
         quantities = list(Deal.objects.filter(purchase__client=buyer).values_list("quantity", flat=True))
         assert buyer.units - sum(quantities) == buyer.purchases - len(quantities) >= 0
+
+
+def test_the_second_store_sells_to_companies_through_its_fleet_sales_manager(demo):
+    from defeats.models import DefeatEvent, EventKind, PoolEntry
+    from defeats.services import pool_owner_for
+    from leads.companies import Company, CompanyPerson, Qualification, validate_credit_code
+
+    fleet = User.objects.get(username="minhang_fleet")
+    assert pool_owner_for(fleet.store) == fleet
+    # He holds the store's competitor pool and has handed a few customers to the consultants, with history.
+    assert PoolEntry.objects.filter(store=fleet.store, owner=fleet, list="competitor").count() > 100
+    handed = DefeatEvent.objects.filter(kind=EventKind.REASSIGNED, by=fleet)
+    assert handed.count() == 6 and not handed.filter(to_user=fleet).exists()
+    companies = Company.objects.filter(store=fleet.store)
+    assert companies.count() == 5 and not Company.objects.exclude(store=fleet.store).exists()
+    for company in companies:
+        validate_credit_code(company.credit_code)
+    assert set(CompanyPerson.objects.values_list("decision_role", flat=True)) == {
+        "decider", "influencer", "supporter", "opponent"}
+    assert Qualification.objects.filter(lead__company__in=companies, lead__assigned_to=fleet).count() == 3
+    # The fleets are counted from base clients that name the companies.
+    from baseclients.selectors_companies import company_list
+
+    assert sum(c.fleet_total for c in company_list(user=fleet)) >= companies.count()

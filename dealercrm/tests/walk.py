@@ -32,6 +32,8 @@ ROUTE_KINDS = [
     ("baseclients:care_", ["care_task"]),
     ("baseclients:deal_deliver", ["fleet_deal", "deal"]),
     ("baseclients:vehicle_edit", ["vehicle", "fleet_vehicle"]),
+    ("baseclients:lead_company", ["lead", "company"]),
+    ("baseclients:company", ["company"]),
     ("baseclients:lead_referrer", ["lead", "referred_lead"]),
     ("baseclients:", ["client"]),
     ("defeats:decide", ["application"]),
@@ -49,6 +51,7 @@ ROUTE_KINDS = [
     ("follow-up-", ["follow_up"]),
     ("notification-", ["notification"]),
     ("base-client-", ["client"]),
+    ("company-", ["company"]),
     ("care-task-", ["care_task"]),
     ("deal-", ["fleet_deal", "deal"]),
     ("defeat-application-", ["application"]),
@@ -72,6 +75,7 @@ ROUTE_KINDS = [
 SEARCH_ROUTES = {
     "leads:list", "baseclients:list", "baseclients:care_queue", "defeats:pool", "reports:imports",
     "lead-list", "base-client-list", "care-task-list", "defeat-pool-list", "import-list",
+    "baseclients:companies", "company-list",
 }
 
 # Not the app's routes: Django's admin (superusers only), the language switch, logout (it would end the walker's
@@ -239,6 +243,32 @@ def _plant_secret(tag: str, n: int, *, store, holder, manager, in_group: bool) -
     s.objects["work_plan"] = work_plan_update(actor=holder, plan=plan, notes=f"WorkPlan{tag}Secret",
                                               items={"follow_ups": {"planned": 7, "note": f"WorkPlanItem{tag}Secret"}})
     s.markers.update({f"WorkPlan{tag}Secret": "work plan notes", f"WorkPlanItem{tag}Secret": "work plan item note"})
+    # A company account the holder owns, with a person, named by the holder's lead and base client, the lead qualified.
+    from baseclients.services import client_update
+    from leads.companies import credit_code_check_char
+    from leads.services import company_save, lead_qualify
+
+    person_digits = _digits(7, n)
+    code = f"9131011{n}MA1TKQR0{n}"
+    code += credit_code_check_char(code)
+    s.objects["company"] = company_save(
+        actor=holder, name=f"Company{tag}Secret", credit_code=code, legal_representative=f"Legal{tag}Secret",
+        people=[{"name": f"Person{tag}Secret", "phone": f"+86{person_digits}", "decision_role": "decider",
+                 "note": f"PersonNote{tag}Secret"}])
+    s.objects["company_person"] = s.objects["company"].people.get()
+    s.markers.update({f"Company{tag}Secret": "company name", code: "company credit code",
+                      f"Legal{tag}Secret": "company legal representative", f"Person{tag}Secret": "company person",
+                      f"PersonNote{tag}Secret": "company person note"})
+    s.markers.update({k: f"company person {v}" for k, v in _phones(person_digits).items()})
+    from leads.models import Lead
+
+    Lead.objects.filter(pk=s.objects["lead"].pk).update(company=s.objects["company"])
+    s.objects["lead"].refresh_from_db()
+    s.objects["qualification"] = lead_qualify(actor=holder, lead=s.objects["lead"], need="yes",
+                                              need_note=f"Qualify{tag}Secret")
+    s.markers[f"Qualify{tag}Secret"] = "qualification note"
+    client_update(actor=holder, client=client, company=s.objects["company"])
+    client.refresh_from_db()
     s.objects["holder"] = holder
     s.objects["store"] = store
     return s

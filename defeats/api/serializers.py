@@ -10,6 +10,7 @@ from rest_framework import serializers
 
 from dealercrm.api.schema import GroupKeyField, TruthfulModelSerializer
 from dealercrm.models import User
+from dealercrm.selectors import staff_of_group
 from leads import deal_bases
 from leads.models import FollowUpMethod, Grade
 from leads.selectors import lead_phone_for
@@ -174,6 +175,46 @@ class NurtureContactSerializer(serializers.Serializer):
     came_back = serializers.BooleanField(default=False, help_text="The customer wants to buy again: a win-back.")
     grade = serializers.ChoiceField(choices=Grade.choices, required=False, allow_null=True)
     assign_to = serializers.PrimaryKeyRelatedField(queryset=User.objects.all(), required=False, allow_null=True)
+
+
+class PoolReassignSerializer(serializers.Serializer):
+    to_user = serializers.PrimaryKeyRelatedField(queryset=User.objects.none(), help_text=(
+        "An active consultant (or the manager) of the customer's store."))
+    comment = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["to_user"].queryset = staff_of_group(_caller(self))
+
+
+class PoolBulkReassignSerializer(PoolReassignSerializer):
+    ids = serializers.ListField(child=serializers.IntegerField(min_value=1), allow_empty=False, max_length=500,
+                                help_text="Pool entries to hand to `to_user`; all or nothing.")
+
+
+class PoolOwnerSerializer(serializers.Serializer):
+    store = serializers.IntegerField(read_only=True)
+    user = serializers.IntegerField(read_only=True, allow_null=True, help_text=(
+        "The designated pool owner; null: none designated, the store's manager owns the pool."))
+    owner = serializers.IntegerField(read_only=True, allow_null=True, help_text=(
+        "Who owns the pool now: the designated owner while an active member of the store, else the store's first "
+        "active manager."))
+    owner_name = serializers.CharField(read_only=True, allow_null=True)
+    fleet_manager = serializers.BooleanField(read_only=True, help_text=(
+        "The owner is a consultant: the store's fleet sales manager (批售经理), who also sees its company accounts."))
+    open_entries = serializers.IntegerField(read_only=True, help_text="Customers in the pool the owner holds.")
+    moved = serializers.IntegerField(read_only=True, required=False, help_text=(
+        "On PUT: the open entries that moved from the previous owner to the new one."))
+
+
+class PoolOwnerWriteSerializer(serializers.Serializer):
+    user = serializers.PrimaryKeyRelatedField(queryset=User.objects.none(), allow_null=True, help_text=(
+        "An active consultant or manager of the store; null: back to the store's manager."))
+    comment = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["user"].queryset = staff_of_group(_caller(self))
 
 
 class MetricsQuerySerializer(serializers.Serializer):

@@ -28,7 +28,7 @@ from leads.services import StaleVersion
 
 from .. import selectors, services
 from ..filters import ApplicationFilterSet, PoolFilterSet
-from ..models import Application, DefeatTarget, PoolEntry, Reason, TalkTrack
+from ..models import Application, DefeatTarget, PoolEntry, PoolOwner, PoolStatus, Reason, TalkTrack
 from . import serializers as s
 
 TAGS = ["defeats"]
@@ -246,6 +246,94 @@ class PoolViewSet(ScopedViewSetMixin, mixins.ListModelMixin, mixins.RetrieveMode
         entry = PoolEntry.objects.select_related("lead").get(pk=entry.pk)
         return Response(s.PoolEntrySerializer(entry, context=self.get_serializer_context()).data,
                         status=status.HTTP_201_CREATED)
+
+
+    @extend_schema(
+        tags=TAGS, summary="Hand a pool customer to a consultant",
+        description=("The store's pool owner (the fleet sales manager, for the customers he holds) or its manager "
+                     "hands the customer to an active consultant of the store; a `reassigned` step is recorded on "
+                     "the lead. 403: anyone else who sees the customer (a consultant). 409: already won back."),
+        request=s.PoolReassignSerializer,
+        responses={200: s.PoolEntrySerializer, 400: E400, 403: E403, 404: E404, 409: E409},
+    )
+    @action(detail=True, methods=["post"])
+    def reassign(self, request, pk=None):
+        entry = self.get_object()
+        data = s.PoolReassignSerializer(data=request.data, context=self.get_serializer_context())
+        data.is_valid(raise_exception=True)
+        try:
+            services.pool_entries_reassign(actor=request.user, entries=[entry], to_user=data.validated_data["to_user"],
+                                           comment=data.validated_data["comment"])
+        except services.Conflict as exc:
+            return _conflict(exc)
+        entry = PoolEntry.objects.select_related("lead", "store", "owner").get(pk=entry.pk)
+        return Response(s.PoolEntrySerializer(entry, context=self.get_serializer_context()).data)
+
+    @extend_schema(
+        tags=TAGS, summary="Hand several pool customers to a consultant",
+        description=("As the single hand-over, all or nothing. 404: an id the caller may not see (another store's "
+                     "pool); 403: not the pool owner or a manager of the store; 409: some were won back."),
+        request=s.PoolBulkReassignSerializer,
+        responses={200: s.PoolEntrySerializer(many=True), 400: E400, 403: E403, 404: E404, 409: E409},
+    )
+    @action(detail=False, methods=["post"], url_path="bulk-reassign")
+    def bulk_reassign(self, request):
+        data = s.PoolBulkReassignSerializer(data=request.data, context=self.get_serializer_context())
+        data.is_valid(raise_exception=True)
+        ids = set(data.validated_data["ids"])
+        entries = list(super().get_queryset().filter(pk__in=ids))
+        if len(entries) != len(ids):
+            raise NotFound(_("No such pool customer among those you may see."))
+        try:
+            services.pool_entries_reassign(actor=request.user, entries=entries, to_user=data.validated_data["to_user"],
+                                           comment=data.validated_data["comment"])
+        except services.Conflict as exc:
+            return _conflict(exc)
+        rows = PoolEntry.objects.select_related("lead", "store", "owner").filter(pk__in=ids).order_by("pk")
+        return Response(s.PoolEntrySerializer(rows, many=True, context=self.get_serializer_context()).data)
+
+
+class PoolOwnerView(APIView):
+    """``/api/v1/stores/{id}/pool-owner/``: who owns the store's competitor pool (GET: anyone who sees the store);
+    PUT changes it (its manager or the group's admin) and moves the open entries the previous owner held."""
+
+    def _store(self, request, pk) -> Store:
+        store = Store.objects.visible_to(request.user).filter(pk=pk).first()
+        if store is None:
+            raise NotFound(_("No such store among those you may see."))
+        return store
+
+    def _body(self, store: Store, moved: int | None = None) -> dict:
+        row = PoolOwner.objects.filter(store=store).first()
+        owner = services.pool_owner_for(store)
+        body = {"store": store.pk, "user": row.user_id if row else None, "owner": owner.pk if owner else None,
+                "owner_name": str(owner) if owner else None,
+                "fleet_manager": bool(owner and owner.is_fleet_manager),
+                "open_entries": PoolEntry.objects.filter(store=store, owner=owner, status=PoolStatus.IN_POOL).count()
+                if owner else 0}
+        if moved is not None:
+            body["moved"] = moved
+        return body
+
+    @extend_schema(tags=TAGS, summary="The store's competitor-pool owner",
+                   responses={200: s.PoolOwnerSerializer, 404: E404})
+    def get(self, request, pk: int):
+        return Response(self._body(self._store(request, pk)))
+
+    @extend_schema(tags=TAGS, summary="Change the store's competitor-pool owner",
+                   description=("The store's manager or the group's admin. A consultant named here becomes the "
+                                "store's fleet sales manager (批售经理). The open pool entries the previous owner "
+                                "held move to the new owner, each with a `reassigned` step on its lead (`moved` "
+                                "counts them). 403: a consultant; 404: a store the caller may not see."),
+                   request=s.PoolOwnerWriteSerializer,
+                   responses={200: s.PoolOwnerSerializer, 400: E400, 403: E403, 404: E404})
+    def put(self, request, pk: int):
+        store = self._store(request, pk)
+        data = s.PoolOwnerWriteSerializer(data=request.data, context={"request": request})
+        data.is_valid(raise_exception=True)
+        moved = services.pool_owner_set(actor=request.user, store=store, user=data.validated_data["user"],
+                                        comment=data.validated_data["comment"])
+        return Response(self._body(store, moved))
 
 
 @extend_schema_view(

@@ -8,10 +8,12 @@ from rest_framework import serializers
 
 from dealercrm.api.schema import TruthfulModelSerializer, name_of
 from dealercrm.models import Store, User, VehicleSeries
+from dealercrm.selectors import staff_of_group
 
 from ..extensions import LEAD_FIELDS, TIMELINE_KINDS
 from ..models import (
     AssignmentChange,
+    Company,
     Channel,
     Deal,
     FollowUp,
@@ -40,11 +42,7 @@ def _caller(serializer):
 def _staff_of_callers_group(user):
     """Who may be named as a lead's consultant: staff of the caller's dealer group. Naming someone outside it is a
     400 (they do not exist for the caller); whether the caller may assign at all is the service's 403."""
-    if user is None:
-        return User.objects.none()
-    if user.is_superuser:
-        return User.objects.all()
-    return User.objects.filter(dealer_group_id=user.dealer_group_id)
+    return staff_of_group(user)
 
 
 def _series_of_interest():
@@ -108,6 +106,7 @@ class LeadSerializer(TruthfulModelSerializer):
             "channel", "series", "series_name", "budget", "purchase_type", "district", "industry", "grade", "status",
             "first_visit_at", "last_contact_at", "next_follow_up_at", "grade_since", "is_overdue", "version",
             "stale_since", "stale_max_dwell_days", "dwell_kept_at", "overdue_since", "pooled_at",
+            "company",
         ]
         read_only_fields = fields
 
@@ -335,6 +334,15 @@ class _CustomerFields(serializers.Serializer):
         # The other apps' input on a lead (baseclients: the referrer and referral types), after the customer's
         # fields; the views hand them to the app's hook in the write's transaction (pop_lead_extras).
         return _with_extras(super().get_fields(), "api_input", after="industry")
+
+    company = serializers.PrimaryKeyRelatedField(
+        queryset=Company.objects.none(), required=False, allow_null=True,
+        help_text="The company account the customer buys for (a company of the lead's store the caller sees).")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # A company the caller cannot see does not exist for them (400).
+        self.fields["company"].queryset = Company.objects.visible_to(_caller(self))
 
 
 class LeadCreateSerializer(_CustomerFields):

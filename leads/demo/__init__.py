@@ -182,7 +182,8 @@ class _StorePlanner:
         self.today = now.date()
         staff = User.objects.filter(store=store, is_active=True)
         self.manager = staff.filter(role=Role.MANAGER).order_by("username").first()
-        self.consultants = list(staff.filter(role=Role.CONSULTANT).order_by("username"))
+        # The fleet sales manager works company accounts, not the showroom's walk-ins.
+        self.consultants = list(staff.filter(role=Role.CONSULTANT, fleet_manager=False).order_by("username"))
         if not self.consultants:
             raise ValueError(f"Store {store} has no active consultant to hold the demo leads.")
         self.skill = {c.pk: i % len(SHARE) for i, c in enumerate(self.consultants)}

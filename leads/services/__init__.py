@@ -3,6 +3,7 @@
 from ._common import DuplicatePhone, StaleVersion, column_limits_or_error, grade_rules_for, manages_store
 from .assignment import lead_assign, leads_bulk_reassign, leads_round_robin, round_robin_next
 from .bulk import visit_log_many
+from .companies import can_edit_company, company_save, lead_qualify
 from .deals import deal_record
 from .flags import AlreadyClaimed, lead_claim, lead_keep, lead_move_to_pool
 from .followups import follow_up_log, follow_up_review
@@ -15,7 +16,9 @@ __all__ = [
     "DuplicatePhone",
     "StaleVersion",
     "VisitResult",
+    "can_edit_company",
     "column_limits_or_error",
+    "company_save",
     "deal_record",
     "follow_up_log",
     "follow_up_review",
@@ -29,6 +32,7 @@ __all__ = [
     "lead_keep",
     "lead_merge",
     "lead_move_to_pool",
+    "lead_qualify",
     "lead_update",
     "leads_bulk_reassign",
     "leads_round_robin",

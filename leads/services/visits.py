@@ -43,6 +43,7 @@ from ._common import (
     require_can_work,
     validate_assignee,
 )
+from .companies import check_lead_company
 from .flags import clear_flags
 
 
@@ -148,6 +149,7 @@ def visit_log(
     purchase_type: str = "",
     district: str = "",
     industry: str = "",
+    company=None,
     allow_revisit: bool = True,
 ) -> VisitResult:
     """Log a showroom visit. A phone already known in the store makes it a re-visit of that lead (or, with
@@ -166,6 +168,7 @@ def visit_log(
     if channel is not None and channel.source != source:
         raise ValidationError({"channel": [_("This channel belongs to another source.")]})
     _check_budget(budget)
+    check_lead_company(store, company)
     assignee = _pick_assignee(actor, store, assigned_to)
     visit_args = dict(arrived_at=arrived_at, left_at=left_at, steps=steps, companions=companions, note=note)
 
@@ -192,6 +195,7 @@ def visit_log(
         purchase_type=purchase_type,
         district=district,
         industry=industry,
+        company=company,
         grade=grade,
         grade_since=arrived_at if grade else None,
         first_visit_at=arrived_at,
@@ -271,6 +275,7 @@ def visit_add(*, actor: User, lead: Lead, arrived_at: datetime | None = None, le
 
 EDITABLE_FIELDS = (
     "name", "phone", "gender", "source", "channel", "series", "budget", "purchase_type", "district", "industry", "notes",
+    "company",
 )
 
 
@@ -293,6 +298,8 @@ def lead_update(*, actor: User, lead: Lead, expected_version: int | None = None,
             if holder:
                 raise DuplicatePhone(holder)
     _check_budget(changes.get("budget"))
+    if "company" in changes:
+        check_lead_company(lead.store, changes["company"])
     if "name" in changes:
         changes["name"] = clean_name(changes["name"], blank_message=_("This field may not be blank."))
     source = changes.get("source", lead.source)

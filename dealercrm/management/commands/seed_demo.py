@@ -7,6 +7,7 @@ from django.db import transaction
 from dealercrm.demo import demo_organisation_seed
 from dealercrm.models import DealerGroup
 from baseclients.demo import demo_baseclients_seed
+from baseclients.demo_companies import demo_companies_seed
 from defeats.demo import demo_defeats_seed
 from defeats.demo_postmortems import demo_post_mortems_seed
 from funnel.demo import demo_market_estimates_seed
@@ -36,7 +37,7 @@ class Command(BaseCommand):
         with transaction.atomic():
             org = demo_organisation_seed()
             if no_history:
-                history = base_clients = defeats = None
+                history = base_clients = defeats = companies = None
             else:
                 # Each stage says what it does before it starts: the whole takes about a minute.
                 self._stage(f"leads, visits, follow-ups and deals: {MONTHS} months for {len(org.stores)} stores")
@@ -54,12 +55,14 @@ class Command(BaseCommand):
                 self._stage("post-mortems and work plans")
                 demo_post_mortems_seed(stores=org.stores)
                 demo_work_plans_seed(stores=org.stores)
+                self._stage("company accounts of the fleet sales manager")
+                companies = demo_companies_seed(stores=org.stores)
                 self._stage(None)
         self.stdout.write(self.style.SUCCESS(f"Demo group {org.group.name!r} with {len(org.stores)} stores is ready."))
         self.stdout.write(f"Logins (every password is {settings.DEMO_PASSWORD}):")
         for user in org.logins:
             where = user.store.name if user.store else org.group.name
-            self.stdout.write(f"  {user.username:<18} {user.get_role_display():<10} {where}  {user.display_name}")
+            self.stdout.write(f"  {user.username:<18} {user.role_label:<10} {where}  {user.display_name}")
         if history is None:
             return
         if defeats is not None and not defeats.skipped:
@@ -67,6 +70,10 @@ class Command(BaseCommand):
             for d in defeats.stores:
                 self.stdout.write(f"  {d.store.name}: {d.confirmed} confirmed, {d.rejected} false defeats "
                                   f"({d.won_after_rejection} won later), {d.pending} pending, {d.won_back} won back")
+        if companies is not None and not companies.skipped and companies.companies:
+            self.stdout.write(self.style.SUCCESS(
+                f"Demo company accounts: {companies.companies} with {companies.people} people, {companies.leads} "
+                f"company leads, {companies.clients} base clients buying for them."))
         if base_clients is not None and not base_clients.skipped:
             self.stdout.write(self.style.SUCCESS(
                 f"Demo base clients: {base_clients.clients} ({base_clients.legacy} bought before the CRM), "
