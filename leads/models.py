@@ -720,3 +720,16 @@ class Deal(models.Model):
                 name="deal_delivered_after_ordered",
             ),
         ]
+
+
+# The consultant levels and the handoffs of promoted leads live in their own module (imported here so Django finds
+# them with the app's models).
+from .models_levels import (  # noqa: E402,F401
+    ConsultantLevel,
+    DealCredit,
+    Handoff,
+    HandoffMode,
+    HandoffStatus,
+    LevelMember,
+    LevelSettings,
+)
