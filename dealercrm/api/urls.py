@@ -10,6 +10,7 @@ from defeats.api.views import ApplicationViewSet, DefeatTargetViewSet, PoolViewS
 from defeats.api.views import MetricsView as DefeatMetricsView
 from baseclients.api.views import BaseClientViewSet, CareTaskViewSet
 from funnel.api.views import MarketEstimateViewSet, TargetViewSet
+from leads.api.levels import StoreLevelsView
 from leads.api.views import FollowUpViewSet, LeadViewSet
 from reports.api.files import ReportFileViewSet
 from reports.api.imports import ImportViewSet
@@ -53,6 +54,7 @@ urlpatterns = [
     path("funnel/", include("funnel.api.urls")),
     path("defeats/metrics/", DefeatMetricsView.as_view(), name="defeat-metrics"),
     path("reports/", include("reports.api.urls")),
+    path("stores/<int:pk>/levels/", StoreLevelsView.as_view(), name="store-levels"),
     path("", include(router.urls)),
     re_path(r"^.*/$", not_found),
 ]
