@@ -28,6 +28,8 @@ from ._common import lock, require_active, require_manager
 from .assignment import _consultants_by_load, lead_move
 
 MAX_LEVELS = 5
+# The assignment history's reason for a handoff (translated when shown).
+HANDOFF_REASON = gettext_noop("Handed to the next level after a promotion")
 MAX_CAPACITY = 10000
 
 
@@ -203,7 +205,7 @@ def handoff_on_promotion(*, actor: User, lead: Lead, change: GradeChange) -> Lea
         handoff.save()
         return lead
     lead = lead_move(actor=actor, lead=lead, to_user=people[0],
-                     reason=gettext_noop("Handed to the next level after a promotion"))
+                     reason=HANDOFF_REASON)
     handoff.status = HandoffStatus.DONE
     handoff.to_user = people[0]
     handoff.decided_at = timezone.now()
@@ -227,7 +229,7 @@ def handoff_pick(*, actor: User, handoff: Handoff, to_user: User) -> Handoff:
     require_active(lead)
     if lead.assigned_to_id != to_user.pk:
         lead = lead_move(actor=actor, lead=lead, to_user=to_user,
-                         reason=gettext_noop("Handed to the next level after a promotion"))
+                         reason=HANDOFF_REASON)
         handoff.assignment_change = AssignmentChange.objects.filter(lead=lead).order_by("-id").first()
     handoff.status = HandoffStatus.DONE
     handoff.to_user = to_user

@@ -9,7 +9,9 @@ from dealercrm.models import DealerGroup
 from baseclients.demo import demo_baseclients_seed
 from defeats.demo import demo_defeats_seed
 from funnel.demo import demo_market_estimates_seed
+from funnel.demo_staffing import demo_targets_seed
 from leads.demo import MONTHS, demo_history_seed
+from leads.demo.levels import demo_levels_seed
 
 
 class Command(BaseCommand):
@@ -49,6 +51,9 @@ class Command(BaseCommand):
                 # base clients: a false defeat won later is a deal recorded through the service, which makes its
                 # base client.
                 defeats = demo_defeats_seed(stores=org.stores)
+                self._stage("consultant levels, handoffs and the year's targets")
+                levels = demo_levels_seed(stores=org.stores)
+                targets = demo_targets_seed(stores=org.stores)
                 self._stage(None)
         self.stdout.write(self.style.SUCCESS(f"Demo group {org.group.name!r} with {len(org.stores)} stores is ready."))
         self.stdout.write(f"Logins (every password is {settings.DEMO_PASSWORD}):")
@@ -69,6 +74,8 @@ class Command(BaseCommand):
                 f"{base_clients.care_tasks} care tasks in {base_clients.seconds:.1f} s."
             ))
         self.stdout.write(f"Demo market estimates: {estimates} set.")
+        self.stdout.write(f"Demo consultant levels: {levels.stores} stores, {levels.handed} handoffs made, "
+                          f"{levels.waiting} waiting; {targets} monthly targets set.")
         if history.skipped:
             self.stdout.write("Demo lead history skipped: the demo stores already have leads.")
         else:
