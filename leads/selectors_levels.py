@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from django.db.models import Case, Count, DecimalField, Exists, F, OuterRef, Q, QuerySet, Subquery, Sum, Value, When
+from django.db.models import Case, Count, Exists, FloatField, F, OuterRef, Q, QuerySet, Subquery, Sum, Value, When
 from django.db.models.functions import Cast, Coalesce
 
 from dealercrm.models import Role, Store, User
@@ -20,12 +20,14 @@ from .models_levels import ConsultantLevel, DealCredit, Handoff, HandoffStatus, 
 class LevelLoad:
     """One level of a store now. ``held``: active leads held by the level's consultants; ``capacity``: consultants ×
     the level's capacity; ``at_grades``: the store's active leads at the level's grades, whoever holds them (the
-    nobody-held included): the work the level should carry."""
+    nobody-held included): the work the level should carry; ``held_at_grades``: of those, the ones its own consultants
+    hold (a team shaped by the ladder has ``held_at_grades`` close to both)."""
 
     level: ConsultantLevel
     consultants: int
     capacity: int
     held: int
+    held_at_grades: int  # of ``held``, the leads at the level's own grades (the rest: filling down, or not moved up)
     at_grades: int
     load: float | None  # held / capacity, 0..1 and above; None without capacity
 
@@ -39,7 +41,7 @@ def level_loads(*, user: User, store: Store) -> list[LevelLoad]:
     held = (Lead.objects.visible_to(user)
             .filter(store=store, status=Status.ACTIVE, assigned_to__level_membership__level=OuterRef("pk"))
             .order_by().values("store").annotate(n=Count("store")).values("n"))
-    number = DecimalField(max_digits=14, decimal_places=4)
+    number = FloatField()  # a real division on SQLite too (its NUMERIC cast keeps integers whole)
     levels = list(
         ConsultantLevel.objects.filter(store=store)
         .annotate(consultants=Coalesce(Subquery(active_people.annotate(n=Count("pk")).values("n")), 0),
@@ -53,9 +55,12 @@ def level_loads(*, user: User, store: Store) -> list[LevelLoad]:
     if not levels:
         return []
     at = Lead.objects.visible_to(user).filter(store=store, status=Status.ACTIVE).aggregate(
-        **{f"g{lv.pk}": Count("store", filter=Q(grade__in=list(lv.grades))) for lv in levels})
+        **{f"g{lv.pk}": Count("store", filter=Q(grade__in=list(lv.grades))) for lv in levels},
+        **{f"o{lv.pk}": Count("store", filter=Q(grade__in=list(lv.grades),
+                                                 assigned_to__level_membership__level=lv.pk)) for lv in levels})
     return [LevelLoad(level=lv, consultants=lv.consultants, capacity=lv.capacity_total, held=lv.held,
-                      at_grades=at[f"g{lv.pk}"], load=None if lv.load is None else round(float(lv.load), 4))
+                      held_at_grades=at[f"o{lv.pk}"], at_grades=at[f"g{lv.pk}"],
+                      load=None if lv.load is None else round(float(lv.load), 4))
             for lv in levels]
 
 
@@ -82,8 +87,8 @@ def deal_credit(*, user: User, stores: list[Store] | None, start: date, end: dat
     deals = Deal.objects.visible_to(user).filter(ordered_at__gte=start, ordered_at__lte=end)
     if stores:
         deals = deals.filter(lead__store__in=[s.pk for s in stores])
-    number = DecimalField(max_digits=14, decimal_places=4)
-    one = Value(Decimal(1), output_field=number)
+    number = FloatField()  # a real division on SQLite too; shares are quantized to 2 places below
+    one = Value(1.0, output_field=number)
 
     def others(lead_ref: str, closer_ref: str):
         return Coalesce(Subquery(
@@ -103,9 +108,9 @@ def deal_credit(*, user: User, stores: list[Store] | None, start: date, end: dat
                                   output_field=number)))
         .order_by()
     )
-    credit: dict[int, Decimal] = {}
+    credit: dict[int, float] = {}
     for row in closers:
-        credit[row["lead__assigned_to"]] = credit.get(row["lead__assigned_to"], Decimal(0)) + row["credit"]
+        credit[row["lead__assigned_to"]] = credit.get(row["lead__assigned_to"], 0.0) + row["credit"]
     # Each original holder once per lead: the first done handoff from them.
     originals = (
         Handoff.objects.filter(status=HandoffStatus.DONE, lead__in=deals.values("lead"))
@@ -120,5 +125,5 @@ def deal_credit(*, user: User, stores: list[Store] | None, start: date, end: dat
         .order_by()
     )
     for row in originals:
-        credit[row["from_user"]] = credit.get(row["from_user"], Decimal(0)) + row["credit"]
-    return {pk: value.quantize(Decimal("0.01")) for pk, value in credit.items()}
+        credit[row["from_user"]] = credit.get(row["from_user"], 0.0) + row["credit"]
+    return {pk: Decimal(str(round(value, 2))).quantize(Decimal("0.01")) for pk, value in credit.items()}

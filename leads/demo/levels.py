@@ -6,9 +6,11 @@ to the second or first level, and a few still waiting on the allocation page."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 
 from django.db import transaction
 from django.db.models import OuterRef, Subquery
+from django.utils import timezone
 
 from dealercrm.models import Role, Store, User
 
@@ -16,18 +18,21 @@ from ..models import AssignmentChange, GradeChange, Lead, Status
 from ..models_levels import ConsultantLevel, Handoff, HandoffStatus, LevelMember
 from ..services._common import lock
 from ..services.assignment import lead_move
+from ..services.deals import deal_record
 from ..services.levels import HANDOFF_REASON, store_levels_set
 
-# (order, name, grades, capacity): capacities a showroom of four consultants can carry.
+# (order, name, grades, capacity): a closer follows 40 A customers closely, a second-level consultant 80 B ones, a
+# third-level one 300 of the many E, D and C customers.
 DEMO_LEVELS = [
-    {"order": 1, "name": "一级", "grades": ["A"], "capacity": 25},
-    {"order": 2, "name": "二级", "grades": ["B"], "capacity": 60},
-    {"order": 3, "name": "三级", "grades": ["C", "D", "E"], "capacity": 150},
+    {"order": 1, "name": "一级", "grades": ["A"], "capacity": 40},
+    {"order": 2, "name": "二级", "grades": ["B"], "capacity": 80},
+    {"order": 3, "name": "三级", "grades": ["C", "D", "E"], "capacity": 300},
 ]
 # Consultant username suffix -> level: sales1 closes, sales2 works the C→B jump, sales3 and sales4 learn on E–C.
 DEMO_RANKS = {"sales1": 1, "sales2": 2, "sales3": 3, "sales4": 3}
 HANDOFF_STORE = "浦东店"
-HANDED, WAITING = 12, 3
+HANDED, WAITING, CLOSED = 12, 3, 2
+DEMO_PRICE = Decimal("168800.00")
 
 
 @dataclass
@@ -74,17 +79,19 @@ def _handoff_history(store: Store, manager: User) -> tuple[int, int]:
         Lead.objects.filter(store=store, status=Status.ACTIVE, grade__in=["B", "A"],
                             assigned_to__in=[pk for pk, order in rank.items() if order > 1])
         .annotate(change_id=Subquery(last.values("pk")[:1]), last_from=Subquery(last.values("from_grade")[:1]))
-        .filter(last_from__in=["C", "B"]).order_by("-grade_since")[:HANDED + WAITING]
+        .filter(last_from__in=["C", "B"]).order_by("-grade_since")[:3 * (HANDED + WAITING)]
     )
     changes = GradeChange.objects.in_bulk([c.change_id for c in candidates])
-    handed = waiting = 0
-    for i, lead in enumerate(candidates):
+    handed = waiting = closed = 0
+    for lead in candidates:
         change = changes[lead.change_id]
         target = levels[1] if change.to_grade == "A" else levels[2]
         if rank.get(lead.assigned_to_id, 0) <= target.order or not by_rank.get(target.order):
             continue
+        if handed >= HANDED and waiting >= WAITING:
+            break
         holder = User.objects.get(pk=lead.assigned_to_id)
-        if i < WAITING:
+        if waiting < WAITING:
             Handoff.objects.create(lead=lead, grade_change=change, from_user=holder, level=target,
                                    status=HandoffStatus.WAITING, created_at=change.changed_at)
             waiting += 1
@@ -101,4 +108,9 @@ def _handoff_history(store: Store, manager: User) -> tuple[int, int]:
                                status=HandoffStatus.DONE, assignment_change=moved, created_at=change.changed_at,
                                decided_at=change.changed_at, decided_by=manager)
         handed += 1
+        if change.to_grade == "A" and closed < CLOSED:
+            # The closer won it: the deal is split with the consultant who brought it up the ladder.
+            deal_record(actor=to_user, lead=Lead.objects.get(pk=lead.pk), price=DEMO_PRICE,
+                        ordered_at=timezone.localdate())
+            closed += 1
     return handed, waiting

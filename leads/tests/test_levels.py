@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from dealercrm.tests.factories import ConsultantFactory
 from leads import services
@@ -16,6 +16,13 @@ from leads.services.levels import handoff_pick, levels_validate, store_levels, s
 from leads.tests.factories import LeadFactory
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _english():
+    """The services' messages are read in English here (the catalogue is checked by dealercrm/tests/test_i18n.py)."""
+    with translation.override("en"):
+        yield
 
 THREE = [
     {"name": "一级", "order": 1, "grades": ["A"], "capacity": 20},
@@ -240,8 +247,10 @@ def test_each_levels_load_against_its_capacity(team, django_assert_max_num_queri
     LeadFactory(store=o.store, assigned_to=o.b1, grade="B")
     LeadFactory(store=o.store, assigned_to=None, grade="E")  # nobody holds it: in the third level's grades, not held
     LeadFactory(store=o.store2, assigned_to=o.consultant_b, grade="E")  # another store
+    LeadFactory(store=o.store, assigned_to=o.a1, grade="C")  # the first level filling down: held, not at its grades
     with django_assert_max_num_queries(2):
         loads = level_loads(user=o.manager, store=o.store)
-    rows = [(r.level.order, r.consultants, r.capacity, r.held, r.at_grades, r.load) for r in loads]
-    # Third level: 2 consultants × 100 = 200, holding 3 (0.015); leads at C–E: 3 held + 1 nobody's = 4.
-    assert rows == [(1, 1, 20, 0, 0, 0.0), (2, 2, 80, 1, 1, 0.0125), (3, 2, 200, 3, 4, 0.015)]
+    rows = [(r.level.order, r.consultants, r.capacity, r.held, r.held_at_grades, r.at_grades, r.load) for r in loads]
+    # First: 1 × 20, holding the C lead (0.05), none at A. Third: 2 × 100 = 200, holding 3 (0.015); leads at C–E:
+    # 3 held by the third level + 1 nobody's + the first level's C = 5.
+    assert rows == [(1, 1, 20, 1, 0, 0, 0.05), (2, 2, 80, 1, 1, 1, 0.0125), (3, 2, 200, 3, 3, 5, 0.015)]

@@ -25,11 +25,11 @@ GRADE_CHOICES = [(g, g) for g in reversed(GRADE_ORDER)]
 
 
 class LevelRowForm(forms.Form):
-    name = forms.CharField(label=gettext_lazy("Name"), max_length=40, required=False)
-    order = forms.IntegerField(label=gettext_lazy("Rank"), min_value=1, max_value=MAX_LEVELS, required=False,
+    name = forms.CharField(label=gettext_lazy("Level name"), max_length=40, required=False)
+    order = forms.IntegerField(label=gettext_lazy("Level rank"), min_value=1, max_value=MAX_LEVELS, required=False,
                                help_text=gettext_lazy("1 is the top level."))
     grades = forms.MultipleChoiceField(label=gettext_lazy("Grades it holds"), choices=GRADE_CHOICES, required=False,
-                                       widget=forms.CheckboxSelectMultiple)
+                                       widget=forms.CheckboxSelectMultiple(attrs={"class": "form-check-input"}))
     capacity = forms.IntegerField(label=gettext_lazy("Capacity"), min_value=1, max_value=MAX_CAPACITY, required=False,
                                   help_text=gettext_lazy("Active leads one consultant works at once."))
 
