@@ -106,7 +106,8 @@ def test_roles(org, api_as):
     assert api_as(org.admin).get(f"/api/v1/reports/monthly-pack/?store={org.other_store.pk}").status_code == 404
     assert api_as(org.manager).get("/api/v1/reports/nope/").status_code == 404
     names = [r["name"] for r in api_as(org.manager).get("/api/v1/reports/").json()]
-    assert names == ["monthly-pack", "consultant-scorecard", "defeat-analysis", "concentration", "referrals"]
+    assert names == ["monthly-pack", "consultant-scorecard", "defeat-analysis", "concentration", "referrals",
+                     "staffing"]
     assert [r["name"] for r in api_as(org.consultant).get("/api/v1/reports/").json()] == ["consultant-scorecard"]
     assert client_for(org.consultant).get("/reports/monthly-pack/").status_code == 403
 
