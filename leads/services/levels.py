@@ -3,6 +3,8 @@ level (leads.models_levels). Each write is one transaction; the handoff runs ins
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import CharField, Value
@@ -105,7 +107,7 @@ def levels_validate(levels: list[dict]) -> list[dict]:
         rules.append(_("Every grade needs a level: %(grades)s are in none.") % {"grades": ", ".join(missing)})
     if not rules:
         ranked = sorted(cleaned, key=lambda c: c["order"])
-        for higher, lower in zip(ranked, ranked[1:], strict=False):
+        for higher, lower in pairwise(ranked):
             if min(GRADE_ORDER.index(g) for g in higher["grades"]) < max(GRADE_ORDER.index(g) for g in lower["grades"]):
                 rules.append(_("A higher level (a smaller rank) holds higher grades: %(higher)s is below %(lower)s.")
                              % {"higher": higher["name"], "lower": lower["name"]})

@@ -1,7 +1,6 @@
 """Consultant levels: setting them, the handoff of a promoted lead (round-robin, held for the manager's pick), the
 deal credit per rule, and the load of each level."""
 
-from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
@@ -10,7 +9,7 @@ from django.utils import timezone, translation
 
 from dealercrm.tests.factories import ConsultantFactory
 from leads import services
-from leads.models import AssignmentChange, ConsultantLevel, Deal, GradeChange, Handoff, Lead, LevelMember
+from leads.models import AssignmentChange, ConsultantLevel, GradeChange, Handoff, Lead, LevelMember
 from leads.selectors_levels import deal_credit, level_loads, waiting_handoffs
 from leads.services.levels import handoff_pick, levels_validate, store_levels, store_levels_set
 from leads.tests.factories import LeadFactory
@@ -254,3 +253,12 @@ def test_each_levels_load_against_its_capacity(team, django_assert_max_num_queri
     # First: 1 × 20, holding the C lead (0.05), none at A. Third: 2 × 100 = 200, holding 3 (0.015); leads at C–E:
     # 3 held by the third level + 1 nobody's + the first level's C = 5.
     assert rows == [(1, 1, 20, 1, 0, 0, 0.05), (2, 2, 80, 1, 1, 1, 0.0125), (3, 2, 200, 3, 3, 5, 0.015)]
+
+
+def test_a_merge_moves_the_handoffs_so_the_credit_follows(team):
+    o = team
+    lead = LeadFactory(store=o.store, assigned_to=o.consultant, grade="C")
+    promote(o, lead, "B")
+    keep = LeadFactory(store=o.store, assigned_to=o.b1, grade="B", name=lead.name)
+    services.lead_merge(actor=o.manager, keep=keep, absorb=Lead.objects.get(pk=lead.pk))
+    assert list(Handoff.objects.values_list("lead", flat=True)) == [keep.pk]

@@ -6,7 +6,7 @@ from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.forms import formset_factory
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -18,7 +18,14 @@ from dealercrm.models import Role, User
 from ..models import GRADE_ORDER
 from ..models_levels import DealCredit, Handoff, HandoffMode
 from ..selectors_levels import level_of_members
-from ..services.levels import MAX_CAPACITY, MAX_LEVELS, handoff_pick, store_level_settings, store_levels, store_levels_set
+from ..services.levels import (
+    MAX_CAPACITY,
+    MAX_LEVELS,
+    handoff_pick,
+    store_level_settings,
+    store_levels,
+    store_levels_set,
+)
 from .manager import _allocation_url, _page, _pick_store, manager_required
 
 GRADE_CHOICES = [(g, g) for g in reversed(GRADE_ORDER)]
@@ -147,5 +154,3 @@ def handoff_pick_view(request, pk):
         messages.success(request, _("%(lead)s now goes to %(name)s.") % {"lead": handoff.lead.name, "name": to_user})
     return redirect(_allocation_url(store) + "#mgr-handoffs")
 
-
-__all__ = ["levels_settings", "handoff_pick_view", "render"]
