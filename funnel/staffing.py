@@ -109,4 +109,6 @@ def staffing_plan(*, user: User, store: Store, year: int, month: int | None = No
         "consultants_needed": sum(r["plan"].consultants_needed for r in rows)
         if rows and all(r["plan"].consultants_needed is not None for r in rows) else None,
         "consultants": sum(r["plan"].consultants for r in rows),
+        "missing": sum(r["plan"].missing for r in rows)
+        if rows and all(r["plan"].missing is not None for r in rows) else None,
     }

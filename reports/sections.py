@@ -439,7 +439,7 @@ def staffing_tables(p: ReportParams) -> list[Table]:
             "missing": r["plan"].missing, "uncovered": r["plan"].uncovered, "units_lost": r["plan"].units_lost,
         } for r in plan["levels"]]
         total = {"label": str(TOTAL), "consultants_needed": plan["consultants_needed"],
-                 "consultants": plan["consultants"], "units_lost": plan["units_lost"]}
+                 "consultants": plan["consultants"], "missing": plan["missing"], "units_lost": plan["units_lost"]}
         period = f"{p.end:%Y-%m}" if one_month else str(p.end.year)
         tables.append(Table(
             key=f"staffing_{store.pk}", title=format_lazy(_("Staffing by level · {store} · {period}"), store=store.name,

@@ -64,6 +64,7 @@ class StaffingSerializer(serializers.Serializer):
     levels = StaffingLevelSerializer(many=True)
     consultants_needed = serializers.IntegerField(allow_null=True, help_text="The levels' consultants_needed summed.")
     consultants = serializers.IntegerField(help_text="Active consultants with a level, summed over the levels.")
+    missing = serializers.IntegerField(allow_null=True, help_text="The levels' missing consultants summed.")
     consultants_without_level = serializers.IntegerField(
         help_text="Active consultants of the store with no level: they count in no level's team.")
     units_lost = serializers.DecimalField(
@@ -83,6 +84,7 @@ def staffing_json(plan: dict) -> dict:
                     "consultants": r["plan"].consultants, "missing": r["plan"].missing,
                     "uncovered": r["plan"].uncovered, "units_lost": r["plan"].units_lost} for r in plan["levels"]],
         "consultants_needed": plan["consultants_needed"], "consultants": plan["consultants"],
+        "missing": plan["missing"],
         "consultants_without_level": plan["consultants_without_level"], "units_lost": plan["units_lost"],
         "tightest_level": plan["tightest"].order if plan["tightest"] else None,
     }

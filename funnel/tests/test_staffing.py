@@ -92,7 +92,8 @@ def test_the_planner_on_the_worked_case(worked, django_assert_max_num_queries):
         (2, staffing.LevelPlan(20, 20, 3, 1, 2, 10, Decimal("5.0"))),
         (3, staffing.LevelPlan(120, 120, 4, 2, 2, 40, Decimal("3.3"))),
     ]
-    assert (plan["consultants_needed"], plan["consultants"], plan["units_lost"]) == (10, 4, Decimal("5.0"))
+    assert (plan["consultants_needed"], plan["consultants"], plan["missing"], plan["units_lost"]) == (
+        10, 4, 6, Decimal("5.0"))
     assert plan["tightest"].order == 1
 
 
