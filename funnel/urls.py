@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import views, views_staffing
 
 app_name = "funnel"
 
@@ -9,4 +9,5 @@ urlpatterns = [
     path("planner/", views.planner, name="planner"),
     path("market/", views.market, name="market"),
     path("targets/", views.targets, name="targets"),
+    path("staffing/", views_staffing.staffing_page, name="staffing"),
 ]

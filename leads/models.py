@@ -750,3 +750,15 @@ class Deal(models.Model):
     @property
     def units_to_deliver(self) -> int:
         return max(self.quantity - self.units_delivered, 0)
+
+# The consultant levels and the handoffs of promoted leads live in their own module (imported here so Django finds
+# them with the app's models).
+from .models_levels import (  # noqa: E402,F401
+    ConsultantLevel,
+    DealCredit,
+    Handoff,
+    HandoffMode,
+    HandoffStatus,
+    LevelMember,
+    LevelSettings,
+)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import consultant, export, history, manager, pool, rules, stale
+from .views import consultant, export, history, levels, manager, pool, rules, stale
 
 app_name = "leads"
 
@@ -33,4 +33,7 @@ urlpatterns = [
     path("leads/pool/<int:pk>/assign/", pool.pool_assign, name="pool_assign"),
     # The group admin's settings.
     path("settings/grade-rules/", rules.grade_rules, name="grade_rules"),
+    # Consultant levels (the store's manager) and the pick of a handoff waiting on the allocation page.
+    path("settings/levels/", levels.levels_settings, name="levels"),
+    path("leads/handoffs/<int:pk>/pick/", levels.handoff_pick_view, name="handoff_pick"),
 ]

@@ -125,6 +125,17 @@ REPORTS: dict[str, ReportDef] = {
             build=sections.work_plans,
             one_store=True,
         ),
+        ReportDef(
+            name="staffing",
+            title=_("Staffing by level"),
+            description=_("The staffing planner: the store's unit target of the month (or, for a longer period, of the "
+                          "year) decomposed on the ladder, the consultants each level needs at the method's 110 %, "
+                          "the team it has and what the gap costs in units."),
+            filters=("store", "start", "end"),
+            roles=MANAGERS,
+            build=sections.staffing,
+            one_store=True,
+        ),
     ]
 }
 

@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
 from dealercrm.text import join_list
+from funnel.staffing import staffing_plan
 from leads.deal_bases import ORDERS_CALENDAR
 
 from .selectors import ReportParams
@@ -501,3 +502,54 @@ for _builder, _key in ((defeats_section, "defeats"), (tiers_section, "base_clien
 
 PACK_EXTRA = [defeats_section, tiers_section, care_section, referrals_section, concentration_section,
               stages_section, work_plans_section]
+
+
+# --- the staffing planner (funnel.staffing) ----------------------------------------------------------------------------
+
+def staffing_tables(p: ReportParams) -> list[Table]:
+    """Consultants per level for the store's target (``funnel.staffing.staffing_plan``): the month of the period when
+    it lies in one month, else the year of its end. One table per store."""
+    one_month = (p.start.year, p.start.month) == (p.end.year, p.end.month)
+    tables = []
+    for store in p.visible_stores():
+        plan = staffing_plan(user=p.user, store=store, year=p.end.year, month=p.end.month if one_month else None)
+        rows = [{
+            "label": r["level"].name, "grades": r["level"].grade_range, "capacity": r["level"].capacity,
+            "leads_needed": r["plan"].leads_needed, "monthly_load": r["plan"].monthly_load,
+            "consultants_needed": r["plan"].consultants_needed, "consultants": r["plan"].consultants,
+            "missing": r["plan"].missing, "uncovered": r["plan"].uncovered, "units_lost": r["plan"].units_lost,
+        } for r in plan["levels"]]
+        total = {"label": str(TOTAL), "consultants_needed": plan["consultants_needed"],
+                 "consultants": plan["consultants"], "missing": plan["missing"], "units_lost": plan["units_lost"]}
+        period = f"{p.end:%Y-%m}" if one_month else str(p.end.year)
+        tables.append(Table(
+            key=f"staffing_{store.pk}", title=format_lazy(_("Staffing by level · {store} · {period}"), store=store.name,
+                                                          period=period),
+            columns=[Column("label", _("Level"), "text"), Column("grades", _("Grades"), "text"),
+                     Column("capacity", _("Capacity per consultant")),
+                     Column("leads_needed", _("Leads the target needs")),
+                     Column("monthly_load", _("An average month's load")),
+                     Column("consultants_needed", _("Consultants needed (110 %)")),
+                     Column("consultants", _("Consultants now")), Column("missing", _("Missing")),
+                     Column("uncovered", _("Leads the team cannot hold")),
+                     Column("units_lost", _("Units a month the gap costs"), "num")],
+            rows=rows, total=total,
+            note=format_lazy(_("Unit target: {units} over {months} month(s). Leads per grade: the target decomposed on "
+                               "the ladder at the store's promotion rates of the last 12 months. Consultants needed = "
+                               "⌈month's load × 110 % ÷ capacity⌉. The gap's cost: the leads the team cannot hold × "
+                               "units ÷ month's load; the store's cost is its tightest level's."),
+                             units=plan["units"] if plan["units"] is not None else "—", months=plan["months"]),
+        ))
+    return tables
+
+
+def staffing(p: ReportParams) -> list[Section]:
+    return [Section("staffing", _("Staffing by level"), staffing_tables(p))]
+
+
+def staffing_section(p: ReportParams) -> Section:
+    return Section("staffing", _("Staffing by level"), staffing_tables(p))
+
+
+staffing_section.section_key = "staffing"
+PACK_EXTRA.append(staffing_section)

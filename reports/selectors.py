@@ -20,6 +20,7 @@ from dealercrm.text import join_list
 from funnel import selectors as funnel
 from leads.deal_bases import DEALS_COHORT, ORDERS_CALENDAR, UNITS_CALENDAR, UNITS_COHORT
 from leads.models import Source
+from leads.selectors_levels import deal_credit
 
 from .tables import TOTAL, Column, Section, Table
 
@@ -364,10 +365,13 @@ def consultant_scorecard(p: ReportParams) -> list[Section]:
             continue
         for line in funnel.target_progress(user=p.user, store=store, month=month)["consultants"]:
             targets[line["consultant"]] = line
+    # Deals ordered in the period credited under each store's rule after a handoff (leads.selectors_levels).
+    credited = deal_credit(user=p.user, stores=p.stores or None, start=p.start, end=p.end)
     rows = []
     for r in points.rows:
         line = targets.get(r.consultant_id, {})
         rows.append({
+            "credited": credited.get(r.consultant_id),
             "label": _consultant_label(r), "store": r.store_name or "", **{k: v for k, v in _control_row("", r).items()
                                                                          if k != "label"},
             **{rung: r.promotion[rung] for rung in RUNGS},
@@ -385,9 +389,12 @@ def consultant_scorecard(p: ReportParams) -> list[Section]:
             Column("overdue", _("Overdue now")), Column("stale", _("Stale now")), Column("active", _("Active leads")),
             Column("target_units", _("Target (units)")), Column("units", UNITS_CALENDAR),
             Column("orders", ORDERS_CALENDAR), Column("progress", _("Progress"), "pct"),
+            Column("credited", _("Deals credited (handoffs)"), "num"),
         ],
         rows=rows,
-        note=format_lazy(_("{orders} and progress: deals ordered in the month of the period's start."),
+        note=format_lazy(_("{orders} and progress: deals ordered in the month of the period's start. Deals credited: "
+                           "deals ordered in the period, counted under the store's credit rule for a lead handed to "
+                           "the next level (the closer only, both, or split between them)."),
                          orders=ORDERS_CALENDAR),
     )
     return [Section("scorecard", _("Consultant scorecard"), [table])]

@@ -14,6 +14,7 @@ from baseclients.api.companies import CompanyViewSet
 from baseclients.api.views import BaseClientViewSet, CareTaskViewSet, DealViewSet
 from funnel.api.views import MarketEstimateViewSet, TargetViewSet
 from planning.api.views import WorkPlanViewSet
+from leads.api.levels import StoreLevelsView
 from leads.api.views import FollowUpViewSet, LeadViewSet
 from reports.api.files import ReportFileViewSet
 from reports.api.imports import ImportViewSet
@@ -62,6 +63,7 @@ urlpatterns = [
     path("defeats/metrics/", DefeatMetricsView.as_view(), name="defeat-metrics"),
     path("stores/<int:pk>/pool-owner/", PoolOwnerView.as_view(), name="store-pool-owner"),
     path("reports/", include("reports.api.urls")),
+    path("stores/<int:pk>/levels/", StoreLevelsView.as_view(), name="store-levels"),
     path("", include(router.urls)),
     re_path(r"^.*/$", not_found),
 ]

@@ -28,6 +28,7 @@ from django.utils import timezone
 # A route not listed here is asked with every id of every secret.
 ROUTE_KINDS = [
     ("leads:review", ["follow_up"]),
+    ("leads:handoff", ["handoff"]),
     ("leads:", ["lead", "pool_lead"]),
     ("baseclients:care_", ["care_task"]),
     ("baseclients:deal_deliver", ["fleet_deal", "deal"]),
@@ -269,6 +270,17 @@ def _plant_secret(tag: str, n: int, *, store, holder, manager, in_group: bool) -
     s.markers[f"Qualify{tag}Secret"] = "qualification note"
     client_update(actor=holder, client=client, company=s.objects["company"])
     client.refresh_from_db()
+    # The store's consultant levels, and a handoff of the holder's lead waiting for the manager's pick.
+    from leads.models import GradeChange, Handoff
+    from leads.services.levels import store_levels_set
+
+    store_levels_set(actor=manager, store=store, handoff="hold", members={holder.pk: 3}, levels=[
+        {"name": "一级", "order": 1, "grades": ["A"], "capacity": 20},
+        {"name": "二级", "order": 2, "grades": ["B"], "capacity": 40},
+        {"name": "三级", "order": 3, "grades": ["C", "D", "E"], "capacity": 100}])
+    promotion = GradeChange.objects.create(lead=s.objects["lead"], from_grade="C", to_grade="B", changed_by=holder)
+    s.objects["handoff"] = Handoff.objects.create(lead=s.objects["lead"], grade_change=promotion, from_user=holder,
+                                                  status="waiting")
     s.objects["holder"] = holder
     s.objects["store"] = store
     return s

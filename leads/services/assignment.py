@@ -21,10 +21,14 @@ from ._common import bump, lock, require_manager, validate_assignee
 from .flags import lead_take_from_pool
 
 
-def _consultants_by_load(store: Store) -> list[User]:
-    """The store's active consultants, the one holding the fewest active leads first (ties: longest-serving)."""
+def _consultants_by_load(store: Store, level=None) -> list[User]:
+    """The store's active consultants (of ``level`` only, when given), the one holding the fewest active leads first
+    (ties: longest-serving)."""
+    people = User.objects.filter(store=store, role=Role.CONSULTANT, is_active=True)
+    if level is not None:
+        people = people.filter(level_membership__level=level)
     return list(
-        User.objects.filter(store=store, role=Role.CONSULTANT, is_active=True)
+        people
         .annotate(load=Count("leads", filter=Q(leads__status=Status.ACTIVE)))
         .order_by("load", "date_joined", "pk")
     )
@@ -46,12 +50,19 @@ def lead_assign(*, actor: User, lead: Lead, to_user: User | None, reason: str = 
     validate_assignee(lead.store, to_user)
     if lead.assigned_to_id == (to_user.pk if to_user else None):
         return lead
+    return lead_move(actor=actor, lead=lead, to_user=to_user, reason=reason)
+
+
+def lead_move(*, actor: User, lead: Lead, to_user: User | None, reason: str = "") -> Lead:
+    """The write of every one-lead assignment, on a lead already locked (``lock``) and checked by the caller: the
+    history row, the field history with the next version, the pool mark cleared, the new holder notified. Called by
+    ``lead_assign`` (the manager) and by the handoff of a promoted lead (``services.levels``)."""
     if to_user is not None and lead.pooled_at is not None and lead.assigned_to_id is None:
         lead = lead_take_from_pool(lead, actor=actor, to_user=to_user,
                                reason=reason or gettext_noop("Assigned from the pool by the manager"))
     else:
-        AssignmentChange.objects.create(lead=lead, from_user=lead.assigned_to, to_user=to_user, changed_by=actor,
-                                        reason=reason or gettext_noop("Assigned by the manager"))
+        AssignmentChange.objects.create(lead=lead, from_user_id=lead.assigned_to_id, to_user=to_user,
+                                        changed_by=actor, reason=reason or gettext_noop("Assigned by the manager"))
         lead.assigned_to = to_user
         bump(lead, ["assigned_to"], actor=actor)
     if to_user is not None and to_user.pk != actor.pk:

@@ -10,7 +10,7 @@ from django.utils.translation import gettext_noop
 
 from dealercrm.models import User
 
-from ..models import AssignmentChange, Deal, FollowUp, GradeChange, Lead, Status, Visit
+from ..models import AssignmentChange, Deal, FollowUp, GradeChange, Handoff, HandoffStatus, Lead, Status, Visit
 from ._common import bump, lock, require_manager
 
 # Customer fields the survivor takes from the absorbed lead when its own are blank.
@@ -40,6 +40,10 @@ def lead_merge(*, actor: User, keep: Lead, absorb: Lead) -> Lead:
 
     for model in (Visit, FollowUp, GradeChange, AssignmentChange, Deal):
         model.objects.filter(lead=absorb).update(lead=keep)
+    # The handoffs too (a deal's credit follows them); the absorbed lead's waiting one ends: the kept lead's holder
+    # holds the customer now.
+    Handoff.objects.filter(lead=absorb, status=HandoffStatus.WAITING).delete()
+    Handoff.objects.filter(lead=absorb).update(lead=keep)
 
     # Hand the absorbed lead's phone over only after it stops holding it (one phone per store).
     absorb.status = Status.MERGED

@@ -45,6 +45,7 @@ from ._common import (
 )
 from .companies import check_lead_company
 from .flags import clear_flags
+from .levels import handoff_on_promotion
 
 
 @dataclass
@@ -335,8 +336,8 @@ def lead_grade_change(*, actor: User, lead: Lead, to_grade: str, reason: str = "
     if lead.grade == to_grade:
         return lead
     at = at or timezone.now()
-    GradeChange.objects.create(lead=lead, from_grade=lead.grade, to_grade=to_grade, changed_at=at, changed_by=actor,
-                               reason=reason, follow_up=follow_up)
+    change = GradeChange.objects.create(lead=lead, from_grade=lead.grade, to_grade=to_grade, changed_at=at,
+                                        changed_by=actor, reason=reason, follow_up=follow_up)
     lead.grade = to_grade
     lead.grade_since = at
     fields = ["grade", "grade_since",
@@ -345,6 +346,7 @@ def lead_grade_change(*, actor: User, lead: Lead, to_grade: str, reason: str = "
         lead.next_follow_up_at = next_follow_up_due(at, interval_days(lead.store.group_id, to_grade))
         fields.append("next_follow_up_at")
     bump(lead, fields, actor=actor)
-    return lead
+    # A lead promoted past its holder's level goes to the next level when the store says so (services.levels).
+    return handoff_on_promotion(actor=actor, lead=lead, change=change)
 
 

@@ -25,7 +25,7 @@ from django.views.decorators.http import require_POST
 from dealercrm.forms import add_service_errors
 from dealercrm.models import Role, Store, User
 
-from .. import selectors, services
+from .. import selectors, selectors_levels, services
 from ..forms_manager import (
     AssignForm,
     BulkMoveForm,
@@ -241,6 +241,13 @@ def allocation(request):
     context["unassigned_leads"] = list(unassigned_qs[:LEADS_SHOWN]) if context["unassigned"]["active"] else []
     if "assignees" not in context:
         context["assignees"] = list(store_consultants(request.user, store))
+    # The levels' load against their capacity and the handoffs waiting for a pick (leads.selectors_levels).
+    context["level_loads"] = selectors_levels.level_loads(user=request.user, store=store)
+    context["handoffs_waiting"] = list(selectors_levels.waiting_handoffs(user=request.user, store=store)[:LEADS_SHOWN])
+    if context["handoffs_waiting"]:
+        member_level = selectors_levels.level_of_members(store=store)
+        context["pick_choices"] = [(u, member_level.get(u.pk)) for u in context["assignees"]
+                                   if u.role == Role.CONSULTANT and u.is_active]
     context["round_robin_form"] = RoundRobinForm(actor=request.user, store=store)
     context["bulk_form"] = BulkMoveForm(actor=request.user, store=store)
     return _page(request, "leads/manager/allocation.html", context)

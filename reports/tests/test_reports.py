@@ -107,7 +107,7 @@ def test_roles(org, api_as):
     assert api_as(org.manager).get("/api/v1/reports/nope/").status_code == 404
     names = [r["name"] for r in api_as(org.manager).get("/api/v1/reports/").json()]
     assert names == ["monthly-pack", "consultant-scorecard", "defeat-analysis", "concentration", "referrals",
-                     "work-plans"]
+                     "work-plans", "staffing"]
     assert [r["name"] for r in api_as(org.consultant).get("/api/v1/reports/").json()] == ["consultant-scorecard"]
     assert client_for(org.consultant).get("/reports/monthly-pack/").status_code == 403
 

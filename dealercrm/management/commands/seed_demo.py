@@ -11,8 +11,10 @@ from baseclients.demo_companies import demo_companies_seed
 from defeats.demo import demo_defeats_seed
 from defeats.demo_postmortems import demo_post_mortems_seed
 from funnel.demo import demo_market_estimates_seed
+from funnel.demo_staffing import demo_targets_seed
 from leads.demo import MONTHS, demo_history_seed
 from planning.demo import demo_work_plans_seed
+from leads.demo.levels import demo_levels_seed
 
 
 class Command(BaseCommand):
@@ -37,7 +39,7 @@ class Command(BaseCommand):
         with transaction.atomic():
             org = demo_organisation_seed()
             if no_history:
-                history = base_clients = defeats = companies = None
+                history = base_clients = defeats = companies = levels = None
             else:
                 # Each stage says what it does before it starts: the whole takes about a minute.
                 self._stage(f"leads, visits, follow-ups and deals: {MONTHS} months for {len(org.stores)} stores")
@@ -52,6 +54,9 @@ class Command(BaseCommand):
                 # base clients: a false defeat won later is a deal recorded through the service, which makes its
                 # base client.
                 defeats = demo_defeats_seed(stores=org.stores)
+                self._stage("consultant levels, handoffs and the year's targets")
+                levels = demo_levels_seed(stores=org.stores)
+                targets = demo_targets_seed(stores=org.stores)
                 self._stage("post-mortems and work plans")
                 demo_post_mortems_seed(stores=org.stores)
                 demo_work_plans_seed(stores=org.stores)
@@ -81,6 +86,8 @@ class Command(BaseCommand):
                 f"{base_clients.care_tasks} care tasks in {base_clients.seconds:.1f} s."
             ))
         self.stdout.write(f"Demo market estimates: {estimates} set.")
+        self.stdout.write(f"Demo consultant levels: {levels.stores} stores, {levels.handed} handoffs made, "
+                          f"{levels.waiting} waiting; {targets} monthly targets set.")
         if history.skipped:
             self.stdout.write("Demo lead history skipped: the demo stores already have leads.")
         else:
