@@ -11,7 +11,7 @@ The design and why (docs/scaling.md, "Step 2"):
   one at a time, from the base tables with the live definition (the same code decides every row). It deletes only
   the marks it read before recounting: a writer still in flight has a mark nobody can see yet, so it stays.
 - **Read exactly.** A reader sums the rows of the store-days with no mark and counts the marked store-days live from
-  the base tables, in one snapshot (``snapshot``). What a writer committed is in the answer at once, drained or not.
+  the base tables, in one statement (funnel.selectors: one snapshot). What a writer committed is in the answer at once, drained or not.
 
 The cohort's P, K and F take each lead's grade *as of the period's end* (funnel.selectors): a lead regraded after
 its first-visit day gives a row at ``as_of`` = the day its grade (as the live definition reads it) changed, holding
@@ -23,8 +23,7 @@ from __future__ import annotations
 import logging
 import random
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta
 
 from django.db import connections, router, transaction
@@ -477,20 +476,3 @@ def reconcile(*, size: int = 200, today: date | None = None, seed: int | None = 
 def read_database() -> str:
     """The database the rollups are read from for this request (the replica for the dashboards, when configured)."""
     return router.db_for_read(CohortDay)
-
-
-@contextmanager
-def snapshot(using: str) -> Iterator[None]:
-    """One snapshot for a reader's statements: the rows of unmarked days and the live count of marked days must
-    see the same marks, or a drain committing between them would count a day twice or not at all. PostgreSQL:
-    a REPEATABLE READ transaction when none is open (inside one, as in the tests, the caller's snapshot rules)."""
-    connection = connections[using]
-    if connection.in_atomic_block:
-        yield
-        return
-    with transaction.atomic(using):
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-        yield
-

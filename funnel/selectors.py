@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 
 from django.db import connection, connections
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Sum
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Sum, Value
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -140,16 +140,9 @@ def _grade_as_of_end(s: Slice) -> tuple[str, list]:
     )
 
 
-def cohort_counts_live(s: Slice, *, totals: dict[str, tuple[str, list]] | None = None, marked_only: bool = False,
-                       using: str = "default", **keys: str) -> list[tuple[dict, dict]]:
-    """The live definition (the rollups' oracle): the slice's cohort counted from the leads per ``keys`` (result
-    name -> lead field path; none: the whole cohort), in one query: N, N by source, valid, followed, deals and the
-    valid leads per grade as of the period's end (the P counts). Returns ``(key values, counts)`` pairs. Without
-    keys, ``totals`` (name -> scalar SQL and its params) are computed in the same statement. ``marked_only``: only
-    the leads of store-days whose rollup rows are marked out of date (``cohort_counts`` adds them to the rows)."""
-    totals = totals or {}
-    if totals and keys:
-        raise ValueError("totals are one figure each: they take no keys")
+def _cohort_live_sql(s: Slice, *, keys: dict[str, str], marked_only: bool = False) -> tuple[str, list, list]:
+    """SQL counting the slice's cohort from the leads per ``keys`` (see ``cohort_counts_live``): the key columns,
+    then the counts in ``_COUNT_NAMES`` order. Returns the SQL, its parameters and the keys' fields."""
     aliases = [f"key{i}" for i in range(len(keys))]
     cohort = s.cohort().order_by()
     if marked_only:
@@ -164,25 +157,31 @@ def cohort_counts_live(s: Slice, *, totals: dict[str, tuple[str, list]] | None =
     fence = " OFFSET 0" if grade_params and connection.vendor == "postgresql" else ""
     outer_keys = "".join(f"t.{alias}, " for alias in aliases)
     group_by = f" GROUP BY {', '.join(f't.{alias}' for alias in aliases)}" if aliases else ""
-    names = [*_COUNT_NAMES, *totals]
-    totals_sql = "".join(f", {sql_}" for sql_, _params in totals.values())
-    totals_params = [param for _sql, params in totals.values() for param in params]
     sql = (
-        f"SELECT {outer_keys}{_COUNTS_SQL}{totals_sql} FROM ("
+        f"SELECT {outer_keys}{_COUNTS_SQL} FROM ("
         f"SELECT {inner_keys}{grade_sql} AS g, c.status, c.source, c.phone, c.first_follow_up_at "
         f"FROM ({cohort_sql}) c{fence}) t{group_by}"
     )
-    with connections[using].cursor() as cursor:
-        cursor.execute(sql, [*totals_params, *grade_params, *cohort_params])
-        rows = cursor.fetchall()
-    if marked_only and not keys and rows and not rows[0][0]:
-        return []  # no marked day in the period: nothing to add
     fields = [cohort.query.annotations[alias].output_field for alias in aliases]
+    return sql, [*grade_params, *cohort_params], fields
+
+
+def _shaped(rows, keys: dict[str, str], fields: list) -> list[tuple[dict, dict]]:
     return [
         ({name: field.to_python(value) for name, field, value in zip(keys, fields, row, strict=False)},
-         dict(zip(names, row[len(keys):], strict=True)))
+         {name: value or 0 for name, value in zip(_COUNT_NAMES, row[len(keys):], strict=True)})
         for row in rows
     ]
+
+
+def cohort_counts_live(s: Slice, **keys: str) -> list[tuple[dict, dict]]:
+    """The live definition (the rollups' oracle): the slice's cohort counted from the leads per ``keys`` (result
+    name -> lead field path; none: the whole cohort), in one query: N, N by source, valid, followed, deals and the
+    valid leads per grade as of the period's end (the P counts). Returns ``(key values, counts)`` pairs."""
+    sql, params, fields = _cohort_live_sql(s, keys=keys)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return _shaped(cursor.fetchall(), keys, fields)
 
 
 # The rollup field for each lead field the funnel groups by (funnel.models.CohortDay, RevisitDay).
@@ -199,7 +198,7 @@ _ROLLUP_SUMS = {
 }
 
 
-def _rollup_rows(model, s: Slice, using: str, kind: str, **lookups) -> QuerySet:
+def _rollup_rows(model, s: Slice, kind: str, **lookups) -> QuerySet:
     """The slice's rollup rows of the store-days with no mark, scoped and filtered as ``Slice.leads`` does."""
     if s.stores:
         lookups["store__in"] = [st.pk for st in s.stores]
@@ -212,8 +211,21 @@ def _rollup_rows(model, s: Slice, using: str, kind: str, **lookups) -> QuerySet:
     if s.series_id:
         lookups["series_id"] = s.series_id
     marked = RollupMark.objects.filter(kind=kind, store_id=OuterRef("store_id"), day=OuterRef("day"))
-    return (model.objects.using(using).visible_to(s.user)
+    return (model.objects.visible_to(s.user)
             .filter(day__gte=s.start, day__lte=s.end, **lookups).filter(~Exists(marked)).order_by())
+
+
+def _union(summed: QuerySet, live_sql: str, live_params: list, *, constant: bool) -> list[tuple]:
+    """The rollup rows' sums and the marked days' live count, as ONE statement (UNION ALL): one snapshot, so a drain
+    committing meanwhile cannot count a day twice or not at all. ``constant``: no key (both sides lead with a
+    constant column, dropped here)."""
+    rollup_sql, rollup_params = summed.query.sql_with_params()
+    live = "SELECT 1, l.* FROM ({}) l" if constant else "SELECT * FROM ({}) l"
+    sql = f"SELECT * FROM ({rollup_sql}) r UNION ALL {live.format(live_sql)}"
+    with connections[rollups.read_database()].cursor() as cursor:
+        cursor.execute(sql, [*rollup_params, *live_params])
+        rows = cursor.fetchall()
+    return [row[1:] for row in rows] if constant else rows
 
 
 def _merge(rows: list[tuple[dict, dict]]) -> list[tuple[dict, dict]]:
@@ -221,7 +233,7 @@ def _merge(rows: list[tuple[dict, dict]]) -> list[tuple[dict, dict]]:
     for key_values, counts in rows:
         _key_values, into = merged.setdefault(tuple(key_values.items()), (key_values, dict.fromkeys(counts, 0)))
         for name, value in counts.items():
-            into[name] = into.get(name, 0) + (value or 0)
+            into[name] += value
     return list(merged.values())
 
 
@@ -229,42 +241,44 @@ def cohort_counts(s: Slice, *, live: bool = False, **keys: str) -> list[tuple[di
     """The slice's cohort counted per ``keys`` (result name -> lead field path, one of ``ROLLUP_PATHS``; none: the
     whole cohort): N, N by source, valid, followed, deals and the valid leads per grade as of the period's end.
     Returns ``(key values, counts)`` pairs, exactly what ``cohort_counts_live`` returns: the sum of the rollup rows
-    (funnel.rollups) of the store-days with no mark, plus the marked store-days counted live, in one snapshot. Two
-    queries whatever the period. ``live``: count the leads instead (the oracle)."""
+    (funnel.rollups) of the store-days with no mark, plus the marked store-days counted live, in one statement.
+    ``live``: count the leads instead (the oracle)."""
     if live:
         return cohort_counts_live(s, **keys)
-    using = rollups.read_database()
-    with rollups.snapshot(using):
-        summed = (_rollup_rows(CohortDay, s, using, rollups.COHORT, as_of__lte=s.end)
-                  .values(*(ROLLUP_PATHS[path] for path in keys.values())).annotate(**_ROLLUP_SUMS))
-        rows = [({name: row[ROLLUP_PATHS[path]] for name, path in keys.items()},
-                 {name: row[name] or 0 for name in _ROLLUP_SUMS}) for row in summed]
-        rows += cohort_counts_live(s, marked_only=True, using=using, **keys)
-    return _merge(rows)
+    summed = _rollup_rows(CohortDay, s, rollups.COHORT, as_of__lte=s.end)
+    summed = (summed.values(*(ROLLUP_PATHS[path] for path in keys.values())) if keys
+              else summed.annotate(_all=Value(1)).values("_all"))
+    live_sql, live_params, fields = _cohort_live_sql(s, keys=keys, marked_only=True)
+    rows = _union(summed.annotate(**_ROLLUP_SUMS), live_sql, live_params, constant=not keys)
+    return _merge(_shaped(rows, keys, fields))
 
 
 def revisit_counts(s: Slice, key: str | None = None, *, live: bool = False) -> dict:
     """Re-visits arriving in the period of the slice's leads (funnel_metrics' ``revisits``), per ``key`` (a lead
     field path of ``ROLLUP_PATHS``, ``first_visit_day`` meaning the arrival day; None: one total under None), from
-    the rollups and the marked days counted live, in one snapshot. ``live``: count the visits (the oracle)."""
-    using = "default" if live else rollups.read_database()
+    the rollups and the marked days counted live, in one statement. ``live``: count the visits (the oracle)."""
+    visits = s.revisits()
+    if key == "first_visit_day":
+        visits = visits.annotate(k=TruncDate("arrived_at"))
+    elif key is not None:
+        visits = visits.annotate(k=F(f"lead__{key}"))
+    else:
+        visits = visits.annotate(k=Value(1))
+    if live:
+        return {(row["k"] if key else None): row["n"]
+                for row in visits.values("k").annotate(n=Count("pk")).order_by()}
+    marked = visits.annotate(arrival_day=TruncDate("arrived_at")).filter(Exists(RollupMark.objects.filter(
+        kind=rollups.REVISITS, store_id=OuterRef("store_id"), day=OuterRef("arrival_day"))))
+    live_sql, live_params = marked.values("k").annotate(n=Count("pk")).order_by().query.sql_with_params()
+    summed = _rollup_rows(RevisitDay, s, rollups.REVISITS)
+    summed = summed.values(ROLLUP_PATHS[key]) if key else summed.annotate(_all=Value(1)).values("_all")
     counts: dict = defaultdict(int)
-    with rollups.snapshot(using):
-        visits = s.revisits().using(using)
-        if key == "first_visit_day":
-            visits = visits.annotate(k=TruncDate("arrived_at"))
-        elif key is not None:
-            visits = visits.annotate(k=F(f"lead__{key}"))
-        if not live:
-            visits = visits.annotate(arrival_day=TruncDate("arrived_at")).filter(Exists(RollupMark.objects.filter(
-                kind=rollups.REVISITS, store_id=OuterRef("store_id"), day=OuterRef("arrival_day"))))
-            summed = _rollup_rows(RevisitDay, s, using, rollups.REVISITS)
-            summed = summed.values(ROLLUP_PATHS[key]) if key else summed.values("store")
-            for row in summed.annotate(n=Sum("n")):
-                counts[row[ROLLUP_PATHS[key]] if key else None] += row["n"]
-        grouped = visits.values("k") if key else visits.values("store")
-        for row in grouped.annotate(n=Count("pk")).order_by():
-            counts[row["k"] if key else None] += row["n"]
+    for k, n in _union(summed.annotate(n=Sum("n")), live_sql, live_params, constant=False):
+        if key is None:
+            k = None
+        elif key == "first_visit_day" and isinstance(k, str):
+            k = date.fromisoformat(k[:10])  # SQLite returns dates as text
+        counts[k] += n or 0
     return dict(counts)
 
 
