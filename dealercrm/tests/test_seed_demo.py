@@ -106,3 +106,25 @@ def test_the_demo_keeps_its_defeat_rate_and_competitor_models(demo):
         assert 0.6 <= defeats / (defeats + deals) <= 0.72, (store.name, defeats, deals)
     assert not Application.objects.filter(competitor_series__brand__is_own=True).exists()
     assert not PoolEntry.objects.filter(competitor_series__brand__is_own=True).exists()
+
+
+def test_the_demo_leaves_its_rollups_exact_and_drained(demo):
+    """The seed recounts the funnel's rollups in bulk at its end: nothing is left marked, and a year of every store
+    reads from the rollup rows exactly what the live count says."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from funnel import rollups
+    from funnel.models import RollupMark
+    from funnel.selectors import Slice, funnel_metrics
+
+    assert not RollupMark.objects.filter(store_id__in=[store.pk for store in demo]).exists()
+    today = timezone.localdate()
+    for store in demo:
+        manager = store.staff.get(role=Role.MANAGER)
+        s = Slice(user=manager, start=today - timedelta(days=365), end=today, stores=[store])
+        for group_by in (None, "month", "consultant", "channel"):
+            assert funnel_metrics(s, group_by=group_by) == funnel_metrics(s, group_by=group_by, live=True)
+        assert not any(rollups.drifted(store.pk, day, kind) for day in (today, today.replace(day=1))
+                       for kind in (rollups.COHORT, rollups.REVISITS))
