@@ -221,8 +221,8 @@ def ensure_installed(using: str = "default", **_kwargs) -> None:
 # --- recounting --------------------------------------------------------------------------------------------------
 
 
-def _local_day(moment: datetime) -> date:
-    return timezone.localtime(moment).date()
+def _local_day(moment: datetime, tz=None) -> date:
+    return moment.astimezone(tz or timezone.get_current_timezone()).date()
 
 
 def _midnight(day: date) -> datetime:
