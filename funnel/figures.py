@@ -31,12 +31,13 @@ COHORT_MATURE_DAYS = 60
 
 
 def dashboard_figures(*, user: User, store: Store | None, consultant: User | None, start: date, end: date,
-                      today: date, compare_stores: bool, refresh: bool = False):
+                      today: date, compare_stores: bool, refresh: bool = False, with_funnel: bool = True):
     """The dashboard's counted figures: the funnel's own from the rollups, counted now (``funnel_figures``), and the
     control points, the promotion rates and the defeat figures from the figures cache (dealercrm.figures) for a
     manager's or group admin's view, keyed by what was counted: the store (or the whole dealer group), the
     consultant, the period and today. A consultant's own dashboard and a superuser's view across groups are counted
-    live. Target progress is not here: it is cheap and a target just set shows at once."""
+    live. Target progress is not here: it is cheap and a target just set shows at once. ``with_funnel=False``: the
+    cached part only (the warm-up)."""
     is_consultant = user.role == Role.CONSULTANT and not user.is_superuser
     s = selectors.Slice(user=user, start=start, end=end, stores=[store] if store else [], consultant=consultant)
 
@@ -58,6 +59,8 @@ def dashboard_figures(*, user: User, store: Store | None, consultant: User | Non
     parts = (scope, consultant.pk if consultant else None, start, end, today)
     shared = not is_consultant and (store is not None or (not user.is_superuser and user.dealer_group_id))
     cached = figures_cache.get("dashboard", parts, compute, refresh=refresh, enabled=bool(shared))
+    if not with_funnel:  # the warm-up: only what the cache holds
+        return cached
     return replace(cached, value={**cached.value, **funnel_figures(
         s, base_month=base_month, compare_stores=compare_stores, points=cached.value["points"])})
 
@@ -128,4 +131,4 @@ def warm_dashboards(*, today: date | None = None) -> int:
 
 def _warm(user: User, *, store: Store | None, start: date, end: date, today: date, compare_stores: bool) -> None:
     dashboard_figures(user=user, store=store, consultant=None, start=start, end=end, today=today,
-                      compare_stores=compare_stores, refresh=True)
+                      compare_stores=compare_stores, refresh=True, with_funnel=False)
