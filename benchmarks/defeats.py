@@ -25,7 +25,6 @@ from decimal import Decimal
 
 from django.db import connection, transaction
 from django.utils import timezone
-from rest_framework.test import APIClient
 
 from dealercrm.models import DealerGroup, Role, Store, User, VehicleSeries
 from defeats import services, stages
@@ -44,7 +43,7 @@ from defeats.demo import (
 from defeats.models import Application, ApplicationReason, DefeatEvent, NurtureContact, PoolEntry, Reason
 from defeats.selectors import Period, defeat_metrics
 
-from .funnel import BENCH_GROUP, Timing, _ok, _sql
+from .funnel import BENCH_GROUP, Timing, _ok, _sql, token_client
 from .funnel import Case as FunnelCase
 
 SEED = 20261202
@@ -342,10 +341,7 @@ def bench(*, iterations: int = 60, out: Callable[[str], object] = print) -> list
     month_start = month_end.replace(day=1)
     year_start = (today.replace(day=1) - timedelta(days=335)).replace(day=1)
 
-    def client(user):
-        api = APIClient(SERVER_NAME="localhost")
-        api.force_authenticate(user)
-        return api
+    client = token_client
 
     cases = []
     month = Period(month_start, month_end)

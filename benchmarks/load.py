@@ -2,7 +2,7 @@
 
 Consultants loop over their day (workspace, one of their leads, a follow-up logged on it) and managers over theirs
 (the store's dashboard, the lead list, allocation, reviews), each with 0.5–1.5 s of think time, for ``duration``
-seconds. Prints, per request type, the count, p50 and p95, and the requests per second overall.
+seconds (default 360, longer than the figures cache's life), starting cold. Prints, per request type, the count, p50 and p95, and the requests per second overall.
 
 The users are the bench data set's; their sessions are created directly in the database the command runs against
 (the server's), so no password is sent. Follow-ups are real writes: run it on the bench database, not on real data."""
@@ -85,15 +85,10 @@ def run(*, base: str, duration: float, consultants: int, managers: int, out: Cal
     leads = {u.pk: list(Lead.objects.filter(assigned_to=u, status=Status.ACTIVE).values_list("pk", "grade")[:50])
              for u in sales}
 
-    # The dashboards the beat job keeps counted (funnel.tasks.warm_dashboard_figures, every 5 minutes): counted once
-    # here, as the job would have, into the cache the server reads (REDIS_URL: the same Redis for both).
-    from funnel.figures import warm_dashboards
-
-    started = time.monotonic()
-    counted = warm_dashboards()
-    out(f"warm-up (the beat job's work every 5 minutes): {counted} figure sets counted in "
-        f"{time.monotonic() - started:.1f} s")
-
+    # No warm-up of the figures cache: the run starts cold and lasts longer than the cache keeps anything
+    # (FIGURES_MAX_AGE), so what the cache does not hold is counted inside the run, while the load goes on. The
+    # funnel's own figures are read from the rollups on every request (funnel.rollups), and the consultants'
+    # follow-ups mark their store-days: a thread here drains them every ROLLUPS_DRAIN_SECONDS, as the worker would.
     # Each gunicorn worker's first requests load code, translations and templates and open its database connection;
     # served once before the clock starts, so the figures are the steady state, not three cold starts.
     for user, paths in ((sales[:1], ["/", "/leads/"]), (store_managers[:1], ["/leads/allocation/", "/leads/reviews/",
@@ -145,7 +140,22 @@ def run(*, base: str, duration: float, consultants: int, managers: int, out: Cal
             agent.request(kind, "GET", path)
             think()
 
-    threads = [threading.Thread(target=consultant_day, args=(u,)) for u in sales]
+    drains: list[int] = []
+
+    def drainer():
+        from django.db import connection
+
+        from funnel import rollups
+
+        try:
+            while time.monotonic() < deadline:
+                drains.append(rollups.drain())
+                time.sleep(settings.ROLLUPS_DRAIN_SECONDS)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=drainer)]
+    threads += [threading.Thread(target=consultant_day, args=(u,)) for u in sales]
     threads += [threading.Thread(target=manager_day, args=(u,)) for u in store_managers]
     started = time.monotonic()
     for t in threads:
@@ -157,6 +167,7 @@ def run(*, base: str, duration: float, consultants: int, managers: int, out: Cal
     total = sum(len(v) for v in samples.values())
     out(f"{len(sales)} consultants, {len(store_managers)} managers, {elapsed:.0f} s: {total} requests, "
         f"{total / elapsed:.1f} requests/s")
+    out(f"drains: {len(drains)}, {sum(drains)} store-days recounted")
     out(f"{'request':<32} {'count':>6} {'p50 ms':>8} {'p95 ms':>8} {'errors':>6}")
     result = {}
     for kind in sorted(samples):

@@ -269,6 +269,8 @@ IMPORT_STALL_SECONDS = env_int("IMPORT_STALL_SECONDS", 300)
 FIGURES_MAX_AGE = env_int("FIGURES_MAX_AGE", 300)
 # The most data rows one import reads (reports.workbooks: counted as read, whatever the sheet declares).
 IMPORT_MAX_ROWS = env_int("IMPORT_MAX_ROWS", 100_000)
+# Seconds between two drains of the funnel's rollup marks (funnel.tasks.drain_rollups).
+ROLLUPS_DRAIN_SECONDS = env_int("ROLLUPS_DRAIN_SECONDS", 10)
 CELERY_BEAT_SCHEDULE = {
     "flag-overdue-follow-ups": {
         "task": "leads.tasks.flag_overdue_follow_ups",
@@ -296,6 +298,18 @@ CELERY_BEAT_SCHEDULE = {
         "task": "funnel.tasks.warm_dashboard_figures",
         "schedule": crontab(minute="*/5"),
         "options": {"expires": 4 * 60},
+    },
+    # The funnel's rollups (funnel.rollups): the store-days writes marked are recounted within seconds (readers count
+    # a marked day live meanwhile, so nothing waits for this), and a sample is checked against the leads nightly.
+    "drain-rollups": {
+        "task": "funnel.tasks.drain_rollups",
+        "schedule": ROLLUPS_DRAIN_SECONDS,
+        "options": {"expires": ROLLUPS_DRAIN_SECONDS},
+    },
+    "reconcile-rollups": {
+        "task": "funnel.tasks.reconcile_rollups",
+        "schedule": crontab(hour=1, minute=20),
+        "options": {"expires": 12 * 3600},
     },
     # A run whose worker was killed (no heartbeat for JOBS_HEARTBEAT_TIMEOUT) is closed as abandoned and its job sent
     # again, within ~15 minutes rather than at the broker's redelivery an hour later (leads.tasks).

@@ -1,7 +1,23 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 from django.utils.translation import gettext_lazy as _
 
 
 class FunnelConfig(AppConfig):
     name = "funnel"
     verbose_name = _("Funnel")
+
+    def ready(self):
+        from django.utils.translation import gettext
+
+        from dealercrm.notifications import register_kind
+
+        from . import rollups
+        from .jobs import DRIFT_KIND, DRIFT_TEXT
+
+        register_kind(DRIFT_KIND, label=_("Dashboard counts repaired"),
+                      text=lambda params: gettext(DRIFT_TEXT) % {"count": params.get("count", "")})
+
+        # The rollups' marking triggers live on the leads' tables: (re)installed after every migrate, since SQLite
+        # drops a table's triggers when a migration rebuilds the table (funnel.rollups.ensure_installed).
+        post_migrate.connect(rollups.ensure_installed, sender=self, dispatch_uid="funnel_rollup_triggers")

@@ -1,10 +1,13 @@
-"""The dashboard's counted figures, through the figures cache (dealercrm.figures), and the job that keeps the
-views managers open first (this month and last month for each store, this month and the last 12 months for each
-dealer group) counted ahead, so nobody waits for a count: a figure shown from the cache is at most FIGURES_MAX_AGE
-old, and the page says when it was counted."""
+"""The dashboard's counted figures. The funnel's own (the funnel and its mix, by source and channel, the trend, the
+planner's base month, the store comparison, and the cohort columns N/K/F/C of the control points) are read from the
+rollups on every request (funnel.rollups: exact, never stale). The rest of the page (the control points' workload,
+ladder, overdue and stale columns, the promotion rates, the defeat figures) still goes through the figures cache
+(dealercrm.figures), kept warm by a job for the views managers open first (this month and last month for each store,
+this month and the last 12 months for each dealer group): the page says when those were counted."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 
 from django.utils import timezone
@@ -29,13 +32,13 @@ COHORT_MATURE_DAYS = 60
 
 
 def dashboard_figures(*, user: User, store: Store | None, consultant: User | None, start: date, end: date,
-                      today: date, compare_stores: bool, refresh: bool = False):
-    """The dashboard's counted figures (the funnel, by source and channel, the trend, the control points, the
-    planner's base month, its figures and the promotion rates, the store comparison, the defeat figures), from the
-    figures cache
-    (dealercrm.figures) for a manager's or group admin's view, keyed by what was counted: the store (or the whole
-    dealer group), the consultant, the period and today. A consultant's own dashboard and a superuser's view
-    across groups are counted live. Target progress is not here: it is cheap and a target just set shows at once."""
+                      today: date, compare_stores: bool, refresh: bool = False, with_funnel: bool = True):
+    """The dashboard's counted figures: the funnel's own from the rollups, counted now (``funnel_figures``), and the
+    control points, the promotion rates and the defeat figures from the figures cache (dealercrm.figures) for a
+    manager's or group admin's view, keyed by what was counted: the store (or the whole dealer group), the
+    consultant, the period and today. A consultant's own dashboard and a superuser's view across groups are counted
+    live. Target progress is not here: it is cheap and a target just set shows at once. ``with_funnel=False``: the
+    cached part only (the warm-up)."""
     is_consultant = user.role == Role.CONSULTANT and not user.is_superuser
     s = selectors.Slice(user=user, start=start, end=end, stores=[store] if store else [], consultant=consultant)
 
@@ -45,23 +48,9 @@ def dashboard_figures(*, user: User, store: Store | None, consultant: User | Non
     base_month = calc.last_mature_month(end=end, today=today, mature_days=COHORT_MATURE_DAYS)
 
     def compute() -> dict:
-        metrics = selectors.funnel_metrics(s)
-        base_first, base_last = calc.month_bounds(base_month)
-        if (start, end) == (base_first, base_last):
-            base = metrics
-        else:
-            base = selectors.funnel_metrics(selectors.Slice(
-                user=user, start=base_first, end=base_last, stores=[store] if store else [], consultant=consultant))
         return {
-            "metrics": metrics,
-            "by_source": selectors.funnel_metrics(s, group_by="source"),
-            "by_channel": selectors.funnel_metrics(s, group_by="channel"),
-            "trend": selectors.monthly_trend(s),
             "points": selectors.control_points(s),
-            "base_month": base_month,
-            "base": base,
             "rates": selectors.measured_promotion_rates(user=user, store=store),
-            "by_store": selectors.funnel_metrics(s, group_by="store")["results"] if compare_stores else [],
             # Control point 7's defeat figures (the KPI cards and the control-point table's columns).
             "defeats": defeat_figures(user=user, period=Period(start, end), stores=[store] if store else None,
                                       consultant=consultant),
@@ -72,9 +61,52 @@ def dashboard_figures(*, user: User, store: Store | None, consultant: User | Non
         }
 
     scope = ("store", store.pk) if store is not None else ("group", user.dealer_group_id)
-    parts = (scope, consultant.pk if consultant else None, start, end, today, compare_stores)
+    parts = (scope, consultant.pk if consultant else None, start, end, today)
     shared = not is_consultant and (store is not None or (not user.is_superuser and user.dealer_group_id))
-    return figures_cache.get("dashboard", parts, compute, refresh=refresh, enabled=bool(shared))
+    cached = figures_cache.get("dashboard", parts, compute, refresh=refresh, enabled=bool(shared))
+    if not with_funnel:  # the warm-up: only what the cache holds
+        return cached
+    return replace(cached, value={**cached.value, **funnel_figures(
+        s, base_month=base_month, compare_stores=compare_stores, points=cached.value["points"])})
+
+
+def funnel_figures(s: selectors.Slice, *, base_month: date, compare_stores: bool,
+                   points: selectors.ControlPoints) -> dict:
+    """The dashboard's funnel figures, from the rollups (live and exact): the period's funnel, by source and by
+    channel, the twelve-month trend, the planner's base month, the store comparison, and ``points`` with their
+    cohort columns (N, valid, K, followed, F, deals, C) counted now."""
+    metrics = selectors.funnel_metrics(s)
+    base_first, base_last = calc.month_bounds(base_month)
+    if (s.start, s.end) == (base_first, base_last):
+        base = metrics
+    else:
+        base = selectors.funnel_metrics(replace(s, start=base_first, end=base_last))
+    return {
+        "metrics": metrics,
+        "by_source": selectors.funnel_metrics(s, group_by="source"),
+        "by_channel": selectors.funnel_metrics(s, group_by="channel"),
+        "trend": selectors.monthly_trend(s),
+        "base_month": base_month,
+        "base": base,
+        "by_store": selectors.funnel_metrics(s, group_by="store")["results"] if compare_stores else [],
+        "points": _with_live_cohort(points, s),
+    }
+
+
+def _with_live_cohort(points: selectors.ControlPoints, s: selectors.Slice) -> selectors.ControlPoints:
+    """``points`` (maybe counted minutes ago) with each row's cohort columns, and the total's, from the rollups now."""
+    counts = {keys["consultant"]: c for keys, c in selectors.cohort_counts(s, consultant="assigned_to")}
+    if s.user.role == Role.CONSULTANT and not s.user.is_superuser:
+        counts = {k: c for k, c in counts.items() if k == s.user.pk}
+
+    def cohort(row: selectors.ControlPointRow, c: dict) -> selectors.ControlPointRow:
+        n, valid, followed, deals = (c.get(name, 0) for name in ("N", "valid", "followed", "deals"))
+        return replace(row, N=n, valid=valid, K=calc.rate(valid, n), followed=followed,
+                       F=calc.rate(followed, valid), deals=deals, C=calc.rate(deals, followed))
+
+    rows = [cohort(row, counts.get(row.consultant_id, {})) for row in points.rows]
+    summed = {name: sum(c.get(name, 0) for c in counts.values()) for name in ("N", "valid", "followed", "deals")}
+    return replace(points, rows=rows, total=cohort(points.total, summed))
 
 
 def warm_dashboards(*, today: date | None = None) -> int:
@@ -104,4 +136,4 @@ def warm_dashboards(*, today: date | None = None) -> int:
 
 def _warm(user: User, *, store: Store | None, start: date, end: date, today: date, compare_stores: bool) -> None:
     dashboard_figures(user=user, store=store, consultant=None, start=start, end=end, today=today,
-                      compare_stores=compare_stores, refresh=True)
+                      compare_stores=compare_stores, refresh=True, with_funnel=False)

@@ -78,3 +78,93 @@ class Target(models.Model):
             ),
             models.CheckConstraint(condition=Q(revenue__gte=0), name="target_revenue_not_negative"),
         ]
+
+
+# --- rollups: the funnel's counts kept per day (funnel/rollups.py, docs/scaling.md) ---------------------------------
+
+ROLLUP_SCOPE = Scope(group="store__group", store="store", owner="consultant")
+
+
+class CohortDay(models.Model):
+    """The funnel's cohort counts for the leads first seen on ``day`` at ``store``, per current consultant, source,
+    channel and series (merged leads left out): ``n`` leads, ``deals`` won, and ``valid``, ``followed``, ``p_a`` …
+    ``p_e`` as they stand for a period ending on or after ``as_of``. A row with ``as_of = day`` holds the counts as of
+    the first-visit day; a row with a later ``as_of`` holds how they changed that day (a regrade: may be negative).
+    A period [S, E]'s cohort is the SUM over ``S <= day <= E AND as_of <= E``. Written only by funnel.rollups."""
+
+    scope = ROLLUP_SCOPE
+
+    store = models.ForeignKey("dealercrm.Store", on_delete=models.CASCADE, related_name="+", db_index=False,
+                              verbose_name=_("store"))
+    day = models.DateField(_("first-visit day"))
+    as_of = models.DateField(_("counted from"))
+    consultant = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.DO_NOTHING, null=True,
+                                   related_name="+", db_constraint=False, db_index=False, verbose_name=_("consultant"))
+    source = models.CharField(_("source"), max_length=20)
+    channel = models.ForeignKey("leads.Channel", on_delete=models.DO_NOTHING, null=True, related_name="+",
+                                db_constraint=False, db_index=False, verbose_name=_("channel"))
+    series = models.ForeignKey("dealercrm.VehicleSeries", on_delete=models.DO_NOTHING, null=True, related_name="+",
+                               db_constraint=False, db_index=False, verbose_name=_("series"))
+    n = models.IntegerField(default=0)
+    valid = models.IntegerField(default=0)
+    followed = models.IntegerField(default=0)
+    deals = models.IntegerField(default=0)
+    p_a = models.IntegerField(default=0)
+    p_b = models.IntegerField(default=0)
+    p_c = models.IntegerField(default=0)
+    p_d = models.IntegerField(default=0)
+    p_e = models.IntegerField(default=0)
+    # The won leads' orders' units (a fleet order of five: one deal, five units).
+    units = models.IntegerField(default=0)
+
+    objects = ScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("cohort rollup row")
+        verbose_name_plural = _("cohort rollup rows")
+        indexes = [models.Index(fields=["store", "day"], name="cohortday_store_day")]
+
+
+class RevisitDay(models.Model):
+    """Re-visits (not first visits) arriving on ``day`` at ``store``, per the lead's current consultant, source,
+    channel and series (merged leads left out). Written only by funnel.rollups."""
+
+    scope = ROLLUP_SCOPE
+
+    store = models.ForeignKey("dealercrm.Store", on_delete=models.CASCADE, related_name="+", db_index=False,
+                              verbose_name=_("store"))
+    day = models.DateField(_("arrival day"))
+    consultant = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.DO_NOTHING, null=True,
+                                   related_name="+", db_constraint=False, db_index=False, verbose_name=_("consultant"))
+    source = models.CharField(_("source"), max_length=20)
+    channel = models.ForeignKey("leads.Channel", on_delete=models.DO_NOTHING, null=True, related_name="+",
+                                db_constraint=False, db_index=False, verbose_name=_("channel"))
+    series = models.ForeignKey("dealercrm.VehicleSeries", on_delete=models.DO_NOTHING, null=True, related_name="+",
+                               db_constraint=False, db_index=False, verbose_name=_("series"))
+    n = models.IntegerField(default=0)
+
+    objects = ScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("re-visit rollup row")
+        verbose_name_plural = _("re-visit rollup rows")
+        indexes = [models.Index(fields=["store", "day"], name="revisitday_store_day")]
+
+
+class RollupMark(models.Model):
+    """A store-day whose rollup rows may be out of date: written by database triggers on the leads, visits and grade
+    changes in the writing transaction (funnel.rollups.TRIGGERS), removed by the drain once it has recounted the day.
+    Append-only (no unique key): a writer never waits for another. Readers count a marked day live."""
+
+    class Kind(models.TextChoices):
+        COHORT = "c", _("cohort")
+        REVISITS = "r", _("re-visits")
+
+    store_id = models.BigIntegerField(_("store"))
+    day = models.DateField(_("day"))
+    kind = models.CharField(_("kind"), max_length=1, choices=Kind.choices)
+
+    class Meta:
+        verbose_name = _("rollup mark")
+        verbose_name_plural = _("rollup marks")
+        indexes = [models.Index(fields=["store_id", "day", "kind"], name="rollupmark_key")]

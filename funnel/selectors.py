@@ -22,16 +22,16 @@ from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 
-from django.db import connection
-from django.db.models import Count, F, Q, QuerySet, Sum
+from django.db import connection, connections
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Sum, Value
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from dealercrm.models import Role, Store, User
 from leads.models import GRADE_ORDER, Deal, GradeChange, Lead, Source, Status, Visit
 
-from . import calc
-from .models import MarketEstimate, Target
+from . import calc, rollups
+from .models import CohortDay, MarketEstimate, RevisitDay, RollupMark, Target
 
 GRADES = ("A", "B", "C", "D", "E")
 GROUP_BY = ("day", "week", "month", "consultant", "source", "channel", "series", "store")
@@ -142,17 +142,14 @@ def _grade_as_of_end(s: Slice) -> tuple[str, list]:
     )
 
 
-def cohort_counts(s: Slice, *, totals: dict[str, tuple[str, list]] | None = None,
-                  **keys: str) -> list[tuple[dict, dict]]:
-    """The slice's cohort counted per ``keys`` (result name -> lead field path; none: the whole cohort), in one
-    query: N, N by source, valid, followed, deals and the valid leads per grade as of the period's end (the P counts).
-    Returns ``(key values, counts)`` pairs. Without keys, ``totals`` (name -> scalar SQL and its params) are computed
-    in the same statement: one round trip for the whole figure set."""
-    totals = totals or {}
-    if totals and keys:
-        raise ValueError("totals are one figure each: they take no keys")
+def _cohort_live_sql(s: Slice, *, keys: dict[str, str], marked_only: bool = False) -> tuple[str, list, list]:
+    """SQL counting the slice's cohort from the leads per ``keys`` (see ``cohort_counts_live``): the key columns,
+    then the counts in ``_COUNT_NAMES`` order. Returns the SQL, its parameters and the keys' fields."""
     aliases = [f"key{i}" for i in range(len(keys))]
     cohort = s.cohort().order_by().annotate(deal_units=F("deal__quantity"))
+    if marked_only:
+        cohort = cohort.filter(Exists(RollupMark.objects.filter(
+            kind=rollups.COHORT, store_id=OuterRef("store_id"), day=OuterRef("first_visit_day"))))
     if keys:
         cohort = cohort.annotate(**{alias: F(path) for alias, path in zip(aliases, keys.values())})
     columns = ["id", "status", "source", "phone", "first_follow_up_at", "grade", "grade_since", "deal_units"]
@@ -162,23 +159,130 @@ def cohort_counts(s: Slice, *, totals: dict[str, tuple[str, list]] | None = None
     fence = " OFFSET 0" if grade_params and connection.vendor == "postgresql" else ""
     outer_keys = "".join(f"t.{alias}, " for alias in aliases)
     group_by = f" GROUP BY {', '.join(f't.{alias}' for alias in aliases)}" if aliases else ""
-    names = [*_COUNT_NAMES, *totals]
-    totals_sql = "".join(f", {sql_}" for sql_, _params in totals.values())
-    totals_params = [param for _sql, params in totals.values() for param in params]
     sql = (
-        f"SELECT {outer_keys}{_COUNTS_SQL}{totals_sql} FROM ("
+        f"SELECT {outer_keys}{_COUNTS_SQL} FROM ("
         f"SELECT {inner_keys}{grade_sql} AS g, c.status, c.source, c.phone, c.first_follow_up_at, c.deal_units "
         f"FROM ({cohort_sql}) c{fence}) t{group_by}"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*totals_params, *grade_params, *cohort_params])
-        rows = cursor.fetchall()
     fields = [cohort.query.annotations[alias].output_field for alias in aliases]
+    return sql, [*grade_params, *cohort_params], fields
+
+
+def _shaped(rows, keys: dict[str, str], fields: list) -> list[tuple[dict, dict]]:
     return [
         ({name: field.to_python(value) for name, field, value in zip(keys, fields, row, strict=False)},
-         dict(zip(names, row[len(keys):], strict=True)))
+         {name: value or 0 for name, value in zip(_COUNT_NAMES, row[len(keys):], strict=True)})
         for row in rows
     ]
+
+
+def cohort_counts_live(s: Slice, **keys: str) -> list[tuple[dict, dict]]:
+    """The live definition (the rollups' oracle): the slice's cohort counted from the leads per ``keys`` (result
+    name -> lead field path; none: the whole cohort), in one query: N, N by source, valid, followed, deals and the
+    valid leads per grade as of the period's end (the P counts). Returns ``(key values, counts)`` pairs."""
+    sql, params, fields = _cohort_live_sql(s, keys=keys)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return _shaped(cursor.fetchall(), keys, fields)
+
+
+# The rollup field for each lead field the funnel groups by (funnel.models.CohortDay, RevisitDay).
+ROLLUP_PATHS = {
+    "assigned_to": "consultant", "assigned_to__display_name": "consultant__display_name",
+    "first_visit_day": "day", "source": "source", "channel": "channel", "channel__name": "channel__name",
+    "series": "series", "series__name": "series__name", "store": "store", "store__name": "store__name",
+}
+_ROLLUP_SUMS = {
+    "N": Sum("n"),
+    **{f"N_{source}": Sum("n", filter=Q(source=source)) for source in Source.values},
+    "valid": Sum("valid"), "followed": Sum("followed"), "deals": Sum("deals"),
+    **{f"P_{g}": Sum(f"p_{g.lower()}") for g in GRADES},
+    "units": Sum("units"),
+}
+
+
+def _rollup_rows(model, s: Slice, kind: str, **lookups) -> QuerySet:
+    """The slice's rollup rows of the store-days with no mark, scoped and filtered as ``Slice.leads`` does."""
+    if s.stores:
+        lookups["store__in"] = [st.pk for st in s.stores]
+    if s.consultant is not None:
+        lookups["consultant"] = s.consultant
+    if s.source:
+        lookups["source"] = s.source
+    if s.channel_id:
+        lookups["channel_id"] = s.channel_id
+    if s.series_id:
+        lookups["series_id"] = s.series_id
+    marked = RollupMark.objects.filter(kind=kind, store_id=OuterRef("store_id"), day=OuterRef("day"))
+    return (model.objects.visible_to(s.user)
+            .filter(day__gte=s.start, day__lte=s.end, **lookups).filter(~Exists(marked)).order_by())
+
+
+def _union(summed: QuerySet, live_sql: str, live_params: list, *, constant: bool) -> list[tuple]:
+    """The rollup rows' sums and the marked days' live count, as ONE statement (UNION ALL): one snapshot, so a drain
+    committing meanwhile cannot count a day twice or not at all. ``constant``: no key (both sides lead with a
+    constant column, dropped here)."""
+    rollup_sql, rollup_params = summed.query.sql_with_params()
+    live = "SELECT 1, l.* FROM ({}) l" if constant else "SELECT * FROM ({}) l"
+    sql = f"SELECT * FROM ({rollup_sql}) r UNION ALL {live.format(live_sql)}"
+    with connections[rollups.read_database()].cursor() as cursor:
+        cursor.execute(sql, [*rollup_params, *live_params])
+        rows = cursor.fetchall()
+    return [row[1:] for row in rows] if constant else rows
+
+
+def _merge(rows: list[tuple[dict, dict]]) -> list[tuple[dict, dict]]:
+    merged: dict[tuple, tuple[dict, dict]] = {}
+    for key_values, counts in rows:
+        _key_values, into = merged.setdefault(tuple(key_values.items()), (key_values, dict.fromkeys(counts, 0)))
+        for name, value in counts.items():
+            into[name] += value
+    return list(merged.values())
+
+
+def cohort_counts(s: Slice, *, live: bool = False, **keys: str) -> list[tuple[dict, dict]]:
+    """The slice's cohort counted per ``keys`` (result name -> lead field path, one of ``ROLLUP_PATHS``; none: the
+    whole cohort): N, N by source, valid, followed, deals and the valid leads per grade as of the period's end.
+    Returns ``(key values, counts)`` pairs, exactly what ``cohort_counts_live`` returns: the sum of the rollup rows
+    (funnel.rollups) of the store-days with no mark, plus the marked store-days counted live, in one statement.
+    ``live``: count the leads instead (the oracle)."""
+    if live:
+        return cohort_counts_live(s, **keys)
+    summed = _rollup_rows(CohortDay, s, rollups.COHORT, as_of__lte=s.end)
+    summed = (summed.values(*(ROLLUP_PATHS[path] for path in keys.values())) if keys
+              else summed.annotate(_all=Value(1)).values("_all"))
+    live_sql, live_params, fields = _cohort_live_sql(s, keys=keys, marked_only=True)
+    rows = _union(summed.annotate(**_ROLLUP_SUMS), live_sql, live_params, constant=not keys)
+    return _merge(_shaped(rows, keys, fields))
+
+
+def revisit_counts(s: Slice, key: str | None = None, *, live: bool = False) -> dict:
+    """Re-visits arriving in the period of the slice's leads (funnel_metrics' ``revisits``), per ``key`` (a lead
+    field path of ``ROLLUP_PATHS``, ``first_visit_day`` meaning the arrival day; None: one total under None), from
+    the rollups and the marked days counted live, in one statement. ``live``: count the visits (the oracle)."""
+    visits = s.revisits()
+    if key == "first_visit_day":
+        visits = visits.annotate(k=TruncDate("arrived_at"))
+    elif key is not None:
+        visits = visits.annotate(k=F(f"lead__{key}"))
+    else:
+        visits = visits.annotate(k=Value(1))
+    if live:
+        return {(row["k"] if key else None): row["n"]
+                for row in visits.values("k").annotate(n=Count("pk")).order_by()}
+    marked = visits.annotate(arrival_day=TruncDate("arrived_at")).filter(Exists(RollupMark.objects.filter(
+        kind=rollups.REVISITS, store_id=OuterRef("store_id"), day=OuterRef("arrival_day"))))
+    live_sql, live_params = marked.values("k").annotate(n=Count("pk")).order_by().query.sql_with_params()
+    summed = _rollup_rows(RevisitDay, s, rollups.REVISITS)
+    summed = summed.values(ROLLUP_PATHS[key]) if key else summed.annotate(_all=Value(1)).values("_all")
+    counts: dict = defaultdict(int)
+    for k, n in _union(summed.annotate(n=Sum("n")), live_sql, live_params, constant=False):
+        if key is None:
+            k = None
+        elif key == "first_visit_day" and isinstance(k, str):
+            k = date.fromisoformat(k[:10])  # SQLite returns dates as text
+        counts[k] += n or 0
+    return dict(counts)
 
 
 def _empty_counts() -> dict:
@@ -224,19 +328,6 @@ def _estimates(s: Slice) -> QuerySet[MarketEstimate]:
     return MarketEstimate.objects.visible_to(s.user).filter(**lookups)
 
 
-def _m_total_sql(s: Slice) -> tuple[str, list]:
-    """Scalar SQL for the slice's M prorated over the period: each month's estimates times the share of the month
-    the period covers (computed here, one CASE branch per month)."""
-    sql, params = _estimates(s).order_by().values("month", "estimate").query.sql_with_params()
-    branches, factors = [], []
-    month = s.start.replace(day=1)
-    while month <= s.end:
-        branches.append("WHEN %s THEN %s")
-        factors += [month, calc.prorate(1, month=month, start=s.start, end=s.end)]
-        month = calc.month_bounds(month)[1] + timedelta(days=1)
-    return f"(SELECT sum(e.estimate * CASE e.month {' '.join(branches)} END) FROM ({sql}) e)", [*factors, *params]
-
-
 def _m_by_key(s: Slice, group_by: str | None) -> dict:
     """M per group key (store, or day/week/month) prorated over the period; None-keyed total otherwise."""
     totals: dict = defaultdict(float)
@@ -263,32 +354,33 @@ def _time_bucket(day: date, group_by: str) -> str:
     return day.isoformat()
 
 
-def funnel_metrics(s: Slice, *, group_by: str | None = None) -> dict:
+def funnel_metrics(s: Slice, *, group_by: str | None = None, live: bool = False) -> dict:
     """The funnel's figures for the slice and period (see the module docstring for definitions). Without
     ``group_by``: one figure set. With it: ``{"results": [{"key", "label", ...figures}], "total": {...}}``.
-    One query (three grouped) whatever the data size."""
+    Read from the rollups (funnel.rollups: a sum over a few rows per store-day, marked days counted live), a fixed
+    number of queries whatever the data size; ``live`` counts the leads and visits instead (the oracle)."""
     if group_by is not None and group_by not in GROUP_BY:
         raise ValueError(f"unknown group_by {group_by!r}")
-    revisits = s.revisits()
     if group_by is None:
-        visits_sql, visits_params = revisits.order_by().values("pk").query.sql_with_params()
-        totals = {"revisits": (f"(SELECT count(*) FROM ({visits_sql}) r)", visits_params), "M": _m_total_sql(s)}
-        [(_no_keys, counts)] = cohort_counts(s, totals=totals)  # no GROUP BY: exactly one row
-        counts["M"] = float(counts["M"] or 0)  # numeric from PostgreSQL; NULL without estimates
+        counts = _empty_counts()
+        for _no_keys, row_counts in cohort_counts(s, live=live):
+            for name, value in row_counts.items():
+                counts[name] += value
+        counts["revisits"] = sum(revisit_counts(s, live=live).values())
+        counts["M"] = float(_m_by_key(s, None).get(None, 0.0))
         return _figures(counts)
 
     m_totals = _m_by_key(s, group_by)
 
     if group_by in TIME_KEYS:
-        # Grouped by day in SQL (a few hundred groups at most, which PostgreSQL estimates and aggregates in
-        # parallel), then summed into weeks or months here.
-        lead_rows = cohort_counts(s, k="first_visit_day")
-        visit_rows = revisits.annotate(k=TruncDate("arrived_at")).values("k").annotate(n=Count("pk"))
+        # Grouped by day (a few hundred groups at most), then summed into weeks or months here.
+        lead_rows = cohort_counts(s, live=live, k="first_visit_day")
+        visit_rows = revisit_counts(s, "first_visit_day", live=live)
         label_field = None
     else:
         key_field, label_field = FIELD_KEYS[group_by]
-        lead_rows = cohort_counts(s, k=key_field, **({"label": label_field} if label_field else {}))
-        visit_rows = revisits.annotate(k=F(f"lead__{key_field}")).values("k").annotate(n=Count("pk"))
+        lead_rows = cohort_counts(s, live=live, k=key_field, **({"label": label_field} if label_field else {}))
+        visit_rows = revisit_counts(s, key_field, live=live)
 
     groups: dict = {}
     labels: dict = {}
@@ -299,9 +391,9 @@ def funnel_metrics(s: Slice, *, group_by: str | None = None) -> dict:
         counts = groups.setdefault(key, _empty_counts())
         for name, value in row_counts.items():
             counts[name] += value
-    for row in visit_rows.order_by():
-        key = _key(row["k"], group_by)
-        groups.setdefault(key, _empty_counts())["revisits"] += row["n"]
+    for visit_key, n in visit_rows.items():
+        key = _key(visit_key, group_by)
+        groups.setdefault(key, _empty_counts())["revisits"] += n
     with_m = group_by == "store" or group_by in TIME_KEYS
     if with_m:
         for key, m in m_totals.items():

@@ -1,7 +1,7 @@
-"""The dashboard's figures cache (dealercrm.figures, funnel.figures): a manager's figures are counted once and served
-for FIGURES_MAX_AGE with the time they were counted on the page; a refresh, an expiry or the warm-up job counts them
-again and they equal the live definition on data that changed after the first count; nothing is shared across
-scopes; a consultant's own dashboard is always live."""
+"""The dashboard's figures cache (dealercrm.figures, funnel.figures): the funnel's own figures are read from the
+rollups on every request; the rest (control points' ladder and workload, promotion rates, defeat figures) is counted
+once and served for FIGURES_MAX_AGE with the time it was counted on the page; a refresh, an expiry or the warm-up job
+counts it again; nothing is shared across scopes; a consultant's own dashboard is always live."""
 
 from datetime import date, timedelta
 
@@ -26,26 +26,33 @@ def live_n(user, *, store, start=date(2026, 10, 1), end=date(2026, 10, 31)) -> i
     return selectors.funnel_metrics(selectors.Slice(user=user, start=start, end=end, stores=[store]))["N"]
 
 
-def test_a_managers_figures_are_cached_with_their_time_and_a_refresh_counts_the_new_lead(cohort):
+def test_the_funnel_is_live_and_the_cached_rest_says_when_it_was_counted(cohort):
     org = cohort.org
     client = client_for(org.manager)
     first = client.get(DASHBOARD, OCTOBER)
     assert first.context["metrics"]["N"] == 6 and not first.context["figures"].cached
     assert 'data-testid="figures-freshness"' in first.content.decode()
-    assert "Figures as of 12:00" in first.content.decode()  # the frozen clock, Asia/Shanghai
+    assert "Funnel live · control points and defeats as of 12:00" in first.content.decode()  # Asia/Shanghai
     # The refresh link keeps the page's filters and asks for a count now.
     assert 'href="?period=custom&amp;start=2026-10-01&amp;end=2026-10-31&amp;refresh=1"' in first.content.decode()
+    active = first.context["figures"].value["points"].total.active
 
     make_lead(org.store, org.consultant, "new", first=at(10, 29), phone="+8613800000077")
     assert live_n(org.manager, store=org.store) == 7
 
     with time_machine.travel(at(11, 23, 12) + timedelta(minutes=3), tick=False):
         cached = client.get(DASHBOARD, OCTOBER)
-    assert cached.context["figures"].cached and cached.context["metrics"]["N"] == 6  # counted at 12:00, said so
-    assert "Figures as of 12:00" in cached.content.decode()
+    # The control points' ladder is from the cache (counted at 12:00, said so); the funnel and the control points'
+    # cohort columns are read from the rollups now: the new lead is in them at once.
+    points = cached.context["figures"].value["points"]
+    assert cached.context["figures"].cached and points.total.active == active
+    assert cached.context["metrics"]["N"] == 7 and points.total.N == 7
+    assert {row.consultant_id: row.N for row in points.rows}[org.consultant.pk] == 5
+    assert "as of 12:00" in cached.content.decode()
 
     refreshed = client.get(DASHBOARD, {**OCTOBER, "refresh": "1"})
     assert not refreshed.context["figures"].cached
+    assert refreshed.context["figures"].value["points"].total.active == active + 1
     assert refreshed.context["metrics"]["N"] == live_n(org.manager, store=org.store) == 7
 
 
@@ -106,7 +113,7 @@ def test_a_cached_dashboard_runs_few_queries(cohort, django_assert_max_num_queri
     client.get(DASHBOARD, OCTOBER)
     with CaptureQueriesContext(connection) as counted:
         client.get(DASHBOARD, {**OCTOBER, "refresh": "1"})
-    with django_assert_max_num_queries(len(counted) - 15):  # the counting queries are gone
+    with django_assert_max_num_queries(len(counted) - 8):  # the control points' and defeats' counts are gone
         assert client.get(DASHBOARD, OCTOBER).context["figures"].cached
 
 

@@ -1,0 +1,490 @@
+"""The funnel's rollups: its cohort and re-visit counts kept per day × store × consultant × source × channel × series
+(``CohortDay``, ``RevisitDay``), so a period's figures are a SUM over those rows instead of a count over the leads.
+The design and why (docs/scaling.md, "Step 2"):
+
+- **Marked by the database.** Triggers on ``leads_lead``, ``leads_visit`` and ``leads_gradechange`` (``TRIGGERS``,
+  PostgreSQL and SQLite, installed after every ``migrate``) append a ``RollupMark`` (store, day, kind) for every
+  store-day a write may change, in the writing transaction: every write path (services, imports, merges, the jobs'
+  bulk updates, ``queryset.update()``, raw SQL) marks what it touches, and none can forget to. The marks table has no
+  unique key, so two writers never wait for each other.
+- **Recounted by one drain** (``rollups_drain``: the beat task every few seconds, the reconciliation, the rebuild),
+  one at a time, from the base tables with the live definition (the same code decides every row). It deletes only
+  the marks it read before recounting: a writer still in flight has a mark nobody can see yet, so it stays.
+- **Read exactly.** A reader sums the rows of the store-days with no mark and counts the marked store-days live from
+  the base tables, in one statement (funnel.selectors: one snapshot). What a writer committed is in the answer at once, drained or not.
+
+The cohort's P, K and F take each lead's grade *as of the period's end* (funnel.selectors): a lead regraded after
+its first-visit day gives a row at ``as_of`` = the day its grade (as the live definition reads it) changed, holding
+the difference; a period [S, E] sums the rows with ``S <= day <= E`` and ``as_of <= E``.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import date, datetime, time, timedelta
+
+from django.db import connections, router, transaction
+from django.db.models import Max, Min
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from leads.models import GradeChange, Lead, Status, Visit
+
+from .models import CohortDay, RevisitDay, RollupMark
+
+logger = logging.getLogger(__name__)
+
+GRADES = ("A", "B", "C", "D", "E")
+COHORT, REVISITS = RollupMark.Kind.COHORT.value, RollupMark.Kind.REVISITS.value
+COUNTS = ("n", "valid", "followed", "deals", "p_a", "p_b", "p_c", "p_d", "p_e", "units")
+# One drain at a time (the beat task, the reconciliation, a rebuild): two would both delete a day's rows and insert
+# their own. A PostgreSQL advisory lock (transaction-scoped); SQLite has one writer anyway.
+DRAIN_LOCK = 727_001
+
+# --- the triggers ------------------------------------------------------------------------------------------------
+
+# Lead columns a cohort row depends on; a change of any of them marks the old and the new first-visit day.
+LEAD_COLUMNS = ("store_id", "first_visit_day", "assigned_to_id", "source", "channel_id", "series_id", "status",
+                "phone", "grade", "grade_since", "first_follow_up_at")
+# Lead columns a re-visit row depends on: a change of any of them marks the days of the lead's re-visits.
+REVISIT_COLUMNS = ("store_id", "assigned_to_id", "source", "channel_id", "series_id", "status")
+VISIT_COLUMNS = ("lead_id", "store_id", "arrived_at", "is_first")
+GRADE_CHANGE_COLUMNS = ("lead_id", "to_grade", "changed_at")
+
+# A visit's local arrival day is within a day of its UTC day whatever the time zone: the triggers mark all three
+# (marking a day too many costs a recount that changes nothing), so they need no time-zone arithmetic.
+_PG_FUNCTIONS = """
+CREATE OR REPLACE FUNCTION funnel_rollup_lead_marks() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_OP = 'INSERT' THEN
+    INSERT INTO funnel_rollupmark (store_id, day, kind) SELECT DISTINCT store_id, first_visit_day, 'c' FROM new_rows;
+  ELSIF TG_OP = 'DELETE' THEN
+    INSERT INTO funnel_rollupmark (store_id, day, kind) SELECT DISTINCT store_id, first_visit_day, 'c' FROM old_rows;
+  ELSE
+    INSERT INTO funnel_rollupmark (store_id, day, kind)
+    SELECT DISTINCT k.store_id, k.day, 'c' FROM old_rows o JOIN new_rows n ON n.id = o.id
+    CROSS JOIN LATERAL (VALUES (o.store_id, o.first_visit_day), (n.store_id, n.first_visit_day)) k(store_id, day)
+    WHERE (%(old_lead)s) IS DISTINCT FROM (%(new_lead)s);
+    INSERT INTO funnel_rollupmark (store_id, day, kind)
+    SELECT DISTINCT v.store_id, (v.arrived_at AT TIME ZONE 'UTC')::date + d.o, 'r'
+    FROM old_rows o JOIN new_rows n ON n.id = o.id JOIN leads_visit v ON v.lead_id = n.id AND NOT v.is_first
+    CROSS JOIN (VALUES (-1), (0), (1)) d(o)
+    WHERE (%(old_revisit)s) IS DISTINCT FROM (%(new_revisit)s);
+  END IF;
+  RETURN NULL;
+END $$;
+
+CREATE OR REPLACE FUNCTION funnel_rollup_visit_marks() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_OP = 'INSERT' THEN
+    INSERT INTO funnel_rollupmark (store_id, day, kind)
+    SELECT DISTINCT n.store_id, (n.arrived_at AT TIME ZONE 'UTC')::date + d.o, 'r'
+    FROM new_rows n CROSS JOIN (VALUES (-1), (0), (1)) d(o) WHERE NOT n.is_first;
+  ELSIF TG_OP = 'DELETE' THEN
+    INSERT INTO funnel_rollupmark (store_id, day, kind)
+    SELECT DISTINCT o.store_id, (o.arrived_at AT TIME ZONE 'UTC')::date + d.o, 'r'
+    FROM old_rows o CROSS JOIN (VALUES (-1), (0), (1)) d(o) WHERE NOT o.is_first;
+  ELSE
+    INSERT INTO funnel_rollupmark (store_id, day, kind)
+    SELECT DISTINCT k.store_id, (k.arrived_at AT TIME ZONE 'UTC')::date + d.o, 'r'
+    FROM old_rows o JOIN new_rows n ON n.id = o.id
+    CROSS JOIN LATERAL (VALUES (o.store_id, o.arrived_at), (n.store_id, n.arrived_at)) k(store_id, arrived_at)
+    CROSS JOIN (VALUES (-1), (0), (1)) d(o)
+    WHERE (%(old_visit)s) IS DISTINCT FROM (%(new_visit)s);
+  END IF;
+  RETURN NULL;
+END $$;
+
+CREATE OR REPLACE FUNCTION funnel_rollup_grade_marks() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_OP = 'INSERT' THEN
+    INSERT INTO funnel_rollupmark (store_id, day, kind)
+    SELECT DISTINCT l.store_id, l.first_visit_day, 'c' FROM new_rows n JOIN leads_lead l ON l.id = n.lead_id;
+  ELSIF TG_OP = 'DELETE' THEN
+    INSERT INTO funnel_rollupmark (store_id, day, kind)
+    SELECT DISTINCT l.store_id, l.first_visit_day, 'c' FROM old_rows o JOIN leads_lead l ON l.id = o.lead_id;
+  ELSE
+    INSERT INTO funnel_rollupmark (store_id, day, kind)
+    SELECT DISTINCT l.store_id, l.first_visit_day, 'c'
+    FROM (SELECT lead_id FROM old_rows UNION SELECT lead_id FROM new_rows) c JOIN leads_lead l ON l.id = c.lead_id;
+  END IF;
+  RETURN NULL;
+END $$;
+"""
+
+_PG_TABLES = {"leads_lead": "funnel_rollup_lead_marks", "leads_visit": "funnel_rollup_visit_marks",
+              "leads_gradechange": "funnel_rollup_grade_marks"}
+
+
+def _row(alias: str, columns: Iterable[str]) -> str:
+    return ", ".join(f"{alias}.{c}" for c in columns)
+
+
+def _pg_statements() -> list[str]:
+    functions = _PG_FUNCTIONS % {
+        "old_lead": _row("o", LEAD_COLUMNS), "new_lead": _row("n", LEAD_COLUMNS),
+        "old_revisit": _row("o", REVISIT_COLUMNS), "new_revisit": _row("n", REVISIT_COLUMNS),
+        "old_visit": _row("o", VISIT_COLUMNS), "new_visit": _row("n", VISIT_COLUMNS),
+    }
+    statements = [functions]
+    # Statement-level triggers with transition tables: a bulk UPDATE of 400k leads marks its few thousand store-days
+    # in one INSERT … SELECT, not 400k single-row inserts. One trigger per event (a trigger with transition tables
+    # may name one event only).
+    for table, function in _PG_TABLES.items():
+        for event, referencing in (("INSERT", "NEW TABLE AS new_rows"), ("DELETE", "OLD TABLE AS old_rows"),
+                                   ("UPDATE", "OLD TABLE AS old_rows NEW TABLE AS new_rows")):
+            name = f"{function}_{event.lower()}"
+            statements.append(f"DROP TRIGGER IF EXISTS {name} ON {table}")
+            statements.append(f"CREATE TRIGGER {name} AFTER {event} ON {table} REFERENCING {referencing} "
+                              f"FOR EACH STATEMENT EXECUTE FUNCTION {function}()")
+    return statements
+
+
+def _sqlite_changed(columns: Iterable[str]) -> str:
+    return " OR ".join(f"OLD.{c} IS NOT NEW.{c}" for c in columns)
+
+
+_SQLITE_DAYS = "(SELECT '-1 day' AS o UNION ALL SELECT '+0 days' UNION ALL SELECT '+1 day')"
+
+
+def _sqlite_statements() -> list[str]:
+    mark = "INSERT INTO funnel_rollupmark (store_id, day, kind)"
+    lead_changed, revisit_changed = _sqlite_changed(LEAD_COLUMNS), _sqlite_changed(REVISIT_COLUMNS)
+    visit_changed = _sqlite_changed(VISIT_COLUMNS)
+    triggers = {
+        "funnel_rollup_lead_insert": f"AFTER INSERT ON leads_lead BEGIN "
+        f"{mark} VALUES (NEW.store_id, NEW.first_visit_day, 'c'); END",
+        "funnel_rollup_lead_delete": f"AFTER DELETE ON leads_lead BEGIN "
+        f"{mark} VALUES (OLD.store_id, OLD.first_visit_day, 'c'); END",
+        "funnel_rollup_lead_update": f"AFTER UPDATE ON leads_lead WHEN {lead_changed} BEGIN "
+        f"{mark} VALUES (OLD.store_id, OLD.first_visit_day, 'c'); "
+        f"{mark} VALUES (NEW.store_id, NEW.first_visit_day, 'c'); END",
+        "funnel_rollup_lead_revisits": f"AFTER UPDATE ON leads_lead WHEN {revisit_changed} BEGIN "
+        f"{mark} SELECT v.store_id, date(v.arrived_at, d.o), 'r' FROM leads_visit v, {_SQLITE_DAYS} d "
+        f"WHERE v.lead_id = NEW.id AND NOT v.is_first; END",
+        "funnel_rollup_visit_insert": f"AFTER INSERT ON leads_visit WHEN NOT NEW.is_first BEGIN "
+        f"{mark} SELECT NEW.store_id, date(NEW.arrived_at, d.o), 'r' FROM {_SQLITE_DAYS} d; END",
+        "funnel_rollup_visit_delete": f"AFTER DELETE ON leads_visit WHEN NOT OLD.is_first BEGIN "
+        f"{mark} SELECT OLD.store_id, date(OLD.arrived_at, d.o), 'r' FROM {_SQLITE_DAYS} d; END",
+        "funnel_rollup_visit_update": f"AFTER UPDATE ON leads_visit WHEN {visit_changed} BEGIN "
+        f"{mark} SELECT OLD.store_id, date(OLD.arrived_at, d.o), 'r' FROM {_SQLITE_DAYS} d; "
+        f"{mark} SELECT NEW.store_id, date(NEW.arrived_at, d.o), 'r' FROM {_SQLITE_DAYS} d; END",
+        "funnel_rollup_grade_insert": f"AFTER INSERT ON leads_gradechange BEGIN "
+        f"{mark} SELECT store_id, first_visit_day, 'c' FROM leads_lead WHERE id = NEW.lead_id; END",
+        "funnel_rollup_grade_delete": f"AFTER DELETE ON leads_gradechange BEGIN "
+        f"{mark} SELECT store_id, first_visit_day, 'c' FROM leads_lead WHERE id = OLD.lead_id; END",
+        "funnel_rollup_grade_update": f"AFTER UPDATE ON leads_gradechange BEGIN "
+        f"{mark} SELECT store_id, first_visit_day, 'c' FROM leads_lead WHERE id IN (OLD.lead_id, NEW.lead_id); END",
+    }
+    return [f"CREATE TRIGGER IF NOT EXISTS {name} {body}" for name, body in triggers.items()]
+
+
+def triggers_installed(using: str = "default") -> bool:
+    """Whether every marking trigger exists (SQLite drops a table's triggers when a migration rebuilds the table)."""
+    connection = connections[using]
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'funnel_rollup_%%' AND NOT tgisinternal")
+            return cursor.fetchone()[0] == 3 * len(_PG_TABLES)
+        cursor.execute("SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'funnel_rollup_%'")
+        return cursor.fetchone()[0] == len(_sqlite_statements())
+
+
+def triggers_install(using: str = "default") -> None:
+    """Create (or replace) the marking triggers."""
+    connection = connections[using]
+    statements = _pg_statements() if connection.vendor == "postgresql" else _sqlite_statements()
+    with transaction.atomic(using), connection.cursor() as cursor:
+        for statement in statements:
+            cursor.execute(statement)
+
+
+def ensure_installed(using: str = "default", **_kwargs) -> None:
+    """After ``migrate`` (funnel.apps): install the triggers, and when any was missing (a new database, this code's
+    first migrate on existing data, or SQLite having rebuilt a table) recount every rollup row: nothing marked the
+    writes made without them."""
+    connection = connections[using]
+    if connection.vendor not in ("postgresql", "sqlite"):
+        return
+    tables = set(connection.introspection.table_names())
+    if not {"leads_lead", "leads_visit", "leads_gradechange", RollupMark._meta.db_table} <= tables:
+        return
+    missing = not triggers_installed(using)
+    triggers_install(using)
+    if missing:
+        rebuild(using=using)
+
+
+# --- recounting --------------------------------------------------------------------------------------------------
+
+
+def _local_day(moment: datetime, tz=None) -> date:
+    return moment.astimezone(tz or timezone.get_current_timezone()).date()
+
+
+def _midnight(day: date) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time.min))
+
+
+def _contribution(grade: str | None, *, phone: str, won: bool, followed_up: bool) -> dict:
+    """What one lead adds to its cohort's grade-dependent counts, given its grade as of the period's end (the live
+    definition, funnel.selectors.cohort_counts_live): valid = a phone and (a grade or won); followed = valid and (a
+    follow-up or won); p_x = a phone and grade x."""
+    valid = bool(phone) and (grade is not None or won)
+    counts = {"valid": int(valid), "followed": int(valid and (followed_up or won))}
+    for g in GRADES:
+        counts[f"p_{g.lower()}"] = int(bool(phone) and grade == g)
+    return counts
+
+
+def _grade_steps(lead: dict, changes: list[tuple[datetime, str]]) -> list[tuple[date, str | None]]:
+    """The lead's grade as of a period's end E, for E from its first-visit day on, as (from day, grade) steps — as
+    the live definition reads it: the current grade when ``grade_since`` is empty or on or before E, else the
+    ``to_grade`` of the latest change before the end of E (none: no grade)."""
+    first = lead["first_visit_day"]
+    since = _local_day(lead["grade_since"]) if lead["grade_since"] else None
+    if since is None or since <= first:
+        return [(first, lead["grade"])]
+    days = sorted({first, since, *(d for d in (_local_day(at) for at, _g in changes) if first < d < since)})
+
+    def grade_on(day: date) -> str | None:
+        if day >= since:
+            return lead["grade"]
+        grade = None
+        for at, to_grade in changes:  # in (changed_at, id) order: the last one on or before the day wins
+            if _local_day(at) <= day:
+                grade = to_grade
+        return grade
+
+    return [(day, grade_on(day)) for day in days]
+
+
+_LEAD_FIELDS = ("id", "store_id", "first_visit_day", "assigned_to_id", "source", "channel_id", "series_id", "status",
+                "phone", "grade", "grade_since", "first_follow_up_at", "deal__quantity")
+
+
+# The rollup rows as plain tuples in these columns' order (written with one executemany, no model instances).
+COHORT_ROW = ("store_id", "day", "as_of", "consultant_id", "source", "channel_id", "series_id", *COUNTS)
+REVISIT_ROW = ("store_id", "day", "consultant_id", "source", "channel_id", "series_id", "n")
+
+
+def cohort_rows(store_id: int, days: Iterable[date], *, using: str = "default") -> list[tuple]:
+    """The cohort rows (``COHORT_ROW`` tuples) of a store's first-visit days, counted from the base tables (two
+    queries)."""
+    days = sorted(set(days))
+    if not days:
+        return []
+    leads = list(Lead.objects.using(using).filter(store_id=store_id, first_visit_day__in=days)
+                 .exclude(status=Status.MERGED).order_by().values(*_LEAD_FIELDS))
+    history_ids = [lead["id"] for lead in leads
+                   if lead["grade_since"] and _local_day(lead["grade_since"]) > lead["first_visit_day"]]
+    changes: dict[int, list] = defaultdict(list)
+    for lead_id, at, to_grade in (GradeChange.objects.using(using).filter(lead_id__in=history_ids)
+                                  .order_by("lead_id", "changed_at", "id")
+                                  .values_list("lead_id", "changed_at", "to_grade")):
+        changes[lead_id].append((at, to_grade))
+    sums: dict[tuple, dict] = {}
+    for lead in leads:
+        won = lead["status"] == Status.WON
+        dims = (lead["first_visit_day"], lead["assigned_to_id"], lead["source"], lead["channel_id"], lead["series_id"])
+        previous = dict.fromkeys(("valid", "followed", *(f"p_{g.lower()}" for g in GRADES)), 0)
+        for step, (as_of, grade) in enumerate(_grade_steps(lead, changes.get(lead["id"], []))):
+            now = _contribution(grade, phone=lead["phone"], won=won,
+                                followed_up=lead["first_follow_up_at"] is not None)
+            delta = {name: now[name] - previous[name] for name in now}
+            if step == 0:
+                # Units: a won lead's order's quantity (a fleet order of five is one deal, five units).
+                delta |= {"n": 1, "deals": int(won), "units": (lead["deal__quantity"] or 0) if won else 0}
+            previous = now
+            if not any(delta.values()):
+                continue
+            row = sums.setdefault((as_of, *dims), dict.fromkeys(COUNTS, 0))
+            for name, value in delta.items():
+                row[name] += value
+    return [
+        (store_id, day, as_of, consultant, source, channel, series, *(counts[name] for name in COUNTS))
+        for (as_of, day, consultant, source, channel, series), counts in sums.items()
+        if any(counts.values())
+    ]
+
+
+def revisit_rows(store_id: int, days: Iterable[date], *, using: str = "default") -> list[tuple]:
+    """The re-visit rows (``REVISIT_ROW`` tuples) of a store's arrival days, counted from the base tables (one
+    query)."""
+    days = set(days)
+    if not days:
+        return []
+    visits = (Visit.objects.using(using)
+              .filter(store_id=store_id, is_first=False, arrived_at__gte=_midnight(min(days)),
+                      arrived_at__lt=_midnight(max(days) + timedelta(days=1)))
+              .exclude(lead__status=Status.MERGED)
+              .values_list("arrived_at", "lead__assigned_to_id", "lead__source", "lead__channel_id",
+                           "lead__series_id"))
+    sums: dict[tuple, int] = defaultdict(int)
+    for arrived_at, *dims in visits:
+        day = _local_day(arrived_at)
+        if day in days:
+            sums[(day, *dims)] += 1
+    return [(store_id, day, consultant, source, channel, series, n)
+            for (day, consultant, source, channel, series), n in sums.items()]
+
+
+def _write(model, columns: tuple[str, ...], rows: list[tuple], *, using: str) -> None:
+    """Insert plain row tuples with one executemany (a bulk_create of model instances cost three times the recount)."""
+    if not rows:
+        return
+    connection = connections[using]
+    qn = connection.ops.quote_name
+    sql = (f"INSERT INTO {qn(model._meta.db_table)} ({', '.join(map(qn, columns))}) "
+           f"VALUES ({', '.join(['%s'] * len(columns))})")
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, rows)
+
+
+def _recount(keys: Iterable[tuple[int, date, str]], *, using: str) -> None:
+    """Replace the rollup rows of these (store, day, kind) keys with a fresh count. Call inside the drain lock."""
+    by_store: dict[tuple[int, str], set[date]] = defaultdict(set)
+    for store_id, day, kind in keys:
+        by_store[(store_id, kind)].add(day)
+    for (store_id, kind), days in by_store.items():
+        model, count, columns = ((CohortDay, cohort_rows, COHORT_ROW) if kind == COHORT
+                                 else (RevisitDay, revisit_rows, REVISIT_ROW))
+        rows = count(store_id, days, using=using)
+        model.objects.using(using).filter(store_id=store_id, day__in=days).delete()
+        _write(model, columns, rows, using=using)
+
+
+def _locked(using: str, *, wait: bool = False) -> bool:
+    """Take the drain lock for the current transaction (PostgreSQL); False when another drain holds it (``wait``:
+    wait for it instead)."""
+    connection = connections[using]
+    if connection.vendor != "postgresql":
+        return True
+    with connection.cursor() as cursor:
+        if wait:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [DRAIN_LOCK])
+            return True
+        cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [DRAIN_LOCK])
+        return cursor.fetchone()[0]
+
+
+def drain(*, batch: int = 500, using: str = "default", max_batches: int | None = None) -> int:
+    """Recount the marked store-days and remove their marks, ``batch`` marks per transaction, until none is left.
+    Returns how many store-days were recounted (0 when another drain is running). Each batch deletes only the marks
+    it read before recounting: a mark a writer adds meanwhile (committed after the recount's snapshot) stays."""
+    recounted = 0
+    done = 0
+    while max_batches is None or done < max_batches:
+        with transaction.atomic(using):
+            if not _locked(using):
+                return recounted
+            marks = list(RollupMark.objects.using(using).order_by("id")[:batch].values_list("id", "store_id", "day",
+                                                                                         "kind"))
+            if not marks:
+                return recounted
+            keys = {(store_id, day, kind) for _id, store_id, day, kind in marks}
+            _recount(keys, using=using)
+            RollupMark.objects.using(using).filter(pk__in=[mark[0] for mark in marks]).delete()
+        recounted += len(keys)
+        done += 1
+    return recounted
+
+
+def rebuild(*, using: str = "default", store_ids: list[int] | None = None) -> int:
+    """Recount every rollup row from the base tables (``manage.py rebuild_rollups``, after a bulk load such as
+    ``seed_bench``, after the triggers were missing): in one transaction, drop the rows and mark every store-day
+    that has leads or re-visits, then drain. Readers count the marked days live meanwhile, so their answers stay
+    exact while it runs. Returns the store-days recounted."""
+    with transaction.atomic(using):
+        _locked(using, wait=True)
+        leads = Lead.objects.using(using).order_by()
+        visits = Visit.objects.using(using).filter(is_first=False).order_by()
+        rows = [model.objects.using(using) for model in (CohortDay, RevisitDay)]
+        if store_ids is not None:
+            leads, visits = leads.filter(store_id__in=store_ids), visits.filter(store_id__in=store_ids)
+            rows = [queryset.filter(store_id__in=store_ids) for queryset in rows]
+        for queryset in rows:
+            queryset.delete()
+        marks = [RollupMark(store_id=store_id, day=day, kind=COHORT)
+                 for store_id, day in leads.values_list("store_id", "first_visit_day").distinct()]
+        marks += [RollupMark(store_id=store_id, day=day, kind=REVISITS)
+                  for store_id, day in visits.annotate(d=TruncDate("arrived_at"))
+                  .values_list("store_id", "d").distinct()]
+        RollupMark.objects.using(using).bulk_create(marks, batch_size=5000)
+    return drain(using=using, batch=2000)
+
+
+# --- reconciliation -----------------------------------------------------------------------------------------------
+
+
+def _summed(rows: Iterable[tuple], width: int) -> dict:
+    """Row tuples summed by their key (the first ``width`` columns after the store), zero rows left out."""
+    sums: dict = {}
+    for row in rows:
+        key, counts = row[1:1 + width], row[1 + width:]
+        if key in sums:
+            counts = tuple(a + b for a, b in zip(sums[key], counts, strict=True))
+        sums[key] = counts
+    return {k: v for k, v in sums.items() if any(v)}
+
+
+def drifted(store_id: int, day: date, kind: str, *, using: str = "default") -> bool:
+    """Whether the stored rows of one unmarked store-day differ from a fresh count of the base tables."""
+    model, count, columns = ((CohortDay, cohort_rows, COHORT_ROW) if kind == COHORT
+                             else (RevisitDay, revisit_rows, REVISIT_ROW))
+    width = len(columns) - (len(COUNTS) if kind == COHORT else 1) - 1
+    stored = model.objects.using(using).filter(store_id=store_id, day=day).values_list(*columns)
+    return _summed(count(store_id, [day], using=using), width) != _summed(stored, width)
+
+
+def sample_store_days(*, size: int, today: date, rng: random.Random, using: str = "default") -> list[tuple]:
+    """A sample of (store, day, kind) to check: every store's last 7 days (where writes land) and ``size`` more
+    store-days drawn at random from the days that have leads."""
+    from dealercrm.models import Store
+
+    keys = set()
+    store_ids = list(Store.objects.using(using).values_list("pk", flat=True))
+    for store_id in store_ids:
+        for back in range(7):
+            day = today - timedelta(days=back)
+            keys |= {(store_id, day, COHORT), (store_id, day, REVISITS)}
+    span = Lead.objects.using(using).aggregate(first=Min("first_visit_day"), last=Max("first_visit_day"))
+    if span["first"] and store_ids:
+        width = (span["last"] - span["first"]).days + 1
+        for _i in range(size):
+            day = span["first"] + timedelta(days=rng.randrange(width))
+            keys.add((rng.choice(store_ids), day, rng.choice((COHORT, REVISITS))))
+    return sorted(keys)
+
+
+def reconcile(*, size: int = 200, today: date | None = None, seed: int | None = None, extra: Iterable[tuple] = (),
+              using: str = "default") -> list[tuple]:
+    """Recount a sample of store-days (``sample_store_days``, and ``extra`` keys) that carry no mark and compare
+    with the stored rows; repair the drifted ones (marked, then drained like any write). Returns the drifted
+    (store, day, kind) keys."""
+    today = today or timezone.localdate()
+    rng = random.Random(seed)
+    drift = []
+    keys = sorted({*sample_store_days(size=size, today=today, rng=rng, using=using), *extra})
+    for store_id, day, kind in keys:
+        with transaction.atomic(using):
+            _locked(using, wait=True)
+            if RollupMark.objects.using(using).filter(store_id=store_id, day=day, kind=kind).exists():
+                continue  # a write marked it: the drain recounts it anyway
+            if drifted(store_id, day, kind, using=using):
+                drift.append((store_id, day, kind))
+                RollupMark.objects.using(using).create(store_id=store_id, day=day, kind=kind)
+    if drift:
+        drain(using=using)
+    return drift
+
+
+# --- reading -----------------------------------------------------------------------------------------------------
+
+
+def read_database() -> str:
+    """The database the rollups are read from for this request (the replica for the dashboards, when configured)."""
+    return router.db_for_read(CohortDay)
