@@ -790,8 +790,8 @@ class _Table:
             raise BenchSeedError(f"{model.__name__} has no field {', '.join(unknown)}: update benchmarks/seed.py.")
         extra, columns = [], [fields[n].column for n in names]
         for f in model._meta.concrete_fields:
-            if f.attname in names:
-                continue
+            if f.attname in names or getattr(f, "generated", False):
+                continue  # a generated column (Deal.unit_price) is the database's to compute, never COPY's
             if f.has_default() or (not f.null and f.empty_strings_allowed):
                 value = f.get_db_prep_save(f.get_default(), connection)
             elif f.null:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from django.db.models import F
 
 from dealercrm.models import Notification, Role, Store, User
+from leads.models import Status as LeadStatus
 
 from . import postmortems, services
 from .models import Application, ApplicationStatus, PostMortem, TalkTrack
@@ -49,8 +50,10 @@ def demo_post_mortems_seed(*, stores: list[Store]) -> int:
             if code in reasons and not TalkTrack.objects.filter(reason=reasons[code]).exists():
                 services.talk_track_save(actor=manager, reason=reasons[code], fact=fact, problem=problem,
                                          viewpoint=viewpoint)
+        # Confirmed defeats whose customer is still lost (one won back, or handed on since, is not reviewed).
         apps = list(Application.objects.filter(store=store, status=ApplicationStatus.CONFIRMED,
-                                               consultant__is_active=True, lead__assigned_to=F("consultant"))
+                                               consultant__is_active=True, lead__assigned_to=F("consultant"),
+                                               lead__status__in=[LeadStatus.WON, LeadStatus.DEFEATED])
                     .select_related("lead", "consultant").order_by("-decided_at")[:60])
         important = [a for a in apps if postmortems.highest_grade_reached(a.lead) in postmortems.IMPORTANT_GRADES]
         picked = (important + [a for a in apps if a not in important])[:len(LESSONS) + 1]
