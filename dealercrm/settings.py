@@ -88,6 +88,7 @@ INSTALLED_APPS = [
     "baseclients",
     "defeats",
     "reports",
+    "campaigns",
 ]
 
 MIDDLEWARE = [

@@ -419,3 +419,7 @@ for _builder, _key in ((defeats_section, "defeats"), (tiers_section, "base_clien
     _builder.section_key = _key
 
 PACK_EXTRA = [defeats_section, tiers_section, care_section, referrals_section, concentration_section]
+
+from .events import events_section, repurchase_section
+
+PACK_EXTRA += [repurchase_section, events_section]

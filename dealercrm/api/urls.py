@@ -9,6 +9,7 @@ from rest_framework.routers import DefaultRouter
 from defeats.api.views import ApplicationViewSet, DefeatTargetViewSet, PoolViewSet, ReasonViewSet, TalkTrackViewSet
 from defeats.api.views import MetricsView as DefeatMetricsView
 from baseclients.api.views import BaseClientViewSet, CareTaskViewSet
+from campaigns.api.views import EventViewSet
 from funnel.api.views import MarketEstimateViewSet, TargetViewSet
 from leads.api.views import FollowUpViewSet, LeadViewSet
 from reports.api.files import ReportFileViewSet
@@ -37,6 +38,7 @@ router.register("defeats/pool", PoolViewSet, basename="defeat-pool")
 router.register("defeats/targets", DefeatTargetViewSet, basename="defeat-target")
 router.register("imports", ImportViewSet, basename="import")
 router.register("report-files", ReportFileViewSet, basename="report-file")
+router.register("events", EventViewSet, basename="event")
 
 
 

@@ -252,6 +252,7 @@ class _CustomerFields(serializers.Serializer):
     # The referrer (a base client) and referral types: baseclients.api.leads; the views hand them to its service.
     referrer = referrer_fields()["referrer"]
     referral_types = referrer_fields()["referral_types"]
+    referral_code = referrer_fields()["referral_code"]
 
 
 class LeadCreateSerializer(_CustomerFields):
