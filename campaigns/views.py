@@ -60,7 +60,7 @@ def event_list(request: HttpRequest) -> HttpResponse:
 def event_create(request: HttpRequest) -> HttpResponse:
     if not _can_organise(request.user):
         raise PermissionDenied(_("Only the store's manager can organise its events."))
-    form = EventForm(request.POST or None, user=request.user)
+    form = EventForm(request.POST if request.method == "POST" else None, user=request.user)
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
         store = data.pop("store", None) or request.user.store
@@ -128,7 +128,7 @@ def targets(request: HttpRequest, pk: int) -> HttpResponse:
     event = _event_or_404(request, pk)
     services.require_manager(request.user, event.store)
     choices = selectors.filter_choices(event.store)
-    form = TargetForm(request.POST or None, choices=choices)
+    form = TargetForm(request.POST if request.method == "POST" else None, choices=choices)
     if request.method == "POST" and form.is_valid():
         filters = form.filters()
         if not any(filters.values()):

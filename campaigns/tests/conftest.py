@@ -59,4 +59,8 @@ def world(org):
     w.sister = _client(org, org.consultant_b, "+8613900000004", "premium", store=org.store2, name="赵总")
     w.d1 = _pool(org, "+8613900000005", "defeat", "陈先生")
     w.n1 = _pool(org, "+8613900000006", "quasi", "周女士")
+    from baseclients.models import ListEntry
+
+    for kind, name in (("region", "浦东新区"), ("region", "闵行区"), ("industry", "物流"), ("industry", "建筑")):
+        ListEntry.objects.get_or_create(group=org.group, kind=kind, name=name)
     return w
