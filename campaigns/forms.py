@@ -33,17 +33,20 @@ class EventForm(forms.Form):
             self.fields["store"].required = True
 
 
+CHECKS = forms.CheckboxSelectMultiple(attrs={"class": "form-check-input"})
+
+
 class TargetForm(forms.Form):
     """The target-list builder: filters over the store's base clients and pool customers."""
 
     tiers = forms.MultipleChoiceField(label=_("Base clients of the tiers"), choices=Tier.choices, required=False,
-                                      widget=forms.CheckboxSelectMultiple)
+                                      widget=CHECKS)
     regions = forms.MultipleChoiceField(label=_("In the regions"), choices=(), required=False,
-                                        widget=forms.CheckboxSelectMultiple)
+                                        widget=CHECKS)
     industries = forms.MultipleChoiceField(label=_("In the industries"), choices=(), required=False,
-                                           widget=forms.CheckboxSelectMultiple)
+                                           widget=CHECKS)
     pool_lists = forms.MultipleChoiceField(label=_("Lost customers"), choices=PoolList.choices, required=False,
-                                           widget=forms.CheckboxSelectMultiple)
+                                           widget=CHECKS)
 
     def __init__(self, *args, choices: dict, **kwargs):
         super().__init__(*args, **kwargs)

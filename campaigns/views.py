@@ -10,6 +10,7 @@ from itertools import groupby
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import F
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -167,7 +168,8 @@ def door(request: HttpRequest, pk: int) -> HttpResponse:
         raise PermissionDenied(_("Only the store's staff take the attendance."))
     search = DoorSearchForm(request.POST if request.method == "POST" else None)
     text = search.cleaned_data["q"] if search.is_bound and search.is_valid() else ""
-    rows = selectors.door_search(user=request.user, event=event, text=text).order_by("arrived_at", "name", "pk")
+    rows = selectors.door_search(user=request.user, event=event, text=text).order_by(
+        F("arrived_at").asc(nulls_first=True), "name", "pk")  # who is still expected first
     rows = selectors.with_phones(request.user, list(rows[:DOOR_LIMIT]))
     results = selectors.event_results(event)
     ctx = {"event": event, "rows": rows, "q": text, "search": search, "walk_in": WalkInForm(),

@@ -7,6 +7,8 @@ from django.db import transaction
 from dealercrm.demo import demo_organisation_seed
 from dealercrm.models import DealerGroup
 from baseclients.demo import demo_baseclients_seed
+from baseclients.demo_repurchase import demo_repurchase_seed
+from campaigns.demo import demo_events_seed
 from defeats.demo import demo_defeats_seed
 from funnel.demo import demo_market_estimates_seed
 from leads.demo import MONTHS, demo_history_seed
@@ -34,7 +36,7 @@ class Command(BaseCommand):
         with transaction.atomic():
             org = demo_organisation_seed()
             if no_history:
-                history = base_clients = defeats = None
+                history = base_clients = defeats = events = None
             else:
                 # Each stage says what it does before it starts: the whole takes about a minute.
                 self._stage(f"leads, visits, follow-ups and deals: {MONTHS} months for {len(org.stores)} stores")
@@ -49,6 +51,9 @@ class Command(BaseCommand):
                 # base clients: a false defeat won later is a deal recorded through the service, which makes its
                 # base client.
                 defeats = demo_defeats_seed(stores=org.stores)
+                self._stage("events, their guests and results; repurchase reminders")
+                events = demo_events_seed(stores=org.stores)
+                reminders = demo_repurchase_seed(stores=org.stores)
                 self._stage(None)
         self.stdout.write(self.style.SUCCESS(f"Demo group {org.group.name!r} with {len(org.stores)} stores is ready."))
         self.stdout.write(f"Logins (every password is {settings.DEMO_PASSWORD}):")
@@ -62,6 +67,10 @@ class Command(BaseCommand):
             for d in defeats.stores:
                 self.stdout.write(f"  {d.store.name}: {d.confirmed} confirmed, {d.rejected} false defeats "
                                   f"({d.won_after_rejection} won later), {d.pending} pending, {d.won_back} won back")
+        if not events.skipped:
+            self.stdout.write(self.style.SUCCESS(
+                f"Demo events: {events.events}, {events.invited} guests invited, {events.attended} came; "
+                f"{reminders} repurchase reminders."))
         if base_clients is not None and not base_clients.skipped:
             self.stdout.write(self.style.SUCCESS(
                 f"Demo base clients: {base_clients.clients} ({base_clients.legacy} bought before the CRM), "
