@@ -147,6 +147,21 @@ class TierRuleForm(forms.ModelForm):
                   "important_pct", "ordinary_pct", "one_brings_one_months", "review_months", "repurchase_age_years",
                   "repurchase_km"]
 
+    # The repurchase reminders' settings: left out of a post (a form of before they existed), they keep their value.
+    KEEP_WHEN_EMPTY = ("repurchase_age_years", "repurchase_km")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in self.KEEP_WHEN_EMPTY:
+            self.fields[name].required = False
+
+    def clean(self):
+        cleaned = super().clean()
+        for name in self.KEEP_WHEN_EMPTY:
+            if cleaned.get(name) is None:
+                cleaned[name] = getattr(self.instance, name)
+        return cleaned
+
 
 class CriteriaForm(forms.Form):
     def __init__(self, *args, criteria: list[Criterion], **kwargs):
