@@ -230,7 +230,9 @@ def walk_in_add(*, actor: User, event: Event, name: str, phone: str = "") -> Inv
     now = timezone.now()
     invitation = Invitation.objects.create(
         event=event, source=GuestSource.WALK_IN, client=client, pool_entry=entry, name=name, phone=phone,
-        consultant_id=(client.assigned_to_id if client else entry.owner_id if entry else None),
+        # A new face is followed up by whoever registered them at the door (a consultant), else by nobody yet.
+        consultant_id=(client.assigned_to_id if client else entry.owner_id if entry
+                       else actor.pk if actor.role == Role.CONSULTANT else None),
         walk_in=True, invited_by=actor, invited_at=now, arrived_at=now, arrived_by=actor)
     _score_attendance(actor, invitation.client_id)
     return invitation
