@@ -12,6 +12,18 @@ from defeats.models import PoolList
 from .models import Answer, EventKind
 
 
+def year_param(request) -> int:
+    """The ``?year=`` of the events' year pages and workbooks: this year when absent or no number, kept in
+    2000..2100."""
+    from django.utils import timezone
+
+    try:
+        year = int(request.GET.get("year") or timezone.localdate().year)
+    except ValueError:
+        year = timezone.localdate().year
+    return min(max(year, 2000), 2100)
+
+
 class EventForm(forms.Form):
     store = forms.ModelChoiceField(label=_("Store"), queryset=Store.objects.none(), required=False,
                                    error_messages={"invalid_choice": _("Choose one of your stores.")})

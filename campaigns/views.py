@@ -21,7 +21,7 @@ from dealercrm.forms import add_service_errors
 from leads.services import manages_store
 
 from . import selectors, services
-from .forms import AnswerForm, DoorSearchForm, EventForm, TargetForm, WalkInForm
+from .forms import AnswerForm, DoorSearchForm, EventForm, TargetForm, WalkInForm, year_param
 from .models import Answer, Event, Invitation
 
 DOOR_LIMIT = 30
@@ -31,12 +31,9 @@ def _event_or_404(request, pk) -> Event:
     return get_object_or_404(selectors.event_list(user=request.user), pk=pk)
 
 
-def _year(request) -> int:
-    try:
-        year = int(request.GET.get("year") or timezone.localdate().year)
-    except ValueError:
-        year = timezone.localdate().year
-    return min(max(year, 2000), 2100)
+def _years() -> range:
+    """The year picker's choices: next year back to 2020."""
+    return range(timezone.localdate().year + 1, 2019, -1)
 
 
 def _can_organise(user) -> bool:
@@ -47,12 +44,12 @@ def _can_organise(user) -> bool:
 def event_list(request: HttpRequest) -> HttpResponse:
     """`/events/`: the year's events the user sees, month by month (newest month first), each with its guests,
     arrivals and what it brought."""
-    year = _year(request)
+    year = year_param(request)
     events = list(selectors.with_results(selectors.event_list(user=request.user).filter(held_on__year=year))
                   .order_by("-held_on", "-pk"))
     months = [(month, list(rows)) for month, rows in groupby(events, key=lambda e: e.held_on.replace(day=1))]
     return render(request, "campaigns/list.html", {
-        "months": months, "year": year, "years": range(timezone.localdate().year + 1, 2019, -1),
+        "months": months, "year": year, "years": _years(),
         "today": timezone.localdate(), "can_organise": _can_organise(request.user)})
 
 
@@ -218,8 +215,8 @@ def event_results(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 def results_by_kind(request: HttpRequest) -> HttpResponse:
-    year = _year(request)
+    year = year_param(request)
     figures = selectors.results_by_kind(user=request.user, start=date(year, 1, 1), end=date(year, 12, 31))
     return render(request, "campaigns/by_kind.html", {"rows": figures["rows"], "total": figures["total"],
                                                       "year": year,
-                                                      "years": range(timezone.localdate().year + 1, 2019, -1)})
+                                                      "years": _years()})

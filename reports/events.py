@@ -146,10 +146,9 @@ def event_xlsx(request, pk: int):
 @login_required
 def events_by_kind_xlsx(request):
     """`/reports/events/by-kind.xlsx?year=`: the year's events and their results by kind."""
-    try:
-        year = min(max(int(request.GET.get("year") or timezone.localdate().year), 2000), 2100)
-    except ValueError:
-        year = timezone.localdate().year
+    from campaigns.forms import year_param
+
+    year = year_param(request)
     p = ReportParams(user=request.user, start=date(year, 1, 1), end=date(year, 12, 31))
     lines = [(_("Year"), str(year)), (_("Made at"), timezone.localtime().strftime("%Y-%m-%d %H:%M")),
              (_("Made by"), str(request.user))]

@@ -110,11 +110,14 @@ class EventViewSet(ScopedViewSetMixin, mixins.ListModelMixin, mixins.RetrieveMod
 
     @extend_schema(tags=TAGS, summary="Preview the target list",
                    description="How many the filters of `POST invitations` (same fields, as JSON) pick, and how "
-                               "many of them are not on the list yet. Writes nothing.",
-                   request=InviteSerializer, responses={200: TargetCountSerializer, 400: E400, 404: E404})
+                               "many of them are not on the list yet. Writes nothing. The store's manager or a "
+                               "group admin; consultants: 403.",
+                   request=InviteSerializer, responses={200: TargetCountSerializer, 400: E400, 403: E403,
+                                                        404: E404})
     @action(detail=True, methods=["post"], url_path="target-count")
     def target_count(self, request, pk=None):
         event = self.get_object()
+        services.require_manager(request.user, event.store)
         data = InviteSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         return Response(selectors.target_counts(event, **data.validated_data))
