@@ -205,7 +205,8 @@ def results_by_kind(*, user: User, start: date, end: date, stores=None) -> dict:
     per_event = with_results(events.order_by()).values("kind", *RESULT_FIELDS)
     sums = {}
     sql, params = per_event.query.sql_with_params()
-    totals = ", ".join(f"COALESCE(SUM(r.{f}), 0)" for f in RESULT_FIELDS)
+    # PostgreSQL sums counts as numeric: cast back to whole numbers.
+    totals = ", ".join(f"CAST(COALESCE(SUM(r.{f}), 0) AS INTEGER)" for f in RESULT_FIELDS)
     with connection.cursor() as cursor:
         # The per-event counts (one derived table) summed per kind: the ORM cannot sum subquery annotations.
         cursor.execute(f"SELECT r.kind, COUNT(*), {totals} FROM ({sql}) r GROUP BY r.kind", params)

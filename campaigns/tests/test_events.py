@@ -108,6 +108,7 @@ def test_worked_results_leads_referrals_and_deals(world):
     assert (club["events"], club["invited"], club["attended"], club["leads"], club["referrals"], club["deals"]) == (
         1, 4, 3, 2, 1, 1)
     assert by_kind["total"]["events"] == 1 and by_kind["total"]["deals"] == 1
+    assert all(type(v) is int for v in by_kind["total"].values())  # whole numbers, not numeric sums
     # The API says the same.
     from rest_framework.test import APIClient
 
