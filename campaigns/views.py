@@ -186,7 +186,8 @@ def door_mark(request: HttpRequest, pk: int, inv: int) -> HttpResponse:
     invitation = services.attendance_set(actor=request.user, invitation=invitation, arrived=arrived)
     if request.htmx:
         row = selectors.with_phones(request.user, [invitation])[0]
-        return render(request, "campaigns/partials/_door_row.html", {"row": row, "event": event})
+        return render(request, "campaigns/partials/_door_mark.html", {
+            "row": row, "event": event, "results": selectors.event_results(event)})
     return redirect("campaigns:door", pk=event.pk)
 
 

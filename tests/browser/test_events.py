@@ -62,6 +62,7 @@ def test_guest_list_door_attendance_and_results(org, live_server, phone, page, s
     expect(phone.locator("#ev-door-results .ev-door-row")).to_have_count(1)
     phone.locator("#ev-door-results .ev-door-row").get_by_role("button", name=zh("Check in")).click()
     expect(phone.locator("#ev-door-results .ev-door-row.ev-arrived")).to_have_count(1)
+    expect(phone.locator("#ev-door-count .ev-count-num")).to_have_text("1")  # the count follows the tap
     # A colleague's guest is not found by part of the phone, but is by the whole number.
     phone.fill("#ev-q", "1002")
     expect(phone.get_by_text(zh("Nobody on the list matches. Add them below as a walk-in."))).to_be_visible()
