@@ -13,7 +13,7 @@ from baseclients.models import BaseClient, ClientScore, Criterion, ScoreRecord
 from baseclients.services import referral_set
 from baseclients.tests.factories import a_vin
 from campaigns import selectors, services
-from campaigns.models import Answer, Event, Invitation
+from campaigns.models import Answer, Invitation
 from leads.services import deal_record, visit_log
 
 pytestmark = pytest.mark.django_db
