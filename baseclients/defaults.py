@@ -12,7 +12,8 @@ CRITERIA = [
      "Satisfaction (complaints: none / solved / unsolved)", 20, "", 1),
     ("loyalty", "maintenance", "在本站定期保养", "Regular maintenance at our station", 20, "", 2),
     ("loyalty", "repairs", "在本店维修", "Repairs at our shop", 15, "", 3),
-    ("loyalty", "events", "参加活动、配合顾问", "Attends events, works with the consultant", 15, "", 4),
+    ("loyalty", "events", "参加活动（自动：按到场签到）", "Takes part in events (automatic: door attendance)", 15, "events",
+     4),
     ("loyalty", "word_of_mouth", "主动正面口碑", "Active positive word of mouth", 15, "", 5),
     ("loyalty", "referrals", "推荐数与推荐成交（自动）", "Referrals and referral deals (automatic)", 15, "referrals", 6),
     ("power", "reputation", "区域/行业内知名度", "Reputation in the region or industry", 20, "", 1),
@@ -27,6 +28,8 @@ CRITERIA = [
 POINTS_PER_REFERRAL = 5
 POINTS_PER_REFERRAL_DEAL = 10
 FLEET_FOR_FULL_POINTS = 10
+# Events: points per event the client was marked arrived at (three events: the default criterion's full 15).
+POINTS_PER_EVENT = 5
 
 
 @dataclass(frozen=True)

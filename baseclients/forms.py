@@ -57,6 +57,17 @@ class CareDoneForm(forms.Form):
     outcome = forms.ChoiceField(label=_("Outcome"), choices=CareOutcome.choices)
     note = forms.CharField(label=_("Note"), required=False, max_length=2000,
                            widget=forms.TextInput(attrs={"placeholder": _("What was said or done")}))
+    # The fleet's growth plan heard on the call or visit (optional): the care job reminds before the month.
+    plan_vehicles = forms.IntegerField(label=_("Plans to add (vehicles)"), required=False, min_value=1,
+                                       max_value=999)
+    plan_by = forms.DateField(label=_("By (month)"), required=False, input_formats=["%Y-%m", "%Y-%m-%d"],
+                              widget=forms.DateInput(attrs={"type": "month"}, format="%Y-%m"))
+
+    def clean(self):
+        cleaned = super().clean()
+        if bool(cleaned.get("plan_vehicles")) != bool(cleaned.get("plan_by")):
+            self.add_error("plan_by", _("Give both: how many vehicles and by which month."))
+        return cleaned
 
 
 class CareSkipForm(forms.Form):
@@ -149,7 +160,23 @@ class TierRuleForm(forms.ModelForm):
         model = TierRule
         fields = ["premium_pct", "general_pct", "repeat_buyer_premium", "referral_deal_premium", "fleet_min",
                   "important_pct", "ordinary_pct", "one_brings_one_months", "review_months",
-                  "inspection_operating_months", "inspection_exempt_first_year", "inspection_yearly_from_year"]
+                  "inspection_operating_months", "inspection_exempt_first_year", "inspection_yearly_from_year",
+                  "repurchase_age_years", "repurchase_km"]
+
+    # The repurchase reminders' settings: left out of a post (a form of before they existed), they keep their value.
+    KEEP_WHEN_EMPTY = ("repurchase_age_years", "repurchase_km")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in self.KEEP_WHEN_EMPTY:
+            self.fields[name].required = False
+
+    def clean(self):
+        cleaned = super().clean()
+        for name in self.KEEP_WHEN_EMPTY:
+            if cleaned.get(name) is None:
+                cleaned[name] = getattr(self.instance, name)
+        return cleaned
 
 
 class CriteriaForm(forms.Form):
@@ -218,12 +245,38 @@ def referrer_fields(user) -> dict:
             label=_("Referral type"), choices=ReferralType.choices, required=False,
             widget=forms.CheckboxSelectMultiple,
             help_text=_("Up to two; first-time or repeat referrer is worked out from the referrer's history.")),
+        "referral_code": ReferralCodeField(group_id=None if user.is_superuser else group_id),
     }
 
 
+class ReferralCodeField(forms.CharField):
+    """The code on a referral reward card (推荐有奖): cleans to the card's base client (of the user's dealer group),
+    or None when left blank; a code that names no client of the group is a form error."""
+
+    def __init__(self, *, group_id: int | None, **kwargs):
+        self.group_id = group_id
+        kwargs.setdefault("label", _("Referral card code"))
+        kwargs.setdefault("help_text", _("The six characters on the customer's referral reward card, if they have one."))
+        super().__init__(max_length=20, required=False, widget=forms.TextInput(attrs={
+            "autocomplete": "off", "autocapitalize": "characters", "spellcheck": "false",
+            "placeholder": "K2TK6R"}), **kwargs)
+
+    def clean(self, value):
+        from .selectors import client_by_code
+
+        text = super().clean(value).strip()
+        if not text:
+            return None
+        client = client_by_code(text, self.group_id)
+        if client is None:
+            raise forms.ValidationError(_("No base client of this dealer group has this referral card code."))
+        return client
+
+
 def referral_from(cleaned: dict) -> dict | None:
-    """The referral a form's cleaned data names (for ``services.referral_set``), or None."""
-    referrer = cleaned.get("referrer")
+    """The referral a form's cleaned data names (for ``services.referral_set``), or None. A picked referrer wins
+    over a card code."""
+    referrer = cleaned.get("referrer") or cleaned.get("referral_code")
     types = cleaned.get("referral_types") or []
     if referrer is None and not types:
         return None

@@ -70,6 +70,7 @@ class Fact(models.TextChoices):
     NONE = "", _("Scored by the consultant")
     REFERRALS = "referrals", _("Referrals and referral deals (automatic)")
     FLEET = "fleet", _("Fleet size (automatic)")
+    EVENTS = "events", _("Events attended (automatic, from the door attendance)")
 
 
 def phone_readable_by(user) -> Q:
@@ -137,6 +138,9 @@ class BaseClient(models.Model):
     # Units bought over all purchases (a fleet order of five is one purchase of five units).
     units = models.PositiveIntegerField(_("units bought"), default=0)
     referral_deals = models.PositiveIntegerField(_("referral deals"), default=0)
+    # Events (club gatherings, launches, care days, roadshows) the client was marked arrived at, kept by the
+    # campaigns app through ``services.events_attended_set``; the automatic "events" criterion scores it.
+    events_attended = models.PositiveIntegerField(_("events attended"), default=0)
     # The day the care plan's recurring items count from (the first delivery, or the card's creation).
     care_anchor = models.DateField(_("care counted from"), default=timezone.localdate)
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
@@ -174,6 +178,13 @@ class BaseClient(models.Model):
     @property
     def is_repeat_buyer(self) -> bool:
         return self.purchases > 1
+
+    @property
+    def card_code(self) -> str:
+        """The code of the client's referral reward card (``baseclients.cards``)."""
+        from .cards import card_code
+
+        return card_code(self.pk) if self.pk else ""
 
 
 
@@ -300,6 +311,14 @@ class TierRule(models.Model):
     inspection_yearly_from_year = models.PositiveSmallIntegerField(
         _("non-operating passenger cars: yearly from year"), default=10,
         validators=[MinValueValidator(1), MaxValueValidator(20)])
+    # Repurchase reminders: a vehicle this old (years since delivery) or with this mileage gets one replacement
+    # reminder in its consultant's care queue (0: that trigger is off).
+    repurchase_age_years = models.PositiveSmallIntegerField(_("replacement reminder at vehicle age (years)"),
+                                                            default=5, validators=[MaxValueValidator(30)],
+                                                            help_text=_("0: vehicle age makes no reminder."))
+    repurchase_km = models.PositiveIntegerField(_("replacement reminder at mileage (km)"), default=150000,
+                                                validators=[MaxValueValidator(2_000_000)],
+                                                help_text=_("0: mileage makes no reminder."))
     version = models.PositiveIntegerField(_("version"), default=1)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
     # The last day the care job's nightly run has planned the group's clients up to: a re-run the same day skips the
@@ -422,6 +441,8 @@ class CareKind(models.TextChoices):
     INSURANCE_RENEWAL = "insurance_renewal", _("Insurance renewal reminder")
     INSPECTION = "inspection", _("Annual inspection reminder")
     REVIEW = "review", _("Yearly review: re-score the client")
+    REPURCHASE = "repurchase", _("Replacement reminder (vehicle age or mileage)")
+    FLEET_GROWTH = "fleet_growth", _("Fleet growth plan reminder")
 
 
 # Kinds planned from a vehicle's dates rather than from the calendar.
@@ -519,6 +540,10 @@ class CareTask(models.Model):
     done_at = models.DateTimeField(_("done at"), null=True, blank=True)
     done_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
                                 related_name="+", verbose_name=_("done by"), db_index=False)
+    # The fleet's growth plan heard at this contact ("plans to add N vehicles by <month>"): the care job makes a
+    # fleet-growth reminder from it (services.repurchase).
+    plan_vehicles = models.PositiveSmallIntegerField(_("plans to add (vehicles)"), null=True, blank=True)
+    plan_by = models.DateField(_("by (month)"), null=True, blank=True)
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
     version = models.PositiveIntegerField(_("version"), default=1)
 
@@ -532,6 +557,12 @@ class CareTask(models.Model):
             models.UniqueConstraint(fields=["client", "item", "due_on"], name="caretask_once_per_item_day"),
             models.CheckConstraint(condition=Q(status="pending") | Q(done_at__isnull=False),
                                    name="caretask_closed_has_time"),
+            # Repurchase reminders are made once: one replacement reminder per vehicle, one growth reminder per
+            # client and due day (the plan's month).
+            models.UniqueConstraint(fields=["vehicle"], condition=Q(kind="repurchase"),
+                                    name="caretask_repurchase_once_per_vehicle"),
+            models.UniqueConstraint(fields=["client", "due_on"], condition=Q(kind="fleet_growth"),
+                                    name="caretask_fleet_growth_once"),
         ]
         indexes = [
             models.Index(fields=["assigned_to", "due_on"], condition=Q(status="pending"),

@@ -601,3 +601,50 @@ def group_of_user(user: User, store=None) -> int | None:
     if user.dealer_group_id:
         return user.dealer_group_id
     return user.store.group_id if user.store_id else None
+
+
+def client_by_code(code: str, group_id: int | None) -> BaseClient | None:
+    """The base client of the dealer group whose referral reward card carries ``code`` (``baseclients.cards``);
+    None when the code is no card code or names no client of the group (``group_id`` None: a superuser's, any)."""
+    from .cards import client_id_of
+
+    pk = client_id_of(code)
+    if pk is None:
+        return None
+    clients = BaseClient.objects.filter(pk=pk)
+    return clients.filter(group_id=group_id).first() if group_id is not None else clients.first()
+
+
+REMINDER_LEAD_DAYS = 90
+
+
+def repurchase_figures(*, user, start, end, stores=None) -> list[dict]:
+    """The repurchase reminders made in [start, end] (local days, by the day the job made them), per kind: made,
+    done, still pending, **leads** (reminders whose client has a new lead, a returning buyer's lead linked to the
+    card, made from the reminder's creation up to ``REMINDER_LEAD_DAYS`` days later) and **deals** (of those, the
+    lead won). One grouped query over the caller's visible care tasks."""
+    from datetime import datetime, time, timedelta
+
+    from django.db.models import Count, DateTimeField, Exists, ExpressionWrapper, OuterRef, Q
+    from django.utils import timezone
+
+    from .models import CareKind, CareStatus, CareTask, ClientLead
+
+    tz = timezone.get_current_timezone()
+    lo = timezone.make_aware(datetime.combine(start, time.min), tz)
+    hi = timezone.make_aware(datetime.combine(end + timedelta(days=1), time.min), tz)
+    tasks = CareTask.objects.visible_to(user).filter(kind__in=[CareKind.REPURCHASE, CareKind.FLEET_GROWTH],
+                                                     created_at__gte=lo, created_at__lt=hi)
+    if stores:
+        tasks = tasks.filter(store__in=stores)
+    until = ExpressionWrapper(OuterRef("created_at") + timedelta(days=REMINDER_LEAD_DAYS), output_field=DateTimeField())
+    leads = ClientLead.objects.filter(client=OuterRef("client"), created_at__gte=OuterRef("created_at"),
+                                      created_at__lt=until)
+    rows = {r["kind"]: r for r in tasks.values("kind").annotate(
+        made=Count("pk"), done=Count("pk", filter=Q(status=CareStatus.DONE)),
+        pending=Count("pk", filter=Q(status=CareStatus.PENDING)),
+        leads=Count("pk", filter=Q(Exists(leads))),
+        deals=Count("pk", filter=Q(Exists(leads.filter(lead__deal__isnull=False))))).order_by()}
+    empty = {"made": 0, "done": 0, "pending": 0, "leads": 0, "deals": 0}
+    return [{"kind": kind, "label": CareKind(kind).label, **{k: rows.get(kind, empty)[k] for k in empty}}
+            for kind in (CareKind.REPURCHASE, CareKind.FLEET_GROWTH)]

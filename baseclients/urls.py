@@ -8,6 +8,7 @@ urlpatterns = [
     path("", views.client_list, name="list"),
     path("<int:pk>/", views.client_detail, name="detail"),
     path("<int:pk>/score/", views.client_score, name="score"),
+    path("<int:pk>/card/", views.referral_card, name="card"),
     path("<int:pk>/edit/", views.client_edit, name="edit"),
     path("<int:pk>/vehicles/add/", views.vehicle_add, name="vehicle_add"),
     path("<int:pk>/contacts/", views.contact_log, name="contact_log"),

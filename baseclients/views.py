@@ -57,7 +57,6 @@ from .models import (
     ClientScore,
     Purchase,
     Recognition,
-    Referral,
     ScoreRecord,
     Tier,
     TierChange,
@@ -94,6 +93,14 @@ def _back(request, default: str) -> str:
     if nxt and url_has_allowed_host_and_scheme(nxt, allowed_hosts={request.get_host()}):
         return nxt
     return default
+
+
+@login_required
+def referral_card(request: HttpRequest, pk: int) -> HttpResponse:
+    """`/base-clients/<id>/card/`: the referral reward card (推荐有奖) to print into the delivery pack or the warranty
+    book: the client's name, the code and what a friend does with it; A6, nothing else on the page."""
+    client = _client_or_404(request, pk)
+    return render(request, "baseclients/referral_card.html", {"client": client, "store": client.store})
 
 
 @login_required
@@ -388,7 +395,7 @@ def care_done(request: HttpRequest, pk: int) -> HttpResponse:
     task = _care_task_or_404(request, pk)
     form = CareDoneForm(request.POST)
     if not form.is_valid():
-        messages.error(request, _("Choose an outcome."))
+        messages.error(request, " ".join(str(m) for errors in form.errors.values() for m in errors))
     else:
         try:
             services.care_task_done(actor=request.user, task=task, **form.cleaned_data)

@@ -89,6 +89,7 @@ INSTALLED_APPS = [
     "defeats",
     "planning",
     "reports",
+    "campaigns",
 ]
 
 MIDDLEWARE = [

@@ -503,6 +503,10 @@ for _builder, _key in ((defeats_section, "defeats"), (tiers_section, "base_clien
 PACK_EXTRA = [defeats_section, tiers_section, care_section, referrals_section, concentration_section,
               stages_section, work_plans_section]
 
+from .events import events_section, repurchase_section  # noqa: E402  (reports.events builds on this module)
+
+PACK_EXTRA += [repurchase_section, events_section]
+
 
 # --- the staffing planner (funnel.staffing) ----------------------------------------------------------------------------
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views, views_companies, views_imports
+from . import events, views, views_companies, views_imports
 
 app_name = "reports"
 
@@ -19,6 +19,8 @@ urlpatterns = [
     path("imports/<int:pk>/cancel/", views_imports.import_cancel, name="import_cancel"),
     path("imports/<int:pk>/resume/", views_imports.import_resume, name="import_resume"),
     path("imports/<int:pk>/errors.xlsx", views_imports.import_errors, name="import_errors"),
+    path("events/<int:pk>.xlsx", events.event_xlsx, name="event_xlsx"),
+    path("events/by-kind.xlsx", events.events_by_kind_xlsx, name="events_by_kind_xlsx"),
     path("<slug:name>/", views.report_page, name="report"),
     path("<slug:name>/print/", views.report_print, name="print"),
 ]

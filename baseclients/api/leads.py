@@ -21,6 +21,12 @@ def referrer_fields() -> dict:
         "referral_types": serializers.ListField(
             child=serializers.ChoiceField(choices=ReferralType.choices), required=False, max_length=2,
             help_text=_("Up to two; first-time / repeat referrer is derived.")),
+        "referral_code": serializers.CharField(
+            required=False, allow_blank=True, max_length=20, write_only=True,
+            help_text=_("The code on a base client's referral reward card (推荐有奖: six letters and digits, no 0/O/1/I/L, "
+                        "printed on the delivery pack and the warranty book). The lead becomes a referral credited "
+                        "to the card's client, as if named in `referrer` (which wins when both are given). A code "
+                        "that names no base client of the lead's dealer group: 400.")),
     }
 
 
@@ -32,6 +38,13 @@ def apply_referral(*, actor, lead, referral: dict | None) -> None:
 
     current = Referral.objects.filter(lead=lead).first()
     referrer = referral["referrer"]
+    if referrer is None and referral.get("code"):
+        from ..selectors import client_by_code
+
+        referrer = client_by_code(referral["code"], lead.store.group_id)
+        if referrer is None:
+            raise serializers.ValidationError({"referral_code": [_("No base client of this dealer group has this "
+                                                                   "referral card code.")]})
     if referrer is None and current is not None and referral["types"] is not None:
         referrer = current.referrer_client
         staff = current.referrer_staff
@@ -101,5 +114,8 @@ def deal_output() -> dict:
 
 def save_referral(*, actor, lead, data: dict) -> None:
     """The lead API's hook (leads.extensions): ``data`` holds the referral fields the request sent."""
+    code = (data.get("referral_code") or "").strip()
+    if not ({"referrer", "referral_types"} & set(data)) and not code:
+        return  # only a blank card code was sent
     apply_referral(actor=actor, lead=lead, referral={"referrer": data.get("referrer"),
-                                                    "types": data.get("referral_types")})
+                                                    "types": data.get("referral_types"), "code": code})

@@ -212,6 +212,17 @@ class CareTaskSerializer(TruthfulModelSerializer):
 class CareDoneSerializer(serializers.Serializer):
     outcome = serializers.ChoiceField(choices=CareOutcome.choices)
     note = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
+    plan_vehicles = serializers.IntegerField(
+        required=False, allow_null=True, min_value=1, max_value=999,
+        help_text="The fleet's growth plan heard at this contact: the vehicles the client plans to add (with "
+                  "`plan_by`). The nightly care job makes a fleet-growth reminder due two months before that month.")
+    plan_by = serializers.DateField(required=False, allow_null=True,
+                                    help_text="The month the client plans to add them by (any day of it).")
+
+    def validate(self, attrs):
+        if bool(attrs.get("plan_vehicles")) != bool(attrs.get("plan_by")):
+            raise serializers.ValidationError({"plan_by": [_("Give both: how many vehicles and by which month.")]})
+        return attrs
 
 
 class CareSkipSerializer(serializers.Serializer):

@@ -381,10 +381,15 @@ def _require_pending(task: CareTask) -> None:
 
 @transaction.atomic
 def care_task_done(*, actor: User, task: CareTask, outcome: str, note: str = "",
-                   expected_version: int | None = None, at=None) -> CareTask:
-    """Close a pending task with its outcome (reached / no answer / visited / declined) and a note. Done twice: 400."""
+                   expected_version: int | None = None, at=None, plan_vehicles: int | None = None,
+                   plan_by: date | None = None) -> CareTask:
+    """Close a pending task with its outcome (reached / no answer / visited / declined) and a note, and the fleet's
+    growth plan when one was heard (``plan_vehicles`` by the month of ``plan_by``: both or neither). Done twice:
+    400."""
     if outcome not in CareOutcome.values:
         raise ValidationError({"outcome": [_("Choose an outcome.")]})
+    if bool(plan_vehicles) != bool(plan_by) or (plan_vehicles is not None and plan_vehicles < 0):
+        raise ValidationError({"plan_by": [_("Give both: how many vehicles and by which month.")]})
     task = _lock_task(task, expected_version)
     require_can_work(actor, task.client)
     _require_pending(task)
@@ -393,8 +398,11 @@ def care_task_done(*, actor: User, task: CareTask, outcome: str, note: str = "",
     task.note = (note or "").strip()
     task.done_at = at or timezone.now()
     task.done_by = actor
+    task.plan_vehicles = plan_vehicles or None
+    task.plan_by = plan_by.replace(day=1) if plan_by else None
     task.version += 1
-    task.save(update_fields=["status", "outcome", "note", "done_at", "done_by", "version"])
+    task.save(update_fields=["status", "outcome", "note", "done_at", "done_by", "plan_vehicles", "plan_by",
+                             "version"])
     return task
 
 

@@ -13,15 +13,17 @@ from dealercrm.models import DealerGroup, JobRun
 
 from ..models import BaseClient, CareStatus, CareTask, TierChange
 from .care import flag_overdue, materialise
-
+from .repurchase import plan_repurchase
 from .scoring import retier_group
 
 
 def care_plan(*, task_id: str = "") -> JobRun:
-    """Plan the care tasks of every client due within the window (BASECLIENTS_CARE_WINDOW_DAYS, default 30).
-    Idempotent: a re-run creates nothing. ``flagged`` counts the tasks created."""
+    """Plan the care tasks of every client due within the window (BASECLIENTS_CARE_WINDOW_DAYS, default 30), and
+    the repurchase reminders (``repurchase.plan_repurchase``). Idempotent: a re-run creates nothing. ``flagged``
+    counts the tasks created."""
     with job_run("baseclients_care_plan", task_id=task_id, tables=(CareTask._meta.db_table,)) as run:
         materialise(job_run=run)
+        plan_repurchase(job_run=run)
     return run
 
 

@@ -88,8 +88,11 @@ def tier_label(client: BaseClient, loyalty_max: int = 100, power_max: int = 100)
     return _("%(tier)s: %(basis)s") % {"tier": tier, "basis": client.get_tier_basis_display()}
 
 
-def auto_points(criterion: Criterion, *, referrals: int, referral_deals: int, fleet_size: int) -> int:
-    if criterion.fact == Fact.REFERRALS:
+def auto_points(criterion: Criterion, *, referrals: int, referral_deals: int, fleet_size: int,
+                events: int = 0) -> int:
+    if criterion.fact == Fact.EVENTS:
+        raw = events * defaults.POINTS_PER_EVENT
+    elif criterion.fact == Fact.REFERRALS:
         raw = referrals * defaults.POINTS_PER_REFERRAL + referral_deals * defaults.POINTS_PER_REFERRAL_DEAL
     elif criterion.fact == Fact.FLEET:
         raw = round(criterion.max_points * min(fleet_size, defaults.FLEET_FOR_FULL_POINTS)
@@ -130,7 +133,7 @@ def refresh(client: BaseClient, *, actor: User | None, cause: str, scores: dict[
     for c in criteria:
         if c.fact:
             after[c.code] = auto_points(c, referrals=referrals, referral_deals=client.referral_deals,
-                                        fleet_size=client.fleet_size)
+                                        fleet_size=client.fleet_size, events=client.events_attended)
         elif scores and c.code in scores:
             after[c.code] = scores[c.code]
     rows = [ClientScore(client=client, criterion=c, points=after[c.code]) for c in criteria
@@ -184,6 +187,21 @@ def client_score(*, actor: User, client: BaseClient, scores: dict, expected_vers
     from .care import close_reviews
 
     close_reviews(client, actor=actor, at=timezone.now())
+    return client
+
+
+@transaction.atomic
+def events_attended_set(*, actor: User | None, client: BaseClient, count: int) -> BaseClient:
+    """The number of events the client was marked arrived at (the campaigns app counts its attendance rows and
+    calls this after every arrival it records or takes back): kept on the card and scored by the automatic
+    "events" criterion, with a TierChange (cause: scoring) if the tier moves. A ScoreRecord is written when the
+    points change, so the scoring history shows where they came from."""
+    client = lock_client(client)
+    if client.events_attended == count:
+        return client
+    client.events_attended = count
+    client.save(update_fields=["events_attended"])
+    refresh(client, actor=actor, cause=TierCause.SCORING, record=True)
     return client
 
 
@@ -241,4 +259,5 @@ def tier_counts(clients) -> dict[str, int]:
     return row
 
 
-__all__ = ["StaleVersion", "TierDecision", "client_score", "decide_tier", "refresh", "retier_group", "tier_label"]
+__all__ = ["StaleVersion", "TierDecision", "client_score", "decide_tier", "events_attended_set", "refresh",
+           "retier_group", "tier_label"]

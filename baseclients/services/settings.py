@@ -75,7 +75,8 @@ def tier_rule_update(*, actor: User, group_id: int, expected_version: int | None
 
         raise StaleVersion(rule.version)
     allowed = {"premium_pct", "general_pct", "repeat_buyer_premium", "referral_deal_premium", "fleet_min",
-               "important_pct", "ordinary_pct", "one_brings_one_months", "review_months", *INSPECTION_FIELDS}
+               "important_pct", "ordinary_pct", "one_brings_one_months", "review_months", *INSPECTION_FIELDS,
+               "repurchase_age_years", "repurchase_km"}
     unknown = set(changes) - allowed
     if unknown:
         raise ValidationError({f: [_("This field cannot be changed here.")] for f in unknown})

@@ -14,7 +14,7 @@ from .factories import buy
 
 pytestmark = pytest.mark.django_db
 
-SCORES = {"satisfaction": 15, "maintenance": 15, "repairs": 10, "events": 10, "word_of_mouth": 5,
+SCORES = {"satisfaction": 15, "maintenance": 15, "repairs": 10, "word_of_mouth": 5,
           "reputation": 15, "business": 15, "trade_word": 12, "reach": 10, "plans": 12}
 
 

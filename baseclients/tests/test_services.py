@@ -31,7 +31,7 @@ from .factories import a_vin, buy
 
 pytestmark = pytest.mark.django_db
 
-MANUAL = {"satisfaction": 20, "maintenance": 20, "repairs": 15, "events": 15, "word_of_mouth": 15,
+MANUAL = {"satisfaction": 20, "maintenance": 20, "repairs": 15, "word_of_mouth": 15,
           "reputation": 20, "business": 20, "trade_word": 15, "reach": 15, "plans": 15}
 
 
@@ -130,12 +130,13 @@ def test_scoring_moves_the_tier_and_keeps_the_record(org, settings):
     settings.BASECLIENTS_CARE_WINDOW_DAYS = 400  # a year ahead: every tier's plan has tasks in it
     client = _client(buy(store=org.store, consultant=org.consultant))
     services.client_score(actor=org.consultant, client=client,
-                          scores={"satisfaction": 15, "maintenance": 15, "repairs": 10, "events": 10,
+                          scores={"satisfaction": 15, "maintenance": 15, "repairs": 10,
                                   "word_of_mouth": 5, "reputation": 15, "business": 15, "trade_word": 12,
                                   "reach": 10, "plans": 12})
     client.refresh_from_db()
     # Power: 64 scored, plus the automatic fleet criterion for the one car (round(15 * 1 / 10) = 2).
-    assert (client.loyalty_score, client.power_score) == (55, 66)
+    # Loyalty: 45 scored (events: from the door attendance, none yet).
+    assert (client.loyalty_score, client.power_score) == (45, 66)
     assert client.tier == Tier.POTENTIAL and client.tier_basis == TierBasis.SCORES
     record = ScoreRecord.objects.get(client=client)
     assert record.by == org.consultant and record.before["satisfaction"] == 0 and record.after["satisfaction"] == 15

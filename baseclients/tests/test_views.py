@@ -56,7 +56,7 @@ def test_scoring_form(org):
     assert r.status_code == 200 and 'name="satisfaction"' in r.content.decode() and 'name="fleet"' not in r.content.decode()
     r = c.post(f"/base-clients/{client.pk}/score/", {"satisfaction": 99, "version": client.version})
     assert r.status_code == 200 and "less than or equal to 20" in r.content.decode()
-    data = {"satisfaction": 20, "maintenance": 20, "repairs": 15, "events": 15, "word_of_mouth": 15,
+    data = {"satisfaction": 20, "maintenance": 20, "repairs": 15, "word_of_mouth": 15,
             "reputation": 20, "business": 20, "trade_word": 15, "reach": 15, "plans": 15, "version": client.version}
     r = c.post(f"/base-clients/{client.pk}/score/", data)
     assert r.status_code == 302

@@ -12,6 +12,7 @@ from defeats.api.postmortems import PostMortemViewSet
 from defeats.api.views import PoolOwnerView
 from baseclients.api.companies import CompanyViewSet
 from baseclients.api.views import BaseClientViewSet, CareTaskViewSet, DealViewSet
+from campaigns.api.views import EventViewSet
 from funnel.api.views import MarketEstimateViewSet, TargetViewSet
 from planning.api.views import WorkPlanViewSet
 from leads.api.levels import StoreLevelsView
@@ -46,6 +47,7 @@ router.register("post-mortems", PostMortemViewSet, basename="post-mortem")
 router.register("work-plans", WorkPlanViewSet, basename="work-plan")
 router.register("imports", ImportViewSet, basename="import")
 router.register("report-files", ReportFileViewSet, basename="report-file")
+router.register("events", EventViewSet, basename="event")
 
 
 

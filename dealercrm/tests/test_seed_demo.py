@@ -215,3 +215,34 @@ def test_the_demo_leaves_its_rollups_exact_and_drained(demo):
             assert funnel_metrics(s, group_by=group_by) == funnel_metrics(s, group_by=group_by, live=True)
         assert not any(rollups.drifted(store.pk, day, kind) for day in (today, today.replace(day=1))
                        for kind in (rollups.COHORT, rollups.REVISITS))
+
+
+def test_the_demo_has_events_with_guests_results_card_codes_and_repurchase_reminders(demo):
+    """Per store a club gathering and a launch in the last months, with answers, door attendance (walk-ins too) and
+    what they brought; every client has a card code; repurchase reminders wait in the care queues."""
+    from baseclients.cards import client_id_of
+    from baseclients.models import BaseClient, CareKind, CareTask
+    from campaigns.models import Answer, Event, Invitation
+    from campaigns.selectors import with_results
+
+    for store in demo:
+        events = list(with_results(Event.objects.filter(store=store)).order_by("held_on"))
+        assert [e.kind for e in events] == ["club", "launch"]
+        for e in events:
+            assert e.held_on < e.results_until and e.invited >= 20
+            assert 0 < e.attended < e.invited + e.walk_ins and e.walk_ins == 2
+            assert e.referrals >= 1 and e.leads >= e.referrals and e.deals >= 1
+            answers = set(Invitation.objects.filter(event=e, walk_in=False).values_list("answer", flat=True))
+            assert {Answer.ACCEPTED, Answer.DECLINED} <= answers
+            assert not Invitation.objects.filter(event=e, arrived_at__isnull=False,
+                                                 arrived_at__date__gt=e.held_on).exists()
+        # Attendance scored the events criterion of the clients who came.
+        came = Invitation.objects.filter(event__store=store, arrived_at__isnull=False, client__isnull=False)
+        assert BaseClient.objects.filter(pk__in=came.values("client_id"), events_attended__gte=1).count() == \
+            came.values("client_id").distinct().count()
+    clients = list(BaseClient.objects.filter(store__in=demo).values_list("pk", flat=True)[:500])
+    codes = {BaseClient(pk=pk).card_code for pk in clients}
+    assert len(codes) == len(clients) and all(client_id_of(code) is not None for code in codes)
+    reminders = CareTask.objects.filter(store__in=demo, kind__in=[CareKind.REPURCHASE, CareKind.FLEET_GROWTH])
+    assert reminders.filter(kind=CareKind.REPURCHASE).exists() and reminders.filter(kind=CareKind.FLEET_GROWTH).exists()
+    assert reminders.values("client", "kind", "due_on").distinct().count() == reminders.count()

@@ -44,6 +44,8 @@ ROUTE_KINDS = [
     ("defeats:postmortem_open", ["lead", "pool_lead"]),
     ("defeats:postmortem", ["post_mortem"]),
     ("reports:file", ["report_file"]),
+    ("reports:event_xlsx", ["event"]),
+    ("campaigns:", ["event", "invitation"]),
     ("reports:import", ["batch"]),
     ("team_member", ["holder"]),
     ("notification", ["notification"]),
@@ -58,6 +60,7 @@ ROUTE_KINDS = [
     ("defeat-application-", ["application"]),
     ("defeat-pool-", ["pool_entry"]),
     ("import-", ["batch"]),
+    ("event-", ["event", "invitation"]),
     ("user-", ["holder"]),
     ("store-", ["store"]),
     ("funnel-target-", ["target"]),
@@ -288,7 +291,7 @@ def _plant_secret(tag: str, n: int, *, store, holder, manager, in_group: bool) -
 
 def plant_world() -> World:
     """The org, one lead and base client the walkers may see (so lists are not empty), and the three secrets."""
-    from baseclients.models import Criterion
+    from baseclients.models import BaseClient, Criterion
     from baseclients.services.settings import ensure_group_defaults
     from baseclients.tests.factories import buy
     from defeats.services import reasons_for
@@ -312,12 +315,35 @@ def plant_world() -> World:
                                manager=org.other_manager, in_group=False),
     }
     criteria = list(Criterion.objects.filter(group=org.group).values_list("code", flat=True))
+    # Events: one of the walker's store with the walker's own client as its guest (the lists are not empty), and
+    # one of the sister store and of the other group, each with its secret client invited and arrived.
+    from campaigns import services as campaigns
+
+    own_event = campaigns.event_create(actor=org.manager, store=org.store, kind="club", title="Walker Own Event",
+                                       held_on=timezone.localdate(), place="Walker Own Place")
+    campaigns.invite(actor=org.manager, event=own_event, client_ids=list(
+        BaseClient.objects.filter(phone="+8613700000002").values_list("pk", flat=True)))
+    for key, manager in (("store2", org.manager2), ("group", org.other_manager)):
+        _plant_event(secrets[key], manager)
     return World(org=org, secrets=secrets, criteria=criteria, reason_codes=["funding_not_ready"])
+
+
+def _plant_event(s: Secret, manager) -> None:
+    from campaigns import services as campaigns
+
+    event = campaigns.event_create(actor=manager, store=s.store, kind="launch", title=f"Event{s.tag}Secret",
+                                   held_on=timezone.localdate(), place=f"Place{s.tag}Secret")
+    campaigns.invite(actor=manager, event=event, client_ids=[s.objects["client"].pk])
+    invitation = event.invitations.get()
+    campaigns.attendance_set(actor=manager, invitation=invitation)
+    s.objects["event"], s.objects["invitation"] = event, invitation
+    s.markers.update({f"Event{s.tag}Secret": "event's title", f"Place{s.tag}Secret": "event's place"})
 
 
 # --- Snapshots: nothing written on a secret record -------------------------------------------------------------
 
 _OUR_APPS = ("dealercrm", "leads", "funnel", "baseclients", "defeats", "planning", "reports")
+_OUR_APPS = ("dealercrm", "leads", "funnel", "baseclients", "defeats", "reports", "campaigns")
 _VOLATILE = {"last_login"}
 
 
@@ -485,6 +511,20 @@ def body_for(route: Route, world: World, secret: Secret, obj, walker) -> dict:
         "funnel:market": {"store": secret.store.pk},
         "leads:bulk_move": {"store": secret.store.pk, "from_user": secret.holder.pk, "to_user": walker.pk},
         "leads:round_robin": {"store": secret.store.pk},
+        # Events: a new one aimed at the secret's store; invitations, answers and arrivals aimed at its guest.
+        "event-list": {"store": secret.store.pk, "kind": "club", "title": "Walker Wrote This",
+                       "held_on": today.isoformat(), "place": "walker"},
+        "campaigns:create": {"store": secret.store.pk, "kind": "club", "title": "Walker Wrote This",
+                             "held_on": today.isoformat(), "place": "walker"},
+        "event-invitations": {"tiers": ["premium", "potential", "general"], "client_ids": [o["client"].pk]},
+        "event-target-count": {"tiers": ["premium"], "client_ids": [o["client"].pk]},
+        "campaigns:targets": {"tiers": ["premium", "potential", "general"], "pool_lists": ["competitor"]},
+        "campaigns:target_count": {"tiers": ["premium", "potential", "general"], "pool_lists": ["competitor"]},
+        "event-answers": {"invitation": getattr(o.get("invitation"), "pk", 0), "answer": "declined"},
+        "campaigns:answer": {"answer": "declined"},
+        "event-attendance": {"invitation": getattr(o.get("invitation"), "pk", 0), "arrived": False},
+        "campaigns:door_mark": {"arrived": "0"},
+        "campaigns:walk_in": {"name": "Walker Wrote This", "phone": secret.phone("client")},
     }
     body.update(overrides.get(route.name, {}))
     if not route.api:

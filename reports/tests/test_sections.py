@@ -64,7 +64,7 @@ def test_the_pack_carries_the_tier_movement_per_consultant_from_its_selector(fig
     org = figures
     today = timezone.localdate()
     client = BaseClient.objects.get(assigned_to=org.consultant)
-    full = {"satisfaction": 15, "maintenance": 15, "repairs": 10, "events": 10, "word_of_mouth": 5,
+    full = {"satisfaction": 15, "maintenance": 15, "repairs": 10, "word_of_mouth": 5,
             "reputation": 15, "business": 15, "trade_word": 12, "reach": 10, "plans": 12}
     bc_services.client_score(actor=org.consultant, client=client, scores=full)  # general -> potential: up
     bc_services.client_score(actor=org.consultant, client=client, scores=dict.fromkeys(full, 0))  # and down

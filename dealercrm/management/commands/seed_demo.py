@@ -8,6 +8,8 @@ from dealercrm.demo import demo_organisation_seed
 from dealercrm.models import DealerGroup
 from baseclients.demo import demo_baseclients_seed
 from baseclients.demo_companies import demo_companies_seed
+from baseclients.demo_repurchase import demo_repurchase_seed
+from campaigns.demo import demo_events_seed
 from defeats.demo import demo_defeats_seed
 from defeats.demo_postmortems import demo_post_mortems_seed
 from funnel import rollups
@@ -40,7 +42,7 @@ class Command(BaseCommand):
         with transaction.atomic():
             org = demo_organisation_seed()
             if no_history:
-                history = base_clients = defeats = companies = levels = None
+                history = base_clients = defeats = companies = levels = events = None
             else:
                 # Each stage says what it does before it starts: the whole takes about a minute.
                 self._stage(f"leads, visits, follow-ups and deals: {MONTHS} months for {len(org.stores)} stores")
@@ -63,6 +65,10 @@ class Command(BaseCommand):
                 demo_work_plans_seed(stores=org.stores)
                 self._stage("company accounts of the fleet sales manager")
                 companies = demo_companies_seed(stores=org.stores)
+                self._stage("events, their guests and results; repurchase reminders")
+                # With the history: the events bring leads of their own, and a re-run adds no lead.
+                events = None if history.skipped else demo_events_seed(stores=org.stores)
+                reminders = demo_repurchase_seed(stores=org.stores)
                 self._stage("the dashboards' rollups")
                 # Every write above marked its store-day; one bulk recount instead of draining them one by one.
                 rollups.rebuild(store_ids=[store.pk for store in org.stores])
@@ -83,6 +89,10 @@ class Command(BaseCommand):
             self.stdout.write(self.style.SUCCESS(
                 f"Demo company accounts: {companies.companies} with {companies.people} people, {companies.leads} "
                 f"company leads, {companies.clients} base clients buying for them."))
+        if events is not None and not events.skipped:
+            self.stdout.write(self.style.SUCCESS(
+                f"Demo events: {events.events}, {events.invited} guests invited, {events.attended} came; "
+                f"{reminders} repurchase reminders."))
         if base_clients is not None and not base_clients.skipped:
             self.stdout.write(self.style.SUCCESS(
                 f"Demo base clients: {base_clients.clients} ({base_clients.legacy} bought before the CRM), "
