@@ -6,7 +6,7 @@ from django.utils.translation import gettext_lazy as _
 from leads.templatetags.leads_ui import unit_rows_context
 
 from .. import selectors
-from ..models import ClientLead, Referral, VehicleUse
+from ..models import BaseClient, ClientLead, Referral, VehicleUse
 
 register = template.Library()
 
@@ -34,7 +34,12 @@ def lead_base_client(context, lead):
 
         initial = {"referral_types": referral.types} if referral else {}
         form = ReferrerForm(user=user, initial=initial)
-    return {"link": link, "referral": referral, "lead": lead, "request": request, "referrer_form": form}
+    # A card links only for who may open it (a returning buyer's card or the referrer may be a colleague's): the
+    # name is shown to everyone who sees the lead, the link only where it does not end in a 404.
+    ids = {i for i in (link.client_id if link else None, referral.referrer_client_id if referral else None) if i}
+    openable = set(BaseClient.objects.visible_to(user).filter(pk__in=ids).values_list("pk", flat=True)) if ids else set()
+    return {"link": link, "referral": referral, "lead": lead, "request": request, "referrer_form": form,
+            "openable": openable}
 
 
 @register.filter

@@ -306,3 +306,26 @@ def test_new_card_shows_the_fleet_the_renewal_and_the_price_by_the_shared_rules(
     assert "<dd>1</dd>" in html  # the fleet: the one car
     deals = c.get(f"/base-clients/{client.pk}/", {"tab": "deals"}, HTTP_ACCEPT_LANGUAGE=lang).content.decode()
     assert "¥150,000.00" in deals
+
+
+def test_a_colleagues_card_on_the_lead_page_is_named_but_not_linked(org):
+    """A returning buyer whose card is a colleague's: the lead's consultant sees the card's name, not a link that
+    would end in a 404; the card's own consultant gets the link."""
+    from django.urls import reverse
+
+    from dealercrm.tests.clients import client_for
+    from leads import services as lead_services
+
+    from .factories import buy
+
+    deal = buy(store=org.store, consultant=org.consultant, phone="+8613911113333", name="回头客甲")
+    card = deal.purchase.client
+    back = lead_services.visit_log(actor=org.consultant2, store=org.store, name="回头客甲", source="walk_in",
+                                   phone="139 1111 3333").lead
+    assert back.assigned_to == org.consultant2
+    card_url = reverse("baseclients:detail", args=[card.pk])
+    text = client_for(org.consultant2).get(reverse("leads:detail", args=[back.pk])).content.decode()
+    assert card.name in text and card_url not in text
+    assert client_for(org.consultant2).get(card_url).status_code == 404
+    text = client_for(org.manager).get(reverse("leads:detail", args=[back.pk])).content.decode()
+    assert card_url in text
