@@ -23,8 +23,9 @@ from .flags import lead_take_from_pool
 
 def _consultants_by_load(store: Store, level=None) -> list[User]:
     """The store's active consultants (of ``level`` only, when given), the one holding the fewest active leads first
-    (ties: longest-serving)."""
-    people = User.objects.filter(store=store, role=Role.CONSULTANT, is_active=True)
+    (ties: longest-serving). Not the store's fleet sales manager: he works the competitor pool and the company
+    accounts, and holding few showroom leads he would otherwise be handed every new one."""
+    people = User.objects.filter(store=store, role=Role.CONSULTANT, is_active=True, fleet_manager=False)
     if level is not None:
         people = people.filter(level_membership__level=level)
     return list(

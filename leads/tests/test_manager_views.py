@@ -525,3 +525,17 @@ def test_merge_page_query_count_is_bounded(org, django_assert_max_num_queries, p
     with django_assert_max_num_queries(8):
         response = client.get(reverse("leads:merge"))
     assert len(response.context["candidates"]) == pairs
+
+
+def test_the_fleet_sales_manager_is_not_in_the_showroom_round_robin(org):
+    """He works the competitor pool and the companies: holding few showroom leads, he would otherwise be handed every
+    new walk-in, and the allocation page would call him the lightest-loaded consultant."""
+    from leads.services.assignment import round_robin_next
+
+    LeadFactory(store=org.store, assigned_to=org.consultant)
+    org.consultant2.fleet_manager = True
+    org.consultant2.save(update_fields=["fleet_manager"])
+    assert round_robin_next(org.store) == org.consultant
+    response = client_for(org.manager).get(reverse("leads:allocation"))
+    assert [row.consultant for row in response.context["round_robin_queue"]] == [org.consultant]
+    assert not any(row.is_lightest for row in response.context["rows"] if row.consultant == org.consultant2)

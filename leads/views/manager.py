@@ -136,7 +136,8 @@ def _allocation_context(user: User, store: Store) -> dict:
     }
 
     # Balance: compare the active consultants only (a departing one is moved out, not balanced against).
-    working = [r for r in rows if r.consultant.is_active]
+    # (Nor the fleet sales manager: he works the competitor pool and companies, not the showroom's share.)
+    working = [r for r in rows if r.consultant.is_active and not r.consultant.fleet_manager]
     heaviest = max(working, key=lambda r: r.active, default=None)
     lightest = min(working, key=lambda r: r.active, default=None)
     balance = None
