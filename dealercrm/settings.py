@@ -400,7 +400,10 @@ SPECTACULAR_SETTINGS = {
                             "MethodEnum": "leads.models.FollowUpMethod",
                             "ClientKindEnum": "baseclients.models.ClientKind",
                             "FollowUpOutcomeEnum": "leads.models.FollowUpOutcome",
-                            "DefeatKindEnum": "defeats.models.Kind"},
+                            "DefeatKindEnum": "defeats.models.Kind",
+                            # The lead's source keeps its name beside the events' guest source and kind.
+                            "SourceEnum": "leads.models.Source", "EventKindEnum": "campaigns.models.EventKind",
+                            "GuestSourceEnum": "campaigns.models.GuestSource", "PoolListEnum": "defeats.models.PoolList"},
     # The errors every operation can answer (400/401/403/404/413/429) documented everywhere (dealercrm/api/schema.py).
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums",
                              "dealercrm.api.schema.add_error_responses"],

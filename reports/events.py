@@ -15,6 +15,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET
 
+from leads.deal_bases import ORDERS_CALENDAR
+
 from .excel import XLSX, Formats, workbook, write_cover, write_table
 from .outputs import attachment
 from .selectors import ReportParams
@@ -23,7 +25,7 @@ from .tables import TOTAL, Column, Section, Table
 RESULT_COLUMNS = [
     ("invited", gettext_lazy("Invited")), ("accepted", gettext_lazy("Accepted")),
     ("attended", gettext_lazy("Came")), ("walk_ins", gettext_lazy("Walk-ins")), ("leads", gettext_lazy("Leads")),
-    ("referrals", gettext_lazy("Referrals")), ("deals", gettext_lazy("Deals")),
+    ("referrals", gettext_lazy("Referrals")), ("deals", ORDERS_CALENDAR),
 ]
 RESULTS_NOTE = gettext_lazy(
     "Counted from the event's day to the end of its month. Leads: showroom visits of guests who came (by phone) and "

@@ -73,6 +73,11 @@ def test_check_deploy_passes_with_production_settings():
     # (The browser tests set DJANGO_ALLOW_ASYNC_UNSAFE for their own process; a deployment never has it.)
     env = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "DJANGO_ALLOW_ASYNC_UNSAFE"}}
     env.update(DEBUG="0", SECRET_KEY="x9" * 30 + "-prod-secret-for-the-check", ALLOWED_HOSTS="crm.example.cn")
+    # The checks read the server's version (a generated column's check does): point at the test database.
+    from django.db import connection
+
+    env["DATABASE_URL"] = "postgres://{USER}@{HOST}:{PORT}/{NAME}".format(**{
+        k: connection.settings_dict[k] or "" for k in ("USER", "HOST", "PORT", "NAME")})
     proc = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         cwd=ROOT, env=env, capture_output=True, text=True,

@@ -64,7 +64,8 @@ class Command(BaseCommand):
                 demo_post_mortems_seed(stores=org.stores)
                 demo_work_plans_seed(stores=org.stores)
                 self._stage("company accounts of the fleet sales manager")
-                companies = demo_companies_seed(stores=org.stores)
+                # With the history too: the company leads are leads of their own, and a re-run adds no lead.
+                companies = None if history.skipped else demo_companies_seed(stores=org.stores)
                 self._stage("events, their guests and results; repurchase reminders")
                 # With the history: the events bring leads of their own, and a re-run adds no lead.
                 events = None if history.skipped else demo_events_seed(stores=org.stores)
