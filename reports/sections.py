@@ -495,13 +495,43 @@ def work_plans_section(p: ReportParams) -> Section:
     return Section("work_plans", _("Work plans against records"), work_plan_tables(p))
 
 
+def company_tables(p: ReportParams) -> list[Table]:
+    """The company accounts of the pack's stores the reader sees (baseclients.selectors_companies): people, leads and
+    the fleet counted from the vehicles of the base clients that name each company. Two queries."""
+    from baseclients.selectors_companies import company_fleet, company_list
+    from dealercrm.text import join_list
+
+    stores = p.visible_stores()
+    companies = list(company_list(user=p.user).filter(store__in=stores))
+    fleet = company_fleet([c.pk for c in companies])
+    rows = [{
+        "name": c.name, "credit_code": c.credit_code, "store": c.store.name, "industry": c.industry,
+        "size": c.get_size_display(), "people": c.people_count, "leads": c.leads_count, "fleet": c.fleet_total,
+        "by_segment": join_list(f"{row.label} {row.vehicles}" for row in fleet.get(c.pk, [])),
+    } for c in companies]
+    return [Table(
+        key="companies", title=_("Company accounts"),
+        columns=[Column("name", _("Company"), "text"), Column("credit_code", _("Unified social credit code"), "text"),
+                 Column("store", _("Store"), "text"), Column("industry", _("Industry"), "text"),
+                 Column("size", _("Size"), "text"), Column("people", _("People")), Column("leads", _("Leads")),
+                 Column("fleet", _("Fleet (vehicles)")), Column("by_segment", _("Fleet by segment"), "text")],
+        rows=rows,
+        note=_("The fleet is counted from the vehicles on the cards of the base clients that name the company, not "
+               "typed. Leads: the company's leads in any status."))]
+
+
+def companies_section(p: ReportParams) -> Section:
+    return Section("companies", _("Company accounts"), company_tables(p))
+
+
 for _builder, _key in ((defeats_section, "defeats"), (tiers_section, "base_client_tiers"), (care_section, "care"),
                        (referrals_section, "referrals"), (concentration_section, "concentration"),
-                       (stages_section, "stages"), (work_plans_section, "work_plans")):
+                       (stages_section, "stages"), (work_plans_section, "work_plans"),
+                       (companies_section, "companies")):
     _builder.section_key = _key
 
 PACK_EXTRA = [defeats_section, tiers_section, care_section, referrals_section, concentration_section,
-              stages_section, work_plans_section]
+              stages_section, work_plans_section, companies_section]
 
 from .events import events_section, repurchase_section  # noqa: E402  (reports.events builds on this module)
 

@@ -236,3 +236,16 @@ def test_the_workbook_lists_companies_and_people_with_masked_phones_for_readers(
     assert manager_book.worksheets[1].cell(2, 4).value == "138 0013 8000"
     assert load_workbook(io.BytesIO(_page(org.manager2).get("/reports/companies.xlsx").content)
                          ).worksheets[0].max_row == 1
+
+
+def test_the_monthly_pack_lists_the_stores_company_accounts_with_their_counted_fleet(org):
+    company = _fleet_world(org)
+    company_save(actor=org.consultant_b, name="Other group's")
+    client = Client(HTTP_ACCEPT_LANGUAGE="en")
+    client.force_login(org.manager)
+    pack = client.get("/api/v1/reports/monthly-pack/", {"store": org.store.pk, "start": "2026-12-01",
+                                                        "end": "2026-12-31"}).json()
+    table = next(t for s in pack["sections"] if s["key"] == "companies" for t in s["tables"])
+    assert [row["name"] for row in table["rows"]] == [company.name]
+    (row,) = table["rows"]
+    assert row["fleet"] == 5 and row["by_segment"] == "SUV 3, Pickup 1, Segment not known 1"
