@@ -247,4 +247,6 @@ def test_the_demo_has_events_with_guests_results_card_codes_and_repurchase_remin
     assert len(codes) == len(clients) and all(client_id_of(code) is not None for code in codes)
     reminders = CareTask.objects.filter(store__in=demo, kind__in=[CareKind.REPURCHASE, CareKind.FLEET_GROWTH])
     assert reminders.filter(kind=CareKind.REPURCHASE).exists() and reminders.filter(kind=CareKind.FLEET_GROWTH).exists()
-    assert reminders.values("client", "kind", "due_on").distinct().count() == reminders.count()
+    # Never twice: a replacement reminder once per vehicle (a fleet's vehicles may come due the same day), a growth
+    # plan's once per client and day.
+    assert reminders.values("client", "vehicle", "kind", "due_on").distinct().count() == reminders.count()
