@@ -4,15 +4,15 @@ the lead service's transaction: an error here undoes the lead's write."""
 from __future__ import annotations
 
 from .models import BaseClient
-from .services import client_from_deal, link_returning_buyer, validate_units, vin_free_or_error
+from .services import client_from_deal, link_returning_buyer, units_free_or_error, vin_free_or_error
 
 
 def deal_makes_client(sender, *, deal, lead, actor, units=None, listed=False, **kwargs) -> None:
     """``deal_recorded``: the buyer's base client gets the purchase (one per order) and a vehicle per unit delivered
     now. A VIN already on a card is a ValidationError on ``vin`` (the deal's one vehicle) or on ``vehicles`` (a unit
     of the list), and the deal is undone; the user sees the field's message."""
-    if listed:
-        validate_units(units, room=len(units))
+    if listed:  # normalised by the deal service already
+        units_free_or_error(units)
     else:
         vin_free_or_error(deal.vin)
     client_from_deal(actor=actor, deal=deal, lead=lead, units=units)

@@ -21,7 +21,7 @@ from .clients import (
     vehicle_update,
     vin_free_or_error,
 )
-from .fleet import deal_deliver, validate_units
+from .fleet import deal_deliver, units_free_or_error, validate_units
 from .lists import list_choices, list_entries_sync, list_entry_merge, list_entry_save, list_value
 from .referrals import referral_set
 from .scoring import client_score, decide_tier, retier_group, tier_label
@@ -58,6 +58,7 @@ __all__ = [
     "tier_label",
     "tier_rule_for",
     "tier_rule_update",
+    "units_free_or_error",
     "validate_units",
     "validate_vehicle_ids",
     "vehicle_add",

@@ -26,12 +26,17 @@ def validate_units(units: list[dict], *, room: int) -> list[dict]:
     ``room``, well formed, no VIN twice, a known use) and each VIN on no card yet. A 400 on ``vehicles`` naming the
     unit (1-based) otherwise."""
     units = units_normalize(units, room=room)
+    units_free_or_error(units)
+    return units
+
+
+def units_free_or_error(units: list[dict]) -> None:
+    """A 400 on ``vehicles`` naming each unit (1-based) whose (normalised) VIN is already on a base client's card."""
     taken = set(Vehicle.objects.filter(vin__in=[u["vin"] for u in units if u["vin"]]).values_list("vin", flat=True))
     errors = [_("Vehicle %(n)d: a vehicle with this VIN is already on a base client's card.") % {"n": number}
               for number, unit in enumerate(units, start=1) if unit["vin"] in taken]
     if errors:
         raise ValidationError({"vehicles": errors})
-    return units
 
 
 def units_create(*, client: BaseClient, deal: Deal, units: list[dict], delivered_at: date | None) -> list[Vehicle]:
