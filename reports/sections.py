@@ -495,27 +495,46 @@ def work_plans_section(p: ReportParams) -> Section:
     return Section("work_plans", _("Work plans against records"), work_plan_tables(p))
 
 
-def company_tables(p: ReportParams) -> list[Table]:
-    """The company accounts of the pack's stores the reader sees (baseclients.selectors_companies): people, leads and
-    the fleet counted from the vehicles of the base clients that name each company. Two queries."""
-    from baseclients.selectors_companies import company_fleet, company_list
+COMPANY_COLUMNS = [
+    Column("name", _("Company name"), "text"),
+    Column("credit_code", _("Unified social credit code"), "text"),
+    Column("legal_representative", _("Legal representative"), "text"),
+    Column("industry", _("Industry"), "text"),
+    Column("size", _("Size"), "text"),
+    Column("turnover", _("Annual turnover (CNY)"), "cny"),
+    Column("store", _("Store"), "text"),
+    Column("owner", _("Owner consultant"), "text"),
+    Column("people", _("People"), "int"),
+    Column("leads", _("Leads"), "int"),
+    Column("fleet", _("Fleet (vehicles)"), "int"),
+    Column("fleet_by_segment", _("Fleet by segment"), "text"),
+]
+
+
+def company_row(c, segments, *, separator: str | None = None) -> dict:
+    """One company of ``company_list`` (its counts annotated) as a row of ``COMPANY_COLUMNS``; ``segments``: its
+    ``company_fleet`` rows, joined by ``separator`` (default: the reader's list separator)."""
     from dealercrm.text import join_list
 
-    stores = p.visible_stores()
-    companies = list(company_list(user=p.user).filter(store__in=stores))
+    parts = [f"{row.label} {row.vehicles}" for row in segments]
+    return {"name": c.name, "credit_code": c.credit_code, "legal_representative": c.legal_representative,
+            "industry": c.industry, "size": c.get_size_display(), "turnover": c.turnover,
+            "store": str(c.store), "owner": str(c.owner), "people": c.people_count, "leads": c.leads_count,
+            "fleet": c.fleet_total,
+            "fleet_by_segment": separator.join(parts) if separator is not None else join_list(parts)}
+
+
+def company_tables(p: ReportParams) -> list[Table]:
+    """The company accounts of the pack's stores the reader sees (baseclients.selectors_companies), as the companies
+    workbook lists them: people, leads and the fleet counted from the vehicles of the base clients that name each
+    company. Two queries."""
+    from baseclients.selectors_companies import company_fleet, company_list
+
+    companies = list(company_list(user=p.user).filter(store__in=p.visible_stores()))
     fleet = company_fleet([c.pk for c in companies])
-    rows = [{
-        "name": c.name, "credit_code": c.credit_code, "store": c.store.name, "industry": c.industry,
-        "size": c.get_size_display(), "people": c.people_count, "leads": c.leads_count, "fleet": c.fleet_total,
-        "by_segment": join_list(f"{row.label} {row.vehicles}" for row in fleet.get(c.pk, [])),
-    } for c in companies]
     return [Table(
-        key="companies", title=_("Company accounts"),
-        columns=[Column("name", _("Company"), "text"), Column("credit_code", _("Unified social credit code"), "text"),
-                 Column("store", _("Store"), "text"), Column("industry", _("Industry"), "text"),
-                 Column("size", _("Size"), "text"), Column("people", _("People")), Column("leads", _("Leads")),
-                 Column("fleet", _("Fleet (vehicles)")), Column("by_segment", _("Fleet by segment"), "text")],
-        rows=rows,
+        key="companies", title=_("Company accounts"), columns=COMPANY_COLUMNS,
+        rows=[company_row(c, fleet.get(c.pk, [])) for c in companies],
         note=_("The fleet is counted from the vehicles on the cards of the base clients that name the company, not "
                "typed. Leads: the company's leads in any status."))]
 

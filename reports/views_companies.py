@@ -18,24 +18,11 @@ from leads.services import can_edit_company
 
 from .excel import XLSX, Formats, workbook, write_table
 from .outputs import attachment
+from .sections import COMPANY_COLUMNS, company_row
 from .tables import Column, Table
 
 MAX_COMPANIES = 5000
 
-COMPANY_COLUMNS = [
-    Column("name", gettext_lazy("Company name"), "text"),
-    Column("credit_code", gettext_lazy("Unified social credit code"), "text"),
-    Column("legal_representative", gettext_lazy("Legal representative"), "text"),
-    Column("industry", gettext_lazy("Industry"), "text"),
-    Column("size", gettext_lazy("Size"), "text"),
-    Column("turnover", gettext_lazy("Annual turnover (CNY)"), "cny"),
-    Column("store", gettext_lazy("Store"), "text"),
-    Column("owner", gettext_lazy("Owner consultant"), "text"),
-    Column("people", gettext_lazy("People"), "int"),
-    Column("leads", gettext_lazy("Leads"), "int"),
-    Column("fleet", gettext_lazy("Fleet (vehicles)"), "int"),
-    Column("fleet_by_segment", gettext_lazy("Fleet by segment"), "text"),
-]
 PEOPLE_COLUMNS = [
     Column("company", gettext_lazy("Company name"), "text"),
     Column("name", gettext_lazy("Name"), "text"),
@@ -54,11 +41,7 @@ def companies_workbook(user) -> bytes:
     for c in companies:
         readable = can_edit_company(user, c)
         segments = fleet.get(c.pk, [])
-        rows.append({"name": c.name, "credit_code": c.credit_code, "legal_representative": c.legal_representative,
-                     "industry": c.industry, "size": c.get_size_display(), "turnover": c.turnover,
-                     "store": str(c.store), "owner": str(c.owner), "people": c.people_count, "leads": c.leads_count,
-                     "fleet": c.fleet_total,
-                     "fleet_by_segment": "; ".join(f"{r.label} {r.vehicles}" for r in segments)})
+        rows.append(company_row(c, segments, separator="; "))
         for p in c.people.all():
             people.append({"company": c.name, "name": p.name, "title": p.title,
                            "phone": phone_display(p.phone) if readable else p.masked_phone,

@@ -248,4 +248,4 @@ def test_the_monthly_pack_lists_the_stores_company_accounts_with_their_counted_f
     table = next(t for s in pack["sections"] if s["key"] == "companies" for t in s["tables"])
     assert [row["name"] for row in table["rows"]] == [company.name]
     (row,) = table["rows"]
-    assert row["fleet"] == 5 and row["by_segment"] == "SUV 3, Pickup 1, Segment not known 1"
+    assert row["fleet"] == 5 and row["fleet_by_segment"] == "SUV 3, Pickup 1, Segment not known 1"
