@@ -571,6 +571,9 @@ class CareTask(models.Model):
                          name="caretask_store_due"),
             # A store's open care (the manager's workspace and queue): the pending few, not two years of history.
             models.Index(fields=["store", "due_on"], condition=Q(status="pending"), name="caretask_store_pending"),
+            # What a consultant did on a day or week (the work plans' record): his done tasks by when, not the
+            # store's two years of care.
+            models.Index(fields=["done_by", "done_at"], condition=Q(status="done"), name="caretask_done_by_at"),
         ]
 
     def __str__(self):

@@ -527,6 +527,9 @@ class Visit(models.Model):
             models.Index(fields=["lead", "arrived_at"], name="visit_lead_arrived"),
             models.Index(fields=["store", "arrived_at"], condition=Q(is_first=False), include=["lead"],
                          name="visit_store_revisits"),
+            # The new customers a consultant received on a day or week (the work plans' record).
+            models.Index(fields=["recorded_by", "arrived_at"], condition=Q(is_first=True), include=["store"],
+                         name="visit_first_by_recorder"),
         ]
 
     def save(self, *args, **kwargs):
