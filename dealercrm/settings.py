@@ -161,6 +161,38 @@ if DATABASE_REPLICA_URL:
     DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
     DATABASE_ROUTERS = ["dealercrm.db.ReplicaRouter"]
 REPLICA_PIN_SECONDS = env_int("REPLICA_PIN_SECONDS", 15)
+# PgBouncer in transaction pooling mode between the app and PostgreSQL (DB_POOLER=pgbouncer, docs/scaling.md):
+# DATABASE_URL names PgBouncer, DATABASE_DIRECT_URL PostgreSQL itself. A server connection serves one transaction of
+# one client, then another client's, so nothing the app leaves on a connection may outlive its transaction:
+# - no server-side cursors (Django's .iterator() opens them WITH HOLD outside a transaction and fetches later);
+# - no prepared statements (psycopg prepares a statement run often enough; Django turns that off, kept off here);
+# - no `-c jit=off` startup option (PgBouncer refuses options it does not track): the pooler's server connections
+#   are started with JIT off instead (docker/pgbouncer/pgbouncer.ini, connect_query);
+# - session advisory locks (an import or export holding its run) are taken on the `direct` connection
+#   (reports.tasks), and the commands in POOLER_BYPASS_COMMANDS (migrations, the database shell) connect direct.
+# Transaction-scoped state (SET LOCAL, pg_advisory_xact_lock) is what the app uses otherwise, and works pooled.
+DB_POOLER = (env_str("DB_POOLER") or "").strip().lower()
+if DB_POOLER not in ("", "pgbouncer"):
+    raise ImproperlyConfigured(f"DB_POOLER must be empty or 'pgbouncer', got {DB_POOLER!r}")
+DATABASE_DIRECT_URL = env_str("DATABASE_DIRECT_URL") or None
+POOLER_BYPASS_COMMANDS = {"migrate", "prepare", "dbshell"}
+if DB_POOLER:
+    if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+        raise ImproperlyConfigured("DB_POOLER=pgbouncer needs a PostgreSQL DATABASE_URL (PgBouncer's address)")
+    if not DATABASE_DIRECT_URL:
+        raise ImproperlyConfigured("DB_POOLER=pgbouncer needs DATABASE_DIRECT_URL: PostgreSQL itself, for migrations "
+                                   "and the session locks of imports and exports")
+    direct = dj_database_url.parse(DATABASE_DIRECT_URL, conn_max_age=DATABASES["default"]["CONN_MAX_AGE"])
+    direct["OPTIONS"] = dict(DATABASES["default"].get("OPTIONS", {}))
+    pooled = DATABASES["default"]
+    pooled["DISABLE_SERVER_SIDE_CURSORS"] = True
+    pooled["OPTIONS"] = {k: v for k, v in pooled.get("OPTIONS", {}).items()
+                         if k not in ("options", "server_side_binding")} | {"prepare_threshold": None}
+    if len(sys.argv) > 1 and sys.argv[1] in POOLER_BYPASS_COMMANDS:
+        DATABASES["default"] = direct
+    else:
+        direct["TEST"] = {"MIRROR": "default"}
+        DATABASES["direct"] = direct
 REPLICA_READ_PATHS = env_list("REPLICA_READ_PATHS", [
     "/funnel/", "/api/v1/funnel/", "/leads/export", "/reports/", "/api/v1/reports/",
     "/defeats/analysis", "/api/v1/defeats/metrics/", "/base-clients/analytics", "/api/v1/base-clients/analytics/",

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 
 from celery import shared_task
 from django.conf import settings
-from django.db import connection
+from django.db import connections
 from django.utils import translation
 from django.utils.translation import gettext as _
 
@@ -59,7 +59,10 @@ def queue_or_fail(send: Callable[[], object], on_failure: Callable[[], None]) ->
 @contextmanager
 def _holding(key: int, pk: int) -> Iterator[bool]:
     """Whether this task holds the run ``pk`` (a session advisory lock; PostgreSQL ends it with a dead worker's
-    connection). Elsewhere (SQLite, the embedded default: one process) always true."""
+    connection). Elsewhere (SQLite, the embedded default: one process) always true. Behind a transaction pooler
+    (``DB_POOLER``) the lock is taken on the ``direct`` connection to PostgreSQL: a pooled connection's session is
+    another client's after each transaction, and the lock would stay with it."""
+    connection = connections["direct" if "direct" in settings.DATABASES else "default"]
     if connection.vendor != "postgresql":
         yield True
         return
