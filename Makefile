@@ -108,6 +108,12 @@ bench-defeats-seed: venv
 bench-defeats: venv
 	DEBUG=0 SECRET_KEY=$${SECRET_KEY:-bench-only} DATABASE_URL="$(BENCH_DATABASE_URL)" $(PY) manage.py bench_defeats $(BENCH_ARGS)
 
+# Each counted part of the funnel dashboard on its own, cold (no figures cache): first call and median
+# (benchmarks/README.md, "Dashboard parts").
+.PHONY: bench-dashboard-parts
+bench-dashboard-parts: venv
+	DEBUG=0 SECRET_KEY=$${SECRET_KEY:-bench-only} DATABASE_URL="$(BENCH_DATABASE_URL)" $(PY) manage.py bench_dashboard_parts $(BENCH_ARGS)
+
 # Every published figure from one command, as a real morning finds the system: a freshly seeded bench (leads, base
 # clients, defeats), the nightly jobs run over it, the conditions printed (machine load, data, jobs, statistics), then
 # the pages, the mixed load, the funnel API and the defeats against their floors. benchmarks/README.md quotes its output.

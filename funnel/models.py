@@ -151,6 +151,62 @@ class RevisitDay(models.Model):
         indexes = [models.Index(fields=["store", "day"], name="revisitday_store_day")]
 
 
+class LadderDay(models.Model):
+    """The promotion ladder's counts (funnel.rollups_ladder) dated ``day`` at ``store``, per the lead's current
+    consultant and a grade (E, D, C, B), merged leads left out: spells of the grade ``opened`` and ``closed``,
+    promotions to the next grade, and for grade E the E spells whose lead ``reached`` A after the spell's start
+    (``reach_closed``: such an E spell that ended on ``day``, A reached on ``reach_day``). ``prev_day``: the end of the
+    lead's previous spell of the grade (for ``opened``, ``reached``) or its previous promotion from it (``promoted``),
+    so a lead counts once per period. Written only by funnel.rollups_ladder; read as sums (see there)."""
+
+    scope = ROLLUP_SCOPE
+
+    store = models.ForeignKey("dealercrm.Store", on_delete=models.CASCADE, related_name="+", db_index=False,
+                              verbose_name=_("store"))
+    day = models.DateField(_("day"))
+    prev_day = models.DateField(_("previous day"), null=True)
+    reach_day = models.DateField(_("day A was reached"), null=True)
+    consultant = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.DO_NOTHING, null=True,
+                                   related_name="+", db_constraint=False, db_index=False, verbose_name=_("consultant"))
+    grade = models.CharField(_("grade"), max_length=1)
+    opened = models.IntegerField(default=0)
+    closed = models.IntegerField(default=0)
+    promoted = models.IntegerField(default=0)
+    reached = models.IntegerField(default=0)
+    reach_closed = models.IntegerField(default=0)
+
+    objects = ScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("ladder rollup row")
+        verbose_name_plural = _("ladder rollup rows")
+        indexes = [models.Index(fields=["store", "day"], name="ladderday_store_day")]
+
+
+class FollowUpDay(models.Model):
+    """Follow-ups that occurred on ``day`` at ``store``, per author and the lead's current consultant (merged leads
+    left out): ``n``, and ``rejected`` by the manager's review. Written only by funnel.rollups_followups."""
+
+    scope = ROLLUP_SCOPE
+
+    store = models.ForeignKey("dealercrm.Store", on_delete=models.CASCADE, related_name="+", db_index=False,
+                              verbose_name=_("store"))
+    day = models.DateField(_("day"))
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.DO_NOTHING, null=True, related_name="+",
+                               db_constraint=False, db_index=False, verbose_name=_("author"))
+    consultant = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.DO_NOTHING, null=True,
+                                   related_name="+", db_constraint=False, db_index=False, verbose_name=_("consultant"))
+    n = models.IntegerField(default=0)
+    rejected = models.IntegerField(default=0)
+
+    objects = ScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("follow-up rollup row")
+        verbose_name_plural = _("follow-up rollup rows")
+        indexes = [models.Index(fields=["store", "day"], name="followupday_store_day")]
+
+
 class RollupMark(models.Model):
     """A store-day whose rollup rows may be out of date: written by database triggers on the leads, visits and grade
     changes in the writing transaction (funnel.rollups.TRIGGERS), removed by the drain once it has recounted the day.
@@ -159,6 +215,8 @@ class RollupMark(models.Model):
     class Kind(models.TextChoices):
         COHORT = "c", _("cohort")
         REVISITS = "r", _("re-visits")
+        LADDER = "l", _("promotion ladder")
+        FOLLOW_UPS = "f", _("follow-ups")
 
     store_id = models.BigIntegerField(_("store"))
     day = models.DateField(_("day"))

@@ -33,6 +33,7 @@ from django.utils import timezone
 
 from leads.models import GradeChange, Lead, Status, Visit
 
+from . import rollups_followups, rollups_ladder
 from .models import CohortDay, RevisitDay, RollupMark
 
 logger = logging.getLogger(__name__)
@@ -350,6 +351,10 @@ def _recount(keys: Iterable[tuple[int, date, str]], *, using: str) -> None:
     for store_id, day, kind in keys:
         by_store[(store_id, kind)].add(day)
     for (store_id, kind), days in by_store.items():
+        if kind in (RollupMark.Kind.LADDER, RollupMark.Kind.FOLLOW_UPS):  # funnel.rollups_ladder, _followups
+            (rollups_ladder if kind == RollupMark.Kind.LADDER else rollups_followups).recount(store_id, days,
+                                                                                              using=using)
+            continue
         model, count, columns = ((CohortDay, cohort_rows, COHORT_ROW) if kind == COHORT
                                  else (RevisitDay, revisit_rows, REVISIT_ROW))
         rows = count(store_id, days, using=using)
@@ -414,6 +419,8 @@ def rebuild(*, using: str = "default", store_ids: list[int] | None = None) -> in
                   for store_id, day in visits.annotate(d=TruncDate("arrived_at"))
                   .values_list("store_id", "d").distinct()]
         RollupMark.objects.using(using).bulk_create(marks, batch_size=5000)
+        rollups_ladder.mark_all(using=using, store_ids=store_ids)
+        rollups_followups.mark_all(using=using, store_ids=store_ids)
     return drain(using=using, batch=2000)
 
 

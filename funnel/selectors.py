@@ -30,7 +30,7 @@ from django.utils import timezone
 from dealercrm.models import Role, Store, User
 from leads.models import GRADE_ORDER, Deal, GradeChange, Lead, Source, Status, Visit
 
-from . import calc, rollups
+from . import calc, rollups, rollups_followups, rollups_ladder
 from .models import CohortDay, MarketEstimate, RevisitDay, RollupMark, Target
 
 GRADES = ("A", "B", "C", "D", "E")
@@ -453,14 +453,56 @@ def ladder_counts(s: Slice) -> dict:
     return {"counts": total, "by_consultant": by_consultant}
 
 
-def promotion_rates(s: Slice, *, by_consultant: bool = False) -> dict:
+def promotion_rates(s: Slice, *, by_consultant: bool = False, live: bool = False) -> dict:
     """Promotion rates over the period from the grade-change history (DOMAIN §3).
 
     For X in E, D, C, B: among the slice's leads that held grade X at some moment of the period, the share that
     moved up from X to the next grade by the period's end. E->A: among leads that held E during the period, the
     share that reached A (after holding E) by the period's end. Returns ``{"rates": {...}, "held": {...},
-    "promoted": {...}}``, and with ``by_consultant`` the same per current consultant. One SQL query: a window over
-    each lead's grade changes turns them into spells (grade, since, until, next grade)."""
+    "promoted": {...}}``, and with ``by_consultant`` the same per current consultant.
+
+    Read from the ladder's rollup (funnel.rollups_ladder: sums over rows per store-day, marked days recounted live)
+    on PostgreSQL for a slice of stores and a consultant; ``live``, a slice by source, channel or series, or another
+    database: counted from the grade changes (``_promotion_buckets_live``, the definition)."""
+    if live or s.source or s.channel_id or s.series_id or not rollups_ladder.supported(rollups.read_database()):
+        buckets = _promotion_buckets_live(s, by_consultant=by_consultant)
+    else:
+        buckets = _promotion_buckets_rollup(s, by_consultant=by_consultant)
+
+    def shape(bucket) -> dict:
+        names = [*RUNG_NAMES.values(), "E->A"]
+        held = {n: bucket["held"].get(n, 0) for n in names}
+        promoted = {n: bucket["promoted"].get(n, 0) for n in names}
+        return {"rates": {n: calc.rate(promoted[n], held[n]) for n in names}, "held": held, "promoted": promoted}
+
+    if not by_consultant:
+        return shape(buckets.get(None, {"held": {}, "promoted": {}}))
+    return {who: shape(bucket) for who, bucket in buckets.items()}
+
+
+def _promotion_buckets_rollup(s: Slice, *, by_consultant: bool) -> dict:
+    """``_promotion_buckets_live`` from the ladder's rollup: a consultant is a key when some rung's held is not 0
+    (as the live query's groups)."""
+    counts = rollups_ladder.read(user=s.user, start=s.start, end=s.end,
+                                 store_ids=[st.pk for st in s.stores] if s.stores else None,
+                                 consultant_id=s.consultant.pk if s.consultant is not None else None,
+                                 by_consultant=by_consultant)
+    buckets = {}
+    for who, grades in counts.items():
+        empty = {"held": 0, "promoted": 0, "reached": 0}
+        held = {RUNG_NAMES[g]: grades.get(g, empty)["held"] for g in RUNG_NAMES}
+        promoted = {RUNG_NAMES[g]: grades.get(g, empty)["promoted"] for g in RUNG_NAMES}
+        held["E->A"], promoted["E->A"] = held["E->D"], grades.get("E", empty)["reached"]
+        if by_consultant and not any(held.values()):
+            continue
+        buckets[who] = {"held": held, "promoted": promoted}
+    return buckets
+
+
+def _promotion_buckets_live(s: Slice, *, by_consultant: bool) -> dict:
+    """The promotion counts per current consultant (None: all, without ``by_consultant``), counted from the grade
+    changes: ``{who: {"held": {rung: n}, "promoted": {rung: n}}}``. One SQL query: a window over each lead's grade
+    changes turns them into spells (grade, since, until, next grade)."""
     # No ORDER BY in the IN (...) subquery: the model's default ordering would sort the slice's leads for nothing.
     lead_sql, lead_params = s.leads().order_by().values("pk").query.sql_with_params()
     gc, lead = GradeChange._meta.db_table, Lead._meta.db_table
@@ -503,16 +545,7 @@ def promotion_rates(s: Slice, *, by_consultant: bool = False) -> dict:
         name = RUNG_NAMES.get(grade, grade)
         buckets[who]["held"][name] = held
         buckets[who]["promoted"][name] = promoted
-
-    def shape(bucket) -> dict:
-        names = [*RUNG_NAMES.values(), "E->A"]
-        held = {n: bucket["held"].get(n, 0) for n in names}
-        promoted = {n: bucket["promoted"].get(n, 0) for n in names}
-        return {"rates": {n: calc.rate(promoted[n], held[n]) for n in names}, "held": held, "promoted": promoted}
-
-    if not by_consultant:
-        return shape(buckets[None])
-    return {who: shape(bucket) for who, bucket in buckets.items()}
+    return dict(buckets)
 
 
 # --- targets ----------------------------------------------------------------------------------------------------
@@ -657,9 +690,10 @@ def control_points(s: Slice, *, now: datetime | None = None) -> ControlPoints:
     - now: active leads per grade, overdue (next follow-up due before today) and stale (held in the grade longer
       than the group's max dwell) leads.
 
-    ``total`` sums every row (leads nobody holds included). Six queries plus one per dealer group (the grade
-    rules), whatever the number of consultants or leads: each figure family is one conditional aggregate grouped
-    by consultant.
+    ``total`` sums every row (leads nobody holds included). A fixed number of queries plus one per dealer group
+    (the grade rules) and, for the promotion rates, one per store with days the ladder's drain has not recounted yet,
+    whatever the number of consultants or leads: each figure family is one aggregate grouped by consultant (the
+    cohort, the promotions and the follow-ups over their rollups, the state now over the active leads).
 
     A consultant reads their own row only, whatever the slice names: a colleague who wrote follow-ups on one of
     their leads (the lead changed hands) is not a row of their table, and their total is their row."""
@@ -668,7 +702,7 @@ def control_points(s: Slice, *, now: datetime | None = None) -> ControlPoints:
     if own_only and s.consultant != s.user:
         s = replace(s, consultant=s.user)
     today = timezone.localtime(now).date()
-    from leads.models import FollowUp, ReviewStatus, local_day_start
+    from leads.models import local_day_start
 
     # 1. The cohort, grouped by consultant.
     cohort_rows = {key_values["consultant"]: counts
@@ -676,17 +710,7 @@ def control_points(s: Slice, *, now: datetime | None = None) -> ControlPoints:
     # 2. Promotion rates per consultant.
     promotions = promotion_rates(s, by_consultant=True)
     # 3. Follow-ups written in the period on the slice's leads, by author.
-    follow_ups = FollowUp.objects.filter(
-        lead__in=s.leads().values("pk"), occurred_at__gte=s.start_at, occurred_at__lt=s.end_at
-    )
-    if s.consultant is not None:
-        follow_ups = follow_ups.filter(created_by=s.consultant)
-    follow_up_rows = {
-        row["created_by"]: row
-        for row in follow_ups.values("created_by").annotate(
-            n=Count("pk"), rejected=Count("pk", filter=Q(review_status=ReviewStatus.REJECTED))
-        ).order_by()
-    }
+    follow_up_rows = follow_up_counts(s)
     # 4. The state now: the ladder, overdue and stale leads, in one pass over the active leads.
     stale = stale_condition(group_ids=_group_ids(s), now=now)
     now_rows = {
@@ -762,6 +786,29 @@ def control_points(s: Slice, *, now: datetime | None = None) -> ControlPoints:
         },
     )
     return ControlPoints(rows=rows, total=total, days=days)
+
+
+def follow_up_counts(s: Slice, *, live: bool = False) -> dict:
+    """The follow-ups that occurred in the period on the slice's leads, by author (a consultant filter: that
+    consultant's own, on their leads): ``{author: {"n", "rejected"}}``, authors with none left out. From the
+    follow-ups' rollup (funnel.rollups_followups) on PostgreSQL for a slice of stores and a consultant; ``live``, a
+    slice by source, channel or series, or another database: counted from the follow-ups (the definition)."""
+    from leads.models import FollowUp, ReviewStatus
+
+    follow_ups = FollowUp.objects.filter(
+        lead__in=s.leads().values("pk"), occurred_at__gte=s.start_at, occurred_at__lt=s.end_at
+    )
+    if s.consultant is not None:
+        follow_ups = follow_ups.filter(created_by=s.consultant)
+    if not (live or s.source or s.channel_id or s.series_id or not rollups_followups.supported(
+            rollups.read_database())):
+        return rollups_followups.read(s, live_follow_ups=follow_ups)
+    return {
+        row["created_by"]: {"n": row["n"], "rejected": row["rejected"]}
+        for row in follow_ups.values("created_by").annotate(
+            n=Count("pk"), rejected=Count("pk", filter=Q(review_status=ReviewStatus.REJECTED))
+        ).order_by()
+    }
 
 
 def _control_row(*, consultant_id, name, counts, held, promoted, follow_ups, rejected, days, now_counts,

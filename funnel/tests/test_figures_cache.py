@@ -141,3 +141,32 @@ def test_the_defeat_figures_are_cached_with_the_rest_of_the_slice(cohort, django
     assert 'data-kpi="defeats_pending">0<' in cached.content.decode()  # as of the count, said on the page
     fresh = client.get(DASHBOARD, {"refresh": "1"})
     assert 'data-kpi="defeats_pending">1<' in fresh.content.decode()
+
+
+def test_the_promotion_rates_and_the_follow_ups_are_live_on_a_cached_page(cohort):
+    """The control points' promotion and workload columns and the planner's measured rates are read from their
+    rollups on every request: a follow-up and a promotion logged after the count are on the next page, cached or
+    not."""
+    from leads import services
+
+    org = cohort.org
+    client = client_for(org.manager)
+    first = client.get(DASHBOARD, OCTOBER)
+    assert first.context["figures"].value["points"].total.promoted["E->D"] == 2  # L7 and L10 of L3, L7, L10
+    assert first.context["figures"].value["points"].total.follow_ups == 3
+    # L3 (E since 10-20) is followed up and moves up to D on 10-30, after the count.
+    services.follow_up_log(actor=org.consultant, lead=cohort.leads["L3"], method="phone", content="电话回访",
+                           grade_after="D", occurred_at=at(10, 30))
+    cached = client.get(DASHBOARD, OCTOBER)
+    points = cached.context["figures"].value["points"]
+    assert cached.context["figures"].cached
+    assert points.total.promoted["E->D"] == 3 and points.total.promotion["E->D"] == 1.0
+    assert points.total.follow_ups == 4
+    assert {row.consultant_id: row.follow_ups for row in points.rows}[org.consultant.pk] == 2
+    s = selectors.Slice(user=org.manager, start=date(2026, 10, 1), end=date(2026, 10, 31), stores=[org.store])
+    live = selectors.promotion_rates(s, by_consultant=True, live=True)
+    assert {row.consultant_id: row.promoted for row in points.rows if row.consultant_id in live} == {
+        who: bucket["promoted"] for who, bucket in live.items()}
+    assert cached.context["figures"].value["rates"] == selectors.promotion_rates(
+        selectors.Slice(user=org.manager, start=date(2025, 11, 23), end=date(2026, 11, 23), stores=[org.store]),
+        live=True)["rates"]

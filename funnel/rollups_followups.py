@@ -1,0 +1,225 @@
+"""The control points' workload columns (follow-ups written in the period, and how many the manager rejected) kept per
+day × store × author × the lead's current consultant (``FollowUpDay``), so a period's counts are a SUM instead of a
+count over the follow-ups of every lead of the slice. Kept by the same design as the funnel's rollups (funnel.rollups,
+docs/scaling.md): database triggers mark the store-days a write may change (``RollupMark`` of kind ``f``), the one
+drain recounts them from the base tables, and a reader sums the rows of the unmarked store-days and counts the marked
+ones live in the same statement, so the answer is exact at once.
+
+The live definition (funnel.selectors.follow_up_counts): the follow-ups whose ``occurred_at`` falls in the period,
+on the slice's leads (merged leads left out; a consultant filter is the lead's consultant), by author. A follow-up
+is dated by its local day; its row is keyed by its lead's store and current consultant, so a follow-up's write
+(insert, delete, a change of its lead, time, author or review) marks its day, and a lead's change of consultant or
+merged status marks the days of all its follow-ups (UTC day -1, 0, +1, as funnel.rollups' triggers do).
+
+PostgreSQL only (statement-level triggers with transition tables); elsewhere the counts are counted live.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import date, timedelta
+
+from django.db import connections, transaction
+from django.db.models import Count, Exists, OuterRef, Q, Sum
+from django.db.models.functions import TruncDate
+
+from leads.models import FollowUp, ReviewStatus, Status
+
+from .models import FollowUpDay, RollupMark
+
+FOLLOW_UPS = RollupMark.Kind.FOLLOW_UPS.value
+ROW = ("store_id", "day", "author_id", "consultant_id", "n", "rejected")
+
+_DAYS = "CROSS JOIN (VALUES (-1), (0), (1)) d(o)"
+_FOLLOW_UP_COLUMNS = ("lead_id", "occurred_at", "created_by_id", "review_status")
+_CHANGED = " OR ".join(f"o.{c} IS DISTINCT FROM n.{c}" for c in _FOLLOW_UP_COLUMNS)
+
+_PG_FUNCTIONS = f"""
+CREATE OR REPLACE FUNCTION funnel_followups_lead_marks() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO funnel_rollupmark (store_id, day, kind)
+  SELECT DISTINCT f.store_id, (f.occurred_at AT TIME ZONE 'UTC')::date + d.o, 'f'
+  FROM old_rows o JOIN new_rows n ON n.id = o.id JOIN leads_followup f ON f.lead_id = n.id {_DAYS}
+  WHERE (o.store_id, o.assigned_to_id, o.status = 'merged') IS DISTINCT FROM
+        (n.store_id, n.assigned_to_id, n.status = 'merged');
+  RETURN NULL;
+END $$;
+
+CREATE OR REPLACE FUNCTION funnel_followups_marks() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_OP = 'INSERT' THEN
+    INSERT INTO funnel_rollupmark (store_id, day, kind)
+    SELECT DISTINCT n.store_id, (n.occurred_at AT TIME ZONE 'UTC')::date + d.o, 'f' FROM new_rows n {_DAYS};
+  ELSIF TG_OP = 'DELETE' THEN
+    INSERT INTO funnel_rollupmark (store_id, day, kind)
+    SELECT DISTINCT o.store_id, (o.occurred_at AT TIME ZONE 'UTC')::date + d.o, 'f' FROM old_rows o {_DAYS};
+  ELSE
+    INSERT INTO funnel_rollupmark (store_id, day, kind)
+    SELECT DISTINCT k.store_id, (k.occurred_at AT TIME ZONE 'UTC')::date + d.o, 'f'
+    FROM old_rows o JOIN new_rows n ON n.id = o.id
+    CROSS JOIN LATERAL (VALUES (o.store_id, o.occurred_at), (n.store_id, n.occurred_at)) k(store_id, occurred_at)
+    {_DAYS}
+    WHERE {_CHANGED};
+  END IF;
+  RETURN NULL;
+END $$;
+"""
+
+_TRIGGERS = (
+    ("leads_lead", "funnel_followups_lead_marks", "UPDATE", "OLD TABLE AS old_rows NEW TABLE AS new_rows"),
+    ("leads_followup", "funnel_followups_marks", "INSERT", "NEW TABLE AS new_rows"),
+    ("leads_followup", "funnel_followups_marks", "DELETE", "OLD TABLE AS old_rows"),
+    ("leads_followup", "funnel_followups_marks", "UPDATE", "OLD TABLE AS old_rows NEW TABLE AS new_rows"),
+)
+
+
+def _pg_statements() -> list[str]:
+    statements = [_PG_FUNCTIONS]
+    for table, function, event, referencing in _TRIGGERS:
+        name = f"{function}_{event.lower()}"
+        statements.append(f"DROP TRIGGER IF EXISTS {name} ON {table}")
+        statements.append(f"CREATE TRIGGER {name} AFTER {event} ON {table} REFERENCING {referencing} "
+                          f"FOR EACH STATEMENT EXECUTE FUNCTION {function}()")
+    return statements
+
+
+def supported(using: str = "default") -> bool:
+    return connections[using].vendor == "postgresql"
+
+
+def triggers_installed(using: str = "default") -> bool:
+    with connections[using].cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'funnel\\_followups\\_%%' "
+                       "AND NOT tgisinternal")
+        return cursor.fetchone()[0] == len(_TRIGGERS)
+
+
+def triggers_install(using: str = "default") -> None:
+    with transaction.atomic(using), connections[using].cursor() as cursor:
+        for statement in _pg_statements():
+            cursor.execute(statement)
+
+
+def ensure_installed(using: str = "default", **_kwargs) -> None:
+    """After ``migrate`` (funnel.apps): install the triggers; when they were missing, recount every row."""
+    if not supported(using):
+        return
+    tables = set(connections[using].introspection.table_names())
+    if not {"leads_lead", "leads_followup", FollowUpDay._meta.db_table, RollupMark._meta.db_table} <= tables:
+        return
+    missing = not triggers_installed(using)
+    triggers_install(using)
+    if missing:
+        from . import rollups
+
+        with transaction.atomic(using):
+            rollups._locked(using, wait=True)
+            mark_all(using=using)
+        rollups.drain(using=using, batch=2000)
+
+
+def mark_all(*, using: str = "default", store_ids: list[int] | None = None) -> None:
+    """Drop the rows (of ``store_ids``) and mark every store-day that has follow-ups (the rebuild; call inside the
+    drain lock)."""
+    if not supported(using):
+        return
+    rows = FollowUpDay.objects.using(using).all()
+    store_filter, params = "", []
+    if store_ids is not None:
+        rows = rows.filter(store_id__in=store_ids)
+        store_filter, params = "WHERE f.store_id = ANY(%s)", [list(store_ids)]
+    rows.delete()
+    with connections[using].cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO funnel_rollupmark (store_id, day, kind) "
+            "SELECT DISTINCT f.store_id, (f.occurred_at AT TIME ZONE 'UTC')::date + d.o, 'f' "
+            f"FROM leads_followup f {_DAYS} {store_filter}", params)
+
+
+# --- recounting --------------------------------------------------------------------------------------------------
+
+
+def _spans(days: Iterable[date]) -> Q:
+    """The follow-ups occurring on the days: one range per run of consecutive days."""
+    from . import rollups
+
+    spans = Q(pk__in=[])
+    ordered = sorted(set(days))
+    run_start = previous = ordered[0]
+    for day in [*ordered[1:], None]:
+        if day is not None and day == previous + timedelta(days=1):
+            previous = day
+            continue
+        spans |= Q(occurred_at__gte=rollups._midnight(run_start),
+                   occurred_at__lt=rollups._midnight(previous + timedelta(days=1)))
+        if day is not None:
+            run_start = previous = day
+    return spans
+
+
+def followup_rows(store_id: int, days: Iterable[date], *, using: str = "default") -> list[tuple]:
+    """The rows (``ROW`` tuples) of a store's days, counted from the follow-ups (one query)."""
+    from . import rollups
+
+    days = set(days)
+    if not days:
+        return []
+    follow_ups = (FollowUp.objects.using(using).filter(_spans(days), store_id=store_id)
+                  .exclude(lead__status=Status.MERGED).order_by()
+                  .values_list("occurred_at", "created_by_id", "lead__assigned_to_id", "review_status"))
+    sums: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
+    for occurred_at, author, consultant, review in follow_ups:
+        day = rollups._local_day(occurred_at)
+        if day in days:
+            counts = sums[(day, author, consultant)]
+            counts[0] += 1
+            counts[1] += int(review == ReviewStatus.REJECTED)
+    return [(store_id, *key, n, rejected) for key, (n, rejected) in sums.items()]
+
+
+def recount(store_id: int, days: set[date], *, using: str = "default") -> None:
+    """Replace the rows of a store's days with a fresh count (the drain, inside its lock)."""
+    from . import rollups
+
+    rows = followup_rows(store_id, days, using=using)
+    FollowUpDay.objects.using(using).filter(store_id=store_id, day__in=days).delete()
+    rollups._write(FollowUpDay, ROW, rows, using=using)
+
+
+# --- reading -----------------------------------------------------------------------------------------------------
+
+
+def read(s, *, live_follow_ups) -> dict:
+    """``{author: {"n", "rejected"}}`` for the slice (funnel.selectors.Slice: stores and a consultant) and period:
+    the rows of the unmarked store-days summed, and ``live_follow_ups`` (the slice's follow-ups in the period, the
+    live definition's queryset) of the marked store-days counted, in one statement."""
+    from . import rollups
+
+    rows = FollowUpDay.objects.visible_to(s.user).filter(day__gte=s.start, day__lte=s.end)
+    if s.stores:
+        rows = rows.filter(store_id__in=[st.pk for st in s.stores])
+    if s.consultant is not None:
+        rows = rows.filter(consultant=s.consultant, author=s.consultant)
+    marks = RollupMark.objects.filter(kind=FOLLOW_UPS)
+    summed = (rows.filter(~Exists(marks.filter(store_id=OuterRef("store_id"), day=OuterRef("day"))))
+              .values("author").annotate(sum_n=Sum("n"), sum_rejected=Sum("rejected")).order_by())
+    marked = (live_follow_ups.annotate(local_day=TruncDate("occurred_at"))
+              .filter(Exists(marks.filter(store_id=OuterRef("store_id"), day=OuterRef("local_day"))))
+              .values("created_by").annotate(n=Count("pk"), rejected=Count(
+                  "pk", filter=Q(review_status=ReviewStatus.REJECTED))).order_by())
+    rollup_sql, rollup_params = summed.query.sql_with_params()
+    live_sql, live_params = marked.query.sql_with_params()
+    with connections[rollups.read_database()].cursor() as cursor:
+        cursor.execute(f"SELECT * FROM ({rollup_sql}) r UNION ALL SELECT * FROM ({live_sql}) l",
+                       [*rollup_params, *live_params])
+        fetched = cursor.fetchall()
+    out: dict = {}
+    for author, n, rejected in fetched:
+        into = out.setdefault(author, {"n": 0, "rejected": 0})
+        into["n"] += n or 0
+        into["rejected"] += rejected or 0
+    return {author: counts for author, counts in out.items() if counts["n"]}
+
+
+__all__ = ["FOLLOW_UPS", "followup_rows", "read", "recount"]
