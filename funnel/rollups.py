@@ -344,12 +344,13 @@ def revisit_rows(store_id: int, days: Iterable[date], *, using: str = "default")
 # Python functions stay the definition: SQLite recounts with them, and the nightly reconciliation checks the stored
 # rows against them, so a disagreement between the two shows up as drift.
 
-# A lead's grade as of a period's end, as the steps of ``_grade_steps``: ``regrades`` holds, for each lead whose
+# A lead's grade as of a period's end, as the steps of ``_grade_steps``. ``regrades`` holds, for each lead whose
 # grade_since falls on a local day after its first-visit day, the last grade change of each local day before
-# grade_since's (the changes on or before the first-visit day all count on it: the grade the lead starts with);
-# ``steps`` gives each lead its first-visit day (the current grade; a regraded lead's last change by then, none: no
-# grade), each of those change days, and grade_since's day (the current grade). ``deltas`` turns each step into the
-# difference from the lead's previous one (lag), as cohort_rows does.
+# grade_since's (the changes on or before the first-visit day all count on it: the grade the lead starts with).
+# Every lead gives a row on its first-visit day (``opening``: its current grade; a regraded lead's last change by
+# then, none: no grade). A regraded lead's later steps (``moves``: each of those change days, and grade_since's day
+# with the current grade) give a row each holding the difference from the step before (lag): only those few leads
+# are sorted for the window, not the whole cohort.
 _COHORT_SQL = """
 WITH cohort AS MATERIALIZED (
     SELECT l.id, l.store_id, l.first_visit_day AS day, l.assigned_to_id, l.source, l.channel_id, l.series_id,
@@ -358,45 +359,60 @@ WITH cohort AS MATERIALIZED (
            CASE WHEN l.status = '{won}' THEN coalesce(d.quantity, 0) ELSE 0 END AS units
     FROM leads_lead l LEFT JOIN leads_deal d ON d.lead_id = l.id
     WHERE l.status <> '{merged}' AND {scope}
-), regrades AS (
+), regrades AS MATERIALIZED (
     SELECT DISTINCT ON (c.lead_id, c.as_of) c.lead_id, c.first_day, c.as_of, c.to_grade
     FROM (SELECT g.lead_id, l.day AS first_day, greatest((g.changed_at AT TIME ZONE %(tz)s)::date, l.day) AS as_of,
                  g.changed_at, g.id, g.to_grade
           FROM cohort l JOIN leads_gradechange g ON g.lead_id = l.id
           WHERE l.since > l.day AND (g.changed_at AT TIME ZONE %(tz)s)::date < l.since) c
     ORDER BY c.lead_id, c.as_of, c.changed_at DESC, c.id DESC
-), steps AS (
-    SELECT l.id, l.day AS as_of, CASE WHEN l.since > l.day THEN r.to_grade ELSE l.grade END AS grade
+), opening AS (
+    SELECT l.*, CASE WHEN l.since > l.day THEN r.to_grade ELSE l.grade END AS g
     FROM cohort l LEFT JOIN regrades r ON r.lead_id = l.id AND r.as_of = l.day
+), moves AS (
+    SELECT t.id, t.as_of, t.g, lag(t.g) OVER (PARTITION BY t.id ORDER BY t.as_of) AS before
+    FROM (SELECT o.id, o.day AS as_of, o.g FROM opening o WHERE o.since > o.day
+          UNION ALL
+          SELECT r.lead_id, r.as_of, r.to_grade FROM regrades r WHERE r.as_of > r.first_day
+          UNION ALL
+          SELECT l.id, l.since, l.grade FROM cohort l WHERE l.since > l.day) t
+), counted AS (
+    SELECT l.store_id, l.day, l.day AS as_of, l.assigned_to_id, l.source, l.channel_id, l.series_id, {opening}
+    FROM opening l
     UNION ALL
-    SELECT r.lead_id, r.as_of, r.to_grade FROM regrades r WHERE r.as_of > r.first_day
-    UNION ALL
-    SELECT l.id, l.since, l.grade FROM cohort l WHERE l.since > l.day
-), graded AS (
-    SELECT l.id, l.store_id, l.day, s.as_of, l.assigned_to_id, l.source, l.channel_id, l.series_id,
-           (s.as_of = l.day)::int AS opening, l.won::int AS won, l.units,
-           (l.phoned AND (s.grade IS NOT NULL OR l.won))::int AS valid,
-           (l.phoned AND (s.grade IS NOT NULL OR l.won) AND (l.followed_up OR l.won))::int AS followed,
-           {grades}
-    FROM steps s JOIN cohort l ON l.id = s.id
-), deltas AS (
-    SELECT store_id, day, as_of, assigned_to_id, source, channel_id, series_id,
-           opening AS n, opening * won AS deals, opening * units AS units, {deltas}
-    FROM graded WINDOW w AS (PARTITION BY id ORDER BY as_of)
+    SELECT l.store_id, l.day, m.as_of, l.assigned_to_id, l.source, l.channel_id, l.series_id, {moved}
+    FROM moves m JOIN cohort l ON l.id = m.id
+    WHERE m.as_of > l.day
 )
 SELECT store_id, day, as_of, assigned_to_id, source, channel_id, series_id, {sums}
-FROM deltas
+FROM counted
 GROUP BY store_id, day, as_of, assigned_to_id, source, channel_id, series_id
 HAVING {nonzero}
 """
-_STEPPED = ("valid", "followed", *(f"p_{g.lower()}" for g in GRADES))  # the counts that follow the grade
-_COHORT_PARTS = {
-    "won": Status.WON.value, "merged": Status.MERGED.value,
-    "grades": ", ".join(f"(l.phoned AND s.grade IS NOT DISTINCT FROM '{g}')::int AS p_{g.lower()}" for g in GRADES),
-    "deltas": ", ".join(f"{c} - coalesce(lag({c}) OVER w, 0) AS {c}" for c in _STEPPED),
-    "sums": ", ".join(f"sum({c})" for c in COUNTS),
-    "nonzero": " OR ".join(f"sum({c}) <> 0" for c in COUNTS),
-}
+
+
+def _counts_sql(grade: str) -> dict[str, str]:
+    """SQL for what a lead (``l``: cohort columns) adds to the grade-dependent counts holding ``grade`` as of the
+    period's end: ``_contribution``."""
+    valid = f"l.phoned AND ({grade} IS NOT NULL OR l.won)"
+    return {"valid": f"({valid})::int", "followed": f"({valid} AND (l.followed_up OR l.won))::int",
+            **{f"p_{g.lower()}": f"(l.phoned AND {grade} IS NOT DISTINCT FROM '{g}')::int" for g in GRADES}}
+
+
+def _cohort_parts() -> dict[str, str]:
+    now, before = _counts_sql("m.g"), _counts_sql("m.before")
+    opening = {"n": "1", **_counts_sql("l.g"), "deals": "l.won::int", "units": "l.units"}
+    moved = {"n": "0", **{name: f"{now[name]} - {before[name]}" for name in now}, "deals": "0", "units": "0"}
+    return {
+        "won": Status.WON.value, "merged": Status.MERGED.value,
+        "opening": ", ".join(f"{opening[c]} AS {c}" for c in COUNTS),
+        "moved": ", ".join(moved[c] for c in COUNTS),
+        "sums": ", ".join(f"sum({c})" for c in COUNTS),
+        "nonzero": " OR ".join(f"sum({c}) <> 0" for c in COUNTS),
+    }
+
+
+_COHORT_PARTS = _cohort_parts()
 
 _REVISIT_SQL = """
 SELECT v.store_id, (v.arrived_at AT TIME ZONE %(tz)s)::date AS day, l.assigned_to_id, l.source, l.channel_id,
