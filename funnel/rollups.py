@@ -7,11 +7,14 @@ The design and why (docs/scaling.md, "Step 2"):
   store-day a write may change, in the writing transaction: every write path (services, imports, merges, the jobs'
   bulk updates, ``queryset.update()``, raw SQL) marks what it touches, and none can forget to. The marks table has no
   unique key, so two writers never wait for each other.
-- **Recounted by one drain** (``rollups_drain``: the beat task every few seconds, the reconciliation, the rebuild),
-  one at a time, from the base tables with the live definition (the same code decides every row). It deletes only
-  the marks it read before recounting: a writer still in flight has a mark nobody can see yet, so it stays.
+- **Recounted by one drain** (``rollups_drain``: the beat task every few seconds, the reconciliation), one at a time,
+  from the base tables with the live definition. It deletes only the marks it read before recounting: a writer still
+  in flight has a mark nobody can see yet, so it stays. The definition is Python (``cohort_rows``, ``revisit_rows``:
+  SQLite recounts with it); on PostgreSQL the same rows are counted set-based, one ``INSERT … SELECT`` per kind and
+  batch (``cohort_select``, ``revisit_select``), and ``rebuild`` recounts a whole scope in one statement per kind.
 - **Read exactly.** A reader sums the rows of the store-days with no mark and counts the marked store-days live from
-  the base tables, in one statement (funnel.selectors: one snapshot). What a writer committed is in the answer at once, drained or not.
+  the base tables, in one statement (funnel.selectors: one snapshot). What a writer committed is in the answer at
+  once, drained or not.
 
 The cohort's P, K and F take each lead's grade *as of the period's end* (funnel.selectors): a lead regraded after
 its first-visit day gives a row at ``as_of`` = the day its grade (as the live definition reads it) changed, holding
@@ -23,18 +26,19 @@ from __future__ import annotations
 import logging
 import random
 from collections import defaultdict
-from collections.abc import Iterable
-from datetime import date, datetime, time, timedelta
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
 
-from django.db import connections, router, transaction
-from django.db.models import Max, Min
+from django.db import connections, models, router, transaction
+from django.db.models import Max, Min, QuerySet
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from leads.models import GradeChange, Lead, Status, Visit
+from leads.models import FollowUp, GradeChange, Lead, Status, Visit
 
 from . import rollups_followups, rollups_ladder
-from .models import CohortDay, RevisitDay, RollupMark
+from .models import CohortDay, FollowUpDay, LadderDay, RevisitDay, RollupMark
 
 logger = logging.getLogger(__name__)
 
@@ -333,6 +337,226 @@ def revisit_rows(store_id: int, days: Iterable[date], *, using: str = "default")
             for (day, consultant, source, channel, series), n in sums.items()]
 
 
+# --- the same rows, set-based (PostgreSQL) ------------------------------------------------------------------------
+#
+# On PostgreSQL the drain and the rebuild do not load leads into Python: one INSERT … SELECT per kind counts the rows
+# of a batch of store-days (a drain's) or of every day of some stores (a rebuild's) in the database, exactly the rows
+# cohort_rows and revisit_rows give (funnel/tests/test_rollups_sql.py compares the two on random histories). Those
+# Python functions stay the definition: SQLite recounts with them, and the nightly reconciliation checks the stored
+# rows against them, so a disagreement between the two shows up as drift.
+
+# A lead's grade as of a period's end, as the steps of ``_grade_steps``. ``regrades`` holds, for each lead whose
+# grade_since falls on a local day after its first-visit day, the last grade change of each local day before
+# grade_since's (the changes on or before the first-visit day all count on it: the grade the lead starts with).
+# Every lead gives a row on its first-visit day (``opening``: its current grade; a regraded lead's last change by
+# then, none: no grade). A regraded lead's later steps (``moves``: each of those change days, and grade_since's day
+# with the current grade) give a row each holding the difference from the step before (lag): only those few leads
+# are sorted for the window, not the whole cohort.
+_COHORT_SQL = """
+WITH cohort AS MATERIALIZED (
+    SELECT l.id, l.store_id, l.first_visit_day AS day, l.assigned_to_id, l.source, l.channel_id, l.series_id,
+           l.status = '{won}' AS won, l.phone <> '' AS phoned, l.first_follow_up_at IS NOT NULL AS followed_up,
+           l.grade, (l.grade_since AT TIME ZONE %(tz)s)::date AS since,
+           CASE WHEN l.status = '{won}' THEN coalesce(d.quantity, 0) ELSE 0 END AS units
+    FROM leads_lead l LEFT JOIN leads_deal d ON d.lead_id = l.id
+    WHERE l.status <> '{merged}' AND {scope}
+), regrades AS MATERIALIZED (
+    SELECT DISTINCT ON (c.lead_id, c.as_of) c.lead_id, c.first_day, c.as_of, c.to_grade
+    FROM (SELECT g.lead_id, l.day AS first_day, greatest((g.changed_at AT TIME ZONE %(tz)s)::date, l.day) AS as_of,
+                 g.changed_at, g.id, g.to_grade
+          FROM cohort l JOIN leads_gradechange g ON g.lead_id = l.id
+          WHERE l.since > l.day AND (g.changed_at AT TIME ZONE %(tz)s)::date < l.since) c
+    ORDER BY c.lead_id, c.as_of, c.changed_at DESC, c.id DESC
+), opening AS (
+    SELECT l.*, CASE WHEN l.since > l.day THEN r.to_grade ELSE l.grade END AS g
+    FROM cohort l LEFT JOIN regrades r ON r.lead_id = l.id AND r.as_of = l.day
+), moves AS (
+    SELECT t.id, t.as_of, t.g, lag(t.g) OVER (PARTITION BY t.id ORDER BY t.as_of) AS before
+    FROM (SELECT o.id, o.day AS as_of, o.g FROM opening o WHERE o.since > o.day
+          UNION ALL
+          SELECT r.lead_id, r.as_of, r.to_grade FROM regrades r WHERE r.as_of > r.first_day
+          UNION ALL
+          SELECT l.id, l.since, l.grade FROM cohort l WHERE l.since > l.day) t
+), counted AS (
+    SELECT l.store_id, l.day, l.day AS as_of, l.assigned_to_id, l.source, l.channel_id, l.series_id, {opening}
+    FROM opening l
+    UNION ALL
+    SELECT l.store_id, l.day, m.as_of, l.assigned_to_id, l.source, l.channel_id, l.series_id, {moved}
+    FROM moves m JOIN cohort l ON l.id = m.id
+    WHERE m.as_of > l.day
+)
+SELECT store_id, day, as_of, assigned_to_id, source, channel_id, series_id, {sums}
+FROM counted
+GROUP BY store_id, day, as_of, assigned_to_id, source, channel_id, series_id
+HAVING {nonzero}
+"""
+
+
+def _counts_sql(grade: str) -> dict[str, str]:
+    """SQL for what a lead (``l``: cohort columns) adds to the grade-dependent counts holding ``grade`` as of the
+    period's end: ``_contribution``."""
+    valid = f"l.phoned AND ({grade} IS NOT NULL OR l.won)"
+    return {"valid": f"({valid})::int", "followed": f"({valid} AND (l.followed_up OR l.won))::int",
+            **{f"p_{g.lower()}": f"(l.phoned AND {grade} IS NOT DISTINCT FROM '{g}')::int" for g in GRADES}}
+
+
+def _cohort_parts() -> dict[str, str]:
+    now, before = _counts_sql("m.g"), _counts_sql("m.before")
+    opening = {"n": "1", **_counts_sql("l.g"), "deals": "l.won::int", "units": "l.units"}
+    moved = {"n": "0", **{name: f"{now[name]} - {before[name]}" for name in now}, "deals": "0", "units": "0"}
+    return {
+        "won": Status.WON.value, "merged": Status.MERGED.value,
+        "opening": ", ".join(f"{opening[c]} AS {c}" for c in COUNTS),
+        "moved": ", ".join(moved[c] for c in COUNTS),
+        "sums": ", ".join(f"sum({c})" for c in COUNTS),
+        "nonzero": " OR ".join(f"sum({c}) <> 0" for c in COUNTS),
+    }
+
+
+_COHORT_PARTS = _cohort_parts()
+
+_REVISIT_SQL = """
+SELECT v.store_id, (v.arrived_at AT TIME ZONE %(tz)s)::date AS day, l.assigned_to_id, l.source, l.channel_id,
+       l.series_id, count(*)
+FROM leads_visit v JOIN leads_lead l ON l.id = v.lead_id
+WHERE NOT v.is_first AND l.status <> '{merged}' AND {scope}
+GROUP BY 1, 2, 3, 4, 5, 6
+"""
+
+
+def _scope_sql(store: str, day: str, *, keys: list[tuple[int, date]] | None = None,
+               store_ids: list[int] | None = None) -> tuple[str, dict]:
+    """An SQL condition on a store and a day expression, and its parameters: the (store, day) pairs of ``keys``, or
+    else every day of ``store_ids`` (None: of every store)."""
+    if keys is not None:
+        condition = (f"{store} = ANY(%(stores)s::bigint[]) AND ({store}, {day}) IN "
+                     "(SELECT * FROM unnest(%(key_stores)s::bigint[], %(key_days)s::date[]))")
+        return (condition,
+                {"stores": sorted({s for s, _d in keys}), "key_stores": [s for s, _d in keys],
+                 "key_days": [d for _s, d in keys]})
+    if store_ids is not None:
+        return f"{store} = ANY(%(stores)s::bigint[])", {"stores": list(store_ids)}
+    return "TRUE", {}
+
+
+def cohort_select(*, keys: list[tuple[int, date]] | None = None,
+                  store_ids: list[int] | None = None) -> tuple[str, dict]:
+    """The cohort rows (``COHORT_ROW`` columns) of ``keys``' (store, first-visit day) pairs, or of every day of
+    ``store_ids`` (None: every store), as one PostgreSQL SELECT and its parameters: what ``cohort_rows`` counts."""
+    scope, params = _scope_sql("l.store_id", "l.first_visit_day", keys=keys, store_ids=store_ids)
+    if keys is not None:
+        # A range of the (store, first_visit_at) index around the batch's days, not every lead of its stores:
+        # first_visit_day is first_visit_at's local day (Lead.save keeps it; the live count relies on it too), so
+        # within a day of its UTC day whatever the time zone.
+        days = params["key_days"]
+        scope += " AND l.first_visit_at >= %(start)s AND l.first_visit_at < %(end)s"
+        params |= {"start": datetime.combine(min(days) - timedelta(days=1), time.min, tzinfo=UTC),
+                   "end": datetime.combine(max(days) + timedelta(days=2), time.min, tzinfo=UTC)}
+    return _COHORT_SQL.format(scope=scope, **_COHORT_PARTS), {"tz": timezone.get_current_timezone_name(), **params}
+
+
+def revisit_select(*, keys: list[tuple[int, date]] | None = None,
+                   store_ids: list[int] | None = None) -> tuple[str, dict]:
+    """The re-visit rows (``REVISIT_ROW`` columns) of ``keys``' (store, arrival day) pairs, or of every day of
+    ``store_ids`` (None: every store), as one PostgreSQL SELECT and its parameters: what ``revisit_rows`` counts."""
+    scope, params = _scope_sql("v.store_id", "(v.arrived_at AT TIME ZONE %(tz)s)::date", keys=keys,
+                               store_ids=store_ids)
+    if keys is not None:  # a range of the (store, arrived_at) index around the batch's days
+        days = params["key_days"]
+        scope += " AND v.arrived_at >= %(start)s AND v.arrived_at < %(end)s"
+        params |= {"start": _midnight(min(days)), "end": _midnight(max(days) + timedelta(days=1))}
+    sql = _REVISIT_SQL.format(scope=scope, merged=Status.MERGED.value)
+    return sql, {"tz": timezone.get_current_timezone_name(), **params}
+
+
+# --- the kinds ----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RollupKind:
+    """One kind of rollup row (a ``RollupMark`` kind): its table and how the rows of a store-day are counted.
+
+    - ``rows(store_id, days, *, using)``: the rows (``columns`` tuples) of a store's days, counted in Python: the
+      definition (SQLite recounts with it; the reconciliation checks the stored rows against it).
+    - ``days(store_ids, *, using)``: a ``values_list`` query of the (store_id, day) pairs the base tables hold
+      something to count for (``store_ids`` None: every store); a rebuild marks them.
+    - ``select(*, keys=None, store_ids=None)``: the same rows as ``rows`` as one PostgreSQL SELECT (SQL, parameters)
+      for a batch of (store, day) keys or for every day of some stores (None: all); None to recount in Python on
+      PostgreSQL too.
+
+    A new kind: a ``RollupMark.Kind`` value, triggers that mark it, and an entry in ``KINDS`` (from its own module's
+    ``AppConfig.ready`` if need be); the drain, the rebuild and the reconciliation then handle it."""
+
+    model: type[models.Model]
+    columns: tuple[str, ...]  # the row tuples' columns: store_id, day, the other key columns, then ``counts`` counts
+    counts: int
+    rows: Callable[..., list[tuple]]
+    days: Callable[..., QuerySet]
+    select: Callable[..., tuple[str, dict]] | None = None
+    # Whether the database keeps this kind (its triggers exist there): the ladder and follow-up rollups are
+    # PostgreSQL's only; elsewhere their readers count from the base tables and nothing marks them.
+    supported: Callable[[str], bool] = lambda _using: True
+
+
+def _cohort_days(store_ids: list[int] | None, *, using: str) -> QuerySet:
+    leads = Lead.objects.using(using).order_by()
+    if store_ids is not None:
+        leads = leads.filter(store_id__in=store_ids)
+    return leads.values_list("store_id", "first_visit_day")
+
+
+def _revisit_days(store_ids: list[int] | None, *, using: str) -> QuerySet:
+    visits = Visit.objects.using(using).filter(is_first=False).order_by()
+    if store_ids is not None:
+        visits = visits.filter(store_id__in=store_ids)
+    return visits.annotate(arrival_day=TruncDate("arrived_at")).values_list("store_id", "arrival_day")
+
+
+def _ladder_days(store_ids: list[int] | None, *, using: str) -> QuerySet:
+    changes = GradeChange.objects.using(using).order_by()
+    if store_ids is not None:
+        changes = changes.filter(lead__store_id__in=store_ids)
+    return changes.annotate(change_day=TruncDate("changed_at")).values_list("lead__store_id", "change_day")
+
+
+def _follow_up_days(store_ids: list[int] | None, *, using: str) -> QuerySet:
+    follow_ups = FollowUp.objects.using(using).order_by()
+    if store_ids is not None:
+        follow_ups = follow_ups.filter(store_id__in=store_ids)
+    return follow_ups.annotate(occurred_day=TruncDate("occurred_at")).values_list("store_id", "occurred_day")
+
+
+KINDS: dict[str, RollupKind] = {
+    COHORT: RollupKind(CohortDay, COHORT_ROW, len(COUNTS), cohort_rows, _cohort_days, cohort_select),
+    REVISITS: RollupKind(RevisitDay, REVISIT_ROW, 1, revisit_rows, _revisit_days, revisit_select),
+    # funnel.rollups_ladder and funnel.rollups_followups: recounted in Python per store (their own modules).
+    RollupMark.Kind.LADDER.value: RollupKind(LadderDay, rollups_ladder.ROW, len(rollups_ladder.COUNTS),
+                                             rollups_ladder.ladder_rows, _ladder_days,
+                                             supported=rollups_ladder.supported),
+    RollupMark.Kind.FOLLOW_UPS.value: RollupKind(FollowUpDay, rollups_followups.ROW, 2,
+                                                 rollups_followups.followup_rows, _follow_up_days,
+                                                 supported=rollups_followups.supported),
+}
+# False: recount in Python on PostgreSQL too (as on SQLite); the tests compare the two ways.
+SET_BASED = True
+
+
+def _set_based(spec: RollupKind, using: str) -> bool:
+    return SET_BASED and spec.select is not None and connections[using].vendor == "postgresql"
+
+
+def select_rows(kind: str, keys: Iterable[tuple[int, date]], *, using: str = "default") -> list[tuple]:
+    """The rows the set-based recount writes for these (store, day) keys of ``kind``, read instead of written
+    (PostgreSQL; the tests compare them with the Python definition)."""
+    sql, params = KINDS[kind].select(keys=sorted(set(keys)))
+    with connections[using].cursor() as cursor:
+        cursor.execute(sql, params)
+        return [tuple(row) for row in cursor.fetchall()]
+
+
+# --- writing ------------------------------------------------------------------------------------------------------
+
+
 def _write(model, columns: tuple[str, ...], rows: list[tuple], *, using: str) -> None:
     """Insert plain row tuples with one executemany (a bulk_create of model instances cost three times the recount)."""
     if not rows:
@@ -345,21 +569,38 @@ def _write(model, columns: tuple[str, ...], rows: list[tuple], *, using: str) ->
         cursor.executemany(sql, rows)
 
 
+def _replace_set_based(spec: RollupKind, *, using: str, keys: list[tuple[int, date]] | None = None,
+                       store_ids: list[int] | None = None) -> None:
+    """Replace the rows of ``keys`` (or of every day of ``store_ids``; neither: every row) with a fresh count: one
+    DELETE and one INSERT … SELECT (PostgreSQL)."""
+    connection = connections[using]
+    qn = connection.ops.quote_name
+    table = qn(spec.model._meta.db_table)
+    scope, params = _scope_sql("store_id", "day", keys=keys, store_ids=store_ids)
+    select, select_params = spec.select(keys=keys, store_ids=store_ids)
+    with connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {table} WHERE {scope}", params)
+        cursor.execute(f"INSERT INTO {table} ({', '.join(map(qn, spec.columns))}) {select}", select_params)
+
+
 def _recount(keys: Iterable[tuple[int, date, str]], *, using: str) -> None:
-    """Replace the rollup rows of these (store, day, kind) keys with a fresh count. Call inside the drain lock."""
-    by_store: dict[tuple[int, str], set[date]] = defaultdict(set)
+    """Replace the rollup rows of these (store, day, kind) keys with a fresh count. Call inside the drain lock. Per
+    kind: on PostgreSQL one DELETE and one INSERT … SELECT for the whole batch; elsewhere ``rows`` per store."""
+    by_kind: dict[str, set[tuple[int, date]]] = defaultdict(set)
     for store_id, day, kind in keys:
-        by_store[(store_id, kind)].add(day)
-    for (store_id, kind), days in by_store.items():
-        if kind in (RollupMark.Kind.LADDER, RollupMark.Kind.FOLLOW_UPS):  # funnel.rollups_ladder, _followups
-            (rollups_ladder if kind == RollupMark.Kind.LADDER else rollups_followups).recount(store_id, days,
-                                                                                              using=using)
+        by_kind[kind].add((store_id, day))
+    for kind, pairs in by_kind.items():
+        spec = KINDS[kind]
+        if _set_based(spec, using):
+            _replace_set_based(spec, keys=sorted(pairs), using=using)
             continue
-        model, count, columns = ((CohortDay, cohort_rows, COHORT_ROW) if kind == COHORT
-                                 else (RevisitDay, revisit_rows, REVISIT_ROW))
-        rows = count(store_id, days, using=using)
-        model.objects.using(using).filter(store_id=store_id, day__in=days).delete()
-        _write(model, columns, rows, using=using)
+        by_store: dict[int, set[date]] = defaultdict(set)
+        for store_id, day in pairs:
+            by_store[store_id].add(day)
+        for store_id, days in by_store.items():
+            rows = spec.rows(store_id, days, using=using)
+            spec.model.objects.using(using).filter(store_id=store_id, day__in=days).delete()
+            _write(spec.model, spec.columns, rows, using=using)
 
 
 def _locked(using: str, *, wait: bool = False) -> bool:
@@ -398,30 +639,59 @@ def drain(*, batch: int = 500, using: str = "default", max_batches: int | None =
     return recounted
 
 
+def _mark_scope(kind: str, spec: RollupKind, *, store_ids: list[int] | None, using: str) -> int:
+    """Mark every store-day of the scope that has something to count or has rows, in one INSERT … SELECT. Returns
+    how many."""
+    connection = connections[using]
+    rows = spec.model.objects.using(using).order_by()
+    if store_ids is not None:
+        rows = rows.filter(store_id__in=store_ids)
+    days = spec.days(store_ids, using=using).union(rows.values_list("store_id", "day")).order_by()
+    sql, params = days.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(f"INSERT INTO {connection.ops.quote_name(RollupMark._meta.db_table)} (store_id, day, kind) "
+                       f"SELECT u.*, %s FROM ({sql}) u", [kind, *params])
+        return cursor.rowcount
+
+
 def rebuild(*, using: str = "default", store_ids: list[int] | None = None) -> int:
-    """Recount every rollup row from the base tables (``manage.py rebuild_rollups``, after a bulk load such as
-    ``seed_bench``, after the triggers were missing): in one transaction, drop the rows and mark every store-day
-    that has leads or re-visits, then drain. Readers count the marked days live meanwhile, so their answers stay
-    exact while it runs. Returns the store-days recounted."""
+    """Recount every rollup row of ``store_ids`` (None: of every store) from the base tables (``manage.py
+    rebuild_rollups``, after a bulk load such as ``seed_bench``, after the triggers were missing). Returns the
+    store-days recounted. Two transactions, each under the drain lock:
+
+    1. Mark every store-day of the scope that has leads, re-visits or rows (one INSERT … SELECT per kind) and commit:
+       from then on readers count those days live, so their answers are exact whatever the old rows held — empty
+       (the first ``migrate`` on existing data), stale (triggers that were missing, a load with triggers off) or
+       right.
+    2. On PostgreSQL, set-based: delete the scope's marks (those committed by now: the rebuild's own, and any writer's
+       that is in the count that follows), delete the scope's rows and insert the fresh count, one INSERT … SELECT
+       per kind, and commit. The marks, old rows and new rows change in one commit, so a reader sees either the days
+       marked (counted live) or the new rows (exact). A writer that commits after the marks were deleted keeps its
+       mark for the next drain. Elsewhere (SQLite) the drain recounts the marked days.
+
+    Why not one transaction (delete, insert, commit): readers would read the old rows until the commit, which is
+    exact only if the old rows were, and a rebuild is run precisely when they may not be. The price of the marks is
+    that dashboards count the scope live (slower) while step 2 runs. A drain between the two steps recounts some
+    marked days first: harmless, step 2 replaces them again."""
+    if store_ids is not None and not store_ids:
+        return 0
     with transaction.atomic(using):
         _locked(using, wait=True)
-        leads = Lead.objects.using(using).order_by()
-        visits = Visit.objects.using(using).filter(is_first=False).order_by()
-        rows = [model.objects.using(using) for model in (CohortDay, RevisitDay)]
-        if store_ids is not None:
-            leads, visits = leads.filter(store_id__in=store_ids), visits.filter(store_id__in=store_ids)
-            rows = [queryset.filter(store_id__in=store_ids) for queryset in rows]
-        for queryset in rows:
-            queryset.delete()
-        marks = [RollupMark(store_id=store_id, day=day, kind=COHORT)
-                 for store_id, day in leads.values_list("store_id", "first_visit_day").distinct()]
-        marks += [RollupMark(store_id=store_id, day=day, kind=REVISITS)
-                  for store_id, day in visits.annotate(d=TruncDate("arrived_at"))
-                  .values_list("store_id", "d").distinct()]
-        RollupMark.objects.using(using).bulk_create(marks, batch_size=5000)
-        rollups_ladder.mark_all(using=using, store_ids=store_ids)
-        rollups_followups.mark_all(using=using, store_ids=store_ids)
-    return drain(using=using, batch=2000)
+        marked = sum(_mark_scope(kind, spec, store_ids=store_ids, using=using) for kind, spec in KINDS.items()
+                     if spec.supported(using))
+    set_based = [kind for kind, spec in KINDS.items() if _set_based(spec, using)]
+    if set_based:
+        connection = connections[using]
+        with transaction.atomic(using), connection.cursor() as cursor:
+            _locked(using, wait=True)
+            scope, params = _scope_sql("store_id", "day", store_ids=store_ids)
+            cursor.execute(f"DELETE FROM {connection.ops.quote_name(RollupMark._meta.db_table)} "
+                           f"WHERE kind = ANY(%(kinds)s) AND {scope}", {"kinds": set_based, **params})
+            for kind in set_based:
+                _replace_set_based(KINDS[kind], store_ids=store_ids, using=using)
+    if len(set_based) < len(KINDS):
+        drain(using=using, batch=2000)
+    return marked
 
 
 # --- reconciliation -----------------------------------------------------------------------------------------------
@@ -439,12 +709,12 @@ def _summed(rows: Iterable[tuple], width: int) -> dict:
 
 
 def drifted(store_id: int, day: date, kind: str, *, using: str = "default") -> bool:
-    """Whether the stored rows of one unmarked store-day differ from a fresh count of the base tables."""
-    model, count, columns = ((CohortDay, cohort_rows, COHORT_ROW) if kind == COHORT
-                             else (RevisitDay, revisit_rows, REVISIT_ROW))
-    width = len(columns) - (len(COUNTS) if kind == COHORT else 1) - 1
-    stored = model.objects.using(using).filter(store_id=store_id, day=day).values_list(*columns)
-    return _summed(count(store_id, [day], using=using), width) != _summed(stored, width)
+    """Whether the stored rows of one unmarked store-day differ from a fresh count of the base tables, by the Python
+    definition (``RollupKind.rows``) on every database: on PostgreSQL it checks the set-based recount too."""
+    spec = KINDS[kind]
+    width = len(spec.columns) - spec.counts - 1
+    stored = spec.model.objects.using(using).filter(store_id=store_id, day=day).values_list(*spec.columns)
+    return _summed(spec.rows(store_id, [day], using=using), width) != _summed(stored, width)
 
 
 def sample_store_days(*, size: int, today: date, rng: random.Random, using: str = "default") -> list[tuple]:
@@ -453,17 +723,18 @@ def sample_store_days(*, size: int, today: date, rng: random.Random, using: str 
     from dealercrm.models import Store
 
     keys = set()
+    kinds = tuple(kind for kind, spec in KINDS.items() if spec.supported(using))
     store_ids = list(Store.objects.using(using).values_list("pk", flat=True))
     for store_id in store_ids:
         for back in range(7):
             day = today - timedelta(days=back)
-            keys |= {(store_id, day, COHORT), (store_id, day, REVISITS)}
+            keys |= {(store_id, day, kind) for kind in kinds}
     span = Lead.objects.using(using).aggregate(first=Min("first_visit_day"), last=Max("first_visit_day"))
     if span["first"] and store_ids:
         width = (span["last"] - span["first"]).days + 1
         for _i in range(size):
             day = span["first"] + timedelta(days=rng.randrange(width))
-            keys.add((rng.choice(store_ids), day, rng.choice((COHORT, REVISITS))))
+            keys.add((rng.choice(store_ids), day, rng.choice(kinds)))
     return sorted(keys)
 
 

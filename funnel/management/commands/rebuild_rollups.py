@@ -1,6 +1,7 @@
 """Recount the funnel's rollups from the leads (funnel.rollups.rebuild): after a bulk load that bypassed the triggers
-(``seed_bench`` loads with them off), or to start over. Safe while people work: the dashboards count the days being
-rebuilt live until each is done."""
+(``seed_bench`` loads with them off), or to start over. Safe while people work: the dashboards count the store-days
+being rebuilt live until the fresh rows are committed. On PostgreSQL the recount is set-based (one statement per
+kind for the whole scope); on SQLite the drain recounts the marked days."""
 
 import time
 
