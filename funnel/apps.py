@@ -12,7 +12,7 @@ class FunnelConfig(AppConfig):
 
         from dealercrm.notifications import register_kind
 
-        from . import rollups
+        from . import rollups, rollups_stays
         from .jobs import DRIFT_KIND, DRIFT_TEXT
 
         register_kind(DRIFT_KIND, label=_("Dashboard counts repaired"),
@@ -21,3 +21,5 @@ class FunnelConfig(AppConfig):
         # The rollups' marking triggers live on the leads' tables: (re)installed after every migrate, since SQLite
         # drops a table's triggers when a migration rebuilds the table (funnel.rollups.ensure_installed).
         post_migrate.connect(rollups.ensure_installed, sender=self, dispatch_uid="funnel_rollup_triggers")
+        # The time-in-stage rows' marking triggers likewise (funnel.rollups_stays, PostgreSQL only).
+        post_migrate.connect(rollups_stays.ensure_installed, sender=self, dispatch_uid="funnel_stay_triggers")
