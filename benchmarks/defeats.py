@@ -40,7 +40,7 @@ from defeats.demo import (
     note_for,
     verdict_for,
 )
-from defeats.models import Application, ApplicationReason, DefeatEvent, NurtureContact, PoolEntry, Reason
+from defeats.models import Application, ApplicationReason, DefeatEvent, NurtureContact, PoolEntry
 from defeats.selectors import Period, defeat_metrics
 from funnel import rollups_stays
 
@@ -126,7 +126,7 @@ def bench_defeats_seed(*, update_leads: bool = False, now: datetime | None = Non
         # The confirmed filings end stays: the triggers marked their leads; rebuild their time-in-stage rows now.
         rollups_stays.drain()
         with connection.cursor() as cursor:
-            for table in ("funnel_stay", "defeats_application", "defeats_applicationreason", "defeats_defeatevent",
+            for table in ("funnel_stay", "funnel_staymark", "defeats_application", "defeats_applicationreason", "defeats_defeatevent",
                           "defeats_poolentry", "defeats_nurturecontact"):
                 # VACUUM sets the visibility map (index-only scans); inside a transaction (tests) ANALYZE only.
                 cursor.execute(f"{'ANALYZE' if connection.in_atomic_block else 'VACUUM ANALYZE'} {table}")

@@ -126,17 +126,20 @@ def max_dwell_for(s: Slice) -> dict[str, int]:
     return {g: limits[1] for g, limits in grade_rule_limits(group_id=groups.pop()).items()}
 
 
-def stage_times(s: Slice, *, group_by: str | None = None, today: date | None = None, live: bool = False) -> dict:
+def stage_times(s: Slice, *, group_by: str | None = None, today: date | None = None, live: bool = False,
+                trend_only: bool = False) -> dict:
     """The figures of the module docstring for the slice and period, in one query. Returns ``{"grades": [...],
     "days_to": [...], "trend": {...}}`` and with ``group_by`` also ``"results"``: the same per group (consultant:
     the lead's consultant now; source, channel, series: the lead's). On PostgreSQL read from the kept stays
     (funnel.rollups_stays: the unmarked leads' rows, the marked leads' rows computed live, in one statement);
-    elsewhere, or with ``live``, computed from the leads' events (``stage_times_live``, the reference)."""
+    elsewhere, or with ``live``, computed from the leads' events (``stage_times_live``, the reference).
+    ``trend_only``: only the trend and the rising flag are wanted (the trend API); the kept path then leaves the
+    period's ended stays, the days to each grade and the open stays out (zeros), the live path computes them anyway."""
     if group_by is not None and group_by not in GROUP_BY:
         raise ValueError(f"unknown group_by {group_by!r}")
     if live or not rollups_stays.enabled():
         return stage_times_live(s, group_by=group_by, today=today)
-    return _stage_times_kept(s, group_by=group_by, today=today or timezone.localdate())
+    return _stage_times_kept(s, group_by=group_by, today=today or timezone.localdate(), trend_only=trend_only)
 
 
 def stage_times_live(s: Slice, *, group_by: str | None = None, today: date | None = None) -> dict:
@@ -256,6 +259,10 @@ _KEY_COLUMNS = {"consultant": "consultant_id", "source": "source", "channel": "c
 _READ_COLUMNS = ("consultant_id", "source", "channel_id", "series_id", "kind", "grade", "start_day", "end_day", "how",
                  "days", "first", "reach_days", "first_visit_at", "hold_since")
 _SRC_COLUMNS = "kind, grade, start_day, end_day, how, days, first, reach_days, first_visit_at, hold_since"
+# The live rows with the table's column types: a UNION ALL whose branches differ in a column's type keeps the
+# planner from pushing the parts' conditions into the branches (the table's index ranges).
+_M_COLUMNS = ("kind::varchar, grade::varchar, start_day, end_day, how::varchar, days::integer, first, "
+              "reach_days::integer, first_visit_at, hold_since")
 _HOW_SUMS = ", ".join(f"sum(CASE WHEN how = '{e}' THEN c ELSE 0 END) AS {e}" for e in EXITS)
 
 
@@ -269,7 +276,7 @@ def _lerp(p: str) -> str:
     return f"({lo})::float8 + (({pos} - floor({pos})) * (({hi}) - ({lo}))::float8)"
 
 
-def _stage_times_kept(s: Slice, *, group_by: str | None, today: date) -> dict:
+def _stage_times_kept(s: Slice, *, group_by: str | None, today: date, trend_only: bool = False) -> dict:
     """``stage_times`` from the kept stays: the same figures as ``stage_times_live``. The rows of the unmarked leads
     come from the Stay table (index-only ranges: ended stays by end day, first reaches by start day), the marked
     leads' rows are computed live (``rollups_stays.rows_sql`` over the slice's marked leads) in the same statement,
@@ -312,6 +319,7 @@ def _stage_times_kept(s: Slice, *, group_by: str | None, today: date) -> dict:
     key = _KEY_COLUMNS[group_by] if group_by else None
     tk = f"t.{key}" if key else "NULL"
     mk = f"m.{key}" if key else "NULL"
+    no_key = {None: "NULL", "source": "NULL::varchar"}.get(key, "NULL::bigint")  # typed as the key column
     lead_in = "first_visit_at < %s AND (hold_since IS NULL OR hold_since >= %s)"  # the live query's leads
     month_case = " ".join(f"WHEN end_day >= %s THEN {i}" for i in reversed(range(TREND_MONTHS)))
     over = " ".join(f"WHEN '{g}' THEN {int(dwell[g])}" for g in GRADES)
@@ -321,7 +329,7 @@ def _stage_times_kept(s: Slice, *, group_by: str | None, today: date) -> dict:
         src AS NOT MATERIALIZED (
             SELECT {tk} AS k, {_SRC_COLUMNS} FROM ({kept_sql}) t
             UNION ALL
-            SELECT {mk}, {_SRC_COLUMNS} FROM m
+            SELECT {mk}, {_M_COLUMNS} FROM m
         ),
         ms AS (SELECT LEAST((SELECT min(z.first) FROM ({first_sql}) z),
                             (SELECT min(start_day) FROM m WHERE kind = '{Stay.Kind.STAY.value}' AND {lead_in})) AS day),
@@ -336,13 +344,14 @@ def _stage_times_kept(s: Slice, *, group_by: str | None, today: date) -> dict:
             GROUP BY 1, 2, 3, 4, 5, 6, 7
         ),
         hist AS (
-            SELECT {ENDED} AS part, k, grade, 0 AS bucket, d AS days, sum(c) AS c, {_HOW_SUMS}, 0 AS over_n
-            FROM e WHERE p GROUP BY k, grade, d
+            SELECT {TREND} AS part, {no_key} AS k, grade, b AS bucket, d AS days, sum(c) AS c, {_HOW_SUMS},
+                   0 AS over_n
+            FROM e WHERE b IS NOT NULL GROUP BY grade, b, d
             UNION ALL
-            SELECT {TREND}, NULL, grade, b, d, sum(c), {_HOW_SUMS}, 0 FROM e WHERE b IS NOT NULL GROUP BY grade, b, d
-            UNION ALL
-            SELECT {WINDOWS}, NULL, grade, w, d, sum(c), {_HOW_SUMS}, 0 FROM e WHERE w IS NOT NULL
+            SELECT {WINDOWS}, {no_key}, grade, w, d, sum(c), {_HOW_SUMS}, 0 FROM e WHERE w IS NOT NULL
             GROUP BY grade, w, d
+            {"" if trend_only else f"""UNION ALL
+            SELECT {ENDED}, k, grade, 0, d, sum(c), {_HOW_SUMS}, 0 FROM e WHERE p GROUP BY k, grade, d
             UNION ALL
             SELECT {REACH}, k, grade, 0, CASE WHEN reach_days < 0 THEN 0 ELSE reach_days END, count(*), 0, 0, 0, 0, 0
             FROM src WHERE kind = '{Stay.Kind.STAY.value}' AND first AND start_day >= %s AND start_day <= %s
@@ -356,7 +365,7 @@ def _stage_times_kept(s: Slice, *, group_by: str | None, today: date) -> dict:
             UNION ALL
             SELECT {OPEN}, k, grade, 0, %s - start_day, count(*), 0, 0, 0, 0,
                    CASE WHEN %s - start_day > CASE grade {over} END THEN count(*) ELSE 0 END
-            FROM src WHERE kind = '{Stay.Kind.OPEN.value}' GROUP BY k, grade, start_day
+            FROM src WHERE kind = '{Stay.Kind.OPEN.value}' GROUP BY k, grade, start_day"""}
         ),
         h AS (
             SELECT * FROM hist
@@ -378,11 +387,14 @@ def _stage_times_kept(s: Slice, *, group_by: str | None, today: date) -> dict:
     params = [
         *live_params, *kept_params, *first_params, *lead_params,  # m, src, ms
         d(s.start), *(d(m) for m in reversed(months)), d(months[0]), d(months[0]), d(recent),  # e's columns
-        d(lo), d(s.end), *lead_params,  # e's rows
-        d(s.start), d(s.end), *lead_params,  # first reach
-        d(s.start), d(s.end), *lead_params,  # deals
-        d(today), d(today),  # open
+        d(months[0] if trend_only else lo), d(s.end), *lead_params,  # e's rows
     ]
+    if not trend_only:
+        params += [
+            d(s.start), d(s.end), *lead_params,  # first reach
+            d(s.start), d(s.end), *lead_params,  # deals
+            d(today), d(today),  # open
+        ]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
