@@ -20,7 +20,10 @@ lead's history with a window over its events. PostgreSQL only: the embedded SQLi
 - **Read exactly.** The reader (``stage_times.stage_times``) takes the rows of the unmarked leads from the table and
   computes the marked leads' rows live with the same ``rows_sql``, in one statement (one snapshot): a drain that
   commits meanwhile is seen entirely or not at all, so no lead is counted twice or missed, and what a writer
-  committed is in the next answer, drained or not. The reader never writes (it may run on the replica).
+  committed is in the next answer, drained or not. The reader never writes (it may run on the replica); draining on
+  read would make a dashboard wait for writes and could not run on a replica.
+- **Local days.** The rows hold local days (``TIME_ZONE``, Asia/Shanghai) as the live statement computes them with
+  the current time zone; the app never activates another. After a change of ``TIME_ZONE``, ``rebuild()``.
 """
 
 from __future__ import annotations
