@@ -145,11 +145,12 @@ def run(*, base: str, duration: float, consultants: int, managers: int, out: Cal
     def drainer():
         from django.db import connection
 
-        from funnel import rollups
+        from funnel import rollups, rollups_stays
 
         try:
             while time.monotonic() < deadline:
                 drains.append(rollups.drain())
+                rollups_stays.drain()  # the time-in-stage rows of the leads the follow-ups regraded
                 time.sleep(settings.ROLLUPS_DRAIN_SECONDS)
         finally:
             connection.close()
