@@ -173,7 +173,7 @@ def run(*, base: str, duration: float, consultants: int, managers: int, out: Cal
     result = {}
     for kind in sorted(samples):
         values = sorted(samples[kind])
-        p95 = values[min(len(values) - 1, max(0, int(round(0.95 * len(values))) - 1))]
+        p95 = values[min(len(values) - 1, max(0, round(0.95 * len(values)) - 1))]
         p50 = statistics.median(values)
         result[kind] = (len(values), p50, p95, errors[kind])
         out(f"{kind:<32} {len(values):>6} {p50:>8.0f} {p95:>8.0f} {errors[kind]:>6}")
