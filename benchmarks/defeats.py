@@ -40,8 +40,9 @@ from defeats.demo import (
     note_for,
     verdict_for,
 )
-from defeats.models import Application, ApplicationReason, DefeatEvent, NurtureContact, PoolEntry, Reason
+from defeats.models import Application, ApplicationReason, DefeatEvent, NurtureContact, PoolEntry
 from defeats.selectors import Period, defeat_metrics
+from funnel import rollups_stays
 
 from .funnel import BENCH_GROUP, Timing, _ok, _sql, token_client
 from .funnel import Case as FunnelCase
@@ -95,6 +96,7 @@ def bench_defeats_reset(*, log=print) -> int:
             cursor.execute("UPDATE leads_lead SET status = 'active' WHERE store_id = ANY(%s) "
                            "AND status IN ('defeated', 'defeat_pending')", [stores])
             restored = cursor.rowcount
+    rollups_stays.drain()  # the removed confirmed filings ended stays: their leads were marked
     log(f"removed {n:,} applications and their rows; {restored:,} leads back to active")
     return n
 
@@ -121,8 +123,10 @@ def bench_defeats_seed(*, update_leads: bool = False, now: datetime | None = Non
         log(f"{r.store}: {r.confirmed:,} confirmed, {r.rejected:,} rejected, {r.pending} pending, "
             f"{r.nurtured:,} nurtured, {r.won_back:,} won back ({r.seconds:.1f} s)")
     if done:
+        # The confirmed filings end stays: the triggers marked their leads; rebuild their time-in-stage rows now.
+        rollups_stays.drain()
         with connection.cursor() as cursor:
-            for table in ("defeats_application", "defeats_applicationreason", "defeats_defeatevent",
+            for table in ("funnel_stay", "funnel_staymark", "defeats_application", "defeats_applicationreason", "defeats_defeatevent",
                           "defeats_poolentry", "defeats_nurturecontact"):
                 # VACUUM sets the visibility map (index-only scans); inside a transaction (tests) ANALYZE only.
                 cursor.execute(f"{'ANALYZE' if connection.in_atomic_block else 'VACUUM ANALYZE'} {table}")

@@ -145,11 +145,12 @@ def run(*, base: str, duration: float, consultants: int, managers: int, out: Cal
     def drainer():
         from django.db import connection
 
-        from funnel import rollups
+        from funnel import rollups, rollups_stays
 
         try:
             while time.monotonic() < deadline:
                 drains.append(rollups.drain())
+                rollups_stays.drain()  # the time-in-stage rows of the leads the follow-ups regraded
                 time.sleep(settings.ROLLUPS_DRAIN_SECONDS)
         finally:
             connection.close()
@@ -172,7 +173,7 @@ def run(*, base: str, duration: float, consultants: int, managers: int, out: Cal
     result = {}
     for kind in sorted(samples):
         values = sorted(samples[kind])
-        p95 = values[min(len(values) - 1, max(0, int(round(0.95 * len(values))) - 1))]
+        p95 = values[min(len(values) - 1, max(0, round(0.95 * len(values)) - 1))]
         p50 = statistics.median(values)
         result[kind] = (len(values), p50, p95, errors[kind])
         out(f"{kind:<32} {len(values):>6} {p50:>8.0f} {p95:>8.0f} {errors[kind]:>6}")

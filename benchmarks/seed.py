@@ -31,6 +31,8 @@ from django.utils import timezone
 
 from dealercrm.demo import DEMO_GROUP
 from dealercrm.models import DealerGroup, JobRun, Role, Store, User, VehicleSeries
+from funnel import rollups, rollups_stays
+from funnel.models import CohortDay, RevisitDay, Stay
 from leads.demo.params import (
     ANONYMOUS_GRADE,
     ARRIVAL_HOURS,
@@ -62,8 +64,6 @@ from leads.demo.params import (
     VISIT_NOTES,
     WEEKDAY,
 )
-from funnel import rollups
-from funnel.models import CohortDay, RevisitDay
 from leads.models import GRADE_ORDER, AssignmentChange, Channel, Deal, FlagEvent, FollowUp, GradeChange, Lead, Visit
 from leads.phones import phone_normalize
 from leads.rules import UNGRADED_FOLLOW_UP_DAYS
@@ -181,6 +181,7 @@ def bench_seed(*, leads: int, months: int = 13, stores: int = 10, seed: int = 1,
     # The funnel's rollups, recounted in bulk (the COPYs ran with the triggers off, or marked every store-day).
     tick = time.perf_counter()
     days = rollups.rebuild(store_ids=[store.pk for store in Store.objects.filter(group__name=BENCH_GROUP)])
+    rollups_stays.rebuild(store_ids=[store.pk for store in Store.objects.filter(group__name=BENCH_GROUP)])
     phases["rollups"] = time.perf_counter() - tick
     log(f"Rollups: {days} store-days recounted ({phases['rollups']:.1f} s)")
     phases["vacuum"] = _vacuum_analyze(log)
@@ -939,7 +940,7 @@ def _vacuum_analyze(log) -> float:
     ANALYZE the organisation's. Inside a transaction (tests) VACUUM cannot run: ANALYZE only."""
     started = time.perf_counter()
     qn = connection.ops.quote_name
-    big = [m._meta.db_table for m, _ in TABLES.values()] + [CohortDay._meta.db_table, RevisitDay._meta.db_table]
+    big = [m._meta.db_table for m, _ in TABLES.values()] + [m._meta.db_table for m in (CohortDay, RevisitDay, Stay)]
     small = [m._meta.db_table for m in (DealerGroup, Store, User)]
     vacuum = not connection.in_atomic_block
     with connection.cursor() as cursor:

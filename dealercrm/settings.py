@@ -339,6 +339,13 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": ROLLUPS_DRAIN_SECONDS,
         "options": {"expires": ROLLUPS_DRAIN_SECONDS},
     },
+    # The time-in-stage rows (funnel.rollups_stays): the leads writes marked are rebuilt within seconds (readers
+    # compute a marked lead's rows live meanwhile).
+    "drain-stays": {
+        "task": "funnel.tasks.drain_stays",
+        "schedule": ROLLUPS_DRAIN_SECONDS,
+        "options": {"expires": ROLLUPS_DRAIN_SECONDS},
+    },
     "reconcile-rollups": {
         "task": "funnel.tasks.reconcile_rollups",
         "schedule": crontab(hour=1, minute=20),

@@ -12,7 +12,7 @@ class FunnelConfig(AppConfig):
 
         from dealercrm.notifications import register_kind
 
-        from . import rollups, rollups_followups, rollups_ladder
+        from . import rollups, rollups_followups, rollups_ladder, rollups_stays
         from .jobs import DRIFT_KIND, DRIFT_TEXT
 
         register_kind(DRIFT_KIND, label=_("Dashboard counts repaired"),
@@ -23,3 +23,5 @@ class FunnelConfig(AppConfig):
         post_migrate.connect(rollups.ensure_installed, sender=self, dispatch_uid="funnel_rollup_triggers")
         post_migrate.connect(rollups_ladder.ensure_installed, sender=self, dispatch_uid="funnel_ladder_triggers")
         post_migrate.connect(rollups_followups.ensure_installed, sender=self, dispatch_uid="funnel_followups_triggers")
+        # The time-in-stage rows' marking triggers likewise (funnel.rollups_stays, PostgreSQL only).
+        post_migrate.connect(rollups_stays.ensure_installed, sender=self, dispatch_uid="funnel_stay_triggers")

@@ -226,3 +226,74 @@ class RollupMark(models.Model):
         verbose_name = _("rollup mark")
         verbose_name_plural = _("rollup marks")
         indexes = [models.Index(fields=["store_id", "day", "kind"], name="rollupmark_key")]
+
+
+# --- stays: the time-in-stage figures' rows, kept per lead (funnel/rollups_stays.py, docs/scaling.md) -------------
+
+
+class Stay(models.Model):
+    """One row of a lead's time-in-stage history, as funnel.stage_times defines it, with the lead's slicing columns
+    as they are now: a stay at a grade (``kind`` S: its start and end day, how it ended, its length and whether it
+    is the lead's first reach of the grade), the lead's deal (D: the order day as ``end_day``, ``reach_days`` from
+    the first visit) or the lead's open grade (O: ``start_day`` the local day its grade was set). Merged leads have
+    none. Written only by funnel.rollups_stays (rebuilt per lead when a trigger marks the lead)."""
+
+    scope = ROLLUP_SCOPE
+
+    class Kind(models.TextChoices):
+        STAY = "S", _("stay")
+        DEAL = "D", _("deal")
+        OPEN = "O", _("open grade")
+
+    lead_id = models.BigIntegerField(_("lead"))
+    store = models.ForeignKey("dealercrm.Store", on_delete=models.DO_NOTHING, related_name="+", db_constraint=False,
+                              db_index=False, verbose_name=_("store"))
+    consultant = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.DO_NOTHING, null=True,
+                                   related_name="+", db_constraint=False, db_index=False, verbose_name=_("consultant"))
+    source = models.CharField(_("source"), max_length=20)
+    channel_id = models.BigIntegerField(_("channel"), null=True)
+    series_id = models.BigIntegerField(_("series"), null=True)
+    first_visit_at = models.DateTimeField(_("first visit"))
+    # The lead's grade_since while it is active (null otherwise): the reader leaves out, as the live query does, the
+    # active leads whose grade was set before the figures' earliest day.
+    hold_since = models.DateTimeField(_("active at its grade since"), null=True)
+    kind = models.CharField(_("kind"), max_length=1, choices=Kind.choices)
+    grade = models.CharField(_("grade"), max_length=1, null=True)
+    start_day = models.DateField(_("start day"), null=True)
+    end_day = models.DateField(_("end day"), null=True)
+    how = models.CharField(_("how it ended"), max_length=8, null=True)
+    days = models.IntegerField(_("days"), null=True)
+    first = models.BooleanField(_("first reach"), default=False)
+    reach_days = models.IntegerField(_("days from the first visit"), null=True)
+
+    objects = ScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("stay row")
+        verbose_name_plural = _("stay rows")
+        indexes = [
+            # The ended stays, deals and open grades of a store: index-only ranges by end day.
+            models.Index(fields=["store", "kind", "end_day"],
+                         include=["grade", "how", "days", "start_day", "consultant", "source", "channel_id",
+                                  "series_id", "first_visit_at", "hold_since", "lead_id"],
+                         name="stay_store_end"),
+            # First reaches by start day, and a store's earliest stay (the rising flag's history).
+            models.Index(fields=["store", "start_day"],
+                         include=["first", "reach_days", "grade", "consultant", "source", "channel_id", "series_id",
+                                  "first_visit_at", "hold_since", "lead_id"],
+                         condition=Q(kind="S"), name="stay_store_start"),
+            models.Index(fields=["lead_id"], name="stay_lead"),
+        ]
+
+
+class StayMark(models.Model):
+    """A lead whose Stay rows may be out of date: written by database triggers on the leads, grade changes, defeat
+    applications and deals in the writing transaction (funnel.rollups_stays), removed by the drain once it has
+    rebuilt the lead's rows. Append-only (no unique key). Readers compute a marked lead's rows live."""
+
+    lead_id = models.BigIntegerField(_("lead"))
+
+    class Meta:
+        verbose_name = _("stay mark")
+        verbose_name_plural = _("stay marks")
+        indexes = [models.Index(fields=["lead_id"], name="staymark_lead")]

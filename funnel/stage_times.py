@@ -37,15 +37,17 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 
 from django.db import connection
-from django.db.models import F
+from django.db.models import Exists, F, OuterRef, Q, Subquery
 from django.utils import timezone
 
-from dealercrm.models import User, VehicleSeries
+from dealercrm.models import Store, User, VehicleSeries
 from defeats.models import Application, ApplicationStatus
 from leads.models import Channel, Deal, GradeChange, Source, Status
 from leads.rules import DEFAULT_RULES
 from leads.selectors import grade_rule_limits
 
+from . import rollups_stays
+from .models import Stay, StayMark
 from .selectors import FIELD_KEYS, GRADES, Slice
 
 GROUP_BY = ("consultant", "source", "channel", "series")
@@ -124,10 +126,24 @@ def max_dwell_for(s: Slice) -> dict[str, int]:
     return {g: limits[1] for g, limits in grade_rule_limits(group_id=groups.pop()).items()}
 
 
-def stage_times(s: Slice, *, group_by: str | None = None, today: date | None = None) -> dict:
+def stage_times(s: Slice, *, group_by: str | None = None, today: date | None = None, live: bool = False,
+                trend_only: bool = False) -> dict:
     """The figures of the module docstring for the slice and period, in one query. Returns ``{"grades": [...],
     "days_to": [...], "trend": {...}}`` and with ``group_by`` also ``"results"``: the same per group (consultant:
-    the lead's consultant now; source, channel, series: the lead's)."""
+    the lead's consultant now; source, channel, series: the lead's). On PostgreSQL read from the kept stays
+    (funnel.rollups_stays: the unmarked leads' rows, the marked leads' rows computed live, in one statement);
+    elsewhere, or with ``live``, computed from the leads' events (``stage_times_live``, the reference).
+    ``trend_only``: only the trend and the rising flag are wanted (the trend API); the kept path then leaves the
+    period's ended stays, the days to each grade and the open stays out (zeros), the live path computes them anyway."""
+    if group_by is not None and group_by not in GROUP_BY:
+        raise ValueError(f"unknown group_by {group_by!r}")
+    if live or not rollups_stays.enabled():
+        return stage_times_live(s, group_by=group_by, today=today)
+    return _stage_times_kept(s, group_by=group_by, today=today or timezone.localdate(), trend_only=trend_only)
+
+
+def stage_times_live(s: Slice, *, group_by: str | None = None, today: date | None = None) -> dict:
+    """``stage_times`` computed from the leads' events in one statement (the definition; the kept stays' oracle)."""
     if group_by is not None and group_by not in GROUP_BY:
         raise ValueError(f"unknown group_by {group_by!r}")
     today = today or timezone.localdate()
@@ -231,6 +247,154 @@ def stage_times(s: Slice, *, group_by: str | None = None, today: date | None = N
         d(s.start), d(s.end),  # deals
         d(today), d(today), *open_day_params, *open_params,  # open
     ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    return _shape(rows, s=s, group_by=group_by, months=months, dwell=dwell)
+
+
+# --- the kept stays (funnel.rollups_stays), PostgreSQL -------------------------------------------------------------
+
+_KEY_COLUMNS = {"consultant": "consultant_id", "source": "source", "channel": "channel_id", "series": "series_id"}
+_READ_COLUMNS = ("consultant_id", "source", "channel_id", "series_id", "kind", "grade", "start_day", "end_day", "how",
+                 "days", "first", "reach_days", "first_visit_at", "hold_since")
+_SRC_COLUMNS = "kind, grade, start_day, end_day, how, days, first, reach_days, first_visit_at, hold_since"
+# The live rows with the table's column types: a UNION ALL whose branches differ in a column's type keeps the
+# planner from pushing the parts' conditions into the branches (the table's index ranges).
+_M_COLUMNS = ("kind::varchar, grade::varchar, start_day, end_day, how::varchar, days::integer, first, "
+              "reach_days::integer, first_visit_at, hold_since")
+_HOW_SUMS = ", ".join(f"sum(CASE WHEN how = '{e}' THEN c ELSE 0 END) AS {e}" for e in EXITS)
+
+
+def _lerp(p: str) -> str:
+    """percentile_cont's value at fraction ``p`` of a histogram (``days``, ``c``) with running counts ``cum`` and
+    total ``n``: rank pos = p·(n − 1) (0-based), the values at floor(pos) and ceil(pos) (the smallest days whose
+    running count passes the rank), linearly interpolated as PostgreSQL's float8 lerp does."""
+    pos = f"({p}::float8 * (n - 1)::float8)"
+    lo = f"min(days) FILTER (WHERE cum > floor({pos}))"
+    hi = f"min(days) FILTER (WHERE cum > ceil({pos}))"
+    return f"({lo})::float8 + (({pos} - floor({pos})) * (({hi}) - ({lo}))::float8)"
+
+
+def _stage_times_kept(s: Slice, *, group_by: str | None, today: date, trend_only: bool = False) -> dict:
+    """``stage_times`` from the kept stays: the same figures as ``stage_times_live``. The rows of the unmarked leads
+    come from the Stay table (index-only ranges: ended stays by end day, first reaches by start day), the marked
+    leads' rows are computed live (``rollups_stays.rows_sql`` over the slice's marked leads) in the same statement,
+    and the percentiles are computed from histograms (a count per whole-day length, running sums, the same linear
+    interpolation as ``percentile_cont``) instead of sorting every stay."""
+    months = _months(s.end)
+    lo = min(s.start, months[0])
+    lo_at = timezone.make_aware(datetime.combine(lo, time.min))
+    end_at = s.end_at
+    dwell = max_dwell_for(s)
+    d = connection.ops.adapt_datefield_value
+    at = connection.ops.adapt_datetimefield_value
+
+    lookups: dict = {}
+    if s.stores:
+        lookups["store__in"] = [st.pk for st in s.stores]
+    if s.consultant is not None:
+        lookups["consultant"] = s.consultant
+    if s.source:
+        lookups["source"] = s.source
+    if s.channel_id:
+        lookups["channel_id"] = s.channel_id
+    if s.series_id:
+        lookups["series_id"] = s.series_id
+    kept = (Stay.objects.visible_to(s.user).filter(**lookups)
+            .filter(~Exists(StayMark.objects.filter(lead_id=OuterRef("lead_id")))).order_by())
+    kept_sql, kept_params = kept.values(*_READ_COLUMNS).query.sql_with_params()
+    marked = s.leads(id__in=StayMark.objects.values("lead_id")).order_by().values(*rollups_stays.LEAD_FIELDS)
+    marked_sql, marked_params = marked.query.sql_with_params()
+    live_sql, live_params = rollups_stays.rows_sql(marked_sql, list(marked_params))
+    # The slice's earliest stay (the rising flag's history), kept: per store, the first row of its start-day index.
+    history = (kept.filter(kind=Stay.Kind.STAY, first_visit_at__lt=end_at)
+               .filter(Q(hold_since__isnull=True) | Q(hold_since__gte=lo_at))
+               .filter(store_id=OuterRef("pk")).order_by("start_day").values("start_day")[:1])
+    stores = Store.objects.visible_to(s.user)
+    if s.stores:
+        stores = stores.filter(pk__in=[st.pk for st in s.stores])
+    first_sql, first_params = stores.order_by().annotate(first=Subquery(history)).values("first").query.sql_with_params()
+
+    key = _KEY_COLUMNS[group_by] if group_by else None
+    tk = f"t.{key}" if key else "NULL"
+    mk = f"m.{key}" if key else "NULL"
+    no_key = {None: "NULL", "source": "NULL::varchar"}.get(key, "NULL::bigint")  # typed as the key column
+    lead_in = "first_visit_at < %s AND (hold_since IS NULL OR hold_since >= %s)"  # the live query's leads
+    month_case = " ".join(f"WHEN end_day >= %s THEN {i}" for i in reversed(range(TREND_MONTHS)))
+    over = " ".join(f"WHEN '{g}' THEN {int(dwell[g])}" for g in GRADES)
+    recent = months[-RECENT_MONTHS]
+    sql = f"""
+        WITH m AS MATERIALIZED ({live_sql}),
+        src AS NOT MATERIALIZED (
+            SELECT {tk} AS k, {_SRC_COLUMNS} FROM ({kept_sql}) t
+            UNION ALL
+            SELECT {mk}, {_M_COLUMNS} FROM m
+        ),
+        ms AS (SELECT LEAST((SELECT min(z.first) FROM ({first_sql}) z),
+                            (SELECT min(start_day) FROM m WHERE kind = '{Stay.Kind.STAY.value}' AND {lead_in})) AS day),
+        e AS (
+            SELECT k, grade, how, CASE WHEN days < 0 THEN 0 ELSE days END AS d, end_day >= %s AS p,
+                   CASE {month_case} END AS b,
+                   CASE WHEN end_day >= %s AND days <= %s - (SELECT day FROM ms)
+                        THEN (CASE WHEN end_day >= %s THEN 1 ELSE 0 END) END AS w,
+                   count(*) AS c
+            FROM src WHERE kind = '{Stay.Kind.STAY.value}' AND how IS NOT NULL AND end_day >= %s AND end_day <= %s
+              AND {lead_in}
+            GROUP BY 1, 2, 3, 4, 5, 6, 7
+        ),
+        hist AS (
+            SELECT {TREND} AS part, {no_key} AS k, grade, b AS bucket, d AS days, sum(c) AS c, {_HOW_SUMS},
+                   0 AS over_n
+            FROM e WHERE b IS NOT NULL GROUP BY grade, b, d
+            UNION ALL
+            SELECT {WINDOWS}, {no_key}, grade, w, d, sum(c), {_HOW_SUMS}, 0 FROM e WHERE w IS NOT NULL
+            GROUP BY grade, w, d
+            {"" if trend_only else f"""UNION ALL
+            SELECT {ENDED}, k, grade, 0, d, sum(c), {_HOW_SUMS}, 0 FROM e WHERE p GROUP BY k, grade, d
+            UNION ALL
+            SELECT {REACH}, k, grade, 0, CASE WHEN reach_days < 0 THEN 0 ELSE reach_days END, count(*), 0, 0, 0, 0, 0
+            FROM src WHERE kind = '{Stay.Kind.STAY.value}' AND first AND start_day >= %s AND start_day <= %s
+              AND {lead_in}
+            GROUP BY 2, 3, 5
+            UNION ALL
+            SELECT {REACH}, k, '{DEAL}', 0, CASE WHEN reach_days < 0 THEN 0 ELSE reach_days END, count(*),
+                   0, 0, 0, 0, 0
+            FROM src WHERE kind = '{Stay.Kind.DEAL.value}' AND end_day >= %s AND end_day <= %s AND {lead_in}
+            GROUP BY 2, 5
+            UNION ALL
+            SELECT {OPEN}, k, grade, 0, %s - start_day, count(*), 0, 0, 0, 0,
+                   CASE WHEN %s - start_day > CASE grade {over} END THEN count(*) ELSE 0 END
+            FROM src WHERE kind = '{Stay.Kind.OPEN.value}' GROUP BY k, grade, start_day"""}
+        ),
+        h AS (
+            SELECT * FROM hist
+            {f'''UNION ALL
+            SELECT part + {TOTAL}, NULL, grade, bucket, days, sum(c), sum(promoted), sum(demoted), sum(lost),
+                   sum(deal), sum(over_n)
+            FROM hist WHERE part IN ({ENDED}, {REACH}, {OPEN}) GROUP BY part, grade, bucket, days''' if key else ''}
+        ),
+        cum AS (
+            SELECT h.*, sum(c) OVER (PARTITION BY part, k, grade, bucket ORDER BY days) AS cum,
+                   sum(c) OVER (PARTITION BY part, k, grade, bucket) AS n
+            FROM h
+        )
+        SELECT part, k, grade, bucket, n::bigint, {_lerp("0.5")}, {_lerp("0.8")},
+               sum(promoted)::bigint, sum(demoted)::bigint, sum(lost)::bigint, sum(deal)::bigint, sum(over_n)::bigint
+        FROM cum GROUP BY part, k, grade, bucket, n
+    """
+    lead_params = [at(end_at), at(lo_at)]
+    params = [
+        *live_params, *kept_params, *first_params, *lead_params,  # m, src, ms
+        d(s.start), *(d(m) for m in reversed(months)), d(months[0]), d(months[0]), d(recent),  # e's columns
+        d(months[0] if trend_only else lo), d(s.end), *lead_params,  # e's rows
+    ]
+    if not trend_only:
+        params += [
+            d(s.start), d(s.end), *lead_params,  # first reach
+            d(s.start), d(s.end), *lead_params,  # deals
+            d(today), d(today),  # open
+        ]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()

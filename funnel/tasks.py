@@ -8,7 +8,7 @@ from celery import shared_task
 from dealercrm.jobs import job_summary
 from leads.tasks import RETRYING
 
-from . import rollups
+from . import rollups, rollups_stays
 from .figures import warm_dashboards
 from .jobs import rollups_reconcile
 
@@ -23,6 +23,13 @@ def drain_rollups(self) -> dict:
     """Recount the store-days writes have marked since the last drain. Not a JobRun (it runs every few seconds and
     changes only derived rows); a second drain while one runs returns at once."""
     return {"recounted": rollups.drain()}
+
+
+@shared_task(**RETRYING)
+def drain_stays(self) -> dict:
+    """Rebuild the time-in-stage rows of the leads writes have marked since the last drain (funnel.rollups_stays).
+    Like drain_rollups: not a JobRun, and a second drain while one runs returns at once."""
+    return {"rebuilt": rollups_stays.drain()}
 
 
 @shared_task(**RETRYING)

@@ -131,7 +131,7 @@ class StageTimesTrendView(APIView):
     )
     def get(self, request):
         slice_, _data = slice_from_query(request)
-        figures = stage_times.stage_times(slice_)
+        figures = stage_times.stage_times(slice_, trend_only=True)
         return Response(StageTrendSerializer({
             "start": figures["start"], "end": figures["end"], **figures["trend"],
             "rising": [row["grade"] for row in figures["grades"] if row["rising"]],
