@@ -59,7 +59,8 @@ clean:
 	rm -rf $(VENV) staticfiles
 
 # The benchmark data set (benchmarks/README.md): LEADS leads in their own database, created and migrated when
-# missing. Refuses when the bench group is already there: `make bench-seed BENCH_ARGS=--reset` reloads it.
+# missing. Refuses when the bench group is already there: `make bench-seed BENCH_ARGS=--reset` reloads it. Its shape
+# follows LEADS unless BENCH_ARGS say (--stores, --months): 10 stores over 13 months, 50 over 36 from 5M leads on.
 BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/dealercrm_bench
 LEADS ?= 1000000
 BENCH_ARGS ?=
@@ -71,6 +72,17 @@ bench-seed: venv
 	DEBUG=0 SECRET_KEY=$${SECRET_KEY:-bench-only} DATABASE_URL="$(BENCH_DATABASE_URL)" $(PY) manage.py migrate --verbosity 0
 	DEBUG=0 SECRET_KEY=$${SECRET_KEY:-bench-only} DATABASE_URL="$(BENCH_DATABASE_URL)" \
 		$(PY) manage.py seed_bench --leads $(LEADS) $(BENCH_ARGS)
+
+# The whole bench data set in one go, each part timed: the leads (BENCH_ARGS go to seed_bench), then their base
+# clients and defeats, both scaled to the leads. `make bench-seed-all LEADS=10000000` is the ten-million-lead bench.
+.PHONY: bench-seed-all
+bench-seed-all: venv
+	@set -eo pipefail; t0=$$SECONDS; \
+	$(MAKE) --no-print-directory bench-seed; t1=$$SECONDS; \
+	$(MAKE) --no-print-directory bench-baseclients-seed BENCH_ARGS=; t2=$$SECONDS; \
+	$(MAKE) --no-print-directory bench-defeats-seed BENCH_ARGS=; t3=$$SECONDS; \
+	echo "bench-seed-all: leads $$((t1 - t0)) s, base clients $$((t2 - t1)) s, defeats $$((t3 - t2)) s," \
+		"$$((t3 - t0)) s in all"
 
 # The pages people open, per role, on the bench data set: p50/p95, queries, and the page's SQL floor.
 .PHONY: bench-pages bench-load
@@ -119,9 +131,7 @@ bench-dashboard-parts: venv
 # the pages, the mixed load, the funnel API and the defeats against their floors. benchmarks/README.md quotes its output.
 .PHONY: bench-all
 bench-all: venv
-	$(MAKE) --no-print-directory bench-seed BENCH_ARGS=--reset
-	$(MAKE) --no-print-directory bench-baseclients-seed BENCH_ARGS=
-	$(MAKE) --no-print-directory bench-defeats-seed BENCH_ARGS=
+	$(MAKE) --no-print-directory bench-seed-all BENCH_ARGS=--reset
 	DEBUG=0 SECRET_KEY=$${SECRET_KEY:-bench-only} DATABASE_URL="$(BENCH_DATABASE_URL)" $(PY) manage.py run_jobs
 	DEBUG=0 SECRET_KEY=$${SECRET_KEY:-bench-only} DATABASE_URL="$(BENCH_DATABASE_URL)" $(PY) manage.py bench_state
 	$(MAKE) --no-print-directory bench-pages BENCH_ARGS=

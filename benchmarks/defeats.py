@@ -40,12 +40,13 @@ from defeats.demo import (
     note_for,
     verdict_for,
 )
-from defeats.models import Application, ApplicationReason, DefeatEvent, NurtureContact, PoolEntry
+from defeats.models import Application, DefeatEvent, PoolEntry
 from defeats.selectors import Period, defeat_metrics
 from funnel import rollups_stays
 
 from .funnel import BENCH_GROUP, Timing, _ok, _sql, token_client
 from .funnel import Case as FunnelCase
+from .seed import _delete_where, foreign_keys_checked_after
 
 SEED = 20261202
 PENDING = 8  # per store
@@ -86,16 +87,17 @@ def bench_defeats_reset(*, log=print) -> int:
     """Remove the bench group's defeat rows (and put leads marked by ``update_leads`` back to active)."""
     group = _group()
     stores = list(Store.objects.filter(group=group).values_list("pk", flat=True))
-    with transaction.atomic():
-        NurtureContact.objects.filter(entry__store_id__in=stores).delete()
-        PoolEntry.objects.filter(store_id__in=stores).delete()
-        DefeatEvent.objects.filter(lead__store_id__in=stores).delete()
-        ApplicationReason.objects.filter(application__store_id__in=stores).delete()
-        n, _ = Application.objects.filter(store_id__in=stores).delete()
-        with connection.cursor() as cursor:
-            cursor.execute("UPDATE leads_lead SET status = 'active' WHERE store_id = ANY(%s) "
-                           "AND status IN ('defeated', 'defeat_pending')", [stores])
-            restored = cursor.rowcount
+    # Set-based DELETEs, children first along every foreign key (the ORM's delete would load every application of a
+    # ten-million-lead bench to collect its cascade).
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM defeats_application WHERE store_id = ANY(%s)", [stores])
+        n = cursor.fetchone()[0]
+        _delete_where(cursor, PoolEntry, "store_id = ANY(%s)", [stores])
+        _delete_where(cursor, DefeatEvent, "lead_id IN (SELECT id FROM leads_lead WHERE store_id = ANY(%s))", [stores])
+        _delete_where(cursor, Application, "store_id = ANY(%s)", [stores])
+        cursor.execute("UPDATE leads_lead SET status = 'active' WHERE store_id = ANY(%s) "
+                       "AND status IN ('defeated', 'defeat_pending')", [stores])
+        restored = cursor.rowcount
     rollups_stays.drain()  # the removed confirmed filings ended stays: their leads were marked
     log(f"removed {n:,} applications and their rows; {restored:,} leads back to active")
     return n
@@ -131,6 +133,18 @@ def bench_defeats_seed(*, update_leads: bool = False, now: datetime | None = Non
                 # VACUUM sets the visibility map (index-only scans); inside a transaction (tests) ANALYZE only.
                 cursor.execute(f"{'ANALYZE' if connection.in_atomic_block else 'VACUUM ANALYZE'} {table}")
     return done
+
+
+WRITTEN = ["defeats_application", "defeats_applicationreason", "defeats_defeatevent", "defeats_poolentry"]
+
+
+def _high_ids(cursor, tables: list[str]) -> dict[str, int]:
+    """Each table's highest id: the rows written after it are the ones to check."""
+    out = {}
+    for table in tables:
+        cursor.execute(f"SELECT coalesce(max(id), 0) FROM {table}")
+        out[table] = cursor.fetchone()[0]
+    return out
 
 
 def _pick(rng, weights: dict):
@@ -194,60 +208,64 @@ def _seed_store(rng, store, now, reasons, competitor, brands, settings, update_l
     with transaction.atomic():
         raw = connection.connection
         with raw.cursor() as cursor:
-            _copy(cursor, "defeats_application", columns, apps)
-            # Loss by stage: the grade when filed and the highest reached, from the grade history, as the
-            # services record them.
-            cursor.execute(stages.RECORD_GRADES_SQL.format(where="store_id = %s"), [store.pk])
-            cursor.execute("SELECT id, lead_id, status, applied_at, decided_at, applied_by_id, note, comment, "
-                           "competitor_brand_id, competitor_series_id, kind FROM defeats_application "
-                           "WHERE store_id = %s",
-                           [store.pk])
-            written = cursor.fetchall()
-            reason_rows, events, entries = [], [], []
-            for app_id, lead_id, status, applied, decided_at, by, note, comment, brand, series, kind in written:
-                r = reasons[reason_of[lead_id]]
-                reason_rows.append((app_id, r.pk, r.parent_id or r.pk))
-                to = "defeat_pending"
-                events.append((lead_id, app_id, "applied", applied, by, note, "active", to, None))
-                if status == "pending":
-                    out.pending += 1
-                    continue
-                if status == "rejected":
-                    out.rejected += 1
-                    events.append((lead_id, app_id, "rejected", decided_at, manager.pk, comment, to, "active", by))
-                    continue
-                out.confirmed += 1
-                events.append((lead_id, app_id, "confirmed", decided_at, manager.pk, comment, to, "defeated",
-                               owner.pk))
-                bought = timezone.localtime(applied).date()
-                roll = rng.random()
-                last = next_at = won_at = None
-                state = "in_pool"
-                next_at = decided_at + timedelta(days=settings.nurture_interval_days)
-                if roll < NURTURED and decided_at < now - timedelta(days=30):
-                    last = decided_at + timedelta(days=rng.randint(20, max(21, (now - decided_at).days - 1)))
-                    next_at = last + timedelta(days=settings.nurture_interval_days)
-                    events.append((lead_id, None, "nurtured", last, owner.pk, "邀请参加新车上市活动", "defeated",
-                                   "defeated", None))
-                    out.nurtured += 1
-                elif roll > 1 - WON_BACK and staff and decided_at < now - timedelta(days=2):
-                    won_at = decided_at + (now - decided_at) * rng.random()
-                    last, next_at, state = won_at, None, "won_back"
-                    events.append((lead_id, app_id, "won_back", won_at, owner.pk, "客户说竞品不满意，想来看看新款",
-                                   "defeated", "active", rng.choice(staff)))
-                    out.won_back += 1
-                defeat = kind == "defeat"
-                entries.append((lead_id, store.pk, app_id, owner.pk, "competitor" if defeat else "nurture", brand,
-                                series, bought if defeat else None, decided_at, last, next_at,
-                                date(bought.year + settings.replacement_after_years, bought.month,
-                                     min(bought.day, 28)) if defeat else None, state, won_at, 1))
-            _copy(cursor, "defeats_applicationreason", ["application_id", "reason_id", "parent_id"], reason_rows)
-            _copy(cursor, "defeats_defeatevent", ["lead_id", "application_id", "kind", "at", "by_id", "comment",
-                                                  "from_status", "to_status", "to_user_id"], events)
-            _copy(cursor, "defeats_poolentry", ["lead_id", "store_id", "application_id", "owner_id", "list",
-                                                "competitor_brand_id", "competitor_series_id", "purchased_on",
-                                                "joined_at", "last_contact_at", "next_contact_at",
-                                                "replacement_due_on", "status", "won_back_at", "version"], entries)
+            newer = _high_ids(cursor, WRITTEN)
+            # One queued trigger per row and foreign key would be checked at commit (most of the time a store took):
+            # instead the rows written here are checked set-based, one anti-join per foreign key.
+            with foreign_keys_checked_after(cursor, WRITTEN, newer_than=newer):
+                _copy(cursor, "defeats_application", columns, apps)
+                # Loss by stage: the grade when filed and the highest reached, from the grade history, as the
+                # services record them.
+                cursor.execute(stages.RECORD_GRADES_SQL.format(where="store_id = %s"), [store.pk])
+                cursor.execute("SELECT id, lead_id, status, applied_at, decided_at, applied_by_id, note, comment, "
+                               "competitor_brand_id, competitor_series_id, kind FROM defeats_application "
+                               "WHERE store_id = %s",
+                               [store.pk])
+                written = cursor.fetchall()
+                reason_rows, events, entries = [], [], []
+                for app_id, lead_id, status, applied, decided_at, by, note, comment, brand, series, kind in written:
+                    r = reasons[reason_of[lead_id]]
+                    reason_rows.append((app_id, r.pk, r.parent_id or r.pk))
+                    to = "defeat_pending"
+                    events.append((lead_id, app_id, "applied", applied, by, note, "active", to, None))
+                    if status == "pending":
+                        out.pending += 1
+                        continue
+                    if status == "rejected":
+                        out.rejected += 1
+                        events.append((lead_id, app_id, "rejected", decided_at, manager.pk, comment, to, "active", by))
+                        continue
+                    out.confirmed += 1
+                    events.append((lead_id, app_id, "confirmed", decided_at, manager.pk, comment, to, "defeated",
+                                   owner.pk))
+                    bought = timezone.localtime(applied).date()
+                    roll = rng.random()
+                    last = next_at = won_at = None
+                    state = "in_pool"
+                    next_at = decided_at + timedelta(days=settings.nurture_interval_days)
+                    if roll < NURTURED and decided_at < now - timedelta(days=30):
+                        last = decided_at + timedelta(days=rng.randint(20, max(21, (now - decided_at).days - 1)))
+                        next_at = last + timedelta(days=settings.nurture_interval_days)
+                        events.append((lead_id, None, "nurtured", last, owner.pk, "邀请参加新车上市活动", "defeated",
+                                       "defeated", None))
+                        out.nurtured += 1
+                    elif roll > 1 - WON_BACK and staff and decided_at < now - timedelta(days=2):
+                        won_at = decided_at + (now - decided_at) * rng.random()
+                        last, next_at, state = won_at, None, "won_back"
+                        events.append((lead_id, app_id, "won_back", won_at, owner.pk, "客户说竞品不满意，想来看看新款",
+                                       "defeated", "active", rng.choice(staff)))
+                        out.won_back += 1
+                    defeat = kind == "defeat"
+                    entries.append((lead_id, store.pk, app_id, owner.pk, "competitor" if defeat else "nurture", brand,
+                                    series, bought if defeat else None, decided_at, last, next_at,
+                                    date(bought.year + settings.replacement_after_years, bought.month,
+                                         min(bought.day, 28)) if defeat else None, state, won_at, 1))
+                _copy(cursor, "defeats_applicationreason", ["application_id", "reason_id", "parent_id"], reason_rows)
+                _copy(cursor, "defeats_defeatevent", ["lead_id", "application_id", "kind", "at", "by_id", "comment",
+                                                      "from_status", "to_status", "to_user_id"], events)
+                _copy(cursor, "defeats_poolentry", ["lead_id", "store_id", "application_id", "owner_id", "list",
+                                                    "competitor_brand_id", "competitor_series_id", "purchased_on",
+                                                    "joined_at", "last_contact_at", "next_contact_at",
+                                                    "replacement_due_on", "status", "won_back_at", "version"], entries)
             if update_leads:
                 cursor.execute(
                     "UPDATE leads_lead l SET status = CASE a.status WHEN 'pending' THEN 'defeat_pending' "

@@ -11,7 +11,12 @@ How it is fast: leads are generated in first-visit order as plain tuples (no mod
 `chunk` leads, and times are kept as epoch seconds and turned into COPY text by table look-up (psycopg's datetime
 dumper would be the largest single cost). A writer thread COPYs chunk i while the main thread builds chunk i+1,
 so Python and PostgreSQL each keep one of the two cores busy. Foreign keys are checked set-based after the load
-(one anti-join per constraint) instead of row by row (see `_Loader.load`)."""
+(one anti-join per constraint) instead of row by row (see `_Loader.load`). Into a database holding only bench data,
+the loaded tables' secondary indexes are dropped for the load and built again after it (one sort each instead of
+tens of millions of scattered inserts, and far less WAL); nothing is held in memory beyond two chunks.
+
+Its size: the defaults follow the lead count (`bench_shape`): up to LARGE leads a 10-store group over 13 months (the
+published million-lead figures), from LARGE on a 50-store group over 36 months, unless --stores / --months say."""
 
 from __future__ import annotations
 
@@ -20,6 +25,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from itertools import pairwise
@@ -80,6 +86,9 @@ STORE_SITES = [
 ]
 CONSULTANTS = (12, 16)  # per store
 CHUNK = 25_000  # leads per COPY round; two rounds in flight hold ~0.3 GB of tuples
+SHAPE = (10, 13)  # stores, months: the default shape, as the published million-lead figures were measured
+LARGE, LARGE_SHAPE = 5_000_000, (50, 36)  # from this many leads on: a national group's three years
+LOAD_SETTINGS = {"maintenance_work_mem": "1GB", "work_mem": "256MB"}  # index builds and the FK anti-joins
 FOLLOW_UPS = 11.0  # mean follow-ups of a worked lead at least four months old (younger leads get fewer)
 
 # Bench rates where the demo's (six months, 1-4 follow-ups a lead) do not fit 13 months of longer histories.
@@ -128,7 +137,7 @@ class BenchSeedError(Exception):
 class BenchResult:
     rows: dict[str, int]  # per table
     copy_seconds: dict[str, float]  # per table: time in COPY (overlaps generation)
-    phases: dict[str, float]  # prepare, load, check, commit, vacuum
+    phases: dict[str, float]  # prepare, load, indexes, check, commit, rollups, vacuum
     leads: int
     anonymous: int
     valid: int  # a phone and a grade (DOMAIN §4)
@@ -139,14 +148,28 @@ class BenchResult:
     staff: int
     fast_path: bool  # the database held only bench data: TRUNCATE + COPY FREEZE
     fk_checks: str  # "set-based" or "per row"
+    months: int = SHAPE[1]
+    indexes_rebuilt: int = 0  # secondary indexes dropped for the load and built after it
     seconds: float = 0.0
 
 
-def bench_seed(*, leads: int, months: int = 13, stores: int = 10, seed: int = 1, follow_ups: float = FOLLOW_UPS,
-               force: bool = False, reset: bool = False, chunk: int = CHUNK, row_fk_checks: bool = False,
-               now: datetime | None = None, log: Callable[[str], None] = print) -> BenchResult:
+def bench_shape(leads: int, stores: int | None = None, months: int | None = None) -> tuple[int, int]:
+    """(stores, months) for a seed of ``leads`` leads: what is given, else the default by size. Below LARGE leads a
+    10-store group over 13 months (the million-lead figures stay comparable); from LARGE on a 50-store group over 36
+    months (about 200k leads a store, 5,500 a store-month), staff in proportion (a manager and 12-16 consultants a
+    store)."""
+    default = LARGE_SHAPE if leads >= LARGE else SHAPE
+    return (default[0] if stores is None else stores, default[1] if months is None else months)
+
+
+def bench_seed(*, leads: int, months: int | None = None, stores: int | None = None, seed: int = 1,
+               follow_ups: float = FOLLOW_UPS, force: bool = False, reset: bool = False, chunk: int = CHUNK,
+               row_fk_checks: bool = False, keep_indexes: bool = False, now: datetime | None = None,
+               log: Callable[[str], None] = print) -> BenchResult:
     """Write the bench group: ``stores`` stores with their staff and ``leads`` leads first seen over the last
-    ``months`` months (to ``now``), with visits, follow-ups, grade and assignment changes and deals.
+    ``months`` months (to ``now``), with visits, follow-ups, grade and assignment changes and deals. Stores and
+    months left out follow the size (``bench_shape``). ``keep_indexes`` loads into the indexes as they are instead
+    of dropping the secondary ones for the load and building them after it.
 
     Refuses (BenchSeedError) on anything but PostgreSQL, on a database holding the demo group unless ``force``,
     and when the bench group exists unless ``reset`` (which deletes it and its rows first). One transaction; then
@@ -154,6 +177,7 @@ def bench_seed(*, leads: int, months: int = 13, stores: int = 10, seed: int = 1,
     started = time.perf_counter()
     if connection.vendor != "postgresql":
         raise BenchSeedError(f"seed_bench loads with PostgreSQL COPY; this database is {connection.vendor}.")
+    stores, months = bench_shape(leads, stores, months)
     if leads < 1 or months < 1 or not 1 <= stores <= 99 or chunk < 1:
         raise BenchSeedError("Need --leads ≥ 1, --months ≥ 1 and 1 ≤ --stores ≤ 99.")
     if DealerGroup.objects.filter(name=DEMO_GROUP).exists() and not force:
@@ -169,12 +193,17 @@ def bench_seed(*, leads: int, months: int = 13, stores: int = 10, seed: int = 1,
         fast = not DealerGroup.objects.exclude(name=BENCH_GROUP).exists()
         tick = time.perf_counter()
         _remove_bench(fast=fast, log=log)
+        with connection.cursor() as cursor:
+            # The removal's deferred foreign-key checks run now, while the tables are empty: left to the commit
+            # they scan millions of loaded rows (a --reset over a 50-store bench: 713 s of commit, busy machine).
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            cursor.execute("SET CONSTRAINTS ALL DEFERRED")
         org = _organisation(random.Random(seed), stores)
-        log(f"Organisation: {BENCH_GROUP!r}, {stores} stores, {org.staff} staff "
+        log(f"Organisation: {BENCH_GROUP!r}, {stores} stores, {org.staff} staff, {months} months "
             f"({time.perf_counter() - tick:.1f} s)")
         generator = _Generator(org, leads=leads, months=months, seed=seed, follow_ups=follow_ups, now=now)
         phases["prepare"] = time.perf_counter() - tick
-        loader = _Loader(fast=fast, row_fk_checks=row_fk_checks, log=log)
+        loader = _Loader(fast=fast, row_fk_checks=row_fk_checks, rebuild_indexes=fast and not keep_indexes, log=log)
         loader.load(generator, leads=leads, chunk=chunk, phases=phases)
         tick = time.perf_counter()
     phases["commit"] = time.perf_counter() - tick
@@ -189,7 +218,8 @@ def bench_seed(*, leads: int, months: int = 13, stores: int = 10, seed: int = 1,
     return BenchResult(rows=loader.rows, copy_seconds=loader.seconds, phases=phases, leads=g.n_leads,
                        anonymous=g.n_anonymous, valid=g.n_valid, followed=g.n_followed, deals=g.n_deals,
                        revisited=g.n_revisited, stores=stores, staff=org.staff, fast_path=fast,
-                       fk_checks=loader.fk_mode, seconds=time.perf_counter() - started)
+                       fk_checks=loader.fk_mode, months=months, indexes_rebuilt=loader.indexes_rebuilt,
+                       seconds=time.perf_counter() - started)
 
 
 # --- the organisation --------------------------------------------------------------------------------------------
@@ -233,11 +263,10 @@ def _remove_bench(*, fast: bool, log) -> None:
             _delete_where(cursor, Lead, "store_id = ANY(%s)", [store_ids])
     with connection.cursor() as cursor:
         # The staff with everything that still points at them (the notifications and digests of a bench the nightly
-        # jobs have run on, field history), children first.
+        # jobs have run on, field history), children first; then the stores and the group with what still hangs off
+        # them (base clients, defeats, grade rules), set-based: the ORM's cascade would load them all first.
         _delete_where(cursor, User, "dealer_group_id = %s", [group.pk])
-    group.grade_rules.all().delete()
-    Store.objects.filter(pk__in=store_ids).delete()
-    group.delete()
+        _delete_where(cursor, DealerGroup, "id = %s", [group.pk])
     log(f"Removed the previous {BENCH_GROUP!r} ({time.perf_counter() - tick:.1f} s)")
 
 
@@ -780,30 +809,58 @@ def _numbered(rows: list[tuple], keys: list[int], first_id: int) -> tuple[list[t
 
 # --- the loader ------------------------------------------------------------------------------------------------
 
+def column_defaults(model, names: list[str], *, now, skip_pk: bool = False) -> tuple[list[str], list]:
+    """The columns of ``model`` a row written with only the fields ``names`` (attnames) must still fill, and their
+    values: the field's default, or "" for a text field, or NULL, or ``now`` for an auto_now field; so a field added
+    to the model after a bulk writer was written gets what Django would have given it. Generated columns are the
+    database's to compute; ``skip_pk`` leaves an auto primary key to its sequence."""
+    fields = {f.attname: f for f in model._meta.concrete_fields}
+    unknown = [n for n in names if n not in fields]
+    if unknown:
+        raise BenchSeedError(f"{model.__name__} has no field {', '.join(unknown)}: update the bench seed.")
+    columns, values = [], []
+    for f in model._meta.concrete_fields:
+        if f.attname in names or getattr(f, "generated", False) or (skip_pk and f.primary_key):
+            continue  # a generated column (Deal.unit_price) is the database's to compute, never COPY's
+        if f.has_default() or (not f.null and f.empty_strings_allowed):
+            value = f.get_db_prep_save(f.get_default(), connection)
+        elif f.null:
+            value = None
+        elif isinstance(f, DateTimeField) and (f.auto_now or f.auto_now_add):
+            value = now
+        else:
+            raise BenchSeedError(f"{model.__name__}.{f.name} is required and has no default: "
+                                 "teach the bench seed to fill it.")
+        columns.append(f.column)
+        values.append(value)
+    return columns, values
+
+
+def insert_select(model, exprs: dict[str, str], tail: str, *, now=None) -> tuple[str, dict]:
+    """``INSERT INTO <model's table> (…) SELECT <exprs>, <defaults> <tail>``: the fields ``exprs`` names (attname:
+    SQL expression) computed set-based, every other column its model default (``column_defaults``), so the
+    statement survives a field added to the model. Returns the SQL and the defaults as named parameters
+    (``%(_default0)s`` …) to merge into the statement's own: use pyformat (``%(name)s``) parameters in both."""
+    qn = connection.ops.quote_name
+    fields = {f.attname: f.column for f in model._meta.concrete_fields}
+    more, values = column_defaults(model, list(exprs), now=now or timezone.now(), skip_pk=True)
+    names = {f"_default{i}": value for i, value in enumerate(values)}
+    columns = [fields[n] for n in exprs] + more
+    select = list(exprs.values()) + [f"%({name})s" for name in names]
+    sql = (f"INSERT INTO {qn(model._meta.db_table)} ({', '.join(map(qn, columns))})\n"
+           f"SELECT {', '.join(select)}\n{tail}")
+    return sql, names
+
+
 class _Table:
     """COPY into one model's table: the generated columns plus, for any model field the generator does not know
     (added after this file was written), the field's default, or NULL, or now for auto_now fields."""
 
     def __init__(self, model, names: list[str], *, freeze: bool, now):
         fields = {f.attname: f for f in model._meta.concrete_fields}
-        unknown = [n for n in names if n not in fields]
-        if unknown:
-            raise BenchSeedError(f"{model.__name__} has no field {', '.join(unknown)}: update benchmarks/seed.py.")
-        extra, columns = [], [fields[n].column for n in names]
-        for f in model._meta.concrete_fields:
-            if f.attname in names or getattr(f, "generated", False):
-                continue  # a generated column (Deal.unit_price) is the database's to compute, never COPY's
-            if f.has_default() or (not f.null and f.empty_strings_allowed):
-                value = f.get_db_prep_save(f.get_default(), connection)
-            elif f.null:
-                value = None
-            elif isinstance(f, DateTimeField) and (f.auto_now or f.auto_now_add):
-                value = now
-            else:
-                raise BenchSeedError(f"{model.__name__}.{f.name} is required and has no default: "
-                                     "teach benchmarks/seed.py to fill it.")
-            columns.append(f.column)
-            extra.append(value)
+        columns = [fields[n].column for n in names if n in fields]
+        more, extra = column_defaults(model, names, now=now)
+        columns += more
         self.model, self.extra = model, tuple(extra)
         self.name = model._meta.db_table
         self.sql = (f"COPY {connection.ops.quote_name(self.name)} ({', '.join(map(connection.ops.quote_name, columns))})"
@@ -813,9 +870,11 @@ class _Table:
 class _Loader:
     """COPY the chunks in one transaction, one COPY per table and chunk, from a writer thread."""
 
-    def __init__(self, *, fast: bool, row_fk_checks: bool, log):
+    def __init__(self, *, fast: bool, row_fk_checks: bool, log, rebuild_indexes: bool = False):
         self.fast, self.log = fast, log
         self.row_fk_checks = row_fk_checks
+        self.rebuild_indexes = rebuild_indexes
+        self.indexes_rebuilt = 0
         self.fk_mode = "per row"
         self.rows = {key: 0 for key in TABLES}
         self.seconds = {key: 0.0 for key in TABLES}
@@ -853,14 +912,25 @@ class _Loader:
             if superuser and not self.row_fk_checks and not composite:
                 cursor.execute("SET LOCAL session_replication_role = replica")
                 self.fk_mode = "set-based"
+            for name, value in LOAD_SETTINGS.items():
+                cursor.execute("SELECT set_config(%s, %s, true)", [name, value])
+            dropped = drop_secondary_indexes(cursor, names) if self.rebuild_indexes else []
         self.log(f"Loading {leads:,} leads in chunks of {chunk:,} ({'TRUNCATE + COPY FREEZE' if self.fast else 'COPY'},"
-                 f" foreign keys checked {self.fk_mode})")
+                 f" foreign keys checked {self.fk_mode}"
+                 f"{f', {len(dropped)} secondary indexes built after the load' if dropped else ''})")
         self._copy(generator, tables, leads=leads, chunk=chunk, started=started)
         if self.fk_mode == "set-based":  # (on an error the rollback restores it)
             with connection.cursor() as cursor:
                 cursor.execute("SELECT set_config('session_replication_role', %s, true)", [role])
         phases["load"] = time.perf_counter() - started
         tick = time.perf_counter()
+        if dropped:
+            with connection.cursor() as cursor:
+                create_indexes(cursor, dropped, log=self.log)
+            self.indexes_rebuilt = len(dropped)
+            phases["indexes"] = time.perf_counter() - tick
+            self.log(f"{len(dropped)} secondary indexes built in {phases['indexes']:.1f} s")
+            tick = time.perf_counter()
         with connection.cursor() as cursor:
             if self.fk_mode == "set-based":
                 _check_foreign_keys(cursor, names)
@@ -917,8 +987,58 @@ class _Loader:
                         future.exception()
 
 
-def _check_foreign_keys(cursor, tables: list[str]) -> None:
-    """Verify every foreign key of the loaded tables over all their rows, one anti-join per constraint."""
+def drop_secondary_indexes(cursor, tables: list[str]) -> list[tuple[str, str, str]]:
+    """Drop the indexes of ``tables`` that back no constraint (primary keys and unique constraints stay: the load
+    needs them, and foreign keys reference them) and return (table, index, definition) to build them again with
+    ``create_indexes``. Inside the caller's transaction: a failure before the rebuild rolls the drop back too."""
+    cursor.execute("""
+        SELECT i.indrelid::regclass::text, i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid)
+        FROM pg_index i
+        WHERE i.indrelid = ANY(%s::regclass[])
+          AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid AND c.conrelid = i.indrelid
+                          AND c.contype IN ('p', 'u', 'x'))
+        ORDER BY 1, 2""", [tables])
+    dropped = cursor.fetchall()
+    for _table, index, _definition in dropped:
+        cursor.execute(f"DROP INDEX {index}")
+    return dropped
+
+
+def create_indexes(cursor, indexes: list[tuple[str, str, str]], *, log=None) -> None:
+    """Build the indexes ``drop_secondary_indexes`` dropped, one sort of its table each (a unique one checks its
+    rows as it is built), and log the time per table."""
+    per_table: dict[str, float] = {}
+    for table, _index, definition in indexes:
+        tick = time.perf_counter()
+        cursor.execute(definition)
+        per_table[table] = per_table.get(table, 0.0) + time.perf_counter() - tick
+    if log:
+        for table, seconds in per_table.items():
+            log(f"  indexes of {table}: {sum(1 for t, *_ in indexes if t == table)} in {seconds:.1f} s")
+
+
+@contextmanager
+def foreign_keys_checked_after(cursor, tables: list[str], *, newer_than: dict[str, int] | None = None):
+    """Inside a transaction: a superuser's writes in the block skip the per-row foreign-key triggers
+    (``session_replication_role = replica``, as ``pg_restore --disable-triggers`` does; it also skips any other
+    trigger, so keep the block to the bulk inserts) and every foreign key of ``tables`` is then verified
+    set-based (``_check_foreign_keys``; ``newer_than``: only the rows written since). Without superuser rights
+    PostgreSQL checks them row by row, as usual. Yields whether the checks are set-based."""
+    cursor.execute("SHOW session_replication_role")
+    role = cursor.fetchone()[0]
+    cursor.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+    set_based = bool(cursor.fetchone()[0])
+    if set_based:
+        cursor.execute("SET LOCAL session_replication_role = replica")
+    yield set_based
+    if set_based:
+        cursor.execute("SELECT set_config('session_replication_role', %s, true)", [role])
+        _check_foreign_keys(cursor, tables, newer_than=newer_than)
+
+
+def _check_foreign_keys(cursor, tables: list[str], *, newer_than: dict[str, int] | None = None) -> None:
+    """Verify every foreign key of the loaded tables over all their rows (or, for a table in ``newer_than``, over
+    its rows with a higher id: those written since), one anti-join per constraint."""
     cursor.execute("""
         SELECT c.conname, c.conrelid::regclass::text, a.attname, c.confrelid::regclass::text, af.attname
         FROM pg_constraint c
@@ -927,8 +1047,10 @@ def _check_foreign_keys(cursor, tables: list[str]) -> None:
         WHERE c.contype = 'f' AND c.conrelid = ANY(%s::regclass[])
         ORDER BY 2, 1""", [tables])
     qn = connection.ops.quote_name
+    newer_than = newer_than or {}
     for name, child, column, parent, parent_column in cursor.fetchall():
-        cursor.execute(f"SELECT count(*) FROM {child} x WHERE x.{qn(column)} IS NOT NULL AND NOT EXISTS "
+        since = f" AND x.id > {int(newer_than[child])}" if child in newer_than else ""
+        cursor.execute(f"SELECT count(*) FROM {child} x WHERE x.{qn(column)} IS NOT NULL{since} AND NOT EXISTS "
                        f"(SELECT 1 FROM {parent} p WHERE p.{qn(parent_column)} = x.{qn(column)})")
         missing = cursor.fetchone()[0]
         if missing:

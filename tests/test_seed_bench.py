@@ -18,7 +18,16 @@ from django.db.models import Count, F, Max, Min, OuterRef, Q, Subquery
 from django.test import override_settings
 from django.utils import timezone
 
-from benchmarks.seed import BENCH_GROUP, SHANGHAI, BenchSeedError, _check_foreign_keys
+from baseclients.models import BaseClient, CareTask, TierCause, TierChange
+from benchmarks.seed import (
+    BENCH_GROUP,
+    SHANGHAI,
+    TABLES,
+    BenchSeedError,
+    _check_foreign_keys,
+    bench_shape,
+    column_defaults,
+)
 from dealercrm.demo import DEMO_GROUP
 from dealercrm.models import DealerGroup, Role, Store, User, VehicleSeries
 from leads.models import (
@@ -37,6 +46,17 @@ from leads.phones import phone_normalize
 pytestmark = pytest.mark.django_db
 LEADS, STORES, MONTHS = 3000, 3, 3
 VALID = ~Q(phone="") & Q(grade__isnull=False)  # DOMAIN §4: a reachable phone and a grade
+LOADED = [model._meta.db_table for model, _ in TABLES.values()]
+INDEXES: dict[str, list] = {}  # the loaded tables' indexes as migrated, before the seed (filled by the fixture)
+
+
+def _indexes(tables) -> list[tuple[str, str, str, bool]]:
+    """(table, index, definition up to its WHERE, partial?): a partial index built again from its definition reads
+    its predicate back in another, equivalent spelling (casts made explicit)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT tablename, indexname, split_part(indexdef, ' WHERE ', 1), indexdef LIKE '%% WHERE %%' "
+                       "FROM pg_indexes WHERE tablename = ANY(%s) ORDER BY 1, 2", [list(tables)])
+        return cursor.fetchall()
 
 
 def _catalogue():
@@ -59,6 +79,7 @@ def bench(django_db_setup, django_db_blocker):
     fast = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     with django_db_blocker.unblock(), override_settings(PASSWORD_HASHERS=fast), transaction.atomic():
         _catalogue()
+        INDEXES["before"] = _indexes(LOADED)
         output = seed(leads=LEADS, stores=STORES, months=MONTHS, chunk=1000)  # three COPY rounds
         yield output
         transaction.set_rollback(True)
@@ -276,3 +297,133 @@ def test_the_load_ends_with_its_rollups_recounted_in_bulk(bench, leads):
     s = Slice(user=admin, start=today - timedelta(days=31 * MONTHS), end=today)
     for group_by in (None, "month", "store", "source"):
         assert funnel_metrics(s, group_by=group_by) == funnel_metrics(s, group_by=group_by, live=True)
+
+
+def test_the_shape_follows_the_size_unless_given():
+    # Up to 5M leads the published shape (10 stores, 13 months); from 5M on a 50-store group over three years.
+    assert bench_shape(1_000_000) == (10, 13)
+    assert bench_shape(4_999_999) == (10, 13)
+    assert bench_shape(5_000_000) == bench_shape(10_000_000) == (50, 36)
+    assert bench_shape(10_000_000, stores=20) == (20, 36)
+    assert bench_shape(200_000, stores=50, months=36) == (50, 36)
+    assert bench_shape(10_000_000, months=12) == (50, 12)
+
+
+def test_the_seed_uses_the_shape_of_its_size(leads, monkeypatch):
+    import benchmarks.seed as bench_module
+
+    monkeypatch.setattr(bench_module, "LARGE", 500)  # 500 leads count as a large bench here
+    monkeypatch.setattr(bench_module, "LARGE_SHAPE", (4, 2))
+    output = seed(leads=600, reset=True)
+    assert "4 stores" in output and "600 leads over 2 months" in output
+    assert Store.objects.filter(group__name=BENCH_GROUP).count() == 4
+    assert leads.filter(first_visit_at__lt=timezone.now() - timedelta(days=2 * 31 + 1)).count() == 0
+
+
+def test_secondary_indexes_are_built_again_after_the_load(bench):
+    """The loaded tables' secondary indexes were dropped for the load and built after it: the same indexes, with
+    the same definitions, as migrated."""
+    assert "secondary indexes built" in bench
+    assert len(INDEXES["before"]) > 3 * len(LOADED)
+    assert _indexes(LOADED) == INDEXES["before"]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_index WHERE indrelid = ANY(%s::regclass[]) AND NOT indisvalid",
+                       [LOADED])
+        assert cursor.fetchone()[0] == 0
+
+
+def test_keep_indexes_loads_into_them(leads):
+    output = seed(leads=500, stores=2, months=2, reset=True, keep_indexes=True)
+    assert "secondary indexes built" not in output
+    assert leads.count() == 500
+    assert _indexes(LOADED) == INDEXES["before"]
+
+
+def test_column_defaults_fill_what_a_bulk_writer_does_not_name():
+    columns, values = column_defaults(TierChange, ["client_id", "from_tier", "to_tier", "basis"], now=timezone.now(),
+                                      skip_pk=True)
+    defaults = dict(zip(columns, values, strict=True))
+    assert "id" not in defaults and "client_id" not in defaults
+    assert defaults["cause"] == TierCause.SCORING  # a field added after the writer: its model default
+    assert defaults["job_run_id"] is None
+    with pytest.raises(BenchSeedError, match="no field"):
+        column_defaults(TierChange, ["nonsense"], now=timezone.now())
+
+
+def test_base_clients_and_defeats_scale_with_the_leads_and_a_reset_removes_them(leads):
+    """The base clients (90,000 per million leads by default) and defeats seeded on the bench; a second run adds
+    nothing; the tier history and care carry every column; a reset of the leads removes them all."""
+    care_indexes = _indexes(["baseclients_caretask"])
+    out = StringIO()
+    call_command("seed_bench_baseclients", stdout=out)
+    group = DealerGroup.objects.get(name=BENCH_GROUP)
+    clients = BaseClient.objects.filter(group=group)
+    assert clients.count() == round(LEADS * 0.09), out.getvalue()
+    assert f"per million of its {LEADS:,} leads" in out.getvalue()
+    history = TierChange.objects.filter(client__group=group)
+    last_year = timezone.localdate().year - 1
+    assert history.filter(at__year=last_year, cause=TierCause.SCORING).exists()  # a column the SQL does not name
+    tasks = CareTask.objects.filter(client__group=group)
+    statuses = Counter(tasks.values_list("status", flat=True))
+    assert statuses["done"] > statuses["skipped"] > 0 and statuses["pending"] > 0
+    assert "indexes of the care tasks built again" in out.getvalue()
+    assert "foreign keys of the care tasks checked set-based" in out.getvalue()
+    assert _indexes(["baseclients_caretask"]) == care_indexes and len(care_indexes) > 5
+    before = (clients.count(), tasks.count(), history.count())
+    call_command("seed_bench_baseclients", stdout=StringIO())
+    assert (clients.count(), tasks.count(), history.count()) == before
+
+    from defeats.models import Application
+
+    call_command("seed_bench_defeats", stdout=StringIO())
+    assert Application.objects.filter(store__group=group).exists()
+    with connection.cursor() as cursor:  # each seed commits on its own; here they share the test's transaction
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        cursor.execute("SET CONSTRAINTS ALL DEFERRED")
+    output = seed(leads=300, stores=1, months=1, reset=True)
+    assert "Removed the previous" in output
+    assert not BaseClient.objects.exists() and not CareTask.objects.exists() and not Application.objects.exists()
+    assert leads.count() == 300
+
+
+def test_the_won_leads_cards_are_what_the_backfill_service_makes(leads):
+    """The bench writes the won leads' cards set-based; on the bench's shape that is exactly what
+    ``baseclients.services.backfill`` makes, column for column (times of writing aside)."""
+    from baseclients.models import ClientLead, Purchase, Vehicle
+    from baseclients.services.backfill import backfill
+    from benchmarks.baseclients import _cards_of_won_leads
+
+    group = DealerGroup.objects.get(name=BENCH_GROUP)
+
+    def snapshot():
+        deal_of = dict(Purchase.objects.filter(client__group=group).values_list("client_id", "deal_id"))
+        out = {}
+        for model in (BaseClient, Purchase, Vehicle, ClientLead, TierChange):
+            written = {"updated_at", "tier_since", "at"} | ({"created_at"} if model is not BaseClient else set())
+            names = [f.attname for f in model._meta.concrete_fields if f.attname not in written]
+            rows = []
+            for row in model.objects.filter(**{"group" if model is BaseClient else "client__group": group}).values(
+                    *names):
+                if model is BaseClient:
+                    row["id"] = deal_of[row["id"]]
+                else:
+                    del row["id"]
+                    row["client_id"] = deal_of[row["client_id"]]
+                rows.append(repr(sorted(row.items())))
+            out[model.__name__] = sorted(rows)
+        out["deals"] = sorted(Deal.objects.filter(lead__store__group=group).values_list("pk", "units_delivered"))
+        return out
+
+    point = transaction.savepoint_create()
+    assert "set-based" in _cards_of_won_leads(group)
+    ours = snapshot()
+    transaction.savepoint_rollback(point)
+    assert not BaseClient.objects.filter(group=group).exists()
+    deals = backfill(plan_care=False)
+    assert deals == len(ours["Purchase"]) > 50
+    theirs = snapshot()
+    assert theirs.keys() == ours.keys()
+    for key in ours:
+        assert theirs[key] == ours[key], key
+    # A second run (cards exist) goes through the service, which finds nothing left to take in.
+    assert _cards_of_won_leads(group) == "0 deals taken in (by the service)"

@@ -1,6 +1,16 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from benchmarks.seed import BENCH_GROUP, BENCH_PASSWORD, CHUNK, FOLLOW_UPS, BenchSeedError, bench_seed
+from benchmarks.seed import (
+    BENCH_GROUP,
+    BENCH_PASSWORD,
+    CHUNK,
+    FOLLOW_UPS,
+    LARGE,
+    LARGE_SHAPE,
+    SHAPE,
+    BenchSeedError,
+    bench_seed,
+)
 
 
 class Command(BaseCommand):
@@ -12,8 +22,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--leads", type=int, default=1_000_000, help="Number of leads (default 1,000,000).")
-        parser.add_argument("--months", type=int, default=13, help="Months of history up to now (default 13).")
-        parser.add_argument("--stores", type=int, default=10, help="Stores in the bench group (default 10).")
+        parser.add_argument("--months", type=int, default=None,
+                            help=f"Months of history up to now (default {SHAPE[1]}, {LARGE_SHAPE[1]} from "
+                                 f"{LARGE:,} leads on).")
+        parser.add_argument("--stores", type=int, default=None,
+                            help=f"Stores in the bench group (default {SHAPE[0]}, {LARGE_SHAPE[0]} from {LARGE:,} "
+                                 "leads on).")
         parser.add_argument("--seed", type=int, default=1, help="Random seed (default 1).")
         parser.add_argument("--follow-ups", type=float, default=FOLLOW_UPS,
                             help=f"Mean follow-ups of a worked lead older than four months (default {FOLLOW_UPS}).")
@@ -22,13 +36,17 @@ class Command(BaseCommand):
         parser.add_argument("--chunk", type=int, default=CHUNK, help=f"Leads per COPY round (default {CHUNK:,}).")
         parser.add_argument("--row-fk-checks", action="store_true",
                             help="Let PostgreSQL check foreign keys row by row instead of set-based after the load.")
+        parser.add_argument("--keep-indexes", action="store_true",
+                            help="Load into the indexes as they are instead of building the secondary ones after "
+                                 "the load (which it does only into a database holding nothing but bench data).")
 
     def handle(self, *args, **options):
         try:
             result = bench_seed(
                 leads=options["leads"], months=options["months"], stores=options["stores"], seed=options["seed"],
                 follow_ups=options["follow_ups"], force=options["force"], reset=options["reset"],
-                chunk=options["chunk"], row_fk_checks=options["row_fk_checks"], log=self.stdout.write,
+                chunk=options["chunk"], row_fk_checks=options["row_fk_checks"],
+                keep_indexes=options["keep_indexes"], log=self.stdout.write,
             )
         except BenchSeedError as exc:
             raise CommandError(str(exc)) from exc
@@ -46,6 +64,6 @@ class Command(BaseCommand):
         )
         self.stdout.write(self.style.SUCCESS(
             f"{BENCH_GROUP!r}: {r.stores} stores, {r.staff} staff (password {BENCH_PASSWORD}), "
-            f"{r.leads:,} leads in {r.seconds:.1f} s"
+            f"{r.leads:,} leads over {r.months} months in {r.seconds:.1f} s"
             f"{' (TRUNCATE + COPY FREEZE)' if r.fast_path else ''}, foreign keys checked {r.fk_checks}."
         ))
