@@ -11,6 +11,7 @@ from django.db.models import Count, F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from dealercrm.bulk import update_rows
 from dealercrm.models import Role, User
 from leads.models import Deal, Lead
 from leads.phones import phone_normalize
@@ -214,7 +215,7 @@ def clients_from_deals(*, actor: User, sales: list[tuple[Deal, Lead, list[dict]]
     Purchase.objects.bulk_create(purchases)
     ClientLead.objects.bulk_create(links, ignore_conflicts=True)  # get_or_create: a lead keeps its link
     Vehicle.objects.bulk_create(vehicles)
-    Deal.objects.bulk_update([deal for deal, _lead, _units in sales], sorted(deal_fields))
+    update_rows(Deal, [deal for deal, _lead, _units in sales], sorted(deal_fields))
     touched = list({client.pk: client for client in out}.values())
     # The fleet size is at least the vehicles on the card (``_fleet_counts_vehicles``, one query for them all).
     on_card = dict(Vehicle.objects.filter(client_id__in=[c.pk for c in touched]).order_by().values("client_id")

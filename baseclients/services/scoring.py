@@ -13,6 +13,7 @@ from django.db.models import Case, Count, F, IntegerField, Q, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from dealercrm.bulk import update_rows
 from dealercrm.models import User
 
 from .. import defaults
@@ -214,8 +215,8 @@ def refresh_many(clients: list[BaseClient], *, actor: User | None, cause: str,
         client.updated_at = at
     _write_scores(rows)
     TierChange.objects.bulk_create(changes)
-    BaseClient.objects.bulk_update(clients, [*fields, "loyalty_score", "power_score", "tier", "tier_since",
-                                             "tier_basis", "version", "updated_at"])
+    update_rows(BaseClient, clients, [*fields, "loyalty_score", "power_score", "tier", "tier_since", "tier_basis",
+                                      "version", "updated_at"])
     moved = sorted(change.client.pk for change in changes)
     if moved:
         care_drop_unplanned(client_ids=moved)

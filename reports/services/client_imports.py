@@ -31,6 +31,7 @@ from baseclients.models import BaseClient, Vehicle
 from baseclients.receivers import deals_make_clients
 from baseclients.services import taken_vins, vin_taken_error
 from baseclients.vehicles import plate_normalize, vin_normalize
+from dealercrm.bulk import update_rows
 from dealercrm.models import Store, User
 from leads import events
 from leads.models import Deal, FlagAction, FlagEvent, FlagKind, Lead, OverdueFlag, StaleFlag, Status
@@ -372,8 +373,7 @@ def _leads_won(leads: list[Lead], known: set[int], actor: User, at) -> None:
         lead.updated_at = at
         lead._history_user, lead._change_reason = actor, reason
     FlagEvent.objects.bulk_create(flag_events)
-    Lead.objects.bulk_update(leads, ["status", "next_follow_up_at", "last_contact_at", "pooled_at", "version",
-                                     "updated_at"])
+    update_rows(Lead, leads, ["status", "next_follow_up_at", "last_contact_at", "pooled_at", "version", "updated_at"])
     Lead.history.bulk_history_create(leads, update=True, default_user=actor, default_change_reason=reason)
 
 
