@@ -126,6 +126,13 @@ bench-defeats: venv
 bench-dashboard-parts: venv
 	DEBUG=0 SECRET_KEY=$${SECRET_KEY:-bench-only} DATABASE_URL="$(BENCH_DATABASE_URL)" $(PY) manage.py bench_dashboard_parts $(BENCH_ARGS)
 
+# The Excel imports on the bench data set: a generated 50,000-row lead workbook and a 5,000-row sales workbook (base
+# clients) imported into a bench store, dry run and commit, rows/s with the machine's load; on a copy of the database
+# dropped at the end (BENCH_ARGS=--rollback: in one transaction rolled back). benchmarks/README.md, "Imports".
+.PHONY: bench-imports
+bench-imports: venv
+	DEBUG=0 SECRET_KEY=$${SECRET_KEY:-bench-only} DATABASE_URL="$(BENCH_DATABASE_URL)" $(PY) manage.py bench_imports $(BENCH_ARGS)
+
 # Every published figure from one command, as a real morning finds the system: a freshly seeded bench (leads, base
 # clients, defeats), the nightly jobs run over it, the conditions printed (machine load, data, jobs, statistics), then
 # the pages, the mixed load, the funnel API and the defeats against their floors. benchmarks/README.md quotes its output.

@@ -14,17 +14,20 @@ from .clients import (
     client_assign,
     client_from_deal,
     client_update,
+    clients_from_deals,
     link_returning_buyer,
     returning_buyer,
+    taken_vins,
     validate_vehicle_ids,
     vehicle_add,
     vehicle_update,
     vin_free_or_error,
+    vin_taken_error,
 )
 from .fleet import deal_deliver, units_free_or_error, validate_units
-from .lists import list_choices, list_entries_sync, list_entry_merge, list_entry_save, list_value
+from .lists import list_choices, list_entries_sync, list_entry_merge, list_entry_save, list_value, list_values
 from .referrals import referral_set
-from .scoring import client_score, decide_tier, retier_group, tier_label
+from .scoring import client_score, decide_tier, refresh_many, retier_group, tier_label
 from .settings import criteria_for, criteria_update, ensure_group_defaults, tier_rule_for, tier_rule_update
 
 __all__ = [
@@ -37,6 +40,7 @@ __all__ = [
     "client_from_deal",
     "client_score",
     "client_update",
+    "clients_from_deals",
     "criteria_for",
     "criteria_update",
     "deal_deliver",
@@ -51,10 +55,13 @@ __all__ = [
     "list_entry_merge",
     "list_entry_save",
     "list_value",
+    "list_values",
     "materialise",
     "referral_set",
+    "refresh_many",
     "retier_group",
     "returning_buyer",
+    "taken_vins",
     "tier_label",
     "tier_rule_for",
     "tier_rule_update",
@@ -64,4 +71,5 @@ __all__ = [
     "vehicle_add",
     "vehicle_update",
     "vin_free_or_error",
+    "vin_taken_error",
 ]

@@ -7,10 +7,11 @@ from datetime import date
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import Count, F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from dealercrm.bulk import update_rows
 from dealercrm.models import Role, User
 from leads.models import Deal, Lead
 from leads.phones import phone_normalize
@@ -50,7 +51,18 @@ def vin_free_or_error(vin: str, *, exclude_vehicle: int | None = None) -> None:
     if exclude_vehicle:
         taken = taken.exclude(pk=exclude_vehicle)
     if taken.exists():
-        raise ValidationError({"vin": [_("A vehicle with this VIN is already on a base client's card.")]})
+        raise vin_taken_error()
+
+
+def vin_taken_error() -> ValidationError:
+    return ValidationError({"vin": [_("A vehicle with this VIN is already on a base client's card.")]})
+
+
+def taken_vins(vins) -> set[str]:
+    """The (normalised) VINs of ``vins`` that are already on a base client's card: one query for them all (the
+    import checks a batch's deals with it, as the deal receiver checks one with ``vin_free_or_error``)."""
+    vins = {vin for vin in vins if vin}
+    return set(Vehicle.objects.filter(vin__in=vins).values_list("vin", flat=True)) if vins else set()
 
 
 def _fleet_counts_vehicles(client: BaseClient) -> bool:
@@ -64,6 +76,19 @@ def _fleet_counts_vehicles(client: BaseClient) -> bool:
     return True
 
 
+def _new_client(lead: Lead, actor: User, *, group_id: int, region: str, industry: str) -> BaseClient:
+    """The buyer's new card (unsaved): owned by the lead's consultant (or the consultant who records the deal)."""
+    owner_id = lead.assigned_to_id or (actor.pk if actor.role == Role.CONSULTANT else None)
+    return BaseClient(group_id=group_id, store_id=lead.store_id, assigned_to_id=owner_id, name=lead.name,
+                      phone=lead.phone, region=region, industry=industry)
+
+
+def _initial_tier(client: BaseClient, actor: User) -> TierChange:
+    """The tier history starts with the card: the tier it opens with (the deal's refresh may move it next)."""
+    return TierChange(client=client, from_tier="", to_tier=client.tier, basis=client.tier_basis,
+                      cause=TierCause.INITIAL, at=client.created_at, by=actor, owner_id=client.assigned_to_id)
+
+
 def _find_or_create_client(lead: Lead, actor: User) -> BaseClient:
     link = ClientLead.objects.filter(lead=lead).values_list("client_id", flat=True).first()
     if link:
@@ -73,21 +98,18 @@ def _find_or_create_client(lead: Lead, actor: User) -> BaseClient:
         existing = BaseClient.objects.filter(group_id=group_id, phone=lead.phone).values_list("pk", flat=True).first()
         if existing:
             return lock_client(existing)
-    owner = lead.assigned_to or (actor if actor.role == Role.CONSULTANT else None)
     # Region and industry from the group's lists: the lead's spelling mapped to the list's name (a new spelling joins
     # the list, for the group admin to merge).
-    client = BaseClient(group_id=group_id, store=lead.store, assigned_to=owner, name=lead.name, phone=lead.phone,
-                        region=list_value(group_id=group_id, kind="region", text=lead.district, create=True),
-                        industry=list_value(group_id=group_id, kind="industry", text=lead.industry, create=True))
+    client = _new_client(lead, actor, group_id=group_id,
+                         region=list_value(group_id=group_id, kind="region", text=lead.district, create=True),
+                         industry=list_value(group_id=group_id, kind="industry", text=lead.industry, create=True))
     try:
         with transaction.atomic():
             client.save()
     except IntegrityError:
         # Another deal made this phone's card between our look-up and our insert: extend that one.
         return lock_client(BaseClient.objects.get(group_id=group_id, phone=lead.phone).pk)
-    # The tier history starts with the card: the tier it opens with (the deal's refresh may move it next).
-    TierChange.objects.create(client=client, from_tier="", to_tier=client.tier, basis=client.tier_basis,
-                              cause=TierCause.INITIAL, at=client.created_at, by=actor, owner_id=owner.pk if owner else None)
+    _initial_tier(client, actor).save(force_insert=True)
     return lock_client(client.pk)
 
 
@@ -120,11 +142,102 @@ def client_from_deal(*, actor: User, deal: Deal, lead: Lead, units: list[dict] |
     refresh(client, actor=actor, cause=TierCause.DEAL)
     materialise(client_ids=[client.pk])
     if referral is not None and referral.referrer_client_id:
-        referrer = lock_client(referral.referrer_client_id)
-        referrer.referral_deals += 1
-        referrer.save(update_fields=["referral_deals"])
-        refresh(referrer, actor=actor, cause=TierCause.REFERRAL_DEAL)
+        _credit_referrer(referral.referrer_client_id, actor)
     return client
+
+
+def clients_from_deals(*, actor: User, sales: list[tuple[Deal, Lead, list[dict]]]) -> list[BaseClient]:
+    """``client_from_deal`` for many deals of one dealer group at once (the base-client import's batches), in order:
+    the same cards (found by the lead's link, then by phone, else new: one per phone), purchases (repeat from the
+    card's second on; the lead's referral), links, vehicles, fleet sizes, tiers, care plans and referrers' credits,
+    with a bounded number of statements whatever the number of deals (a referrer credited costs its own). ``sales``:
+    each deal (written, with its lead) and its units delivered now; the caller has checked that their VINs are on no
+    card (``taken_vins``). A card is in at most one sale of a call (the import gives a phone's sales one call each).
+    Returns each sale's card."""
+    from .care import materialise
+    from .fleet import deal_counts_units, unit_vehicles
+    from .lists import list_values
+    from .scoring import refresh_many
+
+    if not sales:
+        return []
+    group_id = sales[0][1].store.group_id
+    lead_ids = [lead.pk for _deal, lead, _units in sales]
+    linked = dict(ClientLead.objects.filter(lead_id__in=lead_ids).values_list("lead_id", "client_id"))
+    phones = {lead.phone for _deal, lead, _units in sales if lead.phone and lead.pk not in linked}
+    by_phone = dict(BaseClient.objects.filter(group_id=group_id, phone__in=phones).values_list("phone", "pk")) \
+        if phones else {}
+    known = sorted(set(linked.values()) | set(by_phone.values()))
+    # Locked in one order, as lock_client locks one.
+    clients = {c.pk: c for c in BaseClient.objects.select_for_update().filter(pk__in=known).order_by("pk")} \
+        if known else {}
+    new_leads = [lead for _deal, lead, _units in sales if lead.pk not in linked and lead.phone not in by_phone]
+    created: dict = {}
+    if new_leads:
+        regions = list_values(group_id=group_id, kind="region", texts=[lead.district for lead in new_leads],
+                              create=True)
+        industries = list_values(group_id=group_id, kind="industry", texts=[lead.industry for lead in new_leads],
+                                 create=True)
+        for lead in new_leads:
+            key = lead.phone or ("lead", lead.pk)
+            if key not in created:
+                created[key] = _new_client(lead, actor, group_id=group_id, region=regions[lead.district],
+                                           industry=industries[lead.industry])
+        BaseClient.objects.bulk_create(list(created.values()))
+        TierChange.objects.bulk_create([_initial_tier(client, actor) for client in created.values()])
+        clients.update({client.pk: client for client in created.values()})
+    referrals = {r.lead_id: r for r in Referral.objects.filter(lead_id__in=lead_ids)}
+    purchases, links, vehicles, out = [], [], [], []
+    deal_fields: set[str] = set()
+    for deal, lead, units in sales:
+        if lead.pk in linked:
+            client = clients[linked[lead.pk]]
+        elif lead.phone in by_phone:
+            client = clients[by_phone[lead.phone]]
+        else:
+            client = created[lead.phone or ("lead", lead.pk)]
+        referral = referrals.get(lead.pk)
+        is_repeat = client.purchases > 0
+        purchases.append(Purchase(client=client, deal=deal, store_id=lead.store_id, at=deal.ordered_at,
+                                  is_repeat=is_repeat, referral=referral))
+        if lead.pk not in linked:
+            links.append(ClientLead(lead=lead, client=client))
+        client.purchases += 1
+        client.units += deal.quantity
+        if not is_repeat and deal.delivered_at:
+            client.care_anchor = deal.delivered_at
+        if units is None:
+            units = [{"vin": deal.vin, "plate": deal.plate, "use": VehicleUse.PRIVATE}]
+        made = unit_vehicles(client=client, deal=deal, units=units, delivered_at=deal.delivered_at)
+        deal_fields.update(deal_counts_units(deal, made, deal.delivered_at))
+        vehicles += made
+        out.append(client)
+    Purchase.objects.bulk_create(purchases)
+    ClientLead.objects.bulk_create(links, ignore_conflicts=True)  # get_or_create: a lead keeps its link
+    Vehicle.objects.bulk_create(vehicles)
+    update_rows(Deal, [deal for deal, _lead, _units in sales], sorted(deal_fields))
+    touched = list({client.pk: client for client in out}.values())
+    # The fleet size is at least the vehicles on the card (``_fleet_counts_vehicles``, one query for them all).
+    on_card = dict(Vehicle.objects.filter(client_id__in=[c.pk for c in touched]).order_by().values("client_id")
+                   .annotate(n=Count("pk")).values_list("client_id", "n"))
+    for client in touched:
+        client.fleet_size = max(client.fleet_size, on_card.get(client.pk, 0))
+    moved = refresh_many(touched, actor=actor, cause=TierCause.DEAL,
+                         fields=("purchases", "units", "care_anchor", "fleet_size"))
+    materialise(client_ids=[client.pk for client in touched if client.pk not in moved])
+    for deal, lead, _units in sales:
+        referral = referrals.get(lead.pk)
+        if referral is not None and referral.referrer_client_id:
+            _credit_referrer(referral.referrer_client_id, actor)
+    return out
+
+
+def _credit_referrer(referrer_id: int, actor: User) -> None:
+    """A referral deal: the referrer's card counts it and is re-scored."""
+    referrer = lock_client(referrer_id)
+    referrer.referral_deals += 1
+    referrer.save(update_fields=["referral_deals"])
+    refresh(referrer, actor=actor, cause=TierCause.REFERRAL_DEAL)
 
 
 def link_returning_buyer(lead: Lead) -> ClientLead | None:
@@ -285,5 +398,18 @@ def vehicle_update(*, actor: User, vehicle: Vehicle, **changes) -> Vehicle:
     return vehicle
 
 
-__all__ = ["StaleVersion", "client_assign", "client_from_deal", "client_update", "link_returning_buyer",
-           "returning_buyer", "validate_vehicle_ids", "vehicle_add", "vehicle_update", "vin_free_or_error"]
+__all__ = [
+    "StaleVersion",
+    "client_assign",
+    "client_from_deal",
+    "client_update",
+    "clients_from_deals",
+    "link_returning_buyer",
+    "returning_buyer",
+    "taken_vins",
+    "validate_vehicle_ids",
+    "vehicle_add",
+    "vehicle_update",
+    "vin_free_or_error",
+    "vin_taken_error",
+]

@@ -15,7 +15,7 @@ from dealercrm.models import User
 from leads.models import Deal
 from leads.vehicles import units_normalize
 
-from ..models import BaseClient, TierCause, Vehicle, VehicleUse
+from ..models import BaseClient, TierCause, Vehicle
 from ._common import bump, lock_client
 from .care import add_months, materialise
 from .scoring import refresh
@@ -39,18 +39,21 @@ def units_free_or_error(units: list[dict]) -> None:
         raise ValidationError({"vehicles": errors})
 
 
-def units_create(*, client: BaseClient, deal: Deal, units: list[dict], delivered_at: date | None) -> list[Vehicle]:
-    """The vehicles of ``units`` (validated by ``validate_units``) on ``client``'s card, delivered (and registered)
-    on ``delivered_at``, insurance renewing a year on. Counts them on the deal (``units_delivered``; the first
-    delivery dates the deal's delivery) and in the card's fleet size. Inside the caller's transaction."""
-    from .clients import _fleet_counts_vehicles
-
-    vehicles = Vehicle.objects.bulk_create([
+def unit_vehicles(*, client: BaseClient, deal: Deal, units: list[dict], delivered_at: date | None) -> list[Vehicle]:
+    """The vehicles of ``units`` on ``client``'s card, unsaved: delivered (and registered) on ``delivered_at``,
+    insurance renewing a year on."""
+    return [
         Vehicle(client=client, deal=deal, series_id=deal.series_id, vin=u["vin"], plate=u["plate"], use=u["use"],
                 ordered_at=deal.ordered_at, delivered_at=delivered_at, registered_at=delivered_at,
                 insurance_renewal_at=add_months(delivered_at, 12) if delivered_at else None)
         for u in units
-    ])
+    ]
+
+
+def deal_counts_units(deal: Deal, vehicles: list[Vehicle], delivered_at: date | None) -> list[str]:
+    """Count ``vehicles`` delivered on ``deal`` (``units_delivered``; the first delivery dates the deal's delivery,
+    the first unit gives a deal without them its VIN and plate), in memory: the changed fields, for the caller's
+    save."""
     fields = ["units_delivered"]
     deal.units_delivered += len(vehicles)
     if deal.delivered_at is None and delivered_at is not None and vehicles:
@@ -59,7 +62,18 @@ def units_create(*, client: BaseClient, deal: Deal, units: list[dict], delivered
     if not deal.vin and not deal.plate and vehicles:  # the deal's own VIN/plate: its first unit's
         deal.vin, deal.plate = vehicles[0].vin, vehicles[0].plate
         fields += ["vin", "plate"]
-    deal.save(update_fields=fields)
+    return fields
+
+
+def units_create(*, client: BaseClient, deal: Deal, units: list[dict], delivered_at: date | None) -> list[Vehicle]:
+    """The vehicles of ``units`` (validated by ``validate_units``) on ``client``'s card, delivered (and registered)
+    on ``delivered_at``, insurance renewing a year on. Counts them on the deal (``units_delivered``; the first
+    delivery dates the deal's delivery) and in the card's fleet size. Inside the caller's transaction."""
+    from .clients import _fleet_counts_vehicles
+
+    vehicles = Vehicle.objects.bulk_create(unit_vehicles(client=client, deal=deal, units=units,
+                                                         delivered_at=delivered_at))
+    deal.save(update_fields=deal_counts_units(deal, vehicles, delivered_at))
     if _fleet_counts_vehicles(client):
         client.save(update_fields=["fleet_size"])
     return vehicles

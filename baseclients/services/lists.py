@@ -17,21 +17,49 @@ def _key(text: str) -> str:
     return " ".join((text or "").split()).casefold()
 
 
+def _match(entries: list[tuple[str, list]], text: str) -> str | None:
+    """The name of the entry ``text`` is (its name or one of its other spellings, ignoring case and spaces)."""
+    key = _key(text)
+    for name, aliases in entries:
+        if _key(name) == key or any(_key(a) == key for a in aliases or []):
+            return name
+    return None
+
+
 def list_value(*, group_id: int, kind: str, text: str, create: bool = False) -> str:
     """The list's name for ``text`` (its name or one of its other spellings, ignoring case and spaces); "" for a blank
     text. Not on the list: a new entry when ``create`` (a deal's lead typed it: the group admin merges it later),
     else a 400 naming the field."""
-    text = " ".join((text or "").split())
-    if not text:
-        return ""
-    key = _key(text)
-    for name, aliases in ListEntry.objects.filter(group_id=group_id, kind=kind).values_list("name", "aliases"):
-        if _key(name) == key or any(_key(a) == key for a in aliases or []):
-            return name
-    if not create:
-        raise ValidationError({kind: [_("Choose a value from the group's list.")]})
-    ListEntry.objects.get_or_create(group_id=group_id, kind=kind, name=text[:60])
-    return text[:60]
+    return list_values(group_id=group_id, kind=kind, texts=[text], create=create)[text]
+
+
+def list_values(*, group_id: int, kind: str, texts, create: bool = False) -> dict[str, str]:
+    """``list_value`` for many texts at once ({text: the list's name}): the list read once, the new spellings added
+    with one insert (each once, as ``list_value`` called text by text adds them)."""
+    entries = list(ListEntry.objects.filter(group_id=group_id, kind=kind).values_list("name", "aliases"))
+    out: dict[str, str] = {}
+    new: list[str] = []
+    for raw in texts:
+        if raw in out:
+            continue
+        text = " ".join((raw or "").split())
+        if not text:
+            out[raw] = ""
+            continue
+        name = _match(entries, text)
+        if name is None:
+            if not create:
+                raise ValidationError({kind: [_("Choose a value from the group's list.")]})
+            name = text[:60]
+            if name not in new:
+                new.append(name)
+                entries.append((name, []))
+        out[raw] = name
+    if new:
+        # The unique name ignores a spelling another transaction added meanwhile (get_or_create did the same).
+        ListEntry.objects.bulk_create([ListEntry(group_id=group_id, kind=kind, name=name) for name in new],
+                                      ignore_conflicts=True)
+    return out
 
 
 def list_choices(*, group_id: int, kind: str) -> list[tuple[str, str]]:

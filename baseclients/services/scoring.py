@@ -13,6 +13,7 @@ from django.db.models import Case, Count, F, IntegerField, Q, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from dealercrm.bulk import update_rows
 from dealercrm.models import User
 
 from .. import defaults
@@ -102,33 +103,32 @@ def auto_points(criterion: Criterion, *, referrals: int, referral_deals: int, fl
     return min(criterion.max_points, raw)
 
 
-def _apply_tier(client: BaseClient, decision: TierDecision, *, actor: User | None, at, cause: str) -> bool:
-    """Set the client's tier; a change writes a TierChange row (with its ``cause``) and re-plans the client's care.
-    Returns changed."""
-    changed = decision.tier != client.tier
-    if changed:
-        TierChange.objects.create(client=client, from_tier=client.tier, to_tier=decision.tier, basis=decision.basis,
-                                  cause=cause, loyalty=client.loyalty_score, power=client.power_score, at=at,
-                                  by=actor, owner_id=client.assigned_to_id)
+def _tier_change(client: BaseClient, decision: TierDecision, *, actor: User | None, at, cause: str) -> TierChange | None:
+    """Set the client's tier (in memory): the TierChange row (with its ``cause``, unsaved) when the tier moves."""
+    change = None
+    if decision.tier != client.tier:
+        change = TierChange(client=client, from_tier=client.tier, to_tier=decision.tier, basis=decision.basis,
+                            cause=cause, loyalty=client.loyalty_score, power=client.power_score, at=at, by=actor,
+                            owner_id=client.assigned_to_id)
         client.tier = decision.tier
         client.tier_since = at
     client.tier_basis = decision.basis
-    return changed
+    return change
 
 
-def refresh(client: BaseClient, *, actor: User | None, cause: str, scores: dict[str, int] | None = None,
-            record: bool = False) -> bool:
-    """Recompute the client's automatic criteria, totals and tier (``client`` locked by the caller), applying the
-    consultant's ``scores`` ({code: points}, validated) first. Writes the scores, a ScoreRecord when ``record``, a
-    TierChange (``cause``: a TierCause) when the tier moves, and re-plans care. Returns whether the tier changed."""
-    from .care import care_replan
+def _apply_tier(client: BaseClient, decision: TierDecision, *, actor: User | None, at, cause: str) -> bool:
+    """Set the client's tier; a change writes a TierChange row (with its ``cause``). Returns changed."""
+    change = _tier_change(client, decision, actor=actor, at=at, cause=cause)
+    if change is not None:
+        change.save(force_insert=True)
+    return change is not None
 
-    at = timezone.now()
-    criteria = criteria_for(client.group_id)
-    maxes = dimension_max(criteria)
-    current = {s.criterion_id: s for s in ClientScore.objects.filter(client=client)}
+
+def _rescore(client: BaseClient, *, criteria: list[Criterion], maxes: dict[str, int], rule: TierRule,
+             current: dict[int, ClientScore], referrals: int, scores: dict[str, int] | None = None):
+    """The client's automatic criteria and ``scores`` applied, its totals set (in memory) and the tier the rule
+    gives: (score rows to write, points before, points after, decision). ``current``: its score rows by criterion."""
     before = {c.code: (current[c.pk].points if c.pk in current else 0) for c in criteria}
-    referrals = Referral.objects.filter(referrer_client=client).count()
     after = dict(before)
     for c in criteria:
         if c.fact:
@@ -138,16 +138,37 @@ def refresh(client: BaseClient, *, actor: User | None, cause: str, scores: dict[
             after[c.code] = scores[c.code]
     rows = [ClientScore(client=client, criterion=c, points=after[c.code]) for c in criteria
             if after[c.code] != before[c.code] or (c.pk not in current and after[c.code])]
+    client.loyalty_score = sum(after[c.code] for c in criteria if c.dimension == "loyalty")
+    client.power_score = sum(after[c.code] for c in criteria if c.dimension == "power")
+    decision = decide_tier(rule=rule, loyalty=client.loyalty_score, power=client.power_score,
+                           loyalty_max=maxes["loyalty"], power_max=maxes["power"], purchases=client.purchases,
+                           referral_deals=client.referral_deals, fleet_size=client.fleet_size)
+    return rows, before, after, decision
+
+
+def _write_scores(rows: list[ClientScore]) -> None:
     if rows:
         ClientScore.objects.bulk_create(rows, update_conflicts=True, unique_fields=["client", "criterion"],
                                         update_fields=["points"])
+
+
+def refresh(client: BaseClient, *, actor: User | None, cause: str, scores: dict[str, int] | None = None,
+            record: bool = False) -> bool:
+    """Recompute the client's automatic criteria, totals and tier (``client`` locked by the caller), applying the
+    consultant's ``scores`` ({code: points}, validated) first. Writes the scores, a ScoreRecord when ``record``, a
+    TierChange (``cause``: a TierCause) when the tier moves, and re-plans care. Returns whether the tier changed.
+    ``refresh_many`` is the same for many clients at once."""
+    from .care import care_replan
+
+    at = timezone.now()
+    criteria = criteria_for(client.group_id)
+    current = {s.criterion_id: s for s in ClientScore.objects.filter(client=client)}
+    referrals = Referral.objects.filter(referrer_client=client).count()
     loyalty_before, power_before = client.loyalty_score, client.power_score
-    client.loyalty_score = sum(after[c.code] for c in criteria if c.dimension == "loyalty")
-    client.power_score = sum(after[c.code] for c in criteria if c.dimension == "power")
-    decision = decide_tier(rule=tier_rule_for(client.group_id), loyalty=client.loyalty_score,
-                           power=client.power_score, loyalty_max=maxes["loyalty"], power_max=maxes["power"],
-                           purchases=client.purchases, referral_deals=client.referral_deals,
-                           fleet_size=client.fleet_size)
+    rows, before, after, decision = _rescore(client, criteria=criteria, maxes=dimension_max(criteria),
+                                             rule=tier_rule_for(client.group_id), current=current,
+                                             referrals=referrals, scores=scores)
+    _write_scores(rows)
     changed = _apply_tier(client, decision, actor=actor, at=at, cause=cause)
     if record:
         ScoreRecord.objects.create(client=client, at=at, by=actor, before=before, after=after,
@@ -158,6 +179,49 @@ def refresh(client: BaseClient, *, actor: User | None, cause: str, scores: dict[
     if changed:
         care_replan(client)
     return changed
+
+
+def refresh_many(clients: list[BaseClient], *, actor: User | None, cause: str,
+                 fields: tuple[str, ...] = ()) -> set[int]:
+    """``refresh`` for many clients of one group at once (each once, locked by the caller: the base-client import's
+    batches): the same scores, totals, tiers and TierChange rows, with one statement per kind of row whatever the
+    number of clients; ``fields`` the caller changed on them are saved by the same UPDATE. Returns the ids whose
+    tier moved; their care is re-planned (as ``care_replan``)."""
+    from .care import care_drop_unplanned, materialise
+
+    if not clients:
+        return set()
+    group_id = clients[0].group_id
+    if any(client.group_id != group_id for client in clients):
+        raise ValueError("refresh_many takes the clients of one group")
+    at = timezone.now()
+    criteria = criteria_for(group_id)
+    maxes, rule = dimension_max(criteria), tier_rule_for(group_id)
+    ids = [client.pk for client in clients]
+    current: dict[int, dict[int, ClientScore]] = {pk: {} for pk in ids}
+    for score in ClientScore.objects.filter(client_id__in=ids):
+        current[score.client_id][score.criterion_id] = score
+    referrals = dict(Referral.objects.filter(referrer_client_id__in=ids).order_by().values("referrer_client_id")
+                     .annotate(n=Count("pk")).values_list("referrer_client_id", "n"))
+    rows, changes = [], []
+    for client in clients:
+        client_rows, _before, _after, decision = _rescore(client, criteria=criteria, maxes=maxes, rule=rule,
+                                                          current=current[client.pk],
+                                                          referrals=referrals.get(client.pk, 0))
+        rows += client_rows
+        if (change := _tier_change(client, decision, actor=actor, at=at, cause=cause)) is not None:
+            changes.append(change)
+        client.version += 1  # what ``bump`` does for one
+        client.updated_at = at
+    _write_scores(rows)
+    TierChange.objects.bulk_create(changes)
+    update_rows(BaseClient, clients, [*fields, "loyalty_score", "power_score", "tier", "tier_since", "tier_basis",
+                                      "version", "updated_at"])
+    moved = sorted(change.client.pk for change in changes)
+    if moved:
+        care_drop_unplanned(client_ids=moved)
+        materialise(client_ids=moved)
+    return set(moved)
 
 
 @transaction.atomic
@@ -260,4 +324,4 @@ def tier_counts(clients) -> dict[str, int]:
 
 
 __all__ = ["StaleVersion", "TierDecision", "client_score", "decide_tier", "events_attended_set", "refresh",
-           "retier_group", "tier_label"]
+           "refresh_many", "retier_group", "tier_label"]

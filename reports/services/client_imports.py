@@ -6,10 +6,18 @@ plan). A base client exists only through a deal, so an import cannot make a card
 The dry run says per row: a new client, an existing client (the phone is a base client of the group) getting the
 vehicle (a repeat purchase), already there (the VIN is on a card, or without a VIN the client has a vehicle delivered
 that day), or refused and why. The upload, the dry run's storage, batches, cancel and the refused-rows workbook are
-the leads import's (``reports.services.imports``)."""
+the leads import's (``reports.services.imports``).
+
+The commit writes a batch's sales set-based (``commit_rows``): the rows the services would write one sale at a time
+(``apply``), with a number of statements that does not grow with the batch: the leads and visits through
+``visit_log_many``, the deals and the leads won with one statement each, the ``deal_recorded`` receivers' work
+through their bulk forms (``BULK_DEAL_RECEIVERS``: the base clients' ``deals_make_clients``). A test compares what
+both write, row by row."""
 
 from __future__ import annotations
 
+import weakref
+from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 
@@ -17,13 +25,21 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, gettext_noop
 
 from baseclients.models import BaseClient, Vehicle
+from baseclients.receivers import deals_make_clients
+from baseclients.services import taken_vins, vin_taken_error
 from baseclients.vehicles import plate_normalize, vin_normalize
+from dealercrm.bulk import update_rows
 from dealercrm.models import Store, User
-from leads.models import Deal
-from leads.services import column_limits_or_error, deal_record, visit_log
+from leads import events
+from leads.models import Deal, FlagAction, FlagEvent, FlagKind, Lead, OverdueFlag, StaleFlag, Status
+from leads.services import column_limits_or_error, deal_record, visit_log, visit_log_many
+from leads.services._common import require_active, require_can_work
+from leads.services.assignment import _consultants_by_load
+from leads.services.deals import deal_amounts
+from leads.vehicles import VehicleUse, vehicle_ids_normalize
 
 from ..models import RowAction
 from ..workbooks import cell_str
@@ -133,28 +149,232 @@ def plan(rows: list[tuple[int, dict, list[str]]], store: Store, seen: dict) -> l
     return planned
 
 
-def apply(row, actor: User, store: Store, lk: dict) -> int:
-    """One sale through the services, in its own savepoint: the lead, its deal, the base client and vehicle."""
+def apply(row, actor: User, store: Store, lk: dict, assignee: User | None = None) -> int:
+    """One sale through the services, in its own savepoint: the lead, its deal, the base client and vehicle.
+    ``assignee``: the consultant of a row that names none (default: the round-robin's, as ``visit_log`` picks)."""
     v = row.data
     with transaction.atomic():
-        lead = visit_log(actor=actor, store=store, **lead_imports._visit_args(v, lk)).lead
+        lead = visit_log(actor=actor, store=store, **_visit_args(v, lk, assignee)).lead
         deal_record(actor=actor, lead=lead, price=Decimal(v["price"]), series=lk["series"].get(v.get("series")),
                     ordered_at=date.fromisoformat(v["ordered"]), delivered_at=date.fromisoformat(v["delivered"]),
                     vin=v["vin"], plate=v["plate"])
     return lead.pk
 
 
+#: The ``deal_recorded`` receivers (by ``dispatch_uid``) and the function that does a receiver's work for many deals
+#: at once (``sales``: (deal, lead, units) tuples; ``actor``). While a receiver without one is connected, the import
+#: records its sales one by one through the deal service, so that no receiver misses a deal.
+BULK_DEAL_RECEIVERS: dict[str, Callable] = {"baseclients.deal_makes_client": deals_make_clients}
+
+
+def bulk_receivers() -> list[Callable] | None:
+    """The bulk forms of the connected ``deal_recorded`` receivers, or None when one has none."""
+    found = []
+    for lookup_key, receiver, *_rest in events.deal_recorded.receivers:
+        if isinstance(receiver, weakref.ReferenceType) and receiver() is None:
+            continue  # a receiver garbage-collected since (Django drops it at the next send)
+        bulk = BULK_DEAL_RECEIVERS.get(lookup_key[0])
+        if bulk is None:
+            return None
+        found.append(bulk)
+    return found
+
+
 def commit_rows(rows: list, planned: dict, actor: User, store: Store, lk: dict, refuse) -> None:
+    """The batch's sales (inside its transaction): refused and already-there rows are marked; the others are written
+    set-based, a round at a time (``_commit_wave``: the rows the services would write row by row, with a bounded number
+    of statements). Through the services one by one (``apply``): a customer the store had lost (the visit service
+    wins them back before the deal), every sale while a ``deal_recorded`` receiver has no bulk form, and the sales of
+    a round the database refuses (each then in its own savepoint, refused alone with the database's reason)."""
+    sales = []
     for row in rows:
         action, error, _lead_id = planned[row.number]
         if action in (RowAction.REFUSED, RowAction.UNCHANGED):
             row.action, row.error, row.done = action, error, True
+        else:
+            sales.append((row, action))
+    if not sales:
+        return
+    bulk = bulk_receivers()
+    if bulk is None:
+        for row, action in sales:
+            _apply_one(row, action, actor, store, lk, refuse, {})
+        return
+    phones = {row.data["phone"] for row, _action in sales if row.data["phone"]}
+    holders = {phone: (status, owner) for phone, status, owner in Lead.objects.phone_holders().filter(
+        store=store, phone__in=phones).values_list("phone", "status", "assigned_to_id")} if phones else {}
+    picks = _round_robin(sales, holders, store, lk)
+    lost = {phone for phone, (status, _owner) in holders.items() if status != Status.ACTIVE}
+    for row, action in sales:
+        if row.data["phone"] in lost:
+            _apply_one(row, action, actor, store, lk, refuse, picks)
+    for wave in _waves([(row, action) for row, action in sales if row.data["phone"] not in lost]):
+        _commit_wave(wave, actor, store, lk, refuse, bulk, picks)
+
+
+def _round_robin(sales: list[tuple], holders: dict, store: Store, lk: dict) -> dict[int, User]:
+    """Whom ``visit_log``'s round-robin gives each sale that names no consultant (by row id), as row by row in file
+    order: the consultant holding the fewest active leads (``_consultants_by_load``, read once). A sale's new lead is
+    won at once, so it leaves the loads as they were; a lead of the store that a sale re-visits and wins leaves its
+    consultant's load (the next sale of that phone is a new lead)."""
+    people = _consultants_by_load(store)
+    load = {person.pk: person.load for person in people}
+    held = dict(holders)
+    picks: dict[int, User] = {}
+    for row, _action in sales:
+        phone = row.data["phone"]
+        holder = held.pop(phone, None) if phone else None
+        if holder is not None:  # a re-visit: the lead is won (a lost customer's too, once won back)
+            status, owner = holder
+            if status == Status.ACTIVE and owner in load:
+                load[owner] -= 1
             continue
+        if lk["users"].get(row.data.get("consultant")) is None and people:
+            picks[row.pk] = min(people, key=lambda u: (load[u.pk], u.date_joined, u.pk))
+    return picks
+
+
+def _visit_args(v: dict, lk: dict, assignee: User | None) -> dict:
+    args = lead_imports._visit_args(v, lk)
+    if args["assigned_to"] is None and assignee is not None:
+        args["assigned_to"] = assignee
+    return args
+
+
+def _apply_one(row, action: str, actor: User, store: Store, lk: dict, refuse, picks: dict) -> None:
+    try:
+        row.lead_id = apply(row, actor, store, lk, picks.get(row.pk))
+        row.action, row.error, row.done = action, "", True
+    except (ValidationError, PermissionDenied, DatabaseError) as exc:  # its savepoint is rolled back
+        refuse(row, exc)
+
+
+def _waves(sales: list[tuple]) -> list[list[tuple]]:
+    """The sales in rounds in which each phone comes once, in file order: a phone's second sale in a batch is a
+    repeat purchase on the card its first one made (with a new lead: the won lead no longer holds the phone), so it
+    is written after the first, as row by row."""
+    waves: list[list[tuple]] = []
+    seen: dict[str, int] = {}
+    for row, action in sales:
+        phone = row.data["phone"]
+        n = seen.get(phone, 0) if phone else 0
+        if phone:
+            seen[phone] = n + 1
+        while len(waves) <= n:
+            waves.append([])
+        waves[n].append((row, action))
+    return waves
+
+
+class _OneByOne(Exception):
+    """A sale of a round was refused after its lead was written: the round is undone and its sales go one by one."""
+
+
+def _commit_wave(wave: list[tuple], actor: User, store: Store, lk: dict, refuse, bulk: list[Callable],
+                 picks: dict) -> None:
+    try:
+        with transaction.atomic():  # a savepoint: the round whole or not at all
+            _write_wave(wave, actor, store, lk, refuse, bulk, picks)
+    except (DatabaseError, ValidationError, PermissionDenied, _OneByOne):
+        # A value the checks let through and the database refuses, a VIN or phone another transaction took since
+        # the look-up: the round again row by row, so that the row concerned alone is refused, with its reason.
+        for row, action in wave:
+            _apply_one(row, action, actor, store, lk, refuse, picks)
+
+
+def _sale(v: dict, lk: dict, assignee: User | None) -> dict:
+    """A row as ``visit_log`` and ``deal_record`` take it, the deal checked as that service checks it."""
+    _unit_price, price = deal_amounts(quantity=1, price=Decimal(v["price"]), unit_price=None)
+    ordered, delivered = date.fromisoformat(v["ordered"]), date.fromisoformat(v["delivered"])
+    if delivered < ordered:
+        raise ValidationError({"delivered_at": [_("Delivery cannot precede the order.")]})
+    vin, plate = vehicle_ids_normalize(vin=v["vin"], plate=v["plate"])
+    return {"visit": _visit_args(v, lk, assignee), "price": price, "series": lk["series"].get(v.get("series")),
+            "ordered": ordered, "delivered": delivered, "vin": vin, "plate": plate,
+            "units": [{"vin": vin, "plate": plate, "use": VehicleUse.PRIVATE}]}
+
+
+def _write_wave(wave: list[tuple], actor: User, store: Store, lk: dict, refuse, bulk: list[Callable],
+                picks: dict) -> None:
+    """One round of sales, set-based, writing what ``apply`` writes row by row: the leads and visits through
+    ``visit_log_many`` (the batch form of ``visit_log``), the deals and what ``deal_record`` does to the leads with
+    one statement each, then the ``deal_recorded`` receivers' work through their bulk forms (the base clients: cards,
+    purchases, vehicles, tiers, care). A row refused by a check writes nothing; the others go in."""
+    checked = []
+    for row, action in wave:
         try:
-            row.lead_id = apply(row, actor, store, lk)
-            row.action, row.error, row.done = action, "", True
-        except (ValidationError, PermissionDenied, DatabaseError) as exc:  # its savepoint is rolled back
+            checked.append((row, action, _sale(row.data, lk, picks.get(row.pk))))
+        except ValidationError as exc:
             refuse(row, exc)
+    taken = taken_vins(sale["vin"] for _row, _action, sale in checked)
+    ready = []
+    for row, action, sale in checked:
+        if sale["vin"] in taken:  # what the deal receiver refuses
+            refuse(row, vin_taken_error())
+        else:
+            ready.append((row, action, sale))
+    if not ready:
+        return
+    results = visit_log_many(actor=actor, store=store, rows=[sale["visit"] for _row, _action, sale in ready])
+    written = []
+    for (row, action, sale), result in zip(ready, results, strict=True):
+        if isinstance(result, Exception):
+            refuse(row, result)
+            continue
+        lead = result.lead
+        lead.store = store  # the lead's store, as ``lock`` reads it
+        try:
+            require_can_work(actor, lead)
+            require_active(lead)
+        except (ValidationError, PermissionDenied) as exc:
+            raise _OneByOne from exc
+        written.append((row, action, sale, result))
+    if not written:
+        return
+    at = timezone.now()
+    deals = [Deal(lead=result.lead, series_id=sale["series"].pk if sale["series"] else result.lead.series_id,
+                  quantity=1, price=sale["price"], ordered_at=sale["ordered"], delivered_at=sale["delivered"],
+                  vin=sale["vin"], plate=sale["plate"], created_by=actor)
+             for _row, _action, sale, result in written]
+    Deal.objects.bulk_create(deals)
+    _leads_won([result.lead for *_rest, result in written],
+               {result.lead.pk for *_rest, result in written if result.is_revisit}, actor, at)
+    sales = [(deal, result.lead, sale["units"]) for deal, (_row, _action, sale, result) in zip(deals, written,
+                                                                                              strict=True)]
+    for receiver in bulk:
+        receiver(sales=sales, actor=actor)
+    for row, action, _sale_values, result in written:
+        row.lead_id = result.lead.pk
+        row.action, row.error, row.done = action, "", True
+
+
+def _leads_won(leads: list[Lead], known: set[int], actor: User, at) -> None:
+    """What ``deal_record`` does to each lead, for them all: won, nothing due, contacted now, its stale, overdue and
+    pool flags cleared (``clear_flags``: a flag event each), the next version, a field-history row ("Deal
+    recorded"). ``known``: the leads that existed before the round (a new one has no flag)."""
+    reason = gettext_noop("Deal recorded")
+    stale = overdue = set()
+    if known:
+        stale = set(StaleFlag.objects.filter(lead_id__in=known).values_list("lead_id", flat=True))
+        overdue = set(OverdueFlag.objects.filter(lead_id__in=known).values_list("lead_id", flat=True))
+        for model, ids in ((StaleFlag, stale), (OverdueFlag, overdue)):
+            if ids:
+                model.objects.filter(lead_id__in=ids).delete()
+    flag_events = []
+    for lead in leads:
+        kinds = [kind for kind, ids in ((FlagKind.STALE, stale), (FlagKind.OVERDUE, overdue)) if lead.pk in ids]
+        if lead.pooled_at is not None:
+            lead.pooled_at = None
+            kinds.append(FlagKind.POOL)
+        flag_events += [FlagEvent(lead=lead, kind=kind, action=FlagAction.CLEARED, at=at, by=actor, reason=reason)
+                        for kind in kinds]
+        lead.status, lead.next_follow_up_at, lead.last_contact_at = Status.WON, None, at
+        lead.version += 1  # ``bump``
+        lead.updated_at = at
+        lead._history_user, lead._change_reason = actor, reason
+    FlagEvent.objects.bulk_create(flag_events)
+    update_rows(Lead, leads, ["status", "next_follow_up_at", "last_contact_at", "pooled_at", "version", "updated_at"])
+    Lead.history.bulk_history_create(leads, update=True, default_user=actor, default_change_reason=reason)
 
 
 ALIASES = {lead_imports._norm(alias): field for field, (_label, aliases) in FIELDS.items() for alias in aliases}

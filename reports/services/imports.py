@@ -570,15 +570,15 @@ def _cancelled_message(batch: ImportBatch) -> str:
 
 def _visit_args(v: dict, lk: dict) -> dict:
     """A new-lead or re-visit row as ``visit_log`` arguments."""
-    return dict(
-        name=v["name"], source=v["source"], phone=v["phone"],
-        channel=lk["channels"].get(v.get("channel")), series=lk["series"].get(v.get("series")),
-        grade=v.get("grade"), assigned_to=lk["users"].get(v.get("consultant")),
-        arrived_at=datetime.fromisoformat(v["arrived_at"]) if v.get("arrived_at") else None,
-        note=v.get("note", ""), gender=v.get("gender", ""),
-        budget=Decimal(v["budget"]) if v.get("budget") else None,
-        district=v.get("district", ""), industry=v.get("industry", ""),
-    )
+    return {
+        "name": v["name"], "source": v["source"], "phone": v["phone"],
+        "channel": lk["channels"].get(v.get("channel")), "series": lk["series"].get(v.get("series")),
+        "grade": v.get("grade"), "assigned_to": lk["users"].get(v.get("consultant")),
+        "arrived_at": datetime.fromisoformat(v["arrived_at"]) if v.get("arrived_at") else None,
+        "note": v.get("note", ""), "gender": v.get("gender", ""),
+        "budget": Decimal(v["budget"]) if v.get("budget") else None,
+        "district": v.get("district", ""), "industry": v.get("industry", ""),
+    }
 
 
 def _update(row: ImportRow, actor: User, lead_id: int, lk: dict) -> int:
@@ -679,7 +679,7 @@ def import_commit(batch_id: int, *, cancel_check=None) -> ImportBatch:
                 # Each committed batch is the run's heartbeat (reports.services.stalls).
                 ImportBatch.objects.filter(pk=batch.pk).update(progress=min(99, round(100 * done / total)),
                                                                heartbeat_at=timezone.now())
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - any failure stops every worker and fails the import
                 with lock:
                     stop.set()
                     state["error"] = state["error"] or exc
@@ -829,8 +829,21 @@ def _commit_batch(batch: ImportBatch, pks: list[int], actor: User, store: Store,
 
 
 def _save_rows(rows: list[ImportRow]) -> None:
-    """Mark the batch's rows done with their outcome: one UPDATE per (action, error) and one bulk_update of the lead
-    ids (bulk_update of four fields over 500 rows cost more than writing the leads)."""
+    """Mark the batch's rows done with their outcome and lead (a refused row has none; a row given no lead keeps the
+    one its dry run found). On PostgreSQL one UPDATE from arrays for the whole batch; elsewhere one UPDATE per
+    (action, error) and one bulk_update of the lead ids."""
+    if not rows:
+        return
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {ImportRow._meta.db_table} AS r SET action = v.action, error = v.error, done = true, "
+                f"lead_id = CASE WHEN v.action = %s THEN NULL ELSE COALESCE(v.lead, r.lead_id) END "
+                f"FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::bigint[]) AS v(id, action, error, lead) "
+                f"WHERE r.id = v.id",
+                [RowAction.REFUSED, [row.pk for row in rows], [row.action for row in rows],
+                 [row.error for row in rows], [row.lead_id for row in rows]])
+        return
     groups: dict[tuple[str, str], list[int]] = {}
     for row in rows:
         groups.setdefault((row.action, row.error), []).append(row.pk)
