@@ -1,6 +1,13 @@
-"""Fixtures shared by every app's tests. Tests run on PostgreSQL (make test); see README "Tests"."""
+"""Fixtures shared by every app's tests. Tests run on PostgreSQL (make test); see README "Tests".
 
+`make test` runs the suite in two processes (pytest-xdist, ``--dist loadgroup``): each has its own test database,
+Redis database, Celery queues, ports and temporary directory; the hooks below keep what must stay together on one
+process."""
+
+import inspect
 import os
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from pytest_django.fixtures import _set_suffix_to_test_databases
@@ -8,11 +15,103 @@ from rest_framework.test import APIClient
 
 from dealercrm.tests.factories import build_org
 
+ROOT = Path(__file__).resolve().parent
+
+# Tests that share one process (xdist group), whatever their fixtures: the integration tests start Celery workers and
+# PostgreSQL servers, kill workers and wait on real time, so they run one after another rather than beside each other.
+GROUPS = {"tests/integration/": "integration"}
+
+# The slowest work first, so that neither process is left with a long test at the end while the other idles
+# (seconds measured on one process; pytest-django then orders the database tests before the transactional ones,
+# keeping this order inside each kind).
+SLOW_FIRST = [
+    "dealercrm/tests/test_route_walk.py",
+    "tests/integration/",
+    "tests/test_embedded_default.py",
+    "dealercrm/tests/test_seed_demo.py",
+    "tests/test_schemathesis.py",
+    "leads/tests/test_demo.py",
+]
+
+
+def pytest_configure(config):
+    _redis_database_per_worker()
+
+
+def _redis_database_per_worker() -> None:
+    """Under pytest-xdist, worker gwN uses Redis database <REDIS_URL's database> + N (make test's default
+    redis://127.0.0.1:6379/0: databases 0 and 1), so the two processes never see each other's broker queues, results
+    or cache keys. Django's settings are loaded before this file, so they are changed here too; child processes
+    (the integration tests' workers) inherit the environment."""
+    worker, url = os.environ.get("PYTEST_XDIST_WORKER", ""), os.environ.get("REDIS_URL")
+    if not (url and worker.startswith("gw")):
+        return
+    parts = urlsplit(url)
+    database = int(parts.path.strip("/") or 0) + int(worker.removeprefix("gw"))
+    mine = urlunsplit(parts._replace(path=f"/{database}"))
+    os.environ["REDIS_URL"] = mine
+    from django.conf import settings
+
+    from dealercrm.celery import app
+    from dealercrm.settings import redis_cache
+
+    if settings.REDIS_URL == url:
+        settings.REDIS_URL = settings.CELERY_BROKER_URL = settings.CELERY_RESULT_BACKEND = mine
+        settings.CACHES = redis_cache(mine)
+    if app.configured:
+        app.conf.update(broker_url=mine, result_backend=mine)
+
+
+def _project_fixture(fixturedef) -> bool:
+    """Defined in this repository (a conftest or a test module), not by a plugin."""
+    try:
+        path = Path(inspect.getfile(fixturedef.func)).resolve()
+    except TypeError:
+        return False
+    return path.is_relative_to(ROOT) and "site-packages" not in path.parts
+
+
+def _module(item) -> str:
+    return item.nodeid.split("::", 1)[0]  # the test file, relative to the repository
+
+
+def _group(item) -> str | None:
+    where = _module(item)
+    for prefix, group in GROUPS.items():
+        if where.startswith(prefix):
+            return group
+    # A module- or class-scoped fixture (a seeded demo, a planted world) is set up once per process that runs one of
+    # its tests: its tests stay together, so it is set up once.
+    info = getattr(item, "_fixtureinfo", None)
+    for fixturedefs in (info.name2fixturedefs.values() if info else ()):
+        fixturedef = fixturedefs[-1]
+        if fixturedef.scope in ("module", "class", "package") and _project_fixture(fixturedef):
+            return where
+    return None
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_collection_modifyitems(config, items):
+    # A wrapper, so this runs before the other hooks: pytest-xdist reads the groups (it suffixes the test ids with
+    # them) and pytest-django sorts by kind of database use (plain, transactional, none) after it, stably, so the
+    # slow-first order holds inside each kind. Each process still runs its transactional tests, whose flush empties
+    # the tables, after its plain database tests.
+    for item in items:
+        if group := _group(item):
+            item.add_marker(pytest.mark.xdist_group(group))
+
+    def rank(item) -> int:
+        where = _module(item)
+        return next((i for i, prefix in enumerate(SLOW_FIRST) if where.startswith(prefix)), len(SLOW_FIRST))
+
+    items.sort(key=rank)
+    return (yield)
+
 
 @pytest.fixture(scope="session")
 def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
-    # One test database per pytest process (test_dealercrm_<pid>), so two runs on one machine never share
-    # (and drop) each other's database.
+    # One test database per pytest process (test_dealercrm_<pid>; under pytest-xdist test_dealercrm_gw0_<pid>, ...),
+    # so two runs on one machine never share (and drop) each other's database.
     _set_suffix_to_test_databases(suffix=str(os.getpid()))
 
 
