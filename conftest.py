@@ -17,13 +17,21 @@ from dealercrm.tests.factories import build_org
 
 ROOT = Path(__file__).resolve().parent
 
-# Tests that share one process (xdist group), whatever their fixtures: the integration tests start Celery workers and
-# PostgreSQL servers, kill workers and wait on real time, so they run one after another rather than beside each other.
-GROUPS = {"tests/integration/": "integration"}
+# Tests kept in one process (test file or directory prefixes). The integration tests start Celery workers and
+# PostgreSQL servers, kill workers and wait on real time: one at a time, not beside each other. The files after them
+# share a module-scoped fixture (a seeded demo, a planted world), set up once in the process that runs them.
+# Collection fails when a module-scoped fixture appears in a file not listed here.
+TOGETHER = [
+    "tests/integration/",
+    "dealercrm/tests/test_route_walk.py",
+    "dealercrm/tests/test_seed_demo.py",
+    "leads/tests/test_demo.py",
+    "tests/test_seed_bench.py",
+    "defeats/tests/test_bench_seed.py",
+]
 
-# The slowest work first, so that neither process is left with a long test at the end while the other idles
-# (seconds measured on one process; pytest-django then orders the database tests before the transactional ones,
-# keeping this order inside each kind).
+# The slowest work first, so that neither process is left with a long test at the end while the other idles;
+# pytest-django then orders the plain database tests before the transactional ones, keeping this order in each kind.
 SLOW_FIRST = [
     "dealercrm/tests/test_route_walk.py",
     "tests/integration/",
@@ -62,6 +70,25 @@ def _redis_database_per_worker() -> None:
         app.conf.update(broker_url=mine, result_backend=mine)
 
 
+def _prefix(nodeid: str, prefixes: list[str]) -> int:
+    return next((i for i, prefix in enumerate(prefixes) if nodeid.startswith(prefix)), len(prefixes))
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """``--dist loadgroup`` (pyproject.toml), with the groups read from TOGETHER: pytest-xdist 3.8 marks a group by a
+    suffix on the test's id, which pytest 9 no longer lets it set, so ``xdist_group`` marks would be ignored."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    class Together(LoadGroupScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            at = _prefix(nodeid, TOGETHER)
+            return TOGETHER[at] if at < len(TOGETHER) else super()._split_scope(nodeid)
+
+    return Together(config, log)
+
+
 def _project_fixture(fixturedef) -> bool:
     """Defined in this repository (a conftest or a test module), not by a plugin."""
     try:
@@ -71,40 +98,21 @@ def _project_fixture(fixturedef) -> bool:
     return path.is_relative_to(ROOT) and "site-packages" not in path.parts
 
 
-def _module(item) -> str:
-    return item.nodeid.split("::", 1)[0]  # the test file, relative to the repository
-
-
-def _group(item) -> str | None:
-    where = _module(item)
-    for prefix, group in GROUPS.items():
-        if where.startswith(prefix):
-            return group
-    # A module- or class-scoped fixture (a seeded demo, a planted world) is set up once per process that runs one of
-    # its tests: its tests stay together, so it is set up once.
-    info = getattr(item, "_fixtureinfo", None)
-    for fixturedefs in (info.name2fixturedefs.values() if info else ()):
-        fixturedef = fixturedefs[-1]
-        if fixturedef.scope in ("module", "class", "package") and _project_fixture(fixturedef):
-            return where
-    return None
-
-
 @pytest.hookimpl(wrapper=True)
 def pytest_collection_modifyitems(config, items):
-    # A wrapper, so this runs before the other hooks: pytest-xdist reads the groups (it suffixes the test ids with
-    # them) and pytest-django sorts by kind of database use (plain, transactional, none) after it, stably, so the
-    # slow-first order holds inside each kind. Each process still runs its transactional tests, whose flush empties
-    # the tables, after its plain database tests.
+    # A wrapper, so this runs before the other hooks: pytest-django sorts by kind of database use (plain,
+    # transactional, none) after it, stably, so the slow-first order holds inside each kind; pytest-xdist hands the
+    # tests out in that order, so each process runs its transactional tests, whose flush empties the tables, after
+    # its plain database tests.
     for item in items:
-        if group := _group(item):
-            item.add_marker(pytest.mark.xdist_group(group))
-
-    def rank(item) -> int:
-        where = _module(item)
-        return next((i for i, prefix in enumerate(SLOW_FIRST) if where.startswith(prefix)), len(SLOW_FIRST))
-
-    items.sort(key=rank)
+        info = getattr(item, "_fixtureinfo", None)
+        for fixturedefs in info.name2fixturedefs.values() if info else ():
+            fixturedef = fixturedefs[-1]
+            if (fixturedef.scope in ("module", "class", "package") and _project_fixture(fixturedef)
+                    and _prefix(item.nodeid, TOGETHER) == len(TOGETHER)):
+                raise pytest.UsageError(f"{item.nodeid} uses the {fixturedef.scope}-scoped fixture "
+                                        f"{fixturedef.argname!r}: add its file to TOGETHER in conftest.py")
+    items.sort(key=lambda item: _prefix(item.nodeid, SLOW_FIRST))
     return (yield)
 
 
