@@ -2,9 +2,12 @@
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
-# Tests run on PostgreSQL (Django creates test_<name> beside it) and Redis.
+# Tests run on PostgreSQL (Django creates test_<name>_gw<n>_<pid> beside it, one per process) and Redis (process
+# gw<n> uses database <n> above TEST_REDIS_URL's), in TEST_WORKERS processes (pytest-xdist; TEST_WORKERS=0 runs them
+# in this one process, e.g. to use --pdb).
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/dealercrm
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
+TEST_WORKERS ?= 2
 PYTEST_ARGS ?=
 # The port `make run` serves on.
 PORT ?= 8000
@@ -39,7 +42,7 @@ run:
 test: venv
 	@DATABASE_URL="$(TEST_DATABASE_URL)" $(PY) scripts/check-services || exit 1
 	DEBUG=1 SECRET_KEY=test-only DATABASE_URL="$(TEST_DATABASE_URL)" REDIS_URL="$(TEST_REDIS_URL)" \
-		$(PY) -m pytest $(PYTEST_ARGS)
+		$(PY) -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 # The daily jobs, now, in this process (what the worker runs on schedule).
 jobs: venv
