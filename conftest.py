@@ -28,6 +28,7 @@ TOGETHER = [
     "leads/tests/test_demo.py",
     "tests/test_seed_bench.py",
     "defeats/tests/test_bench_seed.py",
+    "baseclients/tests/test_bench_seed.py",
 ]
 
 # The slowest work first, so that neither process is left with a long test at the end while the other idles;
