@@ -617,18 +617,24 @@ def _locked(using: str, *, wait: bool = False) -> bool:
         return cursor.fetchone()[0]
 
 
-def drain(*, batch: int = 500, using: str = "default", max_batches: int | None = None) -> int:
-    """Recount the marked store-days and remove their marks, ``batch`` marks per transaction, until none is left.
-    Returns how many store-days were recounted (0 when another drain is running). Each batch deletes only the marks
-    it read before recounting: a mark a writer adds meanwhile (committed after the recount's snapshot) stays."""
+def drain(*, batch: int = 500, using: str = "default", max_batches: int | None = None,
+          kinds: list[str] | None = None, store_ids: list[int] | None = None) -> int:
+    """Recount the marked store-days and remove their marks, ``batch`` marks per transaction, until none is left
+    (of ``kinds`` and ``store_ids`` when given: a rebuild's scope). Returns how many store-days were recounted (0 when
+    another drain is running). Each batch deletes only the marks it read before recounting: a mark a writer adds
+    meanwhile (committed after the recount's snapshot) stays."""
     recounted = 0
     done = 0
+    pending = RollupMark.objects.using(using)
+    if kinds is not None:
+        pending = pending.filter(kind__in=kinds)
+    if store_ids is not None:
+        pending = pending.filter(store_id__in=store_ids)
     while max_batches is None or done < max_batches:
         with transaction.atomic(using):
             if not _locked(using):
                 return recounted
-            marks = list(RollupMark.objects.using(using).order_by("id")[:batch].values_list("id", "store_id", "day",
-                                                                                         "kind"))
+            marks = list(pending.order_by("id")[:batch].values_list("id", "store_id", "day", "kind"))
             if not marks:
                 return recounted
             keys = {(store_id, day, kind) for _id, store_id, day, kind in marks}
@@ -689,8 +695,9 @@ def rebuild(*, using: str = "default", store_ids: list[int] | None = None) -> in
                            f"WHERE kind = ANY(%(kinds)s) AND {scope}", {"kinds": set_based, **params})
             for kind in set_based:
                 _replace_set_based(KINDS[kind], store_ids=store_ids, using=using)
-    if len(set_based) < len(KINDS):
-        drain(using=using, batch=2000)
+    in_python = [kind for kind, spec in KINDS.items() if spec.supported(using) and kind not in set_based]
+    if in_python:  # the scope's marks of the kinds recounted in Python (all of them on SQLite): drained
+        drain(using=using, batch=2000, kinds=in_python, store_ids=store_ids)
     return marked
 
 

@@ -203,7 +203,11 @@ def test_the_demo_is_a_store_that_uses_the_product_well(stores):
     for store in stores:
         leads = Lead.objects.filter(store=store)
         pending = FollowUp.objects.filter(lead__store=store, review_status=ReviewStatus.PENDING)
-        assert 0 < pending.count() <= 40, (store.name, pending.count())
+        # Reviews run in hourly rounds on what is an hour old, so the last two hours' records wait whatever the
+        # time of day (a busy late morning alone logs dozens); older ones waiting are the few left for later.
+        assert pending.exists(), store.name
+        left = pending.filter(occurred_at__lt=now - timedelta(hours=2, minutes=30)).count()
+        assert left <= 40, (store.name, left)
         assert now - pending.order_by("occurred_at").first().occurred_at < timedelta(days=3)
         overdue = leads.overdue().exclude(phone="").count()
         assert 0 < overdue <= 40, (store.name, overdue)
