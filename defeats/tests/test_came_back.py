@@ -196,3 +196,34 @@ def test_a_verdict_being_written_at_the_same_moment_stands(org):
     lead.refresh_from_db()
     assert lead.status == Status.DEFEAT_PENDING
     assert Application.objects.get(pk=app.pk).status == ApplicationStatus.PENDING
+
+
+@pytest.mark.django_db
+def test_an_imported_batch_with_a_lost_customers_visit_wins_them_back_as_one_visit_does(org, catalogue):
+    """The imports log visits in batches (leads.services.visit_log_many): a row with a defeated customer's phone is
+    their return, as on the visit page: won back, in the row's place among the results."""
+    lead = _defeated(org, catalogue)
+    rows = [{"name": "李女士", "phone": "13600136000", "source": "walk_in"},
+            {"name": "钱", "phone": "13500135000", "source": "walk_in"},
+            {"name": "周先生", "phone": "13700137000", "source": "walk_in"}]
+    results = lead_services.visit_log_many(actor=org.consultant2, store=org.store, rows=rows)
+    assert [r.lead.phone for r in results] == ["+8613600136000", PHONE, "+8613700137000"]
+    assert [r.is_revisit for r in results] == [False, True, False]
+    assert results[1].came_back_from == "defeated" and results[1].lead.pk == lead.pk
+    lead.refresh_from_db()
+    assert lead.status == Status.ACTIVE and lead.assigned_to == org.consultant2
+    assert PoolEntry.objects.get(lead=lead).status == PoolStatus.WON_BACK
+    assert DefeatEvent.objects.filter(lead=lead, kind="won_back").count() == 1
+    assert Lead.objects.filter(phone=PHONE).count() == 1
+    assert Visit.objects.filter(lead=lead, is_first=False).count() == 1
+
+
+@pytest.mark.django_db
+def test_an_imported_batch_with_a_pending_customers_visit_closes_the_application_as_one_visit_does(org):
+    lead = _pending(org)
+    results = lead_services.visit_log_many(actor=org.consultant, store=org.store, rows=[
+        {"name": "孙", "phone": "13500135000", "source": "walk_in"}])
+    assert results[0].is_revisit and results[0].came_back_from == "defeat_pending"
+    lead.refresh_from_db()
+    assert lead.status == Status.ACTIVE
+    assert Application.objects.get(lead=lead).status != ApplicationStatus.PENDING

@@ -20,11 +20,11 @@ from django.utils.translation import gettext_noop
 from dealercrm.models import Role, Store, User
 
 from .. import events
-from ..models import GRADE_ORDER, AssignmentChange, FollowUpPolicy, GradeChange, Lead, Source, Visit
+from ..models import GRADE_ORDER, AssignmentChange, FollowUpPolicy, GradeChange, Lead, Source, Status, Visit
 from ..rules import first_follow_up_due
 from ._common import DuplicatePhone, check_visit_time, clean_name
 from .assignment import _consultants_by_load
-from .visits import VisitResult, _check_budget, _phone_or_error, _pick_assignee, visit_unsaved
+from .visits import VisitResult, _check_budget, _phone_or_error, _pick_assignee, visit_log, visit_unsaved
 
 VISIT_ARGS = ("arrived_at", "left_at", "steps", "companions", "note")
 
@@ -102,15 +102,37 @@ def _log_many(actor: User, store: Store, rows: list[dict]) -> list[VisitResult |
     policy = FollowUpPolicy.objects.filter(group_id=store.group_id).first()
     rr = _RoundRobin(store)
     out = _Batch()
-    results: list[VisitResult | Exception] = []
+    # A phone a lost customer holds (defeated, or awaiting a defeat verdict): their return is a win-back or closes
+    # the application (the customer_returned receivers), which visit_log does. Those rows go through it, one by one
+    # and in their order, after the batch's other rows are written.
+    lost = {phone for phone, lead in holders.items() if lead.status in (Status.DEFEATED, Status.DEFEAT_PENDING)}
+    results: list[VisitResult | Exception | None] = []
+    returning: list[int] = []
     for row in rows:
+        if lost and _phone_or_none(row) in lost:
+            returning.append(len(results))
+            results.append(None)
+            continue
         try:
             results.append(_one(actor, store, dict(row), holders, policy, rr, out))
         except (ValidationError, PermissionDenied) as exc:
             results.append(exc)
     _write(actor, store, out)
     _announce(actor, store, results)
+    for place in returning:
+        try:
+            with transaction.atomic():
+                results[place] = visit_log(actor=actor, store=store, **rows[place])
+        except (ValidationError, PermissionDenied) as exc:
+            results[place] = exc
     return results
+
+
+def _phone_or_none(row: dict) -> str | None:
+    try:
+        return _phone_or_error(row.get("phone", "")) or None
+    except ValidationError:
+        return None
 
 
 def _one(actor, store, row, holders, policy, rr, out: _Batch) -> VisitResult:
