@@ -17,7 +17,10 @@ from dealercrm.models import JobRun
 # The tables the pages read most; their planner statistics and visibility maps decide the morning's plans.
 TABLES = ["leads_lead", "leads_followup", "leads_gradechange", "leads_visit", "leads_staleflag", "leads_overdueflag",
           "leads_flagevent", "leads_assignmentchange", "dealercrm_notification", "baseclients_baseclient",
-          "baseclients_caretask", "defeats_application"]
+          "baseclients_caretask", "defeats_application",
+          # The rollups the dashboards read, and their marks: a marked store-day or lead is counted live.
+          "funnel_cohortday", "funnel_revisitday", "funnel_ladderday", "funnel_followupday", "funnel_stay",
+          "funnel_rollupmark", "funnel_staymark"]
 
 
 def machine() -> dict:
@@ -43,7 +46,10 @@ def data() -> dict:
                    GREATEST(last_analyze, last_autoanalyze), GREATEST(last_vacuum, last_autovacuum)
               FROM pg_stat_user_tables WHERE relname = ANY(%s) ORDER BY relname""", [TABLES])
         tables = cursor.fetchall()
-    return {"leads": leads["n"], "newest_visit": leads["newest"], "jobs": runs, "tables": tables}
+    from funnel.models import RollupMark, StayMark
+
+    marks = {"store-days": RollupMark.objects.count(), "leads' stays": StayMark.objects.count()}
+    return {"leads": leads["n"], "newest_visit": leads["newest"], "jobs": runs, "tables": tables, "marks": marks}
 
 
 def report(out: Callable[[str], None]) -> bool:
@@ -66,6 +72,8 @@ def report(out: Callable[[str], None]) -> bool:
         out(f"  {name:<26} {live:>10,} {dead:>9,} {mod:>12,}            "
             f"{f'{timezone.localtime(analysed):%m-%d %H:%M}' if analysed else 'never':<17} "
             f"{f'{timezone.localtime(vacuumed):%m-%d %H:%M}' if vacuumed else 'never'}")
+    out("  rollups waiting for the drain (counted live until it runs): "
+        + ", ".join(f"{n:,} {what}" for what, n in d["marks"].items()))
     fit = True
     if m["load"][0] > 0.5 * (m["cores"] or 1):
         out(f"WARNING: the machine is busy (load {m['load'][0]:.2f} on {m['cores']} cores): figures will be noisy.")

@@ -698,6 +698,12 @@ def rebuild(*, using: str = "default", store_ids: list[int] | None = None) -> in
     in_python = [kind for kind, spec in KINDS.items() if spec.supported(using) and kind not in set_based]
     if in_python:  # the scope's marks of the kinds recounted in Python (all of them on SQLite): drained
         drain(using=using, batch=2000, kinds=in_python, store_ids=store_ids)
+    if connections[using].vendor == "postgresql":
+        # Fresh statistics for the readers' plans on the rewritten tables (autovacuum comes later).
+        with connections[using].cursor() as cursor:
+            for spec in KINDS.values():
+                if spec.supported(using):
+                    cursor.execute(f"ANALYZE {connections[using].ops.quote_name(spec.model._meta.db_table)}")
     return marked
 
 
