@@ -234,6 +234,49 @@ def _midnight(day: date) -> datetime:
     return timezone.make_aware(datetime.combine(day, time.min))
 
 
+def day_spans(field: str, days: Iterable[date]) -> models.Q:
+    """``field`` (a datetime) on one of ``days`` (local days): one range per run of consecutive days (a drain's
+    batch may hold a day of last year and one of today)."""
+    spans = models.Q(pk__in=[])
+    ordered = sorted(set(days))
+    run_start = previous = ordered[0]
+    for day in [*ordered[1:], None]:
+        if day is not None and day == previous + timedelta(days=1):
+            previous = day
+            continue
+        spans |= models.Q(**{f"{field}__gte": _midnight(run_start),
+                             f"{field}__lt": _midnight(previous + timedelta(days=1))})
+        if day is not None:
+            run_start = previous = day
+    return spans
+
+
+def transition_triggers(functions: str, triggers: Iterable[tuple[str, str, str, str]]) -> list[str]:
+    """The statements creating ``functions`` and, per (table, function, event, transition tables), a statement-level
+    trigger ``<function>_<event>`` (a trigger with transition tables names one event only). PostgreSQL."""
+    statements = [functions]
+    for table, function, event, referencing in triggers:
+        name = f"{function}_{event.lower()}"
+        statements.append(f"DROP TRIGGER IF EXISTS {name} ON {table}")
+        statements.append(f"CREATE TRIGGER {name} AFTER {event} ON {table} REFERENCING {referencing} "
+                          f"FOR EACH STATEMENT EXECUTE FUNCTION {function}()")
+    return statements
+
+
+def pg_triggers_named(pattern: str, *, using: str) -> int:
+    """How many of the database's own triggers have a name LIKE ``pattern`` (PostgreSQL)."""
+    with connections[using].cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_trigger WHERE tgname LIKE %s AND NOT tgisinternal", [pattern])
+        return cursor.fetchone()[0]
+
+
+def run_statements(statements: Iterable[str], *, using: str) -> None:
+    """Run ``statements`` in one transaction (installing triggers)."""
+    with transaction.atomic(using), connections[using].cursor() as cursor:
+        for statement in statements:
+            cursor.execute(statement)
+
+
 def _contribution(grade: str | None, *, phone: str, won: bool, followed_up: bool) -> dict:
     """What one lead adds to its cohort's grade-dependent counts, given its grade as of the period's end (the live
     definition, funnel.selectors.cohort_counts_live): valid = a phone and (a grade or won); followed = valid and (a

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from datetime import date, timedelta
+from datetime import date
 
 from django.db import connections, transaction
 from django.db.models import Count, Exists, OuterRef, Q, Sum
@@ -75,13 +75,9 @@ _TRIGGERS = (
 
 
 def _pg_statements() -> list[str]:
-    statements = [_PG_FUNCTIONS]
-    for table, function, event, referencing in _TRIGGERS:
-        name = f"{function}_{event.lower()}"
-        statements.append(f"DROP TRIGGER IF EXISTS {name} ON {table}")
-        statements.append(f"CREATE TRIGGER {name} AFTER {event} ON {table} REFERENCING {referencing} "
-                          f"FOR EACH STATEMENT EXECUTE FUNCTION {function}()")
-    return statements
+    from . import rollups
+
+    return rollups.transition_triggers(_PG_FUNCTIONS, _TRIGGERS)
 
 
 def supported(using: str = "default") -> bool:
@@ -89,16 +85,15 @@ def supported(using: str = "default") -> bool:
 
 
 def triggers_installed(using: str = "default") -> bool:
-    with connections[using].cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'funnel\\_followups\\_%%' "
-                       "AND NOT tgisinternal")
-        return cursor.fetchone()[0] == len(_TRIGGERS)
+    from . import rollups
+
+    return rollups.pg_triggers_named(r"funnel\_followups\_%", using=using) == len(_TRIGGERS)
 
 
 def triggers_install(using: str = "default") -> None:
-    with transaction.atomic(using), connections[using].cursor() as cursor:
-        for statement in _pg_statements():
-            cursor.execute(statement)
+    from . import rollups
+
+    rollups.run_statements(_pg_statements(), using=using)
 
 
 def ensure_installed(using: str = "default", **_kwargs) -> None:
@@ -140,24 +135,6 @@ def mark_all(*, using: str = "default", store_ids: list[int] | None = None) -> N
 # --- recounting --------------------------------------------------------------------------------------------------
 
 
-def _spans(days: Iterable[date]) -> Q:
-    """The follow-ups occurring on the days: one range per run of consecutive days."""
-    from . import rollups
-
-    spans = Q(pk__in=[])
-    ordered = sorted(set(days))
-    run_start = previous = ordered[0]
-    for day in [*ordered[1:], None]:
-        if day is not None and day == previous + timedelta(days=1):
-            previous = day
-            continue
-        spans |= Q(occurred_at__gte=rollups._midnight(run_start),
-                   occurred_at__lt=rollups._midnight(previous + timedelta(days=1)))
-        if day is not None:
-            run_start = previous = day
-    return spans
-
-
 def followup_rows(store_id: int, days: Iterable[date], *, using: str = "default") -> list[tuple]:
     """The rows (``ROW`` tuples) of a store's days, counted from the follow-ups (one query)."""
     from . import rollups
@@ -165,7 +142,7 @@ def followup_rows(store_id: int, days: Iterable[date], *, using: str = "default"
     days = set(days)
     if not days:
         return []
-    follow_ups = (FollowUp.objects.using(using).filter(_spans(days), store_id=store_id)
+    follow_ups = (FollowUp.objects.using(using).filter(rollups.day_spans("occurred_at", days), store_id=store_id)
                   .exclude(lead__status=Status.MERGED).order_by()
                   .values_list("occurred_at", "created_by_id", "lead__assigned_to_id", "review_status"))
     sums: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from datetime import date, timedelta
+from datetime import date
 
 from django.db import connections, transaction
 from django.db.models import Exists, OuterRef, Q, Sum
@@ -108,13 +108,9 @@ _TRIGGERS = (
 
 
 def _pg_statements() -> list[str]:
-    statements = [_PG_FUNCTIONS]
-    for table, function, event, referencing in _TRIGGERS:
-        name = f"{function}_{event.lower()}"
-        statements.append(f"DROP TRIGGER IF EXISTS {name} ON {table}")
-        statements.append(f"CREATE TRIGGER {name} AFTER {event} ON {table} REFERENCING {referencing} "
-                          f"FOR EACH STATEMENT EXECUTE FUNCTION {function}()")
-    return statements
+    from . import rollups
+
+    return rollups.transition_triggers(_PG_FUNCTIONS, _TRIGGERS)
 
 
 def supported(using: str = "default") -> bool:
@@ -122,15 +118,15 @@ def supported(using: str = "default") -> bool:
 
 
 def triggers_installed(using: str = "default") -> bool:
-    with connections[using].cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'funnel\\_ladder\\_%%' AND NOT tgisinternal")
-        return cursor.fetchone()[0] == len(_TRIGGERS)
+    from . import rollups
+
+    return rollups.pg_triggers_named(r"funnel\_ladder\_%", using=using) == len(_TRIGGERS)
 
 
 def triggers_install(using: str = "default") -> None:
-    with transaction.atomic(using), connections[using].cursor() as cursor:
-        for statement in _pg_statements():
-            cursor.execute(statement)
+    from . import rollups
+
+    rollups.run_statements(_pg_statements(), using=using)
 
 
 def ensure_installed(using: str = "default", **_kwargs) -> None:
@@ -213,20 +209,8 @@ def ladder_rows(store_id: int, days: Iterable[date], *, using: str = "default") 
     days = set(days)
     if not days:
         return []
-    # The changes on the days (one range per run of consecutive days: the drain's batch may hold a day of last
-    # year and one of today).
-    spans = Q(pk__in=[])
-    ordered = sorted(days)
-    run_start = previous = ordered[0]
-    for day in [*ordered[1:], None]:
-        if day is not None and day == previous + timedelta(days=1):
-            previous = day
-            continue
-        spans |= Q(changed_at__gte=rollups._midnight(run_start),
-                   changed_at__lt=rollups._midnight(previous + timedelta(days=1)))
-        if day is not None:
-            run_start = previous = day
-    touched = GradeChange.objects.using(using).filter(spans, lead__store_id=store_id).order_by().values("lead_id")
+    touched = (GradeChange.objects.using(using).filter(rollups.day_spans("changed_at", days), lead__store_id=store_id)
+               .order_by().values("lead_id"))
     history = (GradeChange.objects.using(using)
                .filter(lead_id__in=touched, lead__store_id=store_id).exclude(lead__status=Status.MERGED)
                .order_by("lead_id", "changed_at", "id")
