@@ -57,6 +57,10 @@ def parts(*, user: User, store: Store | None, start, end, today) -> dict[str, Ca
         # promotion columns too).
         "funnel (rollups)": lambda: figures.funnel_figures(
             s, base_month=base_month, compare_stores=store is None, points=points[0]),
+        "  of which the funnel": lambda: selectors.funnel_metrics(s),
+        "  of which by channel": lambda: selectors.funnel_metrics(s, group_by="channel"),
+        "  of which the trend": lambda: selectors.monthly_trend(s),
+        "  of which the cohort by consultant": lambda: selectors.cohort_counts(s, consultant="assigned_to"),
     }
 
 

@@ -19,7 +19,8 @@ TABLES = ["leads_lead", "leads_followup", "leads_gradechange", "leads_visit", "l
           "leads_flagevent", "leads_assignmentchange", "dealercrm_notification", "baseclients_baseclient",
           "baseclients_caretask", "defeats_application",
           # The rollups the dashboards read, and their marks: a marked store-day or lead is counted live.
-          "funnel_cohortday", "funnel_revisitday", "funnel_ladderday", "funnel_followupday", "funnel_stay",
+          "funnel_cohortday", "funnel_revisitday", "funnel_cohortmonth", "funnel_revisitmonth", "funnel_ladderday",
+          "funnel_followupday", "funnel_stay",
           "funnel_rollupmark", "funnel_staymark"]
 
 

@@ -151,6 +151,85 @@ class RevisitDay(models.Model):
         indexes = [models.Index(fields=["store", "day"], name="revisitday_store_day")]
 
 
+class MonthDim(models.TextChoices):
+    """Which one key a month rollup row is counted by (the others are empty): one grouping set each."""
+
+    SOURCE = "s", _("source")
+    CONSULTANT = "c", _("consultant")
+    CHANNEL = "h", _("channel")
+    SERIES = "v", _("series")
+
+
+class CohortMonth(models.Model):
+    """``CohortDay`` summed per month × store × ONE of consultant, source, channel or series (``dim``), the regrades
+    folded into the month of their ``as_of``: a few dozen rows per store-month where the day rows hold about one per
+    lead, so a year of the whole group is a sum over thousands of rows. Derived from the day rows by
+    funnel.rollups_months in the drain's transaction; read for whole months (funnel.selectors). ``n_walk_in`` …:
+    ``n`` by source, so any key's row still gives N by source. PostgreSQL only."""
+
+    scope = ROLLUP_SCOPE
+
+    store = models.ForeignKey("dealercrm.Store", on_delete=models.CASCADE, related_name="+", db_index=False,
+                              verbose_name=_("store"))
+    month = models.DateField(_("first-visit month"))
+    as_of_month = models.DateField(_("counted from month"))
+    dim = models.CharField(_("counted by"), max_length=1, choices=MonthDim.choices)
+    consultant = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.DO_NOTHING, null=True,
+                                   related_name="+", db_constraint=False, db_index=False, verbose_name=_("consultant"))
+    source = models.CharField(_("source"), max_length=20, blank=True)
+    channel = models.ForeignKey("leads.Channel", on_delete=models.DO_NOTHING, null=True, related_name="+",
+                                db_constraint=False, db_index=False, verbose_name=_("channel"))
+    series = models.ForeignKey("dealercrm.VehicleSeries", on_delete=models.DO_NOTHING, null=True, related_name="+",
+                               db_constraint=False, db_index=False, verbose_name=_("series"))
+    n = models.IntegerField(default=0)
+    n_walk_in = models.IntegerField(default=0)
+    n_referral = models.IntegerField(default=0)
+    n_outbound = models.IntegerField(default=0)
+    valid = models.IntegerField(default=0)
+    followed = models.IntegerField(default=0)
+    deals = models.IntegerField(default=0)
+    p_a = models.IntegerField(default=0)
+    p_b = models.IntegerField(default=0)
+    p_c = models.IntegerField(default=0)
+    p_d = models.IntegerField(default=0)
+    p_e = models.IntegerField(default=0)
+    units = models.IntegerField(default=0)
+
+    objects = ScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("cohort month rollup row")
+        verbose_name_plural = _("cohort month rollup rows")
+        indexes = [models.Index(fields=["store", "dim", "month"], name="cohortmonth_store_dim_month")]
+
+
+class RevisitMonth(models.Model):
+    """``RevisitDay`` summed per month × store × ONE of consultant, source, channel or series (``dim``), as
+    ``CohortMonth`` is (funnel.rollups_months). PostgreSQL only."""
+
+    scope = ROLLUP_SCOPE
+
+    store = models.ForeignKey("dealercrm.Store", on_delete=models.CASCADE, related_name="+", db_index=False,
+                              verbose_name=_("store"))
+    month = models.DateField(_("arrival month"))
+    dim = models.CharField(_("counted by"), max_length=1, choices=MonthDim.choices)
+    consultant = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.DO_NOTHING, null=True,
+                                   related_name="+", db_constraint=False, db_index=False, verbose_name=_("consultant"))
+    source = models.CharField(_("source"), max_length=20, blank=True)
+    channel = models.ForeignKey("leads.Channel", on_delete=models.DO_NOTHING, null=True, related_name="+",
+                                db_constraint=False, db_index=False, verbose_name=_("channel"))
+    series = models.ForeignKey("dealercrm.VehicleSeries", on_delete=models.DO_NOTHING, null=True, related_name="+",
+                               db_constraint=False, db_index=False, verbose_name=_("series"))
+    n = models.IntegerField(default=0)
+
+    objects = ScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("re-visit month rollup row")
+        verbose_name_plural = _("re-visit month rollup rows")
+        indexes = [models.Index(fields=["store", "dim", "month"], name="revisitmonth_store_dim_month")]
+
+
 class LadderDay(models.Model):
     """The promotion ladder's counts (funnel.rollups_ladder) dated ``day`` at ``store``, per the lead's current
     consultant and a grade (E, D, C, B), merged leads left out: spells of the grade ``opened`` and ``closed``,

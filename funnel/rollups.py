@@ -37,7 +37,7 @@ from django.utils import timezone
 
 from leads.models import FollowUp, GradeChange, Lead, Status, Visit
 
-from . import rollups_followups, rollups_ladder
+from . import rollups_followups, rollups_ladder, rollups_months
 from .models import CohortDay, FollowUpDay, LadderDay, RevisitDay, RollupMark
 
 logger = logging.getLogger(__name__)
@@ -221,6 +221,13 @@ def ensure_installed(using: str = "default", **_kwargs) -> None:
     triggers_install(using)
     if missing:
         rebuild(using=using)
+    elif rollups_months.supported(using):
+        # The month rows' first migrate on data: summed from the day rows (exact whenever those are).
+        for table in rollups_months.TABLES:
+            if rollups_months.missing(table, using=using):
+                with transaction.atomic(using):
+                    _locked(using, wait=True)
+                    rollups_months.derive(table, using=using)
 
 
 # --- recounting --------------------------------------------------------------------------------------------------
@@ -644,6 +651,18 @@ def _recount(keys: Iterable[tuple[int, date, str]], *, using: str) -> None:
             rows = spec.rows(store_id, days, using=using)
             spec.model.objects.using(using).filter(store_id=store_id, day__in=days).delete()
             _write(spec.model, spec.columns, rows, using=using)
+    _derive_months(by_kind, using=using)
+
+
+def _derive_months(by_kind: dict[str, set[tuple[int, date]]], *, using: str) -> None:
+    """The month rows (funnel.rollups_months) of the store-months whose day rows were just rewritten, in the same
+    transaction."""
+    if not rollups_months.supported(using):
+        return
+    for kind, pairs in by_kind.items():
+        table = KINDS[kind].model._meta.db_table
+        if table in rollups_months.TABLES:
+            rollups_months.derive(table, months=rollups_months.month_keys(pairs), using=using)
 
 
 def _locked(using: str, *, wait: bool = False) -> bool:
@@ -738,15 +757,17 @@ def rebuild(*, using: str = "default", store_ids: list[int] | None = None) -> in
                            f"WHERE kind = ANY(%(kinds)s) AND {scope}", {"kinds": set_based, **params})
             for kind in set_based:
                 _replace_set_based(KINDS[kind], store_ids=store_ids, using=using)
+                if KINDS[kind].model._meta.db_table in rollups_months.TABLES:
+                    rollups_months.derive(KINDS[kind].model._meta.db_table, store_ids=store_ids, using=using)
     in_python = [kind for kind, spec in KINDS.items() if spec.supported(using) and kind not in set_based]
     if in_python:  # the scope's marks of the kinds recounted in Python (all of them on SQLite): drained
         drain(using=using, batch=2000, kinds=in_python, store_ids=store_ids)
     if connections[using].vendor == "postgresql":
         # Fresh statistics for the readers' plans on the rewritten tables (autovacuum comes later).
         with connections[using].cursor() as cursor:
-            for spec in KINDS.values():
-                if spec.supported(using):
-                    cursor.execute(f"ANALYZE {connections[using].ops.quote_name(spec.model._meta.db_table)}")
+            tables = [spec.model._meta.db_table for spec in KINDS.values() if spec.supported(using)]
+            for table in [*tables, *(model._meta.db_table for model, _sql in rollups_months.TABLES.values())]:
+                cursor.execute(f"ANALYZE {connections[using].ops.quote_name(table)}")
     return marked
 
 
@@ -797,8 +818,9 @@ def sample_store_days(*, size: int, today: date, rng: random.Random, using: str 
 def reconcile(*, size: int = 200, today: date | None = None, seed: int | None = None, extra: Iterable[tuple] = (),
               using: str = "default") -> list[tuple]:
     """Recount a sample of store-days (``sample_store_days``, and ``extra`` keys) that carry no mark and compare
-    with the stored rows; repair the drifted ones (marked, then drained like any write). Returns the drifted
-    (store, day, kind) keys."""
+    with the stored rows, and the month rows of their store-months with the sums of their day rows; repair the
+    drifted ones (marked, then drained like any write). Returns the drifted (store, day, kind) keys (a month's: its
+    first day)."""
     today = today or timezone.localdate()
     rng = random.Random(seed)
     drift = []
@@ -811,8 +833,31 @@ def reconcile(*, size: int = 200, today: date | None = None, seed: int | None = 
             if drifted(store_id, day, kind, using=using):
                 drift.append((store_id, day, kind))
                 RollupMark.objects.using(using).create(store_id=store_id, day=day, kind=kind)
+    drift += _month_drift(keys, using=using)
     if drift:
         drain(using=using)
+    return drift
+
+
+def _month_drift(keys: Iterable[tuple[int, date, str]], *, using: str) -> list[tuple]:
+    """The store-months of ``keys`` (of the kinds with month rows) with no mark whose month rows differ from their
+    day rows' sums; each is marked on its first day (the drain recounts that day and sums the month again). Returns
+    them as (store, first day of the month, kind)."""
+    if not rollups_months.supported(using):
+        return []
+    drift = []
+    months = sorted({(store_id, day.replace(day=1), kind) for store_id, day, kind in keys
+                     if KINDS[kind].model._meta.db_table in rollups_months.TABLES})
+    for store_id, month, kind in months:
+        with transaction.atomic(using):
+            _locked(using, wait=True)
+            end = (month + timedelta(days=32)).replace(day=1)
+            if RollupMark.objects.using(using).filter(store_id=store_id, kind=kind, day__gte=month,
+                                                      day__lt=end).exists():
+                continue
+            if rollups_months.drifted(KINDS[kind].model._meta.db_table, store_id, month, using=using):
+                drift.append((store_id, month, kind))
+                RollupMark.objects.using(using).create(store_id=store_id, day=month, kind=kind)
     return drift
 
 

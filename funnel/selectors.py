@@ -19,19 +19,20 @@ whatever the slice, period or grouping (never a Python loop over leads)."""
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 
 from django.db import connection, connections
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Sum, Value
+from django.db.models import Count, DateField, Exists, F, Func, OuterRef, Q, QuerySet, Sum, Value
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from dealercrm.models import Role, Store, User
 from leads.models import GRADE_ORDER, Deal, GradeChange, Lead, Source, Status, Visit
 
-from . import calc, rollups, rollups_followups, rollups_ladder
-from .models import CohortDay, MarketEstimate, RevisitDay, RollupMark, Target
+from . import calc, rollups, rollups_followups, rollups_ladder, rollups_months
+from .models import CohortDay, CohortMonth, MarketEstimate, MonthDim, RevisitDay, RevisitMonth, RollupMark, Target
 
 GRADES = ("A", "B", "C", "D", "E")
 GROUP_BY = ("day", "week", "month", "consultant", "source", "channel", "series", "store")
@@ -201,8 +202,80 @@ _ROLLUP_SUMS = {
 }
 
 
-def _rollup_rows(model, s: Slice, kind: str, **lookups) -> QuerySet:
-    """The slice's rollup rows of the store-days with no mark, scoped and filtered as ``Slice.leads`` does."""
+_MONTH_SUMS = {
+    "N": Sum("n"),
+    **{f"N_{source}": Sum(f"n_{source}") for source in Source.values},
+    "valid": Sum("valid"), "followed": Sum("followed"), "deals": Sum("deals"),
+    **{f"P_{g}": Sum(f"p_{g.lower()}") for g in GRADES},
+    "units": Sum("units"),
+}
+# The month rows' key of each lead field path (ROLLUP_PATHS for the day rows), and the dim it needs (None: any).
+MONTH_PATHS = {**ROLLUP_PATHS, "first_visit_day": "month"}
+_PATH_DIMS = {
+    "assigned_to": MonthDim.CONSULTANT, "assigned_to__display_name": MonthDim.CONSULTANT,
+    "source": MonthDim.SOURCE, "channel": MonthDim.CHANNEL, "channel__name": MonthDim.CHANNEL,
+    "series": MonthDim.SERIES, "series__name": MonthDim.SERIES, "store": None, "store__name": None,
+    "first_visit_day": None,
+}
+# False: read every period from the day rows (the tests compare the two ways).
+MONTH_ROLLUPS = True
+
+
+@dataclass(frozen=True)
+class MonthPlan:
+    """How a slice is read from the month rows (funnel.rollups_months): the whole months ``first`` … ``last``
+    (first days) from the month rows counted by ``dim``, of the store-months with no mark; the rest of the period,
+    and the marked store-months, from the day rows (and the marked days live). ``as_of_month``: the month rows'
+    regrades counted (``as_of <= end``)."""
+
+    dim: str
+    first: date
+    last: date
+    as_of_month: date
+
+    @property
+    def last_day(self) -> date:
+        return calc.month_bounds(self.last)[1]
+
+
+def month_plan(s: Slice, paths: Iterable[str] = (), *, month_buckets: bool = False) -> MonthPlan | None:
+    """The month rows' share of reading ``s`` grouped by the lead field ``paths``, or None when they cannot serve
+    it: not PostgreSQL; a slice narrowed or grouped by two of consultant, source, channel and series (the month rows
+    are counted by one; a consultant reading their own funnel is narrowed by consultant); grouped by day or week
+    (``month_buckets``: the caller sums days into months); or no whole month in the period.
+
+    A month is whole when the period covers it from its first day to its last, or to today (nothing is dated after
+    today: a visit cannot be in the future, and neither can a grade change). The regrades counted: ``as_of_month <=
+    month(end)``, exactly ``as_of <= end`` when the period ends on a month's last day or reaches today; a past period
+    ending mid-month reads its months from the day rows."""
+    if not MONTH_ROLLUPS or not rollups_months.supported(rollups.read_database()):
+        return None
+    dims = set()
+    for path in paths:
+        if path not in _PATH_DIMS or (path == "first_visit_day" and not month_buckets):
+            return None
+        if _PATH_DIMS[path] is not None:
+            dims.add(_PATH_DIMS[path].value)
+    if s.consultant is not None or (s.user.role == Role.CONSULTANT and not s.user.is_superuser):
+        dims.add(MonthDim.CONSULTANT.value)
+    for value, dim in ((s.source, MonthDim.SOURCE), (s.channel_id, MonthDim.CHANNEL), (s.series_id, MonthDim.SERIES)):
+        if value:
+            dims.add(dim.value)
+    if len(dims) > 1:
+        return None
+    end_month, end_last = calc.month_bounds(s.end)
+    reaches_today = s.end >= timezone.localdate()
+    if s.end != end_last and not reaches_today:
+        return None  # the period's regrades stop mid-month: the month rows fold a month's
+    first = s.start if s.start.day == 1 else calc.month_bounds(s.start)[1] + timedelta(days=1)
+    last = end_month if (s.end == end_last or reaches_today) else None
+    if last is None or first > last:
+        return None
+    return MonthPlan(dim=dims.pop() if dims else MonthDim.SOURCE.value, first=first, last=last, as_of_month=end_month)
+
+
+def _slice_lookups(s: Slice, lookups: dict) -> dict:
+    """``lookups`` and the slice's narrowing, as the rollup rows name it (``Slice.leads`` for the leads)."""
     if s.stores:
         lookups["store__in"] = [st.pk for st in s.stores]
     if s.consultant is not None:
@@ -213,20 +286,62 @@ def _rollup_rows(model, s: Slice, kind: str, **lookups) -> QuerySet:
         lookups["channel_id"] = s.channel_id
     if s.series_id:
         lookups["series_id"] = s.series_id
+    return lookups
+
+
+class _MonthOf(Func):
+    """The first day of a date's month (PostgreSQL; the month rows are PostgreSQL's only)."""
+
+    template = "date_trunc('month', %(expressions)s)::date"
+    output_field = DateField()
+
+
+class _NextMonthOf(Func):
+    template = "(date_trunc('month', %(expressions)s) + interval '1 month')::date"
+    output_field = DateField()
+
+
+def _month_marked(kind: str, field: str) -> Exists:
+    """Whether the store-month of the outer row's store and ``field`` (a day) holds a mark of ``kind``: a range of
+    the marks' (store_id, day, kind) index."""
+    day = OuterRef(field)
+    return Exists(RollupMark.objects.filter(kind=kind, store_id=OuterRef("store_id"), day__gte=_MonthOf(day),
+                                            day__lt=_NextMonthOf(day)))
+
+
+def _rollup_rows(model, s: Slice, kind: str, plan: MonthPlan | None = None, **lookups) -> QuerySet:
+    """The slice's day rollup rows of the store-days with no mark, scoped and filtered as ``Slice.leads`` does;
+    with a ``plan``, only those the month rows do not hold: the days outside its months, and the days of its
+    store-months with a mark."""
     marked = RollupMark.objects.filter(kind=kind, store_id=OuterRef("store_id"), day=OuterRef("day"))
+    rows = (model.objects.visible_to(s.user)
+            .filter(day__gte=s.start, day__lte=s.end, **_slice_lookups(s, lookups)).filter(~Exists(marked)))
+    if plan is not None:
+        rows = rows.filter(Q(day__lt=plan.first) | Q(day__gt=plan.last_day) |
+                           _month_marked(kind, "day"))
+    return rows.order_by()
+
+
+def _month_rows(model, s: Slice, kind: str, plan: MonthPlan, **lookups) -> QuerySet:
+    """The slice's month rollup rows of the plan's months (counted by its dim), of the store-months with no mark."""
     return (model.objects.visible_to(s.user)
-            .filter(day__gte=s.start, day__lte=s.end, **lookups).filter(~Exists(marked)).order_by())
+            .filter(dim=plan.dim, month__gte=plan.first, month__lte=plan.last, **_slice_lookups(s, lookups))
+            .filter(~_month_marked(kind, "month")).order_by())
 
 
-def _union(summed: QuerySet, live_sql: str, live_params: list, *, constant: bool) -> list[tuple]:
-    """The rollup rows' sums and the marked days' live count, as ONE statement (UNION ALL): one snapshot, so a drain
-    committing meanwhile cannot count a day twice or not at all. ``constant``: no key (both sides lead with a
-    constant column, dropped here)."""
-    rollup_sql, rollup_params = summed.query.sql_with_params()
+def _union(summed: list[QuerySet], live_sql: str, live_params: list, *, constant: bool) -> list[tuple]:
+    """The rollup rows' sums (day rows, and month rows when read) and the marked days' live count, as ONE statement
+    (UNION ALL): one snapshot, so a drain committing meanwhile cannot count a day twice or not at all. ``constant``:
+    no key (every part leads with a constant column, dropped here)."""
+    parts, params = [], []
+    for queryset in summed:
+        sql, part_params = queryset.query.sql_with_params()
+        parts.append(f"SELECT * FROM ({sql}) r{len(parts)}")
+        params += part_params
     live = "SELECT 1, l.* FROM ({}) l" if constant else "SELECT * FROM ({}) l"
-    sql = f"SELECT * FROM ({rollup_sql}) r UNION ALL {live.format(live_sql)}"
+    sql = " UNION ALL ".join([*parts, live.format(live_sql)])
     with connections[rollups.read_database()].cursor() as cursor:
-        cursor.execute(sql, [*rollup_params, *live_params])
+        cursor.execute(sql, [*params, *live_params])
         rows = cursor.fetchall()
     return [row[1:] for row in rows] if constant else rows
 
@@ -240,26 +355,38 @@ def _merge(rows: list[tuple[dict, dict]]) -> list[tuple[dict, dict]]:
     return list(merged.values())
 
 
-def cohort_counts(s: Slice, *, live: bool = False, **keys: str) -> list[tuple[dict, dict]]:
+def cohort_counts(s: Slice, *, live: bool = False, month_buckets: bool = False,
+                  **keys: str) -> list[tuple[dict, dict]]:
     """The slice's cohort counted per ``keys`` (result name -> lead field path, one of ``ROLLUP_PATHS``; none: the
     whole cohort): N, N by source, valid, followed, deals and the valid leads per grade as of the period's end.
     Returns ``(key values, counts)`` pairs, exactly what ``cohort_counts_live`` returns: the sum of the rollup rows
     (funnel.rollups) of the store-days with no mark, plus the marked store-days counted live, in one statement.
-    ``live``: count the leads instead (the oracle)."""
+    Whole months are read from the month rows when they can serve the slice (``month_plan``; ``month_buckets``: a
+    ``first_visit_day`` key's days are only summed into months by the caller, so a month's rows may stand for its
+    days: the key is then the month's first day). ``live``: count the leads instead (the oracle)."""
     if live:
         return cohort_counts_live(s, **keys)
-    summed = _rollup_rows(CohortDay, s, rollups.COHORT, as_of__lte=s.end)
-    summed = (summed.values(*(ROLLUP_PATHS[path] for path in keys.values())) if keys
-              else summed.annotate(_all=Value(1)).values("_all"))
+    plan = month_plan(s, keys.values(), month_buckets=month_buckets)
+    summed = [_keyed(_rollup_rows(CohortDay, s, rollups.COHORT, plan, as_of__lte=s.end), keys, ROLLUP_PATHS)
+              .annotate(**_ROLLUP_SUMS)]
+    if plan is not None:
+        months = _month_rows(CohortMonth, s, rollups.COHORT, plan, as_of_month__lte=plan.as_of_month)
+        summed.append(_keyed(months, keys, MONTH_PATHS).annotate(**_MONTH_SUMS))
     live_sql, live_params, fields = _cohort_live_sql(s, keys=keys, marked_only=True)
-    rows = _union(summed.annotate(**_ROLLUP_SUMS), live_sql, live_params, constant=not keys)
+    rows = _union(summed, live_sql, live_params, constant=not keys)
     return _merge(_shaped(rows, keys, fields))
 
 
-def revisit_counts(s: Slice, key: str | None = None, *, live: bool = False) -> dict:
+def _keyed(rows: QuerySet, keys: dict[str, str], paths: dict[str, str]) -> QuerySet:
+    """``rows`` grouped by the rollup fields of ``keys``' lead field paths (none: one group)."""
+    return rows.values(*(paths[path] for path in keys.values())) if keys else rows.annotate(_all=Value(1)).values("_all")
+
+
+def revisit_counts(s: Slice, key: str | None = None, *, live: bool = False, month_buckets: bool = False) -> dict:
     """Re-visits arriving in the period of the slice's leads (funnel_metrics' ``revisits``), per ``key`` (a lead
     field path of ``ROLLUP_PATHS``, ``first_visit_day`` meaning the arrival day; None: one total under None), from
-    the rollups and the marked days counted live, in one statement. ``live``: count the visits (the oracle)."""
+    the rollups (whole months from the month rows, as ``cohort_counts``) and the marked days counted live, in one
+    statement. ``live``: count the visits (the oracle)."""
     visits = s.revisits()
     if key == "first_visit_day":
         visits = visits.annotate(k=TruncDate("arrived_at"))
@@ -273,10 +400,14 @@ def revisit_counts(s: Slice, key: str | None = None, *, live: bool = False) -> d
     marked = visits.annotate(arrival_day=TruncDate("arrived_at")).filter(Exists(RollupMark.objects.filter(
         kind=rollups.REVISITS, store_id=OuterRef("store_id"), day=OuterRef("arrival_day"))))
     live_sql, live_params = marked.values("k").annotate(n=Count("pk")).order_by().query.sql_with_params()
-    summed = _rollup_rows(RevisitDay, s, rollups.REVISITS)
-    summed = summed.values(ROLLUP_PATHS[key]) if key else summed.annotate(_all=Value(1)).values("_all")
+    keys = {"k": key} if key else {}
+    plan = month_plan(s, keys.values(), month_buckets=month_buckets)
+    summed = [_keyed(_rollup_rows(RevisitDay, s, rollups.REVISITS, plan), keys, ROLLUP_PATHS).annotate(n=Sum("n"))]
+    if plan is not None:
+        months = _month_rows(RevisitMonth, s, rollups.REVISITS, plan)
+        summed.append(_keyed(months, keys, MONTH_PATHS).annotate(n=Sum("n")))
     counts: dict = defaultdict(int)
-    for k, n in _union(summed.annotate(n=Sum("n")), live_sql, live_params, constant=False):
+    for k, n in _union(summed, live_sql, live_params, constant=False):
         if key is None:
             k = None
         elif key == "first_visit_day" and isinstance(k, str):
@@ -374,8 +505,11 @@ def funnel_metrics(s: Slice, *, group_by: str | None = None, live: bool = False)
 
     if group_by in TIME_KEYS:
         # Grouped by day (a few hundred groups at most), then summed into weeks or months here.
-        lead_rows = cohort_counts(s, live=live, k="first_visit_day")
-        visit_rows = revisit_counts(s, "first_visit_day", live=live)
+        # Grouped by day (a few hundred groups at most), then summed into weeks or months here: by month, whole
+        # months come from the month rows already summed.
+        by_month = group_by == "month"
+        lead_rows = cohort_counts(s, live=live, month_buckets=by_month, k="first_visit_day")
+        visit_rows = revisit_counts(s, "first_visit_day", live=live, month_buckets=by_month)
         label_field = None
     else:
         key_field, label_field = FIELD_KEYS[group_by]

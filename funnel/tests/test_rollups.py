@@ -15,14 +15,14 @@ import pytest
 import time_machine
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
-from django.db.models import ProtectedError
+from django.db.models import F, ProtectedError
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from dealercrm.models import JobRun, Notification
 from dealercrm.tests.factories import ConsultantFactory, VehicleSeriesFactory
 from funnel import rollups
-from funnel.models import CohortDay, RevisitDay, RollupMark
+from funnel.models import CohortDay, CohortMonth, RevisitDay, RollupMark
 from funnel.selectors import GROUP_BY, Slice, cohort_counts, funnel_metrics
 from leads import services
 from leads.models import AssignmentChange, Channel, Deal, FlagEvent, FollowUp, GradeChange, Lead, Status, Visit
@@ -155,13 +155,15 @@ def test_rebuild_recounts_from_scratch(cohort):
     assert funnel_metrics(s) == funnel_metrics(s, live=True)
 
 
-def test_reconciliation_finds_repairs_and_reports_drift(cohort, settings):
+def test_reconciliation_finds_repairs_and_reports_drift(cohort, settings, monkeypatch):
+    from funnel import selectors
     from funnel.jobs import rollups_reconcile
 
     rollups.drain()
     org = cohort.org
     l1 = cohort.leads["L1"]
-    # Drift that no trigger saw: a rollup row edited behind the drain's back.
+    # Drift that no trigger saw: a rollup row edited behind the drain's back (read from the day rows).
+    monkeypatch.setattr(selectors, "MONTH_ROLLUPS", False)
     CohortDay.objects.filter(store=l1.store, day=l1.first_visit_day, as_of=l1.first_visit_day).update(n=5)
     s = Slice(user=org.manager, **OCTOBER)
     assert funnel_metrics(s)["N"] == 10
@@ -176,6 +178,24 @@ def test_reconciliation_finds_repairs_and_reports_drift(cohort, settings):
     with time_machine.travel(NOW, tick=False):
         again = rollups_reconcile(size=50, seed=3)
     assert again.flagged == 0 and Notification.objects.filter(kind="rollup_drift").count() == 1
+
+
+def test_reconciliation_finds_and_repairs_a_drifted_month_row(cohort):
+    """The month rows are checked against their day rows' sums: a month row edited behind the drain's back shows in
+    a whole month's figures until the reconciliation finds it; it is summed again and reported as its month."""
+    from funnel.jobs import rollups_reconcile
+
+    rollups.drain()
+    l1 = cohort.leads["L1"]
+    month = l1.first_visit_day.replace(day=1)
+    s = Slice(user=cohort.org.manager, **OCTOBER)
+    assert funnel_metrics(s) == funnel_metrics(s, live=True)
+    CohortMonth.objects.filter(store=l1.store, month=month, dim="s", source=l1.source).update(n=F("n") + 7)
+    assert funnel_metrics(s)["N"] == 6 + 7
+    with time_machine.travel(NOW, tick=False):
+        run = rollups_reconcile(size=0, extra=[(l1.store_id, l1.first_visit_day, "c")])
+    assert run.flagged == 1
+    assert funnel_metrics(s) == funnel_metrics(s, live=True) and funnel_metrics(s)["N"] == 6
 
 
 def test_the_reconciliation_is_a_registered_daily_job(settings):
@@ -274,9 +294,10 @@ def _keyed(rows: list[tuple[dict, dict]]) -> dict:
 
 
 def _periods() -> list[tuple[date, date]]:
-    # The whole span (to after NOW), a past week, one day.
+    # The whole span (to after NOW: its last month whole, read from the month rows), a past week, one day, and a
+    # whole past month (October: the month rows with the regrades after it left out).
     return [(START, START + timedelta(days=DAYS)), (START + timedelta(days=5), START + timedelta(days=12)),
-            (START + timedelta(days=20), START + timedelta(days=20))]
+            (START + timedelta(days=20), START + timedelta(days=20)), (date(2026, 10, 1), date(2026, 10, 31))]
 
 
 @pytest.mark.django_db
@@ -303,7 +324,7 @@ def test_random_histories_read_the_same_from_the_rollups_as_live(org, steps, dra
             for user, extra in ((org.admin, {}), (org.consultant, {}), (org.manager, {"consultant": org.consultant2}),
                                 (org.manager, {"source": "referral"})):
                 s = Slice(user=user, start=start, end=end, **extra)
-                for group_by in (None, "day", "consultant", "channel"):
+                for group_by in (None, "day", "month", "consultant", "channel"):
                     assert funnel_metrics(s, group_by=group_by) == funnel_metrics(s, group_by=group_by, live=True), (
                         steps, start, end, user, extra, group_by)
                 assert _keyed(cohort_counts(s, consultant="assigned_to")) == _keyed(

@@ -11,7 +11,7 @@ from django.db import connection, transaction
 from django.db.models import F
 
 from funnel import rollups
-from funnel.models import CohortDay, RevisitDay, RollupMark
+from funnel.models import CohortDay, CohortMonth, RevisitDay, RevisitMonth, RollupMark
 from funnel.selectors import Slice, funnel_metrics
 from leads import services
 
@@ -121,6 +121,8 @@ def test_readers_count_live_while_a_rebuild_recounts(cohort, monkeypatch):
     # Stale rows, as after a load with the triggers off: an unmarked day reads them.
     CohortDay.objects.update(n=F("n") + 5)
     RevisitDay.objects.all().delete()
+    CohortMonth.objects.update(n=F("n") + 5)
+    RevisitMonth.objects.all().delete()
     assert funnel_metrics(s) != right
     seen, replace = [], rollups._replace_set_based
 

@@ -1,0 +1,155 @@
+"""The month rollups: ``CohortDay`` and ``RevisitDay`` summed per month × store × one key (``CohortMonth``,
+``RevisitMonth``), so a year of the whole group is read from a few thousand rows instead of about one row per lead.
+
+Why one key per row: the day rows are keyed by consultant × source × channel × series at once, so any slice of the
+API can be answered, and at a few thousand leads per store-month nearly every lead has a key of its own; summing them
+per month changes little. The dashboard, the reports and most API calls narrow or group by at most one of those keys
+(its consultants, its sources, its channels, the store comparison, the trend), so the month rows are counted by ONE
+key each (``dim``: one grouping set per key), a few dozen rows per store-month. A slice that combines two keys (a
+consultant's leads by channel) is read from the day rows as before (funnel.selectors decides).
+
+How they stay exact: they are derived from the day rows, never from the leads, by one INSERT … SELECT … GROUP BY
+GROUPING SETS per batch of store-months, in the same transaction that rewrote those day rows (the drain, the rebuild:
+funnel.rollups). So a store-month with no mark (of its kind) has month rows that sum its day rows exactly; a reader
+reads a store-month with a mark from the day rows and the live count instead. ``drifted`` compares the stored month
+rows with a fresh sum of the day rows (the nightly reconciliation). PostgreSQL only: elsewhere readers use the day rows.
+
+Regrades: a cohort day row with a later ``as_of`` is summed into the month of that ``as_of`` (``as_of_month``). A
+period ending on a month's last day, or reaching today, reads ``as_of_month <= month(end)``: exactly ``as_of <= end``
+in the first case, and in the second every row (no grade changes after today)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date
+
+from django.db import connections
+
+from leads.models import Source
+
+from .models import CohortMonth, MonthDim, RevisitMonth
+
+COHORT_COUNTS = ("valid", "followed", "deals", "p_a", "p_b", "p_c", "p_d", "p_e", "units")
+SOURCE_COLUMNS = tuple(f"n_{source}" for source in Source.values)
+# The key column of each dim, and the dim of each key column (funnel.selectors maps slices onto them).
+DIM_COLUMNS = {MonthDim.SOURCE.value: "source", MonthDim.CONSULTANT.value: "consultant_id",
+               MonthDim.CHANNEL.value: "channel_id", MonthDim.SERIES.value: "series_id"}
+
+
+def supported(using: str = "default") -> bool:
+    """Whether the database keeps month rows (GROUPING SETS, the set-based drain): PostgreSQL."""
+    return connections[using].vendor == "postgresql"
+
+
+def _dim_case() -> str:
+    # GROUPING(x) is 0 when x is a key of the row's grouping set.
+    whens = " ".join(f"WHEN GROUPING(d.{column}) = 0 THEN '{dim}'" for dim, column in DIM_COLUMNS.items())
+    return f"CASE {whens} END"
+
+
+def _grouping_sets(keys: str) -> str:
+    return ", ".join(f"({keys}, d.{column})" for column in DIM_COLUMNS.values())
+
+
+def _cohort_sql(source: str) -> tuple[str, str]:
+    columns = ("store_id", "month", "as_of_month", "dim", "consultant_id", "source", "channel_id", "series_id", "n",
+               *SOURCE_COLUMNS, *COHORT_COUNTS)
+    by_source = ", ".join(f"coalesce(sum(d.n) FILTER (WHERE d.source = '{value}'), 0)" for value in Source.values)
+    nonzero = " OR ".join(f"sum(d.{c}) <> 0" for c in ("n", *COHORT_COUNTS))
+    select = (
+        f"SELECT d.store_id, d.month, d.as_of_month, {_dim_case()}, d.consultant_id, coalesce(d.source, ''), "
+        f"d.channel_id, d.series_id, sum(d.n), {by_source}, {', '.join(f'sum(d.{c})' for c in COHORT_COUNTS)} "
+        f"FROM (SELECT r.*, date_trunc('month', r.day)::date AS month, date_trunc('month', r.as_of)::date AS as_of_month "
+        f"FROM {source}) d "
+        f"GROUP BY GROUPING SETS ({_grouping_sets('d.store_id, d.month, d.as_of_month')}) HAVING {nonzero}"
+    )
+    return ", ".join(columns), select
+
+
+def _revisit_sql(source: str) -> tuple[str, str]:
+    columns = ("store_id", "month", "dim", "consultant_id", "source", "channel_id", "series_id", "n")
+    select = (
+        f"SELECT d.store_id, d.month, {_dim_case()}, d.consultant_id, coalesce(d.source, ''), d.channel_id, "
+        f"d.series_id, sum(d.n) "
+        f"FROM (SELECT r.*, date_trunc('month', r.day)::date AS month FROM {source}) d "
+        f"GROUP BY GROUPING SETS ({_grouping_sets('d.store_id, d.month')}) HAVING sum(d.n) <> 0"
+    )
+    return ", ".join(columns), select
+
+
+# Per day-rollup table: the month table and its SQL builder.
+TABLES = {
+    "funnel_cohortday": (CohortMonth, _cohort_sql),
+    "funnel_revisitday": (RevisitMonth, _revisit_sql),
+}
+
+
+def _day_rows(day_table: str, *, months: list[tuple[int, date]] | None,
+              store_ids: list[int] | None) -> tuple[str, dict]:
+    """FROM-clause SQL yielding the day rows (alias ``r``) of ``months``' (store, first day of month) pairs, or of
+    ``store_ids`` (None: all): a range of the (store, day) index per store-month."""
+    if months is not None:
+        return (f"unnest(%(m_stores)s::bigint[], %(m_months)s::date[]) k(store_id, month) "
+                f"JOIN {day_table} r ON r.store_id = k.store_id AND r.day >= k.month "
+                f"AND r.day < (k.month + interval '1 month')",
+                {"m_stores": [s for s, _m in months], "m_months": [m for _s, m in months]})
+    if store_ids is not None:
+        return f"{day_table} r WHERE r.store_id = ANY(%(m_store_ids)s::bigint[])", {"m_store_ids": list(store_ids)}
+    return f"{day_table} r", {}
+
+
+def month_keys(pairs: Iterable[tuple[int, date]]) -> list[tuple[int, date]]:
+    """The (store, first day of month) pairs of some (store, day) pairs."""
+    return sorted({(store_id, day.replace(day=1)) for store_id, day in pairs})
+
+
+def select(day_table: str, *, months: list[tuple[int, date]] | None = None,
+           store_ids: list[int] | None = None) -> tuple[str, str, dict]:
+    """The month rows of ``day_table``'s rows for ``months`` (or ``store_ids``; neither: all): (columns, SELECT,
+    parameters)."""
+    model, builder = TABLES[day_table]
+    source, params = _day_rows(day_table, months=months, store_ids=store_ids)
+    columns, sql = builder(source)
+    return columns, sql, params
+
+
+def derive(day_table: str, *, using: str, months: list[tuple[int, date]] | None = None,
+           store_ids: list[int] | None = None) -> None:
+    """Replace the month rows of ``months`` (or every month of ``store_ids``; neither: all) with the sums of their
+    day rows: one DELETE and one INSERT … SELECT. Call in the transaction that rewrote those day rows."""
+    if months is not None and not months:
+        return
+    model, _builder = TABLES[day_table]
+    table = model._meta.db_table
+    columns, sql, params = select(day_table, months=months, store_ids=store_ids)
+    with connections[using].cursor() as cursor:
+        if months is not None:
+            cursor.execute(f"DELETE FROM {table} t USING unnest(%(m_stores)s::bigint[], %(m_months)s::date[]) "
+                           f"k(store_id, month) WHERE t.store_id = k.store_id AND t.month = k.month", params)
+        elif store_ids is not None:
+            cursor.execute(f"DELETE FROM {table} WHERE store_id = ANY(%(m_store_ids)s::bigint[])", params)
+        else:
+            cursor.execute(f"DELETE FROM {table}")
+        cursor.execute(f"INSERT INTO {table} ({columns}) {sql}", params)
+
+
+def missing(day_table: str, *, using: str) -> bool:
+    """Whether the day table has rows and its month table none (the first ``migrate`` with this code on data)."""
+    model, _builder = TABLES[day_table]
+    with connections[using].cursor() as cursor:
+        cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {day_table}) AND NOT EXISTS (SELECT 1 FROM "
+                       f"{model._meta.db_table})")
+        return cursor.fetchone()[0]
+
+
+def drifted(day_table: str, store_id: int, month: date, *, using: str = "default") -> bool:
+    """Whether the stored month rows of one store-month differ from a fresh sum of its day rows."""
+    model, _builder = TABLES[day_table]
+    columns, sql, params = select(day_table, months=[(store_id, month)])
+    with connections[using].cursor() as cursor:
+        cursor.execute(f"SELECT {columns} FROM {model._meta.db_table} WHERE store_id = %(s)s AND month = %(m)s "
+                       f"EXCEPT ALL {sql}", {**params, "s": store_id, "m": month})
+        extra = cursor.fetchall()
+        cursor.execute(f"{sql} EXCEPT ALL SELECT {columns} FROM {model._meta.db_table} "
+                       f"WHERE store_id = %(s)s AND month = %(m)s", {**params, "s": store_id, "m": month})
+        return bool(extra or cursor.fetchall())
