@@ -221,9 +221,9 @@ def ensure_installed(using: str = "default", **_kwargs) -> None:
     triggers_install(using)
     if missing:
         rebuild(using=using)
-    elif rollups_months.supported(using):
+    else:
         # The month rows' first migrate on data: summed from the day rows (exact whenever those are).
-        for table in rollups_months.TABLES:
+        for table in rollups_months.present(using):
             if rollups_months.missing(table, using=using):
                 with transaction.atomic(using):
                     _locked(using, wait=True)
@@ -748,6 +748,7 @@ def rebuild(*, using: str = "default", store_ids: list[int] | None = None) -> in
         marked = sum(_mark_scope(kind, spec, store_ids=store_ids, using=using) for kind, spec in KINDS.items()
                      if spec.supported(using))
     set_based = [kind for kind, spec in KINDS.items() if _set_based(spec, using)]
+    months = rollups_months.present(using)
     if set_based:
         connection = connections[using]
         with transaction.atomic(using), connection.cursor() as cursor:
@@ -757,7 +758,7 @@ def rebuild(*, using: str = "default", store_ids: list[int] | None = None) -> in
                            f"WHERE kind = ANY(%(kinds)s) AND {scope}", {"kinds": set_based, **params})
             for kind in set_based:
                 _replace_set_based(KINDS[kind], store_ids=store_ids, using=using)
-                if KINDS[kind].model._meta.db_table in rollups_months.TABLES:
+                if KINDS[kind].model._meta.db_table in months:
                     rollups_months.derive(KINDS[kind].model._meta.db_table, store_ids=store_ids, using=using)
     in_python = [kind for kind, spec in KINDS.items() if spec.supported(using) and kind not in set_based]
     if in_python:  # the scope's marks of the kinds recounted in Python (all of them on SQLite): drained
@@ -766,7 +767,7 @@ def rebuild(*, using: str = "default", store_ids: list[int] | None = None) -> in
         # Fresh statistics for the readers' plans on the rewritten tables (autovacuum comes later).
         with connections[using].cursor() as cursor:
             tables = [spec.model._meta.db_table for spec in KINDS.values() if spec.supported(using)]
-            for table in [*tables, *(model._meta.db_table for model, _sql in rollups_months.TABLES.values())]:
+            for table in [*tables, *(rollups_months.TABLES[day][0]._meta.db_table for day in months)]:
                 cursor.execute(f"ANALYZE {connections[using].ops.quote_name(table)}")
     return marked
 

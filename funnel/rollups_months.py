@@ -41,6 +41,15 @@ def supported(using: str = "default") -> bool:
     return connections[using].vendor == "postgresql"
 
 
+def present(using: str = "default") -> list[str]:
+    """The day tables whose month table the database has (none but on PostgreSQL; a database migrated part way,
+    as ``migrate <app>`` does, may lack them)."""
+    if not supported(using):
+        return []
+    existing = set(connections[using].introspection.table_names())
+    return [day for day, (model, _sql) in TABLES.items() if model._meta.db_table in existing]
+
+
 def _dim_case() -> str:
     # GROUPING(x) is 0 when x is a key of the row's grouping set.
     whens = " ".join(f"WHEN GROUPING(d.{column}) = 0 THEN '{dim}'" for dim, column in DIM_COLUMNS.items())
