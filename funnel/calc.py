@@ -139,3 +139,13 @@ def prorate(estimate: int, *, month: date, start: date, end: date) -> float:
     """The share of a monthly M that falls in [start, end] (whole months count in full)."""
     first, last = month_bounds(month)
     return estimate * overlap_days(start, end, first, last) / last.day
+
+
+def whole_months(start: date, end: date, *, today: date) -> tuple[date, date] | None:
+    """The first days of the first and last months the period [start, end] covers whole (from the month's first
+    day to its last, or to ``today``: nothing the rollups count is dated after today), or None."""
+    first = start if start.day == 1 else month_bounds(start)[1] + timedelta(days=1)
+    end_month, end_last = month_bounds(end)
+    last = end_month if (end == end_last or end >= today) else (end_month - timedelta(days=1)).replace(
+        day=1)
+    return (first, last) if first <= last else None

@@ -286,6 +286,30 @@ class FollowUpDay(models.Model):
         indexes = [models.Index(fields=["store", "day"], name="followupday_store_day")]
 
 
+class FollowUpMonth(models.Model):
+    """``FollowUpDay`` summed per month (same keys: store, author, the lead's current consultant), derived from the
+    day rows by funnel.rollups_months in the drain's transaction. PostgreSQL only."""
+
+    scope = ROLLUP_SCOPE
+
+    store = models.ForeignKey("dealercrm.Store", on_delete=models.CASCADE, related_name="+", db_index=False,
+                              verbose_name=_("store"))
+    month = models.DateField(_("month"))
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.DO_NOTHING, null=True, related_name="+",
+                               db_constraint=False, db_index=False, verbose_name=_("author"))
+    consultant = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.DO_NOTHING, null=True,
+                                   related_name="+", db_constraint=False, db_index=False, verbose_name=_("consultant"))
+    n = models.IntegerField(default=0)
+    rejected = models.IntegerField(default=0)
+
+    objects = ScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("follow-up month rollup row")
+        verbose_name_plural = _("follow-up month rollup rows")
+        indexes = [models.Index(fields=["store", "month"], name="followupmonth_store_month")]
+
+
 class RollupMark(models.Model):
     """A store-day whose rollup rows may be out of date: written by database triggers on the leads, visits and grade
     changes in the writing transaction (funnel.rollups.TRIGGERS), removed by the drain once it has recounted the day.

@@ -23,10 +23,12 @@ from datetime import date
 from django.db import connections, transaction
 from django.db.models import Count, Exists, OuterRef, Q, Sum
 from django.db.models.functions import TruncDate
+from django.utils import timezone
 
 from leads.models import FollowUp, ReviewStatus, Status
 
-from .models import FollowUpDay, RollupMark
+from . import calc, rollups_months
+from .models import FollowUpDay, FollowUpMonth, RollupMark
 
 FOLLOW_UPS = RollupMark.Kind.FOLLOW_UPS.value
 ROW = ("store_id", "day", "author_id", "consultant_id", "n", "rejected")
@@ -173,23 +175,37 @@ def read(s, *, live_follow_ups) -> dict:
     live definition's queryset) of the marked store-days counted, in one statement."""
     from . import rollups
 
-    rows = FollowUpDay.objects.visible_to(s.user).filter(day__gte=s.start, day__lte=s.end)
-    if s.stores:
-        rows = rows.filter(store_id__in=[st.pk for st in s.stores])
-    if s.consultant is not None:
-        rows = rows.filter(consultant=s.consultant, author=s.consultant)
+    def narrowed(rows):
+        if s.stores:
+            rows = rows.filter(store_id__in=[st.pk for st in s.stores])
+        if s.consultant is not None:
+            rows = rows.filter(consultant=s.consultant, author=s.consultant)
+        return rows
+
+    rows = narrowed(FollowUpDay.objects.visible_to(s.user).filter(day__gte=s.start, day__lte=s.end))
+    # The whole months from their month rows (funnel.rollups_months) when their store-month has no mark.
+    months = calc.whole_months(s.start, s.end, today=timezone.localdate()) if rollups_months.ENABLED else None
+    parts = []
+    if months is not None:
+        first, last = months
+        rows = rows.filter(Q(day__lt=first) | Q(day__gt=calc.month_bounds(last)[1]) |
+                           rollups_months.month_marked(FOLLOW_UPS, "day"))
+        parts.append(narrowed(FollowUpMonth.objects.visible_to(s.user).filter(month__gte=first, month__lte=last))
+                     .filter(~rollups_months.month_marked(FOLLOW_UPS, "month")))
     marks = RollupMark.objects.filter(kind=FOLLOW_UPS)
-    summed = (rows.filter(~Exists(marks.filter(store_id=OuterRef("store_id"), day=OuterRef("day"))))
-              .values("author").annotate(sum_n=Sum("n"), sum_rejected=Sum("rejected")).order_by())
+    parts.insert(0, rows.filter(~Exists(marks.filter(store_id=OuterRef("store_id"), day=OuterRef("day")))))
     marked = (live_follow_ups.annotate(local_day=TruncDate("occurred_at"))
               .filter(Exists(marks.filter(store_id=OuterRef("store_id"), day=OuterRef("local_day"))))
               .values("created_by").annotate(n=Count("pk"), rejected=Count(
                   "pk", filter=Q(review_status=ReviewStatus.REJECTED))).order_by())
-    rollup_sql, rollup_params = summed.query.sql_with_params()
-    live_sql, live_params = marked.query.sql_with_params()
+    sqls, params = [], []
+    for part in [*(p.values("author").annotate(sum_n=Sum("n"), sum_rejected=Sum("rejected")).order_by()
+                   for p in parts), marked]:
+        sql, part_params = part.query.sql_with_params()
+        sqls.append(f"SELECT * FROM ({sql}) p{len(sqls)}")
+        params += part_params
     with connections[rollups.read_database()].cursor() as cursor:
-        cursor.execute(f"SELECT * FROM ({rollup_sql}) r UNION ALL SELECT * FROM ({live_sql}) l",
-                       [*rollup_params, *live_params])
+        cursor.execute(" UNION ALL ".join(sqls), params)
         fetched = cursor.fetchall()
     out: dict = {}
     for author, n, rejected in fetched:

@@ -1,5 +1,6 @@
 """The month rollups: ``CohortDay`` and ``RevisitDay`` summed per month × store × one key (``CohortMonth``,
-``RevisitMonth``), so a year of the whole group is read from a few thousand rows instead of about one row per lead.
+``RevisitMonth``), so a year of the whole group is read from a few thousand rows instead of about one row per lead;
+and ``FollowUpDay`` summed per month with its own keys (``FollowUpMonth``).
 
 Why one key per row: the day rows are keyed by consultant × source × channel × series at once, so any slice of the
 API can be answered, and at a few thousand leads per store-month nearly every lead has a key of its own; summing them
@@ -24,13 +25,16 @@ from collections.abc import Iterable
 from datetime import date
 
 from django.db import connections
+from django.db.models import DateField, Exists, Func, OuterRef
 
 from leads.models import Source
 
-from .models import CohortMonth, MonthDim, RevisitMonth
+from .models import CohortMonth, FollowUpMonth, MonthDim, RevisitMonth, RollupMark
 
 COHORT_COUNTS = ("valid", "followed", "deals", "p_a", "p_b", "p_c", "p_d", "p_e", "units")
 SOURCE_COLUMNS = tuple(f"n_{source}" for source in Source.values)
+# False: the readers take every period from the day rows (the tests compare the two ways).
+ENABLED = True
 # The key column of each dim, and the dim of each key column (funnel.selectors maps slices onto them).
 DIM_COLUMNS = {MonthDim.SOURCE.value: "source", MonthDim.CONSULTANT.value: "consultant_id",
                MonthDim.CHANNEL.value: "channel_id", MonthDim.SERIES.value: "series_id"}
@@ -86,10 +90,22 @@ def _revisit_sql(source: str) -> tuple[str, str]:
     return ", ".join(columns), select
 
 
+def _follow_up_sql(source: str) -> tuple[str, str]:
+    # Keyed as the day rows (author × consultant): a few dozen pairs per store-month already.
+    columns = ("store_id", "month", "author_id", "consultant_id", "n", "rejected")
+    select = (
+        f"SELECT d.store_id, d.month, d.author_id, d.consultant_id, sum(d.n), sum(d.rejected) "
+        f"FROM (SELECT r.*, date_trunc('month', r.day)::date AS month FROM {source}) d "
+        f"GROUP BY d.store_id, d.month, d.author_id, d.consultant_id HAVING sum(d.n) <> 0 OR sum(d.rejected) <> 0"
+    )
+    return ", ".join(columns), select
+
+
 # Per day-rollup table: the month table and its SQL builder.
 TABLES = {
     "funnel_cohortday": (CohortMonth, _cohort_sql),
     "funnel_revisitday": (RevisitMonth, _revisit_sql),
+    "funnel_followupday": (FollowUpMonth, _follow_up_sql),
 }
 
 
@@ -162,3 +178,26 @@ def drifted(day_table: str, store_id: int, month: date, *, using: str = "default
         cursor.execute(f"{sql} EXCEPT ALL SELECT {columns} FROM {model._meta.db_table} "
                        f"WHERE store_id = %(s)s AND month = %(m)s", {**params, "s": store_id, "m": month})
         return bool(extra or cursor.fetchall())
+
+
+# --- reading ---------------------------------------------------------------------------------------------------
+
+
+class _MonthOf(Func):
+    """The first day of a date's month (PostgreSQL; the month rows are PostgreSQL's only)."""
+
+    template = "date_trunc('month', %(expressions)s)::date"
+    output_field = DateField()
+
+
+class _NextMonthOf(Func):
+    template = "(date_trunc('month', %(expressions)s) + interval '1 month')::date"
+    output_field = DateField()
+
+
+def month_marked(kind: str, field: str) -> Exists:
+    """Whether the store-month of the outer row's store and ``field`` (a day) holds a mark of ``kind``: a range of
+    the marks' (store_id, day, kind) index."""
+    day = OuterRef(field)
+    return Exists(RollupMark.objects.filter(kind=kind, store_id=OuterRef("store_id"), day__gte=_MonthOf(day),
+                                            day__lt=_NextMonthOf(day)))

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 
 from django.db import connection, connections
-from django.db.models import Count, DateField, Exists, F, Func, OuterRef, Q, QuerySet, Sum, Value
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Sum, Value
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -217,8 +217,6 @@ _PATH_DIMS = {
     "series": MonthDim.SERIES, "series__name": MonthDim.SERIES, "store": None, "store__name": None,
     "first_visit_day": None,
 }
-# False: read every period from the day rows (the tests compare the two ways).
-MONTH_ROLLUPS = True
 
 
 @dataclass(frozen=True)
@@ -248,7 +246,7 @@ def month_plan(s: Slice, paths: Iterable[str] = (), *, month_buckets: bool = Fal
     today: a visit cannot be in the future, and neither can a grade change). The regrades counted: ``as_of_month <=
     month(end)``, exactly ``as_of <= end`` when the period ends on a month's last day or reaches today; a past period
     ending mid-month reads its months from the day rows."""
-    if not MONTH_ROLLUPS or not rollups_months.supported(rollups.read_database()):
+    if not rollups_months.ENABLED or not rollups_months.supported(rollups.read_database()):
         return None
     dims = set()
     for path in paths:
@@ -264,14 +262,14 @@ def month_plan(s: Slice, paths: Iterable[str] = (), *, month_buckets: bool = Fal
     if len(dims) > 1:
         return None
     end_month, end_last = calc.month_bounds(s.end)
-    reaches_today = s.end >= timezone.localdate()
-    if s.end != end_last and not reaches_today:
+    today = timezone.localdate()
+    if s.end != end_last and s.end < today:
         return None  # the period's regrades stop mid-month: the month rows fold a month's
-    first = s.start if s.start.day == 1 else calc.month_bounds(s.start)[1] + timedelta(days=1)
-    last = end_month if (s.end == end_last or reaches_today) else None
-    if last is None or first > last:
+    months = calc.whole_months(s.start, s.end, today=today)
+    if months is None:
         return None
-    return MonthPlan(dim=dims.pop() if dims else MonthDim.SOURCE.value, first=first, last=last, as_of_month=end_month)
+    return MonthPlan(dim=dims.pop() if dims else MonthDim.SOURCE.value, first=months[0], last=months[1],
+                     as_of_month=end_month)
 
 
 def _slice_lookups(s: Slice, lookups: dict) -> dict:
@@ -289,26 +287,6 @@ def _slice_lookups(s: Slice, lookups: dict) -> dict:
     return lookups
 
 
-class _MonthOf(Func):
-    """The first day of a date's month (PostgreSQL; the month rows are PostgreSQL's only)."""
-
-    template = "date_trunc('month', %(expressions)s)::date"
-    output_field = DateField()
-
-
-class _NextMonthOf(Func):
-    template = "(date_trunc('month', %(expressions)s) + interval '1 month')::date"
-    output_field = DateField()
-
-
-def _month_marked(kind: str, field: str) -> Exists:
-    """Whether the store-month of the outer row's store and ``field`` (a day) holds a mark of ``kind``: a range of
-    the marks' (store_id, day, kind) index."""
-    day = OuterRef(field)
-    return Exists(RollupMark.objects.filter(kind=kind, store_id=OuterRef("store_id"), day__gte=_MonthOf(day),
-                                            day__lt=_NextMonthOf(day)))
-
-
 def _rollup_rows(model, s: Slice, kind: str, plan: MonthPlan | None = None, **lookups) -> QuerySet:
     """The slice's day rollup rows of the store-days with no mark, scoped and filtered as ``Slice.leads`` does;
     with a ``plan``, only those the month rows do not hold: the days outside its months, and the days of its
@@ -318,7 +296,7 @@ def _rollup_rows(model, s: Slice, kind: str, plan: MonthPlan | None = None, **lo
             .filter(day__gte=s.start, day__lte=s.end, **_slice_lookups(s, lookups)).filter(~Exists(marked)))
     if plan is not None:
         rows = rows.filter(Q(day__lt=plan.first) | Q(day__gt=plan.last_day) |
-                           _month_marked(kind, "day"))
+                           rollups_months.month_marked(kind, "day"))
     return rows.order_by()
 
 
@@ -326,7 +304,7 @@ def _month_rows(model, s: Slice, kind: str, plan: MonthPlan, **lookups) -> Query
     """The slice's month rollup rows of the plan's months (counted by its dim), of the store-months with no mark."""
     return (model.objects.visible_to(s.user)
             .filter(dim=plan.dim, month__gte=plan.first, month__lte=plan.last, **_slice_lookups(s, lookups))
-            .filter(~_month_marked(kind, "month")).order_by())
+            .filter(~rollups_months.month_marked(kind, "month")).order_by())
 
 
 def _union(summed: list[QuerySet], live_sql: str, live_params: list, *, constant: bool) -> list[tuple]:

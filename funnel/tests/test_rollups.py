@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from dealercrm.models import JobRun, Notification
 from dealercrm.tests.factories import ConsultantFactory, VehicleSeriesFactory
-from funnel import rollups
+from funnel import rollups, rollups_months
 from funnel.models import CohortDay, CohortMonth, RevisitDay, RollupMark
 from funnel.selectors import GROUP_BY, Slice, cohort_counts, funnel_metrics
 from leads import services
@@ -163,7 +163,7 @@ def test_reconciliation_finds_repairs_and_reports_drift(cohort, settings, monkey
     org = cohort.org
     l1 = cohort.leads["L1"]
     # Drift that no trigger saw: a rollup row edited behind the drain's back (read from the day rows).
-    monkeypatch.setattr(selectors, "MONTH_ROLLUPS", False)
+    monkeypatch.setattr(rollups_months, "ENABLED", False)
     CohortDay.objects.filter(store=l1.store, day=l1.first_visit_day, as_of=l1.first_visit_day).update(n=5)
     s = Slice(user=org.manager, **OCTOBER)
     assert funnel_metrics(s)["N"] == 10

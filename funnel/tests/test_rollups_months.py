@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from django.db.models import F
 
 from funnel import rollups, rollups_months, selectors
 from funnel.models import CohortDay, CohortMonth, RevisitMonth, RollupMark
@@ -53,7 +54,7 @@ def test_the_plan_takes_only_whole_months(cohort):
     assert month_plan(Slice(user=user, start=date(2026, 10, 2), end=date(2026, 10, 31))) is None
 
 def test_the_month_rows_can_be_switched_off(cohort, monkeypatch):
-    monkeypatch.setattr(selectors, "MONTH_ROLLUPS", False)
+    monkeypatch.setattr(rollups_months, "ENABLED", False)
     assert month_plan(Slice(user=cohort.org.admin, **OCTOBER)) is None
 
 
@@ -99,9 +100,9 @@ def test_the_trend_and_the_year_read_the_same_either_way(cohort, monkeypatch):
         s = Slice(user=user, start=date(2026, 1, 1), end=date(2026, 11, 23), **extra)
         assert month_plan(s) is not None
         trend = monthly_trend(s)
-        monkeypatch.setattr(selectors, "MONTH_ROLLUPS", False)
+        monkeypatch.setattr(rollups_months, "ENABLED", False)
         assert monthly_trend(s) == trend, (user, extra)
-        monkeypatch.setattr(selectors, "MONTH_ROLLUPS", True)
+        monkeypatch.setattr(rollups_months, "ENABLED", True)
         for group_by in (None, "month", "consultant", "source", "channel", "series", "store"):
             assert funnel_metrics(s, group_by=group_by) == funnel_metrics(s, group_by=group_by, live=True), (
                 user, extra, group_by)
@@ -129,3 +130,32 @@ def test_the_first_migrate_on_data_sums_the_month_rows(cohort):
     assert not rollups_months.missing("funnel_revisitday", using="default")
     s = Slice(user=cohort.org.admin, **OCTOBER)
     assert month_plan(s) is not None and funnel_metrics(s) == funnel_metrics(s, live=True)
+
+
+def test_follow_up_counts_read_whole_months_from_their_month_rows(cohort):
+    from funnel.models import FollowUpMonth
+    from funnel.selectors import follow_up_counts
+
+    rollups.drain()
+    org = cohort.org
+    since_october = {"start": date(2026, 10, 1), "end": date(2026, 11, 23)}
+    for user, extra in ((org.admin, {}), (org.manager, {"consultant": org.consultant}), (org.consultant, {}),
+                        (org.other_manager, {})):
+        s = Slice(user=user, **since_october, **extra)
+        assert follow_up_counts(s) == follow_up_counts(s, live=True), (user, extra)
+    assert FollowUpMonth.objects.filter(store=org.store, month=date(2026, 10, 1)).exists()
+    s = Slice(user=org.manager, **since_october)
+    before = follow_up_counts(s)
+    # A follow-up logged now: November is marked, read from its day rows and live until the drain.
+    services.follow_up_log(actor=org.manager, lead=cohort.leads["L3"], method="phone", content="电话回访",
+                           grade_after=None, occurred_at=at(11, 22))
+    after = follow_up_counts(s)
+    assert after == follow_up_counts(s, live=True)
+    assert sum(c["n"] for c in after.values()) == sum(c["n"] for c in before.values()) + 1
+    rollups.drain()
+    assert not rollups_months.drifted("funnel_followupday", org.store.pk, date(2026, 11, 1))
+    assert follow_up_counts(s) == after
+    # Month rows edited behind the drain's back show: the whole month is read from them.
+    FollowUpMonth.objects.filter(store=org.store, month=date(2026, 10, 1)).update(n=F("n") + 3)
+    assert follow_up_counts(s) != follow_up_counts(s, live=True)
+    assert rollups_months.drifted("funnel_followupday", org.store.pk, date(2026, 10, 1))
