@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from datetime import date
+from datetime import date, timedelta
 
 from django.db import connections, transaction
 from django.db.models import Count, Exists, OuterRef, Q, Sum
@@ -155,6 +155,32 @@ def followup_rows(store_id: int, days: Iterable[date], *, using: str = "default"
             counts[0] += 1
             counts[1] += int(review == ReviewStatus.REJECTED)
     return [(store_id, *key, n, rejected) for key, (n, rejected) in sums.items()]
+
+
+_SELECT = """
+SELECT f.store_id, (f.occurred_at AT TIME ZONE %(tz)s)::date AS day, f.created_by_id, l.assigned_to_id, count(*),
+       count(*) FILTER (WHERE f.review_status = '{rejected}')
+FROM leads_followup f JOIN leads_lead l ON l.id = f.lead_id
+WHERE l.status <> '{merged}' AND {scope}
+GROUP BY 1, 2, 3, 4
+"""
+
+
+def followup_select(*, keys: list[tuple[int, date]] | None = None,
+                    store_ids: list[int] | None = None) -> tuple[str, dict]:
+    """The rows (``ROW`` columns) of ``keys``' (store, local day) pairs, or of every day of ``store_ids`` (None:
+    every store), as one PostgreSQL SELECT and its parameters: what ``followup_rows`` counts (the drain and the
+    rebuild recount set-based with it; funnel.rollups.RollupKind)."""
+    from . import rollups
+
+    scope, params = rollups._scope_sql("f.store_id", "(f.occurred_at AT TIME ZONE %(tz)s)::date", keys=keys,
+                                       store_ids=store_ids)
+    if keys is not None:  # a range of the (store, occurred_at) index around the batch's days
+        days = params["key_days"]
+        scope += " AND f.occurred_at >= %(start)s AND f.occurred_at < %(end)s"
+        params |= {"start": rollups._midnight(min(days)), "end": rollups._midnight(max(days) + timedelta(days=1))}
+    sql = _SELECT.format(scope=scope, merged=Status.MERGED.value, rejected=ReviewStatus.REJECTED.value)
+    return sql, {"tz": timezone.get_current_timezone_name(), **params}
 
 
 def recount(store_id: int, days: set[date], *, using: str = "default") -> None:

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from dealercrm.tests.factories import VehicleSeriesFactory
 from funnel import rollups
-from funnel.models import CohortDay, RevisitDay, RollupMark
+from funnel.models import CohortDay, FollowUpDay, RevisitDay, RollupMark
 from funnel.rollups import COHORT, GRADES, REVISITS
 from funnel.selectors import Slice, funnel_metrics
 from leads.models import Channel, Deal, GradeChange, Lead, Source, Visit
@@ -209,13 +209,13 @@ def test_a_drain_batch_is_one_insert_select_per_kind_whatever_its_stores_and_day
     with CaptureQueriesContext(connection) as queries:
         recounted = rollups.drain()
     assert recounted > 10 and not RollupMark.objects.exists()
-    for model in (CohortDay, RevisitDay):
+    for model in (CohortDay, RevisitDay, FollowUpDay):
         inserts = _inserts(queries.captured_queries, model)
         assert len(inserts) == 1 and "SELECT" in inserts[0] and "VALUES" not in inserts[0], model
-    # No lead or visit was read into Python (the ladder's and the follow-ups' kinds are recounted in Python from the
-    # grade changes and follow-ups: funnel.rollups_ladder, funnel.rollups_followups).
+    # No lead, visit or follow-up was read into Python (the ladder's kind is recounted in Python from the grade
+    # changes: funnel.rollups_ladder).
     assert not [q for q in queries.captured_queries
-                if q["sql"].startswith(('SELECT "leads_lead"', 'SELECT "leads_visit"'))]
+                if q["sql"].startswith(('SELECT "leads_lead"', 'SELECT "leads_visit"', 'SELECT "leads_followup"'))]
     s = Slice(user=cohort.org.manager, start=date(2026, 9, 1), end=date(2026, 11, 30))
     assert funnel_metrics(s) == funnel_metrics(s, live=True)
 
@@ -264,3 +264,22 @@ def test_a_rebuild_of_one_store_leaves_the_others_rows_and_marks(cohort):
     assert funnel_metrics(s) == funnel_metrics(s, live=True)
     assert not RollupMark.objects.exists()
 
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("tz", ["Asia/Shanghai", "America/New_York"])
+def test_the_follow_ups_set_based_rows_are_the_python_rows(cohort, tz):
+    # The cohort's follow-ups, one of them rejected by the manager's review, one on a merged lead (left out), counted
+    # both ways for every day they can fall on, in a zone where local and UTC days differ.
+    from leads.models import FollowUp, ReviewStatus
+
+    FollowUp.objects.filter(pk=FollowUp.objects.order_by("pk").values("pk")[:1]).update(
+        review_status=ReviewStatus.REJECTED)
+    assert FollowUp.objects.filter(review_status=ReviewStatus.REJECTED).exists()
+    with timezone.override(ZoneInfo(tz)):
+        days = [date(2026, 9, 1) + timedelta(days=d) for d in range(120)]
+        for store in (cohort.org.store.pk, cohort.org.store2.pk):
+            python = Counter(rollups.KINDS["f"].rows(store, days))
+            assert python or store == cohort.org.store2.pk
+            assert Counter(rollups.select_rows("f", [(store, day) for day in days])) == python
+            assert sum(row[-1] for row in python) == (1 if store == cohort.org.store.pk else 0)
