@@ -161,9 +161,10 @@ class MonthDim(models.TextChoices):
 
 
 class CohortMonth(models.Model):
-    """``CohortDay`` summed per month × store × ONE of consultant, source, channel or series (``dim``), the regrades
-    folded into the month of their ``as_of``: a few dozen rows per store-month where the day rows hold about one per
-    lead, so a year of the whole group is a sum over thousands of rows. Derived from the day rows by
+    """``CohortDay`` summed per month × store × ONE of consultant, source, channel or series (``dim``): per key a
+    total (``as_of_month`` NULL) and the later regrades by the month they fall in (funnel.rollups_months), a few
+    dozen totals per store-month where the day rows hold about one per lead, so a year of the whole group is a sum
+    over thousands of rows. Derived from the day rows by
     funnel.rollups_months in the drain's transaction; read for whole months (funnel.selectors). ``n_walk_in`` …:
     ``n`` by source, so any key's row still gives N by source. PostgreSQL only."""
 
@@ -172,7 +173,8 @@ class CohortMonth(models.Model):
     store = models.ForeignKey("dealercrm.Store", on_delete=models.CASCADE, related_name="+", db_index=False,
                               verbose_name=_("store"))
     month = models.DateField(_("first-visit month"))
-    as_of_month = models.DateField(_("counted from month"))
+    # NULL: the total over every regrade; a month: the regrades dated in that month (after the first-visit month).
+    as_of_month = models.DateField(_("counted from month"), null=True)
     dim = models.CharField(_("counted by"), max_length=1, choices=MonthDim.choices)
     consultant = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.DO_NOTHING, null=True,
                                    related_name="+", db_constraint=False, db_index=False, verbose_name=_("consultant"))

@@ -15,9 +15,12 @@ funnel.rollups). So a store-month with no mark (of its kind) has month rows that
 reads a store-month with a mark from the day rows and the live count instead. ``drifted`` compares the stored month
 rows with a fresh sum of the day rows (the nightly reconciliation). PostgreSQL only: elsewhere readers use the day rows.
 
-Regrades: a cohort day row with a later ``as_of`` is summed into the month of that ``as_of`` (``as_of_month``). A
-period ending on a month's last day, or reaching today, reads ``as_of_month <= month(end)``: exactly ``as_of <= end``
-in the first case, and in the second every row (no grade changes after today)."""
+Regrades: the day rows with a later ``as_of`` (a lead regraded after its first-visit day) are summed twice: into each
+key's total (``as_of_month`` NULL), and, when they fall in a later month than the first visit, into a row of that
+month (``as_of_month``). A period reaching today reads the totals (no grade changes after today); a period ending on a
+past month's last day E reads the totals minus the later rows with ``as_of_month`` after E's month: exactly
+``as_of <= E``. Regrades reach back years, so a store-month has later rows in a dozen or more months; keeping them
+apart from the totals lets the usual periods read one row per key and store-month."""
 
 from __future__ import annotations
 
@@ -65,15 +68,24 @@ def _grouping_sets(keys: str) -> str:
 
 
 def _cohort_sql(source: str) -> tuple[str, str]:
+    """Two kinds of rows: each key's **total** over every ``as_of`` (``as_of_month`` NULL: what a period reaching
+    today reads), and each key's **later** regrades (``as_of_month`` after the first-visit month, one row per month
+    they fall in), which a period ending on a past month's last day subtracts when they fall after it. The deltas
+    dated in the first-visit month itself are only in the total: every period that reads a month covers them."""
     columns = ("store_id", "month", "as_of_month", "dim", "consultant_id", "source", "channel_id", "series_id", "n",
                *SOURCE_COLUMNS, *COHORT_COUNTS)
     by_source = ", ".join(f"coalesce(sum(d.n) FILTER (WHERE d.source = '{value}'), 0)" for value in Source.values)
+    sums = ", ".join(f"sum(d.{c})" for c in COHORT_COUNTS)
     nonzero = " OR ".join(f"sum(d.{c}) <> 0" for c in ("n", *COHORT_COUNTS))
+    rows = (f"(SELECT r.*, date_trunc('month', r.day)::date AS month, "
+            f"date_trunc('month', r.as_of)::date AS as_of_month FROM {source}) d")
+    keys = "d.consultant_id, coalesce(d.source, ''), d.channel_id, d.series_id"
     select = (
-        f"SELECT d.store_id, d.month, d.as_of_month, {_dim_case()}, d.consultant_id, coalesce(d.source, ''), "
-        f"d.channel_id, d.series_id, sum(d.n), {by_source}, {', '.join(f'sum(d.{c})' for c in COHORT_COUNTS)} "
-        f"FROM (SELECT r.*, date_trunc('month', r.day)::date AS month, date_trunc('month', r.as_of)::date AS as_of_month "
-        f"FROM {source}) d "
+        f"SELECT d.store_id, d.month, NULL::date, {_dim_case()}, {keys}, sum(d.n), {by_source}, {sums} "
+        f"FROM {rows} GROUP BY GROUPING SETS ({_grouping_sets('d.store_id, d.month')}) HAVING {nonzero} "
+        f"UNION ALL "
+        f"SELECT d.store_id, d.month, d.as_of_month, {_dim_case()}, {keys}, sum(d.n), {by_source}, {sums} "
+        f"FROM {rows} WHERE d.as_of_month > d.month "
         f"GROUP BY GROUPING SETS ({_grouping_sets('d.store_id, d.month, d.as_of_month')}) HAVING {nonzero}"
     )
     return ", ".join(columns), select
@@ -173,9 +185,9 @@ def drifted(day_table: str, store_id: int, month: date, *, using: str = "default
     columns, sql, params = select(day_table, months=[(store_id, month)])
     with connections[using].cursor() as cursor:
         cursor.execute(f"SELECT {columns} FROM {model._meta.db_table} WHERE store_id = %(s)s AND month = %(m)s "
-                       f"EXCEPT ALL {sql}", {**params, "s": store_id, "m": month})
+                       f"EXCEPT ALL ({sql})", {**params, "s": store_id, "m": month})
         extra = cursor.fetchall()
-        cursor.execute(f"{sql} EXCEPT ALL SELECT {columns} FROM {model._meta.db_table} "
+        cursor.execute(f"({sql}) EXCEPT ALL SELECT {columns} FROM {model._meta.db_table} "
                        f"WHERE store_id = %(s)s AND month = %(m)s", {**params, "s": store_id, "m": month})
         return bool(extra or cursor.fetchall())
 

@@ -209,6 +209,8 @@ _MONTH_SUMS = {
     **{f"P_{g}": Sum(f"p_{g.lower()}") for g in GRADES},
     "units": Sum("units"),
 }
+# The later regrades a past period subtracts from the totals (funnel.rollups_months).
+_MONTH_SUMS_SUBTRACTED = {name: Sum(-F(total.source_expressions[0].name)) for name, total in _MONTH_SUMS.items()}
 # The month rows' key of each lead field path (ROLLUP_PATHS for the day rows), and the dim it needs (None: any).
 MONTH_PATHS = {**ROLLUP_PATHS, "first_visit_day": "month"}
 _PATH_DIMS = {
@@ -223,13 +225,14 @@ _PATH_DIMS = {
 class MonthPlan:
     """How a slice is read from the month rows (funnel.rollups_months): the whole months ``first`` … ``last``
     (first days) from the month rows counted by ``dim``, of the store-months with no mark; the rest of the period,
-    and the marked store-months, from the day rows (and the marked days live). ``as_of_month``: the month rows'
-    regrades counted (``as_of <= end``)."""
+    and the marked store-months, from the day rows (and the marked days live). ``subtract_after``: None when the
+    period reaches today (the totals are read), else its end's month (the later regrades dated after that month
+    are subtracted from the totals: ``as_of <= end``)."""
 
     dim: str
     first: date
     last: date
-    as_of_month: date
+    subtract_after: date | None
 
     @property
     def last_day(self) -> date:
@@ -243,9 +246,9 @@ def month_plan(s: Slice, paths: Iterable[str] = (), *, month_buckets: bool = Fal
     (``month_buckets``: the caller sums days into months); or no whole month in the period.
 
     A month is whole when the period covers it from its first day to its last, or to today (nothing is dated after
-    today: a visit cannot be in the future, and neither can a grade change). The regrades counted: ``as_of_month <=
-    month(end)``, exactly ``as_of <= end`` when the period ends on a month's last day or reaches today; a past period
-    ending mid-month reads its months from the day rows."""
+    today: a visit cannot be in the future, and neither can a grade change). The regrades counted: all of them for
+    a period reaching today; for a period ending on a past month's last day, those up to that month (exactly ``as_of
+    <= end``); a past period ending mid-month reads its months from the day rows."""
     if not rollups_months.ENABLED or not rollups_months.supported(rollups.read_database()):
         return None
     dims = set()
@@ -269,7 +272,7 @@ def month_plan(s: Slice, paths: Iterable[str] = (), *, month_buckets: bool = Fal
     if months is None:
         return None
     return MonthPlan(dim=dims.pop() if dims else MonthDim.SOURCE.value, first=months[0], last=months[1],
-                     as_of_month=end_month)
+                     subtract_after=None if s.end >= today else end_month)
 
 
 def _slice_lookups(s: Slice, lookups: dict) -> dict:
@@ -348,8 +351,11 @@ def cohort_counts(s: Slice, *, live: bool = False, month_buckets: bool = False,
     summed = [_keyed(_rollup_rows(CohortDay, s, rollups.COHORT, plan, as_of__lte=s.end), keys, ROLLUP_PATHS)
               .annotate(**_ROLLUP_SUMS)]
     if plan is not None:
-        months = _month_rows(CohortMonth, s, rollups.COHORT, plan, as_of_month__lte=plan.as_of_month)
-        summed.append(_keyed(months, keys, MONTH_PATHS).annotate(**_MONTH_SUMS))
+        months = _month_rows(CohortMonth, s, rollups.COHORT, plan)
+        summed.append(_keyed(months.filter(as_of_month__isnull=True), keys, MONTH_PATHS).annotate(**_MONTH_SUMS))
+        if plan.subtract_after is not None:
+            later = months.filter(as_of_month__gt=plan.subtract_after)
+            summed.append(_keyed(later, keys, MONTH_PATHS).annotate(**_MONTH_SUMS_SUBTRACTED))
     live_sql, live_params, fields = _cohort_live_sql(s, keys=keys, marked_only=True)
     rows = _union(summed, live_sql, live_params, constant=not keys)
     return _merge(_shaped(rows, keys, fields))

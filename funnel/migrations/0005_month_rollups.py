@@ -20,7 +20,7 @@ class Migration(migrations.Migration):
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('month', models.DateField(verbose_name='first-visit month')),
-                ('as_of_month', models.DateField(verbose_name='counted from month')),
+                ('as_of_month', models.DateField(null=True, verbose_name='counted from month')),
                 ('dim', models.CharField(choices=[('s', 'source'), ('c', 'consultant'), ('h', 'channel'), ('v', 'series')], max_length=1, verbose_name='counted by')),
                 ('source', models.CharField(blank=True, max_length=20, verbose_name='source')),
                 ('n', models.IntegerField(default=0)),

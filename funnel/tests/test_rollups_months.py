@@ -30,7 +30,7 @@ def test_the_plan_reads_whole_months_by_one_key(cohort):
     org = cohort.org
     s = Slice(user=org.manager, **OCTOBER)
     assert month_plan(s) == MonthPlan(dim="s", first=date(2026, 10, 1), last=date(2026, 10, 1),
-                                      as_of_month=date(2026, 10, 1))
+                                      subtract_after=date(2026, 10, 1))
     assert month_plan(s, ["assigned_to", "assigned_to__display_name"]).dim == "c"
     assert month_plan(s, ["store", "store__name"]).dim == "s"
     # A consultant's own funnel is narrowed by consultant; by channel too, it needs two keys: the day rows.
@@ -47,7 +47,7 @@ def test_the_plan_takes_only_whole_months(cohort):
     user = cohort.org.admin
     # From mid-September to today (2026-11-23): October whole, November whole up to today, September's half not.
     plan = month_plan(Slice(user=user, start=date(2026, 9, 15), end=date(2026, 11, 23)))
-    assert (plan.first, plan.last, plan.as_of_month) == (date(2026, 10, 1), date(2026, 11, 1), date(2026, 11, 1))
+    assert (plan.first, plan.last, plan.subtract_after) == (date(2026, 10, 1), date(2026, 11, 1), None)
     # A past period ending mid-month: its regrades stop mid-month, which month rows cannot tell.
     assert month_plan(Slice(user=user, start=date(2026, 9, 1), end=date(2026, 10, 20))) is None
     # No whole month inside.
@@ -70,7 +70,7 @@ def test_the_month_rows_sum_the_day_rows_after_writes_and_a_drain(cohort):
         assert not rollups_months.drifted("funnel_cohortday", store_id, month)
         assert not rollups_months.drifted("funnel_revisitday", store_id, month)
     # One grouping set per key: the source rows sum to the store-month's N, and so do the consultant rows.
-    october = CohortMonth.objects.filter(store=org.store, month=date(2026, 10, 1))
+    october = CohortMonth.objects.filter(store=org.store, month=date(2026, 10, 1), as_of_month=None)
     by_dim = {dim: sum(october.filter(dim=dim).values_list("n", flat=True)) for dim in "schv"}
     assert by_dim == {"s": 6, "c": 6, "h": 6, "v": 6}
     assert RevisitMonth.objects.filter(store=org.store, month=date(2026, 10, 1), dim="s").count() >= 1
@@ -159,3 +159,20 @@ def test_follow_up_counts_read_whole_months_from_their_month_rows(cohort):
     FollowUpMonth.objects.filter(store=org.store, month=date(2026, 10, 1)).update(n=F("n") + 3)
     assert follow_up_counts(s) != follow_up_counts(s, live=True)
     assert rollups_months.drifted("funnel_followupday", org.store.pk, date(2026, 10, 1))
+
+
+def test_a_past_month_subtracts_the_regrades_after_it(cohort):
+    # L5 was D in October and became C on 2 November: October's total counts it as C, and its November row takes
+    # that back for a period ending on 31 October; a period reaching today reads the total alone.
+    rollups.drain()
+    org = cohort.org
+    l5 = cohort.leads["L5"]
+    rows = CohortMonth.objects.filter(store=org.store, month=date(2026, 10, 1), dim="c", consultant=l5.assigned_to)
+    total = rows.get(as_of_month=None)
+    later = rows.get(as_of_month=date(2026, 11, 1))
+    assert (later.p_d, later.p_c) == (-1, 1) and total.p_c >= 1
+    october = Slice(user=org.manager, **OCTOBER)
+    assert funnel_metrics(october)["P"]["C"] == 0 == funnel_metrics(october, live=True)["P"]["C"]
+    to_today = Slice(user=org.manager, start=date(2026, 10, 1), end=date(2026, 11, 23))
+    assert month_plan(to_today).subtract_after is None
+    assert funnel_metrics(to_today) == funnel_metrics(to_today, live=True)
