@@ -2,21 +2,23 @@
 
 One call is one transaction: the phones of the rows are looked up (and locked) in one query, every row is checked as
 ``visit_log`` checks it (through the same helpers), and the new leads, their field history, grade and assignment
-changes, first visits and re-visits are written with one ``bulk_create`` each. A refused row writes nothing and does
+changes, first visits and re-visits are written with one statement each, from arrays (``dealercrm.bulk``: a lead
+import spent most of its time in ``bulk_create`` building and compiling instances and placeholders). A refused row writes nothing and does
 not stop the others; its result is the exception ``visit_log`` would have raised. The rows written are the same,
 field by field, as ``visit_log`` called once per row in the same order (leads/tests/test_bulk_visits.py)."""
 
 from __future__ import annotations
 
-import copy
+import re
 from dataclasses import dataclass, field
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, router, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
+from dealercrm.bulk import insert_history, insert_rows, update_rows
 from dealercrm.models import Role, Store, User
 
 from .. import events
@@ -31,16 +33,20 @@ VISIT_ARGS = ("arrived_at", "left_at", "steps", "companions", "note")
 
 @dataclass
 class _Batch:
-    """What one call writes, gathered while the rows are checked in order."""
+    """What one call writes, gathered while the rows are checked in order: the new leads (instances: the results
+    hold them) and visits, the rest as the values of their rows."""
 
     new_leads: list[Lead] = field(default_factory=list)
-    created: list[Lead] = field(default_factory=list)  # "+" history: each new lead as it was created
-    created_at: dict[int, int] = field(default_factory=dict)  # id() of a new lead -> its place in ``created``
-    bumped: list[Lead] = field(default_factory=list)  # "~" history: a lead as each re-visit left it
+    # "+" history: each new lead as it was created (its last contact then: a re-visit in the batch may move it).
+    created: list[Lead] = field(default_factory=list)
+    created_contact: list = field(default_factory=list)
+    # "~" history: a lead as each re-visit left it (only its last contact and version change).
+    bumped: list[Lead] = field(default_factory=list)
+    bumped_contact: list = field(default_factory=list)
     changed: dict[int, Lead] = field(default_factory=dict)  # known leads whose last contact moved (by id())
     visits: list[Visit] = field(default_factory=list)
-    grade_changes: list[GradeChange] = field(default_factory=list)
-    assignments: list[AssignmentChange] = field(default_factory=list)
+    graded: list[Lead] = field(default_factory=list)  # new leads graded at the first visit
+    assigned: list[Lead] = field(default_factory=list)  # every new lead ("First visit"; to_user may be None)
 
 
 class _RoundRobin:
@@ -72,30 +78,44 @@ def _assignee(actor: User, store: Store, assigned_to: User | None, rr: _RoundRob
 
 
 @transaction.atomic
-def visit_log_many(*, actor: User, store: Store, rows: list[dict]) -> list[VisitResult | Exception]:
+def visit_log_many(*, actor: User, store: Store, rows: list[dict],
+                   phones_normalised: bool = False) -> list[VisitResult | Exception]:
     """Log the visits of ``rows`` (each a dict of ``visit_log``'s keyword arguments but ``actor`` and ``store``), in
     order, as one transaction. Returns per row a ``VisitResult`` or the ValidationError / PermissionDenied (a
     DuplicatePhone with ``allow_revisit=False``) that ``visit_log`` would have raised for it; a refused row writes
     nothing. A concurrent first visit of one of the phones (the unique phone index refusing an insert) makes the
-    batch start over once, seeing that lead."""
+    batch start over once, seeing that lead.
+
+    Each row's phone is normalised once (``phone_normalize``). ``phones_normalised``: the caller normalised them
+    already (the import's dry run stores them in E.164), so a phone in E.164 form is taken as it is, unparsed."""
     for attempt in (1, 2):
         try:
             with transaction.atomic():
-                return _log_many(actor, store, rows)
+                return _log_many(actor, store, rows, phones_normalised)
         except IntegrityError:
             if attempt == 2:
                 raise
     raise AssertionError("unreachable")
 
 
-def _log_many(actor: User, store: Store, rows: list[dict]) -> list[VisitResult | Exception]:
-    phones = set()
-    for row in rows:
-        try:
-            if phone := _phone_or_error(row.get("phone", "")):
-                phones.add(phone)
-        except ValidationError:
-            pass
+E164 = re.compile(r"\+[1-9][0-9]{6,14}")
+
+
+def _phone(row: dict, normalised: bool) -> str | ValidationError:
+    """The row's phone as ``visit_log`` normalises it, or the error it raises for it (in its place among the row's
+    checks): ``phone_normalize`` once, or not at all for a phone the caller normalised already."""
+    raw = row.get("phone", "")
+    if normalised and (not raw or E164.fullmatch(raw)):
+        return raw or ""
+    try:
+        return _phone_or_error(raw)
+    except ValidationError as exc:
+        return exc
+
+
+def _log_many(actor: User, store: Store, rows: list[dict], normalised: bool) -> list[VisitResult | Exception]:
+    phones_of = [_phone(row, normalised) for row in rows]
+    phones = {phone for phone in phones_of if phone and isinstance(phone, str)}
     # The leads holding these phones in the store, locked as visit_log locks the one it finds.
     holders = {lead.phone: lead for lead in
                Lead.objects.select_for_update().phone_holders().filter(store=store, phone__in=phones)} if phones else {}
@@ -108,13 +128,13 @@ def _log_many(actor: User, store: Store, rows: list[dict]) -> list[VisitResult |
     lost = {phone for phone, lead in holders.items() if lead.status in (Status.DEFEATED, Status.DEFEAT_PENDING)}
     results: list[VisitResult | Exception | None] = []
     returning: list[int] = []
-    for row in rows:
-        if lost and _phone_or_none(row) in lost:
+    for row, phone in zip(rows, phones_of, strict=True):
+        if lost and isinstance(phone, str) and phone in lost:
             returning.append(len(results))
             results.append(None)
             continue
         try:
-            results.append(_one(actor, store, dict(row), holders, policy, rr, out))
+            results.append(_one(actor, store, dict(row), phone, holders, policy, rr, out))
         except (ValidationError, PermissionDenied) as exc:
             results.append(exc)
     _write(actor, store, out)
@@ -128,19 +148,14 @@ def _log_many(actor: User, store: Store, rows: list[dict]) -> list[VisitResult |
     return results
 
 
-def _phone_or_none(row: dict) -> str | None:
-    try:
-        return _phone_or_error(row.get("phone", "")) or None
-    except ValidationError:
-        return None
-
-
-def _one(actor, store, row, holders, policy, rr, out: _Batch) -> VisitResult:
-    """One row as ``visit_log`` takes it: the same checks in the same order, the rows it would write gathered."""
+def _one(actor, store, row, phone: str | ValidationError, holders, policy, rr, out: _Batch) -> VisitResult:
+    """One row as ``visit_log`` takes it: the same checks in the same order, the rows it would write gathered.
+    ``phone``: the row's phone normalised, or the error that makes it refused (``_phone``)."""
     allow_revisit = row.pop("allow_revisit", True)
     arrived_now = row.get("arrived_at") is None
     arrived_at = row.get("arrived_at") or timezone.now()
-    phone = _phone_or_error(row.get("phone", ""))
+    if isinstance(phone, ValidationError):
+        raise phone
     name = clean_name(row.get("name", ""), blank_message=_("Enter a name, or Mr./Ms. and a surname."))
     source = row.get("source")
     if source not in Source.values:
@@ -165,12 +180,10 @@ def _one(actor, store, row, holders, policy, rr, out: _Batch) -> VisitResult:
         visit = visit_unsaved(existing, actor, is_first=False, **visit_args)
         out.visits.append(visit)
         if existing.last_contact_at is None or visit.arrived_at > existing.last_contact_at:
-            place = out.created_at.get(id(existing))
-            if place is not None and out.created[place] is existing:
-                out.created[place] = _snapshot(existing, actor)  # its "+" row keeps the lead as it was created
             existing.last_contact_at = visit.arrived_at
             existing.version += 1
-            out.bumped.append(_snapshot(existing, actor))
+            out.bumped.append(existing)
+            out.bumped_contact.append(existing.last_contact_at)
             if existing.pk is not None:
                 out.changed[id(existing)] = existing
         return VisitResult(lead=existing, visit=visit, is_revisit=True)
@@ -185,26 +198,16 @@ def _one(actor, store, row, holders, policy, rr, out: _Batch) -> VisitResult:
     )
     visit = visit_unsaved(lead, actor, is_first=True, **visit_args)  # checked before anything of the row is kept
     out.new_leads.append(lead)
-    out.created_at[id(lead)] = len(out.created)
-    out.created.append(lead)  # copied only if a re-visit in this batch changes it before it is written
+    out.created.append(lead)
+    out.created_contact.append(lead.last_contact_at)
     if grade:
-        out.grade_changes.append(GradeChange(lead=lead, from_grade=None, to_grade=grade, changed_at=arrived_at,
-                                             changed_by=actor, reason=gettext_noop("Graded at the first visit")))
-    out.assignments.append(AssignmentChange(lead=lead, from_user=None, to_user=assignee, changed_at=arrived_at,
-                                            changed_by=actor, reason=gettext_noop("First visit")))
+        out.graded.append(lead)
+    out.assigned.append(lead)
     out.visits.append(visit)
     rr.took_one(assignee)
     if phone:
         holders[phone] = lead
     return VisitResult(lead=lead, visit=visit, is_revisit=False)
-
-
-def _snapshot(lead: Lead, actor: User) -> Lead:
-    """The lead as it is now, for its history row (written once the lead has its id and creation time)."""
-    snapshot = copy.copy(lead)
-    snapshot._history_user = actor
-    snapshot._lead = lead
-    return snapshot
 
 
 def _first_follow_up(policy: FollowUpPolicy | None, arrived_at):
@@ -215,29 +218,53 @@ def _first_follow_up(policy: FollowUpPolicy | None, arrived_at):
                                workday_start=policy.workday_start_hour, workday_end=policy.workday_end_hour)
 
 
+# The columns of a new lead and of a visit, written from the instances' values (every concrete field but the id).
+LEAD_COLUMNS = [f.attname for f in Lead._meta.concrete_fields if not f.primary_key]
+VISIT_COLUMNS = [f.attname for f in Visit._meta.concrete_fields if not f.primary_key]
+
+
+def _saved(objs: list, ids: list[int], db: str) -> None:
+    """The instances as ``bulk_create`` leaves them: their ids, in the database."""
+    for obj, pk in zip(objs, ids, strict=True):
+        obj.pk = pk
+        obj._state.adding, obj._state.db = False, db
+
+
 def _write(actor: User, store: Store, out: _Batch) -> None:
-    if out.new_leads:
-        Lead.objects.bulk_create(out.new_leads, batch_size=1000)
+    """The batch's rows, a statement per table (``dealercrm.bulk``: from arrays, no instance per history, grade or
+    assignment row): the rows ``bulk_create`` / ``bulk_update`` / ``bulk_history_create`` wrote, value for value."""
     now = timezone.now()
+    db = router.db_for_write(Lead)
+    if out.new_leads:
+        for lead in out.new_leads:
+            lead.created_at = lead.updated_at = now  # auto_now_add / auto_now, as bulk_create sets them
+        ids = insert_rows(Lead, {name: [getattr(lead, name) for lead in out.new_leads] for name in LEAD_COLUMNS},
+                          returning=True)
+        _saved(out.new_leads, ids, db)
     if out.changed:
         for lead in out.changed.values():
             lead.updated_at = now
-        Lead.objects.bulk_update(list(out.changed.values()), ["last_contact_at", "version", "updated_at"],
-                                 batch_size=1000)
-    for snapshots, update in ((out.created, False), (out.bumped, True)):
-        for snapshot in snapshots:
-            if hasattr(snapshot, "_lead"):
-                # A copy of a lead created in this batch: the lead got its id and creation time from the insert.
-                snapshot.pk, snapshot.created_at = snapshot._lead.pk, snapshot._lead.created_at
-        if snapshots:
-            Lead.history.bulk_history_create(snapshots, batch_size=1000, update=update, default_user=actor,
-                                             default_change_reason=None)
-    for objs in (out.grade_changes, out.assignments, out.visits):
-        for obj in objs:
-            obj.lead_id = obj.lead.pk
-    GradeChange.objects.bulk_create(out.grade_changes, batch_size=1000)
-    AssignmentChange.objects.bulk_create(out.assignments, batch_size=1000)
-    Visit.objects.bulk_create(out.visits, batch_size=1000)
+        update_rows(Lead, list(out.changed.values()), ["last_contact_at", "version", "updated_at"])
+    insert_history(Lead, out.created, history_type="+", user_id=actor.pk,
+                   overrides={"last_contact_at": out.created_contact})
+    insert_history(Lead, out.bumped, history_type="~", user_id=actor.pk,
+                   overrides={"last_contact_at": out.bumped_contact})
+    insert_rows(GradeChange, {"lead_id": [lead.pk for lead in out.graded],
+                              "to_grade": [lead.grade for lead in out.graded],
+                              "changed_at": [lead.first_visit_at for lead in out.graded]},
+                constants={"from_grade": None, "changed_by_id": actor.pk,
+                           "reason": gettext_noop("Graded at the first visit")})
+    insert_rows(AssignmentChange, {"lead_id": [lead.pk for lead in out.assigned],
+                                   "to_user_id": [lead.assigned_to_id for lead in out.assigned],
+                                   "changed_at": [lead.first_visit_at for lead in out.assigned]},
+                constants={"from_user_id": None, "changed_by_id": actor.pk, "reason": gettext_noop("First visit")})
+    if out.visits:
+        for visit in out.visits:
+            visit.lead_id = visit.lead.pk
+            visit.created_at = now
+        ids = insert_rows(Visit, {name: [getattr(visit, name) for visit in out.visits] for name in VISIT_COLUMNS},
+                          returning=True)
+        _saved(out.visits, ids, db)
 
 
 def _announce(actor: User, store: Store, results: list[VisitResult | Exception]) -> None:
