@@ -201,8 +201,8 @@ def commit_rows(rows: list, planned: dict, actor: User, store: Store, lk: dict, 
             _apply_one(row, action, actor, store, lk, refuse, {})
         return
     phones = {row.data["phone"] for row, _action in sales if row.data["phone"]}
-    holders = {phone: (status, owner) for phone, status, owner in Lead.objects.phone_holders().filter(
-        store=store, phone__in=phones).values_list("phone", "status", "assigned_to_id")} if phones else {}
+    holders = {phone: (status, owner) for phone, status, owner in lead_imports._phone_holders(store, phones)
+               .values_list("phone", "status", "assigned_to_id")} if phones else {}
     picks = _round_robin(sales, holders, store, lk)
     lost = {phone for phone, (status, _owner) in holders.items() if status != Status.ACTIVE}
     for row, action in sales:
@@ -315,7 +315,8 @@ def _write_wave(wave: list[tuple], actor: User, store: Store, lk: dict, refuse, 
             ready.append((row, action, sale))
     if not ready:
         return
-    results = visit_log_many(actor=actor, store=store, rows=[sale["visit"] for _row, _action, sale in ready])
+    results = visit_log_many(actor=actor, store=store, rows=[sale["visit"] for _row, _action, sale in ready],
+                             phones_normalised=True)  # the dry run's phones (``check_row``), in E.164
     written = []
     for (row, action, sale), result in zip(ready, results, strict=True):
         if isinstance(result, Exception):
