@@ -78,15 +78,20 @@ def update_rows(model, objs: list, fields: list[str] | tuple[str, ...], *, batch
 
 
 def insert_rows(model, columns: dict[str, list], *, constants: dict | None = None, returning: bool = False,
-                batch_size: int = 5000) -> list[int] | None:
+                ignore_conflicts: bool = False, batch_size: int = 5000) -> list | None:
     """Insert one row of ``model`` per position of ``columns`` (field attname → equal-length lists of values), with
     ``constants`` (attname → value) the same in every row, as ``model.objects.bulk_create`` would insert model
     instances with those values (no ``save()``, no signals): a field given neither way takes what a new instance
     would (``auto_now`` / ``auto_now_add``: now; else the field's default), an auto primary key its sequence's next
-    value. The rows go in in the lists' order; with ``returning`` the new primary keys, in that order.
+    value. The rows go in in the lists' order; with ``returning`` the new primary keys, in that order (a model with
+    other ``db_returning`` fields, such as a generated column: a tuple per row, the key first).
+    ``ignore_conflicts``: ``ON CONFLICT DO NOTHING``, as ``bulk_create(ignore_conflicts=True)`` (not with
+    ``returning``: the rows skipped return nothing).
 
     On PostgreSQL one ``INSERT … SELECT … FROM unnest(…) WITH ORDINALITY`` per ``batch_size`` rows (statement-level
     triggers see each as one statement, as they see a ``bulk_create`` batch); elsewhere ``bulk_create``."""
+    if returning and ignore_conflicts:
+        raise ValueError("insert_rows: returning and ignore_conflicts together cannot say which row got which key")
     columns, constants = dict(columns), dict(constants or {})
     count = len(next(iter(columns.values()))) if columns else 0
     if not count:
@@ -108,8 +113,12 @@ def insert_rows(model, columns: dict[str, list], *, constants: dict | None = Non
     connection = connections[router.db_for_write(model)]
     if connection.vendor != "postgresql":
         objs = [model(**dict(zip(columns, values, strict=True)), **constants) for values in zip(*columns.values())]
-        model.objects.bulk_create(objs, batch_size=batch_size)
-        return [obj.pk for obj in objs] if returning else None
+        model.objects.bulk_create(objs, batch_size=batch_size, ignore_conflicts=ignore_conflicts)
+        back = meta.db_returning_fields
+        if not returning:
+            return None
+        return [obj.pk for obj in objs] if len(back) == 1 else [tuple(getattr(obj, f.attname) for f in back)
+                                                                 for obj in objs]
     if count <= batch_size:
         # A column with one value in every row (a batch's store, author, the blank fields) is sent once.
         for name, values in list(columns.items()):
@@ -118,6 +127,7 @@ def insert_rows(model, columns: dict[str, list], *, constants: dict | None = Non
                 constants[name] = first
                 del columns[name]
     quote = connection.ops.quote_name
+    back = [meta.pk, *(f for f in meta.db_returning_fields if not f.primary_key)]
     array_fields = [fields[name] for name in columns]
     constant_fields = [fields[name] for name in constants]
     aliases = [f"c{i}" for i in range(len(array_fields))]
@@ -126,7 +136,8 @@ def insert_rows(model, columns: dict[str, list], *, constants: dict | None = Non
     sql = (f"INSERT INTO {quote(meta.db_table)} "
            f"({', '.join(quote(f.column) for f in array_fields + constant_fields)}) "
            f"SELECT {', '.join(select)} FROM unnest({arrays}) WITH ORDINALITY AS v({', '.join(aliases)}, n) "
-           f"ORDER BY v.n" + (f" RETURNING {quote(meta.pk.column)}" if returning else ""))
+           f"ORDER BY v.n" + (" ON CONFLICT DO NOTHING" if ignore_conflicts else "")
+           + (f" RETURNING {', '.join(quote(f.column) for f in back)}" if returning else ""))
     fixed = [f.get_db_prep_save(constants[f.attname], connection=connection) for f in constant_fields]
     ids: list[int] = []
     with connection.cursor() as cursor:
@@ -136,8 +147,38 @@ def insert_rows(model, columns: dict[str, list], *, constants: dict | None = Non
             if returning:
                 # The keys come from the sequence in the order the rows go in (the SELECT's ORDER BY): sorted,
                 # they are the rows' in the lists' order, whatever order RETURNING lists them in.
-                ids += sorted(row[0] for row in cursor.fetchall())
+                rows = sorted(cursor.fetchall())
+                ids += [row[0] for row in rows] if len(back) == 1 else rows
     return ids if returning else None
+
+
+def insert_objects(objs: list, *, ignore_conflicts: bool = False, batch_size: int = 5000) -> None:
+    """``bulk_create(objs)`` for unsaved instances of one model, written from arrays (``insert_rows``), leaving the
+    instances as ``bulk_create`` does: related objects saved since they were assigned give their keys, ``auto_now``
+    / ``auto_now_add`` fields are now, and (without ``ignore_conflicts``) each instance has its primary key and other
+    returned columns (a generated one), and is in the database."""
+    if not objs:
+        return
+    model = type(objs[0])
+    meta = model._meta
+    connection = connections[router.db_for_write(model)]
+    now = timezone.now()
+    fields = [f for f in meta.concrete_fields if not getattr(f, "generated", False)
+              and not (f.primary_key and getattr(f, "db_returning", False))]
+    stamped = [f.attname for f in fields if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)]
+    for obj in objs:
+        obj._prepare_related_fields_for_save(operation_name="bulk_create")
+        for name in stamped:
+            setattr(obj, name, now)
+    back = [meta.pk, *(f for f in meta.db_returning_fields if not f.primary_key)]
+    returned = insert_rows(model, {f.attname: [getattr(obj, f.attname) for obj in objs] for f in fields},
+                           returning=not ignore_conflicts, ignore_conflicts=ignore_conflicts, batch_size=batch_size)
+    for n, obj in enumerate(objs):
+        if returned is not None:
+            values = returned[n] if len(back) > 1 else (returned[n],)
+            for field, value in zip(back, values, strict=True):
+                setattr(obj, field.attname, value)
+        obj._state.adding, obj._state.db = False, connection.alias
 
 
 def insert_history(model, objs: list, *, history_type: str, user_id: int | None, change_reason: str | None = None,

@@ -13,7 +13,7 @@ from django.db.models import Case, Count, F, IntegerField, Q, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from dealercrm.bulk import update_rows
+from dealercrm.bulk import insert_objects, update_rows
 from dealercrm.models import User
 
 from .. import defaults
@@ -214,7 +214,7 @@ def refresh_many(clients: list[BaseClient], *, actor: User | None, cause: str,
         client.version += 1  # what ``bump`` does for one
         client.updated_at = at
     _write_scores(rows)
-    TierChange.objects.bulk_create(changes)
+    insert_objects(changes)
     update_rows(BaseClient, clients, [*fields, "loyalty_score", "power_score", "tier", "tier_since", "tier_basis",
                                       "version", "updated_at"])
     moved = sorted(change.client.pk for change in changes)

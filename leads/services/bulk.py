@@ -13,12 +13,12 @@ import re
 from dataclasses import dataclass, field
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError, router, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
-from dealercrm.bulk import insert_history, insert_rows, update_rows
+from dealercrm.bulk import insert_history, insert_objects, insert_rows, update_rows
 from dealercrm.models import Role, Store, User
 
 from .. import events
@@ -220,29 +220,11 @@ def _first_follow_up(policy: FollowUpPolicy | None, arrived_at):
                                workday_start=policy.workday_start_hour, workday_end=policy.workday_end_hour)
 
 
-# The columns of a new lead and of a visit, written from the instances' values (every concrete field but the id).
-LEAD_COLUMNS = [f.attname for f in Lead._meta.concrete_fields if not f.primary_key]
-VISIT_COLUMNS = [f.attname for f in Visit._meta.concrete_fields if not f.primary_key]
-
-
-def _saved(objs: list, ids: list[int], db: str) -> None:
-    """The instances as ``bulk_create`` leaves them: their ids, in the database."""
-    for obj, pk in zip(objs, ids, strict=True):
-        obj.pk = pk
-        obj._state.adding, obj._state.db = False, db
-
-
 def _write(actor: User, store: Store, out: _Batch) -> None:
     """The batch's rows, a statement per table (``dealercrm.bulk``: from arrays, no instance per history, grade or
     assignment row): the rows ``bulk_create`` / ``bulk_update`` / ``bulk_history_create`` wrote, value for value."""
     now = timezone.now()
-    db = router.db_for_write(Lead)
-    if out.new_leads:
-        for lead in out.new_leads:
-            lead.created_at = lead.updated_at = now  # auto_now_add / auto_now, as bulk_create sets them
-        ids = insert_rows(Lead, {name: [getattr(lead, name) for lead in out.new_leads] for name in LEAD_COLUMNS},
-                          returning=True)
-        _saved(out.new_leads, ids, db)
+    insert_objects(out.new_leads)  # their ids, created_at and updated_at (now), as bulk_create sets them
     if out.changed:
         for lead in out.changed.values():
             lead.updated_at = now
@@ -260,13 +242,7 @@ def _write(actor: User, store: Store, out: _Batch) -> None:
                                    "to_user_id": [lead.assigned_to_id for lead in out.assigned],
                                    "changed_at": [lead.first_visit_at for lead in out.assigned]},
                 constants={"from_user_id": None, "changed_by_id": actor.pk, "reason": gettext_noop("First visit")})
-    if out.visits:
-        for visit in out.visits:
-            visit.lead_id = visit.lead.pk
-            visit.created_at = now
-        ids = insert_rows(Visit, {name: [getattr(visit, name) for visit in out.visits] for name in VISIT_COLUMNS},
-                          returning=True)
-        _saved(out.visits, ids, db)
+    insert_objects(out.visits)
 
 
 def _announce(actor: User, store: Store, results: list[VisitResult | Exception]) -> None:

@@ -31,7 +31,7 @@ from baseclients.models import BaseClient, Vehicle
 from baseclients.receivers import deals_make_clients
 from baseclients.services import taken_vins, vin_taken_error
 from baseclients.vehicles import plate_normalize, vin_normalize
-from dealercrm.bulk import update_rows
+from dealercrm.bulk import insert_history, insert_objects, update_rows
 from dealercrm.models import Store, User
 from leads import events
 from leads.models import Deal, FlagAction, FlagEvent, FlagKind, Lead, OverdueFlag, StaleFlag, Status
@@ -337,7 +337,7 @@ def _write_wave(wave: list[tuple], actor: User, store: Store, lk: dict, refuse, 
                   quantity=1, price=sale["price"], ordered_at=sale["ordered"], delivered_at=sale["delivered"],
                   vin=sale["vin"], plate=sale["plate"], created_by=actor)
              for _row, _action, sale, result in written]
-    Deal.objects.bulk_create(deals)
+    insert_objects(deals)  # from arrays, as bulk_create would (its unit_price returned)
     _leads_won([result.lead for *_rest, result in written],
                {result.lead.pk for *_rest, result in written if result.is_revisit}, actor, at)
     sales = [(deal, result.lead, sale["units"]) for deal, (_row, _action, sale, result) in zip(deals, written,
@@ -373,9 +373,9 @@ def _leads_won(leads: list[Lead], known: set[int], actor: User, at) -> None:
         lead.version += 1  # ``bump``
         lead.updated_at = at
         lead._history_user, lead._change_reason = actor, reason
-    FlagEvent.objects.bulk_create(flag_events)
+    insert_objects(flag_events)
     update_rows(Lead, leads, ["status", "next_follow_up_at", "last_contact_at", "pooled_at", "version", "updated_at"])
-    Lead.history.bulk_history_create(leads, update=True, default_user=actor, default_change_reason=reason)
+    insert_history(Lead, leads, history_type="~", user_id=actor.pk, change_reason=reason)
 
 
 ALIASES = {lead_imports._norm(alias): field for field, (_label, aliases) in FIELDS.items() for alias in aliases}
