@@ -217,3 +217,70 @@ def test_a_first_visit_committed_meanwhile_by_another_request_becomes_a_revisit(
     lead = Lead.objects.get(phone="+8613800000099")
     assert lead.name == "抢先" and lead.visits.count() == 2
     assert Lead.objects.filter(store=org.store).count() == 2
+
+
+@pytest.fixture
+def parses(monkeypatch):
+    """The phones ``phonenumbers`` parses (every ``phone_normalize`` parses once), counted: the real parser runs."""
+    import phonenumbers
+
+    seen = []
+    real = phonenumbers.parse
+
+    def counting(number, *args, **kwargs):
+        seen.append(number)
+        return real(number, *args, **kwargs)
+
+    monkeypatch.setattr(phonenumbers, "parse", counting)
+    return seen
+
+
+def test_each_phone_is_parsed_once_per_row(org, known, parses):
+    rows = [{"name": f"客户{i}", "source": "walk_in", "phone": f"137 0000 {i:04d}", "arrived_at": at(3)}
+            for i in range(20)]
+    rows += [{"name": "老客户", "source": "walk_in", "phone": "13800000001", "arrived_at": at(2)},
+             {"name": "坏电话", "source": "walk_in", "phone": "12345"}]
+    results = services.visit_log_many(actor=org.manager, store=org.store, rows=rows)
+    assert sorted(parses) == sorted(row["phone"] for row in rows)  # each row's phone once, no more
+    assert [type(r).__name__ for r in results[-2:]] == ["VisitResult", "ValidationError"]
+    assert results[0].lead.phone == "+8613700000000"
+
+
+def test_phones_the_caller_normalised_are_not_parsed_again(org, known, parses):
+    rows = [{"name": f"客户{i}", "source": "walk_in", "phone": f"+861370000{i:04d}", "arrived_at": at(3)}
+            for i in range(20)]
+    rows += [{"name": "老客户", "source": "walk_in", "phone": "+8613800000001", "arrived_at": at(2)},
+             {"name": "无电话", "source": "walk_in", "phone": "", "arrived_at": at(2)}]
+    normalised = services.visit_log_many(actor=org.manager, store=org.store, rows=rows, phones_normalised=True)
+    assert parses == []
+    assert [r.is_revisit for r in normalised[-2:]] == [True, False]
+    assert Lead.objects.filter(phone__startswith="+86137").count() == 20
+    # What is not in E.164 is normalised (and refused) as always, whatever the caller says.
+    rows = [{"name": "空格", "source": "walk_in", "phone": "137 0000 9999", "arrived_at": at(3)},
+            {"name": "坏电话", "source": "walk_in", "phone": "12345"}]
+    results = services.visit_log_many(actor=org.manager, store=org.store, rows=rows, phones_normalised=True)
+    assert parses == ["137 0000 9999", "12345"]
+    assert results[0].lead.phone == "+8613700009999"
+    assert isinstance(results[1], ValidationError) and "phone" in results[1].message_dict
+
+
+def test_the_phone_look_up_and_the_round_robin_use_their_indexes_whatever_the_batch(org, known):
+    """The holders of a batch's phones through the unique phone index, even for more than 100 phones (PostgreSQL
+    proves the index's ``phone <> ''`` from ``phone IN (…)`` up to 100 only), and the consultants' loads through
+    the owner index: neither reads the store's or the database's every lead."""
+    from django.db import connection
+
+    from leads.services.assignment import _consultants_by_load
+
+    phones = {f"+861370000{i:04d}" for i in range(150)} | {known.phone}
+    queries = {
+        "lead_unique_phone_in_store": Lead.objects.phone_holders().filter(
+            store=org.store, phone__in=phones).exclude(phone=""),
+    }
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")  # a tiny test table: the plan a large one gets
+        for index, queryset in queries.items():
+            assert index in queryset.explain(), queryset.explain()
+        people = _consultants_by_load(org.store)
+    assert [p.load for p in people] == sorted(p.load for p in people)
+    assert {p.pk: p.load for p in people}[org.consultant.pk] == 1  # the known lead

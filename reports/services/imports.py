@@ -800,7 +800,8 @@ def _commit_batch(batch: ImportBatch, pks: list[int], actor: User, store: Store,
     seen: dict = {}
     module = kind_module(batch.kind)
     with transaction.atomic():
-        rows = list(ImportRow.objects.select_for_update().filter(pk__in=pks, done=False).order_by("number"))
+        rows = list(ImportRow.objects.select_for_update().filter(pk__in=pks, done=False).defer("raw")  # unread here
+                    .order_by("number"))
         if not rows:
             return
         _lock_customers(batch, rows)
