@@ -58,11 +58,24 @@ def vin_taken_error() -> ValidationError:
     return ValidationError({"vin": [_("A vehicle with this VIN is already on a base client's card.")]})
 
 
+def vehicles_with_vins(vins):
+    """The vehicles with these (non-blank) VINs, through the unique VIN index whatever their number: PostgreSQL
+    proves the index's ``vin <> ''`` from ``vin IN (…)`` for at most 100 VINs, and read the whole vehicle table for
+    an import batch's 500 (the same for the phones: ``clients_with_phones``)."""
+    return Vehicle.objects.filter(vin__in=vins).exclude(vin="").order_by()
+
+
+def clients_with_phones(group_id: int, phones):
+    """The group's base clients with these (non-blank) phones, through the unique phone index (``vehicles_with_vins``
+    says why the blank phone is excluded explicitly)."""
+    return BaseClient.objects.filter(group_id=group_id, phone__in=phones).exclude(phone="").order_by()
+
+
 def taken_vins(vins) -> set[str]:
     """The (normalised) VINs of ``vins`` that are already on a base client's card: one query for them all (the
     import checks a batch's deals with it, as the deal receiver checks one with ``vin_free_or_error``)."""
     vins = {vin for vin in vins if vin}
-    return set(Vehicle.objects.filter(vin__in=vins).values_list("vin", flat=True)) if vins else set()
+    return set(vehicles_with_vins(vins).values_list("vin", flat=True)) if vins else set()
 
 
 def _fleet_counts_vehicles(client: BaseClient) -> bool:
@@ -165,7 +178,7 @@ def clients_from_deals(*, actor: User, sales: list[tuple[Deal, Lead, list[dict]]
     lead_ids = [lead.pk for _deal, lead, _units in sales]
     linked = dict(ClientLead.objects.filter(lead_id__in=lead_ids).values_list("lead_id", "client_id"))
     phones = {lead.phone for _deal, lead, _units in sales if lead.phone and lead.pk not in linked}
-    by_phone = dict(BaseClient.objects.filter(group_id=group_id, phone__in=phones).values_list("phone", "pk")) \
+    by_phone = dict(clients_with_phones(group_id, phones).values_list("phone", "pk")) \
         if phones else {}
     known = sorted(set(linked.values()) | set(by_phone.values()))
     # Locked in one order, as lock_client locks one.

@@ -51,10 +51,21 @@ class _Batch:
 
 class _RoundRobin:
     """``round_robin_next`` for a batch: the store's consultants with their active-lead counts read once, each new
-    lead adding one to its consultant's count, so each row gets whom ``visit_log`` would have given it."""
+    lead adding one to its consultant's count, so each row gets whom ``visit_log`` would have given it. Read when a
+    row first needs it: a batch whose rows all name their consultant (the sales import's) does not count."""
 
     def __init__(self, store: Store):
-        self.consultants = _consultants_by_load(store)
+        self.store = store
+        self._consultants: list[User] | None = None
+        self._taken: dict[int, int] = {}  # leads given before the counts were read (not written yet), by user
+
+    @property
+    def consultants(self) -> list[User]:
+        if self._consultants is None:
+            self._consultants = _consultants_by_load(self.store)
+            for consultant in self._consultants:
+                consultant.load += self._taken.get(consultant.pk, 0)
+        return self._consultants
 
     def next(self) -> User | None:
         if not self.consultants:
@@ -62,7 +73,11 @@ class _RoundRobin:
         return min(self.consultants, key=lambda u: (u.load, u.date_joined, u.pk))
 
     def took_one(self, user: User | None) -> None:
-        for consultant in self.consultants:
+        if self._consultants is None:
+            if user is not None:
+                self._taken[user.pk] = self._taken.get(user.pk, 0) + 1
+            return
+        for consultant in self._consultants:
             if user is not None and consultant.pk == user.pk:
                 consultant.load += 1
 

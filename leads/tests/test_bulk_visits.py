@@ -264,23 +264,29 @@ def test_phones_the_caller_normalised_are_not_parsed_again(org, known, parses):
     assert isinstance(results[1], ValidationError) and "phone" in results[1].message_dict
 
 
-def test_the_phone_look_up_and_the_round_robin_use_their_indexes_whatever_the_batch(org, known):
-    """The holders of a batch's phones through the unique phone index, even for more than 100 phones (PostgreSQL
-    proves the index's ``phone <> ''`` from ``phone IN (…)`` up to 100 only), and the consultants' loads through
-    the owner index: neither reads the store's or the database's every lead."""
-    from django.db import connection
-
+def test_the_consultants_loads_are_their_active_leads(org, known):
+    """``_consultants_by_load`` counts each consultant's active leads with a subquery on the owner index (not a
+    join over every lead): the same counts and order as counting the leads."""
     from leads.services.assignment import _consultants_by_load
 
-    phones = {f"+861370000{i:04d}" for i in range(150)} | {known.phone}
-    queries = {
-        "lead_unique_phone_in_store": Lead.objects.phone_holders().filter(
-            store=org.store, phone__in=phones).exclude(phone=""),
-    }
-    with connection.cursor() as cursor:
-        cursor.execute("SET LOCAL enable_seqscan = off")  # a tiny test table: the plan a large one gets
-        for index, queryset in queries.items():
-            assert index in queryset.explain(), queryset.explain()
-        people = _consultants_by_load(org.store)
+    services.visit_log_many(actor=org.manager, store=org.store, rows=[
+        {"name": f"客户{i}", "source": "walk_in", "phone": f"1370000{i:04d}", "arrived_at": at(3),
+         "assigned_to": org.consultant2} for i in range(3)])
+    Lead.objects.filter(phone="+8613700000000").update(status="won")
+    people = _consultants_by_load(org.store)
+    assert {p.pk: p.load for p in people} == {
+        p.pk: Lead.objects.filter(assigned_to=p, status="active").count() for p in people}
+    assert {p.pk: p.load for p in people}[org.consultant2.pk] == 2
     assert [p.load for p in people] == sorted(p.load for p in people)
-    assert {p.pk: p.load for p in people}[org.consultant.pk] == 1  # the known lead
+
+
+def test_the_round_robin_counts_the_leads_given_before_it_is_first_needed(org, known):
+    """The consultants' loads are read when a row first needs the round-robin; the leads the rows before it gave
+    (named consultants) count, as row by row."""
+    rows = [{"name": f"点名{i}", "source": "walk_in", "phone": f"1360000{i:04d}", "arrived_at": at(3),
+             "assigned_to": org.consultant2} for i in range(3)]
+    rows += [{"name": f"轮到{i}", "source": "walk_in", "phone": f"1350000{i:04d}", "arrived_at": at(2)}
+             for i in range(6)]
+    (single, single_rows), (many, many_rows) = both_ways(org.manager, org.store, rows)
+    assert many == single and many_rows == single_rows
+    assert len({a["to_user_id"] for a in single_rows["assignment_changes"]}) >= 2

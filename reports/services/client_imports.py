@@ -27,9 +27,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, gettext_noop
 
-from baseclients.models import BaseClient, Vehicle
+from baseclients.models import Vehicle
 from baseclients.receivers import deals_make_clients
-from baseclients.services import taken_vins, vin_taken_error
+from baseclients.services import clients_with_phones, taken_vins, vehicles_with_vins, vin_taken_error
 from baseclients.vehicles import plate_normalize, vin_normalize
 from dealercrm.bulk import insert_history, insert_objects, update_rows
 from dealercrm.models import Store, User
@@ -124,12 +124,12 @@ def plan(rows: list[tuple[int, dict, list[str]]], store: Store, seen: dict) -> l
     (``seen``): (number, values, action, error, None)."""
     ok = [v for _n, v, errors in rows if not errors]
     vins = {v["vin"] for v in ok if v["vin"]}
-    known_vins = set(Vehicle.objects.filter(vin__in=vins).values_list("vin", flat=True)) if vins else set()
+    known_vins = set(vehicles_with_vins(vins).values_list("vin", flat=True)) if vins else set()
     phones = {v["phone"] for v in ok if v["phone"]}
-    clients = set(BaseClient.objects.filter(group_id=store.group_id, phone__in=phones)
-                  .values_list("phone", flat=True)) if phones else set()
-    delivered = set(Vehicle.objects.filter(client__group_id=store.group_id, client__phone__in=clients)
-                    .values_list("client__phone", "delivered_at")) if clients else set()
+    found = dict(clients_with_phones(store.group_id, phones).values_list("pk", "phone")) if phones else {}
+    clients = set(found.values())
+    delivered = {(found[client], day) for client, day in Vehicle.objects.filter(client_id__in=found)
+                 .values_list("client_id", "delivered_at")} if found else set()
     planned = []
     for number, v, errors in rows:
         if errors:
