@@ -34,6 +34,9 @@ _PLAIN = {"CharField": str, "TextField": str, "IntegerField": int, "BigIntegerFi
           "DecimalField": Decimal, "DateTimeField": datetime}
 
 
+_FOLDABLE = (type(None), str, int, bool, date, datetime)
+
+
 def _plain_type(field) -> type | None:
     return _PLAIN.get((field.target_field if field.is_relation else field).get_internal_type())
 
@@ -120,10 +123,12 @@ def insert_rows(model, columns: dict[str, list], *, constants: dict | None = Non
         return [obj.pk for obj in objs] if len(back) == 1 else [tuple(getattr(obj, f.attname) for f in back)
                                                                  for obj in objs]
     if count <= batch_size:
-        # A column with one value in every row (a batch's store, author, the blank fields) is sent once.
+        # A column with one value in every row (a batch's store, author, the blank fields) is sent once. Values of
+        # simple types only: two equal Decimals may differ in their digits (1.0, 1.00), which a column keeps.
         for name, values in list(columns.items()):
             first = values[0]
-            if len(columns) > 1 and all(value == first and type(value) is type(first) for value in values):
+            if len(columns) > 1 and type(first) in _FOLDABLE and all(
+                    value == first and type(value) is type(first) for value in values):
                 constants[name] = first
                 del columns[name]
     quote = connection.ops.quote_name
