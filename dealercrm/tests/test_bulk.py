@@ -2,6 +2,7 @@
 write, and the columns refuse what they would refuse."""
 
 from datetime import datetime
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -10,7 +11,7 @@ from django.db import DataError, IntegrityError, transaction
 
 from dealercrm.bulk import insert_history, insert_rows, update_rows
 from leads import services
-from leads.models import AssignmentChange, Lead
+from leads.models import AssignmentChange, Lead, Status
 
 pytestmark = pytest.mark.django_db
 
@@ -94,3 +95,16 @@ def test_insert_history_writes_what_bulk_history_create_writes(org):
                    overrides={"name": ["旧甲", "旧乙"]})
     assert list(history.filter(history_change_reason="before").order_by("pk").values_list("id", "name")) == [
         (leads[0].pk, "旧甲"), (leads[1].pk, "旧乙")]
+
+
+def test_values_that_array_syntax_quotes_go_in_unchanged(org):
+    lead = _lead(org)
+    reasons = ['"引号"', "back\\slash", "{braces},comma", "NULL", "", " spaces ", "it's", "\\\"both\"\\", "换行\n"]
+    ids = insert_rows(AssignmentChange, {"reason": reasons, "to_user_id": [None] * len(reasons)},
+                      constants={"lead_id": lead.pk, "changed_at": NOW, "changed_by_id": org.manager.pk},
+                      returning=True)
+    assert [AssignmentChange.objects.get(pk=pk).reason for pk in ids] == reasons
+    lead.name, lead.budget, lead.status = 'a"b\\c', Decimal("1.50"), Status.WON  # a choices enum, a Decimal
+    update_rows(Lead, [lead], ["name", "budget", "status"])
+    assert Lead.objects.filter(pk=lead.pk).values_list("name", "budget", "status").get() == (
+        'a"b\\c', Decimal("1.50"), "won")
