@@ -236,9 +236,11 @@ def clients_from_deals(*, actor: User, sales: list[tuple[Deal, Lead, list[dict]]
                    .annotate(n=Count("pk")).values_list("client_id", "n"))
     for client in touched:
         client.fleet_size = max(client.fleet_size, on_card.get(client.pk, 0))
-    moved = refresh_many(touched, actor=actor, cause=TierCause.DEAL,
-                         fields=("purchases", "units", "care_anchor", "fleet_size"))
-    materialise(client_ids=[client.pk for client in touched if client.pk not in moved])
+    # The cards whose tier moved lose their old plan's tasks; then one planning for them all (one statement per
+    # shape of plan item: planning the moved and the others apart cost twice the statements per round).
+    refresh_many(touched, actor=actor, cause=TierCause.DEAL,
+                 fields=("purchases", "units", "care_anchor", "fleet_size"), plan=False)
+    materialise(client_ids=[client.pk for client in touched])
     for deal, lead, _units in sales:
         referral = referrals.get(lead.pk)
         if referral is not None and referral.referrer_client_id:

@@ -182,11 +182,12 @@ def refresh(client: BaseClient, *, actor: User | None, cause: str, scores: dict[
 
 
 def refresh_many(clients: list[BaseClient], *, actor: User | None, cause: str,
-                 fields: tuple[str, ...] = ()) -> set[int]:
+                 fields: tuple[str, ...] = (), plan: bool = True) -> set[int]:
     """``refresh`` for many clients of one group at once (each once, locked by the caller: the base-client import's
     batches): the same scores, totals, tiers and TierChange rows, with one statement per kind of row whatever the
     number of clients; ``fields`` the caller changed on them are saved by the same UPDATE. Returns the ids whose
-    tier moved; their care is re-planned (as ``care_replan``)."""
+    tier moved; their care is re-planned (as ``care_replan``). ``plan=False``: their old plan's tasks are dropped and
+    the caller plans the new ones (``materialise``) with others' at once."""
     from .care import care_drop_unplanned, materialise
 
     if not clients:
@@ -220,7 +221,8 @@ def refresh_many(clients: list[BaseClient], *, actor: User | None, cause: str,
     moved = sorted(change.client.pk for change in changes)
     if moved:
         care_drop_unplanned(client_ids=moved)
-        materialise(client_ids=moved)
+        if plan:
+            materialise(client_ids=moved)
     return set(moved)
 
 
