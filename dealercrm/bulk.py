@@ -184,6 +184,32 @@ def insert_rows(model, columns: dict[str, list], *, constants: dict | None = Non
     return ids if returning else None
 
 
+def _related_keys(obj, meta, relations: list) -> None:
+    """``obj._prepare_related_fields_for_save("bulk_create")`` for the related objects cached on ``obj``
+    (``relations``: the model's concrete relation fields): an unsaved one is refused, one saved since it was assigned
+    gives its key, one whose key changed is dropped from the cache. The same checks, visiting only the relations
+    (Django's visits every field, a fifth of a sales round's work on instances)."""
+    if meta.private_fields:  # a generic foreign key: Django's own checks
+        obj._prepare_related_fields_for_save(operation_name="bulk_create")
+        return
+    cache = obj._state.fields_cache
+    for field in relations:
+        if field.cache_name not in cache:
+            continue
+        related = cache[field.cache_name]
+        if not related:
+            continue
+        if not related._is_pk_set():
+            if not field.remote_field.multiple:
+                field.remote_field.delete_cached_value(related)
+            raise ValueError(f"bulk_create() prohibited to prevent data loss due to unsaved related object "
+                             f"'{field.name}'.")
+        if getattr(obj, field.attname) in field.empty_values:
+            setattr(obj, field.name, related)
+        if getattr(related, field.target_field.attname) != getattr(obj, field.attname):
+            field.delete_cached_value(obj)
+
+
 def insert_objects(objs: list, *, ignore_conflicts: bool = False, batch_size: int = 5000) -> None:
     """``bulk_create(objs)`` for unsaved instances of one model, written from arrays (``insert_rows``), leaving the
     instances as ``bulk_create`` does: related objects saved since they were assigned give their keys, ``auto_now``
@@ -198,8 +224,9 @@ def insert_objects(objs: list, *, ignore_conflicts: bool = False, batch_size: in
     fields = [f for f in meta.concrete_fields if not getattr(f, "generated", False)
               and not (f.primary_key and getattr(f, "db_returning", False))]
     stamped = [f.attname for f in fields if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)]
+    relations = [f for f in meta.concrete_fields if f.is_relation]
     for obj in objs:
-        obj._prepare_related_fields_for_save(operation_name="bulk_create")
+        _related_keys(obj, meta, relations)
         for name in stamped:
             setattr(obj, name, now)
     back = [meta.pk, *(f for f in meta.db_returning_fields if not f.primary_key)]

@@ -9,7 +9,7 @@ import pytest
 import time_machine
 from django.db import DataError, IntegrityError, transaction
 
-from dealercrm.bulk import insert_history, insert_rows, update_rows
+from dealercrm.bulk import insert_history, insert_objects, insert_rows, update_rows
 from leads import services
 from leads.models import AssignmentChange, Lead, Status
 
@@ -108,3 +108,19 @@ def test_values_that_array_syntax_quotes_go_in_unchanged(org):
     update_rows(Lead, [lead], ["name", "budget", "status"])
     assert Lead.objects.filter(pk=lead.pk).values_list("name", "budget", "status").get() == (
         'a"b\\c', Decimal("1.50"), "won")
+
+
+def test_insert_objects_leaves_the_instances_as_bulk_create_does(org):
+    from leads.models import Visit
+
+    lead = Lead(store=org.store, name="丙", source="walk_in", first_visit_at=NOW, first_visit_day=NOW.date())
+    visit = Visit(lead=lead, store_id=org.store.pk, arrived_at=NOW, recorded_by=org.manager)
+    with pytest.raises(ValueError, match="unsaved related object 'lead'"):
+        insert_objects([visit])
+    insert_objects([lead])  # saved after the visit was given it: the visit takes its key
+    insert_objects([visit])
+    assert lead.pk and not lead._state.adding and lead.created_at is not None and lead.version == 1
+    assert Visit.objects.get(pk=visit.pk).lead_id == lead.pk and visit.created_at is not None
+    links = [AssignmentChange(lead=lead, changed_at=NOW, changed_by=org.manager, reason="x") for _ in range(2)]
+    insert_objects(links)
+    assert [link.pk for link in links] == sorted(AssignmentChange.objects.filter(reason="x").values_list("pk", flat=True))
