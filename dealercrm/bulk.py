@@ -21,8 +21,9 @@ from django.utils import timezone
 
 
 def _cast_type(field, connection) -> str:
-    """The column's type for a cast of the values sent: a ``varchar(n)`` without its length, so that a value too long is refused
-    by the column as an INSERT or UPDATE of the value itself would be (an explicit cast to varchar(n) truncates)."""
+    """The column's type for a cast of the values sent: a ``varchar(n)`` without its length, so that a value too
+    long is refused by the column as an INSERT or UPDATE of the value itself would be (an explicit cast to
+    varchar(n) truncates)."""
     return re.sub(r"^(varchar|character varying)\(\d+\)$", r"\1", field.db_type(connection))
 
 

@@ -123,4 +123,5 @@ def test_insert_objects_leaves_the_instances_as_bulk_create_does(org):
     assert Visit.objects.get(pk=visit.pk).lead_id == lead.pk and visit.created_at is not None
     links = [AssignmentChange(lead=lead, changed_at=NOW, changed_by=org.manager, reason="x") for _ in range(2)]
     insert_objects(links)
-    assert [link.pk for link in links] == sorted(AssignmentChange.objects.filter(reason="x").values_list("pk", flat=True))
+    assert [link.pk for link in links] == sorted(
+        AssignmentChange.objects.filter(reason="x").values_list("pk", flat=True))

@@ -3,9 +3,10 @@
 One call is one transaction: the phones of the rows are looked up (and locked) in one query, every row is checked as
 ``visit_log`` checks it (through the same helpers), and the new leads, their field history, grade and assignment
 changes, first visits and re-visits are written with one statement each, from arrays (``dealercrm.bulk``: a lead
-import spent most of its time in ``bulk_create`` building and compiling instances and placeholders). A refused row writes nothing and does
-not stop the others; its result is the exception ``visit_log`` would have raised. The rows written are the same,
-field by field, as ``visit_log`` called once per row in the same order (leads/tests/test_bulk_visits.py)."""
+import spent most of its time in ``bulk_create`` building and compiling instances and placeholders). A refused row
+writes nothing and does not stop the others; its result is the exception ``visit_log`` would have raised. The rows
+written are the same, field by field, as ``visit_log`` called once per row in the same order
+(leads/tests/test_bulk_visits.py)."""
 
 from __future__ import annotations
 
