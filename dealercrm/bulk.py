@@ -16,7 +16,10 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.exceptions import EmptyResultSet
 from django.db import connections, router
+from django.db.models import F, Lookup
+from django.db.models.lookups import In
 from django.utils import timezone
 
 
@@ -257,3 +260,31 @@ def insert_history(model, objs: list, *, history_type: str, user_id: int | None,
     insert_rows(history, columns, constants={
         "history_date": timezone.now(), "history_type": history_type, "history_user_id": user_id,
         "history_change_reason": change_reason})
+
+
+class AnyOf(Lookup):
+    """``column = ANY(array)``: ``column IN (…)`` with the values as one array parameter. Django compiles ``__in``
+    with a placeholder per value, each value prepared and then quoted by psycopg and the statement split again per
+    execution: for the look-ups of an import round (hundreds of ids, phones or VINs each, ~95,000 values for 5,000
+    sales) that was a tenth of the sales import's CPU. The values as ``__in`` takes them; none: no rows, and no query,
+    as ``__in``. Elsewhere than on PostgreSQL it is ``__in``. Use through ``any_of``."""
+
+    lookup_name = "any_of"
+    prepare_rhs = False
+
+    def as_sql(self, compiler, connection):
+        values = list(self.rhs)
+        if not values:
+            raise EmptyResultSet
+        if connection.vendor != "postgresql":
+            return In(self.lhs, values).as_sql(compiler, connection)
+        lhs_sql, lhs_params = self.process_lhs(compiler, connection)
+        field = self.lhs.output_field
+        array = _literal(_adapted(field, values, connection))
+        return f"{lhs_sql} = ANY(%s::{_cast_type(field, connection)}[])", (*lhs_params, array)
+
+
+def any_of(name: str, values) -> AnyOf:
+    """A filter ``name = ANY(values)`` (``AnyOf``): ``queryset.filter(any_of("phone", phones))`` selects what
+    ``filter(phone__in=phones)`` selects."""
+    return AnyOf(F(name), list(values))

@@ -13,7 +13,7 @@ from django.db.models import Case, Count, F, IntegerField, Q, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from dealercrm.bulk import insert_objects, update_rows
+from dealercrm.bulk import any_of, insert_objects, update_rows
 from dealercrm.models import User
 
 from .. import defaults
@@ -200,9 +200,9 @@ def refresh_many(clients: list[BaseClient], *, actor: User | None, cause: str,
     maxes, rule = dimension_max(criteria), tier_rule_for(group_id)
     ids = [client.pk for client in clients]
     current: dict[int, dict[int, ClientScore]] = {pk: {} for pk in ids}
-    for score in ClientScore.objects.filter(client_id__in=ids):
+    for score in ClientScore.objects.filter(any_of("client_id", ids)):
         current[score.client_id][score.criterion_id] = score
-    referrals = dict(Referral.objects.filter(referrer_client_id__in=ids).order_by().values("referrer_client_id")
+    referrals = dict(Referral.objects.filter(any_of("referrer_client_id", ids)).order_by().values("referrer_client_id")
                      .annotate(n=Count("pk")).values_list("referrer_client_id", "n"))
     rows, changes = [], []
     for client in clients:

@@ -9,7 +9,7 @@ import pytest
 import time_machine
 from django.db import DataError, IntegrityError, transaction
 
-from dealercrm.bulk import insert_history, insert_objects, insert_rows, update_rows
+from dealercrm.bulk import any_of, insert_history, insert_objects, insert_rows, update_rows
 from leads import services
 from leads.models import AssignmentChange, Lead, Status
 
@@ -125,3 +125,14 @@ def test_insert_objects_leaves_the_instances_as_bulk_create_does(org):
     insert_objects(links)
     assert [link.pk for link in links] == sorted(
         AssignmentChange.objects.filter(reason="x").values_list("pk", flat=True))
+
+
+def test_any_of_selects_what_in_selects(org, django_assert_num_queries):
+    leads = [_lead(org, f"丁{i}", f"1380000010{i}") for i in range(3)]
+    phones = [lead.phone for lead in leads[:2]] + ["+8613999999999", 'x"y\\z']
+    assert set(Lead.objects.filter(any_of("phone", phones))) == set(Lead.objects.filter(phone__in=phones))
+    assert set(Lead.objects.filter(any_of("id", [leads[2].pk]))) == {leads[2]}
+    assert Lead.objects.filter(any_of("store", [org.store.pk])).count() == Lead.objects.filter(store=org.store).count()
+    with django_assert_num_queries(0):  # none: no rows and no query, as __in
+        assert list(Lead.objects.filter(any_of("phone", []))) == []
+    assert 'ANY(' in str(Lead.objects.filter(any_of("phone", phones)).query)

@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
-from dealercrm.bulk import insert_history, insert_objects, insert_rows, update_rows
+from dealercrm.bulk import any_of, insert_history, insert_objects, insert_rows, update_rows
 from dealercrm.models import Role, Store, User
 
 from .. import events
@@ -136,7 +136,7 @@ def _log_many(actor: User, store: Store, rows: list[dict], normalised: bool) -> 
     # unique phone index serves the look-up whatever the number of phones (PostgreSQL proves its predicate's
     # "phone <> ''" from "phone IN (…)" for at most 100 phones; else it read the store's every lead).
     holders = {lead.phone: lead for lead in Lead.objects.select_for_update().phone_holders().filter(
-        store=store, phone__in=phones).exclude(phone="")} if phones else {}
+        any_of("phone", phones), store=store).exclude(phone="")} if phones else {}
     policy = FollowUpPolicy.objects.filter(group_id=store.group_id).first()
     rr = _RoundRobin(store)
     out = _Batch()

@@ -31,7 +31,7 @@ from baseclients.models import Vehicle
 from baseclients.receivers import deals_make_clients
 from baseclients.services import clients_with_phones, taken_vins, vehicles_with_vins, vin_taken_error
 from baseclients.vehicles import plate_normalize, vin_normalize
-from dealercrm.bulk import insert_history, insert_objects, update_rows
+from dealercrm.bulk import any_of, insert_history, insert_objects, update_rows
 from dealercrm.models import Store, User
 from leads import events
 from leads.models import Deal, FlagAction, FlagEvent, FlagKind, Lead, OverdueFlag, StaleFlag, Status
@@ -128,7 +128,7 @@ def plan(rows: list[tuple[int, dict, list[str]]], store: Store, seen: dict) -> l
     phones = {v["phone"] for v in ok if v["phone"]}
     found = dict(clients_with_phones(store.group_id, phones).values_list("pk", "phone")) if phones else {}
     clients = set(found.values())
-    delivered = {(found[client], day) for client, day in Vehicle.objects.filter(client_id__in=found)
+    delivered = {(found[client], day) for client, day in Vehicle.objects.filter(any_of("client_id", found))
                  .values_list("client_id", "delivered_at")} if found else set()
     planned = []
     for number, v, errors in rows:
@@ -356,11 +356,11 @@ def _leads_won(leads: list[Lead], known: set[int], actor: User, at) -> None:
     reason = gettext_noop("Deal recorded")
     stale = overdue = set()
     if known:
-        stale = set(StaleFlag.objects.filter(lead_id__in=known).values_list("lead_id", flat=True))
-        overdue = set(OverdueFlag.objects.filter(lead_id__in=known).values_list("lead_id", flat=True))
+        stale = set(StaleFlag.objects.filter(any_of("lead_id", known)).values_list("lead_id", flat=True))
+        overdue = set(OverdueFlag.objects.filter(any_of("lead_id", known)).values_list("lead_id", flat=True))
         for model, ids in ((StaleFlag, stale), (OverdueFlag, overdue)):
             if ids:
-                model.objects.filter(lead_id__in=ids).delete()
+                model.objects.filter(any_of("lead_id", ids)).delete()
     flag_events = []
     for lead in leads:
         kinds = [kind for kind, ids in ((FlagKind.STALE, stale), (FlagKind.OVERDUE, overdue)) if lead.pk in ids]
