@@ -3,10 +3,11 @@ the lead service's transaction: an error here undoes the lead's write."""
 
 from __future__ import annotations
 
-from .models import BaseClient, ClientLead
+from .models import ClientLead
 from .services import (
     client_from_deal,
     clients_from_deals,
+    clients_with_phones,
     taken_vins,
     units_free_or_error,
     vin_free_or_error,
@@ -31,7 +32,7 @@ def visit_links_returning_buyer(sender, *, results, store, **kwargs) -> None:
     leads = [result.lead for result in results if not result.is_revisit and result.lead.phone]
     if not leads:
         return
-    returning = dict(BaseClient.objects.filter(group_id=store.group_id, phone__in={lead.phone for lead in leads})
+    returning = dict(clients_with_phones(store.group_id, {lead.phone for lead in leads})
                      .values_list("phone", "pk"))
     # As ``link_returning_buyer`` links one (get_or_create: a lead keeps its link), with one insert for the batch.
     ClientLead.objects.bulk_create([ClientLead(lead=lead, client_id=returning[lead.phone]) for lead in leads

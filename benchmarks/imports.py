@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import cProfile
 import io
+import os
 import random
 import resource
 import time
@@ -42,6 +43,7 @@ class Run:
     parse_seconds: float
     commit_seconds: float
     commit_cpu: float
+    commit_db_cpu: float | None  # the database backend's CPU time for the commit (one worker only), else None
     load_before: tuple
     load_after: tuple
     counts: dict
@@ -159,6 +161,7 @@ def _import(manager: User, store: Store, kind: str, content: bytes, rows: int,
         raise RuntimeError(f"dry run: {batch.status} {batch.error}")
     import_start_commit(actor=manager, batch=batch)
     profiler = cProfile.Profile() if profile else None
+    db_cpu = _backend_cpu() if settings.JOBS_WORKERS == 1 else None
     cpu, started = time.process_time(), time.perf_counter()
     if profiler:
         profiler.enable()
@@ -167,11 +170,31 @@ def _import(manager: User, store: Store, kind: str, content: bytes, rows: int,
         profiler.disable()
         profiler.dump_stats(f"{profile}.{kind}.prof")
     commit, cpu = time.perf_counter() - started, time.process_time() - cpu
+    if db_cpu is not None:
+        after = _backend_cpu()
+        db_cpu = None if after is None else after - db_cpu
     if batch.status != ImportBatch.Status.DONE:
         raise RuntimeError(f"commit: {batch.status} {batch.error}")
     counts = {name: getattr(batch, name) for name in ("new", "revisits", "updated", "unchanged", "refused",
                                                       "done_rows")}
-    return Run(kind, rows, parse, commit, cpu, load_before, machine()["load"], counts)
+    return Run(kind, rows, parse, commit, cpu, db_cpu, load_before, machine()["load"], counts)
+
+
+def _backend_cpu() -> float | None:
+    """The CPU seconds (user + system) the database backend of this connection has used, read from /proc: with one
+    worker the commit's SQL runs there, so this process's CPU plus it is the commit's cost on an idle machine,
+    whatever else loads this one. None when PostgreSQL runs on another host (or /proc is not there)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
 
 
 def bench(*, out: Callable[[str], None], leads: int = 50_000, sales: int = 5_000, store: str | None = None,
@@ -226,19 +249,21 @@ def bench(*, out: Callable[[str], None], leads: int = 50_000, sales: int = 5_000
                     continue
                 run = _import(manager, manager.store, kind, content, rows, profile)
                 runs.append(run)
+                db = "" if run.commit_db_cpu is None else f", of the database backend {run.commit_db_cpu:.1f} s"
                 out(f"  {kind:12} {rows:>7,} rows: dry run {run.parse_seconds:6.1f} s, commit "
-                    f"{run.commit_seconds:6.1f} s (CPU of this process {run.commit_cpu:.1f} s), "
+                    f"{run.commit_seconds:6.1f} s (CPU of this process {run.commit_cpu:.1f} s{db}), "
                     f"{rows / run.commit_seconds:,.0f} rows/s committed; load {_load(run.load_before)} → "
                     f"{_load(run.load_after)}; " + ", ".join(f"{k} {v:,}" for k, v in run.counts.items()))
     finally:
         settings.JOBS_WORKERS = previous
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     out("")
-    out("| import | rows | dry run | commit | rows/s (commit) | CPU (commit) | load before → after |")
-    out("|---|---:|---:|---:|---:|---:|---|")
+    out("| import | rows | dry run | commit | rows/s (commit) | CPU (commit) | DB CPU (commit) | load before → after |")
+    out("|---|---:|---:|---:|---:|---:|---:|---|")
     for run in runs:
+        db = "–" if run.commit_db_cpu is None else f"{run.commit_db_cpu:.1f} s"
         out(f"| {run.kind} | {run.rows:,} | {run.parse_seconds:.1f} s | {run.commit_seconds:.1f} s | "
-            f"{run.rows / run.commit_seconds:,.0f} | {run.commit_cpu:.1f} s | {_load(run.load_before)} → "
+            f"{run.rows / run.commit_seconds:,.0f} | {run.commit_cpu:.1f} s | {db} | {_load(run.load_before)} → "
             f"{_load(run.load_after)} |")
     out(f"peak memory (RSS) {rss:.0f} MB")
     return runs

@@ -13,6 +13,7 @@ from django.db.models import Exists, F, OuterRef, Q, Subquery, Value
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from dealercrm.bulk import any_of
 from dealercrm.models import PASSENGER_SEGMENTS, DealerGroup, User
 
 from ..models import (
@@ -243,7 +244,7 @@ def materialise(*, client_ids: list[int] | None = None, group_id: int | None = N
         if not client_ids:
             return 0
         where, params["ids"] = "c.id = ANY(%(ids)s)", list(client_ids)
-        groups = BaseClient.objects.filter(pk__in=client_ids).values_list("group_id", flat=True).distinct()
+        groups = BaseClient.objects.filter(any_of("id", client_ids)).values_list("group_id", flat=True).distinct()
     elif group_id is not None:
         where, params["group"] = "c.group_id = %(group)s", group_id
         groups = [group_id]

@@ -11,7 +11,7 @@ from django.db.models import Count, F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from dealercrm.bulk import update_rows
+from dealercrm.bulk import any_of, insert_objects, update_rows
 from dealercrm.models import Role, User
 from leads.models import Deal, Lead
 from leads.phones import phone_normalize
@@ -58,11 +58,24 @@ def vin_taken_error() -> ValidationError:
     return ValidationError({"vin": [_("A vehicle with this VIN is already on a base client's card.")]})
 
 
+def vehicles_with_vins(vins):
+    """The vehicles with these (non-blank) VINs, through the unique VIN index whatever their number: PostgreSQL
+    proves the index's ``vin <> ''`` from ``vin IN (…)`` for at most 100 VINs, and read the whole vehicle table for
+    an import batch's 500 (the same for the phones: ``clients_with_phones``)."""
+    return Vehicle.objects.filter(any_of("vin", vins)).exclude(vin="").order_by()
+
+
+def clients_with_phones(group_id: int, phones):
+    """The group's base clients with these (non-blank) phones, through the unique phone index (``vehicles_with_vins``
+    says why the blank phone is excluded explicitly)."""
+    return BaseClient.objects.filter(any_of("phone", phones), group_id=group_id).exclude(phone="").order_by()
+
+
 def taken_vins(vins) -> set[str]:
     """The (normalised) VINs of ``vins`` that are already on a base client's card: one query for them all (the
     import checks a batch's deals with it, as the deal receiver checks one with ``vin_free_or_error``)."""
     vins = {vin for vin in vins if vin}
-    return set(Vehicle.objects.filter(vin__in=vins).values_list("vin", flat=True)) if vins else set()
+    return set(vehicles_with_vins(vins).values_list("vin", flat=True)) if vins else set()
 
 
 def _fleet_counts_vehicles(client: BaseClient) -> bool:
@@ -163,13 +176,13 @@ def clients_from_deals(*, actor: User, sales: list[tuple[Deal, Lead, list[dict]]
         return []
     group_id = sales[0][1].store.group_id
     lead_ids = [lead.pk for _deal, lead, _units in sales]
-    linked = dict(ClientLead.objects.filter(lead_id__in=lead_ids).values_list("lead_id", "client_id"))
+    linked = dict(ClientLead.objects.filter(any_of("lead_id", lead_ids)).values_list("lead_id", "client_id"))
     phones = {lead.phone for _deal, lead, _units in sales if lead.phone and lead.pk not in linked}
-    by_phone = dict(BaseClient.objects.filter(group_id=group_id, phone__in=phones).values_list("phone", "pk")) \
+    by_phone = dict(clients_with_phones(group_id, phones).values_list("phone", "pk")) \
         if phones else {}
     known = sorted(set(linked.values()) | set(by_phone.values()))
     # Locked in one order, as lock_client locks one.
-    clients = {c.pk: c for c in BaseClient.objects.select_for_update().filter(pk__in=known).order_by("pk")} \
+    clients = {c.pk: c for c in BaseClient.objects.select_for_update().filter(any_of("id", known)).order_by("pk")} \
         if known else {}
     new_leads = [lead for _deal, lead, _units in sales if lead.pk not in linked and lead.phone not in by_phone]
     created: dict = {}
@@ -183,10 +196,10 @@ def clients_from_deals(*, actor: User, sales: list[tuple[Deal, Lead, list[dict]]
             if key not in created:
                 created[key] = _new_client(lead, actor, group_id=group_id, region=regions[lead.district],
                                            industry=industries[lead.industry])
-        BaseClient.objects.bulk_create(list(created.values()))
-        TierChange.objects.bulk_create([_initial_tier(client, actor) for client in created.values()])
+        insert_objects(list(created.values()))
+        insert_objects([_initial_tier(client, actor) for client in created.values()])
         clients.update({client.pk: client for client in created.values()})
-    referrals = {r.lead_id: r for r in Referral.objects.filter(lead_id__in=lead_ids)}
+    referrals = {r.lead_id: r for r in Referral.objects.filter(any_of("lead_id", lead_ids))}
     purchases, links, vehicles, out = [], [], [], []
     deal_fields: set[str] = set()
     for deal, lead, units in sales:
@@ -212,19 +225,22 @@ def clients_from_deals(*, actor: User, sales: list[tuple[Deal, Lead, list[dict]]
         deal_fields.update(deal_counts_units(deal, made, deal.delivered_at))
         vehicles += made
         out.append(client)
-    Purchase.objects.bulk_create(purchases)
-    ClientLead.objects.bulk_create(links, ignore_conflicts=True)  # get_or_create: a lead keeps its link
-    Vehicle.objects.bulk_create(vehicles)
+    # From arrays (dealercrm.bulk): bulk_create spent most of an import batch building these rows' SQL.
+    insert_objects(purchases)
+    insert_objects(links, ignore_conflicts=True)  # get_or_create: a lead keeps its link
+    insert_objects(vehicles)
     update_rows(Deal, [deal for deal, _lead, _units in sales], sorted(deal_fields))
     touched = list({client.pk: client for client in out}.values())
     # The fleet size is at least the vehicles on the card (``_fleet_counts_vehicles``, one query for them all).
-    on_card = dict(Vehicle.objects.filter(client_id__in=[c.pk for c in touched]).order_by().values("client_id")
+    on_card = dict(Vehicle.objects.filter(any_of("client_id", [c.pk for c in touched])).order_by().values("client_id")
                    .annotate(n=Count("pk")).values_list("client_id", "n"))
     for client in touched:
         client.fleet_size = max(client.fleet_size, on_card.get(client.pk, 0))
-    moved = refresh_many(touched, actor=actor, cause=TierCause.DEAL,
-                         fields=("purchases", "units", "care_anchor", "fleet_size"))
-    materialise(client_ids=[client.pk for client in touched if client.pk not in moved])
+    # The cards whose tier moved lose their old plan's tasks; then one planning for them all (one statement per
+    # shape of plan item: planning the moved and the others apart cost twice the statements per round).
+    refresh_many(touched, actor=actor, cause=TierCause.DEAL,
+                 fields=("purchases", "units", "care_anchor", "fleet_size"), plan=False)
+    materialise(client_ids=[client.pk for client in touched])
     for deal, lead, _units in sales:
         referral = referrals.get(lead.pk)
         if referral is not None and referral.referrer_client_id:

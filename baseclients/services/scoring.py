@@ -13,7 +13,7 @@ from django.db.models import Case, Count, F, IntegerField, Q, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from dealercrm.bulk import update_rows
+from dealercrm.bulk import any_of, insert_objects, update_rows
 from dealercrm.models import User
 
 from .. import defaults
@@ -182,11 +182,12 @@ def refresh(client: BaseClient, *, actor: User | None, cause: str, scores: dict[
 
 
 def refresh_many(clients: list[BaseClient], *, actor: User | None, cause: str,
-                 fields: tuple[str, ...] = ()) -> set[int]:
+                 fields: tuple[str, ...] = (), plan: bool = True) -> set[int]:
     """``refresh`` for many clients of one group at once (each once, locked by the caller: the base-client import's
     batches): the same scores, totals, tiers and TierChange rows, with one statement per kind of row whatever the
     number of clients; ``fields`` the caller changed on them are saved by the same UPDATE. Returns the ids whose
-    tier moved; their care is re-planned (as ``care_replan``)."""
+    tier moved; their care is re-planned (as ``care_replan``). ``plan=False``: their old plan's tasks are dropped and
+    the caller plans the new ones (``materialise``) with others' at once."""
     from .care import care_drop_unplanned, materialise
 
     if not clients:
@@ -199,9 +200,9 @@ def refresh_many(clients: list[BaseClient], *, actor: User | None, cause: str,
     maxes, rule = dimension_max(criteria), tier_rule_for(group_id)
     ids = [client.pk for client in clients]
     current: dict[int, dict[int, ClientScore]] = {pk: {} for pk in ids}
-    for score in ClientScore.objects.filter(client_id__in=ids):
+    for score in ClientScore.objects.filter(any_of("client_id", ids)):
         current[score.client_id][score.criterion_id] = score
-    referrals = dict(Referral.objects.filter(referrer_client_id__in=ids).order_by().values("referrer_client_id")
+    referrals = dict(Referral.objects.filter(any_of("referrer_client_id", ids)).order_by().values("referrer_client_id")
                      .annotate(n=Count("pk")).values_list("referrer_client_id", "n"))
     rows, changes = [], []
     for client in clients:
@@ -214,13 +215,14 @@ def refresh_many(clients: list[BaseClient], *, actor: User | None, cause: str,
         client.version += 1  # what ``bump`` does for one
         client.updated_at = at
     _write_scores(rows)
-    TierChange.objects.bulk_create(changes)
+    insert_objects(changes)
     update_rows(BaseClient, clients, [*fields, "loyalty_score", "power_score", "tier", "tier_since", "tier_basis",
                                       "version", "updated_at"])
     moved = sorted(change.client.pk for change in changes)
     if moved:
         care_drop_unplanned(client_ids=moved)
-        materialise(client_ids=moved)
+        if plan:
+            materialise(client_ids=moved)
     return set(moved)
 
 

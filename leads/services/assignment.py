@@ -6,7 +6,8 @@ from collections.abc import Iterable
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Count, OuterRef, Subquery
+from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -24,15 +25,17 @@ from .flags import lead_take_from_pool
 def _consultants_by_load(store: Store, level=None) -> list[User]:
     """The store's active consultants (of ``level`` only, when given), the one holding the fewest active leads first
     (ties: longest-serving). Not the store's fleet sales manager: he works the competitor pool and the company
-    accounts, and holding few showroom leads he would otherwise be handed every new one."""
+    accounts, and holding few showroom leads he would otherwise be handed every new one.
+
+    Each count is a subquery on the consultant's active leads (an index-only scan of ``lead_owner_status_due``): as
+    a join with a COUNT … FILTER it read every lead of the database (176 ms at 200,000 leads, once per import
+    batch; 3.5 ms so)."""
     people = User.objects.filter(store=store, role=Role.CONSULTANT, is_active=True, fleet_manager=False)
     if level is not None:
         people = people.filter(level_membership__level=level)
-    return list(
-        people
-        .annotate(load=Count("leads", filter=Q(leads__status=Status.ACTIVE)))
-        .order_by("load", "date_joined", "pk")
-    )
+    active = (Lead.objects.filter(assigned_to=OuterRef("pk"), status=Status.ACTIVE).order_by()
+              .values("assigned_to").annotate(n=Count("*")).values("n"))
+    return list(people.annotate(load=Coalesce(Subquery(active), 0)).order_by("load", "date_joined", "pk"))
 
 
 def round_robin_next(store: Store) -> User | None:

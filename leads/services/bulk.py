@@ -2,13 +2,15 @@
 
 One call is one transaction: the phones of the rows are looked up (and locked) in one query, every row is checked as
 ``visit_log`` checks it (through the same helpers), and the new leads, their field history, grade and assignment
-changes, first visits and re-visits are written with one ``bulk_create`` each. A refused row writes nothing and does
-not stop the others; its result is the exception ``visit_log`` would have raised. The rows written are the same,
-field by field, as ``visit_log`` called once per row in the same order (leads/tests/test_bulk_visits.py)."""
+changes, first visits and re-visits are written with one statement each, from arrays (``dealercrm.bulk``: a lead
+import spent most of its time in ``bulk_create`` building and compiling instances and placeholders). A refused row
+writes nothing and does not stop the others; its result is the exception ``visit_log`` would have raised. The rows
+written are the same, field by field, as ``visit_log`` called once per row in the same order
+(leads/tests/test_bulk_visits.py)."""
 
 from __future__ import annotations
 
-import copy
+import re
 from dataclasses import dataclass, field
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -17,6 +19,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
+from dealercrm.bulk import any_of, insert_history, insert_objects, insert_rows, update_rows
 from dealercrm.models import Role, Store, User
 
 from .. import events
@@ -31,24 +34,39 @@ VISIT_ARGS = ("arrived_at", "left_at", "steps", "companions", "note")
 
 @dataclass
 class _Batch:
-    """What one call writes, gathered while the rows are checked in order."""
+    """What one call writes, gathered while the rows are checked in order: the new leads (instances: the results
+    hold them) and visits, the rest as the values of their rows."""
 
     new_leads: list[Lead] = field(default_factory=list)
-    created: list[Lead] = field(default_factory=list)  # "+" history: each new lead as it was created
-    created_at: dict[int, int] = field(default_factory=dict)  # id() of a new lead -> its place in ``created``
-    bumped: list[Lead] = field(default_factory=list)  # "~" history: a lead as each re-visit left it
+    # "+" history: each new lead as it was created (its last contact then: a re-visit in the batch may move it).
+    created: list[Lead] = field(default_factory=list)
+    created_contact: list = field(default_factory=list)
+    # "~" history: a lead as each re-visit left it (only its last contact and version change).
+    bumped: list[Lead] = field(default_factory=list)
+    bumped_contact: list = field(default_factory=list)
     changed: dict[int, Lead] = field(default_factory=dict)  # known leads whose last contact moved (by id())
     visits: list[Visit] = field(default_factory=list)
-    grade_changes: list[GradeChange] = field(default_factory=list)
-    assignments: list[AssignmentChange] = field(default_factory=list)
+    graded: list[Lead] = field(default_factory=list)  # new leads graded at the first visit
+    assigned: list[Lead] = field(default_factory=list)  # every new lead ("First visit"; to_user may be None)
 
 
 class _RoundRobin:
     """``round_robin_next`` for a batch: the store's consultants with their active-lead counts read once, each new
-    lead adding one to its consultant's count, so each row gets whom ``visit_log`` would have given it."""
+    lead adding one to its consultant's count, so each row gets whom ``visit_log`` would have given it. Read when a
+    row first needs it: a batch whose rows all name their consultant (the sales import's) does not count."""
 
     def __init__(self, store: Store):
-        self.consultants = _consultants_by_load(store)
+        self.store = store
+        self._consultants: list[User] | None = None
+        self._taken: dict[int, int] = {}  # leads given before the counts were read (not written yet), by user
+
+    @property
+    def consultants(self) -> list[User]:
+        if self._consultants is None:
+            self._consultants = _consultants_by_load(self.store)
+            for consultant in self._consultants:
+                consultant.load += self._taken.get(consultant.pk, 0)
+        return self._consultants
 
     def next(self) -> User | None:
         if not self.consultants:
@@ -56,7 +74,11 @@ class _RoundRobin:
         return min(self.consultants, key=lambda u: (u.load, u.date_joined, u.pk))
 
     def took_one(self, user: User | None) -> None:
-        for consultant in self.consultants:
+        if self._consultants is None:
+            if user is not None:
+                self._taken[user.pk] = self._taken.get(user.pk, 0) + 1
+            return
+        for consultant in self._consultants:
             if user is not None and consultant.pk == user.pk:
                 consultant.load += 1
 
@@ -72,33 +94,49 @@ def _assignee(actor: User, store: Store, assigned_to: User | None, rr: _RoundRob
 
 
 @transaction.atomic
-def visit_log_many(*, actor: User, store: Store, rows: list[dict]) -> list[VisitResult | Exception]:
+def visit_log_many(*, actor: User, store: Store, rows: list[dict],
+                   phones_normalised: bool = False) -> list[VisitResult | Exception]:
     """Log the visits of ``rows`` (each a dict of ``visit_log``'s keyword arguments but ``actor`` and ``store``), in
     order, as one transaction. Returns per row a ``VisitResult`` or the ValidationError / PermissionDenied (a
     DuplicatePhone with ``allow_revisit=False``) that ``visit_log`` would have raised for it; a refused row writes
     nothing. A concurrent first visit of one of the phones (the unique phone index refusing an insert) makes the
-    batch start over once, seeing that lead."""
+    batch start over once, seeing that lead.
+
+    Each row's phone is normalised once (``phone_normalize``). ``phones_normalised``: the caller normalised them
+    already (the import's dry run stores them in E.164), so a phone in E.164 form is taken as it is, unparsed."""
     for attempt in (1, 2):
         try:
             with transaction.atomic():
-                return _log_many(actor, store, rows)
+                return _log_many(actor, store, rows, phones_normalised)
         except IntegrityError:
             if attempt == 2:
                 raise
     raise AssertionError("unreachable")
 
 
-def _log_many(actor: User, store: Store, rows: list[dict]) -> list[VisitResult | Exception]:
-    phones = set()
-    for row in rows:
-        try:
-            if phone := _phone_or_error(row.get("phone", "")):
-                phones.add(phone)
-        except ValidationError:
-            pass
-    # The leads holding these phones in the store, locked as visit_log locks the one it finds.
-    holders = {lead.phone: lead for lead in
-               Lead.objects.select_for_update().phone_holders().filter(store=store, phone__in=phones)} if phones else {}
+E164 = re.compile(r"\+[1-9][0-9]{6,14}")
+
+
+def _phone(row: dict, normalised: bool) -> str | ValidationError:
+    """The row's phone as ``visit_log`` normalises it, or the error it raises for it (in its place among the row's
+    checks): ``phone_normalize`` once, or not at all for a phone the caller normalised already."""
+    raw = row.get("phone", "")
+    if normalised and (not raw or E164.fullmatch(raw)):
+        return raw or ""
+    try:
+        return _phone_or_error(raw)
+    except ValidationError as exc:
+        return exc
+
+
+def _log_many(actor: User, store: Store, rows: list[dict], normalised: bool) -> list[VisitResult | Exception]:
+    phones_of = [_phone(row, normalised) for row in rows]
+    phones = {phone for phone in phones_of if phone and isinstance(phone, str)}
+    # The leads holding these phones in the store, locked as visit_log locks the one it finds. Not blank: so the
+    # unique phone index serves the look-up whatever the number of phones (PostgreSQL proves its predicate's
+    # "phone <> ''" from "phone IN (…)" for at most 100 phones; else it read the store's every lead).
+    holders = {lead.phone: lead for lead in Lead.objects.select_for_update().phone_holders().filter(
+        any_of("phone", phones), store=store).exclude(phone="")} if phones else {}
     policy = FollowUpPolicy.objects.filter(group_id=store.group_id).first()
     rr = _RoundRobin(store)
     out = _Batch()
@@ -108,13 +146,13 @@ def _log_many(actor: User, store: Store, rows: list[dict]) -> list[VisitResult |
     lost = {phone for phone, lead in holders.items() if lead.status in (Status.DEFEATED, Status.DEFEAT_PENDING)}
     results: list[VisitResult | Exception | None] = []
     returning: list[int] = []
-    for row in rows:
-        if lost and _phone_or_none(row) in lost:
+    for row, phone in zip(rows, phones_of, strict=True):
+        if lost and isinstance(phone, str) and phone in lost:
             returning.append(len(results))
             results.append(None)
             continue
         try:
-            results.append(_one(actor, store, dict(row), holders, policy, rr, out))
+            results.append(_one(actor, store, dict(row), phone, holders, policy, rr, out))
         except (ValidationError, PermissionDenied) as exc:
             results.append(exc)
     _write(actor, store, out)
@@ -128,19 +166,14 @@ def _log_many(actor: User, store: Store, rows: list[dict]) -> list[VisitResult |
     return results
 
 
-def _phone_or_none(row: dict) -> str | None:
-    try:
-        return _phone_or_error(row.get("phone", "")) or None
-    except ValidationError:
-        return None
-
-
-def _one(actor, store, row, holders, policy, rr, out: _Batch) -> VisitResult:
-    """One row as ``visit_log`` takes it: the same checks in the same order, the rows it would write gathered."""
+def _one(actor, store, row, phone: str | ValidationError, holders, policy, rr, out: _Batch) -> VisitResult:
+    """One row as ``visit_log`` takes it: the same checks in the same order, the rows it would write gathered.
+    ``phone``: the row's phone normalised, or the error that makes it refused (``_phone``)."""
     allow_revisit = row.pop("allow_revisit", True)
     arrived_now = row.get("arrived_at") is None
     arrived_at = row.get("arrived_at") or timezone.now()
-    phone = _phone_or_error(row.get("phone", ""))
+    if isinstance(phone, ValidationError):
+        raise phone
     name = clean_name(row.get("name", ""), blank_message=_("Enter a name, or Mr./Ms. and a surname."))
     source = row.get("source")
     if source not in Source.values:
@@ -165,12 +198,10 @@ def _one(actor, store, row, holders, policy, rr, out: _Batch) -> VisitResult:
         visit = visit_unsaved(existing, actor, is_first=False, **visit_args)
         out.visits.append(visit)
         if existing.last_contact_at is None or visit.arrived_at > existing.last_contact_at:
-            place = out.created_at.get(id(existing))
-            if place is not None and out.created[place] is existing:
-                out.created[place] = _snapshot(existing, actor)  # its "+" row keeps the lead as it was created
             existing.last_contact_at = visit.arrived_at
             existing.version += 1
-            out.bumped.append(_snapshot(existing, actor))
+            out.bumped.append(existing)
+            out.bumped_contact.append(existing.last_contact_at)
             if existing.pk is not None:
                 out.changed[id(existing)] = existing
         return VisitResult(lead=existing, visit=visit, is_revisit=True)
@@ -185,26 +216,16 @@ def _one(actor, store, row, holders, policy, rr, out: _Batch) -> VisitResult:
     )
     visit = visit_unsaved(lead, actor, is_first=True, **visit_args)  # checked before anything of the row is kept
     out.new_leads.append(lead)
-    out.created_at[id(lead)] = len(out.created)
-    out.created.append(lead)  # copied only if a re-visit in this batch changes it before it is written
+    out.created.append(lead)
+    out.created_contact.append(lead.last_contact_at)
     if grade:
-        out.grade_changes.append(GradeChange(lead=lead, from_grade=None, to_grade=grade, changed_at=arrived_at,
-                                             changed_by=actor, reason=gettext_noop("Graded at the first visit")))
-    out.assignments.append(AssignmentChange(lead=lead, from_user=None, to_user=assignee, changed_at=arrived_at,
-                                            changed_by=actor, reason=gettext_noop("First visit")))
+        out.graded.append(lead)
+    out.assigned.append(lead)
     out.visits.append(visit)
     rr.took_one(assignee)
     if phone:
         holders[phone] = lead
     return VisitResult(lead=lead, visit=visit, is_revisit=False)
-
-
-def _snapshot(lead: Lead, actor: User) -> Lead:
-    """The lead as it is now, for its history row (written once the lead has its id and creation time)."""
-    snapshot = copy.copy(lead)
-    snapshot._history_user = actor
-    snapshot._lead = lead
-    return snapshot
 
 
 def _first_follow_up(policy: FollowUpPolicy | None, arrived_at):
@@ -216,28 +237,28 @@ def _first_follow_up(policy: FollowUpPolicy | None, arrived_at):
 
 
 def _write(actor: User, store: Store, out: _Batch) -> None:
-    if out.new_leads:
-        Lead.objects.bulk_create(out.new_leads, batch_size=1000)
+    """The batch's rows, a statement per table (``dealercrm.bulk``: from arrays, no instance per history, grade or
+    assignment row): the rows ``bulk_create`` / ``bulk_update`` / ``bulk_history_create`` wrote, value for value."""
     now = timezone.now()
+    insert_objects(out.new_leads)  # their ids, created_at and updated_at (now), as bulk_create sets them
     if out.changed:
         for lead in out.changed.values():
             lead.updated_at = now
-        Lead.objects.bulk_update(list(out.changed.values()), ["last_contact_at", "version", "updated_at"],
-                                 batch_size=1000)
-    for snapshots, update in ((out.created, False), (out.bumped, True)):
-        for snapshot in snapshots:
-            if hasattr(snapshot, "_lead"):
-                # A copy of a lead created in this batch: the lead got its id and creation time from the insert.
-                snapshot.pk, snapshot.created_at = snapshot._lead.pk, snapshot._lead.created_at
-        if snapshots:
-            Lead.history.bulk_history_create(snapshots, batch_size=1000, update=update, default_user=actor,
-                                             default_change_reason=None)
-    for objs in (out.grade_changes, out.assignments, out.visits):
-        for obj in objs:
-            obj.lead_id = obj.lead.pk
-    GradeChange.objects.bulk_create(out.grade_changes, batch_size=1000)
-    AssignmentChange.objects.bulk_create(out.assignments, batch_size=1000)
-    Visit.objects.bulk_create(out.visits, batch_size=1000)
+        update_rows(Lead, list(out.changed.values()), ["last_contact_at", "version", "updated_at"])
+    insert_history(Lead, out.created, history_type="+", user_id=actor.pk,
+                   overrides={"last_contact_at": out.created_contact})
+    insert_history(Lead, out.bumped, history_type="~", user_id=actor.pk,
+                   overrides={"last_contact_at": out.bumped_contact})
+    insert_rows(GradeChange, {"lead_id": [lead.pk for lead in out.graded],
+                              "to_grade": [lead.grade for lead in out.graded],
+                              "changed_at": [lead.first_visit_at for lead in out.graded]},
+                constants={"from_grade": None, "changed_by_id": actor.pk,
+                           "reason": gettext_noop("Graded at the first visit")})
+    insert_rows(AssignmentChange, {"lead_id": [lead.pk for lead in out.assigned],
+                                   "to_user_id": [lead.assigned_to_id for lead in out.assigned],
+                                   "changed_at": [lead.first_visit_at for lead in out.assigned]},
+                constants={"from_user_id": None, "changed_by_id": actor.pk, "reason": gettext_noop("First visit")})
+    insert_objects(out.visits)
 
 
 def _announce(actor: User, store: Store, results: list[VisitResult | Exception]) -> None:

@@ -217,3 +217,76 @@ def test_a_first_visit_committed_meanwhile_by_another_request_becomes_a_revisit(
     lead = Lead.objects.get(phone="+8613800000099")
     assert lead.name == "抢先" and lead.visits.count() == 2
     assert Lead.objects.filter(store=org.store).count() == 2
+
+
+@pytest.fixture
+def parses(monkeypatch):
+    """The phones ``phonenumbers`` parses (every ``phone_normalize`` parses once), counted: the real parser runs."""
+    import phonenumbers
+
+    seen = []
+    real = phonenumbers.parse
+
+    def counting(number, *args, **kwargs):
+        seen.append(number)
+        return real(number, *args, **kwargs)
+
+    monkeypatch.setattr(phonenumbers, "parse", counting)
+    return seen
+
+
+def test_each_phone_is_parsed_once_per_row(org, known, parses):
+    rows = [{"name": f"客户{i}", "source": "walk_in", "phone": f"137 0000 {i:04d}", "arrived_at": at(3)}
+            for i in range(20)]
+    rows += [{"name": "老客户", "source": "walk_in", "phone": "13800000001", "arrived_at": at(2)},
+             {"name": "坏电话", "source": "walk_in", "phone": "12345"}]
+    results = services.visit_log_many(actor=org.manager, store=org.store, rows=rows)
+    assert sorted(parses) == sorted(row["phone"] for row in rows)  # each row's phone once, no more
+    assert [type(r).__name__ for r in results[-2:]] == ["VisitResult", "ValidationError"]
+    assert results[0].lead.phone == "+8613700000000"
+
+
+def test_phones_the_caller_normalised_are_not_parsed_again(org, known, parses):
+    rows = [{"name": f"客户{i}", "source": "walk_in", "phone": f"+861370000{i:04d}", "arrived_at": at(3)}
+            for i in range(20)]
+    rows += [{"name": "老客户", "source": "walk_in", "phone": "+8613800000001", "arrived_at": at(2)},
+             {"name": "无电话", "source": "walk_in", "phone": "", "arrived_at": at(2)}]
+    normalised = services.visit_log_many(actor=org.manager, store=org.store, rows=rows, phones_normalised=True)
+    assert parses == []
+    assert [r.is_revisit for r in normalised[-2:]] == [True, False]
+    assert Lead.objects.filter(phone__startswith="+86137").count() == 20
+    # What is not in E.164 is normalised (and refused) as always, whatever the caller says.
+    rows = [{"name": "空格", "source": "walk_in", "phone": "137 0000 9999", "arrived_at": at(3)},
+            {"name": "坏电话", "source": "walk_in", "phone": "12345"}]
+    results = services.visit_log_many(actor=org.manager, store=org.store, rows=rows, phones_normalised=True)
+    assert parses == ["137 0000 9999", "12345"]
+    assert results[0].lead.phone == "+8613700009999"
+    assert isinstance(results[1], ValidationError) and "phone" in results[1].message_dict
+
+
+def test_the_consultants_loads_are_their_active_leads(org, known):
+    """``_consultants_by_load`` counts each consultant's active leads with a subquery on the owner index (not a
+    join over every lead): the same counts and order as counting the leads."""
+    from leads.services.assignment import _consultants_by_load
+
+    services.visit_log_many(actor=org.manager, store=org.store, rows=[
+        {"name": f"客户{i}", "source": "walk_in", "phone": f"1370000{i:04d}", "arrived_at": at(3),
+         "assigned_to": org.consultant2} for i in range(3)])
+    Lead.objects.filter(phone="+8613700000000").update(status="won")
+    people = _consultants_by_load(org.store)
+    assert {p.pk: p.load for p in people} == {
+        p.pk: Lead.objects.filter(assigned_to=p, status="active").count() for p in people}
+    assert {p.pk: p.load for p in people}[org.consultant2.pk] == 2
+    assert [p.load for p in people] == sorted(p.load for p in people)
+
+
+def test_the_round_robin_counts_the_leads_given_before_it_is_first_needed(org, known):
+    """The consultants' loads are read when a row first needs the round-robin; the leads the rows before it gave
+    (named consultants) count, as row by row."""
+    rows = [{"name": f"点名{i}", "source": "walk_in", "phone": f"1360000{i:04d}", "arrived_at": at(3),
+             "assigned_to": org.consultant2} for i in range(3)]
+    rows += [{"name": f"轮到{i}", "source": "walk_in", "phone": f"1350000{i:04d}", "arrived_at": at(2)}
+             for i in range(6)]
+    (single, single_rows), (many, many_rows) = both_ways(org.manager, org.store, rows)
+    assert many == single and many_rows == single_rows
+    assert len({a["to_user_id"] for a in single_rows["assignment_changes"]}) >= 2

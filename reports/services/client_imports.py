@@ -27,11 +27,11 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, gettext_noop
 
-from baseclients.models import BaseClient, Vehicle
+from baseclients.models import Vehicle
 from baseclients.receivers import deals_make_clients
-from baseclients.services import taken_vins, vin_taken_error
+from baseclients.services import clients_with_phones, taken_vins, vehicles_with_vins, vin_taken_error
 from baseclients.vehicles import plate_normalize, vin_normalize
-from dealercrm.bulk import update_rows
+from dealercrm.bulk import any_of, insert_history, insert_objects, update_rows
 from dealercrm.models import Store, User
 from leads import events
 from leads.models import Deal, FlagAction, FlagEvent, FlagKind, Lead, OverdueFlag, StaleFlag, Status
@@ -124,12 +124,12 @@ def plan(rows: list[tuple[int, dict, list[str]]], store: Store, seen: dict) -> l
     (``seen``): (number, values, action, error, None)."""
     ok = [v for _n, v, errors in rows if not errors]
     vins = {v["vin"] for v in ok if v["vin"]}
-    known_vins = set(Vehicle.objects.filter(vin__in=vins).values_list("vin", flat=True)) if vins else set()
+    known_vins = set(vehicles_with_vins(vins).values_list("vin", flat=True)) if vins else set()
     phones = {v["phone"] for v in ok if v["phone"]}
-    clients = set(BaseClient.objects.filter(group_id=store.group_id, phone__in=phones)
-                  .values_list("phone", flat=True)) if phones else set()
-    delivered = set(Vehicle.objects.filter(client__group_id=store.group_id, client__phone__in=clients)
-                    .values_list("client__phone", "delivered_at")) if clients else set()
+    found = dict(clients_with_phones(store.group_id, phones).values_list("pk", "phone")) if phones else {}
+    clients = set(found.values())
+    delivered = {(found[client], day) for client, day in Vehicle.objects.filter(any_of("client_id", found))
+                 .values_list("client_id", "delivered_at")} if found else set()
     planned = []
     for number, v, errors in rows:
         if errors:
@@ -201,8 +201,8 @@ def commit_rows(rows: list, planned: dict, actor: User, store: Store, lk: dict, 
             _apply_one(row, action, actor, store, lk, refuse, {})
         return
     phones = {row.data["phone"] for row, _action in sales if row.data["phone"]}
-    holders = {phone: (status, owner) for phone, status, owner in Lead.objects.phone_holders().filter(
-        store=store, phone__in=phones).values_list("phone", "status", "assigned_to_id")} if phones else {}
+    holders = {phone: (status, owner) for phone, status, owner in lead_imports._phone_holders(store, phones)
+               .values_list("phone", "status", "assigned_to_id")} if phones else {}
     picks = _round_robin(sales, holders, store, lk)
     lost = {phone for phone, (status, _owner) in holders.items() if status != Status.ACTIVE}
     for row, action in sales:
@@ -315,7 +315,8 @@ def _write_wave(wave: list[tuple], actor: User, store: Store, lk: dict, refuse, 
             ready.append((row, action, sale))
     if not ready:
         return
-    results = visit_log_many(actor=actor, store=store, rows=[sale["visit"] for _row, _action, sale in ready])
+    results = visit_log_many(actor=actor, store=store, rows=[sale["visit"] for _row, _action, sale in ready],
+                             phones_normalised=True)  # the dry run's phones (``check_row``), in E.164
     written = []
     for (row, action, sale), result in zip(ready, results, strict=True):
         if isinstance(result, Exception):
@@ -336,7 +337,7 @@ def _write_wave(wave: list[tuple], actor: User, store: Store, lk: dict, refuse, 
                   quantity=1, price=sale["price"], ordered_at=sale["ordered"], delivered_at=sale["delivered"],
                   vin=sale["vin"], plate=sale["plate"], created_by=actor)
              for _row, _action, sale, result in written]
-    Deal.objects.bulk_create(deals)
+    insert_objects(deals)  # from arrays, as bulk_create would (its unit_price returned)
     _leads_won([result.lead for *_rest, result in written],
                {result.lead.pk for *_rest, result in written if result.is_revisit}, actor, at)
     sales = [(deal, result.lead, sale["units"]) for deal, (_row, _action, sale, result) in zip(deals, written,
@@ -355,11 +356,11 @@ def _leads_won(leads: list[Lead], known: set[int], actor: User, at) -> None:
     reason = gettext_noop("Deal recorded")
     stale = overdue = set()
     if known:
-        stale = set(StaleFlag.objects.filter(lead_id__in=known).values_list("lead_id", flat=True))
-        overdue = set(OverdueFlag.objects.filter(lead_id__in=known).values_list("lead_id", flat=True))
+        stale = set(StaleFlag.objects.filter(any_of("lead_id", known)).values_list("lead_id", flat=True))
+        overdue = set(OverdueFlag.objects.filter(any_of("lead_id", known)).values_list("lead_id", flat=True))
         for model, ids in ((StaleFlag, stale), (OverdueFlag, overdue)):
             if ids:
-                model.objects.filter(lead_id__in=ids).delete()
+                model.objects.filter(any_of("lead_id", ids)).delete()
     flag_events = []
     for lead in leads:
         kinds = [kind for kind, ids in ((FlagKind.STALE, stale), (FlagKind.OVERDUE, overdue)) if lead.pk in ids]
@@ -372,9 +373,9 @@ def _leads_won(leads: list[Lead], known: set[int], actor: User, at) -> None:
         lead.version += 1  # ``bump``
         lead.updated_at = at
         lead._history_user, lead._change_reason = actor, reason
-    FlagEvent.objects.bulk_create(flag_events)
+    insert_objects(flag_events)
     update_rows(Lead, leads, ["status", "next_follow_up_at", "last_contact_at", "pooled_at", "version", "updated_at"])
-    Lead.history.bulk_history_create(leads, update=True, default_user=actor, default_change_reason=reason)
+    insert_history(Lead, leads, history_type="~", user_id=actor.pk, change_reason=reason)
 
 
 ALIASES = {lead_imports._norm(alias): field for field, (_label, aliases) in FIELDS.items() for alias in aliases}
