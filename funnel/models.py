@@ -297,3 +297,34 @@ class StayMark(models.Model):
         verbose_name = _("stay mark")
         verbose_name_plural = _("stay marks")
         indexes = [models.Index(fields=["lead_id"], name="staymark_lead")]
+
+
+# --- the state now: active leads per grade, overdue and stale, kept per store × consultant (funnel/lead_now.py) ----
+
+
+class LeadNow(models.Model):
+    """Counts of the active leads as they are now, written only by database triggers on the leads and folded by
+    funnel.lead_now.compact. Append-only deltas (no unique key: two writers never wait for each other); a reader sums
+    them. ``part`` g: per grade (``at`` null); o: per due time (``at`` = next_follow_up_at, ``grade`` null); s: per
+    grade and dwell clock (``at`` = the later of grade_since and the manager's keep). ``folded``: the rows already
+    past the threshold (overdue, stale) summed into one, ``at`` their latest."""
+
+    store_id = models.BigIntegerField(_("store"))
+    consultant_id = models.BigIntegerField(_("consultant"), null=True)
+    grade = models.CharField(_("grade"), max_length=1, null=True)
+    part = models.CharField(_("part"), max_length=1)
+    at = models.DateTimeField(_("at"), null=True)
+    folded = models.BooleanField(_("folded"), default=False)
+    n = models.IntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("active leads count")
+        verbose_name_plural = _("active leads counts")
+        indexes = [
+            # A store's ladder, its overdue range and each grade's stale range: index ranges.
+            models.Index(fields=["store_id", "part", "grade", "at"], include=["consultant_id", "n", "folded"],
+                         name="leadnow_store_part"),
+            # The folded rows of a store (few): whether a rule changed under them (funnel.lead_now.read).
+            models.Index(fields=["store_id", "part", "grade", "at"], condition=Q(folded=True),
+                         name="leadnow_folded"),
+        ]
