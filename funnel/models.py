@@ -217,6 +217,7 @@ class RollupMark(models.Model):
         REVISITS = "r", _("re-visits")
         LADDER = "l", _("promotion ladder")
         FOLLOW_UPS = "f", _("follow-ups")
+        DEFEATS = "d", _("defeats")
 
     store_id = models.BigIntegerField(_("store"))
     day = models.DateField(_("day"))
@@ -328,3 +329,39 @@ class LeadNow(models.Model):
             models.Index(fields=["store_id", "part", "grade", "at"], condition=Q(folded=True),
                          name="leadnow_folded"),
         ]
+
+
+# --- defeats: the dashboard's defeat figures and loss by stage, kept per day (funnel/rollups_defeats.py) -----------
+
+
+class DefeatDay(models.Model):
+    """The defeat figures dated ``day`` at ``store``, per consultant (the application's; for deals, the won lead's
+    holder now), the grade at filing and the highest grade reached: applications filed (and of them still pending),
+    verdicts given (confirmed defeats and quasi-defeats, rejections), deals ordered and customers won back that day.
+    ``reason`` null: the row counts each application once; a reason: the confirmed losses of that reason (an
+    application with two reasons is in two such rows). Written only by funnel.rollups_defeats; read as sums."""
+
+    scope = ROLLUP_SCOPE
+
+    store = models.ForeignKey("dealercrm.Store", on_delete=models.CASCADE, related_name="+", db_index=False,
+                              verbose_name=_("store"))
+    day = models.DateField(_("day"))
+    consultant = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.DO_NOTHING, null=True,
+                                   related_name="+", db_constraint=False, db_index=False, verbose_name=_("consultant"))
+    grade_at_filing = models.CharField(_("grade when filed"), max_length=1, null=True)
+    highest_grade = models.CharField(_("highest grade reached"), max_length=1, null=True)
+    reason_id = models.BigIntegerField(_("reason"), null=True)
+    applications = models.IntegerField(default=0)
+    pending = models.IntegerField(default=0)
+    defeats = models.IntegerField(default=0)
+    quasi_defeats = models.IntegerField(default=0)
+    rejected = models.IntegerField(default=0)
+    deals = models.IntegerField(default=0)
+    win_backs = models.IntegerField(default=0)
+
+    objects = ScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("defeat rollup row")
+        verbose_name_plural = _("defeat rollup rows")
+        indexes = [models.Index(fields=["store", "day"], name="defeatday_store_day")]
