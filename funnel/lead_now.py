@@ -12,12 +12,13 @@ stores (docs/scaling.md, "The state now").
   clock = the later of ``grade_since`` and ``dwell_kept_at``): stale is, per grade, the sum of the rows whose clock
   is older than now minus the group's max dwell. Both thresholds are "now"-dependent, so the rows keep the exact
   time, and the answer is exact at any moment.
-- **Folded by one job** (``compact``, every minute): the deltas of a key are summed into one row, and the rows past
-  their threshold (overdue, stale by the rules in force) into one ``folded`` row per store × consultant (× grade),
-  dated by their latest time. A reader then reads the folded rows and the few rows that crossed the threshold since,
-  an index range per store (and grade), whatever the number of leads. Time only moves the thresholds forward, so a
-  folded row stays past them -- unless a group raises a grade's max dwell: the reader sees a folded row newer than
-  the threshold, counts that slice's stale leads live, and the next ``compact`` rebuilds the store's rows.
+- **Folded by one job** (``compact``, every minute; nightly ``full``): the ladder's deltas are summed into one row
+  per key, and the rows past their threshold (overdue, stale by the rules in force) into one ``folded`` row per
+  store × consultant (× grade), dated by their latest time; the nightly run also sums the other keys' deltas. A
+  reader then reads the folded rows and the few rows that crossed the threshold since, an index range per store
+  (and grade), whatever the number of leads. Time only moves the thresholds forward, so a folded row stays past
+  them -- unless a group raises a grade's max dwell: the reader sees a folded row newer than the threshold, counts
+  that slice's stale leads live, and the next ``compact`` rebuilds the store's rows.
 - **Exact under concurrency.** A compaction deletes the rows its snapshot sees and inserts their sums in one
   statement: a reader sees either the old rows or the new ones, and a writer's rows not yet committed stay.
 
@@ -185,10 +186,13 @@ def _ambiguous_stores(thresholds: list[tuple], *, using: str) -> list[int]:
         return [row[0] for row in cursor.fetchall()]
 
 
-def compact(*, using: str = "default", now: datetime | None = None, store_ids: list[int] | None = None) -> int:
-    """Fold the rows (of ``store_ids``; None: every store): the deltas of a key summed, the rows past their threshold
-    now summed into one folded row per store × consultant (× grade). Stores whose folded rows a rule change made
-    ambiguous are rebuilt from the leads. Returns the rows left (0 when another compaction is running)."""
+def compact(*, using: str = "default", now: datetime | None = None, store_ids: list[int] | None = None,
+            full: bool = False) -> int:
+    """Fold the rows the readers read (of ``store_ids``; None: every store): the ladder's deltas summed per key, the
+    rows past their threshold now summed into one folded row per store × consultant (× grade). The rows not yet past
+    a threshold are left as they are (no reader sums them), unless ``full`` (the nightly run: every key's deltas
+    summed, so the table holds about one row per key). Stores whose folded rows a rule change made ambiguous are
+    rebuilt from the leads. Returns the rows written (0 when another compaction is running)."""
     if not supported(using):
         return 0
     now = now or timezone.now()
@@ -201,11 +205,15 @@ def compact(*, using: str = "default", now: datetime | None = None, store_ids: l
         if ambiguous:
             rebuild(using=using, store_ids=ambiguous)
         values, params = _values(thresholds)
-        scope, scope_params = ("WHERE store_id = ANY(%s)", [list(store_ids)]) if store_ids is not None else ("", [])
+        scope, scope_params = ("l.store_id = ANY(%s)", [list(store_ids)]) if store_ids is not None else ("true", [])
+        read = "true" if full else (
+            f"(l.part = '{LADDER}' OR l.folded OR (l.part = '{OVERDUE}' AND l.at < %s) OR (l.part = '{STALE}' AND "
+            f"l.at < (SELECT t.at FROM t WHERE t.store_id = l.store_id AND t.grade = l.grade)))")
+        read_params = [] if full else [_overdue_before(now)]
         cursor.execute(f"""
-            WITH gone AS (DELETE FROM funnel_leadnow {scope}
-                          RETURNING store_id, consultant_id, grade, part, at, folded, n),
-            t(store_id, grade, at) AS ({values}),
+            WITH t(store_id, grade, at) AS ({values}),
+            gone AS (DELETE FROM funnel_leadnow l WHERE {scope} AND {read}
+                     RETURNING store_id, consultant_id, grade, part, at, folded, n),
             x AS (
                 SELECT g.*, (g.folded OR (g.part = '{OVERDUE}' AND g.at < %s)
                              OR (g.part = '{STALE}' AND g.at < t.at)) AS fold
@@ -215,7 +223,7 @@ def compact(*, using: str = "default", now: datetime | None = None, store_ids: l
             SELECT store_id, consultant_id, grade, part, max(at), fold, sum(n) FROM x
             GROUP BY store_id, consultant_id, grade, part, fold, CASE WHEN fold THEN NULL ELSE at END
             HAVING sum(n) <> 0
-        """, [*scope_params, *params, _overdue_before(now)])
+        """, [*params, *scope_params, *read_params, _overdue_before(now)])
         return cursor.rowcount
 
 

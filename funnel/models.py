@@ -218,6 +218,7 @@ class RollupMark(models.Model):
         LADDER = "l", _("promotion ladder")
         FOLLOW_UPS = "f", _("follow-ups")
         DEFEATS = "d", _("defeats")
+        DEFEAT_MONTHS = "m", _("defeats by month")
 
     store_id = models.BigIntegerField(_("store"))
     day = models.DateField(_("day"))
@@ -365,3 +366,33 @@ class DefeatDay(models.Model):
         verbose_name = _("defeat rollup row")
         verbose_name_plural = _("defeat rollup rows")
         indexes = [models.Index(fields=["store", "day"], name="defeatday_store_day")]
+
+
+class DefeatMonth(models.Model):
+    """``DefeatDay``'s rows summed over the calendar month starting ``day`` (a period's whole months read these:
+    a twelfth of the rows for a year). Written only by funnel.rollups_defeats."""
+
+    scope = ROLLUP_SCOPE
+
+    store = models.ForeignKey("dealercrm.Store", on_delete=models.CASCADE, related_name="+", db_index=False,
+                              verbose_name=_("store"))
+    day = models.DateField(_("month"))
+    consultant = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.DO_NOTHING, null=True,
+                                   related_name="+", db_constraint=False, db_index=False, verbose_name=_("consultant"))
+    grade_at_filing = models.CharField(_("grade when filed"), max_length=1, null=True)
+    highest_grade = models.CharField(_("highest grade reached"), max_length=1, null=True)
+    reason_id = models.BigIntegerField(_("reason"), null=True)
+    applications = models.IntegerField(default=0)
+    pending = models.IntegerField(default=0)
+    defeats = models.IntegerField(default=0)
+    quasi_defeats = models.IntegerField(default=0)
+    rejected = models.IntegerField(default=0)
+    deals = models.IntegerField(default=0)
+    win_backs = models.IntegerField(default=0)
+
+    objects = ScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("defeat rollup row by month")
+        verbose_name_plural = _("defeat rollup rows by month")
+        indexes = [models.Index(fields=["store", "day"], name="defeatmonth_store_day")]

@@ -26,8 +26,8 @@ from contextlib import contextmanager
 from datetime import date, datetime, time, timedelta
 
 from django.db import connections, transaction
-from django.db.models import Count, Sum
-from django.db.models.functions import TruncDate
+from django.db.models import Count, F, Sum
+from django.db.models.functions import TruncDate, TruncMonth
 from django.utils import timezone
 
 from dealercrm.models import Role, Store, User
@@ -35,9 +35,10 @@ from defeats.models import Application, ApplicationReason, ApplicationStatus, De
 from leads.models import Deal
 from leads.models import Status as LeadStatus
 
-from .models import DefeatDay, RollupMark
+from .models import DefeatDay, DefeatMonth, RollupMark
 
 DEFEATS = RollupMark.Kind.DEFEATS.value
+MONTHS = RollupMark.Kind.DEFEAT_MONTHS.value
 COUNTS = ("applications", "pending", "defeats", "quasi_defeats", "rejected", "deals", "win_backs")
 ROW = ("store_id", "day", "consultant_id", "grade_at_filing", "highest_grade", "reason_id", *COUNTS)
 KEY_WIDTH = 5  # day, consultant, grade at filing, highest grade, reason
@@ -52,27 +53,30 @@ def _cols(alias: str, columns: Iterable[str]) -> str:
 
 
 def _mark(select: str) -> str:
-    return f"INSERT INTO funnel_rollupmark (store_id, day, kind) {select};"
+    """Mark the (store_id, day) pairs ``select`` gives: the day (kind d) and its month (kind m)."""
+    return (f"WITH k(store_id, day) AS ({select}) INSERT INTO funnel_rollupmark (store_id, day, kind) "
+            f"SELECT store_id, day, '{DEFEATS}' FROM k UNION "
+            f"SELECT store_id, date_trunc('month', day)::date, '{MONTHS}' FROM k;")
 
 
 def _app_days(rows: str) -> str:
-    return _mark(f"SELECT DISTINCT k.store_id, (k.t AT TIME ZONE 'UTC')::date + d.o, '{DEFEATS}' FROM {rows} "
+    return _mark(f"SELECT DISTINCT k.store_id, (k.t AT TIME ZONE 'UTC')::date + d.o FROM {rows} "
                  f"CROSS JOIN LATERAL (VALUES (x.store_id, x.applied_at), (x.store_id, x.decided_at)) k(store_id, t) "
                  f"{_DAYS} WHERE k.t IS NOT NULL")
 
 
 def _verdict_days(rows: str) -> str:
-    return _mark(f"SELECT DISTINCT a.store_id, (a.decided_at AT TIME ZONE 'UTC')::date + d.o, '{DEFEATS}' "
+    return _mark(f"SELECT DISTINCT a.store_id, (a.decided_at AT TIME ZONE 'UTC')::date + d.o "
                  f"FROM {rows} JOIN defeats_application a ON a.id = x.application_id {_DAYS} "
                  f"WHERE a.decided_at IS NOT NULL")
 
 
 def _order_days(rows: str) -> str:
-    return _mark(f"SELECT DISTINCT l.store_id, x.ordered_at, '{DEFEATS}' FROM {rows} JOIN leads_lead l ON l.id = x.lead_id")
+    return _mark(f"SELECT DISTINCT l.store_id, x.ordered_at FROM {rows} JOIN leads_lead l ON l.id = x.lead_id")
 
 
 def _win_back_days(rows: str) -> str:
-    return _mark(f"SELECT DISTINCT a.store_id, (x.at AT TIME ZONE 'UTC')::date + d.o, '{DEFEATS}' FROM {rows} "
+    return _mark(f"SELECT DISTINCT a.store_id, (x.at AT TIME ZONE 'UTC')::date + d.o FROM {rows} "
                  f"JOIN defeats_application a ON a.id = x.application_id {_DAYS} WHERE x.kind = 'won_back'")
 
 
@@ -105,7 +109,7 @@ _PG_FUNCTIONS = "".join([
     _function("funnel_defeats_app_marks", _app_days("new_rows x"), _app_days("old_rows x"),
               _app_days(_both(_APP_COLUMNS))
               # An application moved to another store or consultant moves its win-backs too.
-              + _mark(f"SELECT DISTINCT k.store_id, (e.at AT TIME ZONE 'UTC')::date + d.o, '{DEFEATS}' "
+              + _mark(f"SELECT DISTINCT k.store_id, (e.at AT TIME ZONE 'UTC')::date + d.o "
                       f"FROM old_rows o JOIN new_rows n ON n.id = o.id "
                       f"JOIN defeats_defeatevent e ON e.application_id = n.id AND e.kind = 'won_back' "
                       f"CROSS JOIN LATERAL (VALUES (o.store_id), (n.store_id)) k(store_id) {_DAYS} "
@@ -119,10 +123,9 @@ _PG_FUNCTIONS = "".join([
     f"""
 CREATE OR REPLACE FUNCTION funnel_defeats_lead_marks() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-  INSERT INTO funnel_rollupmark (store_id, day, kind)
-  SELECT DISTINCT k.store_id, dl.ordered_at, '{DEFEATS}' FROM old_rows o JOIN new_rows n ON n.id = o.id
-  JOIN leads_deal dl ON dl.lead_id = n.id CROSS JOIN LATERAL (VALUES (o.store_id), (n.store_id)) k(store_id)
-  WHERE (o.store_id, o.assigned_to_id, o.status) IS DISTINCT FROM (n.store_id, n.assigned_to_id, n.status);
+  {_mark("SELECT DISTINCT k.store_id, dl.ordered_at FROM old_rows o JOIN new_rows n ON n.id = o.id "
+          "JOIN leads_deal dl ON dl.lead_id = n.id CROSS JOIN LATERAL (VALUES (o.store_id), (n.store_id)) k(store_id) "
+          "WHERE (o.store_id, o.assigned_to_id, o.status) IS DISTINCT FROM (n.store_id, n.assigned_to_id, n.status)")}
   RETURN NULL;
 END $$;
 """,
@@ -162,14 +165,18 @@ def ensure_installed(using: str = "default", **_kwargs) -> None:
     if not supported(using):
         return
     tables = set(connections[using].introspection.table_names())
-    if not {*_TABLES, DefeatDay._meta.db_table, RollupMark._meta.db_table} <= tables:
+    if not {*_TABLES, DefeatDay._meta.db_table, DefeatMonth._meta.db_table, RollupMark._meta.db_table} <= tables:
         return
     missing = not triggers_installed(using)
     triggers_install(using)
     if missing:
         from . import rollups
 
-        rollups.rebuild(using=using)
+        with transaction.atomic(using):
+            rollups._locked(using, wait=True)
+            for kind in (DEFEATS, MONTHS):
+                rollups._mark_scope(kind, rollups.KINDS[kind], store_ids=None, using=using)
+        rollups.drain(using=using, batch=2000, kinds=[DEFEATS, MONTHS])
 
 
 def register() -> None:
@@ -178,6 +185,8 @@ def register() -> None:
 
     rollups.KINDS[DEFEATS] = rollups.RollupKind(DefeatDay, ROW, len(COUNTS), defeat_rows, defeat_days,
                                                 supported=supported)
+    rollups.KINDS[MONTHS] = rollups.RollupKind(DefeatMonth, ROW, len(COUNTS), month_rows, month_days,
+                                               supported=supported)
 
 
 # --- counting ------------------------------------------------------------------------------------------------------
@@ -187,20 +196,29 @@ def _local_day(moment: datetime) -> date:
     return timezone.localtime(moment).date()
 
 
-def defeat_days(store_ids: list[int] | None, *, using: str):
-    """The (store, day) pairs the base tables hold something to count for (a rebuild marks them)."""
+def defeat_days(store_ids: list[int] | None, *, using: str, month: bool = False):
+    """The (store, day) pairs the base tables hold something to count for (a rebuild marks them); ``month``: the
+    first days of their months."""
+
+    def trunc(expression):
+        return TruncMonth(expression) if month else expression
+
     apps = Application.objects.using(using).order_by()
     deals = Deal.objects.using(using).order_by()
     events = DefeatEvent.objects.using(using).filter(kind=EventKind.WON_BACK, application__isnull=False).order_by()
     if store_ids is not None:
         apps, deals = apps.filter(store_id__in=store_ids), deals.filter(lead__store_id__in=store_ids)
         events = events.filter(application__store_id__in=store_ids)
-    return (apps.annotate(d=TruncDate("applied_at")).values_list("store_id", "d").order_by()
-            .union(apps.filter(decided_at__isnull=False).annotate(d=TruncDate("decided_at"))
+    return (apps.annotate(d=trunc(TruncDate("applied_at"))).values_list("store_id", "d").order_by()
+            .union(apps.filter(decided_at__isnull=False).annotate(d=trunc(TruncDate("decided_at")))
                    .values_list("store_id", "d").order_by(),
-                   deals.values_list("lead__store_id", "ordered_at").order_by(),
-                   events.annotate(d=TruncDate("at")).values_list("application__store_id", "d").order_by())
+                   deals.annotate(d=trunc(F("ordered_at"))).values_list("lead__store_id", "d").order_by(),
+                   events.annotate(d=trunc(TruncDate("at"))).values_list("application__store_id", "d").order_by())
             .order_by())
+
+
+def month_days(store_ids: list[int] | None, *, using: str):
+    return defeat_days(store_ids, using=using, month=True)
 
 
 def defeat_rows(store_id: int, days: Iterable[date], *, using: str = "default") -> list[tuple]:
@@ -252,6 +270,24 @@ def defeat_rows(store_id: int, days: Iterable[date], *, using: str = "default") 
     return [(store_id, *key, *counts) for key, counts in sums.items() if any(counts)]
 
 
+def month_rows(store_id: int, months: Iterable[date], *, using: str = "default") -> list[tuple]:
+    """The month rows of a store's months (their first days; any other day has none): ``defeat_rows`` of every day
+    of the month, summed by the other keys."""
+    months = {m for m in months if m.day == 1}
+    days = set()
+    for first in months:
+        day = first
+        while day.month == first.month:
+            days.add(day)
+            day += timedelta(days=1)
+    sums: dict[tuple, list[int]] = defaultdict(lambda: [0] * len(COUNTS))
+    for row in defeat_rows(store_id, days, using=using):
+        into = sums[(row[1].replace(day=1), *row[2:2 + KEY_WIDTH - 1])]
+        for i, n in enumerate(row[1 + KEY_WIDTH:]):
+            into[i] += n
+    return [(store_id, *key, *counts) for key, counts in sums.items() if any(counts)]
+
+
 # --- reading -------------------------------------------------------------------------------------------------------
 
 
@@ -269,51 +305,71 @@ def _snapshot(using: str):
         yield
 
 
-def _scope(user: User, stores, consultant) -> tuple[list[int], int | None, bool]:
-    """The store ids the reader sees (of ``stores``), the consultant the rows are narrowed to, and False when the
-    reader may see nothing of it."""
+def _scope(user: User, stores, consultant):
+    """The stores the reader sees (of ``stores``) as a queryset of ids, the consultant the rows are narrowed to, and
+    False when the reader may see nothing of it."""
     visible = Store.objects.visible_to(user)
     if stores:
         visible = visible.filter(pk__in=[st.pk for st in stores])
     consultant_id = consultant.pk if consultant is not None else None
     if user.role == Role.CONSULTANT and not user.is_superuser:
         if consultant_id not in (None, user.pk):
-            return [], None, False
+            return visible.none().values("pk"), None, False
         consultant_id = user.pk
-    return list(visible.values_list("pk", flat=True)), consultant_id, True
+    return visible.values("pk"), consultant_id, True
 
 
-def _rows(user: User, *, store_ids: list[int], consultant_id: int | None, start: date, end: date, using: str,
-          keys: tuple[str, ...], counts: tuple[str, ...], reasons: bool = False) -> list[tuple]:
-    """The summed rows of [start, end] for ``keys``, as (key values..., counts...): the unmarked store-days' rows
-    summed by the database, the marked ones counted from the base tables (``defeat_rows``) and added. ``reasons``:
-    the rows by reason (else the application rows, ``reason_id`` null). Call inside ``_snapshot``."""
-    marks = defaultdict(set)
-    for store_id, day in (RollupMark.objects.using(using).filter(kind=DEFEATS, store_id__in=store_ids,
-                                                                 day__gte=start, day__lte=end)
-                          .values_list("store_id", "day").distinct()):
-        marks[store_id].add(day)
-    rows = (DefeatDay.objects.using(using).visible_to(user)
-            .filter(store_id__in=store_ids, day__gte=start, day__lte=end, reason_id__isnull=not reasons))
-    if consultant_id is not None:
-        rows = rows.filter(consultant_id=consultant_id)
-    for store_id, days in marks.items():
-        rows = rows.exclude(store_id=store_id, day__in=days)
+def _spans(start: date, end: date) -> list[tuple[str, date, date]]:
+    """[start, end] as the whole calendar months in it (kind m, first days) and the days outside them (kind d)."""
+    first_full = start if start.day == 1 else (start.replace(day=28) + timedelta(days=4)).replace(day=1)
+    after = end + timedelta(days=1)
+    last_full = after.replace(day=1)  # the first day after the last whole month
+    if first_full >= last_full:
+        return [(DEFEATS, start, end)]
+    spans = [(MONTHS, first_full, (last_full - timedelta(days=1)).replace(day=1))]
+    if start < first_full:
+        spans.append((DEFEATS, start, first_full - timedelta(days=1)))
+    if last_full <= end:
+        spans.append((DEFEATS, last_full, end))
+    return spans
+
+
+def _rows(user: User, *, store_ids, consultant_id: int | None, start: date, end: date, using: str,
+          keys: tuple[str, ...], counts: tuple[str, ...], reasons: bool | None = False) -> list[tuple]:
+    """The summed rows of [start, end] for ``keys``, as (key values..., counts...): its whole months from the month
+    rows, the days outside them from the day rows; the unmarked store-days (store-months) summed by the database, the
+    marked ones counted from the base tables (``defeat_rows``, ``month_rows``) and added. ``store_ids``: a list or a
+    query of ids. ``reasons``: the rows by reason (False: the application rows, ``reason_id`` null; None: both, to be
+    told apart by a ``reason_id`` key). Two queries per span (its marks, its rows), whatever the stores."""
     out: dict[tuple, list[int]] = defaultdict(lambda: [0] * len(counts))
-    for row in rows.values(*keys).annotate(**{f"sum_{c}": Sum(c) for c in counts}).order_by():
-        into = out[tuple(row[k] for k in keys)]
-        for i, c in enumerate(counts):
-            into[i] += row[f"sum_{c}"] or 0
     index = {name: i for i, name in enumerate(ROW)}
-    for store_id, days in marks.items():
-        for row in defeat_rows(store_id, days, using=using):
-            if consultant_id is not None and row[index["consultant_id"]] != consultant_id:
-                continue
-            if (row[index["reason_id"]] is not None) != reasons:
-                continue
-            into = out[tuple(row[index[k]] for k in keys)]
+    for kind, lo, hi in _spans(start, end):
+        model, count = (DefeatMonth, month_rows) if kind == MONTHS else (DefeatDay, defeat_rows)
+        marks = defaultdict(set)
+        for store_id, day in (RollupMark.objects.using(using).filter(kind=kind, store_id__in=store_ids,
+                                                                     day__gte=lo, day__lte=hi)
+                              .values_list("store_id", "day").distinct()):
+            marks[store_id].add(day)
+        rows = model.objects.using(using).visible_to(user).filter(store_id__in=store_ids, day__gte=lo, day__lte=hi)
+        if reasons is not None:
+            rows = rows.filter(reason_id__isnull=not reasons)
+        if consultant_id is not None:
+            rows = rows.filter(consultant_id=consultant_id)
+        for store_id, days in marks.items():
+            rows = rows.exclude(store_id=store_id, day__in=days)
+        for row in rows.values(*keys).annotate(**{f"sum_{c}": Sum(c) for c in counts}).order_by():
+            into = out[tuple(row[k] for k in keys)]
             for i, c in enumerate(counts):
-                into[i] += row[index[c]]
+                into[i] += row[f"sum_{c}"] or 0
+        for store_id, days in marks.items():
+            for row in count(store_id, days, using=using):
+                if consultant_id is not None and row[index["consultant_id"]] != consultant_id:
+                    continue
+                if reasons is not None and (row[index["reason_id"]] is not None) != reasons:
+                    continue
+                into = out[tuple(row[index[k]] for k in keys)]
+                for i, c in enumerate(counts):
+                    into[i] += row[index[c]]
     return [(*key, *values) for key, values in out.items() if any(values)]
 
 
@@ -341,7 +397,7 @@ def defeat_figures(*, user: User, period, stores: list[Store] | None = None, con
              "deals": 0}
     rows: dict = defaultdict(lambda: dict(empty))
     win_backs = 0
-    if sees and store_ids:
+    if sees:
         with _snapshot(using):
             summed = _rows(user, store_ids=store_ids, consultant_id=consultant_id, start=period.start, end=period.end,
                            using=using, keys=("consultant_id",), counts=COUNTS)
@@ -384,12 +440,13 @@ def loss_by_stage(*, user: User, start_at, end_at, stores: list[Store] | None = 
                                     consultant=consultant, key=key)
     store_ids, consultant_id, sees = _scope(user, stores, consultant)
     counted, by_reason = [], []
-    if sees and store_ids:
+    if sees:
         with _snapshot(using):
-            common = {"store_ids": store_ids, "consultant_id": consultant_id, "start": days[0], "end": days[1],
-                      "using": using, "counts": ("defeats", "quasi_defeats")}
-            counted = _rows(user, keys=(key,), **common)
-            by_reason = _rows(user, keys=(key, "reason_id"), reasons=True, **common)
+            # The application rows and the rows by reason in one read (a ``reason_id`` key tells them apart).
+            both = _rows(user, store_ids=store_ids, consultant_id=consultant_id, start=days[0], end=days[1],
+                         using=using, keys=(key, "reason_id"), counts=("defeats", "quasi_defeats"), reasons=None)
+        counted = [(grade, defeats, quasi) for grade, reason, defeats, quasi in both if reason is None]
+        by_reason = [row for row in both if row[1] is not None]
     rows: dict = {}
     for grade, defeats, quasi in counted:
         rows[grade] = {"grade": grade, "defeats": defeats, "quasi_defeats": quasi, "lost": defeats + quasi,

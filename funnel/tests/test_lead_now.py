@@ -59,6 +59,7 @@ def test_the_counts_follow_writes_at_once_and_survive_the_folding(org, frozen):
     assert_same(org, later)
     lead_now.compact(now=later)
     assert LeadNow.objects.filter(folded=True).exists()
+    lead_now.compact(now=later, full=True)
     assert_same(org, later)
     # The manager keeps the stale E lead: its clock restarts, at once.
     Lead.objects.filter(assigned_to=org.consultant2).update(dwell_kept_at=later)
@@ -108,7 +109,7 @@ now_op = st.one_of(
     op,
     st.tuples(st.just("keep"), st.integers(0, 30), st.integers(0, DAYS - 1)),
     st.tuples(st.just("due"), st.integers(0, 30), st.integers(0, DAYS + 20)),
-    st.tuples(st.just("compact"),),
+    st.tuples(st.just("compact"), st.booleans()),
 )
 
 
@@ -119,7 +120,7 @@ def _apply_now(step: tuple, org, people, series, channel) -> None:
     elif step[0] == "due" and leads:
         Lead.objects.filter(pk=leads[step[1] % len(leads)].pk).update(next_follow_up_at=_moment(step[2], 8))
     elif step[0] == "compact":
-        lead_now.compact(now=NOW)
+        lead_now.compact(now=NOW, full=step[1])
     else:
         _apply(step, org, people, series, channel)
 
@@ -127,8 +128,9 @@ def _apply_now(step: tuple, org, people, series, channel) -> None:
 @pytest.mark.django_db
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                   HealthCheck.too_slow])
-@given(steps=st.lists(now_op, min_size=3, max_size=25), compact_at=st.sampled_from([None, *LATER]))
-def test_random_histories_read_the_same_state_now_as_live(org, steps, compact_at):
+@given(steps=st.lists(now_op, min_size=3, max_size=25), compact_at=st.sampled_from([None, *LATER]),
+       full=st.booleans())
+def test_random_histories_read_the_same_state_now_as_live(org, steps, compact_at, full):
     with time_machine.travel(NOW, tick=False), transaction.atomic():
         savepoint = transaction.savepoint_create()
         people = [org.consultant, org.consultant2, ConsultantFactory(store=org.store)]
@@ -142,7 +144,7 @@ def test_random_histories_read_the_same_state_now_as_live(org, steps, compact_at
             except (ValidationError, PermissionDenied, DuplicatePhone, StaleVersion, ProtectedError):
                 event(f"{step[0]}: refused")
         if compact_at is not None:
-            lead_now.compact(now=NOW + compact_at)
+            lead_now.compact(now=NOW + compact_at, full=full)
         for later in LATER:
             if compact_at is None or later >= compact_at:  # time moves forward only
                 assert_same(org, NOW + later)

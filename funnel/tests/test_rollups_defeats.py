@@ -24,7 +24,7 @@ from defeats.models import Application, ApplicationReason
 from defeats.selectors import Period
 from defeats.selectors import funnel_figures as live_figures
 from funnel import rollups, rollups_defeats
-from funnel.models import DefeatDay, RollupMark
+from funnel.models import DefeatDay, DefeatMonth, RollupMark
 from leads import services
 from leads.models import Lead
 from leads.services import DuplicatePhone, StaleVersion
@@ -36,7 +36,7 @@ OCTOBER = Period(date(2026, 10, 1), date(2026, 10, 31))
 
 
 def defeat_marks() -> int:
-    return RollupMark.objects.filter(kind=rollups_defeats.DEFEATS).count()
+    return RollupMark.objects.filter(kind__in=[rollups_defeats.DEFEATS, rollups_defeats.MONTHS]).count()
 
 
 def readers(org) -> list[tuple]:
@@ -80,7 +80,7 @@ def test_the_worked_october_reads_the_same_marked_and_drained(org, losses):
     figures = rollups_defeats.defeat_figures(user=org.manager, period=OCTOBER)
     assert (figures["total"]["defeats"], figures["total"]["quasi_defeats"]) == (2, 2)
     rollups.drain()
-    assert defeat_marks() == 0 and DefeatDay.objects.exists()
+    assert defeat_marks() == 0 and DefeatDay.objects.exists() and DefeatMonth.objects.filter(day=OCTOBER.start).exists()
     assert_same(org, OCTOBER)
     loss = rollups_defeats.loss_by_stage(user=org.manager, start_at=OCTOBER.bounds[0], end_at=OCTOBER.bounds[1])
     assert [(r["grade"], r["lost"]) for r in loss["rows"]] == [("B", 1), ("C", 1), ("E", 1), (None, 1)]
@@ -117,10 +117,11 @@ def test_a_consultant_sees_their_own_figures_only(org, losses):
 
 def test_the_rebuild_recounts_from_scratch(org, losses):
     rollups.drain()
-    before = Counter(DefeatDay.objects.values_list(*rollups_defeats.ROW))
+    before = [Counter(model.objects.values_list(*rollups_defeats.ROW)) for model in (DefeatDay, DefeatMonth)]
     DefeatDay.objects.all().delete()
+    DefeatMonth.objects.all().delete()
     rollups.rebuild()
-    assert Counter(DefeatDay.objects.values_list(*rollups_defeats.ROW)) == before
+    assert [Counter(model.objects.values_list(*rollups_defeats.ROW)) for model in (DefeatDay, DefeatMonth)] == before
     assert_same(org, OCTOBER)
 
 
@@ -171,8 +172,10 @@ def _apply(step: tuple, org, people: list, series) -> None:
 
 
 def _periods() -> list[Period]:
+    # The whole span, a past week, one day (day rows only); two whole months, and a whole month with edges.
     return [Period(START, START + timedelta(days=DAYS)), Period(START + timedelta(days=5), START + timedelta(days=12)),
-            Period(START + timedelta(days=20), START + timedelta(days=20))]
+            Period(START + timedelta(days=20), START + timedelta(days=20)), Period(date(2026, 10, 1), date(2026, 11, 30)),
+            Period(date(2026, 10, 20), date(2026, 12, 3))]
 
 
 @pytest.mark.django_db
