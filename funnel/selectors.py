@@ -423,15 +423,21 @@ NEXT_GRADE = {"E": "D", "D": "C", "C": "B", "B": "A"}
 RUNG_NAMES = {"E": "E->D", "D": "D->C", "C": "C->B", "B": "B->A"}
 
 
-def ladder_counts(s: Slice) -> dict:
-    """Active leads per grade now, in total and per consultant. Two queries: the counts grouped by the consultant's
-    id alone (grouping by their names too would join every lead with the staff table), then the few names."""
-    rows = list(
-        s.leads().filter(status=Status.ACTIVE)
-        .values("assigned_to")
-        .annotate(**{g: _n(Q(grade=g)) for g in GRADES}, ungraded=_n(Q(grade__isnull=True)))
-        .order_by()
-    )
+def ladder_counts(s: Slice, *, live: bool = False) -> dict:
+    """Active leads per grade now, in total and per consultant. From the counts the leads' triggers keep
+    (``state_now``, funnel.lead_now) where they can answer, else (``live``) grouped over the active leads by the
+    consultant's id alone (grouping by their names too would join every lead with the staff table); then the few
+    names."""
+    kept = None if live else _kept_state_now(s, now=timezone.now())
+    if kept is not None:
+        rows = [{"assigned_to": k, **{g: v[g] for g in (*GRADES, "ungraded")}} for k, v in kept.items() if v["active"]]
+    else:
+        rows = list(
+            s.leads().filter(status=Status.ACTIVE)
+            .values("assigned_to")
+            .annotate(**{g: _n(Q(grade=g)) for g in GRADES}, ungraded=_n(Q(grade__isnull=True)))
+            .order_by()
+        )
     names = {
         pk: display_name or username
         for pk, display_name, username in User.objects.filter(
@@ -680,25 +686,32 @@ def stale_condition(*, group_ids: list[int], now: datetime) -> Q:
     return Q(status=Status.ACTIVE) & condition
 
 
+def _kept_state_now(s: Slice, *, now: datetime) -> dict | None:
+    """``state_now`` from the kept counts (funnel.lead_now), or None when they cannot answer: a slice by source,
+    channel or series, another database than PostgreSQL, a raised max dwell not yet folded."""
+    if s.source or s.channel_id or s.series_id or not lead_now.supported(rollups.read_database()):
+        return None
+    stores = Store.objects.visible_to(s.user)
+    if s.stores:
+        stores = stores.filter(pk__in=[st.pk for st in s.stores])
+    consultant_id = s.consultant.pk if s.consultant is not None else None
+    if s.user.role == Role.CONSULTANT and not s.user.is_superuser:  # a consultant sees their own leads only
+        if consultant_id not in (None, s.user.pk):
+            return {}
+        consultant_id = s.user.pk
+    return lead_now.read(store_ids=list(stores.values_list("pk", flat=True)), consultant_id=consultant_id, now=now,
+                         using=rollups.read_database())
+
+
 def state_now(s: Slice, *, now: datetime, live: bool = False) -> dict:
     """The slice's active leads now, per consultant: ``{consultant: {"A".."E", "ungraded", "active", "overdue",
     "stale"}}`` (overdue: next follow-up due before today; stale: held in the grade longer than the group's max dwell).
     From the counts the leads' triggers keep per store × consultant (funnel.lead_now: an index range per store, exact
     and live) for a slice of stores and a consultant on PostgreSQL; ``live``, a slice by source, channel or series,
     another database, or a raised max dwell not yet folded: counted over the active leads (the definition)."""
-    if not (live or s.source or s.channel_id or s.series_id or not lead_now.supported(rollups.read_database())):
-        stores = Store.objects.visible_to(s.user)
-        if s.stores:
-            stores = stores.filter(pk__in=[st.pk for st in s.stores])
-        consultant_id = s.consultant.pk if s.consultant is not None else None
-        if s.user.role == Role.CONSULTANT and not s.user.is_superuser:  # a consultant sees their own leads only
-            if consultant_id not in (None, s.user.pk):
-                return {}
-            consultant_id = s.user.pk
-        kept = lead_now.read(store_ids=list(stores.values_list("pk", flat=True)), consultant_id=consultant_id,
-                             now=now, using=rollups.read_database())
-        if kept is not None:
-            return kept
+    kept = None if live else _kept_state_now(s, now=now)
+    if kept is not None:
+        return kept
     from leads.models import local_day_start
 
     stale = stale_condition(group_ids=_group_ids(s), now=now)

@@ -1,7 +1,7 @@
-"""The control points' state-now columns from the kept counts (funnel.lead_now) answer exactly what the live
-definition answers (funnel.selectors.state_now with ``live``): at once after any write, before and after the
-compaction folds the rows, as time moves the overdue and stale thresholds, when a group raises a max dwell under
-folded rows, and for every reader (a consultant sees their own row only)."""
+"""The control points' state-now columns (and the ladder, ``ladder_counts``) from the kept counts (funnel.lead_now)
+answer exactly what the live definition answers (funnel.selectors.state_now with ``live``): at once after any
+write, before and after the compaction folds the rows, as time moves the overdue and stale thresholds, when a group
+raises a max dwell under folded rows, and for every reader (a consultant sees their own row only)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from dealercrm.tests.factories import ConsultantFactory, VehicleSeriesFactory
 from funnel import lead_now
 from funnel.models import LeadNow
-from funnel.selectors import Slice, control_points, state_now
+from funnel.selectors import Slice, control_points, ladder_counts, state_now
 from leads.models import Channel, GradeRule, Lead
 from leads.services import DuplicatePhone, StaleVersion
 
@@ -37,6 +37,9 @@ def assert_same(org, now) -> None:
     for user, extra in readers(org):
         s = Slice(user=user, start=START, end=START + timedelta(days=DAYS), **extra)
         assert state_now(s, now=now) == state_now(s, now=now, live=True), (user, extra, now)
+    for user, extra in readers(org):  # the ladder (the API's and the planner's) reads the same counts, now
+        s = Slice(user=user, start=START, end=START + timedelta(days=DAYS), **extra)
+        assert ladder_counts(s) == ladder_counts(s, live=True), (user, extra)
 
 
 def test_the_counts_follow_writes_at_once_and_survive_the_folding(org, frozen):
