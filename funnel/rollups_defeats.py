@@ -384,7 +384,8 @@ def _days(start_at: datetime, end_at: datetime) -> tuple[date, date] | None:
 def defeat_figures(*, user: User, period, stores: list[Store] | None = None, consultant: User | None = None) -> dict:
     """defeats.selectors.funnel_figures (its definition and shape: ``total``, ``rows`` per consultant, ``target``
     for one store) from the rollup rows; the applications awaiting a verdict now (``pending_now``, whenever filed)
-    from the pending applications' index. Elsewhere than PostgreSQL: the live count."""
+    from the pending applications' index; the store's target line from the rollup rows of the year so far and the
+    same days a year earlier. Elsewhere than PostgreSQL: the live count."""
     from defeats import selectors as defeat_selectors
 
     from . import rollups
@@ -419,9 +420,45 @@ def defeat_figures(*, user: User, period, stores: list[Store] | None = None, con
            "rows": {k: defeat_selectors._rates(row) for k, row in rows.items()}}
     if stores and len(stores) == 1 and consultant is None:
         today = min(timezone.localdate(), period.end)
-        out["target"] = defeat_selectors.target_progress(user=user, year=period.end.year, stores=stores,
-                                                         today=today)["rows"][0]
+        with _snapshot(using):
+            out["target"] = _target_line(user, store=stores[0], year=period.end.year, today=today,
+                                         store_ids=store_ids, consultant_id=consultant_id, using=using)
     return out
+
+
+def _target_line(user: User, *, store: Store, year: int, today: date, store_ids, consultant_id: int | None,
+                 using: str) -> dict:
+    """The store's line of defeats.selectors.target_progress (its definition and shape): the defeat rate of the
+    year so far against the same days a year earlier and against the store's target, from the rollup rows (the
+    year's whole months from the month rows) and the target."""
+    from defeats.models import DefeatTarget
+    from defeats.selectors import Period
+
+    this = Period(date(year, 1, 1), min(today, date(year, 12, 31)))
+    last = this.year_before()
+
+    def counted(period) -> tuple[int, int, int]:
+        if period.start > period.end:
+            return 0, 0, 0
+        rows = _rows(user, store_ids=store_ids, consultant_id=consultant_id, start=period.start, end=period.end,
+                     using=using, keys=("store_id",), counts=("defeats", "quasi_defeats", "deals"))
+        return next((tuple(row[1:]) for row in rows if row[0] == store.pk), (0, 0, 0))
+
+    defeats, quasi, deals = counted(this)
+    last_defeats, _quasi, last_deals = counted(last)
+    target = dict(DefeatTarget.objects.using(using).visible_to(user).filter(store__in=[store], year=year)
+                  .values_list("store_id", "rate")).get(store.pk)
+
+    def rate(lost, won):
+        return round(lost / (won + lost), 4) if won + lost else None
+
+    def pp(a, b):
+        return None if a is None or b is None else round((float(a) - float(b)) * 100, 1)
+
+    now_rate, last_rate = rate(defeats, deals), rate(last_defeats, last_deals)
+    return {"store": store.pk, "label": store.name, "target": float(target) if target is not None else None,
+            "defeat_rate": now_rate, "last_year": last_rate, "change_pp": pp(now_rate, last_rate),
+            "gap_pp": pp(now_rate, target), "defeats": defeats, "quasi_defeats": quasi, "deals": deals}
 
 
 def loss_by_stage(*, user: User, start_at, end_at, stores: list[Store] | None = None,
