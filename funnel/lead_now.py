@@ -127,14 +127,18 @@ def ensure_installed(using: str = "default", **_kwargs) -> None:
         rebuild(using=using)
 
 
-def rebuild(*, using: str = "default", store_ids: list[int] | None = None) -> None:
+def rebuild(*, using: str = "default", store_ids: list[int] | None = None, fold: bool = True) -> None:
     """Replace the rows (of ``store_ids``; None: every store) with the counts of the leads now, in one transaction
-    (after a bulk load with the triggers off, such as ``seed_bench``)."""
+    (after a bulk load with the triggers off, such as ``seed_bench``), then fold them (``compact``, unless ``fold``
+    is False: the compaction's own rebuild): a row per active lead's due time and dwell clock until then."""
     scope, params = ("WHERE store_id = ANY(%s)", [list(store_ids)]) if store_ids is not None else ("", [])
     rows = _rows("l", "leads_lead", 1, scope.replace("store_id", "l.store_id"))
     with transaction.atomic(using), connections[using].cursor() as cursor:
         cursor.execute(f"DELETE FROM funnel_leadnow {scope}", params)
         cursor.execute(_INSERT.format(parts=_PARTS.format(rows=rows)), params)
+    if fold:
+        compact(using=using, store_ids=store_ids, full=True)
+    with connections[using].cursor() as cursor:
         cursor.execute("ANALYZE funnel_leadnow")
 
 
@@ -203,7 +207,7 @@ def compact(*, using: str = "default", now: datetime | None = None, store_ids: l
         thresholds = _thresholds(store_ids, now, using=using)
         ambiguous = _ambiguous_stores(thresholds, using=using)
         if ambiguous:
-            rebuild(using=using, store_ids=ambiguous)
+            rebuild(using=using, store_ids=ambiguous, fold=False)
         values, params = _values(thresholds)
         scope, scope_params = ("l.store_id = ANY(%s)", [list(store_ids)]) if store_ids is not None else ("true", [])
         read = "true" if full else (
