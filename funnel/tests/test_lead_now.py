@@ -152,3 +152,14 @@ def test_random_histories_read_the_same_state_now_as_live(org, steps, compact_at
             if compact_at is None or later >= compact_at:  # time moves forward only
                 assert_same(org, NOW + later)
         transaction.savepoint_rollback(savepoint)
+
+
+def test_the_folding_is_scheduled_every_minute_and_nightly_in_full(org, settings, frozen):
+    from funnel.tasks import compact_lead_now
+
+    entries = [e for e in settings.CELERY_BEAT_SCHEDULE.values() if e["task"] == "funnel.tasks.compact_lead_now"]
+    assert sorted(bool(e.get("kwargs", {}).get("full")) for e in entries) == [False, True]
+    assert not any(e["task"] == "funnel.tasks.warm_dashboard_figures" for e in settings.CELERY_BEAT_SCHEDULE.values())
+    make_lead(org.store, org.consultant, "a", first=at(10, 1), phone="+8613800000091", grades=[("E", at(10, 1))])
+    assert compact_lead_now.apply(kwargs={"full": True}).get()["rows"] > 0
+    assert_same(org, NOW)
