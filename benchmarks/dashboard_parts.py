@@ -1,8 +1,9 @@
-"""bench_dashboard_parts: the funnel dashboard's counted parts, each timed on its own, cold (no figures cache).
+"""bench_dashboard_parts: the funnel dashboard's counted parts, each timed on its own.
 
 For a store's month, a store's 12 months and the whole group's 12 months, as the store's manager (the group admin for
-the group): the control points, the measured promotion rates, the defeat figures, the time-in-stage panel, loss by
-stage, and the funnel's own (``funnel_figures``: the rollups). Each part is called ``runs`` times in a row; the first
+the group): the control points (and of them the promotion rates, the follow-ups and the state now, each also counted
+live), the measured promotion rates, the defeat figures and loss by stage (from their rollup, and live), the
+time-in-stage panel, and the funnel's own (``funnel_figures``: the rollups). Each part is called ``runs`` times in a row; the first
 call and the median are printed (the first pays for the buffers PostgreSQL has not cached yet)."""
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from dealercrm.models import DealerGroup, Role, Store, User
 from defeats.selectors import Period
 from defeats.selectors import funnel_figures as defeat_figures
 from defeats.stages import loss_by_stage
-from funnel import calc, figures, selectors, stage_times
+from funnel import calc, figures, rollups_defeats, selectors, stage_times
 
 BENCH_GROUP = "Bench Auto Group"
 
@@ -38,6 +39,7 @@ def parts(*, user: User, store: Store | None, start, end, today) -> dict[str, Ca
     stores = [store] if store else None
     base_month = calc.last_mature_month(end=end, today=today, mature_days=figures.COHORT_MATURE_DAYS)
     points = []  # counted once, by the control points' own timing
+    now = timezone.now()
 
     def control_points():
         points[:] = [selectors.control_points(s)]
@@ -49,10 +51,15 @@ def parts(*, user: User, store: Store | None, start, end, today) -> dict[str, Ca
         "  of which promotion rates, live": lambda: selectors.promotion_rates(s, by_consultant=True, live=True),
         "  of which follow-ups": lambda: selectors.follow_up_counts(s),
         "  of which follow-ups, live": lambda: selectors.follow_up_counts(s, live=True),
+        "  of which state now": lambda: selectors.state_now(s, now=now),
+        "  of which state now, live": lambda: selectors.state_now(s, now=now, live=True),
         "measured_promotion_rates": lambda: selectors.measured_promotion_rates(user=user, store=store, today=today),
-        "defeat figures": lambda: defeat_figures(user=user, period=Period(start, end), stores=stores),
+        "defeat figures": lambda: rollups_defeats.defeat_figures(user=user, period=Period(start, end), stores=stores),
+        "defeat figures, live": lambda: defeat_figures(user=user, period=Period(start, end), stores=stores),
         "stage_times": lambda: stage_times.stage_times(s, today=today),
-        "loss_by_stage": lambda: loss_by_stage(user=user, start_at=s.start_at, end_at=s.end_at, stores=stores),
+        "loss_by_stage": lambda: rollups_defeats.loss_by_stage(user=user, start_at=s.start_at, end_at=s.end_at,
+                                                               stores=stores),
+        "loss_by_stage, live": lambda: loss_by_stage(user=user, start_at=s.start_at, end_at=s.end_at, stores=stores),
         # The funnel's own, and the control points brought up to date (their cohort columns, and here their
         # promotion columns too).
         "funnel (rollups)": lambda: figures.funnel_figures(

@@ -42,7 +42,7 @@ from defeats.demo import (
 )
 from defeats.models import Application, DefeatEvent, PoolEntry
 from defeats.selectors import Period, defeat_metrics
-from funnel import rollups_stays
+from funnel import rollups, rollups_stays
 
 from .funnel import BENCH_GROUP, Timing, _ok, _sql, token_client
 from .funnel import Case as FunnelCase
@@ -99,6 +99,7 @@ def bench_defeats_reset(*, log=print) -> int:
                        "AND status IN ('defeated', 'defeat_pending')", [stores])
         restored = cursor.rowcount
     rollups_stays.drain()  # the removed confirmed filings ended stays: their leads were marked
+    rollups.drain()  # and their days, for the defeats' rollup
     log(f"removed {n:,} applications and their rows; {restored:,} leads back to active")
     return n
 
@@ -125,8 +126,10 @@ def bench_defeats_seed(*, update_leads: bool = False, now: datetime | None = Non
         log(f"{r.store}: {r.confirmed:,} confirmed, {r.rejected:,} rejected, {r.pending} pending, "
             f"{r.nurtured:,} nurtured, {r.won_back:,} won back ({r.seconds:.1f} s)")
     if done:
-        # The confirmed filings end stays: the triggers marked their leads; rebuild their time-in-stage rows now.
+        # The confirmed filings end stays: the triggers marked their leads; rebuild their time-in-stage rows now. The
+        # filings, verdicts and win-backs marked their days for the defeats' rollup: recount them now too.
         rollups_stays.drain()
+        rollups.drain()
         with connection.cursor() as cursor:
             for table in ("funnel_stay", "funnel_staymark", "defeats_application", "defeats_applicationreason", "defeats_defeatevent",
                           "defeats_poolentry", "defeats_nurturecontact"):

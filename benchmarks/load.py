@@ -85,10 +85,9 @@ def run(*, base: str, duration: float, consultants: int, managers: int, out: Cal
     leads = {u.pk: list(Lead.objects.filter(assigned_to=u, status=Status.ACTIVE).values_list("pk", "grade")[:50])
              for u in sales}
 
-    # No warm-up of the figures cache: the run starts cold and lasts longer than the cache keeps anything
-    # (FIGURES_MAX_AGE), so what the cache does not hold is counted inside the run, while the load goes on. The
-    # funnel's own figures are read from the rollups on every request (funnel.rollups), and the consultants'
-    # follow-ups mark their store-days: a thread here drains them every ROLLUPS_DRAIN_SECONDS, as the worker would.
+    # No figures cache: every dashboard request counts what it shows from the rollups and the kept counts
+    # (funnel.figures), and the consultants' follow-ups mark their store-days: a thread here drains them every
+    # ROLLUPS_DRAIN_SECONDS, as the worker would.
     # Each gunicorn worker's first requests load code, translations and templates and open its database connection;
     # served once before the clock starts, so the figures are the steady state, not three cold starts.
     for user, paths in ((sales[:1], ["/", "/leads/"]), (store_managers[:1], ["/leads/allocation/", "/leads/reviews/",
@@ -145,12 +144,13 @@ def run(*, base: str, duration: float, consultants: int, managers: int, out: Cal
     def drainer():
         from django.db import connection
 
-        from funnel import rollups, rollups_stays
+        from funnel import lead_now, rollups, rollups_stays
 
         try:
             while time.monotonic() < deadline:
                 drains.append(rollups.drain())
                 rollups_stays.drain()  # the time-in-stage rows of the leads the follow-ups regraded
+                lead_now.compact()  # the state-now counts' folding (every minute in production)
                 time.sleep(settings.ROLLUPS_DRAIN_SECONDS)
         finally:
             connection.close()

@@ -3,9 +3,9 @@
 For each case: the full request in-process (middleware, the view, the template; Django's test client, logged in as
 the role's bench user; API cases with the user's token, as a REST client sends it), p50 and p95 over repeated calls;
 the queries the page ran (captured once) and the same SQL replayed through ``connection.cursor()`` (the page's SQL
-floor), so the ratio says whether the time goes to the database or to Python. Every case runs COLD: the figures
-cache is off (FIGURES_MAX_AGE=0), so a dashboard counts whatever it shows on every request (its funnel from the
-rollups, the rest live). A write case (a consultant logging a follow-up) runs inside a transaction that is rolled
+floor), so the ratio says whether the time goes to the database or to Python. A dashboard counts whatever it shows
+on every request (there is no figures cache: its funnel, control points, defeat figures and panels from their
+rollups and kept counts). A write case (a consultant logging a follow-up) runs inside a transaction that is rolled
 back, so the data set is unchanged."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.db import connection, transaction
-from django.test import Client, override_settings
+from django.test import Client
 from django.utils import timezone
 
 from benchmarks.funnel import Timing, token_client
@@ -114,12 +114,6 @@ def _follow_up_write(client: Client, lead: Lead) -> Callable[[], None]:
 
 
 def bench(*, iterations: int, out: Callable[[str], None], only: str | None = None) -> list[Row]:
-    # Cold: no figures cache, so every dashboard request counts what it shows (nothing is served from memory).
-    with override_settings(FIGURES_MAX_AGE=0):
-        return _bench(iterations=iterations, out=out, only=only)
-
-
-def _bench(*, iterations: int, out: Callable[[str], None], only: str | None) -> list[Row]:
     group = DealerGroup.objects.get(name=BENCH_GROUP)
     store = Store.objects.filter(group=group).order_by("pk").first()
     manager = User.objects.filter(store=store, role=Role.MANAGER).first()

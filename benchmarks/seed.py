@@ -37,7 +37,7 @@ from django.utils import timezone
 
 from dealercrm.demo import DEMO_GROUP
 from dealercrm.models import DealerGroup, JobRun, Role, Store, User, VehicleSeries
-from funnel import rollups, rollups_stays
+from funnel import lead_now, rollups, rollups_stays
 from funnel.models import CohortDay, RevisitDay, Stay
 from leads.demo.params import (
     ANONYMOUS_GRADE,
@@ -211,6 +211,7 @@ def bench_seed(*, leads: int, months: int | None = None, stores: int | None = No
     tick = time.perf_counter()
     days = rollups.rebuild(store_ids=[store.pk for store in Store.objects.filter(group__name=BENCH_GROUP)])
     rollups_stays.rebuild(store_ids=[store.pk for store in Store.objects.filter(group__name=BENCH_GROUP)])
+    lead_now.rebuild(store_ids=[store.pk for store in Store.objects.filter(group__name=BENCH_GROUP)])
     phases["rollups"] = time.perf_counter() - tick
     log(f"Rollups: {days} store-days recounted ({phases['rollups']:.1f} s)")
     phases["vacuum"] = _vacuum_analyze(log)

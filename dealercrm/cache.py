@@ -2,11 +2,10 @@
 
 ``ResilientRedisCache`` is Django's Redis back-end with one difference: when Redis cannot be reached (connection
 refused, reset or timed out), the operation goes to a small local-memory cache of this process instead of failing.
-So the API's throttles count in local memory (per process, a looser limit than the shared one, never a 500), and the
-figures (dealercrm/figures.py) miss and are counted live, then kept in this process for FIGURES_MAX_AGE like any
-cached figures. After a failure Redis is left alone for ``RETRY_SECONDS``, so a dead or unroutable Redis costs one
-short timeout (settings: ``socket_connect_timeout``) per process every few seconds, not one per cache call; and the
-log says "Redis unreachable" once per ``LOG_EVERY_SECONDS``, not once per request.
+So the API's throttles count in local memory (per process, a looser limit than the shared one, never a 500). After a
+failure Redis is left alone for ``RETRY_SECONDS``, so a dead or unroutable Redis costs one short timeout (settings:
+``socket_connect_timeout``) per process every few seconds, not one per cache call; and the log says "Redis
+unreachable" once per ``LOG_EVERY_SECONDS``, not once per request.
 
 Sessions live in the database and django-axes records in the database too, so logins do not depend on Redis."""
 

@@ -297,9 +297,6 @@ JOBS_TIDY_MIN_ROWS = env_int("JOBS_TIDY_MIN_ROWS", 5000)
 # chunk beats, each takes seconds) before it counts as stalled: its worker died (reports.services.stalls). The page
 # then offers to resume the import or retry the export, long before the broker's redelivery (visibility_timeout).
 IMPORT_STALL_SECONDS = env_int("IMPORT_STALL_SECONDS", 300)
-# Seconds a dashboard's counted figures are served from the cache (dealercrm.figures); the warm-up job recounts the
-# default views every FIGURES_MAX_AGE / 60 minutes, so a manager's figures lag by at most that. 0: always live.
-FIGURES_MAX_AGE = env_int("FIGURES_MAX_AGE", 300)
 # The most data rows one import reads (reports.workbooks: counted as read, whatever the sheet declares).
 IMPORT_MAX_ROWS = env_int("IMPORT_MAX_ROWS", 100_000)
 # Seconds between two drains of the funnel's rollup marks (funnel.tasks.drain_rollups).
@@ -325,12 +322,18 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=8, minute=0),
         "options": {"expires": 4 * 3600},
     },
-    # The dashboards managers open first, counted ahead (funnel.figures): their figures lag by at most
-    # FIGURES_MAX_AGE (5 minutes), and nobody waits for the count.
-    "warm-dashboard-figures": {
-        "task": "funnel.tasks.warm_dashboard_figures",
-        "schedule": crontab(minute="*/5"),
-        "options": {"expires": 4 * 60},
+    # The control points' state-now counts (funnel.lead_now): the rows past the overdue and stale thresholds folded
+    # every minute (readers are exact without it, they only sum more rows), every key's deltas nightly.
+    "compact-lead-now": {
+        "task": "funnel.tasks.compact_lead_now",
+        "schedule": 60,
+        "options": {"expires": 60},
+    },
+    "compact-lead-now-full": {
+        "task": "funnel.tasks.compact_lead_now",
+        "schedule": crontab(hour=1, minute=40),
+        "kwargs": {"full": True},
+        "options": {"expires": 12 * 3600},
     },
     # The funnel's rollups (funnel.rollups): the store-days writes marked are recounted within seconds (readers count
     # a marked day live meanwhile, so nothing waits for this), and a sample is checked against the leads nightly.

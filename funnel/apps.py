@@ -12,7 +12,7 @@ class FunnelConfig(AppConfig):
 
         from dealercrm.notifications import register_kind
 
-        from . import rollups, rollups_followups, rollups_ladder, rollups_stays
+        from . import lead_now, rollups, rollups_defeats, rollups_followups, rollups_ladder, rollups_stays
         from .jobs import DRIFT_KIND, DRIFT_TEXT
 
         register_kind(DRIFT_KIND, label=_("Dashboard counts repaired"),
@@ -25,3 +25,8 @@ class FunnelConfig(AppConfig):
         post_migrate.connect(rollups_followups.ensure_installed, sender=self, dispatch_uid="funnel_followups_triggers")
         # The time-in-stage rows' marking triggers likewise (funnel.rollups_stays, PostgreSQL only).
         post_migrate.connect(rollups_stays.ensure_installed, sender=self, dispatch_uid="funnel_stay_triggers")
+        # The control points' state-now counts likewise (funnel.lead_now, PostgreSQL only).
+        # The defeat figures' rollup: a kind of its own in funnel.rollups.KINDS, and its triggers.
+        rollups_defeats.register()
+        post_migrate.connect(rollups_defeats.ensure_installed, sender=self, dispatch_uid="funnel_defeats_triggers")
+        post_migrate.connect(lead_now.ensure_installed, sender=self, dispatch_uid="funnel_lead_now_triggers")

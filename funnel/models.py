@@ -322,6 +322,8 @@ class RollupMark(models.Model):
         REVISITS = "r", _("re-visits")
         LADDER = "l", _("promotion ladder")
         FOLLOW_UPS = "f", _("follow-ups")
+        DEFEATS = "d", _("defeats")
+        DEFEAT_MONTHS = "m", _("defeats by month")
 
     store_id = models.BigIntegerField(_("store"))
     day = models.DateField(_("day"))
@@ -402,3 +404,100 @@ class StayMark(models.Model):
         verbose_name = _("stay mark")
         verbose_name_plural = _("stay marks")
         indexes = [models.Index(fields=["lead_id"], name="staymark_lead")]
+
+
+# --- the state now: active leads per grade, overdue and stale, kept per store × consultant (funnel/lead_now.py) ----
+
+
+class LeadNow(models.Model):
+    """Counts of the active leads as they are now, written only by database triggers on the leads and folded by
+    funnel.lead_now.compact. Append-only deltas (no unique key: two writers never wait for each other); a reader sums
+    them. ``part`` g: per grade (``at`` null); o: per due time (``at`` = next_follow_up_at, ``grade`` null); s: per
+    grade and dwell clock (``at`` = the later of grade_since and the manager's keep). ``folded``: the rows already
+    past the threshold (overdue, stale) summed into one, ``at`` their latest."""
+
+    store_id = models.BigIntegerField(_("store"))
+    consultant_id = models.BigIntegerField(_("consultant"), null=True)
+    grade = models.CharField(_("grade"), max_length=1, null=True)
+    part = models.CharField(_("part"), max_length=1)
+    at = models.DateTimeField(_("at"), null=True)
+    folded = models.BooleanField(_("folded"), default=False)
+    n = models.IntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("active leads count")
+        verbose_name_plural = _("active leads counts")
+        indexes = [
+            # A store's ladder, its overdue range and each grade's stale range: index ranges.
+            models.Index(fields=["store_id", "part", "grade", "at"], include=["consultant_id", "n", "folded"],
+                         name="leadnow_store_part"),
+            # The folded rows of a store (few): whether a rule changed under them (funnel.lead_now.read).
+            models.Index(fields=["store_id", "part", "grade", "at"], condition=Q(folded=True),
+                         name="leadnow_folded"),
+        ]
+
+
+# --- defeats: the dashboard's defeat figures and loss by stage, kept per day (funnel/rollups_defeats.py) -----------
+
+
+class DefeatDay(models.Model):
+    """The defeat figures dated ``day`` at ``store``, per consultant (the application's; for deals, the won lead's
+    holder now), the grade at filing and the highest grade reached: applications filed (and of them still pending),
+    verdicts given (confirmed defeats and quasi-defeats, rejections), deals ordered and customers won back that day.
+    ``reason`` null: the row counts each application once; a reason: the confirmed losses of that reason (an
+    application with two reasons is in two such rows). Written only by funnel.rollups_defeats; read as sums."""
+
+    scope = ROLLUP_SCOPE
+
+    store = models.ForeignKey("dealercrm.Store", on_delete=models.CASCADE, related_name="+", db_index=False,
+                              verbose_name=_("store"))
+    day = models.DateField(_("day"))
+    consultant = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.DO_NOTHING, null=True,
+                                   related_name="+", db_constraint=False, db_index=False, verbose_name=_("consultant"))
+    grade_at_filing = models.CharField(_("grade when filed"), max_length=1, null=True)
+    highest_grade = models.CharField(_("highest grade reached"), max_length=1, null=True)
+    reason_id = models.BigIntegerField(_("reason"), null=True)
+    applications = models.IntegerField(default=0)
+    pending = models.IntegerField(default=0)
+    defeats = models.IntegerField(default=0)
+    quasi_defeats = models.IntegerField(default=0)
+    rejected = models.IntegerField(default=0)
+    deals = models.IntegerField(default=0)
+    win_backs = models.IntegerField(default=0)
+
+    objects = ScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("defeat rollup row")
+        verbose_name_plural = _("defeat rollup rows")
+        indexes = [models.Index(fields=["store", "day"], name="defeatday_store_day")]
+
+
+class DefeatMonth(models.Model):
+    """``DefeatDay``'s rows summed over the calendar month starting ``day`` (a period's whole months read these:
+    a twelfth of the rows for a year). Written only by funnel.rollups_defeats."""
+
+    scope = ROLLUP_SCOPE
+
+    store = models.ForeignKey("dealercrm.Store", on_delete=models.CASCADE, related_name="+", db_index=False,
+                              verbose_name=_("store"))
+    day = models.DateField(_("month"))
+    consultant = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.DO_NOTHING, null=True,
+                                   related_name="+", db_constraint=False, db_index=False, verbose_name=_("consultant"))
+    grade_at_filing = models.CharField(_("grade when filed"), max_length=1, null=True)
+    highest_grade = models.CharField(_("highest grade reached"), max_length=1, null=True)
+    reason_id = models.BigIntegerField(_("reason"), null=True)
+    applications = models.IntegerField(default=0)
+    pending = models.IntegerField(default=0)
+    defeats = models.IntegerField(default=0)
+    quasi_defeats = models.IntegerField(default=0)
+    rejected = models.IntegerField(default=0)
+    deals = models.IntegerField(default=0)
+    win_backs = models.IntegerField(default=0)
+
+    objects = ScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("defeat rollup row by month")
+        verbose_name_plural = _("defeat rollup rows by month")
+        indexes = [models.Index(fields=["store", "day"], name="defeatmonth_store_day")]

@@ -31,7 +31,7 @@ from django.utils import timezone
 from dealercrm.models import Role, Store, User
 from leads.models import GRADE_ORDER, Deal, GradeChange, Lead, Source, Status, Visit
 
-from . import calc, rollups, rollups_followups, rollups_ladder, rollups_months
+from . import calc, lead_now, rollups, rollups_followups, rollups_ladder, rollups_months
 from .models import CohortDay, CohortMonth, MarketEstimate, MonthDim, RevisitDay, RevisitMonth, RollupMark, Target
 
 GRADES = ("A", "B", "C", "D", "E")
@@ -541,15 +541,21 @@ NEXT_GRADE = {"E": "D", "D": "C", "C": "B", "B": "A"}
 RUNG_NAMES = {"E": "E->D", "D": "D->C", "C": "C->B", "B": "B->A"}
 
 
-def ladder_counts(s: Slice) -> dict:
-    """Active leads per grade now, in total and per consultant. Two queries: the counts grouped by the consultant's
-    id alone (grouping by their names too would join every lead with the staff table), then the few names."""
-    rows = list(
-        s.leads().filter(status=Status.ACTIVE)
-        .values("assigned_to")
-        .annotate(**{g: _n(Q(grade=g)) for g in GRADES}, ungraded=_n(Q(grade__isnull=True)))
-        .order_by()
-    )
+def ladder_counts(s: Slice, *, live: bool = False) -> dict:
+    """Active leads per grade now, in total and per consultant. From the counts the leads' triggers keep
+    (``state_now``, funnel.lead_now) where they can answer, else (``live``) grouped over the active leads by the
+    consultant's id alone (grouping by their names too would join every lead with the staff table); then the few
+    names."""
+    kept = None if live else _kept_state_now(s, now=timezone.now())
+    if kept is not None:
+        rows = [{"assigned_to": k, **{g: v[g] for g in (*GRADES, "ungraded")}} for k, v in kept.items() if v["active"]]
+    else:
+        rows = list(
+            s.leads().filter(status=Status.ACTIVE)
+            .values("assigned_to")
+            .annotate(**{g: _n(Q(grade=g)) for g in GRADES}, ungraded=_n(Q(grade__isnull=True)))
+            .order_by()
+        )
     names = {
         pk: display_name or username
         for pk, display_name, username in User.objects.filter(
@@ -798,6 +804,47 @@ def stale_condition(*, group_ids: list[int], now: datetime) -> Q:
     return Q(status=Status.ACTIVE) & condition
 
 
+def _kept_state_now(s: Slice, *, now: datetime) -> dict | None:
+    """``state_now`` from the kept counts (funnel.lead_now), or None when they cannot answer: a slice by source,
+    channel or series, another database than PostgreSQL, a raised max dwell not yet folded."""
+    if s.source or s.channel_id or s.series_id or not lead_now.supported(rollups.read_database()):
+        return None
+    stores = Store.objects.visible_to(s.user)
+    if s.stores:
+        stores = stores.filter(pk__in=[st.pk for st in s.stores])
+    consultant_id = s.consultant.pk if s.consultant is not None else None
+    if s.user.role == Role.CONSULTANT and not s.user.is_superuser:  # a consultant sees their own leads only
+        if consultant_id not in (None, s.user.pk):
+            return {}
+        consultant_id = s.user.pk
+    return lead_now.read(store_ids=list(stores.values_list("pk", flat=True)), consultant_id=consultant_id, now=now,
+                         using=rollups.read_database())
+
+
+def state_now(s: Slice, *, now: datetime, live: bool = False) -> dict:
+    """The slice's active leads now, per consultant: ``{consultant: {"A".."E", "ungraded", "active", "overdue",
+    "stale"}}`` (overdue: next follow-up due before today; stale: held in the grade longer than the group's max dwell).
+    From the counts the leads' triggers keep per store × consultant (funnel.lead_now: an index range per store, exact
+    and live) for a slice of stores and a consultant on PostgreSQL; ``live``, a slice by source, channel or series,
+    another database, or a raised max dwell not yet folded: counted over the active leads (the definition)."""
+    kept = None if live else _kept_state_now(s, now=now)
+    if kept is not None:
+        return kept
+    from leads.models import local_day_start
+
+    stale = stale_condition(group_ids=_group_ids(s), now=now)
+    return {
+        row.pop("assigned_to"): row
+        for row in s.leads().filter(status=Status.ACTIVE).values("assigned_to").annotate(
+            **{g: _n(Q(grade=g)) for g in GRADES},
+            ungraded=_n(Q(grade__isnull=True)),
+            active=_n(),
+            overdue=_n(Q(next_follow_up_at__lt=local_day_start(now))),
+            stale=_n(stale),
+        ).order_by()
+    }
+
+
 def control_points(s: Slice, *, now: datetime | None = None) -> ControlPoints:
     """Per consultant of the slice (a consultant's own slice: their row only), the nine control points:
 
@@ -811,7 +858,7 @@ def control_points(s: Slice, *, now: datetime | None = None) -> ControlPoints:
     ``total`` sums every row (leads nobody holds included). A fixed number of queries plus one per dealer group
     (the grade rules) and, for the promotion rates, one per store with days the ladder's drain has not recounted yet,
     whatever the number of consultants or leads: each figure family is one aggregate grouped by consultant (the
-    cohort, the promotions and the follow-ups over their rollups, the state now over the active leads).
+    cohort, the promotions and the follow-ups over their rollups, the state now over its kept counts).
 
     A consultant reads their own row only, whatever the slice names: a colleague who wrote follow-ups on one of
     their leads (the lead changed hands) is not a row of their table, and their total is their row."""
@@ -820,7 +867,6 @@ def control_points(s: Slice, *, now: datetime | None = None) -> ControlPoints:
     if own_only and s.consultant != s.user:
         s = replace(s, consultant=s.user)
     today = timezone.localtime(now).date()
-    from leads.models import local_day_start
 
     # 1. The cohort, grouped by consultant.
     cohort_rows = {key_values["consultant"]: counts
@@ -829,18 +875,8 @@ def control_points(s: Slice, *, now: datetime | None = None) -> ControlPoints:
     promotions = promotion_rates(s, by_consultant=True)
     # 3. Follow-ups written in the period on the slice's leads, by author.
     follow_up_rows = follow_up_counts(s)
-    # 4. The state now: the ladder, overdue and stale leads, in one pass over the active leads.
-    stale = stale_condition(group_ids=_group_ids(s), now=now)
-    now_rows = {
-        row["assigned_to"]: row
-        for row in s.leads().filter(status=Status.ACTIVE).values("assigned_to").annotate(
-            **{g: _n(Q(grade=g)) for g in GRADES},
-            ungraded=_n(Q(grade__isnull=True)),
-            active=_n(),
-            overdue=_n(Q(next_follow_up_at__lt=local_day_start(now))),
-            stale=_n(stale),
-        ).order_by()
-    }
+    # 4. The state now: the ladder, overdue and stale leads, from the kept counts (funnel.lead_now).
+    now_rows = state_now(s, now=now)
     # 5. Who the rows are: the slice's active consultants, and whoever else holds figures (a consultant who left,
     # moved store or changed role), so that the rows add up to the store's figures.
     keyed = (*cohort_rows, *promotions, *now_rows)

@@ -41,7 +41,7 @@ def present_stage_times(figures: dict) -> dict:
 
 def present_loss_by_stage(figures: dict) -> dict:
     """Rows A to E (then "not graded") with the top reasons as columns and "other reasons"; reason names in the
-    reader's language (the figures may come from the cache, counted for another reader)."""
+    reader's language (the figures carry both names)."""
     top = figures["reasons"][:TOP_REASONS]
     columns = [{"key": r["key"], "label": Reason(name=r["name"], name_en=r["name_en"]).label} for r in top]
     rows = []

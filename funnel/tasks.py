@@ -1,21 +1,20 @@
 """Celery tasks of the funnel: the rollups' drain (every few seconds) and nightly reconciliation (funnel.rollups,
-funnel.jobs), and the warm-up of the dashboard figures the rollups do not hold (funnel.figures), every five minutes.
-The warm-up is not a JobRun: it changes no record, and a missed run only means the next reader counts the figures
-themselves."""
+funnel.jobs), and the folding of the state-now counts (funnel.lead_now), every minute and in full nightly. The
+folding is not a JobRun: it changes only derived rows, and a missed run only means readers sum a few more rows."""
 
 from celery import shared_task
 
 from dealercrm.jobs import job_summary
 from leads.tasks import RETRYING
 
-from . import rollups, rollups_stays
-from .figures import warm_dashboards
+from . import lead_now, rollups, rollups_stays
 from .jobs import rollups_reconcile
 
 
 @shared_task(**RETRYING)
-def warm_dashboard_figures(self) -> dict:
-    return {"counted": warm_dashboards()}
+def compact_lead_now(self, full: bool = False) -> dict:
+    """Fold the state-now counts (funnel.lead_now.compact); a second compaction while one runs returns at once."""
+    return {"rows": lead_now.compact(full=full)}
 
 
 @shared_task(**RETRYING)

@@ -23,7 +23,6 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from dealercrm import figures as figures_cache
 from dealercrm import formats
 from dealercrm.forms import add_service_errors
 from dealercrm.models import Role, Store, User
@@ -203,9 +202,8 @@ def _dashboard(request) -> dict:
     form.data["start"], form.data["end"] = start.isoformat(), end.isoformat()
 
     compare_stores = store is None and len(stores) > 1 and not is_consultant
-    fig = dashboard_figures(user=user, store=store, consultant=consultant, start=start, end=end, today=today,
-                            compare_stores=compare_stores, refresh=request.GET.get("refresh") == "1")
-    figures = fig.value
+    figures = dashboard_figures(user=user, store=store, consultant=consultant, start=start, end=end, today=today,
+                                compare_stores=compare_stores)
     base_month = figures["base_month"]
     metrics, by_source, by_channel = figures["metrics"], figures["by_source"], figures["by_channel"]
     trend, points = figures["trend"], figures["points"]
@@ -248,7 +246,7 @@ def _dashboard(request) -> dict:
 
     p_mix = [{"grade": g, "share": metrics["P"][g], "label": pct(metrics["P"][g])} for g in GRADES]
     order = list(Source.values)  # walk-in, referral, outbound: the order DOMAIN §7 lists them
-    # Labelled here, in the page's language (the figures may come from the cache, counted for another reader).
+    # Labelled here, in the page's language.
     sources = sorted(({**row, **_rates(row), "label": str(Source(row["key"]).label)} for row in by_source["results"]),
                      key=lambda r: order.index(r["key"]))
     # Channel names in the page's language (the grouped figures carry the Chinese name only): one query.
@@ -263,8 +261,7 @@ def _dashboard(request) -> dict:
 
     return {
         "form": form,
-        "figures": fig,
-        "figures_max_age": max(1, figures_cache.max_age() // 60),
+        "figures": figures,
         "period": period,
         "start": start,
         "end": end,

@@ -1,5 +1,5 @@
-"""Redis is an accelerator: with it unreachable the API and the pages answer, figures are counted live and the log
-says so once; with it up, the figures cache is used (dealercrm/cache.py, dealercrm/figures.py).
+"""Redis is an accelerator: with it unreachable the API and the pages answer, the dashboard's figures are the same
+and the log says so once; with it up, the cache is Redis (dealercrm/cache.py).
 
 These run against real Redis clients: a closed port for "down" (redis://127.0.0.1:1/0, refused at once) and REDIS_URL
 from the environment for "up" (make test sets it)."""
@@ -10,7 +10,6 @@ import os
 import pytest
 from rest_framework.test import APIClient
 
-from dealercrm import figures
 from dealercrm.cache import _State
 from dealercrm.settings import redis_cache
 from dealercrm.tests.clients import client_for
@@ -44,7 +43,7 @@ def redis_up(settings):
 
     cache = caches["default"]
     yield cache
-    cache.delete_many([figures.key("dashboard", "probe")])
+    cache.delete_many(["probe"])
 
 
 @pytest.fixture
@@ -58,7 +57,7 @@ def _healthy_figures(org):
     """/funnel/'s figures for the manager with the test suite's local cache (a healthy cache)."""
     response = client_for(org.manager).get("/funnel/")
     assert response.status_code == 200
-    return response.context["figures"].value["metrics"]
+    return response.context["figures"]["metrics"]
 
 
 def test_with_redis_down_the_api_answers_list_detail_and_token(leads, redis_down):
@@ -85,8 +84,7 @@ def test_with_redis_down_the_funnel_page_and_dashboard_count_figures_live_equal_
         manager = client_for(org.manager)
         response = manager.get("/funnel/")
         assert response.status_code == 200
-        assert response.context["figures"].cached is False  # counted for this request, not read from anywhere
-        assert response.context["figures"].value["metrics"] == healthy
+        assert response.context["figures"]["metrics"] == healthy
         assert healthy["N"] == 3
         assert manager.get("/").status_code == 200
         assert client_for(org.consultant).get("/").status_code == 200
@@ -145,27 +143,19 @@ def test_with_redis_down_a_dead_redis_costs_milliseconds(redis_down):
     assert redis_cache(DEAD_REDIS)["default"]["OPTIONS"]["socket_connect_timeout"] <= 0.5
 
 
-def test_with_redis_up_the_dashboard_figures_are_served_from_the_cache(leads, redis_up):
+def test_with_redis_up_the_cache_is_redis(leads, redis_up):
     cache = redis_up
-    calls = []
-
-    def compute():
-        calls.append(1)
-        return {"N": 3}
-
-    first = figures.get("dashboard", ("probe",), compute)
-    second = figures.get("dashboard", ("probe",), compute)
-    assert (first.cached, second.cached, second.value, len(calls)) == (False, True, {"N": 3}, 1)
-    # It is Redis that holds them, not the local fallback.
+    cache.set("probe", {"N": 3})
+    assert cache.get("probe") == {"N": 3}
+    # It is Redis that holds it, not the local fallback.
     assert type(cache).__name__ == "ResilientRedisCache"
-    assert cache._cache.get_client().exists(cache.make_and_validate_key(figures.key("dashboard", "probe")))
+    assert cache._cache.get_client().exists(cache.make_and_validate_key("probe"))
     assert _State.down_until == 0.0
 
 
-def test_with_redis_up_the_funnel_page_reads_its_figures_from_the_cache(leads, redis_up):
+def test_with_redis_up_the_funnel_page_counts_the_same_figures_each_time(leads, redis_up):
     manager = client_for(leads.manager)
     first = manager.get("/funnel/")
     second = manager.get("/funnel/")
     assert first.status_code == second.status_code == 200
-    assert (first.context["figures"].cached, second.context["figures"].cached) == (False, True)
-    assert second.context["figures"].value["metrics"] == first.context["figures"].value["metrics"]
+    assert second.context["figures"]["metrics"] == first.context["figures"]["metrics"]

@@ -40,11 +40,11 @@ def defeat_panel(context, lead):
 
 
 def _funnel_slice_figures(context) -> dict | None:
-    """The funnel dashboard's defeat figures for its slice (``defeats.selectors.funnel_figures``): a part of the
-    dashboard's counted figures (``funnel.figures.dashboard_figures``), so the KPI cards and the control-point table
-    read one computation, cached with the rest of the slice."""
+    """The funnel dashboard's defeat figures for its slice (``defeats.selectors.funnel_figures``' definition): a part
+    of the dashboard's counted figures (``funnel.figures.dashboard_figures``), so the KPI cards and the control-point
+    table read one computation."""
     counted = context.get("figures")
-    return counted.value["defeats"] if counted is not None else None
+    return counted["defeats"] if counted is not None else None
 
 
 @register.inclusion_tag("defeats/partials/_funnel_figures_body.html", takes_context=True)

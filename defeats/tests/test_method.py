@@ -378,7 +378,6 @@ def test_the_dashboard_shows_the_target_and_its_progress(october, settings):
     year's same days (1 defeat, 1 deal: 50 %): down 10 points."""
     from django.urls import reverse
 
-    settings.FIGURES_MAX_AGE = 0
     org = october
     deal(org, date(2025, 3, 1))
     last = file(org, kind="defeat", reasons=["lost_contact"], when=at(5, 1, year=2025))

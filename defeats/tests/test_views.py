@@ -252,7 +252,6 @@ def test_the_control_point_table_has_the_defeat_rate_and_pending_per_consultant(
                                                                                settings):
     from decimal import Decimal
 
-    settings.FIGURES_MAX_AGE = 0  # the dashboard counts its figures every time (the cached path: funnel tests)
 
     from leads.services import deal_record
 

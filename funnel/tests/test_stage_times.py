@@ -250,7 +250,6 @@ def _with_reason(org, application, code):
 def test_the_dashboard_shows_both_panels(org, stays, settings):
     from dealercrm.tests.clients import client_for
 
-    settings.FIGURES_MAX_AGE = 0
     _with_reason(org, Application.objects.get(lead=stays["S6"]), "lost_contact")
     response = client_for(org.manager).get(DASHBOARD, {**OCTOBER_PAGE, "store": org.store.pk},
                                            HTTP_ACCEPT_LANGUAGE="en")
@@ -273,7 +272,6 @@ def test_the_dashboard_shows_both_panels(org, stays, settings):
 def test_a_consultant_sees_his_own_panels(org, stays, settings):
     from dealercrm.tests.clients import client_for
 
-    settings.FIGURES_MAX_AGE = 0
     response = client_for(org.consultant2).get(DASHBOARD, OCTOBER_PAGE)
     panel = response.context["stage_panel"]
     assert [row["n"] for row in panel["rows"]] == [0, 0, 0, 0, 1]

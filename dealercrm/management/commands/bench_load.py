@@ -14,8 +14,8 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--url", default="http://127.0.0.1:8010", help="The server (loopback only).")
         parser.add_argument("--duration", type=float, default=360,
-                            help="Seconds of load (default 360: longer than the figures cache keeps anything, "
-                                 "FIGURES_MAX_AGE 300 s, so expiries and recounts fall inside the run).")
+                            help="Seconds of load (default 360: several runs of the drains and of the state-now "
+                                 "counts' folding fall inside the run).")
         parser.add_argument("--consultants", type=int, default=12)
         parser.add_argument("--managers", type=int, default=8)
 
