@@ -202,7 +202,12 @@ class CohortMonth(models.Model):
     class Meta:
         verbose_name = _("cohort month rollup row")
         verbose_name_plural = _("cohort month rollup rows")
-        indexes = [models.Index(fields=["store", "dim", "month"], name="cohortmonth_store_dim_month")]
+        indexes = [
+            models.Index(fields=["store", "dim", "month"], name="cohortmonth_store_dim_month"),
+            # The totals a period reaching today reads, for a whole group: a range per dim and month, not a scan.
+            models.Index(fields=["dim", "month", "store"], condition=models.Q(as_of_month__isnull=True),
+                         name="cohortmonth_totals"),
+        ]
 
 
 class RevisitMonth(models.Model):

@@ -48,6 +48,8 @@ COUNTS = ("n", "valid", "followed", "deals", "p_a", "p_b", "p_c", "p_d", "p_e", 
 # One drain at a time (the beat task, the reconciliation, a rebuild): two would both delete a day's rows and insert
 # their own. A PostgreSQL advisory lock (transaction-scoped); SQLite has one writer anyway.
 DRAIN_LOCK = 727_001
+# A drain that removed this many marks analyses the marks table (its statistics steer every reader's plan).
+ANALYZE_MARKS_AFTER = 10_000
 
 # --- the triggers ------------------------------------------------------------------------------------------------
 
@@ -687,7 +689,7 @@ def drain(*, batch: int = 500, using: str = "default", max_batches: int | None =
     another drain is running). Each batch deletes only the marks it read before recounting: a mark a writer adds
     meanwhile (committed after the recount's snapshot) stays."""
     recounted = 0
-    done = 0
+    done = removed = 0
     pending = RollupMark.objects.using(using)
     if kinds is not None:
         pending = pending.filter(kind__in=kinds)
@@ -705,6 +707,14 @@ def drain(*, batch: int = 500, using: str = "default", max_batches: int | None =
             RollupMark.objects.using(using).filter(pk__in=[mark[0] for mark in marks]).delete()
         recounted += len(keys)
         done += 1
+        removed += len(marks)
+        if removed >= ANALYZE_MARKS_AFTER and connections[using].vendor == "postgresql":
+            # A drain of a bulk write's marks (the nightly jobs, a rebuild) empties a table the planner believed
+            # large: the readers' plans over it (the marked days counted live) went from milliseconds to seconds
+            # at ten million leads until autovacuum caught up.
+            with connections[using].cursor() as cursor:
+                cursor.execute(f"ANALYZE {RollupMark._meta.db_table}")
+            removed = 0
     return recounted
 
 

@@ -208,18 +208,19 @@ def read(s, *, live_follow_ups) -> dict:
             rows = rows.filter(consultant=s.consultant, author=s.consultant)
         return rows
 
-    rows = narrowed(FollowUpDay.objects.visible_to(s.user).filter(day__gte=s.start, day__lte=s.end))
     # The whole months from their month rows (funnel.rollups_months) when their store-month has no mark.
     months = calc.whole_months(s.start, s.end, today=timezone.localdate()) if rollups_months.ENABLED else None
     parts = []
+    marks = RollupMark.objects.filter(kind=FOLLOW_UPS)
+    unmarked = narrowed(FollowUpDay.objects.visible_to(s.user)).filter(
+        ~Exists(marks.filter(store_id=OuterRef("store_id"), day=OuterRef("day"))))
     if months is not None:
         first, last = months
-        rows = rows.filter(Q(day__lt=first) | Q(day__gt=calc.month_bounds(last)[1]) |
-                           rollups_months.month_marked(FOLLOW_UPS, "day"))
+        parts += rollups_months.day_parts(unmarked, FOLLOW_UPS, start=s.start, end=s.end, first=first, last=last)
         parts.append(narrowed(FollowUpMonth.objects.visible_to(s.user).filter(month__gte=first, month__lte=last))
                      .filter(~rollups_months.month_marked(FOLLOW_UPS, "month")))
-    marks = RollupMark.objects.filter(kind=FOLLOW_UPS)
-    parts.insert(0, rows.filter(~Exists(marks.filter(store_id=OuterRef("store_id"), day=OuterRef("day")))))
+    else:
+        parts.append(unmarked.filter(day__gte=s.start, day__lte=s.end))
     marked = (live_follow_ups.annotate(local_day=TruncDate("occurred_at"))
               .filter(Exists(marks.filter(store_id=OuterRef("store_id"), day=OuterRef("local_day"))))
               .values("created_by").annotate(n=Count("pk"), rejected=Count(

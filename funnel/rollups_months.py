@@ -25,10 +25,10 @@ apart from the totals lets the usual periods read one row per key and store-mont
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date
+from datetime import date, timedelta
 
 from django.db import connections
-from django.db.models import DateField, Exists, Func, OuterRef
+from django.db.models import DateField, Exists, Func, OuterRef, QuerySet, Subquery
 
 from leads.models import Source
 
@@ -213,3 +213,22 @@ def month_marked(kind: str, field: str) -> Exists:
     day = OuterRef(field)
     return Exists(RollupMark.objects.filter(kind=kind, store_id=OuterRef("store_id"), day__gte=_MonthOf(day),
                                             day__lt=_NextMonthOf(day)))
+
+
+def day_parts(rows: QuerySet, kind: str, *, start: date, end: date, first: date, last: date) -> list[QuerySet]:
+    """Of day rollup ``rows`` (narrowed, marked days left out), those a period [start, end] reads when its whole
+    months ``first`` … ``last`` (first days) come from the month rows: the days before and after those months (an
+    index range each), and the days of its store-months holding a mark of ``kind`` -- driven by the marks (their
+    stores, from their earliest month), so that with no mark it reads nothing rather than testing every day row of
+    the months. Parts of one UNION ALL (one snapshot with the month rows' read)."""
+    last_day = (last + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+    parts = []
+    if start < first:
+        parts.append(rows.filter(day__gte=start, day__lt=first))
+    if last_day < end:
+        parts.append(rows.filter(day__gt=last_day, day__lte=end))
+    marks = RollupMark.objects.filter(kind=kind, day__gte=first, day__lte=last_day)
+    earliest = marks.annotate(month=_MonthOf("day")).order_by("month").values("month")[:1]
+    parts.append(rows.filter(store_id__in=marks.values("store_id"), day__gte=Subquery(earliest), day__lte=last_day)
+                 .filter(month_marked(kind, "day")))
+    return [part.order_by() for part in parts]

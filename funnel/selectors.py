@@ -290,17 +290,14 @@ def _slice_lookups(s: Slice, lookups: dict) -> dict:
     return lookups
 
 
-def _rollup_rows(model, s: Slice, kind: str, plan: MonthPlan | None = None, **lookups) -> QuerySet:
-    """The slice's day rollup rows of the store-days with no mark, scoped and filtered as ``Slice.leads`` does;
-    with a ``plan``, only those the month rows do not hold: the days outside its months, and the days of its
-    store-months with a mark."""
+def _rollup_rows(model, s: Slice, kind: str, plan: MonthPlan | None = None, **lookups) -> list[QuerySet]:
+    """The slice's day rollup rows of the store-days with no mark, scoped and filtered as ``Slice.leads`` does, as
+    the parts of a UNION ALL; with a ``plan``, only those the month rows do not hold (``rollups_months.day_parts``)."""
     marked = RollupMark.objects.filter(kind=kind, store_id=OuterRef("store_id"), day=OuterRef("day"))
-    rows = (model.objects.visible_to(s.user)
-            .filter(day__gte=s.start, day__lte=s.end, **_slice_lookups(s, lookups)).filter(~Exists(marked)))
-    if plan is not None:
-        rows = rows.filter(Q(day__lt=plan.first) | Q(day__gt=plan.last_day) |
-                           rollups_months.month_marked(kind, "day"))
-    return rows.order_by()
+    rows = model.objects.visible_to(s.user).filter(**_slice_lookups(s, lookups)).filter(~Exists(marked))
+    if plan is None:
+        return [rows.filter(day__gte=s.start, day__lte=s.end).order_by()]
+    return rollups_months.day_parts(rows, kind, start=s.start, end=s.end, first=plan.first, last=plan.last)
 
 
 def _month_rows(model, s: Slice, kind: str, plan: MonthPlan, **lookups) -> QuerySet:
@@ -348,8 +345,8 @@ def cohort_counts(s: Slice, *, live: bool = False, month_buckets: bool = False,
     if live:
         return cohort_counts_live(s, **keys)
     plan = month_plan(s, keys.values(), month_buckets=month_buckets)
-    summed = [_keyed(_rollup_rows(CohortDay, s, rollups.COHORT, plan, as_of__lte=s.end), keys, ROLLUP_PATHS)
-              .annotate(**_ROLLUP_SUMS)]
+    summed = [_keyed(rows, keys, ROLLUP_PATHS).annotate(**_ROLLUP_SUMS)
+              for rows in _rollup_rows(CohortDay, s, rollups.COHORT, plan, as_of__lte=s.end)]
     if plan is not None:
         months = _month_rows(CohortMonth, s, rollups.COHORT, plan)
         summed.append(_keyed(months.filter(as_of_month__isnull=True), keys, MONTH_PATHS).annotate(**_MONTH_SUMS))
@@ -386,7 +383,8 @@ def revisit_counts(s: Slice, key: str | None = None, *, live: bool = False, mont
     live_sql, live_params = marked.values("k").annotate(n=Count("pk")).order_by().query.sql_with_params()
     keys = {"k": key} if key else {}
     plan = month_plan(s, keys.values(), month_buckets=month_buckets)
-    summed = [_keyed(_rollup_rows(RevisitDay, s, rollups.REVISITS, plan), keys, ROLLUP_PATHS).annotate(n=Sum("n"))]
+    summed = [_keyed(rows, keys, ROLLUP_PATHS).annotate(n=Sum("n"))
+              for rows in _rollup_rows(RevisitDay, s, rollups.REVISITS, plan)]
     if plan is not None:
         months = _month_rows(RevisitMonth, s, rollups.REVISITS, plan)
         summed.append(_keyed(months, keys, MONTH_PATHS).annotate(n=Sum("n")))
