@@ -37,7 +37,7 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 
 from django.db import connection
-from django.db.models import Exists, F, OuterRef, Q, Subquery
+from django.db.models import F, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from dealercrm.models import Store, User, VehicleSeries
@@ -302,7 +302,9 @@ def _stage_times_kept(s: Slice, *, group_by: str | None, today: date, trend_only
     if s.series_id:
         lookups["series_id"] = s.series_id
     kept = (Stay.objects.visible_to(s.user).filter(**lookups)
-            .filter(~Exists(StayMark.objects.filter(lead_id=OuterRef("lead_id")))).order_by())
+            # NOT IN a (normally tiny) set of marked leads: a hashed subplan tested per row, where NOT EXISTS
+            # became an index probe per stay (two thirds of the group's year at ten million leads).
+            .exclude(lead_id__in=StayMark.objects.values("lead_id")).order_by())
     kept_sql, kept_params = kept.values(*_READ_COLUMNS).query.sql_with_params()
     marked = s.leads(id__in=StayMark.objects.values("lead_id")).order_by().values(*rollups_stays.LEAD_FIELDS)
     marked_sql, marked_params = marked.query.sql_with_params()
