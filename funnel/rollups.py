@@ -37,7 +37,7 @@ from django.utils import timezone
 
 from leads.models import FollowUp, GradeChange, Lead, Status, Visit
 
-from . import rollups_followups, rollups_ladder, rollups_months
+from . import calc, rollups_followups, rollups_ladder, rollups_months
 from .models import CohortDay, FollowUpDay, LadderDay, RevisitDay, RollupMark
 
 logger = logging.getLogger(__name__)
@@ -863,9 +863,8 @@ def _month_drift(keys: Iterable[tuple[int, date, str]], *, using: str) -> list[t
     for store_id, month, kind in months:
         with transaction.atomic(using):
             _locked(using, wait=True)
-            end = (month + timedelta(days=32)).replace(day=1)
             if RollupMark.objects.using(using).filter(store_id=store_id, kind=kind, day__gte=month,
-                                                      day__lt=end).exists():
+                                                      day__lte=calc.month_bounds(month)[1]).exists():
                 continue
             if rollups_months.drifted(KINDS[kind].model._meta.db_table, store_id, month, using=using):
                 drift.append((store_id, month, kind))

@@ -225,14 +225,11 @@ def read(s, *, live_follow_ups) -> dict:
               .filter(Exists(marks.filter(store_id=OuterRef("store_id"), day=OuterRef("local_day"))))
               .values("created_by").annotate(n=Count("pk"), rejected=Count(
                   "pk", filter=Q(review_status=ReviewStatus.REJECTED))).order_by())
-    sqls, params = [], []
-    for part in [*(p.values("author").annotate(sum_n=Sum("n"), sum_rejected=Sum("rejected")).order_by()
-                   for p in parts), marked]:
-        sql, part_params = part.query.sql_with_params()
-        sqls.append(f"SELECT * FROM ({sql}) p{len(sqls)}")
-        params += part_params
+    sql, params = rollups_months.union_all(
+        [*(p.values("author").annotate(sum_n=Sum("n"), sum_rejected=Sum("rejected")).order_by() for p in parts),
+         marked])
     with connections[rollups.read_database()].cursor() as cursor:
-        cursor.execute(" UNION ALL ".join(sqls), params)
+        cursor.execute(sql, params)
         fetched = cursor.fetchall()
     out: dict = {}
     for author, n, rejected in fetched:

@@ -25,13 +25,14 @@ apart from the totals lets the usual periods read one row per key and store-mont
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date, timedelta
+from datetime import date
 
 from django.db import connections
 from django.db.models import DateField, Exists, Func, OuterRef, QuerySet, Subquery
 
 from leads.models import Source
 
+from . import calc
 from .models import CohortMonth, FollowUpMonth, MonthDim, RevisitMonth, RollupMark
 
 COHORT_COUNTS = ("valid", "followed", "deals", "p_a", "p_b", "p_c", "p_d", "p_e", "units")
@@ -221,7 +222,7 @@ def day_parts(rows: QuerySet, kind: str, *, start: date, end: date, first: date,
     index range each), and the days of its store-months holding a mark of ``kind`` -- driven by the marks (their
     stores, from their earliest month), so that with no mark it reads nothing rather than testing every day row of
     the months. Parts of one UNION ALL (one snapshot with the month rows' read)."""
-    last_day = (last + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+    last_day = calc.month_bounds(last)[1]
     parts = []
     if start < first:
         parts.append(rows.filter(day__gte=start, day__lt=first))
@@ -232,3 +233,14 @@ def day_parts(rows: QuerySet, kind: str, *, start: date, end: date, first: date,
     parts.append(rows.filter(store_id__in=marks.values("store_id"), day__gte=Subquery(earliest), day__lte=last_day)
                  .filter(month_marked(kind, "day")))
     return [part.order_by() for part in parts]
+
+
+def union_all(parts: list[QuerySet]) -> tuple[str, list]:
+    """One UNION ALL statement of ``parts`` (querysets with the same columns) and its parameters: the rollup reads'
+    parts in one snapshot."""
+    sqls, params = [], []
+    for part in parts:
+        sql, part_params = part.query.sql_with_params()
+        sqls.append(f"SELECT * FROM ({sql}) p{len(sqls)}")
+        params += part_params
+    return " UNION ALL ".join(sqls), params

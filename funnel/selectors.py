@@ -69,6 +69,22 @@ class Slice:
         """The exclusive upper bound: midnight after ``end``, local time."""
         return timezone.make_aware(datetime.combine(self.end + timedelta(days=1), time.min))
 
+    def row_lookups(self, **more) -> dict:
+        """``more`` and the slice's narrowing, as the rows kept per store and lead key name it (the rollups, the
+        stays: ``store``, ``consultant``, ``source``, ``channel_id``, ``series_id``); ``leads`` for the leads."""
+        lookups = dict(more)
+        if self.stores:
+            lookups["store__in"] = [st.pk for st in self.stores]
+        if self.consultant is not None:
+            lookups["consultant"] = self.consultant
+        if self.source:
+            lookups["source"] = self.source
+        if self.channel_id:
+            lookups["channel_id"] = self.channel_id
+        if self.series_id:
+            lookups["series_id"] = self.series_id
+        return lookups
+
     def leads(self, **more) -> QuerySet[Lead]:
         """The slice's leads (any first-visit date), narrowed further by ``more`` lookups. One filter() call: every
         clone of a queryset costs on every dashboard request."""
@@ -202,13 +218,8 @@ _ROLLUP_SUMS = {
 }
 
 
-_MONTH_SUMS = {
-    "N": Sum("n"),
-    **{f"N_{source}": Sum(f"n_{source}") for source in Source.values},
-    "valid": Sum("valid"), "followed": Sum("followed"), "deals": Sum("deals"),
-    **{f"P_{g}": Sum(f"p_{g.lower()}") for g in GRADES},
-    "units": Sum("units"),
-}
+# The month rows hold N by source in columns of their own (their rows are not keyed by source but for one dim).
+_MONTH_SUMS = {**_ROLLUP_SUMS, **{f"N_{source}": Sum(f"n_{source}") for source in Source.values}}
 # The later regrades a past period subtracts from the totals (funnel.rollups_months).
 _MONTH_SUMS_SUBTRACTED = {name: Sum(-F(total.source_expressions[0].name)) for name, total in _MONTH_SUMS.items()}
 # The month rows' key of each lead field path (ROLLUP_PATHS for the day rows), and the dim it needs (None: any).
@@ -233,10 +244,6 @@ class MonthPlan:
     first: date
     last: date
     subtract_after: date | None
-
-    @property
-    def last_day(self) -> date:
-        return calc.month_bounds(self.last)[1]
 
 
 def month_plan(s: Slice, paths: Iterable[str] = (), *, month_buckets: bool = False) -> MonthPlan | None:
@@ -275,26 +282,11 @@ def month_plan(s: Slice, paths: Iterable[str] = (), *, month_buckets: bool = Fal
                      subtract_after=None if s.end >= today else end_month)
 
 
-def _slice_lookups(s: Slice, lookups: dict) -> dict:
-    """``lookups`` and the slice's narrowing, as the rollup rows name it (``Slice.leads`` for the leads)."""
-    if s.stores:
-        lookups["store__in"] = [st.pk for st in s.stores]
-    if s.consultant is not None:
-        lookups["consultant"] = s.consultant
-    if s.source:
-        lookups["source"] = s.source
-    if s.channel_id:
-        lookups["channel_id"] = s.channel_id
-    if s.series_id:
-        lookups["series_id"] = s.series_id
-    return lookups
-
-
 def _rollup_rows(model, s: Slice, kind: str, plan: MonthPlan | None = None, **lookups) -> list[QuerySet]:
     """The slice's day rollup rows of the store-days with no mark, scoped and filtered as ``Slice.leads`` does, as
     the parts of a UNION ALL; with a ``plan``, only those the month rows do not hold (``rollups_months.day_parts``)."""
     marked = RollupMark.objects.filter(kind=kind, store_id=OuterRef("store_id"), day=OuterRef("day"))
-    rows = model.objects.visible_to(s.user).filter(**_slice_lookups(s, lookups)).filter(~Exists(marked))
+    rows = model.objects.visible_to(s.user).filter(**s.row_lookups(**lookups)).filter(~Exists(marked))
     if plan is None:
         return [rows.filter(day__gte=s.start, day__lte=s.end).order_by()]
     return rollups_months.day_parts(rows, kind, start=s.start, end=s.end, first=plan.first, last=plan.last)
@@ -303,7 +295,7 @@ def _rollup_rows(model, s: Slice, kind: str, plan: MonthPlan | None = None, **lo
 def _month_rows(model, s: Slice, kind: str, plan: MonthPlan, **lookups) -> QuerySet:
     """The slice's month rollup rows of the plan's months (counted by its dim), of the store-months with no mark."""
     return (model.objects.visible_to(s.user)
-            .filter(dim=plan.dim, month__gte=plan.first, month__lte=plan.last, **_slice_lookups(s, lookups))
+            .filter(dim=plan.dim, month__gte=plan.first, month__lte=plan.last, **s.row_lookups(**lookups))
             .filter(~rollups_months.month_marked(kind, "month")).order_by())
 
 
@@ -311,15 +303,10 @@ def _union(summed: list[QuerySet], live_sql: str, live_params: list, *, constant
     """The rollup rows' sums (day rows, and month rows when read) and the marked days' live count, as ONE statement
     (UNION ALL): one snapshot, so a drain committing meanwhile cannot count a day twice or not at all. ``constant``:
     no key (every part leads with a constant column, dropped here)."""
-    parts, params = [], []
-    for queryset in summed:
-        sql, part_params = queryset.query.sql_with_params()
-        parts.append(f"SELECT * FROM ({sql}) r{len(parts)}")
-        params += part_params
+    sql, params = rollups_months.union_all(summed)
     live = "SELECT 1, l.* FROM ({}) l" if constant else "SELECT * FROM ({}) l"
-    sql = " UNION ALL ".join([*parts, live.format(live_sql)])
     with connections[rollups.read_database()].cursor() as cursor:
-        cursor.execute(sql, [*params, *live_params])
+        cursor.execute(f"{sql} UNION ALL {live.format(live_sql)}", [*params, *live_params])
         rows = cursor.fetchall()
     return [row[1:] for row in rows] if constant else rows
 

@@ -290,18 +290,7 @@ def _stage_times_kept(s: Slice, *, group_by: str | None, today: date, trend_only
     d = connection.ops.adapt_datefield_value
     at = connection.ops.adapt_datetimefield_value
 
-    lookups: dict = {}
-    if s.stores:
-        lookups["store__in"] = [st.pk for st in s.stores]
-    if s.consultant is not None:
-        lookups["consultant"] = s.consultant
-    if s.source:
-        lookups["source"] = s.source
-    if s.channel_id:
-        lookups["channel_id"] = s.channel_id
-    if s.series_id:
-        lookups["series_id"] = s.series_id
-    kept = (Stay.objects.visible_to(s.user).filter(**lookups)
+    kept = (Stay.objects.visible_to(s.user).filter(**s.row_lookups())
             # NOT IN a (normally tiny) set of marked leads: a hashed subplan tested per row, where NOT EXISTS
             # became an index probe per stay (two thirds of the group's year at ten million leads).
             .exclude(lead_id__in=StayMark.objects.values("lead_id")).order_by())
