@@ -1,6 +1,7 @@
 """The rollups' jobs (funnel.rollups): the drain, every few seconds on the beat, and the nightly reconciliation, a
 JobRun like the other daily jobs (leads.services.jobs): it recounts a sample of store-days from the base tables,
-repairs the ones whose rows drifted, logs them and tells the dealer group's admins."""
+repairs the ones whose rows drifted, logs them and tells the dealer group's admins; and it checks the time-in-stage
+histograms against the sums of their Stay rows (refilled when they differ)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from dealercrm.jobs import job_run, job_run_count
 from dealercrm.models import JobRun, Role, Store, User
 from dealercrm.notifications import Draft, notify_many
 
-from . import rollups
+from . import rollups, rollups_stays
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +39,12 @@ def rollups_reconcile(*, size: int = SAMPLE_SIZE, seed: int | None = None, today
             logger.warning("rollups: %s store-days had drifted and were recounted: %s", len(drift), drift[:50])
             job_run_count(run, "cleared", len(drift))
             job_run_count(run, "notified", _notify_admins(drift, today=today))
+        # The time-in-stage histograms against the sums of their Stay rows (refilled when they differ).
+        stays = rollups_stays.hist_drift()
+        if stays:
+            logger.warning("rollups: %s time-in-stage histogram rows had drifted and were refilled", stays)
+            job_run_count(run, "flagged", stays)
+            job_run_count(run, "cleared", stays)
     return run
 
 

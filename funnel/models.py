@@ -398,6 +398,47 @@ class Stay(models.Model):
         ]
 
 
+class StayHist(models.Model):
+    """The Stay rows summed into histograms, so that a group's or a store's time in stage over whole months is a sum
+    over a few thousand rows (funnel.rollups_stays, docs/scaling.md "Time in stage"). A row counts (``c``) the Stay
+    rows of one ``part`` (e: ended stays by end day, r: first reaches by start day, d: deals by order day, o: open
+    grades by the day the grade was set) with the same grade, exit (``how``) and length in days (``days``: the stay's
+    length, or the days from the first visit; none for open grades), at one ``day`` (span m: the month's first day;
+    span d: the day), for one store (``store_id``) or for the whole dealer group (``store_id`` null). ``fv_day`` and
+    ``hold_day`` are null for the rows whose lead's first visit and current hold cannot leave them out of any period
+    that reads them (nearly all); otherwise they are the local days the reader tests. Always the exact sum of the
+    Stay table: written only in the transactions that rewrite Stay rows (the drain, the rebuild)."""
+
+    class Span(models.TextChoices):
+        MONTH = "m", _("month")
+        DAY = "d", _("day")
+
+    group_id = models.BigIntegerField(_("dealer group"))
+    store_id = models.BigIntegerField(_("store"), null=True)
+    span = models.CharField(_("span"), max_length=1, choices=Span.choices)
+    part = models.CharField(_("part"), max_length=1)
+    grade = models.CharField(_("grade"), max_length=1, null=True)
+    how = models.CharField(_("how it ended"), max_length=8, null=True)
+    day = models.DateField(_("day"))
+    days = models.IntegerField(_("days"), null=True)
+    fv_day = models.DateField(_("first-visit day"), null=True)
+    hold_day = models.DateField(_("active at its grade since"), null=True)
+    c = models.BigIntegerField(_("count"))
+
+    class Meta:
+        verbose_name = _("stay histogram row")
+        verbose_name_plural = _("stay histogram rows")
+        constraints = [
+            # The drain's upsert key, and the readers' index-only ranges (a group's months, a store's months).
+            models.UniqueConstraint(
+                fields=["group_id", "store_id", "span", "part", "day", "grade", "how", "days", "fv_day", "hold_day"],
+                include=["c"], nulls_distinct=False, name="stayhist_key"),
+        ]
+        indexes = [models.Index(fields=["store_id", "span", "part", "day"], include=["grade", "how", "days", "fv_day",
+                                                                                   "hold_day", "c"],
+                                condition=Q(store_id__isnull=False), name="stayhist_store")]
+
+
 class StayMark(models.Model):
     """A lead whose Stay rows may be out of date: written by database triggers on the leads, grade changes, defeat
     applications and deals in the writing transaction (funnel.rollups_stays), removed by the drain once it has

@@ -31,7 +31,7 @@ from __future__ import annotations
 from django.db import connections, transaction
 from django.utils import timezone
 
-from .models import Stay, StayMark
+from .models import Stay, StayHist, StayMark
 
 DRAIN_LOCK = 727_002  # funnel.rollups holds 727_001
 
@@ -123,6 +123,111 @@ def _insert(cursor, condition: str, params: list, *, using: str) -> int:
     select, select_params = rows_sql(_leads_sql(condition), params, using=using)
     cursor.execute(f"INSERT INTO {Stay._meta.db_table} ({', '.join(STAY_COLUMNS)}) {select}", select_params)
     return cursor.rowcount
+
+
+# --- the parts: Stay rows as the reader counts them, and their histograms (StayHist) ----------------------------------
+
+ENDED, REACH, DEAL, OPEN = "e", "r", "d", "o"
+# Per part: which Stay rows, the day it is dated by, its length in days (from the stay or from the first visit).
+PARTS = {
+    ENDED: ("t.kind = 'S' AND t.how IS NOT NULL", "t.end_day", "t.days", "t.grade", "t.how"),
+    REACH: ("t.kind = 'S' AND t.first", "t.start_day", "t.reach_days", "t.grade", "NULL"),
+    DEAL: ("t.kind = 'D'", "t.end_day", "t.reach_days", "NULL", "NULL"),
+    OPEN: ("t.kind = 'O'", "t.start_day", "NULL", "t.grade", "NULL"),
+}
+PART_COLUMNS = ("k", "store_id", "part", "grade", "how", "day", "days", "fv_day", "hold_day", "c")
+
+
+def parts_sql(source: str, params: list, conditions: dict[str, tuple[str, list]], *, sign: int = 1,
+              key: str = "NULL", using: str = "default") -> tuple[str, list]:
+    """The rows (``PART_COLUMNS``) that ``source`` (SQL of a relation with the Stay columns, aliased ``t``; its
+    ``params``) gives each part in ``conditions`` (part -> a condition on ``{day}``, the part's day, and its params),
+    each counting ``sign`` (``days`` as stored: the reader clamps it at 0). The reader keeps a stay, a first reach or
+    a deal when its lead had its first visit by the period's end and is not active at a grade set before the figures'
+    earliest day: ``fv_day`` and ``hold_day`` are null when the row's own day already implies both for any period
+    that reads it (first visit by that day, no hold or a hold from that day on), and the local days to test
+    otherwise."""
+    connection = connections[using]
+    fv, fv_params = _day(connection, "t.first_visit_at")
+    hold, hold_params = _day(connection, "t.hold_since")
+    selects, out = [], []
+    for part, (condition, day_params) in conditions.items():
+        rows, day, days, grade, how = PARTS[part]
+        if part == OPEN:
+            test_params, fv_col, hold_col = [], "NULL::date", "NULL::date"
+        else:
+            plain = f"({fv} <= {day} AND (t.hold_since IS NULL OR {hold} >= {day}))"
+            fv_col = f"CASE WHEN {plain} THEN NULL ELSE {fv} END"
+            hold_col = f"CASE WHEN {plain} THEN NULL ELSE {hold} END"
+            test_params = [*fv_params, *hold_params, *fv_params, *fv_params, *hold_params, *hold_params]
+        length = f"{days}::integer"
+        selects.append(f"SELECT {key}, t.store_id, '{part}'::varchar, {grade}::varchar, {how}::varchar, {day}, "
+                       f"{length}, {fv_col}, {hold_col}, {int(sign)}::bigint FROM {source} t "
+                       f"WHERE {rows} AND {condition.format(day=day)}")
+        out += [*test_params, *params, *day_params]
+    return " UNION ALL ".join(selects), out
+
+
+HIST_TABLE = StayHist._meta.db_table
+_HIST_KEY = ("group_id", "store_id", "span", "part", "day", "grade", "how", "days", "fv_day", "hold_day")
+
+
+def _hist_select(condition: str, params: list, *, sign: int, using: str) -> tuple[str, list]:
+    """The histogram rows (``_HIST_KEY`` and ``c``) of the Stay rows ``condition`` selects, counting ``sign`` each:
+    per store and month, per group and month, per group and day; the open grades per store and day and per group
+    and day."""
+    everything = {part: ("TRUE", []) for part in PARTS}
+    parts, parts_params = parts_sql(f"(SELECT * FROM {Stay._meta.db_table} WHERE {condition})", params, everything,
+                                    sign=sign, using=using)
+    return f"""
+        SELECT s.group_id, x.store_id, x.span, p.part, x.day, p.grade, p.how, p.days, p.fv_day, p.hold_day, sum(p.c)
+        FROM ({parts}) p ({", ".join(PART_COLUMNS)})
+        JOIN dealercrm_store s ON s.id = p.store_id
+        CROSS JOIN LATERAL (VALUES
+            (p.store_id, 'm', date_trunc('month', p.day)::date), (NULL::bigint, 'm', date_trunc('month', p.day)::date),
+            (NULL::bigint, 'd', p.day), (p.store_id, 'd', p.day)) x(store_id, span, day)
+        WHERE CASE WHEN p.part = '{OPEN}' THEN x.span = 'd' ELSE NOT (x.span = 'd' AND x.store_id IS NOT NULL) END
+        GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10""", parts_params
+
+
+def _hist_delta(cursor, condition: str, params: list, *, sign: int, using: str) -> None:
+    """Add (``sign`` 1) or take away (-1) the Stay rows ``condition`` selects to or from the histograms."""
+    columns = ", ".join(_HIST_KEY)
+    select, select_params = _hist_select(condition, params, sign=sign, using=using)
+    cursor.execute(f"INSERT INTO {HIST_TABLE} ({columns}, c) {select} "
+                   f"ON CONFLICT ({columns}) DO UPDATE SET c = {HIST_TABLE}.c + EXCLUDED.c", select_params)
+
+
+def hist_fill(*, using: str = "default") -> None:
+    """Sum every Stay row into the histograms afresh (the first migrate of this code over kept stays; the nightly
+    check's repair)."""
+    with transaction.atomic(using), connections[using].cursor() as cursor:
+        _locked(cursor, wait=True)
+        cursor.execute(f"DELETE FROM {HIST_TABLE}")
+        _hist_delta(cursor, "TRUE", [], sign=1, using=using)
+    with connections[using].cursor() as cursor:
+        cursor.execute(f"ANALYZE {HIST_TABLE}")
+
+
+def hist_drift(*, repair: bool = True, using: str = "default") -> int:
+    """The nightly check: how many histogram keys differ from the sums of the Stay rows (0 unless something wrote
+    one without the other); with ``repair``, refill them when any does. Drops the rows whose count came to 0."""
+    if not enabled(using):
+        return 0
+    columns = ", ".join(_HIST_KEY)
+    with transaction.atomic(using), connections[using].cursor() as cursor:
+        _locked(cursor, wait=True)
+        cursor.execute(f"DELETE FROM {HIST_TABLE} WHERE c = 0")
+        select, params = _hist_select("TRUE", [], sign=1, using=using)
+        cursor.execute(f"""
+            SELECT count(*) FROM (
+                SELECT 1 FROM (SELECT *, 0::bigint AS kept FROM ({select}) w ({columns}, want)
+                               UNION ALL SELECT {columns}, 0, c FROM {HIST_TABLE}) x
+                GROUP BY {columns} HAVING sum(want) <> sum(kept)) d""", params)
+        drifted = cursor.fetchone()[0]
+    if drifted and repair:
+        hist_fill(using=using)
+    return drifted
 
 
 # --- the triggers --------------------------------------------------------------------------------------------------
@@ -220,8 +325,10 @@ def ensure_installed(using: str = "default", **_kwargs) -> None:
         return
     tables = set(connection.introspection.table_names())
     if not {"leads_lead", "leads_gradechange", "leads_deal", "defeats_application",
-            Stay._meta.db_table, StayMark._meta.db_table} <= tables:
+            Stay._meta.db_table, StayMark._meta.db_table, HIST_TABLE} <= tables:
         return
+    if not StayHist.objects.using(using).exists() and Stay.objects.using(using).exists():
+        hist_fill(using=using)  # this code's first migrate over kept stays: the histograms start as their sum
     missing = not triggers_installed(using)
     triggers_install(using)
     if missing:
@@ -256,8 +363,10 @@ def drain(*, batch: int = 2000, using: str = "default", max_batches: int | None 
             if not read:
                 return rebuilt
             lead_ids = sorted({lead_id for _id, lead_id in read})
+            _hist_delta(cursor, "lead_id = ANY(%s)", [lead_ids], sign=-1, using=using)
             cursor.execute(f"DELETE FROM {table} WHERE lead_id = ANY(%s)", [lead_ids])
             _insert(cursor, "id = ANY(%s)", [lead_ids], using=using)
+            _hist_delta(cursor, "lead_id = ANY(%s)", [lead_ids], sign=1, using=using)
             cursor.execute(f"DELETE FROM {marks} WHERE id = ANY(%s)", [[mark_id for mark_id, _lead in read]])
         rebuilt += len(lead_ids)
         done += 1
@@ -279,11 +388,14 @@ def rebuild(*, using: str = "default", store_ids: list[int] | None = None) -> in
     for store_id in store_ids:
         with transaction.atomic(using), connections[using].cursor() as cursor:
             _locked(cursor, wait=True)
+            _hist_delta(cursor, "store_id = %s", [store_id], sign=-1, using=using)
             cursor.execute(f"DELETE FROM {Stay._meta.db_table} WHERE store_id = %s", [store_id])
             written += _insert(cursor, "store_id = %s", [store_id], using=using)
+            _hist_delta(cursor, "store_id = %s", [store_id], sign=1, using=using)
     drain(using=using)
     # Fresh statistics for the readers' plans: the table was rewritten (the first migrate over a million leads left
     # 1.9M rows that autovacuum had not analysed yet).
     with connections[using].cursor() as cursor:
         cursor.execute(f"ANALYZE {Stay._meta.db_table}")
+        cursor.execute(f"ANALYZE {HIST_TABLE}")
     return written

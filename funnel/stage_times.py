@@ -40,13 +40,14 @@ from django.db import connection
 from django.db.models import F, OuterRef, Q, Subquery
 from django.utils import timezone
 
-from dealercrm.models import Store, User, VehicleSeries
+from dealercrm.models import Role, Store, User, VehicleSeries
 from defeats.models import Application, ApplicationStatus
 from leads.models import Channel, Deal, GradeChange, Source, Status
 from leads.rules import DEFAULT_RULES
 from leads.selectors import grade_rule_limits
 
 from . import rollups_stays
+from .calc import month_bounds
 from .models import Stay, StayMark
 from .selectors import FIELD_KEYS, GRADES, Slice
 
@@ -256,14 +257,10 @@ def stage_times_live(s: Slice, *, group_by: str | None = None, today: date | Non
 # --- the kept stays (funnel.rollups_stays), PostgreSQL -------------------------------------------------------------
 
 _KEY_COLUMNS = {"consultant": "consultant_id", "source": "source", "channel": "channel_id", "series": "series_id"}
-_READ_COLUMNS = ("consultant_id", "source", "channel_id", "series_id", "kind", "grade", "start_day", "end_day", "how",
-                 "days", "first", "reach_days", "first_visit_at", "hold_since")
-_SRC_COLUMNS = "kind, grade, start_day, end_day, how, days, first, reach_days, first_visit_at, hold_since"
-# The live rows with the table's column types: a UNION ALL whose branches differ in a column's type keeps the
-# planner from pushing the parts' conditions into the branches (the table's index ranges).
-_M_COLUMNS = ("kind::varchar, grade::varchar, start_day, end_day, how::varchar, days::integer, first, "
-              "reach_days::integer, first_visit_at, hold_since")
+_STAY_COLUMNS = ("kind", "grade", "start_day", "end_day", "how", "days", "first", "reach_days", "first_visit_at",
+                 "hold_since")
 _HOW_SUMS = ", ".join(f"sum(CASE WHEN how = '{e}' THEN c ELSE 0 END) AS {e}" for e in EXITS)
+E, R, D, O = rollups_stays.ENDED, rollups_stays.REACH, rollups_stays.DEAL, rollups_stays.OPEN
 
 
 def _lerp(p: str) -> str:
@@ -276,30 +273,149 @@ def _lerp(p: str) -> str:
     return f"({lo})::float8 + (({pos} - floor({pos})) * (({hi}) - ({lo}))::float8)"
 
 
+def _whole_months(first: date, last: date, *, cut: date | None = None) -> list[date]:
+    """The first days of the months that lie whole inside [first, last] and that ``cut`` (a day the figures split
+    at) does not split."""
+    out = []
+    month = first if first.day == 1 else month_bounds(first)[1] + timedelta(days=1)
+    while month_bounds(month)[1] <= last:
+        month_end = month_bounds(month)[1]
+        if cut is None or not month < cut <= month_end:
+            out.append(month)
+        month = month_end + timedelta(days=1)
+    return out
+
+
+def _gaps(first: date, last: date, months: list[date]) -> list[tuple[date, date]]:
+    """The ranges of days of [first, last] outside the given months (first days)."""
+    out, day = [], first
+    for month in sorted(months):
+        if day < month:
+            out.append((day, month - timedelta(days=1)))
+        day = max(day, month_bounds(month)[1] + timedelta(days=1))
+    if day <= last:
+        out.append((day, last))
+    return out
+
+
+def _plan_hist(s: Slice, key: str | None) -> tuple[list[int], list[int]] | None:
+    """Where the histograms (funnel.models.StayHist) serve the slice: (the dealer groups read whole from their group
+    rows, the stores read from their store rows), or None when they cannot (a lead key narrows or groups the slice,
+    or the reader sees only their own leads). Without a query, but for a superuser's every group: a group admin's
+    dashboard over every store reads the group rows, a chosen store (or a manager's) its store rows."""
+    user = s.user
+    if key or s.consultant is not None or s.source or s.channel_id or s.series_id:
+        return None
+    if s.stores:
+        stores = [st.pk for st in s.stores
+                  if user.is_superuser or (user.role == Role.GROUP_ADMIN and st.group_id == user.dealer_group_id)
+                  or (user.role == Role.MANAGER and st.pk == user.store_id)]
+        return ([], sorted(stores)) if stores else None
+    if user.is_superuser:
+        return sorted(Store.objects.order_by().values_list("group_id", flat=True).distinct()), []
+    if user.role == Role.GROUP_ADMIN and user.dealer_group_id:
+        return [user.dealer_group_id], []
+    if user.role == Role.MANAGER and user.store_id:
+        return [], [user.store_id]
+    return None
+
+
 def _stage_times_kept(s: Slice, *, group_by: str | None, today: date, trend_only: bool = False) -> dict:
-    """``stage_times`` from the kept stays: the same figures as ``stage_times_live``. The rows of the unmarked leads
-    come from the Stay table (index-only ranges: ended stays by end day, first reaches by start day), the marked
-    leads' rows are computed live (``rollups_stays.rows_sql`` over the slice's marked leads) in the same statement,
-    and the percentiles are computed from histograms (a count per whole-day length, running sums, the same linear
-    interpolation as ``percentile_cont``) instead of sorting every stay."""
+    """``stage_times`` from the kept stays: the same figures as ``stage_times_live``. Every source is turned into
+    the same part rows (``rollups_stays.parts_sql``: ended stays, first reaches, deals, open grades, each with a
+    count ``c``) and one tail turns them into histograms (a count per whole-day length, running sums, the same
+    linear interpolation as ``percentile_cont``) instead of sorting every stay. The sources:
+
+    - without a lead key, for a store manager or a group admin, the histograms (``StayHist``): the months that lie
+      whole in a part's days from the month rows, per group for a view of every store, per store for chosen stores
+      (``_plan_hist``); the other days of a group from its day rows, of a store from its Stay rows;
+    - otherwise the Stay rows of the slice (index-only ranges: ended stays by end day, first reaches by start day);
+    - the leads the drain has not rebuilt yet (marked): their Stay rows taken away where the histograms counted
+      them, their rows computed live (``rollups_stays.rows_sql``) added, in the same statement."""
     months = _months(s.end)
     lo = min(s.start, months[0])
     lo_at = timezone.make_aware(datetime.combine(lo, time.min))
-    end_at = s.end_at
     dwell = max_dwell_for(s)
     d = connection.ops.adapt_datefield_value
-    at = connection.ops.adapt_datetimefield_value
+    key = _KEY_COLUMNS[group_by] if group_by else None
+    ranges = {E: (months[0] if trend_only else lo, s.end)}
+    if not trend_only:
+        ranges.update({R: (s.start, s.end), D: (s.start, s.end)})
+    parts = [*ranges, *(() if trend_only else (O,))]
+    plan = _plan_hist(s, key)
+    whole_groups, store_level = plan or ([], [])
+    whole: dict[str, list[date]] = {part: [] for part in parts}
+    if plan:
+        whole[E] = _whole_months(*ranges[E], cut=s.start)
+        whole.update({part: _whole_months(*ranges[part]) for part in ranges if part != E})
 
+    def days_of(part: str, *, outside_whole: bool) -> tuple[str, list]:
+        """The part's days (``{day}``): all of them, or those outside its whole months (a few ranges of days)."""
+        if part == O:
+            return "TRUE", []
+        first, last = ranges[part]
+        spans = _gaps(first, last, whole[part]) if outside_whole else [(first, last)]
+        if not spans:
+            return "FALSE", []
+        return ("(" + " OR ".join("({day} >= %s AND {day} <= %s)" for _span in spans) + ")",
+                [d(x) for span in spans for x in span])
+
+    marks = StayMark.objects.values("lead_id")
     kept = (Stay.objects.visible_to(s.user).filter(**s.row_lookups())
             # NOT IN a (normally tiny) set of marked leads: a hashed subplan tested per row, where NOT EXISTS
             # became an index probe per stay (two thirds of the group's year at ten million leads).
-            .exclude(lead_id__in=StayMark.objects.values("lead_id")).order_by())
-    kept_sql, kept_params = kept.values(*_READ_COLUMNS).query.sql_with_params()
-    marked = s.leads(id__in=StayMark.objects.values("lead_id")).order_by().values(*rollups_stays.LEAD_FIELDS)
+            .exclude(lead_id__in=marks).order_by())
+    kept_columns = ("store_id", *_KEY_COLUMNS.values(), *_STAY_COLUMNS)
+    tk = f"t.{key}" if key else "NULL"
+    sources: dict[str, list[tuple[str, list]]] = {part: [] for part in parts}
+
+    def stay_rows(part: str, queryset, condition: tuple[str, list], **kwargs) -> None:
+        if condition[0] != "FALSE":
+            rows_sql, rows_params = queryset.values(*kept_columns).query.sql_with_params()
+            sources[part].append(rollups_stays.parts_sql(f"({rows_sql})", list(rows_params), {part: condition},
+                                                         **kwargs))
+
+    hist = rollups_stays.HIST_TABLE
+    columns = "NULL, store_id, part, grade, how, day, days, fv_day, hold_day, c"
+    taken = Stay.objects.filter(Q(store_id__in=Store.objects.filter(group_id__in=whole_groups).values("pk"))
+                                | Q(store_id__in=store_level), lead_id__in=marks).order_by()
+    for part in parts if plan else ():
+        if whole_groups:  # a whole group: its month rows, and its day rows for the other days
+            if whole[part]:
+                sources[part].append((f"SELECT {columns} FROM {hist} WHERE group_id = ANY(%s) AND store_id IS NULL "
+                                      f"AND span = 'm' AND part = '{part}' AND day = ANY(%s::date[])",
+                                      [whole_groups, [d(m) for m in whole[part]]]))
+            condition, params = days_of(part, outside_whole=True)
+            if condition != "FALSE":
+                sources[part].append((f"SELECT {columns} FROM {hist} WHERE group_id = ANY(%s) AND store_id IS NULL "
+                                      f"AND span = 'd' AND part = '{part}' AND {condition.format(day='day')}",
+                                      [whole_groups, *params]))
+        if store_level and (whole[part] or part == O):  # a store: its month rows (its open grades by day)
+            span, condition, params = ("d", "TRUE", []) if part == O else (
+                "m", "day = ANY(%s::date[])", [[d(m) for m in whole[part]]])
+            sources[part].append((f"SELECT {columns} FROM {hist} WHERE store_id = ANY(%s) AND span = '{span}' "
+                                  f"AND part = '{part}' AND {condition}", [store_level, *params]))
+        if store_level and part != O:  # a store's other days: its Stay rows
+            stay_rows(part, kept.filter(store_id__in=store_level), days_of(part, outside_whole=True))
+        # The marked leads' Stay rows taken away where the histograms counted them: a group's every day, a store's
+        # whole months.
+        condition, params = days_of(part, outside_whole=False)
+        if part != O:
+            condition = (f"((t.store_id <> ALL(%s) AND {condition}) "
+                         "OR date_trunc('month', {day})::date = ANY(%s::date[]))")
+            params = [store_level, *params, [d(m) for m in whole[part]]]
+        stay_rows(part, taken, (condition, params), sign=-1)
+    for part in () if plan else parts:
+        stay_rows(part, kept, days_of(part, outside_whole=False), key=tk)
+    # The marked leads' rows, computed live.
+    marked = s.leads(id__in=marks).order_by().values(*rollups_stays.LEAD_FIELDS)
     marked_sql, marked_params = marked.query.sql_with_params()
     live_sql, live_params = rollups_stays.rows_sql(marked_sql, list(marked_params))
+    for part in parts:
+        sources[part].append(rollups_stays.parts_sql("m", [], {part: days_of(part, outside_whole=False)}, key=tk))
+
     # The slice's earliest stay (the rising flag's history), kept: per store, the first row of its start-day index.
-    history = (kept.filter(kind=Stay.Kind.STAY, first_visit_at__lt=end_at)
+    history = (kept.filter(kind=Stay.Kind.STAY, first_visit_at__lt=s.end_at)
                .filter(Q(hold_since__isnull=True) | Q(hold_since__gte=lo_at))
                .filter(store_id=OuterRef("pk")).order_by("start_day").values("start_day")[:1])
     stores = Store.objects.visible_to(s.user)
@@ -307,64 +423,58 @@ def _stage_times_kept(s: Slice, *, group_by: str | None, today: date, trend_only
         stores = stores.filter(pk__in=[st.pk for st in s.stores])
     first_sql, first_params = stores.order_by().annotate(first=Subquery(history)).values("first").query.sql_with_params()
 
-    key = _KEY_COLUMNS[group_by] if group_by else None
-    tk = f"t.{key}" if key else "NULL"
-    mk = f"m.{key}" if key else "NULL"
     no_key = {None: "NULL", "source": "NULL::varchar"}.get(key, "NULL::bigint")  # typed as the key column
-    lead_in = "first_visit_at < %s AND (hold_since IS NULL OR hold_since >= %s)"  # the live query's leads
-    month_case = " ".join(f"WHEN end_day >= %s THEN {i}" for i in reversed(range(TREND_MONTHS)))
+    lead_in = "(fv_day IS NULL OR fv_day <= %s) AND (hold_day IS NULL OR hold_day >= %s)"  # the live query's leads
+    lead_params = [d(s.end), d(lo)]
+    month_case = " ".join(f"WHEN day >= %s THEN {i}" for i in reversed(range(TREND_MONTHS)))
     over = " ".join(f"WHEN '{g}' THEN {int(dwell[g])}" for g in GRADES)
     recent = months[-RECENT_MONTHS]
+    clamp = "CASE WHEN days < 0 THEN 0 ELSE days END"
+    having = "HAVING sum(c) <> 0"
+    period_parts = "" if trend_only else f"""UNION ALL
+            SELECT {ENDED}, k, grade, 0, d, sum(c), {_HOW_SUMS}, 0 FROM e WHERE p GROUP BY k, grade, d {having}
+            UNION ALL
+            SELECT {REACH}, k, grade, 0, {clamp}, sum(c), 0, 0, 0, 0, 0
+            FROM src_{R} WHERE part = '{R}' AND day >= %s AND day <= %s AND {lead_in}
+            GROUP BY 2, 3, 5 {having}
+            UNION ALL
+            SELECT {REACH}, k, '{DEAL}', 0, {clamp}, sum(c), 0, 0, 0, 0, 0
+            FROM src_{D} WHERE part = '{D}' AND day >= %s AND day <= %s AND {lead_in}
+            GROUP BY 2, 5 {having}
+            UNION ALL
+            SELECT {OPEN}, k, grade, 0, %s - day, sum(c), 0, 0, 0, 0,
+                   CASE WHEN %s - day > CASE grade {over} END THEN sum(c) ELSE 0 END
+            FROM src_{O} WHERE part = '{O}' GROUP BY k, grade, day {having}"""
+    totals = "" if not key else f"""UNION ALL
+            SELECT part + {TOTAL}, NULL, grade, bucket, days, sum(c), sum(promoted), sum(demoted), sum(lost),
+                   sum(deal), sum(over_n)
+            FROM hist WHERE part IN ({ENDED}, {REACH}, {OPEN}) GROUP BY part, grade, bucket, days"""
     sql = f"""
         WITH m AS MATERIALIZED ({live_sql}),
-        src AS NOT MATERIALIZED (
-            SELECT {tk} AS k, {_SRC_COLUMNS} FROM ({kept_sql}) t
-            UNION ALL
-            SELECT {mk}, {_M_COLUMNS} FROM m
-        ),
+        {"".join(f"""src_{part} ({", ".join(rollups_stays.PART_COLUMNS)}) AS NOT MATERIALIZED (
+            {" UNION ALL ".join(source_sql for source_sql, _params in sources[part])}),
+        """ for part in parts)}
         ms AS (SELECT LEAST((SELECT min(z.first) FROM ({first_sql}) z),
-                            (SELECT min(start_day) FROM m WHERE kind = '{Stay.Kind.STAY.value}' AND {lead_in})) AS day),
+                            (SELECT min(start_day) FROM m WHERE kind = '{Stay.Kind.STAY.value}'
+                             AND first_visit_at < %s AND (hold_since IS NULL OR hold_since >= %s))) AS day),
         e AS (
-            SELECT k, grade, how, CASE WHEN days < 0 THEN 0 ELSE days END AS d, end_day >= %s AS p,
-                   CASE {month_case} END AS b,
-                   CASE WHEN end_day >= %s AND days <= %s - (SELECT day FROM ms)
-                        THEN (CASE WHEN end_day >= %s THEN 1 ELSE 0 END) END AS w,
-                   count(*) AS c
-            FROM src WHERE kind = '{Stay.Kind.STAY.value}' AND how IS NOT NULL AND end_day >= %s AND end_day <= %s
-              AND {lead_in}
+            SELECT k, grade, how, {clamp} AS d, day >= %s AS p, CASE {month_case} END AS b,
+                   CASE WHEN day >= %s AND days <= %s - (SELECT day FROM ms)
+                        THEN (CASE WHEN day >= %s THEN 1 ELSE 0 END) END AS w,
+                   sum(c) AS c
+            FROM src_{E} WHERE part = '{E}' AND day >= %s AND day <= %s AND {lead_in}
             GROUP BY 1, 2, 3, 4, 5, 6, 7
         ),
         hist AS (
             SELECT {TREND} AS part, {no_key} AS k, grade, b AS bucket, d AS days, sum(c) AS c, {_HOW_SUMS},
                    0 AS over_n
-            FROM e WHERE b IS NOT NULL GROUP BY grade, b, d
+            FROM e WHERE b IS NOT NULL GROUP BY grade, b, d {having}
             UNION ALL
             SELECT {WINDOWS}, {no_key}, grade, w, d, sum(c), {_HOW_SUMS}, 0 FROM e WHERE w IS NOT NULL
-            GROUP BY grade, w, d
-            {"" if trend_only else f"""UNION ALL
-            SELECT {ENDED}, k, grade, 0, d, sum(c), {_HOW_SUMS}, 0 FROM e WHERE p GROUP BY k, grade, d
-            UNION ALL
-            SELECT {REACH}, k, grade, 0, CASE WHEN reach_days < 0 THEN 0 ELSE reach_days END, count(*), 0, 0, 0, 0, 0
-            FROM src WHERE kind = '{Stay.Kind.STAY.value}' AND first AND start_day >= %s AND start_day <= %s
-              AND {lead_in}
-            GROUP BY 2, 3, 5
-            UNION ALL
-            SELECT {REACH}, k, '{DEAL}', 0, CASE WHEN reach_days < 0 THEN 0 ELSE reach_days END, count(*),
-                   0, 0, 0, 0, 0
-            FROM src WHERE kind = '{Stay.Kind.DEAL.value}' AND end_day >= %s AND end_day <= %s AND {lead_in}
-            GROUP BY 2, 5
-            UNION ALL
-            SELECT {OPEN}, k, grade, 0, %s - start_day, count(*), 0, 0, 0, 0,
-                   CASE WHEN %s - start_day > CASE grade {over} END THEN count(*) ELSE 0 END
-            FROM src WHERE kind = '{Stay.Kind.OPEN.value}' GROUP BY k, grade, start_day"""}
+            GROUP BY grade, w, d {having}
+            {period_parts}
         ),
-        h AS (
-            SELECT * FROM hist
-            {f'''UNION ALL
-            SELECT part + {TOTAL}, NULL, grade, bucket, days, sum(c), sum(promoted), sum(demoted), sum(lost),
-                   sum(deal), sum(over_n)
-            FROM hist WHERE part IN ({ENDED}, {REACH}, {OPEN}) GROUP BY part, grade, bucket, days''' if key else ''}
-        ),
+        h AS (SELECT * FROM hist {totals}),
         cum AS (
             SELECT h.*, sum(c) OVER (PARTITION BY part, k, grade, bucket ORDER BY days) AS cum,
                    sum(c) OVER (PARTITION BY part, k, grade, bucket) AS n
@@ -374,11 +484,12 @@ def _stage_times_kept(s: Slice, *, group_by: str | None, today: date, trend_only
                sum(promoted)::bigint, sum(demoted)::bigint, sum(lost)::bigint, sum(deal)::bigint, sum(over_n)::bigint
         FROM cum GROUP BY part, k, grade, bucket, n
     """
-    lead_params = [at(end_at), at(lo_at)]
+    at = connection.ops.adapt_datetimefield_value
     params = [
-        *live_params, *kept_params, *first_params, *lead_params,  # m, src, ms
+        *live_params, *(p for part in parts for _sql, source_params in sources[part] for p in source_params),
+        *first_params, at(s.end_at), at(lo_at),  # ms
         d(s.start), *(d(m) for m in reversed(months)), d(months[0]), d(months[0]), d(recent),  # e's columns
-        d(months[0] if trend_only else lo), d(s.end), *lead_params,  # e's rows
+        d(ranges[E][0]), d(s.end), *lead_params,  # e's rows
     ]
     if not trend_only:
         params += [

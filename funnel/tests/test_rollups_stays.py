@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from dealercrm.tests.factories import VehicleSeriesFactory
 from defeats.models import Application
 from funnel import rollups_stays, stage_times
-from funnel.models import Stay, StayMark
+from funnel.models import Stay, StayHist, StayMark
 from funnel.selectors import Slice
 from leads.models import Channel, Deal, GradeChange, Lead, Visit
 
@@ -115,6 +115,61 @@ def test_one_statement_for_the_figures(org, stays, django_assert_max_num_queries
     s = Slice(user=org.admin, start=date(2025, 11, 24), end=date(2026, 11, 23))
     with django_assert_max_num_queries(3):  # the grade rules, the figures, the consultants' names
         stage_times.stage_times(s, group_by="consultant")
+
+
+# --- the histograms (StayHist) ----------------------------------------------------------------------------------------
+
+YEAR = {"start": date(2025, 11, 1), "end": date(2026, 10, 31)}
+
+
+def _bump(**lookups) -> None:
+    row = StayHist.objects.filter(**lookups).order_by("pk").first()
+    assert row is not None, lookups
+    StayHist.objects.filter(pk=row.pk).update(c=row.c + 5)
+
+
+def test_the_group_and_the_store_read_their_months_from_the_histograms(org, stays):  # noqa: F811
+    """A whole group's twelve months come from its group rows, a store's from its store rows: a wrong count there
+    shows in the answer (so the reader does read them), the nightly check finds it and refills, and the answer is the
+    live one again."""
+    rollups_stays.drain()
+    admin = Slice(user=org.admin, **YEAR)
+    manager = Slice(user=org.manager, stores=[org.store], **YEAR)
+    before = {"admin": _same(admin), "manager": _same(manager)}
+    _bump(store_id__isnull=True, span="m", part="e")
+    assert stage_times.stage_times(admin) != before["admin"]
+    assert stage_times.stage_times(manager) == before["manager"]
+    _bump(store_id=org.store.pk, span="m", part="e")
+    assert stage_times.stage_times(manager) != before["manager"]
+    assert rollups_stays.hist_drift() == 2
+    assert rollups_stays.hist_drift(repair=False) == 0
+    assert _same(admin) == before["admin"] and _same(manager) == before["manager"]
+
+
+def test_a_marked_lead_is_taken_out_of_the_histograms_and_counted_live(org, stays):  # noqa: F811
+    """Between a write and the drain the histograms still hold the lead's old rows: the reader takes them away and
+    adds the lead's rows as they are now."""
+    rollups_stays.drain()
+    lead = Lead.objects.filter(store=org.store, grade__isnull=False, status="active").order_by("pk").first()
+    GradeChange.objects.create(lead=lead, from_grade=lead.grade, to_grade="A", changed_at=datetime(2026, 10, 20, 10,
+                                                                                                     tzinfo=SH))
+    Lead.objects.filter(pk=lead.pk).update(grade="A", grade_since=datetime(2026, 10, 20, 10, tzinfo=SH))
+    assert _marks() > 0
+    for user, extra in ((org.admin, {}), (org.manager, {"stores": [org.store]}), (org.admin, {"stores": [org.store]})):
+        marked = _same(Slice(user=user, **YEAR, **extra))
+        rollups_stays.drain()
+        assert _same(Slice(user=user, **YEAR, **extra)) == marked
+        GradeChange.objects.filter(lead=lead).order_by("-pk").first().save()  # marks the lead again
+    assert rollups_stays.hist_drift(repair=False) == 0
+
+
+def test_the_first_migrate_over_kept_stays_fills_the_histograms(org, stays):  # noqa: F811
+    rollups_stays.drain()
+    expected = _same(Slice(user=org.admin, **YEAR))
+    StayHist.objects.all().delete()
+    rollups_stays.ensure_installed()
+    assert StayHist.objects.exists() and rollups_stays.hist_drift(repair=False) == 0
+    assert stage_times.stage_times(Slice(user=org.admin, **YEAR)) == expected
 
 
 # --- random histories -----------------------------------------------------------------------------------------------
@@ -223,7 +278,9 @@ def timezone_day(moment: datetime) -> date:
 def _periods() -> list[tuple[date, date]]:
     today = NOW.date()
     return [(today - timedelta(days=364), today), (date(2026, 10, 1), date(2026, 10, 31)),
-            (ORIGIN + timedelta(days=100), ORIGIN + timedelta(days=130))]
+            (ORIGIN + timedelta(days=100), ORIGIN + timedelta(days=130)),
+            # The histograms' month rows for every part: twelve whole months, and the last one to today.
+            (date(2025, 11, 1), date(2026, 10, 31)), (date(2025, 12, 1), today)]
 
 
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
@@ -256,4 +313,5 @@ def test_random_histories_read_the_same_from_the_kept_stays_as_live(org, steps, 
                 s = Slice(user=user, start=start, end=end, **extra)
                 for group_by in group_bys:
                     _same(s, group_by)
+        assert rollups_stays.hist_drift(repair=False) == 0  # the histograms are the sums of the Stay rows
         transaction.savepoint_rollback(savepoint)
