@@ -38,7 +38,7 @@ from django.utils import timezone
 from dealercrm.demo import DEMO_GROUP
 from dealercrm.models import DealerGroup, JobRun, Role, Store, User, VehicleSeries
 from funnel import lead_now, rollups, rollups_stays
-from funnel.models import CohortDay, RevisitDay, Stay
+from funnel.models import CohortDay, RevisitDay, Stay, StayHist
 from leads.demo.params import (
     ANONYMOUS_GRADE,
     ARRIVAL_HOURS,
@@ -268,6 +268,8 @@ def _remove_bench(*, fast: bool, log) -> None:
         # them (base clients, defeats, grade rules), set-based: the ORM's cascade would load them all first.
         _delete_where(cursor, User, "dealer_group_id = %s", [group.pk])
         _delete_where(cursor, DealerGroup, "id = %s", [group.pk])
+        # The time-in-stage histograms name their group and store by id only (no foreign key to follow).
+        cursor.execute(f"DELETE FROM {StayHist._meta.db_table} WHERE group_id = %s", [group.pk])
     log(f"Removed the previous {BENCH_GROUP!r} ({time.perf_counter() - tick:.1f} s)")
 
 

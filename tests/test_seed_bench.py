@@ -259,6 +259,10 @@ def test_reset_replaces_the_bench_group(leads):
     assert not User.objects.filter(pk__in=old_users).exists()
     assert Visit.objects.filter(is_first=True).count() == 400
     assert Lead.objects.aggregate(m=Min("pk"))["m"] == 1  # TRUNCATE ... RESTART IDENTITY: only bench data here
+    # The time-in-stage histograms are those of the new group only: the sums of its Stay rows.
+    from funnel import rollups_stays
+
+    assert rollups_stays.hist_drift(repair=False) == 0
 
 
 def test_refuses_a_database_holding_the_demo_group_unless_forced(leads):
