@@ -21,7 +21,8 @@ from collections.abc import Iterable
 from datetime import date, timedelta
 
 from django.db import connections, transaction
-from django.db.models import Count, Exists, OuterRef, Q, Sum
+from django.db.models import BooleanField, Count, Exists, OuterRef, Q, Sum
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -221,8 +222,18 @@ def read(s, *, live_follow_ups) -> dict:
                      .filter(~rollups_months.month_marked(FOLLOW_UPS, "month")))
     else:
         parts.append(unmarked.filter(day__gte=s.start, day__lte=s.end))
+    # The marked store-days' follow-ups, found from the marks: their stores and days as arrays (computed once) that
+    # the (store, local day) index ranges over, then the exact pairs; not a scan of the period's follow-ups.
+    in_period = f"FROM {RollupMark._meta.db_table} WHERE kind = %s AND day >= %s AND day <= %s"
+    period = [FOLLOW_UPS, s.start, s.end]
+    table = FollowUp._meta.db_table
     marked = (live_follow_ups.annotate(local_day=TruncDate("occurred_at"))
-              .filter(Exists(marks.filter(store_id=OuterRef("store_id"), day=OuterRef("local_day"))))
+              .filter(RawSQL(f"{table}.store_id = ANY(ARRAY(SELECT DISTINCT store_id {in_period}))", period,
+                             output_field=BooleanField()),
+                      RawSQL(f"({table}.occurred_at AT TIME ZONE %s)::date = ANY(ARRAY(SELECT DISTINCT day "
+                             f"{in_period}))", [timezone.get_current_timezone_name(), *period],
+                             output_field=BooleanField()),
+                      Exists(marks.filter(store_id=OuterRef("store_id"), day=OuterRef("local_day"))))
               .values("created_by").annotate(n=Count("pk"), rejected=Count(
                   "pk", filter=Q(review_status=ReviewStatus.REJECTED))).order_by())
     sql, params = rollups_months.union_all(

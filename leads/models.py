@@ -7,6 +7,7 @@ from django.core.exceptions import ObjectDoesNotExist
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
@@ -617,6 +618,9 @@ class FollowUp(models.Model):
             # A group's queue, oldest (or newest) first across its stores: walked in order, a page is its first rows.
             models.Index(fields=["occurred_at", "id"], condition=Q(review_status="pending"),
                          name="followup_pending_oldest"),
+            # A store's follow-ups of one local day: the dashboards count the days their rollup has not recounted yet
+            # from the base rows, found from those days, not by scanning the period (the time zone is TIME_ZONE's).
+            models.Index(F("store"), TruncDate("occurred_at"), name="followup_store_day"),
         ]
 
     def save(self, *args, **kwargs):
