@@ -288,3 +288,21 @@ def any_of(name: str, values) -> AnyOf:
     """A filter ``name = ANY(values)`` (``AnyOf``): ``queryset.filter(any_of("phone", phones))`` selects what
     ``filter(phone__in=phones)`` selects."""
     return AnyOf(F(name), list(values))
+
+
+# A bulk rewrite of this many rows leaves the table's pages full of dead row versions and its statistics stale:
+# the writer tidies up rather than leaving the next readers to wait for autovacuum.
+TIDY_AFTER = 10_000
+
+
+def tidy(tables: list[str], *, using: str = "default") -> None:
+    """``VACUUM (ANALYZE)`` the tables after a bulk rewrite (PostgreSQL): the dead row versions a delete-and-insert
+    left go (an index range over 300k live rows had walked 1.2M dead ones: 170 ms instead of 2 ms) and the planner
+    sees the table as it is. Inside a transaction VACUUM cannot run: ANALYZE only."""
+    connection = connections[using]
+    if connection.vendor != "postgresql":
+        return
+    command = "ANALYZE" if connection.in_atomic_block else "VACUUM (ANALYZE)"
+    with connection.cursor() as cursor:
+        for table in tables:
+            cursor.execute(f"{command} {connection.ops.quote_name(table)}")

@@ -33,6 +33,8 @@ from datetime import datetime, timedelta
 from django.db import connections, transaction
 from django.utils import timezone
 
+from dealercrm import bulk
+
 from .models import LeadNow
 
 GRADES = ("A", "B", "C", "D", "E")
@@ -223,12 +225,17 @@ def compact(*, using: str = "default", now: datetime | None = None, store_ids: l
                              OR (g.part = '{STALE}' AND g.at < t.at)) AS fold
                 FROM gone g LEFT JOIN t ON g.part = '{STALE}' AND t.store_id = g.store_id AND t.grade = g.grade
             )
-            INSERT INTO funnel_leadnow (store_id, consultant_id, grade, part, at, folded, n)
-            SELECT store_id, consultant_id, grade, part, max(at), fold, sum(n) FROM x
-            GROUP BY store_id, consultant_id, grade, part, fold, CASE WHEN fold THEN NULL ELSE at END
-            HAVING sum(n) <> 0
+            , written AS (
+                INSERT INTO funnel_leadnow (store_id, consultant_id, grade, part, at, folded, n)
+                SELECT store_id, consultant_id, grade, part, max(at), fold, sum(n) FROM x
+                GROUP BY store_id, consultant_id, grade, part, fold, CASE WHEN fold THEN NULL ELSE at END
+                HAVING sum(n) <> 0 RETURNING 1)
+            SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM written)
         """, [*params, *scope_params, *read_params, _overdue_before(now)])
-        return cursor.rowcount
+        removed, written = cursor.fetchone()
+    if removed >= bulk.TIDY_AFTER:
+        bulk.tidy([LeadNow._meta.db_table], using=using)  # the readers' index ranges skip no dead rows
+    return written
 
 
 # --- reading ----------------------------------------------------------------------------------------------------

@@ -35,6 +35,7 @@ from django.db.models import Max, Min, QuerySet
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
+from dealercrm import bulk
 from leads.models import FollowUp, GradeChange, Lead, Status, Visit
 
 from . import calc, rollups_followups, rollups_ladder, rollups_months
@@ -48,8 +49,6 @@ COUNTS = ("n", "valid", "followed", "deals", "p_a", "p_b", "p_c", "p_d", "p_e", 
 # One drain at a time (the beat task, the reconciliation, a rebuild): two would both delete a day's rows and insert
 # their own. A PostgreSQL advisory lock (transaction-scoped); SQLite has one writer anyway.
 DRAIN_LOCK = 727_001
-# A drain that removed this many marks analyses the marks table (its statistics steer every reader's plan).
-ANALYZE_MARKS_AFTER = 10_000
 
 # --- the triggers ------------------------------------------------------------------------------------------------
 
@@ -701,20 +700,19 @@ def drain(*, batch: int = 500, using: str = "default", max_batches: int | None =
                 return recounted
             marks = list(pending.order_by("id")[:batch].values_list("id", "store_id", "day", "kind"))
             if not marks:
-                return recounted
+                break
             keys = {(store_id, day, kind) for _id, store_id, day, kind in marks}
             _recount(keys, using=using)
             RollupMark.objects.using(using).filter(pk__in=[mark[0] for mark in marks]).delete()
         recounted += len(keys)
         done += 1
         removed += len(marks)
-        if removed >= ANALYZE_MARKS_AFTER and connections[using].vendor == "postgresql":
-            # A drain of a bulk write's marks (the nightly jobs, a rebuild) empties a table the planner believed
-            # large: the readers' plans over it (the marked days counted live) went from milliseconds to seconds
-            # at ten million leads until autovacuum caught up.
-            with connections[using].cursor() as cursor:
-                cursor.execute(f"ANALYZE {RollupMark._meta.db_table}")
-            removed = 0
+    if removed >= bulk.TIDY_AFTER:
+        # A drain of a bulk write's marks (the nightly jobs, a rebuild) empties a table the planner believed large:
+        # the readers' plans over it (the marked days counted live) went from milliseconds to seconds at ten million
+        # leads until autovacuum caught up; and it rewrote the rows the readers sum.
+        bulk.tidy([RollupMark._meta.db_table, *sorted({spec.model._meta.db_table for spec in KINDS.values()}),
+                   *(month._meta.db_table for month, _sql in rollups_months.TABLES.values())], using=using)
     return recounted
 
 

@@ -31,6 +31,8 @@ from __future__ import annotations
 from django.db import connections, transaction
 from django.utils import timezone
 
+from dealercrm import bulk
+
 from .models import Stay, StayHist, StayMark
 
 DRAIN_LOCK = 727_002  # funnel.rollups holds 727_001
@@ -205,8 +207,7 @@ def hist_fill(*, using: str = "default") -> None:
         _locked(cursor, wait=True)
         cursor.execute(f"DELETE FROM {HIST_TABLE}")
         _hist_delta(cursor, "TRUE", [], sign=1, using=using)
-    with connections[using].cursor() as cursor:
-        cursor.execute(f"ANALYZE {HIST_TABLE}")
+    bulk.tidy([HIST_TABLE], using=using)
 
 
 def hist_drift(*, repair: bool = True, using: str = "default") -> int:
@@ -361,7 +362,7 @@ def drain(*, batch: int = 2000, using: str = "default", max_batches: int | None 
             cursor.execute(f"SELECT id, lead_id FROM {marks} ORDER BY id LIMIT %s", [batch])
             read = cursor.fetchall()
             if not read:
-                return rebuilt
+                break
             lead_ids = sorted({lead_id for _id, lead_id in read})
             _hist_delta(cursor, "lead_id = ANY(%s)", [lead_ids], sign=-1, using=using)
             cursor.execute(f"DELETE FROM {table} WHERE lead_id = ANY(%s)", [lead_ids])
@@ -370,6 +371,8 @@ def drain(*, batch: int = 2000, using: str = "default", max_batches: int | None 
             cursor.execute(f"DELETE FROM {marks} WHERE id = ANY(%s)", [[mark_id for mark_id, _lead in read]])
         rebuilt += len(lead_ids)
         done += 1
+    if rebuilt >= bulk.TIDY_AFTER:  # a bulk write's marks (the nightly jobs): the rewritten tables tidied
+        bulk.tidy([table, HIST_TABLE, marks], using=using)
     return rebuilt
 
 
@@ -393,9 +396,7 @@ def rebuild(*, using: str = "default", store_ids: list[int] | None = None) -> in
             written += _insert(cursor, "store_id = %s", [store_id], using=using)
             _hist_delta(cursor, "store_id = %s", [store_id], sign=1, using=using)
     drain(using=using)
-    # Fresh statistics for the readers' plans: the table was rewritten (the first migrate over a million leads left
-    # 1.9M rows that autovacuum had not analysed yet).
-    with connections[using].cursor() as cursor:
-        cursor.execute(f"ANALYZE {Stay._meta.db_table}")
-        cursor.execute(f"ANALYZE {HIST_TABLE}")
+    # Fresh statistics for the readers' plans and no dead rows in their ranges: the tables were rewritten (the first
+    # migrate over a million leads left 1.9M rows that autovacuum had not analysed yet).
+    bulk.tidy([Stay._meta.db_table, HIST_TABLE], using=using)
     return written

@@ -136,3 +136,48 @@ def test_any_of_selects_what_in_selects(org, django_assert_num_queries):
     with django_assert_num_queries(0):  # none: no rows and no query, as __in
         assert list(Lead.objects.filter(any_of("phone", []))) == []
     assert 'ANY(' in str(Lead.objects.filter(any_of("phone", phones)).query)
+
+
+# --- tidy: VACUUM (ANALYZE) after a bulk rewrite ------------------------------------------------------------------------
+
+
+def _pages(table: str) -> tuple[int, int, float]:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT relpages, relallvisible, reltuples FROM pg_class WHERE relname = %s", [table])
+        return cursor.fetchone()
+
+
+def _churn(n: int) -> str:
+    """n rows of the state-now counts written, then every other one deleted (a compaction's dead rows)."""
+    from funnel.models import LeadNow
+
+    LeadNow.objects.bulk_create([LeadNow(store_id=i % 7, part="o", n=1) for i in range(n)])
+    LeadNow.objects.filter(pk__in=list(LeadNow.objects.values_list("pk", flat=True)[::2])).delete()
+    return LeadNow._meta.db_table
+
+
+@pytest.mark.django_db(transaction=True)
+def test_tidy_vacuums_the_tables_outside_a_transaction():
+    from dealercrm.bulk import tidy
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL")
+    table = _churn(4000)
+    tidy([table])
+    pages, visible, tuples = _pages(table)
+    assert pages > 0 and visible == pages and tuples == 2000  # vacuumed: every page all-visible, counted afresh
+
+
+def test_tidy_inside_a_transaction_analyses_only():
+    from dealercrm.bulk import tidy
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL")
+    table = _churn(4000)
+    tidy([table])
+    _pages_, visible, tuples = _pages(table)
+    assert visible == 0 and tuples == 2000
