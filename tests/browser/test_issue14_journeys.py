@@ -42,7 +42,13 @@ def english(page):
     toggler = page.locator(".navbar-toggler")
     if toggler.is_visible():  # a phone: the language switch is in the folded menu
         toggler.click()
-    page.get_by_role("button", name="English").first.click()
+        # Bootstrap's collapse animates: click the switch once the menu has finished opening, not mid-transition.
+        expect(page.locator("#main-nav")).to_have_class(re.compile(r"\bshow\b"))
+    switch = page.locator("#main-nav").get_by_role("button", name="English")
+    if not switch.count():
+        switch = page.get_by_role("button", name="English").first
+    with page.expect_navigation():  # the switch posts and redirects back: wait for that page, then read it
+        switch.click()
     expect(page.locator("html")).to_have_attribute("lang", "en")
 
 
