@@ -32,6 +32,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from django.db import connections, models, router, transaction
 from django.db.models import Max, Min, QuerySet
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -681,12 +682,26 @@ def _locked(using: str, *, wait: bool = False) -> bool:
         return cursor.fetchone()[0]
 
 
+def _read_marks(pending: QuerySet, batch: int, *, using: str) -> list[tuple]:
+    """The first ``batch`` pending marks and every other mark of the same store-days, in one statement (one
+    snapshot: each was committed before the recount that follows starts, so the recount counts what it marked). A
+    bulk write marks the same store-days over and over (the reclaim's reassignment of 400,000 leads: 204,000 marks
+    for 16,000 store-days); recounting a store-day once per batch that holds one of its marks did the work again
+    and again."""
+    first_sql, first_params = pending.order_by("id")[:batch].values("store_id", "day", "kind").query.sql_with_params()
+    table = RollupMark._meta.db_table
+    same_days = RawSQL(f"({table}.store_id, {table}.day, {table}.kind) IN ({first_sql})", first_params,
+                       output_field=models.BooleanField())
+    return list(RollupMark.objects.using(using).filter(same_days).values_list("id", "store_id", "day", "kind"))
+
+
 def drain(*, batch: int = 500, using: str = "default", max_batches: int | None = None,
           kinds: list[str] | None = None, store_ids: list[int] | None = None) -> int:
     """Recount the marked store-days and remove their marks, ``batch`` marks per transaction, until none is left
     (of ``kinds`` and ``store_ids`` when given: a rebuild's scope). Returns how many store-days were recounted (0 when
-    another drain is running). Each batch deletes only the marks it read before recounting: a mark a writer adds
-    meanwhile (committed after the recount's snapshot) stays."""
+    another drain is running). Each batch reads its marks and every other mark of their store-days, and deletes only
+    the marks it read before recounting: a mark a writer adds meanwhile (committed after the recount's snapshot)
+    stays."""
     recounted = 0
     done = removed = 0
     pending = RollupMark.objects.using(using)
@@ -698,7 +713,7 @@ def drain(*, batch: int = 500, using: str = "default", max_batches: int | None =
         with transaction.atomic(using):
             if not _locked(using):
                 return recounted
-            marks = list(pending.order_by("id")[:batch].values_list("id", "store_id", "day", "kind"))
+            marks = _read_marks(pending, batch, using=using)
             if not marks:
                 break
             keys = {(store_id, day, kind) for _id, store_id, day, kind in marks}

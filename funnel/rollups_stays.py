@@ -359,7 +359,9 @@ def drain(*, batch: int = 2000, using: str = "default", max_batches: int | None 
         with transaction.atomic(using), connections[using].cursor() as cursor:
             if not _locked(cursor, wait=False):
                 return rebuilt
-            cursor.execute(f"SELECT id, lead_id FROM {marks} ORDER BY id LIMIT %s", [batch])
+            # The first marks and every other mark of the same leads (a lead written twice is rebuilt once).
+            cursor.execute(f"SELECT id, lead_id FROM {marks} WHERE lead_id IN "
+                           f"(SELECT lead_id FROM {marks} ORDER BY id LIMIT %s)", [batch])
             read = cursor.fetchall()
             if not read:
                 break

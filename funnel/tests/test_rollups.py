@@ -89,6 +89,22 @@ def test_a_marked_day_is_counted_live_until_drained(cohort):
     assert funnel_metrics(mine)["N"] == 3 and funnel_metrics(s) == before
 
 
+def test_a_store_day_marked_many_times_is_recounted_once(cohort):
+    """A bulk write marks the same store-day again and again: the batch that reads one of its marks takes them all,
+    so the day is recounted once, and the other store-days' marks wait for their own batch."""
+    rollups.drain()
+    l3 = cohort.leads["L3"]
+    key = {"store_id": l3.store_id, "day": l3.first_visit_day, "kind": "c"}
+    RollupMark.objects.bulk_create([RollupMark(**key) for _ in range(3)])
+    other = RollupMark.objects.create(store_id=l3.store_id, day=l3.first_visit_day - timedelta(days=1), kind="c")
+    RollupMark.objects.create(**key)  # after the other day's mark: read with the first
+    assert rollups.drain(batch=1, max_batches=1) == 1
+    assert list(RollupMark.objects.values_list("pk", flat=True)) == [other.pk]
+    rollups.drain()
+    assert funnel_metrics(Slice(user=cohort.org.manager, **OCTOBER)) == funnel_metrics(
+        Slice(user=cohort.org.manager, **OCTOBER), live=True)
+
+
 def test_the_rollup_read_is_a_fixed_number_of_queries(cohort, django_assert_num_queries):
     rollups.drain()
     s = Slice(user=cohort.org.admin, start=date(2026, 1, 1), end=date(2026, 12, 31))

@@ -163,6 +163,14 @@ def test_a_marked_lead_is_taken_out_of_the_histograms_and_counted_live(org, stay
     assert rollups_stays.hist_drift(repair=False) == 0
 
 
+def test_a_lead_marked_many_times_is_rebuilt_once(org, stays):  # noqa: F811
+    rollups_stays.drain()
+    first, second = Lead.objects.filter(store=org.store).order_by("pk")[:2]
+    StayMark.objects.bulk_create([StayMark(lead_id=first.pk), StayMark(lead_id=second.pk), StayMark(lead_id=first.pk)])
+    assert rollups_stays.drain(batch=1, max_batches=1) == 1
+    assert list(StayMark.objects.values_list("lead_id", flat=True)) == [second.pk]
+
+
 def test_the_first_migrate_over_kept_stays_fills_the_histograms(org, stays):  # noqa: F811
     rollups_stays.drain()
     expected = _same(Slice(user=org.admin, **YEAR))
