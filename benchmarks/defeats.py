@@ -42,7 +42,7 @@ from defeats.demo import (
 )
 from defeats.models import Application, DefeatEvent, PoolEntry
 from defeats.selectors import Period, defeat_metrics
-from funnel import rollups, rollups_stays
+from funnel import rollups, rollups_defeats, rollups_stays
 
 from .funnel import BENCH_GROUP, Timing, _ok, _sql, token_client
 from .funnel import Case as FunnelCase
@@ -116,19 +116,23 @@ def bench_defeats_seed(*, update_leads: bool = False, now: datetime | None = Non
     if not brands:
         raise BenchDefeatsError("The vehicle catalogue has no competitor series (migration dealercrm 0002).")
     settings = services.settings_for(group.pk)
-    done = []
+    done, seeded = [], []
     for store in Store.objects.filter(group=group).order_by("pk"):
         if Application.objects.filter(store=store).exists():
             log(f"{store.name}: has applications already, skipped")
             continue
         done.append(_seed_store(rng, store, now, reasons, competitor, brands, settings, update_leads))
+        seeded.append(store.pk)
         r = done[-1]
         log(f"{r.store}: {r.confirmed:,} confirmed, {r.rejected:,} rejected, {r.pending} pending, "
             f"{r.nurtured:,} nurtured, {r.won_back:,} won back ({r.seconds:.1f} s)")
     if done:
-        # The confirmed filings end stays: the triggers marked their leads; rebuild their time-in-stage rows now. The
-        # filings, verdicts and win-backs marked their days for the defeats' rollup: recount them now too.
-        rollups_stays.drain()
+        # The filings, reasons, events and pool entries were copied with the triggers off (the foreign keys checked
+        # set-based after): nothing marked the leads whose stays a confirmed filing ended, nor the days of the
+        # filings, verdicts and win-backs. Rebuild the stores' stays and defeat rollup rows from the tables (what
+        # --update-leads changed on the leads was marked by their triggers: drained).
+        rollups_stays.rebuild(store_ids=seeded)
+        rollups.rebuild(store_ids=seeded, kinds=[rollups_defeats.DEFEATS, rollups_defeats.MONTHS])
         rollups.drain()
         with connection.cursor() as cursor:
             for table in ("funnel_stay", "funnel_staymark", "defeats_application", "defeats_applicationreason", "defeats_defeatevent",

@@ -1,5 +1,6 @@
 """The rollups' jobs (funnel.rollups): the drain, every few seconds on the beat, and the nightly reconciliation, a
-JobRun like the other daily jobs (leads.services.jobs): it recounts a sample of store-days from the base tables,
+JobRun like the other daily jobs (leads.services.jobs): it drains what the night's jobs marked (the rollups' store-days,
+the leads' stays) and folds the state-now counts, recounts a sample of store-days from the base tables,
 repairs the ones whose rows drifted, logs them and tells the dealer group's admins; and it checks the time-in-stage
 histograms against the sums of their Stay rows (refilled when they differ)."""
 
@@ -15,7 +16,7 @@ from dealercrm.jobs import job_run, job_run_count
 from dealercrm.models import JobRun, Role, Store, User
 from dealercrm.notifications import Draft, notify_many
 
-from . import rollups, rollups_stays
+from . import lead_now, rollups, rollups_stays
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +33,11 @@ def rollups_reconcile(*, size: int = SAMPLE_SIZE, seed: int | None = None, today
     kind) keys to check (an operator's suspicion)."""
     today = today or timezone.localdate()
     with job_run("rollups_reconcile", task_id=task_id) as run:
+        # What the night's jobs marked, drained and folded first (the beat does it within seconds; run_jobs, in
+        # one process, has no beat): the morning's pages read kept rows, not 400,000 reassigned leads counted live.
         rollups.drain()
+        rollups_stays.drain()
+        lead_now.compact(full=True)
         drift = rollups.reconcile(size=size, seed=seed, today=today, extra=extra or [])
         job_run_count(run, "flagged", len(drift))
         if drift:

@@ -746,8 +746,9 @@ def _mark_scope(kind: str, spec: RollupKind, *, store_ids: list[int] | None, usi
         return cursor.rowcount
 
 
-def rebuild(*, using: str = "default", store_ids: list[int] | None = None) -> int:
-    """Recount every rollup row of ``store_ids`` (None: of every store) from the base tables (``manage.py
+def rebuild(*, using: str = "default", store_ids: list[int] | None = None, kinds: list[str] | None = None) -> int:
+    """Recount every rollup row of ``store_ids`` (None: of every store; ``kinds``: only those) from the base tables
+    (``manage.py
     rebuild_rollups``, after a bulk load such as ``seed_bench``, after the triggers were missing). Returns the
     store-days recounted. Two transactions, each under the drain lock:
 
@@ -770,8 +771,8 @@ def rebuild(*, using: str = "default", store_ids: list[int] | None = None) -> in
     with transaction.atomic(using):
         _locked(using, wait=True)
         marked = sum(_mark_scope(kind, spec, store_ids=store_ids, using=using) for kind, spec in KINDS.items()
-                     if spec.supported(using))
-    set_based = [kind for kind, spec in KINDS.items() if _set_based(spec, using)]
+                     if spec.supported(using) and (kinds is None or kind in kinds))
+    set_based = [kind for kind, spec in KINDS.items() if _set_based(spec, using) and (kinds is None or kind in kinds)]
     months = rollups_months.present(using)
     if set_based:
         connection = connections[using]
@@ -784,7 +785,8 @@ def rebuild(*, using: str = "default", store_ids: list[int] | None = None) -> in
                 _replace_set_based(KINDS[kind], store_ids=store_ids, using=using)
                 if KINDS[kind].model._meta.db_table in months:
                     rollups_months.derive(KINDS[kind].model._meta.db_table, store_ids=store_ids, using=using)
-    in_python = [kind for kind, spec in KINDS.items() if spec.supported(using) and kind not in set_based]
+    in_python = [kind for kind, spec in KINDS.items()
+                 if spec.supported(using) and kind not in set_based and (kinds is None or kind in kinds)]
     if in_python:  # the scope's marks of the kinds recounted in Python (all of them on SQLite): drained
         drain(using=using, batch=2000, kinds=in_python, store_ids=store_ids)
     if connections[using].vendor == "postgresql":
