@@ -214,17 +214,18 @@ def _related_keys(obj, meta, relations: list) -> None:
             field.delete_cached_value(obj)
 
 
-def insert_objects(objs: list, *, ignore_conflicts: bool = False, batch_size: int = 5000) -> None:
+def insert_objects(objs: list, *, ignore_conflicts: bool = False, batch_size: int = 5000, now=None) -> None:
     """``bulk_create(objs)`` for unsaved instances of one model, written from arrays (``insert_rows``), leaving the
     instances as ``bulk_create`` does: related objects saved since they were assigned give their keys, ``auto_now``
-    / ``auto_now_add`` fields are now, and (without ``ignore_conflicts``) each instance has its primary key and other
-    returned columns (a generated one), and is in the database."""
+    / ``auto_now_add`` fields are now (``now``: that moment instead, for rows the caller dates with it elsewhere), and
+    (without ``ignore_conflicts``) each instance has its primary key and other returned columns (a generated one),
+    and is in the database."""
     if not objs:
         return
     model = type(objs[0])
     meta = model._meta
     connection = connections[router.db_for_write(model)]
-    now = timezone.now()
+    now = now or timezone.now()
     fields = [f for f in meta.concrete_fields if not getattr(f, "generated", False)
               and not (f.primary_key and getattr(f, "db_returning", False))]
     stamped = [f.attname for f in fields if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)]

@@ -315,24 +315,35 @@ def _write_wave(wave: list[tuple], actor: User, store: Store, lk: dict, refuse, 
             ready.append((row, action, sale))
     if not ready:
         return
+    at = timezone.now()
+
+    def won(results: list) -> None:
+        # What ``deal_record`` checks on each lead, before anything is written; then each new lead goes in won
+        # (``_won``), written once, its "+" history still the lead as the visit made it.
+        for result in results:
+            if result is None or isinstance(result, Exception):
+                continue
+            lead = result.lead
+            lead.store = store  # the lead's store, as ``lock`` reads it
+            try:
+                require_can_work(actor, lead)
+                require_active(lead)
+            except (ValidationError, PermissionDenied) as exc:
+                raise _OneByOne from exc
+        for result in results:
+            if result is not None and not isinstance(result, Exception) and not result.is_revisit:
+                _won(result.lead, at)
+
     results = visit_log_many(actor=actor, store=store, rows=[sale["visit"] for _row, _action, sale in ready],
-                             phones_normalised=True)  # the dry run's phones (``check_row``), in E.164
+                             phones_normalised=True, then=won)  # the dry run's phones (``check_row``), in E.164
     written = []
     for (row, action, sale), result in zip(ready, results, strict=True):
         if isinstance(result, Exception):
             refuse(row, result)
             continue
-        lead = result.lead
-        lead.store = store  # the lead's store, as ``lock`` reads it
-        try:
-            require_can_work(actor, lead)
-            require_active(lead)
-        except (ValidationError, PermissionDenied) as exc:
-            raise _OneByOne from exc
         written.append((row, action, sale, result))
     if not written:
         return
-    at = timezone.now()
     deals = [Deal(lead=result.lead, series_id=sale["series"].pk if sale["series"] else result.lead.series_id,
                   quantity=1, price=sale["price"], ordered_at=sale["ordered"], delivered_at=sale["delivered"],
                   vin=sale["vin"], plate=sale["plate"], created_by=actor)
@@ -349,10 +360,19 @@ def _write_wave(wave: list[tuple], actor: User, store: Store, lk: dict, refuse, 
         row.action, row.error, row.done = action, "", True
 
 
+def _won(lead: Lead, at) -> None:
+    """What ``deal_record`` sets on a lead, in memory: won, nothing due, contacted ``at``, out of the pool, the next
+    version (``bump``)."""
+    lead.status, lead.next_follow_up_at, lead.last_contact_at, lead.pooled_at = Status.WON, None, at, None
+    lead.version += 1
+    lead.updated_at = at
+
+
 def _leads_won(leads: list[Lead], known: set[int], actor: User, at) -> None:
     """What ``deal_record`` does to each lead, for them all: won, nothing due, contacted now, its stale, overdue and
     pool flags cleared (``clear_flags``: a flag event each), the next version, a field-history row ("Deal
-    recorded"). ``known``: the leads that existed before the round (a new one has no flag)."""
+    recorded"). ``known``: the leads that existed before the round (a new one has no flag, and went in won already:
+    ``_write_wave``)."""
     reason = gettext_noop("Deal recorded")
     stale = overdue = set()
     if known:
@@ -361,20 +381,22 @@ def _leads_won(leads: list[Lead], known: set[int], actor: User, at) -> None:
         for model, ids in ((StaleFlag, stale), (OverdueFlag, overdue)):
             if ids:
                 model.objects.filter(any_of("lead_id", ids)).delete()
-    flag_events = []
+    flag_events, changed = [], []
     for lead in leads:
+        if lead.pk not in known:
+            continue
         kinds = [kind for kind, ids in ((FlagKind.STALE, stale), (FlagKind.OVERDUE, overdue)) if lead.pk in ids]
         if lead.pooled_at is not None:
-            lead.pooled_at = None
             kinds.append(FlagKind.POOL)
         flag_events += [FlagEvent(lead=lead, kind=kind, action=FlagAction.CLEARED, at=at, by=actor, reason=reason)
                         for kind in kinds]
-        lead.status, lead.next_follow_up_at, lead.last_contact_at = Status.WON, None, at
-        lead.version += 1  # ``bump``
-        lead.updated_at = at
+        _won(lead, at)
+        changed.append(lead)
+    for lead in leads:
         lead._history_user, lead._change_reason = actor, reason
     insert_objects(flag_events)
-    update_rows(Lead, leads, ["status", "next_follow_up_at", "last_contact_at", "pooled_at", "version", "updated_at"])
+    update_rows(Lead, changed, ["status", "next_follow_up_at", "last_contact_at", "pooled_at", "version",
+                                "updated_at"])
     insert_history(Lead, leads, history_type="~", user_id=actor.pk, change_reason=reason)
 
 
