@@ -11,6 +11,7 @@ unnest(arrays)``, and ``insert_history`` writes django-simple-history's rows for
 
 from __future__ import annotations
 
+import inspect
 import re
 from datetime import date, datetime
 from decimal import Decimal
@@ -19,6 +20,7 @@ from django.conf import settings
 from django.core.exceptions import EmptyResultSet
 from django.db import connections, router
 from django.db.models import F, Lookup
+from django.db.models.base import ModelState
 from django.db.models.lookups import In
 from django.utils import timezone
 
@@ -212,6 +214,60 @@ def _related_keys(obj, meta, relations: list) -> None:
             setattr(obj, field.name, related)
         if getattr(related, field.target_field.attname) != getattr(obj, field.attname):
             field.delete_cached_value(obj)
+
+
+class _Blank:
+    """What ``unsaved`` needs of a model, worked out once: each field's default, static or made per instance."""
+
+    def __init__(self, model):
+        from django.db.models import signals
+        from django.db.models.fields.related_descriptors import ForeignKeyDeferredAttribute
+
+        self.static: dict = {}
+        self.made: list[tuple[str, object]] = []  # (attname, the field's default maker) for callable defaults
+        # The constructor, when something must see the instance built (an init signal, a field whose descriptor
+        # does work on assignment, as a file field's does): ``unsaved`` is then ``model(**values)``.
+        self.plain = not (signals.pre_init.has_listeners(model) or signals.post_init.has_listeners(model))
+        for field in model._meta.concrete_fields:
+            if field.column is None or getattr(field, "generated", False):
+                continue  # as ``Model.__init__``: not set, read from the database when asked
+            descriptor = inspect.getattr_static(model, field.attname, None)
+            if hasattr(descriptor, "__set__") and not isinstance(descriptor, ForeignKeyDeferredAttribute):
+                self.plain = False
+            if field.has_default() and callable(field.default):
+                self.made.append((field.attname, field.get_default))
+            else:
+                self.static[field.attname] = field.get_default()
+
+
+_BLANKS: dict[type, _Blank] = {}
+
+
+def unsaved(model, values: dict, related: dict | None = None):
+    """An unsaved instance of ``model``, as ``model(**values)`` makes it (``values``: attname → value; every other
+    field its default; ``related``: field name → related instance, cached on it as ``model(field=instance)`` caches
+    it, its key being in ``values``), built as Django unpickles an instance: ``__new__`` and the instance's dict,
+    without ``__init__``. For the imports' rows: ``Model.__init__`` pops each field from its keyword arguments and
+    asks each missing one for its default through the field's descriptors (~35 µs for a lead on the 2-core machine,
+    ~1.5 µs so). The constructor itself while an init signal has a receiver for the model or a field's descriptor
+    does work on assignment."""
+    blank = _BLANKS.get(model)
+    if blank is None:
+        blank = _BLANKS[model] = _Blank(model)
+    if not blank.plain:
+        obj = model(**values)
+    else:
+        obj = model.__new__(model)
+        obj._state = ModelState()
+        state = obj.__dict__
+        state.update(blank.static)
+        for name, make in blank.made:
+            if name not in values:
+                state[name] = make()
+        state.update(values)
+    for name, instance in (related or {}).items():
+        model._meta.get_field(name).set_cached_value(obj, instance)
+    return obj
 
 
 def insert_objects(objs: list, *, ignore_conflicts: bool = False, batch_size: int = 5000, now=None) -> None:

@@ -11,7 +11,7 @@ from django.db.models import Count, F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from dealercrm.bulk import any_of, insert_objects, insert_rows, update_rows
+from dealercrm.bulk import any_of, insert_objects, insert_rows, unsaved, update_rows
 from dealercrm.models import Role, User
 from leads.models import Deal, Lead
 from leads.phones import phone_normalize
@@ -92,8 +92,8 @@ def _fleet_counts_vehicles(client: BaseClient) -> bool:
 def _new_client(lead: Lead, actor: User, *, group_id: int, region: str, industry: str) -> BaseClient:
     """The buyer's new card (unsaved): owned by the lead's consultant (or the consultant who records the deal)."""
     owner_id = lead.assigned_to_id or (actor.pk if actor.role == Role.CONSULTANT else None)
-    return BaseClient(group_id=group_id, store_id=lead.store_id, assigned_to_id=owner_id, name=lead.name,
-                      phone=lead.phone, region=region, industry=industry)
+    return unsaved(BaseClient, {"group_id": group_id, "store_id": lead.store_id, "assigned_to_id": owner_id,
+                                "name": lead.name, "phone": lead.phone, "region": region, "industry": industry})
 
 
 def _initial_tier(client: BaseClient, actor: User) -> TierChange:

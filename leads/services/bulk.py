@@ -20,7 +20,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
-from dealercrm.bulk import any_of, insert_history, insert_objects, insert_rows, update_rows
+from dealercrm.bulk import any_of, insert_history, insert_objects, insert_rows, unsaved, update_rows
 from dealercrm.models import Role, Store, User
 
 from .. import events
@@ -225,14 +225,16 @@ def _one(actor, store, row, phone: str | ValidationError, holders, policy, rr, o
                 out.changed[id(existing)] = existing
         return VisitResult(lead=existing, visit=visit, is_revisit=True)
 
-    lead = Lead(
-        store=store, assigned_to=assignee, name=name, phone=phone, gender=row.get("gender", ""), source=source,
-        channel=channel, series=row.get("series"), budget=budget, purchase_type=row.get("purchase_type", ""),
-        district=row.get("district", ""), industry=row.get("industry", ""), grade=grade,
-        grade_since=arrived_at if grade else None, first_visit_at=arrived_at,
-        first_visit_day=timezone.localtime(arrived_at).date(), last_contact_at=arrived_at,
-        next_follow_up_at=_first_follow_up(policy, arrived_at) if phone else None, created_by=actor,
-    )
+    series = row.get("series")
+    lead = unsaved(Lead, {  # Lead(store=store, …) without its constructor's cost (dealercrm.bulk.unsaved)
+        "store_id": store.pk, "assigned_to_id": assignee.pk if assignee else None, "name": name, "phone": phone,
+        "gender": row.get("gender", ""), "source": source, "channel_id": channel.pk if channel else None,
+        "series_id": series.pk if series else None, "budget": budget, "purchase_type": row.get("purchase_type", ""),
+        "district": row.get("district", ""), "industry": row.get("industry", ""), "grade": grade,
+        "grade_since": arrived_at if grade else None, "first_visit_at": arrived_at,
+        "first_visit_day": timezone.localtime(arrived_at).date(), "last_contact_at": arrived_at,
+        "next_follow_up_at": _first_follow_up(policy, arrived_at) if phone else None, "created_by_id": actor.pk,
+    }, {"store": store, "assigned_to": assignee, "channel": channel, "series": series, "created_by": actor})
     visit = visit_unsaved(lead, actor, is_first=True, **visit_args)  # checked before anything of the row is kept
     out.new_leads.append(lead)
     out.created.append(lead)

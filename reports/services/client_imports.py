@@ -31,7 +31,7 @@ from baseclients.models import Vehicle
 from baseclients.receivers import deals_make_clients
 from baseclients.services import clients_with_phones, taken_vins, vehicles_with_vins, vin_taken_error
 from baseclients.vehicles import plate_normalize, vin_normalize
-from dealercrm.bulk import any_of, insert_history, insert_objects, update_rows
+from dealercrm.bulk import any_of, insert_history, insert_objects, unsaved, update_rows
 from dealercrm.models import Store, User
 from leads import events
 from leads.models import Deal, FlagAction, FlagEvent, FlagKind, Lead, OverdueFlag, StaleFlag, Status
@@ -344,10 +344,12 @@ def _write_wave(wave: list[tuple], actor: User, store: Store, lk: dict, refuse, 
         written.append((row, action, sale, result))
     if not written:
         return
-    deals = [Deal(lead=result.lead, series_id=sale["series"].pk if sale["series"] else result.lead.series_id,
-                  quantity=1, price=sale["price"], ordered_at=sale["ordered"], delivered_at=sale["delivered"],
-                  vin=sale["vin"], plate=sale["plate"], created_by=actor)
-             for _row, _action, sale, result in written]
+    deals = [unsaved(Deal, {"lead_id": result.lead.pk,
+                            "series_id": sale["series"].pk if sale["series"] else result.lead.series_id,
+                            "quantity": 1, "price": sale["price"], "ordered_at": sale["ordered"],
+                            "delivered_at": sale["delivered"], "vin": sale["vin"], "plate": sale["plate"],
+                            "created_by_id": actor.pk}, {"lead": result.lead, "created_by": actor})
+             for _row, _action, sale, result in written]  # Deal(lead=…, …): dealercrm.bulk.unsaved
     insert_objects(deals)  # from arrays, as bulk_create would (its unit_price returned)
     _leads_won([result.lead for *_rest, result in written],
                {result.lead.pk for *_rest, result in written if result.is_revisit}, actor, at)
