@@ -202,7 +202,8 @@ def clients_from_deals(*, actor: User, sales: list[tuple[Deal, Lead, list[dict]]
             if key not in created:
                 client = _new_client(lead, actor, group_id=group_id, region=regions[lead.district],
                                      industry=industries[lead.industry])
-                client.tier_since = at  # opened now: its history's first row (``_initial_tier``) is dated ``at``
+                # Opened at ``at``: the date of its history's first row (``_initial_tier``) and of the deal's.
+                client.created_at = client.tier_since = at
                 created[key] = client
     new_clients = list(created.values())
     # The tier each new card opens with, before the deal moves it (``_initial_tier``).
