@@ -29,7 +29,13 @@ from django.utils.translation import gettext_lazy, gettext_noop
 
 from baseclients.models import Vehicle
 from baseclients.receivers import deals_make_clients
-from baseclients.services import clients_with_phones, taken_vins, vehicles_with_vins, vin_taken_error
+from baseclients.services import (
+    clients_with_phones,
+    planning_deferred,
+    taken_vins,
+    vehicles_with_vins,
+    vin_taken_error,
+)
 from baseclients.vehicles import plate_normalize, vin_normalize
 from dealercrm.bulk import any_of, insert_history, insert_objects, unsaved, update_rows
 from dealercrm.models import Store, User
@@ -183,7 +189,7 @@ def bulk_receivers() -> list[Callable] | None:
 def commit_rows(rows: list, planned: dict, actor: User, store: Store, lk: dict, refuse) -> None:
     """The batch's sales (inside its transaction): refused and already-there rows are marked; the others are written
     set-based, a round at a time (``_commit_wave``: the rows the services would write row by row, with a bounded number
-    of statements). Through the services one by one (``apply``): a customer the store had lost (the visit service
+    of statements), the care of every card they touch planned once at the end (``planning_deferred``). Through the services one by one (``apply``): a customer the store had lost (the visit service
     wins them back before the deal), every sale while a ``deal_recorded`` receiver has no bulk form, and the sales of
     a round the database refuses (each then in its own savepoint, refused alone with the database's reason)."""
     sales = []
@@ -195,6 +201,11 @@ def commit_rows(rows: list, planned: dict, actor: User, store: Store, lk: dict, 
             sales.append((row, action))
     if not sales:
         return
+    with planning_deferred():  # the care of the batch's cards planned once, after its rounds
+        _commit_sales(sales, actor, store, lk, refuse)
+
+
+def _commit_sales(sales: list[tuple], actor: User, store: Store, lk: dict, refuse) -> None:
     bulk = bulk_receivers()
     if bulk is None:
         for row, action in sales:

@@ -20,6 +20,7 @@ from baseclients.models import (
     TierChange,
     Vehicle,
 )
+from baseclients.services import care
 from baseclients.tests.factories import a_vin, buy
 from dealercrm.tests.factories import VehicleSeriesFactory
 from funnel.models import LeadNow, RollupMark
@@ -281,6 +282,24 @@ def test_a_new_buyer_is_written_once(org):
         ("initial", "general", client.created_at)]
     assert ClientScore.objects.filter(client=client).count() == 1  # the fleet criterion's points
     assert Purchase.objects.get(client=client).is_repeat is False and client.vehicles.count() == 1
+
+
+def test_a_batch_plans_its_cards_care_once(org):
+    """A batch of two rounds (a buyer's second car waits for the first) plans the care of its cards once, after the
+    rounds (``planning_deferred``): one statement per shape of plan item, and every card planned as its last state
+    asks (the repeat buyer premium: the premium plan's tasks)."""
+    rows = [["甲", "13720000001", a_vin(), "", "", "100000", _day(40), _day(30), "", "", ""],
+            ["乙", "13720000002", a_vin(), "", "", "100000", _day(40), _day(30), "", "", ""],
+            ["甲", "13720000001", a_vin(), "", "", "120000", _day(10), _day(5), "", "", ""]]
+    batch = _commit(org, rows)
+    with CaptureQueriesContext(connection) as queries:
+        assert import_commit(batch.pk).done_rows == 3
+    plans = [q for q in queries.captured_queries if "INSERT INTO baseclients_caretask" in q["sql"]]
+    assert len(plans) == len(care._SHAPES)
+    twice = BaseClient.objects.get(phone="+8613720000001")
+    assert twice.tier == "premium" and twice.purchases == 2
+    assert CareTask.objects.filter(client=twice).exists() and CareTask.objects.filter(client__phone="+8613720000002")
+    assert not CareTask.objects.filter(client=twice, item__tier__in=["general", "potential"]).exists()
 
 
 def test_a_failure_mid_batch_leaves_nothing_of_it(org, monkeypatch):
