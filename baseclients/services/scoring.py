@@ -229,7 +229,8 @@ def rescore_many(clients: list[BaseClient], *, actor: User | None, cause: str,
 
 
 def rescored_write(clients: list[BaseClient], scores: list[tuple[BaseClient, int, int]], changes: list[TierChange],
-                   *, fields: tuple[str, ...] = (), plan: bool = True, inserted: frozenset[int] = frozenset()) -> set[int]:
+                   *, fields: tuple[str, ...] = (), plan: bool = True,
+                   inserted: frozenset[int] = frozenset()) -> set[int]:
     """Write what ``rescore_many`` reckoned for ``clients``: the score rows, the TierChange rows, the clients' tier
     columns, version and ``fields`` (one UPDATE); the ids whose tier moved lose their old plan's pending tasks, and
     are planned anew unless ``plan`` is False (``refresh_many``). ``inserted``: the ids of clients the caller

@@ -150,7 +150,8 @@ def test_unsaved_builds_the_instance_the_constructor_builds(org):
 
     lead = _lead(org)
     values = {"store_id": org.store.pk, "assigned_to_id": org.consultant.pk, "name": "乙", "phone": "+8613800000002",
-              "source": "walk_in", "first_visit_at": NOW, "first_visit_day": NOW.date(), "created_by_id": org.manager.pk}
+              "source": "walk_in", "first_visit_at": NOW, "first_visit_day": NOW.date(),
+              "created_by_id": org.manager.pk}
     with time_machine.travel(NOW, tick=False):
         built = unsaved(Lead, values, {"store": org.store, "assigned_to": org.consultant})
         made = Lead(store=org.store, assigned_to=org.consultant, name="乙", phone="+8613800000002", source="walk_in",

@@ -189,9 +189,10 @@ def bulk_receivers() -> list[Callable] | None:
 def commit_rows(rows: list, planned: dict, actor: User, store: Store, lk: dict, refuse) -> None:
     """The batch's sales (inside its transaction): refused and already-there rows are marked; the others are written
     set-based, a round at a time (``_commit_wave``: the rows the services would write row by row, with a bounded number
-    of statements), the care of every card they touch planned once at the end (``planning_deferred``). Through the services one by one (``apply``): a customer the store had lost (the visit service
-    wins them back before the deal), every sale while a ``deal_recorded`` receiver has no bulk form, and the sales of
-    a round the database refuses (each then in its own savepoint, refused alone with the database's reason)."""
+    of statements), the care of every card they touch planned once at the end (``planning_deferred``). Through the
+    services one by one (``apply``): a customer the store had lost (the visit service wins them back before the
+    deal), every sale while a ``deal_recorded`` receiver has no bulk form, and the sales of a round the database
+    refuses (each then in its own savepoint, refused alone with the database's reason)."""
     sales = []
     for row in rows:
         action, error, _lead_id = planned[row.number]
