@@ -9,6 +9,7 @@ from .care import (
     do_not_contact_set,
     flag_overdue,
     materialise,
+    planning_deferred,
 )
 from .clients import (
     client_assign,
@@ -60,6 +61,7 @@ __all__ = [
     "list_value",
     "list_values",
     "materialise",
+    "planning_deferred",
     "referral_set",
     "refresh_many",
     "retier_group",

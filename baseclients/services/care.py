@@ -3,6 +3,9 @@ skipping them, do-not-contact per channel, and the overdue flag."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import date, datetime, timedelta
 from datetime import timezone as dt_timezone
 
@@ -227,6 +230,29 @@ def _plan_sql(shape: str, clients_where: str) -> str:
     """
 
 
+# The clients whose planning waits for the end of a ``planning_deferred`` block (None: outside one). A context
+# variable: each import worker thread has its own.
+_DEFERRED: ContextVar[set[int] | None] = ContextVar("care_planning_deferred", default=None)
+
+
+@contextmanager
+def planning_deferred() -> Iterator[None]:
+    """Within the block, ``materialise(client_ids=…)`` (today's window) notes the clients and returns 0; when the
+    block ends without an error they are planned, once, by one ``materialise`` (in the caller's transaction). The
+    sales import's batch plans its rounds' cards so: the plan's statements cost mostly their planning by PostgreSQL,
+    the same for one card as for five hundred. Planning at the end plans what each card's state then asks for, as
+    planning after each change would have left it: a tier change drops the old plan's pending tasks
+    (``care_drop_unplanned``) and planning only adds what is missing."""
+    ids: set[int] = set()
+    token = _DEFERRED.set(ids)
+    try:
+        yield
+    finally:
+        _DEFERRED.reset(token)
+    if ids:
+        materialise(client_ids=sorted(ids))
+
+
 def materialise(*, client_ids: list[int] | None = None, group_id: int | None = None, today: date | None = None,
                 window_days: int | None = None, job_run=None, start: date | None = None) -> int:
     """Plan care tasks due within [today, today + window] for the clients (all, a group's, or the given ids): one
@@ -235,7 +261,11 @@ def materialise(*, client_ids: list[int] | None = None, group_id: int | None = N
     test holds them together). Idempotent: a task exists once per client, item and due date (the unique key). The
     nightly full run skips the groups already planned up to the window's end, then marks the rest planned.
     ``start`` (default today) plans from an earlier day: the bench seed uses it to lay down past care. Returns how
-    many tasks were created."""
+    many tasks were created (0 for clients noted by ``planning_deferred``, planned at its end)."""
+    deferred = _DEFERRED.get()
+    if deferred is not None and client_ids is not None and today is None and window_days is None and start is None:
+        deferred.update(client_ids)
+        return 0
     today = today or timezone.localdate()
     end = today + timedelta(days=care_window_days() if window_days is None else window_days)
     params = {"start": start or today, "end": end, "now": timezone.now()}

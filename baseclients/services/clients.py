@@ -11,7 +11,7 @@ from django.db.models import Count, F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from dealercrm.bulk import any_of, insert_objects, update_rows
+from dealercrm.bulk import any_of, insert_objects, insert_rows, unsaved, update_rows
 from dealercrm.models import Role, User
 from leads.models import Deal, Lead
 from leads.phones import phone_normalize
@@ -92,8 +92,8 @@ def _fleet_counts_vehicles(client: BaseClient) -> bool:
 def _new_client(lead: Lead, actor: User, *, group_id: int, region: str, industry: str) -> BaseClient:
     """The buyer's new card (unsaved): owned by the lead's consultant (or the consultant who records the deal)."""
     owner_id = lead.assigned_to_id or (actor.pk if actor.role == Role.CONSULTANT else None)
-    return BaseClient(group_id=group_id, store_id=lead.store_id, assigned_to_id=owner_id, name=lead.name,
-                      phone=lead.phone, region=region, industry=industry)
+    return unsaved(BaseClient, {"group_id": group_id, "store_id": lead.store_id, "assigned_to_id": owner_id,
+                                "name": lead.name, "phone": lead.phone, "region": region, "industry": industry})
 
 
 def _initial_tier(client: BaseClient, actor: User) -> TierChange:
@@ -166,14 +166,20 @@ def clients_from_deals(*, actor: User, sales: list[tuple[Deal, Lead, list[dict]]
     with a bounded number of statements whatever the number of deals (a referrer credited costs its own). ``sales``:
     each deal (written, with its lead) and its units delivered now; the caller has checked that their VINs are on no
     card (``taken_vins``). A card is in at most one sale of a call (the import gives a phone's sales one call each).
-    Returns each sale's card."""
+    Returns each sale's card.
+
+    Everything is reckoned in memory first (``scoring.rescore_many``), so a new card is inserted once, as the deal
+    leaves it (its purchase counted, its fleet size, scores and tier), not inserted and then updated; the purchases,
+    links, vehicles, opening tiers and new cards' scores go in from columns (``dealercrm.bulk.insert_rows``), without
+    a model instance per row. The rows are those ``client_from_deal`` writes deal by deal (a test compares them)."""
     from .care import materialise
-    from .fleet import deal_counts_units, unit_vehicles
+    from .fleet import deal_counts_units, unit_values
     from .lists import list_values
-    from .scoring import refresh_many
+    from .scoring import rescore_many, rescored_write
 
     if not sales:
         return []
+    at = timezone.now()
     group_id = sales[0][1].store.group_id
     lead_ids = [lead.pk for _deal, lead, _units in sales]
     linked = dict(ClientLead.objects.filter(any_of("lead_id", lead_ids)).values_list("lead_id", "client_id"))
@@ -194,13 +200,16 @@ def clients_from_deals(*, actor: User, sales: list[tuple[Deal, Lead, list[dict]]
         for lead in new_leads:
             key = lead.phone or ("lead", lead.pk)
             if key not in created:
-                created[key] = _new_client(lead, actor, group_id=group_id, region=regions[lead.district],
-                                           industry=industries[lead.industry])
-        insert_objects(list(created.values()))
-        insert_objects([_initial_tier(client, actor) for client in created.values()])
-        clients.update({client.pk: client for client in created.values()})
+                client = _new_client(lead, actor, group_id=group_id, region=regions[lead.district],
+                                     industry=industries[lead.industry])
+                # Opened at ``at``: the date of its history's first row (``_initial_tier``) and of the deal's.
+                client.created_at = client.tier_since = at
+                created[key] = client
+    new_clients = list(created.values())
+    # The tier each new card opens with, before the deal moves it (``_initial_tier``).
+    opening = [(client.tier, client.tier_basis, client.assigned_to_id) for client in new_clients]
     referrals = {r.lead_id: r for r in Referral.objects.filter(any_of("lead_id", lead_ids))}
-    purchases, links, vehicles, out = [], [], [], []
+    bought, out = [], []
     deal_fields: set[str] = set()
     for deal, lead, units in sales:
         if lead.pk in linked:
@@ -209,39 +218,57 @@ def clients_from_deals(*, actor: User, sales: list[tuple[Deal, Lead, list[dict]]
             client = clients[by_phone[lead.phone]]
         else:
             client = created[lead.phone or ("lead", lead.pk)]
-        referral = referrals.get(lead.pk)
         is_repeat = client.purchases > 0
-        purchases.append(Purchase(client=client, deal=deal, store_id=lead.store_id, at=deal.ordered_at,
-                                  is_repeat=is_repeat, referral=referral))
-        if lead.pk not in linked:
-            links.append(ClientLead(lead=lead, client=client))
         client.purchases += 1
         client.units += deal.quantity
         if not is_repeat and deal.delivered_at:
             client.care_anchor = deal.delivered_at
         if units is None:
             units = [{"vin": deal.vin, "plate": deal.plate, "use": VehicleUse.PRIVATE}]
-        made = unit_vehicles(client=client, deal=deal, units=units, delivered_at=deal.delivered_at)
+        made = unit_values(deal=deal, units=units, delivered_at=deal.delivered_at)
         deal_fields.update(deal_counts_units(deal, made, deal.delivered_at))
-        vehicles += made
+        bought.append((deal, lead, client, is_repeat, made))
         out.append(client)
-    # From arrays (dealercrm.bulk): bulk_create spent most of an import batch building these rows' SQL.
-    insert_objects(purchases)
-    insert_objects(links, ignore_conflicts=True)  # get_or_create: a lead keeps its link
-    insert_objects(vehicles)
-    update_rows(Deal, [deal for deal, _lead, _units in sales], sorted(deal_fields))
-    touched = list({client.pk: client for client in out}.values())
-    # The fleet size is at least the vehicles on the card (``_fleet_counts_vehicles``, one query for them all).
-    on_card = dict(Vehicle.objects.filter(any_of("client_id", [c.pk for c in touched])).order_by().values("client_id")
-                   .annotate(n=Count("pk")).values_list("client_id", "n"))
+    touched = list({id(client): client for client in out}.values())
+    # The fleet size is at least the vehicles on the card (``_fleet_counts_vehicles``): a known card's (one query for
+    # them all) and the ones it gets now.
+    on_card = dict(Vehicle.objects.filter(any_of("client_id", [c.pk for c in touched if c.pk is not None]))
+                   .order_by().values("client_id").annotate(n=Count("pk")).values_list("client_id", "n")) \
+        if clients else {}
+    getting: dict[int, int] = {}
+    for _deal, _lead, client, _is_repeat, made in bought:
+        getting[id(client)] = getting.get(id(client), 0) + len(made)
     for client in touched:
-        client.fleet_size = max(client.fleet_size, on_card.get(client.pk, 0))
-    # The cards whose tier moved lose their old plan's tasks; then one planning for them all (one statement per
-    # shape of plan item: planning the moved and the others apart cost twice the statements per round).
-    refresh_many(touched, actor=actor, cause=TierCause.DEAL,
-                 fields=("purchases", "units", "care_anchor", "fleet_size"), plan=False)
+        client.fleet_size = max(client.fleet_size, on_card.get(client.pk, 0) + getting.get(id(client), 0))
+    scores, changes = rescore_many(touched, actor=actor, cause=TierCause.DEAL, at=at)
+    if new_clients:
+        insert_objects(new_clients, now=at)  # as the deal leaves them: created and updated at ``at``
+        insert_rows(TierChange, {
+            "client_id": [client.pk for client in new_clients], "to_tier": [tier for tier, _b, _o in opening],
+            "basis": [basis for _t, basis, _o in opening], "owner_id": [owner for _t, _b, owner in opening]},
+            constants={"from_tier": "", "cause": TierCause.INITIAL, "at": at, "by_id": actor.pk})
+    # From arrays (dealercrm.bulk): bulk_create spent most of an import batch building these rows' SQL.
+    insert_rows(Purchase, {
+        "client_id": [client.pk for _deal, _lead, client, _r, _m in bought],
+        "deal_id": [deal.pk for deal, *_rest in bought],
+        "store_id": [lead.store_id for _deal, lead, *_rest in bought],
+        "at": [deal.ordered_at for deal, *_rest in bought],
+        "is_repeat": [is_repeat for _deal, _lead, _client, is_repeat, _m in bought],
+        "referral_id": [referrals[lead.pk].pk if lead.pk in referrals else None for _deal, lead, *_rest in bought]})
+    links = [(lead.pk, client.pk) for _deal, lead, client, _r, _m in bought if lead.pk not in linked]
+    insert_rows(ClientLead, {"lead_id": [lead for lead, _client in links],
+                             "client_id": [client for _lead, client in links]},
+                ignore_conflicts=True)  # get_or_create: a lead keeps its link
+    vehicles = [{"client_id": client.pk, **values} for _deal, _lead, client, _r, made in bought for values in made]
+    if vehicles:
+        insert_rows(Vehicle, {name: [row[name] for row in vehicles] for name in vehicles[0]})
+    update_rows(Deal, [deal for deal, _lead, _units in sales], sorted(deal_fields))
+    # The scores, the tiers that moved and the known cards' columns; then one care planning for every card (one
+    # statement per shape of plan item: planning the moved and the others apart cost twice the statements per round).
+    rescored_write(touched, scores, changes, fields=("purchases", "units", "care_anchor", "fleet_size"), plan=False,
+                   inserted=frozenset(client.pk for client in new_clients))
     materialise(client_ids=[client.pk for client in touched])
-    for deal, lead, _units in sales:
+    for _deal, lead, _units in sales:
         referral = referrals.get(lead.pk)
         if referral is not None and referral.referrer_client_id:
             _credit_referrer(referral.referrer_client_id, actor)

@@ -39,28 +39,36 @@ def units_free_or_error(units: list[dict]) -> None:
         raise ValidationError({"vehicles": errors})
 
 
+def unit_values(*, deal: Deal, units: list[dict], delivered_at: date | None) -> list[dict]:
+    """The vehicles of ``units`` of ``deal`` as field values (attname → value; the card's ``client_id`` apart):
+    delivered (and registered) on ``delivered_at``, insurance renewing a year on."""
+    renewal = add_months(delivered_at, 12) if delivered_at else None
+    return [{"deal_id": deal.pk, "series_id": deal.series_id, "vin": u["vin"], "plate": u["plate"], "use": u["use"],
+             "ordered_at": deal.ordered_at, "delivered_at": delivered_at, "registered_at": delivered_at,
+             "insurance_renewal_at": renewal} for u in units]
+
+
 def unit_vehicles(*, client: BaseClient, deal: Deal, units: list[dict], delivered_at: date | None) -> list[Vehicle]:
-    """The vehicles of ``units`` on ``client``'s card, unsaved: delivered (and registered) on ``delivered_at``,
-    insurance renewing a year on."""
-    return [
-        Vehicle(client=client, deal=deal, series_id=deal.series_id, vin=u["vin"], plate=u["plate"], use=u["use"],
-                ordered_at=deal.ordered_at, delivered_at=delivered_at, registered_at=delivered_at,
-                insurance_renewal_at=add_months(delivered_at, 12) if delivered_at else None)
-        for u in units
-    ]
+    """The vehicles of ``units`` on ``client``'s card, unsaved (``unit_values``)."""
+    vehicles = []
+    for values in unit_values(deal=deal, units=units, delivered_at=delivered_at):
+        del values["deal_id"]  # the deal itself, cached on the vehicle
+        vehicles.append(Vehicle(client=client, deal=deal, **values))
+    return vehicles
 
 
-def deal_counts_units(deal: Deal, vehicles: list[Vehicle], delivered_at: date | None) -> list[str]:
-    """Count ``vehicles`` delivered on ``deal`` (``units_delivered``; the first delivery dates the deal's delivery,
-    the first unit gives a deal without them its VIN and plate), in memory: the changed fields, for the caller's
-    save."""
+def deal_counts_units(deal: Deal, vehicles: list[Vehicle] | list[dict], delivered_at: date | None) -> list[str]:
+    """Count ``vehicles`` (instances, or ``unit_values``) delivered on ``deal`` (``units_delivered``; the first
+    delivery dates the deal's delivery, the first unit gives a deal without them its VIN and plate), in memory: the
+    changed fields, for the caller's save."""
     fields = ["units_delivered"]
     deal.units_delivered += len(vehicles)
     if deal.delivered_at is None and delivered_at is not None and vehicles:
         deal.delivered_at = delivered_at
         fields.append("delivered_at")
     if not deal.vin and not deal.plate and vehicles:  # the deal's own VIN/plate: its first unit's
-        deal.vin, deal.plate = vehicles[0].vin, vehicles[0].plate
+        first = vehicles[0]
+        deal.vin, deal.plate = (first["vin"], first["plate"]) if isinstance(first, dict) else (first.vin, first.plate)
         fields += ["vin", "plate"]
     return fields
 

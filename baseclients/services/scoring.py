@@ -13,7 +13,7 @@ from django.db.models import Case, Count, F, IntegerField, Q, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from dealercrm.bulk import any_of, insert_objects, update_rows
+from dealercrm.bulk import any_of, insert_objects, insert_rows, update_rows
 from dealercrm.models import User
 
 from .. import defaults
@@ -127,7 +127,8 @@ def _apply_tier(client: BaseClient, decision: TierDecision, *, actor: User | Non
 def _rescore(client: BaseClient, *, criteria: list[Criterion], maxes: dict[str, int], rule: TierRule,
              current: dict[int, ClientScore], referrals: int, scores: dict[str, int] | None = None):
     """The client's automatic criteria and ``scores`` applied, its totals set (in memory) and the tier the rule
-    gives: (score rows to write, points before, points after, decision). ``current``: its score rows by criterion."""
+    gives: (score rows to write as (criterion, points), points before, points after, decision). ``current``: its
+    score rows by criterion."""
     before = {c.code: (current[c.pk].points if c.pk in current else 0) for c in criteria}
     after = dict(before)
     for c in criteria:
@@ -136,7 +137,7 @@ def _rescore(client: BaseClient, *, criteria: list[Criterion], maxes: dict[str, 
                                         fleet_size=client.fleet_size, events=client.events_attended)
         elif scores and c.code in scores:
             after[c.code] = scores[c.code]
-    rows = [ClientScore(client=client, criterion=c, points=after[c.code]) for c in criteria
+    rows = [(c, after[c.code]) for c in criteria
             if after[c.code] != before[c.code] or (c.pk not in current and after[c.code])]
     client.loyalty_score = sum(after[c.code] for c in criteria if c.dimension == "loyalty")
     client.power_score = sum(after[c.code] for c in criteria if c.dimension == "power")
@@ -168,7 +169,7 @@ def refresh(client: BaseClient, *, actor: User | None, cause: str, scores: dict[
     rows, before, after, decision = _rescore(client, criteria=criteria, maxes=dimension_max(criteria),
                                              rule=tier_rule_for(client.group_id), current=current,
                                              referrals=referrals, scores=scores)
-    _write_scores(rows)
+    _write_scores([ClientScore(client=client, criterion=c, points=points) for c, points in rows])
     changed = _apply_tier(client, decision, actor=actor, at=at, cause=cause)
     if record:
         ScoreRecord.objects.create(client=client, at=at, by=actor, before=before, after=after,
@@ -187,42 +188,72 @@ def refresh_many(clients: list[BaseClient], *, actor: User | None, cause: str,
     batches): the same scores, totals, tiers and TierChange rows, with one statement per kind of row whatever the
     number of clients; ``fields`` the caller changed on them are saved by the same UPDATE. Returns the ids whose
     tier moved; their care is re-planned (as ``care_replan``). ``plan=False``: their old plan's tasks are dropped and
-    the caller plans the new ones (``materialise``) with others' at once."""
-    from .care import care_drop_unplanned, materialise
-
+    the caller plans the new ones (``materialise``) with others' at once. ``rescore_many`` and ``rescored_write``
+    are its two halves."""
     if not clients:
         return set()
+    scores, changes = rescore_many(clients, actor=actor, cause=cause, at=timezone.now())
+    return rescored_write(clients, scores, changes, fields=fields, plan=plan)
+
+
+def rescore_many(clients: list[BaseClient], *, actor: User | None, cause: str,
+                 at) -> tuple[list[tuple[BaseClient, int, int]], list[TierChange]]:
+    """``refresh_many``'s reckoning, in memory, for clients of one group: each client's automatic criteria, totals
+    and tier set on it (a move dated ``at``), its version bumped and ``updated_at`` set to ``at``. Returns the score
+    rows to write, (client, criterion id, points), and the TierChange rows (unsaved) of the tiers that moved. A
+    client not saved yet (no primary key: a card the caller inserts in this state) has no scores or referrals."""
     group_id = clients[0].group_id
     if any(client.group_id != group_id for client in clients):
         raise ValueError("refresh_many takes the clients of one group")
-    at = timezone.now()
     criteria = criteria_for(group_id)
     maxes, rule = dimension_max(criteria), tier_rule_for(group_id)
-    ids = [client.pk for client in clients]
+    ids = [client.pk for client in clients if client.pk is not None]
     current: dict[int, dict[int, ClientScore]] = {pk: {} for pk in ids}
-    for score in ClientScore.objects.filter(any_of("client_id", ids)):
-        current[score.client_id][score.criterion_id] = score
-    referrals = dict(Referral.objects.filter(any_of("referrer_client_id", ids)).order_by().values("referrer_client_id")
-                     .annotate(n=Count("pk")).values_list("referrer_client_id", "n"))
+    referrals: dict[int, int] = {}
+    if ids:
+        for score in ClientScore.objects.filter(any_of("client_id", ids)):
+            current[score.client_id][score.criterion_id] = score
+        referrals = dict(Referral.objects.filter(any_of("referrer_client_id", ids)).order_by()
+                         .values("referrer_client_id").annotate(n=Count("pk")).values_list("referrer_client_id", "n"))
     rows, changes = [], []
     for client in clients:
         client_rows, _before, _after, decision = _rescore(client, criteria=criteria, maxes=maxes, rule=rule,
-                                                          current=current[client.pk],
+                                                          current=current.get(client.pk, {}),
                                                           referrals=referrals.get(client.pk, 0))
-        rows += client_rows
+        rows += [(client, criterion.pk, points) for criterion, points in client_rows]
         if (change := _tier_change(client, decision, actor=actor, at=at, cause=cause)) is not None:
             changes.append(change)
         client.version += 1  # what ``bump`` does for one
         client.updated_at = at
-    _write_scores(rows)
+    return rows, changes
+
+
+def rescored_write(clients: list[BaseClient], scores: list[tuple[BaseClient, int, int]], changes: list[TierChange],
+                   *, fields: tuple[str, ...] = (), plan: bool = True,
+                   inserted: frozenset[int] = frozenset()) -> set[int]:
+    """Write what ``rescore_many`` reckoned for ``clients``: the score rows, the TierChange rows, the clients' tier
+    columns, version and ``fields`` (one UPDATE); the ids whose tier moved lose their old plan's pending tasks, and
+    are planned anew unless ``plan`` is False (``refresh_many``). ``inserted``: the ids of clients the caller
+    inserted in the state reckoned (their scores are new rows, their columns and plan need no writing). Returns the
+    ids whose tier moved."""
+    fresh = [(client, criterion, points) for client, criterion, points in scores if client.pk in inserted]
+    insert_rows(ClientScore, {"client_id": [client.pk for client, _c, _p in fresh],
+                              "criterion_id": [criterion for _client, criterion, _p in fresh],
+                              "points": [points for _client, _c, points in fresh]})
+    _write_scores([ClientScore(client=client, criterion_id=criterion, points=points)
+                   for client, criterion, points in scores if client.pk not in inserted])
     insert_objects(changes)
-    update_rows(BaseClient, clients, [*fields, "loyalty_score", "power_score", "tier", "tier_since", "tier_basis",
-                                      "version", "updated_at"])
+    update_rows(BaseClient, [client for client in clients if client.pk not in inserted],
+                [*fields, "loyalty_score", "power_score", "tier", "tier_since", "tier_basis", "version",
+                 "updated_at"])
     moved = sorted(change.client.pk for change in changes)
-    if moved:
-        care_drop_unplanned(client_ids=moved)
+    replan = [pk for pk in moved if pk not in inserted]
+    if replan:
+        from .care import care_drop_unplanned, materialise
+
+        care_drop_unplanned(client_ids=replan)
         if plan:
-            materialise(client_ids=moved)
+            materialise(client_ids=replan)
     return set(moved)
 
 
@@ -326,4 +357,4 @@ def tier_counts(clients) -> dict[str, int]:
 
 
 __all__ = ["StaleVersion", "TierDecision", "client_score", "decide_tier", "events_attended_set", "refresh",
-           "refresh_many", "retier_group", "tier_label"]
+           "refresh_many", "rescore_many", "rescored_write", "retier_group", "tier_label"]

@@ -106,3 +106,21 @@ def test_sql_planner_matches_plan_dates_on_the_inspection_rule(org):
     expected = {(item.pk, due) for v in client.vehicles.select_related("series")
                 for due, _v in plan_dates(item, client, [v], start, end, rule)}
     assert planned == expected
+
+
+def test_planning_deferred_plans_once_at_the_end_of_the_block_and_not_after_an_error(org):
+    """Inside ``planning_deferred`` a client's planning (``materialise(client_ids=…)``) waits for the block's end,
+    where the clients noted are planned once; a block left by an error plans nothing."""
+    with services.planning_deferred():
+        client = buy(store=org.store, consultant=org.consultant).purchase.client  # the deal plans its care
+        assert not CareTask.objects.filter(client=client).exists()
+        assert services.materialise(client_ids=[client.pk]) == 0
+    deferred = set(CareTask.objects.filter(client=client).values_list("item_id", "due_on"))
+    assert deferred
+    other = buy(store=org.store, consultant=org.consultant).purchase.client  # planned at once, as always
+    assert {due for _item, due in CareTask.objects.filter(client=other).values_list("item_id", "due_on")} == \
+        {due for _item, due in deferred}
+    with pytest.raises(RuntimeError), services.planning_deferred():
+        third = buy(store=org.store, consultant=org.consultant).purchase.client
+        raise RuntimeError("the batch fails")
+    assert not CareTask.objects.filter(client=third).exists()

@@ -181,3 +181,55 @@ def test_tidy_inside_a_transaction_analyses_only():
     tidy([table])
     _pages_, visible, tuples = _pages(table)
     assert visible == 0 and tuples == 2000
+
+def _fields(obj) -> dict:
+    return {f.attname: getattr(obj, f.attname) for f in type(obj)._meta.concrete_fields
+            if not getattr(f, "generated", False)}
+
+
+def test_unsaved_builds_the_instance_the_constructor_builds(org):
+    """``unsaved`` (no ``__init__``): every field as ``Model(**kwargs)`` sets it (the given values, the others'
+    defaults, a callable default called), the related objects cached, unsaved; and it inserts as one."""
+    from dealercrm.bulk import unsaved
+
+    lead = _lead(org)
+    values = {"store_id": org.store.pk, "assigned_to_id": org.consultant.pk, "name": "乙", "phone": "+8613800000002",
+              "source": "walk_in", "first_visit_at": NOW, "first_visit_day": NOW.date(),
+              "created_by_id": org.manager.pk}
+    with time_machine.travel(NOW, tick=False):
+        built = unsaved(Lead, values, {"store": org.store, "assigned_to": org.consultant})
+        made = Lead(store=org.store, assigned_to=org.consultant, name="乙", phone="+8613800000002", source="walk_in",
+                    first_visit_at=NOW, first_visit_day=NOW.date(), created_by=org.manager)
+    assert _fields(built) == _fields(made)
+    assert built.status == Status.ACTIVE and built.version == 1 and built.pk is None and built._state.adding
+    assert built.store is org.store and built.assigned_to is org.consultant  # cached: no query
+    from leads.models import Visit
+
+    with time_machine.travel(NOW, tick=False):  # arrived_at's default (now) is called when not given
+        visit = unsaved(Visit, {"lead_id": None, "store_id": org.store.pk, "is_first": False,
+                                "recorded_by_id": org.manager.pk}, {"lead": lead})
+    assert visit.arrived_at == NOW and visit.lead is lead and visit.companions == 0
+    insert_objects([built])
+    assert _fields(Lead.objects.get(pk=built.pk))["name"] == "乙" and not built._state.adding
+
+
+def test_unsaved_is_the_constructor_while_an_init_signal_listens(org):
+    from django.db.models.signals import post_init
+
+    from dealercrm import bulk
+    from leads.models import Visit
+
+    seen = []
+
+    def heard(sender, instance, **kwargs):
+        seen.append(instance)
+
+    post_init.connect(heard, sender=Visit)
+    bulk._BLANKS.pop(Visit, None)
+    try:
+        visit = bulk.unsaved(Visit, {"store_id": org.store.pk, "arrived_at": NOW, "is_first": True,
+                                     "recorded_by_id": org.manager.pk})
+    finally:
+        post_init.disconnect(heard, sender=Visit)
+        bulk._BLANKS.pop(Visit, None)
+    assert seen == [visit] and visit.arrived_at == NOW

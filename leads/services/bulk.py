@@ -11,6 +11,7 @@ written are the same, field by field, as ``visit_log`` called once per row in th
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -19,7 +20,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
-from dealercrm.bulk import any_of, insert_history, insert_objects, insert_rows, update_rows
+from dealercrm.bulk import any_of, insert_history, insert_objects, insert_rows, unsaved, update_rows
 from dealercrm.models import Role, Store, User
 
 from .. import events
@@ -94,8 +95,9 @@ def _assignee(actor: User, store: Store, assigned_to: User | None, rr: _RoundRob
 
 
 @transaction.atomic
-def visit_log_many(*, actor: User, store: Store, rows: list[dict],
-                   phones_normalised: bool = False) -> list[VisitResult | Exception]:
+def visit_log_many(*, actor: User, store: Store, rows: list[dict], phones_normalised: bool = False,
+                   then: Callable[[list[VisitResult | Exception | None]], None] | None = None,
+                   ) -> list[VisitResult | Exception]:
     """Log the visits of ``rows`` (each a dict of ``visit_log``'s keyword arguments but ``actor`` and ``store``), in
     order, as one transaction. Returns per row a ``VisitResult`` or the ValidationError / PermissionDenied (a
     DuplicatePhone with ``allow_revisit=False``) that ``visit_log`` would have raised for it; a refused row writes
@@ -103,11 +105,18 @@ def visit_log_many(*, actor: User, store: Store, rows: list[dict],
     batch start over once, seeing that lead.
 
     Each row's phone is normalised once (``phone_normalize``). ``phones_normalised``: the caller normalised them
-    already (the import's dry run stores them in E.164), so a phone in E.164 form is taken as it is, unparsed."""
+    already (the import's dry run stores them in E.164), so a phone in E.164 form is taken as it is, unparsed.
+
+    ``then``: called with the results once every row is checked, before anything is written (a row a lost customer
+    holds is None there: it is logged afterwards). It may change the NEW leads (``is_revisit`` false), which then go
+    in as it leaves them, written once: the sales import records each new buyer's deal so, instead of inserting the
+    lead and updating it at once. Their field history still records them as logged (the "+" rows: each lead's
+    tracked fields as they were before ``then``); what ``then`` changed is the caller's to record. An exception it
+    raises undoes the call."""
     for attempt in (1, 2):
         try:
             with transaction.atomic():
-                return _log_many(actor, store, rows, phones_normalised)
+                return _log_many(actor, store, rows, phones_normalised, then)
         except IntegrityError:
             if attempt == 2:
                 raise
@@ -129,7 +138,8 @@ def _phone(row: dict, normalised: bool) -> str | ValidationError:
         return exc
 
 
-def _log_many(actor: User, store: Store, rows: list[dict], normalised: bool) -> list[VisitResult | Exception]:
+def _log_many(actor: User, store: Store, rows: list[dict], normalised: bool,
+              then: Callable | None = None) -> list[VisitResult | Exception]:
     phones_of = [_phone(row, normalised) for row in rows]
     phones = {phone for phone in phones_of if phone and isinstance(phone, str)}
     # The leads holding these phones in the store, locked as visit_log locks the one it finds. Not blank: so the
@@ -155,7 +165,16 @@ def _log_many(actor: User, store: Store, rows: list[dict], normalised: bool) -> 
             results.append(_one(actor, store, dict(row), phone, holders, policy, rr, out))
         except (ValidationError, PermissionDenied) as exc:
             results.append(exc)
-    _write(actor, store, out)
+    logged = None
+    if then is not None:
+        # The leads as logged, for their history rows, before ``then`` changes the new ones (but the key and the
+        # creation time, which the insert gives them).
+        tracked = [f.attname for f in Lead.history.model.tracked_fields if not f.primary_key
+                   and not getattr(f, "auto_now", False) and not getattr(f, "auto_now_add", False)]
+        logged = ({name: [getattr(lead, name) for lead in out.created] for name in tracked},
+                  {name: [getattr(lead, name) for lead in out.bumped] for name in tracked})
+        then(results)
+    _write(actor, store, out, logged)
     _announce(actor, store, results)
     for place in returning:
         try:
@@ -206,14 +225,16 @@ def _one(actor, store, row, phone: str | ValidationError, holders, policy, rr, o
                 out.changed[id(existing)] = existing
         return VisitResult(lead=existing, visit=visit, is_revisit=True)
 
-    lead = Lead(
-        store=store, assigned_to=assignee, name=name, phone=phone, gender=row.get("gender", ""), source=source,
-        channel=channel, series=row.get("series"), budget=budget, purchase_type=row.get("purchase_type", ""),
-        district=row.get("district", ""), industry=row.get("industry", ""), grade=grade,
-        grade_since=arrived_at if grade else None, first_visit_at=arrived_at,
-        first_visit_day=timezone.localtime(arrived_at).date(), last_contact_at=arrived_at,
-        next_follow_up_at=_first_follow_up(policy, arrived_at) if phone else None, created_by=actor,
-    )
+    series = row.get("series")
+    lead = unsaved(Lead, {  # Lead(store=store, …) without its constructor's cost (dealercrm.bulk.unsaved)
+        "store_id": store.pk, "assigned_to_id": assignee.pk if assignee else None, "name": name, "phone": phone,
+        "gender": row.get("gender", ""), "source": source, "channel_id": channel.pk if channel else None,
+        "series_id": series.pk if series else None, "budget": budget, "purchase_type": row.get("purchase_type", ""),
+        "district": row.get("district", ""), "industry": row.get("industry", ""), "grade": grade,
+        "grade_since": arrived_at if grade else None, "first_visit_at": arrived_at,
+        "first_visit_day": timezone.localtime(arrived_at).date(), "last_contact_at": arrived_at,
+        "next_follow_up_at": _first_follow_up(policy, arrived_at) if phone else None, "created_by_id": actor.pk,
+    }, {"store": store, "assigned_to": assignee, "channel": channel, "series": series, "created_by": actor})
     visit = visit_unsaved(lead, actor, is_first=True, **visit_args)  # checked before anything of the row is kept
     out.new_leads.append(lead)
     out.created.append(lead)
@@ -236,9 +257,12 @@ def _first_follow_up(policy: FollowUpPolicy | None, arrived_at):
                                workday_start=policy.workday_start_hour, workday_end=policy.workday_end_hour)
 
 
-def _write(actor: User, store: Store, out: _Batch) -> None:
+def _write(actor: User, store: Store, out: _Batch, logged: tuple[dict, dict] | None = None) -> None:
     """The batch's rows, a statement per table (``dealercrm.bulk``: from arrays, no instance per history, grade or
-    assignment row): the rows ``bulk_create`` / ``bulk_update`` / ``bulk_history_create`` wrote, value for value."""
+    assignment row): the rows ``bulk_create`` / ``bulk_update`` / ``bulk_history_create`` wrote, value for value.
+    ``logged``: the tracked fields of the created and of the bumped leads as logged (``visit_log_many``'s ``then``),
+    for their history rows."""
+    created_as, bumped_as = logged or ({}, {})
     now = timezone.now()
     insert_objects(out.new_leads)  # their ids, created_at and updated_at (now), as bulk_create sets them
     if out.changed:
@@ -246,9 +270,9 @@ def _write(actor: User, store: Store, out: _Batch) -> None:
             lead.updated_at = now
         update_rows(Lead, list(out.changed.values()), ["last_contact_at", "version", "updated_at"])
     insert_history(Lead, out.created, history_type="+", user_id=actor.pk,
-                   overrides={"last_contact_at": out.created_contact})
+                   overrides={**created_as, "last_contact_at": out.created_contact})
     insert_history(Lead, out.bumped, history_type="~", user_id=actor.pk,
-                   overrides={"last_contact_at": out.bumped_contact})
+                   overrides={**bumped_as, "last_contact_at": out.bumped_contact})
     insert_rows(GradeChange, {"lead_id": [lead.pk for lead in out.graded],
                               "to_grade": [lead.grade for lead in out.graded],
                               "changed_at": [lead.first_visit_at for lead in out.graded]},

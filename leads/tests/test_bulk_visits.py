@@ -290,3 +290,40 @@ def test_the_round_robin_counts_the_leads_given_before_it_is_first_needed(org, k
     (single, single_rows), (many, many_rows) = both_ways(org.manager, org.store, rows)
     assert many == single and many_rows == single_rows
     assert len({a["to_user_id"] for a in single_rows["assignment_changes"]}) >= 2
+
+
+def test_then_changes_the_new_leads_before_they_are_written_and_their_history_records_them_as_logged(org, known):
+    """``then`` sees the results before anything is written: what it sets on a new lead goes in with the lead (one
+    insert, no update), while the lead's "+" history row is the lead as the visit made it; a re-visited lead is
+    left alone; an error it raises undoes the call."""
+    rows = [{"name": "新客", "source": "walk_in", "phone": "13700000001", "arrived_at": at(3)},
+            {"name": "老客户", "source": "walk_in", "phone": "13800000001", "arrived_at": at(2)},
+            {"name": "", "source": "walk_in", "phone": "13700000002", "arrived_at": at(3)}]  # refused: no name
+    seen = []
+
+    def then(results):
+        seen.append([type(r).__name__ if isinstance(r, Exception) else (r.is_revisit, r.lead.pk) for r in results])
+        for result in results:
+            if not isinstance(result, Exception) and not result.is_revisit:
+                result.lead.status, result.lead.next_follow_up_at, result.lead.version = "won", None, 2
+
+    with time_machine.travel(NOW, tick=False):
+        results = services.visit_log_many(actor=org.manager, store=org.store, rows=rows, then=then)
+    assert seen == [[(False, None), (True, known.pk), "ValidationError"]]  # checked, nothing written yet
+    new = Lead.objects.get(phone="+8613700000001")
+    assert (new.pk, new.status, new.next_follow_up_at, new.version) == (results[0].lead.pk, "won", None, 2)
+    first = Lead.history.get(id=new.pk)
+    assert (first.history_type, first.status) == ("+", "active") and first.next_follow_up_at is not None
+    assert first.last_contact_at == at(3) and first.name == "新客"
+    known.refresh_from_db()
+    assert known.status == "active" and known.last_contact_at == at(2)
+    assert Lead.history.filter(id=known.pk).latest("history_id").status == "active"
+
+    def fails(results):
+        raise RuntimeError("no")
+
+    count = (Lead.objects.count(), Visit.objects.count(), Lead.history.count())
+    with pytest.raises(RuntimeError), time_machine.travel(NOW, tick=False):
+        services.visit_log_many(actor=org.manager, store=org.store, rows=rows[:1] + [
+            {"name": "又一个", "source": "walk_in", "phone": "13700000003", "arrived_at": at(1)}], then=fails)
+    assert (Lead.objects.count(), Visit.objects.count(), Lead.history.count()) == count

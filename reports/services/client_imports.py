@@ -29,9 +29,15 @@ from django.utils.translation import gettext_lazy, gettext_noop
 
 from baseclients.models import Vehicle
 from baseclients.receivers import deals_make_clients
-from baseclients.services import clients_with_phones, taken_vins, vehicles_with_vins, vin_taken_error
+from baseclients.services import (
+    clients_with_phones,
+    planning_deferred,
+    taken_vins,
+    vehicles_with_vins,
+    vin_taken_error,
+)
 from baseclients.vehicles import plate_normalize, vin_normalize
-from dealercrm.bulk import any_of, insert_history, insert_objects, update_rows
+from dealercrm.bulk import any_of, insert_history, insert_objects, unsaved, update_rows
 from dealercrm.models import Store, User
 from leads import events
 from leads.models import Deal, FlagAction, FlagEvent, FlagKind, Lead, OverdueFlag, StaleFlag, Status
@@ -183,9 +189,10 @@ def bulk_receivers() -> list[Callable] | None:
 def commit_rows(rows: list, planned: dict, actor: User, store: Store, lk: dict, refuse) -> None:
     """The batch's sales (inside its transaction): refused and already-there rows are marked; the others are written
     set-based, a round at a time (``_commit_wave``: the rows the services would write row by row, with a bounded number
-    of statements). Through the services one by one (``apply``): a customer the store had lost (the visit service
-    wins them back before the deal), every sale while a ``deal_recorded`` receiver has no bulk form, and the sales of
-    a round the database refuses (each then in its own savepoint, refused alone with the database's reason)."""
+    of statements), the care of every card they touch planned once at the end (``planning_deferred``). Through the
+    services one by one (``apply``): a customer the store had lost (the visit service wins them back before the
+    deal), every sale while a ``deal_recorded`` receiver has no bulk form, and the sales of a round the database
+    refuses (each then in its own savepoint, refused alone with the database's reason)."""
     sales = []
     for row in rows:
         action, error, _lead_id = planned[row.number]
@@ -195,6 +202,11 @@ def commit_rows(rows: list, planned: dict, actor: User, store: Store, lk: dict, 
             sales.append((row, action))
     if not sales:
         return
+    with planning_deferred():  # the care of the batch's cards planned once, after its rounds
+        _commit_sales(sales, actor, store, lk, refuse)
+
+
+def _commit_sales(sales: list[tuple], actor: User, store: Store, lk: dict, refuse) -> None:
     bulk = bulk_receivers()
     if bulk is None:
         for row, action in sales:
@@ -315,28 +327,41 @@ def _write_wave(wave: list[tuple], actor: User, store: Store, lk: dict, refuse, 
             ready.append((row, action, sale))
     if not ready:
         return
+    at = timezone.now()
+
+    def won(results: list) -> None:
+        # What ``deal_record`` checks on each lead, before anything is written; then each new lead goes in won
+        # (``_won``), written once, its "+" history still the lead as the visit made it.
+        for result in results:
+            if result is None or isinstance(result, Exception):
+                continue
+            lead = result.lead
+            lead.store = store  # the lead's store, as ``lock`` reads it
+            try:
+                require_can_work(actor, lead)
+                require_active(lead)
+            except (ValidationError, PermissionDenied) as exc:
+                raise _OneByOne from exc
+        for result in results:
+            if result is not None and not isinstance(result, Exception) and not result.is_revisit:
+                _won(result.lead, at)
+
     results = visit_log_many(actor=actor, store=store, rows=[sale["visit"] for _row, _action, sale in ready],
-                             phones_normalised=True)  # the dry run's phones (``check_row``), in E.164
+                             phones_normalised=True, then=won)  # the dry run's phones (``check_row``), in E.164
     written = []
     for (row, action, sale), result in zip(ready, results, strict=True):
         if isinstance(result, Exception):
             refuse(row, result)
             continue
-        lead = result.lead
-        lead.store = store  # the lead's store, as ``lock`` reads it
-        try:
-            require_can_work(actor, lead)
-            require_active(lead)
-        except (ValidationError, PermissionDenied) as exc:
-            raise _OneByOne from exc
         written.append((row, action, sale, result))
     if not written:
         return
-    at = timezone.now()
-    deals = [Deal(lead=result.lead, series_id=sale["series"].pk if sale["series"] else result.lead.series_id,
-                  quantity=1, price=sale["price"], ordered_at=sale["ordered"], delivered_at=sale["delivered"],
-                  vin=sale["vin"], plate=sale["plate"], created_by=actor)
-             for _row, _action, sale, result in written]
+    deals = [unsaved(Deal, {"lead_id": result.lead.pk,
+                            "series_id": sale["series"].pk if sale["series"] else result.lead.series_id,
+                            "quantity": 1, "price": sale["price"], "ordered_at": sale["ordered"],
+                            "delivered_at": sale["delivered"], "vin": sale["vin"], "plate": sale["plate"],
+                            "created_by_id": actor.pk}, {"lead": result.lead, "created_by": actor})
+             for _row, _action, sale, result in written]  # Deal(lead=…, …): dealercrm.bulk.unsaved
     insert_objects(deals)  # from arrays, as bulk_create would (its unit_price returned)
     _leads_won([result.lead for *_rest, result in written],
                {result.lead.pk for *_rest, result in written if result.is_revisit}, actor, at)
@@ -349,10 +374,19 @@ def _write_wave(wave: list[tuple], actor: User, store: Store, lk: dict, refuse, 
         row.action, row.error, row.done = action, "", True
 
 
+def _won(lead: Lead, at) -> None:
+    """What ``deal_record`` sets on a lead, in memory: won, nothing due, contacted ``at``, out of the pool, the next
+    version (``bump``)."""
+    lead.status, lead.next_follow_up_at, lead.last_contact_at, lead.pooled_at = Status.WON, None, at, None
+    lead.version += 1
+    lead.updated_at = at
+
+
 def _leads_won(leads: list[Lead], known: set[int], actor: User, at) -> None:
     """What ``deal_record`` does to each lead, for them all: won, nothing due, contacted now, its stale, overdue and
     pool flags cleared (``clear_flags``: a flag event each), the next version, a field-history row ("Deal
-    recorded"). ``known``: the leads that existed before the round (a new one has no flag)."""
+    recorded"). ``known``: the leads that existed before the round (a new one has no flag, and went in won already:
+    ``_write_wave``)."""
     reason = gettext_noop("Deal recorded")
     stale = overdue = set()
     if known:
@@ -361,20 +395,22 @@ def _leads_won(leads: list[Lead], known: set[int], actor: User, at) -> None:
         for model, ids in ((StaleFlag, stale), (OverdueFlag, overdue)):
             if ids:
                 model.objects.filter(any_of("lead_id", ids)).delete()
-    flag_events = []
+    flag_events, changed = [], []
     for lead in leads:
+        if lead.pk not in known:
+            continue
         kinds = [kind for kind, ids in ((FlagKind.STALE, stale), (FlagKind.OVERDUE, overdue)) if lead.pk in ids]
         if lead.pooled_at is not None:
-            lead.pooled_at = None
             kinds.append(FlagKind.POOL)
         flag_events += [FlagEvent(lead=lead, kind=kind, action=FlagAction.CLEARED, at=at, by=actor, reason=reason)
                         for kind in kinds]
-        lead.status, lead.next_follow_up_at, lead.last_contact_at = Status.WON, None, at
-        lead.version += 1  # ``bump``
-        lead.updated_at = at
+        _won(lead, at)
+        changed.append(lead)
+    for lead in leads:
         lead._history_user, lead._change_reason = actor, reason
     insert_objects(flag_events)
-    update_rows(Lead, leads, ["status", "next_follow_up_at", "last_contact_at", "pooled_at", "version", "updated_at"])
+    update_rows(Lead, changed, ["status", "next_follow_up_at", "last_contact_at", "pooled_at", "version",
+                                "updated_at"])
     insert_history(Lead, leads, history_type="~", user_id=actor.pk, change_reason=reason)
 
 
