@@ -36,14 +36,16 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from datetime import date
+from datetime import date, timedelta
 
 from django.db import connections, transaction
-from django.db.models import Exists, OuterRef, Q, Sum
+from django.db.models import Exists, F, OuterRef, Q, Sum, Value
+from django.utils import timezone
 
 from leads.models import GradeChange, Status
 
-from .models import LadderDay, RollupMark
+from . import calc, rollups_months
+from .models import LadderDay, LadderMonth, RollupMark
 
 LADDER = RollupMark.Kind.LADDER.value
 RUNGS = ("E", "D", "C", "B")
@@ -227,6 +229,76 @@ def ladder_rows(store_id: int, days: Iterable[date], *, using: str = "default") 
     return [(store_id, *key, *(counts[name] for name in COUNTS)) for key, counts in sums.items()]
 
 
+# The same rows set-based (PostgreSQL): the drain's batches, the rebuild's scopes and the readers' marked days in one
+# statement, no lead in Python. ``touched``: the leads (not merged) with a grade change on a key's day at the key's
+# store; ``changes``: their whole histories, each change with the next one (its spell's end and the grade it went
+# to) and, for E, the first change to A strictly later (a window over the lead's later changes, the changes at the
+# same instant excluded); ``spells``: of the rungs, each with the end of the lead's previous spell of the grade and
+# the day of its previous promotion from it (windows per lead and grade); ``units``: the rows ``lead_rows`` gives,
+# one per spell and count (a NULL day: none), kept when dated on a key's day.
+_SELECT = """
+WITH touched AS MATERIALIZED (
+    SELECT DISTINCT gc.lead_id
+    FROM leads_gradechange gc JOIN leads_lead l ON l.id = gc.lead_id
+    WHERE l.status <> '{merged}' AND {touched}
+), changes AS (
+    SELECT gc.lead_id, l.store_id, l.assigned_to_id, gc.to_grade AS grade, gc.changed_at, gc.id,
+           (gc.changed_at AT TIME ZONE %(tz)s)::date AS start_day,
+           (lead(gc.changed_at) OVER w AT TIME ZONE %(tz)s)::date AS end_day,
+           lead(gc.to_grade) OVER w AS next_grade,
+           (min(gc.changed_at) FILTER (WHERE gc.to_grade = 'A') OVER (
+                PARTITION BY gc.lead_id ORDER BY gc.changed_at
+                RANGE BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING EXCLUDE GROUP) AT TIME ZONE %(tz)s)::date AS reach_day
+    FROM touched t JOIN leads_gradechange gc ON gc.lead_id = t.lead_id JOIN leads_lead l ON l.id = gc.lead_id
+    WINDOW w AS (PARTITION BY gc.lead_id ORDER BY gc.changed_at, gc.id)
+), spells AS (
+    SELECT c.store_id, c.assigned_to_id, c.grade, c.start_day, c.end_day, c.reach_day,
+           c.next_grade = {next_grade} AS promoted,
+           lag(c.end_day) OVER g AS prev_day,
+           max(CASE WHEN c.next_grade = {next_grade} THEN c.end_day END) OVER (
+                g ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS prev_promotion
+    FROM changes c WHERE c.grade IN ({rungs})
+    WINDOW g AS (PARTITION BY c.lead_id, c.grade ORDER BY c.changed_at, c.id)
+), units AS MATERIALIZED (
+    SELECT s.store_id, u.day, u.prev_day, u.reach_day, s.assigned_to_id, s.grade, u.unit
+    FROM spells s CROSS JOIN LATERAL (VALUES
+        (s.start_day, s.prev_day, NULL::date, 'opened'),
+        (s.end_day, NULL, NULL, 'closed'),
+        (CASE WHEN s.promoted THEN s.end_day END, s.prev_promotion, NULL, 'promoted'),
+        (CASE WHEN s.grade = 'E' THEN s.reach_day END, s.prev_day, NULL, 'reached'),
+        (CASE WHEN s.grade = 'E' AND s.reach_day IS NOT NULL THEN s.end_day END, NULL, s.reach_day, 'reach_closed')
+    ) u(day, prev_day, reach_day, unit)
+    WHERE u.day IS NOT NULL
+)
+SELECT store_id, day, prev_day, reach_day, assigned_to_id, grade, {sums}
+FROM units WHERE {scope}
+GROUP BY store_id, day, prev_day, reach_day, assigned_to_id, grade
+"""
+
+
+def ladder_select(*, keys: list[tuple[int, date]] | None = None,
+                  store_ids: list[int] | None = None) -> tuple[str, dict]:
+    """The ladder rows (``ROW`` columns) of ``keys``' (store, local day) pairs, or of every day of ``store_ids``
+    (None: every store), as one PostgreSQL SELECT and its parameters: what ``ladder_rows`` counts (the drain, the
+    rebuild and the readers' marked days recount with it; funnel.rollups.RollupKind)."""
+    from . import rollups
+
+    day = "(gc.changed_at AT TIME ZONE %(tz)s)::date"
+    touched, params = rollups._scope_sql("l.store_id", day, keys=keys, store_ids=store_ids)
+    scope, _params = rollups._scope_sql("store_id", "day", keys=keys, store_ids=store_ids)
+    if keys is not None:
+        # The leads of the batch's stores with a change on its days: a range of each lead's (lead, changed_at) index.
+        days = params["key_days"]
+        touched += " AND gc.changed_at >= %(start)s AND gc.changed_at < %(end)s"
+        params |= {"start": rollups._midnight(min(days)), "end": rollups._midnight(max(days) + timedelta(days=1))}
+    next_grade = "CASE c.grade " + " ".join(f"WHEN '{x}' THEN '{y}'" for x, y in NEXT_GRADE.items()) + " END"
+    sql = _SELECT.format(
+        merged=Status.MERGED.value, touched=touched, scope=scope, next_grade=next_grade,
+        rungs=", ".join(f"'{g}'" for g in RUNGS),
+        sums=", ".join(f"count(*) FILTER (WHERE unit = '{name}')" for name in COUNTS))
+    return sql, {"tz": timezone.get_current_timezone_name(), **params}
+
+
 def recount(store_id: int, days: set[date], *, using: str = "default") -> None:
     """Replace the ladder rows of a store's days with a fresh count (the drain, inside its lock)."""
     from . import rollups
@@ -265,40 +337,117 @@ def _counts_in_python(row: dict, start: date, end: date) -> dict[str, int]:
     }
 
 
+def _summed(rows, group: tuple[str, ...], counts: dict[str, Q | bool], *, sign: int = 1):
+    """``rows`` (day or month rows) summed per ``group``: per count its rows' values where its condition holds (True:
+    all, missing: none), times ``sign``; the columns every part of the read's UNION ALL has."""
+    sums = {}
+    for name in COUNTS:
+        condition = counts.get(name, False)
+        value = F(name) if sign > 0 else -F(name)
+        if condition is False:
+            sums[f"sum_{name}"] = Sum(Value(0))
+        elif condition is True:
+            sums[f"sum_{name}"] = Sum(value)
+        else:
+            sums[f"sum_{name}"] = Sum(value, filter=condition)
+    return rows.values(*group).annotate(**sums).order_by()
+
+
+def _parts(day_rows, month_rows, group: tuple[str, ...], *, start: date, end: date, using: str) -> list:
+    """The read's parts for the period [start, end]: ``day_rows`` (narrowed, the marked days left out) and
+    ``month_rows`` (narrowed) summed per ``group``, so that their total is ``_conditions`` over every day row up to
+    ``end`` of the unmarked days.
+
+    The month rows serve the months before the start's month (the *prefix*: every row of them is dated before the
+    start) and the period's whole months: a prefix month's totals count but for the ``reach_closed`` of rows that
+    reached A after ``end`` (its ``reach_month`` details after ``end``'s month, and when ``end`` is not a month's
+    last day the day rows that reached A later that month); a whole month's totals count but for the rows whose
+    ``prev_day`` is on or after ``start`` (its ``prev_month`` details from ``start``'s month on, or after it, and
+    when ``start`` is not a month's first day the day rows with ``prev_day`` from ``start`` to that month's end). The
+    other days (a partial month at either end) and the store-months holding a mark come from the day rows."""
+    conditions = _conditions(start, end)
+    if not rollups_months.ENABLED or not rollups_months.supported(using):
+        return [_summed(day_rows.filter(day__lte=end), group, conditions)]
+    one_day = timedelta(days=1)
+    m0 = start.replace(day=1)
+    end_month, end_last = calc.month_bounds(end)
+    first = m0 if start == m0 else calc.month_bounds(start)[1] + one_day
+    last = end_month if end == end_last else (end_month - one_day).replace(day=1)
+    whole = first <= last
+    last_day = calc.month_bounds(last)[1] if whole else m0 - one_day
+    unmarked_day_rows = day_rows.filter(~rollups_months.month_marked(LADDER, "day"))
+    months = month_rows.filter(~rollups_months.month_marked(LADDER, "month"))
+    totals = months.filter(prev_month__isnull=True, reach_month__isnull=True)
+    in_period = {"opened": True, "promoted": True, "reached": True}
+    parts = [
+        # The prefix months: their totals, less the reach_closed of rows that reached A after ``end``.
+        _summed(totals.filter(month__lt=m0), group,
+                {"opened": True, "closed": True, "reached": True, "reach_closed": True}),
+        _summed(months.filter(month__lt=m0, reach_month__gt=end_month), group, {"reach_closed": True}, sign=-1),
+        # The store-months holding a mark among those: their day rows.
+        _summed(rollups_months.marked_store_months(day_rows, LADDER, first=None, last_day=last_day)
+                .exclude(day__gte=m0, day__lt=first), group, conditions),
+    ]
+    if end != end_last:
+        parts.append(_summed(unmarked_day_rows.filter(reach_day__gt=end, reach_day__lte=end_last, day__lt=m0), group,
+                             {"reach_closed": True}, sign=-1))
+    if whole:
+        # The whole months: their totals, less the rows whose previous spell or promotion was in the period.
+        parts.append(_summed(totals.filter(month__gte=first, month__lte=last), group, in_period))
+        later = m0 if start == m0 else first
+        parts.append(_summed(months.filter(month__gte=first, month__lte=last, prev_month__gte=later), group,
+                             in_period, sign=-1))
+        if start != m0:
+            parts.append(_summed(unmarked_day_rows.filter(prev_day__gte=start, prev_day__lt=first, day__gte=first,
+                                                          day__lte=last_day), group, in_period, sign=-1))
+        day_ranges = [(m0, first - one_day), (last_day + one_day, end)]
+    else:
+        day_ranges = [(m0, end)]
+    parts += [_summed(day_rows.filter(day__gte=low, day__lte=high), group, conditions)
+              for low, high in day_ranges if low <= high]
+    return parts
+
+
 def promotion_counts(*, user, start: date, end: date, store_ids: list[int] | None, consultant_id: int | None,
                      by_consultant: bool, using: str) -> dict:
     """``{who: {grade: {"held", "promoted", "reached"}}}`` for the period from the rows of the unmarked store-days
-    and the marked ones recounted now (who: the consultant, or None for everyone). ``store_ids`` None: every store
-    ``user`` sees."""
+    (the day rows, and the month rows where they serve: ``_parts``) and the marked ones recounted now (who: the
+    consultant, or None for everyone). ``store_ids`` None: every store ``user`` sees."""
     from dealercrm.models import Role, Store
 
-    rows = LadderDay.objects.using(using).visible_to(user).filter(day__lte=end)
+    rows = LadderDay.objects.using(using).visible_to(user)
+    month_rows = LadderMonth.objects.using(using).visible_to(user)
     stores = Store.objects.using(using).visible_to(user)
     if store_ids is not None:
         rows, stores = rows.filter(store_id__in=store_ids), stores.filter(pk__in=store_ids)
+        month_rows = month_rows.filter(store_id__in=store_ids)
     own = user.role == Role.CONSULTANT and not user.is_superuser
     if consultant_id is not None:
-        rows = rows.filter(consultant_id=consultant_id)
+        rows, month_rows = rows.filter(consultant_id=consultant_id), month_rows.filter(consultant_id=consultant_id)
     marks = RollupMark.objects.using(using).filter(kind=LADDER, day__lte=end)
-    summed = (rows.filter(~Exists(marks.filter(store_id=OuterRef("store_id"), day=OuterRef("day"))))
-              .values(*(("consultant", "grade") if by_consultant else ("grade",)))
-              .annotate(**{f"sum_{name}": Sum(name, filter=condition)
-                           for name, condition in _conditions(start, end).items()})
-              .order_by())
+    unmarked = rows.filter(~Exists(marks.filter(store_id=OuterRef("store_id"), day=OuterRef("day"))))
+    group = ("consultant_id", "grade") if by_consultant else ("grade",)
+    sql, params = rollups_months.union_all(_parts(unmarked, month_rows, group, start=start, end=end, using=using))
+    with connections[using].cursor() as cursor:
+        cursor.execute(sql, params)
+        summed = cursor.fetchall()
     totals: dict = defaultdict(lambda: defaultdict(lambda: dict.fromkeys(COUNTS, 0)))
     for row in summed:
-        into = totals[row["consultant"] if by_consultant else None][row["grade"]]
-        for name in COUNTS:
-            into[name] += row[f"sum_{name}"] or 0
-    marked: dict[int, set[date]] = defaultdict(set)
-    for store_id, day in marks.filter(store_id__in=stores.values("pk")).values_list("store_id", "day").distinct():
-        marked[store_id].add(day)
-    for store_id, days in marked.items():
-        for values in ladder_rows(store_id, days, using=using):
+        who, grade, values = (row[0], row[1], row[2:]) if by_consultant else (None, row[0], row[1:])
+        into = totals[who][grade]
+        for name, value in zip(COUNTS, values, strict=True):
+            into[name] += value or 0
+    keys = sorted(set(marks.filter(store_id__in=stores.values("pk")).values_list("store_id", "day")))
+    if keys:
+        sql, params = ladder_select(keys=keys)
+        with connections[using].cursor() as cursor:
+            cursor.execute(sql, params)
+            recounted = cursor.fetchall()
+        for values in recounted:
             row = dict(zip(ROW, values, strict=True))
             if consultant_id is not None and row["consultant_id"] != consultant_id:
                 continue
-            if own and (row["consultant_id"] != user.pk or store_id != user.store_id):
+            if own and (row["consultant_id"] != user.pk or row["store_id"] != user.store_id):
                 continue
             into = totals[row["consultant_id"] if by_consultant else None][row["grade"]]
             for name, value in _counts_in_python(row, start, end).items():
@@ -328,5 +477,5 @@ def read(*, user, start: date, end: date, store_ids: list[int] | None, consultan
                                 by_consultant=by_consultant, using=using)
 
 
-__all__ = ["LADDER", "ladder_rows", "lead_rows", "read", "recount"]
+__all__ = ["LADDER", "ladder_rows", "ladder_select", "lead_rows", "read", "recount"]
 
