@@ -22,9 +22,10 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from dealercrm.tests.factories import VehicleSeriesFactory
-from funnel import rollups
+from funnel import rollups, rollups_ladder
 from funnel.models import CohortDay, FollowUpDay, RevisitDay, RollupMark
 from funnel.rollups import COHORT, GRADES, REVISITS
+from funnel.rollups_ladder import LADDER
 from funnel.selectors import Slice, funnel_metrics
 from leads.models import Channel, Deal, GradeChange, Lead, Source, Visit
 
@@ -283,3 +284,82 @@ def test_the_follow_ups_set_based_rows_are_the_python_rows(cohort, tz):
             assert python or store == cohort.org.store2.pk
             assert Counter(rollups.select_rows("f", [(store, day) for day in days])) == python
             assert sum(row[-1] for row in python) == (1 if store == cohort.org.store.pk else 0)
+
+
+# --- the ladder's rows, set-based ---------------------------------------------------------------------------------
+
+# Grade histories written straight to the table in any order (changes at one instant keep their insertion order as
+# their id order), reaching back and forth over local and UTC midnight, with A reached, lost and reached again.
+ladder_change = st.tuples(st.integers(0, 9), st.sampled_from(CLOCK), st.sampled_from("EEDDCCBBA"))
+ladder_lead = st.fixed_dictionaries({
+    "store": st.integers(0, 1),
+    "who": st.integers(0, 2),
+    "status": st.sampled_from(["active", "active", "won", "merged", "defeated"]),
+    "changes": st.lists(ladder_change, max_size=10),
+})
+
+
+def _write_ladder(org, specs: list[dict], tz) -> None:
+    stores, people = [org.store, org.store2], [org.consultant, org.consultant2, None]
+    for spec in specs:
+        changes = [(_at(BASE + timedelta(days=offset), clock, tz), grade) for offset, clock, grade in spec["changes"]]
+        _lead(org, store=stores[spec["store"]], first=_at(BASE, time(9), tz), status=spec["status"],
+              who=people[spec["who"]], changes=changes,
+              grade=max(changes)[1] if changes else None, since=max(changes)[0] if changes else None)
+        if len({at for at, _g in changes}) < len(changes):
+            event("changes at one instant")
+        if any(g == "A" for _at_, g in changes):
+            event("reached A")
+
+
+def _ladder_both(stores: list[int], days: list[date]) -> tuple[Counter, Counter]:
+    python = Counter(row for store_id in stores for row in rollups_ladder.ladder_rows(store_id, days))
+    return python, Counter(rollups.select_rows(LADDER, [(s, d) for s in stores for d in days]))
+
+
+@pytest.mark.django_db
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                  HealthCheck.too_slow])
+@given(specs=st.lists(ladder_lead, min_size=1, max_size=10),
+       tz=st.sampled_from(["Asia/Shanghai", "Asia/Shanghai", "UTC", "America/New_York"]))
+def test_random_grade_histories_count_the_same_ladder_rows_set_based_as_lead_rows(org, specs, tz):
+    zone = ZoneInfo(tz)
+    with timezone.override(zone), transaction.atomic():
+        savepoint = transaction.savepoint_create()
+        _write_ladder(org, specs, zone)
+        stores = [org.store.pk, org.store2.pk]
+        days = [BASE + timedelta(days=d) for d in range(-2, 12)]
+        python, set_based = _ladder_both(stores, days)
+        assert set_based == python, (specs, tz)
+        assert _scoped(LADDER, stores) == python == _scoped(LADDER, None), (specs, tz)
+        for some in (days[::3], days[5:9], [days[-3]]):  # a drain's scattered batches
+            python, set_based = _ladder_both(stores[:1], some)
+            assert set_based == python, (specs, tz, some)
+        transaction.savepoint_rollback(savepoint)
+
+
+@pytest.mark.django_db
+def test_the_ladder_rows_of_a_worked_history_by_hand(org):
+    # E, D and C on the 14th (C at the same instant as D, written after it: D's spell is the one between), E again on
+    # the 15th, D and A on the 17th.
+    d14, d15, d17 = date(2026, 10, 14), date(2026, 10, 15), date(2026, 10, 17)
+    _lead(org, first=_at(d14, time(9)), who=org.consultant, grade="A", since=_at(d17, time(11)),
+          changes=[(_at(d14, time(9)), "E"), (_at(d14, time(10)), "D"), (_at(d14, time(10)), "C"),
+                   (_at(d15, time(9)), "E"), (_at(d17, time(10)), "D"), (_at(d17, time(11)), "A")])
+    store, c1 = org.store.pk, org.consultant.pk
+    expected = Counter([
+        # store, day, prev_day, reach_day, consultant, grade, opened, closed, promoted, reached, reach_closed
+        (store, d14, None, None, c1, "E", 1, 1, 1, 0, 0),  # the first E spell, promoted to D
+        (store, d14, None, d17, c1, "E", 0, 0, 0, 0, 1),  # … that reached A on the 17th
+        (store, d17, None, None, c1, "E", 0, 1, 0, 1, 0),  # that reach; the second E spell's end
+        (store, d15, d14, None, c1, "E", 1, 0, 0, 0, 0),  # the second E spell: the previous one ended on the 14th
+        (store, d17, d14, None, c1, "E", 0, 0, 1, 1, 0),  # its promotion (the previous one on the 14th), its reach
+        (store, d17, None, d17, c1, "E", 0, 0, 0, 0, 1),
+        (store, d14, None, None, c1, "D", 1, 1, 1, 0, 0),  # D for no time at all, promoted to C
+        (store, d17, d14, None, c1, "D", 1, 0, 0, 0, 0),  # D again on the 17th …
+        (store, d17, None, None, c1, "D", 0, 1, 0, 0, 0),  # … left for A (not the next grade up)
+        (store, d14, None, None, c1, "C", 1, 0, 0, 0, 0),
+        (store, d15, None, None, c1, "C", 0, 1, 0, 0, 0),
+    ])
+    python, set_based = _ladder_both([store], [d14, d15, d17])
+    assert python == expected == set_based
