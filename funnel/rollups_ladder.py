@@ -394,8 +394,7 @@ def _parts(day_rows, month_rows, group: tuple[str, ...], *, start: date, end: da
     if whole:
         # The whole months: their totals, less the rows whose previous spell or promotion was in the period.
         parts.append(_summed(totals.filter(month__gte=first, month__lte=last), group, in_period))
-        later = m0 if start == m0 else first
-        parts.append(_summed(months.filter(month__gte=first, month__lte=last, prev_month__gte=later), group,
+        parts.append(_summed(months.filter(month__gte=first, month__lte=last, prev_month__gte=first), group,
                              in_period, sign=-1))
         if start != m0:
             parts.append(_summed(unmarked_day_rows.filter(prev_day__gte=start, prev_day__lt=first, day__gte=first,
