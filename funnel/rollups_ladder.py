@@ -39,7 +39,7 @@ from collections.abc import Iterable
 from datetime import date, timedelta
 
 from django.db import connections, transaction
-from django.db.models import Exists, F, OuterRef, Q, Sum, Value
+from django.db.models import Case, Exists, F, OuterRef, Q, Sum, Value, When
 from django.utils import timezone
 
 from leads.models import GradeChange, Status
@@ -337,19 +337,24 @@ def _counts_in_python(row: dict, start: date, end: date) -> dict[str, int]:
     }
 
 
-def _summed(rows, group: tuple[str, ...], counts: dict[str, Q | bool], *, sign: int = 1):
-    """``rows`` (day or month rows) summed per ``group``: per count its rows' values where its condition holds (True:
-    all, missing: none), times ``sign``; the columns every part of the read's UNION ALL has."""
+def _summed(rows, group: tuple[str, ...], counts: dict[str, Q | bool | str | list[tuple[Q, int]]]):
+    """``rows`` (day or month rows) summed per ``group``: per count, its rows' values where its condition holds (True:
+    all; "subtracted": all, negated; missing: none; a list of (condition, sign): those of the first that holds, times
+    its sign); the columns every part of the read's UNION ALL has."""
     sums = {}
     for name in COUNTS:
         condition = counts.get(name, False)
-        value = F(name) if sign > 0 else -F(name)
         if condition is False:
             sums[f"sum_{name}"] = Sum(Value(0))
         elif condition is True:
-            sums[f"sum_{name}"] = Sum(value)
+            sums[f"sum_{name}"] = Sum(name)
+        elif isinstance(condition, Q):
+            sums[f"sum_{name}"] = Sum(name, filter=condition)
+        elif condition == "subtracted":
+            sums[f"sum_{name}"] = Sum(-F(name))
         else:
-            sums[f"sum_{name}"] = Sum(value, filter=condition)
+            sums[f"sum_{name}"] = Sum(Case(*(When(when, then=F(name) if sign > 0 else -F(name))
+                                             for when, sign in condition), default=Value(0)))
     return rows.values(*group).annotate(**sums).order_by()
 
 
@@ -361,10 +366,11 @@ def _parts(day_rows, month_rows, group: tuple[str, ...], *, start: date, end: da
     The month rows serve the months before the start's month (the *prefix*: every row of them is dated before the
     start) and the period's whole months: a prefix month's totals count but for the ``reach_closed`` of rows that
     reached A after ``end`` (its ``reach_month`` details after ``end``'s month, and when ``end`` is not a month's
-    last day the day rows that reached A later that month); a whole month's totals count but for the rows whose
-    ``prev_day`` is on or after ``start`` (its ``prev_month`` details from ``start``'s month on, or after it, and
-    when ``start`` is not a month's first day the day rows with ``prev_day`` from ``start`` to that month's end). The
-    other days (a partial month at either end) and the store-months holding a mark come from the day rows."""
+    last day the day rows that reached A later that month); a whole month's totals count (opened, promoted, reached)
+    but for the rows whose ``prev_day`` is on or after ``start`` (its ``prev_month`` details from the first whole
+    month on, and when ``start`` is not a month's first day the day rows with ``prev_day`` from ``start`` to that
+    month's end). The other days (a partial month at either end) and the store-months holding a mark come from the
+    day rows: an index range each."""
     conditions = _conditions(start, end)
     if not rollups_months.ENABLED or not rollups_months.supported(using):
         return [_summed(day_rows.filter(day__lte=end), group, conditions)]
@@ -375,33 +381,38 @@ def _parts(day_rows, month_rows, group: tuple[str, ...], *, start: date, end: da
     last = end_month if end == end_last else (end_month - one_day).replace(day=1)
     whole = first <= last
     last_day = calc.month_bounds(last)[1] if whole else m0 - one_day
-    unmarked_day_rows = day_rows.filter(~rollups_months.month_marked(LADDER, "day"))
-    months = month_rows.filter(~rollups_months.month_marked(LADDER, "month"))
-    totals = months.filter(prev_month__isnull=True, reach_month__isnull=True)
-    in_period = {"opened": True, "promoted": True, "reached": True}
+    # The month rows in one scan: totals (T) and details of the prefix (P) and of the whole months (W).
+    totals, prefix = Q(prev_month__isnull=True, reach_month__isnull=True), Q(month__lt=m0)
+    reached_later = prefix & Q(reach_month__gt=end_month)
+    in_period = whole_months = later = Q(pk__in=[])
+    if whole:
+        whole_months = Q(month__gte=first, month__lte=last)
+        in_period = totals & whole_months
+        later = whole_months & Q(prev_month__gte=first)
+    month_counts = {
+        "opened": [(totals & (prefix | whole_months), 1), (later, -1)],
+        "closed": totals & prefix,
+        "promoted": [(in_period, 1), (later, -1)],
+        "reached": [(totals & (prefix | whole_months), 1), (later, -1)],
+        "reach_closed": [(totals & prefix, 1), (reached_later, -1)],
+    }
+    months = (month_rows.filter((prefix | whole_months) & (totals | reached_later | later))
+              .filter(~rollups_months.month_marked(LADDER, "month")))
     parts = [
-        # The prefix months: their totals, less the reach_closed of rows that reached A after ``end``.
-        _summed(totals.filter(month__lt=m0), group,
-                {"opened": True, "closed": True, "reached": True, "reach_closed": True}),
-        _summed(months.filter(month__lt=m0, reach_month__gt=end_month), group, {"reach_closed": True}, sign=-1),
+        _summed(months, group, month_counts),
         # The store-months holding a mark among those: their day rows.
         _summed(rollups_months.marked_store_months(day_rows, LADDER, first=None, last_day=last_day)
                 .exclude(day__gte=m0, day__lt=first), group, conditions),
     ]
+    unmarked_day_rows = day_rows.filter(~rollups_months.month_marked(LADDER, "day"))
     if end != end_last:
         parts.append(_summed(unmarked_day_rows.filter(reach_day__gt=end, reach_day__lte=end_last, day__lt=m0), group,
-                             {"reach_closed": True}, sign=-1))
-    if whole:
-        # The whole months: their totals, less the rows whose previous spell or promotion was in the period.
-        parts.append(_summed(totals.filter(month__gte=first, month__lte=last), group, in_period))
-        parts.append(_summed(months.filter(month__gte=first, month__lte=last, prev_month__gte=first), group,
-                             in_period, sign=-1))
-        if start != m0:
-            parts.append(_summed(unmarked_day_rows.filter(prev_day__gte=start, prev_day__lt=first, day__gte=first,
-                                                          day__lte=last_day), group, in_period, sign=-1))
-        day_ranges = [(m0, first - one_day), (last_day + one_day, end)]
-    else:
-        day_ranges = [(m0, end)]
+                             {"reach_closed": "subtracted"}))
+    if whole and start != m0:
+        parts.append(_summed(unmarked_day_rows.filter(prev_day__gte=start, prev_day__lt=first, day__gte=first,
+                                                      day__lte=last_day), group,
+                             dict.fromkeys(("opened", "promoted", "reached"), "subtracted")))
+    day_ranges = [(m0, first - one_day), (last_day + one_day, end)] if whole else [(m0, end)]
     parts += [_summed(day_rows.filter(day__gte=low, day__lte=high), group, conditions)
               for low, high in day_ranges if low <= high]
     return parts
