@@ -1,5 +1,6 @@
 """The promotion ladder's rollup: the promotion rates (funnel.selectors.promotion_rates) read as sums over a few rows
-per store × day × consultant × grade (``LadderDay``) instead of a window over every grade change of the leads. Kept
+per store × day × consultant × grade (``LadderDay``), and per month (``LadderMonth``), instead of a window over every
+grade change of the leads. Kept
 by the same design as the funnel's rollups (funnel.rollups, docs/scaling.md): database triggers mark the store-days a
 write may change (``RollupMark`` of kind ``l``), the one drain recounts them from the base tables, and a reader sums
 the rows of the unmarked store-days and recounts the marked ones live, so the answer is exact at once.
@@ -27,6 +28,20 @@ Each term is a sum over rows keyed by one day (``day``: a, b or f) and at most o
 ``reach_day``), all of them days of the lead's own grade changes. So the rows dated ``day`` at a store come from the
 store's leads with a grade change that local day, and a write to a lead's grade history (or its store, consultant,
 or merged status) marks the days of all its grade changes (UTC day -1, 0, +1, as funnel.rollups' triggers do).
+
+**Recounted set-based**: ``ladder_select`` counts a batch of store-days (the drain's), every day of some stores (the
+rebuild's) or the marked days a reader counts live in one statement, with windows over the touched leads' grade
+changes; ``lead_rows`` (one lead's rows in Python) stays the definition it is tested against and the nightly
+reconciliation's recount.
+
+**Read by month** (``LadderMonth``, derived from the day rows in the drain's transaction by funnel.rollups_months).
+Every row before the start's month counts whole but for its ``reach_closed`` when A came after E; a row of a month
+inside the period counts (opened, promoted, reached) unless its ``prev_day`` falls on or after S. So the month rows
+keep, per store-month × consultant × grade, the totals and two details: the rows with a ``prev_day`` by its month,
+and the ``reach_closed`` by the month of ``reach_day``. A period reads the months before its start's month and its
+whole months from them (totals less the details that fall in the period), and the rest from the day rows: a partial
+month at either end, the few rows whose ``prev_day`` or ``reach_day`` falls in a partial month (their own indexes),
+and every store-month that holds a mark (its marked days recounted live). ``_parts`` has the details.
 
 PostgreSQL only (statement-level triggers with transition tables); elsewhere (the embedded SQLite) the promotion
 rates are counted live, as before.

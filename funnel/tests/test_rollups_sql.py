@@ -1,9 +1,10 @@
-"""The set-based recount (PostgreSQL: funnel.rollups.cohort_select, revisit_select) gives exactly the rows of the
-Python definition (cohort_rows, revisit_rows): a worked day by hand, then random histories written straight to the
-tables (hypothesis) — leads regraded after their first-visit day, several grade changes on one local day, writes on
-either side of local and of UTC midnight, merged leads, won fleet deals, re-visits, and data no service writes (a
-grade_since no change matches, a deal on a lead that is not won) — in Shanghai and in two other time zones. Then the
-drain's and the rebuild's statements, and the rebuild against the Python path."""
+"""The set-based recount (PostgreSQL: funnel.rollups.cohort_select, revisit_select; funnel.rollups_ladder's
+ladder_select) gives exactly the rows of the Python definition (cohort_rows, revisit_rows; ladder_rows): a worked
+day by hand, then random histories written straight to the tables (hypothesis) — leads regraded after their
+first-visit day, several grade changes on one local day (and at one instant), writes on either side of local and of
+UTC midnight, merged leads, won fleet deals, re-visits, and data no service writes (a grade_since no change matches,
+a deal on a lead that is not won) — in Shanghai and in two other time zones. Then the drain's and the rebuild's
+statements, and the rebuild against the Python path."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from hypothesis import strategies as st
 
 from dealercrm.tests.factories import VehicleSeriesFactory
 from funnel import rollups, rollups_ladder
-from funnel.models import CohortDay, FollowUpDay, RevisitDay, RollupMark
+from funnel.models import CohortDay, FollowUpDay, LadderDay, RevisitDay, RollupMark
 from funnel.rollups import COHORT, GRADES, REVISITS
 from funnel.rollups_ladder import LADDER
 from funnel.selectors import Slice, funnel_metrics
@@ -210,13 +211,13 @@ def test_a_drain_batch_is_one_insert_select_per_kind_whatever_its_stores_and_day
     with CaptureQueriesContext(connection) as queries:
         recounted = rollups.drain()
     assert recounted > 10 and not RollupMark.objects.exists()
-    for model in (CohortDay, RevisitDay, FollowUpDay):
+    for model in (CohortDay, RevisitDay, FollowUpDay, LadderDay):
         inserts = _inserts(queries.captured_queries, model)
         assert len(inserts) == 1 and "SELECT" in inserts[0] and "VALUES" not in inserts[0], model
-    # No lead, visit or follow-up was read into Python (the ladder's kind is recounted in Python from the grade
-    # changes: funnel.rollups_ladder).
+    # No lead, visit, follow-up or grade change was read into Python.
     assert not [q for q in queries.captured_queries
-                if q["sql"].startswith(('SELECT "leads_lead"', 'SELECT "leads_visit"', 'SELECT "leads_followup"'))]
+                if q["sql"].startswith(('SELECT "leads_lead"', 'SELECT "leads_visit"', 'SELECT "leads_followup"',
+                                        'SELECT "leads_gradechange"'))]
     s = Slice(user=cohort.org.manager, start=date(2026, 9, 1), end=date(2026, 11, 30))
     assert funnel_metrics(s) == funnel_metrics(s, live=True)
 
@@ -228,7 +229,7 @@ def _stored() -> dict:
 
 @pytest.mark.django_db
 def test_the_set_based_rebuild_writes_what_the_python_path_writes(cohort, monkeypatch):
-    # The two set-based kinds alone (the ladder's and follow-ups' are recounted in Python, by their own tests).
+    # The two kinds compared here (the ladder's and the follow-ups' set-based rows have their own tests).
     monkeypatch.setattr(rollups, "KINDS", {kind: rollups.KINDS[kind] for kind in (COHORT, REVISITS)})
     with CaptureQueriesContext(connection) as queries:
         days = rollups.rebuild()
