@@ -167,16 +167,18 @@ def ensure_installed(using: str = "default", **_kwargs) -> None:
 
 
 def mark_all(*, using: str = "default", store_ids: list[int] | None = None) -> None:
-    """Drop the ladder rows (of ``store_ids``) and mark every store-day that has grade changes (the rebuild; call
-    inside the drain lock): the drain recounts them, readers count them live meanwhile."""
+    """Drop the ladder rows and month rows (of ``store_ids``) and mark every store-day that has grade changes (the
+    rebuild; call inside the drain lock): the drain recounts them, readers count them live meanwhile."""
     if not supported(using):
         return
-    rows = LadderDay.objects.using(using).all()
+    rows, months = LadderDay.objects.using(using).all(), LadderMonth.objects.using(using).all()
     store_filter, params = "", []
     if store_ids is not None:
-        rows = rows.filter(store_id__in=store_ids)
+        rows, months = rows.filter(store_id__in=store_ids), months.filter(store_id__in=store_ids)
         store_filter, params = "WHERE l.store_id = ANY(%s)", [list(store_ids)]
     rows.delete()
+    # The month rows too: a month left with no grade change gets no mark, so nothing would sum it again.
+    months.delete()
     with connections[using].cursor() as cursor:
         cursor.execute(
             "INSERT INTO funnel_rollupmark (store_id, day, kind) "
