@@ -266,7 +266,47 @@ class LadderDay(models.Model):
     class Meta:
         verbose_name = _("ladder rollup row")
         verbose_name_plural = _("ladder rollup rows")
-        indexes = [models.Index(fields=["store", "day"], name="ladderday_store_day")]
+        indexes = [
+            models.Index(fields=["store", "day"], name="ladderday_store_day"),
+            # The few rows a month-based read takes from the day rows of months it reads from ``LadderMonth``
+            # (funnel.rollups_ladder): a period starting mid-month, or ending mid-month.
+            models.Index(fields=["prev_day"], condition=models.Q(prev_day__isnull=False), name="ladderday_prev_day"),
+            models.Index(fields=["reach_day"], condition=models.Q(reach_day__isnull=False),
+                         name="ladderday_reach_day"),
+        ]
+
+
+class LadderMonth(models.Model):
+    """``LadderDay`` summed per month × store × consultant × grade, derived from the day rows by
+    funnel.rollups_months in the drain's transaction (PostgreSQL only). Three kinds of rows: the month's **totals**
+    (``prev_month`` and ``reach_month`` NULL: every day row of the month), and two details a reader subtracts from
+    them: per month of ``prev_day`` the counts of the day rows that have one (``prev_month``: opened, promoted,
+    reached), and per month of ``reach_day`` their ``reach_closed`` (``reach_month``). A period's prefix months read
+    the totals; its whole months the totals less the details whose ``prev_day`` falls in the period
+    (funnel.rollups_ladder)."""
+
+    scope = ROLLUP_SCOPE
+
+    store = models.ForeignKey("dealercrm.Store", on_delete=models.CASCADE, related_name="+", db_index=False,
+                              verbose_name=_("store"))
+    month = models.DateField(_("month"))
+    prev_month = models.DateField(_("month of the previous day"), null=True)
+    reach_month = models.DateField(_("month A was reached"), null=True)
+    consultant = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.DO_NOTHING, null=True,
+                                   related_name="+", db_constraint=False, db_index=False, verbose_name=_("consultant"))
+    grade = models.CharField(_("grade"), max_length=1)
+    opened = models.IntegerField(default=0)
+    closed = models.IntegerField(default=0)
+    promoted = models.IntegerField(default=0)
+    reached = models.IntegerField(default=0)
+    reach_closed = models.IntegerField(default=0)
+
+    objects = ScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("ladder month rollup row")
+        verbose_name_plural = _("ladder month rollup rows")
+        indexes = [models.Index(fields=["store", "month"], name="laddermonth_store_month")]
 
 
 class FollowUpDay(models.Model):

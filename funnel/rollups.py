@@ -581,9 +581,9 @@ def _follow_up_days(store_ids: list[int] | None, *, using: str) -> QuerySet:
 KINDS: dict[str, RollupKind] = {
     COHORT: RollupKind(CohortDay, COHORT_ROW, len(COUNTS), cohort_rows, _cohort_days, cohort_select),
     REVISITS: RollupKind(RevisitDay, REVISIT_ROW, 1, revisit_rows, _revisit_days, revisit_select),
-    # funnel.rollups_ladder: recounted in Python per store (its own module); the follow-ups set-based too.
+    # funnel.rollups_ladder and funnel.rollups_followups: PostgreSQL's only, set-based there too.
     RollupMark.Kind.LADDER.value: RollupKind(LadderDay, rollups_ladder.ROW, len(rollups_ladder.COUNTS),
-                                             rollups_ladder.ladder_rows, _ladder_days,
+                                             rollups_ladder.ladder_rows, _ladder_days, rollups_ladder.ladder_select,
                                              supported=rollups_ladder.supported),
     RollupMark.Kind.FOLLOW_UPS.value: RollupKind(FollowUpDay, rollups_followups.ROW, 2,
                                                  rollups_followups.followup_rows, _follow_up_days,

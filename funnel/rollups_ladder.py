@@ -1,5 +1,6 @@
 """The promotion ladder's rollup: the promotion rates (funnel.selectors.promotion_rates) read as sums over a few rows
-per store × day × consultant × grade (``LadderDay``) instead of a window over every grade change of the leads. Kept
+per store × day × consultant × grade (``LadderDay``), and per month (``LadderMonth``), instead of a window over every
+grade change of the leads. Kept
 by the same design as the funnel's rollups (funnel.rollups, docs/scaling.md): database triggers mark the store-days a
 write may change (``RollupMark`` of kind ``l``), the one drain recounts them from the base tables, and a reader sums
 the rows of the unmarked store-days and recounts the marked ones live, so the answer is exact at once.
@@ -28,6 +29,20 @@ Each term is a sum over rows keyed by one day (``day``: a, b or f) and at most o
 store's leads with a grade change that local day, and a write to a lead's grade history (or its store, consultant,
 or merged status) marks the days of all its grade changes (UTC day -1, 0, +1, as funnel.rollups' triggers do).
 
+**Recounted set-based**: ``ladder_select`` counts a batch of store-days (the drain's), every day of some stores (the
+rebuild's) or the marked days a reader counts live in one statement, with windows over the touched leads' grade
+changes; ``lead_rows`` (one lead's rows in Python) stays the definition it is tested against and the nightly
+reconciliation's recount.
+
+**Read by month** (``LadderMonth``, derived from the day rows in the drain's transaction by funnel.rollups_months).
+Every row before the start's month counts whole but for its ``reach_closed`` when A came after E; a row of a month
+inside the period counts (opened, promoted, reached) unless its ``prev_day`` falls on or after S. So the month rows
+keep, per store-month × consultant × grade, the totals and two details: the rows with a ``prev_day`` by its month,
+and the ``reach_closed`` by the month of ``reach_day``. A period reads the months before its start's month and its
+whole months from them (totals less the details that fall in the period), and the rest from the day rows: a partial
+month at either end, the few rows whose ``prev_day`` or ``reach_day`` falls in a partial month (their own indexes),
+and every store-month that holds a mark (its marked days recounted live). ``_parts`` has the details.
+
 PostgreSQL only (statement-level triggers with transition tables); elsewhere (the embedded SQLite) the promotion
 rates are counted live, as before.
 """
@@ -36,14 +51,17 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from datetime import date
+from datetime import date, timedelta
 
+from django.contrib.postgres.expressions import ArraySubquery
 from django.db import connections, transaction
-from django.db.models import Exists, OuterRef, Q, Sum
+from django.db.models import Case, Exists, F, OuterRef, Q, Sum, Value, When
+from django.utils import timezone
 
 from leads.models import GradeChange, Status
 
-from .models import LadderDay, RollupMark
+from . import calc, rollups_months
+from .models import LadderDay, LadderMonth, RollupMark
 
 LADDER = RollupMark.Kind.LADDER.value
 RUNGS = ("E", "D", "C", "B")
@@ -149,16 +167,18 @@ def ensure_installed(using: str = "default", **_kwargs) -> None:
 
 
 def mark_all(*, using: str = "default", store_ids: list[int] | None = None) -> None:
-    """Drop the ladder rows (of ``store_ids``) and mark every store-day that has grade changes (the rebuild; call
-    inside the drain lock): the drain recounts them, readers count them live meanwhile."""
+    """Drop the ladder rows and month rows (of ``store_ids``) and mark every store-day that has grade changes (the
+    rebuild; call inside the drain lock): the drain recounts them, readers count them live meanwhile."""
     if not supported(using):
         return
-    rows = LadderDay.objects.using(using).all()
+    rows, months = LadderDay.objects.using(using).all(), LadderMonth.objects.using(using).all()
     store_filter, params = "", []
     if store_ids is not None:
-        rows = rows.filter(store_id__in=store_ids)
+        rows, months = rows.filter(store_id__in=store_ids), months.filter(store_id__in=store_ids)
         store_filter, params = "WHERE l.store_id = ANY(%s)", [list(store_ids)]
     rows.delete()
+    # The month rows too: a month left with no grade change gets no mark, so nothing would sum it again.
+    months.delete()
     with connections[using].cursor() as cursor:
         cursor.execute(
             "INSERT INTO funnel_rollupmark (store_id, day, kind) "
@@ -227,6 +247,86 @@ def ladder_rows(store_id: int, days: Iterable[date], *, using: str = "default") 
     return [(store_id, *key, *(counts[name] for name in COUNTS)) for key, counts in sums.items()]
 
 
+# The same rows set-based (PostgreSQL): the drain's batches, the rebuild's scopes and the readers' marked days in one
+# statement, no lead in Python. ``touched``: the leads (not merged) with a grade change on a key's day at the key's
+# store; ``changes``: their whole histories, each change with the next one (its spell's end and the grade it went
+# to) and, for E, the first change to A strictly later (a window over the lead's later changes, the changes at the
+# same instant excluded); ``spells``: of the rungs, each with the end of the lead's previous spell of the grade and
+# the day of its previous promotion from it (windows per lead and grade); ``units``: the rows ``lead_rows`` gives,
+# one per spell and count (a NULL day: none), kept when dated on a key's day.
+_SELECT = """
+WITH touched AS MATERIALIZED (
+    SELECT DISTINCT gc.lead_id
+    FROM leads_gradechange gc JOIN leads_lead l ON l.id = gc.lead_id
+    WHERE l.status <> '{merged}' AND {touched}
+), changes AS (
+    SELECT gc.lead_id, l.store_id, l.assigned_to_id, gc.to_grade AS grade, gc.changed_at, gc.id,
+           (gc.changed_at AT TIME ZONE %(tz)s)::date AS start_day,
+           (lead(gc.changed_at) OVER w AT TIME ZONE %(tz)s)::date AS end_day,
+           lead(gc.to_grade) OVER w AS next_grade,
+           (min(gc.changed_at) FILTER (WHERE gc.to_grade = 'A') OVER (
+                PARTITION BY gc.lead_id ORDER BY gc.changed_at
+                RANGE BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING EXCLUDE GROUP) AT TIME ZONE %(tz)s)::date AS reach_day
+    FROM touched t JOIN leads_gradechange gc ON gc.lead_id = t.lead_id JOIN leads_lead l ON l.id = gc.lead_id
+    WINDOW w AS (PARTITION BY gc.lead_id ORDER BY gc.changed_at, gc.id)
+), spells AS (
+    SELECT c.store_id, c.assigned_to_id, c.grade, c.start_day, c.end_day, c.reach_day,
+           c.next_grade = {next_grade} AS promoted,
+           lag(c.end_day) OVER g AS prev_day,
+           max(CASE WHEN c.next_grade = {next_grade} THEN c.end_day END) OVER (
+                g ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS prev_promotion
+    FROM changes c WHERE c.grade IN ({rungs})
+    WINDOW g AS (PARTITION BY c.lead_id, c.grade ORDER BY c.changed_at, c.id)
+), units AS MATERIALIZED (
+    SELECT s.store_id, u.day, u.prev_day, u.reach_day, s.assigned_to_id, s.grade, u.unit
+    FROM spells s CROSS JOIN LATERAL (VALUES
+        (s.start_day, s.prev_day, NULL::date, 'opened'),
+        (s.end_day, NULL, NULL, 'closed'),
+        (CASE WHEN s.promoted THEN s.end_day END, s.prev_promotion, NULL, 'promoted'),
+        (CASE WHEN s.grade = 'E' THEN s.reach_day END, s.prev_day, NULL, 'reached'),
+        (CASE WHEN s.grade = 'E' AND s.reach_day IS NOT NULL THEN s.end_day END, NULL, s.reach_day, 'reach_closed')
+    ) u(day, prev_day, reach_day, unit)
+    WHERE u.day IS NOT NULL
+)
+SELECT store_id, day, prev_day, reach_day, assigned_to_id, grade, {sums}
+FROM units WHERE {scope}
+GROUP BY store_id, day, prev_day, reach_day, assigned_to_id, grade
+"""
+
+
+def _key_code(store: str, day: str) -> str:
+    """SQL naming a (store, day) pair as the text ``<store>:<YYYY-MM-DD>``."""
+    return f"({store}::text || ':' || to_char(({day})::timestamp, 'YYYY-MM-DD'))"
+
+
+def ladder_select(*, keys: list[tuple[int, date]] | None = None,
+                  store_ids: list[int] | None = None) -> tuple[str, dict]:
+    """The ladder rows (``ROW`` columns) of ``keys``' (store, local day) pairs, or of every day of ``store_ids``
+    (None: every store), as one PostgreSQL SELECT and its parameters: what ``ladder_rows`` counts (the drain, the
+    rebuild and the readers' marked days recount with it; funnel.rollups.RollupKind)."""
+    from . import rollups
+
+    day = "(gc.changed_at AT TIME ZONE %(tz)s)::date"
+    touched, params = rollups._scope_sql("l.store_id", day, store_ids=store_ids)
+    scope, _params = rollups._scope_sql("store_id", "day", store_ids=store_ids)
+    if keys is not None:
+        # The grade changes of the batch's stores between its first and last day, kept when on a key: the keys as
+        # one constant array, which PostgreSQL tests with a hash table (joined with the keys instead, the planner
+        # joined every lead of their stores with every key first: 46 million rows for a batch of 2,000).
+        days = [d for _s, d in keys]
+        touched = (f"l.store_id = ANY(%(stores)s::bigint[]) AND gc.changed_at >= %(start)s "
+                   f"AND gc.changed_at < %(end)s AND {_key_code('l.store_id', day)} = ANY(%(codes)s::text[])")
+        scope = f"{_key_code('store_id', 'day')} = ANY(%(codes)s::text[])"
+        params = {"stores": sorted({s for s, _d in keys}), "codes": sorted({f"{s}:{d.isoformat()}" for s, d in keys}),
+                  "start": rollups._midnight(min(days)), "end": rollups._midnight(max(days) + timedelta(days=1))}
+    next_grade = "CASE c.grade " + " ".join(f"WHEN '{x}' THEN '{y}'" for x, y in NEXT_GRADE.items()) + " END"
+    sql = _SELECT.format(
+        merged=Status.MERGED.value, touched=touched, scope=scope, next_grade=next_grade,
+        rungs=", ".join(f"'{g}'" for g in RUNGS),
+        sums=", ".join(f"count(*) FILTER (WHERE unit = '{name}')" for name in COUNTS))
+    return sql, {"tz": timezone.get_current_timezone_name(), **params}
+
+
 def recount(store_id: int, days: set[date], *, using: str = "default") -> None:
     """Replace the ladder rows of a store's days with a fresh count (the drain, inside its lock)."""
     from . import rollups
@@ -265,40 +365,140 @@ def _counts_in_python(row: dict, start: date, end: date) -> dict[str, int]:
     }
 
 
+def _summed(rows, group: tuple[str, ...], counts: dict[str, Q | bool | str | list[tuple[Q, int]]]):
+    """``rows`` (day or month rows) summed per ``group``: per count, its rows' values where its condition holds (True:
+    all; "subtracted": all, negated; missing: none; a list of (condition, sign): those of the first that holds, times
+    its sign); the columns every part of the read's UNION ALL has."""
+    sums = {}
+    for name in COUNTS:
+        condition = counts.get(name, False)
+        if condition is False:
+            sums[f"sum_{name}"] = Sum(Value(0))
+        elif condition is True:
+            sums[f"sum_{name}"] = Sum(name)
+        elif isinstance(condition, Q):
+            sums[f"sum_{name}"] = Sum(name, filter=condition)
+        elif condition == "subtracted":
+            sums[f"sum_{name}"] = Sum(-F(name))
+        else:
+            sums[f"sum_{name}"] = Sum(Case(*(When(when, then=F(name) if sign > 0 else -F(name))
+                                             for when, sign in condition), default=Value(0)))
+    return rows.values(*group).annotate(**sums).order_by()
+
+
+def _parts(day_rows, month_rows, group: tuple[str, ...], *, start: date, end: date, using: str,
+           marked: bool = True) -> list:
+    """The read's parts for the period [start, end]: ``day_rows`` (narrowed, the marked days left out) and
+    ``month_rows`` (narrowed) summed per ``group``, so that their total is ``_conditions`` over every day row up to
+    ``end`` of the unmarked days.
+
+    The month rows serve the months before the start's month (the *prefix*: every row of them is dated before the
+    start) and the period's whole months: a prefix month's totals count but for the ``reach_closed`` of rows that
+    reached A after ``end`` (its ``reach_month`` details after ``end``'s month, and when ``end`` is not a month's
+    last day the day rows that reached A later that month); a whole month's totals count (opened, promoted, reached)
+    but for the rows whose ``prev_day`` is on or after ``start`` (its ``prev_month`` details from the first whole
+    month on, and when ``start`` is not a month's first day the day rows with ``prev_day`` from ``start`` to that
+    month's end). The other days (a partial month at either end) and the store-months holding a mark come from the
+    day rows: an index range each. ``marked`` False: no store read holds a mark (the caller knows), so nothing is
+    tested for one."""
+    conditions = _conditions(start, end)
+    if not rollups_months.ENABLED or not rollups_months.supported(using):
+        return [_summed(day_rows.filter(day__lte=end), group, conditions)]
+    one_day = timedelta(days=1)
+    m0 = start.replace(day=1)
+    end_month, end_last = calc.month_bounds(end)
+    first = m0 if start == m0 else calc.month_bounds(start)[1] + one_day
+    last = end_month if end == end_last else (end_month - one_day).replace(day=1)
+    whole = first <= last
+    last_day = calc.month_bounds(last)[1] if whole else m0 - one_day
+    # The month rows in one scan: totals (T) and details of the prefix (P) and of the whole months (W).
+    totals, prefix = Q(prev_month__isnull=True, reach_month__isnull=True), Q(month__lt=m0)
+    reached_later = prefix & Q(reach_month__gt=end_month)
+    in_period = whole_months = later = Q(pk__in=[])
+    if whole:
+        whole_months = Q(month__gte=first, month__lte=last)
+        in_period = totals & whole_months
+        later = whole_months & Q(prev_month__gte=first)
+    month_counts = {
+        "opened": [(totals & (prefix | whole_months), 1), (later, -1)],
+        "closed": totals & prefix,
+        "promoted": [(in_period, 1), (later, -1)],
+        "reached": [(totals & (prefix | whole_months), 1), (later, -1)],
+        "reach_closed": [(totals & prefix, 1), (reached_later, -1)],
+    }
+    months = month_rows.filter((prefix | whole_months) & (totals | reached_later | later))
+    parts = [_summed(months, group, month_counts)]
+    unmarked_day_rows = day_rows
+    if marked:
+        parts[0] = _summed(months.filter(~rollups_months.month_marked(LADDER, "month")), group, month_counts)
+        # The store-months holding a mark among those: their day rows.
+        parts.append(_summed(rollups_months.marked_store_months(day_rows, LADDER, first=None, last_day=last_day)
+                             .exclude(day__gte=m0, day__lt=first), group, conditions))
+        unmarked_day_rows = day_rows.filter(~rollups_months.month_marked(LADDER, "day"))
+    if end != end_last:
+        parts.append(_summed(unmarked_day_rows.filter(reach_day__gt=end, reach_day__lte=end_last, day__lt=m0), group,
+                             {"reach_closed": "subtracted"}))
+    if whole and start != m0:
+        parts.append(_summed(unmarked_day_rows.filter(prev_day__gte=start, prev_day__lt=first, day__gte=first,
+                                                      day__lte=last_day), group,
+                             dict.fromkeys(("opened", "promoted", "reached"), "subtracted")))
+    day_ranges = [(m0, first - one_day), (last_day + one_day, end)] if whole else [(m0, end)]
+    parts += [_summed(day_rows.filter(day__gte=low, day__lte=high), group, conditions)
+              for low, high in day_ranges if low <= high]
+    return parts
+
+
 def promotion_counts(*, user, start: date, end: date, store_ids: list[int] | None, consultant_id: int | None,
                      by_consultant: bool, using: str) -> dict:
     """``{who: {grade: {"held", "promoted", "reached"}}}`` for the period from the rows of the unmarked store-days
-    and the marked ones recounted now (who: the consultant, or None for everyone). ``store_ids`` None: every store
-    ``user`` sees."""
+    (the day rows, and the month rows where they serve: ``_parts``) and the marked ones recounted now (who: the
+    consultant, or None for everyone). ``store_ids`` None: every store ``user`` sees."""
     from dealercrm.models import Role, Store
 
-    rows = LadderDay.objects.using(using).visible_to(user).filter(day__lte=end)
+    marks = RollupMark.objects.using(using).filter(kind=LADDER, day__lte=end)
     stores = Store.objects.using(using).visible_to(user)
     if store_ids is not None:
-        rows, stores = rows.filter(store_id__in=store_ids), stores.filter(pk__in=store_ids)
+        stores = stores.filter(pk__in=store_ids)
+    # The stores read and their marked days, in one query: the reads below name the stores as constants, so each
+    # range of days is a range of the (store, day) index per store (joined with the stores' scope instead, the
+    # planner scanned every day row for a partial month: 2.3M rows on the scaled bench, docs/scaling.md).
+    marked = list(stores.order_by("pk").values_list(
+        "pk", ArraySubquery(marks.filter(store_id=OuterRef("pk")).order_by("day").values("day").distinct())))
+    ids = [store_id for store_id, _days in marked]
+    # The rows' scope (``visible_to``) is those stores and, for a consultant, their own rows: named directly, no
+    # join with the stores' table per row.
+    rows = LadderDay.objects.using(using).filter(store_id__in=ids)
+    month_rows = LadderMonth.objects.using(using).filter(store_id__in=ids)
     own = user.role == Role.CONSULTANT and not user.is_superuser
+    if own:
+        rows, month_rows = rows.filter(consultant_id=user.pk), month_rows.filter(consultant_id=user.pk)
     if consultant_id is not None:
-        rows = rows.filter(consultant_id=consultant_id)
-    marks = RollupMark.objects.using(using).filter(kind=LADDER, day__lte=end)
-    summed = (rows.filter(~Exists(marks.filter(store_id=OuterRef("store_id"), day=OuterRef("day"))))
-              .values(*(("consultant", "grade") if by_consultant else ("grade",)))
-              .annotate(**{f"sum_{name}": Sum(name, filter=condition)
-                           for name, condition in _conditions(start, end).items()})
-              .order_by())
+        rows, month_rows = rows.filter(consultant_id=consultant_id), month_rows.filter(consultant_id=consultant_id)
+    keys = [(store_id, day) for store_id, days in marked for day in days]
+    if keys:
+        rows = rows.filter(~Exists(marks.filter(store_id=OuterRef("store_id"), day=OuterRef("day"))))
+    group = ("consultant_id", "grade") if by_consultant else ("grade",)
+    sql, params = rollups_months.union_all(_parts(rows, month_rows, group, start=start, end=end, using=using,
+                                                  marked=bool(keys)))
+    with connections[using].cursor() as cursor:
+        cursor.execute(sql, params)
+        summed = cursor.fetchall()
     totals: dict = defaultdict(lambda: defaultdict(lambda: dict.fromkeys(COUNTS, 0)))
     for row in summed:
-        into = totals[row["consultant"] if by_consultant else None][row["grade"]]
-        for name in COUNTS:
-            into[name] += row[f"sum_{name}"] or 0
-    marked: dict[int, set[date]] = defaultdict(set)
-    for store_id, day in marks.filter(store_id__in=stores.values("pk")).values_list("store_id", "day").distinct():
-        marked[store_id].add(day)
-    for store_id, days in marked.items():
-        for values in ladder_rows(store_id, days, using=using):
+        who, grade, values = (row[0], row[1], row[2:]) if by_consultant else (None, row[0], row[1:])
+        into = totals[who][grade]
+        for name, value in zip(COUNTS, values, strict=True):
+            into[name] += value or 0
+    if keys:
+        sql, params = ladder_select(keys=keys)
+        with connections[using].cursor() as cursor:
+            cursor.execute(sql, params)
+            recounted = cursor.fetchall()
+        for values in recounted:
             row = dict(zip(ROW, values, strict=True))
             if consultant_id is not None and row["consultant_id"] != consultant_id:
                 continue
-            if own and (row["consultant_id"] != user.pk or store_id != user.store_id):
+            if own and (row["consultant_id"] != user.pk or row["store_id"] != user.store_id):
                 continue
             into = totals[row["consultant_id"] if by_consultant else None][row["grade"]]
             for name, value in _counts_in_python(row, start, end).items():
@@ -328,5 +528,5 @@ def read(*, user, start: date, end: date, store_ids: list[int] | None, consultan
                                 by_consultant=by_consultant, using=using)
 
 
-__all__ = ["LADDER", "ladder_rows", "lead_rows", "read", "recount"]
+__all__ = ["LADDER", "ladder_rows", "ladder_select", "lead_rows", "read", "recount"]
 

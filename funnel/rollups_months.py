@@ -1,6 +1,7 @@
 """The month rollups: ``CohortDay`` and ``RevisitDay`` summed per month × store × one key (``CohortMonth``,
 ``RevisitMonth``), so a year of the whole group is read from a few thousand rows instead of about one row per lead;
-and ``FollowUpDay`` summed per month with its own keys (``FollowUpMonth``).
+``FollowUpDay`` summed per month with its own keys (``FollowUpMonth``); and ``LadderDay`` per month with its totals and
+two details (``LadderMonth``: read by funnel.rollups_ladder).
 
 Why one key per row: the day rows are keyed by consultant × source × channel × series at once, so any slice of the
 API can be answered, and at a few thousand leads per store-month nearly every lead has a key of its own; summing them
@@ -33,7 +34,7 @@ from django.db.models import DateField, Exists, Func, OuterRef, QuerySet, Subque
 from leads.models import Source
 
 from . import calc
-from .models import CohortMonth, FollowUpMonth, MonthDim, RevisitMonth, RollupMark
+from .models import CohortMonth, FollowUpMonth, LadderMonth, MonthDim, RevisitMonth, RollupMark
 
 COHORT_COUNTS = ("valid", "followed", "deals", "p_a", "p_b", "p_c", "p_d", "p_e", "units")
 SOURCE_COLUMNS = tuple(f"n_{source}" for source in Source.values)
@@ -114,11 +115,33 @@ def _follow_up_sql(source: str) -> tuple[str, str]:
     return ", ".join(columns), select
 
 
+LADDER_COUNTS = ("opened", "closed", "promoted", "reached", "reach_closed")
+
+
+def _ladder_sql(source: str) -> tuple[str, str]:
+    """Three kinds of rows per store-month × consultant × grade (``LadderMonth``): the totals, the day rows with a
+    ``prev_day`` by its month, and those with a ``reach_day`` by its month."""
+    columns = ("store_id", "month", "prev_month", "reach_month", "consultant_id", "grade", *LADDER_COUNTS)
+    rows = f"(SELECT r.*, date_trunc('month', r.day)::date AS month FROM {source}) d"
+    sums = ", ".join(f"sum(d.{c})" for c in LADDER_COUNTS)
+    nonzero = " OR ".join(f"sum(d.{c}) <> 0" for c in LADDER_COUNTS)
+    keys = "d.store_id, d.month, {prev}, {reach}, d.consultant_id, d.grade"
+    prev, reach = "date_trunc('month', d.prev_day)::date", "date_trunc('month', d.reach_day)::date"
+    parts = [(keys.format(prev="NULL::date", reach="NULL::date"), "TRUE"),
+             (keys.format(prev=prev, reach="NULL::date"), "d.prev_day IS NOT NULL"),
+             (keys.format(prev="NULL::date", reach=reach), "d.reach_day IS NOT NULL")]
+    select = " UNION ALL ".join(
+        f"SELECT {key}, {sums} FROM {rows} WHERE {where} GROUP BY 1, 2, 3, 4, 5, 6 HAVING {nonzero}"
+        for key, where in parts)
+    return ", ".join(columns), select
+
+
 # Per day-rollup table: the month table and its SQL builder.
 TABLES = {
     "funnel_cohortday": (CohortMonth, _cohort_sql),
     "funnel_revisitday": (RevisitMonth, _revisit_sql),
     "funnel_followupday": (FollowUpMonth, _follow_up_sql),
+    "funnel_ladderday": (LadderMonth, _ladder_sql),
 }
 
 
@@ -228,11 +251,20 @@ def day_parts(rows: QuerySet, kind: str, *, start: date, end: date, first: date,
         parts.append(rows.filter(day__gte=start, day__lt=first))
     if last_day < end:
         parts.append(rows.filter(day__gt=last_day, day__lte=end))
-    marks = RollupMark.objects.filter(kind=kind, day__gte=first, day__lte=last_day)
-    earliest = marks.annotate(month=_MonthOf("day")).order_by("month").values("month")[:1]
-    parts.append(rows.filter(store_id__in=marks.values("store_id"), day__gte=Subquery(earliest), day__lte=last_day)
-                 .filter(month_marked(kind, "day")))
+    parts.append(marked_store_months(rows, kind, first=first, last_day=last_day))
     return [part.order_by() for part in parts]
+
+
+def marked_store_months(rows: QuerySet, kind: str, *, first: date | None, last_day: date) -> QuerySet:
+    """Of day rollup ``rows``, those of the store-months from ``first`` (None: from the start) to ``last_day`` that
+    hold a mark of ``kind``: driven by the marks (their stores, from their earliest month), so that with no mark it
+    reads nothing rather than testing every day row of the months."""
+    marks = RollupMark.objects.filter(kind=kind, day__lte=last_day)
+    if first is not None:
+        marks = marks.filter(day__gte=first)
+    earliest = marks.annotate(month=_MonthOf("day")).order_by("month").values("month")[:1]
+    return (rows.filter(store_id__in=marks.values("store_id"), day__gte=Subquery(earliest), day__lte=last_day)
+            .filter(month_marked(kind, "day")))
 
 
 def union_all(parts: list[QuerySet]) -> tuple[str, list]:

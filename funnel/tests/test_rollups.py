@@ -349,7 +349,7 @@ def test_random_histories_read_the_same_from_the_rollups_as_live(org, steps, dra
         # The drains recount set-based (PostgreSQL): row for row what the Python definition counts.
         days = [START + timedelta(days=d) for d in range(-2, DAYS + 2)]
         for kind, spec in rollups.KINDS.items():
-            if spec.select is None:  # recounted in Python everywhere (the ladder's)
+            if spec.select is None:  # a kind recounted in Python everywhere (none at present)
                 continue
             set_based = rollups.select_rows(kind, [(org.store.pk, day) for day in days])
             assert Counter(set_based) == Counter(spec.rows(org.store.pk, days)), (steps, kind)

@@ -12,14 +12,14 @@ import pytest
 import time_machine
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
-from django.db.models import ProtectedError
+from django.db.models import F, ProtectedError
 from django.utils import timezone
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from dealercrm.tests.factories import ConsultantFactory, VehicleSeriesFactory
-from funnel import rollups
-from funnel.models import FollowUpDay, LadderDay, RollupMark
+from funnel import rollups, rollups_ladder, rollups_months
+from funnel.models import FollowUpDay, LadderDay, LadderMonth, RollupMark
 from funnel.selectors import Slice, control_points, follow_up_counts, measured_promotion_rates, promotion_rates
 from leads import services
 from leads.models import Channel, FollowUp, GradeChange, Lead
@@ -242,4 +242,149 @@ def test_random_histories_read_the_same_ladder_as_live(org, steps, drain_at_end)
                     rolled, live = both(s, by_consultant=by_consultant)
                     assert rolled == live, (steps, start, end, user, extra, by_consultant)
                 assert follow_up_counts(s) == follow_up_counts(s, live=True), (steps, start, end, user, extra)
+        transaction.savepoint_rollback(savepoint)
+
+
+# --- the month rows -----------------------------------------------------------------------------------------------
+
+# Periods over months of history, with NOW on 2026-11-23: whole months, a past month, months to today, a start or an
+# end mid-month (or both), no whole month at all, a day either side of a month's turn, twelve months.
+MONTH_PERIODS = [
+    (date(2026, 9, 1), date(2026, 9, 30)), (date(2026, 8, 1), date(2026, 10, 31)),
+    (date(2026, 10, 1), date(2026, 11, 23)), (date(2026, 8, 15), date(2026, 10, 31)),
+    (date(2026, 9, 1), date(2026, 10, 20)), (date(2026, 8, 15), date(2026, 10, 20)),
+    (date(2026, 9, 10), date(2026, 10, 5)), (date(2026, 8, 31), date(2026, 9, 1)),
+    (date(2025, 12, 1), date(2026, 11, 30)), (date(2026, 11, 1), date(2026, 11, 30)),
+]
+
+
+def _month_reads_agree(org, periods=MONTH_PERIODS, context=()) -> None:
+    readers = ((org.admin, {}, (False, True)), (org.consultant, {}, (False,)),
+               (org.manager, {"consultant": org.consultant2}, (True,)), (org.manager, {"stores": [org.store]}, (True,)))
+    for start, end in periods:
+        for user, extra, groupings in readers:
+            s = Slice(user=user, start=start, end=end, **extra)
+            for by_consultant in groupings:
+                rolled, live = both(s, by_consultant=by_consultant)
+                assert rolled == live, (*context, start, end, user, extra, by_consultant)
+
+
+def test_the_month_rows_read_partial_months_exactly(org, frozen, django_assert_max_num_queries):
+    july, aug, sep, oct_ = (lambda d, h=10: at(7, d, h)), (lambda d, h=10: at(8, d, h)), \
+        (lambda d, h=10: at(9, d, h)), (lambda d, h=10: at(10, d, h))
+    # E in July, promoted; E again in August, promoted in September; A after the period's end (in its end month).
+    make_lead(org.store, org.consultant, "x", first=july(5), phone="+8613800000041",
+              grades=[("E", july(5)), ("D", july(10)), ("E", aug(20)), ("D", sep(15)), ("A", oct_(25))])
+    # D, promoted on 08-18 (in the period), D again and promoted again in September (counted once: prev_day 08-18).
+    make_lead(org.store, org.consultant, "y", first=aug(1), phone="+8613800000042",
+              grades=[("D", aug(1)), ("C", aug(18)), ("D", sep(5)), ("C", sep(10))])
+    # E twice in September, promoted twice: once in a period that covers September.
+    make_lead(org.store, org.consultant2, "z", first=sep(3), phone="+8613800000043",
+              grades=[("E", sep(3)), ("D", sep(5)), ("E", sep(10)), ("D", sep(12))])
+    rollups.drain()
+    september = promotion_rates(Slice(user=org.manager, start=date(2026, 9, 1), end=date(2026, 9, 30)),
+                                by_consultant=True)
+    assert (september[org.consultant2.pk]["held"]["E->D"], september[org.consultant2.pk]["promoted"]["E->D"]) == (1, 1)
+    assert LadderMonth.objects.filter(prev_month__isnull=False).exists()
+    assert LadderMonth.objects.filter(reach_month=date(2026, 10, 1)).exists()
+    s = Slice(user=org.manager, start=date(2026, 8, 15), end=date(2026, 10, 20))
+    with django_assert_max_num_queries(2):
+        rolled = promotion_rates(s)
+    assert rolled == promotion_rates(s, live=True)
+    # E: x (its second spell; A reached only after the period) and z.
+    assert (rolled["held"]["E->D"], rolled["promoted"]["E->D"], rolled["promoted"]["E->A"]) == (2, 2, 0)
+    # D: y once (its second spell's previous one ended in the period), x (D from 07-10 to 08-20, then demoted) and z.
+    assert (rolled["held"]["D->C"], rolled["promoted"]["D->C"]) == (3, 1)
+    # September marked: its month rows are not read, its day rows are and the marked day is counted live.
+    RollupMark.objects.create(store_id=org.store.pk, day=date(2026, 9, 12), kind="l")
+    assert promotion_rates(s) == rolled
+    _month_reads_agree(org)
+    rollups.drain()
+    _month_reads_agree(org)
+
+
+def test_the_month_rows_can_be_switched_off_for_the_ladder(cohort, monkeypatch, django_assert_max_num_queries):
+    rollups.drain()
+    s = Slice(user=cohort.org.admin, start=date(2026, 9, 1), end=date(2026, 11, 30))
+    on = promotion_rates(s, by_consultant=True)
+    monkeypatch.setattr(rollups_months, "ENABLED", False)
+    assert promotion_rates(s, by_consultant=True) == on == promotion_rates(s, by_consultant=True, live=True)
+
+
+def test_marking_everything_drops_the_month_rows_too(cohort):
+    rollups.drain()
+    org = cohort.org
+    months = Counter(LadderMonth.objects.values_list("store_id", "month", "prev_month", "reach_month",
+                                                     "consultant_id", "grade", *rollups_months.LADDER_COUNTS))
+    # A month with no grade change left (its leads moved while the triggers were missing): nothing marks it.
+    LadderMonth.objects.create(store=org.store, month=date(2026, 3, 1), consultant=org.consultant, grade="E", opened=5)
+    with transaction.atomic():
+        rollups._locked("default", wait=True)
+        rollups_ladder.mark_all()
+    rollups.drain()
+    assert Counter(LadderMonth.objects.values_list("store_id", "month", "prev_month", "reach_month",
+                                                   "consultant_id", "grade", *rollups_months.LADDER_COUNTS)) == months
+    s = Slice(user=org.manager, start=date(2026, 3, 1), end=date(2026, 11, 30))
+    assert promotion_rates(s) == promotion_rates(s, live=True)
+
+
+def test_the_reconciliation_checks_the_ladders_month_rows(cohort):
+    rollups.drain()
+    org = cohort.org
+    october = date(2026, 10, 1)
+    assert not rollups_months.drifted("funnel_ladderday", org.store.pk, october)
+    LadderMonth.objects.filter(store=org.store, month=october, prev_month__isnull=True,
+                               reach_month__isnull=True).update(opened=F("opened") + 1)
+    assert rollups_months.drifted("funnel_ladderday", org.store.pk, october)
+    drift = rollups.reconcile(size=0, today=NOW.date(), extra=[(org.store.pk, date(2026, 10, 3), "l")])
+    assert (org.store.pk, october, "l") in drift
+    assert not rollups_months.drifted("funnel_ladderday", org.store.pk, october)
+    assert not RollupMark.objects.exists()
+
+
+# Histories over five months written straight to the tables (the triggers mark them), drained; then more changes and
+# marks that no drain has recounted yet (their store-months read from the day rows, their days live), then drained.
+month_change = st.tuples(st.integers(0, 145), st.sampled_from([0, 9, 23]), st.sampled_from("EEDDCCBBA"))
+# A history starting on any day and lasting up to seven weeks: spells held twice within a month and across months.
+month_lead = st.fixed_dictionaries({
+    "store": st.integers(0, 1), "who": st.integers(0, 2), "merged": st.booleans(), "from": st.integers(0, 100),
+    "changes": st.lists(st.tuples(st.integers(0, 45), st.sampled_from([0, 9, 23]), st.sampled_from("EEDDCCBBA")),
+                        min_size=1, max_size=8),
+})
+
+
+def _month_history(org, specs: list[dict]) -> list[Lead]:
+    people = [org.consultant, org.consultant2, None]
+    leads = []
+    for i, spec in enumerate(specs):
+        changes = sorted((at(7, 1, hour) + timedelta(days=spec["from"] + offset), grade)
+                         for offset, hour, grade in spec["changes"])
+        leads.append(make_lead([org.store, org.store2][spec["store"]], people[spec["who"]], f"m{i}",
+                               first=changes[0][0], phone=f"+86139{i:08d}",
+                               grades=[(grade, when) for when, grade in changes],
+                               status="merged" if spec["merged"] else "active"))
+    return leads
+
+
+@pytest.mark.django_db
+@settings(max_examples=max(EXAMPLES // 2, 5), deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(specs=st.lists(month_lead, min_size=1, max_size=12),
+       later=st.lists(st.tuples(st.integers(0, 11), month_change), max_size=4),
+       marked_days=st.lists(st.integers(0, 145), max_size=3))
+def test_random_histories_read_the_same_from_the_month_rows_as_live(org, specs, later, marked_days):
+    with time_machine.travel(NOW, tick=False), transaction.atomic():
+        savepoint = transaction.savepoint_create()
+        leads = _month_history(org, specs)
+        rollups.drain()
+        assert LadderMonth.objects.exists() or all(spec["merged"] for spec in specs)
+        _month_reads_agree(org, context=(specs,))
+        for index, (offset, hour, grade) in later:
+            GradeChange.objects.create(lead=leads[index % len(leads)], to_grade=grade,
+                                       changed_at=at(7, 1, hour) + timedelta(days=offset))
+        for offset in marked_days:
+            RollupMark.objects.create(store_id=org.store.pk, day=date(2026, 7, 1) + timedelta(days=offset), kind="l")
+        _month_reads_agree(org, context=(specs, later, marked_days))
+        rollups.drain()
+        _month_reads_agree(org, context=(specs, later, marked_days))
         transaction.savepoint_rollback(savepoint)

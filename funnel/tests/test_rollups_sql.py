@@ -1,9 +1,10 @@
-"""The set-based recount (PostgreSQL: funnel.rollups.cohort_select, revisit_select) gives exactly the rows of the
-Python definition (cohort_rows, revisit_rows): a worked day by hand, then random histories written straight to the
-tables (hypothesis) — leads regraded after their first-visit day, several grade changes on one local day, writes on
-either side of local and of UTC midnight, merged leads, won fleet deals, re-visits, and data no service writes (a
-grade_since no change matches, a deal on a lead that is not won) — in Shanghai and in two other time zones. Then the
-drain's and the rebuild's statements, and the rebuild against the Python path."""
+"""The set-based recount (PostgreSQL: funnel.rollups.cohort_select, revisit_select; funnel.rollups_ladder's
+ladder_select) gives exactly the rows of the Python definition (cohort_rows, revisit_rows; ladder_rows): a worked
+day by hand, then random histories written straight to the tables (hypothesis) — leads regraded after their
+first-visit day, several grade changes on one local day (and at one instant), writes on either side of local and of
+UTC midnight, merged leads, won fleet deals, re-visits, and data no service writes (a grade_since no change matches,
+a deal on a lead that is not won) — in Shanghai and in two other time zones. Then the drain's and the rebuild's
+statements, and the rebuild against the Python path."""
 
 from __future__ import annotations
 
@@ -22,9 +23,10 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from dealercrm.tests.factories import VehicleSeriesFactory
-from funnel import rollups
-from funnel.models import CohortDay, FollowUpDay, RevisitDay, RollupMark
+from funnel import rollups, rollups_ladder
+from funnel.models import CohortDay, FollowUpDay, LadderDay, RevisitDay, RollupMark
 from funnel.rollups import COHORT, GRADES, REVISITS
+from funnel.rollups_ladder import LADDER
 from funnel.selectors import Slice, funnel_metrics
 from leads.models import Channel, Deal, GradeChange, Lead, Source, Visit
 
@@ -209,13 +211,16 @@ def test_a_drain_batch_is_one_insert_select_per_kind_whatever_its_stores_and_day
     with CaptureQueriesContext(connection) as queries:
         recounted = rollups.drain()
     assert recounted > 10 and not RollupMark.objects.exists()
-    for model in (CohortDay, RevisitDay, FollowUpDay):
+    for model in (CohortDay, RevisitDay, FollowUpDay, LadderDay):
         inserts = _inserts(queries.captured_queries, model)
-        assert len(inserts) == 1 and "SELECT" in inserts[0] and "VALUES" not in inserts[0], model
-    # No lead, visit or follow-up was read into Python (the ladder's kind is recounted in Python from the grade
-    # changes: funnel.rollups_ladder).
+        # An INSERT … SELECT, not rows written from Python (VALUES (…)); the ladder's SELECT unpivots with a VALUES
+        # list of its own.
+        assert len(inserts) == 1 and "SELECT" in inserts[0], model
+        assert inserts[0].split("SELECT")[0].count("VALUES") == 0, model
+    # No lead, visit, follow-up or grade change was read into Python.
     assert not [q for q in queries.captured_queries
-                if q["sql"].startswith(('SELECT "leads_lead"', 'SELECT "leads_visit"', 'SELECT "leads_followup"'))]
+                if q["sql"].startswith(('SELECT "leads_lead"', 'SELECT "leads_visit"', 'SELECT "leads_followup"',
+                                        'SELECT "leads_gradechange"'))]
     s = Slice(user=cohort.org.manager, start=date(2026, 9, 1), end=date(2026, 11, 30))
     assert funnel_metrics(s) == funnel_metrics(s, live=True)
 
@@ -227,7 +232,7 @@ def _stored() -> dict:
 
 @pytest.mark.django_db
 def test_the_set_based_rebuild_writes_what_the_python_path_writes(cohort, monkeypatch):
-    # The two set-based kinds alone (the ladder's and follow-ups' are recounted in Python, by their own tests).
+    # The two kinds compared here (the ladder's and the follow-ups' set-based rows have their own tests).
     monkeypatch.setattr(rollups, "KINDS", {kind: rollups.KINDS[kind] for kind in (COHORT, REVISITS)})
     with CaptureQueriesContext(connection) as queries:
         days = rollups.rebuild()
@@ -283,3 +288,82 @@ def test_the_follow_ups_set_based_rows_are_the_python_rows(cohort, tz):
             assert python or store == cohort.org.store2.pk
             assert Counter(rollups.select_rows("f", [(store, day) for day in days])) == python
             assert sum(row[-1] for row in python) == (1 if store == cohort.org.store.pk else 0)
+
+
+# --- the ladder's rows, set-based ---------------------------------------------------------------------------------
+
+# Grade histories written straight to the table in any order (changes at one instant keep their insertion order as
+# their id order), reaching back and forth over local and UTC midnight, with A reached, lost and reached again.
+ladder_change = st.tuples(st.integers(0, 9), st.sampled_from(CLOCK), st.sampled_from("EEDDCCBBA"))
+ladder_lead = st.fixed_dictionaries({
+    "store": st.integers(0, 1),
+    "who": st.integers(0, 2),
+    "status": st.sampled_from(["active", "active", "won", "merged", "defeated"]),
+    "changes": st.lists(ladder_change, max_size=10),
+})
+
+
+def _write_ladder(org, specs: list[dict], tz) -> None:
+    stores, people = [org.store, org.store2], [org.consultant, org.consultant2, None]
+    for spec in specs:
+        changes = [(_at(BASE + timedelta(days=offset), clock, tz), grade) for offset, clock, grade in spec["changes"]]
+        _lead(org, store=stores[spec["store"]], first=_at(BASE, time(9), tz), status=spec["status"],
+              who=people[spec["who"]], changes=changes,
+              grade=max(changes)[1] if changes else None, since=max(changes)[0] if changes else None)
+        if len({at for at, _g in changes}) < len(changes):
+            event("changes at one instant")
+        if any(g == "A" for _at_, g in changes):
+            event("reached A")
+
+
+def _ladder_both(stores: list[int], days: list[date]) -> tuple[Counter, Counter]:
+    python = Counter(row for store_id in stores for row in rollups_ladder.ladder_rows(store_id, days))
+    return python, Counter(rollups.select_rows(LADDER, [(s, d) for s in stores for d in days]))
+
+
+@pytest.mark.django_db
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                  HealthCheck.too_slow])
+@given(specs=st.lists(ladder_lead, min_size=1, max_size=10),
+       tz=st.sampled_from(["Asia/Shanghai", "Asia/Shanghai", "UTC", "America/New_York"]))
+def test_random_grade_histories_count_the_same_ladder_rows_set_based_as_lead_rows(org, specs, tz):
+    zone = ZoneInfo(tz)
+    with timezone.override(zone), transaction.atomic():
+        savepoint = transaction.savepoint_create()
+        _write_ladder(org, specs, zone)
+        stores = [org.store.pk, org.store2.pk]
+        days = [BASE + timedelta(days=d) for d in range(-2, 12)]
+        python, set_based = _ladder_both(stores, days)
+        assert set_based == python, (specs, tz)
+        assert _scoped(LADDER, stores) == python == _scoped(LADDER, None), (specs, tz)
+        for some in (days[::3], days[5:9], [days[-3]]):  # a drain's scattered batches
+            python, set_based = _ladder_both(stores[:1], some)
+            assert set_based == python, (specs, tz, some)
+        transaction.savepoint_rollback(savepoint)
+
+
+@pytest.mark.django_db
+def test_the_ladder_rows_of_a_worked_history_by_hand(org):
+    # E, D and C on the 14th (C at the same instant as D, written after it: D's spell is the one between), E again on
+    # the 15th, D and A on the 17th.
+    d14, d15, d17 = date(2026, 10, 14), date(2026, 10, 15), date(2026, 10, 17)
+    _lead(org, first=_at(d14, time(9)), who=org.consultant, grade="A", since=_at(d17, time(11)),
+          changes=[(_at(d14, time(9)), "E"), (_at(d14, time(10)), "D"), (_at(d14, time(10)), "C"),
+                   (_at(d15, time(9)), "E"), (_at(d17, time(10)), "D"), (_at(d17, time(11)), "A")])
+    store, c1 = org.store.pk, org.consultant.pk
+    expected = Counter([
+        # store, day, prev_day, reach_day, consultant, grade, opened, closed, promoted, reached, reach_closed
+        (store, d14, None, None, c1, "E", 1, 1, 1, 0, 0),  # the first E spell, promoted to D
+        (store, d14, None, d17, c1, "E", 0, 0, 0, 0, 1),  # … that reached A on the 17th
+        (store, d17, None, None, c1, "E", 0, 1, 0, 1, 0),  # that reach; the second E spell's end
+        (store, d15, d14, None, c1, "E", 1, 0, 0, 0, 0),  # the second E spell: the previous one ended on the 14th
+        (store, d17, d14, None, c1, "E", 0, 0, 1, 1, 0),  # its promotion (the previous one on the 14th), its reach
+        (store, d17, None, d17, c1, "E", 0, 0, 0, 0, 1),
+        (store, d14, None, None, c1, "D", 1, 1, 1, 0, 0),  # D for no time at all, promoted to C
+        (store, d17, d14, None, c1, "D", 1, 0, 0, 0, 0),  # D again on the 17th …
+        (store, d17, None, None, c1, "D", 0, 1, 0, 0, 0),  # … left for A (not the next grade up)
+        (store, d14, None, None, c1, "C", 1, 0, 0, 0, 0),
+        (store, d15, None, None, c1, "C", 0, 1, 0, 0, 0),
+    ])
+    python, set_based = _ladder_both([store], [d14, d15, d17])
+    assert python == expected == set_based
