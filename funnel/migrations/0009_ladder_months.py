@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('dealercrm', '0006_user_fleet_manager'),
-        ('funnel', '0007_month_totals_index'),
+        ('funnel', '0008_stay_hist'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
