@@ -38,7 +38,7 @@ from django.utils import timezone
 from dealercrm.demo import DEMO_GROUP
 from dealercrm.models import DealerGroup, JobRun, Role, Store, User, VehicleSeries
 from funnel import lead_now, rollups, rollups_stays
-from funnel.models import CohortDay, RevisitDay, Stay, StayHist
+from funnel.models import CohortDay, LeadNow, RevisitDay, Stay, StayHist
 from leads.demo.params import (
     ANONYMOUS_GRADE,
     ARRIVAL_HOURS,
@@ -273,8 +273,10 @@ def _remove_bench(*, fast: bool, log) -> None:
         # them (base clients, defeats, grade rules), set-based: the ORM's cascade would load them all first.
         _delete_where(cursor, User, "dealer_group_id = %s", [group.pk])
         _delete_where(cursor, DealerGroup, "id = %s", [group.pk])
-        # The time-in-stage histograms name their group and store by id only (no foreign key to follow).
+        # The time-in-stage histograms and the state-now counts name their group or store by id only (no foreign key
+        # to follow).
         cursor.execute(f"DELETE FROM {StayHist._meta.db_table} WHERE group_id = %s", [group.pk])
+        cursor.execute(f"DELETE FROM {LeadNow._meta.db_table} WHERE store_id = ANY(%s)", [store_ids])
     log(f"Removed the previous {BENCH_GROUP!r} ({time.perf_counter() - tick:.1f} s)")
 
 

@@ -221,8 +221,8 @@ def compact(*, using: str = "default", now: datetime | None = None, store_ids: l
             gone AS (DELETE FROM funnel_leadnow l WHERE {scope} AND {read}
                      RETURNING store_id, consultant_id, grade, part, at, folded, n),
             x AS (
-                SELECT g.*, (g.folded OR (g.part = '{OVERDUE}' AND g.at < %s)
-                             OR (g.part = '{STALE}' AND g.at < t.at)) AS fold
+                SELECT g.*, COALESCE(g.folded OR (g.part = '{OVERDUE}' AND g.at < %s)
+                                      OR (g.part = '{STALE}' AND g.at < t.at), false) AS fold
                 FROM gone g LEFT JOIN t ON g.part = '{STALE}' AND t.store_id = g.store_id AND t.grade = g.grade
             )
             , written AS (

@@ -263,6 +263,9 @@ def test_reset_replaces_the_bench_group(leads):
     from funnel import rollups_stays
 
     assert rollups_stays.hist_drift(repair=False) == 0
+    from funnel.models import LeadNow  # nor state-now counts of the removed stores
+
+    assert not LeadNow.objects.exclude(store_id__in=Store.objects.values("pk")).exists()
 
 
 def test_refuses_a_database_holding_the_demo_group_unless_forced(leads):

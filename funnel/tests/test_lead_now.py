@@ -163,3 +163,17 @@ def test_the_folding_is_scheduled_every_minute_and_nightly_in_full(org, settings
     make_lead(org.store, org.consultant, "a", first=at(10, 1), phone="+8613800000091", grades=[("E", at(10, 1))])
     assert compact_lead_now.apply(kwargs={"full": True}).get()["rows"] > 0
     assert_same(org, NOW)
+
+
+def test_a_full_compaction_keeps_the_rows_of_a_store_without_grade_rules_unfolded(org, frozen):
+    """A stale-clock row whose store has no threshold (a store removed with its rows left behind, as a bench
+    reset's once were) is neither folded nor a failure: the night's full compaction goes on."""
+    from funnel import lead_now
+    from funnel.models import LeadNow
+
+    make_lead(org.store, org.consultant, "a", first=at(10, 1), phone="+8613800000092", grades=[("E", at(10, 1))])
+    LeadNow.objects.create(store_id=987654, consultant_id=None, grade="C", part="s", at=NOW - timedelta(days=400),
+                           n=1)
+    lead_now.compact(full=True)
+    assert LeadNow.objects.filter(store_id=987654, folded=False).count() == 1
+    assert_same(org, NOW)
