@@ -118,16 +118,18 @@ def ensure_installed(using: str = "default", **_kwargs) -> None:
 
 
 def mark_all(*, using: str = "default", store_ids: list[int] | None = None) -> None:
-    """Drop the rows (of ``store_ids``) and mark every store-day that has follow-ups (the rebuild; call inside the
-    drain lock)."""
+    """Drop the day and month rows (of ``store_ids``) and mark every store-day that has follow-ups (the rebuild; call
+    inside the drain lock): the drain recounts the days and sums their months again."""
     if not supported(using):
         return
     rows = FollowUpDay.objects.using(using).all()
+    months = FollowUpMonth.objects.using(using).all()
     store_filter, params = "", []
     if store_ids is not None:
-        rows = rows.filter(store_id__in=store_ids)
+        rows, months = rows.filter(store_id__in=store_ids), months.filter(store_id__in=store_ids)
         store_filter, params = "WHERE f.store_id = ANY(%s)", [list(store_ids)]
     rows.delete()
+    months.delete()  # a month with no follow-up left gets no mark: its old sums would stay
     with connections[using].cursor() as cursor:
         cursor.execute(
             "INSERT INTO funnel_rollupmark (store_id, day, kind) "

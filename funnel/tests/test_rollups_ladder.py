@@ -388,3 +388,25 @@ def test_random_histories_read_the_same_from_the_month_rows_as_live(org, specs, 
         rollups.drain()
         _month_reads_agree(org, context=(specs, later, marked_days))
         transaction.savepoint_rollback(savepoint)
+
+
+def test_marking_every_follow_up_day_drops_the_month_rows_too(cohort):
+    """As the ladder's: a month with no follow-up left (deleted while the triggers were missing) gets no mark, so the
+    rebuild's marking must drop the month rows it would otherwise leave behind."""
+    from funnel import rollups_followups
+    from funnel.models import FollowUpMonth
+
+    rollups.drain()
+    org = cohort.org
+    months = Counter(FollowUpMonth.objects.values_list("store_id", "month", "author_id", "consultant_id", "n",
+                                                       "rejected"))
+    FollowUpMonth.objects.create(store=org.store, month=date(2026, 3, 1), author=org.consultant,
+                                 consultant=org.consultant, n=7)
+    with transaction.atomic():
+        rollups._locked("default", wait=True)
+        rollups_followups.mark_all()
+    rollups.drain()
+    assert Counter(FollowUpMonth.objects.values_list("store_id", "month", "author_id", "consultant_id", "n",
+                                                     "rejected")) == months
+    s = Slice(user=org.manager, start=date(2026, 3, 1), end=date(2026, 11, 30))
+    assert follow_up_counts(s) == follow_up_counts(s, live=True)
