@@ -374,3 +374,15 @@ def tidy(tables: list[str], *, using: str = "default") -> None:
     with connection.cursor() as cursor:
         for table in tables:
             cursor.execute(f"{command} {connection.ops.quote_name(table)}")
+
+
+def analyze(tables: list[str], *, using: str = "default") -> None:
+    """``ANALYZE`` small, fast-changing tables (PostgreSQL): the drains' marks, whose row count steers the plans of
+    every exact read (a marks table analysed when it held 1,900 marks and read with 84 made the follow-ups' live part
+    a scan of every lead: 515 ms instead of 72)."""
+    connection = connections[using]
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        for table in tables:
+            cursor.execute(f"ANALYZE {connection.ops.quote_name(table)}")

@@ -50,7 +50,9 @@ def funnel_figures(s: selectors.Slice, *, base_month: date, compare_stores: bool
     """The dashboard's funnel figures, from the rollups (live and exact): the period's funnel, by source and by
     channel, the twelve-month trend, the planner's base month, the store comparison, and ``points`` (the control
     points, counted by the caller)."""
-    metrics = selectors.funnel_metrics(s)
+    # The period's funnel is the by-source figures' total (every lead has one source): the same sums, one count less.
+    by_source = selectors.funnel_metrics(s, group_by="source")
+    metrics = by_source["total"]
     base_first, base_last = calc.month_bounds(base_month)
     if (s.start, s.end) == (base_first, base_last):
         base = metrics
@@ -58,7 +60,7 @@ def funnel_figures(s: selectors.Slice, *, base_month: date, compare_stores: bool
         base = selectors.funnel_metrics(replace(s, start=base_first, end=base_last))
     return {
         "metrics": metrics,
-        "by_source": selectors.funnel_metrics(s, group_by="source"),
+        "by_source": by_source,
         "by_channel": selectors.funnel_metrics(s, group_by="channel"),
         "trend": selectors.monthly_trend(s),
         "base_month": base_month,

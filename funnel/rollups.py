@@ -50,6 +50,8 @@ COUNTS = ("n", "valid", "followed", "deals", "p_a", "p_b", "p_c", "p_d", "p_e", 
 # One drain at a time (the beat task, the reconciliation, a rebuild): two would both delete a day's rows and insert
 # their own. A PostgreSQL advisory lock (transaction-scoped); SQLite has one writer anyway.
 DRAIN_LOCK = 727_001
+# A drain that removed this many marks analyses the marks table (bulk.TIDY_AFTER or more: vacuums the tables too).
+ANALYZE_MARKS_AFTER = 100
 
 # --- the triggers ------------------------------------------------------------------------------------------------
 
@@ -728,6 +730,10 @@ def drain(*, batch: int = 500, using: str = "default", max_batches: int | None =
         # leads until autovacuum caught up; and it rewrote the rows the readers sum.
         bulk.tidy([RollupMark._meta.db_table, *sorted({spec.model._meta.db_table for spec in KINDS.values()}),
                    *(month._meta.db_table for month, _sql in rollups_months.TABLES.values())], using=using)
+    elif removed >= ANALYZE_MARKS_AFTER:
+        # Under live use the marks come and go every few seconds: their statistics, fresh, keep the readers' plans
+        # for the marked days on the marks' side (autovacuum's analyse lags minutes behind).
+        bulk.analyze([RollupMark._meta.db_table], using=using)
     return recounted
 
 
