@@ -361,28 +361,20 @@ def any_of(name: str, values) -> AnyOf:
 # A bulk rewrite of this many rows leaves the table's pages full of dead row versions and its statistics stale:
 # the writer tidies up rather than leaving the next readers to wait for autovacuum.
 TIDY_AFTER = 10_000
+# A small, fast-changing table (the drains' marks) rewritten this many rows is analysed: its row count steers the plans
+# of every exact read (a marks table analysed when it held 1,900 marks and read with 84 made the follow-ups' live part
+# a scan of every lead: 515 ms instead of 72).
+ANALYZE_AFTER = 100
 
 
-def tidy(tables: list[str], *, using: str = "default") -> None:
+def tidy(tables: list[str], *, vacuum: bool = True, using: str = "default") -> None:
     """``VACUUM (ANALYZE)`` the tables after a bulk rewrite (PostgreSQL): the dead row versions a delete-and-insert
     left go (an index range over 300k live rows had walked 1.2M dead ones: 170 ms instead of 2 ms) and the planner
-    sees the table as it is. Inside a transaction VACUUM cannot run: ANALYZE only."""
+    sees the table as it is. ``vacuum`` False, or inside a transaction (where VACUUM cannot run): ANALYZE only."""
     connection = connections[using]
     if connection.vendor != "postgresql":
         return
-    command = "ANALYZE" if connection.in_atomic_block else "VACUUM (ANALYZE)"
+    command = "VACUUM (ANALYZE)" if vacuum and not connection.in_atomic_block else "ANALYZE"
     with connection.cursor() as cursor:
         for table in tables:
             cursor.execute(f"{command} {connection.ops.quote_name(table)}")
-
-
-def analyze(tables: list[str], *, using: str = "default") -> None:
-    """``ANALYZE`` small, fast-changing tables (PostgreSQL): the drains' marks, whose row count steers the plans of
-    every exact read (a marks table analysed when it held 1,900 marks and read with 84 made the follow-ups' live part
-    a scan of every lead: 515 ms instead of 72)."""
-    connection = connections[using]
-    if connection.vendor != "postgresql":
-        return
-    with connection.cursor() as cursor:
-        for table in tables:
-            cursor.execute(f"ANALYZE {connection.ops.quote_name(table)}")

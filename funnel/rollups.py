@@ -50,8 +50,6 @@ COUNTS = ("n", "valid", "followed", "deals", "p_a", "p_b", "p_c", "p_d", "p_e", 
 # One drain at a time (the beat task, the reconciliation, a rebuild): two would both delete a day's rows and insert
 # their own. A PostgreSQL advisory lock (transaction-scoped); SQLite has one writer anyway.
 DRAIN_LOCK = 727_001
-# A drain that removed this many marks analyses the marks table (bulk.TIDY_AFTER or more: vacuums the tables too).
-ANALYZE_MARKS_AFTER = 100
 
 # --- the triggers ------------------------------------------------------------------------------------------------
 
@@ -730,10 +728,10 @@ def drain(*, batch: int = 500, using: str = "default", max_batches: int | None =
         # leads until autovacuum caught up; and it rewrote the rows the readers sum.
         bulk.tidy([RollupMark._meta.db_table, *sorted({spec.model._meta.db_table for spec in KINDS.values()}),
                    *(month._meta.db_table for month, _sql in rollups_months.TABLES.values())], using=using)
-    elif removed >= ANALYZE_MARKS_AFTER:
+    elif removed >= bulk.ANALYZE_AFTER:
         # Under live use the marks come and go every few seconds: their statistics, fresh, keep the readers' plans
         # for the marked days on the marks' side (autovacuum's analyse lags minutes behind).
-        bulk.analyze([RollupMark._meta.db_table], using=using)
+        bulk.tidy([RollupMark._meta.db_table], vacuum=False, using=using)
     return recounted
 
 
@@ -774,11 +772,12 @@ def rebuild(*, using: str = "default", store_ids: list[int] | None = None, kinds
     marked days first: harmless, step 2 replaces them again."""
     if store_ids is not None and not store_ids:
         return 0
+    chosen = {kind: spec for kind, spec in KINDS.items() if kinds is None or kind in kinds}
     with transaction.atomic(using):
         _locked(using, wait=True)
-        marked = sum(_mark_scope(kind, spec, store_ids=store_ids, using=using) for kind, spec in KINDS.items()
-                     if spec.supported(using) and (kinds is None or kind in kinds))
-    set_based = [kind for kind, spec in KINDS.items() if _set_based(spec, using) and (kinds is None or kind in kinds)]
+        marked = sum(_mark_scope(kind, spec, store_ids=store_ids, using=using) for kind, spec in chosen.items()
+                     if spec.supported(using))
+    set_based = [kind for kind, spec in chosen.items() if _set_based(spec, using)]
     months = rollups_months.present(using)
     if set_based:
         connection = connections[using]
@@ -791,16 +790,13 @@ def rebuild(*, using: str = "default", store_ids: list[int] | None = None, kinds
                 _replace_set_based(KINDS[kind], store_ids=store_ids, using=using)
                 if KINDS[kind].model._meta.db_table in months:
                     rollups_months.derive(KINDS[kind].model._meta.db_table, store_ids=store_ids, using=using)
-    in_python = [kind for kind, spec in KINDS.items()
-                 if spec.supported(using) and kind not in set_based and (kinds is None or kind in kinds)]
+    in_python = [kind for kind, spec in chosen.items() if spec.supported(using) and kind not in set_based]
     if in_python:  # the scope's marks of the kinds recounted in Python (all of them on SQLite): drained
         drain(using=using, batch=2000, kinds=in_python, store_ids=store_ids)
-    if connections[using].vendor == "postgresql":
-        # Fresh statistics for the readers' plans on the rewritten tables (autovacuum comes later).
-        with connections[using].cursor() as cursor:
-            tables = [spec.model._meta.db_table for spec in KINDS.values() if spec.supported(using)]
-            for table in [*tables, *(rollups_months.TABLES[day][0]._meta.db_table for day in months)]:
-                cursor.execute(f"ANALYZE {connections[using].ops.quote_name(table)}")
+    # Fresh statistics for the readers' plans on the rewritten tables (autovacuum comes later).
+    tables = [spec.model._meta.db_table for spec in KINDS.values() if spec.supported(using)]
+    bulk.tidy([*tables, *(rollups_months.TABLES[day][0]._meta.db_table for day in months)], vacuum=False,
+              using=using)
     return marked
 
 

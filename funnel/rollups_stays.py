@@ -375,8 +375,8 @@ def drain(*, batch: int = 2000, using: str = "default", max_batches: int | None 
         done += 1
     if rebuilt >= bulk.TIDY_AFTER:  # a bulk write's marks (the nightly jobs): the rewritten tables tidied
         bulk.tidy([table, HIST_TABLE, marks], using=using)
-    elif rebuilt >= 100:  # live use: the marks' statistics kept fresh for the readers' plans
-        bulk.analyze([marks], using=using)
+    elif rebuilt >= bulk.ANALYZE_AFTER:  # live use: the marks' statistics kept fresh for the readers' plans
+        bulk.tidy([marks], vacuum=False, using=using)
     return rebuilt
 
 

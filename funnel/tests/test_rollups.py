@@ -19,6 +19,7 @@ from django.db.models import F, ProtectedError
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from dealercrm import bulk
 from dealercrm.models import JobRun, Notification
 from dealercrm.tests.factories import ConsultantFactory, VehicleSeriesFactory
 from funnel import rollups, rollups_months
@@ -113,7 +114,7 @@ def test_a_drain_of_a_hundred_marks_or_more_analyses_the_marks(cohort):
     rollups.drain()
     l3 = cohort.leads["L3"]
     RollupMark.objects.bulk_create([RollupMark(store_id=l3.store_id, day=l3.first_visit_day, kind="c")
-                                    for _ in range(rollups.ANALYZE_MARKS_AFTER)])
+                                    for _ in range(bulk.ANALYZE_AFTER)])
 
     def counted() -> float:
         with connection.cursor() as cursor:
@@ -122,7 +123,7 @@ def test_a_drain_of_a_hundred_marks_or_more_analyses_the_marks(cohort):
 
     with connection.cursor() as cursor:
         cursor.execute(f"ANALYZE {RollupMark._meta.db_table}")
-    assert counted() == rollups.ANALYZE_MARKS_AFTER
+    assert counted() == bulk.ANALYZE_AFTER
     rollups.drain()
     assert not RollupMark.objects.exists() and counted() == 0
 
