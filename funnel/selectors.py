@@ -69,14 +69,13 @@ class Slice:
         """The exclusive upper bound: midnight after ``end``, local time."""
         return timezone.make_aware(datetime.combine(self.end + timedelta(days=1), time.min))
 
-    def row_lookups(self, **more) -> dict:
-        """``more`` and the slice's narrowing, as the rows kept per store and lead key name it (the rollups, the
-        stays: ``store``, ``consultant``, ``source``, ``channel_id``, ``series_id``); ``leads`` for the leads."""
+    def _narrowed(self, more: dict, *, consultant: str) -> dict:
+        """``more`` and the slice's narrowing as lookups, the consultant named ``consultant``."""
         lookups = dict(more)
         if self.stores:
             lookups["store__in"] = [st.pk for st in self.stores]
         if self.consultant is not None:
-            lookups["consultant"] = self.consultant
+            lookups[consultant] = self.consultant
         if self.source:
             lookups["source"] = self.source
         if self.channel_id:
@@ -85,20 +84,15 @@ class Slice:
             lookups["series_id"] = self.series_id
         return lookups
 
+    def row_lookups(self, **more) -> dict:
+        """``more`` and the slice's narrowing, as the rows kept per store and lead key name it (the rollups, the
+        stays: ``store``, ``consultant``, ``source``, ``channel_id``, ``series_id``); ``leads`` for the leads."""
+        return self._narrowed(more, consultant="consultant")
+
     def leads(self, **more) -> QuerySet[Lead]:
         """The slice's leads (any first-visit date), narrowed further by ``more`` lookups. One filter() call: every
         clone of a queryset costs on every dashboard request."""
-        lookups = dict(more)
-        if self.stores:
-            lookups["store__in"] = [s.pk for s in self.stores]
-        if self.consultant is not None:
-            lookups["assigned_to"] = self.consultant
-        if self.source:
-            lookups["source"] = self.source
-        if self.channel_id:
-            lookups["channel_id"] = self.channel_id
-        if self.series_id:
-            lookups["series_id"] = self.series_id
+        lookups = self._narrowed(more, consultant="assigned_to")
         return Lead.objects.visible_to(self.user).exclude(status=Status.MERGED).filter(**lookups)
 
     def cohort(self) -> QuerySet[Lead]:

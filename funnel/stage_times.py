@@ -46,8 +46,7 @@ from leads.models import Channel, Deal, GradeChange, Source, Status
 from leads.rules import DEFAULT_RULES
 from leads.selectors import grade_rule_limits
 
-from . import rollups_stays
-from .calc import month_bounds
+from . import calc, rollups_stays
 from .models import Stay, StayMark
 from .selectors import FIELD_KEYS, GRADES, Slice
 
@@ -276,10 +275,15 @@ def _lerp(p: str) -> str:
 def _whole_months(first: date, last: date, *, cut: date | None = None) -> list[date]:
     """The first days of the months that lie whole inside [first, last] and that ``cut`` (a day the figures split
     at) does not split."""
+    # The day after ``last`` as calc's "today": a month is whole only up to its last day (a deal may be dated after
+    # today, so the rollups' "nothing after today" does not hold for the stays).
+    bounds = calc.whole_months(first, last, today=last + timedelta(days=1))
+    if bounds is None:
+        return []
     out = []
-    month = first if first.day == 1 else month_bounds(first)[1] + timedelta(days=1)
-    while month_bounds(month)[1] <= last:
-        month_end = month_bounds(month)[1]
+    month, final = bounds
+    while month <= final:
+        month_end = calc.month_bounds(month)[1]
         if cut is None or not month < cut <= month_end:
             out.append(month)
         month = month_end + timedelta(days=1)
@@ -292,7 +296,7 @@ def _gaps(first: date, last: date, months: list[date]) -> list[tuple[date, date]
     for month in sorted(months):
         if day < month:
             out.append((day, month - timedelta(days=1)))
-        day = max(day, month_bounds(month)[1] + timedelta(days=1))
+        day = max(day, calc.month_bounds(month)[1] + timedelta(days=1))
     if day <= last:
         out.append((day, last))
     return out
