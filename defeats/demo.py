@@ -19,6 +19,7 @@ from django.db import connection
 from django.db.models import F, Q
 from django.utils import timezone
 
+from dealercrm.bulk import tidy
 from dealercrm.models import Notification, Role, Store, User, VehicleSeries
 from leads.models import Deal, Lead, OverdueFlag, StaleFlag, Status
 from leads.services import deal_record
@@ -259,6 +260,7 @@ def _confirmed_in_bulk(rng, store: Store, manager: User, rows: list, now: dateti
                     applied_at=applied, from_status=Status.ACTIVE, decided_by=manager, decided_at=decided,
                     comment=verdict_for(rng, code), version=2)
         for lead, code, series, applied, decided, note in rows])
+    tidy([Application._meta.db_table], vacuum=False)  # analysed empty: the update below would be planned for that
     with connection.cursor() as cursor:  # the grade when filed, the highest reached (loss by stage)
         stages.record_grades(cursor, ids=[app.pk for app in apps])
     ApplicationReason.objects.bulk_create([

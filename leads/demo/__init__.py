@@ -24,6 +24,7 @@ from django.db import transaction
 from django.db.models import Count, Exists, F, OuterRef, Q
 from django.utils import timezone
 
+from dealercrm.bulk import tidy
 from dealercrm.models import Role, Store, User, VehicleSeries
 
 from ..models import (
@@ -612,6 +613,9 @@ def _insert(plans: list[_Plan], stores: list[Store]) -> None:
     Lead.objects.filter(store__in=stores).update(created_at=F("first_visit_at"), updated_at=F("last_contact_at"))
     Visit.objects.filter(lead__store__in=stores).update(created_at=F("arrived_at"))
     FollowUp.objects.filter(lead__store__in=stores).update(created_at=F("occurred_at"))
+    # The tables were empty when last analysed: the later seeds' per-row look-ups and the triggers' statements would
+    # be planned for empty tables (a correlated update on the grade history took 4 s instead of 0.1 s).
+    tidy([m._meta.db_table for m in (Lead, Visit, FollowUp, GradeChange, AssignmentChange, Deal)], vacuum=False)
 
 
 __all__ = ["DemoHistory", "StoreSummary", "demo_history_seed", "demo_history_summary"]
