@@ -323,17 +323,12 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": 4 * 3600},
     },
     # The control points' state-now counts (funnel.lead_now): the rows past the overdue and stale thresholds folded
-    # every minute (readers are exact without it, they only sum more rows), every key's deltas nightly.
+    # every minute (readers are exact without it, they only sum more rows). Every key's deltas are folded nightly by
+    # reconcile-rollups, before its check (one full compaction a night, in run_jobs as under the beat).
     "compact-lead-now": {
         "task": "funnel.tasks.compact_lead_now",
         "schedule": 60,
         "options": {"expires": 60},
-    },
-    "compact-lead-now-full": {
-        "task": "funnel.tasks.compact_lead_now",
-        "schedule": crontab(hour=1, minute=40),
-        "kwargs": {"full": True},
-        "options": {"expires": 12 * 3600},
     },
     # The funnel's rollups (funnel.rollups): the store-days writes marked are recounted within seconds (readers count
     # a marked day live meanwhile, so nothing waits for this), and a sample is checked against the leads nightly.
