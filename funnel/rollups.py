@@ -659,13 +659,30 @@ def _recount(keys: Iterable[tuple[int, date, str]], *, using: str) -> None:
 
 def _derive_months(by_kind: dict[str, set[tuple[int, date]]], *, using: str) -> None:
     """The month rows (funnel.rollups_months) of the store-months whose day rows were just rewritten, in the same
-    transaction."""
+    transaction; except those still holding a mark of the kind (the drain deletes a batch's marks before its
+    recount): no reader sums a marked store-month's month rows, and the batch that removes its last mark derives
+    them. A bulk write's marks spread over every month: a drain of 500 marks a batch derived each store-month once
+    per batch that touched it (10,000 store-days after 5,000 reassigned leads: 64 s of 200 s)."""
     if not rollups_months.supported(using):
         return
     for kind, pairs in by_kind.items():
         table = KINDS[kind].model._meta.db_table
         if table in rollups_months.TABLES:
-            rollups_months.derive(table, months=rollups_months.month_keys(pairs), using=using)
+            months = _unmarked_months(kind, rollups_months.month_keys(pairs), using=using)
+            rollups_months.derive(table, months=months, using=using)
+
+
+def _unmarked_months(kind: str, months: list[tuple[int, date]], *, using: str) -> list[tuple[int, date]]:
+    """The (store, month) pairs of ``months`` with no mark of ``kind`` on any of their days (one statement)."""
+    if not months:
+        return []
+    with connections[using].cursor() as cursor:
+        cursor.execute(
+            f"SELECT k.store_id, k.month FROM unnest(%s::bigint[], %s::date[]) k(store_id, month) "
+            f"WHERE NOT EXISTS (SELECT 1 FROM {RollupMark._meta.db_table} m WHERE m.store_id = k.store_id "
+            f"AND m.day >= k.month AND m.day < (k.month + interval '1 month')::date AND m.kind = %s)",
+            [[store_id for store_id, _m in months], [month for _s, month in months], kind])
+        return sorted((store_id, month) for store_id, month in cursor.fetchall())
 
 
 def _locked(using: str, *, wait: bool = False) -> bool:
@@ -695,7 +712,13 @@ def _read_marks(pending: QuerySet, batch: int, *, using: str) -> list[tuple]:
     return list(RollupMark.objects.using(using).filter(same_days).values_list("id", "store_id", "day", "kind"))
 
 
-def drain(*, batch: int = 500, using: str = "default", max_batches: int | None = None,
+# Marks per drain transaction. Under live use a drain finds fewer; a bulk write's (the nightly reclaim) are drained in
+# batches whose recounts each read the histories of every lead with a grade change on their days: 5,000 reassigned
+# leads' 10,380 store-days took 149 s in batches of 500, 87 s in batches of 2,000 (1M bench).
+DRAIN_BATCH = 2000
+
+
+def drain(*, batch: int = DRAIN_BATCH, using: str = "default", max_batches: int | None = None,
           kinds: list[str] | None = None, store_ids: list[int] | None = None) -> int:
     """Recount the marked store-days and remove their marks, ``batch`` marks per transaction, until none is left
     (of ``kinds`` and ``store_ids`` when given: a rebuild's scope). Returns how many store-days were recounted (0 when
@@ -717,8 +740,9 @@ def drain(*, batch: int = 500, using: str = "default", max_batches: int | None =
             if not marks:
                 break
             keys = {(store_id, day, kind) for _id, store_id, day, kind in marks}
-            _recount(keys, using=using)
+            # The marks read go first: the month rows are derived for the store-months left with none.
             RollupMark.objects.using(using).filter(pk__in=[mark[0] for mark in marks]).delete()
+            _recount(keys, using=using)
         recounted += len(keys)
         done += 1
         removed += len(marks)

@@ -176,7 +176,7 @@ def ensure_installed(using: str = "default", **_kwargs) -> None:
             rollups._locked(using, wait=True)
             for kind in (DEFEATS, MONTHS):
                 rollups._mark_scope(kind, rollups.KINDS[kind], store_ids=None, using=using)
-        rollups.drain(using=using, batch=2000, kinds=[DEFEATS, MONTHS])
+        rollups.drain(using=using, kinds=[DEFEATS, MONTHS])
 
 
 def register() -> None:

@@ -163,7 +163,7 @@ def ensure_installed(using: str = "default", **_kwargs) -> None:
         with transaction.atomic(using):
             rollups._locked(using, wait=True)
             mark_all(using=using)
-        rollups.drain(using=using, batch=2000)
+        rollups.drain(using=using)
 
 
 def mark_all(*, using: str = "default", store_ids: list[int] | None = None) -> None:

@@ -76,6 +76,29 @@ def test_the_month_rows_sum_the_day_rows_after_writes_and_a_drain(cohort):
     assert RevisitMonth.objects.filter(store=org.store, month=date(2026, 10, 1), dim="s").count() >= 1
 
 
+def test_a_drain_derives_a_store_month_once_its_last_mark_is_gone(cohort):
+    """A batch deletes its marks before the recount and derives only the store-months left with no mark: a month
+    whose other days are still marked waits (no reader sums it meanwhile: its figures stay exact), and the batch
+    that removes its last mark derives it."""
+    org = cohort.org
+    rollups.drain()
+    s = Slice(user=org.manager, **OCTOBER)
+    store, october = org.store, date(2026, 10, 1)
+    # Behind the drain's back: the month's rows doubled, and two of its days marked (as two writes would).
+    CohortMonth.objects.filter(store=store, month=october).update(n=F("n") * 2)
+    assert rollups_months.drifted("funnel_cohortday", store.pk, october)
+    for day in (date(2026, 10, 1), date(2026, 10, 2)):
+        RollupMark.objects.create(store_id=store.pk, day=day, kind=rollups.COHORT)
+    assert funnel_metrics(s) == funnel_metrics(s, live=True)  # a marked month is read from its day rows
+    assert rollups.drain(batch=1, max_batches=1) == 1
+    assert RollupMark.objects.filter(kind=rollups.COHORT).count() == 1
+    assert rollups_months.drifted("funnel_cohortday", store.pk, october)  # not derived: a mark is left
+    assert funnel_metrics(s) == funnel_metrics(s, live=True)
+    rollups.drain(batch=1)
+    assert not rollups_months.drifted("funnel_cohortday", store.pk, october)
+    assert funnel_metrics(s) == funnel_metrics(s, live=True)
+
+
 def test_a_marked_store_month_is_read_from_the_day_rows_and_live(cohort):
     org = cohort.org
     rollups.drain()
