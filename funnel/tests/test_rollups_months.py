@@ -8,7 +8,7 @@ from datetime import date
 import pytest
 from django.db.models import F
 
-from funnel import rollups, rollups_months, selectors
+from funnel import rollups, rollups_months
 from funnel.models import CohortDay, CohortMonth, RevisitMonth, RollupMark
 from funnel.selectors import MonthPlan, Slice, funnel_metrics, month_plan, monthly_trend
 from leads import services
