@@ -707,6 +707,15 @@ def _read_marks(pending: QuerySet, batch: int, *, using: str) -> list[tuple]:
     and again."""
     first_sql, first_params = pending.order_by("id")[:batch].values("store_id", "day", "kind").query.sql_with_params()
     table = RollupMark._meta.db_table
+    if connections[using].vendor == "postgresql":
+        # The first marks' store-days read first, then each one's marks by the key index, fenced: planned as a
+        # semi-join on the statistics of the marks table analysed empty (before a bulk write marked thousands of
+        # store-days), the statement can loop over every mark for every first mark.
+        with connections[using].cursor() as cursor:
+            cursor.execute(f"SELECT m.id, m.store_id, m.day, m.kind FROM (SELECT DISTINCT * FROM ({first_sql}) f "
+                           f"OFFSET 0) f CROSS JOIN LATERAL (SELECT id, store_id, day, kind FROM {table} "
+                           f"WHERE store_id = f.store_id AND day = f.day AND kind = f.kind OFFSET 0) m", first_params)
+            return [tuple(row) for row in cursor.fetchall()]
     same_days = RawSQL(f"({table}.store_id, {table}.day, {table}.kind) IN ({first_sql})", first_params,
                        output_field=models.BooleanField())
     return list(RollupMark.objects.using(using).filter(same_days).values_list("id", "store_id", "day", "kind"))
