@@ -219,6 +219,7 @@ def hist_drift(*, repair: bool = True, using: str = "default") -> int:
     with transaction.atomic(using), connections[using].cursor() as cursor:
         _locked(cursor, wait=True)
         cursor.execute(f"DELETE FROM {HIST_TABLE} WHERE c = 0")
+        emptied = cursor.rowcount
         select, params = _hist_select("TRUE", [], sign=1, using=using)
         cursor.execute(f"""
             SELECT count(*) FROM (
@@ -228,6 +229,10 @@ def hist_drift(*, repair: bool = True, using: str = "default") -> int:
         drifted = cursor.fetchone()[0]
     if drifted and repair:
         hist_fill(using=using)
+    elif emptied >= bulk.TIDY_AFTER:
+        # A night's bulk drain leaves many keys at 0 (200,000 leads moved: 225,000 of a million-lead bench's 458,000
+        # month rows): read by every time-in-stage panel until they go, and dead once deleted.
+        bulk.tidy([HIST_TABLE], using=using)
     return drifted
 
 
