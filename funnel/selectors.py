@@ -25,6 +25,7 @@ from datetime import date, datetime, time, timedelta
 
 from django.db import connection, connections
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Sum, Value
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -153,12 +154,52 @@ def _grade_as_of_end(s: Slice) -> tuple[str, list]:
     )
 
 
+def _by_marks() -> bool:
+    """Whether the marked days' live counts are driven from the marks (``_marked_pairs``): PostgreSQL (LATERAL);
+    elsewhere (SQLite) the base rows are filtered by an EXISTS on the marks."""
+    return connections[rollups.read_database()].vendor == "postgresql"
+
+
+# The live parts driven from the marks: the marked pair being counted, and its local day's bounds (the current time
+# zone's, as TruncDate and Lead.first_visit_day take the local day).
+_PAIR_STORE = RawSQL("mark_pair.store_id", ())
+_PAIR_DAY = RawSQL("mark_pair.day", ())
+
+
+def _pair_day_start(*, next_day: bool = False) -> RawSQL:
+    day = "(mark_pair.day + 1)" if next_day else "mark_pair.day"
+    return RawSQL(f"({day}::timestamp AT TIME ZONE %s)", (timezone.get_current_timezone_name(),))
+
+
+def _marked_pairs(s: Slice, kind: str) -> tuple[str, list]:
+    """SQL (a FROM item named ``mark_pair``) for the distinct marked (store, day) pairs of ``kind`` of the slice's
+    stores (those the user sees, narrowed to the slice's) and period, and its parameters. Fenced (OFFSET 0): read
+    first, whatever the planner guesses of the marks (their statistics are often stale), so that each pair is then an
+    index range of the base table (CROSS JOIN LATERAL), not a semi-join over every row of the period."""
+    stores = Store.objects.visible_to(s.user)
+    if s.stores:
+        stores = stores.filter(pk__in=[st.pk for st in s.stores])
+    marks = (RollupMark.objects.filter(kind=kind, day__gte=s.start, day__lte=s.end, store_id__in=stores.values("pk"))
+             .values("store_id", "day").distinct().order_by())
+    sql, params = marks.query.sql_with_params()
+    return f"({sql} OFFSET 0) mark_pair", list(params)
+
+
 def _cohort_live_sql(s: Slice, *, keys: dict[str, str], marked_only: bool = False) -> tuple[str, list, list]:
     """SQL counting the slice's cohort from the leads per ``keys`` (see ``cohort_counts_live``): the key columns,
-    then the counts in ``_COUNT_NAMES`` order. Returns the SQL, its parameters and the keys' fields."""
+    then the counts in ``_COUNT_NAMES`` order. Returns the SQL, its parameters and the keys' fields.
+
+    ``marked_only``: only the leads of the store-days with a cohort mark. On PostgreSQL the marked pairs are read
+    first and each is a range of the (store, first_visit_at) index (its local day: first_visit_day is first_visit_at's
+    local day); elsewhere the leads are filtered by an EXISTS on the marks. The same leads either way."""
     aliases = [f"key{i}" for i in range(len(keys))]
     cohort = s.cohort().order_by().annotate(deal_units=F("deal__quantity"))
-    if marked_only:
+    pairs_sql, pairs_params = "", []
+    if marked_only and _by_marks():
+        pairs_sql, pairs_params = _marked_pairs(s, rollups.COHORT)
+        cohort = cohort.filter(store_id=_PAIR_STORE, first_visit_day=_PAIR_DAY,
+                               first_visit_at__gte=_pair_day_start(), first_visit_at__lt=_pair_day_start(next_day=True))
+    elif marked_only:
         cohort = cohort.filter(Exists(RollupMark.objects.filter(
             kind=rollups.COHORT, store_id=OuterRef("store_id"), day=OuterRef("first_visit_day"))))
     if keys:
@@ -170,13 +211,16 @@ def _cohort_live_sql(s: Slice, *, keys: dict[str, str], marked_only: bool = Fals
     fence = " OFFSET 0" if grade_params and connection.vendor == "postgresql" else ""
     outer_keys = "".join(f"t.{alias}, " for alias in aliases)
     group_by = f" GROUP BY {', '.join(f't.{alias}' for alias in aliases)}" if aliases else ""
+    source = f"({cohort_sql}) c"
+    if pairs_sql:
+        source = f"{pairs_sql} CROSS JOIN LATERAL ({cohort_sql} OFFSET 0) c"
     sql = (
         f"SELECT {outer_keys}{_COUNTS_SQL} FROM ("
         f"SELECT {inner_keys}{grade_sql} AS g, c.status, c.source, c.phone, c.first_follow_up_at, c.deal_units "
-        f"FROM ({cohort_sql}) c{fence}) t{group_by}"
+        f"FROM {source}{fence}) t{group_by}"
     )
     fields = [cohort.query.annotations[alias].output_field for alias in aliases]
-    return sql, [*grade_params, *cohort_params], fields
+    return sql, [*grade_params, *pairs_params, *cohort_params], fields
 
 
 def _shaped(rows, keys: dict[str, str], fields: list) -> list[tuple[dict, dict]]:
@@ -359,9 +403,21 @@ def revisit_counts(s: Slice, key: str | None = None, *, live: bool = False, mont
     if live:
         return {(row["k"] if key else None): row["n"]
                 for row in visits.values("k").annotate(n=Count("pk")).order_by()}
-    marked = visits.annotate(arrival_day=TruncDate("arrived_at")).filter(Exists(RollupMark.objects.filter(
-        kind=rollups.REVISITS, store_id=OuterRef("store_id"), day=OuterRef("arrival_day"))))
-    live_sql, live_params = marked.values("k").annotate(n=Count("pk")).order_by().query.sql_with_params()
+    # The re-visits of the marked store-days: on PostgreSQL from the marked pairs, each a range of the (store,
+    # arrived_at) index (the pair's local day); elsewhere filtered by an EXISTS on the marks. The same visits.
+    visits = visits.annotate(arrival_day=TruncDate("arrived_at"))
+    if _by_marks():
+        pairs_sql, pairs_params = _marked_pairs(s, rollups.REVISITS)
+        in_pair = visits.filter(store_id=_PAIR_STORE, arrival_day=_PAIR_DAY, arrived_at__gte=_pair_day_start(),
+                                arrived_at__lt=_pair_day_start(next_day=True))
+        in_pair_sql, in_pair_params = in_pair.values("k").order_by().query.sql_with_params()
+        live_sql = (f"SELECT v.k, count(*) AS n FROM {pairs_sql} CROSS JOIN LATERAL ({in_pair_sql} OFFSET 0) v "
+                    "GROUP BY v.k")
+        live_params = [*pairs_params, *in_pair_params]
+    else:
+        marked = visits.filter(Exists(RollupMark.objects.filter(
+            kind=rollups.REVISITS, store_id=OuterRef("store_id"), day=OuterRef("arrival_day"))))
+        live_sql, live_params = marked.values("k").annotate(n=Count("pk")).order_by().query.sql_with_params()
     keys = {"k": key} if key else {}
     plan = month_plan(s, keys.values(), month_buckets=month_buckets)
     summed = [_keyed(rows, keys, ROLLUP_PATHS).annotate(n=Sum("n"))

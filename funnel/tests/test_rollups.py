@@ -29,7 +29,7 @@ from leads import services
 from leads.models import AssignmentChange, Channel, Deal, FlagEvent, FollowUp, GradeChange, Lead, Status, Visit
 from leads.services import DuplicatePhone, StaleVersion
 
-from .conftest import NOW
+from .conftest import NOW, make_lead
 
 SH = ZoneInfo("Asia/Shanghai")
 OCTOBER = {"start": date(2026, 10, 1), "end": date(2026, 10, 31)}
@@ -88,6 +88,37 @@ def test_a_marked_day_is_counted_live_until_drained(cohort):
     assert funnel_metrics(mine)["N"] == 3  # L5, L6 and now L3
     rollups.drain()
     assert funnel_metrics(mine)["N"] == 3 and funnel_metrics(s) == before
+
+
+def test_a_marked_day_counts_its_first_and_last_second_live(cohort):
+    """The marked days are counted live as ranges of local time (funnel.selectors: a marked store-day is a range of
+    the leads' and the re-visits' (store, time) indexes): a lead and a re-visit at a local day's first and last
+    second (the first on the UTC day before) count on it, and those a second outside it on the days around it."""
+    rollups.drain()
+    org, l2 = cohort.org, cohort.leads["L2"]
+    day = date(2026, 10, 12)
+    around = Slice(user=org.manager, start=day - timedelta(days=1), end=day + timedelta(days=1))
+
+    def counted(s: Slice) -> dict:
+        return {row["key"]: (row["N"], row["revisits"]) for row in funnel_metrics(s, group_by="day")["results"]}
+
+    before = counted(around)
+    first, last = datetime(2026, 10, 12, 0, 0, tzinfo=SH), datetime(2026, 10, 12, 23, 59, 59, tzinfo=SH)
+    one = timedelta(seconds=1)
+    for i, when in enumerate((first, last, first - one, last + one)):
+        make_lead(org.store, org.consultant, f"edge{i}", first=when)
+        Visit.objects.create(lead=l2, arrived_at=when, is_first=False, recorded_by=org.consultant)
+    for kind in ("c", "r"):
+        assert RollupMark.objects.filter(store_id=org.store.pk, day=day, kind=kind).exists()
+    added = {"2026-10-11": (1, 1), "2026-10-12": (2, 2), "2026-10-13": (1, 1)}
+    after = counted(around)
+    for key, (n, revisits) in added.items():
+        was = before.get(key, (0, 0))
+        assert after[key] == (was[0] + n, was[1] + revisits), key
+    for start, end in ((day, day), (around.start, around.end), (OCTOBER["start"], OCTOBER["end"])):
+        s = Slice(user=org.manager, start=start, end=end)
+        assert funnel_metrics(s, group_by="day") == funnel_metrics(s, group_by="day", live=True), (start, end)
+        assert funnel_metrics(s) == funnel_metrics(s, live=True), (start, end)
 
 
 def test_a_store_day_marked_many_times_is_recounted_once(cohort):
