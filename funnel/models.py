@@ -529,7 +529,8 @@ class LeadNow(models.Model):
 class DefeatDay(models.Model):
     """The defeat figures dated ``day`` at ``store``, per consultant (the application's; for deals, the won lead's
     holder now), the grade at filing and the highest grade reached: applications filed (and of them still pending),
-    verdicts given (confirmed defeats and quasi-defeats, rejections), deals ordered and customers won back that day.
+    verdicts given (confirmed defeats and quasi-defeats, rejections), deals ordered (with their units and amounts) and
+    customers won back that day.
     ``reason`` null: the row counts each application once; a reason: the confirmed losses of that reason (an
     application with two reasons is in two such rows). Written only by funnel.rollups_defeats; read as sums."""
 
@@ -550,6 +551,9 @@ class DefeatDay(models.Model):
     rejected = models.IntegerField(default=0)
     deals = models.IntegerField(default=0)
     win_backs = models.IntegerField(default=0)
+    # The deals' units (a fleet order of five: 5) and amounts: the month's target progress reads them.
+    units = models.IntegerField(_("units ordered"), default=0)
+    revenue = models.DecimalField(_("order amount (CNY)"), max_digits=16, decimal_places=2, default=0)
 
     objects = ScopedQuerySet.as_manager()
 
@@ -580,6 +584,9 @@ class DefeatMonth(models.Model):
     rejected = models.IntegerField(default=0)
     deals = models.IntegerField(default=0)
     win_backs = models.IntegerField(default=0)
+    # The deals' units (a fleet order of five: 5) and amounts: the month's target progress reads them.
+    units = models.IntegerField(_("units ordered"), default=0)
+    revenue = models.DecimalField(_("order amount (CNY)"), max_digits=16, decimal_places=2, default=0)
 
     objects = ScopedQuerySet.as_manager()
 

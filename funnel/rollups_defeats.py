@@ -9,8 +9,9 @@ from the base tables in the same snapshot, so the answer is exact at once.
 The definitions (defeats/selectors.py, docs/defeats.md), by local day: an application counts on the day it was filed
 (``applications``; ``pending`` while it awaits its verdict) and on the day of its verdict (``defeats``,
 ``quasi_defeats``: confirmed; ``rejected``), under its store and consultant; a confirmed one also under each of its
-reasons (rows with ``reason_id``); a deal on its order day under its won lead's store and holder now; a win-back on
-its day under its application's store and consultant. So an application's write marks its filing and verdict days,
+reasons (rows with ``reason_id``); a deal on its order day under its won lead's store and holder now, with its units
+and amount (the month's target progress: ``deal_totals``); a win-back on its day under its application's store and
+consultant. So an application's write marks its filing and verdict days,
 a reason's write its application's verdict day, a deal's write its order day, a lead's change of store, holder or
 status its deal's order day, a win-back's write its day (a timestamp's UTC day -1, 0, +1, as funnel.rollups' triggers
 do).
@@ -39,7 +40,9 @@ from .models import DefeatDay, DefeatMonth, RollupMark
 
 DEFEATS = RollupMark.Kind.DEFEATS.value
 MONTHS = RollupMark.Kind.DEFEAT_MONTHS.value
-COUNTS = ("applications", "pending", "defeats", "quasi_defeats", "rejected", "deals", "win_backs")
+# The defeat figures' counts; then the deals' units and amounts (target progress, ``deal_totals``).
+FIGURES = ("applications", "pending", "defeats", "quasi_defeats", "rejected", "deals", "win_backs")
+COUNTS = (*FIGURES, "units", "revenue")
 ROW = ("store_id", "day", "consultant_id", "grade_at_filing", "highest_grade", "reason_id", *COUNTS)
 KEY_WIDTH = 5  # day, consultant, grade at filing, highest grade, reason
 
@@ -117,7 +120,7 @@ _PG_FUNCTIONS = "".join([
     _function("funnel_defeats_reason_marks", _verdict_days("new_rows x"), _verdict_days("old_rows x"),
               _verdict_days(_both())),
     _function("funnel_defeats_deal_marks", _order_days("new_rows x"), _order_days("old_rows x"),
-              _order_days(_both(("lead_id", "ordered_at")))),
+              _order_days(_both(("lead_id", "ordered_at", "quantity", "price")))),
     _function("funnel_defeats_event_marks", _win_back_days("new_rows x"), _win_back_days("old_rows x"),
               _win_back_days(_both(("application_id", "kind", "at")))),
     f"""
@@ -256,10 +259,13 @@ def defeat_rows(store_id: int, days: Iterable[date], *, using: str = "default") 
             sums[(day, consultant, gaf, hg, None)][column] += 1
             for reason_id in reasons[pk]:
                 sums[(day, consultant, gaf, hg, reason_id)][column] += 1
-    for ordered_at, holder in (Deal.objects.using(using).filter(lead__store_id=store_id, lead__status=LeadStatus.WON,
-                                                                 ordered_at__in=days)
-                               .values_list("ordered_at", "lead__assigned_to_id")):
-        sums[(ordered_at, holder, None, None, None)][5] += 1
+    for ordered_at, holder, quantity, price in (
+            Deal.objects.using(using).filter(lead__store_id=store_id, lead__status=LeadStatus.WON, ordered_at__in=days)
+            .values_list("ordered_at", "lead__assigned_to_id", "quantity", "price")):
+        counts = sums[(ordered_at, holder, None, None, None)]
+        counts[5] += 1
+        counts[7] += quantity
+        counts[8] += price
     for at, consultant in (DefeatEvent.objects.using(using)
                            .filter(rollups.day_spans("at", days), kind=EventKind.WON_BACK,
                                    application__store_id=store_id)
@@ -401,14 +407,14 @@ def defeat_figures(*, user: User, period, stores: list[Store] | None = None, con
     if sees:
         with _snapshot(using):
             summed = _rows(user, store_ids=store_ids, consultant_id=consultant_id, start=period.start, end=period.end,
-                           using=using, keys=("consultant_id",), counts=COUNTS)
+                           using=using, keys=("consultant_id",), counts=FIGURES)
             pending = Application.objects.using(using).visible_to(user).filter(
                 status=ApplicationStatus.PENDING, store_id__in=store_ids)
             if consultant_id is not None:
                 pending = pending.filter(consultant_id=consultant_id)
             waiting = {r["consultant"]: r["n"] for r in pending.values("consultant").annotate(n=Count("pk")).order_by()}
         for consultant_key, *values in summed:
-            counts = dict(zip(COUNTS, values, strict=True))
+            counts = dict(zip(FIGURES, values, strict=True))
             win_backs += counts.pop("win_backs")
             if any(counts.values()):
                 rows[consultant_key].update(counts)
@@ -504,4 +510,23 @@ def loss_by_stage(*, user: User, start_at, end_at, stores: list[Store] | None = 
     return {"rows": ordered, "reasons": reasons, "total": sum(row["lost"] for row in ordered)}
 
 
-__all__ = ["DEFEATS", "defeat_figures", "defeat_rows", "loss_by_stage", "register"]
+def deal_totals(*, user: User, stores: list[Store], first: date, last: date, key: str) -> dict | None:
+    """The deals ordered in [first, last] at ``stores`` (the won leads' store now), per ``key`` (``consultant_id``:
+    the lead's holder now; ``store_id``): {key value: (orders, units, revenue)}, from the rollup rows (whole months
+    from the month rows), exact and live as the other readers here. The reader's scope applies (a consultant: their
+    own deals). None where the rollup is not kept (SQLite): the caller counts the deals."""
+    from . import rollups
+
+    using = rollups.read_database()
+    if not supported(using):
+        return None
+    store_ids, consultant_id, sees = _scope(user, stores, None)
+    if not sees:
+        return {}
+    with _snapshot(using):
+        rows = _rows(user, store_ids=store_ids, consultant_id=consultant_id, start=first, end=last, using=using,
+                     keys=(key,), counts=("deals", "units", "revenue"))
+    return {row[0]: tuple(row[1:]) for row in rows}
+
+
+__all__ = ["DEFEATS", "deal_totals", "defeat_figures", "defeat_rows", "loss_by_stage", "register"]

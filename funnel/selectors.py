@@ -32,7 +32,7 @@ from django.utils import timezone
 from dealercrm.models import Role, Store, User
 from leads.models import GRADE_ORDER, Deal, GradeChange, Lead, Source, Status, Visit
 
-from . import calc, lead_now, rollups, rollups_followups, rollups_ladder, rollups_months
+from . import calc, lead_now, rollups, rollups_defeats, rollups_followups, rollups_ladder, rollups_months
 from .models import CohortDay, CohortMonth, MarketEstimate, MonthDim, RevisitDay, RevisitMonth, RollupMark, Target
 
 GRADES = ("A", "B", "C", "D", "E")
@@ -710,23 +710,33 @@ def _promotion_buckets_live(s: Slice, *, by_consultant: bool) -> dict:
 # --- targets ----------------------------------------------------------------------------------------------------
 
 
+def deals_by(user: User, stores: list[Store], first: date, last: date, *, key: str,
+             live: bool = False) -> dict[int | None, dict]:
+    """The deals ordered in [first, last] at ``stores`` that ``user`` sees, per ``key`` (``consultant_id``: the
+    lead's holder now; ``store_id``): {key: {"orders", "units", "revenue"}}. From the defeats' rollup rows where they
+    are kept (funnel.rollups_defeats.deal_totals: a sum over a few rows per store-month), else (or ``live``) counted
+    from the deals (the definition)."""
+    totals = None if live else rollups_defeats.deal_totals(user=user, stores=stores, first=first, last=last, key=key)
+    if totals is None:
+        group = {"consultant_id": "lead__assigned_to", "store_id": "lead__store"}[key]
+        rows = (Deal.objects.visible_to(user)
+                .filter(lead__store__in=[st.pk for st in stores], ordered_at__gte=first, ordered_at__lte=last)
+                .values(group).annotate(orders=Count("pk"), units=Sum("quantity"), revenue=Sum("price")).order_by()
+                .values_list(group, "orders", "units", "revenue"))
+        totals = {k: rest for k, *rest in rows}
+    return {k: {"orders": orders, "units": units, "revenue": revenue} for k, (orders, units, revenue) in totals.items()}
+
+
 def target_progress(*, user: User, store: Store, month: date, today: date | None = None) -> dict:
     """The month's targets for the store and its consultants against deals ordered in the month (units: the deals'
     quantities, a fleet order of five counting five; orders: the deals; revenue: their amounts), with a run-rate
-    projection of the units to month end. Three queries."""
+    projection of the units to month end. The deals from the defeats' rollup rows (``deals_by``)."""
     today = today or timezone.localdate()
     first, last = calc.month_bounds(month)
     targets = list(
         Target.objects.visible_to(user).filter(store=store, month=first).select_related("consultant")
     )
-    deals = (
-        Deal.objects.visible_to(user)
-        .filter(lead__store=store, ordered_at__gte=first, ordered_at__lte=last)
-        .values("lead__assigned_to")
-        .annotate(units=Sum("quantity"), orders=Count("pk"), revenue=Sum("price"))
-        .order_by()
-    )
-    done = {row["lead__assigned_to"]: row for row in deals}
+    done = deals_by(user, [store], first, last, key="consultant_id")
     store_units = sum(row["units"] for row in done.values())
     store_orders = sum(row["orders"] for row in done.values())
     store_revenue = sum((row["revenue"] for row in done.values()), start=0)
@@ -1042,7 +1052,7 @@ def monthly_trend(s: Slice, *, months: int = 12) -> list[dict]:
 
 def target_progress_by_store(*, user: User, stores: list[Store], month: date, today: date | None = None) -> list[dict]:
     """Each store's month target (units, revenue in CNY) against the deals ordered in the month, with the run-rate
-    projection: the group admin's comparison. Two queries whatever the number of stores."""
+    projection: the group admin's comparison. A fixed number of queries whatever the number of stores."""
     today = today or timezone.localdate()
     first, last = calc.month_bounds(month)
     store_ids = [st.pk for st in stores]
@@ -1050,12 +1060,7 @@ def target_progress_by_store(*, user: User, stores: list[Store], month: date, to
         t.store_id: t
         for t in Target.objects.visible_to(user).filter(store__in=store_ids, month=first, consultant__isnull=True)
     }
-    done = {
-        row["lead__store"]: row
-        for row in Deal.objects.visible_to(user)
-        .filter(lead__store__in=store_ids, ordered_at__gte=first, ordered_at__lte=last)
-        .values("lead__store").annotate(units=Sum("quantity"), orders=Count("pk"), revenue=Sum("price")).order_by()
-    }
+    done = deals_by(user, stores, first, last, key="store_id")
     lines = []
     for store in stores:
         target, row = targets.get(store.pk), done.get(store.pk, {})
@@ -1078,6 +1083,7 @@ __all__ = [
     "ControlPoints",
     "Slice",
     "control_points",
+    "deals_by",
     "funnel_metrics",
     "ladder_counts",
     "measured_promotion_rates",

@@ -1,7 +1,8 @@
 """The defeat figures' rollup (funnel.rollups_defeats) answers exactly what the live definitions answer
 (defeats.selectors.funnel_figures, defeats.stages.loss_by_stage): the worked October losses, marked days counted live
-until drained, raw writes marked too, who sees what, and random histories of filings, verdicts, win-backs, deals and
-reassignments built through the real services (hypothesis) compared reader by reader, period by period."""
+until drained, raw writes marked too, who sees what, and random histories of filings, verdicts, win-backs, deals (of
+several units; raw corrections of their units, amounts and days) and reassignments built through the real services
+(hypothesis) compared reader by reader, period by period; the deals' units and amounts (target progress) too."""
 
 from __future__ import annotations
 
@@ -17,16 +18,17 @@ from django.db.models import ProtectedError
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from dealercrm.models import Store
 from dealercrm.tests.factories import ConsultantFactory, VehicleSeriesFactory
 from defeats import services as defeat_services
 from defeats import stages
 from defeats.models import Application, ApplicationReason
 from defeats.selectors import Period
 from defeats.selectors import funnel_figures as live_figures
-from funnel import rollups, rollups_defeats
+from funnel import rollups, rollups_defeats, selectors
 from funnel.models import DefeatDay, DefeatMonth, RollupMark
 from leads import services
-from leads.models import Lead
+from leads.models import Deal, Lead
 from leads.services import DuplicatePhone, StaleVersion
 
 from .conftest import NOW, at, make_lead
@@ -50,9 +52,25 @@ def assert_same(org, period: Period) -> None:
     for user, extra in readers(org):
         kept = rollups_defeats.defeat_figures(user=user, period=period, **extra)
         assert kept == live_figures(user=user, period=period, **extra), (user, extra, period)
+        stores = extra.get("stores") or list(Store.objects.visible_to(user))
+        for first, last in months(period):  # target progress's deals: units and amounts too
+            for key in ("consultant_id", "store_id"):
+                assert selectors.deals_by(user, stores, first, last, key=key) == \
+                    selectors.deals_by(user, stores, first, last, key=key, live=True), (user, extra, first, key)
         for key in stages.STAGE_KEYS:
             assert rollups_defeats.loss_by_stage(user=user, start_at=start_at, end_at=end_at, key=key, **extra) == \
                 stages.loss_by_stage(user=user, start_at=start_at, end_at=end_at, key=key, **extra), (user, extra, key)
+
+
+def months(period: Period) -> list[tuple[date, date]]:
+    """The calendar months [period.start, period.end] touches, as (first, last day): whole months read the month
+    rows, a period's edges the day rows."""
+    out, first = [], period.start.replace(day=1)
+    while first <= period.end:
+        nxt = (first + timedelta(days=32)).replace(day=1)
+        out.append((first, nxt - timedelta(days=1)))
+        first = nxt
+    return [*out, (period.start, period.end)]
 
 
 @pytest.fixture
@@ -106,6 +124,26 @@ def test_raw_writes_mark_their_days_and_a_reader_sees_them_at_once(org, losses):
     assert defeat_marks() == 0
 
 
+def test_a_deal_corrected_in_place_is_recounted_with_its_units_and_amount(org, losses):
+    lead = make_lead(org.store, org.consultant, "L9", first=at(10, 1), phone="+8613800000089", grades=[("B", at(10, 1))])
+    services.deal_record(actor=org.manager, lead=lead, price=Decimal(300000), quantity=2, ordered_at=date(2026, 10, 20))
+    rollups.drain()
+    assert defeat_marks() == 0
+
+    def october(**kwargs):
+        return selectors.deals_by(org.manager, [org.store], OCTOBER.start, OCTOBER.end, key="store_id", **kwargs)
+
+    assert october() == october(live=True) == {org.store.pk: {"orders": 1, "units": 2, "revenue": Decimal(300000)}}
+    # Raw: the order corrected to three units, nothing else changed.
+    Deal.objects.filter(lead=lead).update(quantity=3, price=Decimal("450000.30"))
+    assert defeat_marks() > 0
+    assert october() == october(live=True) == {org.store.pk: {"orders": 1, "units": 3,
+                                                              "revenue": Decimal("450000.30")}}
+    rollups.drain()
+    assert october() == october(live=True)
+    assert_same(org, OCTOBER)
+
+
 def test_a_consultant_sees_their_own_figures_only(org, losses):
     rollups.drain()
     own = rollups_defeats.defeat_figures(user=org.consultant2, period=OCTOBER)
@@ -132,7 +170,8 @@ defeat_op = st.one_of(
               st.booleans()),
     st.tuples(st.just("decide"), st.integers(0, 30), st.sampled_from(["confirm", "reject"])),
     st.tuples(st.just("came_back"), st.integers(0, 30), st.integers(0, DAYS - 1)),
-    st.tuples(st.just("deal"), st.integers(0, 30), st.integers(0, DAYS - 1)),
+    st.tuples(st.just("deal"), st.integers(0, 30), st.integers(0, DAYS - 1), st.integers(1, 3)),
+    st.tuples(st.just("reprice"), st.integers(0, 30), st.integers(-1, 1)),
     st.tuples(st.just("assign"), st.integers(0, 30), st.integers(0, 2)),
     st.tuples(st.just("move"), st.integers(0, 30), st.integers(0, 2)),
     st.tuples(st.just("unreason"), st.integers(0, 30)),
@@ -159,8 +198,14 @@ def _apply(step: tuple, org, people: list, series) -> None:
     elif kind == "came_back" and (lead := pick(leads, step[1])):
         defeat_services.customer_came_back(actor=org.manager, lead=lead, at=_moment(step[2], 15))
     elif kind == "deal" and (lead := pick(leads, step[1])):
-        services.deal_record(actor=org.manager, lead=lead, price=Decimal(150000), series=series,
-                             ordered_at=max(_moment(step[2]), lead.first_visit_at).date())
+        services.deal_record(actor=org.manager, lead=lead, price=(Decimal(150000) + Decimal("0.05") * step[1]) * step[3],
+                             series=series, quantity=step[3], ordered_at=max(_moment(step[2]), lead.first_visit_at).date())
+    elif kind == "reprice" and (deal := pick(list(Deal.objects.filter(lead__store=org.store).order_by("pk")), step[1])):
+        # Raw: the order corrected (its units, its amount), or moved to another day.
+        if step[2]:
+            Deal.objects.filter(pk=deal.pk).update(ordered_at=deal.ordered_at + timedelta(days=step[2]))
+        else:
+            Deal.objects.filter(pk=deal.pk).update(quantity=deal.quantity + 1, price=deal.price + Decimal("999.99"))
     elif kind == "assign" and (lead := pick(leads, step[1])):
         services.lead_assign(actor=org.manager, lead=lead, to_user=people[step[2]])
     elif kind == "move" and (app := pick(apps, step[1])):  # raw: the application's consultant changed
