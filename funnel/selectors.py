@@ -247,19 +247,16 @@ ROLLUP_PATHS = {
     "first_visit_day": "day", "source": "source", "channel": "channel", "channel__name": "channel__name",
     "series": "series", "series__name": "series__name", "store": "store", "store__name": "store__name",
 }
-_ROLLUP_SUMS = {
-    "N": Sum("n"),
-    **{f"N_{source}": Sum("n", filter=Q(source=source)) for source in Source.values},
-    "valid": Sum("valid"), "followed": Sum("followed"), "deals": Sum("deals"),
-    **{f"P_{g}": Sum(f"p_{g.lower()}") for g in GRADES},
-    "units": Sum("units"),
-}
-
-
-# The month rows hold N by source in columns of their own (their rows are not keyed by source but for one dim).
-_MONTH_SUMS = {**_ROLLUP_SUMS, **{f"N_{source}": Sum(f"n_{source}") for source in Source.values}}
-# The later regrades a past period subtracts from the totals (funnel.rollups_months).
-_MONTH_SUMS_SUBTRACTED = {name: Sum(-F(total.source_expressions[0].name)) for name, total in _MONTH_SUMS.items()}
+_SOURCE_SUMS = ", ".join(f"sum(r.n) FILTER (WHERE r.source = '{source}')" for source in Source.values)
+_GRADE_SUMS = ", ".join(f"sum(r.p_{g.lower()})" for g in GRADES)
+# The rollup rows' sums in ``_COUNT_NAMES`` order: the day rows (N by source from their source), the month rows (N by
+# source in columns of their own: they are not keyed by source but for one dim), the later regrades a past period
+# subtracts from the month rows' totals (funnel.rollups_months).
+_ROLLUP_SUMS = f"sum(r.n), {_SOURCE_SUMS}, sum(r.valid), sum(r.followed), sum(r.deals), {_GRADE_SUMS}, sum(r.units)"
+_MONTH_COLUMNS = ("n", *(f"n_{source}" for source in Source.values), "valid", "followed", "deals",
+                  *(f"p_{g.lower()}" for g in GRADES), "units")
+_MONTH_SUMS = ", ".join(f"sum(r.{column})" for column in _MONTH_COLUMNS)
+_MONTH_SUMS_SUBTRACTED = ", ".join(f"-sum(r.{column})" for column in _MONTH_COLUMNS)
 # The month rows' key of each lead field path (ROLLUP_PATHS for the day rows), and the dim it needs (None: any).
 MONTH_PATHS = {**ROLLUP_PATHS, "first_visit_day": "month"}
 _PATH_DIMS = {
@@ -320,28 +317,104 @@ def month_plan(s: Slice, paths: Iterable[str] = (), *, month_buckets: bool = Fal
                      subtract_after=None if s.end >= today else end_month)
 
 
-def _rollup_rows(model, s: Slice, kind: str, plan: MonthPlan | None = None, **lookups) -> list[QuerySet]:
-    """The slice's day rollup rows of the store-days with no mark, scoped and filtered as ``Slice.leads`` does, as
-    the parts of a UNION ALL; with a ``plan``, only those the month rows do not hold (``rollups_months.day_parts``)."""
-    marked = RollupMark.objects.filter(kind=kind, store_id=OuterRef("store_id"), day=OuterRef("day"))
-    rows = model.objects.visible_to(s.user).filter(**s.row_lookups(**lookups)).filter(~Exists(marked))
+# --- the rollup rows' reads, as SQL ------------------------------------------------------------------------------
+# Built as text: composing them through the ORM (a scoped queryset per part, each filtered, annotated and compiled)
+# cost 10-15 ms of Python per read, several reads per dashboard, for statements that take 1-4 ms to run.
+
+_MARK = RollupMark._meta.db_table
+
+
+def _key_sql(model, path: str, *, month: bool) -> tuple[str, str]:
+    """The SQL of a lead field path (``ROLLUP_PATHS``, ``MONTH_PATHS`` for the month rows) on the rollup rows ``r``
+    of ``model``, and the join a name needs (or "")."""
+    name, _sep, related = (MONTH_PATHS if month else ROLLUP_PATHS)[path].partition("__")
+    field = model._meta.get_field(name)
+    if not related:
+        return f"r.{field.column}", ""
+    target, alias = field.related_model._meta, f"j_{field.column}"
+    return (f"{alias}.{target.get_field(related).column}",
+            f" LEFT JOIN {target.db_table} {alias} ON {alias}.{target.pk.column} = r.{field.column}")
+
+
+def _slice_sql(s: Slice) -> tuple[str, list]:
+    """The slice's rollup rows ``r`` as ``visible_to`` and ``Slice.row_lookups`` take them: the stores the reader
+    sees (narrowed to the slice's), a consultant's own rows (the rollups' scope), the slice's consultant, source,
+    channel and series."""
+    stores = Store.objects.visible_to(s.user)
+    if s.stores:
+        stores = stores.filter(pk__in=[st.pk for st in s.stores])
+    stores_sql, params = stores.order_by().values("pk").query.sql_with_params()
+    conditions, params = [f"r.store_id IN ({stores_sql})"], list(params)
+    if s.user.role == Role.CONSULTANT and not s.user.is_superuser:
+        conditions.append("r.consultant_id = %s")
+        params.append(s.user.pk)
+    if s.consultant is not None:
+        conditions.append("r.consultant_id = %s")
+        params.append(s.consultant.pk)
+    for column, value in (("source", s.source), ("channel_id", s.channel_id), ("series_id", s.series_id)):
+        if value:
+            conditions.append(f"r.{column} = %s")
+            params.append(value)
+    return " AND ".join(conditions), params
+
+
+def _rollup_sql(s: Slice, kind: str, plan: MonthPlan | None, *, day_model, month_model,
+                keys: dict[str, str], day_sums: str, month_parts: list[tuple[str, str, list]],
+                day_where: tuple[str, list] = ("TRUE", [])) -> tuple[str, list]:
+    """One UNION ALL of the slice's rollup rows summed per ``keys`` (name -> lead field path; none: one row): the day
+    rows of the store-days with no mark of ``kind`` (``day_sums``; ``day_where`` narrows them), and with a month
+    ``plan`` only those the month rows do not hold (the days before and after its months, and the days of its
+    store-months holding a mark: driven by the marks, an array of stores from their earliest month), and the month
+    rows of the plan's unmarked store-months (``month_parts``: (sums, condition, parameters) each). The same rows as
+    funnel.rollups_months.day_parts takes."""
+    d = connection.ops.adapt_datefield_value
+    where, params = _slice_sql(s)
+
+    def part(model, sums: str, condition: str, condition_params: list, *, month: bool) -> tuple[str, list]:
+        columns, joins = zip(*(_key_sql(model, path, month=month) for path in keys.values()), strict=True) if keys else (
+            ("1",), ("",))
+        group = ", ".join(str(i + 1) for i in range(len(columns)))
+        return (f"SELECT {', '.join(columns)}, {sums} FROM {model._meta.db_table} r{''.join(dict.fromkeys(joins))} "
+                f"WHERE {where} AND {condition} GROUP BY {group}", [*params, *condition_params])
+
+    unmarked = f"NOT EXISTS (SELECT 1 FROM {_MARK} m WHERE m.kind = %s AND m.store_id = r.store_id AND m.day = r.day)"
+    day_condition = f"{day_where[0]} AND {unmarked}"
+    day_params = [*day_where[1], kind]
     if plan is None:
-        return [rows.filter(day__gte=s.start, day__lte=s.end).order_by()]
-    return rollups_months.day_parts(rows, kind, start=s.start, end=s.end, first=plan.first, last=plan.last)
+        spans = [("r.day >= %s AND r.day <= %s", [d(s.start), d(s.end)])]
+    else:
+        last_day = calc.month_bounds(plan.last)[1]
+        spans = []
+        if s.start < plan.first:
+            spans.append(("r.day >= %s AND r.day < %s", [d(s.start), d(plan.first)]))
+        if last_day < s.end:
+            spans.append(("r.day > %s AND r.day <= %s", [d(last_day), d(s.end)]))
+        marks = f"FROM {_MARK} m WHERE m.kind = %s AND m.day >= %s AND m.day <= %s"
+        marks_params = [kind, d(plan.first), d(last_day)]
+        spans.append((f"r.store_id = ANY(ARRAY(SELECT DISTINCT m.store_id {marks})) "
+                      f"AND r.day >= (SELECT min(date_trunc('month', m.day))::date {marks}) AND r.day <= %s "
+                      f"AND EXISTS (SELECT 1 FROM {_MARK} m WHERE m.kind = %s AND m.store_id = r.store_id "
+                      "AND m.day >= date_trunc('month', r.day)::date "
+                      "AND m.day < (date_trunc('month', r.day) + interval '1 month')::date)",
+                      [*marks_params, *marks_params, d(last_day), kind]))
+    parts = [part(day_model, day_sums, f"{day_condition} AND {span}", [*day_params, *span_params], month=False)
+             for span, span_params in spans]
+    if plan is not None:
+        month_unmarked = (f"NOT EXISTS (SELECT 1 FROM {_MARK} m WHERE m.kind = %s AND m.store_id = r.store_id "
+                          "AND m.day >= r.month AND m.day < (r.month + interval '1 month')::date)")
+        for sums, condition, condition_params in month_parts:
+            parts.append(part(month_model, sums, f"r.dim = %s AND r.month >= %s AND r.month <= %s AND {month_unmarked} "
+                                                 f"AND {condition}",
+                              [plan.dim, d(plan.first), d(plan.last), kind, *condition_params], month=True))
+    return (" UNION ALL ".join(f"SELECT * FROM ({sql}) p{i}" for i, (sql, _params) in enumerate(parts)),
+            [p for _sql, part_params in parts for p in part_params])
 
 
-def _month_rows(model, s: Slice, kind: str, plan: MonthPlan, **lookups) -> QuerySet:
-    """The slice's month rollup rows of the plan's months (counted by its dim), of the store-months with no mark."""
-    return (model.objects.visible_to(s.user)
-            .filter(dim=plan.dim, month__gte=plan.first, month__lte=plan.last, **s.row_lookups(**lookups))
-            .filter(~rollups_months.month_marked(kind, "month")).order_by())
-
-
-def _union(summed: list[QuerySet], live_sql: str, live_params: list, *, constant: bool) -> list[tuple]:
-    """The rollup rows' sums (day rows, and month rows when read) and the marked days' live count, as ONE statement
-    (UNION ALL): one snapshot, so a drain committing meanwhile cannot count a day twice or not at all. ``constant``:
-    no key (every part leads with a constant column, dropped here)."""
-    sql, params = rollups_months.union_all(summed)
+def _union(summed: tuple[str, list], live_sql: str, live_params: list, *, constant: bool) -> list[tuple]:
+    """The rollup rows' sums (``_rollup_sql``: day rows, and month rows when read) and the marked days' live count,
+    as ONE statement (UNION ALL): one snapshot, so a drain committing meanwhile cannot count a day twice or not at
+    all. ``constant``: no key (every part leads with a constant column, dropped here)."""
+    sql, params = summed
     live = "SELECT 1, l.* FROM ({}) l" if constant else "SELECT * FROM ({}) l"
     with connections[rollups.read_database()].cursor() as cursor:
         cursor.execute(f"{sql} UNION ALL {live.format(live_sql)}", [*params, *live_params])
@@ -370,22 +443,15 @@ def cohort_counts(s: Slice, *, live: bool = False, month_buckets: bool = False,
     if live:
         return cohort_counts_live(s, **keys)
     plan = month_plan(s, keys.values(), month_buckets=month_buckets)
-    summed = [_keyed(rows, keys, ROLLUP_PATHS).annotate(**_ROLLUP_SUMS)
-              for rows in _rollup_rows(CohortDay, s, rollups.COHORT, plan, as_of__lte=s.end)]
-    if plan is not None:
-        months = _month_rows(CohortMonth, s, rollups.COHORT, plan)
-        summed.append(_keyed(months.filter(as_of_month__isnull=True), keys, MONTH_PATHS).annotate(**_MONTH_SUMS))
-        if plan.subtract_after is not None:
-            later = months.filter(as_of_month__gt=plan.subtract_after)
-            summed.append(_keyed(later, keys, MONTH_PATHS).annotate(**_MONTH_SUMS_SUBTRACTED))
+    month_parts = [(_MONTH_SUMS, "r.as_of_month IS NULL", [])]
+    if plan is not None and plan.subtract_after is not None:
+        month_parts.append((_MONTH_SUMS_SUBTRACTED, "r.as_of_month > %s",
+                            [connection.ops.adapt_datefield_value(plan.subtract_after)]))
+    summed = _rollup_sql(s, rollups.COHORT, plan, day_model=CohortDay, month_model=CohortMonth, keys=keys, day_sums=_ROLLUP_SUMS,
+                         month_parts=month_parts, day_where=("r.as_of <= %s", [connection.ops.adapt_datefield_value(s.end)]))
     live_sql, live_params, fields = _cohort_live_sql(s, keys=keys, marked_only=True)
     rows = _union(summed, live_sql, live_params, constant=not keys)
     return _merge(_shaped(rows, keys, fields))
-
-
-def _keyed(rows: QuerySet, keys: dict[str, str], paths: dict[str, str]) -> QuerySet:
-    """``rows`` grouped by the rollup fields of ``keys``' lead field paths (none: one group)."""
-    return rows.values(*(paths[path] for path in keys.values())) if keys else rows.annotate(_all=Value(1)).values("_all")
 
 
 def revisit_counts(s: Slice, key: str | None = None, *, live: bool = False, month_buckets: bool = False) -> dict:
@@ -420,11 +486,8 @@ def revisit_counts(s: Slice, key: str | None = None, *, live: bool = False, mont
         live_sql, live_params = marked.values("k").annotate(n=Count("pk")).order_by().query.sql_with_params()
     keys = {"k": key} if key else {}
     plan = month_plan(s, keys.values(), month_buckets=month_buckets)
-    summed = [_keyed(rows, keys, ROLLUP_PATHS).annotate(n=Sum("n"))
-              for rows in _rollup_rows(RevisitDay, s, rollups.REVISITS, plan)]
-    if plan is not None:
-        months = _month_rows(RevisitMonth, s, rollups.REVISITS, plan)
-        summed.append(_keyed(months, keys, MONTH_PATHS).annotate(n=Sum("n")))
+    summed = _rollup_sql(s, rollups.REVISITS, plan, day_model=RevisitDay, month_model=RevisitMonth, keys=keys, day_sums="sum(r.n)",
+                         month_parts=[("sum(r.n)", "TRUE", [])])
     counts: dict = defaultdict(int)
     for k, n in _union(summed, live_sql, live_params, constant=False):
         if key is None:
