@@ -53,12 +53,26 @@ def _replay(captured: list[tuple[str, object]]) -> Callable[[], None]:
     statements = [(sql, params) for sql, params in captured
                   if not sql.startswith(("SAVEPOINT", "RELEASE", "ROLLBACK"))]
 
+    # A write's statements are replayed in a transaction rolled back at the end: in autocommit the follow-up's floor
+    # committed its INSERTs and UPDATEs, a follow-up and its rollup marks left on the bench per replay, undrained (and
+    # the dashboards timed after it counted those days live). Reads keep autocommit: a read's own transaction
+    # (the rollups' REPEATABLE READ snapshot) must start with its SET TRANSACTION.
+    writes = any(sql.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE")) for sql, _params in statements)
+
+    def execute(cursor):
+        for sql, params in statements:
+            cursor.execute(sql, params)
+            if cursor.description:
+                cursor.fetchall()
+
     def run():
-        with connection.cursor() as cursor:
-            for sql, params in statements:
-                cursor.execute(sql, params)
-                if cursor.description:
-                    cursor.fetchall()
+        if not writes:
+            with connection.cursor() as cursor:
+                execute(cursor)
+            return
+        with transaction.atomic(), connection.cursor() as cursor:
+            execute(cursor)
+            transaction.set_rollback(True)
 
     return run
 
