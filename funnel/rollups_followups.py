@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from datetime import date, timedelta
 
 from django.db import connections, transaction
-from django.db.models import BooleanField, Count, Exists, OuterRef, Q, Sum
+from django.db.models import BooleanField, Count, Exists, OuterRef, Q
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import TruncDate
 from django.utils import timezone
@@ -204,26 +204,26 @@ def read(s, *, live_follow_ups) -> dict:
     live definition's queryset) of the marked store-days counted, in one statement."""
     from . import rollups
 
-    def narrowed(rows):
-        if s.stores:
-            rows = rows.filter(store_id__in=[st.pk for st in s.stores])
-        if s.consultant is not None:
-            rows = rows.filter(consultant=s.consultant, author=s.consultant)
-        return rows
-
-    # The whole months from their month rows (funnel.rollups_months) when their store-month has no mark.
+    # The rollup rows as SQL (built as querysets they cost more Python than their statement's run): the reader's
+    # scope, the slice's stores and consultant; the whole months from their month rows (funnel.rollups_months) when
+    # their store-month has no mark, the other days from the day rows of the unmarked store-days.
+    where, params = rollups_months.scope_sql(s.user, s.stores)
+    if s.consultant is not None:
+        where += " AND r.consultant_id = %s AND r.author_id = %s"
+        params += [s.consultant.pk, s.consultant.pk]
     months = calc.whole_months(s.start, s.end, today=timezone.localdate()) if rollups_months.ENABLED else None
-    parts = []
-    marks = RollupMark.objects.filter(kind=FOLLOW_UPS)
-    unmarked = narrowed(FollowUpDay.objects.visible_to(s.user)).filter(
-        ~Exists(marks.filter(store_id=OuterRef("store_id"), day=OuterRef("day"))))
+    unmarked, unmarked_params = rollups_months.unmarked_day_sql(FOLLOW_UPS)
+    sums = "SELECT r.author_id, sum(r.n), sum(r.rejected) FROM {table} r WHERE {where} AND {condition} GROUP BY 1"
+    parts = [(sums.format(table=FollowUpDay._meta.db_table, where=where, condition=f"{unmarked} AND {span}"),
+              [*params, *unmarked_params, *span_params])
+             for span, span_params in rollups_months.day_spans_sql(FOLLOW_UPS, start=s.start, end=s.end, months=months)]
     if months is not None:
-        first, last = months
-        parts += rollups_months.day_parts(unmarked, FOLLOW_UPS, start=s.start, end=s.end, first=first, last=last)
-        parts.append(narrowed(FollowUpMonth.objects.visible_to(s.user).filter(month__gte=first, month__lte=last))
-                     .filter(~rollups_months.month_marked(FOLLOW_UPS, "month")))
-    else:
-        parts.append(unmarked.filter(day__gte=s.start, day__lte=s.end))
+        d = connections["default"].ops.adapt_datefield_value
+        month_unmarked, month_params = rollups_months.unmarked_month_sql(FOLLOW_UPS)
+        parts.append((sums.format(table=FollowUpMonth._meta.db_table, where=where,
+                                  condition=f"r.month >= %s AND r.month <= %s AND {month_unmarked}"),
+                      [*params, d(months[0]), d(months[1]), *month_params]))
+    marks = RollupMark.objects.filter(kind=FOLLOW_UPS)
     # The marked store-days' follow-ups, found from the marks: their stores and days as arrays (computed once) that
     # the (store, local day) index ranges over, then the exact pairs; not a scan of the period's follow-ups.
     in_period = f"FROM {RollupMark._meta.db_table} WHERE kind = %s AND day >= %s AND day <= %s"
@@ -238,9 +238,10 @@ def read(s, *, live_follow_ups) -> dict:
                       Exists(marks.filter(store_id=OuterRef("store_id"), day=OuterRef("local_day"))))
               .values("created_by").annotate(n=Count("pk"), rejected=Count(
                   "pk", filter=Q(review_status=ReviewStatus.REJECTED))).order_by())
-    sql, params = rollups_months.union_all(
-        [*(p.values("author").annotate(sum_n=Sum("n"), sum_rejected=Sum("rejected")).order_by() for p in parts),
-         marked])
+    marked_sql, marked_params = marked.query.sql_with_params()
+    parts.append((marked_sql, list(marked_params)))
+    sql = " UNION ALL ".join(f"SELECT * FROM ({part_sql}) p{i}" for i, (part_sql, _params) in enumerate(parts))
+    params = [p for _sql, part_params in parts for p in part_params]
     with connections[rollups.read_database()].cursor() as cursor:
         cursor.execute(sql, params)
         fetched = cursor.fetchall()

@@ -28,9 +28,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date
 
-from django.contrib.postgres.expressions import ArraySubquery
 from django.db import connections
-from django.db.models import BooleanField, DateField, Exists, F, Func, OuterRef, QuerySet, Subquery
+from django.db.models import BooleanField, DateField, Exists, Func, OuterRef, QuerySet
+from django.db.models.expressions import RawSQL
 
 from leads.models import Source
 
@@ -232,14 +232,6 @@ class _NextMonthOf(Func):
     output_field = DateField()
 
 
-class _AnyOf(Func):
-    """``value = ANY(array)``, a condition."""
-
-    template = "(%(expressions)s))"
-    arg_joiner = " = ANY("
-    output_field = BooleanField()
-
-
 def month_marked(kind: str, field: str) -> Exists:
     """Whether the store-month of the outer row's store and ``field`` (a day) holds a mark of ``kind``: a range of
     the marks' (store_id, day, kind) index."""
@@ -248,35 +240,77 @@ def month_marked(kind: str, field: str) -> Exists:
                                             day__lt=_NextMonthOf(day)))
 
 
-def day_parts(rows: QuerySet, kind: str, *, start: date, end: date, first: date, last: date) -> list[QuerySet]:
-    """Of day rollup ``rows`` (narrowed, marked days left out), those a period [start, end] reads when its whole
-    months ``first`` … ``last`` (first days) come from the month rows: the days before and after those months (an
-    index range each), and the days of its store-months holding a mark of ``kind`` -- driven by the marks (their
-    stores, from their earliest month), so that with no mark it reads nothing rather than testing every day row of
-    the months. Parts of one UNION ALL (one snapshot with the month rows' read)."""
+# --- the readers' SQL over rollup rows ``r`` (funnel.selectors, funnel.rollups_followups) -------------------------
+
+
+def scope_sql(user, stores) -> tuple[str, list]:
+    """The rollup rows ``r`` (``ROLLUP_SCOPE``) ``user`` sees, of ``stores`` (none: all they see): the stores as
+    ``Store.objects.visible_to`` gives them, a consultant's own rows only."""
+    from dealercrm.models import Role, Store
+
+    visible = Store.objects.visible_to(user)
+    if stores:
+        visible = visible.filter(pk__in=[st.pk for st in stores])
+    sql, params = visible.order_by().values("pk").query.sql_with_params()
+    if user.role == Role.CONSULTANT and not user.is_superuser:
+        return f"r.store_id IN ({sql}) AND r.consultant_id = %s", [*params, user.pk]
+    return f"r.store_id IN ({sql})", list(params)
+
+
+def unmarked_day_sql(kind: str) -> tuple[str, list]:
+    """The day row ``r``'s store-day holds no mark of ``kind``."""
+    return (f"NOT EXISTS (SELECT 1 FROM {RollupMark._meta.db_table} m WHERE m.kind = %s AND m.store_id = r.store_id "
+            "AND m.day = r.day)", [kind])
+
+
+def unmarked_month_sql(kind: str) -> tuple[str, list]:
+    """The month row ``r``'s store-month holds no mark of ``kind``."""
+    return (f"NOT EXISTS (SELECT 1 FROM {RollupMark._meta.db_table} m WHERE m.kind = %s AND m.store_id = r.store_id "
+            "AND m.day >= r.month AND m.day < (r.month + interval '1 month')::date)", [kind])
+
+
+def marked_months_sql(kind: str, *, first: date | None, last_day: date, alias: str = "r") -> tuple[str, list]:
+    """The day rows (``alias``) of the store-months from ``first`` (None: from the start) to ``last_day`` that hold a
+    mark of ``kind``: driven by the marks (their stores as one array, from their earliest month), so that with no mark
+    it reads nothing rather than testing every day row of the months. The stores are an array computed once (``=
+    ANY``: an index condition), not a semi-join the planner may test per day row against the marks: with the marks'
+    statistics stale it did, through the deleted marks' dead index entries (1.8 s of the group's year)."""
+    d = connections["default"].ops.adapt_datefield_value
+    marks = f"FROM {RollupMark._meta.db_table} m WHERE m.kind = %s AND m.day <= %s"
+    marks_params = [kind, d(last_day)]
+    if first is not None:
+        marks += " AND m.day >= %s"
+        marks_params.append(d(first))
+    return (f"{alias}.store_id = ANY(ARRAY(SELECT DISTINCT m.store_id {marks})) "
+            f"AND {alias}.day >= (SELECT min(date_trunc('month', m.day))::date {marks}) AND {alias}.day <= %s "
+            f"AND EXISTS (SELECT 1 FROM {RollupMark._meta.db_table} m WHERE m.kind = %s "
+            f"AND m.store_id = {alias}.store_id AND m.day >= date_trunc('month', {alias}.day)::date "
+            f"AND m.day < (date_trunc('month', {alias}.day) + interval '1 month')::date)",
+            [*marks_params, *marks_params, d(last_day), kind])
+
+
+def day_spans_sql(kind: str, *, start: date, end: date, months: tuple[date, date] | None) -> list[tuple[str, list]]:
+    """The day rows ``r`` a period [start, end] reads, as conditions (one part each): all its days; or, when its
+    whole ``months`` (first days of the first and last) come from the month rows, the days before and after them
+    (an index range each) and the days of its store-months holding a mark of ``kind`` (``marked_months_sql``)."""
+    d = connections["default"].ops.adapt_datefield_value
+    if months is None:
+        return [("r.day >= %s AND r.day <= %s", [d(start), d(end)])]
+    first, last = months
     last_day = calc.month_bounds(last)[1]
-    parts = []
+    spans = []
     if start < first:
-        parts.append(rows.filter(day__gte=start, day__lt=first))
+        spans.append(("r.day >= %s AND r.day < %s", [d(start), d(first)]))
     if last_day < end:
-        parts.append(rows.filter(day__gt=last_day, day__lte=end))
-    parts.append(marked_store_months(rows, kind, first=first, last_day=last_day))
-    return [part.order_by() for part in parts]
+        spans.append(("r.day > %s AND r.day <= %s", [d(last_day), d(end)]))
+    spans.append(marked_months_sql(kind, first=first, last_day=last_day))
+    return spans
 
 
 def marked_store_months(rows: QuerySet, kind: str, *, first: date | None, last_day: date) -> QuerySet:
-    """Of day rollup ``rows``, those of the store-months from ``first`` (None: from the start) to ``last_day`` that
-    hold a mark of ``kind``: driven by the marks (their stores as one array, from their earliest month), so that with
-    no mark it reads nothing rather than testing every day row of the months. The stores are an array computed once
-    (``= ANY``: an index condition), not a semi-join the planner may test per day row against the marks: with the
-    marks' statistics stale it did, through the deleted marks' dead index entries (1.8 s of the group's year)."""
-    marks = RollupMark.objects.filter(kind=kind, day__lte=last_day)
-    if first is not None:
-        marks = marks.filter(day__gte=first)
-    earliest = marks.annotate(month=_MonthOf("day")).order_by("month").values("month")[:1]
-    stores = ArraySubquery(marks.order_by().values("store_id").distinct())
-    return (rows.filter(_AnyOf(F("store_id"), stores), day__gte=Subquery(earliest), day__lte=last_day)
-            .filter(month_marked(kind, "day")))
+    """Of day rollup ``rows`` (a queryset), those of ``marked_months_sql``."""
+    sql, params = marked_months_sql(kind, first=first, last_day=last_day, alias=rows.model._meta.db_table)
+    return rows.filter(RawSQL(sql, params, output_field=BooleanField()))
 
 
 def union_all(parts: list[QuerySet]) -> tuple[str, list]:

@@ -321,9 +321,6 @@ def month_plan(s: Slice, paths: Iterable[str] = (), *, month_buckets: bool = Fal
 # Built as text: composing them through the ORM (a scoped queryset per part, each filtered, annotated and compiled)
 # cost 10-15 ms of Python per read, several reads per dashboard, for statements that take 1-4 ms to run.
 
-_MARK = RollupMark._meta.db_table
-
-
 def _key_sql(model, path: str, *, month: bool) -> tuple[str, str]:
     """The SQL of a lead field path (``ROLLUP_PATHS``, ``MONTH_PATHS`` for the month rows) on the rollup rows ``r``
     of ``model``, and the join a name needs (or "")."""
@@ -337,21 +334,13 @@ def _key_sql(model, path: str, *, month: bool) -> tuple[str, str]:
 
 
 def _slice_sql(s: Slice) -> tuple[str, list]:
-    """The slice's rollup rows ``r`` as ``visible_to`` and ``Slice.row_lookups`` take them: the stores the reader
-    sees (narrowed to the slice's), a consultant's own rows (the rollups' scope), the slice's consultant, source,
+    """The slice's rollup rows ``r`` as ``visible_to`` and ``Slice.row_lookups`` take them: the reader's scope
+    (``rollups_months.scope_sql``: the stores they see, narrowed to the slice's), the slice's consultant, source,
     channel and series."""
-    stores = Store.objects.visible_to(s.user)
-    if s.stores:
-        stores = stores.filter(pk__in=[st.pk for st in s.stores])
-    stores_sql, params = stores.order_by().values("pk").query.sql_with_params()
-    conditions, params = [f"r.store_id IN ({stores_sql})"], list(params)
-    if s.user.role == Role.CONSULTANT and not s.user.is_superuser:
-        conditions.append("r.consultant_id = %s")
-        params.append(s.user.pk)
-    if s.consultant is not None:
-        conditions.append("r.consultant_id = %s")
-        params.append(s.consultant.pk)
-    for column, value in (("source", s.source), ("channel_id", s.channel_id), ("series_id", s.series_id)):
+    sql, params = rollups_months.scope_sql(s.user, s.stores)
+    conditions = [sql]
+    for column, value in (("consultant_id", s.consultant.pk if s.consultant is not None else None),
+                          ("source", s.source), ("channel_id", s.channel_id), ("series_id", s.series_id)):
         if value:
             conditions.append(f"r.{column} = %s")
             params.append(value)
@@ -365,8 +354,8 @@ def _rollup_sql(s: Slice, kind: str, plan: MonthPlan | None, *, day_model, month
     rows of the store-days with no mark of ``kind`` (``day_sums``; ``day_where`` narrows them), and with a month
     ``plan`` only those the month rows do not hold (the days before and after its months, and the days of its
     store-months holding a mark: driven by the marks, an array of stores from their earliest month), and the month
-    rows of the plan's unmarked store-months (``month_parts``: (sums, condition, parameters) each). The same rows as
-    funnel.rollups_months.day_parts takes."""
+    rows of the plan's unmarked store-months (``month_parts``: (sums, condition, parameters) each): the conditions of
+    funnel.rollups_months (``day_spans_sql``, the marks' ``unmarked_*_sql``)."""
     d = connection.ops.adapt_datefield_value
     where, params = _slice_sql(s)
 
@@ -377,35 +366,20 @@ def _rollup_sql(s: Slice, kind: str, plan: MonthPlan | None, *, day_model, month
         return (f"SELECT {', '.join(columns)}, {sums} FROM {model._meta.db_table} r{''.join(dict.fromkeys(joins))} "
                 f"WHERE {where} AND {condition} GROUP BY {group}", [*params, *condition_params])
 
-    unmarked = f"NOT EXISTS (SELECT 1 FROM {_MARK} m WHERE m.kind = %s AND m.store_id = r.store_id AND m.day = r.day)"
+    unmarked, unmarked_params = rollups_months.unmarked_day_sql(kind)
     day_condition = f"{day_where[0]} AND {unmarked}"
-    day_params = [*day_where[1], kind]
-    if plan is None:
-        spans = [("r.day >= %s AND r.day <= %s", [d(s.start), d(s.end)])]
-    else:
-        last_day = calc.month_bounds(plan.last)[1]
-        spans = []
-        if s.start < plan.first:
-            spans.append(("r.day >= %s AND r.day < %s", [d(s.start), d(plan.first)]))
-        if last_day < s.end:
-            spans.append(("r.day > %s AND r.day <= %s", [d(last_day), d(s.end)]))
-        marks = f"FROM {_MARK} m WHERE m.kind = %s AND m.day >= %s AND m.day <= %s"
-        marks_params = [kind, d(plan.first), d(last_day)]
-        spans.append((f"r.store_id = ANY(ARRAY(SELECT DISTINCT m.store_id {marks})) "
-                      f"AND r.day >= (SELECT min(date_trunc('month', m.day))::date {marks}) AND r.day <= %s "
-                      f"AND EXISTS (SELECT 1 FROM {_MARK} m WHERE m.kind = %s AND m.store_id = r.store_id "
-                      "AND m.day >= date_trunc('month', r.day)::date "
-                      "AND m.day < (date_trunc('month', r.day) + interval '1 month')::date)",
-                      [*marks_params, *marks_params, d(last_day), kind]))
+    day_params = [*day_where[1], *unmarked_params]
+    spans = rollups_months.day_spans_sql(kind, start=s.start, end=s.end,
+                                         months=(plan.first, plan.last) if plan is not None else None)
     parts = [part(day_model, day_sums, f"{day_condition} AND {span}", [*day_params, *span_params], month=False)
              for span, span_params in spans]
     if plan is not None:
-        month_unmarked = (f"NOT EXISTS (SELECT 1 FROM {_MARK} m WHERE m.kind = %s AND m.store_id = r.store_id "
-                          "AND m.day >= r.month AND m.day < (r.month + interval '1 month')::date)")
+        month_unmarked, month_unmarked_params = rollups_months.unmarked_month_sql(kind)
         for sums, condition, condition_params in month_parts:
             parts.append(part(month_model, sums, f"r.dim = %s AND r.month >= %s AND r.month <= %s AND {month_unmarked} "
                                                  f"AND {condition}",
-                              [plan.dim, d(plan.first), d(plan.last), kind, *condition_params], month=True))
+                              [plan.dim, d(plan.first), d(plan.last), *month_unmarked_params, *condition_params],
+                              month=True))
     return (" UNION ALL ".join(f"SELECT * FROM ({sql}) p{i}" for i, (sql, _params) in enumerate(parts)),
             [p for _sql, part_params in parts for p in part_params])
 
