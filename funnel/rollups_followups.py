@@ -240,8 +240,7 @@ def read(s, *, live_follow_ups) -> dict:
                   "pk", filter=Q(review_status=ReviewStatus.REJECTED))).order_by())
     marked_sql, marked_params = marked.query.sql_with_params()
     parts.append((marked_sql, list(marked_params)))
-    sql = " UNION ALL ".join(f"SELECT * FROM ({part_sql}) p{i}" for i, (part_sql, _params) in enumerate(parts))
-    params = [p for _sql, part_params in parts for p in part_params]
+    sql, params = rollups_months.union_sql(parts)
     with connections[rollups.read_database()].cursor() as cursor:
         cursor.execute(sql, params)
         fetched = cursor.fetchall()

@@ -313,12 +313,13 @@ def marked_store_months(rows: QuerySet, kind: str, *, first: date | None, last_d
     return rows.filter(RawSQL(sql, params, output_field=BooleanField()))
 
 
+def union_sql(parts: list[tuple[str, list]]) -> tuple[str, list]:
+    """One UNION ALL statement of ``parts`` ((SQL, parameters) with the same columns) and its parameters: the rollup
+    reads' parts in one snapshot."""
+    return (" UNION ALL ".join(f"SELECT * FROM ({sql}) p{i}" for i, (sql, _params) in enumerate(parts)),
+            [p for _sql, part_params in parts for p in part_params])
+
+
 def union_all(parts: list[QuerySet]) -> tuple[str, list]:
-    """One UNION ALL statement of ``parts`` (querysets with the same columns) and its parameters: the rollup reads'
-    parts in one snapshot."""
-    sqls, params = [], []
-    for part in parts:
-        sql, part_params = part.query.sql_with_params()
-        sqls.append(f"SELECT * FROM ({sql}) p{len(sqls)}")
-        params += part_params
-    return " UNION ALL ".join(sqls), params
+    """``union_sql`` of querysets."""
+    return union_sql([(sql, list(params)) for sql, params in (part.query.sql_with_params() for part in parts)])

@@ -321,6 +321,7 @@ def month_plan(s: Slice, paths: Iterable[str] = (), *, month_buckets: bool = Fal
 # Built as text: composing them through the ORM (a scoped queryset per part, each filtered, annotated and compiled)
 # cost 10-15 ms of Python per read, several reads per dashboard, for statements that take 1-4 ms to run.
 
+
 def _key_sql(model, path: str, *, month: bool) -> tuple[str, str]:
     """The SQL of a lead field path (``ROLLUP_PATHS``, ``MONTH_PATHS`` for the month rows) on the rollup rows ``r``
     of ``model``, and the join a name needs (or "")."""
@@ -380,8 +381,7 @@ def _rollup_sql(s: Slice, kind: str, plan: MonthPlan | None, *, day_model, month
                                                  f"AND {condition}",
                               [plan.dim, d(plan.first), d(plan.last), *month_unmarked_params, *condition_params],
                               month=True))
-    return (" UNION ALL ".join(f"SELECT * FROM ({sql}) p{i}" for i, (sql, _params) in enumerate(parts)),
-            [p for _sql, part_params in parts for p in part_params])
+    return rollups_months.union_sql(parts)
 
 
 def _union(summed: tuple[str, list], live_sql: str, live_params: list, *, constant: bool) -> list[tuple]:
