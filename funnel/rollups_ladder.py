@@ -55,7 +55,7 @@ from datetime import date, timedelta
 
 from django.contrib.postgres.expressions import ArraySubquery
 from django.db import connections, transaction
-from django.db.models import Case, Exists, F, OuterRef, Q, Sum, Value, When
+from django.db.models import OuterRef
 from django.utils import timezone
 
 from leads.models import GradeChange, Status
@@ -339,15 +339,32 @@ def recount(store_id: int, days: set[date], *, using: str = "default") -> None:
 # --- reading -----------------------------------------------------------------------------------------------------
 
 
-def _conditions(start: date, end: date) -> dict[str, Q]:
-    """Per count, which rows count for the period [start, end] (every row read has ``day <= end``), and the sign."""
-    first = Q(prev_day__isnull=True) | Q(prev_day__lt=start)
+# The read's SQL (built as text: as querysets its parts cost more Python than their statement's run). A condition is
+# (SQL over the rows ``r``, parameters); ``_all`` and ``_any`` join them.
+_NONE = ("FALSE", [])
+
+
+def _c(sql: str, *params) -> tuple[str, list]:
+    return sql, list(params)
+
+
+def _all(*conditions: tuple[str, list]) -> tuple[str, list]:
+    return "(" + " AND ".join(sql for sql, _p in conditions) + ")", [p for _sql, ps in conditions for p in ps]
+
+
+def _any(*conditions: tuple[str, list]) -> tuple[str, list]:
+    return "(" + " OR ".join(sql for sql, _p in conditions) + ")", [p for _sql, ps in conditions for p in ps]
+
+
+def _conditions(start: date, end: date) -> dict[str, tuple[str, list]]:
+    """Per count, which day rows count for the period [start, end] (every row read has ``day <= end``)."""
+    first = _c("(r.prev_day IS NULL OR r.prev_day < %s)", start)
     return {
         "opened": first,
-        "closed": Q(day__lt=start),
-        "promoted": Q(day__gte=start) & first,
+        "closed": _c("r.day < %s", start),
+        "promoted": _all(_c("r.day >= %s", start), first),
         "reached": first,
-        "reach_closed": Q(day__lt=start, reach_day__lte=end),
+        "reach_closed": _c("r.day < %s AND r.reach_day <= %s", start, end),
     }
 
 
@@ -365,32 +382,36 @@ def _counts_in_python(row: dict, start: date, end: date) -> dict[str, int]:
     }
 
 
-def _summed(rows, group: tuple[str, ...], counts: dict[str, Q | bool | str | list[tuple[Q, int]]]):
-    """``rows`` (day or month rows) summed per ``group``: per count, its rows' values where its condition holds (True:
-    all; "subtracted": all, negated; missing: none; a list of (condition, sign): those of the first that holds, times
-    its sign); the columns every part of the read's UNION ALL has."""
-    sums = {}
+def _summed(table: str, where: tuple[str, list], group: tuple[str, ...], counts: dict) -> tuple[str, list]:
+    """The rows ``r`` of ``table`` where ``where`` holds, summed per ``group``: per count, its rows' values where its
+    condition holds (True: all; "subtracted": all, negated; missing: none; a list of (condition, sign): those of the
+    first that holds, times its sign); the columns every part of the read's UNION ALL has."""
+    sums, params = [], []
     for name in COUNTS:
         condition = counts.get(name, False)
         if condition is False:
-            sums[f"sum_{name}"] = Sum(Value(0))
+            sums.append("0")
         elif condition is True:
-            sums[f"sum_{name}"] = Sum(name)
-        elif isinstance(condition, Q):
-            sums[f"sum_{name}"] = Sum(name, filter=condition)
+            sums.append(f"sum(r.{name})")
         elif condition == "subtracted":
-            sums[f"sum_{name}"] = Sum(-F(name))
+            sums.append(f"-sum(r.{name})")
+        elif isinstance(condition, tuple):
+            sums.append(f"sum(r.{name}) FILTER (WHERE {condition[0]})")
+            params += condition[1]
         else:
-            sums[f"sum_{name}"] = Sum(Case(*(When(when, then=F(name) if sign > 0 else -F(name))
-                                             for when, sign in condition), default=Value(0)))
-    return rows.values(*group).annotate(**sums).order_by()
+            whens = " ".join(f"WHEN {when} THEN {'' if sign > 0 else '-'}r.{name}" for (when, _p), sign in condition)
+            sums.append(f"sum(CASE {whens} ELSE 0 END)")
+            params += [p for (_when, when_params), _sign in condition for p in when_params]
+    columns = ", ".join(f"r.{column}" for column in group)
+    return (f"SELECT {columns}, {', '.join(sums)} FROM {table} r WHERE {where[0]} "
+            f"GROUP BY {', '.join(str(i + 1) for i in range(len(group)))}", [*params, *where[1]])
 
 
-def _parts(day_rows, month_rows, group: tuple[str, ...], *, start: date, end: date, using: str,
-           marked: bool = True) -> list:
-    """The read's parts for the period [start, end]: ``day_rows`` (narrowed, the marked days left out) and
-    ``month_rows`` (narrowed) summed per ``group``, so that their total is ``_conditions`` over every day row up to
-    ``end`` of the unmarked days.
+def _parts(day_rows: tuple[str, list], month_rows: tuple[str, list], group: tuple[str, ...], *, start: date,
+           end: date, using: str, marked: bool = True) -> list[tuple[str, list]]:
+    """The read's parts for the period [start, end]: the day rows (``day_rows``: the narrowing, the marked days left
+    out) and the month rows (``month_rows``: the narrowing) summed per ``group``, so that their total is
+    ``_conditions`` over every day row up to ``end`` of the unmarked days.
 
     The month rows serve the months before the start's month (the *prefix*: every row of them is dated before the
     start) and the period's whole months: a prefix month's totals count but for the ``reach_closed`` of rows that
@@ -401,9 +422,10 @@ def _parts(day_rows, month_rows, group: tuple[str, ...], *, start: date, end: da
     month's end). The other days (a partial month at either end) and the store-months holding a mark come from the
     day rows: an index range each. ``marked`` False: no store read holds a mark (the caller knows), so nothing is
     tested for one."""
+    days, months = LadderDay._meta.db_table, LadderMonth._meta.db_table
     conditions = _conditions(start, end)
     if not rollups_months.ENABLED or not rollups_months.supported(using):
-        return [_summed(day_rows.filter(day__lte=end), group, conditions)]
+        return [_summed(days, _all(day_rows, _c("r.day <= %s", end)), group, conditions)]
     one_day = timedelta(days=1)
     m0 = start.replace(day=1)
     end_month, end_last = calc.month_bounds(end)
@@ -412,38 +434,45 @@ def _parts(day_rows, month_rows, group: tuple[str, ...], *, start: date, end: da
     whole = first <= last
     last_day = calc.month_bounds(last)[1] if whole else m0 - one_day
     # The month rows in one scan: totals (T) and details of the prefix (P) and of the whole months (W).
-    totals, prefix = Q(prev_month__isnull=True, reach_month__isnull=True), Q(month__lt=m0)
-    reached_later = prefix & Q(reach_month__gt=end_month)
-    in_period = whole_months = later = Q(pk__in=[])
+    totals, prefix = _c("r.prev_month IS NULL AND r.reach_month IS NULL"), _c("r.month < %s", m0)
+    reached_later = _all(prefix, _c("r.reach_month > %s", end_month))
+    in_period = whole_months = later = _NONE
     if whole:
-        whole_months = Q(month__gte=first, month__lte=last)
-        in_period = totals & whole_months
-        later = whole_months & Q(prev_month__gte=first)
+        whole_months = _c("r.month >= %s AND r.month <= %s", first, last)
+        in_period = _all(totals, whole_months)
+        later = _all(whole_months, _c("r.prev_month >= %s", first))
     month_counts = {
-        "opened": [(totals & (prefix | whole_months), 1), (later, -1)],
-        "closed": totals & prefix,
+        "opened": [(_all(totals, _any(prefix, whole_months)), 1), (later, -1)],
+        "closed": _all(totals, prefix),
         "promoted": [(in_period, 1), (later, -1)],
-        "reached": [(totals & (prefix | whole_months), 1), (later, -1)],
-        "reach_closed": [(totals & prefix, 1), (reached_later, -1)],
+        "reached": [(_all(totals, _any(prefix, whole_months)), 1), (later, -1)],
+        "reach_closed": [(_all(totals, prefix), 1), (reached_later, -1)],
     }
-    months = month_rows.filter((prefix | whole_months) & (totals | reached_later | later))
-    parts = [_summed(months, group, month_counts)]
+    months_read = _all(month_rows, _any(prefix, whole_months), _any(totals, reached_later, later))
     unmarked_day_rows = day_rows
     if marked:
-        parts[0] = _summed(months.filter(~rollups_months.month_marked(LADDER, "month")), group, month_counts)
+        months_read = _all(months_read, rollups_months.unmarked_month_sql(LADDER))
+    parts = [_summed(months, months_read, group, month_counts)]
+    if marked:
         # The store-months holding a mark among those: their day rows.
-        parts.append(_summed(rollups_months.marked_store_months(day_rows, LADDER, first=None, last_day=last_day)
-                             .exclude(day__gte=m0, day__lt=first), group, conditions))
-        unmarked_day_rows = day_rows.filter(~rollups_months.month_marked(LADDER, "day"))
+        parts.append(_summed(days, _all(day_rows, rollups_months.marked_months_sql(LADDER, first=None,
+                                                                                      last_day=last_day),
+                                        _c("NOT (r.day >= %s AND r.day < %s)", m0, first)), group, conditions))
+        unmarked_day_rows = _all(day_rows, _c(f"NOT EXISTS (SELECT 1 FROM {RollupMark._meta.db_table} m "
+                                              "WHERE m.kind = %s AND m.store_id = r.store_id "
+                                              "AND m.day >= date_trunc('month', r.day)::date "
+                                              "AND m.day < (date_trunc('month', r.day) + interval '1 month')::date)",
+                                              LADDER))
     if end != end_last:
-        parts.append(_summed(unmarked_day_rows.filter(reach_day__gt=end, reach_day__lte=end_last, day__lt=m0), group,
-                             {"reach_closed": "subtracted"}))
+        parts.append(_summed(days, _all(unmarked_day_rows, _c("r.reach_day > %s AND r.reach_day <= %s AND r.day < %s",
+                                                              end, end_last, m0)),
+                             group, {"reach_closed": "subtracted"}))
     if whole and start != m0:
-        parts.append(_summed(unmarked_day_rows.filter(prev_day__gte=start, prev_day__lt=first, day__gte=first,
-                                                      day__lte=last_day), group,
-                             dict.fromkeys(("opened", "promoted", "reached"), "subtracted")))
+        parts.append(_summed(days, _all(unmarked_day_rows, _c("r.prev_day >= %s AND r.prev_day < %s AND r.day >= %s "
+                                                              "AND r.day <= %s", start, first, first, last_day)),
+                             group, dict.fromkeys(("opened", "promoted", "reached"), "subtracted")))
     day_ranges = [(m0, first - one_day), (last_day + one_day, end)] if whole else [(m0, end)]
-    parts += [_summed(day_rows.filter(day__gte=low, day__lte=high), group, conditions)
+    parts += [_summed(days, _all(day_rows, _c("r.day >= %s AND r.day <= %s", low, high)), group, conditions)
               for low, high in day_ranges if low <= high]
     return parts
 
@@ -467,18 +496,18 @@ def promotion_counts(*, user, start: date, end: date, store_ids: list[int] | Non
     ids = [store_id for store_id, _days in marked]
     # The rows' scope (``visible_to``) is those stores and, for a consultant, their own rows: named directly, no
     # join with the stores' table per row.
-    rows = LadderDay.objects.using(using).filter(store_id__in=ids)
-    month_rows = LadderMonth.objects.using(using).filter(store_id__in=ids)
+    scope = [_c("r.store_id = ANY(%s)", ids)]
     own = user.role == Role.CONSULTANT and not user.is_superuser
     if own:
-        rows, month_rows = rows.filter(consultant_id=user.pk), month_rows.filter(consultant_id=user.pk)
+        scope.append(_c("r.consultant_id = %s", user.pk))
     if consultant_id is not None:
-        rows, month_rows = rows.filter(consultant_id=consultant_id), month_rows.filter(consultant_id=consultant_id)
+        scope.append(_c("r.consultant_id = %s", consultant_id))
+    rows = month_rows = _all(*scope)
     keys = [(store_id, day) for store_id, days in marked for day in days]
     if keys:
-        rows = rows.filter(~Exists(marks.filter(store_id=OuterRef("store_id"), day=OuterRef("day"))))
+        rows = _all(rows, rollups_months.unmarked_day_sql(LADDER))
     group = ("consultant_id", "grade") if by_consultant else ("grade",)
-    sql, params = rollups_months.union_all(_parts(rows, month_rows, group, start=start, end=end, using=using,
+    sql, params = rollups_months.union_sql(_parts(rows, month_rows, group, start=start, end=end, using=using,
                                                   marked=bool(keys)))
     with connections[using].cursor() as cursor:
         cursor.execute(sql, params)
