@@ -676,12 +676,11 @@ def _unmarked_months(kind: str, months: list[tuple[int, date]], *, using: str) -
     """The (store, month) pairs of ``months`` with no mark of ``kind`` on any of their days (one statement)."""
     if not months:
         return []
+    unmarked, params = rollups_months.unmarked_month_sql(kind)
     with connections[using].cursor() as cursor:
-        cursor.execute(
-            f"SELECT k.store_id, k.month FROM unnest(%s::bigint[], %s::date[]) k(store_id, month) "
-            f"WHERE NOT EXISTS (SELECT 1 FROM {RollupMark._meta.db_table} m WHERE m.store_id = k.store_id "
-            f"AND m.day >= k.month AND m.day < (k.month + interval '1 month')::date AND m.kind = %s)",
-            [[store_id for store_id, _m in months], [month for _s, month in months], kind])
+        cursor.execute(f"SELECT r.store_id, r.month FROM unnest(%s::bigint[], %s::date[]) r(store_id, month) "
+                       f"WHERE {unmarked}",
+                       [[store_id for store_id, _m in months], [month for _s, month in months], *params])
         return sorted((store_id, month) for store_id, month in cursor.fetchall())
 
 

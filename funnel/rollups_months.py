@@ -29,8 +29,6 @@ from collections.abc import Iterable
 from datetime import date
 
 from django.db import connections
-from django.db.models import BooleanField, DateField, Exists, Func, OuterRef, QuerySet
-from django.db.models.expressions import RawSQL
 
 from leads.models import Source
 
@@ -220,26 +218,6 @@ def drifted(day_table: str, store_id: int, month: date, *, using: str = "default
 # --- reading ---------------------------------------------------------------------------------------------------
 
 
-class _MonthOf(Func):
-    """The first day of a date's month (PostgreSQL; the month rows are PostgreSQL's only)."""
-
-    template = "date_trunc('month', %(expressions)s)::date"
-    output_field = DateField()
-
-
-class _NextMonthOf(Func):
-    template = "(date_trunc('month', %(expressions)s) + interval '1 month')::date"
-    output_field = DateField()
-
-
-def month_marked(kind: str, field: str) -> Exists:
-    """Whether the store-month of the outer row's store and ``field`` (a day) holds a mark of ``kind``: a range of
-    the marks' (store_id, day, kind) index."""
-    day = OuterRef(field)
-    return Exists(RollupMark.objects.filter(kind=kind, store_id=OuterRef("store_id"), day__gte=_MonthOf(day),
-                                            day__lt=_NextMonthOf(day)))
-
-
 # --- the readers' SQL over rollup rows ``r`` (funnel.selectors, funnel.rollups_followups) -------------------------
 
 
@@ -307,19 +285,8 @@ def day_spans_sql(kind: str, *, start: date, end: date, months: tuple[date, date
     return spans
 
 
-def marked_store_months(rows: QuerySet, kind: str, *, first: date | None, last_day: date) -> QuerySet:
-    """Of day rollup ``rows`` (a queryset), those of ``marked_months_sql``."""
-    sql, params = marked_months_sql(kind, first=first, last_day=last_day, alias=rows.model._meta.db_table)
-    return rows.filter(RawSQL(sql, params, output_field=BooleanField()))
-
-
 def union_sql(parts: list[tuple[str, list]]) -> tuple[str, list]:
     """One UNION ALL statement of ``parts`` ((SQL, parameters) with the same columns) and its parameters: the rollup
     reads' parts in one snapshot."""
     return (" UNION ALL ".join(f"SELECT * FROM ({sql}) p{i}" for i, (sql, _params) in enumerate(parts)),
             [p for _sql, part_params in parts for p in part_params])
-
-
-def union_all(parts: list[QuerySet]) -> tuple[str, list]:
-    """``union_sql`` of querysets."""
-    return union_sql([(sql, list(params)) for sql, params in (part.query.sql_with_params() for part in parts)])

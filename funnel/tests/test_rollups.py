@@ -226,7 +226,6 @@ def test_rebuild_recounts_from_scratch(cohort):
 
 
 def test_reconciliation_finds_repairs_and_reports_drift(cohort, settings, monkeypatch):
-    from funnel import selectors
     from funnel.jobs import rollups_reconcile
 
     rollups.drain()
