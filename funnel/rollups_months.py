@@ -221,18 +221,27 @@ def drifted(day_table: str, store_id: int, month: date, *, using: str = "default
 # --- the readers' SQL over rollup rows ``r`` (funnel.selectors, funnel.rollups_followups) -------------------------
 
 
-def scope_sql(user, stores) -> tuple[str, list]:
-    """The rollup rows ``r`` (``ROLLUP_SCOPE``) ``user`` sees, of ``stores`` (none: all they see): the stores as
-    ``Store.objects.visible_to`` gives them, a consultant's own rows only."""
-    from dealercrm.models import Role, Store
+def stores_sql(user, stores) -> tuple[str, list]:
+    """A SELECT of the ids of the stores ``user`` sees (``Store.objects.visible_to``), of ``stores`` (none: all)."""
+    from dealercrm.models import Store
 
     visible = Store.objects.visible_to(user)
     if stores:
         visible = visible.filter(pk__in=[st.pk for st in stores])
     sql, params = visible.order_by().values("pk").query.sql_with_params()
+    return sql, list(params)
+
+
+def scope_sql(user, stores, *, alias: str = "r", owner: str = "consultant_id") -> tuple[str, list]:
+    """The rows ``alias`` (``ROLLUP_SCOPE``, or the leads' ``LEAD_SCOPE`` with ``owner`` ``assigned_to_id``) ``user``
+    sees, of ``stores`` (none: all they see): the stores as ``Store.objects.visible_to`` gives them, a consultant's
+    own rows only."""
+    from dealercrm.models import Role
+
+    sql, params = stores_sql(user, stores)
     if user.role == Role.CONSULTANT and not user.is_superuser:
-        return f"r.store_id IN ({sql}) AND r.consultant_id = %s", [*params, user.pk]
-    return f"r.store_id IN ({sql})", list(params)
+        return f"{alias}.store_id IN ({sql}) AND {alias}.{owner} = %s", [*params, user.pk]
+    return f"{alias}.store_id IN ({sql})", params
 
 
 def unmarked_day_sql(kind: str) -> tuple[str, list]:

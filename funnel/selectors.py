@@ -176,13 +176,51 @@ def _marked_pairs(s: Slice, kind: str) -> tuple[str, list]:
     stores (those the user sees, narrowed to the slice's) and period, and its parameters. Fenced (OFFSET 0): read
     first, whatever the planner guesses of the marks (their statistics are often stale), so that each pair is then an
     index range of the base table (CROSS JOIN LATERAL), not a semi-join over every row of the period."""
-    stores = Store.objects.visible_to(s.user)
-    if s.stores:
-        stores = stores.filter(pk__in=[st.pk for st in s.stores])
-    marks = (RollupMark.objects.filter(kind=kind, day__gte=s.start, day__lte=s.end, store_id__in=stores.values("pk"))
-             .values("store_id", "day").distinct().order_by())
-    sql, params = marks.query.sql_with_params()
-    return f"({sql} OFFSET 0) mark_pair", list(params)
+    stores, params = rollups_months.stores_sql(s.user, s.stores)
+    d = connection.ops.adapt_datefield_value
+    return (f"(SELECT DISTINCT m.store_id, m.day FROM {RollupMark._meta.db_table} m WHERE m.kind = %s "
+            f"AND m.day >= %s AND m.day <= %s AND m.store_id IN ({stores}) OFFSET 0) mark_pair",
+            [kind, d(s.start), d(s.end), *params])
+
+
+def _marked_cohort_sql(s: Slice, keys: dict[str, str]) -> tuple[str, list, list]:
+    """``Slice.cohort``'s leads of the marked pairs (``mark_pair``: each a range of the (store, first_visit_at)
+    index, its local day) with the columns ``_cohort_live_sql`` reads and the keys (``key0`` ...), as SQL text
+    (PostgreSQL): the reader's scope (``LEAD_SCOPE``, ``rollups_months.scope_sql``), merged leads left out, the
+    slice's narrowing, the period's first visits. Returns the SQL, its parameters and the keys' fields."""
+    lead, deal = Lead._meta, Deal._meta
+    columns, joins, fields = [], [], []
+    for i, path in enumerate(keys.values()):
+        name, _sep, related = path.partition("__")
+        field = lead.get_field(name)
+        if not related:
+            columns.append(f"l.{field.column} AS key{i}")
+            fields.append(field)
+            continue
+        target = field.related_model._meta
+        joins.append(f" LEFT JOIN {target.db_table} j{i} ON j{i}.{target.pk.column} = l.{field.column}")
+        columns.append(f"j{i}.{target.get_field(related).column} AS key{i}")
+        fields.append(target.get_field(related))
+    where, params = rollups_months.scope_sql(s.user, s.stores, alias="l", owner="assigned_to_id")
+    conditions = [where, "l.status <> %s"]
+    params.append(Status.MERGED.value)
+    for column, value in (("assigned_to_id", s.consultant.pk if s.consultant is not None else None),
+                          ("source", s.source), ("channel_id", s.channel_id), ("series_id", s.series_id)):
+        if value:
+            conditions.append(f"l.{column} = %s")
+            params.append(value)
+    at = connection.ops.adapt_datetimefield_value
+    zone = timezone.get_current_timezone_name()
+    conditions.append("l.first_visit_at >= %s AND l.first_visit_at < %s AND l.store_id = mark_pair.store_id "
+                      "AND l.first_visit_day = mark_pair.day "
+                      "AND l.first_visit_at >= (mark_pair.day::timestamp AT TIME ZONE %s) "
+                      "AND l.first_visit_at < ((mark_pair.day + 1)::timestamp AT TIME ZONE %s)")
+    params += [at(s.start_at), at(s.end_at), zone, zone]
+    select = "".join(f", {column}" for column in columns)
+    sql = (f"SELECT l.id, l.status, l.source, l.phone, l.first_follow_up_at, l.grade, l.grade_since, "
+           f"d.quantity AS deal_units{select} FROM {lead.db_table} l "
+           f"LEFT JOIN {deal.db_table} d ON d.lead_id = l.id{''.join(joins)} WHERE {' AND '.join(conditions)}")
+    return sql, params, fields
 
 
 def _cohort_live_sql(s: Slice, *, keys: dict[str, str], marked_only: bool = False) -> tuple[str, list, list]:
@@ -193,19 +231,20 @@ def _cohort_live_sql(s: Slice, *, keys: dict[str, str], marked_only: bool = Fals
     first and each is a range of the (store, first_visit_at) index (its local day: first_visit_day is first_visit_at's
     local day); elsewhere the leads are filtered by an EXISTS on the marks. The same leads either way."""
     aliases = [f"key{i}" for i in range(len(keys))]
-    cohort = s.cohort().order_by().annotate(deal_units=F("deal__quantity"))
     pairs_sql, pairs_params = "", []
     if marked_only and _by_marks():
         pairs_sql, pairs_params = _marked_pairs(s, rollups.COHORT)
-        cohort = cohort.filter(store_id=_PAIR_STORE, first_visit_day=_PAIR_DAY,
-                               first_visit_at__gte=_pair_day_start(), first_visit_at__lt=_pair_day_start(next_day=True))
-    elif marked_only:
-        cohort = cohort.filter(Exists(RollupMark.objects.filter(
-            kind=rollups.COHORT, store_id=OuterRef("store_id"), day=OuterRef("first_visit_day"))))
-    if keys:
-        cohort = cohort.annotate(**{alias: F(path) for alias, path in zip(aliases, keys.values())})
-    columns = ["id", "status", "source", "phone", "first_follow_up_at", "grade", "grade_since", "deal_units"]
-    cohort_sql, cohort_params = cohort.values(*columns, *aliases).query.sql_with_params()
+        cohort_sql, cohort_params, fields = _marked_cohort_sql(s, keys)
+    else:
+        cohort = s.cohort().order_by().annotate(deal_units=F("deal__quantity"))
+        if marked_only:
+            cohort = cohort.filter(Exists(RollupMark.objects.filter(
+                kind=rollups.COHORT, store_id=OuterRef("store_id"), day=OuterRef("first_visit_day"))))
+        if keys:
+            cohort = cohort.annotate(**{alias: F(path) for alias, path in zip(aliases, keys.values())})
+        columns = ["id", "status", "source", "phone", "first_follow_up_at", "grade", "grade_since", "deal_units"]
+        cohort_sql, cohort_params = cohort.values(*columns, *aliases).query.sql_with_params()
+        fields = [cohort.query.annotations[alias].output_field for alias in aliases]
     grade_sql, grade_params = _grade_as_of_end(s)
     inner_keys = "".join(f"c.{alias}, " for alias in aliases)
     fence = " OFFSET 0" if grade_params and connection.vendor == "postgresql" else ""
@@ -219,7 +258,6 @@ def _cohort_live_sql(s: Slice, *, keys: dict[str, str], marked_only: bool = Fals
         f"SELECT {inner_keys}{grade_sql} AS g, c.status, c.source, c.phone, c.first_follow_up_at, c.deal_units "
         f"FROM {source}{fence}) t{group_by}"
     )
-    fields = [cohort.query.annotations[alias].output_field for alias in aliases]
     return sql, [*grade_params, *pairs_params, *cohort_params], fields
 
 
