@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from datetime import date, datetime, time, timedelta
 
 from django.db import connections, transaction
-from django.db.models import Count, F, Sum
+from django.db.models import Count, F, QuerySet
 from django.db.models.functions import TruncDate, TruncMonth
 from django.utils import timezone
 
@@ -349,24 +349,46 @@ def _rows(user: User, *, store_ids, consultant_id: int | None, start: date, end:
     told apart by a ``reason_id`` key). Two queries per span (its marks, its rows), whatever the stores."""
     out: dict[tuple, list[int]] = defaultdict(lambda: [0] * len(counts))
     index = {name: i for i, name in enumerate(ROW)}
+    # As SQL text (built as querysets, the reads cost more Python than their statements' run): the stores (a list,
+    # or the reader's visible stores as a subquery), a consultant's own rows (the rollups' scope).
+    if isinstance(store_ids, QuerySet):
+        stores_sql, stores_params = store_ids.query.sql_with_params()
+        stores, stores_params = f"IN ({stores_sql})", list(stores_params)
+    else:
+        stores, stores_params = "= ANY(%s)", [list(store_ids)]
+    where, params = [], []
+    if user.role == Role.CONSULTANT and not user.is_superuser:
+        where.append("r.consultant_id = %s")
+        params.append(user.pk)
+    if reasons is not None:
+        where.append(f"r.reason_id IS {'NOT ' if reasons else ''}NULL")
+    if consultant_id is not None:
+        where.append("r.consultant_id = %s")
+        params.append(consultant_id)
+    columns = ", ".join(f"r.{key}" for key in keys)
+    sums = ", ".join(f"sum(r.{c})" for c in counts)
+    group = ", ".join(str(i + 1) for i in range(len(keys)))
+    connection = connections[using]
     for kind, lo, hi in _spans(start, end):
         model, count = (DefeatMonth, month_rows) if kind == MONTHS else (DefeatDay, defeat_rows)
         marks = defaultdict(set)
-        for store_id, day in (RollupMark.objects.using(using).filter(kind=kind, store_id__in=store_ids,
-                                                                     day__gte=lo, day__lte=hi)
-                              .values_list("store_id", "day").distinct()):
-            marks[store_id].add(day)
-        rows = model.objects.using(using).visible_to(user).filter(store_id__in=store_ids, day__gte=lo, day__lte=hi)
-        if reasons is not None:
-            rows = rows.filter(reason_id__isnull=not reasons)
-        if consultant_id is not None:
-            rows = rows.filter(consultant_id=consultant_id)
-        for store_id, days in marks.items():
-            rows = rows.exclude(store_id=store_id, day__in=days)
-        for row in rows.values(*keys).annotate(**{f"sum_{c}": Sum(c) for c in counts}).order_by():
-            into = out[tuple(row[k] for k in keys)]
-            for i, c in enumerate(counts):
-                into[i] += row[f"sum_{c}"] or 0
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT DISTINCT m.store_id, m.day FROM {RollupMark._meta.db_table} m WHERE m.kind = %s "
+                           f"AND m.day >= %s AND m.day <= %s AND m.store_id {stores}", [kind, lo, hi, *stores_params])
+            for store_id, day in cursor.fetchall():
+                marks[store_id].add(day)
+        unmarked = [("NOT (r.store_id = %s AND r.day = ANY(%s))", [store_id, sorted(days)])
+                    for store_id, days in marks.items()]
+        conditions = " ".join(f"AND {condition}" for condition in
+                              [*where, *(condition for condition, _p in unmarked)])
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT {columns}, {sums} FROM {model._meta.db_table} r WHERE r.store_id {stores} "
+                           f"AND r.day >= %s AND r.day <= %s {conditions} GROUP BY {group}",
+                           [*stores_params, lo, hi, *params, *(p for _c, ps in unmarked for p in ps)])
+            for row in cursor.fetchall():
+                into = out[tuple(row[:len(keys)])]
+                for i, value in enumerate(row[len(keys):]):
+                    into[i] += value or 0
         for store_id, days in marks.items():
             for row in count(store_id, days, using=using):
                 if consultant_id is not None and row[index["consultant_id"]] != consultant_id:
