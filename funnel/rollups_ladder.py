@@ -458,11 +458,8 @@ def _parts(day_rows: tuple[str, list], month_rows: tuple[str, list], group: tupl
         parts.append(_summed(days, _all(day_rows, rollups_months.marked_months_sql(LADDER, first=None,
                                                                                       last_day=last_day),
                                         _c("NOT (r.day >= %s AND r.day < %s)", m0, first)), group, conditions))
-        unmarked_day_rows = _all(day_rows, _c(f"NOT EXISTS (SELECT 1 FROM {RollupMark._meta.db_table} m "
-                                              "WHERE m.kind = %s AND m.store_id = r.store_id "
-                                              "AND m.day >= date_trunc('month', r.day)::date "
-                                              "AND m.day < (date_trunc('month', r.day) + interval '1 month')::date)",
-                                              LADDER))
+        month_marked, month_params = rollups_months.month_marked_sql(LADDER, rollups_months.day_month_sql())
+        unmarked_day_rows = _all(day_rows, (f"NOT {month_marked}", month_params))
     if end != end_last:
         parts.append(_summed(days, _all(unmarked_day_rows, _c("r.reach_day > %s AND r.reach_day <= %s AND r.day < %s",
                                                               end, end_last, m0)),

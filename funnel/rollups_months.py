@@ -244,6 +244,18 @@ def scope_sql(user, stores, *, alias: str = "r", owner: str = "consultant_id") -
     return f"{alias}.store_id IN ({sql})", params
 
 
+def month_marked_sql(kind: str, month: str, *, alias: str = "r") -> tuple[str, list]:
+    """The store-month of the row ``alias`` (its store, the month starting at ``month``, SQL for a first day) holds a
+    mark of ``kind``: a range of the marks' (store_id, day, kind) index."""
+    return (f"EXISTS (SELECT 1 FROM {RollupMark._meta.db_table} m WHERE m.kind = %s AND m.store_id = {alias}.store_id "
+            f"AND m.day >= {month} AND m.day < ({month} + interval '1 month')::date)", [kind])
+
+
+def day_month_sql(alias: str = "r") -> str:
+    """The first day of the month of the day row ``alias``."""
+    return f"date_trunc('month', {alias}.day)::date"
+
+
 def unmarked_day_sql(kind: str) -> tuple[str, list]:
     """The day row ``r``'s store-day holds no mark of ``kind``."""
     return (f"NOT EXISTS (SELECT 1 FROM {RollupMark._meta.db_table} m WHERE m.kind = %s AND m.store_id = r.store_id "
@@ -252,8 +264,8 @@ def unmarked_day_sql(kind: str) -> tuple[str, list]:
 
 def unmarked_month_sql(kind: str) -> tuple[str, list]:
     """The month row ``r``'s store-month holds no mark of ``kind``."""
-    return (f"NOT EXISTS (SELECT 1 FROM {RollupMark._meta.db_table} m WHERE m.kind = %s AND m.store_id = r.store_id "
-            "AND m.day >= r.month AND m.day < (r.month + interval '1 month')::date)", [kind])
+    sql, params = month_marked_sql(kind, "r.month")
+    return f"NOT {sql}", params
 
 
 def marked_months_sql(kind: str, *, first: date | None, last_day: date, alias: str = "r") -> tuple[str, list]:
@@ -268,12 +280,10 @@ def marked_months_sql(kind: str, *, first: date | None, last_day: date, alias: s
     if first is not None:
         marks += " AND m.day >= %s"
         marks_params.append(d(first))
+    marked, marked_params = month_marked_sql(kind, day_month_sql(alias), alias=alias)
     return (f"{alias}.store_id = ANY(ARRAY(SELECT DISTINCT m.store_id {marks})) "
             f"AND {alias}.day >= (SELECT min(date_trunc('month', m.day))::date {marks}) AND {alias}.day <= %s "
-            f"AND EXISTS (SELECT 1 FROM {RollupMark._meta.db_table} m WHERE m.kind = %s "
-            f"AND m.store_id = {alias}.store_id AND m.day >= date_trunc('month', {alias}.day)::date "
-            f"AND m.day < (date_trunc('month', {alias}.day) + interval '1 month')::date)",
-            [*marks_params, *marks_params, d(last_day), kind])
+            f"AND {marked}", [*marks_params, *marks_params, d(last_day), *marked_params])
 
 
 def day_spans_sql(kind: str, *, start: date, end: date, months: tuple[date, date] | None) -> list[tuple[str, list]]:

@@ -186,8 +186,8 @@ def _marked_pairs(s: Slice, kind: str) -> tuple[str, list]:
 def _marked_cohort_sql(s: Slice, keys: dict[str, str]) -> tuple[str, list, list]:
     """``Slice.cohort``'s leads of the marked pairs (``mark_pair``: each a range of the (store, first_visit_at)
     index, its local day) with the columns ``_cohort_live_sql`` reads and the keys (``key0`` ...), as SQL text
-    (PostgreSQL): the reader's scope (``LEAD_SCOPE``, ``rollups_months.scope_sql``), merged leads left out, the
-    slice's narrowing, the period's first visits. Returns the SQL, its parameters and the keys' fields."""
+    (PostgreSQL): the reader's scope and the slice's narrowing (``_slice_sql`` with ``LEAD_SCOPE``'s owner), merged
+    leads left out, the period's first visits. Returns the SQL, its parameters and the keys' fields."""
     lead, deal = Lead._meta, Deal._meta
     columns, joins, fields = [], [], []
     for i, path in enumerate(keys.values()):
@@ -201,14 +201,9 @@ def _marked_cohort_sql(s: Slice, keys: dict[str, str]) -> tuple[str, list, list]
         joins.append(f" LEFT JOIN {target.db_table} j{i} ON j{i}.{target.pk.column} = l.{field.column}")
         columns.append(f"j{i}.{target.get_field(related).column} AS key{i}")
         fields.append(target.get_field(related))
-    where, params = rollups_months.scope_sql(s.user, s.stores, alias="l", owner="assigned_to_id")
+    where, params = _slice_sql(s, alias="l", owner="assigned_to_id")
     conditions = [where, "l.status <> %s"]
     params.append(Status.MERGED.value)
-    for column, value in (("assigned_to_id", s.consultant.pk if s.consultant is not None else None),
-                          ("source", s.source), ("channel_id", s.channel_id), ("series_id", s.series_id)):
-        if value:
-            conditions.append(f"l.{column} = %s")
-            params.append(value)
     at = connection.ops.adapt_datetimefield_value
     zone = timezone.get_current_timezone_name()
     conditions.append("l.first_visit_at >= %s AND l.first_visit_at < %s AND l.store_id = mark_pair.store_id "
@@ -372,16 +367,17 @@ def _key_sql(model, path: str, *, month: bool) -> tuple[str, str]:
             f" LEFT JOIN {target.db_table} {alias} ON {alias}.{target.pk.column} = r.{field.column}")
 
 
-def _slice_sql(s: Slice) -> tuple[str, list]:
-    """The slice's rollup rows ``r`` as ``visible_to`` and ``Slice.row_lookups`` take them: the reader's scope
+def _slice_sql(s: Slice, *, alias: str = "r", owner: str = "consultant_id") -> tuple[str, list]:
+    """The slice's rows ``alias`` as ``visible_to`` and ``Slice.row_lookups`` (the rollup rows, ``owner``
+    ``consultant_id``) or ``Slice.leads`` (the leads, ``assigned_to_id``) take them: the reader's scope
     (``rollups_months.scope_sql``: the stores they see, narrowed to the slice's), the slice's consultant, source,
     channel and series."""
-    sql, params = rollups_months.scope_sql(s.user, s.stores)
+    sql, params = rollups_months.scope_sql(s.user, s.stores, alias=alias, owner=owner)
     conditions = [sql]
-    for column, value in (("consultant_id", s.consultant.pk if s.consultant is not None else None),
+    for column, value in ((owner, s.consultant.pk if s.consultant is not None else None),
                           ("source", s.source), ("channel_id", s.channel_id), ("series_id", s.series_id)):
         if value:
-            conditions.append(f"r.{column} = %s")
+            conditions.append(f"{alias}.{column} = %s")
             params.append(value)
     return " AND ".join(conditions), params
 
@@ -399,8 +395,8 @@ def _rollup_sql(s: Slice, kind: str, plan: MonthPlan | None, *, day_model, month
     where, params = _slice_sql(s)
 
     def part(model, sums: str, condition: str, condition_params: list, *, month: bool) -> tuple[str, list]:
-        columns, joins = zip(*(_key_sql(model, path, month=month) for path in keys.values()), strict=True) if keys else (
-            ("1",), ("",))
+        keyed = [_key_sql(model, path, month=month) for path in keys.values()] or [("1", "")]
+        columns, joins = zip(*keyed, strict=True)
         group = ", ".join(str(i + 1) for i in range(len(columns)))
         return (f"SELECT {', '.join(columns)}, {sums} FROM {model._meta.db_table} r{''.join(dict.fromkeys(joins))} "
                 f"WHERE {where} AND {condition} GROUP BY {group}", [*params, *condition_params])
@@ -459,8 +455,9 @@ def cohort_counts(s: Slice, *, live: bool = False, month_buckets: bool = False,
     if plan is not None and plan.subtract_after is not None:
         month_parts.append((_MONTH_SUMS_SUBTRACTED, "r.as_of_month > %s",
                             [connection.ops.adapt_datefield_value(plan.subtract_after)]))
-    summed = _rollup_sql(s, rollups.COHORT, plan, day_model=CohortDay, month_model=CohortMonth, keys=keys, day_sums=_ROLLUP_SUMS,
-                         month_parts=month_parts, day_where=("r.as_of <= %s", [connection.ops.adapt_datefield_value(s.end)]))
+    summed = _rollup_sql(s, rollups.COHORT, plan, day_model=CohortDay, month_model=CohortMonth, keys=keys,
+                         day_sums=_ROLLUP_SUMS, month_parts=month_parts,
+                         day_where=("r.as_of <= %s", [connection.ops.adapt_datefield_value(s.end)]))
     live_sql, live_params, fields = _cohort_live_sql(s, keys=keys, marked_only=True)
     rows = _union(summed, live_sql, live_params, constant=not keys)
     return _merge(_shaped(rows, keys, fields))
@@ -498,8 +495,8 @@ def revisit_counts(s: Slice, key: str | None = None, *, live: bool = False, mont
         live_sql, live_params = marked.values("k").annotate(n=Count("pk")).order_by().query.sql_with_params()
     keys = {"k": key} if key else {}
     plan = month_plan(s, keys.values(), month_buckets=month_buckets)
-    summed = _rollup_sql(s, rollups.REVISITS, plan, day_model=RevisitDay, month_model=RevisitMonth, keys=keys, day_sums="sum(r.n)",
-                         month_parts=[("sum(r.n)", "TRUE", [])])
+    summed = _rollup_sql(s, rollups.REVISITS, plan, day_model=RevisitDay, month_model=RevisitMonth, keys=keys,
+                         day_sums="sum(r.n)", month_parts=[("sum(r.n)", "TRUE", [])])
     counts: dict = defaultdict(int)
     for k, n in _union(summed, live_sql, live_params, constant=False):
         if key is None:

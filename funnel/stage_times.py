@@ -453,8 +453,8 @@ def _stage_times_kept(s: Slice, *, group_by: str | None, today: date, trend_only
                    CASE WHEN %s - day > CASE grade {over} END THEN sum(c::int) ELSE 0 END
             FROM src_{O} WHERE part = '{O}' GROUP BY k, grade, day {having}"""
     totals = "" if not key else f"""UNION ALL
-            SELECT part + {TOTAL}, NULL, grade, bucket, days, sum(c::int), sum(promoted::int), sum(demoted::int), sum(lost::int),
-                   sum(deal::int), sum(over_n::int)
+            SELECT part + {TOTAL}, NULL, grade, bucket, days, sum(c::int), sum(promoted::int), sum(demoted::int),
+                   sum(lost::int), sum(deal::int), sum(over_n::int)
             FROM hist WHERE part IN ({ENDED}, {REACH}, {OPEN}) GROUP BY part, grade, bucket, days"""
     sql = f"""
         WITH m AS MATERIALIZED ({live_sql}),
