@@ -139,7 +139,8 @@ bench-imports: venv
 
 # Every published figure from one command, as a real morning finds the system: a freshly seeded bench (leads, base
 # clients, defeats), the nightly jobs run over it, the conditions printed (machine load, data, jobs, statistics), then
-# the pages, the mixed load, the funnel API and the defeats against their floors. benchmarks/README.md quotes its output.
+# the pages, the mixed load, the funnel API and the defeats against their floors, the imports (on a copy of the
+# database, or rolled back when the disk has no room for one). benchmarks/README.md quotes its output.
 .PHONY: bench-all
 bench-all: venv
 	$(MAKE) --no-print-directory bench-seed-all BENCH_ARGS=--reset
@@ -149,4 +150,5 @@ bench-all: venv
 	$(MAKE) --no-print-directory bench-load BENCH_ARGS=
 	DEBUG=0 SECRET_KEY=$${SECRET_KEY:-bench-only} DATABASE_URL="$(BENCH_DATABASE_URL)" $(PY) manage.py bench_funnel
 	$(MAKE) --no-print-directory bench-defeats BENCH_ARGS=
+	$(MAKE) --no-print-directory bench-imports BENCH_ARGS=
 	DEBUG=0 SECRET_KEY=$${SECRET_KEY:-bench-only} DATABASE_URL="$(BENCH_DATABASE_URL)" $(PY) manage.py bench_state

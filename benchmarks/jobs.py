@@ -8,11 +8,11 @@ PostgreSQL alone needs for each job's change, as one statement in a transaction 
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-
 from datetime import timedelta
 
 from django.conf import settings
@@ -23,7 +23,6 @@ from django.utils import timezone
 from dealercrm.models import JobRun
 from leads.models import Lead
 from leads.services import jobs
-
 
 
 @dataclass
@@ -64,6 +63,24 @@ def floor(*, out: Callable[[str], None]) -> None:
         out(f"  floor: reclaim as one UPDATE           {time.perf_counter() - started:7.2f} s   {n:,} rows")
 
 
+def copy_room() -> tuple[int, int | None]:
+    """(the bench database's size, the bytes free where PostgreSQL keeps its files, or None when that directory is
+    not on this machine or not readable): whether ``_on_a_copy`` has room. A ten-million-lead bench (about 55 GB)
+    rarely has room for a second copy of itself beside it."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_database_size(current_database())")
+        size = cursor.fetchone()[0]
+        # No row unless the role may read it (superusers, pg_read_all_settings): the room is then unknown.
+        cursor.execute("SELECT setting FROM pg_settings WHERE name = 'data_directory'")
+        row = cursor.fetchone()
+    if row is None:
+        return size, None
+    try:
+        return size, shutil.disk_usage(row[0]).free
+    except OSError:
+        return size, None
+
+
 @contextmanager
 def _on_a_copy() -> Iterator[float]:
     """Run the body on a copy of the bench database (``CREATE DATABASE … TEMPLATE``: a file copy, the visibility map
@@ -72,6 +89,10 @@ def _on_a_copy() -> Iterator[float]:
     import psycopg
     from psycopg import sql
 
+    size, free = copy_room()
+    if free is not None and free < size * 1.2:
+        raise RuntimeError(f"No room for a copy of the bench database: it takes {size / 2**30:.1f} GB and "
+                           f"{free / 2**30:.1f} GB are free.")
     params = connection.settings_dict
     source = params["NAME"]
     copy = f"{source}_jobs_run"

@@ -361,10 +361,6 @@ def any_of(name: str, values) -> AnyOf:
 # A bulk rewrite of this many rows leaves the table's pages full of dead row versions and its statistics stale:
 # the writer tidies up rather than leaving the next readers to wait for autovacuum.
 TIDY_AFTER = 10_000
-# A small, fast-changing table (the drains' marks) rewritten this many rows is analysed: its row count steers the plans
-# of every exact read (a marks table analysed when it held 1,900 marks and read with 84 made the follow-ups' live part
-# a scan of every lead: 515 ms instead of 72).
-ANALYZE_AFTER = 100
 
 
 def tidy(tables: list[str], *, vacuum: bool = True, using: str = "default") -> None:

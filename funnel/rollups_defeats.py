@@ -340,26 +340,20 @@ def _spans(start: date, end: date) -> list[tuple[str, date, date]]:
     return spans
 
 
-def _rows(user: User, *, store_ids, consultant_id: int | None, start: date, end: date, using: str,
+def _rows(*, store_ids: QuerySet, consultant_id: int | None, start: date, end: date, using: str,
           keys: tuple[str, ...], counts: tuple[str, ...], reasons: bool | None = False) -> list[tuple]:
     """The summed rows of [start, end] for ``keys``, as (key values..., counts...): its whole months from the month
     rows, the days outside them from the day rows; the unmarked store-days (store-months) summed by the database, the
-    marked ones counted from the base tables (``defeat_rows``, ``month_rows``) and added. ``store_ids``: a list or a
-    query of ids. ``reasons``: the rows by reason (False: the application rows, ``reason_id`` null; None: both, to be
-    told apart by a ``reason_id`` key). Two queries per span (its marks, its rows), whatever the stores."""
+    marked ones counted from the base tables (``defeat_rows``, ``month_rows``) and added. ``store_ids`` and
+    ``consultant_id``: the reader's scope as ``_scope`` gives it (a consultant's own rows are their ``consultant_id``).
+    ``reasons``: the rows by reason (False: the application rows, ``reason_id`` null; None: both, to be told apart by
+    a ``reason_id`` key). Two queries per span (its marks, its rows), whatever the stores."""
     out: dict[tuple, list[int]] = defaultdict(lambda: [0] * len(counts))
     index = {name: i for i, name in enumerate(ROW)}
-    # As SQL text (built as querysets, the reads cost more Python than their statements' run): the stores (a list,
-    # or the reader's visible stores as a subquery), a consultant's own rows (the rollups' scope).
-    if isinstance(store_ids, QuerySet):
-        stores_sql, stores_params = store_ids.query.sql_with_params()
-        stores, stores_params = f"IN ({stores_sql})", list(stores_params)
-    else:
-        stores, stores_params = "= ANY(%s)", [list(store_ids)]
+    # As SQL text (built as querysets, the reads cost more Python than their statements' run).
+    stores_sql, stores_params = store_ids.query.sql_with_params()
+    stores, stores_params = f"IN ({stores_sql})", list(stores_params)
     where, params = [], []
-    if user.role == Role.CONSULTANT and not user.is_superuser:
-        where.append("r.consultant_id = %s")
-        params.append(user.pk)
     if reasons is not None:
         where.append(f"r.reason_id IS {'NOT ' if reasons else ''}NULL")
     if consultant_id is not None:
@@ -428,7 +422,7 @@ def defeat_figures(*, user: User, period, stores: list[Store] | None = None, con
     win_backs = 0
     if sees:
         with _snapshot(using):
-            summed = _rows(user, store_ids=store_ids, consultant_id=consultant_id, start=period.start, end=period.end,
+            summed = _rows(store_ids=store_ids, consultant_id=consultant_id, start=period.start, end=period.end,
                            using=using, keys=("consultant_id",), counts=FIGURES)
             pending = Application.objects.using(using).visible_to(user).filter(
                 status=ApplicationStatus.PENDING, store_id__in=store_ids)
@@ -468,7 +462,7 @@ def _target_line(user: User, *, store: Store, year: int, today: date, store_ids,
     def counted(period) -> tuple[int, int, int]:
         if period.start > period.end:
             return 0, 0, 0
-        rows = _rows(user, store_ids=store_ids, consultant_id=consultant_id, start=period.start, end=period.end,
+        rows = _rows(store_ids=store_ids, consultant_id=consultant_id, start=period.start, end=period.end,
                      using=using, keys=("store_id",), counts=("defeats", "quasi_defeats", "deals"))
         return next((tuple(row[1:]) for row in rows if row[0] == store.pk), (0, 0, 0))
 
@@ -508,7 +502,7 @@ def loss_by_stage(*, user: User, start_at, end_at, stores: list[Store] | None = 
     if sees:
         with _snapshot(using):
             # The application rows and the rows by reason in one read (a ``reason_id`` key tells them apart).
-            both = _rows(user, store_ids=store_ids, consultant_id=consultant_id, start=days[0], end=days[1],
+            both = _rows(store_ids=store_ids, consultant_id=consultant_id, start=days[0], end=days[1],
                          using=using, keys=(key, "reason_id"), counts=("defeats", "quasi_defeats"), reasons=None)
         counted = [(grade, defeats, quasi) for grade, reason, defeats, quasi in both if reason is None]
         by_reason = [row for row in both if row[1] is not None]
@@ -546,7 +540,7 @@ def deal_totals(*, user: User, stores: list[Store], first: date, last: date, key
     if not sees:
         return {}
     with _snapshot(using):
-        rows = _rows(user, store_ids=store_ids, consultant_id=consultant_id, start=first, end=last, using=using,
+        rows = _rows(store_ids=store_ids, consultant_id=consultant_id, start=first, end=last, using=using,
                      keys=(key,), counts=("deals", "units", "revenue"))
     return {row[0]: tuple(row[1:]) for row in rows}
 

@@ -38,6 +38,7 @@ from datetime import date, datetime, time, timedelta
 
 from django.db import connection
 from django.db.models import F, OuterRef, Q, Subquery
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from dealercrm.models import Role, Store, User, VehicleSeries
@@ -367,7 +368,11 @@ def _stage_times_kept(s: Slice, *, group_by: str | None, today: date, trend_only
         return ("(" + " OR ".join("({day} >= %s AND {day} <= %s)" for _span in spans) + ")",
                 [d(x) for span in spans for x in span])
 
-    marks = StayMark.objects.values("lead_id")
+    # The marked leads, read once per statement into ``mk`` (the WITH below), and every use of them reads that:
+    # the marks table is near empty and analysed so, but between two vacuums its index holds every mark the drains
+    # removed, and a semi-join planned on "empty" probed all of them for every stay (10 s for a store's dashboard
+    # with 15,000 removed marks, 0.2 s once vacuumed).
+    marks = RawSQL("SELECT lead_id FROM mk", [])
     kept = (Stay.objects.visible_to(s.user).filter(**s.row_lookups())
             # NOT IN a (normally tiny) set of marked leads: a hashed subplan tested per row, where NOT EXISTS
             # became an index probe per stay (two thirds of the group's year at ten million leads).
@@ -376,16 +381,21 @@ def _stage_times_kept(s: Slice, *, group_by: str | None, today: date, trend_only
     tk = f"t.{key}" if key else "NULL"
     sources: dict[str, list[tuple[str, list]]] = {part: [] for part in parts}
 
-    def stay_rows(part: str, queryset, condition: tuple[str, list], **kwargs) -> None:
+    def stay_rows(part: str, rows, condition: tuple[str, list], **kwargs) -> None:
+        """The part's rows of ``rows``: a queryset of Stay rows, or (SQL, params) selecting ``kept_columns``."""
         if condition[0] != "FALSE":
-            rows_sql, rows_params = queryset.values(*kept_columns).query.sql_with_params()
+            rows_sql, rows_params = (rows if isinstance(rows, tuple)
+                                     else rows.values(*kept_columns).query.sql_with_params())
             sources[part].append(rollups_stays.parts_sql(f"({rows_sql})", list(rows_params), {part: condition},
                                                          **kwargs))
 
     hist = rollups_stays.HIST_TABLE
     columns = "NULL, store_id, part, grade, how, day, days, fv_day, hold_day, c"
-    taken = Stay.objects.filter(Q(store_id__in=Store.objects.filter(group_id__in=whole_groups).values("pk"))
-                                | Q(store_id__in=store_level), lead_id__in=marks).order_by()
+    # The marked leads' Stay rows at the stores the histograms serve, found from the marks (an index probe a lead).
+    taken = (f"SELECT {', '.join(f't.{c}' for c in kept_columns)} FROM mk CROSS JOIN LATERAL "
+             f"(SELECT * FROM {Stay._meta.db_table} x WHERE x.lead_id = mk.lead_id) t "
+             f"WHERE t.store_id IN (SELECT id FROM {Store._meta.db_table} WHERE group_id = ANY(%s)) "
+             "OR t.store_id = ANY(%s)", [whole_groups, store_level])
     for part in parts if plan else ():
         if whole_groups:  # a whole group: its month rows, and its day rows for the other days
             if whole[part]:
@@ -457,7 +467,8 @@ def _stage_times_kept(s: Slice, *, group_by: str | None, today: date, trend_only
                    sum(lost::int), sum(deal::int), sum(over_n::int)
             FROM hist WHERE part IN ({ENDED}, {REACH}, {OPEN}) GROUP BY part, grade, bucket, days"""
     sql = f"""
-        WITH m AS MATERIALIZED ({live_sql}),
+        WITH mk AS MATERIALIZED (SELECT DISTINCT lead_id FROM {StayMark._meta.db_table}),
+        m AS MATERIALIZED ({live_sql}),
         {"".join(f"""src_{part} ({", ".join(rollups_stays.PART_COLUMNS)}) AS NOT MATERIALIZED (
             {" UNION ALL ".join(source_sql for source_sql, _params in sources[part])}),
         """ for part in parts)}

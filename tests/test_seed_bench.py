@@ -434,3 +434,17 @@ def test_the_won_leads_cards_are_what_the_backfill_service_makes(leads):
         assert theirs[key] == ours[key], key
     # A second run (cards exist) goes through the service, which finds nothing left to take in.
     assert _cards_of_won_leads(group) == "0 deals taken in (by the service)"
+
+
+def test_a_copy_of_the_bench_database_is_refused_without_room_for_it(monkeypatch):
+    """The job and import benches run on a copy of the bench database; a ten-million-lead bench rarely has room for
+    a second copy of itself, so the copy is refused when the disk has no room for it (the imports then run rolled
+    back) rather than filling the disk PostgreSQL writes its WAL to."""
+    import benchmarks.jobs as jobs_bench
+
+    size, free = jobs_bench.copy_room()
+    assert size > 0
+    assert free is None or free > 0  # the test database's server may be on another machine
+    monkeypatch.setattr(jobs_bench, "copy_room", lambda: (size, size))  # room for less than the copy and its writes
+    with pytest.raises(RuntimeError, match="No room for a copy"), jobs_bench._on_a_copy():
+        pass
