@@ -96,12 +96,16 @@ bench-pages: venv
 # The load test's cache (shared by the gunicorn workers, as in production) in a Redis database of its own.
 BENCH_REDIS_URL ?= redis://127.0.0.1:6379/3
 
-# A 60 s mixed load (12 consultants, 8 managers) against gunicorn (3 workers) on 127.0.0.1:8010 and the bench data.
+# A mixed load (12 consultants, 8 managers) against gunicorn (BENCH_WEB_WORKERS sync workers, 3 unless given) on
+# 127.0.0.1:8010 and the bench data.
+BENCH_WEB_WORKERS ?= 3
 bench-load: venv
 	@set -eo pipefail; export DEBUG=0 SECRET_KEY=$${SECRET_KEY:-bench-only} DATABASE_URL="$(BENCH_DATABASE_URL)" \
 		REDIS_URL="$(BENCH_REDIS_URL)" ALLOWED_HOSTS=localhost,127.0.0.1 SECURE_SSL_REDIRECT=0 DB_CONN_MAX_AGE=60; \
 	$(PY) manage.py collectstatic --noinput --verbosity 0; \
-	$(PY) -m gunicorn dealercrm.wsgi:application --bind 127.0.0.1:8010 --workers 3 --log-level warning & pid=$$!; \
+	echo "gunicorn: $(BENCH_WEB_WORKERS) sync workers"; \
+	$(PY) -m gunicorn dealercrm.wsgi:application --bind 127.0.0.1:8010 --workers $(BENCH_WEB_WORKERS) \
+		--log-level warning & pid=$$!; \
 	trap "kill $$pid" EXIT; sleep 3; $(PY) manage.py bench_load --url http://127.0.0.1:8010 $(BENCH_ARGS)
 
 # The bench data set's base clients (~90k, vehicles, tiers, two years of care), added to an existing bench database

@@ -222,13 +222,22 @@ def drifted(day_table: str, store_id: int, month: date, *, using: str = "default
 
 
 def stores_sql(user, stores) -> tuple[str, list]:
-    """A SELECT of the ids of the stores ``user`` sees (``Store.objects.visible_to``), of ``stores`` (none: all)."""
+    """A SELECT of the ids of the stores ``user`` sees (``Store.objects.visible_to``), of ``stores`` (none: all).
+    Composed once per user object and scope: a dashboard asks for it about twenty times (0.3 ms each, as a
+    queryset compiled), always for the same user, who does not change within a request."""
     from dealercrm.models import Store
 
-    visible = Store.objects.visible_to(user)
-    if stores:
-        visible = visible.filter(pk__in=[st.pk for st in stores])
-    sql, params = visible.order_by().values("pk").query.sql_with_params()
+    key = (user.pk, getattr(user, "role", None), user.is_superuser, user.is_active, user.is_authenticated,
+           getattr(user, "dealer_group_id", None), getattr(user, "store_id", None),
+           tuple(st.pk for st in stores or ()))
+    memo = user.__dict__.setdefault("_stores_sql", {})
+    if key not in memo:
+        visible = Store.objects.visible_to(user)
+        if stores:
+            visible = visible.filter(pk__in=[st.pk for st in stores])
+        sql, params = visible.order_by().values("pk").query.sql_with_params()
+        memo[key] = (sql, tuple(params))
+    sql, params = memo[key]
     return sql, list(params)
 
 
