@@ -202,7 +202,7 @@ def bench(*, out: Callable[[str], None], leads: int = 50_000, sales: int = 5_000
     """The lead import, then the sales import, into one store of the bench group (the first with an active
     manager, or ``store`` by name), on a copy of the database or rolled back (module docstring); rolled back when the disk has no room for the copy."""
     from benchmarks.funnel import BENCH_GROUP
-    from benchmarks.jobs import _on_a_copy, copy_room
+    from benchmarks.jobs import _on_a_copy, no_room_for_a_copy
     from benchmarks.state import machine
     from reports.models import ImportKind
 
@@ -215,12 +215,9 @@ def bench(*, out: Callable[[str], None], leads: int = 50_000, sales: int = 5_000
     if manager is None:
         raise RuntimeError("No store of the bench group with an active manager.")
     store_obj = manager.store
-    if not rollback:
-        size, free = copy_room()
-        if free is not None and free < size * 1.2:  # the copy, and room for the imports' own rows and WAL
-            out(f"No room for a copy of the database ({size / 2**30:.1f} GB, {free / 2**30:.1f} GB free): running "
-                "rolled back instead (--rollback).")
-            rollback = True
+    if not rollback and (reason := no_room_for_a_copy()):
+        out(f"{reason} Running rolled back instead (--rollback).")
+        rollback = True
     workers = 1 if rollback else (workers or settings.JOBS_WORKERS)
     rnd = random.Random(seed)
     names = [n for n in User.objects.filter(store=store_obj, role=Role.CONSULTANT, is_active=True)

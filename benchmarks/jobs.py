@@ -81,6 +81,15 @@ def copy_room() -> tuple[int, int | None]:
         return size, None
 
 
+def no_room_for_a_copy() -> str | None:
+    """Why ``_on_a_copy`` cannot copy the bench database (the copy, and room for its own rows and WAL), or None."""
+    size, free = copy_room()
+    if free is not None and free < size * 1.2:
+        return (f"No room for a copy of the bench database: it takes {size / 2**30:.1f} GB and {free / 2**30:.1f} GB "
+                "are free.")
+    return None
+
+
 @contextmanager
 def _on_a_copy() -> Iterator[float]:
     """Run the body on a copy of the bench database (``CREATE DATABASE … TEMPLATE``: a file copy, the visibility map
@@ -89,10 +98,8 @@ def _on_a_copy() -> Iterator[float]:
     import psycopg
     from psycopg import sql
 
-    size, free = copy_room()
-    if free is not None and free < size * 1.2:
-        raise RuntimeError(f"No room for a copy of the bench database: it takes {size / 2**30:.1f} GB and "
-                           f"{free / 2**30:.1f} GB are free.")
+    if reason := no_room_for_a_copy():
+        raise RuntimeError(reason)
     params = connection.settings_dict
     source = params["NAME"]
     copy = f"{source}_jobs_run"

@@ -379,7 +379,8 @@ def drain(*, batch: int = 2000, using: str = "default", max_batches: int | None 
             cursor.execute(f"DELETE FROM {table} WHERE lead_id = ANY(%s)", [lead_ids])
             _insert(cursor, "id = ANY(%s)", [lead_ids], using=using)
             _hist_delta(cursor, "lead_id = ANY(%s)", [lead_ids], sign=1, using=using)
-            cursor.execute(f"DELETE FROM {marks} WHERE id = ANY(%s)", [[mark_id for mark_id, _lead in read]])
+            if read:
+                cursor.execute(f"DELETE FROM {marks} WHERE id = ANY(%s)", [[mark_id for mark_id, _lead in read]])
         rebuilt += len(lead_ids)
         removed += len(read)
         done += 1
@@ -419,12 +420,15 @@ def rebuild(*, using: str = "default", store_ids: list[int] | None = None) -> in
             read = cursor.fetchall()
             elsewhere = ("store_id <> %s AND lead_id = ANY(%s)", [store_id, sorted({lead for _id, lead in read})])
             _hist_delta(cursor, "store_id = %s", [store_id], sign=-1, using=using)
-            _hist_delta(cursor, *elsewhere, sign=-1, using=using)
+            if read:
+                _hist_delta(cursor, *elsewhere, sign=-1, using=using)
             cursor.execute(f"DELETE FROM {table} WHERE store_id = %s", [store_id])
-            cursor.execute(f"DELETE FROM {table} WHERE {elsewhere[0]}", elsewhere[1])
+            if read:
+                cursor.execute(f"DELETE FROM {table} WHERE {elsewhere[0]}", elsewhere[1])
             written += _insert(cursor, "store_id = %s", [store_id], using=using)
             _hist_delta(cursor, "store_id = %s", [store_id], sign=1, using=using)
-            cursor.execute(f"DELETE FROM {marks} WHERE id = ANY(%s)", [[mark_id for mark_id, _lead in read]])
+            if read:
+                cursor.execute(f"DELETE FROM {marks} WHERE id = ANY(%s)", [[mark_id for mark_id, _lead in read]])
     drain(using=using)
     # Fresh statistics for the readers' plans and no dead rows in their ranges: the tables were rewritten (the first
     # migrate over a million leads left 1.9M rows that autovacuum had not analysed yet).
