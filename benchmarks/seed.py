@@ -214,9 +214,11 @@ def bench_seed(*, leads: int, months: int | None = None, stores: int | None = No
     # The funnel's rollups, recounted in bulk (the COPYs ran with the triggers off, or marked every store-day).
     tick = time.perf_counter()
     store_ids = [store.pk for store in Store.objects.filter(group__name=BENCH_GROUP)]
-    days = rollups.rebuild(store_ids=store_ids)
-    rollups_stays.rebuild(store_ids=store_ids)
+    days = rollups.rebuild(store_ids=store_ids, log=log)
+    rollups_stays.rebuild(store_ids=store_ids, log=log)
+    part = time.perf_counter()
     lead_now.rebuild(store_ids=store_ids)
+    log(f"  state now: {time.perf_counter() - part:.1f} s")
     phases["rollups"] = time.perf_counter() - tick
     log(f"Rollups: {days} store-days recounted ({phases['rollups']:.1f} s)")
     phases["vacuum"] += _vacuum_analyze(log, [m._meta.db_table for m in (CohortDay, RevisitDay, Stay)])

@@ -29,6 +29,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from time import perf_counter
 
 from django.db import connections, models, router, transaction
 from django.db.models import Max, Min, QuerySet
@@ -785,11 +786,13 @@ def _mark_scope(kind: str, spec: RollupKind, *, store_ids: list[int] | None, usi
         return cursor.rowcount
 
 
-def rebuild(*, using: str = "default", store_ids: list[int] | None = None, kinds: list[str] | None = None) -> int:
+def rebuild(*, using: str = "default", store_ids: list[int] | None = None, kinds: list[str] | None = None,
+            log: Callable[[str], None] | None = None) -> int:
     """Recount every rollup row of ``store_ids`` (None: of every store; ``kinds``: only those) from the base tables
     (``manage.py
     rebuild_rollups``, after a bulk load such as ``seed_bench``, after the triggers were missing). Returns the
-    store-days recounted. Two transactions, each under the drain lock:
+    store-days recounted; ``log`` (a callable) is told each kind's seconds. Two transactions, each under the drain
+    lock:
 
     1. Mark every store-day of the scope that has leads, re-visits or rows (one INSERT … SELECT per kind) and commit:
        from then on readers count those days live, so their answers are exact whatever the old rows held — empty
@@ -822,9 +825,12 @@ def rebuild(*, using: str = "default", store_ids: list[int] | None = None, kinds
             cursor.execute(f"DELETE FROM {connection.ops.quote_name(RollupMark._meta.db_table)} "
                            f"WHERE kind = ANY(%(kinds)s) AND {scope}", {"kinds": set_based, **params})
             for kind in set_based:
+                tick = perf_counter()
                 _replace_set_based(KINDS[kind], store_ids=store_ids, using=using)
                 if KINDS[kind].model._meta.db_table in months:
                     rollups_months.derive(KINDS[kind].model._meta.db_table, store_ids=store_ids, using=using)
+                if log is not None:
+                    log(f"  rollup {KINDS[kind].model._meta.db_table}: {perf_counter() - tick:.1f} s")
     in_python = [kind for kind, spec in chosen.items() if spec.supported(using) and kind not in set_based]
     if in_python:  # the scope's marks of the kinds recounted in Python (all of them on SQLite): drained
         drain(using=using, batch=2000, kinds=in_python, store_ids=store_ids)

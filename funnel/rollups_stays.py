@@ -28,6 +28,9 @@ lead's history with a window over its events. PostgreSQL only: the embedded SQLi
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from time import perf_counter
+
 from django.db import connections, transaction
 from django.utils import timezone
 
@@ -394,12 +397,13 @@ def drain(*, batch: int = 2000, using: str = "default", max_batches: int | None 
     return rebuilt
 
 
-def rebuild(*, using: str = "default", store_ids: list[int] | None = None) -> int:
+def rebuild(*, using: str = "default", store_ids: list[int] | None = None,
+            log: Callable[[str], None] | None = None) -> int:
     """Rebuild every lead's rows from the base tables (after a bulk load that ran with the triggers off, such as
     ``seed_bench``; after the triggers were missing), store by store, each in one transaction, then drain what
     writers marked meanwhile. A store's transaction also takes the marks of its leads it read before rebuilding
     (their rows are rebuilt in it, wherever they were). Readers see a store's old rows or its new ones, never a mix.
-    Returns the rows written."""
+    Returns the rows written; ``log`` (a callable) is told the progress every ten stores."""
     from dealercrm.models import Store
 
     if not enabled(using):
@@ -408,7 +412,10 @@ def rebuild(*, using: str = "default", store_ids: list[int] | None = None) -> in
         store_ids = list(Store.objects.using(using).order_by("pk").values_list("pk", flat=True))
     written = 0
     table, marks = Stay._meta.db_table, StayMark._meta.db_table
-    for store_id in store_ids:
+    started = perf_counter()
+    for done, store_id in enumerate(store_ids, 1):
+        if log is not None and done > 1 and (done - 1) % 10 == 0:
+            log(f"  stays: {done - 1} of {len(store_ids)} stores, {written:,} rows, {perf_counter() - started:.1f} s")
         with transaction.atomic(using), connections[using].cursor() as cursor:
             _locked(cursor, wait=True)
             # The marks of the leads now at this store, read before the rows are rebuilt (so each one's write is in
@@ -429,6 +436,8 @@ def rebuild(*, using: str = "default", store_ids: list[int] | None = None) -> in
             _hist_delta(cursor, "store_id = %s", [store_id], sign=1, using=using)
             if read:
                 cursor.execute(f"DELETE FROM {marks} WHERE id = ANY(%s)", [[mark_id for mark_id, _lead in read]])
+    if log is not None:
+        log(f"  stays: {len(store_ids)} stores, {written:,} rows, {perf_counter() - started:.1f} s")
     drain(using=using)
     # Fresh statistics for the readers' plans and no dead rows in their ranges: the tables were rewritten (the first
     # migrate over a million leads left 1.9M rows that autovacuum had not analysed yet).
