@@ -11,6 +11,7 @@ class FunnelConfig(AppConfig):
         from django.utils.translation import gettext
 
         from dealercrm.notifications import register_kind
+        from leads.extensions import register_open_counts
 
         from . import lead_now, rollups, rollups_defeats, rollups_followups, rollups_ladder, rollups_stays
         from .jobs import DRIFT_KIND, DRIFT_TEXT
@@ -30,3 +31,6 @@ class FunnelConfig(AppConfig):
         rollups_defeats.register()
         post_migrate.connect(rollups_defeats.ensure_installed, sender=self, dispatch_uid="funnel_defeats_triggers")
         post_migrate.connect(lead_now.ensure_installed, sender=self, dispatch_uid="funnel_lead_now_triggers")
+        # The workspace's ladder, overdue and due-today counts from the same rows (a few per store and consultant,
+        # instead of every active lead of a group's stores).
+        register_open_counts(lead_now.open_counts)

@@ -2,7 +2,7 @@
 
 ``leads`` does not import ``baseclients`` or ``defeats``, yet its pages show their panels and its API carries their
 fields. Each higher app registers what it adds here, in its ``AppConfig.ready()``; ``leads`` reads these registries
-when it builds a form, a serializer's fields or a page, never at import time. Three hooks, no more:
+when it builds a form, a serializer's fields or a page, never at import time. Four hooks, no more:
 
 - :data:`PAGE_PARTS`: templates included at named places of the lead's pages (panels, visit-form hints, the
   workspace's cards). Each part is self-contained: it loads its own app's template tags or calls its own URLs.
@@ -10,6 +10,8 @@ when it builds a form, a serializer's fields or a page, never at import time. Th
   and answer, and on the deal's answer — and how they are saved in the lead's transaction (the referrer).
 - :func:`register_timeline_kind` and :func:`register_stale_action`: entries a higher app adds to the lead's
   timeline (page and API) and actions it adds to the manager's stale-lead queue.
+- :func:`register_open_counts`: where the workspace's counts of the open leads (per grade, overdue, due today) are
+  kept counted (the funnel's state-now rows), so a group's workspace does not count millions of leads per request.
 
 Writes still go through services; a hook only composes what a user sees and types.
 """
@@ -120,3 +122,15 @@ STALE_ACTIONS: dict[str, StaleAction] = {}
 
 def register_stale_action(action: StaleAction) -> None:
     STALE_ACTIONS[action.action] = action
+
+
+#: Counts of the open leads kept by a higher app: ``counts(store_ids=, consultant_id=, today=, tomorrow=)`` returns
+#: the active leads of those stores (of that consultant's, when not None) per grade ``"A"``..``"E"`` and
+#: ``"ungraded"``, ``"overdue"`` (due before ``today``, a local midnight) and ``"due_today"`` (due from ``today`` to
+#: ``tomorrow``), or None when it keeps none here (the caller counts live). The last registered serves.
+OPEN_COUNTS: list[Callable[..., dict[str, int] | None]] = []
+
+
+def register_open_counts(counts: Callable[..., dict[str, int] | None]) -> None:
+    if counts not in OPEN_COUNTS:
+        OPEN_COUNTS.append(counts)

@@ -19,7 +19,8 @@ from dealercrm.tests.factories import ConsultantFactory, VehicleSeriesFactory
 from funnel import lead_now
 from funnel.models import LeadNow
 from funnel.selectors import Slice, control_points, ladder_counts, state_now
-from leads.models import Channel, GradeRule, Lead
+from leads.models import Channel, GradeRule, Lead, local_day_start
+from leads.selectors import open_counts, workspace
 from leads.services import DuplicatePhone, StaleVersion
 
 from .conftest import NOW, at, make_lead
@@ -34,6 +35,11 @@ def readers(org) -> list[tuple]:
 
 
 def assert_same(org, now) -> None:
+    today = local_day_start(now)
+    for user in (org.admin, org.manager, org.consultant, org.consultant2, org.other_manager, org.other_admin):
+        # The workspace's counts (leads.selectors.open_counts) likewise, whoever asks.
+        window = {"user": user, "today": today, "tomorrow": today + timedelta(days=1)}
+        assert open_counts(**window) == open_counts(**window, live=True), (user, now)
     for user, extra in readers(org):
         s = Slice(user=user, start=START, end=START + timedelta(days=DAYS), **extra)
         assert state_now(s, now=now) == state_now(s, now=now, live=True), (user, extra, now)
@@ -95,6 +101,47 @@ def test_a_consultant_reads_their_own_row_and_nobody_reads_another_group(org, fr
     assert other.total.active == 0
     manager = control_points(Slice(user=org.manager, start=START, end=START + timedelta(days=DAYS)), now=NOW)
     assert manager.total.active == 2 and manager.total.ladder["B"] == 2
+
+
+def test_the_workspace_counts_from_the_kept_rows_for_each_role(org, frozen, django_assert_max_num_queries):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    midnight = local_day_start(NOW)
+    due = {"yesterday": NOW - timedelta(days=1), "today": NOW + timedelta(hours=3), "midnight": midnight,
+           "next midnight": midnight + timedelta(days=1), "tomorrow": NOW + timedelta(days=1),
+           "next week": NOW + timedelta(days=7)}
+    for n, (consultant, store, grade, when) in enumerate([
+        (org.consultant, org.store, "A", "yesterday"), (org.consultant, org.store, "B", "today"),
+        (org.consultant, org.store, None, "today"), (org.consultant2, org.store, "B", "yesterday"),
+        (org.consultant2, org.store, "C", "tomorrow"), (org.consultant2, org.store, "D", "midnight"),
+        (org.consultant2, org.store, "D", "next midnight"), (org.consultant_b, org.store2, "E", "today"),
+        (org.consultant_b, org.store2, "D", "next week"),
+    ]):
+        lead = make_lead(store, consultant, f"l{n}", first=at(11, 1), phone=f"+86138000007{n:02d}",
+                         grades=[(grade, at(11, 1))] if grade else ())
+        Lead.objects.filter(pk=lead.pk).update(next_follow_up_at=due[when])
+    lead_now.compact(now=NOW)  # the overdue rows folded: the counts read the folded row and the later ones
+    today = local_day_start(NOW)
+
+    def counts(user):
+        return open_counts(user=user, today=today, tomorrow=today + timedelta(days=1))
+
+    zero = dict.fromkeys(("A", "B", "C", "D", "E", "ungraded", "overdue", "due_today"), 0)
+    assert counts(org.consultant) == zero | {"A": 1, "B": 1, "ungraded": 1, "overdue": 1, "due_today": 2}
+    # Due at today's midnight: due today, not overdue; at tomorrow's: neither.
+    assert counts(org.manager) == zero | {"A": 1, "B": 2, "C": 1, "D": 2, "ungraded": 1, "overdue": 2, "due_today": 3}
+    assert counts(org.admin) == zero | {"A": 1, "B": 2, "C": 1, "D": 3, "E": 1, "ungraded": 1, "overdue": 2,
+                                        "due_today": 4}
+    assert counts(org.other_manager) == zero and counts(org.other_admin) == zero  # another group sees none
+    assert_same(org, NOW)
+    # The group admin's workspace reads them: no count over the leads' table, whatever the group's size.
+    with CaptureQueriesContext(connection) as queries, django_assert_max_num_queries(8):
+        ws = workspace(user=org.admin, now=NOW)
+    assert not [q["sql"] for q in queries if "COUNT" in q["sql"] and 'FROM "leads_lead"' in q["sql"]]
+    assert (ws.ladder, ws.overdue_count, ws.due_today_count) == (
+        {"A": 1, "B": 2, "C": 1, "D": 3, "E": 1, "ungraded": 1}, 2, 4)
+    assert len(ws.overdue) == 2 and len(ws.due_today) == 4
 
 
 def test_a_bulk_rebuild_matches_the_triggers(org, frozen):
