@@ -291,34 +291,39 @@ def read(*, store_ids: list[int], consultant_id: int | None = None, now: datetim
 
 
 def open_counts(*, store_ids: list[int], consultant_id: int | None, today: datetime, tomorrow: datetime,
-                using: str = "default") -> dict[str, int] | None:
-    """The workspace's counts of the active leads of ``store_ids`` now (of one consultant's when given): per grade
-    ``"A"``..``"E"`` and ``"ungraded"``, ``"overdue"`` (due before ``today``, the local midnight) and ``"due_today"``
-    (due from ``today`` to ``tomorrow``), as ``leads.selectors.open_counts`` counts them live. One statement: the
-    ladder's rows and, per store, the due rows before ``tomorrow`` (the folded rows and those due since the last
-    fold: an index range, fenced as in ``read``). None where the state now is not kept (not PostgreSQL): the
-    caller counts live. Registered with ``leads.extensions.register_open_counts``."""
+                by_consultant: bool = False, using: str = "default") -> dict | None:
+    """The counts of the active leads of ``store_ids`` now (of one consultant's when given) that the workspace and
+    the allocation page show: per grade ``"A"``..``"E"`` and ``"ungraded"``, ``"overdue"`` (due before ``today``,
+    the local midnight) and ``"due_today"`` (due from ``today`` to ``tomorrow``), as ``leads.selectors.open_counts``
+    counts them live; ``by_consultant``: ``{consultant id (None: nobody holds them): counts}``, consultants with no
+    active lead left out. One statement: the ladder's rows and, per store, the due rows before ``tomorrow`` (the
+    folded rows and those due since the last fold: an index range, fenced as in ``read``). None where the state now
+    is not kept (not PostgreSQL): the caller counts live. Registered with
+    ``leads.extensions.register_open_counts``."""
     if not supported(using):
         return None
-    counts = dict.fromkeys((*GRADES, "ungraded", "overdue", "due_today"), 0)
-    if not store_ids:
-        return counts
-    mine = "AND l.consultant_id = %s" if consultant_id is not None else ""
-    who = [consultant_id] if consultant_id is not None else []
-    sql = f"""
-        SELECT '{LADDER}', l.grade, sum(l.n) FROM funnel_leadnow l
-        WHERE l.store_id = ANY(%s) AND l.part = '{LADDER}' {mine} GROUP BY 2
-        UNION ALL
-        SELECT CASE WHEN l.at < %s THEN 'overdue' ELSE 'due_today' END, NULL, sum(l.n)
-        FROM unnest(%s::bigint[]) s(id)
-        CROSS JOIN LATERAL (SELECT l.n, l.at FROM funnel_leadnow l WHERE l.store_id = s.id
-          AND l.part = '{OVERDUE}' AND l.grade IS NULL AND l.at < %s {mine} OFFSET 0) l GROUP BY 1
-    """
-    with connections[using].cursor() as cursor:
-        cursor.execute(sql, [list(store_ids), *who, today, list(store_ids), tomorrow, *who])
-        for part, grade, n in cursor.fetchall():
-            counts[(grade or "ungraded") if part == LADDER else part] += n
-    return counts
+    keys = (*GRADES, "ungraded", "overdue", "due_today")
+    out: dict = defaultdict(lambda: dict.fromkeys(keys, 0))
+    if store_ids:
+        mine = "AND l.consultant_id = %s" if consultant_id is not None else ""
+        who = [consultant_id] if consultant_id is not None else []
+        holder = "l.consultant_id" if by_consultant else "NULL::bigint"
+        sql = f"""
+            SELECT {holder}, '{LADDER}', l.grade, sum(l.n) FROM funnel_leadnow l
+            WHERE l.store_id = ANY(%s) AND l.part = '{LADDER}' {mine} GROUP BY 1, 3
+            UNION ALL
+            SELECT {holder}, CASE WHEN l.at < %s THEN 'overdue' ELSE 'due_today' END, NULL, sum(l.n)
+            FROM unnest(%s::bigint[]) s(id)
+            CROSS JOIN LATERAL (SELECT l.consultant_id, l.n, l.at FROM funnel_leadnow l WHERE l.store_id = s.id
+              AND l.part = '{OVERDUE}' AND l.grade IS NULL AND l.at < %s {mine} OFFSET 0) l GROUP BY 1, 2
+        """
+        with connections[using].cursor() as cursor:
+            cursor.execute(sql, [list(store_ids), *who, today, list(store_ids), tomorrow, *who])
+            for holder_id, part, grade, n in cursor.fetchall():
+                out[holder_id][(grade or "ungraded") if part == LADDER else part] += n
+    if not by_consultant:
+        return out[None]
+    return {holder_id: counts for holder_id, counts in out.items() if any(counts.values())}
 
 
 __all__ = ["compact", "open_counts", "read", "rebuild", "supported"]

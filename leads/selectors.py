@@ -53,7 +53,7 @@ def workspace(*, user: User, now: datetime | None = None, limit: int = 20) -> Wo
     overdue = leads.overdue(now).order_by("next_follow_up_at")
     due = leads.due_on(now).order_by("next_follow_up_at")
     start = local_day_start(now)
-    counts = open_counts(user=user, today=start, tomorrow=start + timedelta(days=1), leads=leads)
+    counts = open_counts(user=user, today=start, tomorrow=start + timedelta(days=1))
     pending = 0
     if user.is_superuser or user.role in (Role.MANAGER, Role.GROUP_ADMIN):
         pending = FollowUp.objects.visible_to(user).filter(review_status=ReviewStatus.PENDING).count()
@@ -68,29 +68,39 @@ def workspace(*, user: User, now: datetime | None = None, limit: int = 20) -> Wo
     )
 
 
-def open_counts(*, user: User, today: datetime, tomorrow: datetime, leads: QuerySet[Lead] | None = None,
-                live: bool = False) -> dict[str, int]:
-    """The active leads ``user`` sees now: per grade ``"A"``..``"E"`` and ``"ungraded"``, ``"overdue"`` (due before
-    ``today``, a local midnight) and ``"due_today"`` (due from ``today`` to ``tomorrow``). Read from the counts a
-    higher app keeps (leads.extensions.register_open_counts: the funnel's state-now rows, a few per store and
-    consultant) where it keeps them, so a group's workspace costs the same at ten million leads as at ten thousand;
-    else (or ``live``) counted from the leads: an index-only scan of every active lead in scope."""
+def open_counts(*, user: User, today: datetime, tomorrow: datetime, store: Store | None = None,
+                by_consultant: bool = False, live: bool = False) -> dict:
+    """The active leads ``user`` sees now (of ``store`` only, when given): per grade ``"A"``..``"E"`` and
+    ``"ungraded"``, ``"overdue"`` (due before ``today``, a local midnight) and ``"due_today"`` (due from ``today`` to
+    ``tomorrow``); ``by_consultant``: ``{consultant id: counts}`` of the leads someone holds, holders with none left
+    out. Read from the counts a higher app keeps (leads.extensions.register_open_counts: the funnel's state-now rows,
+    a few per store and consultant) where it keeps them, so a group's workspace and a big store's allocation cost the
+    same at ten million leads as at ten thousand; else (or ``live``) counted from the leads: an index-only scan of
+    every active lead in scope."""
     if not live and OPEN_COUNTS:
         # The leads a user sees are their stores' (Lead.visible_to), a consultant's only their own there: exactly
         # the keys of the kept counts.
-        stores = list(Store.objects.visible_to(user).values_list("pk", flat=True))
+        stores = Store.objects.visible_to(user)
+        if store is not None:
+            stores = stores.filter(pk=store.pk)
         consultant = user.pk if not user.is_superuser and user.role == Role.CONSULTANT else None
-        kept = OPEN_COUNTS[-1](store_ids=stores, consultant_id=consultant, today=today, tomorrow=tomorrow)
+        kept = OPEN_COUNTS[-1](store_ids=list(stores.values_list("pk", flat=True)), consultant_id=consultant,
+                               today=today, tomorrow=tomorrow, by_consultant=by_consultant)
         if kept is not None:
+            if by_consultant:
+                kept.pop(None, None)
             return kept
-    leads = lead_list(user=user) if leads is None else leads
+    leads = lead_list(user=user).filter(status=Status.ACTIVE)
+    if store is not None:
+        leads = leads.filter(store=store)
     # COUNT(store_id), not COUNT(id): the id is not in the open-leads index, and counting it read 100k rows of a big
     # store from the table (275 ms) instead of the index alone (20 ms).
-    return leads.filter(status=Status.ACTIVE).aggregate(
-        **_ladder_aggregates(),
-        overdue=Count("store", filter=Q(next_follow_up_at__lt=today)),
-        due_today=Count("store", filter=Q(next_follow_up_at__gte=today, next_follow_up_at__lt=tomorrow)),
-    )
+    counts = {**_ladder_aggregates(), "overdue": Count("store", filter=Q(next_follow_up_at__lt=today)),
+              "due_today": Count("store", filter=Q(next_follow_up_at__gte=today, next_follow_up_at__lt=tomorrow))}
+    if not by_consultant:
+        return leads.aggregate(**counts)
+    return {row.pop("assigned_to"): row
+            for row in leads.filter(assigned_to__isnull=False).values("assigned_to").annotate(**counts).order_by()}
 
 
 @dataclass
@@ -138,26 +148,19 @@ class ConsultantLoad:
 
 def allocation_matrix(*, user: User, store: Store) -> list[ConsultantLoad]:
     """Control point 4: each active consultant of the store × active leads per grade, overdue and total; a
-    consultant who left but still holds leads here is listed too. Two queries: the store's active leads grouped by
-    holder (an index-only scan of lead_store_open_due, which carries the grade and the holder), and the people."""
+    consultant who left but still holds leads here is listed too. Three queries: the store in the user's scope, its
+    counts per holder (``open_counts``: the funnel's state-now rows; counted live, an index-only scan of
+    lead_store_open_due, which carries the grade and the holder), and the people."""
     today = local_day_start()
     # Only this store's leads: a consultant who moved here from another store brings no figures with them.
-    counts = {
-        row.pop("assigned_to"): row
-        for row in Lead.objects.visible_to(user).filter(store=store, status=Status.ACTIVE, assigned_to__isnull=False)
-        .values("assigned_to").annotate(
-            **_ladder_aggregates(),
-            active_total=Count("store"),
-            overdue=Count("store", filter=Q(next_follow_up_at__lt=today)),
-        ).order_by()
-    }
+    counts = open_counts(user=user, today=today, tomorrow=today + timedelta(days=1), store=store, by_consultant=True)
     consultants = (
         User.objects.visible_to(user)
         .filter(store=store, role=Role.CONSULTANT)
         .filter(Q(is_active=True) | Q(pk__in=list(counts)))
         .order_by("-is_active", "display_name", "username")
     )
-    empty = {**{g: 0 for g in GRADE_ORDER}, "ungraded": 0, "active_total": 0, "overdue": 0}
+    empty = {**{g: 0 for g in GRADE_ORDER}, "ungraded": 0, "overdue": 0}
     rows = []
     for c in consultants:
         figures = counts.get(c.pk, empty)
@@ -165,7 +168,7 @@ def allocation_matrix(*, user: User, store: Store) -> list[ConsultantLoad]:
             consultant=c,
             grades={g: figures[g] for g in reversed(GRADE_ORDER)},
             ungraded=figures["ungraded"],
-            active=figures["active_total"],
+            active=sum(figures[g] for g in GRADE_ORDER) + figures["ungraded"],
             overdue=figures["overdue"],
         ))
     return rows

@@ -40,6 +40,9 @@ def assert_same(org, now) -> None:
         # The workspace's counts (leads.selectors.open_counts) likewise, whoever asks.
         window = {"user": user, "today": today, "tomorrow": today + timedelta(days=1)}
         assert open_counts(**window) == open_counts(**window, live=True), (user, now)
+        for store in (org.store, org.store2, org.other_store):  # the allocation page's, per holder, any store asked
+            held = {**window, "store": store, "by_consultant": True}
+            assert open_counts(**held) == open_counts(**held, live=True), (user, store, now)
     for user, extra in readers(org):
         s = Slice(user=user, start=START, end=START + timedelta(days=DAYS), **extra)
         assert state_now(s, now=now) == state_now(s, now=now, live=True), (user, extra, now)
@@ -134,6 +137,12 @@ def test_the_workspace_counts_from_the_kept_rows_for_each_role(org, frozen, djan
     assert counts(org.admin) == zero | {"A": 1, "B": 2, "C": 1, "D": 3, "E": 1, "ungraded": 1, "overdue": 2,
                                         "due_today": 4}
     assert counts(org.other_manager) == zero and counts(org.other_admin) == zero  # another group sees none
+    by_holder = open_counts(user=org.manager, today=today, tomorrow=today + timedelta(days=1), store=org.store,
+                            by_consultant=True)
+    assert by_holder == {org.consultant.pk: zero | {"A": 1, "B": 1, "ungraded": 1, "overdue": 1, "due_today": 2},
+                         org.consultant2.pk: zero | {"B": 1, "C": 1, "D": 2, "overdue": 1, "due_today": 1}}
+    assert open_counts(user=org.manager, today=today, tomorrow=today + timedelta(days=1), store=org.store2,
+                       by_consultant=True) == {}  # not their store
     assert_same(org, NOW)
     # The group admin's workspace reads them: no count over the leads' table, whatever the group's size.
     with CaptureQueriesContext(connection) as queries, django_assert_max_num_queries(8):
