@@ -293,6 +293,9 @@ JOBS_HEARTBEAT_TIMEOUT = env_int("JOBS_HEARTBEAT_TIMEOUT", 600)
 # A job run that changed at least this many rows vacuums and analyses the tables it wrote when it ends
 # (dealercrm.jobs.tidy_tables), so the next morning's pages are not planned on stale statistics.
 JOBS_TIDY_MIN_ROWS = env_int("JOBS_TIDY_MIN_ROWS", 5000)
+# Lists (the lead list page, every paginated API list) count their rows exactly up to this many; past it they say
+# "more than" and page on without a total (dealercrm.pagination).
+LIST_COUNT_CAP = env_int("LIST_COUNT_CAP", 10_000)
 # Seconds an import (reading or importing) or a background export may go without a sign of life (every batch and
 # chunk beats, each takes seconds) before it counts as stalled: its worker died (reports.services.stalls). The page
 # then offers to resume the import or retry the export, long before the broker's redelivery (visibility_timeout).
