@@ -361,6 +361,10 @@ def any_of(name: str, values) -> AnyOf:
 # A bulk rewrite of this many rows leaves the table's pages full of dead row versions and its statistics stale:
 # the writer tidies up rather than leaving the next readers to wait for autovacuum.
 TIDY_AFTER = 10_000
+# A long drain (the nightly jobs' marks: millions at two million leads) vacuums and analyses its marks table every so
+# many removed marks, not only at its end: the readers' probes of the marks walked every removed one meanwhile (a group
+# dashboard's ladder read ran ten minutes beside the nightly reconciliation, 2.5M dead marks).
+TIDY_MARKS_EVERY = 20_000
 
 
 def tidy(tables: list[str], *, vacuum: bool = True, using: str = "default") -> None:

@@ -9,11 +9,13 @@ from datetime import date
 import pytest
 from django.db import connection, transaction
 from django.db.models import F
+from django.utils import timezone
 
 from funnel import rollups
 from funnel.models import CohortDay, CohortMonth, RevisitDay, RevisitMonth, RollupMark
 from funnel.selectors import Slice, funnel_metrics
 from leads import services
+from leads.models import Lead
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -203,3 +205,31 @@ def test_a_drain_that_removed_marks_vacuums_their_table(org):
         assert not model.objects.exists()
         assert _vacuums(table) == before + 1, table
         assert drain() == 0 and _vacuums(table) == before + 1  # nothing removed: nothing to vacuum
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the marks are vacuumed on PostgreSQL")
+def test_a_long_drain_vacuums_its_marks_as_it_goes(org, monkeypatch):
+    """The nightly jobs mark millions of store-days and leads; their drain runs for minutes, and the readers meanwhile
+    probe a marks table full of removed marks (2.5M beside the reconciliation of a two-million-lead bench). A drain
+    vacuums its marks table every ``TIDY_MARKS_EVERY`` removed marks as well as at its end."""
+    from datetime import timedelta
+
+    from dealercrm import bulk
+    from funnel import rollups, rollups_stays
+    from funnel.models import RollupMark, StayMark
+
+    for n in range(6):
+        _walk_in(org, f"Long drain {n}")
+    rollups.drain()
+    rollups_stays.drain()
+    today = timezone.localdate()
+    RollupMark.objects.bulk_create([RollupMark(store_id=org.store.pk, day=today - timedelta(days=n),
+                                               kind=rollups.COHORT) for n in range(6)])
+    StayMark.objects.bulk_create([StayMark(lead_id=pk) for pk in
+                                  Lead.objects.filter(name__startswith="Long drain").values_list("pk", flat=True)])
+    monkeypatch.setattr(bulk, "TIDY_MARKS_EVERY", 2)
+    for drain, model in ((rollups.drain, RollupMark), (rollups_stays.drain, StayMark)):
+        table = model._meta.db_table
+        before = _vacuums(table)
+        assert drain(batch=1) == 6 and not model.objects.exists()
+        assert _vacuums(table) == before + 4, table  # after the 2nd, 4th and 6th mark, and at the end
