@@ -137,13 +137,21 @@ def bench_defeats_seed(*, update_leads: bool = False, now: datetime | None = Non
         with connection.cursor() as cursor:
             cursor.execute(f"INSERT INTO {StayMark._meta.db_table} (lead_id) SELECT DISTINCT lead_id FROM "
                            f"{Application._meta.db_table} WHERE store_id = ANY(%s)", [seeded])
-        rollups_stays.drain()
+        tick = time.perf_counter()
+        leads = rollups_stays.drain()
+        log(f"time in stage of the filings' leads: {leads:,} leads rebuilt ({time.perf_counter() - tick:.1f} s)")
+        tick = time.perf_counter()
         rollups.rebuild(store_ids=seeded, kinds=[rollups_defeats.DEFEATS, rollups_defeats.MONTHS])
-        rollups.drain()
+        log(f"the defeats' rollup rebuilt ({time.perf_counter() - tick:.1f} s)")
+        tick = time.perf_counter()
+        days = rollups.drain()
+        log(f"the store-days the leads' updates marked: {days:,} recounted ({time.perf_counter() - tick:.1f} s)")
         # --update-leads' status changes wrote the state now's deltas (5.2 million rows at ten million leads), which
         # the beat folds every minute in production: folded here, or the pages timed on the bench sum them all (the
         # group's dashboard spent 3 of its 4 s there).
+        tick = time.perf_counter()
         lead_now.compact(full=True)
+        log(f"the state now folded ({time.perf_counter() - tick:.1f} s)")
         with connection.cursor() as cursor:
             for table in ("funnel_stay", "funnel_staymark", "defeats_application", "defeats_applicationreason", "defeats_defeatevent",
                           "defeats_poolentry", "defeats_nurturecontact"):
