@@ -403,6 +403,16 @@ def _days(start_at: datetime, end_at: datetime) -> tuple[date, date] | None:
     return start.date(), after.date() - timedelta(days=1)
 
 
+FIGURE_COUNTS = ("applications", "pending", "defeats", "quasi_defeats", "rejected", "pending_now", "deals")
+
+
+def summed_figures(rows: dict, keys: Iterable) -> dict:
+    """The defeat figures of several consultants (``keys`` of ``defeat_figures``' ``rows``; None: the leads nobody
+    holds) summed, their rates computed from the sums (a store team's line of the group's control points)."""
+    from defeats import selectors as defeat_selectors
+
+    return defeat_selectors._rates({k: sum((rows.get(key) or {}).get(k) or 0 for key in keys) for k in FIGURE_COUNTS})
+
 def defeat_figures(*, user: User, period, stores: list[Store] | None = None, consultant: User | None = None) -> dict:
     """defeats.selectors.funnel_figures (its definition and shape: ``total``, ``rows`` per consultant, ``target``
     for one store) from the rollup rows; the applications awaiting a verdict now (``pending_now``, whenever filed)

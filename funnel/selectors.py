@@ -861,6 +861,7 @@ class ControlPointRow:
     name: str | None
     store_name: str | None = None
     is_active: bool = True
+    store_id: int | None = None  # the consultant's store now (a store team's row: that store)
     N: int = 0
     valid: int = 0
     K: float | None = None
@@ -1033,6 +1034,7 @@ def control_points(s: Slice, *, now: datetime | None = None) -> ControlPoints:
         return _control_row(
             consultant_id=key, name=str(person) if person else None,
             store_name=person.store.name if person and person.store_id else None,
+            store_id=person.store_id if person else None,
             is_active=person.is_active if person else True,
             counts={name: c.get(name, 0) for name in ("N", "valid", "followed", "deals")},
             held=pr["held"], promoted=pr["promoted"],
@@ -1041,13 +1043,18 @@ def control_points(s: Slice, *, now: datetime | None = None) -> ControlPoints:
         )
 
     rows = [build(key) for key in keys]
+    return ControlPoints(rows=rows, total=_summed_row(rows, days=days, consultant_id=None, name=None), days=days)
+
+
+def _summed_row(rows: list[ControlPointRow], *, days: int, **identity) -> ControlPointRow:
+    """The rows' counts summed into one row, its rates computed from the sums. Each lead counts under one consultant
+    only, so the per-consultant counts add up to the store's (and the group's)."""
 
     def summed(attr: str) -> dict:
-        # Each lead counts under one consultant only, so the per-consultant counts add up to the store's.
         return {n: sum(getattr(r, attr).get(n, 0) for r in rows) for n in [*RUNG_NAMES.values(), "E->A"]}
 
-    total = _control_row(
-        consultant_id=None, name=None,
+    return _control_row(
+        **identity,
         counts={name: sum(getattr(r, name) for r in rows) for name in ("N", "valid", "followed", "deals")},
         held=summed("held"), promoted=summed("promoted"),
         follow_ups=sum(r.follow_ups for r in rows), rejected=sum(r.rejected for r in rows), days=days,
@@ -1056,7 +1063,22 @@ def control_points(s: Slice, *, now: datetime | None = None) -> ControlPoints:
             **{name: sum(getattr(r, name) for r in rows) for name in ("active", "overdue", "stale")},
         },
     )
-    return ControlPoints(rows=rows, total=total, days=days)
+
+
+def control_points_by_team(points: ControlPoints) -> list[tuple[ControlPointRow, list]]:
+    """The control points per store team, for a group's page: one row per store summing the rows of the consultants
+    now at that store (where the per-consultant table lists them), stores by name, then one row for the leads nobody
+    holds and anyone without a store. Returns ``(team row, its consultants' ids)`` pairs; the team rows add up to
+    ``points.total``. The row's ``store_id`` and ``name`` are the store's (None: the last row)."""
+    teams: dict = {}
+    for row in points.rows:
+        key = row.store_id if row.consultant_id is not None else None
+        teams.setdefault(key, (row.store_name if key is not None else None, []))[1].append(row)
+    ordered = sorted((key for key in teams if key is not None), key=lambda key: (teams[key][0] or "", key))
+    if None in teams:
+        ordered.append(None)
+    return [(_summed_row(teams[key][1], days=points.days, consultant_id=None, name=teams[key][0], store_id=key,
+                         store_name=teams[key][0]), [r.consultant_id for r in teams[key][1]]) for key in ordered]
 
 
 def follow_up_counts(s: Slice, *, live: bool = False) -> dict:
@@ -1083,12 +1105,12 @@ def follow_up_counts(s: Slice, *, live: bool = False) -> dict:
 
 
 def _control_row(*, consultant_id, name, counts, held, promoted, follow_ups, rejected, days, now_counts,
-                 store_name=None, is_active=True) -> ControlPointRow:
+                 store_name=None, store_id=None, is_active=True) -> ControlPointRow:
     names = [*RUNG_NAMES.values(), "E->A"]
     held = {n: held.get(n, 0) for n in names}
     promoted = {n: promoted.get(n, 0) for n in names}
     return ControlPointRow(
-        consultant_id=consultant_id, name=name, store_name=store_name, is_active=is_active,
+        consultant_id=consultant_id, name=name, store_name=store_name, store_id=store_id, is_active=is_active,
         N=counts["N"], valid=counts["valid"], K=calc.rate(counts["valid"], counts["N"]),
         followed=counts["followed"], F=calc.rate(counts["followed"], counts["valid"]),
         deals=counts["deals"], C=calc.rate(counts["deals"], counts["followed"]),

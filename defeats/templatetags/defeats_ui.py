@@ -64,17 +64,11 @@ def defeat_funnel_figures(context):
 @register.simple_tag(takes_context=True)
 def defeat_points(context) -> dict:
     """The control-point table's defeat columns: ``{consultant id: figures}`` and ``"total"`` (see
-    ``_funnel_slice_figures``)."""
+    ``_funnel_slice_figures``; a row's own are summed by funnel.views, per consultant or per store team)."""
     figures = _funnel_slice_figures(context)
     if figures is None:
         return {}
     return {**figures["rows"], "total": figures["total"]}
-
-
-@register.filter
-def defeat_row(points: dict, consultant_id):
-    """One consultant's defeat figures from ``defeat_points`` (zeros when they have none)."""
-    return points.get(consultant_id) or {"defeats": 0, "deals": 0, "pending_now": 0, "defeat_rate": None}
 
 
 @register.inclusion_tag("defeats/partials/_postmortem_panel.html", takes_context=True)

@@ -562,3 +562,43 @@ def test_a_lead_the_manager_kept_is_not_stale_on_the_control_points(org, frozen)
                 dwell_kept_at=NOW - timedelta(days=3))  # kept three days ago: its clock restarted
     response = client_for(org.manager).get(DASHBOARD, {"period": "this_month"})
     assert response.context["point_total"]["row"].stale == 1
+
+
+def test_a_groups_control_points_are_one_row_per_store_team(cohort):
+    """The group's page sums the control points per store team (the consultants now at each store), one row a store
+    with its page a link away; a store's page (a manager's, or the group admin's with a store picked) keeps one row
+    per consultant. The team rows add up to the same total, defeat columns included."""
+    from defeats.tests.factories import pending_application
+    from funnel.selectors import Slice, control_points
+
+    org = cohort.org
+    pending_application(org, lead=make_lead(org.store2, org.consultant_b, "filed", first=at(10, 9),
+                                            phone="+8613800000096"))
+    Lead.objects.filter(pk=cohort.leads["L2"].pk).update(assigned_to=None)  # a lead nobody holds
+    response = client_for(org.admin).get(DASHBOARD, OCTOBER)
+    assert response.context["point_teams"]
+    teams = [p["row"] for p in response.context["point_rows"]]
+    assert [row.store_id for row in teams] == [org.store.pk, org.store2.pk, None]  # by name, then nobody's
+    by_consultant = control_points(Slice(user=org.admin, start=date(2026, 10, 1), end=date(2026, 10, 31)), now=NOW)
+    for team in teams:
+        members = [r for r in by_consultant.rows
+                   if (r.store_id if r.consultant_id is not None else None) == team.store_id]
+        assert members, team
+        for name in ("N", "valid", "followed", "deals", "follow_ups", "rejected", "overdue", "stale", "active"):
+            assert getattr(team, name) == sum(getattr(r, name) for r in members), (team.name, name)
+        assert team.held == {k: sum(r.held[k] for r in members) for k in team.held}
+    assert (teams[0].N, teams[1].N, teams[2].N) == (5, 2, 1)  # North (L2 is nobody's now), South (its filing), L2
+    total = response.context["point_total"]["row"]
+    assert (total.N, total.deals, total.active) == (sum(t.N for t in teams), sum(t.deals for t in teams),
+                                                    sum(t.active for t in teams))
+    defeats = {p["row"].store_id: p["defeats"] for p in response.context["point_rows"]}
+    assert defeats[org.store2.pk]["pending_now"] == 1 and defeats[org.store.pk]["pending_now"] == 0
+    html = response.content.decode()
+    assert f'data-team="{org.store.pk}"' in html and f'href="?store={org.store2.pk}&amp;period=custom' in html
+    assert "data-consultant=" not in html and "Control points by store team" in html
+    # A store's page: its consultants.
+    for page in (client_for(org.manager).get(DASHBOARD, OCTOBER),
+                 client_for(org.admin).get(DASHBOARD, {**OCTOBER, "store": org.store.pk})):
+        assert not page.context["point_teams"]
+        assert {org.consultant.pk, org.consultant2.pk} <= set(rows_by_consultant(page))
+        assert "data-team=" not in page.content.decode()
