@@ -23,6 +23,14 @@ def count_cap() -> int:
     return getattr(settings, "LIST_COUNT_CAP", 10_000)
 
 
+def capped_count(rows, cap: int) -> int:
+    """The rows counted up to ``cap + 1`` (more than ``cap`` reads as ``cap + 1``): one ``COUNT(*)`` over a
+    ``LIMIT cap + 1`` subquery, whatever the number of rows."""
+    if hasattr(rows, "order_by"):
+        return rows.order_by()[: cap + 1].count()
+    return min(len(rows), cap + 1)
+
+
 class CappedPage(Page):
     """A page of a list counted past its cap: whether a next page exists is known from the page's extra row."""
 
@@ -47,10 +55,7 @@ class CappedPaginator(Paginator):
     @cached_property
     def _counted(self) -> int:
         """The rows, counted up to ``cap + 1``: one statement, whatever the list's size."""
-        rows = self.object_list
-        if hasattr(rows, "order_by"):
-            return rows.order_by()[: self.cap + 1].count()
-        return min(len(rows), self.cap + 1)
+        return capped_count(self.object_list, self.cap)
 
     @property
     def count_capped(self) -> bool:

@@ -9,9 +9,21 @@ from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from dealercrm.models import Role, Store, User
+from dealercrm.pagination import capped_count
 
 from .extensions import OPEN_COUNTS, TIMELINE_KINDS
-from .models import GRADE_ORDER, AssignmentChange, Deal, FollowUp, GradeChange, Lead, ReviewStatus, Status, Visit, local_day_start
+from .models import (
+    GRADE_ORDER,
+    AssignmentChange,
+    Deal,
+    FollowUp,
+    GradeChange,
+    Lead,
+    ReviewStatus,
+    Status,
+    Visit,
+    local_day_start,
+)
 
 
 def lead_list(*, user: User) -> QuerySet[Lead]:
@@ -56,7 +68,7 @@ def workspace(*, user: User, now: datetime | None = None, limit: int = 20) -> Wo
     counts = open_counts(user=user, today=start, tomorrow=start + timedelta(days=1))
     pending = 0
     if user.is_superuser or user.role in (Role.MANAGER, Role.GROUP_ADMIN):
-        pending = FollowUp.objects.visible_to(user).filter(review_status=ReviewStatus.PENDING).count()
+        pending = pending_review_count(user=user)
     return Workspace(
         due_today=list(due[:limit]),
         overdue=list(overdue[:limit]),
@@ -66,6 +78,18 @@ def workspace(*, user: User, now: datetime | None = None, limit: int = 20) -> Wo
         due_today_count=counts["due_today"],
         pending_reviews=pending,
     )
+
+
+#: The follow-ups to review are counted up to this many for a badge or a tile ("999+"): a group's whole queue counted
+#: on every manager page cost 81 ms at two million leads (345,040 waiting), about 0.4 s at ten million.
+REVIEW_BADGE_CAP = 999
+
+
+def pending_review_count(*, user: User) -> int:
+    """The follow-ups waiting for ``user``'s review, counted up to ``REVIEW_BADGE_CAP + 1`` (shown as "999+" by the
+    ``badge_count`` filter). The review queue's own page counts them all."""
+    return capped_count(FollowUp.objects.visible_to(user).filter(review_status=ReviewStatus.PENDING),
+                        REVIEW_BADGE_CAP)
 
 
 def open_counts(*, user: User, today: datetime, tomorrow: datetime, store: Store | None = None,

@@ -11,6 +11,14 @@ from leads.vehicles import VehicleUse
 
 register = template.Library()
 
+
+@register.filter
+def badge_count(n):
+    """A count on a badge or tile, "999+" past leads.selectors.REVIEW_BADGE_CAP (what pending_review_count counts)."""
+    from leads.selectors import REVIEW_BADGE_CAP
+
+    return f"{REVIEW_BADGE_CAP}+" if n and n > REVIEW_BADGE_CAP else n
+
 _LABELS = dict(Grade.choices)
 
 

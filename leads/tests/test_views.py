@@ -74,6 +74,37 @@ def test_manager_workspace_covers_the_store_and_links_pending_reviews(org, clien
     assert reverse("leads:reviews") in page
 
 
+
+def test_the_review_count_on_tiles_and_badges_stops_at_the_cap(org, client, monkeypatch):
+    """The workspace's "to review" tile and the manager pages' Reviews badge count the waiting follow-ups up to
+    REVIEW_BADGE_CAP and then say "999+" (here 2+); the review queue itself still counts them all."""
+    import re
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from leads import selectors
+
+    for _ in range(3):
+        FollowUpFactory(lead=LeadFactory(store=org.store, assigned_to=org.consultant))
+    FollowUpFactory(lead=LeadFactory(store=org.store2, assigned_to=org.consultant_b))  # not the manager's
+    monkeypatch.setattr(selectors, "REVIEW_BADGE_CAP", 2)
+    client.force_login(org.manager)
+    with CaptureQueriesContext(connection) as queries:
+        page = body(client.get(reverse("home")))
+    counted = [q["sql"] for q in queries if '"leads_followup"' in q["sql"] and "COUNT" in q["sql"]]
+    assert len(counted) == 1 and "LIMIT 3" in counted[0]
+    assert re.search(r'class="value">\s*2\+\s*</div>', page)
+    badge = re.search(r'id="reviews-tab-badge"[^>]*>([^<]*)<', body(client.get(reverse("leads:allocation"))))
+    assert badge.group(1) == "2+"
+    assert re.search(r'id="review-count">\s*3\s*<', body(client.get(reverse("leads:reviews"))))  # the queue: all
+    assert selectors.pending_review_count(user=org.manager) == 3  # more than the cap: cap + 1
+    assert selectors.pending_review_count(user=org.manager2) == 1  # the other store's one
+    monkeypatch.setattr(selectors, "REVIEW_BADGE_CAP", 999)
+    assert re.search(r'class="value">\s*3\s*</div>', body(client.get(reverse("home"))))
+    badge = re.search(r'id="reviews-tab-badge"[^>]*>([^<]*)<', body(client.get(reverse("leads:allocation"))))
+    assert badge.group(1) == "3"
+
 def test_group_admin_workspace_has_the_group_ladder_and_its_store_cards(org, client):
     LeadFactory(store=org.store, assigned_to=org.consultant, grade="A")
     LeadFactory(store=org.store2, assigned_to=org.consultant_b, grade="A")

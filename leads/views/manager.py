@@ -35,7 +35,7 @@ from ..forms_manager import (
     RoundRobinForm,
     store_consultants,
 )
-from ..models import GRADE_ORDER, UNHELD, Deal, FollowUp, Lead, ReviewStatus, Status, Visit, local_day_start
+from ..models import GRADE_ORDER, UNHELD, Deal, FollowUp, Lead, Status, Visit, local_day_start
 from ..services.merge import FILL_BLANKS
 
 REVIEWS_PER_PAGE = 20
@@ -61,10 +61,8 @@ def manager_required(view):
 
 def _page(request, template, context):
     """A full manager page: adds what the shared header shows (the pending-review count for the tab badge)."""
-    context.setdefault(
-        "pending_reviews",
-        FollowUp.objects.visible_to(request.user).filter(review_status=ReviewStatus.PENDING).count(),
-    )
+    if "pending_reviews" not in context:
+        context["pending_reviews"] = selectors.pending_review_count(user=request.user)
     return render(request, template, context)
 
 
@@ -481,7 +479,7 @@ def review(request, pk):
         context["pending_count"] = queue.count()
         # The tab badge counts the whole queue: the same figure unless the page was filtered.
         filtered = any(k in shown for k in ("consultant", "store"))
-        context["tab_pending"] = (_review_queue(request.user, QueryDict())[1].count() if filtered
+        context["tab_pending"] = (selectors.pending_review_count(user=request.user) if filtered
                                   else context["pending_count"])
     if request.htmx:
         return render(request, "leads/manager/partials/_review_card.html", context)
