@@ -367,6 +367,13 @@ TIDY_AFTER = 10_000
 TIDY_MARKS_EVERY = 20_000
 
 
+def tidy_marks_meanwhile(table: str, *, removed: int, just_removed: int, using: str = "default") -> None:
+    """A drain's call after each batch: tidy its marks table each time the marks it has removed so far (``removed``,
+    of which ``just_removed`` by the last batch) pass another ``TIDY_MARKS_EVERY``."""
+    if removed // TIDY_MARKS_EVERY > (removed - just_removed) // TIDY_MARKS_EVERY:
+        tidy([table], using=using)
+
+
 def tidy(tables: list[str], *, vacuum: bool = True, using: str = "default") -> None:
     """``VACUUM (ANALYZE)`` the tables after a bulk rewrite (PostgreSQL): the dead row versions a delete-and-insert
     left go (an index range over 300k live rows had walked 1.2M dead ones: 170 ms instead of 2 ms) and the planner

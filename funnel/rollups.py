@@ -755,8 +755,7 @@ def drain(*, batch: int = DRAIN_BATCH, using: str = "default", max_batches: int 
         recounted += len(keys)
         done += 1
         removed += len(marks)
-        if removed // bulk.TIDY_MARKS_EVERY > (removed - len(marks)) // bulk.TIDY_MARKS_EVERY:
-            bulk.tidy([RollupMark._meta.db_table], using=using)  # a long drain: the removed marks go meanwhile
+        bulk.tidy_marks_meanwhile(RollupMark._meta.db_table, removed=removed, just_removed=len(marks), using=using)
     if removed >= bulk.TIDY_AFTER:
         # A drain of a bulk write's marks (the nightly jobs, a rebuild) empties a table the planner believed large:
         # the readers' plans over it (the marked days counted live) went from milliseconds to seconds at ten million

@@ -403,6 +403,7 @@ def _days(start_at: datetime, end_at: datetime) -> tuple[date, date] | None:
     return start.date(), after.date() - timedelta(days=1)
 
 
+# The counts of a consultant's defeat figures (``defeat_figures``' rows); the rates are computed from them.
 FIGURE_COUNTS = ("applications", "pending", "defeats", "quasi_defeats", "rejected", "pending_now", "deals")
 
 
@@ -412,6 +413,7 @@ def summed_figures(rows: dict, keys: Iterable) -> dict:
     from defeats import selectors as defeat_selectors
 
     return defeat_selectors._rates({k: sum((rows.get(key) or {}).get(k) or 0 for key in keys) for k in FIGURE_COUNTS})
+
 
 def defeat_figures(*, user: User, period, stores: list[Store] | None = None, consultant: User | None = None) -> dict:
     """defeats.selectors.funnel_figures (its definition and shape: ``total``, ``rows`` per consultant, ``target``
@@ -426,8 +428,7 @@ def defeat_figures(*, user: User, period, stores: list[Store] | None = None, con
     if not supported(using):
         return defeat_selectors.funnel_figures(user=user, period=period, stores=stores, consultant=consultant)
     store_ids, consultant_id, sees = _scope(user, stores, consultant)
-    empty = {"applications": 0, "pending": 0, "defeats": 0, "quasi_defeats": 0, "rejected": 0, "pending_now": 0,
-             "deals": 0}
+    empty = dict.fromkeys(FIGURE_COUNTS, 0)
     rows: dict = defaultdict(lambda: dict(empty))
     win_backs = 0
     if sees:

@@ -387,8 +387,7 @@ def drain(*, batch: int = 2000, using: str = "default", max_batches: int | None 
         rebuilt += len(lead_ids)
         removed += len(read)
         done += 1
-        if removed // bulk.TIDY_MARKS_EVERY > (removed - len(read)) // bulk.TIDY_MARKS_EVERY:
-            bulk.tidy([marks], using=using)  # a long drain: the removed marks go meanwhile (funnel.rollups.drain)
+        bulk.tidy_marks_meanwhile(marks, removed=removed, just_removed=len(read), using=using)
     if rebuilt >= bulk.TIDY_AFTER:  # a bulk write's marks (the nightly jobs): the rewritten tables tidied
         bulk.tidy([table, HIST_TABLE, marks], using=using)
     elif removed:

@@ -124,10 +124,11 @@ def register_stale_action(action: StaleAction) -> None:
     STALE_ACTIONS[action.action] = action
 
 
-#: Counts of the open leads kept by a higher app: ``counts(store_ids=, consultant_id=, today=, tomorrow=)`` returns
-#: the active leads of those stores (of that consultant's, when not None) per grade ``"A"``..``"E"`` and
-#: ``"ungraded"``, ``"overdue"`` (due before ``today``, a local midnight) and ``"due_today"`` (due from ``today`` to
-#: ``tomorrow``), or None when it keeps none here (the caller counts live). The last registered serves.
+#: Counts of the open leads kept by a higher app: ``counts(store_ids=, consultant_id=, today=, tomorrow=,
+#: by_consultant=)`` returns the active leads of those stores (of that consultant's, when not None) per grade
+#: ``"A"``..``"E"`` and ``"ungraded"``, ``"overdue"`` (due before ``today``, a local midnight) and ``"due_today"`` (due
+#: from ``today`` to ``tomorrow``); with ``by_consultant``, ``{holder id (None: nobody): counts}``. None when it keeps
+#: none here (the caller counts live). The last registered serves.
 OPEN_COUNTS: list[Callable[..., dict[str, int] | None]] = []
 
 
