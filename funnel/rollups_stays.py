@@ -14,9 +14,14 @@ lead's history with a window over its events. PostgreSQL only: the embedded SQLi
   rows carry or depend on), ``leads_gradechange``, ``defeats_application`` (a confirmed filing appearing,
   disappearing, moving or changing its lead or time) and ``leads_deal`` append a ``StayMark`` (the lead) in the
   writing transaction: every write path marks what it touches. No unique key: writers never wait for each other.
+  A change of the lead's consultant alone (a reassignment; the nightly reclaim moves hundreds of thousands) is not
+  marked: the trigger sets the new consultant on the lead's rows, in the writing transaction, since the stays and
+  the histograms do not depend on who holds the lead.
 - **Rebuilt by one drain** (``drain``, the beat task every few seconds, after ``rollups_drain``): it reads a batch of
   marks, deletes the marked leads' rows, inserts them afresh with ``rows_sql`` (set-based, one statement per batch),
-  and deletes only the marks it read. One drain at a time (an advisory lock).
+  and deletes only the marks it read. One drain at a time (an advisory lock). It holds the leads it rebuilds
+  (``FOR SHARE``) and skips, marks kept, a lead a writer holds: a reassignment that waited for it then sets its
+  consultant on the rows it wrote, never on rows it is about to replace.
 - **Read exactly.** The reader (``stage_times.stage_times``) takes the rows of the unmarked leads from the table and
   computes the marked leads' rows live with the same ``rows_sql``, in one statement (one snapshot): a drain that
   commits meanwhile is seen entirely or not at all, so no lead is counted twice or missed, and what a writer
@@ -49,9 +54,12 @@ LEAD_FIELDS = ("id", "store_id", "assigned_to_id", "source", "channel_id", "seri
 _LEAD_ALIASES = ("id", "store_id", "consultant_id", "source", "channel_id", "series_id", "status", "first_visit_at",
                  "first_visit_day", "grade", "grade_since")
 
-# Lead columns the rows depend on: a change of any of them marks the lead.
+# Lead columns the rows depend on: a change of any of them marks the lead, but for the consultant alone.
 LEAD_COLUMNS = ("store_id", "assigned_to_id", "source", "channel_id", "series_id", "status", "grade", "grade_since",
                 "first_visit_at", "first_visit_day")
+# A change of the consultant alone (a reassignment, the nightly reclaim) changes no stay, only the consultant its rows
+# carry: the trigger sets it on the lead's rows in the writing transaction instead of marking the lead for a rebuild.
+_REBUILT_BY = tuple(c for c in LEAD_COLUMNS if c != "assigned_to_id")
 
 
 def _day(connection, sql: str) -> tuple[str, list]:
@@ -249,7 +257,7 @@ def _changed(columns) -> str:
             f"({', '.join(f'n.{c}' for c in columns)})")
 
 
-def _function(name: str, *, insert: str, delete: str, update: str) -> str:
+def _function(name: str, *, insert: str, delete: str, update: str, also_on_update: str = "") -> str:
     return f"""
 CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -258,10 +266,20 @@ BEGIN
   ELSIF TG_OP = 'DELETE' THEN
     {_MARK} {delete};
   ELSE
-    {_MARK} {update};
+    {_MARK} {update};{also_on_update}
   END IF;
   RETURN NULL;
 END $$"""
+
+
+# The rows of the leads whose consultant alone changed get the new one (the lead is not marked: its stays are the
+# same). Exact under concurrency because a drain or a rebuild holds its leads (``_hold``) while it rewrites their
+# rows: this writer waits for it to commit and then updates the rows it wrote, or the drain skips the lead.
+_RECONSULT = f"""
+    UPDATE {Stay._meta.db_table} t SET consultant_id = n.assigned_to_id
+    FROM old_rows o JOIN new_rows n ON n.id = o.id
+    WHERE t.lead_id = n.id AND o.assigned_to_id IS DISTINCT FROM n.assigned_to_id
+      AND ({', '.join(f'o.{c}' for c in _REBUILT_BY)}) IS NOT DISTINCT FROM ({', '.join(f'n.{c}' for c in _REBUILT_BY)});"""
 
 
 def _functions() -> dict[str, str]:
@@ -272,7 +290,8 @@ def _functions() -> dict[str, str]:
         "leads_lead": ("funnel_stay_lead_marks", _function(
             "funnel_stay_lead_marks",
             insert="SELECT id FROM new_rows", delete="SELECT id FROM old_rows",
-            update=f"SELECT n.id FROM old_rows o JOIN new_rows n ON n.id = o.id WHERE {_changed(LEAD_COLUMNS)}")),
+            update=f"SELECT n.id FROM old_rows o JOIN new_rows n ON n.id = o.id WHERE {_changed(_REBUILT_BY)}",
+            also_on_update=_RECONSULT)),
         "leads_gradechange": ("funnel_stay_grade_marks", _function(
             "funnel_stay_grade_marks",
             insert="SELECT DISTINCT lead_id FROM new_rows", delete="SELECT DISTINCT lead_id FROM old_rows",
@@ -355,13 +374,28 @@ def _locked(cursor, *, wait: bool) -> bool:
     return cursor.fetchone()[0]
 
 
+def _hold(cursor, lead_ids: list[int]) -> list[int]:
+    """Of ``lead_ids`` (sorted), the leads this transaction may rebuild: the ones it now holds (``FOR SHARE``, so no
+    writer changes them until it commits) and the ones no longer there (deleted: their rows go). A lead a writer
+    holds right now is skipped, not waited for: its marks stay for the next drain. Holding them is what keeps a
+    reassignment exact: its trigger sets the consultant on the lead's rows, and rows rewritten by a transaction the
+    trigger cannot see yet (a drain's, committed after the reassignment began) would keep the old one."""
+    cursor.execute("SELECT id FROM leads_lead WHERE id = ANY(%s)", [lead_ids])
+    there = {row[0] for row in cursor.fetchall()}
+    cursor.execute("SELECT id FROM leads_lead WHERE id = ANY(%s) ORDER BY id FOR SHARE SKIP LOCKED", [lead_ids])
+    held = {row[0] for row in cursor.fetchall()}
+    return [lead_id for lead_id in lead_ids if lead_id in held or lead_id not in there]
+
+
 def drain(*, batch: int = 2000, using: str = "default", max_batches: int | None = None) -> int:
     """Rebuild the marked leads' rows and remove their marks, ``batch`` marks per transaction, until none is left.
     Returns how many leads were rebuilt (0 when another drain is running or off PostgreSQL). Each batch deletes
-    only the marks it read before rebuilding: a mark a writer adds meanwhile stays for the next drain."""
+    only the marks it read before rebuilding: a mark a writer adds meanwhile stays for the next drain. A lead a
+    writer holds (``_hold``) is left, with its marks, for the next drain."""
     if not enabled(using):
         return 0
     rebuilt = done = removed = 0
+    skipped: set[int] = set()
     table, marks = Stay._meta.db_table, StayMark._meta.db_table
     while max_batches is None or done < max_batches:
         with transaction.atomic(using), connections[using].cursor() as cursor:
@@ -370,18 +404,23 @@ def drain(*, batch: int = 2000, using: str = "default", max_batches: int | None 
             # The first marks and every other mark of the same leads (a lead written twice is rebuilt once): the
             # first marks' leads read first, then each lead's marks by its index (fenced: a semi-join planned on
             # the statistics of an empty marks table, analysed before the nightly reclaim marked 200,000 leads,
-            # looped over every mark for every first mark: 205 s a batch).
+            # looped over every mark for every first mark: 205 s a batch). The leads skipped in this drain are
+            # not read again.
             cursor.execute(f"SELECT m.id, m.lead_id FROM (SELECT DISTINCT f.lead_id FROM (SELECT lead_id FROM {marks} "
-                           f"ORDER BY id LIMIT %s) f OFFSET 0) f CROSS JOIN LATERAL (SELECT id, lead_id FROM {marks} "
-                           f"WHERE lead_id = f.lead_id OFFSET 0) m", [batch])
+                           f"WHERE lead_id <> ALL(%s) ORDER BY id LIMIT %s) f OFFSET 0) f CROSS JOIN LATERAL "
+                           f"(SELECT id, lead_id FROM {marks} WHERE lead_id = f.lead_id OFFSET 0) m",
+                           [sorted(skipped), batch])
             read = cursor.fetchall()
             if not read:
                 break
-            lead_ids = sorted({lead_id for _id, lead_id in read})
-            _hist_delta(cursor, "lead_id = ANY(%s)", [lead_ids], sign=-1, using=using)
-            cursor.execute(f"DELETE FROM {table} WHERE lead_id = ANY(%s)", [lead_ids])
-            _insert(cursor, "id = ANY(%s)", [lead_ids], using=using)
-            _hist_delta(cursor, "lead_id = ANY(%s)", [lead_ids], sign=1, using=using)
+            lead_ids = _hold(cursor, sorted({lead_id for _id, lead_id in read}))
+            skipped |= {lead_id for _id, lead_id in read} - set(lead_ids)
+            read = [(mark_id, lead_id) for mark_id, lead_id in read if lead_id not in skipped]
+            if lead_ids:
+                _hist_delta(cursor, "lead_id = ANY(%s)", [lead_ids], sign=-1, using=using)
+                cursor.execute(f"DELETE FROM {table} WHERE lead_id = ANY(%s)", [lead_ids])
+                _insert(cursor, "id = ANY(%s)", [lead_ids], using=using)
+                _hist_delta(cursor, "lead_id = ANY(%s)", [lead_ids], sign=1, using=using)
             if read:
                 cursor.execute(f"DELETE FROM {marks} WHERE id = ANY(%s)", [[mark_id for mark_id, _lead in read]])
         rebuilt += len(lead_ids)
@@ -403,8 +442,8 @@ def rebuild(*, using: str = "default", store_ids: list[int] | None = None,
     """Rebuild every lead's rows from the base tables (after a bulk load that ran with the triggers off, such as
     ``seed_bench``; after the triggers were missing), store by store, each in one transaction, then drain what
     writers marked meanwhile. A store's transaction also takes the marks of its leads it read before rebuilding
-    (their rows are rebuilt in it, wherever they were). Readers see a store's old rows or its new ones, never a mix.
-    Returns the rows written; ``log`` (a callable) is told the progress every ten stores."""
+    (their rows are rebuilt in it, wherever they were). Readers see a store's old rows or its new ones, never a mix;
+    writers of leads wait for the store's transaction (a few seconds a store at two million leads). Returns the rows written; ``log`` (a callable) is told the progress every ten stores."""
     from dealercrm.models import Store
 
     if not enabled(using):
@@ -419,6 +458,9 @@ def rebuild(*, using: str = "default", store_ids: list[int] | None = None,
             log(f"  stays: {done - 1} of {len(store_ids)} stores, {written:,} rows, {perf_counter() - started:.1f} s")
         with transaction.atomic(using), connections[using].cursor() as cursor:
             _locked(cursor, wait=True)
+            # No lead changes while the store's rows are rewritten (writers wait, readers do not): a reassignment's
+            # trigger sets the consultant on the rows it sees, and would miss the ones written here (see _hold).
+            cursor.execute("LOCK TABLE leads_lead IN SHARE MODE")
             # The marks of the leads now at this store, read before the rows are rebuilt (so each one's write is in
             # them, as in the drain): those leads are rebuilt here whole, their rows at other stores too (a lead that
             # moved), and the marks read go. The drain after the rebuild would only rebuild them again (the

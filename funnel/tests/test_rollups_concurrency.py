@@ -233,3 +233,117 @@ def test_a_long_drain_vacuums_its_marks_as_it_goes(org, monkeypatch):
         before = _vacuums(table)
         assert drain(batch=1) == 6 and not model.objects.exists()
         assert _vacuums(table) == before + 4, table  # after the 2nd, 4th and 6th mark, and at the end
+
+
+# --- the stays: a reassignment sets the consultant on the lead's rows, drains and rebuilds hold the leads ----------
+
+
+def _graded_lead(org):
+    """A lead with stays (a grade set), its rows drained: held by ``org.consultant``."""
+    from funnel import rollups_stays
+    from leads.models import GradeChange
+
+    lead = _walk_in(org, "改派客户", phone="13900139010").lead
+    now = timezone.now()
+    GradeChange.objects.create(lead=lead, from_grade=None, to_grade="B", changed_at=now)
+    Lead.objects.filter(pk=lead.pk).update(grade="B", grade_since=now)
+    rollups_stays.drain()
+    return lead
+
+
+def _consultants(lead) -> set:
+    from funnel.models import Stay
+
+    return set(Stay.objects.filter(lead_id=lead.pk).values_list("consultant_id", flat=True))
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the stays are kept on PostgreSQL")
+@pytest.mark.parametrize("rewrite", ["drain", "rebuild"])
+def test_a_reassignment_while_the_stays_are_rewritten_gets_the_rewritten_rows(org, rewrite):
+    """A drain (or a rebuild) deletes a lead's rows and writes them afresh with the consultant it reads. A
+    reassignment committed meanwhile sets its consultant on the rows it can see; the rows about to be written are not
+    among them, and it is not marked (its consultant alone changed). So the drain holds its leads while it rewrites
+    them: the reassignment waits for it, then sets the consultant on the new rows. Without the hold the rows keep the
+    old consultant for good (this test fails)."""
+    from funnel import rollups_stays, stage_times
+    from funnel.models import StayMark
+
+    lead = _graded_lead(org)
+    assert _consultants(lead) == {org.consultant.pk}
+    StayMark.objects.create(lead_id=lead.pk)  # as a write of its grade would
+    inside, errors = threading.Event(), []
+
+    def pause_before_rows(execute, sql, params, many, context):
+        if sql.lstrip().startswith("INSERT INTO funnel_stay ") and not inside.is_set():
+            inside.set()
+            time.sleep(1.5)  # the old rows deleted, the new ones not yet written: the reassignment comes now
+        return execute(sql, params, many, context)
+
+    def rewriter():
+        try:
+            with connection.execute_wrapper(pause_before_rows):
+                if rewrite == "drain":
+                    rollups_stays.drain()
+                else:
+                    rollups_stays.rebuild(store_ids=[org.store.pk])
+        except Exception as error:  # pragma: no cover - reported below
+            errors.append(error)
+        finally:
+            connection.close()
+
+    def reassign():
+        try:
+            Lead.objects.filter(pk=lead.pk).update(assigned_to=org.consultant2)
+        except Exception as error:  # pragma: no cover - reported below
+            errors.append(error)
+        finally:
+            connection.close()
+
+    first = threading.Thread(target=rewriter)
+    first.start()
+    assert inside.wait(10)
+    second = threading.Thread(target=reassign)
+    second.start()
+    first.join(15)
+    second.join(15)
+    assert not errors
+    assert _consultants(lead) == {org.consultant2.pk}
+    today = timezone.localdate()
+    s = Slice(user=org.manager, start=today, end=today)
+    assert stage_times.stage_times(s, group_by="consultant") == stage_times.stage_times(
+        s, group_by="consultant", live=True)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the stays are kept on PostgreSQL")
+def test_a_drain_skips_a_lead_a_writer_holds_and_keeps_its_mark(org):
+    """A drain does not wait for a writer: the lead a writer holds is skipped, its mark kept, and the next drain
+    rebuilds it (with the consultant the writer committed)."""
+    from funnel import rollups_stays
+    from funnel.models import StayMark
+
+    lead = _graded_lead(org)
+    StayMark.objects.create(lead_id=lead.pk)
+    _walk_in(org, "另一位客户", phone="13900139011")  # marked by its visit; not held by anyone
+    holding, release = threading.Event(), threading.Event()
+
+    def writer():
+        try:
+            with transaction.atomic():
+                Lead.objects.filter(pk=lead.pk).update(assigned_to=org.consultant2)
+                holding.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    assert holding.wait(10)
+    started = time.monotonic()
+    assert rollups_stays.drain() == 1  # the other lead only
+    assert time.monotonic() - started < 5
+    assert set(StayMark.objects.values_list("lead_id", flat=True)) == {lead.pk}
+    release.set()
+    thread.join(15)
+    assert _consultants(lead) == {org.consultant2.pk}  # set by the writer's trigger on the rows it saw
+    assert rollups_stays.drain() == 1 and not StayMark.objects.exists()
+    assert _consultants(lead) == {org.consultant2.pk}

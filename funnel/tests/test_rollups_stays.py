@@ -83,12 +83,25 @@ def test_each_table_marks_the_lead(org, stays):  # noqa: F811
     _same(Slice(user=org.manager, **OCTOBER))
     rollups_stays.drain()
     Deal.objects.filter(lead=stays["S7"]).update(ordered_at=date(2026, 10, 16))
-    Lead.objects.filter(pk=stays["S1"].pk).update(assigned_to=org.consultant2)
     Lead.objects.filter(pk=stays["S2"].pk).update(notes="a note changes no stay")
-    assert set(StayMark.objects.values_list("lead_id", flat=True)) == {stays["S7"].pk, stays["S1"].pk}
+    assert set(StayMark.objects.values_list("lead_id", flat=True)) == {stays["S7"].pk}
+    # A reassignment changes no stay: not marked, its rows get the new consultant in the same statement.
+    s1 = stays["S1"]
+    assert Stay.objects.filter(lead_id=s1.pk).exclude(consultant_id=org.consultant2.pk).exists()
+    Lead.objects.filter(pk=s1.pk).update(assigned_to=org.consultant2)
+    assert set(StayMark.objects.values_list("lead_id", flat=True)) == {stays["S7"].pk}
+    assert set(Stay.objects.filter(lead_id=s1.pk).values_list("consultant_id", flat=True)) == {org.consultant2.pk}
     for group_by in (None, "consultant"):
         _same(Slice(user=org.manager, **OCTOBER), group_by)
+    _same(Slice(user=org.consultant2, **OCTOBER))
+    # With another column the rows depend on, the lead is marked (and rebuilt by the drain).
+    Lead.objects.filter(pk=s1.pk).update(assigned_to=org.consultant, source="referral")
+    assert set(StayMark.objects.values_list("lead_id", flat=True)) == {stays["S7"].pk, s1.pk}
+    for group_by in (None, "consultant", "source"):
+        _same(Slice(user=org.manager, **OCTOBER), group_by)
     rollups_stays.drain()
+    assert set(Stay.objects.filter(lead_id=s1.pk).values_list("consultant_id", "source")) == {
+        (org.consultant.pk, "referral")}
     with connection.cursor() as cursor:  # raw SQL is marked too
         cursor.execute("UPDATE leads_lead SET status = 'merged' WHERE id = %s", [stays["S3"].pk])
     assert _marks() == 1
@@ -394,4 +407,13 @@ def test_random_histories_read_the_same_from_the_kept_stays_as_live(org, steps, 
                 for group_by in group_bys:
                     _same(s, group_by)
         assert rollups_stays.hist_drift(repair=False) == 0  # the histograms are the sums of the Stay rows
+        if drain_at_end:  # every kept row is the one the live statement gives (the consultants set in place too)
+            assert sorted(Stay.objects.values_list(*rollups_stays.STAY_COLUMNS), key=repr) == _fresh_rows()
         transaction.savepoint_rollback(savepoint)
+
+
+def _fresh_rows() -> list[tuple]:
+    select, params = rollups_stays.rows_sql(rollups_stays._leads_sql("TRUE"), [])
+    with connection.cursor() as cursor:
+        cursor.execute(select, params)
+        return sorted(cursor.fetchall(), key=repr)
