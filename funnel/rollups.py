@@ -727,13 +727,47 @@ def _read_marks(pending: QuerySet, batch: int, *, using: str) -> list[tuple]:
 DRAIN_BATCH = 2000
 
 
+# A store with marks of a kind on this many days or more is recounted whole for that kind (every day, one statement)
+# rather than day by day in batches. The nightly reclaim reassigns leads of every age, so its marks fall on nearly
+# every day of every store: on the 2M bench (50 stores, three years) 1.18 million marks, about 220,000 store-days,
+# took the drain some 800 s in batches, where recounting every store-day of every kind set-based takes under 100 s.
+WHOLE_STORE_DAYS = 200
+
+
+def _drain_whole_stores(pending: QuerySet, *, using: str) -> tuple[int, int]:
+    """Recount whole, kind by kind, each store whose pending marks of a kind fall on ``WHOLE_STORE_DAYS`` days or
+    more: per (kind, store) one transaction that deletes the store's marks of the kind, then its rows, and inserts
+    the fresh count of all its days (and their month rows). A mark a writer commits after the delete stays, as in a
+    batch. Returns (store-days recounted, marks removed); (0, 0) when another drain holds the lock."""
+    heavy = list(pending.order_by().values_list("kind", "store_id").annotate(days=models.Count("day", distinct=True))
+                 .filter(days__gte=WHOLE_STORE_DAYS).order_by("kind", "store_id"))
+    recounted = removed = 0
+    for kind, store_id, _days in heavy:
+        spec = KINDS.get(kind)
+        if spec is None or not _set_based(spec, using):
+            continue
+        with transaction.atomic(using), connections[using].cursor() as cursor:
+            if not _locked(using):
+                break
+            cursor.execute(f"DELETE FROM {RollupMark._meta.db_table} WHERE kind = %s AND store_id = %s RETURNING day",
+                           [kind, store_id])
+            marked = [day for (day,) in cursor.fetchall()]
+            _replace_set_based(spec, store_ids=[store_id], using=using)
+            table = spec.model._meta.db_table
+            if rollups_months.supported(using) and table in rollups_months.TABLES:
+                rollups_months.derive(table, store_ids=[store_id], using=using)
+        recounted += len(set(marked))
+        removed += len(marked)
+    return recounted, removed
+
+
 def drain(*, batch: int = DRAIN_BATCH, using: str = "default", max_batches: int | None = None,
           kinds: list[str] | None = None, store_ids: list[int] | None = None) -> int:
     """Recount the marked store-days and remove their marks, ``batch`` marks per transaction, until none is left
     (of ``kinds`` and ``store_ids`` when given: a rebuild's scope). Returns how many store-days were recounted (0 when
     another drain is running). Each batch reads its marks and every other mark of their store-days, and deletes only
     the marks it read before recounting: a mark a writer adds meanwhile (committed after the recount's snapshot)
-    stays."""
+    stays. First, the stores with marks of a kind on many days are recounted whole (``_drain_whole_stores``)."""
     recounted = 0
     done = removed = 0
     pending = RollupMark.objects.using(using)
@@ -741,6 +775,8 @@ def drain(*, batch: int = DRAIN_BATCH, using: str = "default", max_batches: int 
         pending = pending.filter(kind__in=kinds)
     if store_ids is not None:
         pending = pending.filter(store_id__in=store_ids)
+    if connections[using].vendor == "postgresql" and max_batches is None:
+        recounted, removed = _drain_whole_stores(pending, using=using)
     while max_batches is None or done < max_batches:
         with transaction.atomic(using):
             if not _locked(using):
