@@ -19,6 +19,7 @@ Earlier leads (first visits in September), for the ladder and re-visits:
 Promotion rates for October: E->D 2/3, D->C 1/5, C->B 2/3, B->A 2/3, E->A 1/3.
 Noise that must not count: a merged lead and another store's lead in October; a lead first seen in November."""
 
+import threading
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -26,6 +27,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
+from django.db import connection, transaction
 
 from funnel.models import MarketEstimate
 from leads.models import Deal, FollowUp, GradeChange, Lead, Visit
@@ -104,3 +106,22 @@ def cohort(org, frozen):
     MarketEstimate.objects.create(store=s, month=datetime(2026, 10, 1).date(), estimate=300)
     MarketEstimate.objects.create(store=s, month=datetime(2026, 9, 1).date(), estimate=240)
     return Cohort(org=org, leads=leads)
+
+
+def in_flight(work):
+    """Run ``work`` in a transaction of another connection and hold it open: (thread, release)."""
+    holding, release = threading.Event(), threading.Event()
+
+    def writer():
+        try:
+            with transaction.atomic():
+                work()
+                holding.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    assert holding.wait(10)
+    return thread, release

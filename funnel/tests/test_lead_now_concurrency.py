@@ -8,7 +8,7 @@ import time
 from datetime import timedelta
 
 import pytest
-from django.db import connection, transaction
+from django.db import connection
 from django.utils import timezone
 
 from defeats import services as defeat_services
@@ -18,6 +18,8 @@ from funnel import lead_now, rollups, rollups_defeats
 from funnel.selectors import Slice, state_now
 from leads import services
 
+from .conftest import in_flight
+
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
@@ -26,27 +28,8 @@ def _walk_in(org, name, phone, grade="C"):
                               grade=grade, assigned_to=org.consultant)
 
 
-def _in_flight(work):
-    """Run ``work`` in a transaction of another connection and hold it open: (thread, release)."""
-    holding, release = threading.Event(), threading.Event()
-
-    def writer():
-        try:
-            with transaction.atomic():
-                work()
-                holding.set()
-                release.wait(10)
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=writer)
-    thread.start()
-    assert holding.wait(10)
-    return thread, release
-
-
 def test_a_writer_in_flight_does_not_block_another_of_the_same_consultant(org):
-    thread, release = _in_flight(lambda: _walk_in(org, "慢客户", "13900139011"))
+    thread, release = in_flight(lambda: _walk_in(org, "慢客户", "13900139011"))
     done = []
 
     def second_writer():
@@ -73,7 +56,7 @@ def test_a_writer_in_flight_does_not_block_another_of_the_same_consultant(org):
 
 def test_a_compaction_during_a_write_keeps_the_writers_rows(org):
     _walk_in(org, "先到客户", "13900139021")
-    thread, release = _in_flight(lambda: _walk_in(org, "在途客户", "13900139022"))
+    thread, release = in_flight(lambda: _walk_in(org, "在途客户", "13900139022"))
     later = timezone.now() + timedelta(days=400)  # every row past its threshold: all of them fold
     lead_now.compact(now=later, full=True)  # sees the committed lead only; the writer's rows are invisible
     release.set()
@@ -86,7 +69,7 @@ def test_a_compaction_during_a_write_keeps_the_writers_rows(org):
 
 def test_a_drain_during_a_filing_keeps_its_marks(org):
     lead = _walk_in(org, "战败客户", "13900139031").lead
-    thread, release = _in_flight(lambda: defeat_services.application_file(
+    thread, release = in_flight(lambda: defeat_services.application_file(
         actor=org.manager, lead=lead, kind="defeat", reasons=["lost_contact"]))
     rollups.drain()  # the filing's marks are invisible to it: they stay for the next drain
     release.set()

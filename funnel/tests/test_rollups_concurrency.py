@@ -17,6 +17,8 @@ from funnel.selectors import Slice, funnel_metrics
 from leads import services
 from leads.models import Lead
 
+from .conftest import in_flight
+
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
@@ -324,20 +326,7 @@ def test_a_drain_skips_a_lead_a_writer_holds_and_keeps_its_mark(org):
     lead = _graded_lead(org)
     StayMark.objects.create(lead_id=lead.pk)
     _walk_in(org, "另一位客户", phone="13900139011")  # marked by its visit; not held by anyone
-    holding, release = threading.Event(), threading.Event()
-
-    def writer():
-        try:
-            with transaction.atomic():
-                Lead.objects.filter(pk=lead.pk).update(assigned_to=org.consultant2)
-                holding.set()
-                release.wait(10)
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=writer)
-    thread.start()
-    assert holding.wait(10)
+    thread, release = in_flight(lambda: Lead.objects.filter(pk=lead.pk).update(assigned_to=org.consultant2))
     started = time.monotonic()
     assert rollups_stays.drain() == 1  # the other lead only
     assert time.monotonic() - started < 5
