@@ -90,7 +90,9 @@ bench-seed-all: venv
 
 # The pages people open, per role, on the bench data set: p50/p95, queries, and the page's SQL floor.
 .PHONY: bench-pages bench-load
+# The static files collected first, as gunicorn serves them in bench-load (without them every page warns).
 bench-pages: venv
+	DEBUG=0 SECRET_KEY=$${SECRET_KEY:-bench-only} $(PY) manage.py collectstatic --noinput --verbosity 0
 	DEBUG=0 SECRET_KEY=$${SECRET_KEY:-bench-only} DATABASE_URL="$(BENCH_DATABASE_URL)" $(PY) manage.py bench_pages $(BENCH_ARGS)
 
 # The load test's cache (shared by the gunicorn workers, as in production) in a Redis database of its own.
