@@ -735,27 +735,33 @@ WHOLE_STORE_DAYS = 200
 
 
 def _drain_whole_stores(pending: QuerySet, *, using: str) -> tuple[int, int]:
-    """Recount whole, kind by kind, each store whose pending marks of a kind fall on ``WHOLE_STORE_DAYS`` days or
-    more: per (kind, store) one transaction that deletes the store's marks of the kind, then its rows, and inserts
-    the fresh count of all its days (and their month rows). A mark a writer commits after the delete stays, as in a
-    batch. Returns (store-days recounted, marks removed); (0, 0) when another drain holds the lock."""
-    heavy = list(pending.order_by().values_list("kind", "store_id").annotate(days=models.Count("day", distinct=True))
-                 .filter(days__gte=WHOLE_STORE_DAYS).order_by("kind", "store_id"))
-    recounted = removed = 0
+    """Recount whole, kind by kind, the stores whose pending marks of a kind fall on ``WHOLE_STORE_DAYS`` days or
+    more: per kind one transaction that deletes those stores' marks of the kind, then their rows, and inserts the
+    fresh count of all their days (and their month rows), one statement each for all of them (store by store, each
+    store's leads read through the store's index, a store at a time cost about three times as much). A mark a writer
+    commits after the delete stays, as in a batch. Returns (store-days recounted, marks removed); it stops when
+    another drain holds the lock."""
+    heavy = pending.order_by().values_list("kind", "store_id").annotate(days=models.Count("day", distinct=True)).filter(
+        days__gte=WHOLE_STORE_DAYS)
+    by_kind: dict[str, list[int]] = defaultdict(list)
     for kind, store_id, _days in heavy:
+        by_kind[kind].append(store_id)
+    recounted = removed = 0
+    for kind, store_ids in sorted(by_kind.items()):
         spec = KINDS.get(kind)
         if spec is None or not _set_based(spec, using):
             continue
+        store_ids = sorted(store_ids)
         with transaction.atomic(using), connections[using].cursor() as cursor:
             if not _locked(using):
                 break
-            cursor.execute(f"DELETE FROM {RollupMark._meta.db_table} WHERE kind = %s AND store_id = %s RETURNING day",
-                           [kind, store_id])
-            marked = [day for (day,) in cursor.fetchall()]
-            _replace_set_based(spec, store_ids=[store_id], using=using)
+            cursor.execute(f"DELETE FROM {RollupMark._meta.db_table} WHERE kind = %s AND store_id = ANY(%s) "
+                           f"RETURNING store_id, day", [kind, store_ids])
+            marked = cursor.fetchall()
+            _replace_set_based(spec, store_ids=store_ids, using=using)
             table = spec.model._meta.db_table
             if rollups_months.supported(using) and table in rollups_months.TABLES:
-                rollups_months.derive(table, store_ids=[store_id], using=using)
+                rollups_months.derive(table, store_ids=store_ids, using=using)
         recounted += len(set(marked))
         removed += len(marked)
     return recounted, removed

@@ -101,8 +101,8 @@ def _rows() -> dict:
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="set-based recounts are PostgreSQL's")
 def test_a_store_marked_on_many_days_is_recounted_whole(cohort, monkeypatch):
-    """A bulk write that marks most days of a store (the nightly reclaim) is drained store by store, every day of a
-    kind in one statement, instead of batch by batch: the same rows, no mark left, every reader exact. A store with
+    """A bulk write that marks most days of a store (the nightly reclaim) is drained by recounting such stores whole,
+    every day of a kind in one statement, instead of batch by batch: the same rows, no mark left, every reader exact. A store with
     fewer marked days goes the batches' way."""
     rollups.drain()
     org = cohort.org
@@ -120,15 +120,15 @@ def test_a_store_marked_on_many_days_is_recounted_whole(cohort, monkeypatch):
     whole = []
 
     def spy(execute, sql, params, many_, context):
-        if sql.startswith(f"DELETE FROM {RollupMark._meta.db_table} WHERE kind = %s AND store_id = %s"):
-            whole.append(tuple(params))
+        if sql.startswith(f"DELETE FROM {RollupMark._meta.db_table} WHERE kind = %s AND store_id = ANY(%s)"):
+            whole.append((params[0], list(params[1])))
         return execute(sql, params, many_, context)
 
     with connection.execute_wrapper(spy):
         assert rollups.drain() == len(rollups.KINDS) * (len(many) + len(few))
     set_based = [kind for kind, spec in rollups.KINDS.items() if rollups._set_based(spec, "default")]
     assert {"c", "r", "l", "f"} <= set(set_based)  # the defeats' kinds are counted in Python, by their batches
-    assert sorted(whole) == sorted((kind, org.store.pk) for kind in set_based)
+    assert sorted(whole) == sorted((kind, [org.store.pk]) for kind in set_based)  # one statement per kind
     assert marks() == 0
     assert _rows() == before
     assert_every_reader_agrees_with_the_live_count(org)
