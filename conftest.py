@@ -28,6 +28,7 @@ TOGETHER = [
     "leads/tests/test_demo.py",
     "tests/test_seed_bench.py",
     "defeats/tests/test_bench_seed.py",
+    "defeats/tests/test_bench_seed_deferred.py",
     "baseclients/tests/test_bench_seed.py",
 ]
 

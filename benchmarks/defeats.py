@@ -105,7 +105,11 @@ def bench_defeats_reset(*, log=print) -> int:
     return n
 
 
-def bench_defeats_seed(*, update_leads: bool = False, now: datetime | None = None, log=print) -> list[StoreSeed]:
+def bench_defeats_seed(*, update_leads: bool = False, recount: bool = True, now: datetime | None = None,
+                       log=print) -> list[StoreSeed]:
+    """Seed the bench group's defeats, store by store (those with applications skipped). ``recount`` False: the
+    funnel's rollups are left to ``benchmarks.seed.bench_rollups`` (``seed_bench --defer-rollups``, then
+    ``seed_bench_rollups``): the leads' status changes skip their triggers too, and nothing is marked or drained."""
     group = _group()
     now = now or timezone.now()
     rng = random.Random(SEED)
@@ -122,12 +126,15 @@ def bench_defeats_seed(*, update_leads: bool = False, now: datetime | None = Non
         if Application.objects.filter(store=store).exists():
             log(f"{store.name}: has applications already, skipped")
             continue
-        done.append(_seed_store(rng, store, now, reasons, competitor, brands, settings, update_leads))
+        done.append(_seed_store(rng, store, now, reasons, competitor, brands, settings, update_leads,
+                                triggers=recount))
         seeded.append(store.pk)
         r = done[-1]
         log(f"{r.store}: {r.confirmed:,} confirmed, {r.rejected:,} rejected, {r.pending} pending, "
             f"{r.nurtured:,} nurtured, {r.won_back:,} won back ({r.seconds:.1f} s)")
-    if done:
+    if done and not recount:
+        _vacuum_analyze(connection, DEFEATS_TABLES)
+    elif done:
         # The filings, reasons, events and pool entries were copied with the triggers off (the foreign keys checked
         # set-based after): nothing marked the leads whose stays a confirmed filing ended, nor the days of the
         # filings, verdicts and win-backs. The filings' leads are marked as the triggers would have marked them
@@ -152,12 +159,19 @@ def bench_defeats_seed(*, update_leads: bool = False, now: datetime | None = Non
         tick = time.perf_counter()
         lead_now.compact(full=True)
         log(f"the state now folded ({time.perf_counter() - tick:.1f} s)")
-        with connection.cursor() as cursor:
-            for table in ("funnel_stay", "funnel_staymark", "defeats_application", "defeats_applicationreason", "defeats_defeatevent",
-                          "defeats_poolentry", "defeats_nurturecontact"):
-                # VACUUM sets the visibility map (index-only scans); inside a transaction (tests) ANALYZE only.
-                cursor.execute(f"{'ANALYZE' if connection.in_atomic_block else 'VACUUM ANALYZE'} {table}")
+        _vacuum_analyze(connection, ["funnel_stay", "funnel_staymark", *DEFEATS_TABLES])
     return done
+
+
+DEFEATS_TABLES = ["defeats_application", "defeats_applicationreason", "defeats_defeatevent", "defeats_poolentry",
+                  "defeats_nurturecontact"]
+
+
+def _vacuum_analyze(connection, tables: list[str]) -> None:
+    with connection.cursor() as cursor:
+        for table in tables:
+            # VACUUM sets the visibility map (index-only scans); inside a transaction (tests) ANALYZE only.
+            cursor.execute(f"{'ANALYZE' if connection.in_atomic_block else 'VACUUM ANALYZE'} {table}")
 
 
 WRITTEN = ["defeats_application", "defeats_applicationreason", "defeats_defeatevent", "defeats_poolentry"]
@@ -176,7 +190,8 @@ def _pick(rng, weights: dict):
     return rng.choices(list(weights), weights=list(weights.values()))[0]
 
 
-def _seed_store(rng, store, now, reasons, competitor, brands, settings, update_leads) -> StoreSeed:
+def _seed_store(rng, store, now, reasons, competitor, brands, settings, update_leads, *, triggers: bool = True
+                ) -> StoreSeed:
     started = time.monotonic()
     out = StoreSeed(store=store.name)
     manager = User.objects.filter(store=store, role=Role.MANAGER, is_active=True).order_by("pk").first()
@@ -291,14 +306,22 @@ def _seed_store(rng, store, now, reasons, competitor, brands, settings, update_l
                                                     "competitor_brand_id", "competitor_series_id", "purchased_on",
                                                     "joined_at", "last_contact_at", "next_contact_at",
                                                     "replacement_due_on", "status", "won_back_at", "version"], entries)
-            if update_leads:
-                cursor.execute(
-                    "UPDATE leads_lead l SET status = CASE a.status WHEN 'pending' THEN 'defeat_pending' "
-                    "ELSE 'defeated' END FROM defeats_application a LEFT JOIN defeats_poolentry p "
-                    "ON p.application_id = a.id WHERE a.lead_id = l.id AND a.store_id = %s "
-                    "AND (a.status = 'pending' OR (a.status = 'confirmed' AND p.status = 'in_pool'))", [store.pk])
+                if update_leads and not triggers:  # still inside the block: the leads' triggers off too
+                    _defeat_leads(cursor, store)
+            if update_leads and triggers:
+                _defeat_leads(cursor, store)
     out.seconds = time.monotonic() - started
     return out
+
+
+def _defeat_leads(cursor, store) -> None:
+    """The store's filed leads' status as the services leave it: ``defeat_pending`` while pending, ``defeated`` once
+    confirmed and in the pool (not when won back)."""
+    cursor.execute(
+        "UPDATE leads_lead l SET status = CASE a.status WHEN 'pending' THEN 'defeat_pending' "
+        "ELSE 'defeated' END FROM defeats_application a LEFT JOIN defeats_poolentry p "
+        "ON p.application_id = a.id WHERE a.lead_id = l.id AND a.store_id = %s "
+        "AND (a.status = 'pending' OR (a.status = 'confirmed' AND p.status = 'in_pool'))", [store.pk])
 
 
 # --- the benchmark ------------------------------------------------------------------------------------------------

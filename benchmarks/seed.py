@@ -164,12 +164,13 @@ def bench_shape(leads: int, stores: int | None = None, months: int | None = None
 
 def bench_seed(*, leads: int, months: int | None = None, stores: int | None = None, seed: int = 1,
                follow_ups: float = FOLLOW_UPS, force: bool = False, reset: bool = False, chunk: int = CHUNK,
-               row_fk_checks: bool = False, keep_indexes: bool = False, now: datetime | None = None,
-               log: Callable[[str], None] = print) -> BenchResult:
+               row_fk_checks: bool = False, keep_indexes: bool = False, count_rollups: bool = True,
+               now: datetime | None = None, log: Callable[[str], None] = print) -> BenchResult:
     """Write the bench group: ``stores`` stores with their staff and ``leads`` leads first seen over the last
     ``months`` months (to ``now``), with visits, follow-ups, grade and assignment changes and deals. Stores and
     months left out follow the size (``bench_shape``). ``keep_indexes`` loads into the indexes as they are instead
-    of dropping the secondary ones for the load and building them after it.
+    of dropping the secondary ones for the load and building them after it. ``count_rollups`` False leaves the funnel's
+    rollups uncounted (``bench_rollups`` counts them later).
 
     Refuses (BenchSeedError) on anything but PostgreSQL, on a database holding the demo group unless ``force``,
     and when the bench group exists unless ``reset`` (which deletes it and its rows first). One transaction; then
@@ -211,23 +212,42 @@ def bench_seed(*, leads: int, months: int | None = None, stores: int | None = No
     # previous stores (other ids), and the rollups' recount planned nested loops over a million leads (10+ minutes
     # instead of 2.5).
     phases["vacuum"] = _vacuum_analyze(log, [m._meta.db_table for m, _ in TABLES.values()])
-    # The funnel's rollups, recounted in bulk (the COPYs ran with the triggers off, or marked every store-day).
-    tick = time.perf_counter()
-    store_ids = [store.pk for store in Store.objects.filter(group__name=BENCH_GROUP)]
-    days = rollups.rebuild(store_ids=store_ids, log=log)
-    rollups_stays.rebuild(store_ids=store_ids, log=log)
-    part = time.perf_counter()
-    lead_now.rebuild(store_ids=store_ids)
-    log(f"  state now: {time.perf_counter() - part:.1f} s")
-    phases["rollups"] = time.perf_counter() - tick
-    log(f"Rollups: {days} store-days recounted ({phases['rollups']:.1f} s)")
-    phases["vacuum"] += _vacuum_analyze(log, [m._meta.db_table for m in (CohortDay, RevisitDay, Stay)])
+    if count_rollups:
+        phases["rollups"], vacuum = bench_rollups(log=log)
+        phases["vacuum"] += vacuum
+    else:
+        phases["rollups"] = 0.0
+        log("Rollups: not counted (--defer-rollups): `manage.py seed_bench_rollups` counts them once the other "
+            "parts are in")
     g = generator
     return BenchResult(rows=loader.rows, copy_seconds=loader.seconds, phases=phases, leads=g.n_leads,
                        anonymous=g.n_anonymous, valid=g.n_valid, followed=g.n_followed, deals=g.n_deals,
                        revisited=g.n_revisited, stores=stores, staff=org.staff, fast_path=fast,
                        fk_checks=loader.fk_mode, months=months, indexes_rebuilt=loader.indexes_rebuilt,
                        seconds=time.perf_counter() - started)
+
+
+def bench_rollups(*, log: Callable[[str], None] = print) -> tuple[float, float]:
+    """Recount in bulk everything the funnel keeps of the bench group (its rollups, every kind; the stays; the state
+    now), from the base tables, then VACUUM ANALYZE the rewritten tables; returns (seconds counting, seconds
+    vacuuming). The seed's COPYs run with the triggers off (or they marked every store-day): ``seed_bench`` calls it
+    at its end, or, with ``--defer-rollups``, ``seed_bench_rollups`` does once the base clients and the defeats are
+    in too (``make bench-seed-all``), so that every lead is counted once: the defeats' seed would otherwise rebuild
+    the stays of the quarter of the leads its filings end and recount the days its status changes touch."""
+    tick = time.perf_counter()
+    store_ids = [store.pk for store in Store.objects.filter(group__name=BENCH_GROUP)]
+    if not store_ids:
+        raise BenchSeedError(f"No {BENCH_GROUP!r} here: run `make bench-seed` first (benchmarks/README.md).")
+    days = rollups.rebuild(store_ids=store_ids, log=log)
+    part = time.perf_counter()
+    rollups_stays.rebuild(store_ids=store_ids, log=log)
+    log(f"  time in stage: {time.perf_counter() - part:.1f} s")
+    part = time.perf_counter()
+    lead_now.rebuild(store_ids=store_ids)
+    log(f"  state now: {time.perf_counter() - part:.1f} s")
+    seconds = time.perf_counter() - tick
+    log(f"Rollups: {days} store-days recounted ({seconds:.1f} s)")
+    return seconds, _vacuum_analyze(log, [m._meta.db_table for m in (CohortDay, RevisitDay, Stay)])
 
 
 # --- the organisation --------------------------------------------------------------------------------------------

@@ -39,6 +39,9 @@ class Command(BaseCommand):
         parser.add_argument("--keep-indexes", action="store_true",
                             help="Load into the indexes as they are instead of building the secondary ones after "
                                  "the load (which it does only into a database holding nothing but bench data).")
+        parser.add_argument("--defer-rollups", action="store_true",
+                            help="Leave the funnel's rollups uncounted: `manage.py seed_bench_rollups` counts them "
+                                 "once the base clients and defeats are in (make bench-seed-all does).")
 
     def handle(self, *args, **options):
         try:
@@ -46,7 +49,8 @@ class Command(BaseCommand):
                 leads=options["leads"], months=options["months"], stores=options["stores"], seed=options["seed"],
                 follow_ups=options["follow_ups"], force=options["force"], reset=options["reset"],
                 chunk=options["chunk"], row_fk_checks=options["row_fk_checks"],
-                keep_indexes=options["keep_indexes"], log=self.stdout.write,
+                keep_indexes=options["keep_indexes"], count_rollups=not options["defer_rollups"],
+                log=self.stdout.write,
             )
         except BenchSeedError as exc:
             raise CommandError(str(exc)) from exc

@@ -13,13 +13,17 @@ class Command(BaseCommand):
         parser.add_argument("--update-leads", action="store_true",
                             help="Also set the leads' status (defeated / defeat_pending). Off by default: others "
                                  "measure pages on the bench database.")
+        parser.add_argument("--defer-rollups", action="store_true",
+                            help="Leave the funnel's rollups to `manage.py seed_bench_rollups` (after seed_bench "
+                                 "--defer-rollups; make bench-seed-all): the leads' status changes skip their "
+                                 "triggers and nothing is drained here.")
 
-    def handle(self, *args, reset=False, update_leads=False, **options):
+    def handle(self, *args, reset=False, update_leads=False, defer_rollups=False, **options):
         if connection.vendor != "postgresql":
             raise CommandError("seed_bench_defeats runs on PostgreSQL (the seed_bench database).")
         try:
             if reset:
                 bench_defeats_reset(log=self.stdout.write)
-            bench_defeats_seed(update_leads=update_leads, log=self.stdout.write)
+            bench_defeats_seed(update_leads=update_leads, recount=not defer_rollups, log=self.stdout.write)
         except BenchDefeatsError as exc:
             raise CommandError(str(exc)) from exc
