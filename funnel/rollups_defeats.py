@@ -3,7 +3,7 @@
 (``DefeatDay``), so a period's figures are a SUM over those rows instead of a count over the period's applications,
 deals and win-backs. Kept by the funnel's rollup design (funnel.rollups, docs/scaling.md): database triggers mark the
 store-days a write may change (``RollupMark`` of kind ``d``), the one drain recounts them from the base tables with
-the definition (``defeat_rows``), and a reader sums the rows of the unmarked store-days and counts the marked ones
+the definition (``defeat_rows``; on PostgreSQL its set-based form, ``defeat_select``), and a reader sums the rows of the unmarked store-days and counts the marked ones
 from the base tables in the same snapshot, so the answer is exact at once.
 
 The definitions (defeats/selectors.py, docs/defeats.md), by local day: an application counts on the day it was filed
@@ -187,9 +187,9 @@ def register() -> None:
     from . import rollups
 
     rollups.KINDS[DEFEATS] = rollups.RollupKind(DefeatDay, ROW, len(COUNTS), defeat_rows, defeat_days,
-                                                supported=supported)
+                                                defeat_select, supported=supported)
     rollups.KINDS[MONTHS] = rollups.RollupKind(DefeatMonth, ROW, len(COUNTS), month_rows, month_days,
-                                               supported=supported)
+                                               month_select, supported=supported)
 
 
 # --- counting ------------------------------------------------------------------------------------------------------
@@ -292,6 +292,83 @@ def month_rows(store_id: int, months: Iterable[date], *, using: str = "default")
         for i, n in enumerate(row[1 + KEY_WIDTH:]):
             into[i] += n
     return [(store_id, *key, *counts) for key, counts in sums.items() if any(counts)]
+
+
+# The same rows as one PostgreSQL SELECT (the drain's, the rebuild's and the reconciliation's recount, as the funnel's
+# other kinds): the applications on their filing day, their verdicts on their verdict day (a confirmed one also under
+# each reason), the won leads' deals on their order day and the win-backs on their day, summed per key. ``{day}``
+# turns a row's day into the key's (the day itself, or its month's first day); each part reads only ``{scope}``'s
+# stores and, for a batch of keys, the moments of their days (``%(lo)s`` to ``%(hi)s``).
+_DEFEAT_SQL = f"""
+SELECT x.store_id, {{day}} AS k, x.consultant_id, x.gaf, x.hg, x.reason_id, sum(x.applications), sum(x.pending),
+       sum(x.defeats), sum(x.quasi), sum(x.rejected), sum(x.deals), sum(x.win_backs), sum(x.units), sum(x.revenue)
+FROM (
+  SELECT a.store_id, (a.applied_at AT TIME ZONE %(tz)s)::date AS day, a.consultant_id,
+         a.grade_at_filing AS gaf, a.highest_grade AS hg, NULL::bigint AS reason_id, 1 AS applications,
+         CASE WHEN a.status = '{ApplicationStatus.PENDING.value}' THEN 1 ELSE 0 END AS pending, 0 AS defeats,
+         0 AS quasi, 0 AS rejected, 0 AS deals, 0 AS win_backs, 0 AS units, 0::numeric AS revenue
+  FROM {Application._meta.db_table} a WHERE {{apps}} AND {{applied}}
+  UNION ALL
+  SELECT a.store_id, (a.decided_at AT TIME ZONE %(tz)s)::date, a.consultant_id, a.grade_at_filing,
+         a.highest_grade, r.reason_id, 0, 0,
+         CASE WHEN a.status = '{ApplicationStatus.CONFIRMED.value}' AND a.kind = '{Kind.DEFEAT.value}' THEN 1 ELSE 0 END,
+         CASE WHEN a.status = '{ApplicationStatus.CONFIRMED.value}' AND a.kind <> '{Kind.DEFEAT.value}' THEN 1 ELSE 0 END,
+         CASE WHEN a.status = '{ApplicationStatus.REJECTED.value}' THEN 1 ELSE 0 END, 0, 0, 0, 0
+  FROM {Application._meta.db_table} a
+  CROSS JOIN LATERAL (SELECT NULL::bigint AS reason_id UNION ALL
+                      SELECT ar.reason_id FROM {ApplicationReason._meta.db_table} ar
+                      WHERE ar.application_id = a.id AND a.status = '{ApplicationStatus.CONFIRMED.value}') r
+  WHERE {{apps}} AND {{decided}}
+    AND a.status IN ('{ApplicationStatus.CONFIRMED.value}', '{ApplicationStatus.REJECTED.value}')
+  UNION ALL
+  SELECT l.store_id, d.ordered_at, l.assigned_to_id, NULL, NULL, NULL, 0, 0, 0, 0, 0, 1, 0, d.quantity, d.price
+  FROM {Deal._meta.db_table} d JOIN leads_lead l ON l.id = d.lead_id
+  WHERE {{leads}} AND l.status = '{LeadStatus.WON.value}' AND {{ordered}}
+  UNION ALL
+  SELECT a.store_id, (e.at AT TIME ZONE %(tz)s)::date, a.consultant_id, NULL, NULL, NULL, 0, 0, 0, 0, 0, 0, 1, 0, 0
+  FROM {DefeatEvent._meta.db_table} e JOIN {Application._meta.db_table} a ON a.id = e.application_id
+  WHERE {{apps}} AND e.kind = '{EventKind.WON_BACK.value}' AND {{won_back}}
+) x
+WHERE {{scope}}
+GROUP BY 1, 2, 3, 4, 5, 6"""
+
+
+def _select(*, keys: list[tuple[int, date]] | None, store_ids: list[int] | None, month: bool) -> tuple[str, dict]:
+    from . import rollups
+
+    day = "date_trunc('month', x.day)::date" if month else "x.day"
+    scope, params = rollups._scope_sql("x.store_id", day, keys=keys, store_ids=store_ids)
+    params["tz"] = timezone.get_current_timezone_name()
+    parts = dict.fromkeys(("apps", "leads", "applied", "decided", "ordered", "won_back"), "TRUE")
+    if keys is not None or store_ids is not None:
+        parts["apps"], parts["leads"] = "a.store_id = ANY(%(stores)s::bigint[])", "l.store_id = ANY(%(stores)s::bigint[])"
+    if keys is not None:
+        days = params["key_days"]
+        first, last = min(days), max(days)
+        if month:  # the keys are the months' first days: through the last one's last day
+            last = (last.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+        params |= {"lo": rollups._midnight(first), "hi": rollups._midnight(last + timedelta(days=1)),
+                   "first": first, "last": last}
+        for part, column in (("applied", "a.applied_at"), ("decided", "a.decided_at"), ("won_back", "e.at")):
+            parts[part] = f"{column} >= %(lo)s AND {column} < %(hi)s"
+        parts["ordered"] = "d.ordered_at >= %(first)s AND d.ordered_at <= %(last)s"
+    else:
+        parts["decided"] = "a.decided_at IS NOT NULL"
+    return _DEFEAT_SQL.format(day=day, scope=scope, **parts), params
+
+
+def defeat_select(*, keys: list[tuple[int, date]] | None = None,
+                  store_ids: list[int] | None = None) -> tuple[str, dict]:
+    """``defeat_rows``' rows of ``keys``' (store, day) pairs, or of every day of ``store_ids`` (None: every store),
+    as one PostgreSQL SELECT and its parameters."""
+    return _select(keys=keys, store_ids=store_ids, month=False)
+
+
+def month_select(*, keys: list[tuple[int, date]] | None = None,
+                 store_ids: list[int] | None = None) -> tuple[str, dict]:
+    """``month_rows``' rows of ``keys``' (store, first day of a month) pairs, or of every month of ``store_ids``,
+    as one PostgreSQL SELECT and its parameters."""
+    return _select(keys=keys, store_ids=store_ids, month=True)
 
 
 # --- reading -------------------------------------------------------------------------------------------------------

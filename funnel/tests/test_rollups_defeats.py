@@ -246,4 +246,20 @@ def test_random_histories_read_the_same_defeat_figures_as_live(org, steps, drain
             rollups.drain()
         for period in _periods():
             assert_same(org, period)
+        assert_select_is_the_definition(org.store.pk)
         transaction.savepoint_rollback(savepoint)
+
+
+def assert_select_is_the_definition(store_id: int) -> None:
+    """The set-based recount (``defeat_select``, ``month_select``: what the drain and the rebuild write on
+    PostgreSQL) gives exactly the Python definition's rows (``defeat_rows``, ``month_rows``), for a batch of keys and
+    for every day of the store."""
+    days = [START - timedelta(days=2) + timedelta(days=i) for i in range(DAYS + 40)]
+    months = sorted({day.replace(day=1) for day in days})
+    for kind, keys in ((rollups_defeats.DEFEATS, days), (rollups_defeats.MONTHS, months)):
+        python = Counter(rollups.KINDS[kind].rows(store_id, keys))
+        assert Counter(rollups.select_rows(kind, [(store_id, key) for key in keys])) == python
+        sql, params = rollups.KINDS[kind].select(store_ids=[store_id])
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            assert Counter(tuple(row) for row in cursor.fetchall()) == python
