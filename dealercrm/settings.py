@@ -151,15 +151,6 @@ elif not env_bool("DB_JIT", False):
     # far above it (per-lead grade look-ups) yet run in milliseconds, and compiling them took 1.4 s of a 1.6 s query
     # on the bench data set. An interactive app is better off without it (benchmarks/README.md).
     DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c jit=off"
-# Prepared statements: the parameters bound by the server (psycopg's server-side binding) and a statement that a
-# connection has run DB_PREPARE_THRESHOLD times (default 5) prepared, so PostgreSQL stops planning it afresh on every
-# request. The dashboards' rollup reads are built for exactness (each the kept rows and the marked days counted live,
-# in one statement) and cost more to plan than to run: a store's dashboard planned for about 30 ms of its 100 ms of
-# SQL (benchmarks/README.md). 0 turns it off; off behind PgBouncer (below), which cannot keep a client's statements.
-DB_PREPARE_THRESHOLD = env_int("DB_PREPARE_THRESHOLD", 5)
-if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and DB_PREPARE_THRESHOLD > 0:
-    DATABASES["default"].setdefault("OPTIONS", {}).update(server_side_binding=True,
-                                                          prepare_threshold=DB_PREPARE_THRESHOLD)
 # An optional streaming replica for the heavy reads (dashboards, reports, exports, analyses): dealercrm/db.py says
 # which requests read from it. A user who just wrote reads from the primary for REPLICA_PIN_SECONDS.
 DATABASE_REPLICA_URL = env_str("DATABASE_REPLICA_URL") or None

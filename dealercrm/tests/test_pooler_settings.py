@@ -21,8 +21,7 @@ POOLED = {"DB_POOLER": "pgbouncer", "DATABASE_URL": "postgres://crm:pw@pgbouncer
 
 def databases(argv=("gunicorn", "dealercrm.wsgi:application"), **env):
     clean = {k: v for k, v in os.environ.items() if k not in {
-        "DATABASE_URL", "DATABASE_DIRECT_URL", "DATABASE_REPLICA_URL", "DB_POOLER", "DB_JIT", "DB_CONN_MAX_AGE",
-        "DB_PREPARE_THRESHOLD"}}
+        "DATABASE_URL", "DATABASE_DIRECT_URL", "DATABASE_REPLICA_URL", "DB_POOLER", "DB_JIT", "DB_CONN_MAX_AGE"}}
     clean.update({"DEBUG": "1", **env})
     return subprocess.run([sys.executable, "-c", PROBE.format(argv=list(argv))], cwd=ROOT, env=clean,
                           capture_output=True, text=True, check=False)
@@ -34,25 +33,12 @@ def loaded(argv=("gunicorn", "dealercrm.wsgi:application"), **env) -> dict:
     return json.loads(proc.stdout)
 
 
-# PostgreSQL itself: JIT off, the parameters bound by the server and a statement run five times prepared.
-DIRECT_OPTIONS = {"options": "-c jit=off", "server_side_binding": True, "prepare_threshold": 5}
-
-
 def test_without_a_pooler_nothing_changes():
     dbs = loaded(DATABASE_URL="postgres://crm:pw@db:5432/crm")
     assert list(dbs) == ["default"]
     default = dbs["default"]
     assert default["DISABLE_SERVER_SIDE_CURSORS"] is False
-    assert default["OPTIONS"] == DIRECT_OPTIONS
-
-
-def test_prepared_statements_can_be_turned_off_or_prepared_sooner():
-    off = loaded(DATABASE_URL="postgres://crm:pw@db:5432/crm", DB_PREPARE_THRESHOLD="0")
-    assert off["default"]["OPTIONS"] == {"options": "-c jit=off"}
-    sooner = loaded(DATABASE_URL="postgres://crm:pw@db:5432/crm", DB_PREPARE_THRESHOLD="2")
-    assert sooner["default"]["OPTIONS"]["prepare_threshold"] == 2
-    embedded = loaded(DATABASE_URL="sqlite:///x.sqlite3")
-    assert "prepare_threshold" not in (embedded["default"]["OPTIONS"] or {})
+    assert default["OPTIONS"] == {"options": "-c jit=off"}
 
 
 def test_pooled_connections_keep_nothing_past_a_transaction():
@@ -69,7 +55,7 @@ def test_pooled_connections_keep_nothing_past_a_transaction():
     # reads the test database under tests.
     direct = dbs["direct"]
     assert (direct["HOST"], direct["PORT"], direct["NAME"]) == ("db", 5432, "crm")
-    assert direct["OPTIONS"] == DIRECT_OPTIONS
+    assert direct["OPTIONS"] == {"options": "-c jit=off"}
     assert direct["TEST"]["MIRROR"] == "default"
 
 
@@ -78,7 +64,7 @@ def test_migrations_and_the_database_shell_connect_directly():
         dbs = loaded(["manage.py", command], **POOLED)
         assert list(dbs) == ["default"], command
         assert (dbs["default"]["HOST"], dbs["default"]["PORT"]) == ("db", 5432)
-        assert dbs["default"]["OPTIONS"] == DIRECT_OPTIONS
+        assert dbs["default"]["OPTIONS"] == {"options": "-c jit=off"}
         assert not dbs["default"].get("DISABLE_SERVER_SIDE_CURSORS")
     served = loaded(["manage.py", "rollups_drain"], **POOLED)
     assert served["default"]["HOST"] == "pgbouncer"
@@ -86,7 +72,7 @@ def test_migrations_and_the_database_shell_connect_directly():
 
 def test_the_replica_keeps_its_own_settings():
     dbs = loaded(**POOLED, DATABASE_REPLICA_URL="postgres://crm:pw@replica:5432/crm")
-    assert dbs["replica"]["HOST"] == "replica" and dbs["replica"]["OPTIONS"] == DIRECT_OPTIONS
+    assert dbs["replica"]["HOST"] == "replica" and dbs["replica"]["OPTIONS"] == {"options": "-c jit=off"}
     assert not dbs["replica"].get("DISABLE_SERVER_SIDE_CURSORS")
 
 
