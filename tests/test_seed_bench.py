@@ -5,13 +5,11 @@ COPY needs no commit, so the module seeds once inside a transaction that is roll
 leads/tests/test_demo.py does); each test runs in a savepoint of it. Inside a transaction the seed runs ANALYZE
 but not VACUUM."""
 
-import importlib
 from collections import Counter
 from datetime import timedelta
 from io import StringIO
 
 import pytest
-from django.apps import apps
 from django.core.management import CommandError, call_command
 from django.db import connection, transaction
 from django.db.models import Count, F, Max, Min, OuterRef, Q, Subquery
@@ -29,11 +27,10 @@ from benchmarks.seed import (
     column_defaults,
 )
 from dealercrm.demo import DEMO_GROUP
-from dealercrm.models import DealerGroup, Role, Store, User, VehicleSeries
+from dealercrm.models import DealerGroup, Role, Store, User
 from leads.models import (
     GRADE_ORDER,
     AssignmentChange,
-    Channel,
     Deal,
     FollowUp,
     GradeChange,
@@ -42,6 +39,7 @@ from leads.models import (
     Visit,
 )
 from leads.phones import phone_normalize
+from leads.tests.factories import reference_data
 
 pytestmark = pytest.mark.django_db
 LEADS, STORES, MONTHS = 3000, 3, 3
@@ -59,15 +57,6 @@ def _indexes(tables) -> list[tuple[str, str, str, bool]]:
         return cursor.fetchall()
 
 
-def _catalogue():
-    """The channel list and vehicle catalogue come from data migrations; a transactional test that ran earlier in
-    the session may have flushed them."""
-    for module, has_rows in [("dealercrm.migrations.0002_vehicle_catalogue", VehicleSeries.objects.exists),
-                             ("leads.migrations.0002_channels", Channel.objects.exists)]:
-        if not has_rows():
-            importlib.import_module(module).seed(apps, None)
-
-
 def seed(**options) -> str:
     out = StringIO()
     call_command("seed_bench", stdout=out, **options)
@@ -78,7 +67,7 @@ def seed(**options) -> str:
 def bench(django_db_setup, django_db_blocker):
     fast = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     with django_db_blocker.unblock(), override_settings(PASSWORD_HASHERS=fast), transaction.atomic():
-        _catalogue()
+        reference_data()
         INDEXES["before"] = _indexes(LOADED)
         output = seed(leads=LEADS, stores=STORES, months=MONTHS, chunk=1000)  # three COPY rounds
         yield output

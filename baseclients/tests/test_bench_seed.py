@@ -3,11 +3,9 @@ seed_bench set: every row it writes by SQL is one the models accept (the raw INS
 database default), the tier history and care history it promises, and idempotence. Seeded once inside a
 transaction rolled back at the end (as tests/test_seed_bench.py does)."""
 
-import importlib
 from io import StringIO
 
 import pytest
-from django.apps import apps
 from django.core.management import call_command
 from django.db import transaction
 from django.test import override_settings
@@ -15,17 +13,10 @@ from django.test import override_settings
 from baseclients.models import BaseClient, TierCause, TierChange, Vehicle
 from baseclients.services import care
 from benchmarks.seed import BENCH_GROUP
-from dealercrm.models import VehicleSeries
-from leads.models import Channel, Deal
+from leads.models import Deal
+from leads.tests.factories import reference_data
 
 pytestmark = pytest.mark.django_db
-
-
-def _catalogue():
-    for module, has_rows in [("dealercrm.migrations.0002_vehicle_catalogue", VehicleSeries.objects.exists),
-                             ("leads.migrations.0002_channels", Channel.objects.exists)]:
-        if not has_rows():
-            importlib.import_module(module).seed(apps, None)
 
 
 def run(**options) -> str:
@@ -38,7 +29,7 @@ def run(**options) -> str:
 def bench(django_db_setup, django_db_blocker):
     fast = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     with django_db_blocker.unblock(), override_settings(PASSWORD_HASHERS=fast), transaction.atomic():
-        _catalogue()
+        reference_data()
         call_command("seed_bench", leads=4000, stores=2, months=14, chunk=2000, stdout=StringIO())
         yield run(clients=1500)
         transaction.set_rollback(True)

@@ -3,12 +3,10 @@ the shares it promises, the rows the services would write, idempotence, reset, t
 and the benchmark command running on it. Seeded once inside a transaction rolled back at the end (as
 tests/test_seed_bench.py does)."""
 
-import importlib
 from datetime import timedelta
 from io import StringIO
 
 import pytest
-from django.apps import apps
 from django.core.management import CommandError, call_command
 from django.db import transaction
 from django.db.models import Count
@@ -16,18 +14,11 @@ from django.test import override_settings
 from django.utils import timezone
 
 from benchmarks.seed import BENCH_GROUP
-from dealercrm.models import VehicleSeries
 from defeats.models import Application, ApplicationReason, DefeatEvent, PoolEntry
-from leads.models import Channel, Deal, Lead, Status
+from leads.models import Deal, Lead, Status
+from leads.tests.factories import reference_data
 
 pytestmark = pytest.mark.django_db
-
-
-def _catalogue():
-    for module, has_rows in [("dealercrm.migrations.0002_vehicle_catalogue", VehicleSeries.objects.exists),
-                             ("leads.migrations.0002_channels", Channel.objects.exists)]:
-        if not has_rows():
-            importlib.import_module(module).seed(apps, None)
 
 
 def run(*args) -> str:
@@ -40,7 +31,7 @@ def run(*args) -> str:
 def bench(django_db_setup, django_db_blocker):
     fast = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     with django_db_blocker.unblock(), override_settings(PASSWORD_HASHERS=fast), transaction.atomic():
-        _catalogue()
+        reference_data()
         call_command("seed_bench", leads=4000, stores=2, months=6, chunk=2000, stdout=StringIO())
         yield run()
         transaction.set_rollback(True)

@@ -4,33 +4,25 @@
 dashboards read afterwards equals the live definitions, as after the seed that counts as it goes
 (defeats/tests/test_bench_seed.py)."""
 
-import importlib
 from datetime import timedelta
 from io import StringIO
 
 import pytest
-from django.apps import apps
 from django.core.management import CommandError, call_command
 from django.db import transaction
 from django.test import override_settings
 from django.utils import timezone
 
 from benchmarks.seed import BENCH_GROUP
-from dealercrm.models import Role, User, VehicleSeries
+from dealercrm.models import Role, User
 from defeats.models import Application
 from funnel import rollups, stage_times
 from funnel.models import CohortDay, LeadNow, RollupMark, Stay, StayMark
 from funnel.selectors import Slice, funnel_metrics, state_now
-from leads.models import Channel, Lead, Status
+from leads.models import Lead, Status
+from leads.tests.factories import reference_data
 
 pytestmark = pytest.mark.django_db
-
-
-def _catalogue():
-    for module, has_rows in [("dealercrm.migrations.0002_vehicle_catalogue", VehicleSeries.objects.exists),
-                             ("leads.migrations.0002_channels", Channel.objects.exists)]:
-        if not has_rows():
-            importlib.import_module(module).seed(apps, None)
 
 
 def _stores() -> list[int]:
@@ -47,7 +39,7 @@ def loaded(django_db_setup, django_db_blocker):
     fast = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     out = {}
     with django_db_blocker.unblock(), override_settings(PASSWORD_HASHERS=fast), transaction.atomic():
-        _catalogue()
+        reference_data()
         text = StringIO()
         call_command("seed_bench", leads=3000, stores=2, months=6, chunk=1500, defer_rollups=True, stdout=text)
         out["seed"] = text.getvalue()

@@ -63,3 +63,19 @@ class StaleFlagFactory(DjangoModelFactory):
     store = factory.SelfAttribute("lead.store")
     since = factory.LazyFunction(timezone.now)
     max_dwell_days = 30
+
+
+def reference_data() -> None:
+    """The channel list and the vehicle catalogue come from data migrations; a transactional test that ran earlier in
+    the session may have flushed them (the bench seeds' tests need them)."""
+    import importlib
+
+    from django.apps import apps
+
+    from dealercrm.models import VehicleSeries
+    from leads.models import Channel
+
+    for module, has_rows in [("dealercrm.migrations.0002_vehicle_catalogue", VehicleSeries.objects.exists),
+                             ("leads.migrations.0002_channels", Channel.objects.exists)]:
+        if not has_rows():
+            importlib.import_module(module).seed(apps, None)
