@@ -26,6 +26,7 @@ from decimal import Decimal
 from django.db import connection, transaction
 from django.utils import timezone
 
+from dealercrm import bulk
 from dealercrm.models import DealerGroup, Role, Store, User, VehicleSeries
 from defeats import services, stages
 from defeats.demo import (
@@ -133,7 +134,7 @@ def bench_defeats_seed(*, update_leads: bool = False, recount: bool = True, now:
         log(f"{r.store}: {r.confirmed:,} confirmed, {r.rejected:,} rejected, {r.pending} pending, "
             f"{r.nurtured:,} nurtured, {r.won_back:,} won back ({r.seconds:.1f} s)")
     if done and not recount:
-        _vacuum_analyze(connection, DEFEATS_TABLES)
+        bulk.tidy(DEFEATS_TABLES)  # VACUUM sets the visibility map; inside a transaction (tests) ANALYZE only
     elif done:
         # The filings, reasons, events and pool entries were copied with the triggers off (the foreign keys checked
         # set-based after): nothing marked the leads whose stays a confirmed filing ended, nor the days of the
@@ -159,19 +160,13 @@ def bench_defeats_seed(*, update_leads: bool = False, recount: bool = True, now:
         tick = time.perf_counter()
         lead_now.compact(full=True)
         log(f"the state now folded ({time.perf_counter() - tick:.1f} s)")
-        _vacuum_analyze(connection, ["funnel_stay", "funnel_staymark", *DEFEATS_TABLES])
+        bulk.tidy(["funnel_stay", "funnel_staymark", *DEFEATS_TABLES])
     return done
 
 
 DEFEATS_TABLES = ["defeats_application", "defeats_applicationreason", "defeats_defeatevent", "defeats_poolentry",
                   "defeats_nurturecontact"]
 
-
-def _vacuum_analyze(connection, tables: list[str]) -> None:
-    with connection.cursor() as cursor:
-        for table in tables:
-            # VACUUM sets the visibility map (index-only scans); inside a transaction (tests) ANALYZE only.
-            cursor.execute(f"{'ANALYZE' if connection.in_atomic_block else 'VACUUM ANALYZE'} {table}")
 
 
 WRITTEN = ["defeats_application", "defeats_applicationreason", "defeats_defeatevent", "defeats_poolentry"]

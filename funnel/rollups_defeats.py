@@ -3,8 +3,9 @@
 (``DefeatDay``), so a period's figures are a SUM over those rows instead of a count over the period's applications,
 deals and win-backs. Kept by the funnel's rollup design (funnel.rollups, docs/scaling.md): database triggers mark the
 store-days a write may change (``RollupMark`` of kind ``d``), the one drain recounts them from the base tables with
-the definition (``defeat_rows``; on PostgreSQL its set-based form, ``defeat_select``), and a reader sums the rows of the unmarked store-days and counts the marked ones
-from the base tables in the same snapshot, so the answer is exact at once.
+the definition (``defeat_rows``; on PostgreSQL its set-based form, ``defeat_select``), and a reader sums the rows of
+the unmarked store-days and counts the marked ones from the base tables in the same snapshot, so the answer is exact
+at once.
 
 The definitions (defeats/selectors.py, docs/defeats.md), by local day: an application counts on the day it was filed
 (``applications``; ``pending`` while it awaits its verdict) and on the day of its verdict (``defeats``,
@@ -36,6 +37,7 @@ from defeats.models import Application, ApplicationReason, ApplicationStatus, De
 from leads.models import Deal
 from leads.models import Status as LeadStatus
 
+from . import calc
 from .models import DefeatDay, DefeatMonth, RollupMark
 
 DEFEATS = RollupMark.Kind.DEFEATS.value
@@ -346,7 +348,7 @@ def _select(*, keys: list[tuple[int, date]] | None, store_ids: list[int] | None,
         days = params["key_days"]
         first, last = min(days), max(days)
         if month:  # the keys are the months' first days: through the last one's last day
-            last = (last.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+            last = calc.month_bounds(last)[1]
         params |= {"lo": rollups._midnight(first), "hi": rollups._midnight(last + timedelta(days=1)),
                    "first": first, "last": last}
         for part, column in (("applied", "a.applied_at"), ("decided", "a.decided_at"), ("won_back", "e.at")):

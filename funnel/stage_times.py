@@ -264,7 +264,7 @@ _STAY_COLUMNS = ("kind", "grade", "start_day", "end_day", "how", "days", "first"
 # the default work_mem, and a third of the statement's time (90 -> 60 ms for a store's month on the 1M bench).
 # Inside the statement the grades and the exits are small integers (a grade its letter's code, a deal 0; an exit its
 # place in EXITS, from 1): the rows are sorted and grouped four times on them, and integers compare in a fraction of
-# the time text does under the database's collation. ``_decoded`` turns them back.
+# the time text does under the database's collation. ``_GRADE_OF`` turns the grades back as the rows are fetched.
 _GRADE_CODE = {**{g: ord(g) for g in GRADES}, DEAL: 0}
 _GRADE_OF = {code: grade for grade, code in _GRADE_CODE.items()}
 _HOW_CODE = "CASE how " + " ".join(f"WHEN '{e}' THEN {i}" for i, e in enumerate(EXITS, 1)) + " END"
